@@ -1,0 +1,114 @@
+/* cfg — the regiond configuration: one JSON file, validated whole.
+ *
+ * cfg_load() reads and validates a file and returns a fully checked, immutable
+ * cfg_t, or NULL with one error line in the caller's buffer of the form
+ *   FILE: KEY.PATH: expected WHAT[, got VALUE]
+ * e.g. "/etc/regiond/regiond.json: regions[1].api[0].timeout_ms: expected an
+ * integer from 1 to 600000, got 2.7".  Unknown keys, duplicate keys, wrong
+ * types, non-integers, out-of-range and non-finite numbers are all rejected.
+ * Every key and its default is documented in docs/config.md.
+ *
+ * Owner: the daemon holds the current cfg_t; a reload builds a new one and
+ * swaps it in whole; nothing points into an old cfg_t after cfg_free(). */
+#ifndef REGIOND_CFG_H
+#define REGIOND_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_DEFAULT_PATH "/etc/regiond/regiond.json"
+
+typedef enum { CFG_RULE_ALL, CFG_RULE_ANY, CFG_RULE_QUORUM } cfg_rule_t;
+const char *cfg_rule_str(cfg_rule_t r);
+
+/* One request header a probe sends.  Either a literal value or a secret read
+ * at load time from exactly one source; a secret's value never reaches a log
+ * line or the status API (secret == true). */
+typedef struct {
+    char *name;
+    char *value;            /* literal, or the secret's contents (trailing newline stripped) */
+    bool secret;
+    char *secret_source;    /* for display: "file:/path", "env:NAME", "credential:NAME" */
+} cfg_header_t;
+
+/* One HTTP(S) probe target of a region ("api" entries). */
+typedef struct {
+    char *name;                   /* default: "api[N]" */
+    char *url;                    /* http:// or https:// */
+    char *method;                 /* GET (default), HEAD, POST, PUT, OPTIONS */
+    char *body;                   /* request body, NULL for none */
+    cfg_header_t *headers;
+    size_t n_headers;
+    int *expect_status;           /* default {200} */
+    size_t n_expect_status;
+    char *body_contains;          /* NULL for no check */
+    char *body_regex;             /* POSIX extended regex, validated with regcomp; NULL for none */
+    uint32_t max_body_bytes;      /* read at most this much body; default 65536 */
+    uint32_t interval_ms;         /* default 1000 */
+    uint32_t timeout_ms;          /* total; default 800; must be < interval_ms */
+    uint32_t connect_timeout_ms;  /* default = timeout_ms; must be <= timeout_ms */
+    uint32_t latency_ms_max;      /* above this the probe counts as slow (degraded); 0 = off */
+    uint32_t rise;                /* consecutive good results to come up; default 2 */
+    uint32_t fall;                /* consecutive failures to go down; default 3 */
+    bool insecure;                /* skip TLS verification (shown in status); default false */
+    bool keepalive;               /* reuse connections; default false (fresh per probe) */
+    uint32_t full_handshake_s;    /* force a full TLS handshake at least this often; default 60 */
+    uint32_t max_addresses;       /* probe at most this many resolved addresses; default 4 */
+    int ip_version;               /* 0 = both (default), 4 or 6 */
+} cfg_api_t;
+
+typedef struct {
+    char *name;                   /* unique, [A-Za-z0-9._-]{1,64} */
+    cfg_rule_t rule;              /* how target states make the region's; default all */
+    uint32_t quorum;              /* for rule quorum: 1..n_api */
+    cfg_api_t *api;
+    size_t n_api;                 /* >= 1 */
+} cfg_region_t;
+
+typedef struct {
+    char *id;                     /* default "regiond" */
+    char *listen;                 /* "127.0.0.1:9470" (default), "[::1]:9470" or "unix:/path" */
+    char *state_dir;              /* absolute; default "/var/lib/regiond" */
+    uint32_t events_ring;         /* events kept for Last-Event-ID resume; default 4096 */
+    char *log_level;              /* debug|info|notice|warning|error; default info */
+} cfg_controller_t;
+
+typedef struct {
+    char **servers;               /* "IP" or "IP:PORT" / "[IPv6]:PORT"; empty = /etc/resolv.conf */
+    size_t n_servers;
+    uint32_t timeout_ms;          /* per try; default 2000 */
+    uint32_t tries;               /* default 2 */
+    uint32_t min_ttl_s;           /* cache floor; default 5 */
+    uint32_t max_ttl_s;           /* cache ceiling; default 300 */
+    uint32_t negative_ttl_s;      /* how long a failed lookup is remembered; default 5 */
+} cfg_resolver_t;
+
+typedef struct {
+    char *ca_file;                /* default "/etc/ssl/certs/ca-certificates.crt" */
+} cfg_tls_t;
+
+typedef struct {
+    uint32_t latency_window_s;    /* rolling window for p50/p90/p99; default 300 */
+} cfg_health_t;
+
+typedef struct cfg {
+    char *path;                   /* file it was loaded from */
+    cfg_controller_t controller;
+    cfg_resolver_t resolver;
+    cfg_tls_t tls;
+    cfg_health_t health;
+    cfg_region_t *regions;
+    size_t n_regions;             /* >= 1 */
+} cfg_t;
+
+/* Read and validate PATH.  NULL on any error, with the message in err. */
+cfg_t *cfg_load(const char *path, char *err, size_t errlen);
+
+/* Validate JSON text (len bytes); `path` is used only in messages. */
+cfg_t *cfg_parse(const char *text, size_t len, const char *path, char *err, size_t errlen);
+
+/* Free a cfg_t (NULL is fine).  Secret values are wiped before free. */
+void cfg_free(cfg_t *cfg);
+
+#endif
