@@ -7,6 +7,9 @@
  *     to UP or DEGRADED depending on the latest result;
  *   - while not down, `fall` consecutive slow results make it DEGRADED and
  *     `rise` consecutive ok results make it UP again.
+ * Coming up from DOWN/UNKNOWN it becomes DEGRADED when the latest result is
+ * slow and the slow run is >= min(rise, fall), else UP.  rise/fall of 0 are
+ * taken as 1.
  * A region's state comes from its targets' states by a rule (all/any/quorum).
  * Health only reports; failover/decide (later) acts on it. */
 #ifndef REGIOND_HEALTH_H
@@ -54,6 +57,8 @@ typedef struct {
     ewma_t ewma;                         /* latency EWMA, ms */
 } health_target_t;
 
+/* Start in UNKNOWN, reason "no probe yet", with an empty window and EWMA
+ * (alpha 0.2). */
 void health_target_init(health_target_t *t, uint32_t rise, uint32_t fall,
                         uint64_t window_ms, uint64_t now_mono_ms, int64_t now_wall_ms);
 
@@ -61,7 +66,12 @@ void health_target_init(health_target_t *t, uint32_t rise, uint32_t fall,
 void health_target_set_params(health_target_t *t, uint32_t rise, uint32_t fall);
 
 /* Feed one result.  latency_ms < 0 means "no latency" (e.g. connect failed).
- * Returns 1 when the state changed (old state in *old if non-NULL), else 0. */
+ * Returns 1 when the state changed (old state in *old if non-NULL), else 0.
+ * A latency >= 0 goes into window and EWMA whatever the result.  reason NULL
+ * or "" reads as the result's name ("fail", "slow").  A failure sets
+ * last_failure.  t->reason: "ok" while UP, the latest failure while DOWN,
+ * the latest slow reason while DEGRADED, and while UNKNOWN the progress, e.g.
+ * "pending: 1/3 failures: <reason>". */
 int health_target_observe(health_target_t *t, health_result_t r, const char *reason,
                           double latency_ms, uint64_t now_mono_ms, int64_t now_wall_ms,
                           health_state_t *old);
@@ -71,8 +81,11 @@ int health_target_observe(health_target_t *t, health_result_t r, const char *rea
  *   up >= k -> UP;  alive < k -> DOWN;  otherwise DEGRADED;
  * except that while any target is UNKNOWN a result that is not UP is UNKNOWN
  * (no verdict before every target has one).  `rule` is 0 all, 1 any, 2 quorum
- * (the cfg_rule_t values).  Writes a one-line explanation into reason
- * (e.g. "1/2 targets down (need 2 up)"). */
+ * (the cfg_rule_t values; any other value counts as all).  A quorum of 0 is
+ * taken as 1, above n as n.  n == 0 (or states NULL) -> UNKNOWN.  Writes a
+ * one-line explanation into reason when it is non-NULL, e.g. "all 3 targets
+ * up", "1/3 targets down: need 3 up", "quorum 2: 1 up, 1 degraded, 1 down",
+ * "waiting for first results (1 target unknown)". */
 health_state_t health_region_eval(int rule, uint32_t quorum, const health_state_t *states,
                                   size_t n, char *reason, size_t reasonlen);
 

@@ -1,7 +1,7 @@
 /* hist — latency statistics with bounded memory.
  *
  * hist_window_t: a rolling window of log-bucketed counts (buckets 2^(1/4)
- * apart from 0.05 ms to ~100 s, so a quantile is within ~10 % of the truth),
+ * apart from 0.05 ms to ~210 s, so a quantile is within ~10 % of the truth),
  * split into HIST_SLOTS time slots that rotate; memory is fixed per target.
  * hist_prom_t: a cumulative histogram with Prometheus' fixed `le` bounds.
  * Owner: whoever embeds them (a health target or region). */
@@ -22,7 +22,9 @@ typedef struct {
 /* Set up an empty window of `window_ms` (>= HIST_SLOTS). */
 void hist_window_init(hist_window_t *h, uint64_t window_ms);
 
-/* Record one latency (ms, >= 0) observed at monotonic time now_ms. */
+/* Record one latency (ms, >= 0) observed at monotonic time now_ms.  Values
+ * below 0.05 ms count in the first bucket, above the range in the last; NAN
+ * is ignored, as is a sample older than the slot it maps to (time went back). */
 void hist_window_add(hist_window_t *h, double ms, uint64_t now_ms);
 
 /* Quantile q in [0,1] of the samples within the window ending at now_ms, in
@@ -42,6 +44,8 @@ typedef struct {
     double sum_s;
 } hist_prom_t;
 
+/* Count one value (seconds) in the first bucket whose bound >= it (Prometheus
+ * `le`), else in +Inf; add it to sum_s.  NAN is ignored.  Zero-initialise. */
 void hist_prom_add(hist_prom_t *h, double seconds);
 
 /* Exponentially weighted moving average; NAN until the first sample. */
@@ -50,7 +54,11 @@ typedef struct {
     double alpha;   /* weight of the newest sample, (0,1] */
 } ewma_t;
 
+/* Start empty (value NAN); alpha outside (0,1] is taken as 1. */
 void ewma_init(ewma_t *e, double alpha);
+
+/* Fold in x: the first sample sets value, then value += alpha*(x - value).
+ * NAN is ignored. */
 void ewma_add(ewma_t *e, double x);
 
 #endif
