@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #define CFG_DEFAULT_PATH "/etc/regiond/regiond.json"
+#define CFG_ERR_SIZE 1024        /* an error buffer this large holds any cfg message */
 
 typedef enum { CFG_RULE_ALL, CFG_RULE_ANY, CFG_RULE_QUORUM } cfg_rule_t;
 const char *cfg_rule_str(cfg_rule_t r);
@@ -61,7 +62,7 @@ typedef struct {
 typedef struct {
     char *name;                   /* unique, [A-Za-z0-9._-]{1,64} */
     cfg_rule_t rule;              /* how target states make the region's; default all */
-    uint32_t quorum;              /* for rule quorum: 1..n_api */
+    uint32_t quorum;              /* for rule quorum: 1..n_api; set to n_api for all, 1 for any */
     cfg_api_t *api;
     size_t n_api;                 /* >= 1 */
 } cfg_region_t;
