@@ -1,0 +1,225 @@
+/* api — see api.h.  Every request gets an answer: unknown path 404, wrong
+ * method 405, oversized headers/body 413/400 (evhttp's own limits). */
+#include "api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "feed.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "status.h"
+
+#define API_MAX_HEADERS 8192
+#define API_MAX_BODY 65536
+
+static struct evhttp *api_http;
+static char *api_unix_path;
+
+static void api_reply(struct evhttp_request *req, int code, const char *reason,
+                      const char *ctype, const char *body, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+        evbuffer_add(b, body, len);
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+static void api_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+    char body[512];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d}\n", msg, code);
+    api_reply(req, code, reason, "application/json", body, (size_t)n);
+}
+
+static void api_status(struct evhttp_request *req)
+{
+    char *s = status_json();
+    if (!s) {
+        api_error(req, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    api_reply(req, 200, "OK", "application/json", s, strlen(s));
+    free(s);
+}
+
+static void api_metrics(struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b || metrics_render(b) == -1) {
+        if (b)
+            evbuffer_free(b);
+        api_error(req, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+        evbuffer_drain(b, evbuffer_get_length(b));
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+/* Last-Event-ID header, or ?last_event_id= for clients that cannot set it. */
+static int api_last_id(struct evhttp_request *req, uint64_t *out)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (!h && query && evhttp_parse_query_str(query, &q) == 0)
+        h = evhttp_find_header(&q, "last_event_id");
+    int rc = 0;
+    *out = 0;
+    if (h && *h) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(h, &end, 10);
+        if (errno || *end || h[0] == '-')
+            rc = -1;
+        else
+            *out = v;
+    }
+    evhttp_clear_headers(&q);
+    return rc;
+}
+
+static void api_route(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || !*path) {
+        api_error(req, 400, "Bad Request", "malformed request target");
+        return;
+    }
+    int known = strcmp(path, "/healthz") == 0 || strcmp(path, "/v1/status") == 0 ||
+                strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/events") == 0;
+    if (!known) {
+        api_error(req, 404, "Not Found", "no such endpoint");
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        api_error(req, 405, "Method Not Allowed", "read-only endpoint: use GET");
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        static const char ok[] = "{\"status\":\"ok\"}\n";
+        api_reply(req, 200, "OK", "application/json", ok, sizeof(ok) - 1);
+    } else if (strcmp(path, "/v1/status") == 0) {
+        api_status(req);
+    } else if (strcmp(path, "/metrics") == 0) {
+        api_metrics(req);
+    } else {
+        uint64_t last;
+        if (api_last_id(req, &last) == -1) {
+            api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
+            return;
+        }
+        feed_sse_attach(req, last);
+    }
+}
+
+static int api_bind_unix(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "listen unix:%s: path too long", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat stt;
+    if (lstat(path, &stt) == 0 && S_ISSOCK(stt.st_mode))
+        unlink(path);   /* a stale socket from a previous run */
+    struct evconnlistener *l = evconnlistener_new_bind(
+        loop_base(), NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+        (struct sockaddr *)&sa, (int)sizeof(sa));
+    if (!l) {
+        snprintf(err, errlen, "listen unix:%s: %s", path, strerror(errno));
+        return -1;
+    }
+    chmod(path, 0660);
+    if (!evhttp_bind_listener(api_http, l)) {
+        evconnlistener_free(l);
+        snprintf(err, errlen, "listen unix:%s: cannot attach", path);
+        return -1;
+    }
+    api_unix_path = strdup(path);
+    return 0;
+}
+
+static int api_bind_inet(const char *listen, char *err, size_t errlen)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof(host)) {
+        snprintf(err, errlen, "listen %s: expected HOST:PORT", listen);
+        return -1;
+    }
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']')
+        h++, hl -= 2;
+    snprintf(host, sizeof(host), "%.*s", (int)hl, h);
+    int port = atoi(colon + 1);
+    if (!evhttp_bind_socket_with_handle(api_http, host, (ev_uint16_t)port)) {
+        snprintf(err, errlen, "listen %s: cannot bind: %s", listen, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int api_init(const char *listen, char *err, size_t errlen)
+{
+    api_http = evhttp_new(loop_base());
+    if (!api_http) {
+        snprintf(err, errlen, "api: out of memory");
+        return -1;
+    }
+    evhttp_set_max_headers_size(api_http, API_MAX_HEADERS);
+    evhttp_set_max_body_size(api_http, API_MAX_BODY);
+    evhttp_set_timeout(api_http, 30);
+    evhttp_set_allowed_methods(api_http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                               EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(api_http, api_route, NULL);
+    if (strncmp(listen, "unix:", 5) == 0)
+        return api_bind_unix(listen + 5, err, errlen);
+    return api_bind_inet(listen, err, errlen);
+}
+
+void api_fini(void)
+{
+    if (api_http)
+        evhttp_free(api_http);
+    api_http = NULL;
+    if (api_unix_path)
+        unlink(api_unix_path);
+    free(api_unix_path);
+    api_unix_path = NULL;
+}

@@ -1,0 +1,293 @@
+/* feed — see feed.h. */
+#include "feed.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "log.h"
+#include "loop.h"
+#include "state.h"
+
+#define FEED_ID_FILE "event-id"
+#define FEED_ID_BLOCK 10000u
+#define FEED_SSE_MAX_BUFFER (1u << 20)   /* a client this far behind is dropped */
+#define FEED_KEEPALIVE_S 15
+
+typedef struct {
+    uint64_t id;
+    char *type;
+    char *json;          /* the full event as one JSON line */
+} feed_event_t;
+
+typedef struct feed_client {
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    struct feed_client *next;
+} feed_client_t;
+
+static feed_event_t *feed_ring;
+static uint32_t feed_cap, feed_len, feed_head;   /* head: index of the oldest */
+static uint64_t feed_next_id = 1, feed_reserved, feed_total;
+static feed_client_t *feed_clients;
+static unsigned feed_nclients;
+static struct event *feed_keepalive;
+
+static int feed_reserve(void)
+{
+    char buf[32];
+    uint64_t upto = feed_next_id + FEED_ID_BLOCK;
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", upto);
+    if (state_write(FEED_ID_FILE, buf, (size_t)n) == -1)
+        return -1;
+    feed_reserved = upto;
+    return 0;
+}
+
+static void feed_on_keepalive(evutil_socket_t fd, short what, void *arg);
+
+int feed_init(uint32_t capacity, char *err, size_t errlen)
+{
+    feed_ring = calloc(capacity, sizeof(*feed_ring));
+    if (!feed_ring) {
+        snprintf(err, errlen, "feed: out of memory");
+        return -1;
+    }
+    feed_cap = capacity;
+    char *s = state_read(FEED_ID_FILE, NULL);
+    if (s) {
+        feed_next_id = strtoull(s, NULL, 10) + 1;
+        free(s);
+    }
+    if (feed_reserve() == -1) {
+        snprintf(err, errlen, "cannot write %s/%s", state_dir(), FEED_ID_FILE);
+        return -1;
+    }
+    feed_keepalive = event_new(loop_base(), -1, EV_PERSIST, feed_on_keepalive, NULL);
+    struct timeval tv = {FEED_KEEPALIVE_S, 0};
+    if (!feed_keepalive || event_add(feed_keepalive, &tv) == -1) {
+        snprintf(err, errlen, "feed: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t feed_last_id(void)
+{
+    return feed_len ? feed_ring[(feed_head + feed_len - 1) % feed_cap].id : 0;
+}
+
+uint64_t feed_first_id(void)
+{
+    return feed_len ? feed_ring[feed_head].id : 0;
+}
+
+uint64_t feed_count(void)
+{
+    return feed_total;
+}
+
+unsigned feed_sse_clients(void)
+{
+    return feed_nclients;
+}
+
+static void feed_client_drop(feed_client_t *c, int end_reply)
+{
+    for (feed_client_t **pp = &feed_clients; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    evhttp_connection_set_closecb(c->conn, NULL, NULL);
+    if (end_reply)
+        evhttp_send_reply_end(c->req);
+    free(c);
+    feed_nclients--;
+}
+
+static int feed_client_send(feed_client_t *c, const feed_event_t *e)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->conn);
+    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > FEED_SSE_MAX_BUFFER)
+        return -1;
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return -1;
+    evbuffer_add_printf(b, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", e->id, e->type, e->json);
+    evhttp_send_reply_chunk(c->req, b);
+    evbuffer_free(b);
+    return 0;
+}
+
+static void feed_broadcast(const feed_event_t *e)
+{
+    feed_client_t *c = feed_clients;
+    while (c) {
+        feed_client_t *next = c->next;
+        if (feed_client_send(c, e) == -1) {
+            log_msg(LOG_WARNING, "msg=\"dropping slow event-stream client\"");
+            feed_client_drop(c, 1);
+        }
+        c = next;
+    }
+}
+
+uint64_t feed_emit(const char *type, cJSON *data)
+{
+    if (!data)
+        data = cJSON_CreateObject();
+    if (!data)
+        return 0;
+    char when[40];
+    uint64_t id = feed_next_id;
+    loop_fmt_wall(loop_wall_ms(), when, sizeof(when));
+    /* Put id, time and type first so a person reading the stream sees them. */
+    cJSON *ev = cJSON_CreateObject();
+    if (!ev || !cJSON_AddNumberToObject(ev, "id", (double)id) ||
+        !cJSON_AddStringToObject(ev, "time", when) || !cJSON_AddStringToObject(ev, "type", type)) {
+        cJSON_Delete(ev);
+        cJSON_Delete(data);
+        return 0;
+    }
+    while (data->child) {
+        cJSON *item = cJSON_DetachItemViaPointer(data, data->child);
+        cJSON_AddItemToObject(ev, item->string, item);
+    }
+    cJSON_Delete(data);
+    char *json = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    char *t = strdup(type);
+    if (!json || !t) {
+        free(json);
+        free(t);
+        return 0;
+    }
+    if (feed_len == feed_cap) {
+        feed_event_t *old = &feed_ring[feed_head];
+        free(old->type);
+        free(old->json);
+        feed_head = (feed_head + 1) % feed_cap;
+        feed_len--;
+    }
+    feed_event_t *e = &feed_ring[(feed_head + feed_len) % feed_cap];
+    e->id = id;
+    e->type = t;
+    e->json = json;
+    feed_len++;
+    feed_next_id++;
+    feed_total++;
+    if (feed_next_id > feed_reserved)
+        feed_reserve();
+    log_msg(LOG_INFO, "event=%s %s", type, json);
+    feed_broadcast(e);
+    return id;
+}
+
+static void feed_on_close(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    feed_client_t *c = arg;
+    struct evhttp_request *req = c->req;
+    feed_client_drop(c, 0);
+    /* The peer went away mid-stream: libevent detached the request from the
+     * connection and leaves it to us (evhttp_connection_incoming_fail). */
+    if (evhttp_request_get_connection(req) == NULL)
+        evhttp_request_free(req);
+}
+
+static void feed_on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    for (feed_client_t *c = feed_clients; c; c = c->next) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b)
+            return;
+        evbuffer_add_printf(b, ": keepalive\n\n");
+        evhttp_send_reply_chunk(c->req, b);
+        evbuffer_free(b);
+    }
+}
+
+void feed_sse_attach(struct evhttp_request *req, uint64_t last_id)
+{
+    feed_client_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    c->req = req;
+    c->conn = evhttp_request_get_connection(req);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "X-Accel-Buffering", "no");
+    evhttp_send_reply_start(req, 200, "OK");
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+        evbuffer_add_printf(b, "retry: 2000\n\n");
+        if (last_id && feed_len && last_id + 1 < feed_first_id())
+            evbuffer_add_printf(b, "event: gap\ndata: {\"lost_after\":%" PRIu64
+                                ",\"resumed_at\":%" PRIu64 "}\n\n", last_id, feed_first_id());
+        evhttp_send_reply_chunk(req, b);
+        evbuffer_free(b);
+    }
+    c->next = feed_clients;
+    feed_clients = c;
+    feed_nclients++;
+    evhttp_connection_set_closecb(c->conn, feed_on_close, c);
+    for (uint32_t i = 0; i < feed_len; i++) {
+        const feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
+        if (e->id > last_id)
+            feed_client_send(c, e);
+    }
+}
+
+int feed_resize(uint32_t capacity)
+{
+    if (capacity == feed_cap)
+        return 0;
+    feed_event_t *n = calloc(capacity, sizeof(*n));
+    if (!n)
+        return -1;
+    uint32_t keep = feed_len < capacity ? feed_len : capacity;
+    uint32_t skip = feed_len - keep;
+    for (uint32_t i = 0; i < feed_len; i++) {
+        feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
+        if (i < skip) {
+            free(e->type);
+            free(e->json);
+        } else {
+            n[i - skip] = *e;
+        }
+    }
+    free(feed_ring);
+    feed_ring = n;
+    feed_cap = capacity;
+    feed_head = 0;
+    feed_len = keep;
+    return 0;
+}
+
+void feed_fini(void)
+{
+    while (feed_clients)
+        feed_client_drop(feed_clients, 1);
+    if (feed_keepalive)
+        event_free(feed_keepalive);
+    feed_keepalive = NULL;
+    for (uint32_t i = 0; i < feed_len; i++) {
+        feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
+        free(e->type);
+        free(e->json);
+    }
+    free(feed_ring);
+    feed_ring = NULL;
+    feed_len = feed_cap = feed_head = 0;
+}

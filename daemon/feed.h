@@ -1,0 +1,45 @@
+/* feed — the one append-only ring of events.  Every state transition,
+ * config load and daemon fact becomes an event with an id that grows
+ * monotonically across restarts (ids are reserved in blocks in state_dir).
+ * /v1/events streams them as server-sent events; Last-Event-ID resumes from
+ * the ring.  Status, metrics and logs are views of the same facts. */
+#ifndef REGIOND_FEED_H
+#define REGIOND_FEED_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <event2/http.h>
+
+/* Set up a ring of `capacity` events; reads/reserves ids in state_dir.
+ * 0 or -1 with err. */
+int feed_init(uint32_t capacity, char *err, size_t errlen);
+
+/* Emit an event of `type`; `data` (an object, taken over, may be NULL) gets
+ * "id", "time" and "type" added.  Also logged.  Returns the id (0 on OOM). */
+uint64_t feed_emit(const char *type, cJSON *data);
+
+/* Newest id (0 when none yet this run). */
+uint64_t feed_last_id(void);
+
+/* Oldest id still in the ring (0 when empty). */
+uint64_t feed_first_id(void);
+
+/* Total events emitted in this run. */
+uint64_t feed_count(void);
+
+/* Serve an SSE client: sends events after last_id still in the ring (or a
+ * "gap" event when some were lost), then every new one.  The request is
+ * owned by the feed from now on. */
+void feed_sse_attach(struct evhttp_request *req, uint64_t last_id);
+
+/* Number of connected SSE clients. */
+unsigned feed_sse_clients(void);
+
+/* Resize the ring (reload), keeping the newest events. */
+int feed_resize(uint32_t capacity);
+
+/* Close every SSE stream and free the ring. */
+void feed_fini(void);
+
+#endif

@@ -1,0 +1,125 @@
+/* log — see log.h. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG_SLOTS 64
+
+typedef struct {
+    uint64_t hash;
+    time_t window_start;   /* monotonic seconds */
+    unsigned count;
+    unsigned suppressed;
+    char sample[160];
+} log_slot_t;
+
+static int log_level = LOG_INFO;
+static int log_journal;
+static log_slot_t log_slots[LOG_SLOTS];
+
+static const char *const log_names[] = {
+    "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+};
+
+void log_init(int level)
+{
+    log_level = level;
+    log_journal = getenv("JOURNAL_STREAM") != NULL;
+    memset(log_slots, 0, sizeof(log_slots));
+}
+
+void log_set_level(int level)
+{
+    log_level = level;
+}
+
+int log_level_parse(const char *s)
+{
+    static const struct { const char *n; int l; } map[] = {
+        {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"notice", LOG_NOTICE},
+        {"warning", LOG_WARNING}, {"error", LOG_ERR},
+    };
+    for (size_t i = 0; s && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(s, map[i].n) == 0)
+            return map[i].l;
+    return -1;
+}
+
+static uint64_t log_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void log_write(int prio, const char *line)
+{
+    if (log_journal) {
+        fprintf(stderr, "<%d>%s\n", prio, line);
+    } else {
+        struct timespec ts;
+        struct tm tm;
+        char when[32];
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        fprintf(stderr, "%s.%03ldZ level=%s %s\n", when, ts.tv_nsec / 1000000L,
+                log_names[prio & 7], line);
+    }
+}
+
+/* Returns 1 when the line may be written; handles the window roll-over. */
+static int log_admit(int prio, const char *line)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t h = log_hash(line);
+    log_slot_t *s = &log_slots[h % LOG_SLOTS];
+    if (s->hash != h || ts.tv_sec - s->window_start >= LOG_WINDOW_S) {
+        if (s->suppressed) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "msg=\"suppressed repeats\" count=%u line=\"%.150s\"",
+                     s->suppressed, s->sample);
+            log_write(LOG_NOTICE, msg);
+        }
+        s->hash = h;
+        s->window_start = ts.tv_sec;
+        s->count = 0;
+        s->suppressed = 0;
+        snprintf(s->sample, sizeof(s->sample), "%.159s", line);
+    }
+    (void)prio;
+    if (++s->count > LOG_BURST) {
+        s->suppressed++;
+        return 0;
+    }
+    return 1;
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+    if (prio > log_level)
+        return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    if (log_admit(prio, line))
+        log_write(prio, line);
+}
+
+void log_fatal_oom(const char *what)
+{
+    fprintf(stderr, "%smsg=\"out of memory\" what=\"%s\"\n", log_journal ? "<2>" : "", what);
+    abort();
+}

@@ -1,0 +1,41 @@
+/* loop — the one event loop: a libevent base, the libcurl multi handle driven
+ * by its socket and timer callbacks (never curl_multi_perform), and a share
+ * handle for TLS sessions.  Everything else asks loop to run a transfer and
+ * gets exactly one completion callback (curl's multi-event.c is the model). */
+#ifndef REGIOND_LOOP_H
+#define REGIOND_LOOP_H
+
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+/* Called once when a transfer ends (not called after loop_cancel()). */
+typedef void (*loop_done_fn)(CURL *easy, CURLcode rc, void *arg);
+
+int loop_init(void);
+void loop_fini(void);
+
+struct event_base *loop_base(void);
+
+/* The share handle (TLS sessions) to set with CURLOPT_SHARE on easy handles. */
+CURLSH *loop_share(void);
+
+/* Start a configured easy handle; loop owns nothing but the bookkeeping:
+ * the caller still owns `easy` and frees it after done/cancel.  0 or -1. */
+int loop_start(CURL *easy, loop_done_fn done, void *arg);
+
+/* Abort a running transfer without calling its done function. */
+void loop_cancel(CURL *easy);
+
+/* Transfers currently running. */
+unsigned loop_running(void);
+
+/* Monotonic milliseconds; wall-clock milliseconds since the epoch. */
+uint64_t loop_now_ms(void);
+int64_t loop_wall_ms(void);
+
+/* Format wall-clock ms as RFC 3339 UTC with milliseconds into buf (>= 32). */
+const char *loop_fmt_wall(int64_t wall_ms, char *buf, unsigned len);
+
+#endif

@@ -1,0 +1,236 @@
+/* regiond — multi-region availability controller.  main() wires the modules
+ * together in dependency order and tears them down in reverse (chrony's
+ * X_Initialise/X_Finalise habit). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "api.h"
+#include "cfg.h"
+#include "feed.h"
+#include "log.h"
+#include "loop.h"
+#include "resolver.h"
+#include "sdn.h"
+#include "state.h"
+#include "status.h"
+#include "targets.h"
+
+static const char *m_config_path = CFG_DEFAULT_PATH;
+static struct event *m_sig_term, *m_sig_int, *m_sig_hup;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: regiond [--config PATH]       run the daemon (default " CFG_DEFAULT_PATH ")\n"
+            "       regiond --check-config PATH   validate a config file, exit 0 if good\n"
+            "       regiond --version\n");
+}
+
+/* What the loaded config needs beyond its own validation: files it names. */
+static int m_check_runtime(const cfg_t *c, char *err, size_t errlen)
+{
+    if (access(c->tls.ca_file, R_OK) == -1) {
+        snprintf(err, errlen, "%s: tls.ca_file: cannot read %s: %s", c->path, c->tls.ca_file,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int m_check_config(const char *path)
+{
+    char err[1024];
+    cfg_t *c = cfg_load(path, err, sizeof(err));
+    if (!c || m_check_runtime(c, err, sizeof(err)) == -1) {
+        fprintf(stderr, "%s\n", err);
+        cfg_free(c);
+        return 1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_regions; i++)
+        n += c->regions[i].n_api;
+    printf("%s: ok (%zu regions, %zu targets)\n", path, c->n_regions, n);
+    cfg_free(c);
+    return 0;
+}
+
+static void m_config_event(const char *type, const char *msg)
+{
+    cJSON *d = cJSON_CreateObject();
+    if (d) {
+        cJSON_AddStringToObject(d, "path", m_config_path);
+        cJSON_AddNumberToObject(d, "generation", (double)targets_reload_info()->generation);
+        if (msg)
+            cJSON_AddStringToObject(d, "error", msg);
+        else
+            cJSON_AddNumberToObject(d, "targets", (double)targets_count());
+    }
+    feed_emit(type, d);
+}
+
+static void m_reload(void)
+{
+    char err[1024];
+    log_msg(LOG_NOTICE, "msg=\"reloading config\" path=%s", m_config_path);
+    cfg_t *c = cfg_load(m_config_path, err, sizeof(err));
+    if (c && m_check_runtime(c, err, sizeof(err)) == -1) {
+        cfg_free(c);
+        c = NULL;
+    }
+    const gen_t *old = targets_gen();
+    if (c && (strcmp(c->controller.listen, old->cfg->controller.listen) != 0 ||
+              strcmp(c->controller.state_dir, old->cfg->controller.state_dir) != 0))
+        log_msg(LOG_WARNING, "msg=\"controller.listen and controller.state_dir change only at restart\"");
+    if (c) {
+        char rerr[512] = "";
+        uint32_t ring = c->controller.events_ring;
+        int lvl = log_level_parse(c->controller.log_level);
+        if (res_configure(&c->resolver, rerr, sizeof(rerr)) == -1)
+            log_msg(LOG_WARNING, "msg=\"resolver change not applied\" error=\"%s\"", rerr);
+        if (targets_apply(c, err, sizeof(err)) == 0) {
+            feed_resize(ring);
+            log_set_level(lvl >= 0 ? lvl : LOG_INFO);
+            m_config_event("config_loaded", NULL);
+            return;
+        }
+    }
+    log_msg(LOG_ERR, "msg=\"config reload rejected, old config keeps running\" error=\"%s\"", err);
+    targets_reload_failed(err);
+    m_config_event("config_error", err);
+}
+
+static void m_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what, (void)arg;
+    if (sig == SIGHUP) {
+        m_reload();
+        return;
+    }
+    log_msg(LOG_NOTICE, "msg=\"stopping\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    sdn_stopping();
+    feed_emit("daemon_stop", NULL);
+    event_base_loopexit(loop_base(), NULL);
+}
+
+static int m_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    m_sig_term = evsignal_new(loop_base(), SIGTERM, m_on_signal, NULL);
+    m_sig_int = evsignal_new(loop_base(), SIGINT, m_on_signal, NULL);
+    m_sig_hup = evsignal_new(loop_base(), SIGHUP, m_on_signal, NULL);
+    if (!m_sig_term || !m_sig_int || !m_sig_hup || evsignal_add(m_sig_term, NULL) == -1 ||
+        evsignal_add(m_sig_int, NULL) == -1 || evsignal_add(m_sig_hup, NULL) == -1)
+        return -1;
+    return 0;
+}
+
+static void m_shutdown(void)
+{
+    /* A second TERM during shutdown must not kill us half-way. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    targets_fini();        /* cancels every transfer and lookup */
+    feed_fini();           /* ends event streams */
+    api_fini();
+    res_fini();
+    sdn_fini();
+    if (m_sig_term)
+        event_free(m_sig_term);
+    if (m_sig_int)
+        event_free(m_sig_int);
+    if (m_sig_hup)
+        event_free(m_sig_hup);
+    loop_fini();
+    state_fini();
+}
+
+static int m_run(void)
+{
+    char err[1024];
+    cfg_t *c = cfg_load(m_config_path, err, sizeof(err));
+    if (!c || m_check_runtime(c, err, sizeof(err)) == -1) {
+        fprintf(stderr, "regiond: %s\n", err);
+        cfg_free(c);
+        return 1;
+    }
+    int lvl = log_level_parse(c->controller.log_level);
+    log_init(lvl >= 0 ? lvl : LOG_INFO);
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    status_self_t self = {.config_path = m_config_path, .listen = NULL};
+    self.started_wall_ms = loop_wall_ms();
+    self.started_mono_ms = loop_now_ms();
+    char *listen = strdup(c->controller.listen);
+    XCHECK(listen);
+    self.listen = listen;
+    status_set_self(&self);
+    int rc = 1;
+    if (state_init(c->controller.state_dir, err, sizeof(err)) == -1 || loop_init() == -1 ||
+        res_init(&c->resolver, err, sizeof(err)) == -1 ||
+        feed_init(c->controller.events_ring, err, sizeof(err)) == -1 || m_signals() == -1 ||
+        targets_init() == -1 || api_init(listen, err, sizeof(err)) == -1) {
+        log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
+        cfg_free(c);
+        goto out;
+    }
+    if (targets_apply(c, err, sizeof(err)) == -1) {
+        log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
+        goto out;
+    }
+    sdn_init();
+    feed_emit("daemon_start", NULL);
+    m_config_event("config_loaded", NULL);
+    char sum[256];
+    targets_summary(sum, sizeof(sum));
+    log_msg(LOG_NOTICE, "msg=\"ready\" listen=%s config=%s", listen, m_config_path);
+    sdn_ready(sum);
+    event_base_dispatch(loop_base());
+    rc = 0;
+out:
+    m_shutdown();
+    free(listen);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            m_config_path = optarg;
+            break;
+        case 'k':
+            return m_check_config(optarg);
+        case 'V':
+            printf("regiond %s\n", REGIOND_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    return m_run();
+}

@@ -1,0 +1,124 @@
+/* targets — the runtime of every configured region and target: schedules
+ * probe rounds on the loop (spread with jitter), resolves names through the
+ * resolver, runs one probe per address, folds the results into health and
+ * emits transitions to the feed.  On reload, old and new targets are matched
+ * by identity (region, name, method, URL) so history survives, as keepalived
+ * does.  Structs are exposed read-only for the status and metrics views;
+ * only targets.c writes them. */
+#ifndef REGIOND_TARGETS_H
+#define REGIOND_TARGETS_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "cfg.h"
+#include "health.h"
+#include "http.h"
+#include "hist.h"
+
+/* A config generation: the cfg plus what is derived from it.  Reference
+ * counted: a probe round in flight keeps the generation it started with. */
+typedef struct gen {
+    cfg_t *cfg;
+    uint64_t number;
+    int64_t loaded_wall_ms;
+    unsigned refs;
+    regex_t *re;           /* one per target, flattened in config order */
+    bool *re_set;
+    size_t nre;
+} gen_t;
+
+/* Last result at one address, kept small. */
+typedef struct {
+    char addr[48];
+    probe_outcome_t outcome;
+    long http_status;
+    double total_ms;
+} addr_summary_t;
+
+struct target;
+
+typedef struct {
+    struct target *t;
+    unsigned idx;
+    probe_http_t *probe;
+} probe_slot_t;
+
+typedef struct region {
+    char *name;
+    const cfg_region_t *cfg;
+    health_state_t state;
+    uint64_t since_mono_ms;
+    int64_t since_wall_ms;
+    char reason[HEALTH_REASON_MAX];
+    struct target **targets;
+    size_t n_targets;
+    hist_prom_t latency;                       /* cumulative, for /metrics */
+    uint64_t outcomes[PROBE_OUTCOME_COUNT];    /* probe results by outcome */
+} region_t;
+
+typedef struct target {
+    char *key;                    /* region \x1f name \x1f method \x1f url */
+    region_t *region;
+    gen_t *gen;                   /* reference */
+    const cfg_api_t *api;         /* inside gen->cfg */
+    const regex_t *re;
+    char host[256];               /* URL host as curl gives it ("[::1]" for IPv6) */
+    char lookup[256];             /* host without brackets */
+    long port;
+    bool https, host_is_ip;
+    health_target_t health;
+    struct event *timer;
+    uint64_t due_ms;
+    /* the round in flight */
+    bool busy;
+    gen_t *rgen;
+    probe_spec_t rspec;
+    uint64_t res_waiter;
+    unsigned pending, naddr, cap;
+    probe_slot_t *slots;          /* cap entries */
+    addr_summary_t *cur;          /* cap entries, this round */
+    probe_result_t worst;         /* this round so far */
+    double round_dns_ms;
+    /* the last completed round */
+    probe_result_t last;
+    addr_summary_t *prev;         /* cap entries */
+    unsigned prev_n;
+    int64_t last_wall_ms;
+    uint64_t last_full_hs_ms;
+    double cert_days;             /* NAN until a full handshake read it */
+    int64_t cert_wall_ms;
+    uint64_t outcomes[PROBE_OUTCOME_COUNT];
+} target_t;
+
+typedef struct {
+    uint64_t generation;
+    int64_t loaded_wall_ms;
+    char last_error[1024];        /* "" when the last load worked */
+    int64_t last_error_wall_ms;
+    uint64_t reloads_ok, reloads_failed;
+} reload_info_t;
+
+int targets_init(void);
+void targets_fini(void);
+
+/* Make cfg (taken over) the running config; targets are matched with the
+ * previous generation's.  0, or -1 (cfg freed, old config kept). */
+int targets_apply(cfg_t *cfg, char *err, size_t errlen);
+
+/* Record a failed reload (shown in status, metrics). */
+void targets_reload_failed(const char *msg);
+
+const reload_info_t *targets_reload_info(void);
+const gen_t *targets_gen(void);
+size_t targets_nregions(void);
+region_t *targets_region(size_t i);
+size_t targets_count(void);
+
+/* Counts of regions by state, for the one-line summary. */
+void targets_summary(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,333 @@
+"""Black-box test harness: real peers (nginx, dnsmasq) and the real daemon on
+loopback.  Every process is started here, kept by pid, and stopped by that
+pid at exit.  Run under /usr/bin/python3 (Debian's modules)."""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+REGIOND = os.environ.get("REGIOND_BIN", "build/regiond")
+REGIONCTL = os.environ.get("REGIONCTL_BIN", "build/regionctl")
+SRC = os.environ.get("REGIOND_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+_procs = []          # (name, Popen) still to stop
+_results = {"passed": 0, "failed": 0}
+
+
+def _cleanup():
+    for name, p in reversed(_procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    _procs.clear()
+
+
+atexit.register(_cleanup)
+
+
+def spawn(name, argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    _procs.append((name, p))
+    return p
+
+
+def forget(p):
+    for i, (_, q) in enumerate(_procs):
+        if q is p:
+            del _procs[i]
+            return
+
+
+def stop(p, sig=signal.SIGTERM, timeout=5):
+    """Stop one process by pid; returns its exit code."""
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            forget(p)
+            raise AssertionError(f"pid {p.pid} did not exit within {timeout}s of signal {sig}")
+    forget(p)
+    return p.returncode
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout, what, interval=0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # peer not up yet, etc.
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def tmpdir(prefix="regiond-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+# ---------------------------------------------------------------- checks
+def check(cond, what):
+    if cond:
+        _results["passed"] += 1
+        print(f"ok   {what}", flush=True)
+    else:
+        _results["failed"] += 1
+        print(f"FAIL {what}", flush=True)
+    return cond
+
+
+def check_eq(got, want, what):
+    return check(got == want, f"{what}: got {got!r}, want {want!r}")
+
+
+def run_tests(tests):
+    """Run test functions; print the closing line; exit non-zero on failure."""
+    for t in tests:
+        print(f"--- {t.__name__}", flush=True)
+        try:
+            t()
+        except Exception:
+            _results["failed"] += 1
+            print(f"FAIL {t.__name__} raised:", flush=True)
+            traceback.print_exc()
+            sys.stdout.flush()
+    _cleanup()
+    print(f"{_results['passed']} passed, {_results['failed']} failed", flush=True)
+    sys.exit(1 if _results["failed"] else 0)
+
+
+# ---------------------------------------------------------------- nginx
+class Nginx:
+    """nginx on loopback serving the test endpoints on each port.
+    /health answers 503 while DIR/down-PORT exists, else 200 "ok"."""
+
+    def __init__(self, ports, tls_ports=(), cert=None, key=None, host="127.0.0.1"):
+        self.dir = tmpdir("nginx-")
+        os.chmod(self.dir, 0o755)   # nginx workers run as nobody and serve files from here
+        self.ports, self.tls_ports, self.host = list(ports), list(tls_ports), host
+        with open(os.path.join(self.dir, "big"), "wb") as f:
+            f.write(b"x" * (10 << 20))
+        servers = []
+        for p in self.ports + self.tls_ports:
+            tls = p in self.tls_ports
+            lst = f"listen {host}:{p}{' ssl' if tls else ''};"
+            if host == "127.0.0.1":
+                lst += f" listen [::1]:{p}{' ssl' if tls else ''};" if self._v6() else ""
+            certs = f"ssl_certificate {cert}; ssl_certificate_key {key};" if tls else ""
+            servers.append(f"""
+    server {{
+        {lst}
+        {certs}
+        location = /health {{
+            if (-f {self.dir}/down-{p}) {{ return 503 "down\\n"; }}
+            return 200 "ok\\n";
+        }}
+        location = /text {{ return 200 "hello world\\n"; }}
+        location = /big {{ alias {self.dir}/big; }}
+        location = /slow {{ limit_rate 2k; alias {self.dir}/big; }}
+    }}""")
+        conf = f"""
+daemon off;
+worker_processes 1;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {self.dir}/access.log;
+    client_body_temp_path {self.dir}/tmp_body;
+    proxy_temp_path {self.dir}/tmp_proxy;
+    fastcgi_temp_path {self.dir}/tmp_fastcgi;
+    uwsgi_temp_path {self.dir}/tmp_uwsgi;
+    scgi_temp_path {self.dir}/tmp_scgi;
+    default_type text/plain;
+    {''.join(servers)}
+}}
+"""
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        self.proc = spawn("nginx", ["nginx", "-p", self.dir, "-c", path, "-e", f"{self.dir}/error.log"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self._listening(), 10, "nginx to listen")
+
+    @staticmethod
+    def _v6():
+        try:
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.bind(("::1", 0))
+            s.close()
+            return True
+        except OSError:
+            return False
+
+    def _listening(self):
+        for p in self.ports + self.tls_ports:
+            with socket.create_connection((self.host, p), timeout=1):
+                pass
+        return True
+
+    def down(self, port, is_down=True):
+        f = os.path.join(self.dir, f"down-{port}")
+        if is_down:
+            open(f, "w").close()
+        elif os.path.exists(f):
+            os.unlink(f)
+
+    def stop(self):
+        stop(self.proc, signal.SIGQUIT)
+
+
+# ---------------------------------------------------------------- dnsmasq
+class Dnsmasq:
+    """dnsmasq answering `records` {name: ip} for the .test domain and
+    NXDOMAIN for every other name under .test."""
+
+    def __init__(self, records, ttl=60):
+        self.dir = tmpdir("dnsmasq-")
+        self.port = free_udp_port()
+        lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
+                 f"port={self.port}", "local=/test/", f"local-ttl={ttl}", "user=root",
+                 f"pid-file={self.dir}/pid", "log-facility=-"]
+        lines += [f"host-record={n},{ip}" for n, ip in records.items()]
+        path = os.path.join(self.dir, "dnsmasq.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = spawn("dnsmasq", ["dnsmasq", "-k", "-C", path],
+                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "w"))
+        time.sleep(0.3)
+        if self.proc.poll() is not None:
+            raise AssertionError("dnsmasq exited: " + open(os.path.join(self.dir, "log")).read())
+
+    def stop(self):
+        stop(self.proc)
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- daemon
+def api_target(url, **kw):
+    t = {"url": url}
+    t.update(kw)
+    return t
+
+
+def make_config(regions, state_dir, port, **extra):
+    cfg = {
+        "controller": {"id": "test", "listen": f"127.0.0.1:{port}", "state_dir": state_dir,
+                       "log_level": "debug"},
+        "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
+        "regions": regions,
+    }
+    for k, v in extra.items():
+        cfg[k] = v
+    return cfg
+
+
+class Daemon:
+    def __init__(self, cfg, dir=None, env=None, wait=True):
+        self.dir = dir or tmpdir("regiond-")
+        self.cfg_path = os.path.join(self.dir, "regiond.json")
+        self.write_config(cfg)
+        self.port = int(cfg["controller"]["listen"].rsplit(":", 1)[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(self.dir, "regiond.log")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.log = open(self.log_path, "ab")
+        self.proc = spawn("regiond", [REGIOND, "--config", self.cfg_path], stdout=self.log,
+                          stderr=self.log, env=e)
+        if wait:
+            wait_for(lambda: self.get("/healthz")[0] == 200 or self._died(), 15, "regiond /healthz")
+
+    def _died(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"regiond exited {self.proc.returncode}:\n{self.read_log()}")
+        return False
+
+    def write_config(self, cfg):
+        text = cfg if isinstance(cfg, str) else json.dumps(cfg, indent=1)
+        with open(self.cfg_path, "w") as f:
+            f.write(text)
+
+    def reload(self, cfg):
+        self.write_config(cfg)
+        self.proc.send_signal(signal.SIGHUP)
+
+    def read_log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def get(self, path, headers=None, method="GET"):
+        req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def status(self):
+        code, body = self.get("/v1/status")
+        assert code == 200, f"/v1/status answered {code}"
+        return json.loads(body)
+
+    def target(self, region, name="api[0]"):
+        for r in self.status()["regions"]:
+            if r["name"] == region:
+                for t in r["targets"]:
+                    if t["name"] == name:
+                        return t
+        raise KeyError(f"{region}/{name}")
+
+    def region(self, region):
+        for r in self.status()["regions"]:
+            if r["name"] == region:
+                return r
+        raise KeyError(region)
+
+    def wait_target(self, region, state, timeout=10, name="api[0]"):
+        return wait_for(lambda: (lambda t: t if t["state"] == state else None)(self.target(region, name)),
+                        timeout, f"{region}/{name} to become {state}")
+
+    def stop(self, timeout=5):
+        """SIGTERM (once) and wait; returns the exit code, printing the log
+        tail when it is not 0 (a sanitizer report lands there)."""
+        rc = stop(self.proc, timeout=timeout)
+        self.log.close()
+        if rc != 0:
+            print(f"regiond exited {rc}; log tail:\n" + "\n".join(self.read_log().splitlines()[-80:]))
+        return rc

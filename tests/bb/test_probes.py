@@ -1,0 +1,102 @@
+"""HTTP probes against a real nginx on loopback: each failure mode gives its
+own clear reason, and a 503 takes a target down only after `fall` probes."""
+import socket
+import time
+
+from harness import (Daemon, Nginx, check, check_eq, free_port, make_config, run_tests,
+                     tmpdir, wait_for)
+
+
+def region(name, url, **kw):
+    t = {"url": url}
+    t.update(kw)
+    return {"name": name, "api": [t]}
+
+
+def test_failure_modes():
+    p_ok, p_flip = free_port(), free_port()
+    ngx = Nginx([p_ok, p_flip])
+    p_stop = free_port()
+    ngx2 = Nginx([p_stop])
+    closed = free_port()
+    # A listener that accepts (kernel backlog) and never answers.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)
+    p_hole = hole.getsockname()[1]
+    regions = [
+        region("ok", f"http://127.0.0.1:{p_ok}/health", body_contains="ok"),
+        region("flip", f"http://127.0.0.1:{p_flip}/health", fall=3, interval_ms=300),
+        region("refused", f"http://127.0.0.1:{closed}/health"),
+        region("stopped", f"http://127.0.0.1:{p_stop}/health"),
+        region("slowbody", f"http://127.0.0.1:{p_ok}/slow"),
+        region("blackhole", f"http://127.0.0.1:{p_hole}/health"),
+        region("wrongbody", f"http://127.0.0.1:{p_ok}/text", body_contains="ok"),
+        region("regex", f"http://127.0.0.1:{p_ok}/text", body_regex="^hello w[a-z]+"),
+        region("big", f"http://127.0.0.1:{p_ok}/big", max_body_bytes=4096, body_contains="xxxx",
+               timeout_ms=2000, interval_ms=3000),
+        region("status", f"http://127.0.0.1:{p_ok}/text", expect_status=[204]),
+    ]
+    d = Daemon(make_config(regions, tmpdir(), free_port()))
+    t = d.wait_target("ok", "up")
+    check_eq(t["reason"], "ok", "200 + body match -> up")
+    check(t["last"]["timings_ms"]["total"] is not None, "timing breakdown present")
+    d.wait_target("flip", "up")
+    d.wait_target("stopped", "up")
+
+    t = d.wait_target("refused", "down")
+    check_eq(t["reason"], "connect: refused", "closed port reason")
+    t = d.wait_target("slowbody", "down")
+    check_eq(t["reason"], "timeout after 250 ms (body incomplete)", "slow body reason")
+    t = d.wait_target("blackhole", "down")
+    check_eq(t["reason"], "timeout after 250 ms (no response)", "accept-and-never-answer reason")
+    t = d.wait_target("wrongbody", "down")
+    check_eq(t["reason"], "body: 'ok' not found", "body match failure reason")
+    d.wait_target("regex", "up")
+    t = d.wait_target("status", "down")
+    check_eq(t["reason"], "http: status 200", "unexpected status reason")
+
+    t = d.wait_target("big", "up", timeout=15)
+    check_eq(t["last"]["body_bytes"], 4096, "10 MiB body capped at max_body_bytes")
+    check(t["last"]["body_truncated"] is True, "capped body is flagged truncated")
+
+    # 503: down only after `fall` (3) consecutive failures.
+    ngx.down(p_flip)
+    t0 = time.monotonic()
+    t = d.wait_target("flip", "down", timeout=10)
+    took = time.monotonic() - t0
+    check_eq(t["reason"], "http: status 503", "503 reason")
+    check(t["counters"]["failures"] >= 3, f"down after >= fall failures ({t['counters']['failures']})")
+    check(took >= 0.55, f"not down before fall probes ({took:.2f}s)")
+    r = d.region("flip")
+    check_eq(r["state"], "down", "single-target region follows its target")
+    ngx.down(p_flip, False)
+    d.wait_target("flip", "up", timeout=10)
+
+    # Listener stopped -> connect: refused.
+    ngx2.stop()
+    t = d.wait_target("stopped", "down", timeout=10)
+    check_eq(t["reason"], "connect: refused", "stopped listener reason")
+
+    check(d.proc.poll() is None, "daemon still running after every failure mode")
+    check_eq(d.stop(), 0, "clean exit on SIGTERM")
+    hole.close()
+    ngx.stop()
+
+
+def test_degraded_latency():
+    p = free_port()
+    ngx = Nginx([p])
+    regions = [{"name": "r", "api": [{"url": f"http://127.0.0.1:{p}/slow", "max_body_bytes": 3000,
+                                      "latency_ms_max": 100, "timeout_ms": 4000,
+                                      "interval_ms": 5000, "rise": 1, "fall": 1}]}]
+    d = Daemon(make_config(regions, tmpdir(), free_port()))
+    t = d.wait_target("r", "degraded", timeout=15)
+    check(t["reason"].startswith("latency: "), f"degraded reason names the latency ({t['reason']})")
+    check_eq(d.region("r")["state"], "degraded", "region degraded")
+    check_eq(d.stop(), 0, "clean exit")
+    ngx.stop()
+
+
+if __name__ == "__main__":
+    run_tests([test_failure_modes, test_degraded_latency])
