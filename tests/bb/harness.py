@@ -15,9 +15,9 @@ import traceback
 import urllib.error
 import urllib.request
 
-REGIOND = os.environ.get("REGIOND_BIN", "build/regiond")
-REGIONCTL = os.environ.get("REGIONCTL_BIN", "build/regionctl")
 SRC = os.environ.get("REGIOND_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+REGIOND = os.environ.get("REGIOND_BIN", os.path.join(SRC, "build", "regiond"))
+REGIONCTL = os.environ.get("REGIONCTL_BIN", os.path.join(SRC, "build", "regionctl"))
 
 _procs = []          # (name, Popen) still to stop
 _results = {"passed": 0, "failed": 0}

@@ -24,6 +24,7 @@ class SSE:
         if last_id is not None:
             headers["Last-Event-ID"] = str(last_id)
         self.conn.request("GET", "/v1/events", headers=headers)
+        self.sock = self.conn.sock
         self.resp = self.conn.getresponse()
         self.status = self.resp.status
         self.ctype = self.resp.getheader("Content-Type")
@@ -70,7 +71,12 @@ class SSE:
         raise AssertionError(f"event not seen; got {[e.get('event') for e in seen]}")
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes the reader thread at once
+        except OSError:
+            pass
         self.conn.close()
+        self.t.join(timeout=5)
 
 
 def is_target_event(ev, to):
