@@ -69,7 +69,7 @@ static int ctl_get(const char *api, const char *path, ctl_buf_t *out, long *code
     if (rc == CURLE_OPERATION_TIMEDOUT && out->len && strcmp(path, "/v1/events") == 0)
         return 0;
     if (rc != CURLE_OK) {
-        fprintf(stderr, "regionctl: %s: %s\n", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        fprintf(stderr, "regionctl: %s%s: %s\n", api, path, errbuf[0] ? errbuf : curl_easy_strerror(rc));
         return -1;
     }
     return 0;

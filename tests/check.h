@@ -21,6 +21,12 @@ static int check_pass_, check_fail_;
         fprintf(stderr, "%s:%d: expected \"%s\" in \"%s\"\n", __FILE__, __LINE__, n_, h_ ? h_ : "(null)"); } \
 } while (0)
 
+#define CHECK_EQ_INT(got, want) do { \
+    long g_ = (long)(got), w_ = (long)(want); \
+    if (g_ == w_) { check_pass_++; } else { check_fail_++; \
+        fprintf(stderr, "%s:%d: %s = %ld, want %ld\n", __FILE__, __LINE__, #got, g_, w_); } \
+} while (0)
+
 static inline int check_finish(void)
 {
     printf("%d passed, %d failed\n", check_pass_, check_fail_);

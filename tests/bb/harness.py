@@ -2,6 +2,7 @@
 loopback.  Every process is started here, kept by pid, and stopped by that
 pid at exit.  Run under /usr/bin/python3 (Debian's modules)."""
 import atexit
+import http.client
 import json
 import os
 import shutil
@@ -152,6 +153,10 @@ class Nginx:
             return 200 "ok\\n";
         }}
         location = /text {{ return 200 "hello world\\n"; }}
+        location = /secure {{
+            if ($http_x_api_key != "s3cret-value-42") {{ return 401 "no key\\n"; }}
+            return 200 "ok\\n";
+        }}
         location = /big {{ alias {self.dir}/big; }}
         location = /slow {{ limit_rate 2k; alias {self.dir}/big; }}
     }}""")
@@ -211,13 +216,14 @@ class Dnsmasq:
     """dnsmasq answering `records` {name: ip} for the .test domain and
     NXDOMAIN for every other name under .test."""
 
-    def __init__(self, records, ttl=60):
+    def __init__(self, records, ttl=60, extra=()):
         self.dir = tmpdir("dnsmasq-")
         self.port = free_udp_port()
         lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
                  f"port={self.port}", "local=/test/", f"local-ttl={ttl}", "user=root",
                  f"pid-file={self.dir}/pid", "log-facility=-"]
         lines += [f"host-record={n},{ip}" for n, ip in records.items()]
+        lines += list(extra)
         path = os.path.join(self.dir, "dnsmasq.conf")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -258,12 +264,25 @@ def make_config(regions, state_dir, port, **extra):
     return cfg
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=5)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(self.path)
+
+
 class Daemon:
     def __init__(self, cfg, dir=None, env=None, wait=True):
         self.dir = dir or tmpdir("regiond-")
         self.cfg_path = os.path.join(self.dir, "regiond.json")
         self.write_config(cfg)
-        self.port = int(cfg["controller"]["listen"].rsplit(":", 1)[1])
+        listen = cfg["controller"]["listen"] if not isinstance(cfg, str) else "127.0.0.1:0"
+        self.unix = listen[5:] if listen.startswith("unix:") else None
+        self.port = None if self.unix else int(listen.rsplit(":", 1)[1])
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.dir, "regiond.log")
         e = dict(os.environ)
@@ -293,6 +312,13 @@ class Daemon:
             return f.read()
 
     def get(self, path, headers=None, method="GET"):
+        if self.unix:
+            c = UnixHTTPConnection(self.unix)
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            out = (r.status, r.read())
+            c.close()
+            return out
         req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(req, timeout=5) as r:

@@ -64,9 +64,11 @@ def test_tls():
 def test_dns():
     p = free_port()
     ngx = Nginx([p])
-    dns = Dnsmasq({"api.good.test": "127.0.0.1"}, ttl=2)
+    dns = Dnsmasq({"api.good.test": "127.0.0.1"}, ttl=2,
+                  extra=["address=/multi.test/127.0.0.1", "address=/multi.test/127.0.0.2"])
     regions = [{"name": "good", "api": [{"url": f"http://api.good.test:{p}/health", "ip_version": 4}]},
-               {"name": "nx", "api": [{"url": f"http://api.nope.test:{p}/health"}]}]
+               {"name": "nx", "api": [{"url": f"http://api.nope.test:{p}/health"}]},
+               {"name": "multi", "api": [{"url": f"http://multi.test:{p}/health", "ip_version": 4}]}]
     cfg = make_config(regions, tmpdir(), free_port(),
                       resolver={"servers": [f"127.0.0.1:{dns.port}"], "min_ttl_s": 1})
     d = Daemon(cfg)
@@ -74,6 +76,11 @@ def test_dns():
     check_eq(t["last"]["addr"], "127.0.0.1", "probed the address dnsmasq gave")
     t = d.wait_target("nx", "down")
     check_eq(t["reason"], "dns: api.nope.test: name not found (NXDOMAIN)", "NXDOMAIN reason")
+    # Two addresses, one listening: each probed on its own, the bad one named.
+    t = d.wait_target("multi", "down")
+    check_eq(t["reason"], "127.0.0.2: connect: refused", "failing address named in the reason")
+    got = sorted((a["addr"], a["outcome"]) for a in t["addresses"])
+    check_eq(got, [("127.0.0.1", "ok"), ("127.0.0.2", "connect")], "every address probed on its own")
     code, body = d.get("/metrics")
     text = body.decode()
     hits = [l for l in text.splitlines() if l.startswith("regiond_dns_cache_hits_total ")]

@@ -1,0 +1,64 @@
+/* test_log — journald prefixes, key=value lines, repeat suppression. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "log.h"
+
+static char *slurp(const char *path)
+{
+    fflush(stderr);
+    FILE *f = fopen(path, "r");
+    static char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+int main(void)
+{
+    char path[] = "/tmp/regiond-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd != -1);
+    close(fd);
+    if (!freopen(path, "w", stderr))
+        return 1;
+    setvbuf(stderr, NULL, _IONBF, 0);
+
+    setenv("JOURNAL_STREAM", "8:1", 1);
+    log_init(LOG_INFO);
+    log_msg(LOG_ERR, "msg=\"boom\" n=%d", 1);
+    log_msg(LOG_DEBUG, "msg=\"hidden\"");
+    for (int i = 0; i < 12; i++)
+        log_msg(LOG_WARNING, "msg=\"same line\"");
+    log_msg(LOG_INFO, "msg=\"multi\nline\"");
+    char *out = slurp(path);
+    CHECK_CONTAINS(out, "<3>msg=\"boom\" n=1\n");
+    CHECK(strstr(out, "hidden") == NULL);
+    CHECK_EQ_INT(count(out, "<4>msg=\"same line\""), LOG_BURST);
+    CHECK_CONTAINS(out, "<6>msg=\"multi line\"\n");
+
+    unsetenv("JOURNAL_STREAM");
+    log_init(LOG_DEBUG);
+    if (!freopen(path, "w", stderr))
+        return 1;
+    log_msg(LOG_DEBUG, "msg=\"shown\"");
+    out = slurp(path);
+    CHECK_CONTAINS(out, "Z level=debug msg=\"shown\"");
+    CHECK(log_level_parse("warning") == LOG_WARNING);
+    CHECK(log_level_parse("loud") == -1);
+    unlink(path);
+    return check_finish();
+}
