@@ -4,14 +4,21 @@
 # can watch the transitions.  Ctrl-C stops everything it started.
 #   DEMO_SECONDS=N   stop by itself after N seconds (default: run until Ctrl-C)
 #   DEMO_PORT=P      status API port (default 9470)
+#   DEMO_CYCLE=S     break eu-west-1 at 1/4 of every S seconds, heal at 2/3 (default 60)
+#   REGIOND_BUILD=D  use binaries from D, built already (tests use this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-scripts/install-deps.sh demo
-scripts/build.sh build >/dev/null
+bin=${REGIOND_BUILD:-}
+if [ -z "$bin" ]; then
+  scripts/install-deps.sh demo
+  scripts/build.sh build >/dev/null
+  bin=$top/build
+fi
 
 port=${DEMO_PORT:-9470}
 demo=$(mktemp -d /tmp/regiond-demo.XXXXXX)
+chmod 755 "$demo"   # nginx workers (user nobody) look for the down-* files here
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -65,23 +72,26 @@ cat > "$demo/regiond.json" <<CFG
   ]
 }
 CFG
-build/regiond --check-config "$demo/regiond.json"
-build/regiond --config "$demo/regiond.json" 2>"$demo/regiond.log" &
+"$bin/regiond" --check-config "$demo/regiond.json"
+"$bin/regiond" --config "$demo/regiond.json" 2>"$demo/regiond.log" &
 pids+=($!)
 for _ in $(seq 50); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
 
+cycle=${DEMO_CYCLE:-60}
+brk=$((cycle / 4))
+heal=$((cycle * 2 / 3))
 cat <<TXT
 
 regiond is running.  Open another terminal and try:
   curl -s http://127.0.0.1:$port/v1/status | python3 -m json.tool
   curl -s http://127.0.0.1:$port/metrics
   curl -sN http://127.0.0.1:$port/v1/events
-  $top/build/regionctl --api http://127.0.0.1:$port status
+  $bin/regionctl --api http://127.0.0.1:$port status
 Daemon log: $demo/regiond.log
-Every 60 s eu-west-1 breaks (answers 503) for 25 s, then heals.
+Every ${cycle} s eu-west-1 breaks (answers 503) at ${brk} s, and heals at ${heal} s.
 
 TXT
 
@@ -89,14 +99,14 @@ start=$SECONDS
 limit=${DEMO_SECONDS:-0}
 while :; do
   t=$((SECONDS - start))
-  phase=$((t % 60))
-  if [ "$phase" -ge 15 ] && [ "$phase" -lt 40 ]; then
+  phase=$((t % cycle))
+  if [ "$phase" -ge "$brk" ] && [ "$phase" -lt "$heal" ]; then
     [ -f "$demo/down-eu-west-1" ] || { echo ">>> t=${t}s: breaking eu-west-1 (nginx answers 503)"; touch "$demo/down-eu-west-1"; }
   else
     [ -f "$demo/down-eu-west-1" ] && { echo ">>> t=${t}s: healing eu-west-1"; rm -f "$demo/down-eu-west-1"; }
   fi
   echo "--- t=${t}s"
-  build/regionctl --api "http://127.0.0.1:$port" status || true
+  "$bin/regionctl" --api "http://127.0.0.1:$port" status || true
   if [ "$limit" -gt 0 ] && [ "$t" -ge "$limit" ]; then break; fi
-  sleep 5
+  sleep "${DEMO_TICK:-5}"
 done

@@ -167,7 +167,9 @@ pid {self.dir}/nginx.pid;
 error_log {self.dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {self.dir}/access.log;
+    log_format conn '$connection $connection_requests $request_uri $status';
+    access_log {self.dir}/access.log conn;
+    keepalive_requests 100000;
     client_body_temp_path {self.dir}/tmp_body;
     proxy_temp_path {self.dir}/tmp_proxy;
     fastcgi_temp_path {self.dir}/tmp_fastcgi;
@@ -199,6 +201,15 @@ http {{
             with socket.create_connection((self.host, p), timeout=1):
                 pass
         return True
+
+    def access(self):
+        """(connection id, request number on it, uri, status) per request."""
+        out = []
+        with open(os.path.join(self.dir, "access.log")) as f:
+            for line in f:
+                c, n, uri, st = line.split()
+                out.append((int(c), int(n), uri, int(st)))
+        return out
 
     def down(self, port, is_down=True):
         f = os.path.join(self.dir, f"down-{port}")

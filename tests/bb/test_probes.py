@@ -98,5 +98,24 @@ def test_degraded_latency():
     ngx.stop()
 
 
+def test_connection_reuse():
+    """Fresh connection per probe by default (as Route 53 health checks do);
+    keep-alive reuses one when asked."""
+    p = free_port()
+    ngx = Nginx([p])
+    regions = [{"name": "fresh", "api": [{"url": f"http://127.0.0.1:{p}/health?fresh"}]},
+               {"name": "reuse", "api": [{"url": f"http://127.0.0.1:{p}/health?reuse", "keepalive": True}]}]
+    d = Daemon(make_config(regions, tmpdir(), free_port()))
+    wait_for(lambda: all(d.target(r)["counters"]["probes"] >= 6 for r in ("fresh", "reuse")), 10, "6 probes each")
+    log = ngx.access()
+    fresh = [x for x in log if x[2].endswith("?fresh")]
+    reuse = [x for x in log if x[2].endswith("?reuse")]
+    check(len(fresh) >= 6 and all(n == 1 for _, n, _, _ in fresh), "default: one request per connection")
+    check(len({c for c, _, _, _ in fresh}) == len(fresh), "default: a new connection every probe")
+    check(len(reuse) >= 6 and max(n for _, n, _, _ in reuse) >= 5, "keepalive: requests share a connection")
+    check_eq(d.stop(), 0, "clean exit")
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_failure_modes, test_degraded_latency])
+    run_tests([test_failure_modes, test_degraded_latency, test_connection_reuse])

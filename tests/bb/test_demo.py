@@ -1,0 +1,38 @@
+"""The README's demo script, shortened: three regions come up, eu-west-1 breaks
+and heals on its timer, and the script stops everything it started."""
+import os
+import re
+import socket
+import subprocess
+
+from harness import REGIOND, SRC, check, check_eq, free_port, run_tests
+
+
+def test_demo():
+    port = free_port()
+    env = dict(os.environ, DEMO_SECONDS="24", DEMO_CYCLE="24", DEMO_TICK="1", DEMO_PORT=str(port),
+               REGIOND_BUILD=os.path.dirname(os.path.abspath(REGIOND)))
+    r = subprocess.run(["bash", os.path.join(SRC, "scripts", "demo.sh")], env=env, capture_output=True,
+                       text=True, timeout=120)
+    out = r.stdout
+    check_eq(r.returncode, 0, "demo exits 0 when DEMO_SECONDS is up")
+    check(f"http://127.0.0.1:{port}/v1/status" in out, "demo prints the status URL")
+    check(">>> t=6s: breaking eu-west-1" in out, "demo breaks eu-west-1 on its timer")
+    frames = out.split("--- t=")
+    states = []
+    for f in frames[1:]:
+        m = re.search(r"^eu-west-1\s+(\w+)", f, re.M)
+        if m:
+            states.append(m.group(1))
+    check("down" in states, f"eu-west-1 shown down ({states})")
+    check("down" in states and "up" in states[states.index("down"):], "eu-west-1 shown up again after healing")
+    check(re.search(r"^us-east-1\s+up", frames[-1], re.M) is not None, "the other regions stay up")
+    s = socket.socket()
+    s.settimeout(1)
+    closed = s.connect_ex(("127.0.0.1", port)) != 0 and s.connect_ex(("127.0.0.12", 8080)) != 0
+    s.close()
+    check(closed, "daemon and nginx stopped when the demo ended")
+
+
+if __name__ == "__main__":
+    run_tests([test_demo])
