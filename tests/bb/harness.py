@@ -143,7 +143,8 @@ class Nginx:
             lst = f"listen {host}:{p}{' ssl' if tls else ''};"
             if host == "127.0.0.1":
                 lst += f" listen [::1]:{p}{' ssl' if tls else ''};" if self._v6() else ""
-            certs = f"ssl_certificate {cert}; ssl_certificate_key {key};" if tls else ""
+            certs = (f"ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3;"
+                     " ssl_session_cache shared:TLS:1m;") if tls else ""
             servers.append(f"""
     server {{
         {lst}
@@ -167,7 +168,7 @@ pid {self.dir}/nginx.pid;
 error_log {self.dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format conn '$connection $connection_requests $request_uri $status';
+    log_format conn '$connection $connection_requests $request_uri $status $ssl_session_reused';
     access_log {self.dir}/access.log conn;
     keepalive_requests 100000;
     client_body_temp_path {self.dir}/tmp_body;
@@ -204,11 +205,15 @@ http {{
 
     def access(self):
         """(connection id, request number on it, uri, status) per request."""
+        return [x[:4] for x in self.access_tls()]
+
+    def access_tls(self):
+        """As access(), plus "r" (TLS session resumed) or "." per request."""
         out = []
         with open(os.path.join(self.dir, "access.log")) as f:
             for line in f:
-                c, n, uri, st = line.split()
-                out.append((int(c), int(n), uri, int(st)))
+                c, n, uri, st, reused = line.split()
+                out.append((int(c), int(n), uri, int(st), reused))
         return out
 
     def down(self, port, is_down=True):

@@ -47,6 +47,10 @@ def test_tls():
     check(t["cert_expiry_days"] is not None, "expiry read on a verified full handshake")
     wait_for(lambda: dm.target("ca")["counters"]["probes"] >= 8, 10, "several probes (resumed sessions)")
     check_eq(dm.target("ca")["state"], "up", "still up across resumed handshakes")
+    reqs = [x for x in ngx.access_tls() if x[3] == 200]
+    reused = [x for x in reqs if x[4] == "r"]
+    check(len(reused) >= len(reqs) // 2, f"TLS sessions resumed ({len(reused)} of {len(reqs)})")
+    check(len(reqs) - len(reused) >= 2, "full handshakes still happen")
     crt2, key2 = make_cert(d, "b")
     os.replace(crt2, crt + ".new")
     os.replace(key2, key + ".new")
