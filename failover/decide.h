@@ -1,0 +1,108 @@
+/* decide — the decision engine: a pure function from region health,
+ * overrides, live weights, config and clock to desired Route 53 weights,
+ * with the rule that fired and a reason.  No I/O, no globals: unit-tested
+ * without a loop, and every decision explainable.
+ *
+ * Order of evaluation (each step documented in decide.c):
+ *  1. base weight per region: override drain -> 0, pin -> its weight;
+ *     else UP -> configured, DEGRADED -> degraded_weight (or configured
+ *     when degraded_weight < 0), DOWN -> 0, UNKNOWN -> live (configured if
+ *     live is unknown): no opinion yet, no change.
+ *  2. fail open: when no region is UP or DEGRADED, nothing is drained by
+ *     health: KEEP -> every region keeps its live weight, RESTORE -> every
+ *     region gets its configured weight (overrides still apply); alarm set.
+ *  3. min_healthy_regions: when fewer than that many regions would serve
+ *     (weight > 0), regions that serve now (live > 0) and would be drained
+ *     are kept at their live weight, healthiest first (DEGRADED before DOWN,
+ *     then config order), until the minimum is met or none is left; a drain
+ *     override is kept out too (the rule is never skipped).
+ *  4. all-zero guard: Route 53 answers an all-zero group as if all weights
+ *     were equal, so a result with every weight 0 is replaced by the live
+ *     weights (or configured, if live are all 0 or unknown); alarm set.
+ *  5. hold-down: a change driven by health (not by an override) within
+ *     hold_down_ms of the last applied change is deferred (region keeps
+ *     live weight).
+ *  6. damping: when max_changes changes were applied within window_ms, a
+ *     health-driven change is deferred.  Overrides skip 5 and 6, never 2-4.
+ */
+#ifndef REGIOND_DECIDE_H
+#define REGIOND_DECIDE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health.h"
+
+#define DECIDE_MAX_REGIONS 64
+#define DECIDE_HISTORY 32
+#define DECIDE_REASON_MAX 512
+
+typedef enum { DECIDE_OV_NONE = 0, DECIDE_OV_DRAIN, DECIDE_OV_PIN } decide_override_t;
+
+typedef enum {
+    DECIDE_RULE_NONE = 0,     /* nothing to change */
+    DECIDE_RULE_HEALTH,       /* weights follow health */
+    DECIDE_RULE_OVERRIDE,     /* an operator override moved a weight */
+    DECIDE_RULE_FAIL_OPEN,    /* every region down: nothing drained */
+    DECIDE_RULE_MIN_HEALTHY,  /* min_healthy_regions kept a region in */
+    DECIDE_RULE_ALL_ZERO,     /* refused to write weight 0 everywhere */
+    DECIDE_RULE_HOLD_DOWN,    /* a change deferred by the hold-down */
+    DECIDE_RULE_DAMPING,      /* a change deferred by max changes per window */
+    DECIDE_RULE_COUNT
+} decide_rule_t;
+
+/* "none", "health", "override", "fail_open", "min_healthy_regions",
+ * "all_zero_guard", "hold_down", "damping" */
+const char *decide_rule_str(decide_rule_t r);
+
+typedef enum { DECIDE_FAIL_OPEN_KEEP = 0, DECIDE_FAIL_OPEN_RESTORE } decide_fail_open_t;
+
+typedef struct {
+    const char *name;
+    health_state_t health;
+    int configured_weight;       /* 0..255 */
+    int live_weight;             /* 0..255, or -1 when not known */
+    decide_override_t override;
+    int pin_weight;              /* for DECIDE_OV_PIN, 0..255 */
+} decide_region_t;
+
+typedef struct {
+    uint32_t min_healthy_regions;    /* 0 = no minimum */
+    decide_fail_open_t fail_open;
+    int degraded_weight;             /* < 0: keep configured weight */
+    uint64_t hold_down_ms;
+    uint32_t max_changes;            /* 0 = no damping */
+    uint64_t window_ms;
+} decide_cfg_t;
+
+typedef struct {
+    uint64_t change_ms[DECIDE_HISTORY];  /* monotonic times of applied changes, newest last */
+    size_t n;
+} decide_history_t;
+
+/* Record an applied change at now_ms (drops the oldest when full). */
+void decide_history_add(decide_history_t *h, uint64_t now_ms);
+
+typedef struct {
+    int weight[DECIDE_MAX_REGIONS];          /* desired weight per input region */
+    decide_rule_t rule[DECIDE_MAX_REGIONS];  /* why that region got its weight */
+    decide_rule_t top_rule;                  /* the most important rule that fired */
+    bool change;                             /* some weight differs from live */
+    bool alarm;                              /* fail-open or all-zero: page a person */
+    uint64_t retry_in_ms;                    /* > 0: a deferred change becomes due then */
+    char reason[DECIDE_REASON_MAX];          /* one line: "eu-west-1 down -> 0; ..." */
+} decide_out_t;
+
+/* Decide.  n <= DECIDE_MAX_REGIONS; now_ms monotonic.  Returns 0, or -1 on
+ * bad input (n too large, weights out of range) with out->reason set. */
+int decide(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
+           const decide_history_t *hist, uint64_t now_ms, decide_out_t *out);
+
+/* Would draining (weight 0) region `idx` break a safety rule, given the
+ * others' current inputs?  Returns the rule (DECIDE_RULE_MIN_HEALTHY or
+ * DECIDE_RULE_ALL_ZERO) or DECIDE_RULE_NONE, with a message in why. */
+decide_rule_t decide_check_drain(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
+                                 size_t idx, char *why, size_t whylen);
+
+#endif
