@@ -93,6 +93,65 @@ typedef struct {
     uint32_t latency_window_s;    /* rolling window for p50/p90/p99; default 300 */
 } cfg_health_t;
 
+/* AWS client settings ("aws"). */
+typedef struct {
+    char *profile;                /* shared-credentials profile; NULL: AWS_PROFILE or "default" */
+    char *shared_credentials_file;/* NULL: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials */
+    char *credential;             /* systemd credential holding a shared-credentials file */
+    char *imds_endpoint;          /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or 169.254.169.254 */
+    char *account_id;             /* 12 digits, for --print-iam-policy; NULL if unknown */
+    char **endpoint_keys;         /* "route53", "dynamodb.us-east-1", ... */
+    char **endpoint_urls;         /* override base URL for each key */
+    size_t n_endpoints;
+    uint32_t route53_rate_milli;  /* requests per second x 1000; default 2000 */
+    uint32_t route53_burst;       /* default 5 */
+    uint32_t retry_max_attempts;  /* default 8 */
+    uint32_t retry_base_ms;       /* default 100 */
+    uint32_t retry_max_ms;        /* default 20000 */
+    uint32_t request_timeout_ms;  /* per attempt; default 10000 */
+} cfg_aws_t;
+
+/* A region's Route 53 record ("regions[].route53"). */
+typedef struct {
+    char *set_identifier;         /* default: the region's name */
+    uint32_t weight;              /* configured weight when healthy, 0..255; default 100 */
+    char **values;                /* record values (CNAME target, addresses) */
+    size_t n_values;
+    char *alias_zone;             /* alias target instead of values */
+    char *alias_dns;
+    bool alias_evaluate;
+} cfg_r53_region_t;
+
+/* The weighted record set regiond moves ("route53"); absent = monitor only. */
+typedef struct {
+    bool enabled;
+    char *hosted_zone_id;         /* "Z0123456789ABC" (no /hostedzone/ prefix) */
+    char *record_name;            /* FQDN with trailing dot */
+    char *record_type;            /* CNAME, A or AAAA */
+    uint32_t ttl;                 /* default 60 */
+    char **name_servers;          /* authoritative servers to check answers at: "HOST" or "IP:PORT" */
+    size_t n_name_servers;
+    uint32_t dns_consecutive;     /* answers in a row to call a change visible; default 5 */
+    uint32_t dns_interval_ms;     /* between DNS check queries; default 200 */
+    uint32_t dns_timeout_s;       /* give up on visibility after; default 120 */
+    uint32_t change_timeout_s;    /* alarm when a change is not INSYNC after; default 300 */
+    uint32_t reconcile_s;         /* compare live and desired records every; default 60 */
+    bool correct_drift;           /* rewrite drifted records on reconcile; default false */
+    cfg_r53_region_t *regions;    /* parallel to cfg_t.regions */
+} cfg_route53_t;
+
+/* Decision engine settings ("decision"). */
+typedef struct {
+    uint32_t min_healthy_regions; /* default 1 */
+    int fail_open_restore;        /* 0 keep (default), 1 restore */
+    int degraded_weight;          /* -1 keep configured (default), else 0..255 */
+    uint32_t hold_down_s;         /* default 60 */
+    uint32_t max_changes;         /* per window; 0 = off; default 6 */
+    uint32_t window_s;            /* default 3600 */
+    bool freeze;                  /* start frozen: decide and show, never apply */
+    bool dry_run;                 /* never apply, from start-up, whatever freeze says */
+} cfg_decision_t;
+
 typedef struct cfg {
     char *path;                   /* file it was loaded from */
     cfg_controller_t controller;
@@ -101,7 +160,13 @@ typedef struct cfg {
     cfg_health_t health;
     cfg_region_t *regions;
     size_t n_regions;             /* >= 1 */
+    cfg_aws_t aws;
+    cfg_route53_t route53;
+    cfg_decision_t decision;
 } cfg_t;
+
+/* Endpoint override for SERVICE ("route53") or SERVICE.REGION, NULL if none. */
+const char *cfg_aws_endpoint(const cfg_t *cfg, const char *service, const char *region);
 
 /* Read and validate PATH.  NULL on any error, with the message in err. */
 cfg_t *cfg_load(const char *path, char *err, size_t errlen);

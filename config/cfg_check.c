@@ -21,7 +21,8 @@
     "keepalive", "ip_version", "expect_status"
 
 static const char *const top_keys[] = { "controller", "resolver", "tls", "health",
-                                        "probe_defaults", "regions", NULL };
+                                        "probe_defaults", "regions", "aws", "route53",
+                                        "decision", NULL };
 static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring",
                                                "log_level", NULL };
 static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "min_ttl_s",
@@ -29,7 +30,7 @@ static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "
 static const char *const tls_keys[] = { "ca_file", NULL };
 static const char *const health_keys[] = { "latency_window_s", NULL };
 static const char *const defaults_keys[] = { PROBE_KEYS, NULL };
-static const char *const region_keys[] = { "name", "rule", "quorum", "api", NULL };
+static const char *const region_keys[] = { "name", "rule", "quorum", "api", "route53", NULL };
 static const char *const api_keys[] = { "name", "url", "method", "headers", "body",
                                         "body_contains", "body_regex", "insecure",
                                         PROBE_KEYS, NULL };
@@ -528,6 +529,8 @@ int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
         && cfg_get_section(c, root, "", "probe_defaults", defaults_keys, &b.defs_json) == 0
         && probe_settings(c, b.defs_json, "probe_defaults", &b.defs) == 0)
         rc = regions(&b, root, cfg);
+    if (rc == 0)
+        rc = cfg_build_failover(c, root, cfg);
     free(b.defs.expect_status);
     return rc;
 }
@@ -564,6 +567,7 @@ void cfg_free(cfg_t *cfg)
         free(cfg->regions[r].api);
         free(cfg->regions[r].name);
     }
+    cfg_free_failover(cfg);
     free(cfg->regions);
     for (size_t i = 0; i < cfg->resolver.n_servers; i++)
         free(cfg->resolver.servers[i]);

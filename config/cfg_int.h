@@ -90,6 +90,11 @@ bool cfg_name_ok(const char *s);
 /* Read the secret described by object V (at PATH) into H: value, source. */
 int cfg_secret(cfg_ctx_t *c, const cJSON *v, const char *path, cfg_header_t *h);
 
+/* Build the aws, route53 and decision sections (cfg_failover.c), after the
+ * regions; and free them. */
+int cfg_build_failover(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
+void cfg_free_failover(cfg_t *cfg);
+
 /* Build CFG from the parsed, duplicate-free top-level object ROOT. */
 int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 
