@@ -1,29 +1,54 @@
 /* decide — the decision engine: a pure function from region health,
  * overrides, live weights, config and clock to desired Route 53 weights,
- * with the rule that fired and a reason.  No I/O, no globals: unit-tested
- * without a loop, and every decision explainable.
+ * with the rule that fired and a reason.  No I/O, no globals, no
+ * allocation: unit-tested without a loop, and every decision explainable.
  *
  * Order of evaluation (each step documented in decide.c):
  *  1. base weight per region: override drain -> 0, pin -> its weight;
  *     else UP -> configured, DEGRADED -> degraded_weight (or configured
- *     when degraded_weight < 0), DOWN -> 0, UNKNOWN -> live (configured if
- *     live is unknown): no opinion yet, no change.
- *  2. fail open: when no region is UP or DEGRADED, nothing is drained by
- *     health: KEEP -> every region keeps its live weight, RESTORE -> every
- *     region gets its configured weight (overrides still apply); alarm set.
+ *     when degraded_weight < 0; never above configured), DOWN -> 0,
+ *     UNKNOWN -> live (configured if live is unknown): no opinion yet, no
+ *     change.  A region under an override is "override-driven" when the
+ *     override's weight differs from live.
+ *  2. fail open: when no region is UP or DEGRADED and at least one is DOWN
+ *     (all UNKNOWN is "no verdict yet", not an outage), nothing is drained
+ *     by health: KEEP -> every region keeps its live weight (configured if
+ *     unknown), RESTORE -> every region gets its configured weight;
+ *     overrides still apply in both modes; alarm set.  Step 3 is skipped.
  *  3. min_healthy_regions: when fewer than that many regions would serve
  *     (weight > 0), regions that serve now (live > 0) and would be drained
- *     are kept at their live weight, healthiest first (DEGRADED before DOWN,
- *     then config order), until the minimum is met or none is left; a drain
- *     override is kept out too (the rule is never skipped).
+ *     are kept at their live weight, healthiest first (UP, DEGRADED,
+ *     UNKNOWN, DOWN, then config order), until the minimum is met or none
+ *     is left; a drain override is kept in too (the rule is never skipped).
  *  4. all-zero guard: Route 53 answers an all-zero group as if all weights
  *     were equal, so a result with every weight 0 is replaced by the live
- *     weights (or configured, if live are all 0 or unknown); alarm set.
+ *     weights (unknown ones as 0), or configured, if live are all 0 or
+ *     unknown; alarm set.
  *  5. hold-down: a change driven by health (not by an override) within
  *     hold_down_ms of the last applied change is deferred (region keeps
  *     live weight).
- *  6. damping: when max_changes changes were applied within window_ms, a
- *     health-driven change is deferred.  Overrides skip 5 and 6, never 2-4.
+ *  6. damping: when max_changes changes were applied within window_ms
+ *     (history entries in (now - window_ms, now]), a health-driven change
+ *     is deferred.  max_changes above DECIDE_HISTORY never fires.
+ *  Overrides skip 5 and 6, never 2-4.  Weights set by 2-4 are never
+ *  deferred (they only keep or restore), nor is a region whose live weight
+ *  is unknown (there is nothing to keep).  A deferral never leaves fewer
+ *  than max(1, min_healthy_regions) regions serving: deferred changes that
+ *  bring a region back (0 -> > 0) are then applied at once, healthiest
+ *  first.  When both 5 and 6 hold, retry_in_ms is the later of the two and
+ *  the rule is the one that ends later (hold-down on a tie).
+ *
+ * Output: rule[i] is OVERRIDE under an override; HEALTH when health moved
+ * the weight; FAIL_OPEN / MIN_HEALTHY / ALL_ZERO when that rule set it;
+ * HOLD_DOWN / DAMPING when a health change was deferred; NONE when the
+ * weight follows health and equals live.  top_rule is the highest of:
+ * FAIL_OPEN > ALL_ZERO > MIN_HEALTHY > OVERRIDE (only when it moves a
+ * weight) > HEALTH > HOLD_DOWN = DAMPING > NONE.  change: some weight
+ * differs from live (live -1 always counts).  alarm: fail open or the
+ * all-zero guard fired.  reason, e.g. "eu-west-1 down -> weight 0 (was
+ * 100)", "all 3 regions down: fail open, keeping live weights",
+ * "min_healthy_regions 2: keeping us-east-1 at 100 (down)", "hold-down:
+ * eu-west-1 up -> 100 deferred 23 s", "no change"; parts joined by "; ".
  */
 #ifndef REGIOND_DECIDE_H
 #define REGIOND_DECIDE_H
@@ -53,7 +78,7 @@ typedef enum {
 } decide_rule_t;
 
 /* "none", "health", "override", "fail_open", "min_healthy_regions",
- * "all_zero_guard", "hold_down", "damping" */
+ * "all_zero_guard", "hold_down", "damping"; "invalid" for any other value */
 const char *decide_rule_str(decide_rule_t r);
 
 typedef enum { DECIDE_FAIL_OPEN_KEEP = 0, DECIDE_FAIL_OPEN_RESTORE } decide_fail_open_t;
@@ -94,14 +119,20 @@ typedef struct {
     char reason[DECIDE_REASON_MAX];          /* one line: "eu-west-1 down -> 0; ..." */
 } decide_out_t;
 
-/* Decide.  n <= DECIDE_MAX_REGIONS; now_ms monotonic.  Returns 0, or -1 on
- * bad input (n too large, weights out of range) with out->reason set. */
+/* Decide.  n <= DECIDE_MAX_REGIONS; now_ms monotonic; hist may be NULL (no
+ * change applied yet).  Fills every field of out.  Returns 0, or -1 on bad
+ * input (n too large, weights out of range, no name, enum out of range)
+ * with out zeroed but for "bad input: ..." in out->reason. */
 int decide(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
            const decide_history_t *hist, uint64_t now_ms, decide_out_t *out);
 
 /* Would draining (weight 0) region `idx` break a safety rule, given the
- * others' current inputs?  Returns the rule (DECIDE_RULE_MIN_HEALTHY or
- * DECIDE_RULE_ALL_ZERO) or DECIDE_RULE_NONE, with a message in why. */
+ * others' current inputs?  Counts the other regions whose step-1 weight is
+ * > 0: none -> DECIDE_RULE_ALL_ZERO, fewer than min_healthy_regions ->
+ * DECIDE_RULE_MIN_HEALTHY, else DECIDE_RULE_NONE; with a message in why,
+ * e.g. "draining eu-west-1 would leave 1 region serving; min_healthy_regions
+ * is 2".  Bad input (as decide(), or idx >= n) -> DECIDE_RULE_COUNT, which
+ * a caller must refuse too. */
 decide_rule_t decide_check_drain(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
                                  size_t idx, char *why, size_t whylen);
 
