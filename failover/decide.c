@@ -340,8 +340,8 @@ static void release_restores(decide_ctx_t *c)
     }
 }
 
-/* Steps 5-6: defer health-driven changes during the hold-down or while
- * damping holds, unless that leaves too few regions serving. */
+/* Steps 5-6: defer health-driven weight increases during the hold-down or
+ * while damping holds, unless that leaves too few regions serving. */
 static void step_defer(decide_ctx_t *c, const decide_history_t *hist, uint64_t now_ms)
 {
     uint64_t hd = hold_down_due(c->cfg, hist, now_ms);
@@ -353,8 +353,10 @@ static void step_defer(decide_ctx_t *c, const decide_history_t *hist, uint64_t n
     for (size_t i = 0; i < c->n; i++) {
         const decide_region_t *r = &c->in[i];
 
+        /* Only weight increases wait: a broken region is drained at once,
+         * whatever the anti-flap rules say; bringing it back is what waits. */
         if (c->out->rule[i] != DECIDE_RULE_HEALTH || r->live_weight < 0 ||
-            c->out->weight[i] == r->live_weight)
+            c->out->weight[i] <= r->live_weight)
             continue;
         c->want[i] = c->out->weight[i];
         c->out->weight[i] = r->live_weight;

@@ -24,12 +24,13 @@
  *     were equal, so a result with every weight 0 is replaced by the live
  *     weights (unknown ones as 0), or configured, if live are all 0 or
  *     unknown; alarm set.
- *  5. hold-down: a change driven by health (not by an override) within
- *     hold_down_ms of the last applied change is deferred (region keeps
- *     live weight).
+ *  5. hold-down: a health-driven weight INCREASE (a region coming back, not
+ *     an override) within hold_down_ms of the last applied change is
+ *     deferred (region keeps live weight).  Decreases (drains) are never
+ *     deferred: a broken region leaves at once, returning is what waits.
  *  6. damping: when max_changes changes were applied within window_ms
- *     (history entries in (now - window_ms, now]), a health-driven change
- *     is deferred.  max_changes above DECIDE_HISTORY never fires.
+ *     (history entries in (now - window_ms, now]), a health-driven weight
+ *     increase is deferred.  max_changes above DECIDE_HISTORY never fires.
  *  Overrides skip 5 and 6, never 2-4.  Weights set by 2-4 are never
  *  deferred (they only keep or restore), nor is a region whose live weight
  *  is unknown (there is nothing to keep).  A deferral never leaves fewer

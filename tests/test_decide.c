@@ -284,17 +284,17 @@ static void test_override_drain(void)
     cfg.hold_down_ms = 60000;
     decide_history_add(&hist, 10000);
     rg[B].override = DECIDE_OV_DRAIN;
-    rg[C].health = HEALTH_DOWN;
+    set_live(100, 100, 0);   /* C healthy again but drained: its return is held down */
     run(20000);
-    /* the drain skips the hold-down; C's health change is deferred */
-    check_weights(100, 0, 100);
+    /* the drain skips the hold-down; C's return is deferred */
+    check_weights(100, 0, 0);
     CHECK(out.change);
     CHECK_EQ_INT(out.rule[B], DECIDE_RULE_OVERRIDE);
     CHECK_EQ_INT(out.rule[C], DECIDE_RULE_HOLD_DOWN);
     CHECK_EQ_INT(out.top_rule, DECIDE_RULE_OVERRIDE);
     CHECK_EQ_INT(out.retry_in_ms, 50000);
     CHECK_CONTAINS(out.reason, "eu-west-1 drained by override -> weight 0 (was 100)");
-    CHECK_CONTAINS(out.reason, "hold-down: ap-southeast-2 down -> 0 deferred 50 s");
+    CHECK_CONTAINS(out.reason, "hold-down: ap-southeast-2 up -> 100 deferred 50 s");
 }
 
 static void test_check_drain(void)
@@ -381,23 +381,35 @@ static void test_all_zero(void)
 
 static void test_hold_down(void)
 {
+    /* A drain is never held down: a broken region leaves at once. */
     setup();
     cfg.hold_down_ms = 60000;
     decide_history_add(&hist, 10000);
     rg[B].health = HEALTH_DOWN;
     run(37000);
-    check_weights(100, 100, 100);
+    check_weights(100, 0, 100);
+    CHECK(out.change);
+    CHECK_EQ_INT(out.rule[B], DECIDE_RULE_HEALTH);
+    CHECK_EQ_INT(out.retry_in_ms, 0);
+
+    /* Bringing a region back waits for the hold-down. */
+    setup();
+    cfg.hold_down_ms = 60000;
+    decide_history_add(&hist, 10000);
+    set_live(100, 0, 100);
+    run(37000);
+    check_weights(100, 0, 100);
     CHECK(!out.change && !out.alarm);
     CHECK_EQ_INT(out.rule[B], DECIDE_RULE_HOLD_DOWN);
     CHECK_EQ_INT(out.top_rule, DECIDE_RULE_HOLD_DOWN);
     CHECK_EQ_INT(out.retry_in_ms, 33000);
-    CHECK(strcmp(out.reason, "hold-down: eu-west-1 down -> 0 deferred 33 s") == 0);
+    CHECK(strcmp(out.reason, "hold-down: eu-west-1 up -> 100 deferred 33 s") == 0);
 
     run(69999);
     CHECK_EQ_INT(out.retry_in_ms, 1);
-    CHECK_EQ_INT(out.weight[B], 100);
-    run(70000);
     CHECK_EQ_INT(out.weight[B], 0);
+    run(70000);
+    CHECK_EQ_INT(out.weight[B], 100);
     CHECK_EQ_INT(out.retry_in_ms, 0);
     CHECK_EQ_INT(out.rule[B], DECIDE_RULE_HEALTH);
 }
@@ -440,33 +452,41 @@ static void test_damping(void)
     decide_history_add(&hist, 10000);
     decide_history_add(&hist, 20000);
     decide_history_add(&hist, 30000);
+    /* a drain goes through damping */
     rg[B].health = HEALTH_DOWN;
     run(100000);
-    check_weights(100, 100, 100);
+    check_weights(100, 0, 100);
+    CHECK_EQ_INT(out.rule[B], DECIDE_RULE_HEALTH);
+
+    /* a return waits for the window */
+    rg[B].health = HEALTH_UP;
+    set_live(100, 0, 100);
+    run(100000);
+    check_weights(100, 0, 100);
     CHECK_EQ_INT(out.rule[B], DECIDE_RULE_DAMPING);
     CHECK_EQ_INT(out.top_rule, DECIDE_RULE_DAMPING);
     CHECK_EQ_INT(out.retry_in_ms, 510000);
-    CHECK(strcmp(out.reason, "damping: 3 changes in 600 s: eu-west-1 down -> 0 "
+    CHECK(strcmp(out.reason, "damping: 3 changes in 600 s: eu-west-1 up -> 100 "
                              "deferred 510 s") == 0);
 
     run(609999);
-    CHECK_EQ_INT(out.weight[B], 100);
+    CHECK_EQ_INT(out.weight[B], 0);
     CHECK_EQ_INT(out.retry_in_ms, 1);
     /* the change at 10000 leaves the window (now - window, now] */
     run(610000);
-    check_weights(100, 0, 100);
+    check_weights(100, 100, 100);
     CHECK_EQ_INT(out.retry_in_ms, 0);
 
     /* two changes in the window are below max: no damping */
     cfg.max_changes = 4;
     run(100000);
-    CHECK_EQ_INT(out.weight[B], 0);
+    CHECK_EQ_INT(out.weight[B], 100);
 
     /* overrides skip damping */
     cfg.max_changes = 3;
     rg[A].override = DECIDE_OV_DRAIN;
     run(100000);
-    check_weights(0, 100, 100);
+    check_weights(0, 0, 100);
     CHECK_EQ_INT(out.rule[A], DECIDE_RULE_OVERRIDE);
     CHECK_EQ_INT(out.rule[B], DECIDE_RULE_DAMPING);
 }
@@ -480,7 +500,7 @@ static void test_hold_down_and_damping(void)
     cfg.window_ms = 120000;
     decide_history_add(&hist, 50000);
     decide_history_add(&hist, 90000);
-    rg[C].health = HEALTH_DOWN;
+    set_live(100, 100, 0);
     run(100000);
     CHECK_EQ_INT(out.rule[C], DECIDE_RULE_DAMPING);
     CHECK_EQ_INT(out.retry_in_ms, 70000);
