@@ -1,20 +1,37 @@
-/* creds — AWS credentials in the AWS SDKs' order, refreshed before expiry:
+/* creds — AWS credentials in the AWS SDKs' order, refreshed before expiry.
+ * Where the config (creds_cfg_t) names something, it wins over the
+ * environment variable, as explicit configuration in an SDK client does:
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
- *   2. shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else the config's
- *      file, else ~/.aws/credentials; or $CREDENTIALS_DIRECTORY/NAME when a
- *      systemd credential is named) and profile (AWS_PROFILE, else the
- *      config's, else "default")
- *   3. container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI, or
- *      http://169.254.170.2 + AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, with
- *      AWS_CONTAINER_AUTHORIZATION_TOKEN (or _TOKEN_FILE) as Authorization
- *   4. EC2 instance role through IMDSv2: PUT /latest/api/token
- *      (X-aws-ec2-metadata-token-ttl-seconds), then GET
- *      /latest/meta-data/iam/security-credentials/ and .../ROLE with
- *      X-aws-ec2-metadata-token; endpoint AWS_EC2_METADATA_SERVICE_ENDPOINT
- *      or the config's, else http://169.254.169.254
- * Sources 3 and 4 are HTTP transfers on the daemon's loop (loop_start),
- * names resolved by the daemon's resolver.  Secrets never reach a log line,
- * an error message or the status API. */
+ *      (one key without the other is an error, not a fall-through)
+ *   2. shared credentials file: $CREDENTIALS_DIRECTORY/NAME when a systemd
+ *      credential is named, else the config's file, else
+ *      AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials; profile: the
+ *      config's, else AWS_PROFILE, else "default".  A missing default file
+ *      or a missing [default] in it falls through to 3; anything named
+ *      (file, credential or profile) that is missing is an error, as is a
+ *      syntax error or a profile without both keys.  INI: [name] sections,
+ *      key = value, keys case-insensitive, # and ; comments (inline after
+ *      whitespace), a profile defined twice or a key set twice is an error.
+ *   3. container credentials: http://169.254.170.2 +
+ *      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, else
+ *      AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to loopback /
+ *      169.254.170.2 / 169.254.170.23 / fd00:ec2::23, or to a name that
+ *      resolves to loopback), with the contents of
+ *      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, else
+ *      AWS_CONTAINER_AUTHORIZATION_TOKEN, as Authorization
+ *   4. EC2 instance role through IMDSv2 (unless AWS_EC2_METADATA_DISABLED is
+ *      "true"): PUT /latest/api/token (X-aws-ec2-metadata-token-ttl-seconds:
+ *      21600), then GET /latest/meta-data/iam/security-credentials/ and
+ *      .../ROLE with X-aws-ec2-metadata-token; endpoint the config's, else
+ *      AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254
+ * Sources 1 and 2 are read synchronously when the cache is empty or
+ * invalidated, and their keys do not expire.  Sources 3 and 4 are HTTP
+ * transfers on the daemon's loop (loop_start), names resolved by the
+ * daemon's resolver, bodies capped at 64 KiB; a document without
+ * Expiration is treated as valid for 15 minutes.  When a refresh fails while
+ * the cached credentials have not yet expired, those are kept (warning
+ * logged).  Secrets never reach a log line, an error message or the status
+ * API, and are wiped from memory when replaced or freed. */
 #ifndef REGIOND_CREDS_H
 #define REGIOND_CREDS_H
 
@@ -42,7 +59,11 @@ typedef struct {
  * any, or a fetch failed: "container credentials: HTTP 403", ...). */
 typedef void (*creds_fn)(void *arg, const aws_creds_t *c, const char *err);
 
+/* Copy cfg (NULL: all defaults).  Calling it again reconfigures: the cache
+ * is dropped, a running fetch and its waiters are kept.  0, or -1 (OOM). */
 int creds_init(const creds_cfg_t *cfg);
+
+/* Stop a running fetch and drop every waiter without calling it. */
 void creds_fini(void);
 
 /* Current credentials: from the cache when valid for longer than
@@ -56,5 +77,10 @@ void creds_invalidate(void);
 
 /* Where the current credentials came from, "" when none yet. */
 const char *creds_source(void);
+
+/* Parse an ISO 8601 time as the credential endpoints send it
+ * ("2026-11-25T01:00:00Z", optional fraction, "Z" or "+HH:MM") into
+ * wall-clock ms since the epoch.  0, or -1. */
+int creds_parse_expiration(const char *s, int64_t *wall_ms);
 
 #endif
