@@ -148,6 +148,7 @@ typedef struct {
     uint32_t hold_down_s;         /* default 60 */
     uint32_t max_changes;         /* per window; 0 = off; default 6 */
     uint32_t window_s;            /* default 3600 */
+    uint32_t settle_ms;           /* wait this long before draining, to see correlated failures together; default 1000 */
     bool freeze;                  /* start frozen: decide and show, never apply */
     bool dry_run;                 /* never apply, from start-up, whatever freeze says */
 } cfg_decision_t;

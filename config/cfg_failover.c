@@ -25,7 +25,7 @@ static const char *const r53_keys[] = { "hosted_zone_id", "record_name", "record
 static const char *const dns_check_keys[] = { "consecutive", "interval_ms", "timeout_s", NULL };
 static const char *const decision_keys[] = { "min_healthy_regions", "fail_open",
                                              "degraded_weight", "hold_down_s", "max_changes",
-                                             "window_s", "freeze", "dry_run", NULL };
+                                             "window_s", "settle_ms", "freeze", "dry_run", NULL };
 static const char *const region_r53_keys[] = { "set_identifier", "weight", "value", "values",
                                                "alias", NULL };
 static const char *const alias_keys[] = { "hosted_zone_id", "dns_name", "evaluate_target_health",
@@ -366,12 +366,14 @@ static int decision(cfg_ctx_t *c, const cJSON *root, cfg_decision_t *d)
     d->hold_down_s = 60;
     d->max_changes = 6;
     d->window_s = 3600;
+    d->settle_ms = 1000;
     if (cfg_get_section(c, root, "", "decision", decision_keys, &o) == -1
         || cfg_get_u32(c, o, "decision", "min_healthy_regions", 0, 64, &d->min_healthy_regions) == -1
         || cfg_get_enum(c, o, "decision", "fail_open", fail_open_modes, &fo) == -1
         || cfg_get_u32(c, o, "decision", "hold_down_s", 0, 86400, &d->hold_down_s) == -1
         || cfg_get_u32(c, o, "decision", "max_changes", 0, 1000, &d->max_changes) == -1
         || cfg_get_u32(c, o, "decision", "window_s", 1, 604800, &d->window_s) == -1
+        || cfg_get_u32(c, o, "decision", "settle_ms", 0, 60000, &d->settle_ms) == -1
         || cfg_get_bool(c, o, "decision", "freeze", &d->freeze) == -1
         || cfg_get_bool(c, o, "decision", "dry_run", &d->dry_run) == -1)
         return -1;

@@ -36,14 +36,31 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: regionctl [--api URL | --api unix:/path] COMMAND\n"
             "commands:\n"
-            "  status [--json]    regions and targets, state, reason, latency\n"
-            "  metrics            the Prometheus exposition\n"
-            "  events             the events still in the ring (server-sent events)\n"
+            "  status [--json]                     regions and targets, state, reason, latency\n"
+            "  weights [--json]                    Route 53 weights: live, desired, rule; last change\n"
+            "  decisions [--json]                  recent decisions with their inputs and reasons\n"
+            "  drain REGION --for DUR [--note T]   take a region out (weight 0) until DUR passes\n"
+            "  pin REGION --weight N --for DUR [--note T]\n"
+            "  release REGION                      end an override (and accept a drifted record)\n"
+            "  freeze [--note T] | unfreeze        keep deciding, stop applying\n"
+            "  metrics                             the Prometheus exposition\n"
+            "  events                              the events still in the ring (server-sent events)\n"
+            "DUR: 90s, 30m, 2h, 1d or plain seconds.\n"
             "The API defaults to $REGIOND_API or " CTL_DEFAULT_API ".\n");
 }
 
+static int ctl_request(const char *api, const char *method, const char *path, const char *body,
+                       ctl_buf_t *out, long *code);
+
 /* GET path from the API; 0 with the body in out, or -1 with a message printed. */
 static int ctl_get(const char *api, const char *path, ctl_buf_t *out, long *code)
+{
+    return ctl_request(api, "GET", path, NULL, out, code);
+}
+
+/* METHOD path with an optional JSON body. */
+static int ctl_request(const char *api, const char *method, const char *path, const char *body,
+                       ctl_buf_t *out, long *code)
 {
     char url[1024];
     CURL *e = curl_easy_init();
@@ -62,7 +79,16 @@ static int ctl_get(const char *api, const char *path, ctl_buf_t *out, long *code
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, strcmp(path, "/v1/events") == 0 ? 1500L : 10000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    struct curl_slist *h = NULL;
+    if (body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    }
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     CURLcode rc = curl_easy_perform(e);
+    curl_slist_free_all(h);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, code);
     curl_easy_cleanup(e);
     /* the event stream never ends by itself: a timeout after data is normal */
@@ -168,6 +194,159 @@ static int ctl_raw(const char *api, const char *path)
     return code == 200 ? 0 : 1;
 }
 
+/* "90s", "30m", "2h", "1d" or seconds; 0 when malformed. */
+static long ctl_duration(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    long mul = *end == 0 || strcmp(end, "s") == 0 ? 1 : strcmp(end, "m") == 0 ? 60
+             : strcmp(end, "h") == 0 ? 3600 : strcmp(end, "d") == 0 ? 86400 : 0;
+    if (v <= 0 || mul == 0 || v > 604800 / mul)
+        return 0;
+    return v * mul;
+}
+
+/* Print a control answer: {"ok":..,"result"|"error":..}; exit status. */
+static int ctl_show_result(const ctl_buf_t *b, long code)
+{
+    cJSON *o = b->data ? cJSON_Parse(b->data) : NULL;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, code == 200 ? "result" : "error");
+    if (cJSON_IsString(r))
+        fprintf(code == 200 ? stdout : stderr, "%s%s\n", code == 200 ? "" : "regionctl: ", r->valuestring);
+    else
+        fprintf(stderr, "regionctl: HTTP %ld\n", code);
+    cJSON_Delete(o);
+    return code == 200 ? 0 : 1;
+}
+
+/* drain/pin REGION [--weight N] --for DUR [--note TEXT] */
+static int ctl_override(const char *api, int drain, int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *region = argv[0], *note = "";
+    long dur = 0, weight = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--for") == 0 && i + 1 < argc)
+            dur = ctl_duration(argv[++i]);
+        else if (strcmp(argv[i], "--note") == 0 && i + 1 < argc)
+            note = argv[++i];
+        else if (!drain && strcmp(argv[i], "--weight") == 0 && i + 1 < argc)
+            weight = strtol(argv[++i], NULL, 10);
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (dur <= 0) {
+        fprintf(stderr, "regionctl: --for DURATION is required (90s, 30m, 2h, 1d; at most 7 days)\n");
+        return 2;
+    }
+    if (!drain && (weight < 0 || weight > 255)) {
+        fprintf(stderr, "regionctl: --weight 0..255 is required\n");
+        return 2;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "region", region);
+    cJSON_AddStringToObject(o, "action", drain ? "drain" : "pin");
+    if (!drain)
+        cJSON_AddNumberToObject(o, "weight", (double)weight);
+    cJSON_AddNumberToObject(o, "duration_s", (double)dur);
+    cJSON_AddStringToObject(o, "note", note);
+    const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
+    cJSON_AddStringToObject(o, "who", user ? user : "regionctl");
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    ctl_buf_t b = {0};
+    long code = 0;
+    int rc = body && ctl_request(api, "POST", "/v1/overrides", body, &b, &code) == 0
+             ? ctl_show_result(&b, code) : 1;
+    free(body);
+    free(b.data);
+    return rc;
+}
+
+static int ctl_simple(const char *api, const char *method, const char *path, const char *body)
+{
+    ctl_buf_t b = {0};
+    long code = 0;
+    int rc = ctl_request(api, method, path, body, &b, &code) == 0 ? ctl_show_result(&b, code) : 1;
+    free(b.data);
+    return rc;
+}
+
+static int ctl_weights(const char *api, int json)
+{
+    ctl_buf_t b = {0};
+    long code = 0;
+    if (ctl_get(api, "/v1/weights", &b, &code) == -1)
+        return 1;
+    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
+    if (json || !o) {
+        fputs(b.data ? b.data : "", stdout);
+        putchar('\n');
+        free(b.data);
+        cJSON_Delete(o);
+        return code == 200 ? 0 : 1;
+    }
+    free(b.data);
+    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(o, "decision");
+    printf("decision %.0f (%s): %s\n", cJSON_IsNumber(dec) ? dec->valuedouble : 0, ctl_str(o, "rule"),
+           ctl_str(o, "reason"));
+    printf("applies: %s; actuator: %s%s%s\n", ctl_str(o, "applies"), ctl_str(o, "actuator"),
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "frozen")) ? "; FROZEN" : "",
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "alarm")) ? "; ALARM" : "");
+    printf("\n%-18s %6s %7s %10s  %s\n", "REGION", "LIVE", "DESIRED", "CONFIGURED", "RULE");
+    const cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(o, "weights")) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(w, "live");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(w, "desired");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "configured");
+        printf("%-18s %6.0f %7.0f %10.0f  %s%s\n", ctl_str(w, "region"), cJSON_IsNumber(l) ? l->valuedouble : -1,
+               cJSON_IsNumber(d) ? d->valuedouble : -1, cJSON_IsNumber(c) ? c->valuedouble : -1,
+               ctl_str(w, "rule"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "drifted")) ? " DRIFTED" : "");
+    }
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "last_change");
+    if (cJSON_IsObject(ch)) {
+        const cJSON *ins = cJSON_GetObjectItemCaseSensitive(ch, "insync_after_ms");
+        const cJSON *vis = cJSON_GetObjectItemCaseSensitive(ch, "visible_after_ms");
+        printf("\nlast change: %s %s (decision %.0f)", ctl_str(ch, "change_id"), ctl_str(ch, "status"),
+               cJSON_GetObjectItemCaseSensitive(ch, "decision")->valuedouble);
+        if (cJSON_IsNumber(ins))
+            printf(", INSYNC after %.1f s", ins->valuedouble / 1000);
+        if (cJSON_IsNumber(vis))
+            printf(", visible in DNS after %.1f s", vis->valuedouble / 1000);
+        printf("\n");
+    }
+    cJSON_Delete(o);
+    return 0;
+}
+
+static int ctl_decisions(const char *api, int json)
+{
+    ctl_buf_t b = {0};
+    long code = 0;
+    if (ctl_get(api, "/v1/decisions", &b, &code) == -1)
+        return 1;
+    cJSON *a = b.data ? cJSON_Parse(b.data) : NULL;
+    if (json || !a) {
+        fputs(b.data ? b.data : "", stdout);
+        putchar('\n');
+    } else {
+        const cJSON *d;
+        cJSON_ArrayForEach(d, a) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(d, "decision");
+            printf("#%-5.0f %-20s %-10s %s\n", cJSON_IsNumber(n) ? n->valuedouble : 0, ctl_str(d, "rule"),
+                   ctl_str(d, "applied"), ctl_str(d, "reason"));
+        }
+    }
+    cJSON_Delete(a);
+    free(b.data);
+    return code == 200 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *api = getenv("REGIOND_API");
@@ -197,6 +376,26 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     if (strcmp(cmd, "status") == 0)
         rc = ctl_status(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
+    else if (strcmp(cmd, "weights") == 0)
+        rc = ctl_weights(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
+    else if (strcmp(cmd, "decisions") == 0)
+        rc = ctl_decisions(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
+    else if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "pin") == 0)
+        rc = ctl_override(api, strcmp(cmd, "drain") == 0, argc - i - 1, argv + i + 1);
+    else if (strcmp(cmd, "release") == 0 && i + 1 < argc) {
+        char path[256], *esc = curl_easy_escape(NULL, argv[i + 1], 0);
+        snprintf(path, sizeof(path), "/v1/overrides/%s", esc ? esc : "");
+        curl_free(esc);
+        rc = ctl_simple(api, "DELETE", path, NULL);
+    } else if (strcmp(cmd, "freeze") == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "note", i + 2 < argc && strcmp(argv[i + 1], "--note") == 0 ? argv[i + 2] : "");
+        char *body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        rc = ctl_simple(api, "POST", "/v1/freeze", body ? body : "{}");
+        free(body);
+    } else if (strcmp(cmd, "unfreeze") == 0)
+        rc = ctl_simple(api, "DELETE", "/v1/freeze", NULL);
     else if (strcmp(cmd, "metrics") == 0)
         rc = ctl_raw(api, "/metrics");
     else if (strcmp(cmd, "events") == 0)

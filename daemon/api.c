@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "control.h"
 #include "feed.h"
 #include "log.h"
 #include "loop.h"
@@ -29,6 +31,7 @@
 
 static struct evhttp *api_http;
 static char *api_unix_path;
+static bool api_local;            /* listener on loopback or a unix socket */
 
 static void api_reply(struct evhttp_request *req, int code, const char *reason,
                       const char *ctype, const char *body, size_t len)
@@ -105,6 +108,163 @@ static int api_last_id(struct evhttp_request *req, uint64_t *out)
     return rc;
 }
 
+static void api_send_json(struct evhttp_request *req, int code, const char *reason, cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        api_error(req, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    api_reply(req, code, reason, "application/json", s, strlen(s));
+    free(s);
+}
+
+/* The request body as a JSON object, or NULL (400 already sent). */
+static cJSON *api_body_json(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *buf = malloc(len + 1);
+    if (!buf) {
+        api_error(req, 503, "Service Unavailable", "out of memory");
+        return NULL;
+    }
+    evbuffer_copyout(in, buf, len);
+    buf[len] = '\0';
+    cJSON *o = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        api_error(req, 400, "Bad Request", "expected a JSON object in the request body");
+        return NULL;
+    }
+    return o;
+}
+
+static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char *msg)
+{
+    static const int codes[] = {200, 404, 409, 400};
+    static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request"};
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddBoolToObject(o, "ok", rc == CTRL_OK);
+        cJSON_AddStringToObject(o, rc == CTRL_OK ? "result" : "error", msg);
+        cJSON_AddNumberToObject(o, "status", codes[rc]);
+    }
+    api_send_json(req, codes[rc], names[rc], o);
+}
+
+/* POST /v1/overrides {"region","action":"drain"|"pin","weight","duration_s","note"} */
+static void api_override_post(struct evhttp_request *req)
+{
+    cJSON *o = api_body_json(req);
+    if (!o)
+        return;
+    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
+    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
+    const cJSON *weight = cJSON_GetObjectItemCaseSensitive(o, "weight");
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
+    const cJSON *who = cJSON_GetObjectItemCaseSensitive(o, "who");
+    char msg[512];
+    bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
+    bool pin = cJSON_IsString(action) && strcmp(action->valuestring, "pin") == 0;
+    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
+        : !drain && !pin ? "action: expected \"drain\" or \"pin\""
+        : pin && (!cJSON_IsNumber(weight) || weight->valuedouble != (int)weight->valuedouble ||
+                  weight->valuedouble < 0 || weight->valuedouble > 255) ? "weight: expected an integer 0..255"
+        : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 604800 ||
+          dur->valuedouble != (double)(uint32_t)dur->valuedouble
+          ? "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"
+        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
+    if (bad) {
+        api_ctrl_reply(req, CTRL_BAD, bad);
+        cJSON_Delete(o);
+        return;
+    }
+    ctrl_rc_t rc = ctrl_override_set(region->valuestring, drain, pin ? weight->valueint : 0,
+                                     (uint32_t)dur->valuedouble, note ? note->valuestring : "",
+                                     cJSON_IsString(who) ? who->valuestring : "api", msg, sizeof(msg));
+    api_ctrl_reply(req, rc, msg);
+    cJSON_Delete(o);
+}
+
+static void api_freeze(struct evhttp_request *req, bool on)
+{
+    const char *note = "";
+    cJSON *o = NULL;
+    if (on && evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
+        if (!(o = api_body_json(req)))
+            return;
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "note");
+        if (cJSON_IsString(n))
+            note = n->valuestring;
+    }
+    ctrl_set_freeze(on, note, "api");
+    cJSON_Delete(o);
+    api_ctrl_reply(req, CTRL_OK, on ? "frozen: decisions are shown, not applied" : "unfrozen");
+}
+
+/* State-changing endpoints: only on a loopback or unix-socket listener until
+ * bearer tokens exist (issue 6). */
+static bool api_control_allowed(struct evhttp_request *req)
+{
+    if (api_local)
+        return true;
+    api_error(req, 403, "Forbidden", "control endpoints are served on a loopback or unix-socket listener only");
+    return false;
+}
+
+static void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
+{
+    char msg[512];
+    if (strcmp(path, "/v1/overrides") == 0 && cmd == EVHTTP_REQ_POST) {
+        if (api_control_allowed(req))
+            api_override_post(req);
+    } else if (strncmp(path, "/v1/overrides/", 14) == 0 && cmd == EVHTTP_REQ_DELETE) {
+        if (api_control_allowed(req)) {
+            char *region = evhttp_uridecode(path + 14, 0, NULL);
+            ctrl_rc_t rc = region ? ctrl_override_clear(region, "api", msg, sizeof(msg)) : CTRL_BAD;
+            api_ctrl_reply(req, rc, region ? msg : "bad region name");
+            free(region);
+        }
+    } else if (strcmp(path, "/v1/freeze") == 0 && (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_DELETE)) {
+        if (api_control_allowed(req))
+            api_freeze(req, cmd == EVHTTP_REQ_POST);
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        api_error(req, 405, "Method Not Allowed", "use GET (control: POST/DELETE /v1/overrides, /v1/freeze)");
+    }
+}
+
+static void api_get(struct evhttp_request *req, const char *path)
+{
+    if (strcmp(path, "/healthz") == 0) {
+        static const char ok[] = "{\"status\":\"ok\"}\n";
+        api_reply(req, 200, "OK", "application/json", ok, sizeof(ok) - 1);
+    } else if (strcmp(path, "/v1/status") == 0) {
+        api_status(req);
+    } else if (strcmp(path, "/metrics") == 0) {
+        api_metrics(req);
+    } else if (strcmp(path, "/v1/weights") == 0) {
+        api_send_json(req, 200, "OK", ctrl_status_json());
+    } else if (strcmp(path, "/v1/decisions") == 0) {
+        api_send_json(req, 200, "OK", ctrl_decisions_json());
+    } else if (strcmp(path, "/v1/overrides") == 0) {
+        api_send_json(req, 200, "OK", ctrl_overrides_json());
+    } else if (strcmp(path, "/v1/events") == 0) {
+        uint64_t last;
+        if (api_last_id(req, &last) == -1) {
+            api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
+            return;
+        }
+        feed_sse_attach(req, last);
+    } else {
+        api_error(req, 404, "Not Found", "no such endpoint");
+    }
+}
+
 static void api_route(struct evhttp_request *req, void *arg)
 {
     (void)arg;
@@ -115,32 +275,24 @@ static void api_route(struct evhttp_request *req, void *arg)
         api_error(req, 400, "Bad Request", "malformed request target");
         return;
     }
-    int known = strcmp(path, "/healthz") == 0 || strcmp(path, "/v1/status") == 0 ||
-                strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/events") == 0;
-    if (!known) {
+    static const char *const known[] = {"/healthz", "/v1/status", "/metrics", "/v1/events",
+                                        "/v1/weights", "/v1/decisions", "/v1/overrides",
+                                        "/v1/freeze", NULL};
+    bool found = strncmp(path, "/v1/overrides/", 14) == 0 && path[14];
+    for (size_t i = 0; !found && known[i]; i++)
+        found = strcmp(path, known[i]) == 0;
+    if (!found) {
         api_error(req, 404, "Not Found", "no such endpoint");
         return;
     }
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        api_error(req, 405, "Method Not Allowed", "read-only endpoint: use GET");
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+        if (strcmp(path, "/v1/freeze") == 0 || strncmp(path, "/v1/overrides/", 14) == 0)
+            api_error(req, 405, "Method Not Allowed", "use POST or DELETE");
+        else
+            api_get(req, path);
         return;
     }
-    if (strcmp(path, "/healthz") == 0) {
-        static const char ok[] = "{\"status\":\"ok\"}\n";
-        api_reply(req, 200, "OK", "application/json", ok, sizeof(ok) - 1);
-    } else if (strcmp(path, "/v1/status") == 0) {
-        api_status(req);
-    } else if (strcmp(path, "/metrics") == 0) {
-        api_metrics(req);
-    } else {
-        uint64_t last;
-        if (api_last_id(req, &last) == -1) {
-            api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
-            return;
-        }
-        feed_sse_attach(req, last);
-    }
+    api_control(req, path, cmd);
 }
 
 static int api_bind_unix(const char *path, char *err, size_t errlen)
@@ -208,8 +360,11 @@ int api_init(const char *listen, char *err, size_t errlen)
                                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                EVHTTP_REQ_PATCH);
     evhttp_set_gencb(api_http, api_route, NULL);
-    if (strncmp(listen, "unix:", 5) == 0)
+    if (strncmp(listen, "unix:", 5) == 0) {
+        api_local = true;
         return api_bind_unix(listen + 5, err, errlen);
+    }
+    api_local = strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0;
     return api_bind_inet(listen, err, errlen);
 }
 

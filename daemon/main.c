@@ -14,7 +14,10 @@
 
 #include "api.h"
 #include "cfg.h"
+#include "client.h"
+#include "control.h"
 #include "feed.h"
+#include "iam.h"
 #include "log.h"
 #include "loop.h"
 #include "resolver.h"
@@ -31,6 +34,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: regiond [--config PATH]       run the daemon (default " CFG_DEFAULT_PATH ")\n"
             "       regiond --check-config PATH   validate a config file, exit 0 if good\n"
+            "       regiond --print-iam-policy [--config PATH]   the IAM policy this config needs\n"
             "       regiond --version\n");
 }
 
@@ -59,6 +63,26 @@ static int m_check_config(const char *path)
         n += c->regions[i].n_api;
     printf("%s: ok (%zu regions, %zu targets)\n", path, c->n_regions, n);
     cfg_free(c);
+    return 0;
+}
+
+static int m_print_iam(void)
+{
+    char err[1024];
+    cfg_t *c = cfg_load(m_config_path, err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (!c->route53.enabled)
+        fprintf(stderr, "regiond: %s has no route53 section: regiond needs no AWS permission yet\n",
+                m_config_path);
+    char *p = iam_policy(c);
+    cfg_free(c);
+    if (!p)
+        return 1;
+    printf("%s\n", p);
+    free(p);
     return 0;
 }
 
@@ -95,13 +119,18 @@ static void m_reload(void)
         int lvl = log_level_parse(c->controller.log_level);
         if (res_configure(&c->resolver, rerr, sizeof(rerr)) == -1)
             log_msg(LOG_WARNING, "msg=\"resolver change not applied\" error=\"%s\"", rerr);
+        ctrl_suspend();
         if (targets_apply(c, err, sizeof(err)) == 0) {
+            aws_configure(c);
+            ctrl_configure(c);
+            targets_release_previous();
             feed_resize(ring);
             log_set_level(lvl >= 0 ? lvl : LOG_INFO);
             m_config_event("config_loaded", NULL);
             return;
         }
     }
+    ctrl_resume();   /* the old config keeps running */
     log_msg(LOG_ERR, "msg=\"config reload rejected, old config keeps running\" error=\"%s\"", err);
     targets_reload_failed(err);
     m_config_event("config_error", err);
@@ -138,7 +167,9 @@ static void m_shutdown(void)
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
-    targets_fini();        /* cancels every transfer and lookup */
+    ctrl_fini();           /* cancels Route 53 calls in flight */
+    targets_fini();        /* cancels every probe and lookup */
+    aws_fini();
     feed_fini();           /* ends event streams */
     api_fini();
     res_fini();
@@ -181,7 +212,8 @@ static int m_run(void)
         cfg_free(c);
         goto out;
     }
-    if (targets_apply(c, err, sizeof(err)) == -1) {
+    if (targets_apply(c, err, sizeof(err)) == -1 || aws_init(c, err, sizeof(err)) == -1 ||
+        ctrl_init(c, err, sizeof(err)) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
         goto out;
     }
@@ -206,10 +238,11 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'V'},
+        {"print-iam-policy", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int o;
+    int o, print_iam = 0;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
         case 'c':
@@ -220,6 +253,9 @@ int main(int argc, char **argv)
         case 'V':
             printf("regiond %s\n", REGIOND_VERSION);
             return 0;
+        case 'P':
+            print_iam = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -232,5 +268,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (print_iam)
+        return m_print_iam();
     return m_run();
 }

@@ -2,9 +2,12 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "client.h"
+#include "control.h"
 #include "feed.h"
 #include "loop.h"
 #include "resolver.h"
@@ -170,10 +173,34 @@ static void m_targets(struct evbuffer *b)
                     m_cert, 1, now);
 }
 
+static void m_aws(struct evbuffer *b)
+{
+    static const char *const svc[] = {"route53", "dynamodb"};
+    aws_stats_t st[2];
+    for (int i = 0; i < 2; i++)
+        aws_get_stats(svc[i], &st[i]);
+    static const struct { const char *name, *help; size_t off; } f[] = {
+        {"regiond_aws_requests_total", "AWS API requests sent (each attempt).", offsetof(aws_stats_t, requests)},
+        {"regiond_aws_retries_total", "AWS API attempts retried after backoff.", offsetof(aws_stats_t, retries)},
+        {"regiond_aws_throttled_total", "AWS API answers that asked us to slow down.", offsetof(aws_stats_t, throttled)},
+        {"regiond_aws_failures_total", "AWS API calls that failed after their retries.", offsetof(aws_stats_t, failures)},
+        {"regiond_aws_rate_waits_total", "AWS API attempts that waited for the client-side rate limit.",
+         offsetof(aws_stats_t, rate_waits)},
+    };
+    for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+        m_head(b, f[k].name, "counter", f[k].help);
+        for (int i = 0; i < 2; i++)
+            evbuffer_add_printf(b, "%s{service=\"%s\"} %llu\n", f[k].name, svc[i],
+                                (unsigned long long)*(const uint64_t *)((const char *)&st[i] + f[k].off));
+    }
+}
+
 int metrics_render(struct evbuffer *out)
 {
     m_process(out);
     m_regions(out);
     m_targets(out);
+    ctrl_metrics(out);
+    m_aws(out);
     return 0;
 }

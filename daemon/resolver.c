@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "aresl.h"
 #include "loop.h"
 
 typedef struct res_waiter {
@@ -33,18 +34,11 @@ typedef struct res_entry {
     struct res_entry *next;
 } res_entry_t;
 
-typedef struct res_sock {
-    ares_socket_t fd;
-    struct event *ev;
-    struct res_sock *next;
-} res_sock_t;
+
 
 #define RES_BUCKETS 1024
 
-static ares_channel res_chan;
-static int res_chan_ok;
-static struct event *res_timer;
-static res_sock_t *res_socks;
+static aresl_t *res_al;
 static res_entry_t *res_table[RES_BUCKETS];
 static cfg_resolver_t res_cfg;
 static uint64_t res_next_id = 1;
@@ -56,60 +50,6 @@ static unsigned res_hash(const char *h, int ipv)
     for (; *h; h++)
         x = (x ^ (unsigned char)*h) * 16777619u;
     return x % RES_BUCKETS;
-}
-
-static void res_rearm(void)
-{
-    struct timeval maxtv = {1, 0}, tv, *t;
-    t = ares_timeout(res_chan, &maxtv, &tv);
-    evtimer_add(res_timer, t);
-}
-
-static void res_on_fd(evutil_socket_t fd, short what, void *arg)
-{
-    (void)arg;
-    ares_process_fd(res_chan, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
-                    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-    res_rearm();
-}
-
-static void res_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-    ares_process_fd(res_chan, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-    res_rearm();
-}
-
-static void res_sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-    (void)data;
-    res_sock_t **pp = &res_socks, *s;
-    while ((s = *pp) && s->fd != fd)
-        pp = &s->next;
-    if (!readable && !writable) {
-        if (s) {
-            event_free(s->ev);
-            *pp = s->next;
-            free(s);
-        }
-        return;
-    }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s) {
-            log_msg(LOG_ERR, "msg=\"resolver: out of memory for socket\"");
-            return;   /* the query times out through ares_timeout */
-        }
-        s->fd = fd;
-        s->next = res_socks;
-        res_socks = s;
-    } else {
-        event_free(s->ev);
-    }
-    short kind = EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
-    s->ev = event_new(loop_base(), fd, kind, res_on_fd, NULL);
-    if (s->ev)
-        event_add(s->ev, NULL);
 }
 
 static int res_apply_servers(const cfg_resolver_t *rc, char *err, size_t errlen)
@@ -126,7 +66,7 @@ static int res_apply_servers(const cfg_resolver_t *rc, char *err, size_t errlen)
         }
         off += (size_t)n;
     }
-    int st = ares_set_servers_ports_csv(res_chan, csv);
+    int st = ares_set_servers_ports_csv(aresl_channel(res_al), csv);
     if (st != ARES_SUCCESS) {
         snprintf(err, errlen, "resolver.servers: %s", ares_strerror(st));
         return -1;
@@ -138,16 +78,11 @@ static int res_open(const cfg_resolver_t *rc, char *err, size_t errlen)
 {
     struct ares_options o;
     memset(&o, 0, sizeof(o));
-    o.sock_state_cb = res_sock_state;
     o.timeout = (int)rc->timeout_ms;
     o.tries = (int)rc->tries;
-    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
-    int st = ares_init_options(&res_chan, &o, mask);
-    if (st != ARES_SUCCESS) {
-        snprintf(err, errlen, "resolver: %s", ares_strerror(st));
+    res_al = aresl_new(&o, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES, err, errlen);
+    if (!res_al)
         return -1;
-    }
-    res_chan_ok = 1;
     res_cfg = *rc;
     return res_apply_servers(rc, err, errlen);
 }
@@ -157,11 +92,6 @@ int res_init(const cfg_resolver_t *rc, char *err, size_t errlen)
     int st = ares_library_init(ARES_LIB_INIT_ALL);
     if (st != ARES_SUCCESS) {
         snprintf(err, errlen, "resolver: %s", ares_strerror(st));
-        return -1;
-    }
-    res_timer = evtimer_new(loop_base(), res_on_timer, NULL);
-    if (!res_timer) {
-        snprintf(err, errlen, "resolver: out of memory");
         return -1;
     }
     return res_open(rc, err, errlen);
@@ -281,6 +211,7 @@ uint64_t res_lookup(const char *host, int ip_version, res_fn fn, void *arg)
     w->arg = arg;
     w->next = e->waiters;
     e->waiters = w;
+    uint64_t id = w->id;   /* w may be gone once c-ares has answered */
     if (!e->pending) {
         e->pending = 1;
         e->started_ms = now;
@@ -288,10 +219,12 @@ uint64_t res_lookup(const char *host, int ip_version, res_fn fn, void *arg)
         memset(&hints, 0, sizeof(hints));
         hints.ai_family = ip_version == 4 ? AF_INET : ip_version == 6 ? AF_INET6 : AF_UNSPEC;
         hints.ai_flags = ARES_AI_NOSORT;
-        ares_getaddrinfo(res_chan, host, NULL, &hints, res_on_answer, e);
-        res_rearm();
+        ares_getaddrinfo(aresl_channel(res_al), host, NULL, &hints, res_on_answer, e);
+        aresl_rearm(res_al);
+        if (!e->pending)
+            return 0;   /* answered at once (/etc/hosts): the callback has run */
     }
-    return w->id;
+    return id;
 oom: {
         res_answer_t ans;
         memset(&ans, 0, sizeof(ans));
@@ -358,19 +291,8 @@ void res_get_stats(res_stats_t *st)
 
 void res_fini(void)
 {
-    if (res_chan_ok) {
-        ares_destroy(res_chan);   /* answers pending queries with ARES_EDESTRUCTION */
-        res_chan_ok = 0;
-    }
+    aresl_free(res_al);   /* answers pending queries with ARES_EDESTRUCTION */
+    res_al = NULL;
     res_flush(0);
-    while (res_socks) {
-        res_sock_t *s = res_socks;
-        res_socks = s->next;
-        event_free(s->ev);
-        free(s);
-    }
-    if (res_timer)
-        event_free(res_timer);
-    res_timer = NULL;
     ares_library_cleanup();
 }

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "control.h"
 #include "feed.h"
 #include "loop.h"
 #include "targets.h"
@@ -200,6 +201,7 @@ char *status_json(void)
     cJSON *rs = cJSON_AddArrayToObject(root, "regions");
     for (size_t i = 0; rs && i < targets_nregions(); i++)
         cJSON_AddItemToArray(rs, st_region(targets_region(i), now));
+    cJSON_AddItemToObject(root, "failover", ctrl_status_json());
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return out;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "feed.h"
 #include "log.h"
 #include "loop.h"
@@ -17,7 +18,7 @@
 
 static region_t **tg_regions;
 static size_t tg_nregions, tg_ntargets;
-static gen_t *tg_gen;
+static gen_t *tg_gen, *tg_prev;
 static reload_info_t tg_info;
 
 static void tg_round_start(evutil_socket_t fd, short what, void *arg);
@@ -219,6 +220,7 @@ static void tg_region_eval(region_t *r)
     char sum[256];
     targets_summary(sum, sizeof(sum));
     sdn_status(sum);
+    ctrl_health_changed();
 }
 
 static void tg_round_finish(target_t *t)
@@ -510,7 +512,8 @@ int targets_apply(cfg_t *cfg, char *err, size_t errlen)
     tg_regions = nr;
     tg_nregions = cfg->n_regions;
     tg_ntargets = total;
-    gen_unref(tg_gen);
+    gen_unref(tg_prev);   /* normally released already */
+    tg_prev = tg_gen;     /* kept until the controller has the new config */
     tg_gen = g;
     tg_info.loaded_wall_ms = g->loaded_wall_ms;
     tg_info.reloads_ok++;
@@ -518,6 +521,12 @@ int targets_apply(cfg_t *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < tg_nregions; i++)
         tg_region_eval(tg_regions[i]);
     return 0;
+}
+
+void targets_release_previous(void)
+{
+    gen_unref(tg_prev);
+    tg_prev = NULL;
 }
 
 void targets_reload_failed(const char *msg)
@@ -577,4 +586,5 @@ void targets_fini(void)
     tg_nregions = tg_ntargets = 0;
     gen_unref(tg_gen);
     tg_gen = NULL;
+    targets_release_previous();
 }

@@ -109,6 +109,10 @@ void targets_fini(void);
  * previous generation's.  0, or -1 (cfg freed, old config kept). */
 int targets_apply(cfg_t *cfg, char *err, size_t errlen);
 
+/* Drop the generation that targets_apply() replaced, once every module
+ * holding pointers into its config has the new one. */
+void targets_release_previous(void);
+
 /* Record a failed reload (shown in status, metrics). */
 void targets_reload_failed(const char *msg);
 

@@ -373,3 +373,78 @@ class Daemon:
         if rc != 0:
             print(f"regiond exited {rc}; log tail:\n" + "\n".join(self.read_log().splitlines()[-80:]))
         return rc
+
+
+# ---------------------------------------------------------------- Route 53 peer
+TEST_KEY = {"access_key": "AKIDREGIONDTEST", "secret_key": "te+st/Secret0Key0ForRegiond0Tests0000000"}
+
+
+class Route53Peer:
+    """tests/peers/route53_peer.py: strict Route 53 API, DNS for the zone,
+    credential endpoints, fault injection (see tests/peers/README.md)."""
+
+    def __init__(self, zone, creds=(TEST_KEY,), pending_ms=300, extra=()):
+        self.dir = tmpdir("r53peer-")
+        self.zone_id = zone["id"]
+        zf, cf = os.path.join(self.dir, "zone.json"), os.path.join(self.dir, "creds.json")
+        with open(zf, "w") as f:
+            json.dump(zone, f)
+        with open(cf, "w") as f:
+            json.dump(list(creds), f)
+        self.log = open(os.path.join(self.dir, "peer.log"), "w")
+        self.proc = spawn("route53-peer", ["/usr/bin/python3", os.path.join(SRC, "tests", "peers", "route53_peer.py"),
+                                           "--zone", zf, "--credentials", cf, "--port", "0", "--dns-port", "0",
+                                           "--pending-ms", str(pending_ms), *extra],
+                          stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("route53 peer did not start: " + open(os.path.join(self.dir, "peer.log")).read())
+        info = json.loads(line)
+        self.port, self.dns_port = info["port"], info["dns_port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    def records(self):
+        return self.call("GET", "/_peer/records")["records"]
+
+    def weights(self, name):
+        return {r["SetIdentifier"]: r["Weight"] for r in self.records()
+                if r["Name"] == name and "SetIdentifier" in r}
+
+    def changes(self):
+        return self.call("GET", "/_peer/changes")["changes"]
+
+    def stats(self):
+        return self.call("GET", "/_peer/stats")
+
+    def inject(self, **faults):
+        return self.call("POST", "/_peer/inject", faults)
+
+    def aws(self, *args, key=TEST_KEY):
+        """The aws CLI, the independent client, against this peer."""
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=key["access_key"], AWS_SECRET_ACCESS_KEY=key["secret_key"],
+                   AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="")
+        env.pop("AWS_SESSION_TOKEN", None)
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.url, "--output", "json", "route53", *args],
+                           capture_output=True, text=True, timeout=60, env=env)
+        if r.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {r.stderr}")
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def stop(self):
+        stop(self.proc)
+        self.log.close()
+
+
+def weighted_zone(name, regions, ttl=60, zone_id="Z0REGIONDTEST1"):
+    """A zone with one weighted A record per region: {set_id: (ip, weight)}."""
+    return {"id": zone_id, "name": "example.test.",
+            "records": [{"Name": name, "Type": "A", "SetIdentifier": sid, "Weight": w, "TTL": ttl,
+                         "ResourceRecords": [{"Value": ip}]} for sid, (ip, w) in regions.items()]}

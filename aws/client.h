@@ -1,0 +1,76 @@
+/* aws_client — every AWS call regiond makes: a libcurl transfer on the
+ * daemon's one multi handle, signed by libcurl's CURLOPT_AWS_SIGV4 (never a
+ * hand-written signer), credentials from creds, the endpoint's name resolved
+ * by the daemon's resolver and handed over with CURLOPT_CONNECT_TO; retries
+ * with exponential backoff and full jitter on throttling, 5xx and transport
+ * errors; a client-side token bucket per service (Route 53's account quota is
+ * 5 requests/s, shared with every other tool in the account). */
+#ifndef REGIOND_AWS_CLIENT_H
+#define REGIOND_AWS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+typedef enum { AWS_PROTO_REST_XML = 0, AWS_PROTO_JSON } aws_proto_t;
+
+/* One request.  Strings are copied by aws_call(). */
+typedef struct {
+    const char *service;          /* signing service: "route53", "dynamodb" */
+    const char *region;           /* signing region: "us-east-1" for Route 53 */
+    const char *op;               /* operation name, for logs and metrics */
+    const char *method;           /* "GET" or "POST" */
+    const char *path_query;       /* "/2013-04-01/...?a=1&b=2": query already sorted by
+                                     name and encoded (libcurl 7.88 signs it as given) */
+    const char *body;             /* NULL for none */
+    size_t body_len;
+    const char *content_type;     /* NULL for none */
+    const char *target;           /* X-Amz-Target for the JSON protocol, else NULL */
+    aws_proto_t proto;
+} aws_call_t;
+
+/* The outcome, after retries. */
+typedef struct {
+    int ok;                       /* 1: HTTP 2xx */
+    long http_status;             /* 0 when no HTTP answer */
+    const char *body;             /* response body (valid during the callback only) */
+    size_t body_len;
+    char error_code[64];          /* AWS error code ("Throttling", "InvalidChangeBatch"), or "" */
+    char error[768];              /* one line for people: code, message, or transport error */
+    unsigned attempts;
+    double elapsed_ms;            /* from aws_call() to the callback */
+} aws_resp_t;
+
+typedef void (*aws_done_fn)(void *arg, const aws_resp_t *r);
+
+typedef struct aws_req aws_req_t;
+
+/* Set up from the config (endpoints, rate, retries, credentials). */
+int aws_init(const cfg_t *cfg, char *err, size_t errlen);
+
+/* Take new settings on reload (endpoints, rates, retries). */
+void aws_configure(const cfg_t *cfg);
+
+void aws_fini(void);
+
+/* Start a call; done runs exactly once, from the loop (never inside
+ * aws_call), unless aws_cancel() is called first; done must not cancel its
+ * own request.  NULL when the call cannot start (out of memory, bad endpoint
+ * URL; logged), and done is then not called. */
+aws_req_t *aws_call(const aws_call_t *call, aws_done_fn done, void *arg);
+
+void aws_cancel(aws_req_t *req);
+
+/* Counters for /metrics. */
+typedef struct {
+    uint64_t requests;            /* attempts sent */
+    uint64_t retries;
+    uint64_t throttled;           /* answers with a throttling code */
+    uint64_t failures;            /* calls that failed after retries */
+    uint64_t rate_waits;          /* attempts that waited for the token bucket */
+} aws_stats_t;
+
+void aws_get_stats(const char *service, aws_stats_t *st);
+
+#endif

@@ -1,0 +1,50 @@
+/* control — the controller: turns region health, operator overrides, drift
+ * and the live weights into decisions (failover/decide, a pure function),
+ * numbers them (monotonic across restarts), records them with their inputs
+ * and reason, and hands changes to the Route 53 actuator unless frozen or
+ * in dry run.  Overrides and freeze are persisted in state_dir. */
+#ifndef REGIOND_CONTROL_H
+#define REGIOND_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+
+#include "cfg.h"
+
+int ctrl_init(const cfg_t *cfg, char *err, size_t errlen);
+void ctrl_configure(const cfg_t *cfg);
+void ctrl_fini(void);
+
+/* A region's health changed: decide again. */
+void ctrl_health_changed(void);
+
+/* A reload is under way: ignore health until ctrl_configure(). */
+void ctrl_suspend(void);
+
+/* The reload failed and the old config runs on: listen to health again. */
+void ctrl_resume(void);
+
+typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD } ctrl_rc_t;
+
+/* Drain (weight 0) or pin (weight) a region for `for_s` seconds.  Refused
+ * (CTRL_REFUSED, rule named in msg) when it would break a safety rule. */
+ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t for_s,
+                            const char *note, const char *who, char *msg, size_t msglen);
+
+/* Remove a region's override and forget its drift. */
+ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, size_t msglen);
+
+/* Freeze: keep deciding and showing, never apply. */
+void ctrl_set_freeze(bool on, const char *note, const char *who);
+
+/* Views. */
+cJSON *ctrl_status_json(void);           /* "failover" object of /v1/status */
+cJSON *ctrl_overrides_json(void);
+cJSON *ctrl_decisions_json(void);        /* newest first */
+void ctrl_metrics(struct evbuffer *b);
+
+#endif

@@ -1,0 +1,90 @@
+/* route53 — the actuator: moves the weighted record set to the weights a
+ * decision asked for, and nothing else.
+ *
+ *  - reads the live record sets (ListResourceRecordSets) at start-up, after
+ *    each change and on the reconcile timer; `known` is what we last read or
+ *    wrote;
+ *  - applies a decision as ONE ChangeResourceRecordSets batch that DELETEs
+ *    the exact known record and CREATEs the new one for every region that
+ *    changes: if anyone changed a record since we read it the batch fails
+ *    (InvalidChangeBatch) instead of overwriting; we then re-read, report the
+ *    drift, and the region is left alone (unless route53.correct_drift);
+ *  - when a batch fails or its answer is lost, re-reads first: live records
+ *    equal to what we wanted mean our change landed (no drift);
+ *  - follows GetChange from PENDING to INSYNC with backoff, then has the DNS
+ *    check watch the name servers until the new weights are visible;
+ *  - persists the change in flight in state_dir so a restart knows whether it
+ *    landed.
+ * Owner of its records; the controller (daemon/control) owns decisions. */
+#ifndef REGIOND_ROUTE53_H
+#define REGIOND_ROUTE53_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+typedef enum {
+    R53_IDLE = 0,
+    R53_READING,        /* ListResourceRecordSets in flight */
+    R53_SUBMITTING,     /* ChangeResourceRecordSets in flight */
+    R53_PENDING,        /* following GetChange until INSYNC */
+    R53_VERIFYING,      /* re-reading after a failed or lost batch */
+} route53_phase_t;
+
+const char *route53_phase_str(route53_phase_t p);
+
+/* One change's timeline (monotonic ms; 0 = not reached). */
+typedef struct {
+    uint64_t decision;
+    char change_id[128];
+    char status[16];              /* PENDING, INSYNC, FAILED, LANDED (found after a lost answer) */
+    int64_t submitted_wall_ms;
+    uint64_t decided_ms, submitted_ms, accepted_ms, insync_ms, visible_ms;
+    char visible_result[160];     /* "visible", "timeout after 120 s", "no name servers configured" */
+    int weights_from[64], weights_to[64];
+    char error[512];
+} route53_change_t;
+
+/* What the actuator tells the controller. */
+typedef enum {
+    R53_NOTE_LIVE = 0,   /* live weights became known or changed (start-up, drift, failure) */
+    R53_NOTE_APPLIED,    /* a batch was accepted: counts for hold-down and damping */
+    R53_NOTE_IDLE,       /* free to take the next change */
+    R53_NOTE_FAILED,     /* a batch failed and did not land: back off before retrying */
+} route53_note_t;
+
+typedef void (*route53_notify_fn)(route53_note_t what);
+
+int route53_init(const cfg_t *cfg, route53_notify_fn notify);
+void route53_configure(const cfg_t *cfg);
+void route53_fini(void);
+
+/* Live weight of region i as last read or written; -1 when unknown. */
+int route53_live_weight(size_t i);
+
+/* True when region i's record changed behind our back and is left alone. */
+bool route53_drifted(size_t i);
+
+/* Forget region i's drift (operator acknowledged it). */
+void route53_clear_drift(size_t i);
+
+/* Have the live records been read (so live weights mean something)? */
+bool route53_ready(void);
+
+/* Is the actuator free to take a change now? */
+bool route53_idle(void);
+
+/* Apply the weights of decision `seq` (one per region, config order).
+ * Returns 0 when a batch was started or nothing needed changing, -1 when
+ * busy or not ready (live records not read yet). */
+int route53_apply(uint64_t seq, const int *weights, size_t n);
+
+route53_phase_t route53_phase(void);
+const route53_change_t *route53_last_change(void);   /* NULL when none yet */
+const char *route53_last_error(void);                 /* "" when none */
+int64_t route53_last_read_wall_ms(void);
+uint64_t route53_changes_total(void);
+uint64_t route53_drift_total(void);
+
+#endif

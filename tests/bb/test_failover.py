@@ -1,0 +1,139 @@
+"""Route 53 failover end to end: nginx regions, the strict Route 53 peer, the
+aws CLI as the independent reader, DNS answers checked at the peer's name
+server.  A broken region is drained by one batch, followed to INSYNC and seen
+gone in DNS; it comes back after rise + hold-down; the safety rules hold."""
+import json
+import os
+import time
+
+from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests,
+                     tmpdir, wait_for, weighted_zone)
+
+NAME = "api.example.test."
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+
+
+def setup(decision=None, interval=300, fall=2, rise=2, **kw):
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    peer = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}), pending_ms=500)
+    regions = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
+                "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, ports, IPS)]
+    cfg = {
+        "controller": {"id": "ctl-test", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir(),
+                       "log_level": "debug"},
+        "probe_defaults": {"interval_ms": interval, "timeout_ms": 250, "rise": rise, "fall": fall},
+        "aws": {"endpoints": {"route53": peer.url}, "retry": {"base_ms": 50, "max_ms": 1000}},
+        "route53": {"hosted_zone_id": peer.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
+                    "name_servers": [f"127.0.0.1:{peer.dns_port}"],
+                    "dns_check": {"consecutive": 8, "interval_ms": 50, "timeout_s": 20}},
+        "decision": dict({"hold_down_s": 3, "settle_ms": 400}, **(decision or {})),
+        "regions": regions,
+    }
+    cfg.update(kw)
+    env = {"AWS_ACCESS_KEY_ID": TEST_KEY["access_key"], "AWS_SECRET_ACCESS_KEY": TEST_KEY["secret_key"],
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+    d = Daemon(cfg, env=env)
+    return ngx, ports, peer, cfg, d, env
+
+
+def live(d):
+    return {w["region"]: w["live"] for w in d.status()["failover"]["weights"]}
+
+
+def wait_all_up(d):
+    for r in REGIONS:
+        d.wait_target(r, "up")
+    wait_for(lambda: all(v == 100 for v in live(d).values()), 10, "live weights read")
+
+
+def test_drain_and_restore():
+    ngx, ports, peer, cfg, d, env = setup()
+    wait_all_up(d)
+    check_eq(len(peer.changes()), 0, "no change while every region is healthy")
+
+    ngx.down(ports[1])
+    t0 = time.monotonic()
+    wait_for(lambda: len(peer.changes()) >= 1, 10, "a change batch at the peer")
+    took = time.monotonic() - t0
+    budget = cfg["probe_defaults"]["fall"] * cfg["probe_defaults"]["interval_ms"] / 1000 + 1
+    # (the +1 s holds decision.settle_ms, 400 ms here)
+    check(took <= budget + 0.3, f"batch within fall x interval + 1 s ({took:.2f} s, budget {budget:.1f} s)")
+    ch = peer.changes()[0]
+    check("ctl-test" in ch["comment"] and "decision" in ch["comment"], f"batch comment names controller and decision: {ch['comment']}")
+    check_eq(peer.weights(NAME), {"us-east-1": 100, "eu-west-1": 0, "ap-southeast-2": 100},
+             "only the broken region drained")
+    cli = peer.aws("list-resource-record-sets", "--hosted-zone-id", peer.zone_id)
+    got = {r["SetIdentifier"]: r["Weight"] for r in cli["ResourceRecordSets"] if r.get("SetIdentifier")}
+    check_eq(got, {"us-east-1": 100, "eu-west-1": 0, "ap-southeast-2": 100}, "aws CLI reads the drain back")
+    st = wait_for(lambda: (lambda f: f if f["last_change"] and f["last_change"]["status"] == "INSYNC" else None)(
+        d.status()["failover"]), 10, "change INSYNC")
+    change_id = st["last_change"]["change_id"]
+    cli = peer.aws("get-change", "--id", change_id.split("/")[-1])
+    check_eq(cli["ChangeInfo"]["Status"], "INSYNC", "aws CLI: the change is INSYNC")
+    st = wait_for(lambda: (lambda c: c if c.get("visible_after_ms") else None)(d.status()["failover"]["last_change"]),
+                  25, "DNS check sees the drain")
+    check("visible" in st["dns"], f"DNS check result: {st['dns']}")
+    log = peer.call("GET", "/_peer/dns-log")["queries"]
+    check(len(log) >= 8, f"the DNS check asked the zone's name server ({len(log)} answers)")
+
+    ngx.down(ports[1], False)
+    wait_for(lambda: peer.weights(NAME)["eu-west-1"] == 100, 15, "eu-west-1 restored")
+    chs = peer.changes()
+    check_eq(len(chs), 2, "one batch to drain, one to restore")
+    gap = chs[1]["submitted_at"] - chs[0]["submitted_at"] if isinstance(chs[0]["submitted_at"], (int, float)) else None
+    decisions = d.get("/v1/decisions")[1]
+    dec = json.loads(decisions)
+    check(any(x["rule"] == "health" for x in dec), "decisions recorded with their rule")
+    check(any("eu-west-1" in x["reason"] for x in dec), "decision reasons name the region")
+    events = d.read_log()
+    check("event=route53_change_insync" in events and "event=route53_change_visible" in events,
+          "INSYNC and DNS-visible events emitted")
+    check(TEST_KEY["secret_key"] not in events, "secret key absent from the log")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
+def test_fail_open_and_min_healthy():
+    ngx, ports, peer, cfg, d, env = setup(decision={"hold_down_s": 1})
+    wait_all_up(d)
+    for p in ports:
+        ngx.down(p)
+    for r in REGIONS:
+        d.wait_target(r, "down")
+    st = wait_for(lambda: (lambda f: f if f["alarm"] else None)(d.status()["failover"]), 5, "fail-open alarm")
+    check_eq(st["rule"], "fail_open", "rule fail_open")
+    time.sleep(1.0)
+    check_eq(len(peer.changes()), 0, "all regions down: nothing drained")
+    check_eq(peer.weights(NAME), {r: 100 for r in REGIONS}, "weights untouched")
+    check("event=alarm" in d.read_log(), "alarm event emitted")
+    check_eq(d.stop(), 0, "clean exit")
+    for p in ports:
+        ngx.down(p, False)
+
+    # min_healthy_regions 2: two regions down -> only one may be drained.
+    d = Daemon(dict(cfg, decision={"hold_down_s": 1, "min_healthy_regions": 2, "settle_ms": 400},
+                    controller=dict(cfg["controller"], state_dir=tmpdir())), env=env)
+    wait_all_up(d)
+    ngx.down(ports[1])
+    ngx.down(ports[2])
+    d.wait_target(REGIONS[1], "down")
+    d.wait_target(REGIONS[2], "down")
+    wait_for(lambda: len(peer.changes()) >= 1, 10, "a batch")
+    time.sleep(1.5)
+    w = peer.weights(NAME)
+    check_eq(sorted(w.values()), [0, 100, 100], f"exactly one of the two down regions drained ({w})")
+    check_eq(w["us-east-1"], 100, "the healthy region keeps serving")
+    f = d.status()["failover"]
+    check(f["rule"] in ("min_healthy_regions", "none"), f"rule shown: {f['rule']}: {f['reason']}")
+    check("min_healthy_regions" in json.dumps(json.loads(d.get("/v1/decisions")[1])),
+          "decisions name the min_healthy_regions rule")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
+if __name__ == "__main__":
+    run_tests([test_drain_and_restore, test_fail_open_and_min_healthy])
