@@ -7,11 +7,12 @@ set -euo pipefail
 what=${1:-test}
 
 pkgs=(gcc make cmake pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev libc-ares-dev
-      libsystemd-dev ca-certificates curl)
+      libsystemd-dev libexpat1-dev ca-certificates curl)
 case "$what" in
   build) ;;
-  demo) pkgs+=(nginx-light) ;;
-  test) pkgs+=(nginx-light dnsmasq-base openssl python3 python3-prometheus-client systemd) ;;
+  demo) pkgs+=(nginx-light python3 python3-botocore python3-dnslib) ;;
+  test) pkgs+=(nginx-light dnsmasq-base openssl python3 python3-prometheus-client systemd
+               python3-botocore python3-boto3 python3-dnslib awscli) ;;
   *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
 
