@@ -61,17 +61,41 @@ NGX
 nginx -p "$demo/nginx" -c "$demo/nginx/nginx.conf" -e "$demo/nginx/error.log" &
 pids+=($!)
 
+# The local Route 53: a strict stand-in (tests/peers) with the weighted record
+# api.example.test (one A record per region) and a name server for it.
+cat > "$demo/zone.json" <<ZONE
+{"id": "Z0DEMO0000000", "name": "example.test.", "records": [
+  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "us-east-1", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "127.0.0.11"}]},
+  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "eu-west-1", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "127.0.0.12"}]},
+  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "ap-southeast-2", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "127.0.0.13"}]}]}
+ZONE
+echo '[{"access_key": "AKIDDEMO", "secret_key": "demo/secret/key"}]' > "$demo/creds.json"
+/usr/bin/python3 tests/peers/route53_peer.py --zone "$demo/zone.json" --credentials "$demo/creds.json" \
+  --port 0 --dns-port 0 --pending-ms "${DEMO_PENDING_MS:-3000}" >"$demo/peer.json" 2>"$demo/peer.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$demo/peer.json" ] && break; sleep 0.1; done
+r53_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$demo/peer.json")
+dns_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dns_port"])' "$demo/peer.json")
+
 cat > "$demo/regiond.json" <<CFG
 {
   "controller": {"id": "demo", "listen": "127.0.0.1:$port", "state_dir": "$demo/state"},
   "probe_defaults": {"interval_ms": 1000, "timeout_ms": 800, "rise": 2, "fall": 3},
+  "aws": {"endpoints": {"route53": "http://127.0.0.1:$r53_port"}},
+  "route53": {"hosted_zone_id": "Z0DEMO0000000", "record_name": "api.example.test", "record_type": "A",
+              "name_servers": ["127.0.0.1:$dns_port"], "dns_check": {"consecutive": 10, "interval_ms": 100}},
+  "decision": {"hold_down_s": 10, "min_healthy_regions": 1},
   "regions": [
-    {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}]},
-    {"name": "eu-west-1", "api": [{"url": "http://127.0.0.12:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}]},
-    {"name": "ap-southeast-2", "api": [{"url": "http://127.0.0.13:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}]}
+    {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+     "route53": {"value": "127.0.0.11", "weight": 100}},
+    {"name": "eu-west-1", "api": [{"url": "http://127.0.0.12:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+     "route53": {"value": "127.0.0.12", "weight": 100}},
+    {"name": "ap-southeast-2", "api": [{"url": "http://127.0.0.13:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+     "route53": {"value": "127.0.0.13", "weight": 100}}
   ]
 }
 CFG
+export AWS_ACCESS_KEY_ID=AKIDDEMO AWS_SECRET_ACCESS_KEY=demo/secret/key
 "$bin/regiond" --check-config "$demo/regiond.json"
 "$bin/regiond" --config "$demo/regiond.json" 2>"$demo/regiond.log" &
 pids+=($!)
@@ -90,10 +114,36 @@ regiond is running.  Open another terminal and try:
   curl -s http://127.0.0.1:$port/metrics
   curl -sN http://127.0.0.1:$port/v1/events
   $bin/regionctl --api http://127.0.0.1:$port status
+  $bin/regionctl --api http://127.0.0.1:$port weights      # Route 53 weights and the last change
+  $bin/regionctl --api http://127.0.0.1:$port decisions
+  curl -s http://127.0.0.1:$r53_port/_peer/records          # what the local Route 53 holds
 Daemon log: $demo/regiond.log
 Every ${cycle} s eu-west-1 breaks (answers 503) at ${brk} s, and heals at ${heal} s.
 
 TXT
+
+# One line per Route 53 change: fault -> batch submitted -> INSYNC -> DNS-visible.
+timeline() {
+  /usr/bin/python3 - "$port" "$demo" <<'PY'
+import json, os, sys, urllib.request, datetime
+port, demo = sys.argv[1], sys.argv[2]
+seen_f = os.path.join(demo, "seen")
+seen = set(open(seen_f).read().split()) if os.path.exists(seen_f) else set()
+try:
+    f = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/weights", timeout=2))
+except Exception:
+    sys.exit(0)
+c = f.get("last_change")
+if not c or not c.get("visible_after_ms") or c["change_id"] in seen:
+    sys.exit(0)
+fault = os.path.join(demo, "fault-at")
+sub = datetime.datetime.fromisoformat(c["submitted_at"].replace("Z", "+00:00")).timestamp()
+t0 = float(open(fault).read()) if os.path.exists(fault) else sub
+print(f">>> change {c['change_id']} (decision {c['decision']}): fault/heal -> batch submitted {sub - t0:.1f} s,"
+      f" -> INSYNC {sub - t0 + c['insync_after_ms'] / 1000:.1f} s, -> visible in DNS {sub - t0 + c['visible_after_ms'] / 1000:.1f} s")
+open(seen_f, "a").write(c["change_id"] + "\n")
+PY
+}
 
 start=$SECONDS
 limit=${DEMO_SECONDS:-0}
@@ -101,12 +151,15 @@ while :; do
   t=$((SECONDS - start))
   phase=$((t % cycle))
   if [ "$phase" -ge "$brk" ] && [ "$phase" -lt "$heal" ]; then
-    [ -f "$demo/down-eu-west-1" ] || { echo ">>> t=${t}s: breaking eu-west-1 (nginx answers 503)"; touch "$demo/down-eu-west-1"; }
+    [ -f "$demo/down-eu-west-1" ] || { echo ">>> t=${t}s: breaking eu-west-1 (nginx answers 503)"; touch "$demo/down-eu-west-1"; date +%s.%N > "$demo/fault-at"; }
   else
-    [ -f "$demo/down-eu-west-1" ] && { echo ">>> t=${t}s: healing eu-west-1"; rm -f "$demo/down-eu-west-1"; }
+    [ -f "$demo/down-eu-west-1" ] && { echo ">>> t=${t}s: healing eu-west-1"; rm -f "$demo/down-eu-west-1"; date +%s.%N > "$demo/fault-at"; }
   fi
   echo "--- t=${t}s"
   "$bin/regionctl" --api "http://127.0.0.1:$port" status || true
+  echo
+  "$bin/regionctl" --api "http://127.0.0.1:$port" weights || true
+  timeline
   if [ "$limit" -gt 0 ] && [ "$t" -ge "$limit" ]; then break; fi
   sleep "${DEMO_TICK:-5}"
 done

@@ -10,14 +10,14 @@ from harness import REGIOND, SRC, check, check_eq, free_port, run_tests
 
 def test_demo():
     port = free_port()
-    env = dict(os.environ, DEMO_SECONDS="24", DEMO_CYCLE="24", DEMO_TICK="1", DEMO_PORT=str(port),
+    env = dict(os.environ, DEMO_SECONDS="32", DEMO_CYCLE="32", DEMO_PENDING_MS="1000", DEMO_TICK="1", DEMO_PORT=str(port),
                REGIOND_BUILD=os.path.dirname(os.path.abspath(REGIOND)))
     r = subprocess.run(["bash", os.path.join(SRC, "scripts", "demo.sh")], env=env, capture_output=True,
                        text=True, timeout=120)
     out = r.stdout
     check_eq(r.returncode, 0, "demo exits 0 when DEMO_SECONDS is up")
     check(f"http://127.0.0.1:{port}/v1/status" in out, "demo prints the status URL")
-    check(">>> t=6s: breaking eu-west-1" in out, "demo breaks eu-west-1 on its timer")
+    check(">>> t=8s: breaking eu-west-1" in out, "demo breaks eu-west-1 on its timer")
     frames = out.split("--- t=")
     states = []
     for f in frames[1:]:
@@ -27,6 +27,12 @@ def test_demo():
     check("down" in states, f"eu-west-1 shown down ({states})")
     check("down" in states and "up" in states[states.index("down"):], "eu-west-1 shown up again after healing")
     check(re.search(r"^us-east-1\s+up", frames[-1], re.M) is not None, "the other regions stay up")
+    weights = [re.search(r"^eu-west-1\s+(-?\d+)\s+(-?\d+)\s+\d+", f, re.M) for f in frames[1:]]
+    lives = [int(m.group(1)) for m in weights if m]
+    check(0 in lives, f"eu-west-1's Route 53 weight went to 0 ({lives})")
+    check(0 in lives and 100 in lives[lives.index(0):], "and back to 100 after it healed")
+    check(re.search(r">>> change .* batch submitted [0-9.]+ s, -> INSYNC [0-9.]+ s, -> visible in DNS [0-9.]+ s", out)
+          is not None, "demo prints the failover timeline")
     s = socket.socket()
     s.settimeout(1)
     closed = s.connect_ex(("127.0.0.1", port)) != 0 and s.connect_ex(("127.0.0.12", 8080)) != 0
