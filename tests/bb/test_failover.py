@@ -4,9 +4,10 @@ server.  A broken region is drained by one batch, followed to INSYNC and seen
 gone in DNS; it comes back after rise + hold-down; the safety rules hold."""
 import json
 import os
+import subprocess
 import time
 
-from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests,
+from harness import (REGIOND, TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests,
                      tmpdir, wait_for, weighted_zone)
 
 NAME = "api.example.test."
@@ -135,5 +136,64 @@ def test_fail_open_and_min_healthy():
     ngx.stop()
 
 
+
+def test_cname_and_iam_policy():
+    """A CNAME record set: drained and checked in DNS the same way; and the
+    IAM policy printed for this config is scoped to the zone and record."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    targets = [f"{r}.origin.test" for r in REGIONS]
+    zone = {"id": "Z0REGIONDCNAME", "name": "example.test.",
+            "records": [{"Name": NAME, "Type": "CNAME", "SetIdentifier": r, "Weight": 100, "TTL": 60,
+                         "ResourceRecords": [{"Value": t}]} for r, t in zip(REGIONS, targets)]}
+    peer = Route53Peer(zone, pending_ms=300)
+    cfg = {
+        "controller": {"id": "ctl-cname", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir()},
+        "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
+        "aws": {"endpoints": {"route53": peer.url}, "account_id": "123456789012"},
+        "route53": {"hosted_zone_id": peer.zone_id, "record_name": NAME, "record_type": "CNAME",
+                    "name_servers": [f"127.0.0.1:{peer.dns_port}"],
+                    "dns_check": {"consecutive": 8, "interval_ms": 50, "timeout_s": 20}},
+        "decision": {"settle_ms": 300, "hold_down_s": 0},
+        "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}], "route53": {"value": t}}
+                    for r, p, t in zip(REGIONS, ports, targets)],
+    }
+    env = {"AWS_ACCESS_KEY_ID": TEST_KEY["access_key"], "AWS_SECRET_ACCESS_KEY": TEST_KEY["secret_key"]}
+    d = Daemon(cfg, env=env)
+    wait_all_up(d)
+    ngx.down(ports[0])
+    c = wait_for(lambda: (lambda c: c if c and c.get("dns") else None)(d.status()["failover"]["last_change"]),
+                 20, "DNS check result")
+    check(c.get("visible_after_ms") is not None, f"CNAME drain visible in DNS: {c['dns']}")
+    check_eq(peer.weights(NAME)["us-east-1"], 0, "CNAME record drained")
+    first = c["change_id"]
+    ngx.down(ports[0], False)
+    c = wait_for(lambda: (lambda c: c if c and c["change_id"] != first and c.get("dns") else None)(
+        d.status()["failover"]["last_change"]), 20, "restore checked in DNS")
+    check(c.get("visible_after_ms") is not None,
+          f"the restored region's CNAME target seen in DNS answers: {c['dns']}")
+    check_eq(d.stop(), 0, "clean exit")
+
+    r = subprocess.run([REGIOND, "--print-iam-policy", "--config", d.cfg_path], capture_output=True, text=True,
+                       timeout=10)
+    check_eq(r.returncode, 0, "--print-iam-policy")
+    pol = json.loads(r.stdout)
+    st = {s["Sid"]: s for s in pol["Statement"]}
+    zone_arn = "arn:aws:route53:::hostedzone/Z0REGIONDCNAME"
+    ch = [s for s in st.values() if s["Action"] == ["route53:ChangeResourceRecordSets"]]
+    check(ch and ch[0]["Resource"] == zone_arn, "ChangeResourceRecordSets scoped to the hosted zone")
+    cond = ch[0]["Condition"]["ForAllValues:StringEquals"] if ch else {}
+    check_eq(cond.get("route53:ChangeResourceRecordSetsNormalizedRecordNames"), ["api.example.test"],
+             "changes limited to the record name")
+    check_eq(cond.get("route53:ChangeResourceRecordSetsRecordTypes"), ["CNAME"], "and to its type")
+    ls = [s for s in st.values() if s["Action"] == ["route53:ListResourceRecordSets"]]
+    check(ls and ls[0]["Resource"] == zone_arn, "ListResourceRecordSets scoped to the hosted zone")
+    gc = [s for s in st.values() if s["Action"] == ["route53:GetChange"]]
+    check(gc and gc[0]["Resource"] == "arn:aws:route53:::change/*", "GetChange on change/*")
+    check(all(s["Resource"] != "*" for s in pol["Statement"]), "no statement on '*' (nothing needs it yet)")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_drain_and_restore, test_fail_open_and_min_healthy])
+    run_tests([test_drain_and_restore, test_fail_open_and_min_healthy, test_cname_and_iam_policy])
