@@ -320,7 +320,10 @@ static void aws_on_done(CURL *easy, CURLcode rc, void *arg)
     bool retry;
     if (rc != CURLE_OK) {
         snprintf(code, sizeof(code), "%s", rc == CURLE_OPERATION_TIMEDOUT ? "Timeout" : "Transport");
-        snprintf(msg, sizeof(msg), "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        if (r->resp_overflow)
+            snprintf(msg, sizeof(msg), "answer larger than %u MiB, not read", AWS_MAX_BODY >> 20);
+        else
+            snprintf(msg, sizeof(msg), "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
         retry = !r->resp_overflow;
     } else {
         aws_error_of(r, code, sizeof(code), msg, sizeof(msg));

@@ -153,6 +153,42 @@ typedef struct {
     bool dry_run;                 /* never apply, from start-up, whatever freeze says */
 } cfg_decision_t;
 
+/* One backup schedule ("dynamodb.backups[]"). */
+typedef struct {
+    char *name;                   /* schedule name, unique; default "backups[N]" */
+    char *table;                  /* default: dynamodb.table */
+    char **regions;               /* replica regions to back up (names of configured regions) */
+    size_t n_regions;
+    char *schedule;               /* 5-field cron, UTC (validated with cron_parse) */
+    char *name_template;          /* default "regiond-{table}-{utc:%Y%m%dT%H%MZ}" */
+    uint32_t keep_last;           /* 0 = not used */
+    uint32_t keep_days;           /* 0 = not used */
+    uint32_t available_timeout_s; /* alarm when not AVAILABLE after; default 3600 */
+} cfg_backup_t;
+
+/* The DynamoDB global table under the API ("dynamodb"); absent = not watched. */
+typedef struct {
+    bool enabled;
+    char *table;                  /* the global table's name */
+    char **aws_regions;           /* AWS region per configured region (regions[].dynamodb.region) */
+    uint32_t describe_interval_s; /* DescribeTable per region; default 30 */
+    char *heartbeat_table;        /* default: table */
+    char *heartbeat_key_prefix;   /* partition key value prefix; default "regiond-heartbeat" */
+    char *heartbeat_sort_value;   /* sort key value if the table has one; default "regiond" */
+    uint32_t heartbeat_interval_ms;   /* each region writes; default 5000 */
+    uint32_t heartbeat_read_ms;       /* each region reads the others; default 500 */
+    uint32_t stale_after_s;       /* reads not advancing this long -> finding; default 30 */
+    uint32_t rpo_ms;              /* replication lag bound for the data-safety gate; default 10000 */
+    int gate;                     /* 0 gate (default), 1 warn, 2 off */
+    int finding;                  /* what a replica finding does to the region: 0 degraded (default), 1 down, 2 none */
+    cfg_backup_t *backups;
+    size_t n_backups;
+    bool pitr_manage;             /* "pitr" section present */
+    bool pitr_enabled;            /* want PITR on; default true when the section is present */
+    uint32_t pitr_period_days;    /* 0 = do not set RecoveryPeriodInDays */
+    uint32_t pitr_check_s;        /* default 300 */
+} cfg_dynamodb_t;
+
 typedef struct cfg {
     char *path;                   /* file it was loaded from */
     cfg_controller_t controller;
@@ -164,6 +200,7 @@ typedef struct cfg {
     cfg_aws_t aws;
     cfg_route53_t route53;
     cfg_decision_t decision;
+    cfg_dynamodb_t dynamodb;
 } cfg_t;
 
 /* Endpoint override for SERVICE ("route53") or SERVICE.REGION, NULL if none. */

@@ -22,7 +22,7 @@
 
 static const char *const top_keys[] = { "controller", "resolver", "tls", "health",
                                         "probe_defaults", "regions", "aws", "route53",
-                                        "decision", NULL };
+                                        "decision", "dynamodb", NULL };
 static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring",
                                                "log_level", NULL };
 static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "min_ttl_s",
@@ -30,7 +30,8 @@ static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "
 static const char *const tls_keys[] = { "ca_file", NULL };
 static const char *const health_keys[] = { "latency_window_s", NULL };
 static const char *const defaults_keys[] = { PROBE_KEYS, NULL };
-static const char *const region_keys[] = { "name", "rule", "quorum", "api", "route53", NULL };
+static const char *const region_keys[] = { "name", "rule", "quorum", "api", "route53", "dynamodb",
+                                           NULL };
 static const char *const api_keys[] = { "name", "url", "method", "headers", "body",
                                         "body_contains", "body_regex", "insecure",
                                         PROBE_KEYS, NULL };
@@ -531,6 +532,8 @@ int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
         rc = regions(&b, root, cfg);
     if (rc == 0)
         rc = cfg_build_failover(c, root, cfg);
+    if (rc == 0)
+        rc = cfg_build_dynamodb(c, root, cfg);
     free(b.defs.expect_status);
     return rc;
 }
@@ -568,6 +571,7 @@ void cfg_free(cfg_t *cfg)
         free(cfg->regions[r].name);
     }
     cfg_free_failover(cfg);
+    cfg_free_dynamodb(cfg);
     free(cfg->regions);
     for (size_t i = 0; i < cfg->resolver.n_servers; i++)
         free(cfg->resolver.servers[i]);

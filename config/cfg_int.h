@@ -95,6 +95,10 @@ int cfg_secret(cfg_ctx_t *c, const cJSON *v, const char *path, cfg_header_t *h);
 int cfg_build_failover(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 void cfg_free_failover(cfg_t *cfg);
 
+/* The dynamodb section (cfg_dynamodb.c). */
+int cfg_build_dynamodb(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
+void cfg_free_dynamodb(cfg_t *cfg);
+
 /* Build CFG from the parsed, duplicate-free top-level object ROOT. */
 int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 

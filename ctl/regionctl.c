@@ -43,6 +43,9 @@ static void usage(FILE *f)
             "  pin REGION --weight N --for DUR [--note T]\n"
             "  release REGION                      end an override (and accept a drifted record)\n"
             "  freeze [--note T] | unfreeze        keep deciding, stop applying\n"
+            "  replicas [--json]                   DynamoDB replicas, findings, replication lag per pair\n"
+            "  backups [--json]                    backup schedules (last, next, result) and PITR windows\n"
+            "  backup now TABLE                    run TABLE's backup schedules now\n"
             "  metrics                             the Prometheus exposition\n"
             "  events                              the events still in the ring (server-sent events)\n"
             "DUR: 90s, 30m, 2h, 1d or plain seconds.\n"
@@ -347,6 +350,71 @@ static int ctl_decisions(const char *api, int json)
     return code == 200 ? 0 : 1;
 }
 
+static int ctl_replicas(const char *api, int json)
+{
+    ctl_buf_t b = {0};
+    long code = 0;
+    if (ctl_get(api, "/v1/replicas", &b, &code) == -1)
+        return 1;
+    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
+    if (json || !cJSON_IsObject(o)) {
+        fputs(cJSON_IsNull(o) ? "DynamoDB is not watched (no dynamodb section)\n" : b.data ? b.data : "", stdout);
+        free(b.data);
+        cJSON_Delete(o);
+        return code == 200 ? 0 : 1;
+    }
+    free(b.data);
+    printf("table %s, rpo_ms %.0f, gate %s\n\n%-16s %-8s %-12s %10s %-5s %s\n", ctl_str(o, "table"),
+           cJSON_GetObjectItemCaseSensitive(o, "rpo_ms")->valuedouble, ctl_str(o, "gate"),
+           "REGION", "TABLE", "REPLICA", "LAG IN ms", "GATE", "FINDING");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(o, "regions")) {
+        char lag[16];
+        ctl_fmt_ms(r, "lag_in_ms", lag, sizeof(lag));
+        printf("%-16s %-8s %-12s %10s %-5s %s\n", ctl_str(r, "region"), ctl_str(r, "table_status"),
+               ctl_str(r, "replica_status"), lag,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "gate_ok")) ? "ok" : "SHUT", ctl_str(r, "finding"));
+    }
+    printf("\n%-16s %-16s %10s %10s %12s\n", "FROM", "TO", "LAG ms", "AVG ms", "NEWEST AGE");
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(o, "pairs")) {
+        char lag[16], avg[16], age[16];
+        ctl_fmt_ms(r, "lag_ms", lag, sizeof(lag));
+        ctl_fmt_ms(r, "lag_avg_ms", avg, sizeof(avg));
+        ctl_fmt_ms(r, "newest_seen_age_ms", age, sizeof(age));
+        printf("%-16s %-16s %10s %10s %12s\n", ctl_str(r, "from"), ctl_str(r, "to"), lag, avg, age);
+    }
+    cJSON_Delete(o);
+    return 0;
+}
+
+static int ctl_backups(const char *api, int json)
+{
+    ctl_buf_t b = {0};
+    long code = 0;
+    if (ctl_get(api, "/v1/backups", &b, &code) == -1)
+        return 1;
+    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
+    if (json || !cJSON_IsObject(o)) {
+        fputs(b.data ? b.data : "", stdout);
+        putchar('\n');
+        free(b.data);
+        cJSON_Delete(o);
+        return code == 200 ? 0 : 1;
+    }
+    free(b.data);
+    printf("%-14s %-14s %-12s %-25s %-25s %s\n", "SCHEDULE", "REGION", "CRON", "LAST RUN", "NEXT RUN", "LAST RESULT");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(o, "schedules"))
+        printf("%-14s %-14s %-12s %-25s %-25s %s\n", ctl_str(r, "schedule"), ctl_str(r, "region"), ctl_str(r, "cron"),
+               ctl_str(r, "last_run"), ctl_str(r, "next_run"), ctl_str(r, "last_result"));
+    printf("\n%-14s %-9s %-25s %-25s %s\n", "PITR REGION", "STATUS", "EARLIEST", "LATEST", "ALARM");
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(o, "pitr"))
+        printf("%-14s %-9s %-25s %-25s %s\n", ctl_str(r, "region"), ctl_str(r, "status"),
+               ctl_str(r, "earliest_restorable"), ctl_str(r, "latest_restorable"), ctl_str(r, "alarm_reason"));
+    cJSON_Delete(o);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *api = getenv("REGIOND_API");
@@ -396,7 +464,18 @@ int main(int argc, char **argv)
         free(body);
     } else if (strcmp(cmd, "unfreeze") == 0)
         rc = ctl_simple(api, "DELETE", "/v1/freeze", NULL);
-    else if (strcmp(cmd, "metrics") == 0)
+    else if (strcmp(cmd, "replicas") == 0)
+        rc = ctl_replicas(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
+    else if (strcmp(cmd, "backups") == 0)
+        rc = ctl_backups(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
+    else if (strcmp(cmd, "backup") == 0 && i + 2 < argc && strcmp(argv[i + 1], "now") == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "table", argv[i + 2]);
+        char *body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        rc = ctl_simple(api, "POST", "/v1/backups", body ? body : "{}");
+        free(body);
+    } else if (strcmp(cmd, "metrics") == 0)
         rc = ctl_raw(api, "/metrics");
     else if (strcmp(cmd, "events") == 0)
         rc = ctl_raw(api, "/v1/events");

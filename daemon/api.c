@@ -19,7 +19,9 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "backup.h"
 #include "control.h"
+#include "ddb.h"
 #include "feed.h"
 #include "log.h"
 #include "loop.h"
@@ -229,6 +231,18 @@ static void api_control(struct evhttp_request *req, const char *path, enum evhtt
             api_ctrl_reply(req, rc, region ? msg : "bad region name");
             free(region);
         }
+    } else if (strcmp(path, "/v1/backups") == 0 && cmd == EVHTTP_REQ_POST) {
+        if (api_control_allowed(req)) {
+            cJSON *o = api_body_json(req);
+            if (!o)
+                return;
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "table");
+            if (!cJSON_IsString(t))
+                api_ctrl_reply(req, CTRL_BAD, "table: expected a table name");
+            else
+                api_ctrl_reply(req, backup_run_now(t->valuestring, msg, sizeof(msg)) < 0 ? CTRL_NOT_FOUND : CTRL_OK, msg);
+            cJSON_Delete(o);
+        }
     } else if (strcmp(path, "/v1/freeze") == 0 && (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_DELETE)) {
         if (api_control_allowed(req))
             api_freeze(req, cmd == EVHTTP_REQ_POST);
@@ -253,6 +267,15 @@ static void api_get(struct evhttp_request *req, const char *path)
         api_send_json(req, 200, "OK", ctrl_decisions_json());
     } else if (strcmp(path, "/v1/overrides") == 0) {
         api_send_json(req, 200, "OK", ctrl_overrides_json());
+    } else if (strcmp(path, "/v1/replicas") == 0) {
+        api_send_json(req, 200, "OK", ddb_status_json());
+    } else if (strcmp(path, "/v1/backups") == 0) {
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddItemToObject(o, "schedules", backup_status_json());
+            cJSON_AddItemToObject(o, "pitr", pitr_status_json());
+        }
+        api_send_json(req, 200, "OK", o);
     } else if (strcmp(path, "/v1/events") == 0) {
         uint64_t last;
         if (api_last_id(req, &last) == -1) {
@@ -277,7 +300,7 @@ static void api_route(struct evhttp_request *req, void *arg)
     }
     static const char *const known[] = {"/healthz", "/v1/status", "/metrics", "/v1/events",
                                         "/v1/weights", "/v1/decisions", "/v1/overrides",
-                                        "/v1/freeze", NULL};
+                                        "/v1/freeze", "/v1/replicas", "/v1/backups", NULL};
     bool found = strncmp(path, "/v1/overrides/", 14) == 0 && path[14];
     for (size_t i = 0; !found && known[i]; i++)
         found = strcmp(path, known[i]) == 0;

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "ddb.h"
 #include "decide.h"
 #include "feed.h"
 #include "log.h"
@@ -196,6 +197,7 @@ static void ctrl_cfg(decide_cfg_t *d)
 
 static void ctrl_inputs(decide_region_t *in)
 {
+    static char why[DECIDE_MAX_REGIONS][320];
     const cfg_route53_t *r = &C.cfg->route53;
     for (size_t i = 0; i < C.n; i++) {
         const region_t *reg = targets_region(i);
@@ -203,6 +205,10 @@ static void ctrl_inputs(decide_region_t *in)
                                   .health = reg ? reg->state : HEALTH_UNKNOWN,
                                   .configured_weight = r->enabled ? (int)r->regions[i].weight : 100,
                                   .live_weight = r->enabled ? route53_live_weight(i) : -1};
+        if (C.cfg->dynamodb.enabled && C.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
+            in[i].data_blocked = true;
+            in[i].data_why = why[i];
+        }
         if (C.ov[i].kind != DECIDE_OV_NONE) {
             in[i].override = C.ov[i].kind;
             in[i].pin_weight = C.ov[i].kind == DECIDE_OV_PIN ? C.ov[i].weight : 0;
@@ -381,6 +387,12 @@ static void ctrl_on_r53(route53_note_t what)
     if (what == R53_NOTE_LIVE)
         C.applied_seq = 0;   /* live weights moved: the current decision may need applying again */
     ctrl_evaluate(what == R53_NOTE_LIVE ? "live-weights" : "actuator-idle");
+}
+
+void ctrl_data_changed(void)
+{
+    if (C.ready && !C.suspended)
+        ctrl_evaluate("data");
 }
 
 static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)

@@ -22,6 +22,9 @@ void ctrl_fini(void);
 /* A region's health changed: decide again. */
 void ctrl_health_changed(void);
 
+/* The data layer's gate inputs changed (DynamoDB findings, lag): decide again. */
+void ctrl_data_changed(void);
+
 /* A reload is under way: ignore health until ctrl_configure(). */
 void ctrl_suspend(void);
 

@@ -13,9 +13,11 @@
 #include <event2/event.h>
 
 #include "api.h"
+#include "backup.h"
 #include "cfg.h"
 #include "client.h"
 #include "control.h"
+#include "ddb.h"
 #include "feed.h"
 #include "iam.h"
 #include "log.h"
@@ -123,6 +125,9 @@ static void m_reload(void)
         if (targets_apply(c, err, sizeof(err)) == 0) {
             aws_configure(c);
             ctrl_configure(c);
+            ddb_configure(c);
+            backup_configure(c);
+            pitr_configure(c);
             targets_release_previous();
             feed_resize(ring);
             log_set_level(lvl >= 0 ? lvl : LOG_INFO);
@@ -167,6 +172,9 @@ static void m_shutdown(void)
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    pitr_fini();
+    backup_fini();
+    ddb_fini();            /* cancels DynamoDB calls in flight */
     ctrl_fini();           /* cancels Route 53 calls in flight */
     targets_fini();        /* cancels every probe and lookup */
     aws_fini();
@@ -213,7 +221,8 @@ static int m_run(void)
         goto out;
     }
     if (targets_apply(c, err, sizeof(err)) == -1 || aws_init(c, err, sizeof(err)) == -1 ||
-        ctrl_init(c, err, sizeof(err)) == -1) {
+        ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c) == -1 ||
+        backup_init(c) == -1 || pitr_init(c) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
         goto out;
     }

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backup.h"
 #include "client.h"
 #include "control.h"
+#include "ddb.h"
 #include "feed.h"
 #include "loop.h"
 #include "resolver.h"
@@ -201,6 +203,9 @@ int metrics_render(struct evbuffer *out)
     m_regions(out);
     m_targets(out);
     ctrl_metrics(out);
+    ddb_metrics(out);
+    backup_metrics(out);
+    pitr_metrics(out);
     m_aws(out);
     return 0;
 }

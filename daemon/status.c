@@ -9,7 +9,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "backup.h"
 #include "control.h"
+#include "ddb.h"
 #include "feed.h"
 #include "loop.h"
 #include "targets.h"
@@ -202,6 +204,12 @@ char *status_json(void)
     for (size_t i = 0; rs && i < targets_nregions(); i++)
         cJSON_AddItemToArray(rs, st_region(targets_region(i), now));
     cJSON_AddItemToObject(root, "failover", ctrl_status_json());
+    cJSON *dd = ddb_status_json();
+    if (cJSON_IsObject(dd)) {
+        cJSON_AddItemToObject(dd, "backups", backup_status_json());
+        cJSON_AddItemToObject(dd, "pitr", pitr_status_json());
+    }
+    cJSON_AddItemToObject(root, "dynamodb", dd);
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return out;

@@ -202,6 +202,13 @@ static void tg_region_eval(region_t *r)
     char reason[HEALTH_REASON_MAX];
     health_state_t ns = health_region_eval((int)r->cfg->rule, r->cfg->quorum, st, r->n_targets,
                                            reason, sizeof(reason));
+    if (r->data_sev && ns != HEALTH_UNKNOWN) {
+        health_state_t ds = r->data_sev == 2 ? HEALTH_DOWN : HEALTH_DEGRADED;
+        if ((ds == HEALTH_DOWN && ns != HEALTH_DOWN) || (ds == HEALTH_DEGRADED && ns == HEALTH_UP)) {
+            ns = ds;
+            snprintf(reason, sizeof(reason), "data: %.240s", r->data_finding);
+        }
+    }
     snprintf(r->reason, sizeof(r->reason), "%s", reason);
     if (ns == r->state)
         return;
@@ -521,6 +528,16 @@ int targets_apply(cfg_t *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < tg_nregions; i++)
         tg_region_eval(tg_regions[i]);
     return 0;
+}
+
+void targets_set_data_finding(size_t i, int sev, const char *finding)
+{
+    region_t *r = targets_region(i);
+    if (!r || (r->data_sev == sev && strcmp(r->data_finding, finding) == 0))
+        return;
+    r->data_sev = sev;
+    snprintf(r->data_finding, sizeof(r->data_finding), "%s", finding);
+    tg_region_eval(r);
 }
 
 void targets_release_previous(void)

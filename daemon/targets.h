@@ -57,6 +57,8 @@ typedef struct region {
     struct target **targets;
     size_t n_targets;
     hist_prom_t latency;                       /* cumulative, for /metrics */
+    int data_sev;                              /* replica finding: 0 none, 1 degraded, 2 down */
+    char data_finding[320];
     uint64_t outcomes[PROBE_OUTCOME_COUNT];    /* probe results by outcome */
 } region_t;
 
@@ -112,6 +114,10 @@ int targets_apply(cfg_t *cfg, char *err, size_t errlen);
 /* Drop the generation that targets_apply() replaced, once every module
  * holding pointers into its config has the new one. */
 void targets_release_previous(void);
+
+/* A replica finding of region i (from the DynamoDB probe) enters health like
+ * an API failure: sev 1 makes an UP region DEGRADED, 2 makes it DOWN; 0 clears. */
+void targets_set_data_finding(size_t i, int sev, const char *finding);
 
 /* Record a failed reload (shown in status, metrics). */
 void targets_reload_failed(const char *msg);

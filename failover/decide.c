@@ -76,6 +76,7 @@ const char *decide_rule_str(decide_rule_t r)
     case DECIDE_RULE_ALL_ZERO:    return "all_zero_guard";
     case DECIDE_RULE_HOLD_DOWN:   return "hold_down";
     case DECIDE_RULE_DAMPING:     return "damping";
+    case DECIDE_RULE_DATA_GATE:   return "data_gate";
     case DECIDE_RULE_COUNT:       break;
     }
     return "invalid";
@@ -372,9 +373,10 @@ static void step_defer(decide_ctx_t *c, const decide_history_t *hist, uint64_t n
 static int rule_rank(decide_rule_t r)
 {
     switch (r) {
-    case DECIDE_RULE_FAIL_OPEN:   return 6;
-    case DECIDE_RULE_ALL_ZERO:    return 5;
-    case DECIDE_RULE_MIN_HEALTHY: return 4;
+    case DECIDE_RULE_FAIL_OPEN:   return 8;
+    case DECIDE_RULE_ALL_ZERO:    return 7;
+    case DECIDE_RULE_MIN_HEALTHY: return 6;
+    case DECIDE_RULE_DATA_GATE:   return 4;
     case DECIDE_RULE_OVERRIDE:    return 3;
     case DECIDE_RULE_HEALTH:      return 2;
     case DECIDE_RULE_HOLD_DOWN:
@@ -475,6 +477,8 @@ static void reason_changes(const decide_ctx_t *c, decide_line_t *l)
         else if (c->out->rule[i] == DECIDE_RULE_OVERRIDE)
             line_add(l, "%s %s", r->name,
                      r->override == DECIDE_OV_DRAIN ? "drained by override" : "pinned by override");
+        else if (c->out->rule[i] == DECIDE_RULE_DATA_GATE)
+            line_add(l, "%s held by the data gate (%.120s)", r->name, r->data_why ? r->data_why : "data not safe");
         else
             line_add(l, "%s", r->name);
         line_add(l, " -> weight %d (was %s)", w, weight_str(r->live_weight, was, sizeof(was)));
@@ -520,6 +524,28 @@ static void write_reason(const decide_ctx_t *c)
         line_add(&l, "%s", c->n ? "no change" : "no regions: no change");
 }
 
+/* Step 1b: no traffic moves to a region whose data is not safe. */
+static void step_data_gate(decide_ctx_t *c)
+{
+    bool someone_out = false;
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->in[i].data_blocked && c->in[i].configured_weight > 0 && c->out->weight[i] == 0)
+            someone_out = true;
+    for (size_t i = 0; i < c->n; i++) {
+        const decide_region_t *r = &c->in[i];
+        if (!r->data_blocked || r->override != DECIDE_OV_NONE)
+            continue;
+        int w = c->out->weight[i];
+        if (someone_out && w != 0) {
+            c->out->weight[i] = 0;
+            c->out->rule[i] = DECIDE_RULE_DATA_GATE;
+        } else if (!someone_out && r->live_weight >= 0 && w > r->live_weight) {
+            c->out->weight[i] = r->live_weight;
+            c->out->rule[i] = DECIDE_RULE_DATA_GATE;
+        }
+    }
+}
+
 /* Step 1 for every region, and the health counts step 2 needs. */
 static void step_base(decide_ctx_t *c)
 {
@@ -549,6 +575,7 @@ int decide(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
     c.out = out;
 
     step_base(&c);
+    step_data_gate(&c);
     step_fail_open(&c);
     step_min_healthy(&c);
     step_all_zero(&c);

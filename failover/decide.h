@@ -10,6 +10,11 @@
  *     UNKNOWN -> live (configured if live is unknown): no opinion yet, no
  *     change.  A region under an override is "override-driven" when the
  *     override's weight differs from live.
+ *  1b. data-safety gate: traffic never moves TO a data_blocked region (not
+ *     overridden): its weight does not rise above live, and while another
+ *     region with a configured weight is out (weight 0), it is set to 0 too
+ *     so the drained region's traffic goes only to regions whose data is
+ *     safe.  The safety rules below may still keep it in.
  *  2. fail open: when no region is UP or DEGRADED and at least one is DOWN
  *     (all UNKNOWN is "no verdict yet", not an outage), nothing is drained
  *     by health: KEEP -> every region keeps its live weight (configured if
@@ -75,6 +80,7 @@ typedef enum {
     DECIDE_RULE_ALL_ZERO,     /* refused to write weight 0 everywhere */
     DECIDE_RULE_HOLD_DOWN,    /* a change deferred by the hold-down */
     DECIDE_RULE_DAMPING,      /* a change deferred by max changes per window */
+    DECIDE_RULE_DATA_GATE,    /* no traffic moved to a region whose data is not safe */
     DECIDE_RULE_COUNT
 } decide_rule_t;
 
@@ -91,6 +97,8 @@ typedef struct {
     int live_weight;             /* 0..255, or -1 when not known */
     decide_override_t override;
     int pin_weight;              /* for DECIDE_OV_PIN, 0..255 */
+    bool data_blocked;           /* data-safety gate: replica not ACTIVE or lag over the RPO */
+    const char *data_why;        /* why, for the reason line (may be NULL) */
 } decide_region_t;
 
 typedef struct {

@@ -602,8 +602,55 @@ static void test_long_reason(void)
     CHECK_EQ_INT(out.weight[DECIDE_MAX_REGIONS - 1], 0);
 }
 
+/* The data-safety gate: a failure of us-east-1 moves its traffic only to
+ * regions whose data is safe. */
+static void test_data_gate(void)
+{
+    setup();
+    rg[C].data_blocked = true;
+    rg[C].data_why = "replication lag into ap-southeast-2 12000 ms > rpo_ms 5000";
+    run(1000);   /* nobody out: the gated region keeps serving its own users */
+    check_weights(100, 100, 100);
+    CHECK(!out.change);
+
+    rg[A].health = HEALTH_DOWN;
+    run(1000);   /* us-east-1 out: its traffic must not flow to ap-southeast-2 */
+    check_weights(0, 100, 0);
+    CHECK_EQ_INT(out.rule[C], DECIDE_RULE_DATA_GATE);
+    CHECK_EQ_INT(out.top_rule, DECIDE_RULE_DATA_GATE);
+    CHECK_CONTAINS(out.reason, "ap-southeast-2 held by the data gate (replication lag");
+    CHECK_CONTAINS(out.reason, "us-east-1 down -> weight 0");
+
+    /* never raised while blocked */
+    setup();
+    rg[C].data_blocked = true;
+    set_live(100, 100, 0);
+    run(1000);
+    check_weights(100, 100, 0);
+    CHECK_EQ_INT(out.rule[C], DECIDE_RULE_DATA_GATE);
+
+    /* the safety rules still win: min_healthy_regions 2 keeps it in */
+    setup();
+    cfg.min_healthy_regions = 2;
+    rg[C].data_blocked = true;
+    rg[A].health = HEALTH_DOWN;
+    run(1000);
+    check_weights(0, 100, 100);
+
+    /* an operator's pin beats the gate */
+    setup();
+    rg[C].data_blocked = true;
+    rg[C].override = DECIDE_OV_PIN;
+    rg[C].pin_weight = 50;
+    rg[A].health = HEALTH_DOWN;
+    run(1000);
+    check_weights(0, 100, 50);
+    CHECK(strcmp(decide_rule_str(DECIDE_RULE_DATA_GATE), "data_gate") == 0);
+}
+
 int main(void)
 {
+    test_data_gate();
     test_names();
     test_all_up();
     test_one_down();

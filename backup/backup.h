@@ -1,0 +1,40 @@
+/* backup — DynamoDB on-demand backups on cron schedules (UTC), followed to
+ * AVAILABLE, with retention that deletes only what regiond made; and point-
+ * in-time recovery kept on (pitr.c).  An actuator: it acts on the config and
+ * on operators, never on probe results.
+ *
+ * Safety: a backup is deleted only when its ARN was recorded in
+ * state_dir/backups.json when regiond created it AND its name starts with
+ * the schedule's prefix (the template before its {utc:...} part); never the
+ * newest AVAILABLE backup; never one still CREATING.  Each schedule's last
+ * run is persisted before the backup is started: after downtime a missed
+ * run happens once at start-up, never as a burst. */
+#ifndef REGIOND_BACKUP_H
+#define REGIOND_BACKUP_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+
+#include "cfg.h"
+
+int backup_init(const cfg_t *cfg);
+void backup_configure(const cfg_t *cfg);
+void backup_fini(void);
+
+/* Run every schedule of `table` now (all its regions); returns how many
+ * backups were started, -1 when the table has no schedule. */
+int backup_run_now(const char *table, char *msg, size_t msglen);
+
+cJSON *backup_status_json(void);
+void backup_metrics(struct evbuffer *b);
+
+/* Point-in-time recovery (pitr.c). */
+int pitr_init(const cfg_t *cfg);
+void pitr_configure(const cfg_t *cfg);
+void pitr_fini(void);
+cJSON *pitr_status_json(void);
+void pitr_metrics(struct evbuffer *b);
+
+#endif

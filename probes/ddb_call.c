@@ -1,0 +1,70 @@
+/* ddb_call — DynamoDB's JSON protocol over the AWS client (see ddb.h). */
+#include "ddb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+struct ddb_req {
+    aws_req_t *req;
+    ddb_done_fn done;
+    void *arg;
+};
+
+static void ddb_on_done(void *arg, const aws_resp_t *r)
+{
+    ddb_req_t *d = arg;
+    cJSON *j = NULL;
+    char err[900];
+    int ok = r->ok;
+    if (ok) {
+        j = cJSON_ParseWithLength(r->body, r->body_len);
+        if (!j) {
+            ok = 0;
+            snprintf(err, sizeof(err), "invalid JSON in the answer (%zu bytes)", r->body_len);
+        }
+    } else {
+        snprintf(err, sizeof(err), "%s", r->error);
+    }
+    d->done(d->arg, ok, j, ok ? NULL : err, r->elapsed_ms);
+    cJSON_Delete(j);
+    free(d);
+}
+
+ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
+                    ddb_done_fn done, void *arg)
+{
+    char target[96];
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    ddb_req_t *d = calloc(1, sizeof(*d));
+    if (!text || !d || region >= cfg->n_regions) {
+        free(text);
+        free(d);
+        return NULL;
+    }
+    snprintf(target, sizeof(target), "DynamoDB_20120810.%s", op);
+    aws_call_t c = {.service = "dynamodb", .region = cfg->dynamodb.aws_regions[region], .op = op,
+                    .method = "POST", .path_query = "/", .body = text, .body_len = strlen(text),
+                    .content_type = "application/x-amz-json-1.0", .target = target,
+                    .proto = AWS_PROTO_JSON};
+    d->done = done;
+    d->arg = arg;
+    d->req = aws_call(&c, ddb_on_done, d);
+    free(text);
+    if (!d->req) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void ddb_cancel(ddb_req_t *d)
+{
+    if (!d)
+        return;
+    aws_cancel(d->req);
+    free(d);
+}
