@@ -1,0 +1,103 @@
+/* test_cfg_dynamodb — the dynamodb section: heartbeat, gate, backups (cron
+ * errors with their position), PITR; every path names its key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "check.h"
+
+static char errbuf[CFG_ERR_SIZE];
+static char json[8192];
+
+#define REGS "'regions':[{'name':'us-east-1','api':[{'url':'http://127.0.0.1:1/h'}]}," \
+             "{'name':'eu-west-1','api':[{'url':'http://127.0.0.1:2/h'}],'dynamodb':{'region':'eu-west-2'}}]"
+
+static cfg_t *parse(const char *q)
+{
+    char *s = strdup(q);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    cfg_t *cfg = cfg_parse(s, strlen(s), "t.json", errbuf, sizeof errbuf);
+    free(s);
+    return cfg;
+}
+
+static const char *ddb(const char *x)
+{
+    snprintf(json, sizeof json, "{'dynamodb':{'table':'orders'%s%s}," REGS "}", *x ? "," : "", x);
+    return json;
+}
+
+#define BAD(text, path, what) do { \
+    cfg_t *c_ = parse(text); \
+    CHECK(c_ == NULL); \
+    CHECK_CONTAINS(errbuf, "t.json: " path ": "); \
+    CHECK_CONTAINS(errbuf, what); \
+    cfg_free(c_); \
+} while (0)
+
+static void test_good(void)
+{
+    cfg_t *c = parse(ddb("'backups':[{'regions':['us-east-1'],'schedule':'0 3 * * *','keep_last':7}],"
+                         "'pitr':{'recovery_period_days':7}"));
+    CHECK(c != NULL);
+    if (!c) {
+        fprintf(stderr, "  unexpected error: %s\n", errbuf);
+        return;
+    }
+    const cfg_dynamodb_t *d = &c->dynamodb;
+    CHECK(d->enabled);
+    CHECK(strcmp(d->table, "orders") == 0);
+    CHECK(strcmp(d->heartbeat_table, "orders") == 0);
+    CHECK(strcmp(d->aws_regions[0], "us-east-1") == 0);
+    CHECK(strcmp(d->aws_regions[1], "eu-west-2") == 0);
+    CHECK_EQ_INT(d->rpo_ms, 10000);
+    CHECK_EQ_INT(d->gate, 0);
+    CHECK_EQ_INT(d->heartbeat_interval_ms, 5000);
+    CHECK_EQ_INT(d->n_backups, 1);
+    CHECK(strcmp(d->backups[0].name, "backups[0]") == 0);
+    CHECK(strcmp(d->backups[0].table, "orders") == 0);
+    CHECK(strcmp(d->backups[0].name_template, "regiond-{table}-{utc:%Y%m%dT%H%MZ}") == 0);
+    CHECK(d->pitr_manage && d->pitr_enabled);
+    CHECK_EQ_INT(d->pitr_period_days, 7);
+    cfg_free(c);
+    c = parse("{'regions':[{'name':'r','api':[{'url':'http://127.0.0.1:1/h'}]}]}");
+    CHECK(c && !c->dynamodb.enabled);
+    cfg_free(c);
+}
+
+static void test_bad(void)
+{
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'0 3 32 * *'}]"), "dynamodb.backups[0].schedule",
+        "field 3 (day of month): 32 is out of range 1-31 (at position 5)");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'0 3 * *'}]"), "dynamodb.backups[0].schedule",
+        "expected 5 fields, got 4");
+    BAD(ddb("'backups':[{'regions':['mars-1'],'schedule':'@daily'}]"), "dynamodb.backups[0].regions[0]",
+        "expected the name of a configured region");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'@daily','name_template':'nightly-{table}'}]"),
+        "dynamodb.backups[0].name_template", "starting with \"regiond-\"");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'@daily','name':'a'},"
+            "{'regions':['us-east-1'],'schedule':'@daily','name':'a'}]"),
+        "dynamodb.backups[1].name", "duplicate schedule name 'a'");
+    BAD(ddb("'backups':[{'regions':['us-east-1']}]"), "dynamodb.backups[0].schedule", "5-field cron");
+    BAD(ddb("'gate':'maybe'"), "dynamodb.gate", "one of gate, warn, off");
+    BAD(ddb("'finding':'panic'"), "dynamodb.finding", "one of degraded, down, none");
+    BAD(ddb("'rpo_ms':0"), "dynamodb.rpo_ms", "an integer from 1 to 86400000, got 0");
+    BAD(ddb("'pitr':{'recovery_period_days':36}"), "dynamodb.pitr.recovery_period_days", "from 1 to 35, got 36");
+    BAD(ddb("'heartbeat':{'interval_ms':1000,'read_interval_ms':2000}"), "dynamodb.heartbeat.read_interval_ms",
+        "at most interval_ms (1000), got 2000");
+    BAD(ddb("'heartbeat':{'tabel':'x'}"), "dynamodb.heartbeat.tabel", "did you mean 'table'?");
+    BAD("{'dynamodb':{'table':'ab'}," REGS "}", "dynamodb.table", "a DynamoDB table name");
+    BAD("{'dynamodb':{}," REGS "}", "dynamodb", "expected table");
+    BAD("{'regions':[{'name':'r','api':[{'url':'http://127.0.0.1:1/h'}],'dynamodb':{'region':'x'}}]}",
+        "regions[0].dynamodb", "the top-level dynamodb section too");
+}
+
+int main(void)
+{
+    test_good();
+    test_bad();
+    return check_finish();
+}
