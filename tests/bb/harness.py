@@ -448,3 +448,59 @@ def weighted_zone(name, regions, ttl=60, zone_id="Z0REGIONDTEST1"):
     return {"id": zone_id, "name": "example.test.",
             "records": [{"Name": name, "Type": "A", "SetIdentifier": sid, "Weight": w, "TTL": ttl,
                          "ResourceRecords": [{"Value": ip}]} for sid, (ip, w) in regions.items()]}
+
+
+# ---------------------------------------------------------------- DynamoDB peer
+class DdbPeer:
+    """tests/peers/ddb_peer.py: one dynalite per region behind a strict front
+    (SigV4, botocore's model), global-table replicas, a replicator with delay
+    and pause, backups and PITR, fault injection (tests/peers/README-dynamodb.md)."""
+
+    def __init__(self, regions, table="orders", creds=(TEST_KEY,), backup_ms=1000, pitr="on", delay_ms=0):
+        self.dir = tmpdir("ddbpeer-")
+        nm = os.path.join(SRC, "tests", "peers", "node_modules", "dynalite", "cli.js")
+        if not os.path.exists(nm):
+            raise AssertionError("dynalite is not installed: run scripts/install-dynalite.sh (scripts/test.sh does)")
+        cf, tf = os.path.join(self.dir, "creds.json"), os.path.join(self.dir, "tables.json")
+        with open(cf, "w") as f:
+            json.dump(list(creds), f)
+        with open(tf, "w") as f:
+            json.dump([{"TableName": table, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                        "BillingMode": "PAY_PER_REQUEST"}], f)
+        self.log = open(os.path.join(self.dir, "peer.log"), "w")
+        self.proc = spawn("ddb-peer", ["/usr/bin/python3", os.path.join(SRC, "tests", "peers", "ddb_peer.py"),
+                                       "--regions", ",".join(regions), "--credentials", cf, "--table-config", tf,
+                                       "--backup-ms", str(backup_ms), "--pitr", pitr,
+                                       "--replicate-delay-ms", str(delay_ms)],
+                          stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("ddb peer did not start: " + open(os.path.join(self.dir, "peer.log")).read()[-3000:])
+        info = json.loads(line)
+        self.ports = {r: v["port"] for r, v in info["regions"].items()}
+        self.control = f"http://127.0.0.1:{info['control_port']}"
+
+    def url(self, region):
+        return f"http://127.0.0.1:{self.ports[region]}"
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.control + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    def aws(self, region, *args, key=TEST_KEY):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=key["access_key"], AWS_SECRET_ACCESS_KEY=key["secret_key"],
+                   AWS_DEFAULT_REGION=region, AWS_EC2_METADATA_DISABLED="true",
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="")
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.url(region), "--region", region, "--output", "json",
+                            "dynamodb", *args], capture_output=True, text=True, timeout=60, env=env)
+        if r.returncode != 0:
+            raise AssertionError(f"aws dynamodb {' '.join(args)} failed: {r.stderr}")
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def stop(self):
+        stop(self.proc)
+        self.log.close()
