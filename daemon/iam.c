@@ -7,6 +7,7 @@
  * advance). */
 #include "iam.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,70 @@ static void iam_route53(cJSON *stmts, const cfg_t *cfg)
                   "arn:aws:route53:::change/*");
 }
 
+/* DynamoDB (IAM reference, "Actions, resources, and condition keys for
+ * Amazon DynamoDB"): table actions on the table ARNs of every replica
+ * region, backup actions on those tables' backup ARNs, and ListBackups,
+ * which AWS does not scope by resource, alone on "*". */
+static bool iam_in(const cfg_backup_t *b, const char *region)
+{
+    for (size_t k = 0; !b || k < b->n_regions; k++)
+        if (!b || strcmp(b->regions[k], region) == 0)
+            return true;
+    return false;
+}
+
+/* Table (or backup) ARNs of TABLE in every replica region, or only in the
+ * regions of backup schedule `only`. */
+static void iam_add_arns(cJSON *a, const cfg_t *cfg, const char *table, const char *suffix,
+                         const cfg_backup_t *only)
+{
+    const char *acct = cfg->aws.account_id ? cfg->aws.account_id : "ACCOUNT_ID";
+    char arn[512];
+    for (size_t i = 0; i < cfg->n_regions; i++) {
+        if (!iam_in(only, cfg->regions[i].name))
+            continue;
+        snprintf(arn, sizeof(arn), "arn:aws:dynamodb:%s:%s:table/%s%s", cfg->dynamodb.aws_regions[i], acct,
+                 table, suffix);
+        bool dup = false;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, a) dup |= strcmp(x->valuestring, arn) == 0;
+        if (!dup)
+            cJSON_AddItemToArray(a, cJSON_CreateString(arn));
+    }
+}
+
+static void iam_dynamodb(cJSON *stmts, const cfg_t *cfg)
+{
+    const cfg_dynamodb_t *d = &cfg->dynamodb;
+    static const char *const tbl[] = {"dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:GetItem"};
+    cJSON *s = iam_statement(stmts, "ReplicaHealthAndHeartbeat", tbl, 3, "");
+    cJSON *res = cJSON_CreateArray();
+    iam_add_arns(res, cfg, d->table, "", NULL);
+    iam_add_arns(res, cfg, d->heartbeat_table, "", NULL);
+    cJSON_ReplaceItemInObject(s, "Resource", res);
+    if (d->n_backups || d->pitr_manage) {
+        static const char *const bt[] = {"dynamodb:CreateBackup", "dynamodb:DescribeContinuousBackups",
+                                         "dynamodb:UpdateContinuousBackups"};
+        cJSON *b = iam_statement(stmts, "BackupsAndPointInTimeRecoveryOnTheTables", bt, 3, "");
+        cJSON *r = cJSON_CreateArray();
+        if (d->pitr_manage)
+            iam_add_arns(r, cfg, d->table, "", NULL);
+        for (size_t k = 0; k < d->n_backups; k++)
+            iam_add_arns(r, cfg, d->backups[k].table, "", &d->backups[k]);
+        cJSON_ReplaceItemInObject(b, "Resource", r);
+    }
+    if (d->n_backups) {
+        static const char *const bk[] = {"dynamodb:DescribeBackup", "dynamodb:DeleteBackup"};
+        cJSON *b = iam_statement(stmts, "FollowAndPruneTheTablesBackups", bk, 2, "");
+        cJSON *r = cJSON_CreateArray();
+        for (size_t k = 0; k < d->n_backups; k++)
+            iam_add_arns(r, cfg, d->backups[k].table, "/backup/*", &d->backups[k]);
+        cJSON_ReplaceItemInObject(b, "Resource", r);
+        static const char *const lb[] = {"dynamodb:ListBackups"};
+        iam_statement(stmts, "ListBackupsCannotBeScopedToAResourceByAWS", lb, 1, "*");
+    }
+}
+
 char *iam_policy(const cfg_t *cfg)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -75,6 +140,8 @@ char *iam_policy(const cfg_t *cfg)
     cJSON_AddItemToObject(doc, "Version", v);
     if (cfg->route53.enabled)
         iam_route53(stmts, cfg);
+    if (cfg->dynamodb.enabled)
+        iam_dynamodb(stmts, cfg);
     char *s = cJSON_Print(doc);
     cJSON_Delete(doc);
     return s;

@@ -76,9 +76,11 @@ static int m_print_iam(void)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (!c->route53.enabled)
-        fprintf(stderr, "regiond: %s has no route53 section: regiond needs no AWS permission yet\n",
+    if (!c->route53.enabled && !c->dynamodb.enabled)
+        fprintf(stderr, "regiond: %s has no route53 or dynamodb section: regiond needs no AWS permission\n",
                 m_config_path);
+    if (c->dynamodb.enabled && !c->aws.account_id)
+        fprintf(stderr, "regiond: set aws.account_id to fill ACCOUNT_ID in the table ARNs\n");
     char *p = iam_policy(c);
     cfg_free(c);
     if (!p)

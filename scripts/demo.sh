@@ -12,6 +12,7 @@ top=$PWD
 bin=${REGIOND_BUILD:-}
 if [ -z "$bin" ]; then
   scripts/install-deps.sh demo
+  scripts/install-dynalite.sh >/dev/null
   scripts/build.sh build >/dev/null
   bin=$top/build
 fi
@@ -77,11 +78,30 @@ for _ in $(seq 50); do [ -s "$demo/peer.json" ] && break; sleep 0.1; done
 r53_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$demo/peer.json")
 dns_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dns_port"])' "$demo/peer.json")
 
+# The local DynamoDB: one dynalite per region behind a strict front, a global
+# table "orders", and a replicator (eu-west-1 receives with a 1.5 s delay).
+echo '[{"TableName": "orders", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}]' > "$demo/tables.json"
+/usr/bin/python3 tests/peers/ddb_peer.py --regions us-east-1,eu-west-1,ap-southeast-2 \
+  --credentials "$demo/creds.json" --table-config "$demo/tables.json" --pitr off --backup-ms 3000 \
+  >"$demo/ddb.json" 2>"$demo/ddb.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$demo/ddb.json" ] && break; sleep 0.1; done
+ddb() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["regions"][sys.argv[2]]["port"] if sys.argv[2] != "control" else d["control_port"])' "$demo/ddb.json" "$1"; }
+ddb_ctl=$(ddb control)
+curl -fsS -X POST -d '{"to": "eu-west-1", "delay_ms": 1500}' "http://127.0.0.1:$ddb_ctl/_peer/replication" >/dev/null
+
 cat > "$demo/regiond.json" <<CFG
 {
   "controller": {"id": "demo", "listen": "127.0.0.1:$port", "state_dir": "$demo/state"},
   "probe_defaults": {"interval_ms": 1000, "timeout_ms": 800, "rise": 2, "fall": 3},
-  "aws": {"endpoints": {"route53": "http://127.0.0.1:$r53_port"}},
+  "aws": {"endpoints": {"route53": "http://127.0.0.1:$r53_port",
+                         "dynamodb.us-east-1": "http://127.0.0.1:$(ddb us-east-1)",
+                         "dynamodb.eu-west-1": "http://127.0.0.1:$(ddb eu-west-1)",
+                         "dynamodb.ap-southeast-2": "http://127.0.0.1:$(ddb ap-southeast-2)"}},
+  "dynamodb": {"table": "orders", "describe_interval_s": 10, "rpo_ms": 5000,
+               "heartbeat": {"interval_ms": 1000, "read_interval_ms": 200},
+               "backups": [{"name": "every-minute", "regions": ["us-east-1"], "schedule": "* * * * *", "keep_last": 3}],
+               "pitr": {"enabled": true, "check_interval_s": 10}},
   "route53": {"hosted_zone_id": "Z0DEMO0000000", "record_name": "api.example.test", "record_type": "A",
               "name_servers": ["127.0.0.1:$dns_port"], "dns_check": {"consecutive": 10, "interval_ms": 100}},
   "decision": {"hold_down_s": 10, "min_healthy_regions": 1},
@@ -116,6 +136,8 @@ regiond is running.  Open another terminal and try:
   $bin/regionctl --api http://127.0.0.1:$port status
   $bin/regionctl --api http://127.0.0.1:$port weights      # Route 53 weights and the last change
   $bin/regionctl --api http://127.0.0.1:$port decisions
+  $bin/regionctl --api http://127.0.0.1:$port replicas     # DynamoDB replicas, replication lag per pair
+  $bin/regionctl --api http://127.0.0.1:$port backups      # backup schedule (every minute here) and PITR
   curl -s http://127.0.0.1:$r53_port/_peer/records          # what the local Route 53 holds
 Daemon log: $demo/regiond.log
 Every ${cycle} s eu-west-1 breaks (answers 503) at ${brk} s, and heals at ${heal} s.
@@ -159,6 +181,10 @@ while :; do
   "$bin/regionctl" --api "http://127.0.0.1:$port" status || true
   echo
   "$bin/regionctl" --api "http://127.0.0.1:$port" weights || true
+  echo
+  "$bin/regionctl" --api "http://127.0.0.1:$port" replicas || true
+  echo
+  "$bin/regionctl" --api "http://127.0.0.1:$port" backups || true
   timeline
   if [ "$limit" -gt 0 ] && [ "$t" -ge "$limit" ]; then break; fi
   sleep "${DEMO_TICK:-5}"

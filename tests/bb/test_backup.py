@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from harness import REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
+from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
 from test_dynamodb import ENV, REGIONS, config, replica
 
 NAME_RE = re.compile(r"^regiond-orders-\d{8}T\d{6}Z$")
@@ -73,7 +73,22 @@ def test_backups_and_pitr():
         d.status()["dynamodb"]["pitr"]), 15, "restorable window exported")
     check(p[0]["latest_age_s"] >= 0 and p[0]["earliest_age_s"] >= p[0]["latest_age_s"], "window ages exported")
     check("regiond_pitr_restorable_age_seconds" in d.get("/metrics")[1].decode(), "PITR window in /metrics")
+    # Someone changes the recovery period: drift, alarmed.
+    peer.call("POST", "/_peer/pitr", {"enabled": True, "region": "us-east-1", "table": "orders", "period": 7})
+    p = wait_for(lambda: (lambda p: p if p[0]["alarm"] else None)(d.status()["dynamodb"]["pitr"]), 15,
+                 "PITR drift alarm")
+    check("recovery period changed" in p[0]["alarm_reason"], f"drift named: {p[0]['alarm_reason']}")
     check_eq(d.stop(), 0, "clean exit")
+    r = subprocess.run([REGIOND, "--print-iam-policy", "--config", d.cfg_path],
+                       capture_output=True, text=True, timeout=10)
+    pol = {s["Sid"]: s for s in json.loads(r.stdout)["Statement"]}
+    lb = [s for s in pol.values() if s["Action"] == ["dynamodb:ListBackups"]]
+    check(lb and lb[0]["Resource"] == "*" and "Cannot" in lb[0]["Sid"],
+          "ListBackups alone on '*', its Sid says why")
+    dl = [s for s in pol.values() if "dynamodb:DeleteBackup" in s["Action"]]
+    check(dl and dl[0]["Resource"] == ["arn:aws:dynamodb:us-east-1:ACCOUNT_ID:table/orders/backup/*"],
+          f"DeleteBackup only on the scheduled region's table backups ({dl[0]['Resource'] if dl else None})")
+    check("ACCOUNT_ID" in r.stderr or "account_id" in r.stderr, "asks for aws.account_id when it is missing")
     peer.stop()
     ngx.stop()
 
