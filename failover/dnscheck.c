@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "aresl.h"
+#include "resolver.h"
 #include "log.h"
 #include "loop.h"
 
@@ -38,6 +39,11 @@ static struct {
     int ok;
     char result[160];
     unsigned gen;                 /* bumps on every start/cancel: stale answers are ignored */
+    /* alias records: the addresses their DNS names resolve to */
+    char alias_vals[DC_MAXR][RES_MAX_ADDRS][INET6_ADDRSTRLEN];
+    size_t n_alias_vals[DC_MAXR];
+    uint64_t alias_waiter[DC_MAXR];
+    size_t alias_pending;
     dnscheck_stats_t st;
 } D;
 
@@ -59,6 +65,11 @@ static void dc_close_servers(void)
 void dnscheck_cancel(void)
 {
     D.gen++;
+    for (size_t i = 0; i < DC_MAXR; i++) {
+        res_cancel(D.alias_waiter[i]);
+        D.alias_waiter[i] = 0;
+    }
+    D.alias_pending = 0;
     if (D.tick)
         evtimer_del(D.tick);
     if (D.finish)
@@ -96,6 +107,10 @@ static void dc_finish_later(int ok, const char *fmt, ...)
 static bool dc_region_in(size_t i, char addrs[][INET6_ADDRSTRLEN], int na)
 {
     const cfg_r53_region_t *rr = &D.cfg->route53.regions[i];
+    for (size_t v = 0; rr->alias_dns && v < D.n_alias_vals[i]; v++)
+        for (int k = 0; k < na; k++)
+            if (strcasecmp(D.alias_vals[i][v], addrs[k]) == 0)
+                return true;
     for (size_t v = 0; v < rr->n_values; v++)
         for (int k = 0; k < na; k++)
             if (strcasecmp(rr->values[v], addrs[k]) == 0)
@@ -221,6 +236,33 @@ static int dc_open_servers(char *err, size_t errlen)
     return 0;
 }
 
+static void dc_begin(void)
+{
+    char err[256];
+    if (dc_open_servers(err, sizeof(err)) == -1) {
+        dc_finish_later(0, "%s", err);
+        return;
+    }
+    dc_on_tick(-1, 0, NULL);
+}
+
+/* An alias region's expected answers are the addresses its target resolves to. */
+static void dc_on_alias(void *arg, const res_answer_t *ans)
+{
+    size_t i = (size_t)(uintptr_t)arg;
+    D.alias_waiter[i] = 0;
+    if (!D.running)
+        return;
+    if (!ans->ok) {
+        dc_finish_later(0, "alias target of %s: %.120s", D.cfg->regions[i].name, ans->error);
+        return;
+    }
+    for (size_t k = 0; k < ans->n && k < RES_MAX_ADDRS; k++)
+        snprintf(D.alias_vals[i][D.n_alias_vals[i]++], INET6_ADDRSTRLEN, "%s", ans->addrs[k].text);
+    if (--D.alias_pending == 0)
+        dc_begin();
+}
+
 void dnscheck_start(const cfg_t *cfg, const int *from, const int *to, size_t n,
                     dnscheck_fn fn, void *arg)
 {
@@ -249,11 +291,25 @@ void dnscheck_start(const cfg_t *cfg, const int *from, const int *to, size_t n,
         dc_finish_later(1, "no region drained or restored: nothing to observe");
         return;
     }
-    if (dc_open_servers(err, sizeof(err)) == -1) {
-        dc_finish_later(0, "%s", err);
-        return;
+    (void)err;
+    /* Resolve alias targets first (CNAME answers are compared by name). */
+    int ipv = strcmp(cfg->route53.record_type, "AAAA") == 0 ? 6 : 4;
+    for (size_t i = 0; i < D.n; i++) {
+        D.n_alias_vals[i] = 0;
+        if (cfg->route53.regions[i].alias_dns && (D.drained[i] || D.restored[i]) &&
+            strcmp(cfg->route53.record_type, "CNAME") != 0)
+            D.alias_pending++;
     }
-    dc_on_tick(-1, 0, NULL);
+    size_t want = D.alias_pending;
+    for (size_t i = 0; want && i < D.n && D.running; i++)
+        if (cfg->route53.regions[i].alias_dns && (D.drained[i] || D.restored[i]) &&
+            strcmp(cfg->route53.record_type, "CNAME") != 0) {
+            uint64_t id = res_lookup(cfg->route53.regions[i].alias_dns, ipv, dc_on_alias, (void *)(uintptr_t)i);
+            if (id)
+                D.alias_waiter[i] = id;
+        }
+    if (want == 0)
+        dc_begin();
 }
 
 int dnscheck_init(void)

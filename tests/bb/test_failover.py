@@ -195,5 +195,52 @@ def test_cname_and_iam_policy():
     ngx.stop()
 
 
+def test_alias_records():
+    """Alias records: drained like the others, and checked in DNS against the
+    addresses their targets resolve to (through regiond's own resolver)."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    zid = "Z0REGIONDALIAS"
+    targets = [f"{r}.origin.example.test." for r in REGIONS]
+    recs = [{"Name": t, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": ip}]} for t, ip in zip(targets, IPS)]
+    recs += [{"Name": NAME, "Type": "A", "SetIdentifier": r, "Weight": 100,
+              "AliasTarget": {"HostedZoneId": zid, "DNSName": t, "EvaluateTargetHealth": False}}
+             for r, t in zip(REGIONS, targets)]
+    peer = Route53Peer({"id": zid, "name": "example.test.", "records": recs}, pending_ms=300)
+    cfg = {
+        "controller": {"id": "ctl-alias", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir()},
+        "resolver": {"servers": [f"127.0.0.1:{peer.dns_port}"]},
+        "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
+        "aws": {"endpoints": {"route53": peer.url}},
+        "route53": {"hosted_zone_id": zid, "record_name": NAME, "record_type": "A",
+                    "name_servers": [f"127.0.0.1:{peer.dns_port}"],
+                    "dns_check": {"consecutive": 8, "interval_ms": 50, "timeout_s": 20}},
+        "decision": {"settle_ms": 300, "hold_down_s": 0},
+        "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
+                     "route53": {"alias": {"hosted_zone_id": zid, "dns_name": t.rstrip(".")}}}
+                    for r, p, t in zip(REGIONS, ports, targets)],
+    }
+    env = {"AWS_ACCESS_KEY_ID": TEST_KEY["access_key"], "AWS_SECRET_ACCESS_KEY": TEST_KEY["secret_key"]}
+    d = Daemon(cfg, env=env)
+    wait_all_up(d)
+    ngx.down(ports[1])
+    c = wait_for(lambda: (lambda c: c if c and c.get("dns") else None)(d.status()["failover"]["last_change"]),
+                 20, "DNS check result")
+    check(c.get("visible_after_ms") is not None, f"alias drain visible in DNS: {c['dns']}")
+    check_eq(peer.weights(NAME)["eu-west-1"], 0, "alias record drained")
+    al = [r for r in peer.records() if r["Name"] == NAME and r.get("SetIdentifier") == "eu-west-1"][0]
+    check_eq(al["AliasTarget"]["DNSName"], targets[1], "the alias target is kept")
+    first = c["change_id"]
+    ngx.down(ports[1], False)
+    c = wait_for(lambda: (lambda c: c if c and c["change_id"] != first and c.get("dns") else None)(
+        d.status()["failover"]["last_change"]), 20, "restore checked in DNS")
+    check(c.get("visible_after_ms") is not None,
+          f"the restored alias region's target addresses seen in DNS answers: {c['dns']}")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_drain_and_restore, test_fail_open_and_min_healthy, test_cname_and_iam_policy])
+    run_tests([test_drain_and_restore, test_fail_open_and_min_healthy, test_cname_and_iam_policy,
+               test_alias_records])
