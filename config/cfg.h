@@ -189,6 +189,29 @@ typedef struct {
     uint32_t pitr_check_s;        /* default 300 */
 } cfg_dynamodb_t;
 
+/* One alarm webhook ("alarms.webhooks[]"). */
+typedef enum { CFG_HOOK_JSON, CFG_HOOK_SLACK, CFG_HOOK_PAGERDUTY } cfg_hook_kind_t;
+typedef enum { CFG_SEV_WARNING, CFG_SEV_CRITICAL } cfg_severity_t;
+typedef struct {
+    char *name;                   /* unique, [A-Za-z0-9._-]{1,64} */
+    char *url;                    /* http(s); may hold a token: never logged */
+    bool url_secret;              /* url was read from a secret */
+    cfg_hook_kind_t kind;         /* default json */
+    cfg_header_t routing_key;     /* pagerduty only (required there): a secret */
+    uint32_t timeout_ms;          /* per attempt; default 5000 */
+    uint32_t max_attempts;        /* default 6 */
+    cfg_severity_t min_severity;  /* default warning (everything) */
+} cfg_webhook_t;
+
+/* Where alarms are delivered ("alarms"); absent = feed only. */
+typedef struct {
+    cfg_webhook_t *webhooks;
+    size_t n_webhooks;
+    uint32_t queue_max;           /* messages waiting per webhook; default 100 */
+    uint32_t retry_base_ms;       /* first backoff; default 1000 */
+    uint32_t retry_max_ms;        /* backoff ceiling; default 60000 */
+} cfg_alarms_t;
+
 typedef struct cfg {
     char *path;                   /* file it was loaded from */
     cfg_controller_t controller;
@@ -201,6 +224,7 @@ typedef struct cfg {
     cfg_route53_t route53;
     cfg_decision_t decision;
     cfg_dynamodb_t dynamodb;
+    cfg_alarms_t alarms;
 } cfg_t;
 
 /* Endpoint override for SERVICE ("route53") or SERVICE.REGION, NULL if none. */

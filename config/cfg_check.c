@@ -22,7 +22,7 @@
 
 static const char *const top_keys[] = { "controller", "resolver", "tls", "health",
                                         "probe_defaults", "regions", "aws", "route53",
-                                        "decision", "dynamodb", NULL };
+                                        "decision", "dynamodb", "alarms", NULL };
 static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring",
                                                "log_level", NULL };
 static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "min_ttl_s",
@@ -534,6 +534,8 @@ int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
         rc = cfg_build_failover(c, root, cfg);
     if (rc == 0)
         rc = cfg_build_dynamodb(c, root, cfg);
+    if (rc == 0)
+        rc = cfg_build_alarms(c, root, cfg);
     free(b.defs.expect_status);
     return rc;
 }
@@ -572,6 +574,7 @@ void cfg_free(cfg_t *cfg)
     }
     cfg_free_failover(cfg);
     cfg_free_dynamodb(cfg);
+    cfg_free_alarms(cfg);
     free(cfg->regions);
     for (size_t i = 0; i < cfg->resolver.n_servers; i++)
         free(cfg->resolver.servers[i]);

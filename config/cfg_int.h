@@ -99,6 +99,10 @@ void cfg_free_failover(cfg_t *cfg);
 int cfg_build_dynamodb(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 void cfg_free_dynamodb(cfg_t *cfg);
 
+/* The alarms section (cfg_alarm.c). */
+int cfg_build_alarms(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
+void cfg_free_alarms(cfg_t *cfg);
+
 /* Build CFG from the parsed, duplicate-free top-level object ROOT. */
 int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 
