@@ -234,20 +234,28 @@ class Dnsmasq:
 
     def __init__(self, records, ttl=60, extra=()):
         self.dir = tmpdir("dnsmasq-")
-        self.port = free_udp_port()
-        lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
-                 f"port={self.port}", "local=/test/", f"local-ttl={ttl}", "user=root",
-                 f"pid-file={self.dir}/pid", "log-facility=-"]
-        lines += [f"host-record={n},{ip}" for n, ip in records.items()]
-        lines += list(extra)
-        path = os.path.join(self.dir, "dnsmasq.conf")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.proc = spawn("dnsmasq", ["dnsmasq", "-k", "-C", path],
-                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "w"))
-        time.sleep(0.3)
-        if self.proc.poll() is not None:
-            raise AssertionError("dnsmasq exited: " + open(os.path.join(self.dir, "log")).read())
+        # A free port can be taken between our probe and dnsmasq's bind (c-ares
+        # and the other peers use UDP ports too): try a few.
+        for attempt in range(5):
+            self.port = free_udp_port()
+            lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
+                     f"port={self.port}", "local=/test/", f"local-ttl={ttl}", "user=root",
+                     f"pid-file={self.dir}/pid", "log-facility=-"]
+            lines += [f"host-record={n},{ip}" for n, ip in records.items()]
+            lines += list(extra)
+            path = os.path.join(self.dir, "dnsmasq.conf")
+            with open(path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            self.proc = spawn("dnsmasq", ["dnsmasq", "-k", "-C", path],
+                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "w"))
+            time.sleep(0.3)
+            if self.proc.poll() is None:
+                return
+            forget(self.proc)
+            err = open(os.path.join(self.dir, "log")).read()
+            if "Address already in use" not in err:
+                raise AssertionError("dnsmasq exited: " + err)
+        raise AssertionError("dnsmasq could not bind a free port in 5 tries")
 
     def stop(self):
         stop(self.proc)
