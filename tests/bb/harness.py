@@ -67,12 +67,30 @@ def stop(p, sig=signal.SIGTERM, timeout=5):
     return p.returncode
 
 
-def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def _ephemeral_low():
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
+    """A port below the kernel's ephemeral range (so no outgoing connection,
+    and regiond makes thousands, can take it before our peer binds it),
+    chosen at random and checked bindable."""
+    import random
+    top = max(_ephemeral_low() - 1, 20000)
+    for _ in range(200):
+        port = random.randint(15000, top)
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise AssertionError("no free port found")
 
 
 def wait_for(pred, timeout, what, interval=0.1):
@@ -262,11 +280,7 @@ class Dnsmasq:
 
 
 def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_port(kind=socket.SOCK_DGRAM)
 
 
 # ---------------------------------------------------------------- daemon
