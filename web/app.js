@@ -1,0 +1,378 @@
+// regiond ops-room dashboard: /v1/status every 2 s, /v1/events (SSE) for the
+// log and instant state changes, /v1/drills when the daemon has it.
+'use strict';
+(function () {
+  const POLL_MS = 2000, SPARK_N = 60, LOG_MAX = 300;
+  const EVENT_TYPES = ['daemon_start', 'daemon_stop', 'config_loaded', 'config_error', 'target_state',
+    'region_state', 'decision', 'alarm', 'override_set', 'override_released', 'override_expired', 'freeze',
+    'unfreeze', 'route53_live', 'route53_change_submitted', 'route53_change_insync', 'route53_change_visible',
+    'route53_change_not_visible', 'route53_change_failed', 'route53_change_landed', 'route53_change_lost',
+    'route53_change_stuck', 'route53_drift', 'replica_finding', 'backup_started', 'backup_available',
+    'backup_stuck', 'backup_failed', 'backup_deleted', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift',
+    'drill_started', 'drill_ended', 'drill_expired', 'drill_cancelled', 'drill_refused', 'drill_set',
+    'drill_released', 'drill_failed', 'drill_state', 'gap'];
+
+  const $ = (id) => document.getElementById(id);
+  const spark = new Map();      // region -> [latency ms]
+  const lastAt = new Map();     // region -> last probe time seen (a new point per new probe)
+  const seen = new Set();       // event ids already in the log
+  let status = null, es = null, esOpen = false, statusOk = true, lastEventId = 0;
+  let drills = null, drillsFetchedAt = 0, drillsMissing = false;
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) {
+      if (k === 'class') e.className = attrs[k];
+      else if (k === 'text') e.textContent = attrs[k];
+      else e.setAttribute(k, attrs[k]);
+    }
+    for (const c of kids) if (c != null) e.append(c);
+    return e;
+  }
+  const num = (v) => typeof v === 'number' && isFinite(v);
+  function ms(v) {
+    if (!num(v)) return '—';
+    if (v < 1) return v.toFixed(2) + ' ms';
+    if (v < 10) return v.toFixed(1) + ' ms';
+    if (v < 10000) return Math.round(v) + ' ms';
+    return (v / 1000).toFixed(1) + ' s';
+  }
+  function dur(s) {
+    if (!num(s)) return '?';
+    s = Math.max(0, Math.round(s));
+    if (s < 60) return s + 's';
+    if (s < 3600) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
+    if (s < 86400) return Math.floor(s / 3600) + 'h ' + Math.floor(s % 3600 / 60) + 'm';
+    return Math.floor(s / 86400) + 'd ' + Math.floor(s % 86400 / 3600) + 'h';
+  }
+  function clock(t) {
+    const d = t ? new Date(t) : new Date();
+    if (isNaN(d)) return String(t || '');
+    return d.toLocaleTimeString('en-GB', { hour12: false });
+  }
+  const weight = (w) => (num(w) && w >= 0 ? String(w) : '—');
+  const byRegion = (arr, key) => (Array.isArray(arr) ? arr.filter((x) => x && x[key || 'region']) : []);
+
+  // ------------------------------------------------------------ connection
+  function setConn() {
+    const c = $('conn');
+    const live = esOpen && statusOk;
+    c.dataset.state = live ? 'live' : 'lost';
+    c.textContent = live ? 'live' : 'connection lost, retrying…';
+  }
+
+  // ------------------------------------------------------------ status
+  async function fetchStatus() {
+    try {
+      const r = await fetch('/v1/status', { cache: 'no-store' });
+      if (!r.ok) throw new Error('status ' + r.status);
+      status = await r.json();
+      statusOk = true;
+      render();
+    } catch (e) {
+      statusOk = false;
+    }
+    setConn();
+  }
+
+  function render() {
+    const s = status;
+    if (!s) return;
+    const ctl = s.controller || {}, cfg = s.config || {}, fo = s.failover || {};
+    $('ctl').textContent = (ctl.id || '?') + (ctl.version ? ' v' + ctl.version : '');
+    $('summary').textContent = s.summary || '';
+    $('gen').textContent = 'config gen ' + (cfg.generation != null ? cfg.generation : '?');
+    $('decision').textContent = fo.decision != null ? 'decision #' + fo.decision + ' (' + (fo.applies || '?') + ')' : '';
+    $('updated').textContent = 'updated ' + clock();
+    document.title = 'regiond ' + (ctl.id || '') + ' — ' + (s.summary || '');
+    renderBanner(fo, cfg);
+    renderCards(s);
+  }
+
+  function renderBanner(fo, cfg) {
+    const b = $('banner'), lines = [];
+    let level = '';
+    if (fo.alarm) {
+      level = 'alarm';
+      lines.push(['FAILOVER ALARM — fail open (all-zero guard): Route 53 weights held', fo.reason]);
+    }
+    if (fo.frozen) {
+      level = level || 'warn';
+      lines.push(['FROZEN — weights will not change until unfrozen', fo.reason && !fo.alarm ? fo.reason : '']);
+    }
+    if (fo.dry_run) {
+      level = level || 'warn';
+      lines.push(['DRY RUN — decisions are computed but not applied', '']);
+    }
+    if (fo.last_error) { level = level || 'warn'; lines.push(['Route 53 error', fo.last_error]); }
+    if (cfg.last_error) { level = level || 'warn'; lines.push(['Config reload rejected (running the last good config)', cfg.last_error]); }
+    b.replaceChildren();
+    if (!lines.length) { b.hidden = true; b.dataset.level = ''; return; }
+    for (const [head, why] of lines) b.append(el('p', null, head, why ? el('span', { class: 'why', text: ' — ' + why }) : null));
+    b.dataset.level = level;
+    b.dataset.alarm = String(!!fo.alarm);
+    b.dataset.frozen = String(!!fo.frozen);
+    b.dataset.dryRun = String(!!fo.dry_run);
+    b.hidden = false;
+  }
+
+  function pushSpark(r) {
+    const targets = r.targets || [];
+    let at = '', v = null;
+    for (const t of targets) {
+      const last = t.last || {}, tm = last.timings_ms || {};
+      if (last.at && last.at > at) at = last.at;
+      const x = num(tm.total) ? tm.total : (t.latency_ms && num(t.latency_ms.p50) ? t.latency_ms.p50 : null);
+      if (x != null) v = v == null ? x : Math.max(v, x);
+    }
+    if (v == null || at === lastAt.get(r.name)) return;
+    lastAt.set(r.name, at);
+    const a = spark.get(r.name) || [];
+    a.push(v);
+    while (a.length > SPARK_N) a.shift();
+    spark.set(r.name, a);
+  }
+
+  function sparkSvg(a) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('viewBox', '0 0 ' + (SPARK_N - 1) + ' 30');
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('role', 'img');
+    const max = Math.max(...a, 0.001), min = Math.min(...a, max);
+    svg.setAttribute('aria-label', 'latency, last ' + a.length + ' probes: ' + ms(min) + ' to ' + ms(max));
+    const off = SPARK_N - a.length;
+    const pts = a.map((v, i) => (off + i) + ',' + (28 - ((v - min) / ((max - min) || 1)) * 26).toFixed(1));
+    if (pts.length === 1) pts.push((SPARK_N - 1) + ',' + pts[0].split(',')[1]);
+    const pl = document.createElementNS(NS, 'polyline');
+    pl.setAttribute('points', pts.join(' '));
+    svg.append(pl);
+    return svg;
+  }
+
+  function row(dl, k, v, cls) {
+    if (v == null || v === '') return;
+    dl.append(el('dt', { text: k }), el('dd', cls ? { class: cls } : null, v));
+  }
+
+  function renderCards(s) {
+    const box = $('cards'), fo = s.failover || {}, ddb = s.dynamodb;
+    const weights = new Map(byRegion(fo.weights).map((w) => [w.region, w]));
+    const overrides = byRegion(fo.overrides);
+    const keep = new Set();
+    for (const r of s.regions || []) {
+      keep.add(r.name);
+      pushSpark(r);
+      let card = box.querySelector('.card[data-region="' + CSS.escape(r.name) + '"]');
+      if (!card) {
+        card = el('article', { class: 'card', 'data-region': r.name });
+        box.append(card);
+      }
+      const state = ['up', 'degraded', 'down', 'unknown'].includes(r.state) ? r.state : 'unknown';
+      card.dataset.state = state;
+      card.replaceChildren();
+      card.append(el('h3', { text: r.name }));
+      card.append(el('div', { class: 'state', text: state }));
+      card.append(el('p', { class: 'reason', text: r.reason || '' }));
+      const dl = el('dl');
+      row(dl, 'since', clock(r.since) + ' (' + dur(r.since_s) + ' ago)');
+      const w = weights.get(r.name);
+      if (w) {
+        const wv = el('span', { class: 'weights', text: 'live ' + weight(w.live) + ' → desired ' + weight(w.desired) });
+        const dd = el('span', null, wv);
+        if (w.drifted) dd.append(el('span', { class: 'flag', text: 'DRIFTED' }));
+        if (num(w.live) && num(w.desired) && w.live >= 0 && w.live !== w.desired) dd.append(el('span', { class: 'flag', text: 'PENDING' }));
+        row(dl, 'weight', dd);
+      }
+      for (const o of overrides.filter((o) => o.region === r.name))
+        row(dl, 'override', (o.action || '?') + (num(o.weight) ? ' ' + o.weight : '') + (o.note ? ' — ' + o.note : ''), 'bad');
+      for (const t of r.targets || []) {
+        const l = t.latency_ms || {};
+        const label = (r.targets.length > 1 ? t.name + ' ' : '') + 'p50 / p99';
+        row(dl, label, ms(l.p50) + ' / ' + ms(l.p99) + (t.state && t.state !== 'up' ? ' (' + t.state + ': ' + (t.reason || '') + ')' : ''));
+      }
+      if (ddb) renderDdb(dl, ddb, r.name);
+      card.append(dl);
+      const a = spark.get(r.name) || [];
+      if (a.length) {
+        card.append(sparkSvg(a));
+        card.append(el('div', { class: 'sparklabel', text: 'last probe total: ' + ms(a[a.length - 1]) + ' (' + a.length + ' probes)' }));
+      }
+    }
+    for (const c of [...box.querySelectorAll('.card')]) if (!keep.has(c.dataset.region)) c.remove();
+  }
+
+  function renderDdb(dl, d, name) {
+    const rr = byRegion(d.regions).find((x) => x.region === name);
+    if (rr) {
+      row(dl, 'replication lag in', ms(rr.lag_in_ms) + (rr.gate_ok === false ? ' (gate: not safe)' : ''), rr.gate_ok === false ? 'bad' : '');
+      if (rr.finding) row(dl, 'replica', rr.finding, 'bad');
+      if (rr.write_error) row(dl, 'heartbeat', rr.write_error, 'bad');
+    }
+    for (const p of (Array.isArray(d.pairs) ? d.pairs : []).filter((p) => p.to === name))
+      row(dl, 'lag from ' + p.from, ms(p.lag_ms) + (num(p.lag_avg_ms) ? ' (avg ' + ms(p.lag_avg_ms) + ')' : '') + (p.read_error ? ' — ' + p.read_error : ''), p.read_error ? 'bad' : '');
+    for (const b of byRegion(d.backups).filter((b) => b.region === name)) {
+      const failed = /fail|stuck|miss|error/i.test(b.last_result || '');
+      row(dl, 'backup ' + (b.schedule || ''), (b.last_result || 'not run yet') + (b.last_run ? ' at ' + clock(b.last_run) : '') +
+        (b.next_run ? '; next ' + clock(b.next_run) : ''), failed ? 'bad' : '');
+    }
+    for (const p of byRegion(d.pitr).filter((p) => p.region === name)) {
+      const win = p.earliest_restorable ? clock(p.earliest_restorable) + ' … ' + clock(p.latest_restorable) +
+        (num(p.latest_age_s) ? ' (latest ' + dur(p.latest_age_s) + ' ago)' : '') : '';
+      row(dl, 'PITR', (p.status || '?') + (win ? ': ' + win : '') + (p.alarm ? ' — ' + (p.alarm_reason || 'alarm') : ''), p.alarm ? 'bad' : '');
+    }
+  }
+
+  // ------------------------------------------------------------ events
+  function kv(d, skip) {
+    const out = [];
+    for (const k in d) {
+      if (skip.includes(k)) continue;
+      const v = d[k];
+      if (v == null || typeof v === 'object') continue;
+      out.push(k + '=' + v);
+    }
+    return out.join(' ');
+  }
+  function mapStr(o) {
+    return o && typeof o === 'object' ? Object.keys(o).map((k) => k + ': ' + o[k]).join(', ') : '';
+  }
+
+  function describe(e) {
+    const t = e.type || '?';
+    const skip = ['id', 'time', 'type'];
+    if (t === 'region_state') return [e.region + ' ' + e.from + ' → ' + e.to + (e.reason ? ' (' + e.reason + ')' : ''),
+      e.to === 'down' ? 'bad' : e.to === 'up' ? 'ok' : 'warn'];
+    if (t === 'target_state') return [e.region + '/' + e.target + ' ' + e.from + ' → ' + e.to + (e.reason ? ' (' + e.reason + ')' : ''),
+      e.to === 'down' ? 'bad' : e.to === 'up' ? 'ok' : 'warn'];
+    if (t === 'decision') {
+      const ch = (e.regions || []).filter((r) => r.live !== r.weight && r.live >= 0).map((r) => r.region + ' ' + r.live + '→' + r.weight);
+      return ['#' + e.decision + ' ' + (e.rule || '') + ' [' + (e.applied || '') + ']: ' + (ch.length ? ch.join(', ') + '; ' : '') + (e.reason || ''),
+        e.alarm ? 'bad' : ''];
+    }
+    if (t === 'alarm') return [(e.active ? 'RAISED: ' : 'cleared: ') + (e.reason || ''), e.active ? 'bad' : 'ok'];
+    if (t === 'route53_live') return ['live weights ' + mapStr(kv2(e, skip)), ''];
+    if (t.startsWith('route53_change')) {
+      const sev = /failed|lost|stuck|not_visible/.test(t) ? 'bad' : /visible|insync|landed/.test(t) ? 'ok' : '';
+      return ['decision #' + e.decision + ' ' + (e.status || '') + ' ' + mapStr(e.weights) +
+        (e.dns ? ' dns: ' + e.dns : '') + (e.error ? ' error: ' + e.error : ''), sev];
+    }
+    if (t === 'route53_drift') return [e.region + ': expected ' + e.expected_weight + ', live ' + e.live_weight + (e.corrected ? ' (correcting)' : ''), 'warn'];
+    if (t === 'replica_finding') return [e.region + ': ' + e.finding, e.active ? 'bad' : 'ok'];
+    if (t.startsWith('backup_')) return [(e.region || '') + ' ' + (e.schedule || '') + ' ' + (e.name || '') + (e.detail ? ' — ' + e.detail : ''),
+      /failed|stuck/.test(t) ? 'bad' : t === 'backup_available' ? 'ok' : ''];
+    if (t.startsWith('pitr_')) return [(e.region || '') + ' ' + (e.table || '') + (e.detail ? ' — ' + e.detail : ''), /failed|drift/.test(t) ? 'bad' : 'ok'];
+    if (t.startsWith('drill_')) return [[e.region, e.action, e.state, e.dry_run ? '(dry run)' : '', e.note ? '— ' + e.note : '']
+      .filter(Boolean).join(' ') || kv(e, skip), 'warn'];
+    if (t === 'config_error' || t === 'gap') return [kv(e, skip), 'bad'];
+    if (t === 'freeze' || t.startsWith('override_')) return [kv(e, skip), 'warn'];
+    return [kv(e, skip), ''];
+  }
+  function kv2(e, skip) {
+    const o = {};
+    for (const k in e) if (!skip.includes(k)) o[k] = e[k] < 0 ? '—' : e[k];
+    return o;
+  }
+
+  function addLog(e) {
+    const id = Number(e.id);
+    if (num(id)) {
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (id > lastEventId) lastEventId = id;
+    }
+    let text, sev;
+    try { [text, sev] = describe(e); } catch (x) { text = JSON.stringify(e); sev = ''; }
+    const li = el('li', { 'data-type': e.type || '', 'data-id': String(e.id || '') });
+    if (sev) li.dataset.sev = sev;
+    li.append(el('time', { datetime: e.time || '', text: clock(e.time) }), el('span', { class: 't', text: e.type || '?' }), text);
+    const log = $('log');
+    // newest first: insert before the first entry with a smaller id
+    let before = log.firstChild;
+    while (before && num(id) && Number(before.dataset.id) > id) before = before.nextSibling;
+    log.insertBefore(li, before);
+    while (log.children.length > LOG_MAX) {
+      const last = log.lastChild;
+      seen.delete(Number(last.dataset.id));
+      last.remove();
+    }
+  }
+
+  function onEvent(m) {
+    let e;
+    try { e = JSON.parse(m.data); } catch (x) { return; }
+    if (!e.type) e.type = m.type;
+    if (e.id == null && m.lastEventId) e.id = m.lastEventId;
+    addLog(e);
+    // Apply what the event says at once; the next poll fills in the rest.
+    if (e.type === 'region_state' && status && status.regions) {
+      const r = status.regions.find((x) => x.name === e.region);
+      if (r) { r.state = e.to; r.reason = e.reason; r.since = e.time; r.since_s = 0; render(); }
+    }
+    if (['decision', 'alarm', 'freeze', 'unfreeze', 'config_loaded'].includes(e.type) || e.type.startsWith('route53_')) fetchStatus();
+    if (e.type.startsWith('drill_')) fetchDrills(true);
+  }
+
+  function connect(from) {
+    if (es) es.close();
+    const at = from != null ? from : lastEventId;
+    const url = '/v1/events' + (at != null ? '?last_event_id=' + at : '');
+    es = new EventSource(url);
+    es.onopen = () => { esOpen = true; fetchStatus(); };
+    es.onerror = () => {
+      esOpen = false;
+      setConn();
+      // The browser retries by itself while CONNECTING; if it gave up, start over.
+      if (es.readyState === EventSource.CLOSED) setTimeout(() => connect(), 2000);
+    };
+    es.onmessage = onEvent;
+    for (const t of EVENT_TYPES) es.addEventListener(t, onEvent);
+  }
+
+  // ------------------------------------------------------------ drills
+  async function fetchDrills(force) {
+    const now = Date.now();
+    if (!force && drillsMissing && now - drillsFetchedAt < 30000) return;
+    drillsFetchedAt = now;
+    try {
+      const r = await fetch('/v1/drills', { cache: 'no-store' });
+      if (r.status === 404) { drillsMissing = true; drills = null; }
+      else if (r.ok) {
+        drillsMissing = false;
+        const j = await r.json();
+        drills = Array.isArray(j) ? j : (j && Array.isArray(j.drills) ? j.drills : []);
+      }
+    } catch (x) { /* keep the last answer */ }
+    renderDrills();
+  }
+
+  function renderDrills() {
+    const p = $('drills'), ul = $('drill-list');
+    if (drills == null) { p.hidden = true; return; }
+    p.hidden = false;
+    ul.replaceChildren();
+    if (!drills.length) { ul.append(el('li', { class: 'empty', text: 'no active drill' })); return; }
+    for (const d of drills) {
+      const left = d.expires_at ? (Date.parse(d.expires_at) - Date.now()) / 1000 : NaN;
+      const li = el('li', { 'data-drill': String(d.id || ''), 'data-region': d.region || '' });
+      li.append(el('div', null, el('strong', { text: (d.region || '?') + ' — ' + (d.action || '?') }),
+        ' ' + (d.state || '') + (d.dry_run ? ' (dry run)' : '')));
+      li.append(el('div', { class: 'countdown', text: num(left) ? (left > 0 ? dur(left) + ' left' : 'expiring…') : 'no expiry' }));
+      if (d.note) li.append(el('div', { class: 'muted', text: d.note }));
+      ul.append(li);
+    }
+  }
+
+  // ------------------------------------------------------------ start
+  setConn();
+  fetchStatus().then(() => {
+    // Start the log with up to the last 100 events the daemon still holds.
+    const ev = status && status.events;
+    connect(ev && num(ev.last_id) ? Math.max((ev.first_id || 1) - 1, ev.last_id - 100, 0) : null);
+  });
+  fetchDrills(true);
+  setInterval(fetchStatus, POLL_MS);
+  setInterval(fetchDrills, POLL_MS);
+  setInterval(renderDrills, 1000);
+})();
