@@ -61,7 +61,7 @@ static int hook_url_member(cfg_ctx_t *c, const cJSON *o, const char *hp, cfg_web
             return -1;
         w->url = cfg_xstrdup(v->valuestring);
     } else {
-        return cfg_expect(c, path, "an http(s) URL string or a secret object", v);
+        return cfg_fail(c, path, "expected an http(s) URL string or a secret object");
     }
     return hook_url(c, path, w->url);
 }
@@ -99,9 +99,9 @@ static int webhook(cfg_ctx_t *c, const cJSON *o, const char *hp, size_t idx, cfg
     if (!rk)
         return cfg_fail(c, hp, "expected routing_key (a secret: {\"file\"}, {\"env\"} or {\"credential\"}) "
                         "for kind \"pagerduty\"");
-    if (!cJSON_IsObject(rk))
-        return cfg_expect(c, path, "a secret object ({\"file\": \"/path\"}, {\"env\": \"NAME\"} or "
-                          "{\"credential\": \"NAME\"})", rk);
+    if (!cJSON_IsObject(rk))   /* never quote it: it may be the key itself */
+        return cfg_fail(c, path, "expected a secret object ({\"file\": \"/path\"}, {\"env\": \"NAME\"} or "
+                        "{\"credential\": \"NAME\"})");
     return cfg_secret(c, rk, path, &w->routing_key);
 }
 
