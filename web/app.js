@@ -137,14 +137,14 @@
     const NS = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('class', 'spark');
-    svg.setAttribute('viewBox', '0 0 ' + (SPARK_N - 1) + ' 30');
+    const n = Math.max(a.length - 1, 1);
+    svg.setAttribute('viewBox', '0 0 ' + n + ' 30');
     svg.setAttribute('preserveAspectRatio', 'none');
     svg.setAttribute('role', 'img');
     const max = Math.max(...a, 0.001), min = Math.min(...a, max);
     svg.setAttribute('aria-label', 'latency, last ' + a.length + ' probes: ' + ms(min) + ' to ' + ms(max));
-    const off = SPARK_N - a.length;
-    const pts = a.map((v, i) => (off + i) + ',' + (28 - ((v - min) / ((max - min) || 1)) * 26).toFixed(1));
-    if (pts.length === 1) pts.push((SPARK_N - 1) + ',' + pts[0].split(',')[1]);
+    const pts = a.map((v, i) => i + ',' + (28 - ((v - min) / ((max - min) || 1)) * 26).toFixed(1));
+    if (pts.length === 1) pts.push('1,' + pts[0].split(',')[1]);
     const pl = document.createElementNS(NS, 'polyline');
     pl.setAttribute('points', pts.join(' '));
     svg.append(pl);
@@ -247,8 +247,7 @@
     if (t === 'target_state') return [e.region + '/' + e.target + ' ' + e.from + ' → ' + e.to + (e.reason ? ' (' + e.reason + ')' : ''),
       e.to === 'down' ? 'bad' : e.to === 'up' ? 'ok' : 'warn'];
     if (t === 'decision') {
-      const ch = (e.regions || []).filter((r) => r.live !== r.weight && r.live >= 0).map((r) => r.region + ' ' + r.live + '→' + r.weight);
-      return ['#' + e.decision + ' ' + (e.rule || '') + ' [' + (e.applied || '') + ']: ' + (ch.length ? ch.join(', ') + '; ' : '') + (e.reason || ''),
+      return ['#' + e.decision + ' ' + (e.rule || '') + ' [' + (e.applied || '') + ']: ' + (e.reason || ''),
         e.alarm ? 'bad' : ''];
     }
     if (t === 'alarm') return [(e.active ? 'RAISED: ' : 'cleared: ') + (e.reason || ''), e.active ? 'bad' : 'ok'];

@@ -171,6 +171,19 @@ def test_dashboard():
         check(a["ok"], f"{REGIONS[1]} still shown down after the restart ({a.get('error') or ''})")
         a = drv.cmd("info")
         check_eq(sorted(c["region"] for c in a.get("cards", [])), sorted(REGIONS), "cards kept across the restart")
+
+        # Every region down: the daemon fails open and the page raises the alarm banner.
+        for p in ports:
+            ngx.down(p)
+        a = drv.cmd("wait-for-banner 10 FAILOVER ALARM", timeout=20)
+        check(a["ok"], f"alarm banner shown when every region is down: {a.get('banner') or a.get('error')}")
+        fo = d2.status()["failover"]
+        check(fo["alarm"] and (fo["reason"] or "")[:40] in (a.get("banner") or ""),
+              f"banner shows failover.reason ({fo['reason']!r})")
+        p = os.path.join(ARTIFACTS, "dashboard-alarm.png")
+        a = drv.cmd(f"screenshot {p} 1280 900")
+        check(a["ok"], f"screenshot of the alarm: {p}")
+        print(f"screenshot: {p}", flush=True)
     finally:
         rc = drv.close()
     check_eq(rc, 0, "drive.js exits cleanly")

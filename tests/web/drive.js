@@ -6,6 +6,7 @@
 //   wait-for-cards N TIMEOUT_S              at least N .card elements
 //   wait-for-state REGION STATE TIMEOUT_S   .card[data-region=REGION] .state text
 //   wait-for-conn TIMEOUT_S TEXT...         #conn text (TEXT may hold spaces)
+//   wait-for-banner TIMEOUT_S TEXT...       #banner visible and containing TEXT
 //   screenshot PATH W H                     viewport W x H, full-page PNG
 //   check-no-hscroll W                      viewport width W: scrollWidth <= innerWidth
 //   info                                    cards, #conn, #banner, #log size, #drills
@@ -81,6 +82,14 @@ async function main() {
         return !!e && e.textContent.trim() === w;
       }, want, { timeout: Number(t) * 1000, polling: 100 });
       return { took_s: (Date.now() - t0) / 1000 };
+    },
+    async 'wait-for-banner'(t, ...text) {
+      const want = text.join(' '), t0 = Date.now();
+      await page.waitForFunction((w) => {
+        const e = document.getElementById('banner');
+        return !!e && !e.hidden && e.textContent.includes(w);
+      }, want, { timeout: Number(t) * 1000, polling: 100 });
+      return { took_s: (Date.now() - t0) / 1000, banner: await page.textContent('#banner') };
     },
     async screenshot(p, w, h) {
       await page.setViewportSize({ width: Number(w), height: Number(h) });
