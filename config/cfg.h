@@ -73,6 +73,8 @@ typedef struct {
     char *state_dir;              /* absolute; default "/var/lib/regiond" */
     uint32_t events_ring;         /* events kept for Last-Event-ID resume; default 4096 */
     char *log_level;              /* debug|info|notice|warning|error; default info */
+    char *token_file;             /* API tokens, "NAME TOKEN [ro]" per line; NULL: control endpoints off */
+    char *token_credential;       /* systemd credential holding the token file (beats token_file) */
 } cfg_controller_t;
 
 typedef struct {

@@ -24,6 +24,7 @@ static const char *const top_keys[] = { "controller", "resolver", "tls", "health
                                         "probe_defaults", "regions", "aws", "route53",
                                         "decision", "dynamodb", "alarms", NULL };
 static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring",
+                                               "token_file", "token_credential",
                                                "log_level", NULL };
 static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "min_ttl_s",
                                              "max_ttl_s", "negative_ttl_s", NULL };
@@ -174,7 +175,9 @@ static int controller(cfg_ctx_t *c, const cJSON *root, cfg_controller_t *ctl)
                        &ctl->listen) == -1
         || cfg_get_str(c, o, "controller", "state_dir", CFG_S_ABSPATH, &ctl->state_dir) == -1
         || cfg_get_u32(c, o, "controller", "events_ring", 16, 1000000, &ctl->events_ring) == -1
-        || cfg_get_enum(c, o, "controller", "log_level", log_levels, &level) == -1)
+        || cfg_get_enum(c, o, "controller", "log_level", log_levels, &level) == -1
+        || cfg_get_str(c, o, "controller", "token_file", CFG_S_ABSPATH, &ctl->token_file) == -1
+        || cfg_get_str(c, o, "controller", "token_credential", CFG_S_NAME, &ctl->token_credential) == -1)
         return -1;
     ctl->log_level = cfg_xstrdup(log_levels[level]);
     if ((listen = cfg_member(o, "listen")) && !listen_ok(ctl->listen))
@@ -583,6 +586,8 @@ void cfg_free(cfg_t *cfg)
     free(cfg->controller.listen);
     free(cfg->controller.state_dir);
     free(cfg->controller.log_level);
+    free(cfg->controller.token_file);
+    free(cfg->controller.token_credential);
     free(cfg->tls.ca_file);
     free(cfg->path);
     free(cfg);

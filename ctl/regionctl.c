@@ -1,5 +1,6 @@
 /* regionctl — the operator's command-line client of regiond's status API.
  * A short-lived CLI, so a blocking libcurl easy transfer is fine here. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include <curl/curl.h>
 
 #define CTL_DEFAULT_API "http://127.0.0.1:9470"
+
+static char ctl_token[300];   /* bearer token from --token-file, "" when none */
 #define CTL_MAX_REPLY (64u << 20)
 
 typedef struct {
@@ -34,7 +37,7 @@ static size_t ctl_on_data(char *p, size_t sz, size_t n, void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: regionctl [--api URL | --api unix:/path] COMMAND\n"
+            "usage: regionctl [--api URL | --api unix:/path] [--token-file PATH] COMMAND\n"
             "commands:\n"
             "  status [--json]                     regions and targets, state, reason, latency\n"
             "  weights [--json]                    Route 53 weights: live, desired, rule; last change\n"
@@ -49,7 +52,10 @@ static void usage(FILE *f)
             "  metrics                             the Prometheus exposition\n"
             "  events                              the events still in the ring (server-sent events)\n"
             "DUR: 90s, 30m, 2h, 1d or plain seconds.\n"
-            "The API defaults to $REGIOND_API or " CTL_DEFAULT_API ".\n");
+            "The API defaults to $REGIOND_API or " CTL_DEFAULT_API ".\n"
+            "--token-file (or $REGIOND_TOKEN_FILE): a file whose first \"NAME TOKEN\" line is sent as a\n"
+            "bearer token (the daemon's token file format); needed for drain, pin, release, freeze, backup.\n"
+            "Exit status: 0 done, 1 refused or failed (message on stderr), 2 usage error.\n");
 }
 
 static int ctl_request(const char *api, const char *method, const char *path, const char *body,
@@ -83,11 +89,18 @@ static int ctl_request(const char *api, const char *method, const char *path, co
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, strcmp(path, "/v1/events") == 0 ? 1500L : 10000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     struct curl_slist *h = NULL;
+    if (ctl_token[0]) {
+        char auth[340];
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ctl_token);
+        h = curl_slist_append(h, auth);
+        explicit_bzero(auth, sizeof(auth));
+    }
     if (body) {
         h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     }
+    if (h)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     if (strcmp(method, "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     CURLcode rc = curl_easy_perform(e);
@@ -195,6 +208,35 @@ static int ctl_raw(const char *api, const char *path)
     fputs(b.data ? b.data : "", stdout);
     free(b.data);
     return code == 200 ? 0 : 1;
+}
+
+/* The token of the first "NAME TOKEN" line of path.  0 or -1 (message printed). */
+static int ctl_read_token(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char line[512];
+    if (!f) {
+        fprintf(stderr, "regionctl: token file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    while (fgets(line, sizeof(line), f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char name[128], tok[300];
+        if (sscanf(line, "%127s %299s", name, tok) == 2) {
+            snprintf(ctl_token, sizeof(ctl_token), "%s", tok);
+            explicit_bzero(tok, sizeof(tok));
+            rc = 0;
+            break;
+        }
+    }
+    explicit_bzero(line, sizeof(line));
+    fclose(f);
+    if (rc == -1)
+        fprintf(stderr, "regionctl: token file %s: no \"NAME TOKEN\" line\n", path);
+    return rc;
 }
 
 /* "90s", "30m", "2h", "1d" or seconds; 0 when malformed. */
@@ -424,6 +466,9 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
             api = argv[++i];
+        } else if (strcmp(argv[i], "--token-file") == 0 && i + 1 < argc) {
+            if (ctl_read_token(argv[++i]) == -1)
+                return 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -439,6 +484,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *tf = getenv("REGIOND_TOKEN_FILE");
+    if (!ctl_token[0] && tf && *tf && ctl_read_token(tf) == -1)
+        return 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc;
     const char *cmd = argv[i];

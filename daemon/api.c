@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "backup.h"
 #include "control.h"
 #include "ddb.h"
@@ -27,6 +28,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "status.h"
+#include "web.h"
 
 #define API_MAX_HEADERS 8192
 #define API_MAX_BODY 65536
@@ -144,6 +146,10 @@ static cJSON *api_body_json(struct evhttp_request *req)
     return o;
 }
 
+static int api_last_code;            /* of the last control reply, for the audit log */
+static char api_last_msg[512];
+static char api_who[65];             /* the token name of the control request being served */
+
 static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char *msg)
 {
     static const int codes[] = {200, 404, 409, 400};
@@ -154,6 +160,8 @@ static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char 
         cJSON_AddStringToObject(o, rc == CTRL_OK ? "result" : "error", msg);
         cJSON_AddNumberToObject(o, "status", codes[rc]);
     }
+    api_last_code = codes[rc];
+    snprintf(api_last_msg, sizeof(api_last_msg), "%s", msg);
     api_send_json(req, codes[rc], names[rc], o);
 }
 
@@ -185,9 +193,10 @@ static void api_override_post(struct evhttp_request *req)
         cJSON_Delete(o);
         return;
     }
+    (void)who;   /* the token's name says who, not the body */
     ctrl_rc_t rc = ctrl_override_set(region->valuestring, drain, pin ? weight->valueint : 0,
                                      (uint32_t)dur->valuedouble, note ? note->valuestring : "",
-                                     cJSON_IsString(who) ? who->valuestring : "api", msg, sizeof(msg));
+                                     api_who, msg, sizeof(msg));
     api_ctrl_reply(req, rc, msg);
     cJSON_Delete(o);
 }
@@ -203,53 +212,82 @@ static void api_freeze(struct evhttp_request *req, bool on)
         if (cJSON_IsString(n))
             note = n->valuestring;
     }
-    ctrl_set_freeze(on, note, "api");
+    ctrl_set_freeze(on, note, api_who);
     cJSON_Delete(o);
     api_ctrl_reply(req, CTRL_OK, on ? "frozen: decisions are shown, not applied" : "unfrozen");
 }
 
-/* State-changing endpoints: only on a loopback or unix-socket listener until
- * bearer tokens exist (issue 6). */
-static bool api_control_allowed(struct evhttp_request *req)
+/* State-changing endpoints need a write token; without a token file they
+ * are off.  Sets api_who.  True when the request may go on. */
+static bool api_control_allowed(struct evhttp_request *req, const char *what)
 {
-    if (api_local)
-        return true;
-    api_error(req, 403, "Forbidden", "control endpoints are served on a loopback or unix-socket listener only");
-    return false;
+    if (!auth_configured()) {
+        api_error(req, 403, "Forbidden", "control endpoints are off: set controller.token_file");
+        return false;
+    }
+    auth_level_t lv = auth_check(req, api_who, sizeof(api_who));
+    if (lv == AUTH_NONE) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        api_error(req, 401, "Unauthorized", "a valid bearer token is required");
+        auth_audit("-", what, 401, "no or wrong token");
+        return false;
+    }
+    if (lv == AUTH_READ) {
+        api_error(req, 403, "Forbidden", "this token is read-only");
+        auth_audit(api_who, what, 403, "read-only token");
+        return false;
+    }
+    api_last_code = 0;
+    api_last_msg[0] = '\0';
+    return true;
+}
+
+static void api_backup_now(struct evhttp_request *req)
+{
+    char msg[512];
+    cJSON *o = api_body_json(req);
+    if (!o)
+        return;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "table");
+    if (!cJSON_IsString(t))
+        api_ctrl_reply(req, CTRL_BAD, "table: expected a table name");
+    else
+        api_ctrl_reply(req, backup_run_now(t->valuestring, msg, sizeof(msg)) < 0 ? CTRL_NOT_FOUND : CTRL_OK, msg);
+    cJSON_Delete(o);
 }
 
 static void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
 {
-    char msg[512];
-    if (strcmp(path, "/v1/overrides") == 0 && cmd == EVHTTP_REQ_POST) {
-        if (api_control_allowed(req))
-            api_override_post(req);
-    } else if (strncmp(path, "/v1/overrides/", 14) == 0 && cmd == EVHTTP_REQ_DELETE) {
-        if (api_control_allowed(req)) {
-            char *region = evhttp_uridecode(path + 14, 0, NULL);
-            ctrl_rc_t rc = region ? ctrl_override_clear(region, "api", msg, sizeof(msg)) : CTRL_BAD;
-            api_ctrl_reply(req, rc, region ? msg : "bad region name");
-            free(region);
-        }
-    } else if (strcmp(path, "/v1/backups") == 0 && cmd == EVHTTP_REQ_POST) {
-        if (api_control_allowed(req)) {
-            cJSON *o = api_body_json(req);
-            if (!o)
-                return;
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "table");
-            if (!cJSON_IsString(t))
-                api_ctrl_reply(req, CTRL_BAD, "table: expected a table name");
-            else
-                api_ctrl_reply(req, backup_run_now(t->valuestring, msg, sizeof(msg)) < 0 ? CTRL_NOT_FOUND : CTRL_OK, msg);
-            cJSON_Delete(o);
-        }
-    } else if (strcmp(path, "/v1/freeze") == 0 && (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_DELETE)) {
-        if (api_control_allowed(req))
-            api_freeze(req, cmd == EVHTTP_REQ_POST);
-    } else {
+    char msg[512], what[300];
+    bool post = cmd == EVHTTP_REQ_POST, del = cmd == EVHTTP_REQ_DELETE;
+    bool ov = strcmp(path, "/v1/overrides") == 0 && post;
+    bool rel = strncmp(path, "/v1/overrides/", 14) == 0 && del;
+    bool bk = strcmp(path, "/v1/backups") == 0 && post;
+    bool fr = strcmp(path, "/v1/freeze") == 0 && (post || del);
+    if (!ov && !rel && !bk && !fr) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        api_error(req, 405, "Method Not Allowed", "use GET (control: POST/DELETE /v1/overrides, /v1/freeze)");
+        api_error(req, 405, "Method Not Allowed",
+                  "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
+                  "POST /v1/backups)");
+        return;
     }
+    snprintf(what, sizeof(what), "%s %.250s", post ? "POST" : "DELETE", path);
+    if (!api_control_allowed(req, what))
+        return;
+    if (ov) {
+        api_override_post(req);
+    } else if (rel) {
+        char *region = evhttp_uridecode(path + 14, 0, NULL);
+        ctrl_rc_t rc = region ? ctrl_override_clear(region, api_who, msg, sizeof(msg)) : CTRL_BAD;
+        api_ctrl_reply(req, rc, region ? msg : "bad region name");
+        free(region);
+    } else if (bk) {
+        api_backup_now(req);
+    } else {
+        api_freeze(req, post);
+    }
+    /* a body that was not JSON was answered 400 before api_ctrl_reply */
+    auth_audit(api_who, what, api_last_code ? api_last_code : 400, api_last_code ? api_last_msg : "bad request");
 }
 
 static void api_get(struct evhttp_request *req, const char *path)
@@ -288,6 +326,25 @@ static void api_get(struct evhttp_request *req, const char *path)
     }
 }
 
+static const web_asset_t *api_asset(const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    for (const web_asset_t *a = web_assets; a->path; a++)
+        if (strcmp(a->path, path) == 0)
+            return a;
+    return NULL;
+}
+
+static void api_asset_reply(struct evhttp_request *req, const web_asset_t *a)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    api_reply(req, 200, "OK", a->content_type, (const char *)a->data, a->len);
+}
+
 static void api_route(struct evhttp_request *req, void *arg)
 {
     (void)arg;
@@ -301,6 +358,17 @@ static void api_route(struct evhttp_request *req, void *arg)
     static const char *const known[] = {"/healthz", "/v1/status", "/metrics", "/v1/events",
                                         "/v1/weights", "/v1/decisions", "/v1/overrides",
                                         "/v1/freeze", "/v1/replicas", "/v1/backups", NULL};
+    const web_asset_t *asset = api_asset(path);
+    if (asset && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+        char who[65];
+        if (!api_local && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+            api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
+            return;
+        }
+        api_asset_reply(req, asset);
+        return;
+    }
     bool found = strncmp(path, "/v1/overrides/", 14) == 0 && path[14];
     for (size_t i = 0; !found && known[i]; i++)
         found = strcmp(path, known[i]) == 0;
@@ -309,6 +377,12 @@ static void api_route(struct evhttp_request *req, void *arg)
         return;
     }
     if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+        char who[65];
+        if (!api_local && strcmp(path, "/healthz") != 0 && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+            api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
+            return;
+        }
         if (strcmp(path, "/v1/freeze") == 0 || strncmp(path, "/v1/overrides/", 14) == 0)
             api_error(req, 405, "Method Not Allowed", "use POST or DELETE");
         else

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "api.h"
+#include "auth.h"
 #include "backup.h"
 #include "cfg.h"
 #include "client.h"
@@ -109,7 +110,7 @@ static void m_reload(void)
     char err[1024];
     log_msg(LOG_NOTICE, "msg=\"reloading config\" path=%s", m_config_path);
     cfg_t *c = cfg_load(m_config_path, err, sizeof(err));
-    if (c && m_check_runtime(c, err, sizeof(err)) == -1) {
+    if (c && (m_check_runtime(c, err, sizeof(err)) == -1 || auth_load(c, err, sizeof(err)) == -1)) {
         cfg_free(c);
         c = NULL;
     }
@@ -191,6 +192,7 @@ static void m_shutdown(void)
     if (m_sig_hup)
         event_free(m_sig_hup);
     loop_fini();
+    auth_fini();
     state_fini();
 }
 
@@ -214,7 +216,8 @@ static int m_run(void)
     self.listen = listen;
     status_set_self(&self);
     int rc = 1;
-    if (state_init(c->controller.state_dir, err, sizeof(err)) == -1 || loop_init() == -1 ||
+    if (state_init(c->controller.state_dir, err, sizeof(err)) == -1 || auth_load(c, err, sizeof(err)) == -1 ||
+        loop_init() == -1 ||
         res_init(&c->resolver, err, sizeof(err)) == -1 ||
         feed_init(c->controller.events_ring, err, sizeof(err)) == -1 || m_signals() == -1 ||
         targets_init() == -1 || api_init(listen, err, sizeof(err)) == -1) {

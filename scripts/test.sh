@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 scripts/install-dynalite.sh
+scripts/install-browser.sh
 scripts/build.sh build
 echo "=== test suite (build/)"
 (cd build && ctest --output-on-failure -j2 --timeout 300)

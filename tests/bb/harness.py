@@ -397,6 +397,22 @@ class Daemon:
         return rc
 
 
+def token_file(entries=(("ops", None, False),), mode=0o600):
+    """A token file ("NAME TOKEN [ro]" lines) and the tokens by name."""
+    import secrets
+    d = tmpdir("tokens-")
+    path = os.path.join(d, "tokens")
+    toks = {}
+    with open(path, "w") as f:
+        f.write("# regiond API tokens\n")
+        for name, tok, ro in entries:
+            tok = tok or secrets.token_hex(20)
+            toks[name] = tok
+            f.write(f"{name} {tok}{' ro' if ro else ''}\n")
+    os.chmod(path, mode)
+    return path, toks
+
+
 # ---------------------------------------------------------------- Route 53 peer
 TEST_KEY = {"access_key": "AKIDREGIONDTEST", "secret_key": "te+st/Secret0Key0ForRegiond0Tests0000000"}
 

@@ -7,16 +7,18 @@ import subprocess
 import time
 
 from harness import (REGIONCTL, TEST_KEY, DdbPeer, Daemon, Nginx, Route53Peer, check, check_eq, free_port,
-                     run_tests, tmpdir, wait_for, weighted_zone)
+                     run_tests, tmpdir, token_file, wait_for, weighted_zone)
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+TOKENS, _ = token_file()
+os.environ["REGIOND_TOKEN_FILE"] = TOKENS
 ENV = {"AWS_ACCESS_KEY_ID": TEST_KEY["access_key"], "AWS_SECRET_ACCESS_KEY": TEST_KEY["secret_key"]}
 
 
 def config(peer, ports, dynamodb=None, **extra):
     cfg = {
         "controller": {"id": "ctl-ddb", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir(),
-                       "log_level": "debug"},
+                       "log_level": "debug", "token_file": TOKENS},
         "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
         "aws": {"endpoints": {f"dynamodb.{r}": peer.url(r) for r in REGIONS},
                 "retry": {"base_ms": 50, "max_ms": 400, "max_attempts": 6}},

@@ -8,9 +8,11 @@ import subprocess
 import time
 
 from harness import (REGIOND, TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests,
-                     tmpdir, wait_for, weighted_zone)
+                     tmpdir, token_file, wait_for, weighted_zone)
 
 NAME = "api.example.test."
+TOKENS, _ = token_file()
+os.environ["REGIOND_TOKEN_FILE"] = TOKENS   # regionctl's control commands use it
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 
@@ -23,7 +25,7 @@ def setup(decision=None, interval=300, fall=2, rise=2, **kw):
                 "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, ports, IPS)]
     cfg = {
         "controller": {"id": "ctl-test", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir(),
-                       "log_level": "debug"},
+                       "log_level": "debug", "token_file": TOKENS},
         "probe_defaults": {"interval_ms": interval, "timeout_ms": 250, "rise": rise, "fall": fall},
         "aws": {"endpoints": {"route53": peer.url}, "retry": {"base_ms": 50, "max_ms": 1000}},
         "route53": {"hosted_zone_id": peer.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,

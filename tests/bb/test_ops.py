@@ -6,8 +6,8 @@ import os
 import re
 import subprocess
 
-from harness import (REGIONCTL, Daemon, Nginx, check, check_eq, free_port, make_config, run_tests,
-                     tmpdir)
+from harness import (REGIOND, REGIONCTL, Daemon, Nginx, check, check_eq, free_port, make_config, run_tests,
+                     tmpdir, token_file)
 
 SECRET = "s3cret-value-42"
 
@@ -66,5 +66,59 @@ def test_unix_socket_secret_and_journal():
     ngx.stop()
 
 
+def test_tokens_and_audit():
+    p = free_port()
+    ngx = Nginx([p])
+    path, toks = token_file([("alice", None, False), ("wall", None, True)])
+    cfg = make_config([{"name": "r1", "api": [{"url": f"http://127.0.0.1:{p}/health"}]},
+                       {"name": "r2", "api": [{"url": f"http://127.0.0.1:{p}/health"}]}], tmpdir(), free_port())
+    cfg["controller"]["token_file"] = path
+    d = Daemon(cfg)
+    body = json.dumps({"region": "r1", "action": "drain", "duration_s": 60}).encode()
+
+    def post(headers):
+        import urllib.request, urllib.error
+        req = urllib.request.Request(d.base + "/v1/overrides", data=body, method="POST",
+                                     headers=dict({"Content-Type": "application/json"}, **headers))
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    check_eq(post({})[0], 401, "no token -> 401")
+    check_eq(post({"Authorization": "Bearer " + "x" * 40})[0], 401, "wrong token -> 401")
+    code, doc = post({"Authorization": "Bearer " + toks["wall"]})
+    check_eq(code, 403, "read-only token -> 403")
+    code, doc = post({"Authorization": "Bearer " + toks["alice"]})
+    check_eq(code, 200, f"write token -> 200 ({doc})")
+    check_eq(d.get("/v1/status")[0], 200, "read endpoints stay open on loopback")
+    audit = [json.loads(l) for l in open(os.path.join(cfg["controller"]["state_dir"], "audit.log"))]
+    check_eq([(a["who"], a["status"]) for a in audit], [("-", 401), ("-", 401), ("wall", 403), ("alice", 200)],
+             "audit log: who and result of each action")
+    check(all(toks["alice"] not in l and toks["wall"] not in l for l in open(d.log_path)), "tokens never logged")
+    check_eq(d.stop(), 0, "clean exit")
+
+    # No token file: control endpoints are off.
+    cfg2 = json.loads(json.dumps(cfg))
+    del cfg2["controller"]["token_file"]
+    cfg2["controller"]["state_dir"] = tmpdir()
+    d = Daemon(cfg2)
+    code, doc = post({"Authorization": "Bearer " + toks["alice"]})
+    check(code == 403 and "token_file" in doc.get("error", ""), f"no token file -> 403 with a clear message ({doc})")
+    check_eq(d.stop(), 0, "clean exit")
+
+    # A token file readable by others: the daemon refuses to start.
+    bad, _ = token_file(mode=0o644)
+    cfg["controller"]["token_file"] = bad
+    cf = os.path.join(tmpdir(), "c.json")
+    with open(cf, "w") as f:
+        json.dump(cfg, f)
+    r = subprocess.run([REGIOND, "--config", cf], capture_output=True, text=True, timeout=10)
+    check(r.returncode != 0 and "readable by group or others" in r.stderr and bad in r.stderr,
+          f"world-readable token file refused: {r.stderr.strip()[:160]}")
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_unix_socket_secret_and_journal])
+    run_tests([test_unix_socket_secret_and_journal, test_tokens_and_audit])

@@ -1,0 +1,193 @@
+/* auth — see auth.h. */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/keyvalq_struct.h>
+
+#include "feed.h"
+#include "log.h"
+#include "loop.h"
+#include "state.h"
+
+#define AUTH_MAX 64
+#define AUTH_TOKEN_MIN 16
+
+typedef struct {
+    char name[65];
+    char token[257];
+    bool ro;
+} auth_token_t;
+
+static auth_token_t auth_tokens[AUTH_MAX];
+static size_t auth_n;
+static bool auth_on;
+
+static void auth_wipe(void)
+{
+    explicit_bzero(auth_tokens, sizeof(auth_tokens));
+    auth_n = 0;
+    auth_on = false;
+}
+
+/* Parse the file's lines into `out`; -1 with err on a bad line. */
+static int auth_parse(char *buf, const char *path, auth_token_t *out, size_t *n, char *err, size_t errlen)
+{
+    int line = 0;
+    *n = 0;
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        line++;
+        char *hash = strchr(l, '#');
+        if (hash)
+            *hash = '\0';
+        char *f[4] = {0};
+        int k = 0;
+        for (char *s2 = NULL, *w = strtok_r(l, " \t\r", &s2); w && k < 4; w = strtok_r(NULL, " \t\r", &s2))
+            f[k++] = w;
+        if (k == 0)
+            continue;
+        bool ro = k == 3 && strcmp(f[2], "ro") == 0;
+        if (k < 2 || k > 3 || (k == 3 && !ro) || strlen(f[0]) > 64 || strlen(f[1]) > 256 ||
+            strlen(f[1]) < AUTH_TOKEN_MIN || strspn(f[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(f[0])) {
+            snprintf(err, errlen, "%s: line %d: expected \"NAME TOKEN\" or \"NAME TOKEN ro\" (NAME of "
+                     "A-Z a-z 0-9 . _ -, TOKEN of %d to 256 characters)", path, line, AUTH_TOKEN_MIN);
+            return -1;
+        }
+        if (*n == AUTH_MAX) {
+            snprintf(err, errlen, "%s: more than %d tokens", path, AUTH_MAX);
+            return -1;
+        }
+        snprintf(out[*n].name, sizeof(out[*n].name), "%s", f[0]);
+        snprintf(out[*n].token, sizeof(out[*n].token), "%s", f[1]);
+        out[*n].ro = ro;
+        (*n)++;
+    }
+    if (*n == 0) {
+        snprintf(err, errlen, "%s: no token in the file", path);
+        return -1;
+    }
+    return 0;
+}
+
+int auth_load(const cfg_t *cfg, char *err, size_t errlen)
+{
+    char path[4200];
+    const char *cd = getenv("CREDENTIALS_DIRECTORY");
+    const cfg_controller_t *c = &cfg->controller;
+    if (c->token_credential && cd)
+        snprintf(path, sizeof(path), "%s/%s", cd, c->token_credential);
+    else if (c->token_file)
+        snprintf(path, sizeof(path), "%s", c->token_file);
+    else {
+        auth_wipe();
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        snprintf(err, errlen, "token file %s: cannot read: %s", path, strerror(errno));
+        if (fd != -1)
+            close(fd);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "token file %s is readable by group or others (mode %04o): "
+                 "chmod 600 it (or pass it with systemd's LoadCredential=)", path, (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return -1;
+    }
+    char buf[32768];
+    ssize_t r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r < 0 || (size_t)r >= sizeof(buf) - 1) {
+        snprintf(err, errlen, "token file %s: %s", path, r < 0 ? strerror(errno) : "larger than 32 KiB");
+        explicit_bzero(buf, sizeof(buf));
+        return -1;
+    }
+    buf[r] = '\0';
+    auth_token_t fresh[AUTH_MAX];
+    size_t n;
+    int rc = auth_parse(buf, path, fresh, &n, err, errlen);
+    explicit_bzero(buf, sizeof(buf));
+    if (rc == 0) {
+        auth_wipe();
+        memcpy(auth_tokens, fresh, sizeof(fresh[0]) * n);
+        auth_n = n;
+        auth_on = true;
+        log_msg(LOG_INFO, "msg=\"api tokens loaded\" file=%s count=%zu", path, n);
+    }
+    explicit_bzero(fresh, sizeof(fresh));
+    return rc;
+}
+
+bool auth_configured(void)
+{
+    return auth_on;
+}
+
+/* Equal strings, in time that depends only on the length of b (the secret). */
+static bool auth_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
+    return diff == 0;
+}
+
+auth_level_t auth_check(struct evhttp_request *req, char *who, size_t wholen)
+{
+    who[0] = '\0';
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!auth_on || !h || strncasecmp(h, "Bearer ", 7) != 0)
+        return AUTH_NONE;
+    const char *tok = h + 7;
+    auth_level_t level = AUTH_NONE;
+    for (size_t i = 0; i < auth_n; i++)   /* no early exit: every token is compared */
+        if (auth_equal(tok, auth_tokens[i].token)) {
+            level = auth_tokens[i].ro ? AUTH_READ : AUTH_WRITE;
+            snprintf(who, wholen, "%s", auth_tokens[i].name);
+        }
+    return level;
+}
+
+void auth_audit(const char *who, const char *what, int status, const char *result)
+{
+    char when[40];
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    cJSON_AddStringToObject(o, "time", loop_fmt_wall(loop_wall_ms(), when, sizeof(when)));
+    cJSON_AddStringToObject(o, "who", who && *who ? who : "-");
+    cJSON_AddStringToObject(o, "what", what);
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "result", result);
+    char *line = cJSON_PrintUnformatted(o);
+    if (line && state_dir()) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/audit.log", state_dir());
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd != -1) {
+            size_t len = strlen(line);
+            line[len] = '\n';
+            if (write(fd, line, len + 1) != (ssize_t)(len + 1))
+                log_msg(LOG_ERR, "msg=\"audit log write failed\" error=\"%s\"", strerror(errno));
+            line[len] = '\0';
+            close(fd);
+        }
+    }
+    free(line);
+    feed_emit("audit", o);
+}
+
+void auth_fini(void)
+{
+    auth_wipe();
+}

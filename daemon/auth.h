@@ -1,0 +1,39 @@
+/* auth — bearer tokens for the API and the audit log of control actions.
+ *
+ * The token file (controller.token_file, or $CREDENTIALS_DIRECTORY/NAME for
+ * controller.token_credential) holds one token per line, "NAME TOKEN", or
+ * "NAME TOKEN ro" for a read-only token; '#' starts a comment.  The daemon
+ * refuses a file readable by group or others.  Tokens are compared in
+ * constant time; a token never reaches a log line.  Without a token file the
+ * control endpoints are off.  Every control action is appended to
+ * state_dir/audit.log (JSON lines: time, who, what, result) and emitted as
+ * an "audit" event. */
+#ifndef REGIOND_AUTH_H
+#define REGIOND_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/http.h>
+
+#include "cfg.h"
+
+typedef enum { AUTH_NONE = 0, AUTH_READ, AUTH_WRITE } auth_level_t;
+
+/* Load the tokens the config names (none: control off).  0, or -1 with err
+ * naming the file and line (never a token). */
+int auth_load(const cfg_t *cfg, char *err, size_t errlen);
+
+/* Is a token file loaded? */
+bool auth_configured(void);
+
+/* The level the request's "Authorization: Bearer TOKEN" grants; the token's
+ * name in who ("" when none). */
+auth_level_t auth_check(struct evhttp_request *req, char *who, size_t wholen);
+
+/* Record a control action. */
+void auth_audit(const char *who, const char *what, int status, const char *result);
+
+void auth_fini(void);
+
+#endif
