@@ -222,10 +222,13 @@ static char *alarm_slack_text(const alarm_msg_t *m, const char *controller)
 {
     size_t n = strlen(m->summary) + strlen(m->key) + strlen(controller) + 64;
     char *t = malloc(n);
+    const char *tag = !m->firing ? "RESOLVED" : m->severity == CFG_SEV_CRITICAL ? "FIRING CRITICAL"
+                    : "FIRING WARNING";
     if (t)
-        snprintf(t, n, m->firing ? "[FIRING %s] %s (alarm %s, %s)" : "[RESOLVED %.0s] %s (alarm %s, %s)",
-                 m->firing ? (m->severity == CFG_SEV_CRITICAL ? "CRITICAL" : "WARNING") : "", m->summary,
-                 m->key, controller);
+        snprintf(t, n, "[%s] %s (alarm %s, %s)", tag, m->summary, m->key, controller);
+    for (char *p = t; p && *p; p++)   /* one line in the channel */
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
     return t;
 }
 
