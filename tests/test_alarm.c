@@ -353,6 +353,45 @@ static void test_delivery(void)
     alarm_fini();
 }
 
+/* A full queue drops the oldest message not in flight, with a log line; a
+ * reload keeps same-named webhooks' counters. */
+static void test_queue_bound(void)
+{
+    char json[1024], err[CFG_ERR_SIZE];
+    snprintf(json, sizeof json,
+             "{\"regions\":[{\"name\":\"r\",\"api\":[{\"url\":\"http://127.0.0.1:1/h\"}]}],"
+             "\"alarms\":{\"queue_max\":2,\"webhooks\":[{\"name\":\"ops\",\"url\":\"http://127.0.0.1:%d/json\","
+             "\"max_attempts\":1}]}}", server_port);
+    cfg_t *cfg = cfg_parse(json, strlen(json), "t.json", err, sizeof err);
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    CHECK_EQ_INT(alarm_init(cfg), 0);
+    alarm_raise("q.a", "warning", "a", NULL);
+    alarm_raise("q.b", "warning", "b", NULL);
+    alarm_raise("q.c", "warning", "c", NULL);   /* drops b */
+    alarm_raise("q.d", "warning", "d", NULL);   /* drops c */
+    alarm_configure(cfg);                       /* same webhook: queue and counters kept */
+    cfg_free(cfg);
+    n_recs = 0;
+    remove(recpath);
+    run_until(2, 5000, 300);
+    CHECK_EQ_INT(n_recs, 2);
+    if (n_recs == 2) {
+        CHECK(strcmp(str_at(recs[0].body, "key", NULL), "q.a") == 0);
+        CHECK(strcmp(str_at(recs[1].body, "key", NULL), "q.d") == 0);
+    }
+    struct evbuffer *b = evbuffer_new();
+    alarm_metrics(b);
+    evbuffer_add(b, "", 1);
+    const char *m = (const char *)evbuffer_pullup(b, -1);
+    CHECK_CONTAINS(m, "regiond_alarms_active{severity=\"warning\"} 4\n");
+    CHECK_CONTAINS(m, "regiond_alarm_deliveries_total{webhook=\"ops\",result=\"dropped\"} 2\n");
+    CHECK_CONTAINS(m, "regiond_alarm_deliveries_total{webhook=\"ops\",result=\"ok\"} 2\n");
+    evbuffer_free(b);
+    alarm_fini();
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/regiond-test-alarm-XXXXXX");
@@ -375,6 +414,10 @@ int main(void)
     CHECK_EQ_INT(res_init(&rc, err, sizeof err), 0);
     if (start_server() == 0) {
         test_delivery();
+        for (int i = 0; i < n_recs; i++)
+            cJSON_Delete(recs[i].body);
+        n_recs = 0;
+        test_queue_bound();
     } else {
         fprintf(stderr, "python3 receiver did not start\n");
         CHECK(0);
@@ -390,6 +433,7 @@ int main(void)
     char *log = slurp(logpath);
     CHECK_CONTAINS(log, "msg=\"alarm delivery failed, retrying\" webhook=ops key=" KEY " attempt=1 status=500");
     CHECK_CONTAINS(log, "msg=\"alarm delivered\" webhook=pd kind=pagerduty key=" KEY " state=resolved");
+    CHECK_CONTAINS(log, "msg=\"alarm dropped\" webhook=ops key=q.b state=firing reason=queue_full queue_max=2");
     CHECK(strstr(log, PD_KEY) == NULL);
     CHECK(strstr(log, URL_TOKEN) == NULL);
     if (check_fail_)
