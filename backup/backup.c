@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "cron.h"
 #include "ddb.h"
 #include "feed.h"
@@ -370,6 +371,7 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "BackupStatus");
     if (ok && cJSON_IsString(st) && strcmp(st->valuestring, "AVAILABLE") == 0) {
         bk_event("backup_available", j, NULL);
+        alarm_resolve(j->key, "backups AVAILABLE again");
         bk_free_list(j);
         bk_list(j, NULL);
         return;
@@ -382,6 +384,7 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
         snprintf(r, sizeof(r), "not AVAILABLE after %u s (status %s)", j->s->available_timeout_s,
                  cJSON_IsString(st) ? st->valuestring : "unknown");
         bk_event("backup_stuck", j, r);
+        alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
     }
@@ -413,6 +416,7 @@ static void bk_on_create(void *arg, int ok, const cJSON *resp, const char *error
         char r[400];
         snprintf(r, sizeof(r), "CreateBackup failed: %.300s", ok ? "no BackupArn in the answer" : error);
         bk_event("backup_failed", j, r);
+        alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
     }

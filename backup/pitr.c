@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "ddb.h"
 #include "feed.h"
 #include "log.h"
@@ -63,6 +64,11 @@ static void pt_on_update(void *arg, int ok, const cJSON *resp, const char *error
     }
     P.r[i].enables++;
     pt_event("pitr_enabled", i, "point-in-time recovery was off; regiond turned it on");
+    char key[100], sum[200];
+    snprintf(key, sizeof(key), "pitr-off-%s", P.cfg->regions[i].name);
+    snprintf(sum, sizeof(sum), "point-in-time recovery of %s in %s was found off (regiond turned it on)",
+             P.cfg->dynamodb.table, P.cfg->regions[i].name);
+    alarm_raise(key, "warning", sum, NULL);
     log_msg(LOG_NOTICE, "msg=\"point-in-time recovery turned on\" region=%s table=%s",
             P.cfg->regions[i].name, P.cfg->dynamodb.table);
 }
@@ -91,6 +97,9 @@ static void pt_alarm(size_t i, const char *why)
     r->alarm = true;
     snprintf(r->alarm_reason, sizeof(r->alarm_reason), "%s", why);
     pt_event("pitr_drift", i, why);
+    char key[100];
+    snprintf(key, sizeof(key), "pitr-drift-%s", P.cfg->regions[i].name);
+    alarm_raise(key, "warning", why, NULL);
     log_msg(LOG_WARNING, "msg=\"point-in-time recovery drift\" region=%s detail=\"%s\"", P.cfg->regions[i].name, why);
 }
 

@@ -23,6 +23,7 @@
 #include "backup.h"
 #include "control.h"
 #include "ddb.h"
+#include "drill.h"
 #include "feed.h"
 #include "log.h"
 #include "loop.h"
@@ -256,6 +257,60 @@ static void api_backup_now(struct evhttp_request *req)
     cJSON_Delete(o);
 }
 
+static bool api_drill_id(const char *path, uint64_t *id)
+{
+    char *end;
+    if (strncmp(path, "/v1/drills/", 11) != 0 || !path[11])
+        return false;
+    *id = strtoull(path + 11, &end, 10);
+    return *end == '\0' && path[11] != '-';
+}
+
+/* POST /v1/drills {"region","action":"drain"|"fail","duration_s","dry_run","note"} */
+static void api_drill_post(struct evhttp_request *req)
+{
+    char msg[800];
+    cJSON *o = api_body_json(req);
+    if (!o)
+        return;
+    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
+    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
+    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(o, "dry_run");
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
+    bool fail = cJSON_IsString(action) && strcmp(action->valuestring, "fail") == 0;
+    bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
+    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
+        : !fail && !drain ? "action: expected \"drain\" or \"fail\""
+        : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 86400 ||
+          dur->valuedouble != (double)(uint32_t)dur->valuedouble ? "duration_s: expected whole seconds from 1 to 86400"
+        : dry && !cJSON_IsBool(dry) ? "dry_run: expected true or false"
+        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
+    if (bad) {
+        api_ctrl_reply(req, CTRL_BAD, bad);
+        cJSON_Delete(o);
+        return;
+    }
+    uint64_t id = 0;
+    drill_rc_t rc = drill_start(region->valuestring, fail, (uint32_t)dur->valuedouble, cJSON_IsTrue(dry),
+                                note ? note->valuestring : "", api_who, &id, msg, sizeof(msg));
+    cJSON_Delete(o);
+    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD};
+    if (rc != DRILL_OK) {
+        api_ctrl_reply(req, map[rc], msg);
+        return;
+    }
+    cJSON *r = cJSON_CreateObject();
+    if (r) {
+        cJSON_AddBoolToObject(r, "ok", 1);
+        cJSON_AddNumberToObject(r, "id", (double)id);
+        cJSON_AddStringToObject(r, "result", msg);
+    }
+    api_last_code = 201;
+    snprintf(api_last_msg, sizeof(api_last_msg), "%.500s", msg);
+    api_send_json(req, 201, "Created", r);
+}
+
 static void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
 {
     char msg[512], what[300];
@@ -264,7 +319,10 @@ static void api_control(struct evhttp_request *req, const char *path, enum evhtt
     bool rel = strncmp(path, "/v1/overrides/", 14) == 0 && del;
     bool bk = strcmp(path, "/v1/backups") == 0 && post;
     bool fr = strcmp(path, "/v1/freeze") == 0 && (post || del);
-    if (!ov && !rel && !bk && !fr) {
+    uint64_t did = 0;
+    bool dstart = strcmp(path, "/v1/drills") == 0 && post;
+    bool dstop = api_drill_id(path, &did) && del;
+    if (!ov && !rel && !bk && !fr && !dstart && !dstop) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
         api_error(req, 405, "Method Not Allowed",
                   "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
@@ -283,6 +341,12 @@ static void api_control(struct evhttp_request *req, const char *path, enum evhtt
         free(region);
     } else if (bk) {
         api_backup_now(req);
+    } else if (dstart) {
+        api_drill_post(req);
+    } else if (dstop) {
+        static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD};
+        drill_rc_t rc = drill_stop(did, api_who, msg, sizeof(msg));
+        api_ctrl_reply(req, map[rc], msg);
     } else {
         api_freeze(req, post);
     }
@@ -305,6 +369,15 @@ static void api_get(struct evhttp_request *req, const char *path)
         api_send_json(req, 200, "OK", ctrl_decisions_json());
     } else if (strcmp(path, "/v1/overrides") == 0) {
         api_send_json(req, 200, "OK", ctrl_overrides_json());
+    } else if (strcmp(path, "/v1/drills") == 0) {
+        api_send_json(req, 200, "OK", drill_list_json());
+    } else if (strncmp(path, "/v1/drills/", 11) == 0) {
+        uint64_t id;
+        cJSON *r = api_drill_id(path, &id) ? drill_report_json(id) : NULL;
+        if (r)
+            api_send_json(req, 200, "OK", r);
+        else
+            api_error(req, 404, "Not Found", "no such drill");
     } else if (strcmp(path, "/v1/replicas") == 0) {
         api_send_json(req, 200, "OK", ddb_status_json());
     } else if (strcmp(path, "/v1/backups") == 0) {
@@ -357,7 +430,7 @@ static void api_route(struct evhttp_request *req, void *arg)
     }
     static const char *const known[] = {"/healthz", "/v1/status", "/metrics", "/v1/events",
                                         "/v1/weights", "/v1/decisions", "/v1/overrides",
-                                        "/v1/freeze", "/v1/replicas", "/v1/backups", NULL};
+                                        "/v1/freeze", "/v1/replicas", "/v1/backups", "/v1/drills", NULL};
     const web_asset_t *asset = api_asset(path);
     if (asset && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
         char who[65];
@@ -369,7 +442,8 @@ static void api_route(struct evhttp_request *req, void *arg)
         api_asset_reply(req, asset);
         return;
     }
-    bool found = strncmp(path, "/v1/overrides/", 14) == 0 && path[14];
+    bool found = (strncmp(path, "/v1/overrides/", 14) == 0 && path[14]) ||
+                 (strncmp(path, "/v1/drills/", 11) == 0 && path[11]);
     for (size_t i = 0; !found && known[i]; i++)
         found = strcmp(path, known[i]) == 0;
     if (!found) {

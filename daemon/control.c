@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "ddb.h"
 #include "decide.h"
 #include "feed.h"
@@ -284,6 +285,10 @@ static void ctrl_alarm(const decide_out_t *o)
         cJSON_AddStringToObject(d, "reason", o->reason);
     }
     feed_emit("alarm", d);
+    if (o->alarm)
+        alarm_raise("failover", "critical", o->reason, NULL);
+    else
+        alarm_resolve("failover", "failover back to normal");
     log_msg(o->alarm ? LOG_CRIT : LOG_NOTICE, "msg=\"%s\" reason=\"%s\"",
             o->alarm ? "failover alarm raised" : "failover alarm cleared", o->reason);
 }
@@ -472,6 +477,37 @@ ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, si
     snprintf(msg, msglen, "released %s", region);
     C.applied_seq = 0;
     ctrl_evaluate("release");
+    return CTRL_OK;
+}
+
+ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen)
+{
+    int i = ctrl_index(region);
+    if (i < 0) {
+        snprintf(msg, msglen, "no region named '%s'", region);
+        return CTRL_NOT_FOUND;
+    }
+    decide_region_t in[DECIDE_MAX_REGIONS];
+    decide_cfg_t dc;
+    decide_out_t o;
+    char why[256];
+    ctrl_cfg(&dc);
+    ctrl_inputs(in);
+    decide_rule_t r = decide_check_drain(&dc, in, C.n, (size_t)i, why, sizeof(why));
+    if (r != DECIDE_RULE_NONE) {
+        snprintf(msg, msglen, "refused by %s: %s", r == DECIDE_RULE_COUNT ? "the decision engine" : decide_rule_str(r),
+                 why);
+        return CTRL_REFUSED;
+    }
+    in[i].override = DECIDE_OV_DRAIN;
+    if (decide(&dc, in, C.n, &C.hist, loop_now_ms(), &o) == -1) {
+        snprintf(msg, msglen, "%s", o.reason);
+        return CTRL_BAD;
+    }
+    size_t off = (size_t)snprintf(msg, msglen, "would apply decision: %s (rule %s); weights", o.reason,
+                                  decide_rule_str(o.top_rule));
+    for (size_t k = 0; k < C.n && off < msglen; k++)
+        off += (size_t)snprintf(msg + off, msglen - off, " %s=%d", C.names[k], o.weight[k]);
     return CTRL_OK;
 }
 

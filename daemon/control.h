@@ -38,6 +38,10 @@ typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD } ctrl_rc_t;
 ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t for_s,
                             const char *note, const char *who, char *msg, size_t msglen);
 
+/* What draining `region` would do, without doing it (dry-run drills):
+ * CTRL_OK with the decision in msg, or CTRL_REFUSED with the rule named. */
+ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen);
+
 /* Remove a region's override and forget its drift. */
 ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, size_t msglen);
 

@@ -38,6 +38,12 @@ static uint64_t feed_next_id = 1, feed_reserved, feed_total;
 static feed_client_t *feed_clients;
 static unsigned feed_nclients;
 static struct event *feed_keepalive;
+static feed_listener_fn feed_listener;
+
+void feed_set_listener(feed_listener_fn fn)
+{
+    feed_listener = fn;
+}
 
 static int feed_reserve(void)
 {
@@ -187,6 +193,8 @@ uint64_t feed_emit(const char *type, cJSON *data)
         feed_reserve();
     log_msg(LOG_INFO, "event=%s %s", type, json);
     feed_broadcast(e);
+    if (feed_listener)
+        feed_listener(id, e->type, e->json);
     return id;
 }
 

@@ -19,6 +19,10 @@ int feed_init(uint32_t capacity, char *err, size_t errlen);
  * "id", "time" and "type" added.  Also logged.  Returns the id (0 on OOM). */
 uint64_t feed_emit(const char *type, cJSON *data);
 
+/* One consumer of every event as it is emitted (the drill timelines). */
+typedef void (*feed_listener_fn)(uint64_t id, const char *type, const char *json);
+void feed_set_listener(feed_listener_fn fn);
+
 /* Newest id (0 when none yet this run). */
 uint64_t feed_last_id(void);
 

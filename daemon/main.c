@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
@@ -19,6 +20,7 @@
 #include "client.h"
 #include "control.h"
 #include "ddb.h"
+#include "drill.h"
 #include "feed.h"
 #include "iam.h"
 #include "log.h"
@@ -131,6 +133,7 @@ static void m_reload(void)
             ddb_configure(c);
             backup_configure(c);
             pitr_configure(c);
+            alarm_configure(c);
             targets_release_previous();
             feed_resize(ring);
             log_set_level(lvl >= 0 ? lvl : LOG_INFO);
@@ -175,12 +178,14 @@ static void m_shutdown(void)
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    drill_fini();
     pitr_fini();
     backup_fini();
     ddb_fini();            /* cancels DynamoDB calls in flight */
     ctrl_fini();           /* cancels Route 53 calls in flight */
     targets_fini();        /* cancels every probe and lookup */
     aws_fini();
+    alarm_fini();
     feed_fini();           /* ends event streams */
     api_fini();
     res_fini();
@@ -225,9 +230,9 @@ static int m_run(void)
         cfg_free(c);
         goto out;
     }
-    if (targets_apply(c, err, sizeof(err)) == -1 || aws_init(c, err, sizeof(err)) == -1 ||
+    if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || aws_init(c, err, sizeof(err)) == -1 ||
         ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c) == -1 ||
-        backup_init(c) == -1 || pitr_init(c) == -1) {
+        backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
         goto out;
     }

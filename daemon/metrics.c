@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alarm.h"
 #include "backup.h"
 #include "client.h"
 #include "control.h"
@@ -205,6 +206,7 @@ int metrics_render(struct evbuffer *out)
     ctrl_metrics(out);
     ddb_metrics(out);
     backup_metrics(out);
+    alarm_metrics(out);
     pitr_metrics(out);
     m_aws(out);
     return 0;

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "alarm.h"
 #include "backup.h"
 #include "control.h"
 #include "ddb.h"
@@ -204,6 +205,7 @@ char *status_json(void)
     for (size_t i = 0; rs && i < targets_nregions(); i++)
         cJSON_AddItemToArray(rs, st_region(targets_region(i), now));
     cJSON_AddItemToObject(root, "failover", ctrl_status_json());
+    cJSON_AddItemToObject(root, "alarms", alarm_status_json());
     cJSON *dd = ddb_status_json();
     if (cJSON_IsObject(dd)) {
         cJSON_AddItemToObject(dd, "backups", backup_status_json());

@@ -239,6 +239,10 @@ static void tg_round_finish(target_t *t)
         memcpy(w->reason, tmp, sizeof(w->reason));
     }
     w->dns_ms = t->round_dns_ms;
+    if (t->region->drill_fail) {   /* a simulated outage: the real answer is replaced */
+        w->outcome = PROBE_INTERNAL;
+        snprintf(w->reason, sizeof(w->reason), "drill: simulated outage");
+    }
     t->last = *w;
     memcpy(t->prev, t->cur, t->naddr * sizeof(*t->cur));
     t->prev_n = t->naddr;
@@ -538,6 +542,21 @@ void targets_set_data_finding(size_t i, int sev, const char *finding)
     r->data_sev = sev;
     snprintf(r->data_finding, sizeof(r->data_finding), "%s", finding);
     tg_region_eval(r);
+}
+
+void targets_set_drill_fail(size_t i, bool on)
+{
+    region_t *r = targets_region(i);
+    if (r)
+        r->drill_fail = on;
+}
+
+int targets_region_index(const char *name)
+{
+    for (size_t i = 0; i < tg_nregions; i++)
+        if (strcmp(tg_regions[i]->name, name) == 0)
+            return (int)i;
+    return -1;
 }
 
 void targets_release_previous(void)

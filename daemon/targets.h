@@ -58,6 +58,7 @@ typedef struct region {
     size_t n_targets;
     hist_prom_t latency;                       /* cumulative, for /metrics */
     int data_sev;                              /* replica finding: 0 none, 1 degraded, 2 down */
+    bool drill_fail;                           /* a "fail" drill: every probe round counts as failed */
     char data_finding[320];
     uint64_t outcomes[PROBE_OUTCOME_COUNT];    /* probe results by outcome */
 } region_t;
@@ -118,6 +119,13 @@ void targets_release_previous(void);
 /* A replica finding of region i (from the DynamoDB probe) enters health like
  * an API failure: sev 1 makes an UP region DEGRADED, 2 makes it DOWN; 0 clears. */
 void targets_set_data_finding(size_t i, int sev, const char *finding);
+
+/* A "fail" drill on region i: its probe rounds count as failed (reason
+ * "drill: simulated outage") until cleared, through the real health path. */
+void targets_set_drill_fail(size_t i, bool on);
+
+/* Index of the region named `name`, or -1. */
+int targets_region_index(const char *name);
 
 /* Record a failed reload (shown in status, metrics). */
 void targets_reload_failed(const char *msg);

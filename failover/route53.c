@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "client.h"
 #include "dnscheck.h"
 #include "feed.h"
@@ -67,6 +68,11 @@ bool route53_drifted(size_t i)
 
 void route53_clear_drift(size_t i)
 {
+    if (i < R.n && R.drift[i]) {
+        char key[100];
+        snprintf(key, sizeof(key), "route53-drift-%s", R.cfg->regions[i].name);
+        alarm_resolve(key, "drift accepted by an operator");
+    }
     if (i < R.n)
         R.drift[i] = false;
 }
@@ -175,6 +181,10 @@ static void r53_adopt_listing(const r53_list_t *acc, bool report_drift)
                 cJSON_AddBoolToObject(d, "corrected", R.cfg->route53.correct_drift);
             }
             r53_event("route53_drift", d);
+            char key[100], sum[200];
+            snprintf(key, sizeof(key), "route53-drift-%s", R.cfg->regions[i].name);
+            snprintf(sum, sizeof(sum), "Route 53 record of %s changed outside regiond", R.cfg->regions[i].name);
+            alarm_raise(key, "warning", sum, NULL);
             log_msg(LOG_WARNING, "msg=\"route53 record changed outside regiond\" region=%s",
                     R.cfg->regions[i].name);
         }
@@ -327,6 +337,7 @@ static void r53_on_getchange(void *arg, const aws_resp_t *resp)
         snprintf(R.change.status, sizeof(R.change.status), "%s", ci.status);
         if (strcmp(ci.status, "INSYNC") == 0) {
             R.change.insync_ms = loop_now_ms();
+            alarm_resolve("route53-stuck", "change INSYNC");
             r53_change_event("route53_change_insync");
             dnscheck_start(R.cfg, R.change.weights_from, R.change.weights_to, R.n, r53_on_visible, NULL);
             r53_go_idle();
@@ -339,6 +350,7 @@ static void r53_on_getchange(void *arg, const aws_resp_t *resp)
     if (age > (uint64_t)R.cfg->route53.change_timeout_s * 1000u) {
         snprintf(R.change.error, sizeof(R.change.error), "not INSYNC after %u s", R.cfg->route53.change_timeout_s);
         r53_change_event("route53_change_stuck");
+        alarm_raise("route53-stuck", "critical", R.change.error, NULL);
         r53_go_idle();
         return;
     }
@@ -433,6 +445,7 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53_free_created();
         R.changes_total++;
         r53_intent_clear();
+        alarm_resolve("route53-change", "Route 53 changes go through again");
         r53_change_event("route53_change_submitted");
         R.notify(R53_NOTE_APPLIED);
         R.phase = R53_PENDING;
@@ -465,6 +478,7 @@ static void r53_after_verify(const r53_list_t *acc)
         r53_adopt_listing(acc, true);
         r53_intent_clear();
         r53_change_event("route53_change_failed");
+        alarm_raise("route53-change", "critical", R.change.error[0] ? R.change.error : "a Route 53 change failed", NULL);
         R.notify(R53_NOTE_FAILED);
     }
     R.notify(R53_NOTE_LIVE);

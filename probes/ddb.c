@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "control.h"
 #include "feed.h"
 #include "hist.h"
@@ -397,6 +398,12 @@ static void ddb_evaluate(void)
             cJSON_AddStringToObject(d, "finding", is ? f : "cleared");
         }
         feed_emit("replica_finding", d);
+        char key[100];
+        snprintf(key, sizeof(key), "replica-%s", D.cfg->regions[i].name);
+        if (is)
+            alarm_raise(key, "warning", f, NULL);
+        else
+            alarm_resolve(key, "replica healthy again");
         int sev = D.cfg->dynamodb.finding == 0 ? 1 : D.cfg->dynamodb.finding == 1 ? 2 : 0;
         targets_set_data_finding(i, is ? sev : 0, f);
     }

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 scripts/install-dynalite.sh
 scripts/install-browser.sh
+scripts/install-alarm-deps.sh
 scripts/build.sh build
 echo "=== test suite (build/)"
 (cd build && ctest --output-on-failure -j2 --timeout 300)

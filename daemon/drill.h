@@ -1,0 +1,36 @@
+/* drill — failover drills: drain a region on purpose (an override to weight
+ * 0, a planned evacuation) or make it fail (its probes count as failed
+ * inside the health path, a simulated outage), for a while, then restore.
+ * A drill enters through the same path a real failure or an operator's
+ * override takes, so safety rules, the Route 53 batch, INSYNC and the DNS
+ * check run for real; a drill that would break a safety rule is refused
+ * with the rule named.  Each drill keeps a timeline of every event while it
+ * runs (a feed listener), persisted in state_dir/drills.json: a restart
+ * resumes an active drill and the timeline shows the gap. */
+#ifndef REGIOND_DRILL_H
+#define REGIOND_DRILL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "cfg.h"
+
+int drill_init(const cfg_t *cfg);
+void drill_fini(void);
+
+typedef enum { DRILL_OK = 0, DRILL_NOT_FOUND, DRILL_REFUSED, DRILL_BAD } drill_rc_t;
+
+/* Start a drill; id set on success, msg says what happened or why not. */
+drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,
+                       const char *who, uint64_t *id, char *msg, size_t msglen);
+
+/* End drill id early. */
+drill_rc_t drill_stop(uint64_t id, const char *who, char *msg, size_t msglen);
+
+cJSON *drill_list_json(void);                 /* every drill, newest first, without timelines */
+cJSON *drill_report_json(uint64_t id);        /* one drill with its timeline and milestones; NULL if none */
+
+#endif
