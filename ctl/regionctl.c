@@ -1,6 +1,7 @@
 /* regionctl — the operator's command-line client of regiond's status API.
  * A short-lived CLI, so a blocking libcurl easy transfer is fine here. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,9 @@ static void usage(FILE *f)
             "  replicas [--json]                   DynamoDB replicas, findings, replication lag per pair\n"
             "  backups [--json]                    backup schedules (last, next, result) and PITR windows\n"
             "  backup now TABLE                    run TABLE's backup schedules now\n"
+            "  drill start REGION --for DUR [--fail] [--dry-run] [--note T]\n"
+            "                                      drain (default) or fail a region for DUR, then restore\n"
+            "  drill stop ID | drill list [--json] | drill report ID [--json]\n"
             "  metrics                             the Prometheus exposition\n"
             "  events                              the events still in the ring (server-sent events)\n"
             "DUR: 90s, 30m, 2h, 1d or plain seconds.\n"
@@ -457,6 +461,144 @@ static int ctl_backups(const char *api, int json)
     return 0;
 }
 
+static void ctl_md_escape(const char *s, char *out, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 2 < len; s++)
+        out[o++] = *s == '|' ? '/' : *s == '\n' ? ' ' : *s;
+    out[o] = '\0';
+}
+
+/* The drill report as Markdown: summary, milestones, timeline. */
+static int ctl_drill_report(const char *api, const char *id, int json)
+{
+    char path[128];
+    ctl_buf_t b = {0};
+    long code = 0;
+    snprintf(path, sizeof(path), "/v1/drills/%s", id);
+    if (ctl_get(api, path, &b, &code) == -1)
+        return 1;
+    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
+    if (json || !o || code != 200) {
+        fputs(b.data ? b.data : "", stdout);
+        putchar('\n');
+        free(b.data);
+        cJSON_Delete(o);
+        return code == 200 ? 0 : 1;
+    }
+    free(b.data);
+    printf("# Drill %s: %s %s\n\n", id, ctl_str(o, "action"), ctl_str(o, "region"));
+    printf("- state: %s%s\n- started: %s\n- ends: %s\n- by: %s\n- note: %s\n", ctl_str(o, "state"),
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "dry_run")) ? " (dry run)" : "", ctl_str(o, "started_at"),
+           ctl_str(o, "ended_at")[0] != '-' ? ctl_str(o, "ended_at") : ctl_str(o, "expires_at"), ctl_str(o, "who"),
+           ctl_str(o, "note"));
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "result")))
+        printf("- result: %s\n", ctl_str(o, "result"));
+    printf("\n## Milestones\n\n| step | time (UTC) | after start |\n|---|---|---|\n");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(o, "milestones")) {
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(m, "offset_s");
+        if (cJSON_IsNumber(off))
+            printf("| %s | %s | %.1f s |\n", ctl_str(m, "step"), ctl_str(m, "t"), off->valuedouble);
+        else
+            printf("| %s | - | not reached |\n", ctl_str(m, "step"));
+    }
+    printf("\n## Timeline\n\n| after start | event | detail |\n|---|---|---|\n");
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(o, "timeline")) {
+        char text[260], brief[400] = "";
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(m, "offset_s");
+        cJSON *ev = cJSON_Parse(ctl_str(m, "text"));
+        static const char *const keys[] = {"region", "target", "from", "to", "reason", "status", "dns", "error",
+                                           "action", "note", "finding", NULL};
+        for (size_t k = 0; cJSON_IsObject(ev) && keys[k]; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, keys[k]);
+            if (cJSON_IsString(v) && v->valuestring[0])
+                snprintf(brief + strlen(brief), sizeof(brief) - strlen(brief), "%s%s=%s", brief[0] ? ", " : "",
+                         keys[k], v->valuestring);
+        }
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(ev, "weights");
+        const cJSON *wv;
+        cJSON_ArrayForEach(wv, cJSON_IsObject(w) ? w : NULL)
+            if (cJSON_IsString(wv))
+                snprintf(brief + strlen(brief), sizeof(brief) - strlen(brief), "%s%s %s", brief[0] ? ", " : "",
+                         wv->string, wv->valuestring);
+        ctl_md_escape(brief[0] ? brief : ctl_str(m, "text"), text, sizeof(text));
+        cJSON_Delete(ev);
+        printf("| %.1f s | %s | %s |\n", cJSON_IsNumber(off) ? off->valuedouble : 0, ctl_str(m, "type"), text);
+    }
+    cJSON_Delete(o);
+    return 0;
+}
+
+static int ctl_drill(const char *api, int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    bool json = argc > 1 && strcmp(argv[argc - 1], "--json") == 0;
+    if (strcmp(argv[0], "list") == 0)
+        return json ? ctl_raw(api, "/v1/drills") : ctl_raw(api, "/v1/drills");
+    if (strcmp(argv[0], "report") == 0 && argc >= 2)
+        return ctl_drill_report(api, argv[1], json);
+    if (strcmp(argv[0], "stop") == 0 && argc >= 2) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/drills/%s", argv[1]);
+        return ctl_simple(api, "DELETE", path, NULL);
+    }
+    if (strcmp(argv[0], "start") != 0 || argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    long dur = 0;
+    bool fail = false, dry = false;
+    const char *note = "";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--for") == 0 && i + 1 < argc)
+            dur = ctl_duration(argv[++i]);
+        else if (strcmp(argv[i], "--note") == 0 && i + 1 < argc)
+            note = argv[++i];
+        else if (strcmp(argv[i], "--fail") == 0)
+            fail = true;
+        else if (strcmp(argv[i], "--dry-run") == 0)
+            dry = true;
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (dur <= 0 || dur > 86400) {
+        fprintf(stderr, "regionctl: --for DURATION is required (90s, 30m, 2h; at most 1 day)\n");
+        return 2;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "region", argv[1]);
+    cJSON_AddStringToObject(o, "action", fail ? "fail" : "drain");
+    cJSON_AddNumberToObject(o, "duration_s", (double)dur);
+    cJSON_AddBoolToObject(o, "dry_run", dry);
+    cJSON_AddStringToObject(o, "note", note);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    ctl_buf_t b = {0};
+    long code = 0;
+    int rc = 1;
+    if (body && ctl_request(api, "POST", "/v1/drills", body, &b, &code) == 0) {
+        cJSON *r = b.data ? cJSON_Parse(b.data) : NULL;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+        if (code == 201 && cJSON_IsNumber(id)) {
+            printf("%s\ndrill id: %.0f (regionctl drill report %.0f)\n", ctl_str(r, "result"), id->valuedouble,
+                   id->valuedouble);
+            rc = 0;
+        } else {
+            rc = ctl_show_result(&b, code);
+        }
+        cJSON_Delete(r);
+    }
+    free(body);
+    free(b.data);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *api = getenv("REGIOND_API");
@@ -512,6 +654,8 @@ int main(int argc, char **argv)
         free(body);
     } else if (strcmp(cmd, "unfreeze") == 0)
         rc = ctl_simple(api, "DELETE", "/v1/freeze", NULL);
+    else if (strcmp(cmd, "drill") == 0)
+        rc = ctl_drill(api, argc - i - 1, argv + i + 1);
     else if (strcmp(cmd, "replicas") == 0)
         rc = ctl_replicas(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
     else if (strcmp(cmd, "backups") == 0)
