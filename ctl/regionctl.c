@@ -517,8 +517,8 @@ static int ctl_drill_report(const char *api, const char *id, int json)
                          keys[k], v->valuestring);
         }
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(ev, "weights");
-        const cJSON *wv;
-        cJSON_ArrayForEach(wv, cJSON_IsObject(w) ? w : NULL)
+        const cJSON *wobj = cJSON_IsObject(w) ? w : NULL, *wv;
+        cJSON_ArrayForEach(wv, wobj)
             if (cJSON_IsString(wv))
                 snprintf(brief + strlen(brief), sizeof(brief) - strlen(brief), "%s%s %s", brief[0] ? ", " : "",
                          wv->string, wv->valuestring);
