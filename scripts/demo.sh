@@ -90,9 +90,13 @@ ddb() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); pr
 ddb_ctl=$(ddb control)
 curl -fsS -X POST -d '{"to": "eu-west-1", "delay_ms": 1500}' "http://127.0.0.1:$ddb_ctl/_peer/replication" >/dev/null
 
+# A control-API token for regionctl's drill (the file must be private).
+( umask 077; echo "demo $(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')" > "$demo/tokens" )
+export REGIOND_TOKEN_FILE="$demo/tokens"
+
 cat > "$demo/regiond.json" <<CFG
 {
-  "controller": {"id": "demo", "listen": "127.0.0.1:$port", "state_dir": "$demo/state"},
+  "controller": {"id": "demo", "listen": "127.0.0.1:$port", "state_dir": "$demo/state", "token_file": "$demo/tokens"},
   "probe_defaults": {"interval_ms": 1000, "timeout_ms": 800, "rise": 2, "fall": 3},
   "aws": {"endpoints": {"route53": "http://127.0.0.1:$r53_port",
                          "dynamodb.us-east-1": "http://127.0.0.1:$(ddb us-east-1)",
@@ -104,7 +108,7 @@ cat > "$demo/regiond.json" <<CFG
                "pitr": {"enabled": true, "check_interval_s": 10}},
   "route53": {"hosted_zone_id": "Z0DEMO0000000", "record_name": "api.example.test", "record_type": "A",
               "name_servers": ["127.0.0.1:$dns_port"], "dns_check": {"consecutive": 10, "interval_ms": 100}},
-  "decision": {"hold_down_s": 10, "min_healthy_regions": 1},
+  "decision": {"hold_down_s": 5, "min_healthy_regions": 1},
   "regions": [
     {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.11", "weight": 100}},
@@ -127,7 +131,12 @@ done
 cycle=${DEMO_CYCLE:-60}
 brk=$((cycle / 4))
 heal=$((cycle * 2 / 3))
+drill_at=$((cycle * 3 / 4))
+drill_s=${DEMO_DRILL_S:-10}
+drill_id=""
 cat <<TXT
+
+  Dashboard: http://127.0.0.1:$port/      (open it in a browser)
 
 regiond is running.  Open another terminal and try:
   curl -s http://127.0.0.1:$port/v1/status | python3 -m json.tool
@@ -140,7 +149,8 @@ regiond is running.  Open another terminal and try:
   $bin/regionctl --api http://127.0.0.1:$port backups      # backup schedule (every minute here) and PITR
   curl -s http://127.0.0.1:$r53_port/_peer/records          # what the local Route 53 holds
 Daemon log: $demo/regiond.log
-Every ${cycle} s eu-west-1 breaks (answers 503) at ${brk} s, and heals at ${heal} s.
+Every ${cycle} s eu-west-1 breaks (answers 503) at ${brk} s, and heals at ${heal} s;
+at ${drill_at} s a scripted drill drains ap-southeast-2 for ${drill_s} s, and its report follows.
 
 TXT
 
@@ -176,6 +186,20 @@ while :; do
     [ -f "$demo/down-eu-west-1" ] || { echo ">>> t=${t}s: breaking eu-west-1 (nginx answers 503)"; touch "$demo/down-eu-west-1"; date +%s.%N > "$demo/fault-at"; }
   else
     [ -f "$demo/down-eu-west-1" ] && { echo ">>> t=${t}s: healing eu-west-1"; rm -f "$demo/down-eu-west-1"; date +%s.%N > "$demo/fault-at"; }
+  fi
+  if [ "$phase" -ge "$drill_at" ] && [ -z "$drill_id" ]; then
+    echo ">>> t=${t}s: scripted drill: draining ap-southeast-2 for ${drill_s} s"
+    out=$("$bin/regionctl" --api "http://127.0.0.1:$port" drill start ap-southeast-2 --for "${drill_s}s" --note "scripted demo drill" || true)
+    echo "$out"
+    drill_id=$(echo "$out" | sed -n 's/^drill id: \([0-9]*\).*/\1/p')
+    [ -n "$drill_id" ] || drill_id=failed
+  fi
+  if [ -n "$drill_id" ] && [ "$drill_id" != failed ] && [ "$drill_id" != reported ] &&
+     "$bin/regionctl" --api "http://127.0.0.1:$port" drill report "$drill_id" --json 2>/dev/null |
+       /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); m={x["step"]: x["offset_s"] for x in r["milestones"]}; sys.exit(0 if m.get("traffic restored (DNS-visible)") is not None else 1)'; then
+    echo ">>> drill report:"
+    "$bin/regionctl" --api "http://127.0.0.1:$port" drill report "$drill_id" | sed -n '1,/^## Timeline/p'
+    drill_id=reported
   fi
   echo "--- t=${t}s"
   "$bin/regionctl" --api "http://127.0.0.1:$port" status || true

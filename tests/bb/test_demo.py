@@ -10,13 +10,17 @@ from harness import REGIOND, SRC, check, check_eq, free_port, run_tests
 
 def test_demo():
     port = free_port()
-    env = dict(os.environ, DEMO_SECONDS="32", DEMO_CYCLE="32", DEMO_PENDING_MS="1000", DEMO_TICK="1", DEMO_PORT=str(port),
+    env = dict(os.environ, DEMO_SECONDS="42", DEMO_CYCLE="32", DEMO_PENDING_MS="1000", DEMO_DRILL_S="4", DEMO_TICK="1", DEMO_PORT=str(port),
                REGIOND_BUILD=os.path.dirname(os.path.abspath(REGIOND)))
     r = subprocess.run(["bash", os.path.join(SRC, "scripts", "demo.sh")], env=env, capture_output=True,
                        text=True, timeout=120)
     out = r.stdout
     check_eq(r.returncode, 0, "demo exits 0 when DEMO_SECONDS is up")
     check(f"http://127.0.0.1:{port}/v1/status" in out, "demo prints the status URL")
+    check(out.lstrip().count("Dashboard: ") and out.index("Dashboard: ") < out.index("/v1/status"),
+          "the demo opens with the dashboard URL")
+    check(">>> drill report:" in out and "| batch submitted |" in out and "| traffic restored (DNS-visible) |" in out,
+          "a scripted drill runs and its report is printed")
     check(re.search(r">>> t=\d+s: breaking eu-west-1", out) is not None, "demo breaks eu-west-1 on its timer")
     frames = out.split("--- t=")
     states = []
