@@ -427,8 +427,12 @@ cJSON *drill_report_json(uint64_t id)
     int ins = dr_first(tl, sub, "route53_change_insync", NULL);
     int vis = dr_first(tl, ins, "route53_change_visible", NULL);
     int end = dr_first(tl, -1, "drill_end", NULL);
-    int rsub = dr_first(tl, end, "route53_change_submitted", NULL);
-    int rvis = dr_first(tl, rsub, "route53_change_visible", NULL);
+    int rsub = end >= 0 ? dr_first(tl, end, "route53_change_submitted", NULL) : -1;
+    int rvis = rsub >= 0 ? dr_first(tl, rsub, "route53_change_visible", NULL) : -1;
+    if (sub < 0)
+        ins = vis = -1;
+    else if (ins < 0)
+        vis = -1;
     if (ms) {
         dr_milestone(ms, tl, d->fail ? "fault injected" : "override applied", start);
         if (d->fail)
