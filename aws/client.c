@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "alarm.h"
 #include "creds.h"
 #include "log.h"
 #include "loop.h"
@@ -207,8 +208,17 @@ static void aws_finish(aws_req_t *r, int ok, long status, const char *code, cons
         snprintf(resp.error, sizeof(resp.error), "%s%s%s (%s, HTTP %ld, %u attempt%s)",
                  code && *code ? code : "", code && *code ? ": " : "", msg, r->op, status,
                  r->attempt, r->attempt == 1 ? "" : "s");
-    if (!ok)
+    /* The daemon's own AWS errors are alarms (one per service), cleared by
+     * the next call that works. */
+    char key[40];
+    snprintf(key, sizeof(key), "aws-%s", r->service);
+    if (!ok) {
         r->bucket->st.failures++;
+        if (strcmp(resp.error_code, "InvalidChangeBatch") != 0)   /* drift: its own alarm */
+            alarm_raise(key, "warning", resp.error, NULL);
+    } else {
+        alarm_resolve(key, "AWS calls work again");
+    }
     aws_done_fn done = r->done;
     void *arg = r->arg;
     done(arg, &resp);

@@ -275,6 +275,15 @@ static void ctrl_record(const decide_out_t *o, const decide_region_t *in, const 
 
 static void ctrl_alarm(const decide_out_t *o)
 {
+    /* A safety rule that holds a region in (min_healthy_regions) is worth a
+     * person's attention too, though not a page. */
+    static bool safety_on;
+    bool safety = o->top_rule == DECIDE_RULE_MIN_HEALTHY;
+    if (safety && !safety_on)
+        alarm_raise("safety-rule", "warning", o->reason, NULL);
+    else if (!safety && safety_on)
+        alarm_resolve("safety-rule", "no safety rule holds a region in any more");
+    safety_on = safety;
     if (o->alarm == C.last_alarm)
         return;
     C.last_alarm = o->alarm;
