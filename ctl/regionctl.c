@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,7 @@ static size_t ctl_on_data(char *p, size_t sz, size_t n, void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: regionctl [--api URL | --api unix:/path] [--token-file PATH] COMMAND\n"
+            "usage: regionctl [--api URL | --url URL | --socket PATH] [--token-file PATH] COMMAND\n"
             "commands:\n"
             "  status [--json]                     regions and targets, state, reason, latency\n"
             "  weights [--json]                    Route 53 weights: live, desired, rule; last change\n"
@@ -54,7 +55,8 @@ static void usage(FILE *f)
             "                                      drain (default) or fail a region for DUR, then restore\n"
             "  drill stop ID | drill list [--json] | drill report ID [--json]\n"
             "  metrics                             the Prometheus exposition\n"
-            "  events                              the events still in the ring (server-sent events)\n"
+            "  events [--follow]                   the events still in the ring; --follow keeps streaming\n"
+            "  check-config PATH                   validate a config file (runs regiond --check-config)\n"
             "DUR: 90s, 30m, 2h, 1d or plain seconds.\n"
             "The API defaults to $REGIOND_API or " CTL_DEFAULT_API ".\n"
             "--token-file (or $REGIOND_TOKEN_FILE): a file whose first \"NAME TOKEN\" line is sent as a\n"
@@ -599,6 +601,58 @@ static int ctl_drill(const char *api, int argc, char **argv)
     return rc;
 }
 
+static size_t ctl_on_stream(char *p, size_t sz, size_t n, void *arg)
+{
+    (void)arg;
+    fwrite(p, sz, n, stdout);
+    fflush(stdout);
+    return sz * n;
+}
+
+/* GET /v1/events and print it as it arrives, until the daemon goes away. */
+static int ctl_follow(const char *api)
+{
+    char url[1024];
+    CURL *e = curl_easy_init();
+    if (!e)
+        return 1;
+    if (strncmp(api, "unix:", 5) == 0) {
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, api + 5);
+        snprintf(url, sizeof(url), "http://localhost/v1/events");
+    } else {
+        snprintf(url, sizeof(url), "%.1000s/v1/events", api);
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_on_stream);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_cleanup(e);
+    if (rc != CURLE_OK)
+        fprintf(stderr, "regionctl: %s/v1/events: %s\n", api, curl_easy_strerror(rc));
+    return rc == CURLE_OK ? 0 : 1;
+}
+
+/* regiond --check-config PATH, with the regiond next to this program if any. */
+static int ctl_check_config(const char *path)
+{
+    char self[4096], bin[4200];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    const char *prog = "regiond";
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(bin, sizeof(bin), "%s/regiond", self);
+            if (access(bin, X_OK) == 0)
+                prog = bin;
+        }
+    }
+    execlp(prog, prog, "--check-config", path, (char *)NULL);
+    fprintf(stderr, "regionctl: cannot run %s: %s\n", prog, strerror(errno));
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *api = getenv("REGIOND_API");
@@ -606,8 +660,12 @@ int main(int argc, char **argv)
         api = CTL_DEFAULT_API;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
+        if ((strcmp(argv[i], "--api") == 0 || strcmp(argv[i], "--url") == 0) && i + 1 < argc) {
             api = argv[++i];
+        } else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+            static char sock[1100];
+            snprintf(sock, sizeof(sock), "unix:%s", argv[++i]);
+            api = sock;
         } else if (strcmp(argv[i], "--token-file") == 0 && i + 1 < argc) {
             if (ctl_read_token(argv[++i]) == -1)
                 return 2;
@@ -670,7 +728,9 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "metrics") == 0)
         rc = ctl_raw(api, "/metrics");
     else if (strcmp(cmd, "events") == 0)
-        rc = ctl_raw(api, "/v1/events");
+        rc = i + 1 < argc && strcmp(argv[i + 1], "--follow") == 0 ? ctl_follow(api) : ctl_raw(api, "/v1/events");
+    else if (strcmp(cmd, "check-config") == 0 && i + 1 < argc)
+        rc = ctl_check_config(argv[i + 1]);
     else {
         fprintf(stderr, "regionctl: unknown command '%s'\n", cmd);
         usage(stderr);

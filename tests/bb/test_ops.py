@@ -52,6 +52,14 @@ def test_unix_socket_secret_and_journal():
                        capture_output=True, text=True, timeout=10)
     check(r.returncode != 0 and "nope.sock" in r.stderr, f"unreachable API: clear error ({r.stderr.strip()})")
 
+    # regionctl events --follow streams until stopped; check-config runs regiond's check.
+    fp = subprocess.Popen([REGIONCTL, "--socket", sock, "events", "--follow"], stdout=subprocess.PIPE, text=True)
+    first = fp.stdout.readline() + fp.stdout.readline()
+    fp.terminate()
+    fp.wait(timeout=5)
+    check("retry:" in first or "id:" in first, f"regionctl events --follow streams ({first.strip()[:60]})")
+    r = subprocess.run([REGIONCTL, "check-config", d.cfg_path], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0 and "ok (2 regions" in r.stdout, f"regionctl check-config ({r.stdout.strip()})")
     status = d.get("/v1/status")[1].decode()
     metrics = d.get("/metrics")[1].decode()
     check_eq(d.stop(), 0, "clean exit")
