@@ -58,7 +58,8 @@ def test_unix_socket_secret_and_journal():
     fp.terminate()
     fp.wait(timeout=5)
     check("retry:" in first or "id:" in first, f"regionctl events --follow streams ({first.strip()[:60]})")
-    r = subprocess.run([REGIONCTL, "check-config", d.cfg_path], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([REGIONCTL, "check-config", d.cfg_path], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, CREDENTIALS_DIRECTORY=creds))
     check(r.returncode == 0 and "ok (2 regions" in r.stdout, f"regionctl check-config ({r.stdout.strip()})")
     status = d.get("/v1/status")[1].decode()
     metrics = d.get("/metrics")[1].decode()
