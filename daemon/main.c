@@ -37,10 +37,23 @@ static struct event *m_sig_term, *m_sig_int, *m_sig_hup;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: regiond [--config PATH]       run the daemon (default " CFG_DEFAULT_PATH ")\n"
-            "       regiond --check-config PATH   validate a config file, exit 0 if good\n"
-            "       regiond --print-iam-policy [--config PATH]   the IAM policy this config needs\n"
-            "       regiond --version\n");
+            "regiond - multi-region availability controller\n\n"
+            "usage: regiond [--config PATH]                 run the daemon (default " CFG_DEFAULT_PATH ")\n"
+            "       regiond --check-config PATH             validate a config file; exit 0 if good, 1 if not\n"
+            "       regiond --print-iam-policy [--config PATH]  the least-privilege IAM policy the config needs\n"
+            "       regiond --version | --help\n\n"
+            "The daemon probes each region's API, decides region health with hysteresis, moves Route 53\n"
+            "weighted records (safely), watches the DynamoDB global table, keeps backups and PITR, and\n"
+            "serves JSON status, /metrics, server-sent events and a dashboard on controller.listen.\n\n"
+            "signals:  SIGHUP reloads the config (a bad file keeps the old one running);\n"
+            "          SIGTERM/SIGINT stop within 5 s (transfers cancelled, state flushed).\n"
+            "systemd:  Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); systemd/regiond.service.\n"
+            "files:    the config (docs/config.md); controller.state_dir holds event-id, control.json,\n"
+            "          route53-change.json, backups.json, drills.json, audit.log.\n"
+            "env:      AWS_* credentials as the AWS SDKs read them; CREDENTIALS_DIRECTORY (systemd\n"
+            "          LoadCredential=) for secrets the config names; JOURNAL_STREAM (journald prefixes).\n"
+            "exit:     0 clean stop or good config; 1 config or start-up error; 2 usage error.\n"
+            "client:   regionctl --help.\n");
 }
 
 /* What the loaded config needs beyond its own validation: files it names. */
