@@ -539,8 +539,30 @@ static int ctl_drill(const char *api, int argc, char **argv)
         return 2;
     }
     bool json = argc > 1 && strcmp(argv[argc - 1], "--json") == 0;
-    if (strcmp(argv[0], "list") == 0)
-        return json ? ctl_raw(api, "/v1/drills") : ctl_raw(api, "/v1/drills");
+    if (strcmp(argv[0], "list") == 0) {
+        if (json)
+            return ctl_raw(api, "/v1/drills");
+        ctl_buf_t b = {0};
+        long code = 0;
+        if (ctl_get(api, "/v1/drills", &b, &code) == -1)
+            return 1;
+        cJSON *a = b.data ? cJSON_Parse(b.data) : NULL;
+        free(b.data);
+        printf("%-4s %-16s %-6s %-8s %-25s %-10s %s\n", "ID", "REGION", "ACTION", "STATE", "STARTED", "REMAINING", "NOTE");
+        const cJSON *d;
+        cJSON_ArrayForEach(d, a) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
+            const cJSON *rem = cJSON_GetObjectItemCaseSensitive(d, "remaining_s");
+            char r[16] = "-";
+            if (cJSON_IsNumber(rem))
+                snprintf(r, sizeof(r), "%.0f s", rem->valuedouble);
+            printf("%-4.0f %-16s %-6s %-8s %-25s %-10s %s\n", cJSON_IsNumber(id) ? id->valuedouble : 0,
+                   ctl_str(d, "region"), ctl_str(d, "action"), ctl_str(d, "state"), ctl_str(d, "started_at"), r,
+                   ctl_str(d, "note"));
+        }
+        cJSON_Delete(a);
+        return code == 200 ? 0 : 1;
+    }
     if (strcmp(argv[0], "report") == 0 && argc >= 2)
         return ctl_drill_report(api, argv[1], json);
     if (strcmp(argv[0], "stop") == 0 && argc >= 2) {
