@@ -1,6 +1,7 @@
 /* control — see control.h.  Data flows one way: targets (health) ->
  * control (decide) -> route53 (act) -> feed. */
 #include "control.h"
+#include "control_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,43 +21,8 @@
 #include "targets.h"
 
 #define CTRL_FILE "control.json"
-#define CTRL_RING 64
-#define CTRL_NOTE_MAX 200
 
-typedef struct {
-    decide_override_t kind;       /* NONE when unused */
-    int weight;
-    int64_t expires_wall_ms;
-    int64_t created_wall_ms;
-    char note[CTRL_NOTE_MAX];
-    char who[64];
-} ctrl_override_t;
-
-static struct {
-    const cfg_t *cfg;
-    size_t n;
-    char names[DECIDE_MAX_REGIONS][65];      /* overrides are kept by region name */
-    ctrl_override_t ov[DECIDE_MAX_REGIONS];
-    bool frozen;
-    char freeze_note[CTRL_NOTE_MAX], freeze_who[64];
-    uint64_t seq;                 /* last decision number */
-    uint64_t applied_seq;         /* last decision handed to the actuator */
-    bool have_last;
-    int last_weights[DECIDE_MAX_REGIONS];
-    bool last_alarm;
-    decide_out_t cur;             /* the latest evaluation (may be deferred) */
-    decide_region_t cur_in[DECIDE_MAX_REGIONS];
-    decide_history_t hist;
-    int64_t hist_wall[DECIDE_HISTORY];
-    char *ring[CTRL_RING];        /* recent decisions as JSON, oldest first */
-    size_t nring;
-    struct event *tick, *retry;
-    uint64_t fail_until_ms;       /* after a failed batch, no new one before this */
-    bool suspended;               /* during a reload: regions and config disagree */
-    uint64_t settle_until_ms;     /* a drain waits until then for correlated failures */
-    bool ready;                   /* ctrl_init done */
-    uint64_t fail_backoff_ms;
-} C;
+ctrl_state_t ctl;
 
 static void ctrl_evaluate(const char *why);
 
@@ -70,18 +36,18 @@ static void ctrl_save(void)
         cJSON_Delete(o);
         return;
     }
-    cJSON_AddNumberToObject(o, "decision_seq", (double)C.seq);
-    cJSON_AddBoolToObject(o, "frozen", C.frozen);
-    cJSON_AddStringToObject(o, "freeze_note", C.freeze_note);
-    cJSON_AddStringToObject(o, "freeze_who", C.freeze_who);
-    for (size_t i = 0; i < C.n; i++) {
-        const ctrl_override_t *v = &C.ov[i];
+    cJSON_AddNumberToObject(o, "decision_seq", (double)ctl.seq);
+    cJSON_AddBoolToObject(o, "frozen", ctl.frozen);
+    cJSON_AddStringToObject(o, "freeze_note", ctl.freeze_note);
+    cJSON_AddStringToObject(o, "freeze_who", ctl.freeze_who);
+    for (size_t i = 0; i < ctl.n; i++) {
+        const ctrl_override_t *v = &ctl.ov[i];
         if (v->kind == DECIDE_OV_NONE)
             continue;
         cJSON *x = cJSON_CreateObject();
         if (!x)
             break;
-        cJSON_AddStringToObject(x, "region", C.names[i]);
+        cJSON_AddStringToObject(x, "region", ctl.names[i]);
         cJSON_AddStringToObject(x, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
         cJSON_AddNumberToObject(x, "weight", v->weight);
         cJSON_AddNumberToObject(x, "expires_wall_ms", (double)v->expires_wall_ms);
@@ -90,8 +56,8 @@ static void ctrl_save(void)
         cJSON_AddStringToObject(x, "who", v->who);
         cJSON_AddItemToArray(ovs, x);
     }
-    for (size_t i = 0; i < C.hist.n; i++)
-        cJSON_AddItemToArray(ch, cJSON_CreateNumber((double)C.hist_wall[i]));
+    for (size_t i = 0; i < ctl.hist.n; i++)
+        cJSON_AddItemToArray(ch, cJSON_CreateNumber((double)ctl.hist_wall[i]));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (s)
@@ -101,8 +67,8 @@ static void ctrl_save(void)
 
 static int ctrl_index(const char *region)
 {
-    for (size_t i = 0; i < C.n; i++)
-        if (strcmp(C.names[i], region) == 0)
+    for (size_t i = 0; i < ctl.n; i++)
+        if (strcmp(ctl.names[i], region) == 0)
             return (int)i;
     return -1;
 }
@@ -123,10 +89,10 @@ static double ctrl_jnum(const cJSON *o, const char *k)
  * time, which is what survives a restart). */
 static void ctrl_hist_add(uint64_t mono, int64_t wall)
 {
-    if (C.hist.n == DECIDE_HISTORY)
-        memmove(C.hist_wall, C.hist_wall + 1, (DECIDE_HISTORY - 1) * sizeof(C.hist_wall[0]));
-    decide_history_add(&C.hist, mono);
-    C.hist_wall[C.hist.n - 1] = wall;
+    if (ctl.hist.n == DECIDE_HISTORY)
+        memmove(ctl.hist_wall, ctl.hist_wall + 1, (DECIDE_HISTORY - 1) * sizeof(ctl.hist_wall[0]));
+    decide_history_add(&ctl.hist, mono);
+    ctl.hist_wall[ctl.hist.n - 1] = wall;
 }
 
 static void ctrl_load(void)
@@ -136,16 +102,16 @@ static void ctrl_load(void)
     free(s);
     if (!o)
         return;
-    C.seq = (uint64_t)ctrl_jnum(o, "decision_seq");
-    C.frozen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "frozen"));
-    snprintf(C.freeze_note, sizeof(C.freeze_note), "%s", ctrl_jstr(o, "freeze_note"));
-    snprintf(C.freeze_who, sizeof(C.freeze_who), "%s", ctrl_jstr(o, "freeze_who"));
+    ctl.seq = (uint64_t)ctrl_jnum(o, "decision_seq");
+    ctl.frozen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "frozen"));
+    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", ctrl_jstr(o, "freeze_note"));
+    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", ctrl_jstr(o, "freeze_who"));
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "overrides")) {
         int i = ctrl_index(ctrl_jstr(x, "region"));
         if (i < 0)
             continue;   /* a region that left the config */
-        ctrl_override_t *v = &C.ov[i];
+        ctrl_override_t *v = &ctl.ov[i];
         v->kind = strcmp(ctrl_jstr(x, "action"), "drain") == 0 ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
         v->weight = (int)ctrl_jnum(x, "weight");
         v->expires_wall_ms = (int64_t)ctrl_jnum(x, "expires_wall_ms");
@@ -170,12 +136,12 @@ static void ctrl_load(void)
 static void ctrl_drop_expired(void)
 {
     int64_t now = loop_wall_ms();
-    for (size_t i = 0; i < C.n; i++) {
-        ctrl_override_t *v = &C.ov[i];
+    for (size_t i = 0; i < ctl.n; i++) {
+        ctrl_override_t *v = &ctl.ov[i];
         if (v->kind != DECIDE_OV_NONE && v->expires_wall_ms && v->expires_wall_ms <= now) {
             cJSON *d = cJSON_CreateObject();
             if (d) {
-                cJSON_AddStringToObject(d, "region", C.names[i]);
+                cJSON_AddStringToObject(d, "region", ctl.names[i]);
                 cJSON_AddStringToObject(d, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
                 cJSON_AddStringToObject(d, "note", v->note);
             }
@@ -188,7 +154,7 @@ static void ctrl_drop_expired(void)
 
 static void ctrl_cfg(decide_cfg_t *d)
 {
-    const cfg_decision_t *c = &C.cfg->decision;
+    const cfg_decision_t *c = &ctl.cfg->decision;
     *d = (decide_cfg_t){.min_healthy_regions = c->min_healthy_regions,
                         .fail_open = c->fail_open_restore ? DECIDE_FAIL_OPEN_RESTORE : DECIDE_FAIL_OPEN_KEEP,
                         .degraded_weight = c->degraded_weight,
@@ -199,20 +165,20 @@ static void ctrl_cfg(decide_cfg_t *d)
 static void ctrl_inputs(decide_region_t *in)
 {
     static char why[DECIDE_MAX_REGIONS][320];
-    const cfg_route53_t *r = &C.cfg->route53;
-    for (size_t i = 0; i < C.n; i++) {
+    const cfg_route53_t *r = &ctl.cfg->route53;
+    for (size_t i = 0; i < ctl.n; i++) {
         const region_t *reg = targets_region(i);
-        in[i] = (decide_region_t){.name = C.names[i],
+        in[i] = (decide_region_t){.name = ctl.names[i],
                                   .health = reg ? reg->state : HEALTH_UNKNOWN,
                                   .configured_weight = r->enabled ? (int)r->regions[i].weight : 100,
                                   .live_weight = r->enabled ? route53_live_weight(i) : -1};
-        if (C.cfg->dynamodb.enabled && C.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
+        if (ctl.cfg->dynamodb.enabled && ctl.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
             in[i].data_blocked = true;
             in[i].data_why = why[i];
         }
-        if (C.ov[i].kind != DECIDE_OV_NONE) {
-            in[i].override = C.ov[i].kind;
-            in[i].pin_weight = C.ov[i].kind == DECIDE_OV_PIN ? C.ov[i].weight : 0;
+        if (ctl.ov[i].kind != DECIDE_OV_NONE) {
+            in[i].override = ctl.ov[i].kind;
+            in[i].pin_weight = ctl.ov[i].kind == DECIDE_OV_PIN ? ctl.ov[i].weight : 0;
         } else if (r->enabled && route53_drifted(i) && !r->correct_drift && in[i].live_weight >= 0) {
             /* Changed outside regiond: hands off until an operator releases it. */
             in[i].override = DECIDE_OV_PIN;
@@ -221,15 +187,15 @@ static void ctrl_inputs(decide_region_t *in)
     }
 }
 
-static const char *ctrl_apply_state(const decide_out_t *o)
+const char *ctrl_apply_state(const decide_out_t *o)
 {
     if (!o->change)
         return "no-change";
-    if (!C.cfg->route53.enabled)
+    if (!ctl.cfg->route53.enabled)
         return "monitor-only";
-    if (C.cfg->decision.dry_run)
+    if (ctl.cfg->decision.dry_run)
         return "dry-run";
-    if (C.frozen)
+    if (ctl.frozen)
         return "frozen";
     return "apply";
 }
@@ -240,18 +206,18 @@ static void ctrl_record(const decide_out_t *o, const decide_region_t *in, const 
     cJSON *d = cJSON_CreateObject();
     if (!d)
         return;
-    cJSON_AddNumberToObject(d, "decision", (double)C.seq);
+    cJSON_AddNumberToObject(d, "decision", (double)ctl.seq);
     cJSON_AddStringToObject(d, "rule", decide_rule_str(o->top_rule));
     cJSON_AddStringToObject(d, "reason", o->reason);
     cJSON_AddStringToObject(d, "trigger", why);
     cJSON_AddStringToObject(d, "applied", applied);
     cJSON_AddBoolToObject(d, "alarm", o->alarm);
     cJSON *rs = cJSON_AddArrayToObject(d, "regions");
-    for (size_t i = 0; rs && i < C.n; i++) {
+    for (size_t i = 0; rs && i < ctl.n; i++) {
         cJSON *x = cJSON_CreateObject();
         if (!x)
             break;
-        cJSON_AddStringToObject(x, "region", C.names[i]);
+        cJSON_AddStringToObject(x, "region", ctl.names[i]);
         cJSON_AddStringToObject(x, "health", health_state_str(in[i].health));
         cJSON_AddNumberToObject(x, "live", in[i].live_weight);
         cJSON_AddNumberToObject(x, "configured", in[i].configured_weight);
@@ -263,12 +229,12 @@ static void ctrl_record(const decide_out_t *o, const decide_region_t *in, const 
     }
     char *line = cJSON_PrintUnformatted(d);
     if (line) {
-        if (C.nring == CTRL_RING) {
-            free(C.ring[0]);
-            memmove(C.ring, C.ring + 1, (CTRL_RING - 1) * sizeof(C.ring[0]));
-            C.nring--;
+        if (ctl.nring == CTRL_RING) {
+            free(ctl.ring[0]);
+            memmove(ctl.ring, ctl.ring + 1, (CTRL_RING - 1) * sizeof(ctl.ring[0]));
+            ctl.nring--;
         }
-        C.ring[C.nring++] = line;
+        ctl.ring[ctl.nring++] = line;
     }
     feed_emit("decision", d);
 }
@@ -284,9 +250,9 @@ static void ctrl_alarm(const decide_out_t *o)
     else if (!safety && safety_on)
         alarm_resolve("safety-rule", "no safety rule holds a region in any more");
     safety_on = safety;
-    if (o->alarm == C.last_alarm)
+    if (o->alarm == ctl.last_alarm)
         return;
-    C.last_alarm = o->alarm;
+    ctl.last_alarm = o->alarm;
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddBoolToObject(d, "active", o->alarm);
@@ -308,22 +274,22 @@ static void ctrl_alarm(const decide_out_t *o)
 static bool ctrl_settling(const decide_out_t *o, const decide_region_t *in)
 {
     bool drains = false;
-    for (size_t i = 0; i < C.n; i++)
+    for (size_t i = 0; i < ctl.n; i++)
         if (o->rule[i] == DECIDE_RULE_HEALTH && in[i].live_weight > 0 && o->weight[i] < in[i].live_weight)
             drains = true;
     uint64_t now = loop_now_ms();
-    if (!drains || C.cfg->decision.settle_ms == 0) {
-        C.settle_until_ms = 0;
+    if (!drains || ctl.cfg->decision.settle_ms == 0) {
+        ctl.settle_until_ms = 0;
         return false;
     }
-    if (C.settle_until_ms == 0) {
-        C.settle_until_ms = now + C.cfg->decision.settle_ms;
-        uint64_t w = C.cfg->decision.settle_ms;
+    if (ctl.settle_until_ms == 0) {
+        ctl.settle_until_ms = now + ctl.cfg->decision.settle_ms;
+        uint64_t w = ctl.cfg->decision.settle_ms;
         struct timeval tv = {(time_t)(w / 1000), (suseconds_t)(w % 1000) * 1000 + 1000};
-        evtimer_add(C.retry, &tv);
+        evtimer_add(ctl.retry, &tv);
         return true;
     }
-    return now < C.settle_until_ms;
+    return now < ctl.settle_until_ms;
 }
 
 static void ctrl_evaluate(const char *why)
@@ -332,80 +298,80 @@ static void ctrl_evaluate(const char *why)
     decide_cfg_t dc;
     decide_out_t o;
     ctrl_drop_expired();
-    if (C.cfg->route53.enabled && !route53_ready())
+    if (ctl.cfg->route53.enabled && !route53_ready())
         return;   /* no decision before the live weights are known */
     ctrl_cfg(&dc);
     ctrl_inputs(in);
-    if (decide(&dc, in, C.n, &C.hist, loop_now_ms(), &o) == -1) {
+    if (decide(&dc, in, ctl.n, &ctl.hist, loop_now_ms(), &o) == -1) {
         log_msg(LOG_ERR, "msg=\"decision engine refused its inputs\" reason=\"%s\"", o.reason);
         return;
     }
     if (ctrl_settling(&o, in))
         return;
-    C.cur = o;
-    memcpy(C.cur_in, in, sizeof(in[0]) * C.n);
+    ctl.cur = o;
+    memcpy(ctl.cur_in, in, sizeof(in[0]) * ctl.n);
     ctrl_alarm(&o);
     if (o.retry_in_ms) {
         struct timeval tv = {(time_t)(o.retry_in_ms / 1000), (suseconds_t)(o.retry_in_ms % 1000) * 1000 + 1000};
-        evtimer_add(C.retry, &tv);
+        evtimer_add(ctl.retry, &tv);
     }
-    bool same = C.have_last && memcmp(C.last_weights, o.weight, sizeof(int) * C.n) == 0;
+    bool same = ctl.have_last && memcmp(ctl.last_weights, o.weight, sizeof(int) * ctl.n) == 0;
     const char *applied = ctrl_apply_state(&o);
     if (!same) {
-        C.seq++;
-        C.have_last = true;
-        memcpy(C.last_weights, o.weight, sizeof(int) * C.n);
+        ctl.seq++;
+        ctl.have_last = true;
+        memcpy(ctl.last_weights, o.weight, sizeof(int) * ctl.n);
         ctrl_save();
         ctrl_record(&o, in, why, applied);
     }
-    if (strcmp(applied, "apply") == 0 && C.applied_seq != C.seq && route53_idle() &&
-        loop_now_ms() >= C.fail_until_ms) {
-        if (route53_apply(C.seq, o.weight, C.n) == 0)
-            C.applied_seq = C.seq;
+    if (strcmp(applied, "apply") == 0 && ctl.applied_seq != ctl.seq && route53_idle() &&
+        loop_now_ms() >= ctl.fail_until_ms) {
+        if (route53_apply(ctl.seq, o.weight, ctl.n) == 0)
+            ctl.applied_seq = ctl.seq;
     }
 }
 
 void ctrl_health_changed(void)
 {
-    if (C.ready && !C.suspended)
+    if (ctl.ready && !ctl.suspended)
         ctrl_evaluate("health");
 }
 
 void ctrl_suspend(void)
 {
-    C.suspended = true;
+    ctl.suspended = true;
 }
 
 void ctrl_resume(void)
 {
-    C.suspended = false;
+    ctl.suspended = false;
 }
 
 static void ctrl_on_r53(route53_note_t what)
 {
     if (what == R53_NOTE_APPLIED) {
-        C.fail_backoff_ms = 0;
+        ctl.fail_backoff_ms = 0;
         ctrl_hist_add(loop_now_ms(), loop_wall_ms());
         ctrl_save();
         return;
     }
     if (what == R53_NOTE_FAILED) {
-        C.fail_backoff_ms = C.fail_backoff_ms ? C.fail_backoff_ms * 2 : 5000;
-        if (C.fail_backoff_ms > 300000)
-            C.fail_backoff_ms = 300000;
-        C.fail_until_ms = loop_now_ms() + C.fail_backoff_ms;
-        struct timeval tv = {(time_t)(C.fail_backoff_ms / 1000) + 1, 0};
-        evtimer_add(C.retry, &tv);
+        ctl.fail_backoff_ms = ctl.fail_backoff_ms ? ctl.fail_backoff_ms * 2 : 5000;
+        if (ctl.fail_backoff_ms > 300000)
+            ctl.fail_backoff_ms = 300000;
+        ctl.fail_until_ms = loop_now_ms() + ctl.fail_backoff_ms;
+        struct timeval tv = {(time_t)(ctl.fail_backoff_ms / 1000) + 1, 0};
+        evtimer_add(ctl.retry, &tv);
         return;
     }
     if (what == R53_NOTE_LIVE)
-        C.applied_seq = 0;   /* live weights moved: the current decision may need applying again */
+        ctl.applied_seq = 0;   /* live weights moved: the current decision may need applying again */
     ctrl_evaluate(what == R53_NOTE_LIVE ? "live-weights" : "actuator-idle");
 }
 
 void ctrl_data_changed(void)
 {
-    if (C.ready && !C.suspended)
+    if (ctl.ready && !ctl.suspended)
         ctrl_evaluate("data");
 }
 
@@ -435,14 +401,14 @@ ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t
         ctrl_cfg(&dc);
         ctrl_inputs(in);
         char why[256];
-        decide_rule_t r = decide_check_drain(&dc, in, C.n, (size_t)i, why, sizeof(why));
+        decide_rule_t r = decide_check_drain(&dc, in, ctl.n, (size_t)i, why, sizeof(why));
         if (r != DECIDE_RULE_NONE) {
             snprintf(msg, msglen, "refused by %s: %s",
                      r == DECIDE_RULE_COUNT ? "the decision engine" : decide_rule_str(r), why);
             return CTRL_REFUSED;
         }
     }
-    ctrl_override_t *v = &C.ov[i];
+    ctrl_override_t *v = &ctl.ov[i];
     v->kind = drain ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
     v->weight = drain ? 0 : weight;
     v->created_wall_ms = loop_wall_ms();
@@ -472,8 +438,8 @@ ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, si
         snprintf(msg, msglen, "no region named '%s'", region);
         return CTRL_NOT_FOUND;
     }
-    bool had = C.ov[i].kind != DECIDE_OV_NONE || route53_drifted((size_t)i);
-    C.ov[i].kind = DECIDE_OV_NONE;
+    bool had = ctl.ov[i].kind != DECIDE_OV_NONE || route53_drifted((size_t)i);
+    ctl.ov[i].kind = DECIDE_OV_NONE;
     route53_clear_drift((size_t)i);
     ctrl_save();
     cJSON *d = cJSON_CreateObject();
@@ -484,7 +450,7 @@ ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, si
     }
     feed_emit("override_released", d);
     snprintf(msg, msglen, "released %s", region);
-    C.applied_seq = 0;
+    ctl.applied_seq = 0;
     ctrl_evaluate("release");
     return CTRL_OK;
 }
@@ -502,207 +468,61 @@ ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen)
     char why[256];
     ctrl_cfg(&dc);
     ctrl_inputs(in);
-    decide_rule_t r = decide_check_drain(&dc, in, C.n, (size_t)i, why, sizeof(why));
+    decide_rule_t r = decide_check_drain(&dc, in, ctl.n, (size_t)i, why, sizeof(why));
     if (r != DECIDE_RULE_NONE) {
         snprintf(msg, msglen, "refused by %s: %s", r == DECIDE_RULE_COUNT ? "the decision engine" : decide_rule_str(r),
                  why);
         return CTRL_REFUSED;
     }
     in[i].override = DECIDE_OV_DRAIN;
-    if (decide(&dc, in, C.n, &C.hist, loop_now_ms(), &o) == -1) {
+    if (decide(&dc, in, ctl.n, &ctl.hist, loop_now_ms(), &o) == -1) {
         snprintf(msg, msglen, "%s", o.reason);
         return CTRL_BAD;
     }
     size_t off = (size_t)snprintf(msg, msglen, "would apply decision: %s (rule %s); weights", o.reason,
                                   decide_rule_str(o.top_rule));
-    for (size_t k = 0; k < C.n && off < msglen; k++)
-        off += (size_t)snprintf(msg + off, msglen - off, " %s=%d", C.names[k], o.weight[k]);
+    for (size_t k = 0; k < ctl.n && off < msglen; k++)
+        off += (size_t)snprintf(msg + off, msglen - off, " %s=%d", ctl.names[k], o.weight[k]);
     return CTRL_OK;
 }
 
 void ctrl_set_freeze(bool on, const char *note, const char *who)
 {
-    C.frozen = on;
-    snprintf(C.freeze_note, sizeof(C.freeze_note), "%s", on && note ? note : "");
-    snprintf(C.freeze_who, sizeof(C.freeze_who), "%s", on && who ? who : "");
+    ctl.frozen = on;
+    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", on && note ? note : "");
+    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", on && who ? who : "");
     ctrl_save();
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddBoolToObject(d, "frozen", on);
-        cJSON_AddStringToObject(d, "note", C.freeze_note);
+        cJSON_AddStringToObject(d, "note", ctl.freeze_note);
         cJSON_AddStringToObject(d, "who", who ? who : "");
     }
     feed_emit(on ? "freeze" : "unfreeze", d);
-    C.applied_seq = 0;
+    ctl.applied_seq = 0;
     ctrl_evaluate(on ? "freeze" : "unfreeze");
-}
-
-/* ---- views ---- */
-
-cJSON *ctrl_overrides_json(void)
-{
-    cJSON *a = cJSON_CreateArray();
-    char t[40];
-    for (size_t i = 0; a && i < C.n; i++) {
-        const ctrl_override_t *v = &C.ov[i];
-        if (v->kind == DECIDE_OV_NONE)
-            continue;
-        cJSON *x = cJSON_CreateObject();
-        if (!x)
-            break;
-        cJSON_AddStringToObject(x, "region", C.names[i]);
-        cJSON_AddStringToObject(x, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
-        cJSON_AddNumberToObject(x, "weight", v->weight);
-        cJSON_AddStringToObject(x, "created_at", loop_fmt_wall(v->created_wall_ms, t, sizeof(t)));
-        if (v->expires_wall_ms) {
-            cJSON_AddStringToObject(x, "expires_at", loop_fmt_wall(v->expires_wall_ms, t, sizeof(t)));
-            cJSON_AddNumberToObject(x, "expires_in_s", (double)((v->expires_wall_ms - loop_wall_ms()) / 1000));
-        }
-        cJSON_AddStringToObject(x, "note", v->note);
-        cJSON_AddStringToObject(x, "who", v->who);
-        cJSON_AddItemToArray(a, x);
-    }
-    return a;
-}
-
-cJSON *ctrl_decisions_json(void)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = C.nring; a && i > 0; i--) {
-        cJSON *x = cJSON_Parse(C.ring[i - 1]);
-        if (x)
-            cJSON_AddItemToArray(a, x);
-    }
-    return a;
-}
-
-static cJSON *ctrl_change_json(const route53_change_t *c)
-{
-    cJSON *x = cJSON_CreateObject();
-    char t[40];
-    if (!x)
-        return NULL;
-    cJSON_AddNumberToObject(x, "decision", (double)c->decision);
-    cJSON_AddStringToObject(x, "change_id", c->change_id);
-    cJSON_AddStringToObject(x, "status", c->status);
-    if (c->submitted_wall_ms)
-        cJSON_AddStringToObject(x, "submitted_at", loop_fmt_wall(c->submitted_wall_ms, t, sizeof(t)));
-    if (c->accepted_ms)
-        cJSON_AddNumberToObject(x, "accepted_after_ms", (double)(c->accepted_ms - c->submitted_ms));
-    if (c->insync_ms)
-        cJSON_AddNumberToObject(x, "insync_after_ms", (double)(c->insync_ms - c->submitted_ms));
-    if (c->visible_ms)
-        cJSON_AddNumberToObject(x, "visible_after_ms", (double)(c->visible_ms - c->submitted_ms));
-    cJSON_AddStringToObject(x, "dns", c->visible_result);
-    cJSON_AddStringToObject(x, "error", c->error);
-    return x;
-}
-
-cJSON *ctrl_status_json(void)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    const cfg_route53_t *r = &C.cfg->route53;
-    cJSON_AddBoolToObject(o, "route53", r->enabled);
-    cJSON_AddBoolToObject(o, "frozen", C.frozen);
-    cJSON_AddBoolToObject(o, "dry_run", C.cfg->decision.dry_run);
-    if (C.frozen) {
-        cJSON_AddStringToObject(o, "freeze_note", C.freeze_note);
-        cJSON_AddStringToObject(o, "freeze_who", C.freeze_who);
-    }
-    cJSON_AddBoolToObject(o, "alarm", C.cur.alarm);
-    cJSON_AddNumberToObject(o, "decision", (double)C.seq);
-    cJSON_AddStringToObject(o, "rule", decide_rule_str(C.cur.top_rule));
-    cJSON_AddStringToObject(o, "reason", C.cur.reason);
-    cJSON_AddStringToObject(o, "applies", ctrl_apply_state(&C.cur));
-    cJSON_AddStringToObject(o, "actuator", route53_phase_str(route53_phase()));
-    cJSON_AddStringToObject(o, "last_error", route53_last_error());
-    cJSON *w = cJSON_AddArrayToObject(o, "weights");
-    for (size_t i = 0; w && i < C.n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        if (!x)
-            break;
-        cJSON_AddStringToObject(x, "region", C.names[i]);
-        if (r->enabled) {
-            cJSON_AddStringToObject(x, "set_identifier", r->regions[i].set_identifier);
-            cJSON_AddNumberToObject(x, "configured", r->regions[i].weight);
-        }
-        cJSON_AddNumberToObject(x, "live", r->enabled ? route53_live_weight(i) : -1);
-        cJSON_AddNumberToObject(x, "desired", C.cur.weight[i]);
-        cJSON_AddStringToObject(x, "rule", decide_rule_str(C.cur.rule[i]));
-        cJSON_AddBoolToObject(x, "drifted", r->enabled && route53_drifted(i));
-        cJSON_AddItemToArray(w, x);
-    }
-    cJSON_AddItemToObject(o, "overrides", ctrl_overrides_json());
-    const route53_change_t *c = route53_last_change();
-    if (c)
-        cJSON_AddItemToObject(o, "last_change", ctrl_change_json(c));
-    else
-        cJSON_AddNullToObject(o, "last_change");
-    cJSON_AddNumberToObject(o, "changes_total", (double)route53_changes_total());
-    cJSON_AddNumberToObject(o, "drift_total", (double)route53_drift_total());
-    return o;
-}
-
-void ctrl_metrics(struct evbuffer *b)
-{
-    const cfg_route53_t *r = &C.cfg->route53;
-    evbuffer_add_printf(b, "# HELP regiond_route53_weight Weight of each region's record: live as last read, desired by the last decision.\n"
-                        "# TYPE regiond_route53_weight gauge\n");
-    for (size_t i = 0; i < C.n; i++) {
-        evbuffer_add_printf(b, "regiond_route53_weight{region=\"%s\",kind=\"desired\"} %d\n", C.names[i], C.cur.weight[i]);
-        if (r->enabled)
-            evbuffer_add_printf(b, "regiond_route53_weight{region=\"%s\",kind=\"live\"} %d\n", C.names[i],
-                                route53_live_weight(i));
-    }
-    evbuffer_add_printf(b, "# HELP regiond_decisions_total Decisions made (the last decision number).\n"
-                        "# TYPE regiond_decisions_total counter\nregiond_decisions_total %" PRIu64 "\n", C.seq);
-    evbuffer_add_printf(b, "# HELP regiond_failover_alarm 1 while fail-open or the all-zero guard holds.\n"
-                        "# TYPE regiond_failover_alarm gauge\nregiond_failover_alarm %d\n", C.cur.alarm ? 1 : 0);
-    evbuffer_add_printf(b, "# HELP regiond_failover_frozen 1 while decisions are not applied (freeze or dry run).\n"
-                        "# TYPE regiond_failover_frozen gauge\nregiond_failover_frozen %d\n",
-                        C.frozen || C.cfg->decision.dry_run ? 1 : 0);
-    evbuffer_add_printf(b, "# HELP regiond_route53_changes_total Record changes accepted by Route 53.\n"
-                        "# TYPE regiond_route53_changes_total counter\nregiond_route53_changes_total %" PRIu64 "\n",
-                        route53_changes_total());
-    evbuffer_add_printf(b, "# HELP regiond_route53_drift_total Records found changed outside regiond.\n"
-                        "# TYPE regiond_route53_drift_total counter\nregiond_route53_drift_total %" PRIu64 "\n",
-                        route53_drift_total());
-    const route53_change_t *c = route53_last_change();
-    if (c && c->insync_ms) {
-        evbuffer_add_printf(b, "# HELP regiond_route53_last_change_seconds Phases of the last change, from submission.\n"
-                            "# TYPE regiond_route53_last_change_seconds gauge\n");
-        evbuffer_add_printf(b, "regiond_route53_last_change_seconds{phase=\"accepted\"} %.3f\n",
-                            (double)(c->accepted_ms - c->submitted_ms) / 1000.0);
-        evbuffer_add_printf(b, "regiond_route53_last_change_seconds{phase=\"insync\"} %.3f\n",
-                            (double)(c->insync_ms - c->submitted_ms) / 1000.0);
-        if (c->visible_ms)
-            evbuffer_add_printf(b, "regiond_route53_last_change_seconds{phase=\"visible\"} %.3f\n",
-                                (double)(c->visible_ms - c->submitted_ms) / 1000.0);
-    }
 }
 
 /* ---- life cycle ---- */
 
 static void ctrl_names(const cfg_t *cfg)
 {
-    C.n = cfg->n_regions < DECIDE_MAX_REGIONS ? cfg->n_regions : DECIDE_MAX_REGIONS;
-    for (size_t i = 0; i < C.n; i++)
-        snprintf(C.names[i], sizeof(C.names[i]), "%s", cfg->regions[i].name);
+    ctl.n = cfg->n_regions < DECIDE_MAX_REGIONS ? cfg->n_regions : DECIDE_MAX_REGIONS;
+    for (size_t i = 0; i < ctl.n; i++)
+        snprintf(ctl.names[i], sizeof(ctl.names[i]), "%s", cfg->regions[i].name);
 }
 
 int ctrl_init(const cfg_t *cfg, char *err, size_t errlen)
 {
-    memset(&C, 0, sizeof(C));
-    C.cfg = cfg;
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.cfg = cfg;
     ctrl_names(cfg);
-    C.frozen = cfg->decision.freeze;
+    ctl.frozen = cfg->decision.freeze;
     ctrl_load();
-    C.tick = event_new(loop_base(), -1, EV_PERSIST, ctrl_on_tick, NULL);
-    C.retry = evtimer_new(loop_base(), ctrl_on_tick, &C);
+    ctl.tick = event_new(loop_base(), -1, EV_PERSIST, ctrl_on_tick, NULL);
+    ctl.retry = evtimer_new(loop_base(), ctrl_on_tick, &ctl);
     struct timeval tv = {1, 0};
-    if (!C.tick || !C.retry || event_add(C.tick, &tv) == -1) {
+    if (!ctl.tick || !ctl.retry || event_add(ctl.tick, &tv) == -1) {
         snprintf(err, errlen, "control: out of memory");
         return -1;
     }
@@ -710,7 +530,7 @@ int ctrl_init(const cfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "route53: cannot start");
         return -1;
     }
-    C.ready = true;
+    ctl.ready = true;
     ctrl_evaluate("start");
     return 0;
 }
@@ -720,20 +540,20 @@ void ctrl_configure(const cfg_t *cfg)
     /* Overrides follow their region by name across a reload. */
     ctrl_override_t old[DECIDE_MAX_REGIONS];
     char oldn[DECIDE_MAX_REGIONS][65];
-    size_t on = C.n;
-    memcpy(old, C.ov, sizeof(old));
-    memcpy(oldn, C.names, sizeof(oldn));
-    memset(C.ov, 0, sizeof(C.ov));
-    C.cfg = cfg;
+    size_t on = ctl.n;
+    memcpy(old, ctl.ov, sizeof(old));
+    memcpy(oldn, ctl.names, sizeof(oldn));
+    memset(ctl.ov, 0, sizeof(ctl.ov));
+    ctl.cfg = cfg;
     ctrl_names(cfg);
     for (size_t k = 0; k < on; k++) {
         int i = ctrl_index(oldn[k]);
         if (i >= 0)
-            C.ov[i] = old[k];
+            ctl.ov[i] = old[k];
     }
-    C.have_last = false;
-    C.applied_seq = 0;
-    C.suspended = false;
+    ctl.have_last = false;
+    ctl.applied_seq = 0;
+    ctl.suspended = false;
     route53_configure(cfg);
     ctrl_evaluate("reload");
 }
@@ -741,11 +561,11 @@ void ctrl_configure(const cfg_t *cfg)
 void ctrl_fini(void)
 {
     route53_fini();
-    if (C.tick)
-        event_free(C.tick);
-    if (C.retry)
-        event_free(C.retry);
-    for (size_t i = 0; i < C.nring; i++)
-        free(C.ring[i]);
-    memset(&C, 0, sizeof(C));
+    if (ctl.tick)
+        event_free(ctl.tick);
+    if (ctl.retry)
+        event_free(ctl.retry);
+    for (size_t i = 0; i < ctl.nring; i++)
+        free(ctl.ring[i]);
+    memset(&ctl, 0, sizeof(ctl));
 }
