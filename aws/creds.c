@@ -1,28 +1,22 @@
-/* creds — see creds.h.  The chain, the cache and its waiters, and the two
- * local sources (environment, shared credentials file with its small strict
- * INI reader).  The HTTP sources are in creds_http.c. */
+/* creds — see creds.h.  The chain, the cache and its waiters, and the
+ * environment source.  The shared credentials file is read in creds_ini.c,
+ * the HTTP sources are in creds_http.c. */
 #include "creds.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "creds_int.h"
 #include "log.h"
 #include "loop.h"
 
-#define CR_FILE_MAX (1024 * 1024)
 #define CR_IMDS_DEFAULT "http://169.254.169.254"
 
 typedef struct cr_waiter {
@@ -45,17 +39,13 @@ static struct {
     char notes[512];             /* why the local sources had nothing */
 } cr;
 
-/* An environment variable, NULL when unset or empty. */
-static const char *cr_env(const char *name)
+const char *creds_env(const char *name)
 {
     const char *v = getenv(name);
     return v && v[0] ? v : NULL;
 }
 
-/* snprintf for error messages, which may be cut short. */
-static void cr_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void cr_errf(char *err, size_t errlen, const char *fmt, ...)
+void creds_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -116,12 +106,11 @@ int creds_parse_expiration(const char *s, int64_t *wall_ms)
 
 /* ---- environment ---- */
 
-/* Copy src into a credentials field; -1 with err when it does not fit. */
-static int cr_put(char *dst, size_t dstlen, const char *src, size_t n, const char *label,
-                  const char *name, char *err, size_t errlen)
+int creds_put(char *dst, size_t dstlen, const char *src, size_t n, const char *label,
+              const char *name, char *err, size_t errlen)
 {
     if (n >= dstlen) {
-        cr_errf(err, errlen, "%s: %s longer than %zu bytes", label, name, dstlen - 1);
+        creds_errf(err, errlen, "%s: %s longer than %zu bytes", label, name, dstlen - 1);
         return -1;
     }
     memcpy(dst, src, n);
@@ -132,369 +121,39 @@ static int cr_put(char *dst, size_t dstlen, const char *src, size_t n, const cha
 /* 1: found; 0: not set (noted); -1: err. */
 static int cr_from_env(aws_creds_t *c, char *err, size_t errlen)
 {
-    const char *id = cr_env("AWS_ACCESS_KEY_ID"), *sec = cr_env("AWS_SECRET_ACCESS_KEY");
-    const char *tok = cr_env("AWS_SESSION_TOKEN");
+    const char *id = creds_env("AWS_ACCESS_KEY_ID"), *sec = creds_env("AWS_SECRET_ACCESS_KEY");
+    const char *tok = creds_env("AWS_SESSION_TOKEN");
     if (!id && !sec) {
         cr_note("environment: not set");
         return 0;
     }
     if (!id || !sec) {
-        cr_errf(err, errlen, "environment: %s is set but %s is not",
-                id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        creds_errf(err, errlen, "environment: %s is set but %s is not",
+                   id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                   id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -1;
     }
     const char *l = "environment";
-    if (cr_put(c->access_key, sizeof(c->access_key), id, strlen(id), l, "AWS_ACCESS_KEY_ID",
-               err, errlen) == -1 ||
-        cr_put(c->secret_key, sizeof(c->secret_key), sec, strlen(sec), l,
-               "AWS_SECRET_ACCESS_KEY", err, errlen) == -1 ||
-        cr_put(c->token, sizeof(c->token), tok ? tok : "", tok ? strlen(tok) : 0, l,
-               "AWS_SESSION_TOKEN", err, errlen) == -1)
+    if (creds_put(c->access_key, sizeof(c->access_key), id, strlen(id), l, "AWS_ACCESS_KEY_ID",
+                  err, errlen) == -1 ||
+        creds_put(c->secret_key, sizeof(c->secret_key), sec, strlen(sec), l,
+                  "AWS_SECRET_ACCESS_KEY", err, errlen) == -1 ||
+        creds_put(c->token, sizeof(c->token), tok ? tok : "", tok ? strlen(tok) : 0, l,
+                  "AWS_SESSION_TOKEN", err, errlen) == -1)
         return -1;
     snprintf(c->source, sizeof(c->source), "environment");
     return 1;
 }
 
-/* ---- shared credentials file: a strict INI reader ---- */
-
-typedef struct {
-    const char *v;
-    size_t n;
-    unsigned line;               /* 0 = not seen */
-} cr_ini_val_t;
-
-typedef struct {
-    cr_ini_val_t id, secret, token;
-    bool found;
-    unsigned section_line;
-} cr_ini_t;
-
-static const char *cr_skip_ws(const char *s, const char *e)
-{
-    while (s < e && (*s == ' ' || *s == '\t'))
-        s++;
-    return s;
-}
-
-static const char *cr_trim_end(const char *s, const char *e)
-{
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    return e;
-}
-
-/* A "[name]" line; -1 with err, else 0 with name/len set. */
-static int cr_ini_section(const char *s, const char *e, unsigned line, const char **name,
-                          size_t *len, char *err, size_t errlen)
-{
-    const char *close = memchr(s, ']', (size_t)(e - s));
-    if (!close) {
-        cr_errf(err, errlen, "line %u: section header without ']'", line);
-        return -1;
-    }
-    const char *after = cr_skip_ws(close + 1, e);
-    if (after < e && *after != '#' && *after != ';') {
-        cr_errf(err, errlen, "line %u: text after the section header", line);
-        return -1;
-    }
-    *name = cr_skip_ws(s + 1, close);
-    *len = (size_t)(cr_trim_end(*name, close) - *name);
-    if (*len == 0) {
-        cr_errf(err, errlen, "line %u: empty section name", line);
-        return -1;
-    }
-    return 0;
-}
-
-/* The slot a key of the selected profile fills, NULL for other keys. */
-static cr_ini_val_t *cr_ini_slot(cr_ini_t *o, const char *k, size_t n, const char **canon)
-{
-    static const char *const names[] = {"aws_access_key_id", "aws_secret_access_key",
-                                        "aws_session_token"};
-    cr_ini_val_t *slots[] = {&o->id, &o->secret, &o->token};
-    for (size_t i = 0; i < 3; i++)
-        if (strlen(names[i]) == n && strncasecmp(k, names[i], n) == 0) {
-            *canon = names[i];
-            return slots[i];
-        }
-    return NULL;
-}
-
-/* A "key = value" line; the value ends at '#' or ';' after whitespace. */
-static int cr_ini_property(const char *s, const char *e, unsigned line, bool selected,
-                           const char *profile, cr_ini_t *o, cr_ini_val_t **last, char *err,
-                           size_t errlen)
-{
-    const char *eq = memchr(s, '=', (size_t)(e - s));
-    if (!eq) {
-        cr_errf(err, errlen, "line %u: expected 'key = value'", line);
-        return -1;
-    }
-    const char *ke = cr_trim_end(s, eq);
-    if (ke == s) {
-        cr_errf(err, errlen, "line %u: empty key", line);
-        return -1;
-    }
-    const char *v = cr_skip_ws(eq + 1, e), *ve = e;
-    for (const char *q = v; q < e; q++)
-        if ((*q == '#' || *q == ';') && (q[-1] == ' ' || q[-1] == '\t')) {
-            ve = q;
-            break;
-        }
-    ve = cr_trim_end(v, ve);
-    *last = NULL;
-    const char *canon = NULL;
-    cr_ini_val_t *slot = selected ? cr_ini_slot(o, s, (size_t)(ke - s), &canon) : NULL;
-    if (!slot)
-        return 0;
-    if (slot->line) {
-        cr_errf(err, errlen, "line %u: %s set twice in profile '%s' (first at line %u)", line,
-                canon, profile, slot->line);
-        return -1;
-    }
-    *slot = (cr_ini_val_t){.v = v, .n = (size_t)(ve - v), .line = line};
-    *last = slot;
-    return 0;
-}
-
-/* Find profile's keys in an INI buffer.  0 (o->found tells), or -1 with
- * err ("line N: ..."; never a line's text, which may be a secret). */
-static int cr_ini_parse(const char *buf, size_t len, const char *profile, cr_ini_t *o,
-                        char *err, size_t errlen)
-{
-    const char *p = buf, *end = buf + len;
-    unsigned line = 0;
-    bool in_section = false, selected = false, have_prop = false;
-    cr_ini_val_t *last = NULL;   /* the previous property, when it is one of ours */
-    memset(o, 0, sizeof(*o));
-    if (memchr(buf, '\0', len)) {
-        cr_errf(err, errlen, "contains a NUL byte");
-        return -1;
-    }
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p)), *s = p, *e;
-        e = eol ? eol : end;
-        p = eol ? eol + 1 : end;
-        line++;
-        if (e > s && e[-1] == '\r')
-            e--;
-        bool indented = s < e && (*s == ' ' || *s == '\t');
-        s = cr_skip_ws(s, e);
-        if (s == e) {              /* a blank line ends any continuation */
-            have_prop = false;
-            last = NULL;
-            continue;
-        }
-        if (*s == '#' || *s == ';')
-            continue;
-        if (indented && have_prop) {   /* a continuation (nested) line */
-            if (last) {
-                cr_errf(err, errlen, "line %u: continuation line under a credential key", line);
-                return -1;
-            }
-            continue;
-        }
-        if (*s == '[') {
-            const char *name;
-            size_t n;
-            if (cr_ini_section(s, e, line, &name, &n, err, errlen) == -1)
-                return -1;
-            in_section = true;
-            have_prop = false;
-            last = NULL;
-            selected = n == strlen(profile) && memcmp(name, profile, n) == 0;
-            if (selected && o->found) {
-                cr_errf(err, errlen, "line %u: profile '%s' defined again (first at line %u)",
-                        line, profile, o->section_line);
-                return -1;
-            }
-            if (selected) {
-                o->found = true;
-                o->section_line = line;
-            }
-            continue;
-        }
-        if (!in_section) {
-            cr_errf(err, errlen, "line %u: key outside any [section]", line);
-            return -1;
-        }
-        if (cr_ini_property(s, e, line, selected, profile, o, &last, err, errlen) == -1)
-            return -1;
-        have_prop = true;
-    }
-    return 0;
-}
-
-int creds_read_file(const char *path, size_t max, char **out, size_t *outlen, char *err,
-                    size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    *out = NULL;
-    if (fd == -1) {
-        cr_errf(err, errlen, "%s", errno == ENOENT ? "not found" : strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &st) == -1) {
-        cr_errf(err, errlen, "stat: %s", strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-        cr_errf(err, errlen, "%s", S_ISREG(st.st_mode) ? "too large" : "not a regular file");
-        goto fail;
-    }
-    cap = (size_t)st.st_size + 1;   /* one more byte tells a file that grew */
-    if (!(buf = malloc(cap + 1))) {
-        cr_errf(err, errlen, "out of memory");
-        goto fail;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1) {
-            cr_errf(err, errlen, "read: %s", strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len == cap) {
-            cr_errf(err, errlen, "changed while being read");
-            goto fail;
-        }
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *outlen = len;
-    return 0;
-fail:
-    if (buf) {
-        creds_wipe(buf, cap + 1);
-        free(buf);
-    }
-    close(fd);
-    return -1;
-}
-
-/* Where the shared file is: path, a label for messages, and whether the
- * user chose it (then a missing file or profile is an error).  -1 with err. */
-static int cr_file_path(char *path, size_t pathlen, char *label, size_t labellen, bool *chosen,
-                        char *err, size_t errlen)
-{
-    const char *name = cr.cfg.credential_name;
-    *chosen = true;
-    if (name) {
-        const char *dir = cr_env("CREDENTIALS_DIRECTORY");
-        if (!dir || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
-            cr_errf(err, errlen, "systemd credential '%s': %s", name,
-                    dir ? "not a plain file name" : "CREDENTIALS_DIRECTORY is not set "
-                                                    "(LoadCredential= missing?)");
-            return -1;
-        }
-        if ((size_t)snprintf(path, pathlen, "%s/%s", dir, name) >= pathlen) {
-            cr_errf(err, errlen, "systemd credential '%s': path too long", name);
-            return -1;
-        }
-        snprintf(label, labellen, "systemd credential '%s' (%s)", name, path);
-        return 0;
-    }
-    const char *f = cr.cfg.shared_file ? cr.cfg.shared_file : cr_env("AWS_SHARED_CREDENTIALS_FILE");
-    const char *home = cr_env("HOME");
-    if (!home) {
-        struct passwd *pw = getpwuid(geteuid());
-        home = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
-    }
-    if (!f) {
-        *chosen = false;
-        f = "~/.aws/credentials";
-    }
-    if (strncmp(f, "~/", 2) == 0) {
-        if (!home) {
-            snprintf(label, labellen, "shared credentials file %s", f);
-            cr_errf(err, errlen, "%s: no home directory", label);
-            return -1;
-        }
-        if ((size_t)snprintf(path, pathlen, "%s%s", home, f + 1) >= pathlen)
-            path[0] = '\0';
-    } else if ((size_t)snprintf(path, pathlen, "%s", f) >= pathlen) {
-        path[0] = '\0';
-    }
-    if (!path[0]) {
-        cr_errf(err, errlen, "shared credentials file: path too long");
-        return -1;
-    }
-    snprintf(label, labellen, "shared credentials file %s", path);
-    return 0;
-}
-
-/* Copy the profile's keys; -1 with err when incomplete or too long. */
-static int cr_from_ini(const cr_ini_t *o, const char *label, const char *profile,
-                       aws_creds_t *c, char *err, size_t errlen)
-{
-    if (!o->id.n || !o->secret.n) {
-        if (!o->id.n && !o->secret.n)
-            cr_errf(err, errlen, "%s: profile '%s' has no aws_access_key_id (role_arn, sso_* "
-                    "and credential_process are not supported)", label, profile);
-        else
-            cr_errf(err, errlen, "%s: profile '%s' has %s but no %s", label, profile,
-                    o->id.n ? "aws_access_key_id" : "aws_secret_access_key",
-                    o->id.n ? "aws_secret_access_key" : "aws_access_key_id");
-        return -1;
-    }
-    if (cr_put(c->access_key, sizeof(c->access_key), o->id.v, o->id.n, label,
-               "aws_access_key_id", err, errlen) == -1 ||
-        cr_put(c->secret_key, sizeof(c->secret_key), o->secret.v, o->secret.n, label,
-               "aws_secret_access_key", err, errlen) == -1 ||
-        cr_put(c->token, sizeof(c->token), o->token.v ? o->token.v : "", o->token.n, label,
-               "aws_session_token", err, errlen) == -1)
-        return -1;
-    snprintf(c->source, sizeof(c->source), "shared-file:%.35s", profile);
-    return 0;
-}
+/* ---- shared credentials file (creds_ini.c) ---- */
 
 /* 1: found; 0: nothing here (noted); -1: err. */
 static int cr_from_file(aws_creds_t *c, char *err, size_t errlen)
 {
-    char path[1024], label[1100], why[256];
-    bool chosen;
-    if (cr_file_path(path, sizeof(path), label, sizeof(label), &chosen, err, errlen) == -1) {
-        if (chosen)
-            return -1;
-        cr_note("%s", err);        /* the default file, and no home directory */
-        return 0;
-    }
-    const char *profile = cr.cfg.profile ? cr.cfg.profile : cr_env("AWS_PROFILE");
-    chosen = chosen || profile;
-    profile = profile ? profile : "default";
-    char *buf;
-    size_t len;
-    if (creds_read_file(path, CR_FILE_MAX, &buf, &len, why, sizeof(why)) == -1) {
-        if (chosen || strcmp(why, "not found") != 0) {
-            cr_errf(err, errlen, "%s: %s", label, why);
-            return -1;
-        }
-        cr_note("%s: %s", label, why);
-        return 0;
-    }
-    cr_ini_t o;
-    int rc = -1;
-    if (cr_ini_parse(buf, len, profile, &o, why, sizeof(why)) == -1) {
-        cr_errf(err, errlen, "%s: %s", label, why);
-    } else if (!o.found && !chosen) {
-        cr_note("%s: no profile 'default'", label);
-        rc = 0;
-    } else if (!o.found) {
-        cr_errf(err, errlen, "%s: profile '%s' not found", label, profile);
-    } else if (cr_from_ini(&o, label, profile, c, err, errlen) == 0) {
-        rc = 1;
-    }
-    creds_wipe(buf, len);
-    free(buf);
+    char note[sizeof(cr.notes)] = "";
+    int rc = creds_from_file(&cr.cfg, c, note, sizeof(note), err, errlen);
+    if (rc == 0)
+        cr_note("%s", note);
     return rc;
 }
 
@@ -535,7 +194,7 @@ static int cr_load_local(aws_creds_t *c, char *err, size_t errlen)
 
 static bool cr_imds_disabled(void)
 {
-    const char *v = cr_env("AWS_EC2_METADATA_DISABLED");
+    const char *v = creds_env("AWS_EC2_METADATA_DISABLED");
     return v && strcasecmp(v, "true") == 0;
 }
 
@@ -549,12 +208,12 @@ static int cr_start_fetch(char *err, size_t errlen)
     if (cr.fetch || err[0])
         return cr.fetch ? 0 : -1;
     if (cr_imds_disabled()) {
-        cr_errf(err, errlen, "no AWS credentials: %s; instance metadata disabled "
-                "(AWS_EC2_METADATA_DISABLED)", cr.notes);
+        creds_errf(err, errlen, "no AWS credentials: %s; instance metadata disabled "
+                   "(AWS_EC2_METADATA_DISABLED)", cr.notes);
         return -1;
     }
     const char *ep = cr.cfg.imds_endpoint ? cr.cfg.imds_endpoint
-                   : cr_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+                   : creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     cr.fetch = creds_http_imds(ep ? ep : CR_IMDS_DEFAULT, t, cr_on_fetched, NULL, err, errlen);
     return cr.fetch ? 0 : -1;
 }

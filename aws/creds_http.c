@@ -2,11 +2,12 @@
  * Each step is one transfer on the daemon's loop; a host name is resolved
  * by the daemon's resolver and handed to curl with CURLOPT_CONNECT_TO, so
  * curl never resolves.  Bodies are capped, secrets wiped before release,
- * and no message carries a body, a token or a key. */
+ * and no message carries a body, a token or a key.  What the container
+ * source is configured to fetch is worked out in creds_container.c, the
+ * document is parsed in creds_json.c. */
 #include "creds_int.h"
 
 #include <arpa/inet.h>
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,7 +21,6 @@
 
 #define CH_BODY_MAX (64 * 1024)
 #define CH_TOKEN_TTL "21600"
-#define CH_NO_EXPIRY_MS (15 * 60 * 1000)   /* a document without Expiration */
 
 typedef enum { CH_CONTAINER, CH_IMDS_TOKEN, CH_IMDS_ROLE, CH_IMDS_CREDS } ch_step_t;
 
@@ -277,7 +277,7 @@ static void ch_transfer(creds_http_t *h, const char *addr)
         ch_fail_later(h, "cannot start transfer (out of memory)");
 }
 
-static bool ch_is_loopback(const char *addr)
+bool creds_is_loopback(const char *addr)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -298,7 +298,7 @@ static void ch_on_resolved(void *arg, const res_answer_t *ans)
     if (h->need_loopback) {
         addr = NULL;
         for (size_t i = 0; i < ans->n && !addr; i++)
-            if (ch_is_loopback(ans->addrs[i].text))
+            if (creds_is_loopback(ans->addrs[i].text))
                 addr = ans->addrs[i].text;
         if (!addr) {
             ch_fail_later(h, "%s resolves to no loopback address (plain http is allowed only "
@@ -327,7 +327,7 @@ static void ch_step_start(creds_http_t *h, const char *url)
         h->res_id = id;
 }
 
-static void ch_trim(char *s)
+void creds_trim(char *s)
 {
     size_t n = strlen(s);
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
@@ -336,7 +336,7 @@ static void ch_trim(char *s)
 
 static void ch_got_token(creds_http_t *h)
 {
-    ch_trim(h->body);
+    creds_trim(h->body);
     size_t n = strlen(h->body);
     if (n == 0 || n > 1024 || strspn(h->body,
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-.") != n) {
@@ -441,134 +441,18 @@ static creds_http_t *ch_new(const char *what, uint32_t timeout_ms, creds_http_fn
     return h;
 }
 
-/* ---- the container source's configuration ---- */
-
-#define CH_ECS_BASE "http://169.254.170.2"
-#define CH_AUTH_FILE_MAX (16 * 1024)
-
-static const char *ch_env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && v[0] ? v : NULL;
-}
-
-/* May plain http carry credentials to this IP literal? */
-static bool ch_container_ip_ok(const char *ip)
-{
-    static const char *const ecs[] = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23"};
-    unsigned char a[16], b[16];
-    int af = strchr(ip, ':') ? AF_INET6 : AF_INET;
-    if (ch_is_loopback(ip))
-        return true;
-    if (inet_pton(af, ip, a) != 1)
-        return false;
-    for (size_t i = 0; i < 3; i++)
-        if (inet_pton(af, ecs[i], b) == 1 && memcmp(a, b, af == AF_INET ? 4 : 16) == 0)
-            return true;
-    return false;
-}
-
-/* Check AWS_CONTAINER_CREDENTIALS_FULL_URI (never echoed: it may carry user
- * info).  0, or -1 with err. */
-static int ch_check_full_uri(const char *full, int *need_loopback, char *err, size_t errlen)
-{
-    const char *name = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    int rc = -1;
-    if (!u || curl_url_set(u, CURLUPART_URL, full, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        snprintf(err, errlen, "container credentials: %s is not an http(s) URL", name);
-        goto out;
-    }
-    rc = 0;
-    if (strcmp(scheme, "https") == 0)
-        goto out;
-    char ip[300];
-    size_t hl = strlen(host);
-    snprintf(ip, sizeof(ip), "%.*s", (int)(host[0] == '[' && hl > 2 ? hl - 2 : hl),
-             host[0] == '[' && hl > 2 ? host + 1 : host);
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) {
-        *need_loopback = 1;      /* a name: its address is checked once resolved */
-    } else if (!ch_container_ip_ok(ip)) {
-        snprintf(err, errlen, "container credentials: %s must be https, or http to a loopback "
-                 "address or the ECS/EKS agent address", name);
-        rc = -1;
-    }
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
-}
-
-/* The Authorization value: the token file first, then the variable; NULL
- * (and 0) when neither is set.  -1 with err. */
-static int ch_container_auth(char **auth, char *err, size_t errlen)
-{
-    const char *file = ch_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    const char *tok = ch_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    char why[128];
-    size_t len;
-    *auth = NULL;
-    if (file) {
-        if (creds_read_file(file, CH_AUTH_FILE_MAX, auth, &len, why, sizeof(why)) == -1) {
-            snprintf(err, errlen, "container credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "
-                     "%s: %s", file, why);
-            return -1;
-        }
-        ch_trim(*auth);
-    } else if (tok && !(*auth = strdup(tok))) {
-        snprintf(err, errlen, "container credentials: out of memory");
-        return -1;
-    }
-    if (!*auth)
-        return 0;
-    for (const unsigned char *c = (const unsigned char *)*auth; *c; c++)
-        if (*c < 0x20 || *c == 0x7f) {
-            snprintf(err, errlen, "container credentials: the authorization token (%s) holds a "
-                     "line break or control character", file ? "file" : "variable");
-            creds_wipe(*auth, strlen(*auth));
-            free(*auth);
-            *auth = NULL;
-            return -1;
-        }
-    return 0;
-}
-
 creds_http_t *creds_http_container(uint32_t timeout_ms, creds_http_fn fn, void *arg, char *err,
                                    size_t errlen)
 {
-    const char *rel = ch_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    const char *full = ch_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     char url[2048];
-    int need_loopback = 0;
-    err[0] = '\0';
-    if (!rel && !full)
-        return NULL;
-    if (rel && (rel[0] != '/' || strlen(rel) + sizeof(CH_ECS_BASE) > sizeof(url))) {
-        snprintf(err, errlen, "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI %s",
-                 rel[0] != '/' ? "does not start with '/'" : "is too long");
-        return NULL;
-    }
-    if (!rel && (strlen(full) >= sizeof(url) ||
-                 ch_check_full_uri(full, &need_loopback, err, errlen) == -1)) {
-        if (!err[0])
-            snprintf(err, errlen, "container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI "
-                     "is too long");
-        return NULL;
-    }
-    snprintf(url, sizeof(url), "%s%s", rel ? CH_ECS_BASE : "", rel ? rel : full);
+    bool need_loopback;
     char *auth = NULL;
-    if (ch_container_auth(&auth, err, errlen) == -1)
+    if (creds_container_cfg(url, sizeof(url), &need_loopback, &auth, err, errlen) != 1)
         return NULL;
     creds_http_t *h = ch_new("container credentials", timeout_ms, fn, arg, err, errlen);
     if (h) {
         h->step = CH_CONTAINER;
-        h->need_loopback = need_loopback != 0;
+        h->need_loopback = need_loopback;
         h->secret = auth;
         auth = NULL;
         ch_step_start(h, url);
@@ -595,81 +479,4 @@ creds_http_t *creds_http_imds(const char *endpoint, uint32_t timeout_ms, creds_h
     snprintf(url, sizeof(url), "%s/latest/api/token", h->base);
     ch_step_start(h, url);
     return h;
-}
-
-/* ---- the credentials document ---- */
-
-static void ch_wipe_json(cJSON *j)
-{
-    for (; j; j = j->next) {
-        if (j->valuestring)
-            creds_wipe(j->valuestring, strlen(j->valuestring));
-        ch_wipe_json(j->child);
-    }
-}
-
-/* Copy a string member into dst; -1 with err when missing or too long. */
-static int ch_member(const cJSON *o, const char *name, bool required, char *dst, size_t dstlen,
-                     const char *what, char *err, size_t errlen)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
-    dst[0] = '\0';
-    if (!m || cJSON_IsNull(m)) {
-        if (!required)
-            return 0;
-        snprintf(err, errlen, "%s: no %s in the response", what, name);
-        return -1;
-    }
-    if (!cJSON_IsString(m) || !m->valuestring || (required && !m->valuestring[0])) {
-        snprintf(err, errlen, "%s: %s is not a non-empty string", what, name);
-        return -1;
-    }
-    if (strlen(m->valuestring) >= dstlen) {
-        snprintf(err, errlen, "%s: %s longer than %zu bytes", what, name, dstlen - 1);
-        return -1;
-    }
-    memcpy(dst, m->valuestring, strlen(m->valuestring) + 1);
-    return 0;
-}
-
-int creds_parse_json(const char *body, size_t len, const char *what, aws_creds_t *out,
-                     char *err, size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    cJSON *j = cJSON_ParseWithLength(body, len);
-    int rc = -1;
-    char when[64];
-    if (!cJSON_IsObject(j)) {
-        snprintf(err, errlen, "%s: response is not a JSON object", what);
-        goto out;
-    }
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
-    if (code && (!cJSON_IsString(code) || strcmp(code->valuestring, "Success") != 0)) {
-        static const char letters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        bool plain = cJSON_IsString(code) && strlen(code->valuestring) < 40 &&
-                     strspn(code->valuestring, letters) == strlen(code->valuestring);
-        snprintf(err, errlen, "%s: Code is %s%s%s, not Success", what, plain ? "'" : "",
-                 plain ? code->valuestring : "unexpected", plain ? "'" : "");
-        goto out;
-    }
-    if (ch_member(j, "AccessKeyId", true, out->access_key, sizeof(out->access_key), what, err,
-                  errlen) == -1 ||
-        ch_member(j, "SecretAccessKey", true, out->secret_key, sizeof(out->secret_key), what,
-                  err, errlen) == -1 ||
-        ch_member(j, "Token", false, out->token, sizeof(out->token), what, err, errlen) == -1 ||
-        ch_member(j, "Expiration", false, when, sizeof(when), what, err, errlen) == -1)
-        goto out;
-    if (!when[0]) {
-        out->expires_wall_ms = loop_wall_ms() + CH_NO_EXPIRY_MS;
-    } else if (creds_parse_expiration(when, &out->expires_wall_ms) == -1) {
-        snprintf(err, errlen, "%s: Expiration is not an ISO 8601 UTC time", what);
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc == -1)
-        creds_wipe(out, sizeof(*out));
-    ch_wipe_json(j);
-    cJSON_Delete(j);
-    return rc;
 }

@@ -1,9 +1,12 @@
-/* creds_int — what creds.c (the chain, the cache, the local sources) and
- * creds_http.c (the container and IMDSv2 fetches) share.  Not for other
- * modules: they use creds.h. */
+/* creds_int — what creds.c (the chain, the cache, the environment),
+ * creds_ini.c (the shared credentials file), creds_http.c (the container and
+ * IMDSv2 fetches), creds_container.c (the container source's settings) and
+ * creds_json.c (the credentials document) share.  Not for other modules:
+ * they use creds.h. */
 #ifndef REGIOND_CREDS_INT_H
 #define REGIOND_CREDS_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +39,20 @@ creds_http_t *creds_http_imds(const char *endpoint, uint32_t timeout_ms, creds_h
 /* Stop a fetch; its callback will not run. */
 void creds_http_cancel(creds_http_t *h);
 
+/* The container source's settings from the environment (as for
+ * creds_http_container): the URL into url, whether a host name in it must
+ * resolve to a loopback address, and the Authorization value (malloc'd, wipe
+ * before freeing; NULL when none).  1: configured; 0 with err "": neither URI
+ * variable is set; -1 with err when misconfigured or out of memory. */
+int creds_container_cfg(char *url, size_t urllen, bool *need_loopback, char **auth, char *err,
+                        size_t errlen);
+
+/* True for an IPv4 127/8 or the IPv6 loopback address (text form). */
+bool creds_is_loopback(const char *addr);
+
+/* Drop trailing CR, LF, space and tab in place. */
+void creds_trim(char *s);
+
 /* Parse a container / IMDS credentials document (JSON with AccessKeyId,
  * SecretAccessKey, Token, Expiration; IMDS adds Code).  what names the
  * source in err.  0, or -1 with err (no value from the document in it). */
@@ -50,5 +67,24 @@ int creds_read_file(const char *path, size_t max, char **out, size_t *outlen, ch
 
 /* Overwrite a secret-holding buffer before it is released. */
 void creds_wipe(void *p, size_t n);
+
+/* An environment variable, NULL when unset or empty. */
+const char *creds_env(const char *name);
+
+/* snprintf for error messages, which may be cut short. */
+void creds_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Copy src into a credentials field; -1 with err when it does not fit. */
+int creds_put(char *dst, size_t dstlen, const char *src, size_t n, const char *label,
+              const char *name, char *err, size_t errlen);
+
+/* The shared credentials file source: the systemd credential
+ * cfg->credential_name, else cfg->shared_file, AWS_SHARED_CREDENTIALS_FILE
+ * or ~/.aws/credentials; the profile cfg->profile, AWS_PROFILE or
+ * "default".  1: found, c filled; 0: nothing there and nothing asked for
+ * (why in note); -1 with err (never a line of the file). */
+int creds_from_file(const creds_cfg_t *cfg, aws_creds_t *c, char *note, size_t notelen,
+                    char *err, size_t errlen);
 
 #endif

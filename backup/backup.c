@@ -2,6 +2,7 @@
  * 3-255 of [a-zA-Z0-9_.-]), DescribeBackup, ListBackups (BackupType USER,
  * ExclusiveStartBackupArn / LastEvaluatedBackupArn), DeleteBackup. */
 #include "backup.h"
+#include "backup_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,41 +21,7 @@
 #include "retention.h"
 #include "state.h"
 
-#define BK_FILE "backups.json"
-#define BK_MAXJOBS 64
-#define BK_MAXOURS 4096
-#define BK_MAXLIST 2048
-
-typedef enum { JOB_IDLE = 0, JOB_CREATING, JOB_WAITING, JOB_LISTING, JOB_DELETING } job_phase_t;
-
-typedef struct {
-    const cfg_backup_t *s;
-    size_t region;                /* index into cfg->regions */
-    char key[200];                /* "SCHEDULE@REGION" */
-    cron_t cron;
-    int64_t last_run_s;           /* wall seconds of the last run (0: never) */
-    char last_result[300];
-    char last_name[260], last_arn[300];
-    int64_t started_mono;
-    job_phase_t phase;
-    ddb_req_t *req;
-    struct event *poll;
-    ret_backup_t *list;           /* listing being collected for retention */
-    char **list_store;            /* strings of `list` */
-    size_t nlist;
-    size_t del_next;
-    bool *del;
-    uint64_t created, deleted, failed;
-} bk_job_t;
-
-static struct {
-    const cfg_t *cfg;
-    bk_job_t jobs[BK_MAXJOBS];
-    size_t n;
-    char *ours[BK_MAXOURS];       /* ARNs of backups regiond created */
-    size_t nours;
-    struct event *tick;
-} B;
+bks_t bks;
 
 static void bk_run(bk_job_t *j, const char *why);
 static void bk_list(bk_job_t *j, const char *start);
@@ -69,17 +36,17 @@ static void bk_save(void)
         cJSON_Delete(o);
         return;
     }
-    for (size_t i = 0; i < B.n; i++) {
-        cJSON *x = cJSON_AddObjectToObject(jobs, B.jobs[i].key);
+    for (size_t i = 0; i < bks.n; i++) {
+        cJSON *x = cJSON_AddObjectToObject(jobs, bks.jobs[i].key);
         if (!x)
             continue;
-        cJSON_AddNumberToObject(x, "last_run_s", (double)B.jobs[i].last_run_s);
-        cJSON_AddStringToObject(x, "last_result", B.jobs[i].last_result);
-        cJSON_AddStringToObject(x, "last_name", B.jobs[i].last_name);
-        cJSON_AddStringToObject(x, "last_arn", B.jobs[i].last_arn);
+        cJSON_AddNumberToObject(x, "last_run_s", (double)bks.jobs[i].last_run_s);
+        cJSON_AddStringToObject(x, "last_result", bks.jobs[i].last_result);
+        cJSON_AddStringToObject(x, "last_name", bks.jobs[i].last_name);
+        cJSON_AddStringToObject(x, "last_arn", bks.jobs[i].last_arn);
     }
-    for (size_t i = 0; i < B.nours; i++)
-        cJSON_AddItemToArray(ours, cJSON_CreateString(B.ours[i]));
+    for (size_t i = 0; i < bks.nours; i++)
+        cJSON_AddItemToArray(ours, cJSON_CreateString(bks.ours[i]));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (s)
@@ -89,27 +56,27 @@ static void bk_save(void)
 
 static bool bk_is_ours(const char *arn)
 {
-    for (size_t i = 0; i < B.nours; i++)
-        if (strcmp(B.ours[i], arn) == 0)
+    for (size_t i = 0; i < bks.nours; i++)
+        if (strcmp(bks.ours[i], arn) == 0)
             return true;
     return false;
 }
 
 static void bk_add_ours(const char *arn)
 {
-    if (bk_is_ours(arn) || B.nours == BK_MAXOURS)
+    if (bk_is_ours(arn) || bks.nours == BK_MAXOURS)
         return;
     char *c = strdup(arn);
     if (c)
-        B.ours[B.nours++] = c;
+        bks.ours[bks.nours++] = c;
 }
 
 static void bk_drop_ours(const char *arn)
 {
-    for (size_t i = 0; i < B.nours; i++)
-        if (strcmp(B.ours[i], arn) == 0) {
-            free(B.ours[i]);
-            B.ours[i] = B.ours[--B.nours];
+    for (size_t i = 0; i < bks.nours; i++)
+        if (strcmp(bks.ours[i], arn) == 0) {
+            free(bks.ours[i]);
+            bks.ours[i] = bks.ours[--bks.nours];
             return;
         }
 }
@@ -124,20 +91,20 @@ static void bk_load(void)
         if (cJSON_IsString(x))
             bk_add_ours(x->valuestring);
     const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs");
-    for (size_t i = 0; i < B.n; i++) {
-        const cJSON *j = cJSON_GetObjectItemCaseSensitive(jobs, B.jobs[i].key);
+    for (size_t i = 0; i < bks.n; i++) {
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(jobs, bks.jobs[i].key);
         const cJSON *lr = cJSON_GetObjectItemCaseSensitive(j, "last_run_s");
         const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "last_result");
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(j, "last_name");
         const cJSON *arn = cJSON_GetObjectItemCaseSensitive(j, "last_arn");
         if (cJSON_IsNumber(lr))
-            B.jobs[i].last_run_s = (int64_t)lr->valuedouble;
+            bks.jobs[i].last_run_s = (int64_t)lr->valuedouble;
         if (cJSON_IsString(res))
-            snprintf(B.jobs[i].last_result, sizeof(B.jobs[i].last_result), "%s", res->valuestring);
+            snprintf(bks.jobs[i].last_result, sizeof(bks.jobs[i].last_result), "%s", res->valuestring);
         if (cJSON_IsString(nm))
-            snprintf(B.jobs[i].last_name, sizeof(B.jobs[i].last_name), "%s", nm->valuestring);
+            snprintf(bks.jobs[i].last_name, sizeof(bks.jobs[i].last_name), "%s", nm->valuestring);
         if (cJSON_IsString(arn))
-            snprintf(B.jobs[i].last_arn, sizeof(B.jobs[i].last_arn), "%s", arn->valuestring);
+            snprintf(bks.jobs[i].last_arn, sizeof(bks.jobs[i].last_arn), "%s", arn->valuestring);
     }
     cJSON_Delete(o);
 }
@@ -156,7 +123,7 @@ static void bk_name(const bk_job_t *j, int64_t now_s, bool prefix_only, char *ou
             o += (size_t)snprintf(out + o, len - o, "%s", j->s->table);
             t += 7;
         } else if (strncmp(t, "{region}", 8) == 0) {
-            o += (size_t)snprintf(out + o, len - o, "%s", B.cfg->regions[j->region].name);
+            o += (size_t)snprintf(out + o, len - o, "%s", bks.cfg->regions[j->region].name);
             t += 8;
         } else if (strncmp(t, "{schedule}", 10) == 0) {
             o += (size_t)snprintf(out + o, len - o, "%s", j->s->name);
@@ -194,7 +161,7 @@ static void bk_event(const char *type, const bk_job_t *j, const char *detail)
     if (d) {
         cJSON_AddStringToObject(d, "schedule", j->s->name);
         cJSON_AddStringToObject(d, "table", j->s->table);
-        cJSON_AddStringToObject(d, "region", B.cfg->regions[j->region].name);
+        cJSON_AddStringToObject(d, "region", bks.cfg->regions[j->region].name);
         cJSON_AddStringToObject(d, "name", j->last_name);
         cJSON_AddStringToObject(d, "arn", j->last_arn);
         if (detail)
@@ -241,7 +208,7 @@ static void bk_on_delete(void *arg, int ok, const cJSON *resp, const char *error
         cJSON *d = cJSON_CreateObject();
         if (d) {
             cJSON_AddStringToObject(d, "schedule", j->s->name);
-            cJSON_AddStringToObject(d, "region", B.cfg->regions[j->region].name);
+            cJSON_AddStringToObject(d, "region", bks.cfg->regions[j->region].name);
             cJSON_AddStringToObject(d, "name", b->name);
             cJSON_AddStringToObject(d, "arn", b->arn);
         }
@@ -267,7 +234,7 @@ static void bk_delete_next(bk_job_t *j)
     j->phase = JOB_DELETING;
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "BackupArn", j->list[j->del_next].arn);
-    j->req = ddb_call(B.cfg, j->region, "DeleteBackup", b, bk_on_delete, j);
+    j->req = ddb_call(bks.cfg, j->region, "DeleteBackup", b, bk_on_delete, j);
     if (!j->req) {
         j->del_next++;
         bk_delete_next(j);
@@ -293,7 +260,7 @@ static void bk_plan(bk_job_t *j)
                 j->list[i].name, reasons[i]);
     free(reasons);
     log_msg(LOG_INFO, "msg=\"retention\" schedule=%s region=%s listed=%zu delete=%zu", j->s->name,
-            B.cfg->regions[j->region].name, j->nlist, n);
+            bks.cfg->regions[j->region].name, j->nlist, n);
     j->del_next = 0;
     bk_delete_next(j);
 }
@@ -356,7 +323,7 @@ static void bk_list(bk_job_t *j, const char *start)
     cJSON_AddStringToObject(b, "BackupType", "USER");
     if (start)
         cJSON_AddStringToObject(b, "ExclusiveStartBackupArn", start);
-    j->req = ddb_call(B.cfg, j->region, "ListBackups", b, bk_on_list, j);
+    j->req = ddb_call(bks.cfg, j->region, "ListBackups", b, bk_on_list, j);
     if (!j->req)
         bk_finish(j, "ListBackups: cannot start", true);
 }
@@ -398,7 +365,7 @@ static void bk_on_poll(evutil_socket_t fd, short what, void *arg)
     bk_job_t *j = arg;
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "BackupArn", j->last_arn);
-    j->req = ddb_call(B.cfg, j->region, "DescribeBackup", b, bk_on_describe, j);
+    j->req = ddb_call(bks.cfg, j->region, "DescribeBackup", b, bk_on_describe, j);
     if (!j->req) {
         struct timeval tv = {2, 0};
         evtimer_add(j->poll, &tv);
@@ -445,11 +412,11 @@ static void bk_run(bk_job_t *j, const char *why)
     cJSON_AddStringToObject(b, "TableName", j->s->table);
     cJSON_AddStringToObject(b, "BackupName", j->last_name);
     j->phase = JOB_CREATING;
-    j->req = ddb_call(B.cfg, j->region, "CreateBackup", b, bk_on_create, j);
+    j->req = ddb_call(bks.cfg, j->region, "CreateBackup", b, bk_on_create, j);
     if (!j->req)
         bk_finish(j, "CreateBackup: cannot start", true);
     log_msg(LOG_INFO, "msg=\"backup started\" schedule=%s region=%s name=%s trigger=%s", j->s->name,
-            B.cfg->regions[j->region].name, j->last_name, why);
+            bks.cfg->regions[j->region].name, j->last_name, why);
 }
 
 /* ---- schedules ---- */
@@ -459,8 +426,8 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what, (void)arg;
     int64_t now = loop_wall_ms() / 1000;
     bool dirty = false;
-    for (size_t i = 0; i < B.n; i++) {
-        bk_job_t *j = &B.jobs[i];
+    for (size_t i = 0; i < bks.n; i++) {
+        bk_job_t *j = &bks.jobs[i];
         if (j->phase != JOB_IDLE)
             continue;
         if (j->last_run_s == 0) {   /* a new schedule: its first run is its next time */
@@ -479,8 +446,8 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
 int backup_run_now(const char *table, char *msg, size_t msglen)
 {
     int started = 0, found = 0;
-    for (size_t i = 0; i < B.n; i++) {
-        bk_job_t *j = &B.jobs[i];
+    for (size_t i = 0; i < bks.n; i++) {
+        bk_job_t *j = &bks.jobs[i];
         if (strcmp(j->s->table, table) != 0)
             continue;
         found++;
@@ -500,26 +467,26 @@ int backup_run_now(const char *table, char *msg, size_t msglen)
 
 static void bk_stop(void)
 {
-    for (size_t i = 0; i < B.n; i++) {
-        ddb_cancel(B.jobs[i].req);
-        if (B.jobs[i].poll)
-            event_free(B.jobs[i].poll);
-        bk_free_list(&B.jobs[i]);
+    for (size_t i = 0; i < bks.n; i++) {
+        ddb_cancel(bks.jobs[i].req);
+        if (bks.jobs[i].poll)
+            event_free(bks.jobs[i].poll);
+        bk_free_list(&bks.jobs[i]);
     }
-    memset(B.jobs, 0, sizeof(B.jobs));
-    B.n = 0;
-    for (size_t i = 0; i < B.nours; i++)
-        free(B.ours[i]);
-    B.nours = 0;
+    memset(bks.jobs, 0, sizeof(bks.jobs));
+    bks.n = 0;
+    for (size_t i = 0; i < bks.nours; i++)
+        free(bks.ours[i]);
+    bks.nours = 0;
 }
 
 static void bk_start(const cfg_t *cfg)
 {
-    B.cfg = cfg;
+    bks.cfg = cfg;
     const cfg_dynamodb_t *d = &cfg->dynamodb;
     for (size_t s = 0; d->enabled && s < d->n_backups; s++)
-        for (size_t r = 0; r < d->backups[s].n_regions && B.n < BK_MAXJOBS; r++) {
-            bk_job_t *j = &B.jobs[B.n];
+        for (size_t r = 0; r < d->backups[s].n_regions && bks.n < BK_MAXJOBS; r++) {
+            bk_job_t *j = &bks.jobs[bks.n];
             int idx = -1;
             for (size_t k = 0; k < cfg->n_regions; k++)
                 if (strcmp(cfg->regions[k].name, d->backups[s].regions[r]) == 0)
@@ -530,7 +497,7 @@ static void bk_start(const cfg_t *cfg)
             j->region = (size_t)idx;
             snprintf(j->key, sizeof(j->key), "%s@%s", j->s->name, cfg->regions[idx].name);
             j->poll = evtimer_new(loop_base(), bk_on_poll, j);
-            B.n++;
+            bks.n++;
         }
     bk_load();
     bk_on_tick(-1, 0, NULL);
@@ -538,10 +505,10 @@ static void bk_start(const cfg_t *cfg)
 
 int backup_init(const cfg_t *cfg)
 {
-    memset(&B, 0, sizeof(B));
-    B.tick = event_new(loop_base(), -1, EV_PERSIST, bk_on_tick, NULL);
+    memset(&bks, 0, sizeof(bks));
+    bks.tick = event_new(loop_base(), -1, EV_PERSIST, bk_on_tick, NULL);
     struct timeval tv = {5, 0};
-    if (!B.tick || event_add(B.tick, &tv) == -1)
+    if (!bks.tick || event_add(bks.tick, &tv) == -1)
         return -1;
     bk_start(cfg);
     return 0;
@@ -557,62 +524,8 @@ void backup_configure(const cfg_t *cfg)
 void backup_fini(void)
 {
     bk_stop();
-    if (B.tick)
-        event_free(B.tick);
-    memset(&B, 0, sizeof(B));
+    if (bks.tick)
+        event_free(bks.tick);
+    memset(&bks, 0, sizeof(bks));
 }
 
-cJSON *backup_status_json(void)
-{
-    cJSON *a = cJSON_CreateArray();
-    char t[40];
-    static const char *const phases[] = {"idle", "creating", "waiting", "listing", "deleting"};
-    for (size_t i = 0; a && i < B.n; i++) {
-        const bk_job_t *j = &B.jobs[i];
-        cJSON *x = cJSON_CreateObject();
-        if (!x)
-            break;
-        cJSON_AddStringToObject(x, "schedule", j->s->name);
-        cJSON_AddStringToObject(x, "table", j->s->table);
-        cJSON_AddStringToObject(x, "region", B.cfg->regions[j->region].name);
-        cJSON_AddStringToObject(x, "cron", j->s->schedule);
-        cJSON_AddStringToObject(x, "phase", phases[j->phase]);
-        if (j->last_run_s) {
-            cJSON_AddStringToObject(x, "last_run", loop_fmt_wall(j->last_run_s * 1000, t, sizeof(t)));
-            int64_t next = cron_next(&j->cron, j->last_run_s);
-            if (next > 0)
-                cJSON_AddStringToObject(x, "next_run", loop_fmt_wall(next * 1000, t, sizeof(t)));
-        }
-        cJSON_AddStringToObject(x, "last_result", j->last_result);
-        cJSON_AddStringToObject(x, "last_name", j->last_name);
-        cJSON_AddStringToObject(x, "last_arn", j->last_arn);
-        cJSON_AddNumberToObject(x, "keep_last", j->s->keep_last);
-        cJSON_AddNumberToObject(x, "keep_days", j->s->keep_days);
-        cJSON_AddNumberToObject(x, "created", (double)j->created);
-        cJSON_AddNumberToObject(x, "deleted", (double)j->deleted);
-        cJSON_AddNumberToObject(x, "failed", (double)j->failed);
-        cJSON_AddItemToArray(a, x);
-    }
-    return a;
-}
-
-void backup_metrics(struct evbuffer *b)
-{
-    if (!B.n)
-        return;
-    evbuffer_add_printf(b, "# HELP regiond_backup_last_run_timestamp_seconds When each schedule last ran.\n"
-                        "# TYPE regiond_backup_last_run_timestamp_seconds gauge\n");
-    for (size_t i = 0; i < B.n; i++)
-        evbuffer_add_printf(b, "regiond_backup_last_run_timestamp_seconds{schedule=\"%s\",region=\"%s\"} %" PRId64 "\n",
-                            B.jobs[i].s->name, B.cfg->regions[B.jobs[i].region].name, B.jobs[i].last_run_s);
-    static const char *const names[] = {"created", "deleted", "failed"};
-    evbuffer_add_printf(b, "# HELP regiond_backups_total Backups created, deleted by retention, and runs failed.\n"
-                        "# TYPE regiond_backups_total counter\n");
-    for (size_t i = 0; i < B.n; i++) {
-        const bk_job_t *j = &B.jobs[i];
-        uint64_t v[3] = {j->created, j->deleted, j->failed};
-        for (int k = 0; k < 3; k++)
-            evbuffer_add_printf(b, "regiond_backups_total{schedule=\"%s\",region=\"%s\",result=\"%s\"} %llu\n",
-                                j->s->name, B.cfg->regions[j->region].name, names[k], (unsigned long long)v[k]);
-    }
-}

@@ -3,6 +3,7 @@
  * ReplicaInaccessibleDateTime, KeySchema, AttributeDefinitions), PutItem,
  * GetItem (ConsistentRead). */
 #include "ddb.h"
+#include "ddb_int.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -20,51 +21,7 @@
 #include "loop.h"
 #include "targets.h"
 
-#define DDB_MAXR 16
-#define DDB_RING 64
-
-typedef struct {
-    uint64_t seq[DDB_RING], mono[DDB_RING];   /* our writes: sequence -> end of PutItem */
-    size_t n, head;
-} ddb_ring_t;
-
-typedef struct {
-    uint64_t seen_seq;            /* newest sequence of the writer seen here */
-    uint64_t seen_write_mono;     /* when that sequence was written */
-    double last_lag_ms;           /* -1 until measured */
-    hist_prom_t lag;              /* seconds */
-    ddb_req_t *req;
-    uint64_t req_mono;            /* start of the read in flight */
-    char error[200];
-} ddb_pair_t;
-
-typedef struct {
-    char table_status[32];
-    char replica_status[48];      /* this replica's status as the regions describe it */
-    char global_version[16];
-    int64_t described_wall_ms;
-    char describe_error[300];
-    char key_hash[256], key_range[256];
-    char hash_type[2], range_type[2];
-    bool keys_known;
-    ddb_req_t *desc_req, *keys_req, *write_req;
-    uint64_t next_seq;
-    ddb_ring_t writes;
-    uint64_t last_written_seq;
-    ewma_t write_ms, read_ms;
-    char write_error[300];
-    uint64_t write_fail_since;    /* mono ms of the first failure in a row, 0 when fine */
-    char finding[320];            /* "" when fine */
-} ddb_region_t;
-
-static struct {
-    const cfg_t *cfg;
-    size_t n;
-    ddb_region_t r[DDB_MAXR];
-    ddb_pair_t p[DDB_MAXR][DDB_MAXR];  /* [writer][reader] */
-    struct event *desc_timer, *write_timer, *read_timer;
-    bool on;
-} D;
+ddbs_t ddbs;
 
 static void ddb_evaluate(void);
 
@@ -72,10 +29,10 @@ static void ddb_evaluate(void);
 
 static void ddb_key(cJSON *item, size_t writer, size_t region)
 {
-    const ddb_region_t *r = &D.r[region];
+    const ddb_region_t *r = &ddbs.r[region];
     char v[300];
-    snprintf(v, sizeof(v), "%s#%s#%s", D.cfg->dynamodb.heartbeat_key_prefix, D.cfg->regions[writer].name,
-             D.cfg->controller.id);
+    snprintf(v, sizeof(v), "%s#%s#%s", ddbs.cfg->dynamodb.heartbeat_key_prefix, ddbs.cfg->regions[writer].name,
+             ddbs.cfg->controller.id);
     cJSON *h = cJSON_AddObjectToObject(item, r->key_hash);
     if (h)
         cJSON_AddStringToObject(h, r->hash_type[0] == 'N' ? "N" : "S", r->hash_type[0] == 'N' ? "0" : v);
@@ -83,13 +40,13 @@ static void ddb_key(cJSON *item, size_t writer, size_t region)
         cJSON *k = cJSON_AddObjectToObject(item, r->key_range);
         if (k)
             cJSON_AddStringToObject(k, r->range_type[0] == 'N' ? "N" : "S",
-                                    r->range_type[0] == 'N' ? "0" : D.cfg->dynamodb.heartbeat_sort_value);
+                                    r->range_type[0] == 'N' ? "0" : ddbs.cfg->dynamodb.heartbeat_sort_value);
     }
 }
 
 static uint64_t ddb_write_mono(size_t w, uint64_t seq)
 {
-    const ddb_ring_t *g = &D.r[w].writes;
+    const ddb_ring_t *g = &ddbs.r[w].writes;
     for (size_t k = 0; k < g->n; k++)
         if (g->seq[k] == seq)
             return g->mono[k];
@@ -99,10 +56,10 @@ static uint64_t ddb_write_mono(size_t w, uint64_t seq)
 /* Oldest of writer w's sequences that reader r has not seen yet: its write time, or 0. */
 static uint64_t ddb_oldest_unseen(size_t w, size_t r)
 {
-    const ddb_ring_t *g = &D.r[w].writes;
+    const ddb_ring_t *g = &ddbs.r[w].writes;
     uint64_t best = 0;
     for (size_t k = 0; k < g->n; k++)
-        if (g->seq[k] > D.p[w][r].seen_seq && (!best || g->mono[k] < best))
+        if (g->seq[k] > ddbs.p[w][r].seen_seq && (!best || g->mono[k] < best))
             best = g->mono[k];
     return best;
 }
@@ -111,7 +68,7 @@ static void ddb_on_write(void *arg, int ok, const cJSON *resp, const char *error
 {
     (void)resp;
     size_t w = (size_t)(uintptr_t)arg;
-    ddb_region_t *r = &D.r[w];
+    ddb_region_t *r = &ddbs.r[w];
     r->write_req = NULL;
     if (!ok) {
         snprintf(r->write_error, sizeof(r->write_error), "%s", error);
@@ -134,7 +91,7 @@ static void ddb_on_write(void *arg, int ok, const cJSON *resp, const char *error
 
 static void ddb_write(size_t w)
 {
-    ddb_region_t *r = &D.r[w];
+    ddb_region_t *r = &ddbs.r[w];
     if (!r->keys_known || r->write_req)
         return;
     cJSON *body = cJSON_CreateObject(), *item = cJSON_CreateObject();
@@ -145,15 +102,15 @@ static void ddb_write(size_t w)
     }
     char n[32];
     r->next_seq = r->last_written_seq + 1;
-    cJSON_AddStringToObject(body, "TableName", D.cfg->dynamodb.heartbeat_table);
+    cJSON_AddStringToObject(body, "TableName", ddbs.cfg->dynamodb.heartbeat_table);
     ddb_key(item, w, w);
     snprintf(n, sizeof(n), "%" PRIu64, r->next_seq);
     cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_seq"), "N", n);
     snprintf(n, sizeof(n), "%" PRId64, loop_wall_ms());
     cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_written_ms"), "N", n);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_writer"), "S", D.cfg->regions[w].name);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_writer"), "S", ddbs.cfg->regions[w].name);
     cJSON_AddItemToObject(body, "Item", item);
-    r->write_req = ddb_call(D.cfg, w, "PutItem", body, ddb_on_write, (void *)(uintptr_t)w);
+    r->write_req = ddb_call(ddbs.cfg, w, "PutItem", body, ddb_on_write, (void *)(uintptr_t)w);
 }
 
 /* ---- reading the other regions' heartbeats ---- */
@@ -167,7 +124,7 @@ static ddb_pairid_t ddb_pair_ids[DDB_MAXR][DDB_MAXR];
 static void ddb_on_read(void *arg, int ok, const cJSON *resp, const char *error, double ms)
 {
     const ddb_pairid_t *id = arg;
-    ddb_pair_t *p = &D.p[id->w][id->r];
+    ddb_pair_t *p = &ddbs.p[id->w][id->r];
     uint64_t started = p->req_mono;
     p->req = NULL;
     if (!ok) {
@@ -175,7 +132,7 @@ static void ddb_on_read(void *arg, int ok, const cJSON *resp, const char *error,
         return;
     }
     p->error[0] = '\0';
-    ewma_add(&D.r[id->r].read_ms, ms);
+    ewma_add(&ddbs.r[id->r].read_ms, ms);
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(resp, "Item");
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "hb_seq"), "N");
     if (!cJSON_IsString(seq))
@@ -195,8 +152,8 @@ static void ddb_on_read(void *arg, int ok, const cJSON *resp, const char *error,
 
 static void ddb_read(size_t w, size_t r)
 {
-    ddb_pair_t *p = &D.p[w][r];
-    if (p->req || !D.r[r].keys_known || !D.r[w].keys_known)
+    ddb_pair_t *p = &ddbs.p[w][r];
+    if (p->req || !ddbs.r[r].keys_known || !ddbs.r[w].keys_known)
         return;
     cJSON *body = cJSON_CreateObject(), *key = cJSON_CreateObject();
     if (!body || !key) {
@@ -204,7 +161,7 @@ static void ddb_read(size_t w, size_t r)
         cJSON_Delete(key);
         return;
     }
-    cJSON_AddStringToObject(body, "TableName", D.cfg->dynamodb.heartbeat_table);
+    cJSON_AddStringToObject(body, "TableName", ddbs.cfg->dynamodb.heartbeat_table);
     ddb_key(key, w, r);
     cJSON_AddItemToObject(body, "Key", key);
     cJSON_AddBoolToObject(body, "ConsistentRead", 1);
@@ -212,7 +169,7 @@ static void ddb_read(size_t w, size_t r)
     cJSON_AddItemToObject(body, "AttributesToGet", cJSON_CreateStringArray(attrs, 1));
     ddb_pair_ids[w][r] = (ddb_pairid_t){w, r};
     p->req_mono = loop_now_ms();
-    p->req = ddb_call(D.cfg, r, "GetItem", body, ddb_on_read, &ddb_pair_ids[w][r]);
+    p->req = ddb_call(ddbs.cfg, r, "GetItem", body, ddb_on_read, &ddb_pair_ids[w][r]);
 }
 
 /* ---- DescribeTable: status, replicas, the heartbeat table's keys ---- */
@@ -240,8 +197,8 @@ static void ddb_take_keys(ddb_region_t *r, const cJSON *table)
 
 static int ddb_region_of_aws(const char *aws)
 {
-    for (size_t i = 0; i < D.n; i++)
-        if (strcmp(D.cfg->dynamodb.aws_regions[i], aws) == 0)
+    for (size_t i = 0; i < ddbs.n; i++)
+        if (strcmp(ddbs.cfg->dynamodb.aws_regions[i], aws) == 0)
             return (int)i;
     return -1;
 }
@@ -250,7 +207,7 @@ static void ddb_on_describe(void *arg, int ok, const cJSON *resp, const char *er
 {
     (void)ms;
     size_t i = (size_t)(uintptr_t)arg;
-    ddb_region_t *r = &D.r[i];
+    ddb_region_t *r = &ddbs.r[i];
     r->desc_req = NULL;
     if (!ok) {
         snprintf(r->describe_error, sizeof(r->describe_error), "%s", error);
@@ -264,7 +221,7 @@ static void ddb_on_describe(void *arg, int ok, const cJSON *resp, const char *er
     r->described_wall_ms = loop_wall_ms();
     snprintf(r->table_status, sizeof(r->table_status), "%s", cJSON_IsString(st) ? st->valuestring : "?");
     snprintf(r->global_version, sizeof(r->global_version), "%s", cJSON_IsString(gv) ? gv->valuestring : "");
-    if (!strcmp(D.cfg->dynamodb.heartbeat_table, D.cfg->dynamodb.table))
+    if (!strcmp(ddbs.cfg->dynamodb.heartbeat_table, ddbs.cfg->dynamodb.table))
         ddb_take_keys(r, t);
     const cJSON *rep;
     cJSON_ArrayForEach(rep, cJSON_GetObjectItemCaseSensitive(t, "Replicas")) {
@@ -275,10 +232,10 @@ static void ddb_on_describe(void *arg, int ok, const cJSON *resp, const char *er
         if (k < 0 || !cJSON_IsString(rs))
             continue;
         if (cJSON_IsNumber(since) && strcmp(rs->valuestring, "ACTIVE") != 0)
-            snprintf(D.r[k].replica_status, sizeof(D.r[k].replica_status), "%.24s since %.0f",
+            snprintf(ddbs.r[k].replica_status, sizeof(ddbs.r[k].replica_status), "%.24s since %.0f",
                      rs->valuestring, since->valuedouble);
         else
-            snprintf(D.r[k].replica_status, sizeof(D.r[k].replica_status), "%s", rs->valuestring);
+            snprintf(ddbs.r[k].replica_status, sizeof(ddbs.r[k].replica_status), "%s", rs->valuestring);
     }
     ddb_evaluate();
 }
@@ -287,26 +244,26 @@ static void ddb_on_keys(void *arg, int ok, const cJSON *resp, const char *error,
 {
     (void)ms;
     size_t i = (size_t)(uintptr_t)arg;
-    D.r[i].keys_req = NULL;
+    ddbs.r[i].keys_req = NULL;
     if (!ok) {
-        snprintf(D.r[i].describe_error, sizeof(D.r[i].describe_error), "heartbeat table: %s", error);
+        snprintf(ddbs.r[i].describe_error, sizeof(ddbs.r[i].describe_error), "heartbeat table: %s", error);
         return;
     }
-    ddb_take_keys(&D.r[i], cJSON_GetObjectItemCaseSensitive(resp, "Table"));
+    ddb_take_keys(&ddbs.r[i], cJSON_GetObjectItemCaseSensitive(resp, "Table"));
 }
 
 static void ddb_describe(size_t i)
 {
-    ddb_region_t *r = &D.r[i];
+    ddb_region_t *r = &ddbs.r[i];
     cJSON *b = cJSON_CreateObject();
-    if (!r->desc_req && b && cJSON_AddStringToObject(b, "TableName", D.cfg->dynamodb.table))
-        r->desc_req = ddb_call(D.cfg, i, "DescribeTable", b, ddb_on_describe, (void *)(uintptr_t)i);
+    if (!r->desc_req && b && cJSON_AddStringToObject(b, "TableName", ddbs.cfg->dynamodb.table))
+        r->desc_req = ddb_call(ddbs.cfg, i, "DescribeTable", b, ddb_on_describe, (void *)(uintptr_t)i);
     else
         cJSON_Delete(b);
-    if (!r->keys_known && !r->keys_req && strcmp(D.cfg->dynamodb.heartbeat_table, D.cfg->dynamodb.table)) {
+    if (!r->keys_known && !r->keys_req && strcmp(ddbs.cfg->dynamodb.heartbeat_table, ddbs.cfg->dynamodb.table)) {
         cJSON *k = cJSON_CreateObject();
-        if (k && cJSON_AddStringToObject(k, "TableName", D.cfg->dynamodb.heartbeat_table))
-            r->keys_req = ddb_call(D.cfg, i, "DescribeTable", k, ddb_on_keys, (void *)(uintptr_t)i);
+        if (k && cJSON_AddStringToObject(k, "TableName", ddbs.cfg->dynamodb.heartbeat_table))
+            r->keys_req = ddb_call(ddbs.cfg, i, "DescribeTable", k, ddb_on_keys, (void *)(uintptr_t)i);
         else
             cJSON_Delete(k);
     }
@@ -314,9 +271,9 @@ static void ddb_describe(size_t i)
 
 /* ---- findings and the gate ---- */
 
-static int64_t ddb_pair_lag(size_t w, size_t r, uint64_t now)
+int64_t ddb_pair_lag(size_t w, size_t r, uint64_t now)
 {
-    const ddb_pair_t *p = &D.p[w][r];
+    const ddb_pair_t *p = &ddbs.p[w][r];
     uint64_t oldest = ddb_oldest_unseen(w, r);
     double waiting = oldest ? (double)(now - oldest) : 0;
     if (p->last_lag_ms < 0 && !oldest)
@@ -328,7 +285,7 @@ int64_t ddb_lag_to_ms(size_t r)
 {
     int64_t worst = -1;
     uint64_t now = loop_now_ms();
-    for (size_t w = 0; D.on && w < D.n; w++)
+    for (size_t w = 0; ddbs.on && w < ddbs.n; w++)
         if (w != r) {
             int64_t l = ddb_pair_lag(w, r, now);
             if (l > worst)
@@ -339,16 +296,16 @@ int64_t ddb_lag_to_ms(size_t r)
 
 bool ddb_gate_ok(size_t i, char *why, size_t whylen)
 {
-    if (!D.on || i >= D.n)
+    if (!ddbs.on || i >= ddbs.n)
         return true;
-    if (D.r[i].finding[0]) {
-        snprintf(why, whylen, "%s", D.r[i].finding);
+    if (ddbs.r[i].finding[0]) {
+        snprintf(why, whylen, "%s", ddbs.r[i].finding);
         return false;
     }
     int64_t lag = ddb_lag_to_ms(i);
-    if (lag > (int64_t)D.cfg->dynamodb.rpo_ms) {
-        snprintf(why, whylen, "replication lag into %s %" PRId64 " ms > rpo_ms %u", D.cfg->regions[i].name, lag,
-                 D.cfg->dynamodb.rpo_ms);
+    if (lag > (int64_t)ddbs.cfg->dynamodb.rpo_ms) {
+        snprintf(why, whylen, "replication lag into %s %" PRId64 " ms > rpo_ms %u", ddbs.cfg->regions[i].name, lag,
+                 ddbs.cfg->dynamodb.rpo_ms);
         return false;
     }
     return true;
@@ -356,7 +313,7 @@ bool ddb_gate_ok(size_t i, char *why, size_t whylen)
 
 static void ddb_finding_of(size_t i, char *f, size_t len, uint64_t now)
 {
-    const ddb_region_t *r = &D.r[i];
+    const ddb_region_t *r = &ddbs.r[i];
     f[0] = '\0';
     if (r->describe_error[0])
         snprintf(f, len, "DescribeTable failed: %.250s", r->describe_error);
@@ -368,11 +325,11 @@ static void ddb_finding_of(size_t i, char *f, size_t len, uint64_t now)
         snprintf(f, len, "heartbeat writes failing: %.250s", r->write_error);
     if (f[0])
         return;
-    for (size_t w = 0; w < D.n; w++) {
+    for (size_t w = 0; w < ddbs.n; w++) {
         uint64_t oldest = w == i ? 0 : ddb_oldest_unseen(w, i);
-        if (oldest && now - oldest > (uint64_t)D.cfg->dynamodb.stale_after_s * 1000u) {
+        if (oldest && now - oldest > (uint64_t)ddbs.cfg->dynamodb.stale_after_s * 1000u) {
             snprintf(f, len, "replication from %s stalled: a heartbeat written %.1f s ago is not here yet",
-                     D.cfg->regions[w].name, (double)(now - oldest) / 1000.0);
+                     ddbs.cfg->regions[w].name, (double)(now - oldest) / 1000.0);
             return;
         }
     }
@@ -381,30 +338,30 @@ static void ddb_finding_of(size_t i, char *f, size_t len, uint64_t now)
 static void ddb_evaluate(void)
 {
     uint64_t now = loop_now_ms();
-    for (size_t i = 0; i < D.n; i++) {
+    for (size_t i = 0; i < ddbs.n; i++) {
         char f[320];
         ddb_finding_of(i, f, sizeof(f), now);
-        bool was = D.r[i].finding[0] != '\0', is = f[0] != '\0';
+        bool was = ddbs.r[i].finding[0] != '\0', is = f[0] != '\0';
         /* Report a change of kind (the stall's growing age is not a new finding). */
-        if (was == is && (!is || strncmp(f, D.r[i].finding, 24) == 0)) {
-            snprintf(D.r[i].finding, sizeof(D.r[i].finding), "%s", f);
+        if (was == is && (!is || strncmp(f, ddbs.r[i].finding, 24) == 0)) {
+            snprintf(ddbs.r[i].finding, sizeof(ddbs.r[i].finding), "%s", f);
             continue;
         }
-        snprintf(D.r[i].finding, sizeof(D.r[i].finding), "%s", f);
+        snprintf(ddbs.r[i].finding, sizeof(ddbs.r[i].finding), "%s", f);
         cJSON *d = cJSON_CreateObject();
         if (d) {
-            cJSON_AddStringToObject(d, "region", D.cfg->regions[i].name);
+            cJSON_AddStringToObject(d, "region", ddbs.cfg->regions[i].name);
             cJSON_AddBoolToObject(d, "active", is);
             cJSON_AddStringToObject(d, "finding", is ? f : "cleared");
         }
         feed_emit("replica_finding", d);
         char key[100];
-        snprintf(key, sizeof(key), "replica-%s", D.cfg->regions[i].name);
+        snprintf(key, sizeof(key), "replica-%s", ddbs.cfg->regions[i].name);
         if (is)
             alarm_raise(key, "warning", f, NULL);
         else
             alarm_resolve(key, "replica healthy again");
-        int sev = D.cfg->dynamodb.finding == 0 ? 1 : D.cfg->dynamodb.finding == 1 ? 2 : 0;
+        int sev = ddbs.cfg->dynamodb.finding == 0 ? 1 : ddbs.cfg->dynamodb.finding == 1 ? 2 : 0;
         targets_set_data_finding(i, is ? sev : 0, f);
     }
     /* The gate's inputs move with the lag: let the controller look again
@@ -412,7 +369,7 @@ static void ddb_evaluate(void)
     static bool last_ok[DDB_MAXR];
     static bool have_last;
     bool changed = !have_last;
-    for (size_t i = 0; i < D.n; i++) {
+    for (size_t i = 0; i < ddbs.n; i++) {
         char why[320];
         bool ok = ddb_gate_ok(i, why, sizeof(why));
         changed |= ok != last_ok[i];
@@ -428,22 +385,22 @@ static void ddb_evaluate(void)
 static void ddb_on_desc_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    for (size_t i = 0; i < D.n; i++)
+    for (size_t i = 0; i < ddbs.n; i++)
         ddb_describe(i);
 }
 
 static void ddb_on_write_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    for (size_t i = 0; i < D.n; i++)
+    for (size_t i = 0; i < ddbs.n; i++)
         ddb_write(i);
 }
 
 static void ddb_on_read_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    for (size_t w = 0; w < D.n; w++)
-        for (size_t r = 0; r < D.n; r++)
+    for (size_t w = 0; w < ddbs.n; w++)
+        for (size_t r = 0; r < ddbs.n; r++)
             if (w != r)
                 ddb_read(w, r);
     ddb_evaluate();
@@ -459,51 +416,51 @@ static void ddb_arm(struct event *ev, uint64_t ms)
 static void ddb_stop(void)
 {
     for (size_t i = 0; i < DDB_MAXR; i++) {
-        ddb_cancel(D.r[i].desc_req), ddb_cancel(D.r[i].keys_req), ddb_cancel(D.r[i].write_req);
+        ddb_cancel(ddbs.r[i].desc_req), ddb_cancel(ddbs.r[i].keys_req), ddb_cancel(ddbs.r[i].write_req);
         for (size_t j = 0; j < DDB_MAXR; j++)
-            ddb_cancel(D.p[i][j].req);
+            ddb_cancel(ddbs.p[i][j].req);
     }
-    if (D.desc_timer)
-        event_del(D.desc_timer);
-    if (D.write_timer)
-        event_del(D.write_timer);
-    if (D.read_timer)
-        event_del(D.read_timer);
-    memset(D.r, 0, sizeof(D.r));
-    memset(D.p, 0, sizeof(D.p));
-    D.on = false;
+    if (ddbs.desc_timer)
+        event_del(ddbs.desc_timer);
+    if (ddbs.write_timer)
+        event_del(ddbs.write_timer);
+    if (ddbs.read_timer)
+        event_del(ddbs.read_timer);
+    memset(ddbs.r, 0, sizeof(ddbs.r));
+    memset(ddbs.p, 0, sizeof(ddbs.p));
+    ddbs.on = false;
 }
 
 static void ddb_start(const cfg_t *cfg)
 {
-    D.cfg = cfg;
-    D.n = cfg->n_regions < DDB_MAXR ? cfg->n_regions : DDB_MAXR;
-    for (size_t i = 0; i < D.n; i++)
+    ddbs.cfg = cfg;
+    ddbs.n = cfg->n_regions < DDB_MAXR ? cfg->n_regions : DDB_MAXR;
+    for (size_t i = 0; i < ddbs.n; i++)
         targets_set_data_finding(i, 0, "");   /* a new config starts without findings */
     if (!cfg->dynamodb.enabled)
         return;
-    D.on = true;
+    ddbs.on = true;
     uint64_t base = (uint64_t)loop_wall_ms() * 1000u;   /* grows across restarts */
-    for (size_t i = 0; i < D.n; i++) {
-        D.r[i].last_written_seq = base;
-        ewma_init(&D.r[i].write_ms, 0.2);
-        ewma_init(&D.r[i].read_ms, 0.2);
-        for (size_t j = 0; j < D.n; j++)
-            D.p[i][j].last_lag_ms = -1;
+    for (size_t i = 0; i < ddbs.n; i++) {
+        ddbs.r[i].last_written_seq = base;
+        ewma_init(&ddbs.r[i].write_ms, 0.2);
+        ewma_init(&ddbs.r[i].read_ms, 0.2);
+        for (size_t j = 0; j < ddbs.n; j++)
+            ddbs.p[i][j].last_lag_ms = -1;
     }
-    ddb_arm(D.desc_timer, (uint64_t)cfg->dynamodb.describe_interval_s * 1000u);
+    ddb_arm(ddbs.desc_timer, (uint64_t)cfg->dynamodb.describe_interval_s * 1000u);
     ddb_on_desc_timer(-1, 0, NULL);
-    ddb_arm(D.write_timer, cfg->dynamodb.heartbeat_interval_ms);
-    ddb_arm(D.read_timer, cfg->dynamodb.heartbeat_read_ms);
+    ddb_arm(ddbs.write_timer, cfg->dynamodb.heartbeat_interval_ms);
+    ddb_arm(ddbs.read_timer, cfg->dynamodb.heartbeat_read_ms);
 }
 
 int ddb_init(const cfg_t *cfg)
 {
-    memset(&D, 0, sizeof(D));
-    D.desc_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_desc_timer, NULL);
-    D.write_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_write_timer, NULL);
-    D.read_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_read_timer, NULL);
-    if (!D.desc_timer || !D.write_timer || !D.read_timer)
+    memset(&ddbs, 0, sizeof(ddbs));
+    ddbs.desc_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_desc_timer, NULL);
+    ddbs.write_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_write_timer, NULL);
+    ddbs.read_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_read_timer, NULL);
+    if (!ddbs.desc_timer || !ddbs.write_timer || !ddbs.read_timer)
         return -1;
     ddb_start(cfg);
     return 0;
@@ -518,128 +475,12 @@ void ddb_configure(const cfg_t *cfg)
 void ddb_fini(void)
 {
     ddb_stop();
-    if (D.desc_timer)
-        event_free(D.desc_timer);
-    if (D.write_timer)
-        event_free(D.write_timer);
-    if (D.read_timer)
-        event_free(D.read_timer);
-    memset(&D, 0, sizeof(D));
+    if (ddbs.desc_timer)
+        event_free(ddbs.desc_timer);
+    if (ddbs.write_timer)
+        event_free(ddbs.write_timer);
+    if (ddbs.read_timer)
+        event_free(ddbs.read_timer);
+    memset(&ddbs, 0, sizeof(ddbs));
 }
 
-/* ---- views ---- */
-
-static void ddb_num(cJSON *o, const char *k, double v)
-{
-    if (v < 0 || isnan(v))
-        cJSON_AddNullToObject(o, k);
-    else
-        cJSON_AddNumberToObject(o, k, round(v * 10) / 10);
-}
-
-cJSON *ddb_status_json(void)
-{
-    if (!D.on)
-        return cJSON_CreateNull();
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    uint64_t now = loop_now_ms();
-    char why[320], t[40];
-    cJSON_AddStringToObject(o, "table", D.cfg->dynamodb.table);
-    cJSON_AddNumberToObject(o, "rpo_ms", D.cfg->dynamodb.rpo_ms);
-    cJSON_AddStringToObject(o, "gate", D.cfg->dynamodb.gate == 0 ? "gate" : D.cfg->dynamodb.gate == 1 ? "warn" : "off");
-    cJSON *rs = cJSON_AddArrayToObject(o, "regions");
-    for (size_t i = 0; rs && i < D.n; i++) {
-        const ddb_region_t *r = &D.r[i];
-        cJSON *x = cJSON_CreateObject();
-        if (!x)
-            break;
-        cJSON_AddStringToObject(x, "region", D.cfg->regions[i].name);
-        cJSON_AddStringToObject(x, "aws_region", D.cfg->dynamodb.aws_regions[i]);
-        cJSON_AddStringToObject(x, "table_status", r->table_status);
-        cJSON_AddStringToObject(x, "replica_status", r->replica_status);
-        cJSON_AddStringToObject(x, "global_table_version", r->global_version);
-        if (r->described_wall_ms)
-            cJSON_AddStringToObject(x, "described_at", loop_fmt_wall(r->described_wall_ms, t, sizeof(t)));
-        cJSON_AddStringToObject(x, "finding", r->finding);
-        ddb_num(x, "lag_in_ms", (double)ddb_lag_to_ms(i));
-        cJSON_AddBoolToObject(x, "gate_ok", ddb_gate_ok(i, why, sizeof(why)));
-        ddb_num(x, "heartbeat_write_ms", r->write_ms.value);
-        ddb_num(x, "heartbeat_read_ms", r->read_ms.value);
-        cJSON_AddStringToObject(x, "write_error", r->write_error);
-        cJSON_AddBoolToObject(x, "keys_known", r->keys_known);
-        cJSON_AddItemToArray(rs, x);
-    }
-    cJSON *ps = cJSON_AddArrayToObject(o, "pairs");
-    for (size_t w = 0; ps && w < D.n; w++)
-        for (size_t r = 0; r < D.n; r++) {
-            if (w == r)
-                continue;
-            const ddb_pair_t *p = &D.p[w][r];
-            cJSON *x = cJSON_CreateObject();
-            if (!x)
-                break;
-            cJSON_AddStringToObject(x, "from", D.cfg->regions[w].name);
-            cJSON_AddStringToObject(x, "to", D.cfg->regions[r].name);
-            ddb_num(x, "lag_ms", p->last_lag_ms);
-            ddb_num(x, "lag_now_ms", (double)ddb_pair_lag(w, r, now));
-            ddb_num(x, "newest_seen_age_ms", p->seen_write_mono ? (double)(now - p->seen_write_mono) : -1);
-            cJSON_AddNumberToObject(x, "samples", (double)p->lag.count);
-            ddb_num(x, "lag_avg_ms", p->lag.count ? p->lag.sum_s * 1000.0 / (double)p->lag.count : -1);
-            cJSON_AddStringToObject(x, "read_error", p->error);
-            cJSON_AddItemToArray(ps, x);
-        }
-    return o;
-}
-
-void ddb_metrics(struct evbuffer *b)
-{
-    if (!D.on)
-        return;
-    uint64_t now = loop_now_ms();
-    evbuffer_add_printf(b, "# HELP regiond_ddb_replication_lag_seconds Global-table replication lag per ordered region pair, from heartbeats.\n"
-                        "# TYPE regiond_ddb_replication_lag_seconds histogram\n");
-    for (size_t w = 0; w < D.n; w++)
-        for (size_t r = 0; r < D.n; r++) {
-            if (w == r)
-                continue;
-            const ddb_pair_t *p = &D.p[w][r];
-            const char *f = D.cfg->regions[w].name, *t = D.cfg->regions[r].name;
-            uint64_t cum = 0;
-            for (int k = 0; k < HIST_PROM_NBOUNDS; k++) {
-                cum += p->lag.bucket[k];
-                evbuffer_add_printf(b, "regiond_ddb_replication_lag_seconds_bucket{from=\"%s\",to=\"%s\",le=\"%g\"} %llu\n",
-                                    f, t, hist_prom_bounds_s[k], (unsigned long long)cum);
-            }
-            cum += p->lag.bucket[HIST_PROM_NBOUNDS];
-            evbuffer_add_printf(b, "regiond_ddb_replication_lag_seconds_bucket{from=\"%s\",to=\"%s\",le=\"+Inf\"} %llu\n"
-                                "regiond_ddb_replication_lag_seconds_sum{from=\"%s\",to=\"%s\"} %.6f\n"
-                                "regiond_ddb_replication_lag_seconds_count{from=\"%s\",to=\"%s\"} %llu\n",
-                                f, t, (unsigned long long)cum, f, t, p->lag.sum_s, f, t,
-                                (unsigned long long)p->lag.count);
-        }
-    evbuffer_add_printf(b, "# HELP regiond_ddb_newest_heartbeat_age_seconds Age of the newest heartbeat of one region seen in another.\n"
-                        "# TYPE regiond_ddb_newest_heartbeat_age_seconds gauge\n");
-    for (size_t w = 0; w < D.n; w++)
-        for (size_t r = 0; r < D.n; r++)
-            if (w != r && D.p[w][r].seen_write_mono)
-                evbuffer_add_printf(b, "regiond_ddb_newest_heartbeat_age_seconds{from=\"%s\",to=\"%s\"} %.3f\n",
-                                    D.cfg->regions[w].name, D.cfg->regions[r].name,
-                                    (double)(now - D.p[w][r].seen_write_mono) / 1000.0);
-    evbuffer_add_printf(b, "# HELP regiond_ddb_replica_ok 1 when the region's replica has no finding.\n"
-                        "# TYPE regiond_ddb_replica_ok gauge\n");
-    for (size_t i = 0; i < D.n; i++)
-        evbuffer_add_printf(b, "regiond_ddb_replica_ok{region=\"%s\"} %d\n", D.cfg->regions[i].name,
-                            D.r[i].finding[0] ? 0 : 1);
-    evbuffer_add_printf(b, "# HELP regiond_ddb_heartbeat_latency_seconds EWMA of heartbeat write and read latency per region.\n"
-                        "# TYPE regiond_ddb_heartbeat_latency_seconds gauge\n");
-    for (size_t i = 0; i < D.n; i++) {
-        if (!isnan(D.r[i].write_ms.value))
-            evbuffer_add_printf(b, "regiond_ddb_heartbeat_latency_seconds{region=\"%s\",op=\"write\"} %.6f\n",
-                                D.cfg->regions[i].name, D.r[i].write_ms.value / 1000.0);
-        if (!isnan(D.r[i].read_ms.value))
-            evbuffer_add_printf(b, "regiond_ddb_heartbeat_latency_seconds{region=\"%s\",op=\"read\"} %.6f\n",
-                                D.cfg->regions[i].name, D.r[i].read_ms.value / 1000.0);
-    }
-}

@@ -4,39 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "check.h"
+#include "cfg_kit.h"
 
-static char errbuf[CFG_ERR_SIZE];
 static char json[8192];
 
 #define REGS "'regions':[{'name':'us-east-1','api':[{'url':'http://127.0.0.1:1/h'}]}," \
              "{'name':'eu-west-1','api':[{'url':'http://127.0.0.1:2/h'}],'dynamodb':{'region':'eu-west-2'}}]"
-
-static cfg_t *parse(const char *q)
-{
-    char *s = strdup(q);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    cfg_t *cfg = cfg_parse(s, strlen(s), "t.json", errbuf, sizeof errbuf);
-    free(s);
-    return cfg;
-}
 
 static const char *ddb(const char *x)
 {
     snprintf(json, sizeof json, "{'dynamodb':{'table':'orders'%s%s}," REGS "}", *x ? "," : "", x);
     return json;
 }
-
-#define BAD(text, path, what) do { \
-    cfg_t *c_ = parse(text); \
-    CHECK(c_ == NULL); \
-    CHECK_CONTAINS(errbuf, "t.json: " path ": "); \
-    CHECK_CONTAINS(errbuf, what); \
-    cfg_free(c_); \
-} while (0)
 
 static void test_good(void)
 {

@@ -4,27 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "check.h"
+#include "cfg_kit.h"
 
-static char errbuf[CFG_ERR_SIZE];
 static char json[8192];
 
 #define URL "'url':'http://127.0.0.1:1/h'"
 #define R53 "'route53':{'hosted_zone_id':'Z123ABC','record_name':'api.example.test','record_type':'CNAME'}"
 #define REG(n, extra) "{'name':'" n "','api':[{" URL "}]" extra "}"
-
-/* Parse Q, a JSON text with ' for ", as file "t.json". */
-static cfg_t *parse(const char *q)
-{
-    char *s = strdup(q);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    cfg_t *cfg = cfg_parse(s, strlen(s), "t.json", errbuf, sizeof errbuf);
-    free(s);
-    return cfg;
-}
 
 /* Top-level members X, the route53 section, and regions a and b with the
  * region-level members RA and RB. */
@@ -34,14 +20,6 @@ static const char *two(const char *x, const char *ra, const char *rb)
              "{'name':'b','api':[{" URL "}]%s}]}", x, *x ? "," : "", ra, rb);
     return json;
 }
-
-#define BAD(text, path, what) do { \
-    cfg_t *c_ = parse(text); \
-    CHECK(c_ == NULL); \
-    CHECK_CONTAINS(errbuf, "t.json: " path ": "); \
-    CHECK_CONTAINS(errbuf, what); \
-    cfg_free(c_); \
-} while (0)
 
 static const char *ra = ",'route53':{'value':'a.example.test'}";
 static const char *rb = ",'route53':{'value':'b.example.test','weight':50}";

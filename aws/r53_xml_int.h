@@ -1,0 +1,13 @@
+/* r53_xml_int — what r53_xml.c (the parsers) and r53_xml_build.c (the
+ * builder and the rrset helpers) share.  Not for other modules: they use
+ * r53_xml.h. */
+#ifndef REGIOND_R53_XML_INT_H
+#define REGIOND_R53_XML_INT_H
+
+#include "r53_xml.h"
+
+/* Reset an rrset to empty (weight and ttl -1) without freeing anything:
+ * for fresh memory.  r53_rrset_clear frees the values first. */
+void r53_rrset_init(r53_rrset_t *r);
+
+#endif
