@@ -328,7 +328,8 @@ int drill_init(const cfg_t *cfg)
 
 void drill_fini(void)
 {
-    dr_save();
+    if (DR.tick)   /* only a drill module that started has anything to save */
+        dr_save();
     feed_set_listener(NULL);
     if (DR.tick)
         event_free(DR.tick);
