@@ -302,7 +302,7 @@ static void bk_on_list(void *arg, int ok, const cJSON *resp, const char *error, 
         ns[j->nlist * 2] = a;
         ns[j->nlist * 2 + 1] = n;
         j->list[j->nlist] = (ret_backup_t){.arn = a ? a : "", .name = n ? n : "",
-                                           .created_s = cJSON_IsNumber(ct) ? (int64_t)ct->valuedouble : 0,
+                                           .created_s = cJSON_IsNumber(ct) ? ret_epoch_s(ct->valuedouble) : 0,
                                            .status = cJSON_IsString(st) ? bk_status_of(st->valuestring) : RET_OTHER,
                                            .ours = a && bk_is_ours(a)};
         j->nlist++;

@@ -29,6 +29,11 @@ const char *ret_status_str(int status)
     }
 }
 
+int64_t ret_epoch_s(double v)
+{
+    return v >= -0x1p63 && v < 0x1p63 ? (int64_t)v : 0;
+}
+
 int ret_status_parse(const char *s)
 {
     if (!s)

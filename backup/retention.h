@@ -49,6 +49,11 @@ const char *ret_status_str(int status);
  * RET_OTHER for anything else or NULL. */
 int ret_status_parse(const char *s);
 
+/* BackupCreationDateTime (a JSON number, epoch seconds) as whole seconds,
+ * truncated; 0 (as for a missing value) when it is not finite or outside
+ * int64_t, which a plain cast would make undefined behaviour. */
+int64_t ret_epoch_s(double v);
+
 /* One backup as listed; strings borrowed from the caller. */
 typedef struct {
     const char *arn;

@@ -225,6 +225,19 @@ static void test_edges(void)
     CHECK_EQ_INT(ret_status_parse(NULL), RET_OTHER);
 }
 
+/* Found by tests/fuzz/fuzz_ddb_json: a BackupCreationDateTime out of
+ * int64_t's range (1.76e132) was cast straight to int64_t (undefined). */
+static void test_epoch_s(void)
+{
+    CHECK(ret_epoch_s(1764032400.9) == 1764032400);
+    CHECK(ret_epoch_s(-1.5) == -1);
+    CHECK(ret_epoch_s(1.76403e+132) == 0);
+    CHECK(ret_epoch_s(-1e300) == 0);
+    CHECK(ret_epoch_s(9223372036854775808.0) == 0);
+    CHECK(ret_epoch_s(1.0 / 0.0) == 0);
+    CHECK(ret_epoch_s(0.0 / 0.0) == 0);
+}
+
 int main(void)
 {
     test_keep_last();
@@ -234,5 +247,6 @@ int main(void)
     test_newest_available();
     test_ties();
     test_edges();
+    test_epoch_s();
     return check_finish();
 }
