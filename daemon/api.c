@@ -183,8 +183,8 @@ static void api_override_post(struct evhttp_request *req)
     bool pin = cJSON_IsString(action) && strcmp(action->valuestring, "pin") == 0;
     const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
         : !drain && !pin ? "action: expected \"drain\" or \"pin\""
-        : pin && (!cJSON_IsNumber(weight) || weight->valuedouble != (int)weight->valuedouble ||
-                  weight->valuedouble < 0 || weight->valuedouble > 255) ? "weight: expected an integer 0..255"
+        : pin && (!cJSON_IsNumber(weight) || !(weight->valuedouble >= 0 && weight->valuedouble <= 255) ||
+                  weight->valuedouble != (int)weight->valuedouble) ? "weight: expected an integer 0..255"
         : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 604800 ||
           dur->valuedouble != (double)(uint32_t)dur->valuedouble
           ? "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"
