@@ -65,21 +65,40 @@ int ctl_status(const char *api, int json)
     return 0;
 }
 
-int ctl_weights(const char *api, int json)
+/* GET path.  With --json, or when the answer is not JSON, print it as it
+ * came and return the exit status (0 or 1), *out NULL.  Otherwise return -1
+ * with the parsed document in *out for the caller's table (and to delete). */
+static int ctl_fetch(const char *api, const char *path, int json, cJSON **out)
 {
     ctl_buf_t b = {0};
     long code = 0;
-    if (ctl_get(api, "/v1/weights", &b, &code) == -1)
+    *out = NULL;
+    if (ctl_get(api, path, &b, &code) == -1)
         return 1;
-    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
-    if (json || !o) {
+    cJSON *o = b.data && !json && code == 200 ? cJSON_Parse(b.data) : NULL;
+    if (!o) {
         fputs(b.data ? b.data : "", stdout);
         putchar('\n');
         free(b.data);
-        cJSON_Delete(o);
         return code == 200 ? 0 : 1;
     }
     free(b.data);
+    *out = o;
+    return -1;
+}
+
+static double ctl_num(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+int ctl_weights(const char *api, int json)
+{
+    cJSON *o;
+    int rc = ctl_fetch(api, "/v1/weights", json, &o);
+    if (rc >= 0)
+        return rc;
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(o, "decision");
     printf("decision %.0f (%s): %s\n", cJSON_IsNumber(dec) ? dec->valuedouble : 0, ctl_str(o, "rule"),
            ctl_str(o, "reason"));
@@ -101,7 +120,7 @@ int ctl_weights(const char *api, int json)
         const cJSON *ins = cJSON_GetObjectItemCaseSensitive(ch, "insync_after_ms");
         const cJSON *vis = cJSON_GetObjectItemCaseSensitive(ch, "visible_after_ms");
         printf("\nlast change: %s %s (decision %.0f)", ctl_str(ch, "change_id"), ctl_str(ch, "status"),
-               cJSON_GetObjectItemCaseSensitive(ch, "decision")->valuedouble);
+               ctl_num(ch, "decision", 0));
         if (cJSON_IsNumber(ins))
             printf(", INSYNC after %.1f s", ins->valuedouble / 1000);
         if (cJSON_IsNumber(vis))
@@ -114,43 +133,31 @@ int ctl_weights(const char *api, int json)
 
 int ctl_decisions(const char *api, int json)
 {
-    ctl_buf_t b = {0};
-    long code = 0;
-    if (ctl_get(api, "/v1/decisions", &b, &code) == -1)
-        return 1;
-    cJSON *a = b.data ? cJSON_Parse(b.data) : NULL;
-    if (json || !a) {
-        fputs(b.data ? b.data : "", stdout);
-        putchar('\n');
-    } else {
-        const cJSON *d;
-        cJSON_ArrayForEach(d, a) {
-            const cJSON *n = cJSON_GetObjectItemCaseSensitive(d, "decision");
-            printf("#%-5.0f %-20s %-10s %s\n", cJSON_IsNumber(n) ? n->valuedouble : 0, ctl_str(d, "rule"),
-                   ctl_str(d, "applied"), ctl_str(d, "reason"));
-        }
-    }
+    cJSON *a;
+    int rc = ctl_fetch(api, "/v1/decisions", json, &a);
+    if (rc >= 0)
+        return rc;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, a)
+        printf("#%-5.0f %-20s %-10s %s\n", ctl_num(d, "decision", 0), ctl_str(d, "rule"), ctl_str(d, "applied"),
+               ctl_str(d, "reason"));
     cJSON_Delete(a);
-    free(b.data);
-    return code == 200 ? 0 : 1;
+    return 0;
 }
 
 int ctl_replicas(const char *api, int json)
 {
-    ctl_buf_t b = {0};
-    long code = 0;
-    if (ctl_get(api, "/v1/replicas", &b, &code) == -1)
-        return 1;
-    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
-    if (json || !cJSON_IsObject(o)) {
-        fputs(cJSON_IsNull(o) ? "DynamoDB is not watched (no dynamodb section)\n" : b.data ? b.data : "", stdout);
-        free(b.data);
+    cJSON *o;
+    int rc = ctl_fetch(api, "/v1/replicas", json, &o);
+    if (rc >= 0)
+        return rc;
+    if (!cJSON_IsObject(o)) {
+        printf("DynamoDB is not watched (no dynamodb section)\n");
         cJSON_Delete(o);
-        return code == 200 ? 0 : 1;
+        return 0;
     }
-    free(b.data);
     printf("table %s, rpo_ms %.0f, gate %s\n\n%-16s %-8s %-12s %10s %-5s %s\n", ctl_str(o, "table"),
-           cJSON_GetObjectItemCaseSensitive(o, "rpo_ms")->valuedouble, ctl_str(o, "gate"),
+           ctl_num(o, "rpo_ms", 0), ctl_str(o, "gate"),
            "REGION", "TABLE", "REPLICA", "LAG IN ms", "GATE", "FINDING");
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(o, "regions")) {
@@ -174,19 +181,10 @@ int ctl_replicas(const char *api, int json)
 
 int ctl_backups(const char *api, int json)
 {
-    ctl_buf_t b = {0};
-    long code = 0;
-    if (ctl_get(api, "/v1/backups", &b, &code) == -1)
-        return 1;
-    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
-    if (json || !cJSON_IsObject(o)) {
-        fputs(b.data ? b.data : "", stdout);
-        putchar('\n');
-        free(b.data);
-        cJSON_Delete(o);
-        return code == 200 ? 0 : 1;
-    }
-    free(b.data);
+    cJSON *o;
+    int rc = ctl_fetch(api, "/v1/backups", json, &o);
+    if (rc >= 0)
+        return rc;
     printf("%-14s %-14s %-12s %-25s %-25s %s\n", "SCHEDULE", "REGION", "CRON", "LAST RUN", "NEXT RUN", "LAST RESULT");
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(o, "schedules"))
@@ -212,20 +210,11 @@ static void ctl_md_escape(const char *s, char *out, size_t len)
 int ctl_drill_report(const char *api, const char *id, int json)
 {
     char path[128];
-    ctl_buf_t b = {0};
-    long code = 0;
+    cJSON *o;
     snprintf(path, sizeof(path), "/v1/drills/%s", id);
-    if (ctl_get(api, path, &b, &code) == -1)
-        return 1;
-    cJSON *o = b.data ? cJSON_Parse(b.data) : NULL;
-    if (json || !o || code != 200) {
-        fputs(b.data ? b.data : "", stdout);
-        putchar('\n');
-        free(b.data);
-        cJSON_Delete(o);
-        return code == 200 ? 0 : 1;
-    }
-    free(b.data);
+    int rc = ctl_fetch(api, path, json, &o);
+    if (rc >= 0)
+        return rc;
     printf("# Drill %s: %s %s\n\n", id, ctl_str(o, "action"), ctl_str(o, "region"));
     printf("- state: %s%s\n- started: %s\n- ends: %s\n- by: %s\n- note: %s\n", ctl_str(o, "state"),
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "dry_run")) ? " (dry run)" : "", ctl_str(o, "started_at"),

@@ -2,7 +2,8 @@
 # Install what regiond needs on Debian 12, as root.
 #   scripts/install-deps.sh build   compiler and libraries
 #   scripts/install-deps.sh demo    + nginx (the simulated regions)
-#   scripts/install-deps.sh test    + every test peer (nginx, dnsmasq, prometheus parser, ...)
+#   scripts/install-deps.sh test    + every test peer and tool (nginx, dnsmasq, prometheus's parser and
+#                                   promtool, aws CLI, bubblewrap, valgrind, ...)
 set -euo pipefail
 what=${1:-test}
 
@@ -12,7 +13,8 @@ case "$what" in
   build) ;;
   demo) pkgs+=(nginx-light python3 python3-botocore python3-dnslib) ;;
   test) pkgs+=(nginx-light dnsmasq-base openssl python3 python3-prometheus-client systemd
-               python3-botocore python3-boto3 python3-dnslib awscli) ;;
+               python3-botocore python3-boto3 python3-dnslib awscli
+               prometheus bubblewrap valgrind) ;;
   *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
 

@@ -5,8 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 scripts/install-dynalite.sh
 scripts/install-browser.sh
-scripts/install-alarm-deps.sh
-scripts/install-hardening-deps.sh
 scripts/build.sh build
 echo "=== test suite (build/)"
 (cd build && ctest --output-on-failure -j2 --timeout 300)

@@ -94,7 +94,7 @@ def _descendant(pid, comm):
 
 def test_sandbox_as_nobody():
     if shutil.which("bwrap") is None:
-        check(False, "bwrap is installed (run scripts/install-hardening-deps.sh; scripts/test.sh does)")
+        check(False, "bwrap is installed (run scripts/install-deps.sh test; scripts/test.sh does)")
         return
     rc, err = _bwrap_works()
     if not check_eq(rc, 0, f"bwrap can create namespaces here ({err or 'ok'})"):

@@ -1,7 +1,7 @@
 """contrib/prometheus/regiond-rules.yml: promtool accepts it, it holds the
 alerts the runbook names, and every regiond_ series it uses is one regiond
 exports (docs/metrics.md).  Needs promtool (Debian package "prometheus",
-scripts/install-alarm-deps.sh): without it the test fails, it does not skip."""
+scripts/install-deps.sh test): without it the test fails, it does not skip."""
 import os
 import re
 import shutil
@@ -24,7 +24,7 @@ def promtool():
     p = shutil.which("promtool")
     if not p:
         raise RuntimeError("promtool not found: install the Debian package 'prometheus' "
-                           "(bash scripts/install-alarm-deps.sh)")
+                           "(bash scripts/install-deps.sh test)")
     return p
 
 
