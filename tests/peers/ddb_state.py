@@ -61,6 +61,10 @@ class State:
                            for r in self.regions}
 
     def record(self, entry):
+        # Every entry has the documented keys, None when the request never got
+        # that far (a dropped or unparsable request has no op or status).
+        for k in ("t", "region", "op", "status", "key"):
+            entry.setdefault(k, None)
         with self.lock:
             self.requests.append(entry)
             del self.requests[:-100000]
