@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh build   compiler and libraries
 #   scripts/install-deps.sh demo    + nginx (the simulated regions)
 #   scripts/install-deps.sh test    + every test peer and tool (nginx, dnsmasq, prometheus's parser and
-#                                   promtool, aws CLI, bubblewrap, valgrind, ...)
+#                                   promtool, aws CLI, bubblewrap, valgrind, nftables, faketime,
+#                                   blackbox_exporter and wrk for bench/, ...)
 set -euo pipefail
 what=${1:-test}
 
@@ -14,7 +15,8 @@ case "$what" in
   demo) pkgs+=(nginx-light python3 python3-botocore python3-dnslib) ;;
   test) pkgs+=(nginx-light dnsmasq-base openssl python3 python3-prometheus-client systemd
                python3-botocore python3-boto3 python3-dnslib awscli
-               prometheus bubblewrap valgrind) ;;
+               prometheus bubblewrap valgrind
+               nftables iproute2 faketime prometheus-blackbox-exporter wrk) ;;
   *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
 
