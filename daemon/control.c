@@ -286,6 +286,7 @@ static bool ctrl_settling(const decide_out_t *o, const decide_region_t *in)
         ctl.settle_until_ms = now + ctl.cfg->decision.settle_ms;
         uint64_t w = ctl.cfg->decision.settle_ms;
         struct timeval tv = {(time_t)(w / 1000), (suseconds_t)(w % 1000) * 1000 + 1000};
+        ctl.retry_why = "settle-elapsed";
         evtimer_add(ctl.retry, &tv);
         return true;
     }
@@ -313,6 +314,7 @@ static void ctrl_evaluate(const char *why)
     ctrl_alarm(&o);
     if (o.retry_in_ms) {
         struct timeval tv = {(time_t)(o.retry_in_ms / 1000), (suseconds_t)(o.retry_in_ms % 1000) * 1000 + 1000};
+        ctl.retry_why = "hold-down-expired";
         evtimer_add(ctl.retry, &tv);
     }
     bool same = ctl.have_last && memcmp(ctl.last_weights, o.weight, sizeof(int) * ctl.n) == 0;
@@ -361,6 +363,7 @@ static void ctrl_on_r53(route53_note_t what)
             ctl.fail_backoff_ms = 300000;
         ctl.fail_until_ms = loop_now_ms() + ctl.fail_backoff_ms;
         struct timeval tv = {(time_t)(ctl.fail_backoff_ms / 1000) + 1, 0};
+        ctl.retry_why = "apply-backoff-elapsed";
         evtimer_add(ctl.retry, &tv);
         return;
     }
@@ -378,7 +381,7 @@ void ctrl_data_changed(void)
 static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    ctrl_evaluate(arg ? "hold-down-expired" : "timer");
+    ctrl_evaluate(arg ? (ctl.retry_why ? ctl.retry_why : "retry") : "timer");
 }
 
 /* ---- operator actions ---- */

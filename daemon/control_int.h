@@ -42,6 +42,7 @@ typedef struct {
     char *ring[CTRL_RING];        /* recent decisions as JSON, oldest first */
     size_t nring;
     struct event *tick, *retry;
+    const char *retry_why;        /* the trigger recorded when retry fires */
     uint64_t fail_until_ms;       /* after a failed batch, no new one before this */
     bool suspended;               /* during a reload: regions and config disagree */
     uint64_t settle_until_ms;     /* a drain waits until then for correlated failures */
