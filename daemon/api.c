@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -418,9 +419,20 @@ static void api_asset_reply(struct evhttp_request *req, const web_asset_t *a)
     api_reply(req, 200, "OK", a->content_type, (const char *)a->data, a->len);
 }
 
+/* libevent writes at most 16 KiB to a socket per loop iteration.  With
+ * thousands of probes a second an iteration handles many events, so a
+ * multi-megabyte /v1/status or /metrics (10,000 targets) trickled out for
+ * longer than the 30 s connection timeout (bench/probe_cost.py found it):
+ * let each write hand the kernel as much as it takes. */
+#define API_MAX_SINGLE_WRITE (4 << 20)
+
 static void api_route(struct evhttp_request *req, void *arg)
 {
     (void)arg;
+    struct evhttp_connection *con = evhttp_request_get_connection(req);
+    struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
+    if (bev)
+        bufferevent_set_max_single_write(bev, API_MAX_SINGLE_WRITE);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
