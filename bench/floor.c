@@ -3,7 +3,9 @@
  * A minimal libcurl multi loop that does nothing but HTTP(S) GETs over a URL
  * list, with the same transport settings regiond's probes use (fresh
  * connection per probe unless --keepalive; for HTTPS the CA file with
- * CAPATH cleared and TLS sessions shared, ../shared/PEERS.md).  No config, no
+ * CAPATH cleared and TLS sessions shared, ../shared/PEERS.md).  libcurl
+ * 7.88's share handle keeps only 8 TLS sessions, so there is one share
+ * handle per host:port, or most handshakes over many endpoints are full.  No config, no
  * health, no metrics, no event library: the CPU it spends per probe is the
  * cost below which regiond cannot go with this libcurl.  bench/probe_cost.py
  * runs it beside regiond, blackbox_exporter and curl.
@@ -42,6 +44,37 @@ static size_t sink(char *p, size_t sz, size_t n, void *u)
     (void)p;
     (void)u;
     return sz * n;
+}
+
+/* One share handle (TLS session cache) per URL authority. */
+#define MAX_SHARES 4096
+static struct {
+    char *auth;
+    CURLSH *sh;
+} shares[MAX_SHARES];
+static size_t nshares;
+
+static CURLSH *share_for(const char *url)
+{
+    const char *a = strstr(url, "://");
+    a = a ? a + 3 : url;
+    size_t n = strcspn(a, "/?#");
+    for (size_t i = 0; i < nshares; i++)
+        if (strlen(shares[i].auth) == n && memcmp(shares[i].auth, a, n) == 0)
+            return shares[i].sh;
+    if (nshares == MAX_SHARES)
+        return shares[0].sh;
+    CURLSH *sh = curl_share_init();
+    char *auth = strndup(a, n);
+    if (!sh || !auth) {
+        curl_share_cleanup(sh);
+        free(auth);
+        return NULL;
+    }
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    shares[nshares].auth = auth;
+    shares[nshares].sh = sh;
+    return shares[nshares++].sh;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -150,10 +183,8 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *m = curl_multi_init();
-    CURLSH *sh = curl_share_init();
-    if (!m || !sh)
+    if (!m)
         return 1;
-    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, o.inflight * 2);
 
     size_t cap = 1 << 16, nlat = 0, next_url = 0;
@@ -177,10 +208,12 @@ int main(int argc, char **argv)
         /* Start what is due: everything up to K in flight at maximum rate, or
          * the probes whose start time has come at a fixed rate. */
         while (in_flight < o.inflight && (o.rate <= 0 || next_due <= t)) {
+            const char *url = urls[next_url++ % nurls];
             CURL *e = curl_easy_init();
-            if (!e)
+            CURLSH *sh = share_for(url);
+            if (!e || !sh)
                 return 1;
-            curl_easy_setopt(e, CURLOPT_URL, urls[next_url++ % nurls]);
+            curl_easy_setopt(e, CURLOPT_URL, url);
             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
             curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o.timeout_ms);
