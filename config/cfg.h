@@ -51,7 +51,7 @@ typedef struct {
     uint32_t connect_timeout_ms;  /* default = timeout_ms; must be <= timeout_ms */
     uint32_t latency_ms_max;      /* above this the probe counts as slow (degraded); 0 = off */
     uint32_t rise;                /* consecutive good results to come up; default 2 */
-    uint32_t fall;                /* consecutive failures to go down; default 3 */
+    uint32_t fall;                /* consecutive failures to go down; default 4 */
     bool insecure;                /* skip TLS verification (shown in status); default false */
     bool keepalive;               /* reuse connections; default false (fresh per probe) */
     uint32_t full_handshake_s;    /* force a full TLS handshake at least this often; default 60 */

@@ -522,7 +522,7 @@ int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
     build_t b = { .c = c };
     int rc = -1;
     b.defs = (cfg_api_t){ .max_body_bytes = 65536, .interval_ms = 1000, .timeout_ms = 800,
-                          .rise = 2, .fall = 3, .full_handshake_s = 60, .max_addresses = 4,
+                          .rise = 2, .fall = 4, .full_handshake_s = 60, .max_addresses = 4,
                           .n_expect_status = 1 };
     b.defs.expect_status = cfg_xcalloc(1, sizeof ok_200);
     memcpy(b.defs.expect_status, ok_200, sizeof ok_200);

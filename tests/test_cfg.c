@@ -648,7 +648,7 @@ static void test_minimal(void)
     CHECK(a->n_expect_status == 1 && a->expect_status[0] == 200);
     CHECK(a->max_body_bytes == 65536);
     CHECK(a->interval_ms == 1000 && a->timeout_ms == 800 && a->connect_timeout_ms == 800);
-    CHECK(a->latency_ms_max == 0 && a->rise == 2 && a->fall == 3);
+    CHECK(a->latency_ms_max == 0 && a->rise == 2 && a->fall == 4);
     CHECK(!a->insecure && !a->keepalive);
     CHECK(a->full_handshake_s == 60 && a->max_addresses == 4 && a->ip_version == 0);
     cfg_free(c);
@@ -673,7 +673,7 @@ static void test_defaults(void)
     CHECK(r->rule == CFG_RULE_ANY && r->quorum == 1 && r->n_api == 2);
     a = &r->api[0];
     CHECK(strcmp(a->name, "one") == 0);
-    CHECK(a->rise == 1 && a->fall == 3 && a->timeout_ms == 500 && a->interval_ms == 2000);
+    CHECK(a->rise == 1 && a->fall == 4 && a->timeout_ms == 500 && a->interval_ms == 2000);
     CHECK(a->connect_timeout_ms == 500);
     CHECK(a->n_expect_status == 1 && a->expect_status[0] == 301);
     CHECK(!a->keepalive && a->ip_version == 6);
