@@ -49,7 +49,7 @@ struct aws_req {
     CURL *easy;
     struct curl_slist *hdrs, *conn_to;
     char *resp;
-    size_t resp_len;
+    size_t resp_len, resp_cap;
     bool resp_overflow;
     char errbuf[CURL_ERROR_SIZE];
     char url[1024];
@@ -233,11 +233,19 @@ static size_t aws_on_body(char *p, size_t sz, size_t n, void *arg)
         r->resp_overflow = true;
         return 0;
     }
-    char *nb = realloc(r->resp, r->resp_len + add + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + r->resp_len, p, add);
-    r->resp = nb;
+    if (r->resp_len + add + 1 > r->resp_cap) {   /* grow geometrically: no copy per chunk */
+        size_t cap = r->resp_cap ? r->resp_cap : 16384;
+        while (cap < r->resp_len + add + 1)
+            cap *= 2;
+        if (cap > AWS_MAX_BODY + 1)
+            cap = AWS_MAX_BODY + 1;
+        char *nb = realloc(r->resp, cap);
+        if (!nb)
+            return 0;
+        r->resp = nb;
+        r->resp_cap = cap;
+    }
+    memcpy(r->resp + r->resp_len, p, add);
     r->resp_len += add;
     r->resp[r->resp_len] = '\0';
     return add;
@@ -353,7 +361,7 @@ static void aws_on_done(CURL *easy, CURLcode rc, void *arg)
             status, code, r->attempt, msg);
     free(r->resp);
     r->resp = NULL;
-    r->resp_len = 0;
+    r->resp_len = r->resp_cap = 0;
     if (retry && r->attempt < aws_cfg->aws.retry_max_attempts) {
         aws_retry(r);
         return;

@@ -478,6 +478,36 @@ static void api_route(struct evhttp_request *req, void *arg)
     api_control(req, path, cmd);
 }
 
+/* accept() failed.  Out of descriptors, the listener stays readable and
+ * libevent would retry (and log) in a busy loop: pause accepting for a
+ * moment instead; transfers finishing free descriptors meanwhile. */
+static struct event *api_resume_ev;
+static struct evconnlistener *api_paused;
+static uint64_t api_accept_errors;
+
+static void api_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    if (api_paused)
+        evconnlistener_enable(api_paused);
+    api_paused = NULL;
+}
+
+static void api_on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    static const struct timeval pause = {0, 100 * 1000};
+    if (api_accept_errors++ % 100 == 0)
+        log_msg(LOG_WARNING, "msg=\"cannot accept an API connection\" error=\"%s\" errors=%llu "
+                "(accepting again in 100 ms)", strerror(e), (unsigned long long)api_accept_errors);
+    if (!api_resume_ev && !(api_resume_ev = evtimer_new(loop_base(), api_on_resume, NULL)))
+        return;
+    evconnlistener_disable(l);
+    api_paused = l;
+    evtimer_add(api_resume_ev, &pause);
+}
+
 static int api_bind_unix(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
@@ -499,6 +529,7 @@ static int api_bind_unix(const char *path, char *err, size_t errlen)
         return -1;
     }
     chmod(path, 0660);
+    evconnlistener_set_error_cb(l, api_on_accept_error);
     if (!evhttp_bind_listener(api_http, l)) {
         evconnlistener_free(l);
         snprintf(err, errlen, "listen unix:%s: cannot attach", path);
@@ -522,10 +553,12 @@ static int api_bind_inet(const char *listen, char *err, size_t errlen)
         h++, hl -= 2;
     snprintf(host, sizeof(host), "%.*s", (int)hl, h);
     int port = atoi(colon + 1);
-    if (!evhttp_bind_socket_with_handle(api_http, host, (ev_uint16_t)port)) {
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(api_http, host, (ev_uint16_t)port);
+    if (!bs) {
         snprintf(err, errlen, "listen %s: cannot bind: %s", listen, strerror(errno));
         return -1;
     }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), api_on_accept_error);
     return 0;
 }
 
@@ -553,6 +586,10 @@ int api_init(const char *listen, char *err, size_t errlen)
 
 void api_fini(void)
 {
+    if (api_resume_ev)
+        event_free(api_resume_ev);
+    api_resume_ev = NULL;
+    api_paused = NULL;
     if (api_http)
         evhttp_free(api_http);
     api_http = NULL;

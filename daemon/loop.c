@@ -3,15 +3,27 @@
  * easy handle (CURLOPT_PRIVATE), one timer for CURLMOPT_TIMERFUNCTION. */
 #include "loop.h"
 
+#include <dirent.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "log.h"
 
-typedef struct {
+/* File descriptors kept back from transfers: the API listener and its
+ * connections, event streams, c-ares' sockets, state and config files. */
+#define LOOP_FD_RESERVE 32
+#define LOOP_MIN_IN_FLIGHT 4
+
+typedef struct loop_xfer {
     loop_done_fn done;
     void *arg;
+    CURL *easy;
+    bool queued;
+    struct loop_xfer *qnext;
 } loop_xfer_t;
 
 typedef struct {
@@ -22,8 +34,13 @@ typedef struct {
 static struct event_base *loop_ev_base;
 static CURLM *loop_multi;
 static CURLSH *loop_sh;
-static struct event *loop_timer;
+static struct event *loop_timer, *loop_drain_ev;
 static unsigned loop_nrunning;
+/* Transfers beyond the fd budget wait here, FIFO (control calls go first). */
+static loop_xfer_t *loop_qhead, *loop_qtail;
+static unsigned loop_nqueued, loop_max_in_flight = UINT_MAX, loop_nofile;
+static uint64_t loop_nqueued_total;
+static bool loop_cap_logged;
 
 uint64_t loop_now_ms(void)
 {
@@ -65,6 +82,61 @@ unsigned loop_running(void)
     return loop_nrunning;
 }
 
+void loop_fd_budget(loop_fd_budget_t *b)
+{
+    b->nofile = loop_nofile;
+    b->max_in_flight = loop_max_in_flight == UINT_MAX ? 0 : loop_max_in_flight;
+    b->queued = loop_nqueued;
+    b->queued_total = loop_nqueued_total;
+}
+
+static void loop_drain_queue(void);
+
+static void loop_on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    loop_drain_queue();
+}
+
+/* Drain from the loop, never inside a caller's cancel or start. */
+static void loop_drain_later(void)
+{
+    static const struct timeval now = {0, 0};
+    if (loop_qhead && loop_nrunning < loop_max_in_flight)
+        evtimer_add(loop_drain_ev, &now);
+}
+
+static int loop_add(loop_xfer_t *x)
+{
+    if (curl_multi_add_handle(loop_multi, x->easy) != CURLM_OK)
+        return -1;
+    loop_nrunning++;
+    return 0;
+}
+
+/* Start queued transfers while the budget allows.  One that cannot be added
+ * completes at once with CURLE_OUT_OF_MEMORY, as a failed start would. */
+static void loop_drain_queue(void)
+{
+    while (loop_qhead && loop_nrunning < loop_max_in_flight) {
+        loop_xfer_t *x = loop_qhead;
+        loop_qhead = x->qnext;
+        if (!loop_qhead)
+            loop_qtail = NULL;
+        x->qnext = NULL;
+        x->queued = false;
+        loop_nqueued--;
+        if (loop_add(x) == -1) {
+            CURL *easy = x->easy;
+            loop_done_fn done = x->done;
+            void *arg = x->arg;
+            curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+            free(x);
+            done(easy, CURLE_OUT_OF_MEMORY, arg);
+        }
+    }
+}
+
 /* Hand finished transfers to their owners. */
 static void loop_check_done(void)
 {
@@ -87,6 +159,7 @@ static void loop_check_done(void)
             done(easy, rc, arg);   /* may free easy; nothing touches it after */
         }
     }
+    loop_drain_queue();
 }
 
 static void loop_on_sock(evutil_socket_t fd, short what, void *arg)
@@ -150,6 +223,35 @@ static int loop_sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void
     return 0;
 }
 
+/* Descriptors open now (before the loop opens its own). */
+static unsigned loop_fds_open(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 16;   /* a guess; the reserve covers the rest */
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n ? n - 1 : 0;   /* the directory's own descriptor */
+}
+
+/* How many transfers may run at once: each holds a socket, and the API must
+ * keep descriptors to answer with (RLIMIT_NOFILE minus what is open minus a
+ * reserve).  Past that, transfers queue instead of failing with EMFILE. */
+static void loop_set_budget(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 30)
+        return;
+    loop_nofile = (unsigned)rl.rlim_cur;
+    unsigned used = loop_fds_open() + LOOP_FD_RESERVE;
+    loop_max_in_flight = loop_nofile > used + LOOP_MIN_IN_FLIGHT ? loop_nofile - used : LOOP_MIN_IN_FLIGHT;
+    /* Idle keep-alive connections hold descriptors too. */
+    curl_multi_setopt(loop_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)loop_max_in_flight);
+}
+
 int loop_init(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -160,29 +262,78 @@ int loop_init(void)
     if (!loop_ev_base || !loop_multi || !loop_sh)
         return -1;
     loop_timer = evtimer_new(loop_ev_base, loop_on_timer, NULL);
-    if (!loop_timer)
+    loop_drain_ev = evtimer_new(loop_ev_base, loop_on_drain, NULL);
+    if (!loop_timer || !loop_drain_ev)
         return -1;
     curl_share_setopt(loop_sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_multi_setopt(loop_multi, CURLMOPT_SOCKETFUNCTION, loop_sock_cb);
     curl_multi_setopt(loop_multi, CURLMOPT_TIMERFUNCTION, loop_timer_cb);
+    loop_set_budget();
+    return 0;
+}
+
+static int loop_enqueue(CURL *easy, loop_done_fn done, void *arg, bool front)
+{
+    loop_xfer_t *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -1;
+    x->done = done;
+    x->arg = arg;
+    x->easy = easy;
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    if (loop_nrunning < loop_max_in_flight && !loop_qhead) {
+        if (loop_add(x) == -1) {
+            curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+            free(x);
+            return -1;
+        }
+        return 0;
+    }
+    if (!loop_cap_logged) {
+        loop_cap_logged = true;
+        log_msg(LOG_WARNING, "msg=\"fd limit reached: transfers wait for a free socket\" "
+                "fd_limit=%u max_in_flight=%u", loop_nofile, loop_max_in_flight);
+    }
+    x->queued = true;
+    loop_nqueued++;
+    loop_nqueued_total++;
+    if (front) {
+        x->qnext = loop_qhead;
+        loop_qhead = x;
+        if (!loop_qtail)
+            loop_qtail = x;
+    } else {
+        if (loop_qtail)
+            loop_qtail->qnext = x;
+        else
+            loop_qhead = x;
+        loop_qtail = x;
+    }
+    loop_drain_later();
     return 0;
 }
 
 int loop_start(CURL *easy, loop_done_fn done, void *arg)
 {
-    loop_xfer_t *x = malloc(sizeof(*x));
-    if (!x)
-        return -1;
-    x->done = done;
-    x->arg = arg;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-    if (curl_multi_add_handle(loop_multi, easy) != CURLM_OK) {
-        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-        free(x);
-        return -1;
-    }
-    loop_nrunning++;
-    return 0;
+    return loop_enqueue(easy, done, arg, true);
+}
+
+int loop_start_probe(CURL *easy, loop_done_fn done, void *arg)
+{
+    return loop_enqueue(easy, done, arg, false);
+}
+
+static void loop_unqueue(loop_xfer_t *x)
+{
+    loop_xfer_t **pp = &loop_qhead, *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->qnext)
+        if (*pp == x) {
+            *pp = x->qnext;
+            if (loop_qtail == x)
+                loop_qtail = prev;
+            loop_nqueued--;
+            return;
+        }
 }
 
 void loop_cancel(CURL *easy)
@@ -191,14 +342,31 @@ void loop_cancel(CURL *easy)
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
     if (!x)
         return;
-    curl_multi_remove_handle(loop_multi, easy);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    if (x->queued) {
+        loop_unqueue(x);
+        free(x);
+        return;
+    }
+    curl_multi_remove_handle(loop_multi, easy);
     free(x);
     loop_nrunning--;
+    loop_drain_later();
 }
 
 void loop_fini(void)
 {
+    while (loop_qhead) {   /* owners cancel theirs first; this is a safety net */
+        loop_xfer_t *x = loop_qhead;
+        loop_qhead = x->qnext;
+        curl_easy_setopt(x->easy, CURLOPT_PRIVATE, NULL);
+        free(x);
+    }
+    loop_qtail = NULL;
+    loop_nqueued = 0;
+    if (loop_drain_ev)
+        event_free(loop_drain_ev);
+    loop_drain_ev = NULL;
     if (loop_timer)
         event_free(loop_timer);
     loop_timer = NULL;

@@ -25,11 +25,26 @@ CURLSH *loop_share(void);
  * the caller still owns `easy` and frees it after done/cancel.  0 or -1. */
 int loop_start(CURL *easy, loop_done_fn done, void *arg);
 
-/* Abort a running transfer without calling its done function. */
+/* The same for a probe.  Both count against the descriptor budget
+ * (RLIMIT_NOFILE less a reserve for the API): past it, transfers wait in a
+ * queue, probes at its tail, every other transfer (AWS, credentials,
+ * webhooks) at its head.  A transfer's timeout starts when it leaves the queue. */
+int loop_start_probe(CURL *easy, loop_done_fn done, void *arg);
+
+/* Abort a running or queued transfer without calling its done function. */
 void loop_cancel(CURL *easy);
 
 /* Transfers currently running. */
 unsigned loop_running(void);
+
+typedef struct {
+    unsigned nofile;          /* RLIMIT_NOFILE at start; 0 = unlimited */
+    unsigned max_in_flight;   /* transfers allowed at once; 0 = no cap */
+    unsigned queued;          /* waiting now */
+    uint64_t queued_total;    /* ever had to wait */
+} loop_fd_budget_t;
+
+void loop_fd_budget(loop_fd_budget_t *b);
 
 /* Monotonic milliseconds; wall-clock milliseconds since the epoch. */
 uint64_t loop_now_ms(void);

@@ -69,6 +69,11 @@ static void m_process(struct evbuffer *b)
                         (unsigned long long)ri->reloads_failed);
     m_head(b, "regiond_transfers_in_flight", "gauge", "HTTP transfers running now.");
     evbuffer_add_printf(b, "regiond_transfers_in_flight %u\n", loop_running());
+    loop_fd_budget_t fb;
+    loop_fd_budget(&fb);
+    m_head(b, "regiond_transfers_queued", "gauge",
+           "Transfers waiting for a free descriptor (the fd limit's budget is used up).");
+    evbuffer_add_printf(b, "regiond_transfers_queued %u\n", fb.queued);
     m_head(b, "regiond_dns_queries_total", "counter", "Name lookups asked of the resolver.");
     evbuffer_add_printf(b, "regiond_dns_queries_total %llu\n", (unsigned long long)rs.queries);
     m_head(b, "regiond_dns_cache_hits_total", "counter", "Lookups answered from the TTL cache.");

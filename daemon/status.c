@@ -168,6 +168,12 @@ static void st_controller(cJSON *root, uint64_t now)
         cJSON_AddNumberToObject(c, "uptime_s", (double)((now - st_self.started_mono_ms) / 1000u));
         cJSON_AddStringToObject(c, "listen", st_self.listen ? st_self.listen : "");
         cJSON_AddNumberToObject(c, "transfers_in_flight", loop_running());
+        loop_fd_budget_t fb;
+        loop_fd_budget(&fb);
+        cJSON_AddNumberToObject(c, "transfers_queued", fb.queued);
+        cJSON_AddNumberToObject(c, "transfers_queued_total", (double)fb.queued_total);
+        cJSON_AddNumberToObject(c, "max_in_flight", fb.max_in_flight);   /* 0: no cap */
+        cJSON_AddNumberToObject(c, "fd_limit", fb.nofile);               /* 0: unlimited */
     }
     const reload_info_t *ri = targets_reload_info();
     cJSON *k = cJSON_AddObjectToObject(root, "config");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "log.h"
@@ -23,6 +24,7 @@ struct probe_http {
     bool truncated;
     char addr[48];
     bool full_handshake;
+    int sock_errno;          /* socket() failed with this (EMFILE: out of descriptors) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -63,6 +65,18 @@ static size_t probe_on_body(char *data, size_t size, size_t nmemb, void *userp)
         return 0;
     }
     return n;
+}
+
+/* curl's own socket() failure reads "connect: failed" with no errno: open
+ * the socket here to know why. */
+static curl_socket_t probe_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    probe_http_t *p = userp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        p->sock_errno = errno;
+    return fd;
 }
 
 static double probe_ms(CURL *easy, CURLINFO what)
@@ -139,6 +153,13 @@ static void probe_classify(probe_http_t *p, CURLcode rc, probe_result_t *r)
     const cfg_api_t *api = p->spec.api;
     long oserr = 0;
     curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
+    if (p->sock_errno && rc == CURLE_COULDNT_CONNECT) {
+        /* Our side, not the target's: out of descriptors, most likely. */
+        r->outcome = PROBE_INTERNAL;
+        snprintf(r->reason, sizeof(r->reason), "internal: cannot open a socket: %s",
+                 strerror(p->sock_errno));
+        return;
+    }
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
         r->outcome = PROBE_CONNECT;
@@ -260,6 +281,8 @@ static int probe_setup(probe_http_t *p, const char *addr)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
     curl_easy_setopt(e, CURLOPT_SHARE, loop_share());
     if (!api->keepalive) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
@@ -319,7 +342,7 @@ probe_http_t *probe_http_start(const probe_spec_t *spec, const char *addr, bool 
     p->arg = arg;
     p->full_handshake = full_handshake;
     snprintf(p->addr, sizeof(p->addr), "%s", addr ? addr : spec->host);
-    if (probe_setup(p, addr) == -1 || loop_start(p->easy, probe_on_done, p) == -1) {
+    if (probe_setup(p, addr) == -1 || loop_start_probe(p->easy, probe_on_done, p) == -1) {
         probe_free(p);
         probe_fail_now(done, arg, addr, "cannot start transfer (out of memory)");
         return NULL;

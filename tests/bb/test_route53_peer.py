@@ -282,6 +282,25 @@ def test_faults():
     t0 = time.monotonic()
     st, _ = signed("GET", f"/2013-04-01/hostedzone/{ZID}")
     check(st == 200 and time.monotonic() - t0 >= 0.38, "slow -> answered after slow_ms")
+    p.inject(endless=1)
+    target = f"/2013-04-01/hostedzone/{ZID}/rrset?maxitems=1"
+    req = AWSRequest(method="GET", url=peer().url + target, data=b"", headers={})
+    SigV4Auth(Credentials(KEY, SECRET, None), "route53", "us-east-1").add_auth(req)
+    c = http.client.HTTPConnection("127.0.0.1", peer().port, timeout=10)
+    c.request("GET", target, headers=dict(req.headers.items()))
+    r = c.getresponse()
+    t0, got = time.monotonic(), b""
+    while time.monotonic() - t0 < 0.6:
+        got += r.read1(4096)
+    c.close()
+    check(r.status == 200 and r.getheader("Transfer-Encoding") == "chunked" and got.startswith(b"<?xml")
+          and b"</ListResourceRecordSetsResponse>" not in got,
+          f"endless -> 200, a chunked answer still unfinished after 0.6 s ({len(got)} bytes)")
+    p.inject(huge=1)
+    st, body = signed("GET", target)
+    check(st == 200 and len(body) == 50 << 20 and body.endswith("</ListResourceRecordSetsResponse> "),
+          f"huge -> 200 with a complete 50 MiB answer ({len(body)} bytes)")
+    check_eq(p.ctl("GET", "inject")["counts"]["huge"], 0, "huge consumed")
     n_before = len(p.changes())
     p.inject(drop_after=1)
     try:

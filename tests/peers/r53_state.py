@@ -10,7 +10,7 @@ import threading
 import time
 
 FAULT_KINDS = ("slow", "drop", "deny", "throttle", "error5xx", "prior", "drop_after", "slow_after",
-               "imds_fail", "container_fail")
+               "imds_fail", "container_fail", "endless", "huge")
 ALNUM = string.ascii_uppercase + string.digits
 
 

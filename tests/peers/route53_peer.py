@@ -42,6 +42,9 @@ from r53_zone import ChangeError, Zone, canon_name  # noqa: E402
 API = "/2013-04-01/"
 ROLE = "regiond-test-role"
 MAX_BODY = r53_xml.MAX_BODY
+HUGE_BYTES = 50 << 20          # the "huge" fault's answer
+ENDLESS_GAP_S = 0.1            # the "endless" fault: a chunk this often...
+ENDLESS_MAX_S = 600            # ...until the client leaves (or this long)
 RRTYPES = r53_xml.MODEL.shape_for("RRType").enum
 
 
@@ -59,6 +62,7 @@ def load_zone(spec):
 class Peer:
     def __init__(self, args):
         self.args = args
+        self.huge = None
         self.state = State(args.pending_ms, args.cred_ttl_s, args.rate_limit, args.icb_form)
         self.zones = {}
         for path in args.zone or []:
@@ -347,7 +351,7 @@ class Handler(BaseHTTPRequestHandler):
             if st.rate_limit and st.rate_in_last_second(t) >= st.rate_limit:
                 raise ApiError(400, "Throttling", "Rate exceeded")
             self._faults_before(op, entry)
-            if entry.get("fault") == "drop":
+            if entry.get("fault") in ("drop", "endless", "huge"):
                 return
             query = dict(parse_qsl(split.query, keep_blank_values=True))
             try:
@@ -381,6 +385,14 @@ class Handler(BaseHTTPRequestHandler):
             entry["fault"], entry["status"] = "drop", 0
             self._drop()
             return
+        if st.take_fault("endless", op):
+            entry["fault"], entry["status"] = "endless", 200
+            self._endless()
+            return
+        if st.take_fault("huge", op):
+            entry["fault"], entry["status"] = "huge", 200
+            self._huge()
+            return
         if st.take_fault("deny", op):
             entry["fault"] = "deny"
             raise ApiError(403, "AccessDenied", f"User: arn:aws:iam::123456789012:user/regiond-test is not "
@@ -395,6 +407,49 @@ class Handler(BaseHTTPRequestHandler):
             entry["fault"] = "prior"
             raise ApiError(400, "PriorRequestNotComplete", "The request was rejected because Route 53 was still "
                            "processing a prior request.")
+
+    def _endless(self):
+        """HTTP 200 and a chunked XML answer that never ends: a chunk every
+        ENDLESS_GAP_S until the client goes away (or ENDLESS_MAX_S)."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListResourceRecordSetsResponse xmlns="{r53_xml.NS}">'
+                "<ResourceRecordSets>").encode()
+        end = time.monotonic() + ENDLESS_MAX_S
+        try:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(head), head))
+            self.wfile.flush()
+            while time.monotonic() < end:
+                time.sleep(ENDLESS_GAP_S)
+                self.wfile.write(b"2\r\n  \r\n")
+                self.wfile.flush()
+        except OSError:
+            pass
+        self._drop()
+
+    def _huge(self):
+        """HTTP 200 with a well-formed HUGE_BYTES answer (Content-Length set)."""
+        self.close_connection = True
+        if self.peer.huge is None:
+            head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListResourceRecordSetsResponse xmlns="{r53_xml.NS}">'
+                    "<ResourceRecordSets></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>300</MaxItems>"
+                    "<!--").encode()
+            tail = b"--></ListResourceRecordSetsResponse>\n"
+            self.peer.huge = head + b"x" * (HUGE_BYTES - len(head) - len(tail)) + tail
+        body = memoryview(self.peer.huge)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for i in range(0, len(body), 1 << 20):
+                self.wfile.write(body[i:i + (1 << 20)])
+        except OSError:
+            pass
+        self._drop()
 
     def _faults_after(self, op, entry):
         """Faults applied once the request took effect; True if it was dropped."""
