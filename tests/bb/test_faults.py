@@ -396,7 +396,7 @@ def test_fd_exhausted():
     check(re.search(r"Max open files\s+64\s+64", limits) is not None, "regiond runs with RLIMIT_NOFILE 64")
     w = ApiWatch(d, every=0.1)
     c0, t0 = cpu_s(d.proc.pid), time.monotonic()
-    ups = wait_for(lambda: (lambda st: st if sum(t["state"] == "up" for r in st["regions"] for t in r["targets"])
+    wait_for(lambda: (lambda st: st if sum(t["state"] == "up" for r in st["regions"] for t in r["targets"])
                             == n - n_hang else None)(d.status()), 30, "every reachable target up")
     time.sleep(3)
     cpu = (cpu_s(d.proc.pid) - c0) / (time.monotonic() - t0)
