@@ -158,7 +158,9 @@ static void tg_free(target_t *t)
 {
     if (!t)
         return;
-    tg_round_abort(t);
+    tg_round_abort(t);   /* no transfer uses the share after this */
+    if (t->tls_share)
+        curl_share_cleanup(t->tls_share);
     if (t->timer)
         event_free(t->timer);
     gen_unref(t->gen);
@@ -167,11 +169,25 @@ static void tg_free(target_t *t)
     free(t);
 }
 
+/* libcurl 7.88's share handle keeps 8 TLS sessions, least recently used
+ * first out: with more than 8 HTTPS endpoints in one shared cache nearly every
+ * fresh-connection probe did a full handshake (bench/probe_cost.py counted
+ * it at nginx).  Each HTTPS target keeps its own. */
+static int tg_tls_share(target_t *t)
+{
+    if (!t->https)
+        return 0;
+    if (!(t->tls_share = curl_share_init()) ||
+        curl_share_setopt(t->tls_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+        return -1;
+    return 0;
+}
+
 static target_t *tg_new(region_t *r, gen_t *g, const cfg_api_t *api, const regex_t *re)
 {
     target_t *t = calloc(1, sizeof(*t));
     if (!t || !(t->key = tg_key(r->name, api)) || tg_parse_url(t, api->url) == -1 ||
-        tg_alloc_slots(t, api->max_addresses) == -1 ||
+        tg_alloc_slots(t, api->max_addresses) == -1 || tg_tls_share(t) == -1 ||
         !(t->timer = evtimer_new(loop_base(), tg_round_start, t))) {
         tg_free(t);
         return NULL;
@@ -352,7 +368,8 @@ static void tg_round_start(evutil_socket_t fd, short what, void *arg)
     t->rgen = t->gen;
     t->rgen->refs++;
     t->rspec = (probe_spec_t){.api = t->api, .regex = t->re, .ca_file = t->gen->cfg->tls.ca_file,
-                              .host = t->host, .port = t->port, .https = t->https};
+                              .host = t->host, .port = t->port, .https = t->https,
+                              .tls_share = t->tls_share};
     t->round_dns_ms = 0;
     if (t->host_is_ip) {
         tg_probe_addrs(t, NULL, 1);

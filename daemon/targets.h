@@ -73,6 +73,7 @@ typedef struct target {
     char lookup[256];             /* host without brackets */
     long port;
     bool https, host_is_ip;
+    CURLSH *tls_share;            /* HTTPS: this target's own TLS session cache */
     health_target_t health;
     struct event *timer;
     uint64_t due_ms;

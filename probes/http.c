@@ -283,7 +283,7 @@ static int probe_setup(probe_http_t *p, const char *addr)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
-    curl_easy_setopt(e, CURLOPT_SHARE, loop_share());
+    curl_easy_setopt(e, CURLOPT_SHARE, p->spec.tls_share ? p->spec.tls_share : loop_share());
     if (!api->keepalive) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);

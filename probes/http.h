@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 #include "cfg.h"
 
 typedef enum {
@@ -59,6 +61,7 @@ typedef struct {
     const char *host;      /* the URL's host as curl's URL API gives it */
     long port;             /* the URL's port, default filled in */
     bool https;
+    CURLSH *tls_share;     /* the target's TLS session cache; NULL: the loop's */
 } probe_spec_t;
 
 /* Start a probe.  addr: numeric address to connect to (NULL: let the URL's
