@@ -34,6 +34,7 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -70,7 +71,7 @@ class Region:
             return now_ms()
         d = self.ngx.dir
         self.ngx.proc = spawn("nginx", ["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e",
-                                        f"{d}/error.log"], stdout=subprocess_devnull(), stderr=subprocess_devnull())
+                                        f"{d}/error.log"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -83,11 +84,6 @@ class Region:
     def close(self):
         if self.ngx.proc.poll() is None:
             self.ngx.stop()
-
-
-def subprocess_devnull():
-    import subprocess
-    return subprocess.DEVNULL
 
 
 def setup(interval, pending_ms, hold_down_s, fall=None):
