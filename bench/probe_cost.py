@@ -28,6 +28,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -389,11 +390,24 @@ def run_curl(t, scheme, seconds):
     s0, w0 = t.stub(), time.monotonic()
     before = os.times()
     p = spawn("curl", argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=pin(PROBER_CPU))
+    # getrusage(RUSAGE_CHILDREN) would report the largest child this script
+    # ever had (a regiond): read curl's own high-water mark while it runs.
+    peak = [0]
+
+    def watch():
+        while p.poll() is None:
+            try:
+                peak[0] = max(peak[0], hwm_kb(p.pid))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
     out, _ = p.communicate(timeout=seconds * 20 + 60)
+    w.join()
     stop(p)
     w1, s1, after = time.monotonic(), t.stub(), os.times()
-    import resource
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak = peak[0]
     lines = [x.split() for x in out.decode().splitlines() if x.strip()]
     lat = sorted(1000 * float(x[1]) for x in lines)
     ok = sum(1 for x in lines if x[0] == "200")

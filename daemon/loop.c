@@ -41,6 +41,11 @@ static loop_xfer_t *loop_qhead, *loop_qtail;
 static unsigned loop_nqueued, loop_max_in_flight = UINT_MAX, loop_nofile;
 static uint64_t loop_nqueued_total;
 static bool loop_cap_logged;
+/* Loop lag (loop_lag_t): worst tick per 30 s slot, this one and the last. */
+#define LOOP_LAG_TICK_MS 250
+#define LOOP_LAG_WARN_MS 250
+static struct event *loop_lag_ev;
+static uint64_t loop_lag_due, loop_lag_last, loop_lag_max[2], loop_lag_slot, loop_lag_warned;
 
 uint64_t loop_now_ms(void)
 {
@@ -91,6 +96,40 @@ void loop_fd_budget(loop_fd_budget_t *b)
 }
 
 static void loop_drain_queue(void);
+
+static void loop_lag_arm(uint64_t now)
+{
+    static const struct timeval tick = {0, LOOP_LAG_TICK_MS * 1000};
+    loop_lag_due = now + LOOP_LAG_TICK_MS;
+    evtimer_add(loop_lag_ev, &tick);
+}
+
+static void loop_on_lag_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    uint64_t now = loop_now_ms(), lag = now > loop_lag_due ? now - loop_lag_due : 0;
+    if (now - loop_lag_slot >= 30000) {
+        loop_lag_max[1] = loop_lag_max[0];
+        loop_lag_max[0] = 0;
+        loop_lag_slot = now;
+    }
+    loop_lag_last = lag;
+    if (lag > loop_lag_max[0])
+        loop_lag_max[0] = lag;
+    if (lag >= LOOP_LAG_WARN_MS && (!loop_lag_warned || now - loop_lag_warned >= 60000)) {
+        loop_lag_warned = now;
+        log_msg(LOG_WARNING, "msg=\"event loop running late: probes and their timeouts run late "
+                "(more probes a second than one core does; fewer targets or a longer interval)\" "
+                "lag_ms=%llu in_flight=%u queued=%u", (unsigned long long)lag, loop_nrunning, loop_nqueued);
+    }
+    loop_lag_arm(now);
+}
+
+void loop_lag(loop_lag_t *l)
+{
+    l->last_ms = loop_lag_last;
+    l->max_ms = loop_lag_max[0] > loop_lag_max[1] ? loop_lag_max[0] : loop_lag_max[1];
+}
 
 static void loop_on_drain(evutil_socket_t fd, short what, void *arg)
 {
@@ -271,8 +310,11 @@ int loop_init(void)
         return -1;
     loop_timer = evtimer_new(loop_ev_base, loop_on_timer, NULL);
     loop_drain_ev = evtimer_new(loop_ev_base, loop_on_drain, NULL);
-    if (!loop_timer || !loop_drain_ev)
+    loop_lag_ev = evtimer_new(loop_ev_base, loop_on_lag_tick, NULL);
+    if (!loop_timer || !loop_drain_ev || !loop_lag_ev)
         return -1;
+    loop_lag_slot = loop_now_ms();
+    loop_lag_arm(loop_lag_slot);
     curl_share_setopt(loop_sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_multi_setopt(loop_multi, CURLMOPT_SOCKETFUNCTION, loop_sock_cb);
     curl_multi_setopt(loop_multi, CURLMOPT_TIMERFUNCTION, loop_timer_cb);
@@ -375,6 +417,9 @@ void loop_fini(void)
     if (loop_drain_ev)
         event_free(loop_drain_ev);
     loop_drain_ev = NULL;
+    if (loop_lag_ev)
+        event_free(loop_lag_ev);
+    loop_lag_ev = NULL;
     if (loop_timer)
         event_free(loop_timer);
     loop_timer = NULL;

@@ -46,6 +46,17 @@ typedef struct {
 
 void loop_fd_budget(loop_fd_budget_t *b);
 
+/* How late the loop runs: a timer every 250 ms notes how long after its due
+ * time it fired.  A loop this late fires probes, and their timeouts, late
+ * too: more targets than one core can probe.  Logged (once a minute) from
+ * 250 ms on. */
+typedef struct {
+    uint64_t last_ms;         /* the latest tick */
+    uint64_t max_ms;          /* the worst tick in the last 30-60 s */
+} loop_lag_t;
+
+void loop_lag(loop_lag_t *l);
+
 /* Monotonic milliseconds; wall-clock milliseconds since the epoch. */
 uint64_t loop_now_ms(void);
 int64_t loop_wall_ms(void);

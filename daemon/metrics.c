@@ -74,6 +74,11 @@ static void m_process(struct evbuffer *b)
     m_head(b, "regiond_transfers_queued", "gauge",
            "Transfers waiting for a free descriptor (the fd limit's budget is used up).");
     evbuffer_add_printf(b, "regiond_transfers_queued %u\n", fb.queued);
+    loop_lag_t lg;
+    loop_lag(&lg);
+    m_head(b, "regiond_loop_lag_seconds", "gauge",
+           "Worst lateness of the event loop's 250 ms tick over the last 30-60 s.  Probes run this late too.");
+    evbuffer_add_printf(b, "regiond_loop_lag_seconds %.3f\n", lg.max_ms / 1000.0);
     m_head(b, "regiond_dns_queries_total", "counter", "Name lookups asked of the resolver.");
     evbuffer_add_printf(b, "regiond_dns_queries_total %llu\n", (unsigned long long)rs.queries);
     m_head(b, "regiond_dns_cache_hits_total", "counter", "Lookups answered from the TTL cache.");

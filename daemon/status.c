@@ -174,6 +174,10 @@ static void st_controller(cJSON *root, uint64_t now)
         cJSON_AddNumberToObject(c, "transfers_queued_total", (double)fb.queued_total);
         cJSON_AddNumberToObject(c, "max_in_flight", fb.max_in_flight);   /* 0: no cap */
         cJSON_AddNumberToObject(c, "fd_limit", fb.nofile);               /* 0: unlimited */
+        loop_lag_t lg;
+        loop_lag(&lg);
+        cJSON_AddNumberToObject(c, "loop_lag_ms", (double)lg.last_ms);
+        cJSON_AddNumberToObject(c, "loop_lag_max_ms", (double)lg.max_ms);
     }
     const reload_info_t *ri = targets_reload_info();
     cJSON *k = cJSON_AddObjectToObject(root, "config");

@@ -1,5 +1,7 @@
 """HTTP probes against a real nginx on loopback: each failure mode gives its
 own clear reason, and a 503 takes a target down only after `fall` probes."""
+import os
+import signal
 import socket
 import time
 
@@ -98,6 +100,29 @@ def test_degraded_latency():
     ngx.stop()
 
 
+def test_loop_lag():
+    """The loop measures its own lateness: idle it is on time; stopped for
+    0.8 s (SIGSTOP) it reports the gap in status and /metrics and logs why
+    probes would run late."""
+    p = free_port()
+    ngx = Nginx([p])
+    regions = [{"name": "r", "api": [{"url": f"http://127.0.0.1:{p}/health", "interval_ms": 500}]}]
+    d = Daemon(make_config(regions, tmpdir(), free_port()))
+    time.sleep(1)
+    c = d.status()["controller"]
+    check(0 <= c["loop_lag_max_ms"] < 200, f"an idle loop is on time ({c['loop_lag_max_ms']} ms)")
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    time.sleep(0.8)
+    os.kill(d.proc.pid, signal.SIGCONT)
+    wait_for(lambda: d.status()["controller"]["loop_lag_max_ms"] >= 500, 5, "the lag to show")
+    _, body = d.get("/metrics")
+    lag = [float(x.split()[1]) for x in body.decode().splitlines() if x.startswith("regiond_loop_lag_seconds ")]
+    check(lag and lag[0] >= 0.5, f"regiond_loop_lag_seconds shows it ({lag})")
+    wait_for(lambda: "event loop running late" in d.read_log(), 5, "the warning in the log")
+    check_eq(d.stop(), 0, "clean exit")
+    ngx.stop()
+
+
 def test_connection_reuse():
     """Fresh connection per probe by default (as Route 53 health checks do);
     keep-alive reuses one when asked."""
@@ -118,4 +143,4 @@ def test_connection_reuse():
 
 
 if __name__ == "__main__":
-    run_tests([test_failure_modes, test_degraded_latency, test_connection_reuse])
+    run_tests([test_failure_modes, test_degraded_latency, test_loop_lag, test_connection_reuse])
