@@ -281,6 +281,10 @@ static int probe_setup(probe_http_t *p, const char *addr)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+    /* A health answer is small: a 4 KiB receive buffer instead of curl's
+     * 16 KiB keeps each probe in flight 12 KiB lighter (thousands are in
+     * flight when the loop runs late); larger bodies just take more reads. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
     curl_easy_setopt(e, CURLOPT_SHARE, p->spec.tls_share ? p->spec.tls_share : loop_share());
