@@ -3,67 +3,18 @@
  * decide() runs the steps of decide.h on out->weight/out->rule in place:
  * base weights, fail open, min healthy, all-zero guard, then deferral
  * (hold-down and damping), and writes the reason last from what each step
- * recorded in the context.  Nothing here allocates or keeps state. */
+ * recorded in the context.  Nothing here allocates or keeps state.
+ *
+ * This file: the steps up to the all-zero guard, the top rule, decide()
+ * and decide_check_drain(); deferral is in decide_defer.c, the reason in
+ * decide_reason.c. */
 #include "decide.h"
+#include "decide_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define DECIDE_W_MAX 255
-
-/* What the steps of one decide() call found, for top_rule and the reason. */
-typedef struct {
-    const decide_cfg_t *cfg;
-    const decide_region_t *in;
-    size_t n;
-    decide_out_t *out;
-    int want[DECIDE_MAX_REGIONS];   /* weight a deferred region would have had */
-    size_t down, unknown;           /* health counts */
-    bool fail_open;                 /* step 2 fired */
-    bool all_zero;                  /* step 4 fired */
-    bool all_zero_configured;       /* step 4 used configured weights */
-    size_t kept;                    /* regions kept in by step 3 */
-    size_t serving;                 /* regions serving after step 3 */
-    size_t deferred;                /* changes deferred by steps 5-6 */
-    size_t window_changes;          /* changes within the damping window */
-} decide_ctx_t;
-
-/* An appending writer into a fixed buffer; marks a cut line with "...". */
-typedef struct {
-    char *buf;
-    size_t cap, len;
-} decide_line_t;
-
-static void line_add(decide_line_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void line_add(decide_line_t *l, const char *fmt, ...)
-{
-    va_list ap;
-    int r = 0;
-
-    if (l->len + 1 < l->cap) {
-        va_start(ap, fmt);
-        r = vsnprintf(l->buf + l->len, l->cap - l->len, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-            return;
-        if ((size_t)r < l->cap - l->len) {
-            l->len += (size_t)r;
-            return;
-        }
-    }
-    l->len = l->cap - 1;  /* full: whatever did not fit shows as "..." */
-    if (l->cap > 4)
-        memcpy(l->buf + l->cap - 4, "...", 4);
-}
-
-/* Start a new "; "-separated part of the line. */
-static void line_part(decide_line_t *l)
-{
-    if (l->len)
-        line_add(l, "; ");
-}
 
 const char *decide_rule_str(decide_rule_t r)
 {
@@ -81,25 +32,6 @@ const char *decide_rule_str(decide_rule_t r)
     }
     return "invalid";
 }
-
-void decide_history_add(decide_history_t *h, uint64_t now_ms)
-{
-    if (!h)
-        return;
-    if (h->n > DECIDE_HISTORY)
-        h->n = DECIDE_HISTORY;
-    if (h->n == DECIDE_HISTORY) {
-        memmove(h->change_ms, h->change_ms + 1, (DECIDE_HISTORY - 1) * sizeof(h->change_ms[0]));
-        h->n--;
-    }
-    h->change_ms[h->n++] = now_ms;
-}
-
-static const char *plural(size_t n)
-{
-    return n == 1 ? "" : "s";
-}
-
 static bool weight_ok(int w)
 {
     return w >= 0 && w <= DECIDE_W_MAX;
@@ -213,27 +145,6 @@ static void step_fail_open(decide_ctx_t *c)
     }
 }
 
-/* Order in which step 3 keeps regions in: healthiest first. */
-static int health_rank(health_state_t s)
-{
-    switch (s) {
-    case HEALTH_UP:       return 0;
-    case HEALTH_DEGRADED: return 1;
-    case HEALTH_UNKNOWN:  return 2;
-    case HEALTH_DOWN:     return 3;
-    }
-    return 3;
-}
-
-static size_t count_serving(const decide_ctx_t *c)
-{
-    size_t serving = 0;
-
-    for (size_t i = 0; i < c->n; i++)
-        serving += c->out->weight[i] > 0;
-    return serving;
-}
-
 /* Step 3: keep regions that serve now and would be drained at their live
  * weight until min_healthy_regions serve, healthiest first. */
 static void step_min_healthy(decide_ctx_t *c)
@@ -277,98 +188,6 @@ static void step_all_zero(decide_ctx_t *c)
         c->out->rule[i] = DECIDE_RULE_ALL_ZERO;
     }
 }
-
-/* Milliseconds until the hold-down after the last applied change ends, 0 if over. */
-static uint64_t hold_down_due(const decide_cfg_t *cfg, const decide_history_t *hist,
-                              uint64_t now_ms)
-{
-    uint64_t last, elapsed;
-
-    if (!hist || hist->n == 0 || cfg->hold_down_ms == 0)
-        return 0;
-    last = hist->change_ms[hist->n - 1];
-    elapsed = now_ms >= last ? now_ms - last : 0;
-    return elapsed < cfg->hold_down_ms ? cfg->hold_down_ms - elapsed : 0;
-}
-
-/* Milliseconds until fewer than max_changes changes lie within
- * (now - window_ms, now], 0 if already so; *count gets how many do now. */
-static uint64_t damping_due(const decide_cfg_t *cfg, const decide_history_t *hist,
-                            uint64_t now_ms, size_t *count)
-{
-    uint64_t t[DECIDE_HISTORY];
-    size_t k = 0;
-
-    *count = 0;
-    if (!hist || cfg->max_changes == 0 || cfg->window_ms == 0)
-        return 0;
-    for (size_t i = 0; i < hist->n; i++) {
-        uint64_t v = hist->change_ms[i];
-
-        if (v > now_ms || now_ms - v >= cfg->window_ms)
-            continue;
-        size_t j = k++;  /* insertion sort, oldest first */
-        for (; j > 0 && t[j - 1] > v; j--)
-            t[j] = t[j - 1];
-        t[j] = v;
-    }
-    *count = k;
-    if (k < cfg->max_changes)
-        return 0;
-    /* Once t[k - max] leaves the window, max - 1 changes remain in it. */
-    return cfg->window_ms - (now_ms - t[k - cfg->max_changes]);
-}
-
-/* Release deferred changes that bring a region back (0 -> > 0),
- * healthiest first, until max(1, min_healthy_regions) regions serve. */
-static void release_restores(decide_ctx_t *c)
-{
-    size_t need = c->cfg->min_healthy_regions ? c->cfg->min_healthy_regions : 1;
-    size_t serving = count_serving(c);
-
-    for (int rank = 0; rank <= 3 && serving < need; rank++) {
-        for (size_t i = 0; i < c->n && serving < need; i++) {
-            decide_rule_t r = c->out->rule[i];
-
-            if ((r != DECIDE_RULE_HOLD_DOWN && r != DECIDE_RULE_DAMPING) ||
-                c->want[i] == 0 || health_rank(c->in[i].health) != rank)
-                continue;
-            c->out->weight[i] = c->want[i];
-            c->out->rule[i] = DECIDE_RULE_HEALTH;
-            c->deferred--;
-            serving++;
-        }
-    }
-}
-
-/* Steps 5-6: defer health-driven weight increases during the hold-down or
- * while damping holds, unless that leaves too few regions serving. */
-static void step_defer(decide_ctx_t *c, const decide_history_t *hist, uint64_t now_ms)
-{
-    uint64_t hd = hold_down_due(c->cfg, hist, now_ms);
-    uint64_t dp = damping_due(c->cfg, hist, now_ms, &c->window_changes);
-    decide_rule_t why = dp > hd ? DECIDE_RULE_DAMPING : DECIDE_RULE_HOLD_DOWN;
-
-    if (hd == 0 && dp == 0)
-        return;
-    for (size_t i = 0; i < c->n; i++) {
-        const decide_region_t *r = &c->in[i];
-
-        /* Only weight increases wait: a broken region is drained at once,
-         * whatever the anti-flap rules say; bringing it back is what waits. */
-        if (c->out->rule[i] != DECIDE_RULE_HEALTH || r->live_weight < 0 ||
-            c->out->weight[i] <= r->live_weight)
-            continue;
-        c->want[i] = c->out->weight[i];
-        c->out->weight[i] = r->live_weight;
-        c->out->rule[i] = why;
-        c->deferred++;
-    }
-    release_restores(c);
-    if (c->deferred)
-        c->out->retry_in_ms = hd > dp ? hd : dp;
-}
-
 /* Priority of a rule for top_rule (see decide.h). */
 static int rule_rank(decide_rule_t r)
 {
@@ -402,128 +221,6 @@ static decide_rule_t top_rule(const decide_ctx_t *c)
     }
     return top;
 }
-
-/* "100", or "unknown" for -1, into a caller's small buffer. */
-static const char *weight_str(int w, char *buf, size_t len)
-{
-    if (w < 0)
-        return "unknown";
-    snprintf(buf, len, "%d", w);
-    return buf;
-}
-
-/* The safety parts of the reason: fail open, all-zero guard. */
-static void reason_safety(const decide_ctx_t *c, decide_line_t *l)
-{
-    bool restore = c->cfg->fail_open == DECIDE_FAIL_OPEN_RESTORE;
-
-    if (c->fail_open) {
-        line_part(l);
-        if (c->unknown == 0)
-            line_add(l, "all %zu region%s down", c->n, plural(c->n));
-        else
-            line_add(l, "no region up or degraded (%zu down, %zu unknown)", c->down, c->unknown);
-        line_add(l, ": fail open, %s", restore ? "restoring configured weights"
-                                              : "keeping live weights");
-    }
-    if (c->all_zero) {
-        line_part(l);
-        line_add(l, "all-zero guard: every weight would be 0, %s",
-                 c->all_zero_configured ? "restoring configured weights"
-                                        : "keeping live weights");
-    }
-}
-
-/* The min_healthy_regions part of the reason. */
-static void reason_min_healthy(const decide_ctx_t *c, decide_line_t *l)
-{
-    size_t min = c->cfg->min_healthy_regions;
-    bool first = true;
-
-    if (c->fail_open || min == 0 || (c->kept == 0 && c->serving >= min))
-        return;
-    line_part(l);
-    line_add(l, "min_healthy_regions %zu: ", min);
-    for (size_t i = 0; i < c->n; i++) {
-        const decide_region_t *r = &c->in[i];
-
-        if (c->out->rule[i] != DECIDE_RULE_MIN_HEALTHY)
-            continue;
-        line_add(l, "%s%s at %d (%s%s)", first ? "keeping " : ", ", r->name,
-                 r->live_weight, health_state_str(r->health),
-                 r->override == DECIDE_OV_DRAIN ? ", drain override" :
-                 r->override == DECIDE_OV_PIN ? ", pin override" : "");
-        first = false;
-    }
-    if (c->serving < min)
-        line_add(l, "%sonly %zu region%s serving", first ? "" : ", ",
-                 c->serving, plural(c->serving));
-}
-
-/* One part per weight that changes from live. */
-static void reason_changes(const decide_ctx_t *c, decide_line_t *l)
-{
-    char was[12];
-
-    for (size_t i = 0; i < c->n; i++) {
-        const decide_region_t *r = &c->in[i];
-        int w = c->out->weight[i];
-
-        if (w == r->live_weight)
-            continue;
-        line_part(l);
-        if (c->out->rule[i] == DECIDE_RULE_HEALTH)
-            line_add(l, "%s %s", r->name, health_state_str(r->health));
-        else if (c->out->rule[i] == DECIDE_RULE_OVERRIDE)
-            line_add(l, "%s %s", r->name,
-                     r->override == DECIDE_OV_DRAIN ? "drained by override" : "pinned by override");
-        else if (c->out->rule[i] == DECIDE_RULE_DATA_GATE)
-            line_add(l, "%s held by the data gate (%.120s)", r->name, r->data_why ? r->data_why : "data not safe");
-        else
-            line_add(l, "%s", r->name);
-        line_add(l, " -> weight %d (was %s)", w, weight_str(r->live_weight, was, sizeof(was)));
-    }
-}
-
-/* The hold-down or damping part of the reason. */
-static void reason_deferred(const decide_ctx_t *c, decide_line_t *l)
-{
-    bool first = true;
-
-    if (c->deferred == 0)
-        return;
-    line_part(l);
-    for (size_t i = 0; i < c->n; i++) {
-        decide_rule_t r = c->out->rule[i];
-
-        if (r != DECIDE_RULE_HOLD_DOWN && r != DECIDE_RULE_DAMPING)
-            continue;
-        if (first && r == DECIDE_RULE_HOLD_DOWN)
-            line_add(l, "hold-down: ");
-        else if (first)
-            line_add(l, "damping: %zu change%s in %llu s: ", c->window_changes,
-                     plural(c->window_changes),
-                     (unsigned long long)((c->cfg->window_ms + 999) / 1000));
-        line_add(l, "%s%s %s -> %d", first ? "" : ", ", c->in[i].name,
-                 health_state_str(c->in[i].health), c->want[i]);
-        first = false;
-    }
-    line_add(l, " deferred %llu s", (unsigned long long)((c->out->retry_in_ms + 999) / 1000));
-}
-
-static void write_reason(const decide_ctx_t *c)
-{
-    decide_line_t l = { c->out->reason, sizeof(c->out->reason), 0 };
-
-    c->out->reason[0] = '\0';
-    reason_safety(c, &l);
-    reason_min_healthy(c, &l);
-    reason_changes(c, &l);
-    reason_deferred(c, &l);
-    if (l.len == 0)
-        line_add(&l, "%s", c->n ? "no change" : "no regions: no change");
-}
-
 /* Step 1b: no traffic moves to a region whose data is not safe. */
 static void step_data_gate(decide_ctx_t *c)
 {
@@ -579,13 +276,13 @@ int decide(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
     step_fail_open(&c);
     step_min_healthy(&c);
     step_all_zero(&c);
-    step_defer(&c, hist, now_ms);
+    decide_step_defer(&c, hist, now_ms);
 
     for (size_t i = 0; i < n; i++)
         out->change |= out->weight[i] != in[i].live_weight;
     out->alarm = c.fail_open || c.all_zero;
     out->top_rule = top_rule(&c);
-    write_reason(&c);
+    decide_write_reason(&c);
     return 0;
 }
 
