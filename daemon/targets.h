@@ -4,7 +4,7 @@
  * emits transitions to the feed.  On reload, old and new targets are matched
  * by identity (region, name, method, URL) so history survives, as keepalived
  * does.  Structs are exposed read-only for the status and metrics views;
- * only targets.c writes them. */
+ * only targets*.c write them. */
 #ifndef REGIOND_TARGETS_H
 #define REGIOND_TARGETS_H
 

@@ -1,0 +1,216 @@
+/* targets_round — the probe rounds: timer -> resolve -> one probe per
+ * address -> fold into `worst` -> health -> feed, and the region's state
+ * from its targets' (and the data finding). */
+#include "targets.h"
+#include "targets_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "feed.h"
+#include "loop.h"
+#include "resolver.h"
+#include "sdn.h"
+
+void tg_schedule(target_t *t, uint64_t due)
+{
+    uint64_t now = loop_now_ms();
+    t->due_ms = due;
+    uint64_t wait = due > now ? due - now : 0;
+    struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    evtimer_add(t->timer, &tv);
+}
+
+/* Cancel what a round has in flight and drop it. */
+void tg_round_abort(target_t *t)
+{
+    if (!t->busy)
+        return;
+    res_cancel(t->res_waiter);
+    t->res_waiter = 0;
+    for (unsigned i = 0; i < t->naddr; i++)
+        if (t->slots[i].probe) {
+            probe_http_cancel(t->slots[i].probe);
+            t->slots[i].probe = NULL;
+        }
+    tg_gen_unref(t->rgen);
+    t->rgen = NULL;
+    t->busy = false;
+}
+static int tg_severity(probe_outcome_t o)
+{
+    return o == PROBE_OK ? 0 : o == PROBE_SLOW ? 1 : 2;
+}
+
+void tg_region_eval(region_t *r)
+{
+    health_state_t st[r->n_targets ? r->n_targets : 1];
+    for (size_t i = 0; i < r->n_targets; i++)
+        st[i] = r->targets[i]->health.state;
+    char reason[HEALTH_REASON_MAX];
+    health_state_t ns = health_region_eval((int)r->cfg->rule, r->cfg->quorum, st, r->n_targets,
+                                           reason, sizeof(reason));
+    if (r->data_sev && ns != HEALTH_UNKNOWN) {
+        health_state_t ds = r->data_sev == 2 ? HEALTH_DOWN : HEALTH_DEGRADED;
+        if ((ds == HEALTH_DOWN && ns != HEALTH_DOWN) || (ds == HEALTH_DEGRADED && ns == HEALTH_UP)) {
+            ns = ds;
+            snprintf(reason, sizeof(reason), "data: %.240s", r->data_finding);
+        }
+    }
+    snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    if (ns == r->state)
+        return;
+    health_state_t old = r->state;
+    r->state = ns;
+    r->since_mono_ms = loop_now_ms();
+    r->since_wall_ms = loop_wall_ms();
+    cJSON *d = cJSON_CreateObject();
+    if (d) {
+        cJSON_AddStringToObject(d, "region", r->name);
+        cJSON_AddStringToObject(d, "from", health_state_str(old));
+        cJSON_AddStringToObject(d, "to", health_state_str(ns));
+        cJSON_AddStringToObject(d, "reason", reason);
+    }
+    feed_emit("region_state", d);
+    char sum[256];
+    targets_summary(sum, sizeof(sum));
+    sdn_status(sum);
+    ctrl_health_changed();
+}
+
+static void tg_round_finish(target_t *t)
+{
+    probe_result_t *w = &t->worst;
+    if (t->naddr > 1 && w->outcome != PROBE_OK) {
+        char tmp[PROBE_REASON_MAX];
+        snprintf(tmp, sizeof(tmp), "%.47s: %.200s", w->addr, w->reason);
+        memcpy(w->reason, tmp, sizeof(w->reason));
+    }
+    w->dns_ms = t->round_dns_ms;
+    if (t->region->drill_fail) {   /* a simulated outage: the real answer is replaced */
+        w->outcome = PROBE_INTERNAL;
+        snprintf(w->reason, sizeof(w->reason), "drill: simulated outage");
+    }
+    t->last = *w;
+    memcpy(t->prev, t->cur, t->naddr * sizeof(*t->cur));
+    t->prev_n = t->naddr;
+    t->last_wall_ms = loop_wall_ms();
+    t->outcomes[w->outcome]++;
+    t->region->outcomes[w->outcome]++;
+    if (w->total_ms >= 0)
+        hist_prom_add(&t->region->latency, w->total_ms / 1000.0);
+    tg_gen_unref(t->rgen);
+    t->rgen = NULL;
+    t->busy = false;
+    health_result_t hr = w->outcome == PROBE_OK ? HEALTH_RES_OK
+                       : w->outcome == PROBE_SLOW ? HEALTH_RES_SLOW : HEALTH_RES_FAIL;
+    health_state_t old;
+    if (!health_target_observe(&t->health, hr, w->reason, w->total_ms, loop_now_ms(),
+                               loop_wall_ms(), &old))
+        return;
+    cJSON *d = cJSON_CreateObject();
+    if (d) {
+        cJSON_AddStringToObject(d, "region", t->region->name);
+        cJSON_AddStringToObject(d, "target", t->api->name);
+        cJSON_AddStringToObject(d, "from", health_state_str(old));
+        cJSON_AddStringToObject(d, "to", health_state_str(t->health.state));
+        cJSON_AddStringToObject(d, "reason", t->health.reason);
+    }
+    feed_emit("target_state", d);
+    tg_region_eval(t->region);
+}
+
+static void tg_fold(target_t *t, unsigned idx, const probe_result_t *r)
+{
+    addr_summary_t *s = &t->cur[idx];
+    snprintf(s->addr, sizeof(s->addr), "%s", r->addr);
+    s->outcome = r->outcome;
+    s->http_status = r->http_status;
+    s->total_ms = r->total_ms;
+    if (!isnan(r->cert_expiry_days)) {
+        t->cert_days = r->cert_expiry_days;
+        t->cert_wall_ms = loop_wall_ms();
+    }
+    if (idx == 0 || tg_severity(r->outcome) > tg_severity(t->worst.outcome) ||
+        (tg_severity(r->outcome) == tg_severity(t->worst.outcome) && r->total_ms > t->worst.total_ms
+         && r->outcome == PROBE_OK))
+        t->worst = *r;
+}
+
+static void tg_on_probe(void *arg, const probe_result_t *r)
+{
+    probe_slot_t *s = arg;
+    target_t *t = s->t;
+    s->probe = NULL;
+    tg_fold(t, s->idx, r);
+    if (--t->pending == 0)
+        tg_round_finish(t);
+}
+
+static void tg_probe_addrs(target_t *t, const res_addr_t *addrs, size_t n)
+{
+    bool full = t->https && (t->last_full_hs_ms == 0 ||
+                loop_now_ms() - t->last_full_hs_ms >= (uint64_t)t->api->full_handshake_s * 1000u);
+    if (full)
+        t->last_full_hs_ms = loop_now_ms();
+    t->naddr = (unsigned)(n < t->cap ? n : t->cap);
+    t->pending = t->naddr;
+    for (unsigned i = 0; i < t->naddr; i++) {
+        t->slots[i].t = t;
+        t->slots[i].idx = i;
+        t->slots[i].probe = NULL;
+    }
+    for (unsigned i = 0; i < t->naddr; i++) {
+        /* The callback may run at once (start failed) and finish the round. */
+        probe_http_t *p = probe_http_start(&t->rspec, addrs ? addrs[i].text : NULL, full,
+                                           tg_on_probe, &t->slots[i]);
+        if (p && t->busy)
+            t->slots[i].probe = p;
+    }
+}
+
+static void tg_on_resolved(void *arg, const res_answer_t *ans)
+{
+    target_t *t = arg;
+    t->res_waiter = 0;
+    t->round_dns_ms = ans->lookup_ms;
+    if (!ans->ok) {
+        memset(&t->worst, 0, sizeof(t->worst));
+        t->worst.outcome = PROBE_DNS;
+        t->worst.dns_ms = t->worst.connect_ms = t->worst.tls_ms = -1;
+        t->worst.ttfb_ms = t->worst.total_ms = -1;
+        t->worst.cert_expiry_days = NAN;
+        snprintf(t->worst.reason, sizeof(t->worst.reason), "dns: %s", ans->error);
+        t->naddr = 0;
+        tg_round_finish(t);
+        return;
+    }
+    tg_probe_addrs(t, ans->addrs, ans->n);
+}
+
+void tg_round_start(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    target_t *t = arg;
+    uint64_t now = loop_now_ms(), next = t->due_ms + t->api->interval_ms;
+    tg_schedule(t, next > now ? next : now + t->api->interval_ms);
+    if (t->busy)
+        return;   /* the previous round is still waiting on DNS: skip this one */
+    t->busy = true;
+    t->rgen = t->gen;
+    t->rgen->refs++;
+    t->rspec = (probe_spec_t){.api = t->api, .regex = t->re, .ca_file = t->gen->cfg->tls.ca_file,
+                              .host = t->host, .port = t->port, .https = t->https,
+                              .tls_share = t->tls_share};
+    t->round_dns_ms = 0;
+    if (t->host_is_ip) {
+        tg_probe_addrs(t, NULL, 1);
+        return;
+    }
+    uint64_t id = res_lookup(t->lookup, t->api->ip_version, tg_on_resolved, t);
+    if (t->busy && id)
+        t->res_waiter = id;
+}
