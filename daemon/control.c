@@ -44,12 +44,9 @@ static void ctrl_save(void)
         const ctrl_override_t *v = &ctl.ov[i];
         if (v->kind == DECIDE_OV_NONE)
             continue;
-        cJSON *x = cJSON_CreateObject();
+        cJSON *x = ctrl_override_obj(i);
         if (!x)
             break;
-        cJSON_AddStringToObject(x, "region", ctl.names[i]);
-        cJSON_AddStringToObject(x, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
-        cJSON_AddNumberToObject(x, "weight", v->weight);
         cJSON_AddNumberToObject(x, "expires_wall_ms", (double)v->expires_wall_ms);
         cJSON_AddNumberToObject(x, "created_wall_ms", (double)v->created_wall_ms);
         cJSON_AddStringToObject(x, "note", v->note);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include "cfg.h"
@@ -53,7 +54,10 @@ typedef struct {
 /* The controller's state: one, owned by control.c; control_view.c reads it. */
 extern ctrl_state_t ctl;
 
-
+/* Override i as a new object with its region, action and weight (the
+ * fields the saved state and the status view share); NULL when out of
+ * memory. */
+cJSON *ctrl_override_obj(size_t i);
 
 /* "apply", "no-change", "monitor-only", "dry-run" or "frozen". */
 const char *ctrl_apply_state(const decide_out_t *o);

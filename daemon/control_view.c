@@ -13,6 +13,18 @@
 
 /* ---- views ---- */
 
+cJSON *ctrl_override_obj(size_t i)
+{
+    const ctrl_override_t *v = &ctl.ov[i];
+    cJSON *x = cJSON_CreateObject();
+    if (!x)
+        return NULL;
+    cJSON_AddStringToObject(x, "region", ctl.names[i]);
+    cJSON_AddStringToObject(x, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
+    cJSON_AddNumberToObject(x, "weight", v->weight);
+    return x;
+}
+
 cJSON *ctrl_overrides_json(void)
 {
     cJSON *a = cJSON_CreateArray();
@@ -21,12 +33,9 @@ cJSON *ctrl_overrides_json(void)
         const ctrl_override_t *v = &ctl.ov[i];
         if (v->kind == DECIDE_OV_NONE)
             continue;
-        cJSON *x = cJSON_CreateObject();
+        cJSON *x = ctrl_override_obj(i);
         if (!x)
             break;
-        cJSON_AddStringToObject(x, "region", ctl.names[i]);
-        cJSON_AddStringToObject(x, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
-        cJSON_AddNumberToObject(x, "weight", v->weight);
         cJSON_AddStringToObject(x, "created_at", loop_fmt_wall(v->created_wall_ms, t, sizeof(t)));
         if (v->expires_wall_ms) {
             cJSON_AddStringToObject(x, "expires_at", loop_fmt_wall(v->expires_wall_ms, t, sizeof(t)));
