@@ -32,7 +32,6 @@ import sys
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +42,7 @@ from ddb_model import (CT, NS_AVAIL, NS_CORAL, NS_DDB, OPERATIONS, TARGET_PREFIX
                        check_output, check_shape, judge)
 from ddb_replicator import Replicator  # noqa: E402
 from ddb_state import ACCOUNT, State, table_not_found  # noqa: E402
+from peer_http import PeerHandler, Server  # noqa: E402
 
 MAX_BODY = 16 << 20
 HUGE_BYTES = 50 << 20
@@ -303,10 +303,10 @@ class Peer:
 
 
 # ---------------------------------------------------------------- HTTP plumbing
-class BaseHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class BaseHandler(PeerHandler):
     timeout = 60
-    peer = None
+    default_ctype = CT
+    max_body = MAX_BODY
 
     def version_string(self):
         return "Server"
@@ -330,16 +330,6 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             pass
-
-    def _reply(self, status, body, ctype=CT, headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def _read_body(self):
         """The request body, or DdbError (413 when larger than 16 MiB)."""
@@ -367,31 +357,11 @@ class BaseHandler(BaseHTTPRequestHandler):
             raise ConnectionError("short body")
         return data
 
-    def _read_chunked(self):
-        out = bytearray()
-        while True:
-            line = self.rfile.readline(1024).strip()
-            try:
-                n = int(line.split(b";")[0], 16)
-            except ValueError:
-                self.close_connection = True
-                raise DdbError(400, NS_CORAL + "SerializationException", "malformed chunk")
-            if n == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                return bytes(out)
-            if len(out) + n > MAX_BODY:
-                self.close_connection = True
-                raise DdbError(413, NS_CORAL + "RequestEntityTooLarge", "request body too large")
-            out += self.rfile.read(n)
-            self.rfile.readline(1024)
-
-    def _drop(self):
+    def _chunk_error(self, too_large):
         self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if too_large:
+            return DdbError(413, NS_CORAL + "RequestEntityTooLarge", "request body too large")
+        return DdbError(400, NS_CORAL + "SerializationException", "malformed chunk")
 
 
 class FrontHandler(BaseHandler):
@@ -745,12 +715,6 @@ class ControlHandler(BaseHandler):
             start = ans.get("LastEvaluatedKey")
             if not start:
                 return {"region": region, "table": table, "items": items}
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
 
 
 def parse_args(argv):

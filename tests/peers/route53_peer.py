@@ -28,13 +28,13 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import r53_xml  # noqa: E402
 import sigv4_check  # noqa: E402
+from peer_http import PeerHandler, Server  # noqa: E402
 from r53_dns import DnsServer, Resolver  # noqa: E402
 from r53_state import State, iso_z  # noqa: E402
 from r53_zone import ChangeError, Zone, canon_name  # noqa: E402
@@ -205,12 +205,12 @@ class Peer:
         return out
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(PeerHandler):
     server_version = "route53-peer"
     sys_version = ""
     timeout = 30
-    peer = None                  # set on the class by main()
+    default_ctype = "text/xml"
+    max_body = MAX_BODY
 
     # ------------------------------------------------ plumbing
     def log_message(self, fmt, *args):
@@ -235,16 +235,6 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _reply(self, status, body, ctype="text/xml", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
     def _json(self, status, obj):
         self._reply(status, (json.dumps(obj, default=str) + "\n").encode(), "application/json")
 
@@ -265,29 +255,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "InvalidRequest", f"Request body of {n} bytes is larger than {MAX_BODY}")
         return self.rfile.read(n)
 
-    def _read_chunked(self):
-        out = b""
-        while True:
-            line = self.rfile.readline(1024).strip()
-            try:
-                n = int(line.split(b";")[0], 16)
-            except ValueError:
-                raise ApiError(400, "InvalidRequest", "Malformed chunk")
-            if n == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                return out
-            if len(out) + n > MAX_BODY:
-                raise ApiError(400, "InvalidRequest", "Request body too large")
-            out += self.rfile.read(n)
-            self.rfile.readline(1024)
-
-    def _drop(self):
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    def _chunk_error(self, too_large):
+        return ApiError(400, "InvalidRequest", "Request body too large" if too_large else "Malformed chunk")
 
     def do_GET(self):
         self._dispatch()
@@ -585,12 +554,6 @@ class Handler(BaseHTTPRequestHandler):
         return self._json(200, {"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
                                 "Token": c["Token"], "Expiration": c["Expiration"],
                                 "RoleArn": f"arn:aws:iam::123456789012:role/{ROLE}"})
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
 
 
 def parse_args(argv):
