@@ -8,6 +8,7 @@ import threading
 import time
 
 from ddb_model import NS_DDB, DdbError, enum_of, validation
+from sigv4_check import static_credentials
 
 ACCOUNT = "123456789012"
 FAULT_KINDS = ("throttle", "limit", "pte", "error5xx", "drop", "slow", "garbage", "truncated", "huge", "deny")
@@ -92,12 +93,7 @@ class State:
     def set_static(self, items):
         if not isinstance(items, list):
             raise ValueError("credentials: a JSON list of {access_key, secret_key, token?}")
-        creds = {}
-        for c in items:
-            if not isinstance(c, dict) or not c.get("access_key") or not c.get("secret_key"):
-                raise ValueError("each credential needs access_key and secret_key")
-            creds[str(c["access_key"])] = {"secret": str(c["secret_key"]), "token": c.get("token") or None,
-                                           "expires": c.get("expires")}
+        creds = static_credentials(items)
         with self.lock:
             self.static_creds = creds
 

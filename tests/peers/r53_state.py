@@ -9,6 +9,8 @@ import string
 import threading
 import time
 
+from sigv4_check import static_credentials
+
 FAULT_KINDS = ("slow", "drop", "deny", "throttle", "error5xx", "prior", "drop_after", "slow_after",
                "imds_fail", "container_fail", "endless", "huge")
 ALNUM = string.ascii_uppercase + string.digits
@@ -81,12 +83,7 @@ class State:
 
     # ------------------------------------------------ credentials
     def set_static(self, items):
-        creds = {}
-        for c in items:
-            if not isinstance(c, dict) or not c.get("access_key") or not c.get("secret_key"):
-                raise ValueError("each credential needs access_key and secret_key")
-            creds[str(c["access_key"])] = {"secret": str(c["secret_key"]), "token": c.get("token") or None,
-                                           "expires": c.get("expires")}
+        creds = static_credentials(items)
         with self.lock:
             self.static_creds = creds
 

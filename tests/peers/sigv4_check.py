@@ -57,6 +57,19 @@ class _Recompute(SigV4Auth):
         return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
+def static_credentials(items):
+    """The peers' --credentials list ({access_key, secret_key, token?,
+    expires?} each) as {access_key: {secret, token, expires}}; ValueError
+    when one lacks a key."""
+    creds = {}
+    for c in items:
+        if not isinstance(c, dict) or not c.get("access_key") or not c.get("secret_key"):
+            raise ValueError("each credential needs access_key and secret_key")
+        creds[str(c["access_key"])] = {"secret": str(c["secret_key"]), "token": c.get("token") or None,
+                                       "expires": c.get("expires")}
+    return creds
+
+
 def parse_authorization(value):
     """{'Credential':..., 'SignedHeaders':..., 'Signature':...} or AuthError."""
     alg, _, rest = value.strip().partition(" ")
