@@ -145,6 +145,32 @@ def run_tests(tests):
 
 
 # ---------------------------------------------------------------- nginx
+def write_nginx_conf(d, http_head, servers, connections=1024):
+    """Write D/nginx.conf: one worker in the foreground, its pid, logs and
+    temporary files in D, `http_head` then `servers` in the http block; its path."""
+    conf = f"""
+daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {connections}; }}
+http {{
+    {http_head.strip()}
+    client_body_temp_path {d}/tmp_body;
+    proxy_temp_path {d}/tmp_proxy;
+    fastcgi_temp_path {d}/tmp_fastcgi;
+    uwsgi_temp_path {d}/tmp_uwsgi;
+    scgi_temp_path {d}/tmp_scgi;
+    default_type text/plain;
+    {servers}
+}}
+"""
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return path
+
+
 class Nginx:
     """nginx on loopback serving the test endpoints on each port.
     /health answers 503 while DIR/down-PORT exists, else 200 "ok"."""
@@ -179,28 +205,10 @@ class Nginx:
         location = /big {{ alias {self.dir}/big; }}
         location = /slow {{ limit_rate 2k; alias {self.dir}/big; }}
     }}""")
-        conf = f"""
-daemon off;
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+        path = write_nginx_conf(self.dir, f"""
     log_format conn '$connection $connection_requests $request_uri $status $ssl_session_reused';
     access_log {self.dir}/access.log conn;
-    keepalive_requests 100000;
-    client_body_temp_path {self.dir}/tmp_body;
-    proxy_temp_path {self.dir}/tmp_proxy;
-    fastcgi_temp_path {self.dir}/tmp_fastcgi;
-    uwsgi_temp_path {self.dir}/tmp_uwsgi;
-    scgi_temp_path {self.dir}/tmp_scgi;
-    default_type text/plain;
-    {''.join(servers)}
-}}
-"""
-        path = os.path.join(self.dir, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(conf)
+    keepalive_requests 100000;""", "".join(servers))
         self.proc = spawn("nginx", ["nginx", "-p", self.dir, "-c", path, "-e", f"{self.dir}/error.log"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self._listening(), 10, "nginx to listen")

@@ -198,29 +198,10 @@ class Region:
         os.chmod(self.dir, 0o755)    # nginx workers run as nobody
         self.delay_file = os.path.join(self.dir, "delay_ms")
         self.set_delay(0)
-        conf = f"""
-daemon off;
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log {self.dir}/access.log;
-    client_body_temp_path {self.dir}/tmp_body;
-    proxy_temp_path {self.dir}/tmp_proxy;
-    fastcgi_temp_path {self.dir}/tmp_fastcgi;
-    uwsgi_temp_path {self.dir}/tmp_uwsgi;
-    scgi_temp_path {self.dir}/tmp_scgi;
-    default_type text/plain;
-    server {{
+        path = harness.write_nginx_conf(self.dir, f"access_log {self.dir}/access.log;", f"""server {{
         listen 127.0.0.1:8080;
         location = /health {{ return 200 "ok {name}\\n"; }}
-    }}
-}}
-"""
-        path = os.path.join(self.dir, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(conf)
+    }}""", connections=256)
         # `ip netns exec` execs nginx itself: this pid is nginx's master.
         self.nginx = spawn(f"nginx-{name}", ["ip", "netns", "exec", ns, "nginx", "-p", self.dir, "-c", path,
                                              "-e", f"{self.dir}/error.log"],
