@@ -21,6 +21,7 @@
 #include "feed.h"
 #include "log.h"
 #include "loop.h"
+#include "pyserver_kit.h"
 #include "resolver.h"
 #include "state.h"
 
@@ -60,55 +61,16 @@ static const char *const server_py =
     "srv.serve_forever()\n";
 
 static char tmpdir[64], recpath[128];
-static pid_t server_pid = -1;
-static int server_port, server_out = -1;
+static int server_port;
 
 static int start_server(void)
 {
-    int fds[2];
-    char fails[8];
+    char fails[8], buf[32];
     snprintf(fails, sizeof fails, "%d", FAILS);
-    if (pipe(fds) == -1)
+    char *argv[] = {"python3", "-c", (char *)server_py, recpath, fails, NULL};
+    if (pyserver_start(argv, buf, sizeof buf) == -1)
         return -1;
-    server_pid = fork();
-    if (server_pid == -1)
-        return -1;
-    if (server_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/usr/bin/python3", "python3", "-c", server_py, recpath, fails, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    server_out = fds[0];
-    char buf[32] = "";
-    size_t len = 0;
-    struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-    uint64_t end = loop_now_ms() + 10000;
-    while (!memchr(buf, '\n', len) && len < sizeof buf - 1 && loop_now_ms() < end) {
-        int pr = poll(&pfd, 1, 1000);
-        if (pr == 0 || (pr == -1 && errno == EINTR))
-            continue;
-        ssize_t n = pr == 1 ? read(fds[0], buf + len, sizeof buf - 1 - len) : -1;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
     return sscanf(buf, "%d", &server_port) == 1 && server_port > 0 ? 0 : -1;
-}
-
-static void stop_server(void)
-{
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        waitpid(server_pid, NULL, 0);
-        server_pid = -1;
-    }
-    if (server_out != -1)
-        close(server_out);
-    server_out = -1;
 }
 
 static char *slurp(const char *path)

@@ -398,12 +398,8 @@ static void test_listen_and_servers(void)
 /* A config whose one target sends header x-api-key with the JSON value V. */
 int main(void)
 {
-    char path[512];
-    unsetenv("CREDENTIALS_DIRECTORY");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (tmpdir_make() == -1)
         return 1;
-    }
     test_file_errors();
     test_unknown_and_duplicate_keys();
     test_integers();
@@ -417,10 +413,6 @@ int main(void)
     test_listen_and_servers();
 
     static const char *const files[] = { "bad.json", "empty.json", NULL };
-    for (size_t i = 0; files[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    tmpdir_remove(files);
     return check_finish();
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg_kit.h"
 
@@ -80,6 +81,29 @@ static inline const char *data_path(const char *name)
     const char *dir = getenv("REGIOND_TEST_DATA");
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/data", name);
     return path;
+}
+
+/* main's first step: no systemd credentials directory, make tmpdir; 0, or
+ * -1 with a message. */
+static inline int tmpdir_make(void)
+{
+    unsetenv("CREDENTIALS_DIRECTORY");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    return 0;
+}
+
+/* Remove the files named in `files` (NULL last) from tmpdir, then tmpdir. */
+static inline void tmpdir_remove(const char *const *files)
+{
+    char path[512];
+    for (size_t i = 0; files[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+        unlink(path);
+    }
+    rmdir(tmpdir);
 }
 
 #endif

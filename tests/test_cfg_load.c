@@ -307,11 +307,8 @@ static void test_error_buffer(void)
 int main(void)
 {
     char path[512];
-    unsetenv("CREDENTIALS_DIRECTORY");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (tmpdir_make() == -1)
         return 1;
-    }
     test_secret_files();
     test_secret_env();
     test_secret_forms();
@@ -329,10 +326,6 @@ int main(void)
 
     static const char *const files[] = { "key", "key-nonl", "empty", "nl", "big", "two", "crlf",
         "fallback", "api-key", "regiond-token", "good.json", NULL };
-    for (size_t i = 0; files[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    tmpdir_remove(files);
     return check_finish();
 }

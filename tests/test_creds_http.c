@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "resolver.h"
 #include "creds_kit.h"
+#include "pyserver_kit.h"
 
 /* ---- asynchronous sources against a local HTTP server ---- */
 
@@ -92,58 +93,20 @@ static const char *const server_py =
     "print(srv.server_address[1], dns.getsockname()[1], flush=True)\n"
     "srv.serve_forever()\n";
 
-static pid_t server_pid = -1;
-static int server_port, dns_port, server_out = -1;
+static int server_port, dns_port;
 
 static int start_server(void)
 {
-    int fds[2];
-    if (pipe(fds) == -1)
+    /* "HTTP_PORT DNS_PORT\n" */
+    char buf[64];
+    char *argv[] = {"python3", "-c", (char *)server_py, NULL};
+    if (pyserver_start(argv, buf, sizeof(buf)) == -1)
         return -1;
-    server_pid = fork();
-    if (server_pid == -1)
-        return -1;
-    if (server_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/usr/bin/python3", "python3", "-c", server_py, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    server_out = fds[0];           /* kept open until the server stops */
-    /* "HTTP_PORT DNS_PORT\n", possibly in several writes. */
-    char buf[64] = "";
-    size_t len = 0;
-    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-    uint64_t end = loop_now_ms() + 10000;
-    while (!memchr(buf, '\n', len) && len < sizeof(buf) - 1 && loop_now_ms() < end) {
-        int pr = poll(&pfd, 1, 1000);
-        if (pr == 0 || (pr == -1 && errno == EINTR))
-            continue;
-        ssize_t n = pr == 1 ? read(fds[0], buf + len, sizeof(buf) - 1 - len) : -1;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
     if (sscanf(buf, "%d %d", &server_port, &dns_port) != 2) {
         fprintf(stderr, "server said '%s'\n", buf);
         return -1;
     }
     return server_port > 0 && dns_port > 0 ? 0 : -1;
-}
-
-static void stop_server(void)
-{
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        waitpid(server_pid, NULL, 0);
-        server_pid = -1;
-    }
-    if (server_out != -1)
-        close(server_out);
-    server_out = -1;
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
