@@ -72,6 +72,7 @@ typedef struct {
     char *listen;                 /* "127.0.0.1:9470" (default), "[::1]:9470" or "unix:/path" */
     char *state_dir;              /* absolute; default "/var/lib/regiond" */
     uint32_t events_ring;         /* events kept for Last-Event-ID resume; default 4096 */
+    uint32_t max_probes_in_flight; /* rounds are skipped while this many probes run; default 256 */
     char *log_level;              /* debug|info|notice|warning|error; default info */
     char *token_file;             /* API tokens, "NAME TOKEN [ro]" per line; NULL: control endpoints off */
     char *token_credential;       /* systemd credential holding the token file (beats token_file) */

@@ -23,7 +23,7 @@
 static const char *const top_keys[] = { "controller", "resolver", "tls", "health",
                                         "probe_defaults", "regions", "aws", "route53",
                                         "decision", "dynamodb", "alarms", NULL };
-static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring",
+static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring", "max_probes_in_flight",
                                                "token_file", "token_credential",
                                                "log_level", NULL };
 static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "min_ttl_s",
@@ -169,12 +169,14 @@ static int controller(cfg_ctx_t *c, const cJSON *root, cfg_controller_t *ctl)
     ctl->listen = cfg_xstrdup("127.0.0.1:9470");
     ctl->state_dir = cfg_xstrdup("/var/lib/regiond");
     ctl->events_ring = 4096;
+    ctl->max_probes_in_flight = 256;
     if (cfg_get_section(c, root, "", "controller", controller_keys, &o) == -1
         || cfg_get_str(c, o, "controller", "id", CFG_S_NAME, &ctl->id) == -1
         || cfg_get_str(c, o, "controller", "listen", CFG_S_NONEMPTY | CFG_S_NOCTRL,
                        &ctl->listen) == -1
         || cfg_get_str(c, o, "controller", "state_dir", CFG_S_ABSPATH, &ctl->state_dir) == -1
         || cfg_get_u32(c, o, "controller", "events_ring", 16, 1000000, &ctl->events_ring) == -1
+        || cfg_get_u32(c, o, "controller", "max_probes_in_flight", 1, 1000000, &ctl->max_probes_in_flight) == -1
         || cfg_get_enum(c, o, "controller", "log_level", log_levels, &level) == -1
         || cfg_get_str(c, o, "controller", "token_file", CFG_S_ABSPATH, &ctl->token_file) == -1
         || cfg_get_str(c, o, "controller", "token_credential", CFG_S_NAME, &ctl->token_credential) == -1)

@@ -23,6 +23,7 @@ typedef struct loop_xfer {
     void *arg;
     CURL *easy;
     bool queued;
+    bool probe;               /* started by loop_start_probe */
     struct loop_xfer *qnext;
 } loop_xfer_t;
 
@@ -35,7 +36,7 @@ static struct event_base *loop_ev_base;
 static CURLM *loop_multi;
 static CURLSH *loop_sh;
 static struct event *loop_timer, *loop_drain_ev;
-static unsigned loop_nrunning;
+static unsigned loop_nrunning, loop_nprobes;
 /* Transfers beyond the fd budget wait here, FIFO (control calls go first). */
 static loop_xfer_t *loop_qhead, *loop_qtail;
 static unsigned loop_nqueued, loop_max_in_flight = UINT_MAX, loop_nofile;
@@ -80,6 +81,11 @@ struct event_base *loop_base(void)
 CURLSH *loop_share(void)
 {
     return loop_sh;
+}
+
+unsigned loop_probes_running(void)
+{
+    return loop_nprobes;
 }
 
 unsigned loop_running(void)
@@ -150,6 +156,7 @@ static int loop_add(loop_xfer_t *x)
     if (curl_multi_add_handle(loop_multi, x->easy) != CURLM_OK)
         return -1;
     loop_nrunning++;
+    loop_nprobes += x->probe;
     return 0;
 }
 
@@ -193,6 +200,7 @@ static void loop_check_done(void)
         if (x) {
             loop_done_fn done = x->done;
             void *arg = x->arg;
+            loop_nprobes -= x->probe;
             free(x);
             curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
             done(easy, rc, arg);   /* may free easy; nothing touches it after */
@@ -330,6 +338,7 @@ static int loop_enqueue(CURL *easy, loop_done_fn done, void *arg, bool front)
     x->done = done;
     x->arg = arg;
     x->easy = easy;
+    x->probe = !front;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
     if (loop_nrunning < loop_max_in_flight && !loop_qhead) {
         if (loop_add(x) == -1) {
@@ -399,6 +408,7 @@ void loop_cancel(CURL *easy)
         return;
     }
     curl_multi_remove_handle(loop_multi, easy);
+    loop_nprobes -= x->probe;
     free(x);
     loop_nrunning--;
     loop_drain_later();

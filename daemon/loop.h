@@ -34,8 +34,9 @@ int loop_start_probe(CURL *easy, loop_done_fn done, void *arg);
 /* Abort a running or queued transfer without calling its done function. */
 void loop_cancel(CURL *easy);
 
-/* Transfers currently running. */
+/* Transfers currently running; of them, probes. */
 unsigned loop_running(void);
+unsigned loop_probes_running(void);
 
 typedef struct {
     unsigned nofile;          /* RLIMIT_NOFILE at start; 0 = unlimited */

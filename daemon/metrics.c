@@ -74,6 +74,10 @@ static void m_process(struct evbuffer *b)
     m_head(b, "regiond_transfers_queued", "gauge",
            "Transfers waiting for a free descriptor (the fd limit's budget is used up).");
     evbuffer_add_printf(b, "regiond_transfers_queued %u\n", fb.queued);
+    m_head(b, "regiond_probe_rounds_skipped_total", "counter",
+           "Probe rounds skipped: the loop reached them late, or controller.max_probes_in_flight probes were running.");
+    evbuffer_add_printf(b, "regiond_probe_rounds_skipped_total %llu\n",
+                        (unsigned long long)targets_rounds_skipped());
     loop_lag_t lg;
     loop_lag(&lg);
     m_head(b, "regiond_loop_lag_seconds", "gauge",

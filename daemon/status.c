@@ -174,6 +174,7 @@ static void st_controller(cJSON *root, uint64_t now)
         cJSON_AddNumberToObject(c, "transfers_queued_total", (double)fb.queued_total);
         cJSON_AddNumberToObject(c, "max_in_flight", fb.max_in_flight);   /* 0: no cap */
         cJSON_AddNumberToObject(c, "fd_limit", fb.nofile);               /* 0: unlimited */
+        cJSON_AddNumberToObject(c, "rounds_skipped", (double)targets_rounds_skipped());
         loop_lag_t lg;
         loop_lag(&lg);
         cJSON_AddNumberToObject(c, "loop_lag_ms", (double)lg.last_ms);

@@ -50,12 +50,16 @@ static int tg_parse_url(target_t *t, const char *url)
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
         goto out;
-    snprintf(t->host, sizeof(t->host), "%s", host);
+    /* Both strings in one allocation, sized to fit (10,000 targets). */
     size_t hl = strlen(host);
+    if (!(t->host = malloc(2 * hl + 2)))
+        goto out;
+    memcpy(t->host, host, hl + 1);
+    t->lookup = t->host + hl + 1;
     if (host[0] == '[' && hl > 2)
-        snprintf(t->lookup, sizeof(t->lookup), "%.*s", (int)(hl - 2), host + 1);
+        snprintf(t->lookup, hl + 1, "%.*s", (int)(hl - 2), host + 1);
     else
-        snprintf(t->lookup, sizeof(t->lookup), "%s", host);
+        memcpy(t->lookup, host, hl + 1);
     t->port = strtol(port, NULL, 10);
     t->https = strcmp(scheme, "https") == 0;
     unsigned char buf[16];
@@ -95,6 +99,7 @@ void tg_free(target_t *t)
     tg_gen_unref(t->gen);
     free(t->slots), free(t->cur), free(t->prev);
     free(t->key);
+    free(t->host);
     free(t);
 }
 

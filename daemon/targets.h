@@ -69,8 +69,8 @@ typedef struct target {
     gen_t *gen;                   /* reference */
     const cfg_api_t *api;         /* inside gen->cfg */
     const regex_t *re;
-    char host[256];               /* URL host as curl gives it ("[::1]" for IPv6) */
-    char lookup[256];             /* host without brackets */
+    char *host;                   /* URL host as curl gives it ("[::1]" for IPv6) */
+    char *lookup;                 /* host without brackets; one allocation with host */
     long port;
     bool https, host_is_ip;
     CURLSH *tls_share;            /* HTTPS: this target's own TLS session cache */
@@ -139,5 +139,9 @@ size_t targets_count(void);
 
 /* Counts of regions by state, for the one-line summary. */
 void targets_summary(char *buf, size_t len);
+
+/* Probe rounds skipped since start: the loop reached them late, or
+ * controller.max_probes_in_flight probes (or the fd budget) were in use. */
+uint64_t targets_rounds_skipped(void);
 
 #endif

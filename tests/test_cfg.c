@@ -143,6 +143,8 @@ static void test_ranges(void)
     BAD(top("'controller':{'events_ring':15}"), "controller.events_ring",
         "expected an integer from 16 to 1000000, got 15");
     BAD(top("'controller':{'events_ring':1000001}"), "controller.events_ring", "got 1000001");
+    BAD(top("'controller':{'max_probes_in_flight':0}"), "controller.max_probes_in_flight",
+        "expected an integer from 1 to 1000000, got 0");
     BAD(top("'resolver':{'timeout_ms':9}"), "resolver.timeout_ms", "from 10 to 60000, got 9");
     BAD(top("'resolver':{'tries':11}"), "resolver.tries", "from 1 to 10, got 11");
     BAD(top("'resolver':{'min_ttl_s':-1}"), "resolver.min_ttl_s", "from 0 to 86400, got -1");

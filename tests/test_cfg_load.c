@@ -157,6 +157,7 @@ static void test_minimal(void)
     CHECK(strcmp(c->controller.listen, "127.0.0.1:9470") == 0);
     CHECK(strcmp(c->controller.state_dir, "/var/lib/regiond") == 0);
     CHECK(c->controller.events_ring == 4096);
+    CHECK(c->controller.max_probes_in_flight == 256);
     CHECK(strcmp(c->controller.log_level, "info") == 0);
     CHECK(c->resolver.n_servers == 0 && c->resolver.servers == NULL);
     CHECK(c->resolver.timeout_ms == 2000 && c->resolver.tries == 2);

@@ -123,6 +123,40 @@ def test_loop_lag():
     ngx.stop()
 
 
+def test_probe_cap():
+    """controller.max_probes_in_flight: with 3 allowed and 8 targets that
+    never finish within their timeout, at most 3 probes run, the rounds that
+    find no room are skipped and counted, and nothing is marked down for it."""
+    p = free_port()
+    ngx = Nginx([p])
+    slow = [{"url": f"http://127.0.0.1:{p}/slow", "name": f"slow{i}", "timeout_ms": 900,
+             "connect_timeout_ms": 900, "interval_ms": 1000} for i in range(8)]
+    regions = [{"name": "slow", "rule": "any", "api": slow},
+               {"name": "ok", "api": [{"url": f"http://127.0.0.1:{p}/health", "interval_ms": 1000}]}]
+    cfg = make_config(regions, tmpdir(), free_port())
+    cfg["controller"]["max_probes_in_flight"] = 3
+    d = Daemon(cfg)
+    seen = []
+    for _ in range(25):
+        seen.append(d.status()["controller"]["transfers_in_flight"])
+        time.sleep(0.12)
+    check(max(seen) <= 3, f"never more than 3 probes in flight (saw {max(seen)})")
+    st = d.status()
+    skipped = st["controller"]["rounds_skipped"]
+    check(skipped > 0, f"rounds with no room were skipped ({skipped})")
+    _, body = d.get("/metrics")
+    m = [float(x.split()[1]) for x in body.decode().splitlines()
+         if x.startswith("regiond_probe_rounds_skipped_total ")]
+    check(m and m[0] >= skipped, f"regiond_probe_rounds_skipped_total counts them ({m})")
+    slow_t = [t for r in st["regions"] if r["name"] == "slow" for t in r["targets"]]
+    ran = [t for t in slow_t if t["last"]]
+    check(ran and all("timeout after 900 ms" in t["last"]["reason"] for t in ran),
+          "the probes that ran timed out on the slow body")
+    check(d.region("ok")["state"] in ("up", "unknown"), "the healthy region is not marked down by skipped rounds")
+    check_eq(d.stop(), 0, "clean exit")
+    ngx.stop()
+
+
 def test_connection_reuse():
     """Fresh connection per probe by default (as Route 53 health checks do);
     keep-alive reuses one when asked."""
@@ -143,4 +177,4 @@ def test_connection_reuse():
 
 
 if __name__ == "__main__":
-    run_tests([test_failure_modes, test_degraded_latency, test_loop_lag, test_connection_reuse])
+    run_tests([test_failure_modes, test_degraded_latency, test_loop_lag, test_probe_cap, test_connection_reuse])
