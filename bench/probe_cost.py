@@ -445,8 +445,10 @@ def regiond_big(t, seconds, n):
                                        capture_output=True, timeout=90).stdout)
         ts = [x for reg in st["regions"] for x in reg["targets"]]
         r["targets_up"] = sum(1 for x in ts if x.get("state") == "up")
+        r["rounds_skipped"] = st["controller"].get("rounds_skipped")
+        r["loop_lag_max_ms"] = st["controller"].get("loop_lag_max_ms")
     except (ValueError, KeyError, subprocess.TimeoutExpired):
-        r["targets_up"] = None
+        r["targets_up"] = r["rounds_skipped"] = r["loop_lag_max_ms"] = None
     d.stop()
     return r
 
@@ -475,9 +477,10 @@ def main():
     ap.add_argument("--json", help="write every figure to this file too")
     ap.add_argument("--only", help="comma list of scheme:conn groups to run, e.g. https:keep-alive")
     ap.add_argument("--no-big", action="store_true", help="skip the 10,000-target memory run")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each fixed-rate row (the median is reported)")
     a = ap.parse_args()
     if a.smoke:
-        a.seconds, a.warmup, a.big_targets = 2, 1, min(a.big_targets, 2000)
+        a.seconds, a.warmup, a.big_targets, a.repeat = 2, 1, min(a.big_targets, 2000), 1
     os.sched_setaffinity(0, PEER_CPU)
     t = Targets(a.addrs, a.ports)
     bbe = Blackbox(t)
@@ -494,49 +497,75 @@ def main():
     if a.only:
         keep = set(a.only.split(","))
         plan = [x for x in plan if f"{x[0]}:{x[1]}" in keep]
+    def emit(r):
+        rows.append(r)
+        print(json.dumps(r), file=sys.stderr, flush=True)
+
+    def one(who, scheme, conn, rate):
+        ka = conn == "keep-alive"
+        if who == "floor":
+            r = run_floor(t, scheme, ka, rate, a.warmup, a.seconds)
+        elif who == "regiond":
+            floor = [x for x in rows if x["prober"] == "floor" and x["scheme"] == scheme and
+                     x["conn"] == conn and x["rate"] == "max"]
+            r = run_regiond(t, scheme, ka, rate, a.warmup, a.seconds, floor[-1]["probes_per_s"] if floor else 2000)
+        elif who == "blackbox":
+            r = run_blackbox(t, bbe, scheme, rate, a.warmup, a.seconds)
+        else:
+            r = run_curl(t, scheme, a.seconds)
+        r.pop("extra", None)
+        r.update(prober=who, scheme=scheme, conn=conn, rate="max" if rate is None else rate)
+        return r
+
+    def paced_floor(scheme, conn, r):
+        """The floor paced at the rate regiond reached: the same work, so the
+        same per-wakeup cost; the closed-loop maximum batches more per wakeup."""
+        pr = run_floor(t, scheme, conn == "keep-alive", round(r["probes_per_s"]), a.warmup, a.seconds)
+        pr.update(prober="floor", scheme=scheme, conn=conn, rate=f"paced {round(r['probes_per_s']):,}/s")
+        emit(pr)
+
     try:
         for scheme, conn, rate, probers in plan:
+            if rate is not None:
+                # Fixed rate: `repeat` rounds, probers interleaved; the row
+                # is the median run by CPU per probe (runs vary +-15 % here).
+                samples = {w: [] for w in probers}
+                for _ in range(a.repeat):
+                    for who in probers:
+                        samples[who].append(one(who, scheme, conn, rate))
+                        print(json.dumps(dict(samples[who][-1], sample=True)), file=sys.stderr, flush=True)
+                for who in probers:
+                    runs = sorted(samples[who], key=lambda x: x["cpu_ms_per_probe"] or 0)
+                    r = dict(runs[len(runs) // 2])
+                    r["cpu_ms_per_probe_runs"] = [x["cpu_ms_per_probe"] for x in samples[who]]
+                    emit(r)
+                continue
             for who in probers:
-                ka = conn == "keep-alive"
-                if who == "floor":
-                    r = run_floor(t, scheme, ka, rate, a.warmup, a.seconds)
-                elif who == "regiond" and rate is None and not ka:
+                if who == "regiond" and conn == "fresh":
                     # The most regiond sustains: the floor's maximum, then
                     # less, until >= 99 % of probes succeed at >= 95 % of the
-                    # rate asked.  Then the floor paced at that same rate.
+                    # rate asked.
                     floor = [x for x in rows if x["prober"] == "floor" and x["scheme"] == scheme and
                              x["conn"] == conn and x["rate"] == "max"]
                     top = floor[-1]["probes_per_s"] if floor else 2000
                     tried = []
                     for f in (1.0, 0.85, 0.7, 0.55, 0.4):
-                        r = run_regiond(t, scheme, ka, None, a.warmup, a.seconds, top * f)
+                        r = run_regiond(t, scheme, False, None, a.warmup, a.seconds, top * f)
                         tried.append({k: r[k] for k in ("demanded_per_s", "probes_per_s", "ok_pct",
                                                          "cpu_ms_per_probe", "peak_rss_mb")})
                         print(json.dumps(dict(tried[-1], tried=True)), file=sys.stderr, flush=True)
                         if r["ok_pct"] >= 99 and r["probes_per_s"] >= 0.95 * r["demanded_per_s"]:
                             break
+                    r.pop("extra", None)
                     r["tried"] = tried
                     r.update(prober="regiond", scheme=scheme, conn=conn, rate="max")
-                    rows.append(r)
-                    print(json.dumps(r), file=sys.stderr, flush=True)
-                    pr = run_floor(t, scheme, ka, round(r["probes_per_s"]), a.warmup, a.seconds)
-                    pr.update(prober="floor", scheme=scheme, conn=conn, rate=f"paced {round(r['probes_per_s']):,}/s")
-                    rows.append(pr)
-                    print(json.dumps(pr), file=sys.stderr, flush=True)
+                    emit(r)
+                    paced_floor(scheme, conn, r)
                     continue
-                elif who == "regiond":
-                    floor = [x for x in rows if x["prober"] == "floor" and x["scheme"] == scheme and
-                             x["conn"] == conn and x["rate"] == "max"]
-                    r = run_regiond(t, scheme, ka, rate, a.warmup, a.seconds,
-                                    floor[-1]["probes_per_s"] if floor else 2000)
-                elif who == "blackbox":
-                    r = run_blackbox(t, bbe, scheme, rate, a.warmup, a.seconds)
-                else:
-                    r = run_curl(t, scheme, a.seconds)
-                r.pop("extra", None)
-                r.update(prober=who, scheme=scheme, conn=conn, rate="max" if rate is None else rate)
-                rows.append(r)
-                print(json.dumps(r), file=sys.stderr, flush=True)
+                r = one(who, scheme, conn, rate)
+                emit(r)
+                if who == "regiond":
+                    paced_floor(scheme, conn, r)
         big = None if a.no_big else regiond_big(t, a.seconds, a.big_targets)
     finally:
         bbe.stop()
@@ -577,8 +606,9 @@ def main():
     if big:
         print(f"regiond with {big['targets']:,} HTTP targets at a {big['interval_ms']} ms interval: "
           f"{fmt(big['probes_per_s'], 0)} probes/s, {fmt(big['targets_up'])} targets up, "
-          f"{fmt(big['cpu_ms_per_probe'])} CPU ms/probe, RSS {fmt(big['rss_mb'], 1)} MB "
-          f"(peak {fmt(big['peak_rss_mb'], 1)} MB)")
+          f"{fmt(big['cpu_ms_per_probe'])} CPU ms/probe, {fmt(big['cpu_pct'], 0)} % of a core, "
+          f"RSS {fmt(big['rss_mb'], 1)} MB (peak {fmt(big['peak_rss_mb'], 1)} MB), "
+          f"rounds skipped {fmt(big['rounds_skipped'])}, worst loop lag {fmt(big['loop_lag_max_ms'])} ms")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"rows": rows, "ratios": ratios, "regiond_big": big, "seconds": a.seconds,
