@@ -189,7 +189,8 @@ int main(int argc, char **argv)
 
     size_t cap = 1 << 16, nlat = 0, next_url = 0;
     double *lat = malloc(cap * sizeof(*lat));
-    if (!lat)
+    CURL **slot = calloc((size_t)o.inflight, sizeof(*slot));   /* in flight, to clean up at the end */
+    if (!lat || !slot)
         return 1;
     long in_flight = 0, done = 0, ok = 0;
     double t_start = now_s(), t_meas = t_start + o.warmup, t_end = t_meas + o.seconds;
@@ -226,6 +227,11 @@ int main(int argc, char **argv)
                 curl_easy_setopt(e, CURLOPT_CAINFO, o.cafile);
                 curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
             }
+            long k = 0;
+            while (slot[k])
+                k++;   /* in_flight < inflight: a free slot exists */
+            slot[k] = e;
+            curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)k);
             curl_multi_add_handle(m, e);
             in_flight++;
             next_due += o.rate > 0 ? 1.0 / o.rate : 0;
@@ -259,6 +265,9 @@ int main(int argc, char **argv)
                 }
                 lat[nlat++] = (double)us / 1000.0;
             }
+            void *k = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
+            slot[(long)k] = NULL;
             curl_multi_remove_handle(m, e);
             curl_easy_cleanup(e);
             in_flight--;
@@ -269,10 +278,29 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     qsort(lat, nlat, sizeof(*lat), cmp_d);
+    double p50 = pct(lat, nlat, 0.5), p99 = pct(lat, nlat, 0.99);
+    /* Tidy up: the ASan build's smoke test runs this under LeakSanitizer. */
+    for (long k = 0; k < o.inflight; k++)
+        if (slot[k]) {
+            curl_multi_remove_handle(m, slot[k]);
+            curl_easy_cleanup(slot[k]);
+        }
+    curl_multi_cleanup(m);
+    for (size_t i = 0; i < nshares; i++) {
+        curl_share_cleanup(shares[i].sh);
+        free(shares[i].auth);
+    }
+    for (size_t i = 0; i < nurls; i++)
+        free(urls[i]);
+    free(urls);
+    free(slot);
+    free(lat);
+    curl_global_cleanup();
     printf("{\"probes\": %ld, \"ok\": %ld, \"seconds\": %.3f, \"probes_per_s\": %.1f, "
            "\"cpu_ms_per_probe\": %.4f, \"cpu_pct\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
            "\"maxrss_kb\": %ld}\n",
            done, ok, wall, (double)done / wall, done ? 1000 * cpu / (double)done : NAN,
-           100 * cpu / wall, pct(lat, nlat, 0.5), pct(lat, nlat, 0.99), ru.ru_maxrss);
+           100 * cpu / wall, p50, p99, ru.ru_maxrss);
+    fflush(stdout);
     return 0;
 }
