@@ -39,7 +39,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fo_common import Events, fmt_s, machine, now_ms, quantiles  # noqa: E402
+from fo_common import Events, fmt_s, machine, now_ms, quantiles, steady_status  # noqa: E402
 from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, free_port, spawn, stop, tmpdir,  # noqa: E402
                      wait_for, weighted_zone)
 
@@ -113,20 +113,7 @@ def setup(interval, pending_ms, hold_down_s, fall=None):
 
 
 def steady(d, timeout):
-    def ok():
-        st = d.status()
-        if any(r["state"] != "up" for r in st["regions"]):
-            return None
-        f = st["failover"]
-        if any(w["live"] != 100 for w in f["weights"]):
-            return None
-        lc = f.get("last_change")
-        if lc and lc.get("change_id") and lc.get("status") != "INSYNC":
-            return None
-        if lc and lc.get("change_id") and not lc.get("dns"):
-            return None                     # its DNS check still runs
-        return st
-    return wait_for(ok, timeout, "steady state (every region up and serving, no change in flight)", interval=0.05)
+    return wait_for(lambda: steady_status(d), timeout, "steady state (every region up and serving, no change in flight)", interval=0.05)
 
 
 def follow(ev, start, t0, region, to_state, to_weight, timeout):

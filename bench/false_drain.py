@@ -38,7 +38,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fo_common import Events, fmt_s, machine, now_ms, quantiles  # noqa: E402
+from fo_common import Events, fmt_s, machine, now_ms, quantiles, steady_status  # noqa: E402
 from harness import (TEST_KEY, Daemon, Route53Peer, free_port, spawn, stop, tmpdir, wait_for,  # noqa: E402
                      weighted_zone)
 
@@ -85,16 +85,7 @@ class Setting:
                 f.write(mode)
 
     def steady(self):
-        st = self.d.status()
-        if any(r["state"] != "up" for r in st["regions"]):
-            return None
-        f = st["failover"]
-        if any(w["live"] != 100 for w in f["weights"]):
-            return None
-        lc = f.get("last_change")
-        if lc and lc.get("change_id") and (lc.get("status") != "INSYNC" or not lc.get("dns")):
-            return None
-        return st
+        return steady_status(self.d)
 
     def counters(self):
         st = self.d.status()

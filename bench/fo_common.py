@@ -112,6 +112,21 @@ class Events:
                 self.cond.wait(left)
 
 
+def steady_status(d):
+    """/v1/status when every region is up at weight 100 and no Route 53
+    change is in flight (INSYNC and its DNS check done), else None."""
+    st = d.status()
+    if any(r["state"] != "up" for r in st["regions"]):
+        return None
+    f = st["failover"]
+    if any(w["live"] != 100 for w in f["weights"]):
+        return None
+    lc = f.get("last_change")
+    if lc and lc.get("change_id") and (lc.get("status") != "INSYNC" or not lc.get("dns")):
+        return None
+    return st
+
+
 def quantiles(xs):
     """min, median, p95 (nearest rank), max of a list; NaNs when empty."""
     xs = sorted(x for x in xs if x is not None)

@@ -306,7 +306,7 @@ class Blackbox:
         self.dir = tmpdir("bench-bbe-")
         cfg = os.path.join(self.dir, "blackbox.yml")
         with open(cfg, "w") as f:
-            f.write(f"""modules:
+            f.write("""modules:
   bench:
     prober: http
     timeout: 2s
