@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
+from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
 from test_dynamodb import ENV, REGIONS, config, replica
 
 NAME_RE = re.compile(r"^regiond-orders-\d{8}T\d{6}Z$")

@@ -3,7 +3,6 @@ SIGHUP reload: a bad file keeps the old config running (seen in /v1/status),
 a good one swaps in and keeps the history of unchanged targets."""
 import json
 import os
-import signal
 import subprocess
 
 from harness import (REGIOND, Daemon, Nginx, check, check_eq, free_port, make_config, run_tests,

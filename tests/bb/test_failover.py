@@ -85,7 +85,6 @@ def test_drain_and_restore():
     wait_for(lambda: peer.weights(NAME)["eu-west-1"] == 100, 15, "eu-west-1 restored")
     chs = peer.changes()
     check_eq(len(chs), 2, "one batch to drain, one to restore")
-    gap = chs[1]["submitted_at"] - chs[0]["submitted_at"] if isinstance(chs[0]["submitted_at"], (int, float)) else None
     decisions = d.get("/v1/decisions")[1]
     dec = json.loads(decisions)
     check(any(x["rule"] == "health" for x in dec), "decisions recorded with their rule")

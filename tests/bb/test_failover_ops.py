@@ -3,13 +3,12 @@ rate limit, a record changed behind regiond's back (drift, no blind
 overwrite), kill -9 in the middle of a change, wrong and temporary
 credentials, overrides and freeze (and both across a restart)."""
 import json
-import os
 import signal
 import subprocess
 import time
 
-from harness import (REGIONCTL, TEST_KEY, Daemon, check, check_eq, run_tests, stop, tmpdir, wait_for)
-from test_failover import NAME, REGIONS, live, setup, wait_all_up
+from harness import (REGIONCTL, Daemon, check, check_eq, run_tests, stop, tmpdir, wait_for)
+from test_failover import NAME, setup, wait_all_up
 
 
 def test_throttling_and_rate():

@@ -11,7 +11,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import (Daemon, Nginx, check, check_eq, free_port, make_config, run_tests,
-                     tmpdir, wait_for)
+                     tmpdir)
 
 
 class SSE:

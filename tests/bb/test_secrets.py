@@ -7,7 +7,6 @@ or answers is searched for each secret value: its log (stdout and stderr),
 state_dir, regionctl's output.  Then the same daemon killed by SIGABRT and
 SIGSEGV (under ASan too, when REGIOND_BIN is the sanitizer build): the crash
 output holds no secret either."""
-import json
 import os
 import secrets
 import signal

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from harness import (REGIOND, SRC, Daemon, Nginx, check, check_eq, free_port, make_config,
-                     run_tests, tmpdir, wait_for)
+                     run_tests, tmpdir)
 
 
 def test_notify():
