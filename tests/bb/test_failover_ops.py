@@ -23,7 +23,10 @@ def test_throttling_and_rate():
     peer.inject(throttle=3, ops=["ChangeResourceRecordSets"])
     ngx.down(ports[1])
     wait_for(lambda: peer.weights(NAME)["eu-west-1"] == 0, 20, "drain lands after throttling")
-    st = peer.stats()
+    # The peer applies a batch, answers, then records the request: wait for
+    # the record of the answer that landed it.
+    st = wait_for(lambda: (lambda s: s if len([r for r in s["requests"] if r["op"] == "ChangeResourceRecordSets"])
+                           >= 4 else None)(peer.stats()), 5, "the peer to record the fourth attempt")
     ch = [r for r in st["requests"] if r["op"] == "ChangeResourceRecordSets"]
     check_eq([r["status"] for r in ch], [400, 400, 400, 200], "three throttled attempts, then success")
     gaps = [b["t"] - a["t"] for a, b in zip(ch, ch[1:])]

@@ -46,7 +46,7 @@ _peer = None
 def peer():
     global _peer
     if _peer is None:
-        _peer = Route53Peer(ZONE, CREDS, args=["--pending-ms", "700", "--container-token", "ctok-123"],
+        _peer = Route53Peer(ZONE, CREDS, args=["--pending-ms", "3000", "--container-token", "ctok-123"],
                             spawn=spawn, stop=stop, workdir=tmpdir("r53peer-"))
     return _peer
 
@@ -134,7 +134,9 @@ def test_cli_reads_and_changes():
     cid = out["ChangeInfo"]["Id"] if out else "/change/none"
     rc, out2, err = aws("route53", "get-change", "--id", cid)
     check(rc == 0 and out2["ChangeInfo"]["Status"] == "PENDING", f"get-change right after: PENDING ({err.strip()})")
-    time.sleep(0.8)
+    # PENDING lasts 3 s: long enough for two CLI runs (each ~0.5 s, more on a
+    # loaded machine; 700 ms was seen to be too short in CI).
+    time.sleep(3.1)
     rc, out2, err = aws("route53", "get-change", "--id", cid)
     check(rc == 0 and out2["ChangeInfo"]["Status"] == "INSYNC", f"get-change after --pending-ms: INSYNC ({err.strip()})")
 
