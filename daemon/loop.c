@@ -295,16 +295,19 @@ static void loop_set_budget(void)
      * lost their connection between probes and opened (and for HTTPS fully
      * handshook) a new one each time (bench/probe_cost.py): let the cache
      * hold as many idle connections as the descriptor budget allows. */
-    curl_multi_setopt(loop_multi, CURLMOPT_MAXCONNECTS, 10000L);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 30)
+    long cache = 10000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 30) {
+        curl_multi_setopt(loop_multi, CURLMOPT_MAXCONNECTS, cache);
         return;
+    }
     loop_nofile = (unsigned)rl.rlim_cur;
     unsigned used = loop_fds_open() + LOOP_FD_RESERVE;
     loop_max_in_flight = loop_nofile > used + LOOP_MIN_IN_FLIGHT ? loop_nofile - used : LOOP_MIN_IN_FLIGHT;
     /* Idle keep-alive connections hold descriptors too. */
     curl_multi_setopt(loop_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)loop_max_in_flight);
-    curl_multi_setopt(loop_multi, CURLMOPT_MAXCONNECTS,
-                      (long)(loop_max_in_flight < 10000 ? loop_max_in_flight : 10000));
+    if ((long)loop_max_in_flight < cache)
+        cache = (long)loop_max_in_flight;
+    curl_multi_setopt(loop_multi, CURLMOPT_MAXCONNECTS, cache);
 }
 
 int loop_init(void)

@@ -425,6 +425,20 @@ def token_file(entries=(("ops", None, False),), mode=0o600):
 TEST_KEY = {"access_key": "AKIDREGIONDTEST", "secret_key": "te+st/Secret0Key0ForRegiond0Tests0000000"}
 
 
+def aws_cli(endpoint, region, service, args, key=TEST_KEY):
+    """The aws CLI (Debian's, by full path) against a local peer with the test
+    key and nothing from the environment's own AWS set-up; its JSON, or None."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=key["access_key"], AWS_SECRET_ACCESS_KEY=key["secret_key"],
+               AWS_DEFAULT_REGION=region, AWS_EC2_METADATA_DISABLED="true",
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="")
+    env.pop("AWS_SESSION_TOKEN", None)
+    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", endpoint, "--region", region, "--output", "json",
+                        service, *args], capture_output=True, text=True, timeout=60, env=env)
+    if r.returncode != 0:
+        raise AssertionError(f"aws {service} {' '.join(args)} failed: {r.stderr}")
+    return json.loads(r.stdout) if r.stdout.strip() else None
+
+
 class Route53Peer:
     """tests/peers/route53_peer.py: strict Route 53 API, DNS for the zone,
     credential endpoints, fault injection (see tests/peers/README.md)."""
@@ -473,16 +487,7 @@ class Route53Peer:
         return self.call("POST", "/_peer/inject", faults)
 
     def aws(self, *args, key=TEST_KEY):
-        """The aws CLI, the independent client, against this peer."""
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=key["access_key"], AWS_SECRET_ACCESS_KEY=key["secret_key"],
-                   AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="")
-        env.pop("AWS_SESSION_TOKEN", None)
-        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.url, "--output", "json", "route53", *args],
-                           capture_output=True, text=True, timeout=60, env=env)
-        if r.returncode != 0:
-            raise AssertionError(f"aws {' '.join(args)} failed: {r.stderr}")
-        return json.loads(r.stdout) if r.stdout.strip() else None
+        return aws_cli(self.url, "us-east-1", "route53", args, key)
 
     def stop(self):
         stop(self.proc)
@@ -538,14 +543,7 @@ class DdbPeer:
             return json.loads(r.read() or b"null")
 
     def aws(self, region, *args, key=TEST_KEY):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=key["access_key"], AWS_SECRET_ACCESS_KEY=key["secret_key"],
-                   AWS_DEFAULT_REGION=region, AWS_EC2_METADATA_DISABLED="true",
-                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="")
-        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.url(region), "--region", region, "--output", "json",
-                            "dynamodb", *args], capture_output=True, text=True, timeout=60, env=env)
-        if r.returncode != 0:
-            raise AssertionError(f"aws dynamodb {' '.join(args)} failed: {r.stderr}")
-        return json.loads(r.stdout) if r.stdout.strip() else None
+        return aws_cli(self.url(region), region, "dynamodb", args, key)
 
     def stop(self):
         stop(self.proc)

@@ -35,8 +35,12 @@ def test_smoke():
         else:
             check(r["conns_per_req"] < 0.2, f"{what}: connections are reused ({r['conns_per_req']:.3f})")
     for q in res["ratios"]:
-        if q["floor"] is not None:
-            check(q["floor"] > 0, f"ratio to the floor computed for {q['scheme']} {q['conn']} {q['rate']}")
+        g = {r["prober"]: r for r in rows
+             if (r["scheme"], r["conn"], r["rate"]) == (q["scheme"], q["conn"], q["rate"])}
+        if "regiond" in g and "floor" in g:
+            want = g["regiond"]["cpu_ms_per_probe"] / g["floor"]["cpu_ms_per_probe"]
+            check(q["floor"] is not None and abs(q["floor"] - want) < 1e-9,
+                  f"regiond : floor for {q['scheme']} {q['conn']} {q['rate']} is their CPU ratio ({q['floor']} vs {want})")
     big = res["regiond_big"]
     check(big["targets_up"] == big["targets"], f"every target of the memory run is up ({big['targets_up']})")
     check(0 < big["rss_mb"] < 1024, f"the memory run reports RSS ({big['rss_mb']:.1f} MB)")
