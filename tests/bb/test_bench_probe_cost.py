@@ -31,7 +31,11 @@ def test_smoke():
         check(r["ok_pct"] > 50, f"{what}: most probes succeed against a healthy nginx ({r['ok_pct']:.1f} %)")
         # The fresh-connection rule, counted at nginx: reuse cannot hide.
         if r["conn"] == "fresh":
-            check(0.9 <= r["conns_per_req"] <= 1.1, f"{what}: one connection per probe ({r['conns_per_req']:.3f})")
+            # Fresh: about 1 (keep-alive is under 0.2).  In a 2 s window a
+            # connection accepted before it and its request inside it (slow
+            # TLS under ASan) skews the count by up to ~20 %.
+            check(0.8 <= r["conns_per_req"] <= 1.25,
+                  f"{what}: one connection per probe ({r['conns_per_req']:.3f}, {r['ok_pct']:.1f} % ok)")
         else:
             check(r["conns_per_req"] < 0.2, f"{what}: connections are reused ({r['conns_per_req']:.3f})")
     for q in res["ratios"]:
