@@ -261,6 +261,8 @@ void r53_after_fresh(const r53_list_t *acc)
 static void r53_fresh_failed(const char *error)
 {
     char why[600];
+    memset(&r53s.change, 0, sizeof(r53s.change));
+    r53s.change.decision = r53s.ask_seq;
     snprintf(why, sizeof(why), "the group could not be read right before the batch (%.500s)", error);
     r53_refuse(why, false);
 }
