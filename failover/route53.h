@@ -82,6 +82,10 @@ int route53_live_weight(size_t i);
 /* True when region i's record changed behind our back and is left alone. */
 bool route53_drifted(size_t i);
 
+/* True when route53.correct_drift is set and a record is drifted: the next
+ * batch corrects it, so one is due even if no weight changes. */
+bool route53_needs_correction(void);
+
 /* Forget region i's drift (operator acknowledged it). */
 void route53_clear_drift(size_t i);
 

@@ -272,6 +272,16 @@ def test_correct_drift_corrects():
     check(ch, "corrected by a regiond batch")
     check("event=route53_drift" in d.read_log(), "the drift was reported before it was corrected")
     check_regiond_batches(z["records"], peer, what="correct_drift")
+    # A changed value alone (same weight) is corrected too.
+    operator_set(peer, {"eu-west-1": 100}, ips=["127.0.0.11", "127.0.0.99", "127.0.0.13"])
+
+    def value():
+        return [r["ResourceRecords"][0]["Value"] for r in peer.records()
+                if r.get("SetIdentifier") == "eu-west-1" and r["Type"] == "A"][0]
+    wait_for(lambda: value() == "127.0.0.12", 20, "the drifted value corrected to the configured one")
+    wait_for(lambda: not any(w["drifted"] for w in d.status()["failover"]["weights"]), 5,
+             "no drift left once the correcting batch is accepted")
+    check(True, "no drift left once corrected")
     check_eq(d.stop(), 0, "clean exit")
     peer.stop()
     ngx.stop()
