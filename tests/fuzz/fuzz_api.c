@@ -134,7 +134,7 @@ static int setup(void)
     setenv("AWS_SECRET_ACCESS_KEY", "fuzzsecret", 1);
     setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
     setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
-    log_init(LOG_CRIT);
+    log_init(LOG_ALERT);
     cfg_t *c = cfg_parse(cfgtext, strlen(cfgtext), "fuzz.json", err, sizeof err);
     if (!c) {
         fprintf(stderr, "fuzz_api: config: %s\n", err);
