@@ -2,8 +2,9 @@
 # Install, build and run every test: once normally, once under ASan+UBSan.
 # A test that skips (exit 77, e.g. where network namespaces are refused) is
 # reported as skipped, never as passed: after each suite a line gives the
-# count of skipped tests and their names, and the end of the run repeats each
-# suite's ctest summary with those counts.  Skips alone do not fail the run.
+# count of skipped tests and their names, and the run ends by repeating, per
+# suite, that count and ctest's own summary lines.  Skips alone do not fail
+# the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -26,7 +27,7 @@ run_suite() {
     echo "    skipped: $t"
     recap+=("    skipped: $t")
   done < <(sed -n 's/^.*Test *#[0-9]*: \([^ ]*\) .*\*\*\*Skipped.*$/\1/p' "$log")
-  while IFS= read -r t; do recap+=("$dir/: $t"); done \
+  while IFS= read -r t; do recap+=("$t"); done \
     < <(grep -E '^[0-9]+% tests passed|^Total Test time' "$log")
   rm -f "$log"
   return "$rc"
@@ -41,5 +42,5 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan --output-on-failure -j2 --timeout 600
 scripts/fuzz.sh 10
-echo "=== summary"
+echo "=== summary (skipped tests, then ctest's summary, per suite)"
 printf '%s\n' "${recap[@]}"
