@@ -130,8 +130,6 @@ static void tg_fold(target_t *t, unsigned idx, const probe_result_t *r)
     s->outcome = r->outcome;
     s->http_status = r->http_status;
     s->total_ms = r->total_ms;
-    if (r->full_handshake)
-        t->last_full_hs_ms = loop_now_ms();
     if (!isnan(r->cert_expiry_days)) {
         t->cert_days = r->cert_expiry_days;
         t->cert_wall_ms = loop_wall_ms();
@@ -154,10 +152,14 @@ static void tg_on_probe(void *arg, const probe_result_t *r)
 
 static void tg_probe_addrs(target_t *t, const res_addr_t *addrs, size_t n)
 {
-    /* Due again full_handshake_s after the last one that happened (a forced
-     * probe that failed before its handshake leaves it due). */
+    /* One forced full handshake per full_handshake_s, counted from when it
+     * was asked for: one that fails is not retried every round (under
+     * overload that would turn every keep-alive probe into a new TLS
+     * connection); the probe's result says whether it happened. */
     bool full = t->https && (t->last_full_hs_ms == 0 ||
                 loop_now_ms() - t->last_full_hs_ms >= (uint64_t)t->api->full_handshake_s * 1000u);
+    if (full)
+        t->last_full_hs_ms = loop_now_ms();
     t->naddr = (unsigned)(n < t->cap ? n : t->cap);
     t->pending = t->naddr;
     for (unsigned i = 0; i < t->naddr; i++) {
