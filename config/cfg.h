@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #define CFG_DEFAULT_PATH "/etc/regiond/regiond.json"
+#define CFG_MAX_CHANGES 1000    /* decision.max_changes' largest value */
 #define CFG_ERR_SIZE 1024        /* an error buffer this large holds any cfg message */
 
 typedef enum { CFG_RULE_ALL, CFG_RULE_ANY, CFG_RULE_QUORUM } cfg_rule_t;
@@ -149,7 +150,7 @@ typedef struct {
     int fail_open_restore;        /* 0 keep (default), 1 restore */
     int degraded_weight;          /* -1 keep configured (default), else 0..255 */
     uint32_t hold_down_s;         /* default 60 */
-    uint32_t max_changes;         /* per window; 0 = off; default 6 */
+    uint32_t max_changes;         /* per window; 0 = off; default 6; at most CFG_MAX_CHANGES */
     uint32_t window_s;            /* default 3600 */
     uint32_t settle_ms;           /* wait this long before draining, to see correlated failures together; default 1000 */
     bool freeze;                  /* start frozen: decide and show, never apply */

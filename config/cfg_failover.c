@@ -371,7 +371,7 @@ static int decision(cfg_ctx_t *c, const cJSON *root, cfg_decision_t *d)
         || cfg_get_u32(c, o, "decision", "min_healthy_regions", 0, 64, &d->min_healthy_regions) == -1
         || cfg_get_enum(c, o, "decision", "fail_open", fail_open_modes, &fo) == -1
         || cfg_get_u32(c, o, "decision", "hold_down_s", 0, 86400, &d->hold_down_s) == -1
-        || cfg_get_u32(c, o, "decision", "max_changes", 0, 1000, &d->max_changes) == -1
+        || cfg_get_u32(c, o, "decision", "max_changes", 0, CFG_MAX_CHANGES, &d->max_changes) == -1
         || cfg_get_u32(c, o, "decision", "window_s", 1, 604800, &d->window_s) == -1
         || cfg_get_u32(c, o, "decision", "settle_ms", 0, 60000, &d->settle_ms) == -1
         || cfg_get_bool(c, o, "decision", "freeze", &d->freeze) == -1

@@ -20,6 +20,9 @@
 #include "state.h"
 #include "targets.h"
 
+_Static_assert(DECIDE_HISTORY >= CFG_MAX_CHANGES,
+               "the damping history must hold decision.max_changes' largest value");
+
 #define CTRL_FILE "control.json"
 
 ctrl_state_t ctl;

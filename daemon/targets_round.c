@@ -152,6 +152,10 @@ static void tg_on_probe(void *arg, const probe_result_t *r)
 
 static void tg_probe_addrs(target_t *t, const res_addr_t *addrs, size_t n)
 {
+    /* One forced full handshake per full_handshake_s, counted from when it
+     * was asked for: one that fails is not retried every round (under
+     * overload that would turn every keep-alive probe into a new TLS
+     * connection); the probe's result says whether it happened. */
     bool full = t->https && (t->last_full_hs_ms == 0 ||
                 loop_now_ms() - t->last_full_hs_ms >= (uint64_t)t->api->full_handshake_s * 1000u);
     if (full)

@@ -39,7 +39,8 @@
  *     deferred: a broken region leaves at once, returning is what waits.
  *  6. damping: when max_changes changes were applied within window_ms
  *     (history entries in (now - window_ms, now]), a health-driven weight
- *     increase is deferred.  max_changes above DECIDE_HISTORY never fires.
+ *     increase is deferred.  The history holds DECIDE_HISTORY entries, the
+ *     largest max_changes the config accepts, so every allowed value fires.
  *  Overrides skip 5 and 6, never 2-4.  Weights set by 2-4 are never
  *  deferred (they only keep or restore), nor is a region whose live weight
  *  is unknown (there is nothing to keep).  A deferral never leaves fewer
@@ -70,7 +71,9 @@
 #include "health.h"
 
 #define DECIDE_MAX_REGIONS 64
-#define DECIDE_HISTORY 32
+/* Applied changes remembered for damping: decision.max_changes' maximum
+ * (config/cfg.h CFG_MAX_CHANGES; daemon/control.c asserts they agree). */
+#define DECIDE_HISTORY 1000
 #define DECIDE_REASON_MAX 512
 
 typedef enum { DECIDE_OV_NONE = 0, DECIDE_OV_DRAIN, DECIDE_OV_PIN } decide_override_t;

@@ -4,6 +4,7 @@
 #include "decide.h"
 #include "decide_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void decide_history_add(decide_history_t *h, uint64_t now_ms)
@@ -31,6 +32,13 @@ static uint64_t hold_down_due(const decide_cfg_t *cfg, const decide_history_t *h
     return elapsed < cfg->hold_down_ms ? cfg->hold_down_ms - elapsed : 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 /* Milliseconds until fewer than max_changes changes lie within
  * (now - window_ms, now], 0 if already so; *count gets how many do now. */
 static uint64_t damping_due(const decide_cfg_t *cfg, const decide_history_t *hist,
@@ -42,16 +50,14 @@ static uint64_t damping_due(const decide_cfg_t *cfg, const decide_history_t *his
     *count = 0;
     if (!hist || cfg->max_changes == 0 || cfg->window_ms == 0)
         return 0;
-    for (size_t i = 0; i < hist->n; i++) {
+    for (size_t i = 0; i < hist->n && i < DECIDE_HISTORY; i++) {
         uint64_t v = hist->change_ms[i];
 
         if (v > now_ms || now_ms - v >= cfg->window_ms)
             continue;
-        size_t j = k++;  /* insertion sort, oldest first */
-        for (; j > 0 && t[j - 1] > v; j--)
-            t[j] = t[j - 1];
-        t[j] = v;
+        t[k++] = v;
     }
+    qsort(t, k, sizeof(t[0]), cmp_u64);  /* oldest first */
     *count = k;
     if (k < cfg->max_changes)
         return 0;

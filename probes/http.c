@@ -234,9 +234,13 @@ static void probe_on_done(CURL *easy, CURLcode rc, void *arg)
     r.total_ms = probe_ms(easy, CURLINFO_TOTAL_TIME_T);
     r.body_bytes = p->len;
     r.body_truncated = p->truncated;
-    r.full_handshake = p->full_handshake;
+    /* Only what happened counts: a new connection whose TLS handshake ran
+     * with session reuse off (a reused connection has no handshake). */
+    long conns = 0;
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &conns);
+    r.full_handshake = p->full_handshake && p->spec.https && conns > 0 && r.tls_ms > 0;
     r.cert_expiry_days = NAN;
-    if (p->full_handshake && p->spec.https && r.tls_ms >= 0)
+    if (r.full_handshake)
         r.cert_expiry_days = probe_cert_days(easy);
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && p->truncated))
         probe_http_judge(&p->spec, &r, p->body, p->len);
@@ -312,7 +316,15 @@ static int probe_setup(probe_http_t *p, const char *addr)
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
         }
         if (p->full_handshake) {
-            /* A resumed session skips certificate verification. */
+            /* A resumed session skips certificate verification, and a
+             * kept-alive connection has no handshake at all: a new
+             * connection, no session offered, closed after this probe (a
+             * keep-alive target goes on with its pooled connection; the
+             * pool does not grow).  CURLOPT_MAXLIFETIME_CONN is not used:
+             * libcurl applies the pruning handle's value to every pooled
+             * connection, other targets' too. */
+            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+            curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
             curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
             curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
         }

@@ -44,7 +44,8 @@ typedef struct {
     double dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms;
     size_t body_bytes;              /* body bytes read */
     bool body_truncated;            /* stopped at max_body_bytes */
-    bool full_handshake;            /* TLS session reuse was off for this probe */
+    bool full_handshake;            /* a new TLS connection, session reuse off: the
+                                     * certificate was verified by this probe */
     double cert_expiry_days;        /* from a full handshake; NAN when unknown */
 } probe_result_t;
 
@@ -65,7 +66,8 @@ typedef struct {
 } probe_spec_t;
 
 /* Start a probe.  addr: numeric address to connect to (NULL: let the URL's
- * host literal stand).  Returns the probe, or NULL when it could not start
+ * host literal stand).  full_handshake: open a new connection (even with
+ * keepalive) and offer no TLS session, so the certificate is verified.  Returns the probe, or NULL when it could not start
  * (the callback has then already run with PROBE_INTERNAL). */
 probe_http_t *probe_http_start(const probe_spec_t *spec, const char *addr, bool full_handshake,
                                probe_done_fn done, void *arg);

@@ -1,16 +1,46 @@
 #!/usr/bin/env bash
 # Install, build and run every test: once normally, once under ASan+UBSan.
+# A test that skips (exit 77, e.g. where network namespaces are refused) is
+# reported as skipped, never as passed: after each suite a line gives the
+# count of skipped tests and their names, and the run ends by repeating, per
+# suite, that count and ctest's own summary lines.  Skips alone do not fail
+# the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 scripts/install-dynalite.sh
 scripts/install-browser.sh
+
+recap=()
+# run_suite DIR CTEST-ARGS...: ctest in DIR, its output shown as it runs;
+# then "=== skipped tests in DIR: N" and one line per skipped test.
+run_suite() {
+  local dir=$1 log rc=0 n line
+  shift
+  log=$(mktemp)
+  (cd "$dir" && ctest "$@") 2>&1 | tee "$log" || rc=$?
+  n=$(grep -c -- '\*\*\*Skipped' "$log" || true)
+  line="=== skipped tests in $dir/: $n"
+  echo "$line"
+  recap+=("$line")
+  while IFS= read -r t; do
+    echo "    skipped: $t"
+    recap+=("    skipped: $t")
+  done < <(sed -n 's/^.*Test *#[0-9]*: \([^ ]*\) .*\*\*\*Skipped.*$/\1/p' "$log")
+  while IFS= read -r t; do recap+=("$t"); done \
+    < <(grep -E '^[0-9]+% tests passed|^Total Test time' "$log")
+  rm -f "$log"
+  return "$rc"
+}
+
 scripts/build.sh build
 echo "=== test suite (build/)"
-(cd build && ctest --output-on-failure -j2 --timeout 300)
+run_suite build --output-on-failure -j2 --timeout 300
 scripts/build.sh build-asan asan
 echo "=== test suite under ASan+UBSan (build-asan/)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure -j2 --timeout 600)
+run_suite build-asan --output-on-failure -j2 --timeout 600
 scripts/fuzz.sh 10
+echo "=== summary (skipped tests, then ctest's summary, per suite)"
+printf '%s\n' "${recap[@]}"

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -27,24 +28,56 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
+/* The log writes to stderr, and so do the CHECK messages: capture only
+ * while the log writes, so a failure's message reaches the real stderr
+ * (ctest's output) and is never lost with the capture file. */
+static int saved_fd = -1;
+
+static void capture_begin(const char *path)
+{
+    fflush(stderr);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    if (fd == -1 || dup2(fd, STDERR_FILENO) == -1) {
+        perror("test_log: capture");
+        exit(1);
+    }
+    close(fd);
+}
+
+static char *capture_end(const char *path)
+{
+    fflush(stderr);
+    if (dup2(saved_fd, STDERR_FILENO) == -1) {
+        perror("test_log: restore stderr");
+        exit(1);
+    }
+    return slurp(path);
+}
+
 int main(void)
 {
     char path[] = "/tmp/regiond-test-log-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd != -1);
+    if (fd == -1)
+        return check_finish();
     close(fd);
-    if (!freopen(path, "w", stderr))
+    saved_fd = dup(STDERR_FILENO);
+    if (saved_fd == -1) {
+        perror("test_log: dup");
         return 1;
+    }
     setvbuf(stderr, NULL, _IONBF, 0);
 
     setenv("JOURNAL_STREAM", "8:1", 1);
     log_init(LOG_INFO);
+    capture_begin(path);
     log_msg(LOG_ERR, "msg=\"boom\" n=%d", 1);
     log_msg(LOG_DEBUG, "msg=\"hidden\"");
     for (int i = 0; i < 12; i++)
         log_msg(LOG_WARNING, "msg=\"same line\"");
     log_msg(LOG_INFO, "msg=\"multi\nline\"");
-    char *out = slurp(path);
+    char *out = capture_end(path);
     CHECK_CONTAINS(out, "<3>msg=\"boom\" n=1\n");
     CHECK(strstr(out, "hidden") == NULL);
     CHECK_EQ_INT(count(out, "<4>msg=\"same line\""), LOG_BURST);
@@ -52,13 +85,13 @@ int main(void)
 
     unsetenv("JOURNAL_STREAM");
     log_init(LOG_DEBUG);
-    if (!freopen(path, "w", stderr))
-        return 1;
+    capture_begin(path);
     log_msg(LOG_DEBUG, "msg=\"shown\"");
-    out = slurp(path);
+    out = capture_end(path);
     CHECK_CONTAINS(out, "Z level=debug msg=\"shown\"");
     CHECK(log_level_parse("warning") == LOG_WARNING);
     CHECK(log_level_parse("loud") == -1);
     unlink(path);
+    close(saved_fd);
     return check_finish();
 }

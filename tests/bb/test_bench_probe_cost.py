@@ -38,13 +38,21 @@ def test_smoke():
                   f"{what}: one connection per probe ({r['conns_per_req']:.3f}, {r['ok_pct']:.1f} % ok)")
         else:
             check(r["conns_per_req"] < 0.2, f"{what}: connections are reused ({r['conns_per_req']:.3f})")
+    # The ratio table must hold measurements, not echo itself: each
+    # regiond : floor ratio is printed, and it is sane -- the floor is a bare
+    # libcurl loop with regiond's transport settings, so regiond costs no less
+    # than half of it (noise) and not 25 times more (a broken measurement or a
+    # regression the full run must explain).
+    n_ratios = 0
     for q in res["ratios"]:
-        g = {r["prober"]: r for r in rows
-             if (r["scheme"], r["conn"], r["rate"]) == (q["scheme"], q["conn"], q["rate"])}
-        if "regiond" in g and "floor" in g:
-            want = g["regiond"]["cpu_ms_per_probe"] / g["floor"]["cpu_ms_per_probe"]
-            check(q["floor"] is not None and abs(q["floor"] - want) < 1e-9,
-                  f"regiond : floor for {q['scheme']} {q['conn']} {q['rate']} is their CPU ratio ({q['floor']} vs {want})")
+        if q["floor"] is None:
+            continue
+        n_ratios += 1
+        what = f"regiond : floor for {q['scheme']} {q['conn']} {q['rate']}"
+        check(0.5 <= q["floor"] <= 25, f"{what} is sane ({q['floor']:.3f})")
+        check(f"| {q['scheme']} | {q['conn']} |" in p.stdout and f"| {q['floor']:.2f} |" in p.stdout,
+              f"{what} is printed ({q['floor']:.2f})")
+    check(n_ratios >= 3, f"regiond : floor ratios for http fresh, https fresh and keep-alive ({n_ratios})")
     big = res["regiond_big"]
     check(big["targets_up"] == big["targets"], f"every target of the memory run is up ({big['targets_up']})")
     check(0 < big["rss_mb"] < 1024, f"the memory run reports RSS ({big['rss_mb']:.1f} MB)")

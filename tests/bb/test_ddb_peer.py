@@ -362,6 +362,14 @@ def test_faults():
         p.inject(region="ap-southeast-2", **{kind: 1})
         st, ans = call("ap-southeast-2", "GetItem", {"TableName": TABLE, "Key": {"pk": {"S": "x"}}})
         check(st == status and etype(ans) == code, f"{kind}: {st} {etype(ans)}")
+    # A malformed request is judged before any pending fault: it gets its
+    # ValidationException, and the fault waits for the next valid request.
+    p.inject(region="ap-southeast-2", error5xx=1)
+    st, ans = call("ap-southeast-2", "GetItem", {"TableName": TABLE})
+    check(st == 400 and etype(ans) == "ValidationException",
+          f"a malformed request hitting a fault is still judged: {st} {ans}")
+    st, ans = call("ap-southeast-2", "GetItem", {"TableName": TABLE, "Key": {"pk": {"S": "x"}}})
+    check(st == 500 and etype(ans) == "InternalServerError", f"the fault then hits the next valid request: {st} {ans}")
     p.inject(region="ap-southeast-2", garbage=1)
     st, ans = call("ap-southeast-2", "ListTables", {})
     check(st == 200 and isinstance(ans, bytes), "garbage: 200 with a body that is not JSON")

@@ -1,146 +1,215 @@
-/* libFuzzer target: the status API's request target handling.
+/* libFuzzer target: the status and control API, whole requests through the
+ * real daemon.
  *
- * The daemon (daemon/api.c) serves HTTP with libevent's evhttp, which parses
- * the request line and headers itself; api.c then takes the path and query
- * of the parsed URI (evhttp_uri_get_path/get_query), parses the query with
- * evhttp_parse_query_str (?last_event_id=), decodes /v1/overrides/REGION
- * with evhttp_uridecode and routes on the path.  api.c's routing is not
- * exposed (its functions take a live evhttp_request), so this target stays
- * on libevent's parsers plus a COPY of the routing decision and of
- * api_drill_id / api_last_id's number check (keep in step with api_route,
- * api_get and api_control).  It does not cover the request bodies' JSON
- * (POST /v1/overrides, /v1/drills, /v1/backups) nor auth_check.
+ * Once per process the daemon's modules are set up as daemon/main.c does
+ * (state, tokens, loop, resolver, feed, targets, API, alarms, AWS, the
+ * controller, DynamoDB, backups, PITR, drills) from a config with three
+ * regions, a Route 53 record group (its endpoint refuses connections, so the
+ * controller runs without live weights) and a token file, and the API
+ * listens on a unix socket (api_init, its public entry point: nothing of
+ * daemon/api.c is copied or exposed).  Each input is sent as raw bytes on a
+ * new connection to that socket; the loop runs until the daemon has
+ * answered and gone quiet, closed the connection, or waited a bounded number
+ * of turns for the rest of a request; then the connection is closed.  So
+ * evhttp's request parsing, api.c's routing, auth_check, every handler and
+ * the JSON body handlers (POST /v1/overrides, /v1/freeze, /v1/drills,
+ * /v1/backups, DELETE /v1/overrides/REGION) run as in production.
  *
- * Input: "METHOD TARGET\n" then optional "Name: value" header lines; only
- * the first line's target and a Last-Event-ID header are used. */
+ * The seed corpus (tests/fuzz/corpus/fuzz_api/) holds requests for every
+ * endpoint, with the token FUZZ_TOKEN where one is needed. */
 #include <errno.h>
-#include <stdbool.h>
-#include <stddef.h>
+#include <ftw.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/event.h>
 
-enum { R_BAD, R_NOTFOUND, R_GET, R_CONTROL, R_405 };
+#include "alarm.h"
+#include "api.h"
+#include "auth.h"
+#include "backup.h"
+#include "cfg.h"
+#include "control.h"
+#include "ddb.h"
+#include "drill.h"
+#include "feed.h"
+#include "log.h"
+#include "loop.h"
+#include "resolver.h"
+#include "state.h"
+#include "targets.h"
+#include "client.h"
 
-static bool drill_id(const char *path, uint64_t *id)
+#define FUZZ_TOKEN "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203"
+
+static char sock_path[108];
+static int ready;
+static int show;          /* FUZZ_API_SHOW=1: the daemon's answers go to stderr */
+
+/* api_init gained the controller section (caps, allowed hosts) on a
+ * sibling branch: call whichever this tree has. */
+typedef int (*api_init_old_t)(const char *, char *, size_t);
+typedef int (*api_init_new_t)(const char *, const void *, char *, size_t);
+static int fz_api_init_old(const char *l, const cfg_t *c, char *e, size_t n)
 {
-    char *end;
-    if (strncmp(path, "/v1/drills/", 11) != 0 || !path[11])
-        return false;
-    *id = strtoull(path + 11, &end, 10);
-    return *end == '\0' && path[11] != '-';
+    (void)c;
+    return ((api_init_old_t)(void (*)(void))api_init)(l, e, n);
+}
+static int fz_api_init_new(const char *l, const cfg_t *c, char *e, size_t n)
+{
+    return ((api_init_new_t)(void (*)(void))api_init)(l, &c->controller, e, n);
+}
+#define FZ_API_INIT(l, c, e, n) \
+    _Generic(&api_init, api_init_old_t: fz_api_init_old, default: fz_api_init_new)(l, c, e, n)
+
+static char work_dir[64];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
 
-static int last_id(const char *h, uint64_t *out)
+/* At exit: the state directory, token file and socket go. */
+static void cleanup(void)
 {
-    *out = 0;
-    if (h && *h) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(h, &end, 10);
-        if (errno || *end || h[0] == '-')
-            return -1;
-        *out = v;
+    if (work_dir[0])
+        nftw(work_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    return chmod(path, mode);
+}
+
+static int setup(void)
+{
+    /* tmpfs when there is one: the state files are written (and synced) often */
+    static char dir[] = "/dev/shm/fuzz-api-XXXXXX";
+    if (access("/dev/shm", W_OK) == -1)
+        memcpy(dir, "/tmp/fuzz-api-XXXXXX", sizeof dir);
+    char tokens[256], state[256], cfgtext[4096], err[1024];
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(work_dir, sizeof work_dir, "%s", dir);
+    atexit(cleanup);
+    snprintf(tokens, sizeof tokens, "%s/tokens", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(sock_path, sizeof sock_path, "%s/api.sock", dir);
+    if (mkdir(state, 0700) == -1 ||
+        write_file(tokens, "ops " FUZZ_TOKEN "\nviewer 00112233445566778899aabbccddeeff00112233 ro\n",
+                   0600) == -1)
+        return -1;
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"controller\":{\"id\":\"fuzz\",\"listen\":\"unix:%s\",\"state_dir\":\"%s\","
+             "\"token_file\":\"%s\",\"log_level\":\"error\"},"
+             "\"probe_defaults\":{\"interval_ms\":3600000,\"timeout_ms\":1000},"
+             "\"aws\":{\"endpoints\":{\"route53\":\"http://127.0.0.1:9\"},"
+             "\"retry\":{\"base_ms\":60000,\"max_ms\":60000,\"max_attempts\":1}},"
+             "\"route53\":{\"hosted_zone_id\":\"Z0FUZZ\",\"record_name\":\"api.example.test\","
+             "\"record_type\":\"A\"},"
+             "\"decision\":{\"min_healthy_regions\":1,\"hold_down_s\":0,\"settle_ms\":0},"
+             "\"regions\":["
+             "{\"name\":\"us-east-1\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}],"
+             "\"route53\":{\"value\":\"127.0.0.11\"}},"
+             "{\"name\":\"eu-west-1\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}],"
+             "\"route53\":{\"value\":\"127.0.0.12\",\"weight\":50}},"
+             "{\"name\":\"ap-southeast-2\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}],"
+             "\"route53\":{\"value\":\"127.0.0.13\"}}]}",
+             sock_path, state, tokens);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDFUZZ", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "fuzzsecret", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
+    log_init(LOG_ALERT);
+    cfg_t *c = cfg_parse(cfgtext, strlen(cfgtext), "fuzz.json", err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "fuzz_api: config: %s\n", err);
+        return -1;
+    }
+    if (state_init(c->controller.state_dir, err, sizeof err) == -1 || auth_load(c, err, sizeof err) == -1 ||
+        loop_init() == -1 || res_init(&c->resolver, err, sizeof err) == -1 ||
+        feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
+        FZ_API_INIT(c->controller.listen, c, err, sizeof err) == -1 ||
+        targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
+        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
+        backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
+        fprintf(stderr, "fuzz_api: cannot start: %s\n", err);
+        return -1;
     }
     return 0;
 }
 
-static int route(const char *path, bool get)
+static void pump(void)
 {
-    static const char *const known[] = {"/healthz", "/v1/status", "/metrics", "/v1/events",
-                                        "/v1/weights", "/v1/decisions", "/v1/overrides",
-                                        "/v1/freeze", "/v1/replicas", "/v1/backups", "/v1/drills", NULL};
-    if (!path || !*path)
-        return R_BAD;
-    bool found = (strncmp(path, "/v1/overrides/", 14) == 0 && path[14]) ||
-                 (strncmp(path, "/v1/drills/", 11) == 0 && path[11]);
-    for (size_t i = 0; !found && known[i]; i++)
-        found = strcmp(path, known[i]) == 0;
-    if (!found)
-        return R_NOTFOUND;
-    if (get)
-        return strcmp(path, "/v1/freeze") == 0 || strncmp(path, "/v1/overrides/", 14) == 0 ? R_405 : R_GET;
-    return R_CONTROL;
+    event_base_loop(loop_base(), EVLOOP_NONBLOCK);
+}
+
+/* Send DATA on a new connection, run the loop until the daemon answered and
+ * went quiet, closed, or never answered within a bounded number of turns. */
+static void exchange(const uint8_t *data, size_t size)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char buf[65536];
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        abort();
+    memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
+        close(fd);
+        pump();
+        return;
+    }
+    size_t off = 0;
+    int got = 0, quiet = 0;
+    for (int turn = 0; turn < 400; turn++) {
+        if (off < size) {
+            ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w == -1 && errno != EAGAIN)
+                off = size;   /* the daemon closed on us */
+        }
+        pump();
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r == 0 || (r == -1 && errno != EAGAIN))
+            break;        /* closed by the daemon */
+        if (r > 0) {
+            if (show)
+                fwrite(buf, 1, (size_t)r, stderr);
+            got = 1;
+            quiet = 0;
+            continue;
+        }
+        if (off == size && ++quiet > (got ? 3 : 30))
+            break;        /* answered and quiet, or waiting for a request that never ends */
+    }
+    close(fd);
+    for (int i = 0; i < 3; i++)
+        pump();           /* let evhttp see the close and free the connection */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 16384)
-        return 0;
-    char *buf = malloc(size + 1);
-    if (!buf)
-        return 0;
-    memcpy(buf, data, size);
-    buf[size] = '\0';
-
-    char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = '\0';
-    char *sp = strchr(buf, ' ');
-    const char *method = buf, *target = sp ? sp + 1 : buf;
-    if (sp)
-        *sp = '\0';
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-
-    /* headers: only Last-Event-ID matters to api.c's own code */
-    const char *lei = NULL;
-    for (char *line = nl ? nl + 1 : NULL; line && *line;) {
-        char *next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        if (strncasecmp(line, "Last-Event-ID:", 14) == 0) {
-            lei = line + 14;
-            while (*lei == ' ')
-                lei++;
-        }
-        line = next;
+    if (!ready) {
+        if (setup() == -1)
+            abort();
+        ready = 1;
+        show = getenv("FUZZ_API_SHOW") != NULL;
     }
-
-    /* evhttp parses a request target with EVHTTP_URI_NONCONFORMANT */
-    struct evhttp_uri *uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
-    if (uri) {
-        const char *path = evhttp_uri_get_path(uri);
-        int r = route(path, get);
-        uint64_t id;
-        if (path && r != R_BAD && r != R_NOTFOUND) {
-            if (strncmp(path, "/v1/overrides/", 14) == 0)
-                free(evhttp_uridecode(path + 14, 0, NULL));
-            (void)drill_id(path, &id);
-            if (r == R_GET && strcmp(path, "/v1/events") == 0) {
-                struct evkeyvalq q;
-                TAILQ_INIT(&q);
-                const char *h = lei;
-                const char *query = evhttp_uri_get_query(uri);
-                if (!h && query && evhttp_parse_query_str(query, &q) == 0)
-                    h = evhttp_find_header(&q, "last_event_id");
-                (void)last_id(h, &id);
-                evhttp_clear_headers(&q);
-            }
-        }
-        /* and the generic helpers on every target */
-        char *dec = evhttp_uridecode(target, 1, NULL);
-        if (dec) {
-            char *enc = evhttp_uriencode(dec, -1, 0);
-            free(enc);
-            free(dec);
-        }
-        char out[4096];
-        (void)evhttp_uri_join(uri, out, sizeof(out));
-        const char *query = evhttp_uri_get_query(uri);
-        if (query) {
-            struct evkeyvalq q;
-            TAILQ_INIT(&q);
-            if (evhttp_parse_query_str(query, &q) == 0)
-                (void)evhttp_find_header(&q, "last_event_id");
-            evhttp_clear_headers(&q);
-        }
-        evhttp_uri_free(uri);
-    }
-    free(buf);
+    exchange(data, size);
     return 0;
 }

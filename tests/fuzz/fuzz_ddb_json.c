@@ -1,158 +1,253 @@
-/* libFuzzer target: DynamoDB's JSON answers.
+/* libFuzzer target: DynamoDB's answers, through the daemon's own callbacks.
  *
- * What it covers: the daemon parses every DynamoDB answer with
- * cJSON_ParseWithLength (probes/ddb_call.c) and then reads it with cJSON
- * getters in callbacks that also touch the daemon's global state (probes/ddb.c,
- * backup/backup.c, backup/pitr.c), so they cannot be called alone.  This
- * target parses the input the same way and then runs COPIES of those member
- * walks, keeping the same getters, type checks, casts and snprintf bounds:
- *   GetItem              Item.hb_seq.N -> strtoull          (ddb_on_read)
- *   DescribeTable        Table.TableStatus/GlobalTableVersion/Replicas[],
- *                        KeySchema[] x AttributeDefinitions[] (ddb_on_describe,
- *                        ddb_take_keys)
- *   ListBackups          BackupSummaries[] -> created_s = (int64_t)double,
- *                        LastEvaluatedBackupArn             (bk_on_list)
- *   DescribeBackup       BackupDescription.BackupDetails.BackupStatus
- *   CreateBackup         BackupDetails.BackupArn
- *   DescribeContinuousBackups  ContinuousBackupsDescription.
- *                        PointInTimeRecoveryDescription.*   (pt_on_describe)
- * Keep these in step with the code when the walks change.  It does not
- * cover the daemon's reactions (events, alarms, retention planning). */
-#include <stddef.h>
+ * regiond reads DynamoDB answers in loop callbacks that also move its state
+ * (probes/ddb.c: DescribeTable, GetItem, PutItem; backup/backup.c:
+ * CreateBackup, DescribeBackup, ListBackups, DeleteBackup; backup/pitr.c:
+ * DescribeContinuousBackups, UpdateContinuousBackups; probes/ddb_call.c: the
+ * JSON and the error shape of every answer).  None of them is called here by
+ * name: once per process the daemon's modules are set up as daemon/main.c
+ * does, from a config with two regions whose DynamoDB endpoints are a small
+ * HTTP server inside this process, a heartbeat, PITR kept on and a backup
+ * schedule with retention in both regions.  Each input is the answer that
+ * server gives to EVERY request during the run: the first byte picks the
+ * status ('4' 400, '5' 500, anything else 200), the rest is the body.  Then
+ * the target fires every pending timer of the loop at once (time runs ahead:
+ * describe, heartbeat write and read, PITR check, backup schedule, polls,
+ * retries) and serves what the daemon asks, five times over, so chains
+ * such as CreateBackup -> DescribeBackup -> ListBackups -> DeleteBackup run
+ * as far as the answer lets them.  The daemon's state (findings, backups it
+ * owns, the event ring) carries over from input to input.
+ *
+ * FUZZ_DDB_SHOW=1 prints each operation asked and the status answered. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
 
-#include <cjson/cJSON.h>
+#include <event2/event.h>
 
-#include "retention.h"
+#include "alarm.h"
+#include "backup.h"
+#include "cfg.h"
+#include "client.h"
+#include "control.h"
+#include "ddb.h"
+#include "feed.h"
+#include "log.h"
+#include "loop.h"
+#include "resolver.h"
+#include "state.h"
+#include "targets.h"
 
-#define G cJSON_GetObjectItemCaseSensitive
+#define MAXC 32
+#define REQ_MAX 65536
 
-/* backup/backup.c bk_on_list: created_s from a JSON number (epoch seconds),
- * the same conversion the code does (it was a plain (int64_t) cast: the
- * first bug this target found, see docs/fuzzing.md) */
-static int64_t created_s_of(double v)
+static struct {
+    int fd;
+    size_t len;
+    char buf[REQ_MAX];
+} conns[MAXC];
+
+static int lfd = -1, ready, show;
+static char work_dir[64];
+static const uint8_t *ans;      /* this input's answer body */
+static size_t ans_len;
+static int ans_status;
+static unsigned served;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    return ret_epoch_s(v);
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
 
-static void get_item(const cJSON *resp)
+static void cleanup(void)
 {
-    const cJSON *item = G(resp, "Item");
-    const cJSON *seq = G(G(item, "hb_seq"), "N");
-    if (cJSON_IsString(seq))
-        (void)strtoull(seq->valuestring, NULL, 10);
+    if (work_dir[0])
+        nftw(work_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static void take_keys(const cJSON *table)
+static int setup(void)
 {
-    char key_hash[256], key_range[256], hash_type[2], range_type[2];
-    const cJSON *k, *a;
-    key_hash[0] = key_range[0] = '\0';
-    cJSON_ArrayForEach(k, G(table, "KeySchema")) {
-        const cJSON *n = G(k, "AttributeName");
-        const cJSON *t = G(k, "KeyType");
-        if (!cJSON_IsString(n) || !cJSON_IsString(t))
+    static char dir[] = "/dev/shm/fuzz-ddb-XXXXXX";
+    char state[128], cfgtext[4096], err[1024];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+
+    if (access("/dev/shm", W_OK) == -1)
+        memcpy(dir, "/tmp/fuzz-ddb-XXXXXX", sizeof dir);
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(work_dir, sizeof work_dir, "%s", dir);
+    atexit(cleanup);
+    snprintf(state, sizeof state, "%s/state", dir);
+    if (mkdir(state, 0700) == -1)
+        return -1;
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (lfd == -1 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) == -1 || listen(lfd, 64) == -1 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) == -1)
+        return -1;
+    for (int i = 0; i < MAXC; i++)
+        conns[i].fd = -1;
+    unsigned port = ntohs(sa.sin_port);
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"controller\":{\"id\":\"fuzz\",\"listen\":\"127.0.0.1:1\",\"state_dir\":\"%s\","
+             "\"log_level\":\"error\"},"
+             "\"probe_defaults\":{\"interval_ms\":3600000,\"timeout_ms\":1000},"
+             "\"aws\":{\"endpoints\":{\"dynamodb.us-east-1\":\"http://127.0.0.1:%u\","
+             "\"dynamodb.eu-west-1\":\"http://127.0.0.1:%u\"},"
+             "\"retry\":{\"base_ms\":10,\"max_ms\":20,\"max_attempts\":2}},"
+             "\"dynamodb\":{\"table\":\"orders\",\"describe_interval_s\":1,"
+             "\"heartbeat\":{\"interval_ms\":200,\"read_interval_ms\":50},"
+             "\"pitr\":{\"enabled\":true,\"check_interval_s\":5},"
+             "\"backups\":[{\"name\":\"nightly\",\"regions\":[\"us-east-1\",\"eu-west-1\"],"
+             "\"schedule\":\"* * * * *\",\"keep_last\":1,\"keep_days\":1}]},"
+             "\"regions\":["
+             "{\"name\":\"us-east-1\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}]},"
+             "{\"name\":\"eu-west-1\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}]}]}",
+             state, port, port);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDFUZZ", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "fuzzsecret", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
+    log_init(LOG_ALERT);
+    cfg_t *c = cfg_parse(cfgtext, strlen(cfgtext), "fuzz.json", err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "fuzz_ddb_json: config: %s\n", err);
+        return -1;
+    }
+    if (state_init(c->controller.state_dir, err, sizeof err) == -1 || loop_init() == -1 ||
+        res_init(&c->resolver, err, sizeof err) == -1 ||
+        feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
+        targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
+        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
+        backup_init(c) == -1 || pitr_init(c) == -1) {
+        fprintf(stderr, "fuzz_ddb_json: cannot start: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* One request read whole (headers and Content-Length body)?  Answer it. */
+static void serve_one(int i)
+{
+    char *end = memmem(conns[i].buf, conns[i].len, "\r\n\r\n", 4);
+    if (!end)
+        return;
+    size_t head = (size_t)(end - conns[i].buf) + 4, body = 0;
+    char *cl = memmem(conns[i].buf, head, "\r\nContent-Length:", 17);
+    if (!cl)
+        cl = memmem(conns[i].buf, head, "\r\ncontent-length:", 17);
+    if (cl)
+        body = strtoul(cl + 17, NULL, 10);
+    if (conns[i].len < head + body)
+        return;
+    if (show) {
+        char *t = memmem(conns[i].buf, head, "X-Amz-Target: ", 14);
+        size_t tl = t ? strcspn(t + 14, "\r\n") : 1;
+        fprintf(stderr, "fuzz_ddb_json: %.*s -> %d\n", (int)tl, t ? t + 14 : "?", ans_status);
+    }
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr,
+                     "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                     "x-amzn-RequestId: fuzz\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     ans_status, ans_len);
+    /* Small answers: one write each on loopback; a short write just ends
+     * the answer early (the daemon sees a truncated body, also worth it). */
+    if (send(conns[i].fd, hdr, (size_t)n, MSG_NOSIGNAL) == n && ans_len)
+        (void)!send(conns[i].fd, ans, ans_len, MSG_NOSIGNAL);
+    close(conns[i].fd);
+    conns[i].fd = -1;
+    served++;
+}
+
+/* Accept and read what the daemon sends; 1 when something happened. */
+static int serve(void)
+{
+    int moved = 0;
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1)
+            break;
+        int i = 0;
+        while (i < MAXC && conns[i].fd != -1)
+            i++;
+        if (i == MAXC) {
+            close(fd);
             continue;
-        char *dst = strcmp(t->valuestring, "HASH") == 0 ? key_hash : key_range;
-        snprintf(dst, sizeof(key_hash), "%s", n->valuestring);
-        cJSON_ArrayForEach(a, G(table, "AttributeDefinitions")) {
-            const cJSON *an = G(a, "AttributeName");
-            const cJSON *at = G(a, "AttributeType");
-            if (cJSON_IsString(an) && cJSON_IsString(at) && strcmp(an->valuestring, n->valuestring) == 0)
-                snprintf(dst == key_hash ? hash_type : range_type, 2, "%s", at->valuestring);
+        }
+        conns[i].fd = fd;
+        conns[i].len = 0;
+        moved = 1;
+    }
+    for (int i = 0; i < MAXC; i++) {
+        if (conns[i].fd == -1)
+            continue;
+        ssize_t r = read(conns[i].fd, conns[i].buf + conns[i].len, REQ_MAX - conns[i].len);
+        if (r > 0) {
+            conns[i].len += (size_t)r;
+            moved = 1;
+            serve_one(i);
+        } else if (r == 0 || (r == -1 && errno != EAGAIN) || conns[i].len == REQ_MAX) {
+            close(conns[i].fd);
+            conns[i].fd = -1;
         }
     }
+    return moved;
 }
 
-static void describe_table(const cJSON *resp)
+/* Time runs ahead: every pending timer fires now (collected first; the
+ * callbacks run in the next loop turn). */
+#define MAXT 256
+static struct event *due[MAXT];
+static int ndue;
+
+static int collect(const struct event_base *b, const struct event *ev, void *arg)
 {
-    char table_status[32], global_version[16], replica_status[48];
-    const cJSON *t = G(resp, "Table");
-    const cJSON *st = G(t, "TableStatus");
-    const cJSON *gv = G(t, "GlobalTableVersion");
-    snprintf(table_status, sizeof(table_status), "%s", cJSON_IsString(st) ? st->valuestring : "?");
-    snprintf(global_version, sizeof(global_version), "%s", cJSON_IsString(gv) ? gv->valuestring : "");
-    take_keys(t);
-    const cJSON *rep;
-    cJSON_ArrayForEach(rep, G(t, "Replicas")) {
-        const cJSON *rn = G(rep, "RegionName");
-        const cJSON *rs = G(rep, "ReplicaStatus");
-        const cJSON *since = G(rep, "ReplicaInaccessibleDateTime");
-        if (!cJSON_IsString(rn) || !cJSON_IsString(rs))
-            continue;
-        if (cJSON_IsNumber(since) && strcmp(rs->valuestring, "ACTIVE") != 0)
-            snprintf(replica_status, sizeof(replica_status), "%.24s since %.0f", rs->valuestring,
-                     since->valuedouble);
-        else
-            snprintf(replica_status, sizeof(replica_status), "%s", rs->valuestring);
-    }
+    (void)b, (void)arg;
+    if ((event_get_events(ev) & (EV_READ | EV_WRITE | EV_SIGNAL)) == 0 && ndue < MAXT &&
+        event_pending(ev, EV_TIMEOUT, NULL))
+        due[ndue++] = (struct event *)ev;
+    return 0;
 }
 
-static void list_backups(const cJSON *resp)
+static void warp(void)
 {
-    const cJSON *s;
-    size_t n = 0;
-    cJSON_ArrayForEach(s, G(resp, "BackupSummaries")) {
-        const cJSON *arn = G(s, "BackupArn");
-        const cJSON *nm = G(s, "BackupName");
-        const cJSON *st = G(s, "BackupStatus");
-        const cJSON *ct = G(s, "BackupCreationDateTime");
-        if (!cJSON_IsString(arn) || !cJSON_IsString(nm) || n >= 1000)
-            continue;
-        char *a = strdup(arn->valuestring), *b = strdup(nm->valuestring);
-        volatile int64_t created = cJSON_IsNumber(ct) ? created_s_of(ct->valuedouble) : 0;
-        volatile int avail = cJSON_IsString(st) && strcmp(st->valuestring, "AVAILABLE") == 0;
-        (void)created;
-        (void)avail;
-        free(a);
-        free(b);
-        n++;
-    }
-    const cJSON *next = G(resp, "LastEvaluatedBackupArn");
-    (void)cJSON_IsString(next);
-}
-
-static void backup_answers(const cJSON *resp)
-{
-    const cJSON *d = G(G(resp, "BackupDescription"), "BackupDetails");
-    const cJSON *st = G(d, "BackupStatus");
-    (void)(cJSON_IsString(st) && strcmp(st->valuestring, "AVAILABLE") == 0);
-    const cJSON *arn = G(G(resp, "BackupDetails"), "BackupArn");
-    char last_arn[256];
-    if (cJSON_IsString(arn))
-        snprintf(last_arn, sizeof(last_arn), "%s", arn->valuestring);
-}
-
-static void pitr(const cJSON *resp)
-{
-    char status[16];
-    const cJSON *d = G(G(resp, "ContinuousBackupsDescription"), "PointInTimeRecoveryDescription");
-    const cJSON *st = G(d, "PointInTimeRecoveryStatus");
-    const cJSON *e = G(d, "EarliestRestorableDateTime");
-    const cJSON *l = G(d, "LatestRestorableDateTime");
-    const cJSON *p = G(d, "RecoveryPeriodInDays");
-    snprintf(status, sizeof(status), "%s", cJSON_IsString(st) ? st->valuestring : "");
-    volatile double latest = cJSON_IsNumber(l) ? l->valuedouble : 0;
-    volatile double earliest = cJSON_IsNumber(e) ? e->valuedouble : 0;
-    volatile int period = cJSON_IsNumber(p) ? p->valueint : 0;
-    (void)latest;
-    (void)earliest;
-    (void)period;
+    ndue = 0;
+    event_base_foreach_event(loop_base(), collect, NULL);
+    for (int i = 0; i < ndue; i++)
+        event_active(due[i], EV_TIMEOUT, 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
-    if (!j)
-        return 0;
-    get_item(j);
-    describe_table(j);
-    list_backups(j);
-    backup_answers(j);
-    pitr(j);
-    cJSON_Delete(j);
+    if (!ready) {
+        if (setup() == -1)
+            abort();
+        ready = 1;
+        show = getenv("FUZZ_DDB_SHOW") != NULL;
+    }
+    ans_status = size && data[0] == '4' ? 400 : size && data[0] == '5' ? 500 : 200;
+    ans = size ? data + 1 : data;
+    ans_len = size ? size - 1 : 0;
+    char msg[256];
+    backup_run_now("orders", msg, sizeof msg);   /* as POST /v1/backups does */
+    for (int round = 0; round < 5; round++) {
+        warp();
+        int quiet = 0;
+        for (int turn = 0; turn < 200 && quiet < 8; turn++) {
+            event_base_loop(loop_base(), EVLOOP_NONBLOCK);
+            quiet = serve() ? 0 : quiet + 1;
+        }
+    }
     return 0;
 }

@@ -459,11 +459,13 @@ class FrontHandler(BaseHandler):
         except sigv4_check.AuthError as e:
             entry["key"], entry["auth_error"] = e.key, True
             raise DdbError(400, NS_CORAL + AUTH_TYPES.get(e.code, "InvalidSignatureException"), e.message)
-        self._faults(op, entry, params)
+        # Judge before any injected fault: a malformed request is rejected
+        # (and recorded) even when a fault is pending, which stays pending.
         try:
             params = judge(op, params)
         except RecursionError:
             raise DdbError(400, NS_CORAL + "SerializationException", "peer: the body is nested too deeply")
+        self._faults(op, entry, params)
         if op in OWN:
             out = getattr(peer, "op_" + op)(region, params)
             problems = check_output(op, out)
