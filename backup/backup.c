@@ -209,6 +209,8 @@ static void bk_lookup_done(bk_job_t *j)
     bk_free_list(j);
     if (!j->pending[0]) {   /* found and recorded: follow it to AVAILABLE */
         bk_event("backup_started", j, "CreateBackup's answer was lost; found by name and recorded");
+        j->lookup = false;
+        j->phase = JOB_WAITING;
         bk_wait(j, 1);
         return;
     }

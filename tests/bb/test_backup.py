@@ -12,9 +12,9 @@ import time
 from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
 from test_dynamodb import ENV, REGIONS, config, replica
 
-NAME_RE = re.compile(r"^regiond-orders-\d{8}T\d{6}Z$")
-TEMPLATE = "regiond-{table}-{utc:%Y%m%dT%H%M%SZ}"   # seconds: the test need not wait for a new minute
-FOREIGN = "regiond-orders-20200101T000000Z"   # regiond's prefix, but made by someone else
+NAME_RE = re.compile(r"^regiond-orders-nightly\.\d{8}T\d{6}Z$")
+TEMPLATE = "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%M%SZ}"   # seconds: the test need not wait for a new minute
+FOREIGN = "regiond-orders-nightly.20200101T000000Z"   # regiond's prefix, but made by someone else
 
 
 def backups(peer, region="us-east-1"):
