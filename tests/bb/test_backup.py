@@ -104,6 +104,8 @@ def test_faults():
     time.sleep(4)
     st = peer.call("GET", "/_peer/stats")
     seq = [r["status"] for r in st["requests"] if r.get("region") == "eu-west-1" and r.get("op") == "DescribeTable"]
+    while seq and seq[0] == 200:   # sent before the faults were set (two tables are described per tick)
+        seq = seq[1:]
     check(seq[:4] == [400, 400, 400, 200], f"throttling and LimitExceeded retried, then success ({seq[:6]})")
     check_eq(replica(d, "eu-west-1")["finding"], "", "no finding after the retries succeeded")
 
