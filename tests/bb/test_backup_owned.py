@@ -17,8 +17,9 @@ from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq,
 from test_dynamodb import ENV, REGIONS, config
 
 TEMPLATE = "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%M%SZ}"   # seconds: runs one second apart get new names
-HOURLY_RE = re.compile(r"^regiond-orders-hourly\.\d{8}T\d{6}Z$")
-MONTHLY_RE = re.compile(r"^regiond-orders-monthly\.\d{8}T\d{6}Z$")
+# The default template (minutes): runs within one minute share a name, so backups are counted by ARN.
+HOURLY_RE = re.compile(r"^regiond-orders-hourly\.\d{8}T\d{4}Z$")
+MONTHLY_RE = re.compile(r"^regiond-orders-monthly\.\d{8}T\d{4}Z$")
 
 
 def listed(peer, region="us-east-1"):
@@ -53,7 +54,7 @@ def test_two_schedules_each_keeps_its_own():
     peer = DdbPeer(REGIONS, backup_ms=300)
     # Hand-made, named exactly like the hourly schedule's backups: never regiond's to delete.
     hand = peer.call("POST", "/_peer/backups", {"region": "us-east-1", "table": "orders",
-                                                 "name": "regiond-orders-hourly.20200101T000000Z",
+                                                 "name": "regiond-orders-hourly.20200101T0000Z",
                                                  "created_at": time.time() - 86400 * 30})
     # Made by an older regiond (one global "ours" list): the hourly schedule recorded `old` as its last
     # backup under that exact name, so it adopts it; `stray` is in the list too but no schedule can claim it.
@@ -61,10 +62,9 @@ def test_two_schedules_each_keeps_its_own():
                                                 "name": "regiond-orders-20240101T0300Z", "created_at": time.time() - 86400 * 3})
     stray = peer.call("POST", "/_peer/backups", {"region": "us-east-1", "table": "orders",
                                                   "name": "regiond-orders-20240102T0300Z", "created_at": time.time() - 86400 * 2})
-    cfg = config(peer, ports, dynamodb={"backups": [
-        {"name": "hourly", "regions": ["us-east-1"], "schedule": "0 * * * *", "keep_last": 1, "name_template": TEMPLATE},
-        {"name": "monthly", "regions": ["us-east-1"], "schedule": "0 3 1 * *", "keep_last": 12,
-         "name_template": TEMPLATE}]})
+    cfg = config(peer, ports, dynamodb={"backups": [   # the default name template
+        {"name": "hourly", "regions": ["us-east-1"], "schedule": "0 * * * *", "keep_last": 1},
+        {"name": "monthly", "regions": ["us-east-1"], "schedule": "0 3 1 * *", "keep_last": 12}]})
     with open(os.path.join(cfg["controller"]["state_dir"], "backups.json"), "w") as f:
         json.dump({"jobs": {"hourly@us-east-1": {"last_run_s": int(time.time()) - 60, "last_name": old["BackupName"],
                                                  "last_arn": old["BackupArn"]},
@@ -75,22 +75,23 @@ def test_two_schedules_each_keeps_its_own():
         run_now(d)
         wait_for(lambda: all_idle(d, k + 1), 30, f"run {k + 1}: both schedules done, retention included")
         time.sleep(1.1)
-    names = [b["BackupName"] for b in listed(peer)]
-    arns = {b["BackupName"]: b["BackupArn"] for b in listed(peer)}
-    hourly = sorted(n for n in names if HOURLY_RE.match(n) and n != hand["BackupName"])
-    monthly = sorted(n for n in names if MONTHLY_RE.match(n))
-    check_eq(len(hourly), 1, f"hourly keep_last 1 keeps exactly one of its own ({hourly})")
-    check_eq(len(monthly), 3, f"monthly keep_last 12 keeps all three of its own ({monthly})")
+    all_ = listed(peer)
+    names = [b["BackupName"] for b in all_]
+    hourly = sorted(b["BackupArn"] for b in all_ if HOURLY_RE.match(b["BackupName"]) and b["BackupArn"] != hand["BackupArn"])
+    monthly = sorted(b["BackupArn"] for b in all_ if MONTHLY_RE.match(b["BackupName"]))
+    others = sorted(n for n in names if not HOURLY_RE.match(n) and not MONTHLY_RE.match(n))
+    check_eq(len(monthly), 3, f"monthly keep_last 12 keeps all three of its own ({len(monthly)} of {names})")
+    check_eq(len(hourly), 1, f"hourly keep_last 1 keeps exactly one of its own ({len(hourly)})")
     check(hand["BackupName"] in names, "a hand-made backup with the hourly prefix is untouched")
     check(stray["BackupName"] in names, "an old backup no schedule can claim by its exact name is untouched")
     check(old["BackupName"] not in names, "the old backup the hourly schedule recorded under that exact name was "
           "adopted and pruned by its keep_last")
     js, st = jobs(d), state(d, cfg)
-    check_eq(sorted(js["hourly"]["own_arns"]), [arns[hourly[0]]], "hourly's record holds exactly its one backup")
-    check_eq(sorted(js["monthly"]["own_arns"]), sorted(arns[n] for n in monthly),
-             "monthly's record holds exactly its three")
+    check_eq(others, [stray["BackupName"]], "no other backup is left")
+    check_eq(sorted(js["hourly"]["own_arns"]), hourly, "hourly's record holds exactly its one backup")
+    check_eq(sorted(js["monthly"]["own_arns"]), monthly, "monthly's record holds exactly its three")
     saved = {k: sorted(b["arn"] for b in v["backups"]) for k, v in st["jobs"].items()}
-    check_eq(saved, {"hourly@us-east-1": [arns[hourly[0]]], "monthly@us-east-1": sorted(arns[n] for n in monthly)},
+    check_eq(saved, {"hourly@us-east-1": hourly, "monthly@us-east-1": monthly},
              "backups.json records each schedule's ARNs")
     check(stray["BackupArn"] in st["legacy"], "the unclaimed old ARN is kept as legacy, not adopted")
     check_eq(js["hourly"]["name_prefix"], "regiond-orders-hourly.", "hourly's names: sanitised id + '.' delimiter")
