@@ -124,7 +124,7 @@ void ddb_hb_check(size_t i, const cJSON *table)
     if (!why[0])
         ddb_hb_check_replicas(i, table, why, sizeof(why));
     if (why[0])
-        snprintf(r->hb_refused, sizeof(r->hb_refused), "heartbeat table %.255s in %s: %s",
+        snprintf(r->hb_refused, sizeof(r->hb_refused), "heartbeat table %.100s in %.64s: %.200s",
                  ddbs.cfg->dynamodb.heartbeat_table, ddbs.cfg->regions[i].name, why);
     else
         r->hb_refused[0] = '\0';
