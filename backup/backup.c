@@ -209,9 +209,20 @@ static void bk_lookup_done(bk_job_t *j)
     bk_free_list(j);
     if (!j->pending[0]) {   /* found and recorded: follow it to AVAILABLE */
         bk_event("backup_started", j, "CreateBackup's answer was lost; found by name and recorded");
-        j->lookup = false;
+        snprintf(j->last_name, sizeof(j->last_name), "%s", name);
+        j->started_mono = (int64_t)loop_now_ms();
+        j->lookup = j->recovering = false;
         j->phase = JOB_WAITING;
         bk_wait(j, 1);
+        return;
+    }
+    if (j->recovering) {   /* the interrupted run's CreateBackup never took effect */
+        log_msg(LOG_NOTICE, "msg=\"no backup of the interrupted run\" schedule=%s region=%s name=%s", j->s->name,
+                bks.cfg->regions[j->region].name, name);
+        j->pending[0] = '\0';
+        j->recovering = j->lookup = false;
+        j->phase = JOB_IDLE;
+        bk_save();
         return;
     }
     if (++j->lookups < BK_LOOKUPS) {
@@ -356,8 +367,6 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(resp, "BackupDetails");
     const cJSON *arn = cJSON_GetObjectItemCaseSensitive(d, "BackupArn");
     if (!ok && unknown) {   /* it may exist: never create again, look for it by its name */
-        snprintf(j->pending, sizeof(j->pending), "%s", j->last_name);
-        j->pending_s = j->last_run_s;
         j->lookups = 0;
         j->lookup = true;
         bk_save();
@@ -368,6 +377,8 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
     }
     if (!ok || !cJSON_IsString(arn) || bk_rec_add(j, arn->valuestring, j->last_name) == -1) {
         char r[400];
+        if (!ok)
+            j->pending[0] = '\0';   /* a refusal that says nothing was done */
         snprintf(r, sizeof(r), "CreateBackup failed: %.300s", !ok ? error : !cJSON_IsString(arn)
                  ? "no BackupArn in the answer" : "its ARN cannot be recorded (record full or out of memory)");
         bk_event("backup_failed", j, r);
@@ -376,6 +387,7 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
         return;
     }
     snprintf(j->last_arn, sizeof(j->last_arn), "%s", arn->valuestring);
+    j->pending[0] = '\0';
     j->created++;
     bk_save();   /* the ARN is this schedule's from now on, before anything else happens */
     bk_event("backup_started", j, NULL);
@@ -391,7 +403,10 @@ static void bk_run(bk_job_t *j, const char *why)
     j->started_mono = (int64_t)loop_now_ms();
     bk_name(j, now, false, j->last_name, sizeof(j->last_name));
     j->last_arn[0] = '\0';
-    j->lookup = false;
+    j->lookup = j->recovering = false;
+    /* Pending until CreateBackup answers: a crash in between leaves the name, looked up at start-up. */
+    snprintf(j->pending, sizeof(j->pending), "%s", j->last_name);
+    j->pending_s = now;
     snprintf(j->last_result, sizeof(j->last_result), "running (%s)", why);
     bk_save();   /* the run is recorded before it starts: never a burst after downtime */
     cJSON *b = cJSON_CreateObject();
@@ -486,6 +501,13 @@ static void bk_start(const cfg_t *cfg)
             bks.n++;
         }
     bk_load();
+    for (size_t i = 0; i < bks.n; i++) {   /* a run a stop or crash interrupted: did its backup get made? */
+        bk_job_t *j = &bks.jobs[i];
+        if (!j->pending[0])
+            continue;
+        j->lookup = j->recovering = true;
+        bk_list(j, NULL);
+    }
     bk_on_tick(-1, 0, NULL);
 }
 

@@ -52,6 +52,7 @@ typedef struct {
     int64_t pending_s;            /* wall seconds when that run started */
     int lookups;                  /* listings made looking for it */
     bool lookup;                  /* the listing in progress looks for `pending` (no retention) */
+    bool recovering;              /* that look-up is for a run a stop or crash interrupted */
 } bk_job_t;
 
 typedef struct {

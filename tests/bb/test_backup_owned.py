@@ -3,17 +3,19 @@ against the strict DynamoDB peer with the aws CLI as the judge: two schedules
 on one table each keep exactly their own backups, a hand-made backup with the
 same prefix and an old record that no schedule can claim by its exact name
 are never touched; a CreateBackup whose answer is lost (applied, then the
-connection dropped) leaves exactly one backup, recorded; a backup removed
+connection dropped) leaves exactly one backup, recorded, and so does a kill -9
+while CreateBackup is in flight (found by name at start-up); a backup removed
 while CREATING ends the run as failed with an alarm and the next run happens
 on schedule; impossible cron expressions are refused by --check-config and on
 reload; PITR is turned on with no pitr section in the config."""
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
-from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
+from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, stop, wait_for
 from test_dynamodb import ENV, REGIONS, config
 
 TEMPLATE = "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%M%SZ}"   # seconds: runs one second apart get new names
@@ -133,6 +135,40 @@ def test_create_backup_answer_lost():
     ngx.stop()
 
 
+def test_kill_during_create_backup():
+    """kill -9 while CreateBackup is in flight (the peer applies it after the kill): after the restart the
+    backup is found by its exact name and recorded, never an orphan retention cannot see."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    peer = DdbPeer(REGIONS, backup_ms=300)
+    cfg = config(peer, ports, dynamodb={"backups": [
+        {"name": "nightly", "regions": ["us-east-1"], "schedule": "0 3 * * *", "keep_last": 5,
+         "name_template": TEMPLATE}]})
+    d = Daemon(cfg, env=ENV)
+    wait_for(lambda: jobs(d)["nightly"]["phase"] == "idle", 10, "schedule idle")
+    peer.call("POST", "/_peer/inject", {"region": "us-east-1", "ops": ["CreateBackup"], "slow": 1, "slow_ms": 2500})
+    run_now(d)
+    wait_for(lambda: jobs(d)["nightly"]["phase"] == "creating", 5, "CreateBackup in flight")
+    stop(d.proc, sig=signal.SIGKILL)
+    d.log.close()
+    b = wait_for(lambda: [x for x in listed(peer) if x["BackupName"].startswith("regiond-orders-nightly.")], 10,
+                 "the peer made the backup after the kill")
+    check_eq(len(b), 1, "one backup at the peer, made after regiond was killed")
+    check_eq([x["arn"] for x in state(d, cfg)["jobs"]["nightly@us-east-1"]["backups"]], [],
+             "backups.json does not hold it (the answer never arrived)")
+    d = Daemon(cfg, dir=d.dir, env=ENV)
+    j = wait_for(lambda: (lambda j: j if j["own_arns"] and j["phase"] == "idle" else None)(jobs(d)["nightly"]), 15,
+                 "found at start-up and recorded")
+    check_eq(j["own_arns"], [b[0]["BackupArn"]], "the interrupted run's backup is the schedule's own after restart")
+    check_eq([x["arn"] for x in state(d, cfg)["jobs"]["nightly@us-east-1"]["backups"]], [b[0]["BackupArn"]],
+             "and persisted")
+    creates = [r for r in peer.call("GET", "/_peer/stats")["requests"] if r["op"] == "CreateBackup"]
+    check_eq(len(creates), 1, "no CreateBackup sent again after the restart")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 def test_backup_removed_while_waiting():
     ports = [free_port() for _ in REGIONS]
     ngx = Nginx(ports)
@@ -204,5 +240,5 @@ def test_impossible_cron_and_default_pitr():
 
 
 if __name__ == "__main__":
-    run_tests([test_impossible_cron_and_default_pitr, test_create_backup_answer_lost,
+    run_tests([test_impossible_cron_and_default_pitr, test_create_backup_answer_lost, test_kill_during_create_backup,
                test_two_schedules_each_keeps_its_own, test_backup_removed_while_waiting])
