@@ -6,6 +6,8 @@ regiond used) is byte-identical afterwards in every region, exactly one
 heartbeat item per writer is written, and a paused pair is a finding within
 stale_after."""
 import base64
+import os
+import random
 
 from harness import DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
 from test_ddb_heartbeat import (ENV, FINDING_WITHIN_S, STALE_S, TWO, app_items, cfg_for, hb_state, pairs, put_items,
@@ -31,7 +33,33 @@ APP_CASES = [
 ]
 
 
+SEED = int(os.environ.get("HB_SEED", random.randrange(1 << 30)))
+RND = random.Random(SEED)
+
+
+def random_value(t):
+    """A key value the author did not choose: near the reserved prefix, or anything."""
+    if t == "N":
+        return {"N": str(RND.choice([0, -1, 1, RND.randint(-10**12, 10**12)]))}
+    raw = RND.choice([b"__regiond#hb", b"__regiond#hb#", b"regiond-heartbeat#", b""]) + bytes(
+        RND.randrange(33, 127) for _ in range(RND.randint(1, 24)))
+    return {"B": base64.b64encode(raw).decode()} if t == "B" else {"S": raw.decode()}
+
+
+def random_items(keys, n, fixed):
+    out = []
+    seen = {repr(sorted((a, it[a]) for a, _, _ in keys)) for it in fixed}   # one key once per batch
+    while len(out) < n:
+        it = {a: random_value(t) for a, t, _ in keys}
+        k = repr(sorted(it.items()))
+        if k not in seen:
+            seen.add(k)
+            out.append(dict(it, note={"S": "random"}))
+    return out
+
+
 def app_case(name, keys, items, hb):
+    items = items + random_items(keys, 6, items)
     ports = [free_port() for _ in TWO]
     ngx = Nginx(ports)
     peer = DdbPeer(TWO, heartbeat_table=None)
@@ -59,6 +87,7 @@ def app_case(name, keys, items, hb):
 
 
 def test_app_table_key_types():
+    print(f"random application items: seed {SEED} (HB_SEED={SEED} repeats them)", flush=True)
     for case in APP_CASES:
         app_case(*case)
 
