@@ -105,8 +105,8 @@ static void iam_dynamodb(cJSON *stmts, const cfg_t *cfg)
     cJSON_ReplaceItemInObject(s, "Resource", res);
     /* Item access only where the heartbeat lives: the dedicated table by default. */
     static const char *const hb[] = {"dynamodb:PutItem", "dynamodb:GetItem"};
-    s = iam_statement(stmts, d->heartbeat_mode ? "HeartbeatItemsInTheApplicationTable" : "HeartbeatItemsInTheHeartbeatTable",
-                      hb, 2, "");
+    s = iam_statement(stmts, d->heartbeat_mode ? "HeartbeatItemsInTheApplicationTable"
+                                                : "HeartbeatItemsInTheHeartbeatTable", hb, 2, "");
     res = cJSON_CreateArray();
     iam_add_arns(res, cfg, d->heartbeat_table, "", NULL);
     cJSON_ReplaceItemInObject(s, "Resource", res);

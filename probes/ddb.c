@@ -128,7 +128,8 @@ static void ddb_write(size_t w)
     r->next_seq = r->last_written_seq + 1;
     cJSON_AddStringToObject(body, "TableName", ddbs.cfg->dynamodb.heartbeat_table);
     /* Never overwrite an item that is not this writer's heartbeat. */
-    cJSON_AddStringToObject(body, "ConditionExpression", "attribute_not_exists(#k) OR (hb_writer = :w AND hb_controller = :c)");
+    cJSON_AddStringToObject(body, "ConditionExpression",
+                            "attribute_not_exists(#k) OR (hb_writer = :w AND hb_controller = :c)");
     cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "ExpressionAttributeNames"), "#k", r->key_hash);
     cJSON *vals = cJSON_AddObjectToObject(body, "ExpressionAttributeValues");
     cJSON_AddStringToObject(cJSON_AddObjectToObject(vals, ":w"), "S", ddbs.cfg->regions[w].name);
