@@ -7,9 +7,10 @@ composite keys, where items the application wrote before regiond started
 are byte-identical afterwards, an item at a reserved key is never
 overwritten, and a paused pair is a finding within stale_after."""
 import json
+import subprocess
 import time
 
-from harness import DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
+from harness import REGIOND, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
 from test_dynamodb import ENV, pairs, replica
 
 TWO = ["us-east-1", "eu-west-1"]
@@ -129,6 +130,13 @@ def test_dedicated_table():
     check_eq(len(orders), 2, "nothing written into the application table")
     hbi = peer.call("GET", "/_peer/items?region=us-east-1&table=regiond-heartbeat")["items"]
     check_eq(sorted(i["hb_writer"]["S"] for i in hbi), sorted(THREE), "one heartbeat item per writer region")
+    r = subprocess.run([REGIOND, "--print-iam-policy", "--config", d.cfg_path], capture_output=True, text=True,
+                       timeout=10)
+    items = [s for s in json.loads(r.stdout)["Statement"] if "dynamodb:PutItem" in s["Action"]]
+    check(len(items) == 1 and all(a.endswith(":table/regiond-heartbeat") for a in items[0]["Resource"])
+          and len(items[0]["Resource"]) == 3, f"IAM: PutItem/GetItem on the heartbeat table only ({items})")
+    check("create-table --region us-east-1 --table-name regiond-heartbeat" in r.stderr
+          and r.stderr.count("--replica-updates") == 2, "--print-iam-policy says how to create the heartbeat table")
     peer.stop()
     ngx.stop()
 
