@@ -174,6 +174,7 @@ aws_req_t *aws_call(const aws_call_t *c, aws_done_fn done, void *arg)
     }
     r->body_len = c->body_len;
     r->proto = c->proto;
+    r->once = c->once;
     r->done = done;
     r->arg = arg;
     r->start_ms = loop_now_ms();

@@ -28,6 +28,9 @@ typedef struct {
     const char *content_type;     /* NULL for none */
     const char *target;           /* X-Amz-Target for the JSON protocol, else NULL */
     aws_proto_t proto;
+    int once;                     /* not idempotent (CreateBackup): never retried once an attempt may
+                                     have reached the service (a timeout, a lost answer, a 5xx); only
+                                     refusals that prove nothing was done (throttling) are retried */
 } aws_call_t;
 
 /* The outcome, after retries. */

@@ -35,6 +35,7 @@ struct aws_req {
     char *service, *region, *op, *method, *path_query, *body, *content_type, *target;
     size_t body_len;
     aws_proto_t proto;
+    int once;
     aws_done_fn done;
     void *arg;
     aws_st_t st;

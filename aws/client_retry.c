@@ -185,6 +185,10 @@ void aws_on_done(CURL *easy, CURLcode rc, void *arg)
             retry = true;
         }
     }
+    /* A call that must not run twice is retried only when it never reached the service. */
+    if (r->once && (rc != CURLE_OK ? rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST
+                                   : status >= 500))
+        retry = false;
     log_msg(retry && r->attempt < aws_cfg->aws.retry_max_attempts ? LOG_NOTICE : LOG_WARNING,
             "msg=\"aws call failed\" op=%s status=%ld code=%s attempt=%u error=\"%s\"", r->op,
             status, code, r->attempt, msg);

@@ -1,6 +1,7 @@
 /* backup — see backup.h.  DynamoDB API reference: CreateBackup (BackupName
- * 3-255 of [a-zA-Z0-9_.-]), DescribeBackup, ListBackups (BackupType USER,
- * ExclusiveStartBackupArn / LastEvaluatedBackupArn), DeleteBackup. */
+ * 3-255 of [a-zA-Z0-9_.-]), DescribeBackup (BackupNotFoundException),
+ * ListBackups (BackupType USER, TimeRangeLowerBound, ExclusiveStartBackupArn
+ * / LastEvaluatedBackupArn), DeleteBackup. */
 #include "backup.h"
 #include "backup_int.h"
 
@@ -25,135 +26,7 @@ bks_t bks;
 
 static void bk_run(bk_job_t *j, const char *why);
 static void bk_list(bk_job_t *j, const char *start);
-
-/* ---- persistence ---- */
-
-static void bk_save(void)
-{
-    cJSON *o = cJSON_CreateObject(), *jobs = cJSON_AddObjectToObject(o, "jobs");
-    cJSON *ours = cJSON_AddArrayToObject(o, "ours");
-    if (!o || !jobs || !ours) {
-        cJSON_Delete(o);
-        return;
-    }
-    for (size_t i = 0; i < bks.n; i++) {
-        cJSON *x = cJSON_AddObjectToObject(jobs, bks.jobs[i].key);
-        if (!x)
-            continue;
-        cJSON_AddNumberToObject(x, "last_run_s", (double)bks.jobs[i].last_run_s);
-        cJSON_AddStringToObject(x, "last_result", bks.jobs[i].last_result);
-        cJSON_AddStringToObject(x, "last_name", bks.jobs[i].last_name);
-        cJSON_AddStringToObject(x, "last_arn", bks.jobs[i].last_arn);
-    }
-    for (size_t i = 0; i < bks.nours; i++)
-        cJSON_AddItemToArray(ours, cJSON_CreateString(bks.ours[i]));
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (s)
-        state_write(BK_FILE, s, strlen(s));
-    free(s);
-}
-
-static bool bk_is_ours(const char *arn)
-{
-    for (size_t i = 0; i < bks.nours; i++)
-        if (strcmp(bks.ours[i], arn) == 0)
-            return true;
-    return false;
-}
-
-static void bk_add_ours(const char *arn)
-{
-    if (bk_is_ours(arn) || bks.nours == BK_MAXOURS)
-        return;
-    char *c = strdup(arn);
-    if (c)
-        bks.ours[bks.nours++] = c;
-}
-
-static void bk_drop_ours(const char *arn)
-{
-    for (size_t i = 0; i < bks.nours; i++)
-        if (strcmp(bks.ours[i], arn) == 0) {
-            free(bks.ours[i]);
-            bks.ours[i] = bks.ours[--bks.nours];
-            return;
-        }
-}
-
-static void bk_load(void)
-{
-    char *s = state_read(BK_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    const cJSON *x;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "ours"))
-        if (cJSON_IsString(x))
-            bk_add_ours(x->valuestring);
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs");
-    for (size_t i = 0; i < bks.n; i++) {
-        const cJSON *j = cJSON_GetObjectItemCaseSensitive(jobs, bks.jobs[i].key);
-        const cJSON *lr = cJSON_GetObjectItemCaseSensitive(j, "last_run_s");
-        const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "last_result");
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(j, "last_name");
-        const cJSON *arn = cJSON_GetObjectItemCaseSensitive(j, "last_arn");
-        if (cJSON_IsNumber(lr))
-            bks.jobs[i].last_run_s = (int64_t)lr->valuedouble;
-        if (cJSON_IsString(res))
-            snprintf(bks.jobs[i].last_result, sizeof(bks.jobs[i].last_result), "%s", res->valuestring);
-        if (cJSON_IsString(nm))
-            snprintf(bks.jobs[i].last_name, sizeof(bks.jobs[i].last_name), "%s", nm->valuestring);
-        if (cJSON_IsString(arn))
-            snprintf(bks.jobs[i].last_arn, sizeof(bks.jobs[i].last_arn), "%s", arn->valuestring);
-    }
-    cJSON_Delete(o);
-}
-
-/* ---- names ---- */
-
-/* Expand the template: {table}, {region}, {schedule}, {utc:FMT}.  With
- * prefix_only, stop at the first {utc:...} (the retention prefix). */
-static void bk_name(const bk_job_t *j, int64_t now_s, bool prefix_only, char *out, size_t len)
-{
-    const char *t = j->s->name_template;
-    size_t o = 0;
-    out[0] = '\0';
-    while (*t && o + 1 < len) {
-        if (strncmp(t, "{table}", 7) == 0) {
-            o += (size_t)snprintf(out + o, len - o, "%s", j->s->table);
-            t += 7;
-        } else if (strncmp(t, "{region}", 8) == 0) {
-            o += (size_t)snprintf(out + o, len - o, "%s", bks.cfg->regions[j->region].name);
-            t += 8;
-        } else if (strncmp(t, "{schedule}", 10) == 0) {
-            o += (size_t)snprintf(out + o, len - o, "%s", j->s->name);
-            t += 10;
-        } else if (strncmp(t, "{utc:", 5) == 0 && strchr(t, '}')) {
-            if (prefix_only)
-                break;
-            char fmt[64], buf[64];
-            const char *end = strchr(t, '}');
-            snprintf(fmt, sizeof(fmt), "%.*s", (int)(end - t - 5), t + 5);
-            time_t now = (time_t)now_s;
-            struct tm tm;
-            gmtime_r(&now, &tm);
-            if (strftime(buf, sizeof(buf), fmt, &tm) == 0)
-                buf[0] = '\0';
-            o += (size_t)snprintf(out + o, len - o, "%s", buf);
-            t = end + 1;
-        } else {
-            out[o++] = *t++;
-            out[o] = '\0';
-        }
-        if (o >= len)
-            o = len - 1;
-    }
-    /* DynamoDB backup names: [a-zA-Z0-9_.-] only. */
-    for (char *p = out; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '.' || *p == '-'))
-            *p = '-';
-}
+static void bk_wait(bk_job_t *j, int s);
 
 static void bk_event(const char *type, const bk_job_t *j, const char *detail)
 {
@@ -202,8 +75,11 @@ static void bk_on_delete(void *arg, int ok, const cJSON *resp, const char *error
     bk_job_t *j = arg;
     j->req = NULL;
     const ret_backup_t *b = &j->list[j->del_next];
+    if (ok || strstr(error, "BackupNotFoundException")) {
+        bk_rec_drop(j, b->arn);
+        bk_save();
+    }
     if (ok) {
-        bk_drop_ours(b->arn);
         j->deleted++;
         cJSON *d = cJSON_CreateObject();
         if (d) {
@@ -259,8 +135,8 @@ static void bk_plan(bk_job_t *j)
         log_msg(LOG_DEBUG, "msg=\"retention\" schedule=%s backup=%s verdict=\"%s\"", j->s->name,
                 j->list[i].name, reasons[i]);
     free(reasons);
-    log_msg(LOG_INFO, "msg=\"retention\" schedule=%s region=%s listed=%zu delete=%zu", j->s->name,
-            bks.cfg->regions[j->region].name, j->nlist, n);
+    log_msg(LOG_INFO, "msg=\"retention\" schedule=%s region=%s listed=%zu own=%zu delete=%zu", j->s->name,
+            bks.cfg->regions[j->region].name, j->nlist, j->nrecs, n);
     j->del_next = 0;
     bk_delete_next(j);
 }
@@ -271,6 +147,97 @@ static int bk_status_of(const char *s)
          : strcmp(s, "DELETED") == 0 ? RET_DELETED : RET_OTHER;
 }
 
+static int bk_list_add(bk_job_t *j, const char *arn, const char *name, int status, int64_t created)
+{
+    ret_backup_t *nl = realloc(j->list, (j->nlist + 1) * sizeof(*nl));
+    if (nl)
+        j->list = nl;
+    char **ns = nl ? realloc(j->list_store, (j->nlist + 1) * 2 * sizeof(char *)) : NULL;
+    if (!ns)
+        return -1;
+    j->list_store = ns;
+    char *a = strdup(arn), *n = strdup(name);
+    ns[j->nlist * 2] = a;
+    ns[j->nlist * 2 + 1] = n;
+    /* Ours: this schedule recorded this ARN under exactly this name. */
+    const bk_rec_t *rec = a ? bk_rec_find(j, a) : NULL;
+    bool ours = rec && n && strcmp(rec->name, n) == 0;
+    j->list[j->nlist++] = (ret_backup_t){.arn = a ? a : "", .name = n ? n : "", .created_s = created,
+                                         .status = status, .ours = ours, .adopted = ours && rec->adopted};
+    return 0;
+}
+
+/* A backup named exactly as the run whose CreateBackup answer was lost: it is that run's. */
+static void bk_adopt_pending(bk_job_t *j)
+{
+    bool found = false;
+    for (size_t i = 0; j->pending[0] && i < j->nlist; i++)
+        if (strcmp(j->list[i].name, j->pending) == 0 && bk_rec_add(j, j->list[i].arn, j->pending) == 0) {
+            j->list[i].ours = true;
+            snprintf(j->last_arn, sizeof(j->last_arn), "%s", j->list[i].arn);
+            j->created++;
+            found = true;
+            log_msg(LOG_NOTICE, "msg=\"backup of a lost CreateBackup answer found and recorded\" schedule=%s "
+                    "region=%s name=%s arn=%s", j->s->name, bks.cfg->regions[j->region].name, j->pending,
+                    j->list[i].arn);
+        }
+    if (found) {
+        j->pending[0] = '\0';
+        bk_save();
+    }
+}
+
+/* After a complete listing: forget records of backups that no longer exist. */
+static void bk_prune(bk_job_t *j)
+{
+    for (size_t r = 0; r < j->nrecs;) {
+        bool listed = false;
+        for (size_t i = 0; i < j->nlist && !listed; i++)
+            listed = strcmp(j->list[i].arn, j->recs[r].arn) == 0;
+        if (listed || strcmp(j->recs[r].arn, j->last_arn) == 0)
+            r++;
+        else
+            bk_rec_drop(j, j->recs[r].arn);
+    }
+}
+
+static void bk_lookup_done(bk_job_t *j)
+{
+    char name[260];
+    snprintf(name, sizeof(name), "%s", j->pending);
+    bk_adopt_pending(j);
+    bk_free_list(j);
+    if (!j->pending[0]) {   /* found and recorded: follow it to AVAILABLE */
+        bk_event("backup_started", j, "CreateBackup's answer was lost; found by name and recorded");
+        snprintf(j->last_name, sizeof(j->last_name), "%s", name);
+        j->started_mono = (int64_t)loop_now_ms();
+        j->lookup = j->recovering = false;
+        j->phase = JOB_WAITING;
+        bk_wait(j, 1);
+        return;
+    }
+    if (j->recovering) {   /* the interrupted run's CreateBackup never took effect */
+        log_msg(LOG_NOTICE, "msg=\"no backup of the interrupted run\" schedule=%s region=%s name=%s", j->s->name,
+                bks.cfg->regions[j->region].name, name);
+        j->pending[0] = '\0';
+        j->recovering = j->lookup = false;
+        j->phase = JOB_IDLE;
+        bk_save();
+        return;
+    }
+    if (++j->lookups < BK_LOOKUPS) {
+        j->phase = JOB_LOOKUP;
+        bk_wait(j, 2);
+        return;
+    }
+    char r[500];
+    snprintf(r, sizeof(r), "CreateBackup's answer was lost and no backup named %.255s was listed after %d "
+             "tries; not retried (it is adopted if it appears)", name, BK_LOOKUPS);
+    bk_event("backup_failed", j, r);
+    alarm_raise(j->key, "critical", r, NULL);
+    bk_finish(j, r, true);
+}
+
 static void bk_on_list(void *arg, int ok, const cJSON *resp, const char *error, double ms)
 {
     (void)ms;
@@ -278,8 +245,11 @@ static void bk_on_list(void *arg, int ok, const cJSON *resp, const char *error, 
     j->req = NULL;
     if (!ok) {
         char r[700];
-        snprintf(r, sizeof(r), "AVAILABLE: %.255s; retention not run: ListBackups: %.300s", j->last_name, error);
+        snprintf(r, sizeof(r), "%s%.255s; %s: ListBackups: %.300s", j->lookup ? "outcome unknown: " : "AVAILABLE: ",
+                 j->lookup ? j->pending : j->last_name, j->lookup ? "lookup failed" : "retention not run", error);
         bk_free_list(j);
+        if (j->lookup)
+            alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
     }
@@ -291,36 +261,34 @@ static void bk_on_list(void *arg, int ok, const cJSON *resp, const char *error, 
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(s, "BackupCreationDateTime");
         if (!cJSON_IsString(arn) || !cJSON_IsString(nm) || j->nlist >= BK_MAXLIST)
             continue;
-        ret_backup_t *nl = realloc(j->list, (j->nlist + 1) * sizeof(*nl));
-        char **ns = nl ? realloc(j->list_store, (j->nlist + 1) * 2 * sizeof(char *)) : NULL;
-        if (nl)
-            j->list = nl;
-        if (!ns)
+        if (bk_list_add(j, arn->valuestring, nm->valuestring,
+                        cJSON_IsString(st) ? bk_status_of(st->valuestring) : RET_OTHER,
+                        cJSON_IsNumber(ct) ? ret_epoch_s(ct->valuedouble) : 0) == -1)
             break;
-        j->list_store = ns;
-        char *a = strdup(arn->valuestring), *n = strdup(nm->valuestring);
-        ns[j->nlist * 2] = a;
-        ns[j->nlist * 2 + 1] = n;
-        j->list[j->nlist] = (ret_backup_t){.arn = a ? a : "", .name = n ? n : "",
-                                           .created_s = cJSON_IsNumber(ct) ? ret_epoch_s(ct->valuedouble) : 0,
-                                           .status = cJSON_IsString(st) ? bk_status_of(st->valuestring) : RET_OTHER,
-                                           .ours = a && bk_is_ours(a)};
-        j->nlist++;
     }
     const cJSON *next = cJSON_GetObjectItemCaseSensitive(resp, "LastEvaluatedBackupArn");
     if (cJSON_IsString(next) && j->nlist < BK_MAXLIST) {
         bk_list(j, next->valuestring);
         return;
     }
+    if (j->lookup) {
+        bk_lookup_done(j);
+        return;
+    }
+    bk_adopt_pending(j);
+    if (j->nlist < BK_MAXLIST && !cJSON_IsString(next))
+        bk_prune(j);
     bk_plan(j);
 }
 
 static void bk_list(bk_job_t *j, const char *start)
 {
-    j->phase = JOB_LISTING;
+    j->phase = j->lookup ? JOB_LOOKUP : JOB_LISTING;
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "TableName", j->s->table);
     cJSON_AddStringToObject(b, "BackupType", "USER");
+    if (j->lookup)   /* the lost run's window, with room for clock skew */
+        cJSON_AddNumberToObject(b, "TimeRangeLowerBound", (double)(j->pending_s - 900));
     if (start)
         cJSON_AddStringToObject(b, "ExclusiveStartBackupArn", start);
     j->req = ddb_call(bks.cfg, j->region, "ListBackups", b, bk_on_list, j);
@@ -340,7 +308,18 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
         bk_event("backup_available", j, NULL);
         alarm_resolve(j->key, "backups AVAILABLE again");
         bk_free_list(j);
+        j->lookup = false;
         bk_list(j, NULL);
+        return;
+    }
+    if (!ok && strstr(error, "BackupNotFoundException")) {   /* gone while CREATING: this run failed */
+        char r[500];
+        snprintf(r, sizeof(r), "backup %.255s disappeared before it was AVAILABLE (BackupNotFoundException); "
+                 "the next run is on schedule", j->last_name);
+        bk_rec_drop(j, j->last_arn);
+        bk_event("backup_failed", j, r);
+        alarm_raise(j->key, "critical", r, NULL);
+        bk_finish(j, r, true);
         return;
     }
     if (!ok)
@@ -355,46 +334,64 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
         bk_finish(j, r, true);
         return;
     }
-    struct timeval tv = {2, 0};
-    evtimer_add(j->poll, &tv);
+    bk_wait(j, 2);
 }
 
 static void bk_on_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     bk_job_t *j = arg;
+    if (j->phase == JOB_LOOKUP) {
+        bk_list(j, NULL);
+        return;
+    }
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "BackupArn", j->last_arn);
     j->req = ddb_call(bks.cfg, j->region, "DescribeBackup", b, bk_on_describe, j);
-    if (!j->req) {
-        struct timeval tv = {2, 0};
-        evtimer_add(j->poll, &tv);
-    }
+    if (!j->req)
+        bk_wait(j, 2);
 }
 
-static void bk_on_create(void *arg, int ok, const cJSON *resp, const char *error, double ms)
+static void bk_wait(bk_job_t *j, int s)
 {
-    (void)ms;
+    if (j->phase != JOB_LOOKUP)
+        j->phase = JOB_WAITING;
+    struct timeval tv = {s, 0};
+    evtimer_add(j->poll, &tv);
+}
+
+static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, const char *error)
+{
     bk_job_t *j = arg;
     j->req = NULL;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(resp, "BackupDetails");
     const cJSON *arn = cJSON_GetObjectItemCaseSensitive(d, "BackupArn");
-    if (!ok || !cJSON_IsString(arn)) {
+    if (!ok && unknown) {   /* it may exist: never create again, look for it by its name */
+        j->lookups = 0;
+        j->lookup = true;
+        bk_save();
+        log_msg(LOG_WARNING, "msg=\"CreateBackup outcome unknown: looking for it by name\" schedule=%s region=%s "
+                "name=%s error=\"%s\"", j->s->name, bks.cfg->regions[j->region].name, j->pending, error);
+        bk_list(j, NULL);
+        return;
+    }
+    if (!ok || !cJSON_IsString(arn) || bk_rec_add(j, arn->valuestring, j->last_name) == -1) {
         char r[400];
-        snprintf(r, sizeof(r), "CreateBackup failed: %.300s", ok ? "no BackupArn in the answer" : error);
+        if (!ok)
+            j->pending[0] = '\0';   /* a refusal that says nothing was done */
+        snprintf(r, sizeof(r), "CreateBackup failed: %.300s", !ok ? error : !cJSON_IsString(arn)
+                 ? "no BackupArn in the answer" : "its ARN cannot be recorded (record full or out of memory)");
         bk_event("backup_failed", j, r);
         alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
     }
     snprintf(j->last_arn, sizeof(j->last_arn), "%s", arn->valuestring);
-    bk_add_ours(j->last_arn);
+    j->pending[0] = '\0';
     j->created++;
-    bk_save();   /* the ARN is ours from now on, before anything else happens */
+    bk_save();   /* the ARN is this schedule's from now on, before anything else happens */
     bk_event("backup_started", j, NULL);
-    j->phase = JOB_WAITING;
-    struct timeval tv = {1, 0};
-    evtimer_add(j->poll, &tv);
+    bk_wait(j, 1);
 }
 
 static void bk_run(bk_job_t *j, const char *why)
@@ -406,13 +403,17 @@ static void bk_run(bk_job_t *j, const char *why)
     j->started_mono = (int64_t)loop_now_ms();
     bk_name(j, now, false, j->last_name, sizeof(j->last_name));
     j->last_arn[0] = '\0';
+    j->lookup = j->recovering = false;
+    /* Pending until CreateBackup answers: a crash in between leaves the name, looked up at start-up. */
+    snprintf(j->pending, sizeof(j->pending), "%s", j->last_name);
+    j->pending_s = now;
     snprintf(j->last_result, sizeof(j->last_result), "running (%s)", why);
     bk_save();   /* the run is recorded before it starts: never a burst after downtime */
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "TableName", j->s->table);
     cJSON_AddStringToObject(b, "BackupName", j->last_name);
     j->phase = JOB_CREATING;
-    j->req = ddb_call(bks.cfg, j->region, "CreateBackup", b, bk_on_create, j);
+    j->req = ddb_call_once(bks.cfg, j->region, "CreateBackup", b, bk_on_create, j);
     if (!j->req)
         bk_finish(j, "CreateBackup: cannot start", true);
     log_msg(LOG_INFO, "msg=\"backup started\" schedule=%s region=%s name=%s trigger=%s", j->s->name,
@@ -473,11 +474,11 @@ static void bk_stop(void)
             event_free(bks.jobs[i].poll);
         bk_free_list(&bks.jobs[i]);
     }
+    for (size_t i = 0; i < bks.n; i++)
+        bk_recs_free(&bks.jobs[i]);
     memset(bks.jobs, 0, sizeof(bks.jobs));
     bks.n = 0;
-    for (size_t i = 0; i < bks.nours; i++)
-        free(bks.ours[i]);
-    bks.nours = 0;
+    bk_state_free();
 }
 
 static void bk_start(const cfg_t *cfg)
@@ -500,6 +501,13 @@ static void bk_start(const cfg_t *cfg)
             bks.n++;
         }
     bk_load();
+    for (size_t i = 0; i < bks.n; i++) {   /* a run a stop or crash interrupted: did its backup get made? */
+        bk_job_t *j = &bks.jobs[i];
+        if (!j->pending[0])
+            continue;
+        j->lookup = j->recovering = true;
+        bk_list(j, NULL);
+    }
     bk_on_tick(-1, 0, NULL);
 }
 

@@ -3,10 +3,13 @@
  * in-time recovery kept on (pitr.c).  An actuator: it acts on the config and
  * on operators, never on probe results.
  *
- * Safety: a backup is deleted only when its ARN was recorded in
- * state_dir/backups.json when regiond created it AND its name starts with
- * the schedule's prefix (the template before its {utc:...} part); never the
- * newest AVAILABLE backup; never one still CREATING.  Each schedule's last
+ * Safety: a schedule deletes a backup only when that schedule recorded its
+ * ARN and exact name in state_dir/backups.json when it created it AND the
+ * name starts with the schedule's prefix (the template up to "{schedule}.":
+ * the sanitised schedule id and the fixed delimiter); never the newest
+ * AVAILABLE backup; never one still CREATING.  CreateBackup is never
+ * retried once it may have been applied: the run looks its backup up by
+ * exact name (backup_state.c holds the records and the names).  Each schedule's last
  * run is persisted before the backup is started: after downtime a missed
  * run happens once at start-up, never as a burst. */
 #ifndef REGIOND_BACKUP_H

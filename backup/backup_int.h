@@ -15,10 +15,18 @@
 
 #define BK_FILE "backups.json"
 #define BK_MAXJOBS 64
-#define BK_MAXOURS 4096
+#define BK_MAXRECS 2048          /* backups one schedule keeps record of in one region */
+#define BK_MAXLEGACY 4096
 #define BK_MAXLIST 2048
+#define BK_LOOKUPS 3             /* listings that look for a backup whose CreateBackup answer was lost */
 
-typedef enum { JOB_IDLE = 0, JOB_CREATING, JOB_WAITING, JOB_LISTING, JOB_DELETING } job_phase_t;
+typedef enum { JOB_IDLE = 0, JOB_CREATING, JOB_WAITING, JOB_LISTING, JOB_DELETING, JOB_LOOKUP } job_phase_t;
+
+/* One backup this schedule created in this region: its ARN and the exact name it was made with. */
+typedef struct {
+    char *arn, *name;
+    bool adopted;                 /* recorded before names carried the schedule id (exact name only) */
+} bk_rec_t;
 
 typedef struct {
     const cfg_backup_t *s;
@@ -38,18 +46,38 @@ typedef struct {
     size_t del_next;
     bool *del;
     uint64_t created, deleted, failed;
+    bk_rec_t *recs;               /* what this schedule created here: retention only ever looks at these */
+    size_t nrecs;
+    char pending[260];            /* a name whose CreateBackup answer was lost; adopted by exact name */
+    int64_t pending_s;            /* wall seconds when that run started */
+    int lookups;                  /* listings made looking for it */
+    bool lookup;                  /* the listing in progress looks for `pending` (no retention) */
+    bool recovering;              /* that look-up is for a run a stop or crash interrupted */
 } bk_job_t;
 
 typedef struct {
     const cfg_t *cfg;
     bk_job_t jobs[BK_MAXJOBS];
     size_t n;
-    char *ours[BK_MAXOURS];       /* ARNs of backups regiond created */
-    size_t nours;
+    char *legacy[BK_MAXLEGACY];   /* ARNs recorded before per-schedule records no schedule could claim */
+    size_t nlegacy;
+    cJSON *orphans;               /* records of schedules not in this config, kept for when they return */
     struct event *tick;
 } bks_t;
 
 extern bks_t bks;
+
+/* backup_state.c: state_dir/backups.json and the per-schedule records. */
+void bk_save(void);
+void bk_load(void);
+void bk_state_free(void);
+const bk_rec_t *bk_rec_find(const bk_job_t *j, const char *arn);
+int bk_rec_add(bk_job_t *j, const char *arn, const char *name);
+void bk_rec_drop(bk_job_t *j, const char *arn);
+void bk_recs_free(bk_job_t *j);
+/* The backup name of a run at now_s; with prefix_only, only the part up to
+ * and including "{schedule}." (what every name of this schedule starts with). */
+void bk_name(const bk_job_t *j, int64_t now_s, bool prefix_only, char *out, size_t len);
 
 
 #endif

@@ -13,12 +13,14 @@ cJSON *backup_status_json(void)
 {
     cJSON *a = cJSON_CreateArray();
     char t[40];
-    static const char *const phases[] = {"idle", "creating", "waiting", "listing", "deleting"};
+    static const char *const phases[] = {"idle", "creating", "waiting", "listing", "deleting", "lookup"};
     for (size_t i = 0; a && i < bks.n; i++) {
         const bk_job_t *j = &bks.jobs[i];
         cJSON *x = cJSON_CreateObject();
+        char prefix[260];
         if (!x)
             break;
+        bk_name(j, 0, true, prefix, sizeof(prefix));
         cJSON_AddStringToObject(x, "schedule", j->s->name);
         cJSON_AddStringToObject(x, "table", j->s->table);
         cJSON_AddStringToObject(x, "region", bks.cfg->regions[j->region].name);
@@ -33,6 +35,11 @@ cJSON *backup_status_json(void)
         cJSON_AddStringToObject(x, "last_result", j->last_result);
         cJSON_AddStringToObject(x, "last_name", j->last_name);
         cJSON_AddStringToObject(x, "last_arn", j->last_arn);
+        cJSON_AddStringToObject(x, "name_prefix", prefix);
+        cJSON *own = cJSON_AddArrayToObject(x, "own_arns");
+        for (size_t k = 0; own && k < j->nrecs; k++)
+            cJSON_AddItemToArray(own, cJSON_CreateString(j->recs[k].arn));
+        cJSON_AddStringToObject(x, "pending_name", j->pending);
         cJSON_AddNumberToObject(x, "keep_last", j->s->keep_last);
         cJSON_AddNumberToObject(x, "keep_days", j->s->keep_days);
         cJSON_AddNumberToObject(x, "created", (double)j->created);

@@ -270,6 +270,19 @@ static int parse_macro(const char *expr, size_t at, cron_t *out, char *err, size
     return -1;
 }
 
+/* Does some listed day of month exist in some listed month (29 February
+ * counts: it exists in leap years)? */
+static bool dom_possible(uint64_t dom, uint64_t month)
+{
+    static const int days[13] = { 0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    for (int m = 1; m <= 12; m++)
+        if (month >> m & 1)
+            for (int d = 1; d <= days[m]; d++)
+                if (dom >> d & 1)
+                    return true;
+    return false;
+}
+
 int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
 {
     size_t start[5], end[5], i = 0;
@@ -303,6 +316,11 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
     for (ps.idx = 0; ps.idx < 5; ps.idx++)
         if (parse_field(&ps, start[ps.idx], end[ps.idx], &mask[ps.idx]) < 0)
             return -1;
+    if (expr[start[2]] != '*' && expr[start[4]] == '*' && !dom_possible(mask[2], mask[3])) {
+        put_err(err, errlen, "field 3 (day of month): no day listed exists in the months of field 4 "
+                "(month), so the schedule never fires (e.g. 30 February, 31 April)");
+        return -1;
+    }
     out->minute = mask[0];
     out->hour = (uint32_t)mask[1];
     out->dom = (uint32_t)mask[2];

@@ -29,7 +29,11 @@
  * Errors name the field and the 1-based character position in the whole
  * expression: "field 3 (day of month): 32 is out of range 1-31 (at
  * position 9)", "field 2 (hour): step must be at least 1 (at position 5)",
- * "expected 5 fields, got 4". */
+ * "expected 5 fields, got 4".  An expression that can never fire is
+ * rejected too, naming the field: a day of month restricted (and day of
+ * week '*') to days none of the listed months has, e.g. "0 3 30 2 *",
+ * "0 0 31 4,6 *" ("field 3 (day of month): no day listed exists in the
+ * months of field 4 (month), ...").  29 February is accepted (leap years). */
 #ifndef REGIOND_CRON_H
 #define REGIOND_CRON_H
 
@@ -64,7 +68,8 @@ bool cron_matches(const cron_t *c, int64_t t);
 
 /* The first matching minute strictly after after_s (epoch seconds, UTC),
  * with seconds = 0; -1 when there is none within CRON_HORIZON_YEARS
- * calendar years ("0 0 31 2 *"), or after_s is outside years 1-9999.
+ * calendar years (29 February seen from 2097), or after_s is outside years
+ * 1-9999.
  * -1 is never a real answer: answers are multiples of 60. */
 int64_t cron_next(const cron_t *c, int64_t after_s);
 

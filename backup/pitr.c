@@ -52,9 +52,10 @@ static void pt_event(const char *type, size_t i, const char *detail)
     feed_emit(type, d);
 }
 
+static void pt_on_describe(void *arg, int ok, const cJSON *resp, const char *error, double ms);
+
 static void pt_on_update(void *arg, int ok, const cJSON *resp, const char *error, double ms)
 {
-    (void)resp, (void)ms;
     size_t i = (size_t)(uintptr_t)arg;
     P.r[i].req = NULL;
     if (!ok) {
@@ -71,6 +72,7 @@ static void pt_on_update(void *arg, int ok, const cJSON *resp, const char *error
     alarm_raise(key, "warning", sum, NULL);
     log_msg(LOG_NOTICE, "msg=\"point-in-time recovery turned on\" region=%s table=%s",
             P.cfg->regions[i].name, P.cfg->dynamodb.table);
+    pt_on_describe(arg, 1, resp, NULL, ms);   /* the answer describes the new state */
 }
 
 static void pt_enable(size_t i)

@@ -62,7 +62,7 @@ static bool has_prefix(const ret_policy_t *p, const ret_backup_t *b)
 /* In the policy set: ours and named with the prefix. */
 static bool in_set(const ret_policy_t *p, const ret_backup_t *b)
 {
-    return b->ours && has_prefix(p, b);
+    return b->ours && (b->adopted || has_prefix(p, b));
 }
 
 /* The newest AVAILABLE backup (of the policy set when only_set); n if none. */
@@ -116,7 +116,7 @@ static bool kept_always(const ret_ctx_t *x, size_t i, char *why)
         say(why, "kept: not created by regiond");
     } else if (!x->p->name_prefix || !x->p->name_prefix[0]) {
         say(why, "kept: policy has no name_prefix");
-    } else if (!has_prefix(x->p, b)) {
+    } else if (!b->adopted && !has_prefix(x->p, b)) {
         say(why, "kept: name does not start with \"%s\"", x->p->name_prefix);
     } else if (b->status == RET_CREATING) {
         say(why, "kept: still CREATING");

@@ -3,7 +3,9 @@
  * (ListBackups, BackupSummaries) and deletes what the plan says.
  *
  * A backup is in the POLICY SET when it is ours (its ARN was recorded by
- * regiond in state_dir) AND its name starts with the policy's name_prefix.
+ * this schedule in state_dir, under exactly this name) AND its name starts
+ * with the policy's name_prefix (or it is ours and adopted: recorded before
+ * names carried the schedule id, claimed by its exact name).
  * Only backups of the policy set may ever be deleted.  The rules, first
  * that applies wins, each with its reason text:
  *   1. not ours                      "kept: not created by regiond"
@@ -60,7 +62,8 @@ typedef struct {
     const char *name;
     int64_t created_s;   /* BackupCreationDateTime, epoch seconds */
     int status;          /* RET_CREATING, RET_AVAILABLE, RET_DELETED, RET_OTHER */
-    bool ours;           /* ARN recorded by regiond in state_dir */
+    bool ours;           /* ARN recorded by this schedule in state_dir, under exactly this name */
+    bool adopted;        /* recorded before names carried the schedule id: in the set without the prefix */
 } ret_backup_t;
 
 typedef struct {

@@ -164,7 +164,8 @@ typedef struct {
     char **regions;               /* replica regions to back up (names of configured regions) */
     size_t n_regions;
     char *schedule;               /* 5-field cron, UTC (validated with cron_parse) */
-    char *name_template;          /* default "regiond-{table}-{utc:%Y%m%dT%H%MZ}" */
+    char *name_template;          /* default "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%MZ}" */
+    char *id;                     /* the name sanitised for backup names: [A-Za-z0-9_-], others '_' */
     uint32_t keep_last;           /* 0 = not used */
     uint32_t keep_days;           /* 0 = not used */
     uint32_t available_timeout_s; /* alarm when not AVAILABLE after; default 3600 */
@@ -176,9 +177,10 @@ typedef struct {
     char *table;                  /* the global table's name */
     char **aws_regions;           /* AWS region per configured region (regions[].dynamodb.region) */
     uint32_t describe_interval_s; /* DescribeTable per region; default 30 */
-    char *heartbeat_table;        /* default: table */
-    char *heartbeat_key_prefix;   /* partition key value prefix; default "regiond-heartbeat" */
-    char *heartbeat_sort_value;   /* sort key value if the table has one; default "regiond" */
+    int heartbeat_mode;           /* 0: a dedicated heartbeat table (default), 1: the application table */
+    char *heartbeat_table;        /* mode 0: default "regiond-heartbeat"; mode 1: table */
+    char *heartbeat_key_prefix;   /* reserved String/Binary key prefix; default "__regiond#hb" */
+    char **heartbeat_number_keys; /* per configured region: the reserved Number key value, NULL unset */
     uint32_t heartbeat_interval_ms;   /* each region writes; default 5000 */
     uint32_t heartbeat_read_ms;       /* each region reads the others; default 500 */
     uint32_t stale_after_s;       /* reads not advancing this long -> finding; default 30 */
@@ -187,8 +189,8 @@ typedef struct {
     int finding;                  /* what a replica finding does to the region: 0 degraded (default), 1 down, 2 none */
     cfg_backup_t *backups;
     size_t n_backups;
-    bool pitr_manage;             /* "pitr" section present */
-    bool pitr_enabled;            /* want PITR on; default true when the section is present */
+    bool pitr_manage;             /* true whenever dynamodb is configured */
+    bool pitr_enabled;            /* want PITR on; default true */
     uint32_t pitr_period_days;    /* 0 = do not set RecoveryPeriodInDays */
     uint32_t pitr_check_s;        /* default 300 */
 } cfg_dynamodb_t;

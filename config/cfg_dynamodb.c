@@ -12,8 +12,9 @@
 
 static const char *const ddb_keys[] = { "table", "describe_interval_s", "heartbeat", "rpo_ms", "gate",
                                         "finding", "stale_after_s", "backups", "pitr", NULL };
-static const char *const hb_keys[] = { "table", "key_prefix", "sort_key_value", "interval_ms",
+static const char *const hb_keys[] = { "mode", "table", "key_prefix", "number_keys", "interval_ms",
                                        "read_interval_ms", NULL };
+static const char *const hb_modes[] = { "table", "application", NULL };
 static const char *const backup_keys[] = { "name", "table", "regions", "schedule", "name_template",
                                            "keep_last", "keep_days", "available_timeout_s", NULL };
 static const char *const pitr_keys[] = { "enabled", "recovery_period_days", "check_interval_s", NULL };
@@ -35,6 +36,9 @@ static int table_name(cfg_ctx_t *c, const cJSON *o, const char *parent, const ch
         return cfg_expect(c, path, "a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)", cfg_member(o, key));
     return 0;
 }
+
+#define ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+#define CFG_BACKUP_TEMPLATE "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%MZ}"
 
 static int region_index(const cfg_t *cfg, const char *name)
 {
@@ -67,7 +71,11 @@ static int backup(cfg_ctx_t *c, const cJSON *o, const char *bp, size_t idx, cons
     if (!b->table)
         b->table = cfg_xstrdup(cfg->dynamodb.table);
     if (!b->name_template)
-        b->name_template = cfg_xstrdup("regiond-{table}-{utc:%Y%m%dT%H%MZ}");
+        b->name_template = cfg_xstrdup(CFG_BACKUP_TEMPLATE);
+    b->id = cfg_xstrdup(b->name);
+    for (char *p = b->id; *p; p++)
+        if (!strchr(ID_CHARS, *p))
+            *p = '_';
     cfg_key_path(path, bp, "schedule");
     cron_t cr;
     if (!b->schedule)
@@ -75,9 +83,11 @@ static int backup(cfg_ctx_t *c, const cJSON *o, const char *bp, size_t idx, cons
     if (cron_parse(b->schedule, &cr, err, sizeof err) == -1)
         return cfg_fail(c, path, "%s", err);
     cfg_key_path(path, bp, "name_template");
-    if (strncmp(b->name_template, "regiond-", 8) != 0 || !strstr(b->name_template, "{utc:"))
-        return cfg_fail(c, path, "expected a template starting with \"regiond-\" and holding a {utc:...} "
-                        "time (regiond deletes only backups it named so)");
+    const char *sch = strstr(b->name_template, "{schedule}."), *utc = strstr(b->name_template, "{utc:");
+    if (strncmp(b->name_template, "regiond-", 8) != 0 || !sch || !utc || utc < sch)
+        return cfg_fail(c, path, "expected a template starting with \"regiond-\", holding \"{schedule}.\" "
+                        "(the schedule's id and the fixed delimiter) and after it a {utc:...} time, e.g. \"%s\"",
+                        CFG_BACKUP_TEMPLATE);
     const cJSON *rs = cfg_member(o, "regions");
     cfg_key_path(path, bp, "regions");
     if (!cJSON_IsArray(rs) || !rs->child)
@@ -112,37 +122,77 @@ static int backups(cfg_ctx_t *c, const cJSON *o, cfg_t *cfg)
         cfg_idx_path(bp, "dynamodb.backups", i);
         if (backup(c, b, bp, i, cfg, &d->backups[i]) == -1)
             return -1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(d->backups[j].name, d->backups[i].name) == 0) {
-                char np[CFG_PATH_MAX];
-                cfg_key_path(np, bp, "name");
+        for (size_t j = 0; j < i; j++) {
+            char np[CFG_PATH_MAX];
+            cfg_key_path(np, bp, "name");
+            if (strcmp(d->backups[j].name, d->backups[i].name) == 0)
                 return cfg_fail(c, np, "duplicate schedule name '%s' (also dynamodb.backups[%zu])",
                                 d->backups[i].name, j);
-            }
+            if (strcmp(d->backups[j].id, d->backups[i].id) == 0
+                && strcmp(d->backups[j].table, d->backups[i].table) == 0)
+                return cfg_fail(c, np, "expected a name whose backup-name id ('%s': characters other than "
+                                "A-Z a-z 0-9 _ - become _) differs from dynamodb.backups[%zu]'s on the same table",
+                                d->backups[i].id, j);
+        }
     }
     return 0;
 }
 
-static int heartbeat(cfg_ctx_t *c, const cJSON *o, cfg_dynamodb_t *d)
+/* heartbeat.number_keys: {REGION: "DECIMAL"}, distinct values, configured regions only. */
+static int number_keys(cfg_ctx_t *c, const cJSON *hb, const cfg_t *cfg, cfg_dynamodb_t *d)
+{
+    const char *base = "dynamodb.heartbeat.number_keys";
+    const cJSON *nk = cfg_member(hb, "number_keys");
+    char path[CFG_PATH_MAX];
+    if (!nk)
+        return 0;
+    if (!cJSON_IsObject(nk))
+        return cfg_expect(c, base, "an object: region name -> a reserved Number key value", nk);
+    d->heartbeat_number_keys = cfg_xcalloc(cfg->n_regions, sizeof(char *));
+    for (const cJSON *v = nk->child; v; v = v->next) {
+        cfg_key_path(path, base, v->string);
+        int k = region_index(cfg, v->string);
+        if (k < 0)
+            return cfg_fail(c, path, "expected the name of a configured region as the key");
+        size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0, neg = n && v->valuestring[0] == '-';
+        if (!n || n - neg < 1 || n - neg > 38 || strspn(v->valuestring + neg, "0123456789") != n - neg)
+            return cfg_expect(c, path, "a string holding an integer of 1 to 38 digits (a DynamoDB Number)", v);
+        for (size_t j = 0; j < cfg->n_regions; j++)
+            if (d->heartbeat_number_keys[j] && strcmp(d->heartbeat_number_keys[j], v->valuestring) == 0)
+                return cfg_fail(c, path, "expected a value no other region uses (%s has %s)",
+                                cfg->regions[j].name, v->valuestring);
+        d->heartbeat_number_keys[k] = cfg_xstrdup(v->valuestring);
+    }
+    return 0;
+}
+
+static int heartbeat(cfg_ctx_t *c, const cJSON *o, const cfg_t *cfg, cfg_dynamodb_t *d)
 {
     const cJSON *hb = NULL;
+    const char *P = "dynamodb.heartbeat";
     d->heartbeat_interval_ms = 5000;
     d->heartbeat_read_ms = 500;
     if (cfg_get_section(c, o, "dynamodb", "heartbeat", hb_keys, &hb) == -1
-        || table_name(c, hb, "dynamodb.heartbeat", "table", &d->heartbeat_table) == -1
-        || cfg_get_str(c, hb, "dynamodb.heartbeat", "key_prefix", CFG_S_NONEMPTY | CFG_S_NOCTRL,
-                       &d->heartbeat_key_prefix) == -1
-        || cfg_get_str(c, hb, "dynamodb.heartbeat", "sort_key_value", CFG_S_NONEMPTY | CFG_S_NOCTRL,
-                       &d->heartbeat_sort_value) == -1
-        || cfg_get_u32(c, hb, "dynamodb.heartbeat", "interval_ms", 200, 3600000, &d->heartbeat_interval_ms) == -1
-        || cfg_get_u32(c, hb, "dynamodb.heartbeat", "read_interval_ms", 50, 60000, &d->heartbeat_read_ms) == -1)
+        || cfg_get_enum(c, hb, P, "mode", hb_modes, &d->heartbeat_mode) == -1
+        || table_name(c, hb, P, "table", &d->heartbeat_table) == -1
+        || cfg_get_str(c, hb, P, "key_prefix", CFG_S_NONEMPTY | CFG_S_NOCTRL, &d->heartbeat_key_prefix) == -1
+        || number_keys(c, hb, cfg, d) == -1
+        || cfg_get_u32(c, hb, P, "interval_ms", 200, 3600000, &d->heartbeat_interval_ms) == -1
+        || cfg_get_u32(c, hb, P, "read_interval_ms", 50, 60000, &d->heartbeat_read_ms) == -1)
         return -1;
+    if (d->heartbeat_mode == 1 && d->heartbeat_table)
+        return cfg_fail(c, "dynamodb.heartbeat.table", "expected no table with mode \"application\" (the "
+                        "heartbeat then goes into dynamodb.table)");
+    if (d->heartbeat_mode == 0 && d->heartbeat_table && strcmp(d->heartbeat_table, d->table) == 0)
+        return cfg_fail(c, "dynamodb.heartbeat.table", "expected a dedicated table, not dynamodb.table "
+                        "(to write into the application table, set mode \"application\")");
     if (!d->heartbeat_table)
-        d->heartbeat_table = cfg_xstrdup(d->table);
+        d->heartbeat_table = cfg_xstrdup(d->heartbeat_mode == 1 ? d->table : "regiond-heartbeat");
     if (!d->heartbeat_key_prefix)
-        d->heartbeat_key_prefix = cfg_xstrdup("regiond-heartbeat");
-    if (!d->heartbeat_sort_value)
-        d->heartbeat_sort_value = cfg_xstrdup("regiond");
+        d->heartbeat_key_prefix = cfg_xstrdup("__regiond#hb");
+    else if (strlen(d->heartbeat_key_prefix) < 4 || strlen(d->heartbeat_key_prefix) > 200)
+        return cfg_fail(c, "dynamodb.heartbeat.key_prefix", "expected 4 to 200 characters (a prefix the "
+                        "application never uses in its keys)");
     if (d->heartbeat_read_ms > d->heartbeat_interval_ms)
         return cfg_fail(c, "dynamodb.heartbeat.read_interval_ms", "expected at most interval_ms (%u), got %u",
                         d->heartbeat_interval_ms, d->heartbeat_read_ms);
@@ -153,12 +203,13 @@ static int pitr(cfg_ctx_t *c, const cJSON *o, cfg_dynamodb_t *d)
 {
     const cJSON *p = NULL;
     d->pitr_check_s = 300;
+    /* Whenever dynamodb is configured, PITR is checked and kept on unless pitr.enabled says false. */
+    d->pitr_manage = true;
+    d->pitr_enabled = true;
     if (cfg_get_section(c, o, "dynamodb", "pitr", pitr_keys, &p) == -1)
         return -1;
     if (!p)
         return 0;
-    d->pitr_manage = true;
-    d->pitr_enabled = true;
     return cfg_get_bool(c, p, "dynamodb.pitr", "enabled", &d->pitr_enabled) == -1
         || cfg_get_u32(c, p, "dynamodb.pitr", "recovery_period_days", 1, 35, &d->pitr_period_days) == -1
         || cfg_get_u32(c, p, "dynamodb.pitr", "check_interval_s", 5, 86400, &d->pitr_check_s) == -1 ? -1 : 0;
@@ -208,7 +259,7 @@ int cfg_build_dynamodb(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
             || cfg_get_u32(c, o, "dynamodb", "rpo_ms", 1, 86400000, &d->rpo_ms) == -1
             || cfg_get_enum(c, o, "dynamodb", "gate", gates, &gate) == -1
             || cfg_get_enum(c, o, "dynamodb", "finding", findings, &finding) == -1
-            || heartbeat(c, o, d) == -1 || pitr(c, o, d) == -1)
+            || heartbeat(c, o, cfg, d) == -1 || pitr(c, o, d) == -1)
             return -1;
         d->gate = gate;
         d->finding = finding;
@@ -230,10 +281,11 @@ void cfg_free_dynamodb(cfg_t *cfg)
     cfg_dynamodb_t *d = &cfg->dynamodb;
     for (size_t i = 0; i < d->n_backups; i++) {
         cfg_backup_t *b = &d->backups[i];
-        free(b->name), free(b->table), free(b->schedule), free(b->name_template);
+        free(b->name), free(b->table), free(b->schedule), free(b->name_template), free(b->id);
         free_list(b->regions, b->n_regions);
     }
     free(d->backups);
     free_list(d->aws_regions, d->aws_regions ? cfg->n_regions : 0);
-    free(d->table), free(d->heartbeat_table), free(d->heartbeat_key_prefix), free(d->heartbeat_sort_value);
+    free_list(d->heartbeat_number_keys, d->heartbeat_number_keys ? cfg->n_regions : 0);
+    free(d->table), free(d->heartbeat_table), free(d->heartbeat_key_prefix);
 }

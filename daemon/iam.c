@@ -100,10 +100,17 @@ static void iam_add_arns(cJSON *a, const cfg_t *cfg, const char *table, const ch
 static void iam_dynamodb(cJSON *stmts, const cfg_t *cfg)
 {
     const cfg_dynamodb_t *d = &cfg->dynamodb;
-    static const char *const tbl[] = {"dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:GetItem"};
-    cJSON *s = iam_statement(stmts, "ReplicaHealthAndHeartbeat", tbl, 3, "");
+    static const char *const tbl[] = {"dynamodb:DescribeTable"};
+    cJSON *s = iam_statement(stmts, "ReplicaHealthAndHeartbeatTableCheck", tbl, 1, "");
     cJSON *res = cJSON_CreateArray();
     iam_add_arns(res, cfg, d->table, "", NULL);
+    iam_add_arns(res, cfg, d->heartbeat_table, "", NULL);
+    cJSON_ReplaceItemInObject(s, "Resource", res);
+    /* Item access only where the heartbeat lives: the dedicated table by default. */
+    static const char *const hb[] = {"dynamodb:PutItem", "dynamodb:GetItem"};
+    s = iam_statement(stmts, d->heartbeat_mode ? "HeartbeatItemsInTheApplicationTable"
+                                                : "HeartbeatItemsInTheHeartbeatTable", hb, 2, "");
+    res = cJSON_CreateArray();
     iam_add_arns(res, cfg, d->heartbeat_table, "", NULL);
     cJSON_ReplaceItemInObject(s, "Resource", res);
     if (d->n_backups || d->pitr_manage) {
@@ -148,4 +155,21 @@ char *iam_policy(const cfg_t *cfg)
     char *s = cJSON_Print(doc);
     cJSON_Delete(doc);
     return s;
+}
+
+void iam_print_notes(const cfg_t *cfg, FILE *f)
+{
+    const cfg_dynamodb_t *d = &cfg->dynamodb;
+    if (!d->enabled || d->heartbeat_mode != 0)
+        return;
+    fprintf(f, "regiond: the heartbeat needs the global table %s in every configured region; create it once "
+            "(see the README, \"The heartbeat table\"):\n"
+            "  aws dynamodb create-table --region %s --table-name %s --billing-mode PAY_PER_REQUEST \\\n"
+            "    --attribute-definitions AttributeName=pk,AttributeType=S --key-schema AttributeName=pk,KeyType=HASH \\\n"
+            "    --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES\n",
+            d->heartbeat_table, d->aws_regions[0], d->heartbeat_table);
+    for (size_t i = 1; i < cfg->n_regions; i++)
+        fprintf(f, "  aws dynamodb update-table --region %s --table-name %s --replica-updates "
+                "'[{\"Create\": {\"RegionName\": \"%s\"}}]'   # wait for ACTIVE between replicas\n",
+                d->aws_regions[0], d->heartbeat_table, d->aws_regions[i]);
 }

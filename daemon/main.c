@@ -97,6 +97,7 @@ static int m_print_iam(void)
                 m_config_path);
     if (c->dynamodb.enabled && !c->aws.account_id)
         fprintf(stderr, "regiond: set aws.account_id to fill ACCOUNT_ID in the table ARNs\n");
+    iam_print_notes(c, stderr);
     char *p = iam_policy(c);
     cfg_free(c);
     if (!p)

@@ -25,23 +25,38 @@ ddbs_t ddbs;
 
 static void ddb_evaluate(void);
 
-/* ---- the heartbeat item ---- */
+/* ---- the heartbeat on or off ---- */
 
-static void ddb_key(cJSON *item, size_t writer, size_t region)
+/* Recompute whether the heartbeat may run; raise or resolve its alarm.  A
+ * refusal empties the write rings, so no stall is inferred from writes
+ * that will never be looked for. */
+static void ddb_hb_update(void)
 {
-    const ddb_region_t *r = &ddbs.r[region];
-    char v[300];
-    snprintf(v, sizeof(v), "%s#%s#%s", ddbs.cfg->dynamodb.heartbeat_key_prefix, ddbs.cfg->regions[writer].name,
-             ddbs.cfg->controller.id);
-    cJSON *h = cJSON_AddObjectToObject(item, r->key_hash);
-    if (h)
-        cJSON_AddStringToObject(h, r->hash_type[0] == 'N' ? "N" : "S", r->hash_type[0] == 'N' ? "0" : v);
-    if (r->key_range[0]) {
-        cJSON *k = cJSON_AddObjectToObject(item, r->key_range);
-        if (k)
-            cJSON_AddStringToObject(k, r->range_type[0] == 'N' ? "N" : "S",
-                                    r->range_type[0] == 'N' ? "0" : ddbs.cfg->dynamodb.heartbeat_sort_value);
+    char why[sizeof(ddbs.hb_off)] = "";
+    for (size_t i = 0; i < ddbs.n && !why[0]; i++)
+        if (ddbs.r[i].hb_collision[0] || ddbs.r[i].hb_refused[0])
+            snprintf(why, sizeof(why), "%s", ddbs.r[i].hb_collision[0] ? ddbs.r[i].hb_collision
+                                                                       : ddbs.r[i].hb_refused);
+    if (strcmp(why, ddbs.hb_off) == 0)
+        return;
+    bool was = ddbs.hb_off[0] != '\0';
+    snprintf(ddbs.hb_off, sizeof(ddbs.hb_off), "%s", why);
+    if (why[0]) {
+        for (size_t w = 0; w < ddbs.n; w++)
+            ddbs.r[w].writes.n = ddbs.r[w].writes.head = 0;
+        char sum[500];
+        snprintf(sum, sizeof(sum), "DynamoDB heartbeat off (no replication lag measured): %s", why);
+        log_msg(LOG_ERR, "msg=\"heartbeat refused\" reason=\"%s\"", why);
+        alarm_raise("ddb-heartbeat", "critical", sum, NULL);
+    } else if (was) {
+        log_msg(LOG_NOTICE, "msg=\"heartbeat table checked: heartbeat on\"");
+        alarm_resolve("ddb-heartbeat", "heartbeat table checked in every region");
     }
+}
+
+static bool ddb_hb_may(size_t w)
+{
+    return !ddbs.hb_off[0] && ddbs.r[w].keys_known;
 }
 
 static uint64_t ddb_write_mono(size_t w, uint64_t seq)
@@ -70,6 +85,13 @@ static void ddb_on_write(void *arg, int ok, const cJSON *resp, const char *error
     size_t w = (size_t)(uintptr_t)arg;
     ddb_region_t *r = &ddbs.r[w];
     r->write_req = NULL;
+    if (!ok && strstr(error, "ConditionalCheckFailed")) {
+        snprintf(r->hb_collision, sizeof(r->hb_collision), "heartbeat table %.255s in %s: an item regiond did "
+                 "not write exists at the heartbeat key; nothing was written", ddbs.cfg->dynamodb.heartbeat_table,
+                 ddbs.cfg->regions[w].name);
+        ddb_hb_update();
+        return;
+    }
     if (!ok) {
         snprintf(r->write_error, sizeof(r->write_error), "%s", error);
         if (!r->write_fail_since)
@@ -80,6 +102,8 @@ static void ddb_on_write(void *arg, int ok, const cJSON *resp, const char *error
     r->write_error[0] = '\0';
     r->write_fail_since = 0;
     ewma_add(&r->write_ms, ms);
+    if (ddbs.hb_off[0])
+        return;
     ddb_ring_t *g = &r->writes;
     g->seq[g->head] = r->next_seq;
     g->mono[g->head] = loop_now_ms();
@@ -92,10 +116,10 @@ static void ddb_on_write(void *arg, int ok, const cJSON *resp, const char *error
 static void ddb_write(size_t w)
 {
     ddb_region_t *r = &ddbs.r[w];
-    if (!r->keys_known || r->write_req)
+    if (!ddb_hb_may(w) || r->write_req)
         return;
     cJSON *body = cJSON_CreateObject(), *item = cJSON_CreateObject();
-    if (!body || !item) {
+    if (!body || !item || ddb_hb_key(item, w, w) == -1) {
         cJSON_Delete(body);
         cJSON_Delete(item);
         return;
@@ -103,12 +127,19 @@ static void ddb_write(size_t w)
     char n[32];
     r->next_seq = r->last_written_seq + 1;
     cJSON_AddStringToObject(body, "TableName", ddbs.cfg->dynamodb.heartbeat_table);
-    ddb_key(item, w, w);
+    /* Never overwrite an item that is not this writer's heartbeat. */
+    cJSON_AddStringToObject(body, "ConditionExpression",
+                            "attribute_not_exists(#k) OR (hb_writer = :w AND hb_controller = :c)");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "ExpressionAttributeNames"), "#k", r->key_hash);
+    cJSON *vals = cJSON_AddObjectToObject(body, "ExpressionAttributeValues");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(vals, ":w"), "S", ddbs.cfg->regions[w].name);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(vals, ":c"), "S", ddbs.cfg->controller.id);
     snprintf(n, sizeof(n), "%" PRIu64, r->next_seq);
     cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_seq"), "N", n);
     snprintf(n, sizeof(n), "%" PRId64, loop_wall_ms());
     cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_written_ms"), "N", n);
     cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_writer"), "S", ddbs.cfg->regions[w].name);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "hb_controller"), "S", ddbs.cfg->controller.id);
     cJSON_AddItemToObject(body, "Item", item);
     r->write_req = ddb_call(ddbs.cfg, w, "PutItem", body, ddb_on_write, (void *)(uintptr_t)w);
 }
@@ -135,8 +166,14 @@ static void ddb_on_read(void *arg, int ok, const cJSON *resp, const char *error,
     ewma_add(&ddbs.r[id->r].read_ms, ms);
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(resp, "Item");
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "hb_seq"), "N");
-    if (!cJSON_IsString(seq))
+    const cJSON *wr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "hb_writer"), "S");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "hb_controller"), "S");
+    if (!cJSON_IsString(seq) || ddbs.hb_off[0])
         return;   /* not replicated here yet */
+    /* Only the writer's own item counts (never this region's, never another controller's). */
+    if (!cJSON_IsString(wr) || strcmp(wr->valuestring, ddbs.cfg->regions[id->w].name) != 0
+        || !cJSON_IsString(ct) || strcmp(ct->valuestring, ddbs.cfg->controller.id) != 0)
+        return;
     uint64_t s = strtoull(seq->valuestring, NULL, 10);
     if (s <= p->seen_seq)
         return;
@@ -153,47 +190,25 @@ static void ddb_on_read(void *arg, int ok, const cJSON *resp, const char *error,
 static void ddb_read(size_t w, size_t r)
 {
     ddb_pair_t *p = &ddbs.p[w][r];
-    if (p->req || !ddbs.r[r].keys_known || !ddbs.r[w].keys_known)
+    if (p->req || !ddb_hb_may(r) || !ddb_hb_may(w))
         return;
     cJSON *body = cJSON_CreateObject(), *key = cJSON_CreateObject();
-    if (!body || !key) {
+    if (!body || !key || ddb_hb_key(key, w, r) == -1) {
         cJSON_Delete(body);
         cJSON_Delete(key);
         return;
     }
     cJSON_AddStringToObject(body, "TableName", ddbs.cfg->dynamodb.heartbeat_table);
-    ddb_key(key, w, r);
     cJSON_AddItemToObject(body, "Key", key);
     cJSON_AddBoolToObject(body, "ConsistentRead", 1);
-    const char *attrs[] = {"hb_seq"};
-    cJSON_AddItemToObject(body, "AttributesToGet", cJSON_CreateStringArray(attrs, 1));
+    const char *attrs[] = {"hb_seq", "hb_writer", "hb_controller"};
+    cJSON_AddItemToObject(body, "AttributesToGet", cJSON_CreateStringArray(attrs, 3));
     ddb_pair_ids[w][r] = (ddb_pairid_t){w, r};
     p->req_mono = loop_now_ms();
     p->req = ddb_call(ddbs.cfg, r, "GetItem", body, ddb_on_read, &ddb_pair_ids[w][r]);
 }
 
 /* ---- DescribeTable: status, replicas, the heartbeat table's keys ---- */
-
-static void ddb_take_keys(ddb_region_t *r, const cJSON *table)
-{
-    const cJSON *k, *a;
-    r->key_hash[0] = r->key_range[0] = '\0';
-    cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(table, "KeySchema")) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(k, "AttributeName");
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(k, "KeyType");
-        if (!cJSON_IsString(n) || !cJSON_IsString(t))
-            continue;
-        char *dst = strcmp(t->valuestring, "HASH") == 0 ? r->key_hash : r->key_range;
-        snprintf(dst, sizeof(r->key_hash), "%s", n->valuestring);
-        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(table, "AttributeDefinitions")) {
-            const cJSON *an = cJSON_GetObjectItemCaseSensitive(a, "AttributeName");
-            const cJSON *at = cJSON_GetObjectItemCaseSensitive(a, "AttributeType");
-            if (cJSON_IsString(an) && cJSON_IsString(at) && strcmp(an->valuestring, n->valuestring) == 0)
-                snprintf(dst == r->key_hash ? r->hash_type : r->range_type, 2, "%s", at->valuestring);
-        }
-    }
-    r->keys_known = r->key_hash[0] != '\0';
-}
 
 static int ddb_region_of_aws(const char *aws)
 {
@@ -221,8 +236,10 @@ static void ddb_on_describe(void *arg, int ok, const cJSON *resp, const char *er
     r->described_wall_ms = loop_wall_ms();
     snprintf(r->table_status, sizeof(r->table_status), "%s", cJSON_IsString(st) ? st->valuestring : "?");
     snprintf(r->global_version, sizeof(r->global_version), "%s", cJSON_IsString(gv) ? gv->valuestring : "");
-    if (!strcmp(ddbs.cfg->dynamodb.heartbeat_table, ddbs.cfg->dynamodb.table))
-        ddb_take_keys(r, t);
+    if (ddbs.cfg->dynamodb.heartbeat_mode == 1) {
+        ddb_hb_check(i, t);
+        ddb_hb_update();
+    }
     const cJSON *rep;
     cJSON_ArrayForEach(rep, cJSON_GetObjectItemCaseSensitive(t, "Replicas")) {
         const cJSON *rn = cJSON_GetObjectItemCaseSensitive(rep, "RegionName");
@@ -244,12 +261,20 @@ static void ddb_on_keys(void *arg, int ok, const cJSON *resp, const char *error,
 {
     (void)ms;
     size_t i = (size_t)(uintptr_t)arg;
-    ddbs.r[i].keys_req = NULL;
-    if (!ok) {
-        snprintf(ddbs.r[i].describe_error, sizeof(ddbs.r[i].describe_error), "heartbeat table: %s", error);
+    ddb_region_t *r = &ddbs.r[i];
+    r->keys_req = NULL;
+    if (!ok && strstr(error, "ResourceNotFoundException")) {
+        snprintf(r->hb_refused, sizeof(r->hb_refused), "heartbeat table %.255s not found in %s (create it: "
+                 "see the README)", ddbs.cfg->dynamodb.heartbeat_table, ddbs.cfg->regions[i].name);
+        r->keys_known = false;
+    } else if (!ok) {
+        snprintf(r->hb_error, sizeof(r->hb_error), "DescribeTable %.200s", error);   /* transient: try again */
         return;
+    } else {
+        r->hb_error[0] = '\0';
+        ddb_hb_check(i, cJSON_GetObjectItemCaseSensitive(resp, "Table"));
     }
-    ddb_take_keys(&ddbs.r[i], cJSON_GetObjectItemCaseSensitive(resp, "Table"));
+    ddb_hb_update();
 }
 
 static void ddb_describe(size_t i)
@@ -260,7 +285,7 @@ static void ddb_describe(size_t i)
         r->desc_req = ddb_call(ddbs.cfg, i, "DescribeTable", b, ddb_on_describe, (void *)(uintptr_t)i);
     else
         cJSON_Delete(b);
-    if (!r->keys_known && !r->keys_req && strcmp(ddbs.cfg->dynamodb.heartbeat_table, ddbs.cfg->dynamodb.table)) {
+    if (!r->keys_req && ddbs.cfg->dynamodb.heartbeat_mode == 0) {   /* checked again every describe */
         cJSON *k = cJSON_CreateObject();
         if (k && cJSON_AddStringToObject(k, "TableName", ddbs.cfg->dynamodb.heartbeat_table))
             r->keys_req = ddb_call(ddbs.cfg, i, "DescribeTable", k, ddb_on_keys, (void *)(uintptr_t)i);
@@ -428,6 +453,9 @@ static void ddb_stop(void)
         event_del(ddbs.read_timer);
     memset(ddbs.r, 0, sizeof(ddbs.r));
     memset(ddbs.p, 0, sizeof(ddbs.p));
+    if (ddbs.hb_off[0])
+        alarm_resolve("ddb-heartbeat", "configuration changed: heartbeat table checked again");
+    ddbs.hb_off[0] = '\0';
     ddbs.on = false;
 }
 

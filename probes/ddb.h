@@ -53,4 +53,12 @@ ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body
                     ddb_done_fn done, void *arg);
 void ddb_cancel(ddb_req_t *r);
 
+/* The same for an operation that must never run twice (CreateBackup): no
+ * retry once an attempt may have reached DynamoDB.  unknown is true when it
+ * failed without an answer that says what happened (a lost answer, a
+ * timeout, a 5xx): it may have been applied, and the caller must look. */
+typedef void (*ddb_once_fn)(void *arg, int ok, int unknown, const cJSON *resp, const char *error);
+ddb_req_t *ddb_call_once(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
+                         ddb_once_fn done, void *arg);
+
 #endif

@@ -10,6 +10,7 @@
 struct ddb_req {
     aws_req_t *req;
     ddb_done_fn done;
+    ddb_once_fn once;
     void *arg;
 };
 
@@ -28,13 +29,16 @@ static void ddb_on_done(void *arg, const aws_resp_t *r)
     } else {
         snprintf(err, sizeof(err), "%s", r->error);
     }
-    d->done(d->arg, ok, j, ok ? NULL : err, r->elapsed_ms);
+    if (d->once)
+        d->once(d->arg, ok, !ok && (r->http_status == 0 || r->http_status >= 500), j, ok ? NULL : err);
+    else
+        d->done(d->arg, ok, j, ok ? NULL : err, r->elapsed_ms);
     cJSON_Delete(j);
     free(d);
 }
 
-ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
-                    ddb_done_fn done, void *arg)
+static ddb_req_t *ddb_start(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
+                            ddb_done_fn done, ddb_once_fn once, void *arg)
 {
     char target[96];
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
@@ -49,8 +53,9 @@ ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body
     aws_call_t c = {.service = "dynamodb", .region = cfg->dynamodb.aws_regions[region], .op = op,
                     .method = "POST", .path_query = "/", .body = text, .body_len = strlen(text),
                     .content_type = "application/x-amz-json-1.0", .target = target,
-                    .proto = AWS_PROTO_JSON};
+                    .proto = AWS_PROTO_JSON, .once = once != NULL};
     d->done = done;
+    d->once = once;
     d->arg = arg;
     d->req = aws_call(&c, ddb_on_done, d);
     free(text);
@@ -59,6 +64,18 @@ ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body
         return NULL;
     }
     return d;
+}
+
+ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
+                    ddb_done_fn done, void *arg)
+{
+    return ddb_start(cfg, region, op, body, done, NULL, arg);
+}
+
+ddb_req_t *ddb_call_once(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
+                         ddb_once_fn done, void *arg)
+{
+    return ddb_start(cfg, region, op, body, NULL, done, arg);
 }
 
 void ddb_cancel(ddb_req_t *d)

@@ -38,7 +38,10 @@ typedef struct {
     char describe_error[300];
     char key_hash[256], key_range[256];
     char hash_type[2], range_type[2];
-    bool keys_known;
+    bool keys_known;              /* the heartbeat table passed the check here (ddb_hb_check) */
+    char hb_refused[400];         /* why the heartbeat table fails the check here, "" when fine */
+    char hb_collision[400];       /* a conditional write found a foreign item at our key (kept until reload) */
+    char hb_error[300];           /* the heartbeat table could not be described (transient) */
     ddb_req_t *desc_req, *keys_req, *write_req;
     uint64_t next_seq;
     ddb_ring_t writes;
@@ -56,10 +59,17 @@ typedef struct {
     ddb_pair_t p[DDB_MAXR][DDB_MAXR];  /* [writer][reader] */
     struct event *desc_timer, *write_timer, *read_timer;
     bool on;
+    char hb_off[420];             /* why no heartbeat runs at all, "" when it may */
 } ddbs_t;
 
 extern ddbs_t ddbs;
 
 int64_t ddb_pair_lag(size_t w, size_t r, uint64_t now);
+
+/* ddb_hb.c: writer w's key for a request to region (its key schema); -1
+ * when it cannot be made.  And the check of the heartbeat table as region
+ * i describes it: sets keys_known and hb_refused. */
+int ddb_hb_key(cJSON *item, size_t w, size_t region);
+void ddb_hb_check(size_t i, const cJSON *table);
 
 #endif

@@ -31,6 +31,16 @@ cJSON *ddb_status_json(void)
     cJSON_AddStringToObject(o, "table", ddbs.cfg->dynamodb.table);
     cJSON_AddNumberToObject(o, "rpo_ms", ddbs.cfg->dynamodb.rpo_ms);
     cJSON_AddStringToObject(o, "gate", ddbs.cfg->dynamodb.gate == 0 ? "gate" : ddbs.cfg->dynamodb.gate == 1 ? "warn" : "off");
+    cJSON *hb = cJSON_AddObjectToObject(o, "heartbeat");
+    if (hb) {
+        bool all = true;
+        for (size_t i = 0; i < ddbs.n; i++)
+            all &= ddbs.r[i].keys_known;
+        cJSON_AddStringToObject(hb, "table", ddbs.cfg->dynamodb.heartbeat_table);
+        cJSON_AddStringToObject(hb, "mode", ddbs.cfg->dynamodb.heartbeat_mode ? "application" : "table");
+        cJSON_AddStringToObject(hb, "state", ddbs.hb_off[0] ? "off" : all ? "on" : "checking");
+        cJSON_AddStringToObject(hb, "reason", ddbs.hb_off);
+    }
     cJSON *rs = cJSON_AddArrayToObject(o, "regions");
     for (size_t i = 0; rs && i < ddbs.n; i++) {
         const ddb_region_t *r = &ddbs.r[i];
@@ -51,6 +61,7 @@ cJSON *ddb_status_json(void)
         ddb_num(x, "heartbeat_read_ms", r->read_ms.value);
         cJSON_AddStringToObject(x, "write_error", r->write_error);
         cJSON_AddBoolToObject(x, "keys_known", r->keys_known);
+        cJSON_AddStringToObject(x, "heartbeat_table_error", r->hb_error);
         cJSON_AddItemToArray(rs, x);
     }
     cJSON *ps = cJSON_AddArrayToObject(o, "pairs");

@@ -78,9 +78,14 @@ for _ in $(seq 50); do [ -s "$demo/peer.json" ] && break; sleep 0.1; done
 r53_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$demo/peer.json")
 dns_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dns_port"])' "$demo/peer.json")
 
-# The local DynamoDB: one dynalite per region behind a strict front, a global
-# table "orders", and a replicator (eu-west-1 receives with a 1.5 s delay).
-echo '[{"TableName": "orders", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}]' > "$demo/tables.json"
+# The local DynamoDB: one dynalite per region behind a strict front, the
+# application's global table "orders", regiond's dedicated global heartbeat
+# table "regiond-heartbeat" (what the README's create-table/update-table
+# commands make at AWS), and a replicator (eu-west-1 receives with a 1.5 s delay).
+cat > "$demo/tables.json" <<'TABLES'
+[{"TableName": "orders", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"},
+ {"TableName": "regiond-heartbeat", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}]
+TABLES
 /usr/bin/python3 tests/peers/ddb_peer.py --regions us-east-1,eu-west-1,ap-southeast-2 \
   --credentials "$demo/creds.json" --table-config "$demo/tables.json" --pitr off --backup-ms 3000 \
   >"$demo/ddb.json" 2>"$demo/ddb.log" &
@@ -103,7 +108,7 @@ cat > "$demo/regiond.json" <<CFG
                          "dynamodb.eu-west-1": "http://127.0.0.1:$(ddb eu-west-1)",
                          "dynamodb.ap-southeast-2": "http://127.0.0.1:$(ddb ap-southeast-2)"}},
   "dynamodb": {"table": "orders", "describe_interval_s": 10, "rpo_ms": 5000,
-               "heartbeat": {"interval_ms": 1000, "read_interval_ms": 200},
+               "heartbeat": {"table": "regiond-heartbeat", "interval_ms": 1000, "read_interval_ms": 200},
                "backups": [{"name": "every-minute", "regions": ["us-east-1"], "schedule": "* * * * *", "keep_last": 3}],
                "pitr": {"enabled": true, "check_interval_s": 10}},
   "route53": {"hosted_zone_id": "Z0DEMO0000000", "record_name": "api.example.test", "record_type": "A",

@@ -29,7 +29,10 @@ static void test_good(void)
     const cfg_dynamodb_t *d = &c->dynamodb;
     CHECK(d->enabled);
     CHECK(strcmp(d->table, "orders") == 0);
-    CHECK(strcmp(d->heartbeat_table, "orders") == 0);
+    CHECK(strcmp(d->heartbeat_table, "regiond-heartbeat") == 0);   /* a dedicated table by default */
+    CHECK_EQ_INT(d->heartbeat_mode, 0);
+    CHECK(strcmp(d->heartbeat_key_prefix, "__regiond#hb") == 0);
+    CHECK(d->heartbeat_number_keys == NULL);
     CHECK(strcmp(d->aws_regions[0], "us-east-1") == 0);
     CHECK(strcmp(d->aws_regions[1], "eu-west-2") == 0);
     CHECK_EQ_INT(d->rpo_ms, 10000);
@@ -38,12 +41,28 @@ static void test_good(void)
     CHECK_EQ_INT(d->n_backups, 1);
     CHECK(strcmp(d->backups[0].name, "backups[0]") == 0);
     CHECK(strcmp(d->backups[0].table, "orders") == 0);
-    CHECK(strcmp(d->backups[0].name_template, "regiond-{table}-{utc:%Y%m%dT%H%MZ}") == 0);
+    CHECK(strcmp(d->backups[0].name_template, "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%MZ}") == 0);
+    CHECK(strcmp(d->backups[0].id, "backups_0_") == 0);
     CHECK(d->pitr_manage && d->pitr_enabled);
     CHECK_EQ_INT(d->pitr_period_days, 7);
     cfg_free(c);
     c = parse("{'regions':[{'name':'r','api':[{'url':'http://127.0.0.1:1/h'}]}]}");
     CHECK(c && !c->dynamodb.enabled);
+    cfg_free(c);
+    /* PITR is checked and kept on whenever dynamodb is configured (issue 15 item 10) */
+    c = parse(ddb(""));
+    CHECK(c && c->dynamodb.pitr_manage && c->dynamodb.pitr_enabled && c->dynamodb.pitr_check_s == 300);
+    cfg_free(c);
+    c = parse(ddb("'pitr':{'enabled':false}"));
+    CHECK(c && c->dynamodb.pitr_manage && !c->dynamodb.pitr_enabled);
+    cfg_free(c);
+    /* application-table mode with reserved Number values per writer */
+    c = parse(ddb("'heartbeat':{'mode':'application','number_keys':{'us-east-1':'-9000000001','eu-west-1':'-9000000002'}}"));
+    CHECK(c && c->dynamodb.heartbeat_mode == 1 && strcmp(c->dynamodb.heartbeat_table, "orders") == 0);
+    CHECK(c && strcmp(c->dynamodb.heartbeat_number_keys[1], "-9000000002") == 0);
+    cfg_free(c);
+    c = parse(ddb("'backups':[{'name':'hourly.v2','regions':['us-east-1'],'schedule':'@hourly'}]"));
+    CHECK(c && strcmp(c->dynamodb.backups[0].id, "hourly_v2") == 0);
     cfg_free(c);
 }
 
@@ -61,6 +80,26 @@ static void test_bad(void)
             "{'regions':['us-east-1'],'schedule':'@daily','name':'a'}]"),
         "dynamodb.backups[1].name", "duplicate schedule name 'a'");
     BAD(ddb("'backups':[{'regions':['us-east-1']}]"), "dynamodb.backups[0].schedule", "5-field cron");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'0 3 30 2 *'}]"), "dynamodb.backups[0].schedule",
+        "field 3 (day of month): no day listed exists in the months of field 4 (month)");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'0 0 31 4 *'}]"), "dynamodb.backups[0].schedule",
+        "never fires");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'@daily','name_template':'regiond-{table}-{utc:%Y}'}]"),
+        "dynamodb.backups[0].name_template", "holding \"{schedule}.\"");
+    BAD(ddb("'backups':[{'regions':['us-east-1'],'schedule':'@daily','name':'a.b'},"
+            "{'regions':['us-east-1'],'schedule':'@daily','name':'a_b'}]"),
+        "dynamodb.backups[1].name", "id ('a_b'");
+    BAD(ddb("'heartbeat':{'table':'orders'}"), "dynamodb.heartbeat.table", "expected a dedicated table");
+    BAD(ddb("'heartbeat':{'mode':'application','table':'hb1'}"), "dynamodb.heartbeat.table",
+        "expected no table with mode");
+    BAD(ddb("'heartbeat':{'mode':'shared'}"), "dynamodb.heartbeat.mode", "one of table, application");
+    BAD(ddb("'heartbeat':{'number_keys':{'mars-1':'1'}}"), "dynamodb.heartbeat.number_keys.mars-1",
+        "a configured region");
+    BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'1.5'}}"), "dynamodb.heartbeat.number_keys.us-east-1",
+        "an integer of 1 to 38 digits");
+    BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'7','eu-west-1':'7'}}"),
+        "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has 7)");
+    BAD(ddb("'heartbeat':{'key_prefix':'hb'}"), "dynamodb.heartbeat.key_prefix", "4 to 200");
     BAD(ddb("'gate':'maybe'"), "dynamodb.gate", "one of gate, warn, off");
     BAD(ddb("'finding':'panic'"), "dynamodb.finding", "one of degraded, down, none");
     BAD(ddb("'rpo_ms':0"), "dynamodb.rpo_ms", "an integer from 1 to 86400000, got 0");

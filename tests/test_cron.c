@@ -285,10 +285,19 @@ static void test_next(void)
     CHECK_STR(next_of("0 0 29 2 *", "2096-03-01 00:00"), "none");  /* 2100 is not leap */
     CHECK_STR(next_of("0 0 * 3 *", "2024-02-28 12:00"), "2024-03-01 00:00");
     CHECK_STR(next_of("0 0 * 3 *", "2023-02-28 12:00"), "2023-03-01 00:00");
-    /* impossible dates */
-    CHECK_STR(next_of("0 0 31 2 *", "2024-01-01 00:00"), "none");
-    CHECK_STR(next_of("0 0 30 feb *", "2024-01-01 00:00"), "none");
-    CHECK_STR(next_of("0 0 31 4,6,9,11 *", "2024-01-01 00:00"), "none");
+    /* impossible dates: rejected when parsed, naming the field (issue 12) */
+#define NEVER "parse error: field 3 (day of month): no day listed exists in the months of field 4 (month), " \
+              "so the schedule never fires (e.g. 30 February, 31 April)"
+    CHECK_STR(next_of("0 0 31 2 *", "2024-01-01 00:00"), NEVER);
+    CHECK_STR(next_of("0 3 30 2 *", "2024-01-01 00:00"), NEVER);
+    CHECK_STR(next_of("0 0 30 feb *", "2024-01-01 00:00"), NEVER);
+    CHECK_STR(next_of("0 0 31 4,6,9,11 *", "2024-01-01 00:00"), NEVER);
+    CHECK_STR(next_of("0 0 30-31 2 *", "2024-01-01 00:00"), NEVER);
+    /* possible ones next to them */
+    CHECK_STR(next_of("0 0 29-31 2 *", "2024-03-01 00:00"), "2028-02-29 00:00");
+    CHECK_STR(next_of("0 0 31 2,3 *", "2024-01-01 00:00"), "2024-03-31 00:00");
+    CHECK_STR(next_of("0 0 31 2 mon", "2024-01-01 00:00"), "2024-02-05 00:00");  /* either matches */
+    CHECK_STR(next_of("0 0 */30 2 *", "2024-01-01 00:00"), "2024-02-01 00:00");
     /* before the epoch */
     CHECK_STR(next_of("0 0 1 1 *", "1969-06-01 00:00"), "1970-01-01 00:00");
     CHECK_STR(next_of("* * * * *", "1969-12-31 23:59:30"), "1970-01-01 00:00");
@@ -331,7 +340,8 @@ static void test_prev_matches(void)
     CHECK_STR(prev_of("0 0 29 2 *", "2025-01-01 00:00"), "2024-02-29 00:00");
     CHECK_STR(prev_of("0 12 31 * *", "2024-07-01 00:00"), "2024-05-31 12:00");
     CHECK_STR(prev_of("0 0 * * mon", "2024-01-07 23:59"), "2024-01-01 00:00");
-    CHECK_STR(prev_of("0 0 31 2 *", "2024-01-01 00:00"), "none");
+    CHECK_STR(prev_of("0 0 31 2 *", "2024-01-01 00:00"), "parse error");
+    CHECK_STR(prev_of("0 0 29 2 *", "2100-12-31 00:00"), "2096-02-29 00:00");
     CHECK_STR(prev_of("0 0 1 1 *", "1970-01-01 00:00"), "1970-01-01 00:00");
     CHECK_STR(prev_of("0 0 1 1 *", "1969-12-31 23:59"), "1969-01-01 00:00");
 
@@ -355,7 +365,7 @@ static void test_missed(void)
     CHECK_EQ_INT(missed("0 0 29 2 *", "2090-01-01 00:00", "2099-12-31 00:00"), 1);
     CHECK_EQ_INT(missed("0 0 29 2 *", "2096-03-01 00:00", "2103-12-31 00:00"), 0);
     CHECK_EQ_INT(missed("0 0 29 2 *", "2090-01-01 00:00", "2091-01-01 00:00"), 0);
-    CHECK_EQ_INT(missed("0 0 31 2 *", "2000-01-01 00:00", "2024-01-01 00:00"), 0);
+    CHECK_EQ_INT(missed("0 0 31 2 *", "2000-01-01 00:00", "2024-01-01 00:00"), -1);
     CHECK_EQ_INT(missed("@yearly", "2010-06-01 00:00", "2024-01-01 00:00"), 1);
     cron_t c = P("@daily");
     CHECK(!cron_missed(NULL, 0, 100000));

@@ -238,8 +238,29 @@ static void test_epoch_s(void)
     CHECK(ret_epoch_s(0.0 / 0.0) == 0);
 }
 
+/* A backup recorded before names carried the schedule id: in the set by its exact name (the
+ * caller's "ours"), whatever its prefix; without "ours" it is never in the set. */
+static void test_adopted(void)
+{
+    ret_backup_t b[] = { ours("n1", 1), ours("old", 9), ours("old2", 8) };
+
+    b[1].name = "regiond-orders-20240101T0300Z";
+    b[1].adopted = true;
+    b[2].name = "regiond-orders-20240102T0300Z";   /* old name, not adopted: kept */
+    ret_policy_t p = { .keep_last = 1, .name_prefix = PFX "nightly." };
+    b[0].name = PFX "nightly.20261204T0300Z";
+    memset(del, 0, sizeof del);
+    CHECK_EQ_INT(retention_plan(&p, b, 3, NOW, del, why), 1);
+    CHECK(!del[0] && del[1] && !del[2]);
+    CHECK_STR(why[2], "kept: name does not start with \"regiond-orders-nightly.\"");
+    b[1].ours = false;   /* adopted but not recorded: never */
+    CHECK_EQ_INT(retention_plan(&p, b, 3, NOW, del, why), 0);
+    CHECK_STR(why[1], "kept: not created by regiond");
+}
+
 int main(void)
 {
+    test_adopted();
     test_keep_last();
     test_keep_days();
     test_both();

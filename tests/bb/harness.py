@@ -507,7 +507,8 @@ class DdbPeer:
     (SigV4, botocore's model), global-table replicas, a replicator with delay
     and pause, backups and PITR, fault injection (tests/peers/README-dynamodb.md)."""
 
-    def __init__(self, regions, table="orders", creds=(TEST_KEY,), backup_ms=1000, pitr="on", delay_ms=0):
+    def __init__(self, regions, table="orders", creds=(TEST_KEY,), backup_ms=1000, pitr="on", delay_ms=0,
+                 heartbeat_table="regiond-heartbeat"):
         self.dir = tmpdir("ddbpeer-")
         nm = os.path.join(SRC, "tests", "peers", "node_modules", "dynalite", "cli.js")
         if not os.path.exists(nm):
@@ -516,9 +517,9 @@ class DdbPeer:
         with open(cf, "w") as f:
             json.dump(list(creds), f)
         with open(tf, "w") as f:
-            json.dump([{"TableName": table, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            json.dump([{"TableName": t, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                        "BillingMode": "PAY_PER_REQUEST"}], f)
+                        "BillingMode": "PAY_PER_REQUEST"} for t in (table, heartbeat_table) if t], f)
         self.log = open(os.path.join(self.dir, "peer.log"), "w")
         self.proc = spawn("ddb-peer", ["/usr/bin/python3", os.path.join(SRC, "tests", "peers", "ddb_peer.py"),
                                        "--regions", ",".join(regions), "--credentials", cf, "--table-config", tf,

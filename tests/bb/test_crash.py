@@ -16,7 +16,7 @@ time.  After every restart:
      the comment's "decision N" is unique;
   5. no backup lost.  Only regiond makes backups here, so every backup at the
      peer is regiond's.  Checked exactly:
-       a. every ARN in backups.json "ours" is at the peer now, or was seen at
+       a. every ARN backups.json records (jobs.*.backups, "ours" below) is at the peer now, or was seen at
           the peer before and is gone (deleted by retention: the drop from
           "ours" is saved when the run finishes, so a kill between the
           DeleteBackup and that save leaves a stale entry — harmless, the
@@ -98,6 +98,11 @@ def state_files_ok(sd):
     return bad
 
 
+def recorded(bk):
+    """The ARNs backups.json records: every schedule's own (jobs.*.backups[].arn)."""
+    return {b["arn"] for j in bk.get("jobs", {}).values() for b in j.get("backups", [])}
+
+
 def test_crash_consistency():
     seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
     print(f"seed {seed} (CRASH_SEED={seed} repeats this run)", flush=True)
@@ -118,7 +123,7 @@ def test_crash_consistency():
         "decision": {"hold_down_s": 0, "settle_ms": 0, "max_changes": 1000},
         "dynamodb": {"table": "orders", "describe_interval_s": 2, "rpo_ms": 60000, "stale_after_s": 30,
                      "backups": [{"name": "nightly", "regions": ["us-east-1"], "schedule": "0 3 * * *",
-                                  "keep_last": 3, "name_template": "regiond-{table}-{utc:%Y%m%dT%H%M%SZ}"}]},
+                                  "keep_last": 3, "name_template": "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%M%SZ}"}]},
         "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
                      "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, ports, IPS)],
     }
@@ -191,7 +196,7 @@ def test_crash_consistency():
             if e.get("type") == "decision":
                 max_decision = max(max_decision, json.loads(e["data"])["decision"])
         # 5. backups, as the kill left them
-        ours = set(json.load(open(os.path.join(sd, "backups.json"))).get("ours", []))
+        ours = recorded(json.load(open(os.path.join(sd, "backups.json"))))
         peer = {b["BackupArn"]: b for b in ddb.call("GET", "/_peer/backups?region=us-east-1")["backups"]
                 if b["BackupName"].startswith("regiond-")}
         for arn in ours - set(peer):
@@ -244,7 +249,7 @@ def test_crash_consistency():
     bk = json.load(open(os.path.join(sd, "backups.json")))
     print(f"{len(all_events)} events over {ITERATIONS + 1} runs, ids up to {last_run_max_id}; "
           f"{len(decs)} decision events, highest decision {max_decision}; {len(changes)} Route 53 batches "
-          f"accepted; {len(seen_at_peer)} backups seen at the peer, {len(bk['ours'])} in ours now, "
+          f"accepted; {len(seen_at_peer)} backups seen at the peer, {len(recorded(bk))} recorded now, "
           f"{len(orphans)} orphans from kills", flush=True)
     check(len(decs) >= ITERATIONS and len(changes) >= ITERATIONS // 2,
           f"the kills landed amid activity ({len(decs)} decisions, {len(changes)} batches)")

@@ -71,7 +71,7 @@ def test_valgrind():
         "dynamodb": {"table": "orders", "describe_interval_s": 2, "rpo_ms": 60000, "stale_after_s": 30,
                      "heartbeat": {"interval_ms": 1000, "read_interval_ms": 500},
                      "backups": [{"name": "nightly", "regions": ["us-east-1"], "schedule": "0 3 * * *",
-                                  "keep_last": 2, "name_template": "regiond-{table}-{utc:%Y%m%dT%H%M%SZ}"}]},
+                                  "keep_last": 2, "name_template": "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%M%SZ}"}]},
         "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
                      "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, ports, IPS)],
     }

@@ -471,9 +471,11 @@ class FrontHandler(BaseHandler):
             problems = check_output(op, out)
             if problems:
                 raise DdbError(500, NS_DDB + "InternalServerError", f"peer bug in {op} answer: {problems}")
+            self._drop_after(op, entry, 200)
             return 200, out
         if op in FORWARDED:
             status, raw = peer.forward(region, op, params, body, self.headers)
+            self._drop_after(op, entry, status)
             if status != 200:
                 try:
                     entry["error"] = json.loads(raw).get("__type", "").rsplit("#", 1)[-1]
@@ -482,6 +484,15 @@ class FrontHandler(BaseHandler):
             return status, raw
         raise DdbError(400, NS_CORAL + "UnknownOperationException",
                        f"peer: {op} is in DynamoDB's API but not modelled by this peer")
+
+    def _drop_after(self, op, entry, status):
+        """The fault `drop_after`: the request was judged and applied, and its answer is lost (the
+        connection closes without one), as when a network path fails after DynamoDB acted."""
+        if self.peer.state.take_fault(self.server.region, "drop_after", op):
+            entry["fault"], entry["applied_status"] = "drop_after", status
+            entry["status"] = 0
+            self._drop()
+            raise Dropped()
 
     def _faults(self, op, entry, params):
         st, region = self.peer.state, self.server.region

@@ -11,7 +11,8 @@ from ddb_model import NS_DDB, DdbError, enum_of, validation
 from sigv4_check import static_credentials
 
 ACCOUNT = "123456789012"
-FAULT_KINDS = ("throttle", "limit", "pte", "error5xx", "drop", "slow", "garbage", "truncated", "huge", "deny")
+FAULT_KINDS = ("throttle", "limit", "pte", "error5xx", "drop", "slow", "garbage", "truncated", "huge", "deny",
+               "drop_after")
 TABLE_STATUSES = enum_of("TableStatus")
 REPLICA_STATUSES = enum_of("ReplicaStatus")
 BACKUP_TYPES = enum_of("BackupType")
@@ -277,6 +278,9 @@ class State:
             rec = self.backups.get(arg.get("arn"))
             if rec is None:
                 raise ValueError(f"no backup {arg.get('arn')!r}")
+            if arg.get("remove") is True:       # gone, whatever its status (removed behind regiond's back)
+                del self.backups[rec["arn"]]
+                return dict(rec)
             if "created_at" in arg:
                 rec["created"] = round(float(arg["created_at"]), 3)
             if "status" in arg:

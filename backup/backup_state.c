@@ -1,0 +1,277 @@
+/* backup_state — what the backup schedules remember across restarts
+ * (state_dir/backups.json) and the names they give their backups.
+ *
+ * Each schedule@region records the ARN and exact name of every backup it
+ * created; retention only ever considers those.  State from before
+ * per-schedule records (one global "ours" list) is adopted only by an exact
+ * match: a schedule takes an old ARN when it is the one it recorded as its
+ * last backup, under that very name; the other old ARNs are kept as
+ * "legacy" and never deleted.  Records of schedules missing from the
+ * current config are written back unchanged, for when they return. */
+#include "backup.h"
+#include "backup_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "state.h"
+
+/* ---- records ---- */
+
+const bk_rec_t *bk_rec_find(const bk_job_t *j, const char *arn)
+{
+    for (size_t i = 0; i < j->nrecs; i++)
+        if (strcmp(j->recs[i].arn, arn) == 0)
+            return &j->recs[i];
+    return NULL;
+}
+
+static int bk_rec_push(bk_job_t *j, const char *arn, const char *name, bool adopted)
+{
+    if (bk_rec_find(j, arn))
+        return 0;
+    if (j->nrecs >= BK_MAXRECS)
+        return -1;
+    bk_rec_t *n = realloc(j->recs, (j->nrecs + 1) * sizeof(*n));
+    if (!n)
+        return -1;
+    j->recs = n;
+    char *a = strdup(arn), *m = strdup(name);
+    if (!a || !m) {
+        free(a);
+        free(m);
+        return -1;
+    }
+    j->recs[j->nrecs++] = (bk_rec_t){a, m, adopted};
+    return 0;
+}
+
+int bk_rec_add(bk_job_t *j, const char *arn, const char *name)
+{
+    return bk_rec_push(j, arn, name, false);
+}
+
+void bk_rec_drop(bk_job_t *j, const char *arn)
+{
+    for (size_t i = 0; i < j->nrecs; i++)
+        if (strcmp(j->recs[i].arn, arn) == 0) {
+            free(j->recs[i].arn);
+            free(j->recs[i].name);
+            j->recs[i] = j->recs[--j->nrecs];
+            return;
+        }
+}
+
+void bk_recs_free(bk_job_t *j)
+{
+    for (size_t i = 0; i < j->nrecs; i++)
+        free(j->recs[i].arn), free(j->recs[i].name);
+    free(j->recs);
+    j->recs = NULL;
+    j->nrecs = 0;
+}
+
+/* ---- persistence ---- */
+
+static cJSON *bk_job_json(const bk_job_t *j)
+{
+    cJSON *x = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(x, "backups");
+    if (!x || !a) {
+        cJSON_Delete(x);
+        return NULL;
+    }
+    cJSON_AddNumberToObject(x, "last_run_s", (double)j->last_run_s);
+    cJSON_AddStringToObject(x, "last_result", j->last_result);
+    cJSON_AddStringToObject(x, "last_name", j->last_name);
+    cJSON_AddStringToObject(x, "last_arn", j->last_arn);
+    cJSON_AddStringToObject(x, "pending", j->pending);
+    cJSON_AddNumberToObject(x, "pending_s", (double)j->pending_s);
+    for (size_t i = 0; i < j->nrecs; i++) {
+        cJSON *r = cJSON_CreateObject();
+        if (!r || !cJSON_AddItemToArray(a, r)) {
+            cJSON_Delete(r);
+            cJSON_Delete(x);
+            return NULL;
+        }
+        cJSON_AddStringToObject(r, "arn", j->recs[i].arn);
+        cJSON_AddStringToObject(r, "name", j->recs[i].name);
+        if (j->recs[i].adopted)
+            cJSON_AddBoolToObject(r, "adopted", 1);
+    }
+    return x;
+}
+
+void bk_save(void)
+{
+    cJSON *o = cJSON_CreateObject(), *jobs = cJSON_AddObjectToObject(o, "jobs");
+    cJSON *legacy = cJSON_AddArrayToObject(o, "legacy");
+    bool ok = o && jobs && legacy;
+    for (size_t i = 0; ok && i < bks.n; i++) {
+        cJSON *x = bk_job_json(&bks.jobs[i]);
+        ok = x && cJSON_AddItemToObject(jobs, bks.jobs[i].key, x);
+        if (!ok)
+            cJSON_Delete(x);
+    }
+    const cJSON *orphan;
+    cJSON_ArrayForEach(orphan, bks.orphans) {
+        cJSON *c = ok ? cJSON_Duplicate(orphan, 1) : NULL;
+        ok = c && cJSON_AddItemToObject(jobs, orphan->string, c);
+        if (!ok)
+            cJSON_Delete(c);
+    }
+    for (size_t i = 0; ok && i < bks.nlegacy; i++)
+        ok = cJSON_AddItemToArray(legacy, cJSON_CreateString(bks.legacy[i]));
+    char *s = ok ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (!s || state_write(BK_FILE, s, strlen(s)) == -1)
+        log_msg(LOG_ERR, "msg=\"backup records not saved\" file=%s reason=\"%s\"", BK_FILE,
+                s ? "write failed" : "out of memory");
+    free(s);
+}
+
+static void bk_str(const cJSON *o, const char *k, char *out, size_t len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsString(v))
+        snprintf(out, len, "%s", v->valuestring);
+}
+
+static void bk_load_job(bk_job_t *j, const cJSON *x)
+{
+    const cJSON *lr = cJSON_GetObjectItemCaseSensitive(x, "last_run_s");
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(x, "pending_s");
+    if (cJSON_IsNumber(lr) && lr->valuedouble >= 0 && lr->valuedouble < 253402300800.0)
+        j->last_run_s = (int64_t)lr->valuedouble;
+    if (cJSON_IsNumber(ps) && ps->valuedouble >= 0 && ps->valuedouble < 253402300800.0)
+        j->pending_s = (int64_t)ps->valuedouble;
+    bk_str(x, "last_result", j->last_result, sizeof(j->last_result));
+    bk_str(x, "last_name", j->last_name, sizeof(j->last_name));
+    bk_str(x, "last_arn", j->last_arn, sizeof(j->last_arn));
+    bk_str(x, "pending", j->pending, sizeof(j->pending));
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(x, "backups")) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "arn"), *n = cJSON_GetObjectItemCaseSensitive(r, "name");
+        if (cJSON_IsString(a) && cJSON_IsString(n) && a->valuestring[0] && n->valuestring[0])
+            bk_rec_push(j, a->valuestring, n->valuestring, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "adopted")));
+    }
+}
+
+static void bk_add_legacy(const char *arn)
+{
+    for (size_t i = 0; i < bks.nlegacy; i++)
+        if (strcmp(bks.legacy[i], arn) == 0)
+            return;
+    for (size_t i = 0; i < bks.n; i++)
+        if (bk_rec_find(&bks.jobs[i], arn))
+            return;
+    char *c = bks.nlegacy < BK_MAXLEGACY ? strdup(arn) : NULL;
+    if (c)
+        bks.legacy[bks.nlegacy++] = c;
+}
+
+/* The old global "ours" list: a schedule adopts only its own last backup, under its exact name. */
+static void bk_adopt_old(const cJSON *ours)
+{
+    const cJSON *x;
+    for (size_t i = 0; i < bks.n; i++) {
+        bk_job_t *j = &bks.jobs[i];
+        cJSON_ArrayForEach(x, ours)
+            if (cJSON_IsString(x) && j->last_arn[0] && j->last_name[0] && strcmp(x->valuestring, j->last_arn) == 0)
+                bk_rec_push(j, j->last_arn, j->last_name, true);
+    }
+    cJSON_ArrayForEach(x, ours)
+        if (cJSON_IsString(x))
+            bk_add_legacy(x->valuestring);
+}
+
+void bk_load(void)
+{
+    char *s = state_read(BK_FILE, NULL);
+    cJSON *o = s ? cJSON_Parse(s) : NULL;
+    free(s);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return;
+    }
+    cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs");
+    for (size_t i = 0; i < bks.n; i++)
+        bk_load_job(&bks.jobs[i], cJSON_GetObjectItemCaseSensitive(jobs, bks.jobs[i].key));
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "legacy"))
+        if (cJSON_IsString(x))
+            bk_add_legacy(x->valuestring);
+    bk_adopt_old(cJSON_GetObjectItemCaseSensitive(o, "ours"));
+    cJSON_Delete(bks.orphans);
+    bks.orphans = cJSON_CreateObject();
+    cJSON *j;
+    cJSON_ArrayForEach(j, jobs) {
+        bool configured = false;
+        for (size_t i = 0; i < bks.n; i++)
+            configured |= strcmp(j->string, bks.jobs[i].key) == 0;
+        if (!configured && cJSON_IsObject(j) && bks.orphans)
+            cJSON_AddItemToObject(bks.orphans, j->string, cJSON_Duplicate(j, 1));
+    }
+    cJSON_Delete(o);
+}
+
+void bk_state_free(void)
+{
+    for (size_t i = 0; i < bks.nlegacy; i++)
+        free(bks.legacy[i]);
+    bks.nlegacy = 0;
+    cJSON_Delete(bks.orphans);
+    bks.orphans = NULL;
+}
+
+/* ---- names ---- */
+
+static size_t bk_put(char *out, size_t o, size_t len, const char *s)
+{
+    int n = snprintf(out + o, len - o, "%s", s);
+    return n < 0 || (size_t)n >= len - o ? len - 1 : o + (size_t)n;
+}
+
+void bk_name(const bk_job_t *j, int64_t now_s, bool prefix_only, char *out, size_t len)
+{
+    const char *t = j->s->name_template;
+    size_t o = 0;
+    out[0] = '\0';
+    while (*t && o + 1 < len) {
+        if (strncmp(t, "{table}", 7) == 0) {
+            o = bk_put(out, o, len, j->s->table);
+            t += 7;
+        } else if (strncmp(t, "{region}", 8) == 0) {
+            o = bk_put(out, o, len, bks.cfg->regions[j->region].name);
+            t += 8;
+        } else if (strncmp(t, "{schedule}", 10) == 0) {
+            o = bk_put(out, o, len, j->s->id);
+            t += 10;
+            if (prefix_only && *t == '.') {
+                o = bk_put(out, o, len, ".");
+                break;
+            }
+        } else if (strncmp(t, "{utc:", 5) == 0 && strchr(t, '}')) {
+            char fmt[64], buf[64];
+            const char *end = strchr(t, '}');
+            snprintf(fmt, sizeof(fmt), "%.*s", (int)(end - t - 5), t + 5);
+            time_t now = (time_t)now_s;
+            struct tm tm;
+            gmtime_r(&now, &tm);
+            if (strftime(buf, sizeof(buf), fmt, &tm) == 0)
+                buf[0] = '\0';
+            o = bk_put(out, o, len, buf);
+            t = end + 1;
+        } else {
+            out[o++] = *t++;
+            out[o] = '\0';
+        }
+    }
+    /* DynamoDB backup names: 3-255 of [a-zA-Z0-9_.-]. */
+    for (char *p = out; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            *p = '-';
+}
