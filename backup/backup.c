@@ -50,7 +50,7 @@ static void bk_save(void)
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (s)
-        state_write(BK_FILE, s, strlen(s));
+        state_write_async(BK_FILE, s, strlen(s));
     free(s);
 }
 
@@ -81,11 +81,40 @@ static void bk_drop_ours(const char *arn)
         }
 }
 
+/* backups.json's members, types and ranges: a crafted number never reaches
+ * the schedule or the status view (issue 14). */
+static int bk_check(const cJSON *o, char *why, size_t len)
+{
+    const cJSON *ours = cJSON_GetObjectItemCaseSensitive(o, "ours");
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs");
+    const cJSON *x;
+    if (ours && !cJSON_IsArray(ours)) {
+        snprintf(why, len, "ours: expected an array of backup ARNs");
+        return -1;
+    }
+    cJSON_ArrayForEach(x, ours)
+        if (!cJSON_IsString(x) || strlen(x->valuestring) > 2048) {
+            snprintf(why, len, "ours: expected an array of backup ARNs");
+            return -1;
+        }
+    if (jobs && !cJSON_IsObject(jobs)) {
+        snprintf(why, len, "jobs: expected an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(x, jobs) {
+        const cJSON *lr = cJSON_GetObjectItemCaseSensitive(x, "last_run_s");
+        if (!cJSON_IsObject(x) || (lr && !state_int_in(lr, 0, 253402300799.0))) {   /* up to 9999-12-31 */
+            snprintf(why, len, "jobs.%.60s.last_run_s: expected a time in seconds 0..253402300799", x->string);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void bk_load(void)
 {
-    char *s = state_read(BK_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
+    cJSON *o = NULL;
+    state_load_json(BK_FILE, bk_check, &o);   /* corrupt: moved aside, alarm, safe mode */
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "ours"))
         if (cJSON_IsString(x))

@@ -209,9 +209,9 @@ static void m_shutdown(void)
         event_free(m_sig_int);
     if (m_sig_hup)
         event_free(m_sig_hup);
+    state_fini();          /* finishes queued writes; before the loop goes (its timer) */
     loop_fini();
     auth_fini();
-    state_fini();
 }
 
 static int m_run(void)
@@ -243,7 +243,8 @@ static int m_run(void)
         cfg_free(c);
         goto out;
     }
-    if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || aws_init(c, err, sizeof(err)) == -1 ||
+    if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || (state_alarms_ready(), 0) ||
+        aws_init(c, err, sizeof(err)) == -1 ||
         ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c) == -1 ||
         backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
