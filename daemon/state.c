@@ -318,11 +318,12 @@ int state_init(const char *dir, char *err, size_t errlen)
         return -1;
     }
     if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
-        snprintf(err, errlen, "state_dir %s: cannot create: %s", dir, strerror(errno));
+        snprintf(err, errlen, "controller.state_dir: %s: cannot create: %s", dir, strerror(errno));
         return -1;
     }
-    if (access(dir, W_OK | X_OK) == -1) {
-        snprintf(err, errlen, "state_dir %s: not writable: %s", dir, strerror(errno));
+    struct stat st;
+    if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) == -1) {
+        snprintf(err, errlen, "controller.state_dir: %s: not writable (must be a directory regiond can write)", dir);
         return -1;
     }
     st_stopping = false;
