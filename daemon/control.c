@@ -534,6 +534,8 @@ void ctrl_configure(const cfg_t *cfg)
 
 void ctrl_fini(void)
 {
+    if (ctl.ready)
+        ctrl_save(false);   /* the time left of each override, as of now (queued; state_fini finishes it) */
     route53_fini();
     if (ctl.tick)
         event_free(ctl.tick);

@@ -14,11 +14,11 @@ IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 
 
 class Setup:
-    def __init__(self, want_weight=50, decision=None, state_dir=None):
+    def __init__(self, want_weight=50, decision=None, state_dir=None, peer_args=()):
         self.ports = [free_port() for _ in REGIONS]
         self.ngx = Nginx(self.ports)
         self.peer = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
-                                pending_ms=200)
+                                pending_ms=200, extra=peer_args)
         self.tokens, self.toks = token_file([("ops", None, False)])
         self.state_dir = state_dir or tmpdir("state-")
         self.cfg = {
