@@ -78,5 +78,33 @@ def test_each_corrupt_case():
     s.stop()
 
 
+def test_backups_json_crafted_number():
+    """backups.json with last_run_s 1e300 (an overflow in the status view
+    before): refused at load (alarm, evidence, safe mode); /v1/status and
+    /metrics answer; the schedule runs from a clean slate."""
+    from harness import DdbPeer, Daemon, Nginx, free_port
+    from test_dynamodb import ENV, REGIONS, config
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    peer = DdbPeer(REGIONS, pitr="on", backup_ms=300)
+    cfg = config(peer, ports, dynamodb={"backups": [{"name": "nightly", "regions": [REGIONS[0]],
+                                                      "schedule": "0 3 * * *", "keep_last": 2}]})
+    sd = cfg["controller"]["state_dir"]
+    data = b'{"jobs": {"nightly@' + REGIONS[0].encode() + b'": {"last_run_s": 1e300}}, "ours": []}'
+    with open(os.path.join(sd, "backups.json"), "wb") as f:
+        f.write(data)
+    d = Daemon(cfg, env=ENV)
+    st = d.status()
+    a = [a for a in st["alarms"]["active"] if a["key"] == "state-corrupt-backups.json"]
+    check(len(a) == 1 and "last_run_s" in a[0]["summary"], f"alarm names the file and the key: {a}")
+    aside = glob.glob(os.path.join(sd, "backups.json.corrupt-*"))
+    check(len(aside) == 1 and open(aside[0], "rb").read() == data, "evidence kept")
+    check(st["failover"]["safe_mode"], "safe mode")
+    check_eq(d.get("/metrics")[0], 200, "/metrics answers")
+    check_eq(d.stop(), 0, "clean exit (no overflow under UBSan)")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_each_corrupt_case])
+    run_tests([test_each_corrupt_case, test_backups_json_crafted_number])
