@@ -101,9 +101,10 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
                  code && *code ? code : "", code && *code ? ": " : "", msg, r->op, status,
                  r->attempt, r->attempt == 1 ? "" : "s");
     /* The daemon's own AWS errors are alarms (one per service), cleared by
-     * the next call that works.  The alarm is keyed and de-duplicated on
-     * the error code (and says which operation saw it first), never on the
-     * message: a message changes with every attempt (dates, request ids). */
+     * the next call that works.  The alarm is raised again only when the
+     * error code changes, never because the message did: a message changes
+     * with every attempt (dates, request ids).  Its summary is the first
+     * failure's cleaned message; details carry code and operation. */
     char key[40];
     snprintf(key, sizeof(key), "aws-%s", r->service);
     aws_bucket_t *b = r->bucket;
@@ -111,15 +112,12 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
         b->st.failures++;
         const char *c = resp.error_code[0] ? resp.error_code : "Unknown";
         if (strcmp(c, "InvalidChangeBatch") != 0 && strcmp(c, b->alarm_code) != 0) {   /* drift: its own alarm */
-            char sum[200];
-            snprintf(sum, sizeof(sum), "AWS %s calls fail: %s on %s (HTTP %ld)", r->service, c, r->op, status);
             cJSON *d = cJSON_CreateObject();
             if (d) {
                 cJSON_AddStringToObject(d, "code", c);
                 cJSON_AddStringToObject(d, "operation", r->op);
-                cJSON_AddStringToObject(d, "message", resp.error);   /* already cleaned (client_retry.c) */
             }
-            alarm_raise(key, "warning", sum, d);
+            alarm_raise(key, "warning", resp.error, d);   /* cleaned at the source (client_retry.c) */
             snprintf(b->alarm_code, sizeof(b->alarm_code), "%s", c);
         }
     } else if (b->alarm_code[0]) {
