@@ -133,11 +133,30 @@ void r53_change_event(const char *type)
 
 /* A change in flight when we stopped: did it land? (Never repeated blindly:
  * the controller decides again from the live weights.) */
+/* The intent file's members and ranges (a corrupt file: state safe mode). */
+static int r53_intent_check(const cJSON *o, char *why, size_t len)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
+    if (!w && !d)
+        return 0;   /* "{}": nothing in flight */
+    if (!state_int_in(d, 0, 4503599627370496.0) || !cJSON_IsArray(w) || cJSON_GetArraySize(w) > 64) {
+        snprintf(why, len, "expected {\"decision\": 0..2^52, \"weights\": [at most 64 of -1..255]}");
+        return -1;
+    }
+    const cJSON *x;
+    cJSON_ArrayForEach(x, w)
+        if (!state_int_in(x, -1, 255)) {
+            snprintf(why, len, "weights: expected integers -1..255");
+            return -1;
+        }
+    return 0;
+}
+
 static void r53_check_intent(const r53_list_t *acc)
 {
-    char *s = state_read(R53_INTENT_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
+    cJSON *o = NULL;
+    state_load_json(R53_INTENT_FILE, r53_intent_check, &o);
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
     if (cJSON_IsArray(w) && (size_t)cJSON_GetArraySize(w) == r53s.n && cJSON_IsNumber(d)) {

@@ -1,7 +1,8 @@
 """State that fails loudly (issue 14, items 2 and 4).  Each corrupt state
 file — control.json truncated, empty, garbage, of wrong types, over 16 MiB,
 with crafted numbers ({"changes":[-1e300]}, a pin weight of 1e12); event-id
-empty or garbage; a drill file cut short — gives: a critical alarm naming
+empty or garbage; a drill file cut short or with a crafted state; the
+Route 53 change record with a crafted decision number — gives: a critical alarm naming
 the file, the file kept aside as evidence (same bytes), regiond frozen in
 safe mode, and no ChangeResourceRecordSets at the strict Route 53 peer
 though the config wants a change, until `regionctl unfreeze`; then the
@@ -26,6 +27,8 @@ CASES = [
     ("event-id", "empty", b""),
     ("event-id", "garbage", b"12abc\n"),
     ("drill-1.json", "truncated", b'{"id": 1, "region": "us-east-1", "sta'),
+    ("drill-2.json", "state 1e300", b'{"id": 2, "region": "us-east-1", "state": 1e300}'),
+    ("route53-change.json", "decision 1e300", b'{"decision": 1e300, "weights": [1, 2, 3]}'),
 ]
 
 
