@@ -347,6 +347,7 @@ ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t
     snprintf(v->who, sizeof(v->who), "%s", who ? who : "");
     if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
         *v = was;
+        ctrl_save(false);   /* a write that still lands is overwritten by the state as it is */
         snprintf(msg, msglen, "not applied: the override could not be saved (%s)", state_last_error());
         return CTRL_UNAVAILABLE;
     }
@@ -377,6 +378,7 @@ ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, si
     ctl.ov[i].kind = DECIDE_OV_NONE;
     if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
         ctl.ov[i].kind = was;
+        ctrl_save(false);
         snprintf(msg, msglen, "not applied: the release could not be saved (%s)", state_last_error());
         return CTRL_UNAVAILABLE;
     }
@@ -438,6 +440,7 @@ ctrl_rc_t ctrl_set_freeze(bool on, const char *note, const char *who, char *msg,
         ctl.frozen = was;
         memcpy(ctl.freeze_note, wnote, sizeof(wnote));
         memcpy(ctl.freeze_who, wwho, sizeof(wwho));
+        ctrl_save(false);
         snprintf(msg, msglen, "not applied: the %s could not be saved (%s)", on ? "freeze" : "unfreeze",
                  state_last_error());
         return CTRL_UNAVAILABLE;

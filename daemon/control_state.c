@@ -84,6 +84,7 @@ int ctrl_number(void)
     ctl.reserved = ctl.seq + 1 + CTRL_SEQ_BLOCK;
     if (ctrl_save(true) == -1) {
         ctl.reserved = old;
+        ctrl_save(false);   /* a write that still lands is overwritten (no number past `old` was used) */
         log_msg(LOG_ERR, "msg=\"no decision numbered: the next block of numbers could not be saved\" "
                 "error=\"%s\"", state_last_error());
         return -1;

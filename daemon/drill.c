@@ -166,6 +166,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         snprintf(msg, msglen, "not started: the drill could not be saved (%s)", state_last_error());
         cJSON_Delete(e);
         cJSON_Delete(d->timeline);
+        dr_forget_file(d->id);   /* a write that still lands is removed */
         DR.n--;
         return DRILL_UNAVAILABLE;
     }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@ typedef struct st_job {
     char *name, *data;
     size_t len;
     bool remove, wait, done;
+    bool started, abandoned;      /* taken by the thread; its waiter gave up (the thread frees it) */
     int rc;
     char err[512];
     struct st_job *next;
@@ -33,7 +36,8 @@ typedef struct st_job {
 
 static char *state_path;
 static pthread_mutex_t st_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t st_work = PTHREAD_COND_INITIALIZER, st_done = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t st_work = PTHREAD_COND_INITIALIZER;
+static int st_evfd = -1;                          /* the thread wakes a waiting state_write() */
 static st_job_t *st_head, *st_tail;
 static unsigned st_nqueued;
 static bool st_stopping, st_thread_on;
@@ -94,6 +98,18 @@ fail:
     return -1;
 }
 
+/* Count a write's outcome for the loop's report (caller holds st_mu): a
+ * failure raises the state-write alarm, a later success resolves it. */
+static void st_note(int rc, const char *err)
+{
+    if (rc == -1) {
+        st_failed++;
+        snprintf(st_async_err, sizeof(st_async_err), "%s", err);
+    } else if (st_failed) {
+        st_async_err[0] = '\0';
+    }
+}
+
 static void *st_main(void *arg)
 {
     (void)arg;
@@ -107,6 +123,7 @@ static void *st_main(void *arg)
         st_head = j->next;
         if (!st_head)
             st_tail = NULL;
+        j->started = true;
         pthread_mutex_unlock(&st_mu);
         char err[512] = "";
         int rc = 0;
@@ -122,18 +139,15 @@ static void *st_main(void *arg)
         }
         pthread_mutex_lock(&st_mu);
         st_nqueued--;
-        if (j->wait) {
+        st_note(rc, err);
+        if (j->wait && !j->abandoned) {   /* its waiter frees it */
             j->rc = rc;
             snprintf(j->err, sizeof(j->err), "%s", err);
             j->done = true;
-            pthread_cond_broadcast(&st_done);
+            uint64_t one = 1;
+            if (write(st_evfd, &one, sizeof(one)) == -1)
+                (void)0;   /* the counter is full: the waiter is woken already */
         } else {
-            if (rc == -1) {
-                st_failed++;
-                snprintf(st_async_err, sizeof(st_async_err), "%s", err);
-            } else if (st_failed) {
-                st_async_err[0] = '\0';   /* a later write worked: the loop resolves the alarm */
-            }
             free(j->name);
             free(j->data);
             free(j);
@@ -174,6 +188,52 @@ static void st_push(st_job_t *j)
     pthread_cond_signal(&st_work);
 }
 
+/* Wait (holding st_mu on entry and return) until j is done or
+ * STATE_WAIT_S passed on the monotonic clock.  poll() on an eventfd the
+ * thread signals, not a timed condition wait: its timeout is relative. */
+static void st_wait(st_job_t *j)
+{
+    uint64_t until = loop_now_ms() + STATE_WAIT_S * 1000u;
+    while (!j->done) {
+        uint64_t now = loop_now_ms();
+        if (now >= until)
+            return;
+        pthread_mutex_unlock(&st_mu);
+        struct pollfd p = {.fd = st_evfd, .events = POLLIN};
+        if (poll(&p, 1, (int)(until - now)) > 0) {
+            uint64_t v;
+            if (read(st_evfd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+                log_msg(LOG_ERR, "msg=\"state writer wake-up lost\" error=\"%s\"", strerror(errno));
+        }
+        pthread_mutex_lock(&st_mu);
+    }
+}
+
+/* A waiter gives up on j (caller holds st_mu): still queued, it is dropped;
+ * already being written, the thread frees it when done. */
+static void st_give_up(st_job_t *j)
+{
+    if (j->started) {
+        j->abandoned = true;
+        return;
+    }
+    st_job_t *prev = NULL;
+    for (st_job_t *q = st_head; q; prev = q, q = q->next)
+        if (q == j) {
+            if (prev)
+                prev->next = j->next;
+            else
+                st_head = j->next;
+            if (st_tail == j)
+                st_tail = prev;
+            st_nqueued--;
+            break;
+        }
+    free(j->name);
+    free(j->data);
+    free(j);
+}
+
 int state_write(const char *name, const char *data, size_t len)
 {
     st_job_t *j = st_job(name, data, len);
@@ -188,8 +248,15 @@ int state_write(const char *name, const char *data, size_t len)
         j->wait = true;
         pthread_mutex_lock(&st_mu);
         st_push(j);
-        while (!j->done)
-            pthread_cond_wait(&st_done, &st_mu);
+        st_wait(j);
+        if (!j->done) {   /* the disk is stalled: give up, the caller answers 503 */
+            st_give_up(j);
+            pthread_mutex_unlock(&st_mu);
+            snprintf(st_last_err, sizeof(st_last_err), "%.300s/%.60s: the disk did not finish the write within %d s",
+                     state_path, name, STATE_WAIT_S);
+            log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\"", st_last_err);
+            return -1;
+        }
         pthread_mutex_unlock(&st_mu);
         rc = j->rc;
     }
@@ -327,6 +394,10 @@ int state_init(const char *dir, char *err, size_t errlen)
         return -1;
     }
     st_stopping = false;
+    if (st_evfd == -1 && (st_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+        snprintf(err, errlen, "state_dir %s: cannot set up the writer thread: %s", dir, strerror(errno));
+        return -1;
+    }
     if (pthread_create(&st_thread, NULL, st_main, NULL) != 0) {
         snprintf(err, errlen, "state_dir %s: cannot start the writer thread", dir);
         return -1;
@@ -353,6 +424,9 @@ void state_fini(void)
     if (st_timer)
         event_free(st_timer);
     st_timer = NULL;
+    if (st_evfd != -1)
+        close(st_evfd);
+    st_evfd = -1;
     free(state_path);
     state_path = NULL;
     st_failing = false;

@@ -25,8 +25,13 @@
  * 0 or -1 with err filled. */
 int state_init(const char *dir, char *err, size_t errlen);
 
+#define STATE_WAIT_S 5   /* state_write() waits at most this long for a stalled disk */
+
 /* Write name inside state_dir atomically and wait until it is durable (or
- * failed).  0, or -1 with the reason in state_last_error() (and logged). */
+ * failed, or STATE_WAIT_S passed: then a write not started is dropped, one
+ * under way may still land, so the caller that undoes its change saves
+ * again with state_write_async()).  0, or -1 with the reason in
+ * state_last_error() (and logged). */
 int state_write(const char *name, const char *data, size_t len);
 
 /* The same without waiting: the write is queued for the writer thread (a

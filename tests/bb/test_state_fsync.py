@@ -3,7 +3,9 @@ fsync of regiond (all threads) by 2 s while a drill runs and another region
 fails and recovers: the loop's lag stays under 250 ms, probes keep their
 300 ms interval, the Route 53 batches go out; once the writer thread has
 caught up, kill -9 and a restart find the drill with the timeline written
-during the stall."""
+during the stall, and a freeze asked for during the stall holds after the
+restart exactly when it was acknowledged (it waits at most 5 s for its
+fsync: 200, or 503 saying the disk did not finish)."""
 import json
 import re
 import subprocess
@@ -49,6 +51,15 @@ def test_stalled_fsync():
         check(lag is not None and lag < 0.25, f"loop lag under 250 ms with fsync stalled ({lag} s)")
         queued = metric(d, "regiond_state_writes_queued")
         check(queued is not None and queued >= 1, f"writes wait in the writer thread's queue ({queued})")
+        # An operator's request waits for its own fsync, at most 5 s: the
+        # answer (200, or 503 saying the disk did not finish) is what holds
+        # after a restart.
+        t1 = time.monotonic()
+        fcode, fout = s.api(d, "POST", "/v1/freeze", {"note": "during the stall"})
+        took = time.monotonic() - t1
+        check(took < 7.5 and (fcode == 200 or (fcode == 503 and "did not finish" in fout.get("error", ""))),
+              f"freeze during the stall answered in {took:.1f} s: {fcode} {fout}")
+        check_eq(d.status()["failover"]["frozen"], fcode == 200, "frozen in memory exactly when acknowledged")
         wait_for(lambda: metric(d, "regiond_state_writes_queued") == 0, 60, "the writer thread catches up")
     finally:
         stop(st)
@@ -56,6 +67,7 @@ def test_stalled_fsync():
     d.proc.wait(timeout=10)
     d.log.close()
     d = s.start()
+    check_eq(d.status()["failover"]["frozen"], fcode == 200, "after kill -9: frozen exactly when acknowledged")
     code, body = d.get("/v1/drills")
     drills = json.loads(body)
     act = [x for x in drills if x["state"] == "active"]
