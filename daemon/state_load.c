@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alarm.h"
 #include "log.h"
@@ -102,6 +103,8 @@ void state_corrupt(const char *name, const char *why)
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
     snprintf(path, sizeof(path), "%s/%s", state_dir(), name);
     snprintf(aside, sizeof(aside), "%s.corrupt-%s", path, stamp);
+    for (int k = 2; k < 100 && access(aside, F_OK) == 0; k++)   /* never overwrite earlier evidence */
+        snprintf(aside, sizeof(aside), "%s.corrupt-%s-%d", path, stamp, k);
     const char *moved = aside;
     if (rename(path, aside) == -1) {
         log_msg(LOG_CRIT, "msg=\"corrupt state file not moved aside\" file=%s error=\"%s\"", path,
