@@ -50,7 +50,7 @@ static void bk_save(void)
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (s)
-        state_write_async(BK_FILE, s, strlen(s));
+        state_write(BK_FILE, s, strlen(s));
     free(s);
 }
 
