@@ -231,7 +231,9 @@ void ctrl_load(void)
     if (ctrl_jnum(o, "decision_reserved") > (double)ctl.seq)
         ctl.seq = (uint64_t)ctrl_jnum(o, "decision_reserved");   /* numbers up to here may be in use */
     ctl.reserved = ctl.seq;
-    ctl.frozen = ctl.frozen || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "frozen"));
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "frozen");
+    if (fr)   /* the operator's last word wins over decision.freeze, as before */
+        ctl.frozen = cJSON_IsTrue(fr);
     snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", ctrl_jstr(o, "freeze_note"));
     snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", ctrl_jstr(o, "freeze_who"));
     ctrl_load_overrides(o);
