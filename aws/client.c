@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include "alarm.h"
@@ -100,15 +101,28 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
                  code && *code ? code : "", code && *code ? ": " : "", msg, r->op, status,
                  r->attempt, r->attempt == 1 ? "" : "s");
     /* The daemon's own AWS errors are alarms (one per service), cleared by
-     * the next call that works. */
+     * the next call that works.  The alarm is raised again only when the
+     * error code changes, never because the message did: a message changes
+     * with every attempt (dates, request ids).  Its summary is the first
+     * failure's cleaned message; details carry code and operation. */
     char key[40];
     snprintf(key, sizeof(key), "aws-%s", r->service);
+    aws_bucket_t *b = r->bucket;
     if (!ok) {
-        r->bucket->st.failures++;
-        if (strcmp(resp.error_code, "InvalidChangeBatch") != 0)   /* drift: its own alarm */
-            alarm_raise(key, "warning", resp.error, NULL);
-    } else {
+        b->st.failures++;
+        const char *c = resp.error_code[0] ? resp.error_code : "Unknown";
+        if (strcmp(c, "InvalidChangeBatch") != 0 && strcmp(c, b->alarm_code) != 0) {   /* drift: its own alarm */
+            cJSON *d = cJSON_CreateObject();
+            if (d) {
+                cJSON_AddStringToObject(d, "code", c);
+                cJSON_AddStringToObject(d, "operation", r->op);
+            }
+            alarm_raise(key, "warning", resp.error, d);   /* cleaned at the source (client_retry.c) */
+            snprintf(b->alarm_code, sizeof(b->alarm_code), "%s", c);
+        }
+    } else if (b->alarm_code[0]) {
         alarm_resolve(key, "AWS calls work again");
+        b->alarm_code[0] = '\0';
     }
     aws_done_fn done = r->done;
     void *arg = r->arg;

@@ -29,6 +29,7 @@ typedef struct aws_bucket {
     aws_req_t *head, *tail;        /* waiting for a token, FIFO */
     struct event *timer;
     aws_stats_t st;
+    char alarm_code[64];           /* the error code the service's alarm was raised for, "" when none */
 } aws_bucket_t;
 
 struct aws_req {

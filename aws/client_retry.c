@@ -4,6 +4,7 @@
 #include "client.h"
 #include "client_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "r53_xml.h"
+#include "redact.h"
 
 static void aws_step_rate(aws_req_t *r);
 
@@ -189,6 +191,13 @@ void aws_on_done(CURL *easy, CURLcode rc, void *arg)
     if (r->once && (rc != CURLE_OK ? rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST
                                    : status >= 500))
         retry = false;
+    /* Clean at the source: nothing downstream ever sees AWS's raw message. */
+    const char *tok = r->token_hdr[0] ? strchr(r->token_hdr, ':') : NULL;
+    const char *const secrets[] = {r->pass, tok ? tok + 2 : "", NULL};
+    aws_redact(msg, sizeof(msg), secrets);
+    for (char *c = code; *c; c++)   /* a code is an identifier; anything else is not one */
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-')
+            *c = '_';
     log_msg(retry && r->attempt < aws_cfg->aws.retry_max_attempts ? LOG_NOTICE : LOG_WARNING,
             "msg=\"aws call failed\" op=%s status=%ld code=%s attempt=%u error=\"%s\"", r->op,
             status, code, r->attempt, msg);

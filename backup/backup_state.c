@@ -187,12 +187,73 @@ static void bk_adopt_old(const cJSON *ours)
             bk_add_legacy(x->valuestring);
 }
 
+static bool bk_arn_list_ok(const cJSON *a)
+{
+    const cJSON *x;
+    if (a && !cJSON_IsArray(a))
+        return false;
+    cJSON_ArrayForEach(x, a)
+        if (!cJSON_IsString(x) || strlen(x->valuestring) > 2048)
+            return false;
+    return true;
+}
+
+/* One job's members, types and ranges (times up to 9999-12-31). */
+static int bk_check_job(const cJSON *x, char *why, size_t len)
+{
+    static const char *const times[] = {"last_run_s", "pending_s"};
+    if (!cJSON_IsObject(x)) {
+        snprintf(why, len, "jobs.%.60s: expected an object", x->string);
+        return -1;
+    }
+    for (size_t k = 0; k < 2; k++) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(x, times[k]);
+        if (t && !state_int_in(t, 0, 253402300799.0)) {
+            snprintf(why, len, "jobs.%.60s.%s: expected a time in seconds 0..253402300799", x->string, times[k]);
+            return -1;
+        }
+    }
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(x, "backups"), *r;
+    if (b && !cJSON_IsArray(b)) {
+        snprintf(why, len, "jobs.%.60s.backups: expected an array", x->string);
+        return -1;
+    }
+    cJSON_ArrayForEach(r, b)
+        if (!cJSON_IsObject(r)) {
+            snprintf(why, len, "jobs.%.60s.backups: expected objects {arn, name}", x->string);
+            return -1;
+        }
+    return 0;
+}
+
+/* backups.json's members, types and ranges: a crafted number never reaches
+ * the schedule or the status view. */
+static int bk_check(const cJSON *o, char *why, size_t len)
+{
+    if (!cJSON_IsObject(o)) {
+        snprintf(why, len, "expected an object");
+        return -1;
+    }
+    if (!bk_arn_list_ok(cJSON_GetObjectItemCaseSensitive(o, "ours")) ||
+        !bk_arn_list_ok(cJSON_GetObjectItemCaseSensitive(o, "legacy"))) {
+        snprintf(why, len, "ours, legacy: expected arrays of backup ARNs");
+        return -1;
+    }
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs"), *x;
+    if (jobs && !cJSON_IsObject(jobs)) {
+        snprintf(why, len, "jobs: expected an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(x, jobs)
+        if (bk_check_job(x, why, len) != 0)
+            return -1;
+    return 0;
+}
+
 void bk_load(void)
 {
-    char *s = state_read(BK_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    if (!cJSON_IsObject(o)) {
+    cJSON *o = NULL;
+    if (state_load_json(BK_FILE, bk_check, &o) != STATE_LOADED) {   /* corrupt: moved aside, alarm, safe mode */
         cJSON_Delete(o);
         return;
     }

@@ -20,6 +20,7 @@
 #define CFG_DEFAULT_PATH "/etc/regiond/regiond.json"
 #define CFG_MAX_CHANGES 1000    /* decision.max_changes' largest value */
 #define CFG_ERR_SIZE 1024        /* an error buffer this large holds any cfg message */
+#define CFG_MAX_REGIONS 64       /* regions failover manages (failover/decide.h DECIDE_MAX_REGIONS) */
 
 typedef enum { CFG_RULE_ALL, CFG_RULE_ANY, CFG_RULE_QUORUM } cfg_rule_t;
 const char *cfg_rule_str(cfg_rule_t r);

@@ -503,6 +503,9 @@ static int regions(build_t *b, const cJSON *root, cfg_t *cfg)
     size_t i = 0;
     if (!cJSON_IsArray(v) || !v->child)
         return cfg_expect(b->c, "regions", "a non-empty array of regions", v);
+    if (cJSON_GetArraySize(v) > CFG_MAX_REGIONS)   /* what failover manages; more would be left alone silently */
+        return cfg_fail(b->c, "regions", "at most %d regions (failover manages that many), found %d",
+                        CFG_MAX_REGIONS, cJSON_GetArraySize(v));
     cfg->n_regions = (size_t)cJSON_GetArraySize(v);
     cfg->regions = cfg_xcalloc(cfg->n_regions, sizeof *cfg->regions);
     for (const cJSON *r = v->child; r; r = r->next, i++) {

@@ -158,6 +158,40 @@ static int str_list(cfg_ctx_t *c, const cJSON *v, const char *path, char ***out,
     return 0;
 }
 
+/* A name server as c-ares takes it: an IPv4 or IPv6 address (IPv6 in
+ * brackets when a port follows), optionally ":port" (1..65535). */
+static bool ns_ok(const char *s)
+{
+    char host[64];
+    const char *port = NULL;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *e = strchr(s, ']');
+        if (!e || (e[1] && e[1] != ':'))
+            return false;
+        hl = (size_t)(e - s - 1);
+        s++;
+        port = e[1] == ':' ? e + 2 : NULL;
+    } else {
+        const char *c = strchr(s, ':');
+        bool v6 = c && strchr(c + 1, ':');
+        hl = c && !v6 ? (size_t)(c - s) : strlen(s);
+        port = c && !v6 ? c + 1 : NULL;
+    }
+    if (hl == 0 || hl >= sizeof(host))
+        return false;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+        return false;
+    if (!port)
+        return true;
+    char *end;
+    long p = strtol(port, &end, 10);
+    return *port >= '0' && *port <= '9' && !*end && p >= 1 && p <= 65535;
+}
+
 /* A DNS name: labels of [A-Za-z0-9_-], 1..63 each, total <= 253. */
 static bool dns_name_ok(const char *s)
 {
@@ -348,6 +382,13 @@ static int route53(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
     const cJSON *ns = cfg_member(o, "name_servers");
     if (ns && str_list(c, ns, "route53.name_servers", &r->name_servers, &r->n_name_servers) == -1)
         return -1;
+    for (size_t i = 0; i < r->n_name_servers; i++)
+        if (!ns_ok(r->name_servers[i])) {
+            char np[CFG_PATH_MAX];
+            cfg_idx_path(np, "route53.name_servers", i);
+            return cfg_fail(c, np, "expected an IP address with an optional port (\"192.0.2.53\", "
+                            "\"192.0.2.53:5353\", \"[2001:db8::53]:53\"), found \"%.80s\"", r->name_servers[i]);
+        }
     r->regions = cfg_xcalloc(cfg->n_regions, sizeof *r->regions);
     const cJSON *regs = cfg_member(root, "regions");
     size_t i = 0;

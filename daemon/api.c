@@ -154,8 +154,8 @@ static char api_who[65];             /* the token name of the control request be
 
 static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char *msg)
 {
-    static const int codes[] = {200, 404, 409, 400};
-    static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request"};
+    static const int codes[] = {200, 404, 409, 400, 503};
+    static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request", "Service Unavailable"};
     cJSON *o = cJSON_CreateObject();
     if (o) {
         cJSON_AddBoolToObject(o, "ok", rc == CTRL_OK);
@@ -214,9 +214,10 @@ static void api_freeze(struct evhttp_request *req, bool on)
         if (cJSON_IsString(n))
             note = n->valuestring;
     }
-    ctrl_set_freeze(on, note, api_who);
+    char msg[600];
+    ctrl_rc_t rc = ctrl_set_freeze(on, note, api_who, msg, sizeof(msg));
     cJSON_Delete(o);
-    api_ctrl_reply(req, CTRL_OK, on ? "frozen: decisions are shown, not applied" : "unfrozen");
+    api_ctrl_reply(req, rc, msg);
 }
 
 /* State-changing endpoints need a write token; without a token file they
@@ -296,7 +297,7 @@ static void api_drill_post(struct evhttp_request *req)
     drill_rc_t rc = drill_start(region->valuestring, fail, (uint32_t)dur->valuedouble, cJSON_IsTrue(dry),
                                 note ? note->valuestring : "", api_who, &id, msg, sizeof(msg));
     cJSON_Delete(o);
-    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD};
+    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
     if (rc != DRILL_OK) {
         api_ctrl_reply(req, map[rc], msg);
         return;
@@ -345,7 +346,7 @@ static void api_control(struct evhttp_request *req, const char *path, enum evhtt
     } else if (dstart) {
         api_drill_post(req);
     } else if (dstop) {
-        static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD};
+        static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
         drill_rc_t rc = drill_stop(did, api_who, msg, sizeof(msg));
         api_ctrl_reply(req, map[rc], msg);
     } else {

@@ -56,12 +56,12 @@ static int auth_parse(char *buf, const char *path, auth_token_t *out, size_t *n,
         bool ro = k == 3 && strcmp(f[2], "ro") == 0;
         if (k < 2 || k > 3 || (k == 3 && !ro) || strlen(f[0]) > 64 || strlen(f[1]) > 256 ||
             strlen(f[1]) < AUTH_TOKEN_MIN || strspn(f[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(f[0])) {
-            snprintf(err, errlen, "%s: line %d: expected \"NAME TOKEN\" or \"NAME TOKEN ro\" (NAME of "
+            snprintf(err, errlen, "%.300s: line %d: expected \"NAME TOKEN\" or \"NAME TOKEN ro\" (NAME of "
                      "A-Z a-z 0-9 . _ -, TOKEN of %d to 256 characters)", path, line, AUTH_TOKEN_MIN);
             return -1;
         }
         if (*n == AUTH_MAX) {
-            snprintf(err, errlen, "%s: more than %d tokens", path, AUTH_MAX);
+            snprintf(err, errlen, "%.300s: more than %d tokens", path, AUTH_MAX);
             return -1;
         }
         snprintf(out[*n].name, sizeof(out[*n].name), "%s", f[0]);
@@ -70,36 +70,49 @@ static int auth_parse(char *buf, const char *path, auth_token_t *out, size_t *n,
         (*n)++;
     }
     if (*n == 0) {
-        snprintf(err, errlen, "%s: no token in the file", path);
+        snprintf(err, errlen, "%.300s: no token in the file", path);
         return -1;
     }
     return 0;
 }
 
-int auth_load(const cfg_t *cfg, char *err, size_t errlen)
+/* Read and check the token file into fresh (n tokens); 0, or -1 with err
+ * naming the config key, the file and what is wrong (never a token).
+ * *none: no token file configured (control off). */
+static int auth_read(const cfg_t *cfg, auth_token_t *fresh, size_t *n, bool *none, char *err, size_t errlen)
 {
-    char path[4200];
+    char path[4200], key[4300];
     const char *cd = getenv("CREDENTIALS_DIRECTORY");
     const cfg_controller_t *c = &cfg->controller;
-    if (c->token_credential && cd)
+    *none = false;
+    *n = 0;
+    if (c->token_credential && cd) {
         snprintf(path, sizeof(path), "%s/%s", cd, c->token_credential);
-    else if (c->token_file)
+        snprintf(key, sizeof(key), "%s: controller.token_credential", cfg->path ? cfg->path : "config");
+    } else if (c->token_file) {
         snprintf(path, sizeof(path), "%s", c->token_file);
-    else {
-        auth_wipe();
+        snprintf(key, sizeof(key), "%s: controller.token_file", cfg->path ? cfg->path : "config");
+    } else {
+        *none = true;
         return 0;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO never blocks the start */
     struct stat st;
     if (fd == -1 || fstat(fd, &st) == -1) {
-        snprintf(err, errlen, "token file %s: cannot read: %s", path, strerror(errno));
+        snprintf(err, errlen, "%.300s: token file %.300s: cannot read: %s", key, path, strerror(errno));
         if (fd != -1)
             close(fd);
         return -1;
     }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%.300s: token file %.300s: not a regular file", key, path);
+        close(fd);
+        return -1;
+    }
     if (st.st_mode & 077) {
-        snprintf(err, errlen, "token file %s is readable by group or others (mode %04o): "
-                 "chmod 600 it (or pass it with systemd's LoadCredential=)", path, (unsigned)(st.st_mode & 07777));
+        snprintf(err, errlen, "%.300s: token file %.300s is readable by group or others (mode %04o): "
+                 "chmod 600 it (or pass it with systemd's LoadCredential=)", key, path,
+                 (unsigned)(st.st_mode & 07777));
         close(fd);
         return -1;
     }
@@ -107,21 +120,43 @@ int auth_load(const cfg_t *cfg, char *err, size_t errlen)
     ssize_t r = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (r < 0 || (size_t)r >= sizeof(buf) - 1) {
-        snprintf(err, errlen, "token file %s: %s", path, r < 0 ? strerror(errno) : "larger than 32 KiB");
+        snprintf(err, errlen, "%.300s: token file %.300s: %s", key, path, r < 0 ? strerror(errno) : "larger than 32 KiB");
         explicit_bzero(buf, sizeof(buf));
         return -1;
     }
     buf[r] = '\0';
+    char perr[700];
+    int rc = auth_parse(buf, path, fresh, n, perr, sizeof(perr));
+    explicit_bzero(buf, sizeof(buf));
+    if (rc == -1)
+        snprintf(err, errlen, "%.300s: %s", key, perr);
+    return rc;
+}
+
+int auth_check_file(const cfg_t *cfg, char *err, size_t errlen)
+{
     auth_token_t fresh[AUTH_MAX];
     size_t n;
-    int rc = auth_parse(buf, path, fresh, &n, err, errlen);
-    explicit_bzero(buf, sizeof(buf));
-    if (rc == 0) {
+    bool none;
+    int rc = auth_read(cfg, fresh, &n, &none, err, errlen);
+    explicit_bzero(fresh, sizeof(fresh));
+    return rc;
+}
+
+int auth_load(const cfg_t *cfg, char *err, size_t errlen)
+{
+    auth_token_t fresh[AUTH_MAX];
+    size_t n;
+    bool none;
+    int rc = auth_read(cfg, fresh, &n, &none, err, errlen);
+    if (rc == 0 && none)
+        auth_wipe();
+    else if (rc == 0) {
         auth_wipe();
         memcpy(auth_tokens, fresh, sizeof(fresh[0]) * n);
         auth_n = n;
         auth_on = true;
-        log_msg(LOG_INFO, "msg=\"api tokens loaded\" file=%s count=%zu", path, n);
+        log_msg(LOG_INFO, "msg=\"api tokens loaded\" count=%zu", n);
     }
     explicit_bzero(fresh, sizeof(fresh));
     return rc;

@@ -24,6 +24,9 @@ typedef enum { AUTH_NONE = 0, AUTH_READ, AUTH_WRITE } auth_level_t;
  * naming the file and line (never a token). */
 int auth_load(const cfg_t *cfg, char *err, size_t errlen);
 
+/* The same checks without keeping anything (regiond --check-config). */
+int auth_check_file(const cfg_t *cfg, char *err, size_t errlen);
+
 /* Is a token file loaded? */
 bool auth_configured(void);
 

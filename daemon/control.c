@@ -23,49 +23,16 @@
 _Static_assert(DECIDE_HISTORY >= CFG_MAX_CHANGES,
                "the damping history must hold decision.max_changes' largest value");
 
-#define CTRL_FILE "control.json"
+#define CTRL_RESAVE_MS 60000u   /* control.json rewritten at least this often while an override runs */
 
 ctrl_state_t ctl;
 
 static void ctrl_evaluate(const char *why);
+static void ctrl_safe_mode(void);
 
-/* ---- persistence ---- */
+/* ---- persistence (control_state.c) ---- */
 
-static void ctrl_save(void)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *ovs = cJSON_AddArrayToObject(o, "overrides"), *ch = cJSON_AddArrayToObject(o, "changes");
-    if (!o || !ovs || !ch) {
-        cJSON_Delete(o);
-        return;
-    }
-    cJSON_AddNumberToObject(o, "decision_seq", (double)ctl.seq);
-    cJSON_AddBoolToObject(o, "frozen", ctl.frozen);
-    cJSON_AddStringToObject(o, "freeze_note", ctl.freeze_note);
-    cJSON_AddStringToObject(o, "freeze_who", ctl.freeze_who);
-    for (size_t i = 0; i < ctl.n; i++) {
-        const ctrl_override_t *v = &ctl.ov[i];
-        if (v->kind == DECIDE_OV_NONE)
-            continue;
-        cJSON *x = ctrl_override_obj(i);
-        if (!x)
-            break;
-        cJSON_AddNumberToObject(x, "expires_wall_ms", (double)v->expires_wall_ms);
-        cJSON_AddNumberToObject(x, "created_wall_ms", (double)v->created_wall_ms);
-        cJSON_AddStringToObject(x, "note", v->note);
-        cJSON_AddStringToObject(x, "who", v->who);
-        cJSON_AddItemToArray(ovs, x);
-    }
-    for (size_t i = 0; i < ctl.hist.n; i++)
-        cJSON_AddItemToArray(ch, cJSON_CreateNumber((double)ctl.hist_wall[i]));
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (s)
-        state_write(CTRL_FILE, s, strlen(s));
-    free(s);
-}
-
-static int ctrl_index(const char *region)
+int ctrl_index(const char *region)
 {
     for (size_t i = 0; i < ctl.n; i++)
         if (strcmp(ctl.names[i], region) == 0)
@@ -73,21 +40,9 @@ static int ctrl_index(const char *region)
     return -1;
 }
 
-static const char *ctrl_jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double ctrl_jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* Record an applied change in the history the engine reads (and its wall
  * time, which is what survives a restart). */
-static void ctrl_hist_add(uint64_t mono, int64_t wall)
+void ctrl_hist_add(uint64_t mono, int64_t wall)
 {
     if (ctl.hist.n == DECIDE_HISTORY)
         memmove(ctl.hist_wall, ctl.hist_wall + 1, (DECIDE_HISTORY - 1) * sizeof(ctl.hist_wall[0]));
@@ -95,50 +50,17 @@ static void ctrl_hist_add(uint64_t mono, int64_t wall)
     ctl.hist_wall[ctl.hist.n - 1] = wall;
 }
 
-static void ctrl_load(void)
-{
-    char *s = state_read(CTRL_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    if (!o)
-        return;
-    ctl.seq = (uint64_t)ctrl_jnum(o, "decision_seq");
-    ctl.frozen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "frozen"));
-    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", ctrl_jstr(o, "freeze_note"));
-    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", ctrl_jstr(o, "freeze_who"));
-    const cJSON *x;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "overrides")) {
-        int i = ctrl_index(ctrl_jstr(x, "region"));
-        if (i < 0)
-            continue;   /* a region that left the config */
-        ctrl_override_t *v = &ctl.ov[i];
-        v->kind = strcmp(ctrl_jstr(x, "action"), "drain") == 0 ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
-        v->weight = (int)ctrl_jnum(x, "weight");
-        v->expires_wall_ms = (int64_t)ctrl_jnum(x, "expires_wall_ms");
-        v->created_wall_ms = (int64_t)ctrl_jnum(x, "created_wall_ms");
-        snprintf(v->note, sizeof(v->note), "%s", ctrl_jstr(x, "note"));
-        snprintf(v->who, sizeof(v->who), "%s", ctrl_jstr(x, "who"));
-    }
-    /* Applied changes as wall-clock times, mapped back onto the monotonic clock. */
-    int64_t wall = loop_wall_ms();
-    uint64_t mono = loop_now_ms();
-    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "changes")) {
-        int64_t ago = wall - (int64_t)x->valuedouble;
-        if (!cJSON_IsNumber(x) || ago < 0)
-            continue;
-        ctrl_hist_add((uint64_t)ago < mono ? mono - (uint64_t)ago : 1, (int64_t)x->valuedouble);
-    }
-    cJSON_Delete(o);
-}
-
 /* ---- deciding ---- */
 
+/* Overrides expire on the monotonic clock: a wall-clock step never ends
+ * (or extends) a drain. */
 static void ctrl_drop_expired(void)
 {
-    int64_t now = loop_wall_ms();
+    uint64_t now = loop_now_ms();
+    bool any = false;
     for (size_t i = 0; i < ctl.n; i++) {
         ctrl_override_t *v = &ctl.ov[i];
-        if (v->kind != DECIDE_OV_NONE && v->expires_wall_ms && v->expires_wall_ms <= now) {
+        if (v->kind != DECIDE_OV_NONE && v->expires_mono_ms && v->expires_mono_ms <= now) {
             cJSON *d = cJSON_CreateObject();
             if (d) {
                 cJSON_AddStringToObject(d, "region", ctl.names[i]);
@@ -147,9 +69,11 @@ static void ctrl_drop_expired(void)
             }
             feed_emit("override_expired", d);
             v->kind = DECIDE_OV_NONE;
-            ctrl_save();
+            any = true;
         }
     }
+    if (any)
+        ctrl_save(false);
 }
 
 static void ctrl_cfg(decide_cfg_t *d)
@@ -196,7 +120,7 @@ const char *ctrl_apply_state(const decide_out_t *o)
         return "monitor-only";
     if (ctl.cfg->decision.dry_run)
         return "dry-run";
-    if (ctl.frozen)
+    if (ctl.frozen || state_safe_mode())
         return "frozen";
     return "apply";
 }
@@ -300,6 +224,7 @@ static void ctrl_evaluate(const char *why)
     decide_cfg_t dc;
     decide_out_t o;
     ctrl_drop_expired();
+    ctrl_safe_mode();
     if (ctl.cfg->route53.enabled && !route53_ready())
         return;   /* no decision before the live weights are known */
     ctrl_cfg(&dc);
@@ -321,10 +246,10 @@ static void ctrl_evaluate(const char *why)
     bool same = ctl.have_last && memcmp(ctl.last_weights, o.weight, sizeof(int) * ctl.n) == 0;
     const char *applied = ctrl_apply_state(&o);
     if (!same) {
-        ctl.seq++;
+        if (ctrl_number() == -1)
+            return;   /* logged; the state-write alarm is up; tried again on the next evaluation */
         ctl.have_last = true;
         memcpy(ctl.last_weights, o.weight, sizeof(int) * ctl.n);
-        ctrl_save();
         ctrl_record(&o, in, why, applied);
     }
     if (strcmp(applied, "apply") == 0 && ctl.applied_seq != ctl.seq && route53_idle() &&
@@ -357,7 +282,7 @@ static void ctrl_on_r53(route53_note_t what)
     if (what == R53_NOTE_APPLIED) {
         ctl.fail_backoff_ms = 0;
         ctrl_hist_add(loop_now_ms(), loop_wall_ms());
-        ctrl_save();
+        ctrl_save(false);   /* the history only damps changes after a restart: off the loop */
         return;
     }
     if (what == R53_NOTE_FAILED) {
@@ -385,6 +310,11 @@ void ctrl_data_changed(void)
 static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
+    bool any = false;
+    for (size_t i = 0; i < ctl.n; i++)
+        any = any || (ctl.ov[i].kind != DECIDE_OV_NONE && ctl.ov[i].expires_mono_ms);
+    if (!arg && any && loop_now_ms() - ctl.saved_mono_ms >= CTRL_RESAVE_MS)
+        ctrl_save(false);   /* keeps the remaining time in the file close to the truth */
     ctrl_evaluate(arg ? (ctl.retry_why ? ctl.retry_why : "retry") : "timer");
 }
 
@@ -415,14 +345,19 @@ ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t
             return CTRL_REFUSED;
         }
     }
-    ctrl_override_t *v = &ctl.ov[i];
+    ctrl_override_t *v = &ctl.ov[i], was = *v;
     v->kind = drain ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
     v->weight = drain ? 0 : weight;
     v->created_wall_ms = loop_wall_ms();
-    v->expires_wall_ms = for_s ? v->created_wall_ms + (int64_t)for_s * 1000 : 0;
+    v->expires_mono_ms = for_s ? loop_now_ms() + (uint64_t)for_s * 1000u : 0;
     snprintf(v->note, sizeof(v->note), "%s", note ? note : "");
     snprintf(v->who, sizeof(v->who), "%s", who ? who : "");
-    ctrl_save();
+    if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
+        *v = was;
+        ctrl_save(false);   /* a write that still lands is overwritten by the state as it is */
+        snprintf(msg, msglen, "not applied: the override could not be saved (%s)", state_last_error());
+        return CTRL_UNAVAILABLE;
+    }
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddStringToObject(d, "region", region);
@@ -446,9 +381,15 @@ ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, si
         return CTRL_NOT_FOUND;
     }
     bool had = ctl.ov[i].kind != DECIDE_OV_NONE || route53_drifted((size_t)i);
+    decide_override_t was = ctl.ov[i].kind;
     ctl.ov[i].kind = DECIDE_OV_NONE;
+    if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
+        ctl.ov[i].kind = was;
+        ctrl_save(false);
+        snprintf(msg, msglen, "not applied: the release could not be saved (%s)", state_last_error());
+        return CTRL_UNAVAILABLE;
+    }
     route53_clear_drift((size_t)i);
-    ctrl_save();
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddStringToObject(d, "region", region);
@@ -493,12 +434,26 @@ ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen)
     return CTRL_OK;
 }
 
-void ctrl_set_freeze(bool on, const char *note, const char *who)
+ctrl_rc_t ctrl_set_freeze(bool on, const char *note, const char *who, char *msg, size_t msglen)
 {
+    bool was = ctl.frozen;
+    char wnote[CTRL_NOTE_MAX], wwho[64];
+    memcpy(wnote, ctl.freeze_note, sizeof(wnote));
+    memcpy(wwho, ctl.freeze_who, sizeof(wwho));
     ctl.frozen = on;
     snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", on && note ? note : "");
     snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", on && who ? who : "");
-    ctrl_save();
+    if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
+        ctl.frozen = was;
+        memcpy(ctl.freeze_note, wnote, sizeof(wnote));
+        memcpy(ctl.freeze_who, wwho, sizeof(wwho));
+        ctrl_save(false);
+        snprintf(msg, msglen, "not applied: the %s could not be saved (%s)", on ? "freeze" : "unfreeze",
+                 state_last_error());
+        return CTRL_UNAVAILABLE;
+    }
+    if (!on)
+        state_safe_release(who);   /* the operator has seen the corrupt-state alarm */
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddBoolToObject(d, "frozen", on);
@@ -507,7 +462,29 @@ void ctrl_set_freeze(bool on, const char *note, const char *who)
     }
     feed_emit(on ? "freeze" : "unfreeze", d);
     ctl.applied_seq = 0;
+    snprintf(msg, msglen, "%s", on ? "frozen: decisions are shown, not applied" : "unfrozen");
     ctrl_evaluate(on ? "freeze" : "unfreeze");
+    return CTRL_OK;
+}
+
+/* Safe mode (a corrupt state file, found at start or later): frozen, and
+ * the freeze is saved, until an operator unfreezes. */
+static void ctrl_safe_mode(void)
+{
+    if (!state_safe_mode() || (ctl.frozen && strncmp(ctl.freeze_note, "safe mode", 9) == 0))
+        return;
+    ctl.frozen = true;
+    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%.190s", state_safe_reason());
+    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "regiond");
+    ctrl_save(false);
+    cJSON *d = cJSON_CreateObject();
+    if (d) {
+        cJSON_AddBoolToObject(d, "frozen", true);
+        cJSON_AddStringToObject(d, "note", ctl.freeze_note);
+        cJSON_AddStringToObject(d, "who", "regiond");
+    }
+    feed_emit("freeze", d);
+    log_msg(LOG_CRIT, "msg=\"frozen: safe mode\" reason=\"%s\"", state_safe_reason());
 }
 
 /* ---- life cycle ---- */
@@ -567,6 +544,8 @@ void ctrl_configure(const cfg_t *cfg)
 
 void ctrl_fini(void)
 {
+    if (ctl.ready)
+        ctrl_save(false);   /* the time left of each override, as of now (queued; state_fini finishes it) */
     route53_fini();
     if (ctl.tick)
         event_free(ctl.tick);

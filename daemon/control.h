@@ -31,7 +31,9 @@ void ctrl_suspend(void);
 /* The reload failed and the old config runs on: listen to health again. */
 void ctrl_resume(void);
 
-typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD } ctrl_rc_t;
+/* CTRL_UNAVAILABLE: the change could not be saved, so it was not made
+ * (the API answers 503 with the reason). */
+typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE } ctrl_rc_t;
 
 /* Drain (weight 0) or pin (weight) a region for `for_s` seconds.  Refused
  * (CTRL_REFUSED, rule named in msg) when it would break a safety rule. */
@@ -45,8 +47,10 @@ ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen);
 /* Remove a region's override and forget its drift. */
 ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, size_t msglen);
 
-/* Freeze: keep deciding and showing, never apply. */
-void ctrl_set_freeze(bool on, const char *note, const char *who);
+/* Freeze: keep deciding and showing, never apply.  Unfreezing also
+ * releases safe mode (a corrupt state file was found).  CTRL_OK, or
+ * CTRL_UNAVAILABLE when the change could not be saved (then not made). */
+ctrl_rc_t ctrl_set_freeze(bool on, const char *note, const char *who, char *msg, size_t msglen);
 
 /* Views. */
 cJSON *ctrl_status_json(void);           /* "failover" object of /v1/status */

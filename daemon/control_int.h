@@ -18,7 +18,7 @@
 typedef struct {
     decide_override_t kind;       /* NONE when unused */
     int weight;
-    int64_t expires_wall_ms;
+    uint64_t expires_mono_ms;     /* monotonic expiry; 0 = never */
     int64_t created_wall_ms;
     char note[CTRL_NOTE_MAX];
     char who[64];
@@ -32,6 +32,8 @@ typedef struct {
     bool frozen;
     char freeze_note[CTRL_NOTE_MAX], freeze_who[64];
     uint64_t seq;                 /* last decision number */
+    uint64_t reserved;            /* numbers up to here are saved as handed out (control.json) */
+    uint64_t saved_mono_ms;       /* when control.json was last asked to be written */
     uint64_t applied_seq;         /* last decision handed to the actuator */
     bool have_last;
     int last_weights[DECIDE_MAX_REGIONS];
@@ -53,6 +55,27 @@ typedef struct {
 
 /* The controller's state: one, owned by control.c; control_view.c reads it. */
 extern ctrl_state_t ctl;
+
+/* Decision numbers are reserved this many at a time in control.json, so a
+ * lost write can never make a number repeat after a restart. */
+#define CTRL_SEQ_BLOCK 1000u
+
+/* control_state.c: write control.json (sync: wait until durable; else
+ * through the writer thread).  0 or -1 (reason in state_last_error()). */
+int ctrl_save(bool sync);
+
+/* The next decision number into ctl.seq, reserving (durably) a new block
+ * when the current one is used up.  -1: not numbered (the block could not
+ * be saved). */
+int ctrl_number(void);
+
+/* Read control.json (checked; a corrupt file means safe mode). */
+void ctrl_load(void);
+
+/* control.c: the index of a region by name, or -1; record an applied
+ * change (monotonic and wall time) in the engine's history. */
+int ctrl_index(const char *region);
+void ctrl_hist_add(uint64_t mono, int64_t wall);
 
 /* Override i as a new object with its region, action and weight (the
  * fields the saved state and the status view share); NULL when out of

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "loop.h"
+#include "state.h"
 #include "route53.h"
 
 /* ---- views ---- */
@@ -37,9 +38,10 @@ cJSON *ctrl_overrides_json(void)
         if (!x)
             break;
         cJSON_AddStringToObject(x, "created_at", loop_fmt_wall(v->created_wall_ms, t, sizeof(t)));
-        if (v->expires_wall_ms) {
-            cJSON_AddStringToObject(x, "expires_at", loop_fmt_wall(v->expires_wall_ms, t, sizeof(t)));
-            cJSON_AddNumberToObject(x, "expires_in_s", (double)((v->expires_wall_ms - loop_wall_ms()) / 1000));
+        if (v->expires_mono_ms) {   /* the expiry is monotonic; the wall time is for people */
+            uint64_t now = loop_now_ms(), left = v->expires_mono_ms > now ? v->expires_mono_ms - now : 0;
+            cJSON_AddStringToObject(x, "expires_at", loop_fmt_wall(loop_wall_ms() + (int64_t)left, t, sizeof(t)));
+            cJSON_AddNumberToObject(x, "expires_in_s", (double)(left / 1000));
         }
         cJSON_AddStringToObject(x, "note", v->note);
         cJSON_AddStringToObject(x, "who", v->who);
@@ -92,7 +94,8 @@ cJSON *ctrl_status_json(void)
         return NULL;
     const cfg_route53_t *r = &ctl.cfg->route53;
     cJSON_AddBoolToObject(o, "route53", r->enabled);
-    cJSON_AddBoolToObject(o, "frozen", ctl.frozen);
+    cJSON_AddBoolToObject(o, "frozen", ctl.frozen || state_safe_mode());
+    cJSON_AddBoolToObject(o, "safe_mode", state_safe_mode());
     cJSON_AddBoolToObject(o, "dry_run", ctl.cfg->decision.dry_run);
     if (ctl.frozen) {
         cJSON_AddStringToObject(o, "freeze_note", ctl.freeze_note);

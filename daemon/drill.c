@@ -1,5 +1,6 @@
 /* drill — see drill.h. */
 #include "drill.h"
+#include "drill_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,70 +16,11 @@
 #include "state.h"
 #include "targets.h"
 
-#define DR_FILE "drills.json"
-#define DR_MAX 32
-#define DR_TIMELINE 400
+static const char *const dr_state_names[DR_NSTATES] = {"active", "done", "stopped", "dry-run"};
 
-typedef enum { DR_ACTIVE = 0, DR_DONE, DR_STOPPED, DR_DRY } dr_state_t;
-static const char *const dr_state_names[] = {"active", "done", "stopped", "dry-run"};
+dr_table_t DR;
 
-typedef struct {
-    uint64_t id;
-    char region[65];
-    bool fail, dry_run;
-    char note[200], who[65];
-    dr_state_t state;
-    int64_t start_wall_ms, end_wall_ms, expires_wall_ms;
-    uint32_t duration_s;
-    cJSON *timeline;              /* [{t, offset_s, type, text}] */
-    char result[600];             /* dry run: what would have been done */
-} drill_t;
-
-static struct {
-    const cfg_t *cfg;
-    drill_t d[DR_MAX];
-    size_t n;
-    uint64_t next_id;
-    struct event *tick;
-} DR;
-
-static void dr_save(void)
-{
-    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "drills");
-    if (!o || !a) {
-        cJSON_Delete(o);
-        return;
-    }
-    cJSON_AddNumberToObject(o, "next_id", (double)DR.next_id);
-    cJSON_AddNumberToObject(o, "saved_wall_ms", (double)loop_wall_ms());
-    for (size_t i = 0; i < DR.n; i++) {
-        const drill_t *d = &DR.d[i];
-        cJSON *x = cJSON_CreateObject();
-        if (!x)
-            break;
-        cJSON_AddNumberToObject(x, "id", (double)d->id);
-        cJSON_AddStringToObject(x, "region", d->region);
-        cJSON_AddBoolToObject(x, "fail", d->fail);
-        cJSON_AddBoolToObject(x, "dry_run", d->dry_run);
-        cJSON_AddStringToObject(x, "note", d->note);
-        cJSON_AddStringToObject(x, "who", d->who);
-        cJSON_AddNumberToObject(x, "state", d->state);
-        cJSON_AddNumberToObject(x, "start_wall_ms", (double)d->start_wall_ms);
-        cJSON_AddNumberToObject(x, "end_wall_ms", (double)d->end_wall_ms);
-        cJSON_AddNumberToObject(x, "expires_wall_ms", (double)d->expires_wall_ms);
-        cJSON_AddNumberToObject(x, "duration_s", d->duration_s);
-        cJSON_AddStringToObject(x, "result", d->result);
-        cJSON_AddItemToObject(x, "timeline", cJSON_Duplicate(d->timeline, 1));
-        cJSON_AddItemToArray(a, x);
-    }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (s)
-        state_write(DR_FILE, s, strlen(s));
-    free(s);
-}
-
-static void dr_note(drill_t *d, const char *type, const char *text)
+void dr_note(drill_t *d, const char *type, const char *text)
 {
     if (!d->timeline || cJSON_GetArraySize(d->timeline) >= DR_TIMELINE)
         return;
@@ -90,7 +32,11 @@ static void dr_note(drill_t *d, const char *type, const char *text)
     cJSON_AddStringToObject(x, "t", loop_fmt_wall(now, t, sizeof(t)));
     cJSON_AddNumberToObject(x, "offset_s", (double)(now - d->start_wall_ms) / 1000.0);
     cJSON_AddStringToObject(x, "type", type);
+    char *cut = NULL;
+    if (strlen(text) > DR_TEXT_MAX && (cut = strndup(text, DR_TEXT_MAX)))
+        text = cut;   /* bounded: a drill's file stays small */
     cJSON_AddStringToObject(x, "text", text);
+    free(cut);
     cJSON_AddItemToArray(d->timeline, x);
 }
 
@@ -102,17 +48,16 @@ static void dr_on_event(uint64_t id, const char *type, const char *json)
     for (size_t k = 0; skip[k]; k++)
         if (strcmp(type, skip[k]) == 0)
             return;
-    bool any = false;
     int64_t now = loop_wall_ms();
+    bool milestone = strncmp(type, "route53_change", 14) == 0 || strcmp(type, "decision") == 0 ||
+                     strcmp(type, "region_state") == 0;
     for (size_t i = 0; i < DR.n; i++)   /* active, or restoring: two minutes after the end */
         if (DR.d[i].state == DR_ACTIVE || ((DR.d[i].state == DR_DONE || DR.d[i].state == DR_STOPPED) &&
                                            now < DR.d[i].end_wall_ms + 120000)) {
             dr_note(&DR.d[i], type, json);
-            any = true;
+            if (milestone)
+                dr_save(&DR.d[i], false);   /* this drill's small file, off the loop */
         }
-    if (any && (strncmp(type, "route53_change", 14) == 0 || strcmp(type, "decision") == 0 ||
-                strcmp(type, "region_state") == 0))
-        dr_save();
 }
 
 static drill_t *dr_find(uint64_t id)
@@ -123,14 +68,15 @@ static drill_t *dr_find(uint64_t id)
     return NULL;
 }
 
-static void dr_end(drill_t *d, dr_state_t how, const char *who)
+/* End a drill: restore, note, save.  CTRL_UNAVAILABLE when the restore
+ * could not be saved (the drill then goes on; msg says why). */
+static ctrl_rc_t dr_end(drill_t *d, dr_state_t how, const char *who, char *msg, size_t msglen)
 {
-    char msg[300];
     int i = targets_region_index(d->region);
+    if (!d->fail && ctrl_override_clear(d->region, who, msg, msglen) == CTRL_UNAVAILABLE)
+        return CTRL_UNAVAILABLE;
     if (d->fail && i >= 0)
         targets_set_drill_fail((size_t)i, false);
-    if (!d->fail)
-        ctrl_override_clear(d->region, who, msg, sizeof(msg));
     d->state = how;
     d->end_wall_ms = loop_wall_ms();
     dr_note(d, "drill_end", how == DR_DONE ? "expired: restoring" : "stopped early: restoring");
@@ -141,7 +87,8 @@ static void dr_end(drill_t *d, dr_state_t how, const char *who)
         cJSON_AddStringToObject(e, "state", dr_state_names[how]);
     }
     feed_emit("drill_end", e);
-    dr_save();
+    dr_save(d, false);
+    return CTRL_OK;
 }
 
 drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,
@@ -173,6 +120,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
             return DRILL_REFUSED;
         }
         cJSON_Delete(DR.d[k].timeline);
+        dr_forget_file(DR.d[k].id);
         memmove(&DR.d[k], &DR.d[k + 1], (DR.n - k - 1) * sizeof(DR.d[0]));
         DR.n--;
     }
@@ -192,7 +140,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
     d->dry_run = dry_run;
     d->duration_s = duration_s;
     d->start_wall_ms = loop_wall_ms();
-    d->expires_wall_ms = d->start_wall_ms + (int64_t)duration_s * 1000;
+    d->expires_mono_ms = loop_now_ms() + (uint64_t)duration_s * 1000u;
     *id = d->id;
     cJSON *e = cJSON_CreateObject();
     if (e) {
@@ -210,10 +158,18 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         dr_note(d, "dry_run", why);
         feed_emit("drill_dry_run", e);
         snprintf(msg, msglen, "drill %" PRIu64 " (dry run): %s", d->id, why);
-        dr_save();
+        dr_save(d, false);
         return DRILL_OK;
     }
     d->state = DR_ACTIVE;
+    if (dr_save(d, true) == -1) {   /* not durable: not started, not acknowledged */
+        snprintf(msg, msglen, "not started: the drill could not be saved (%s)", state_last_error());
+        cJSON_Delete(e);
+        cJSON_Delete(d->timeline);
+        dr_forget_file(d->id);   /* a write that still lands is removed */
+        DR.n--;
+        return DRILL_UNAVAILABLE;
+    }
     feed_emit("drill_start", e);   /* first line of the timeline */
     if (fail) {
         targets_set_drill_fail((size_t)ri, true);
@@ -222,18 +178,19 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         char m2[300];
         char n2[260];
         snprintf(n2, sizeof(n2), "drill %" PRIu64 "%s%.200s", d->id, d->note[0] ? ": " : "", d->note);
-        if (ctrl_override_set(region, true, 0, duration_s + 5, n2, who, m2, sizeof(m2)) != CTRL_OK) {
+        ctrl_rc_t rc = ctrl_override_set(region, true, 0, duration_s + 5, n2, who, m2, sizeof(m2));
+        if (rc != CTRL_OK) {
             dr_note(d, "refused", m2);
             d->state = DR_STOPPED;
             d->end_wall_ms = loop_wall_ms();
             snprintf(msg, msglen, "%s", m2);
-            dr_save();
-            return DRILL_REFUSED;
+            dr_save(d, false);
+            return rc == CTRL_UNAVAILABLE ? DRILL_UNAVAILABLE : DRILL_REFUSED;
         }
     }
     snprintf(msg, msglen, "drill %" PRIu64 " started: %s %s for %u s", d->id, fail ? "failing" : "draining", region,
              duration_s);
-    dr_save();
+    dr_save(d, false);
     return DRILL_OK;
 }
 
@@ -248,7 +205,8 @@ drill_rc_t drill_stop(uint64_t id, const char *who, char *msg, size_t msglen)
         snprintf(msg, msglen, "drill %" PRIu64 " is not running (%s)", id, dr_state_names[d->state]);
         return DRILL_REFUSED;
     }
-    dr_end(d, DR_STOPPED, who);
+    if (dr_end(d, DR_STOPPED, who, msg, msglen) == CTRL_UNAVAILABLE)
+        return DRILL_UNAVAILABLE;
     snprintf(msg, msglen, "drill %" PRIu64 " stopped: restoring %s", id, d->region);
     return DRILL_OK;
 }
@@ -256,60 +214,12 @@ drill_rc_t drill_stop(uint64_t id, const char *who, char *msg, size_t msglen)
 static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    int64_t now = loop_wall_ms();
+    uint64_t now = loop_now_ms();   /* monotonic: a wall-clock step never ends a drill early */
+    char msg[300];
     for (size_t i = 0; i < DR.n; i++)
-        if (DR.d[i].state == DR_ACTIVE && now >= DR.d[i].expires_wall_ms)
-            dr_end(&DR.d[i], DR_DONE, "drill-expiry");
-}
-
-/* After a restart: drills that were running resume (or end, if they expired
- * meanwhile); the timeline shows the gap. */
-static void dr_load(void)
-{
-    char *s = state_read(DR_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next_id");
-    const cJSON *saved = cJSON_GetObjectItemCaseSensitive(o, "saved_wall_ms");
-    DR.next_id = cJSON_IsNumber(n) ? (uint64_t)n->valuedouble : 1;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "drills")) {
-        if (DR.n == DR_MAX)
-            break;
-        drill_t *d = &DR.d[DR.n++];
-        memset(d, 0, sizeof(*d));
-#define NUM(k) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, k)) ? cJSON_GetObjectItemCaseSensitive(x, k)->valuedouble : 0)
-#define STR(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, k)) ? cJSON_GetObjectItemCaseSensitive(x, k)->valuestring : "")
-        d->id = (uint64_t)NUM("id");
-        snprintf(d->region, sizeof(d->region), "%s", STR("region"));
-        snprintf(d->note, sizeof(d->note), "%s", STR("note"));
-        snprintf(d->who, sizeof(d->who), "%s", STR("who"));
-        snprintf(d->result, sizeof(d->result), "%s", STR("result"));
-        d->fail = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "fail"));
-        d->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "dry_run"));
-        d->state = (dr_state_t)NUM("state");
-        d->start_wall_ms = (int64_t)NUM("start_wall_ms");
-        d->end_wall_ms = (int64_t)NUM("end_wall_ms");
-        d->expires_wall_ms = (int64_t)NUM("expires_wall_ms");
-        d->duration_s = (uint32_t)NUM("duration_s");
-#undef NUM
-#undef STR
-        const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
-        d->timeline = cJSON_IsArray(tl) ? cJSON_Duplicate(tl, 1) : cJSON_CreateArray();
-        if (d->state == DR_ACTIVE) {
-            char gap[200], t1[40], t2[40];
-            snprintf(gap, sizeof(gap), "regiond was not running from %s to %s: no events in between",
-                     loop_fmt_wall(cJSON_IsNumber(saved) ? (int64_t)saved->valuedouble : d->start_wall_ms, t1, sizeof(t1)),
-                     loop_fmt_wall(loop_wall_ms(), t2, sizeof(t2)));
-            dr_note(d, "gap", gap);
-            int ri = targets_region_index(d->region);
-            if (d->fail && ri >= 0)
-                targets_set_drill_fail((size_t)ri, true);   /* a drain survives in the controller's overrides */
-        }
-    }
-    cJSON_Delete(o);
-    if (DR.next_id == 0)
-        DR.next_id = 1;
+        if (DR.d[i].state == DR_ACTIVE && now >= DR.d[i].expires_mono_ms &&
+            dr_end(&DR.d[i], DR_DONE, "drill-expiry", msg, sizeof(msg)) == CTRL_UNAVAILABLE)
+            log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", DR.d[i].id, msg);
 }
 
 int drill_init(const cfg_t *cfg)
@@ -328,8 +238,8 @@ int drill_init(const cfg_t *cfg)
 
 void drill_fini(void)
 {
-    if (DR.tick)   /* only a drill module that started has anything to save */
-        dr_save();
+    for (size_t i = 0; DR.tick && i < DR.n; i++)   /* only a drill module that started has anything to save */
+        dr_save(&DR.d[i], false);
     feed_set_listener(NULL);
     if (DR.tick)
         event_free(DR.tick);
@@ -355,9 +265,14 @@ static cJSON *dr_summary(const drill_t *d)
     cJSON_AddStringToObject(x, "who", d->who);
     cJSON_AddNumberToObject(x, "duration_s", d->duration_s);
     cJSON_AddStringToObject(x, "started_at", loop_fmt_wall(d->start_wall_ms, t, sizeof(t)));
-    cJSON_AddStringToObject(x, "expires_at", loop_fmt_wall(d->expires_wall_ms, t, sizeof(t)));
-    if (d->state == DR_ACTIVE)
-        cJSON_AddNumberToObject(x, "remaining_s", (double)((d->expires_wall_ms - loop_wall_ms()) / 1000));
+    if (d->state == DR_ACTIVE) {   /* the expiry is monotonic; the wall time is for people */
+        uint64_t now = loop_now_ms(), left = d->expires_mono_ms > now ? d->expires_mono_ms - now : 0;
+        cJSON_AddStringToObject(x, "expires_at", loop_fmt_wall(loop_wall_ms() + (int64_t)left, t, sizeof(t)));
+        cJSON_AddNumberToObject(x, "remaining_s", (double)(left / 1000));
+    } else {
+        cJSON_AddStringToObject(x, "expires_at",
+                                loop_fmt_wall(d->start_wall_ms + (int64_t)d->duration_s * 1000, t, sizeof(t)));
+    }
     if (d->end_wall_ms)
         cJSON_AddStringToObject(x, "ended_at", loop_fmt_wall(d->end_wall_ms, t, sizeof(t)));
     if (d->result[0])

@@ -5,7 +5,7 @@
  * override takes, so safety rules, the Route 53 batch, INSYNC and the DNS
  * check run for real; a drill that would break a safety rule is refused
  * with the rule named.  Each drill keeps a timeline of every event while it
- * runs (a feed listener), persisted in state_dir/drills.json: a restart
+ * runs (a feed listener), persisted in state_dir/drill-ID.json, one small file per drill: a restart
  * resumes an active drill and the timeline shows the gap. */
 #ifndef REGIOND_DRILL_H
 #define REGIOND_DRILL_H
@@ -21,7 +21,9 @@
 int drill_init(const cfg_t *cfg);
 void drill_fini(void);
 
-typedef enum { DRILL_OK = 0, DRILL_NOT_FOUND, DRILL_REFUSED, DRILL_BAD } drill_rc_t;
+/* DRILL_UNAVAILABLE: the drill (or its restore) could not be saved, so it
+ * was not started (stopped); the API answers 503. */
+typedef enum { DRILL_OK = 0, DRILL_NOT_FOUND, DRILL_REFUSED, DRILL_BAD, DRILL_UNAVAILABLE } drill_rc_t;
 
 /* Start a drill; id set on success, msg says what happened or why not. */
 drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,

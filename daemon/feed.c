@@ -1,6 +1,7 @@
 /* feed — see feed.h. */
 #include "feed.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #define FEED_ID_FILE "event-id"
 #define FEED_ID_BLOCK 10000u
+#define FEED_ID_MAX ((1ull << 53) - (1ull << 40))   /* ids stay exact in JSON numbers */
 #define FEED_SSE_MAX_BUFFER (1u << 20)   /* a client this far behind is dropped */
 #define FEED_KEEPALIVE_S 15
 
@@ -58,6 +60,41 @@ static int feed_reserve(void)
 
 static void feed_on_keepalive(evutil_socket_t fd, short what, void *arg);
 
+/* The next event id from the reserved-up-to number in event-id.  A file
+ * that is there but unreadable or not one number in range is corrupt
+ * (alarm, safe mode); ids then go on from the wall clock in ms, past any
+ * id a reservation can have handed out before (unless the clock went back). */
+static uint64_t feed_load_id(void)
+{
+    size_t len = 0;
+    errno = 0;
+    char *s = state_read(FEED_ID_FILE, &len);
+    if (!s && errno == ENOENT)
+        return 1;
+    char why[160] = "";
+    uint64_t v = 0;
+    if (!s) {
+        snprintf(why, sizeof(why), "cannot read: %s", errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
+    } else {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+        while (end && (*end == '\n' || *end == '\r' || *end == ' '))
+            end++;
+        if (!end || *end || errno == ERANGE || n == 0 || n > FEED_ID_MAX)
+            snprintf(why, sizeof(why), "expected one integer 1..%llu, found %zu bytes that are not",
+                     (unsigned long long)FEED_ID_MAX, len);
+        else
+            v = n + 1;
+    }
+    free(s);
+    if (why[0]) {
+        state_corrupt(FEED_ID_FILE, why);
+        v = (uint64_t)loop_wall_ms() + 1;
+    }
+    return v;
+}
+
 int feed_init(uint32_t capacity, char *err, size_t errlen)
 {
     feed_ring = calloc(capacity, sizeof(*feed_ring));
@@ -66,11 +103,7 @@ int feed_init(uint32_t capacity, char *err, size_t errlen)
         return -1;
     }
     feed_cap = capacity;
-    char *s = state_read(FEED_ID_FILE, NULL);
-    if (s) {
-        feed_next_id = strtoull(s, NULL, 10) + 1;
-        free(s);
-    }
+    feed_next_id = feed_load_id();
     if (feed_reserve() == -1) {
         snprintf(err, errlen, "cannot write %s/%s", state_dir(), FEED_ID_FILE);
         return -1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,11 +68,42 @@ static int m_check_runtime(const cfg_t *c, char *err, size_t errlen)
     return 0;
 }
 
+/* What the daemon checks at start beyond the config's own rules, without
+ * network: the state directory can be used (made if missing). */
+static int m_check_state_dir(const cfg_t *c, char *err, size_t errlen)
+{
+    const char *d = c->controller.state_dir;
+    struct stat st;
+    if (stat(d, &st) == 0) {
+        if (!S_ISDIR(st.st_mode) || access(d, W_OK | X_OK) == -1) {
+            snprintf(err, errlen, "%.300s: controller.state_dir: %.300s: not writable (must be a directory regiond can write)", c->path, d);
+            return -1;
+        }
+        return 0;
+    }
+    char parent[4096];
+    snprintf(parent, sizeof(parent), "%s", d);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(parent, sizeof(parent), ".");
+    if (access(parent, W_OK | X_OK) == -1) {
+        snprintf(err, errlen, "%.200s: controller.state_dir: %.300s does not exist and cannot be made in %.300s: %s", c->path,
+                 d, parent, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int m_check_config(const char *path)
 {
     char err[1024];
     cfg_t *c = cfg_load(path, err, sizeof(err));
-    if (!c || m_check_runtime(c, err, sizeof(err)) == -1) {
+    if (!c || m_check_runtime(c, err, sizeof(err)) == -1 || auth_check_file(c, err, sizeof(err)) == -1 ||
+        m_check_state_dir(c, err, sizeof(err)) == -1) {
         fprintf(stderr, "%s\n", err);
         cfg_free(c);
         return 1;
@@ -210,9 +242,9 @@ static void m_shutdown(void)
         event_free(m_sig_int);
     if (m_sig_hup)
         event_free(m_sig_hup);
+    state_fini();          /* finishes queued writes; before the loop goes (its timer) */
     loop_fini();
     auth_fini();
-    state_fini();
 }
 
 static int m_run(void)
@@ -244,7 +276,8 @@ static int m_run(void)
         cfg_free(c);
         goto out;
     }
-    if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || aws_init(c, err, sizeof(err)) == -1 ||
+    if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || (state_alarms_ready(), 0) ||
+        aws_init(c, err, sizeof(err)) == -1 ||
         ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c) == -1 ||
         backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);

@@ -14,6 +14,8 @@
 #include "feed.h"
 #include "loop.h"
 #include "resolver.h"
+#include "sdn.h"
+#include "state.h"
 #include "status.h"
 #include "targets.h"
 
@@ -83,6 +85,17 @@ static void m_process(struct evbuffer *b)
     m_head(b, "regiond_loop_lag_seconds", "gauge",
            "Worst lateness of the event loop's 250 ms tick over the last 30-60 s.  Probes run this late too.");
     evbuffer_add_printf(b, "regiond_loop_lag_seconds %.3f\n", lg.max_ms / 1000.0);
+    uint64_t sd_sent, sd_dropped;
+    sdn_counts(&sd_sent, &sd_dropped);
+    m_head(b, "regiond_sd_notify_dropped_total", "counter",
+           "systemd notifications dropped because the notify socket could not take them at once (PID 1 stalled).");
+    evbuffer_add_printf(b, "regiond_sd_notify_dropped_total %llu\n", (unsigned long long)sd_dropped);
+    m_head(b, "regiond_state_write_failures_total", "counter", "State file writes that failed (disk full, read-only, ...).");
+    evbuffer_add_printf(b, "regiond_state_write_failures_total %lu\n", state_failures());
+    m_head(b, "regiond_state_writes_queued", "gauge", "State file writes waiting for the writer thread (a slow disk).");
+    evbuffer_add_printf(b, "regiond_state_writes_queued %u\n", state_queued());
+    m_head(b, "regiond_safe_mode", "gauge", "1 while a corrupt state file keeps Route 53 writes frozen (until unfreeze).");
+    evbuffer_add_printf(b, "regiond_safe_mode %d\n", state_safe_mode() ? 1 : 0);
     m_head(b, "regiond_dns_queries_total", "counter", "Name lookups asked of the resolver.");
     evbuffer_add_printf(b, "regiond_dns_queries_total %llu\n", (unsigned long long)rs.queries);
     m_head(b, "regiond_dns_cache_hits_total", "counter", "Lookups answered from the TTL cache.");

@@ -1,17 +1,380 @@
-/* state — see state.h. */
+/* state — see state.h.  The loop never waits on the disk except in
+ * state_write(), whose caller must know the outcome before it answers (a
+ * control request); everything else goes through state_write_async(). */
 #include "state.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "alarm.h"
 #include "log.h"
+#include "loop.h"
+
+
+/* One queued write.  Owner: the queue until taken; then the writer thread
+ * (async: it frees the job) or the waiting caller (sync: it frees it). */
+typedef struct st_job {
+    char *name, *data;
+    size_t len;
+    bool remove, wait, done;
+    bool started, abandoned;      /* taken by the thread; its waiter gave up (the thread frees it) */
+    int rc;
+    char err[512];
+    struct st_job *next;
+} st_job_t;
 
 static char *state_path;
+static pthread_mutex_t st_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t st_work = PTHREAD_COND_INITIALIZER;
+static int st_evfd = -1;                          /* the thread wakes a waiting state_write() */
+static st_job_t *st_head, *st_tail;
+static unsigned st_nqueued;
+static bool st_stopping, st_thread_on;
+static pthread_t st_thread;
+static unsigned long st_failed, st_failed_seen;   /* async failures: counted by the thread, reported by the loop */
+static bool st_failing;                          /* the state-write alarm is raised */
+static char st_async_err[512], st_last_err[512];
+static struct event *st_timer;
+
+
+/* ---- the writer thread ---- */
+
+static int st_do_write(const char *name, const char *data, size_t len, char *err, size_t errlen)
+{
+    char path[4096], tmp[4096];
+    snprintf(path, sizeof(path), "%s/%s", state_path, name);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", state_path, name);
+    const char *step = "open";
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd == -1)
+        goto fail;
+    size_t off = 0;
+    step = "write";
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            errno = e;
+            goto fail;
+        }
+        off += (size_t)n;
+    }
+    step = "fsync";
+    if (fsync(fd) == -1) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        goto fail;
+    }
+    step = "close";
+    if (close(fd) == -1)
+        goto fail;
+    step = "rename";
+    if (rename(tmp, path) == -1)
+        goto fail;
+    int dfd = open(state_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd != -1) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+fail:
+    snprintf(err, errlen, "%.300s: %s: %.150s", path, step, strerror(errno));
+    unlink(tmp);
+    return -1;
+}
+
+/* Count a write's outcome for the loop's report (caller holds st_mu): a
+ * failure raises the state-write alarm, a later success resolves it. */
+static void st_note(int rc, const char *err)
+{
+    if (rc == -1) {
+        st_failed++;
+        snprintf(st_async_err, sizeof(st_async_err), "%s", err);
+    } else if (st_failed) {
+        st_async_err[0] = '\0';
+    }
+}
+
+static void *st_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&st_mu);
+    for (;;) {
+        while (!st_head && !st_stopping)
+            pthread_cond_wait(&st_work, &st_mu);
+        st_job_t *j = st_head;
+        if (!j)
+            break;   /* stopping and nothing left */
+        st_head = j->next;
+        if (!st_head)
+            st_tail = NULL;
+        j->started = true;
+        pthread_mutex_unlock(&st_mu);
+        char err[512] = "";
+        int rc = 0;
+        if (j->remove) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", state_path, j->name);
+            if (unlink(path) == -1 && errno != ENOENT) {
+                snprintf(err, sizeof(err), "%.300s: unlink: %.150s", path, strerror(errno));
+                rc = -1;
+            }
+        } else {
+            rc = st_do_write(j->name, j->data, j->len, err, sizeof(err));
+        }
+        pthread_mutex_lock(&st_mu);
+        st_nqueued--;
+        st_note(rc, err);
+        if (j->wait && !j->abandoned) {   /* its waiter frees it */
+            j->rc = rc;
+            snprintf(j->err, sizeof(j->err), "%s", err);
+            j->done = true;
+            uint64_t one = 1;
+            if (write(st_evfd, &one, sizeof(one)) == -1)
+                (void)0;   /* the counter is full: the waiter is woken already */
+        } else {
+            free(j->name);
+            free(j->data);
+            free(j);
+        }
+    }
+    pthread_mutex_unlock(&st_mu);
+    return NULL;
+}
+
+static st_job_t *st_job(const char *name, const char *data, size_t len)
+{
+    st_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->name = strdup(name);
+    j->data = malloc(len + 1);
+    if (!j->name || !j->data) {
+        free(j->name);
+        free(j->data);
+        free(j);
+        return NULL;
+    }
+    if (len)
+        memcpy(j->data, data, len);
+    j->len = len;
+    return j;
+}
+
+/* Append j (caller holds st_mu). */
+static void st_push(st_job_t *j)
+{
+    if (st_tail)
+        st_tail->next = j;
+    else
+        st_head = j;
+    st_tail = j;
+    st_nqueued++;
+    pthread_cond_signal(&st_work);
+}
+
+/* Wait (holding st_mu on entry and return) until j is done or
+ * STATE_WAIT_S passed on the monotonic clock.  poll() on an eventfd the
+ * thread signals, not a timed condition wait: its timeout is relative. */
+static void st_wait(st_job_t *j)
+{
+    uint64_t until = loop_now_ms() + STATE_WAIT_S * 1000u;
+    while (!j->done) {
+        uint64_t now = loop_now_ms();
+        if (now >= until)
+            return;
+        pthread_mutex_unlock(&st_mu);
+        struct pollfd p = {.fd = st_evfd, .events = POLLIN};
+        if (poll(&p, 1, (int)(until - now)) > 0) {
+            uint64_t v;
+            if (read(st_evfd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+                log_msg(LOG_ERR, "msg=\"state writer wake-up lost\" error=\"%s\"", strerror(errno));
+        }
+        pthread_mutex_lock(&st_mu);
+    }
+}
+
+/* A waiter gives up on j (caller holds st_mu): still queued, it is dropped;
+ * already being written, the thread frees it when done. */
+static void st_give_up(st_job_t *j)
+{
+    if (j->started) {
+        j->abandoned = true;
+        return;
+    }
+    st_job_t *prev = NULL;
+    for (st_job_t *q = st_head; q; prev = q, q = q->next)
+        if (q == j) {
+            if (prev)
+                prev->next = j->next;
+            else
+                st_head = j->next;
+            if (st_tail == j)
+                st_tail = prev;
+            st_nqueued--;
+            break;
+        }
+    free(j->name);
+    free(j->data);
+    free(j);
+}
+
+int state_write(const char *name, const char *data, size_t len)
+{
+    st_job_t *j = st_job(name, data, len);
+    if (!j) {
+        snprintf(st_last_err, sizeof(st_last_err), "%s/%s: out of memory", state_path, name);
+        return -1;
+    }
+    int rc;
+    if (!st_thread_on) {   /* before the thread (never in practice) or after it stopped */
+        rc = st_do_write(name, data, len, j->err, sizeof(j->err));
+    } else {
+        j->wait = true;
+        pthread_mutex_lock(&st_mu);
+        st_push(j);
+        st_wait(j);
+        if (!j->done) {   /* the disk is stalled: give up, the caller answers 503 */
+            st_give_up(j);
+            pthread_mutex_unlock(&st_mu);
+            snprintf(st_last_err, sizeof(st_last_err), "%.300s/%.60s: the disk did not finish the write within %d s",
+                     state_path, name, STATE_WAIT_S);
+            log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\"", st_last_err);
+            return -1;
+        }
+        pthread_mutex_unlock(&st_mu);
+        rc = j->rc;
+    }
+    if (rc == -1) {
+        snprintf(st_last_err, sizeof(st_last_err), "%s", j->err);
+        log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\"", j->err);
+    }
+    free(j->name);
+    free(j->data);
+    free(j);
+    return rc;
+}
+
+int state_write_async(const char *name, const char *data, size_t len)
+{
+    if (!st_thread_on)
+        return state_write(name, data, len);
+    pthread_mutex_lock(&st_mu);
+    st_job_t *last = NULL;
+    for (st_job_t *q = st_head; q; q = q->next)
+        if (strcmp(q->name, name) == 0)
+            last = q;
+    if (last && !last->wait && !last->remove) {   /* not started yet: the newer snapshot replaces it */
+        char *nd = malloc(len + 1);
+        if (nd) {
+            memcpy(nd, data, len);
+            free(last->data);
+            last->data = nd;
+            last->len = len;
+            pthread_mutex_unlock(&st_mu);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&st_mu);
+    st_job_t *j = st_job(name, data, len);
+    if (!j) {
+        log_msg(LOG_ERR, "msg=\"state write not queued\" file=%s error=\"out of memory\"", name);
+        return -1;
+    }
+    pthread_mutex_lock(&st_mu);
+    st_push(j);
+    pthread_mutex_unlock(&st_mu);
+    return 0;
+}
+
+void state_remove_async(const char *name)
+{
+    st_job_t *j = st_job(name, "", 0);
+    if (!j)
+        return;
+    j->remove = true;
+    if (!st_thread_on) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", state_path, name);
+        unlink(path);
+        free(j->name), free(j->data), free(j);
+        return;
+    }
+    pthread_mutex_lock(&st_mu);
+    st_push(j);
+    pthread_mutex_unlock(&st_mu);
+}
+
+const char *state_last_error(void)
+{
+    return st_last_err;
+}
+
+unsigned state_queued(void)
+{
+    pthread_mutex_lock(&st_mu);
+    unsigned n = st_nqueued;
+    pthread_mutex_unlock(&st_mu);
+    return n;
+}
+
+unsigned long state_failures(void)
+{
+    pthread_mutex_lock(&st_mu);
+    unsigned long n = st_failed;
+    pthread_mutex_unlock(&st_mu);
+    return n;
+}
+
+/* From the loop, once a second: report what the writer thread saw. */
+static void st_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    char err[512];
+    pthread_mutex_lock(&st_mu);
+    unsigned long failed = st_failed;
+    snprintf(err, sizeof(err), "%s", st_async_err);
+    pthread_mutex_unlock(&st_mu);
+    if (failed != st_failed_seen && err[0]) {
+        log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\" failures=%lu", err, failed);
+        char sum[600];
+        snprintf(sum, sizeof(sum), "state not saved: %s", err);
+        alarm_raise("state-write", "critical", sum, NULL);
+        st_failing = true;
+    } else if (st_failing && !err[0]) {
+        alarm_resolve("state-write", "state files are written again");
+        st_failing = false;
+    }
+    st_failed_seen = failed;
+}
+
+/* ---- set-up ---- */
+
+void state_alarms_ready(void)
+{
+    if (!st_timer) {
+        st_timer = event_new(loop_base(), -1, EV_PERSIST, st_on_timer, NULL);
+        struct timeval tv = {1, 0};
+        if (!st_timer || event_add(st_timer, &tv) == -1)
+            log_msg(LOG_ERR, "msg=\"state write failures will not be reported\" error=\"out of memory\"");
+    }
+    state_corrupt_alarms_ready();
+}
 
 int state_init(const char *dir, char *err, size_t errlen)
 {
@@ -22,13 +385,24 @@ int state_init(const char *dir, char *err, size_t errlen)
         return -1;
     }
     if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
-        snprintf(err, errlen, "state_dir %s: cannot create: %s", dir, strerror(errno));
+        snprintf(err, errlen, "controller.state_dir: %s: cannot create: %s", dir, strerror(errno));
         return -1;
     }
-    if (access(dir, W_OK | X_OK) == -1) {
-        snprintf(err, errlen, "state_dir %s: not writable: %s", dir, strerror(errno));
+    struct stat st;
+    if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) == -1) {
+        snprintf(err, errlen, "controller.state_dir: %s: not writable (must be a directory regiond can write)", dir);
         return -1;
     }
+    st_stopping = false;
+    if (st_evfd == -1 && (st_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+        snprintf(err, errlen, "state_dir %s: cannot set up the writer thread: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (pthread_create(&st_thread, NULL, st_main, NULL) != 0) {
+        snprintf(err, errlen, "state_dir %s: cannot start the writer thread", dir);
+        return -1;
+    }
+    st_thread_on = true;
     return 0;
 }
 
@@ -37,80 +411,24 @@ const char *state_dir(void)
     return state_path;
 }
 
-int state_write(const char *name, const char *data, size_t len)
-{
-    char path[4096], tmp[4096];
-    snprintf(path, sizeof(path), "%s/%s", state_path, name);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", state_path, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd == -1)
-        goto fail;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            close(fd);
-            goto fail;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) == -1 || close(fd) == -1)
-        goto fail;
-    if (rename(tmp, path) == -1)
-        goto fail;
-    int dfd = open(state_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd != -1) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-fail:
-    log_msg(LOG_ERR, "msg=\"state write failed\" file=%s error=\"%s\"", path, strerror(errno));
-    unlink(tmp);
-    return -1;
-}
-
-char *state_read(const char *name, size_t *len)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", state_path, name);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap)
-            break;
-        if (cap >= (16u << 20)) {  /* state files are small; refuse runaway ones */
-            free(buf);
-            buf = NULL;
-            errno = EFBIG;
-            break;
-        }
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-        }
-        buf = nb;
-    }
-    fclose(f);
-    if (!buf)
-        return NULL;
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
-
 void state_fini(void)
 {
+    if (st_thread_on) {
+        pthread_mutex_lock(&st_mu);
+        st_stopping = true;
+        pthread_cond_signal(&st_work);
+        pthread_mutex_unlock(&st_mu);
+        pthread_join(st_thread, NULL);
+        st_thread_on = false;
+    }
+    if (st_timer)
+        event_free(st_timer);
+    st_timer = NULL;
+    if (st_evfd != -1)
+        close(st_evfd);
+    st_evfd = -1;
     free(state_path);
     state_path = NULL;
+    st_failing = false;
+    st_failed = st_failed_seen = 0;
 }

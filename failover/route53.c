@@ -108,13 +108,13 @@ void r53_intent_write(void)
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (s)
-        state_write(R53_INTENT_FILE, s, strlen(s));
+        state_write_async(R53_INTENT_FILE, s, strlen(s));   /* a record for the next start: off the loop */
     free(s);
 }
 
 void r53_intent_clear(void)
 {
-    state_write(R53_INTENT_FILE, "{}", 2);
+    state_write_async(R53_INTENT_FILE, "{}", 2);
 }
 
 void r53_change_event(const char *type)

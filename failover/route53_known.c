@@ -41,9 +41,52 @@ void r53_known_save(void)
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    if (!s || state_write(R53_KNOWN_FILE, s, strlen(s)) != 0)
+    if (!s || state_write_async(R53_KNOWN_FILE, s, strlen(s)) != 0)   /* ordered before later writes; a failure alarms */
         log_msg(LOG_ERR, "msg=\"cannot save route53 state\" file=%s", R53_KNOWN_FILE);
     free(s);
+}
+
+/* route53-known.json's members and ranges (a corrupt file: state safe mode). */
+static int r53_known_check(const cJSON *o, char *why, size_t len)
+{
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions"), *x, *v;
+    if (!cJSON_IsObject(o) || (rs && !cJSON_IsObject(rs))) {
+        snprintf(why, len, "expected {\"record_name\", \"record_type\", \"regions\": {...}}");
+        return -1;
+    }
+    cJSON_ArrayForEach(x, rs) {
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(x, "weights");
+        if (!cJSON_IsObject(x) || (w && !cJSON_IsArray(w))) {
+            snprintf(why, len, "regions.%.60s: expected {\"weights\": [...], \"drift\"}", x->string);
+            return -1;
+        }
+        cJSON_ArrayForEach(v, w)
+            if (!state_int_in(v, -1, 255)) {
+                snprintf(why, len, "regions.%.60s.weights: expected integers -1..255", x->string);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* route53-change.json's members and ranges. */
+static int r53_intent_check(const cJSON *o, char *why, size_t len)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
+    if (cJSON_IsObject(o) && !w && !d)
+        return 0;   /* "{}": nothing in flight */
+    if (!state_int_in(d, 0, 4503599627370496.0) || !cJSON_IsArray(w) || cJSON_GetArraySize(w) > R53_MAXR) {
+        snprintf(why, len, "expected {\"decision\": 0..2^52, \"weights\": [at most %d of -1..255]}", R53_MAXR);
+        return -1;
+    }
+    const cJSON *x;
+    cJSON_ArrayForEach(x, w)
+        if (!state_int_in(x, -1, 255)) {
+            snprintf(why, len, "weights: expected integers -1..255");
+            return -1;
+        }
+    return 0;
 }
 
 /* The saved weights (exp[i][s], -1 absent) and drift flags; false when
@@ -51,9 +94,8 @@ void r53_known_save(void)
 static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
 {
     const cfg_route53_t *rc = &r53s.cfg->route53;
-    char *s = state_read(R53_KNOWN_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
+    cJSON *o = NULL;
+    state_load_json(R53_KNOWN_FILE, r53_known_check, &o);   /* corrupt: moved aside, alarm, safe mode */
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "record_name");
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "record_type");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions");
@@ -77,9 +119,8 @@ static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
  * regions it did not change) and returns true when it landed. */
 static bool r53_check_intent(const r53_list_t *acc, int *want)
 {
-    char *s = state_read(R53_INTENT_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
+    cJSON *o = NULL;
+    state_load_json(R53_INTENT_FILE, r53_intent_check, &o);
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
     bool landed = false;

@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh build   compiler and libraries
 #   scripts/install-deps.sh demo    + nginx (the simulated regions)
 #   scripts/install-deps.sh test    + every test peer and tool (nginx, dnsmasq, prometheus's parser and
-#                                   promtool, aws CLI, bubblewrap, valgrind, nftables, faketime,
+#                                   promtool, aws CLI, bubblewrap, valgrind, nftables, faketime, strace,
 #                                   blackbox_exporter and wrk for bench/, ...)
 set -euo pipefail
 what=${1:-test}
@@ -16,7 +16,7 @@ case "$what" in
   test) pkgs+=(nginx-light dnsmasq-base openssl python3 python3-prometheus-client systemd
                python3-botocore python3-boto3 python3-dnslib awscli
                prometheus bubblewrap valgrind
-               nftables iproute2 faketime prometheus-blackbox-exporter wrk) ;;
+               nftables iproute2 faketime strace prometheus-blackbox-exporter wrk) ;;
   *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
 

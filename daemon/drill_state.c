@@ -1,0 +1,233 @@
+/* drill_state — drills on disk: one small file per drill
+ * (state_dir/drill-ID.json), bounded (DR_MAX drills, DR_TIMELINE entries of
+ * at most DR_TEXT_MAX bytes each), written through the state writer thread
+ * except when a drill starts (the API answers only once it is durable).
+ * Expiry is saved as the time left plus the wall time of the save: after a
+ * restart the time left shrinks by the wall-clock gap, never grows. */
+#include "drill_int.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "loop.h"
+#include "state.h"
+#include "targets.h"
+
+#define DR_OLD_FILE "drills.json"          /* an older regiond kept every drill in one file */
+#define DR_ID_MAX 4503599627370496.0       /* 2^52 */
+#define DR_WALL_MAX 253402300799999.0      /* 9999-12-31 in ms */
+#define DR_REMAIN_MAX (7.0 * 86400 * 1000)
+
+static cJSON *dr_doc(const drill_t *d)
+{
+    cJSON *x = cJSON_CreateObject();
+    if (!x)
+        return NULL;
+    uint64_t now = loop_now_ms();
+    cJSON_AddNumberToObject(x, "id", (double)d->id);
+    cJSON_AddStringToObject(x, "region", d->region);
+    cJSON_AddBoolToObject(x, "fail", d->fail);
+    cJSON_AddBoolToObject(x, "dry_run", d->dry_run);
+    cJSON_AddStringToObject(x, "note", d->note);
+    cJSON_AddStringToObject(x, "who", d->who);
+    cJSON_AddNumberToObject(x, "state", d->state);
+    cJSON_AddNumberToObject(x, "start_wall_ms", (double)d->start_wall_ms);
+    cJSON_AddNumberToObject(x, "end_wall_ms", (double)d->end_wall_ms);
+    cJSON_AddNumberToObject(x, "saved_wall_ms", (double)loop_wall_ms());
+    cJSON_AddNumberToObject(x, "remaining_ms",
+                            d->state == DR_ACTIVE && d->expires_mono_ms > now ? (double)(d->expires_mono_ms - now) : 0);
+    cJSON_AddNumberToObject(x, "duration_s", d->duration_s);
+    cJSON_AddStringToObject(x, "result", d->result);
+    cJSON_AddItemToObject(x, "timeline", cJSON_Duplicate(d->timeline, 1));
+    return x;
+}
+
+int dr_save(const drill_t *d, bool sync)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
+    cJSON *x = dr_doc(d);
+    char *s = x ? cJSON_PrintUnformatted(x) : NULL;
+    cJSON_Delete(x);
+    if (!s) {
+        log_msg(LOG_ERR, "msg=\"drill not saved\" drill=%" PRIu64 " error=\"out of memory\"", d->id);
+        return -1;
+    }
+    int rc = sync ? state_write(name, s, strlen(s)) : state_write_async(name, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+void dr_forget_file(uint64_t id)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", id);
+    state_remove_async(name);
+}
+
+static bool dr_str(const cJSON *x, const char *k, size_t max)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
+}
+
+static bool dr_num(const cJSON *x, const char *k, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return !v || state_int_in(v, lo, hi);
+}
+
+/* One drill's members: types and ranges. */
+static int dr_check(const cJSON *x, char *why, size_t len)
+{
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
+    const char *bad = !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "id"), 1, DR_ID_MAX)
+          ? "id: expected an integer 1..2^52"
+        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !dr_str(x, "region", 65)
+          ? "region: expected a region name"
+        : !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "state"), 0, DR_NSTATES - 1)
+          ? "state: expected an integer 0..3"
+        : !dr_num(x, "start_wall_ms", 0, DR_WALL_MAX) || !dr_num(x, "end_wall_ms", 0, DR_WALL_MAX) ||
+          !dr_num(x, "saved_wall_ms", 0, DR_WALL_MAX) || !dr_num(x, "expires_wall_ms", 0, DR_WALL_MAX)
+          ? "start_wall_ms, end_wall_ms, saved_wall_ms: expected times in ms"
+        : !dr_num(x, "remaining_ms", 0, DR_REMAIN_MAX) ? "remaining_ms: expected an integer 0..7 days"
+        : !dr_num(x, "duration_s", 0, 604800) ? "duration_s: expected an integer 0..604800"
+        : !dr_str(x, "note", 200) || !dr_str(x, "who", 65) || !dr_str(x, "result", 600)
+          ? "note, who, result: expected short strings"
+        : tl && (!cJSON_IsArray(tl) || cJSON_GetArraySize(tl) > DR_TIMELINE)
+          ? "timeline: expected an array of at most 400 entries" : NULL;
+    if (bad)
+        snprintf(why, len, "%s", bad);
+    return bad ? -1 : 0;
+}
+
+static const char *dr_s(const cJSON *x, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double dr_n(const cJSON *x, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* Time left of an active drill after a restart: bounded by what was left. */
+static uint64_t dr_left(const cJSON *x, int64_t saved)
+{
+    int64_t wall = loop_wall_ms();
+    double left = cJSON_GetObjectItemCaseSensitive(x, "remaining_ms") ? dr_n(x, "remaining_ms")
+                                                                       : dr_n(x, "expires_wall_ms") - (double)wall;
+    if (!cJSON_GetObjectItemCaseSensitive(x, "remaining_ms"))
+        saved = wall;
+    if (saved > 0 && wall > saved)
+        left -= (double)(wall - saved);
+    return left < 0 ? 0 : left > DR_REMAIN_MAX ? (uint64_t)DR_REMAIN_MAX : (uint64_t)left;
+}
+
+static void dr_add(const cJSON *x, int64_t saved)
+{
+    if (DR.n == DR_MAX)
+        return;
+    drill_t *d = &DR.d[DR.n];
+    memset(d, 0, sizeof(*d));
+    d->id = (uint64_t)dr_n(x, "id");
+    snprintf(d->region, sizeof(d->region), "%s", dr_s(x, "region"));
+    snprintf(d->note, sizeof(d->note), "%s", dr_s(x, "note"));
+    snprintf(d->who, sizeof(d->who), "%s", dr_s(x, "who"));
+    snprintf(d->result, sizeof(d->result), "%s", dr_s(x, "result"));
+    d->fail = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "fail"));
+    d->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "dry_run"));
+    d->state = (dr_state_t)dr_n(x, "state");
+    d->start_wall_ms = (int64_t)dr_n(x, "start_wall_ms");
+    d->end_wall_ms = (int64_t)dr_n(x, "end_wall_ms");
+    d->duration_s = (uint32_t)dr_n(x, "duration_s");
+    if (cJSON_GetObjectItemCaseSensitive(x, "saved_wall_ms"))
+        saved = (int64_t)dr_n(x, "saved_wall_ms");
+    d->expires_mono_ms = loop_now_ms() + dr_left(x, saved);
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
+    d->timeline = cJSON_IsArray(tl) ? cJSON_Duplicate(tl, 1) : cJSON_CreateArray();
+    DR.n++;
+    if (DR.next_id <= d->id)
+        DR.next_id = d->id + 1;
+    if (d->state == DR_ACTIVE) {
+        char gap[200], t1[40], t2[40];
+        snprintf(gap, sizeof(gap), "regiond was not running from %s to %s: no events in between",
+                 loop_fmt_wall(saved ? saved : d->start_wall_ms, t1, sizeof(t1)),
+                 loop_fmt_wall(loop_wall_ms(), t2, sizeof(t2)));
+        dr_note(d, "gap", gap);
+        int ri = targets_region_index(d->region);
+        if (d->fail && ri >= 0)
+            targets_set_drill_fail((size_t)ri, true);   /* a drain survives in the controller's overrides */
+    }
+}
+
+static bool dr_find_loaded(uint64_t id)
+{
+    for (size_t i = 0; i < DR.n; i++)
+        if (DR.d[i].id == id)
+            return true;
+    return false;
+}
+
+static int dr_cmp(const void *a, const void *b)
+{
+    const drill_t *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* drills.json of an older regiond: taken over, then written as one file
+ * per drill and removed. */
+static void dr_load_old(void)
+{
+    cJSON *o = NULL;
+    if (state_load_json(DR_OLD_FILE, NULL, &o) != STATE_LOADED)
+        return;
+    int64_t saved = (int64_t)dr_n(o, "saved_wall_ms");
+    const cJSON *x;
+    char why[200];
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "drills"))
+        if (dr_check(x, why, sizeof(why)) == 0)
+            dr_add(x, saved);
+    if (state_int_in(cJSON_GetObjectItemCaseSensitive(o, "next_id"), 1, DR_ID_MAX) &&
+        dr_n(o, "next_id") > (double)DR.next_id)
+        DR.next_id = (uint64_t)dr_n(o, "next_id");
+    cJSON_Delete(o);
+    for (size_t i = 0; i < DR.n; i++)
+        dr_save(&DR.d[i], false);
+    state_remove_async(DR_OLD_FILE);
+}
+
+void dr_load(void)
+{
+    DR.next_id = 1;
+    dr_load_old();
+    DIR *dir = opendir(state_dir());
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        uint64_t id;
+        char tail[8];
+        if (sscanf(e->d_name, "drill-%" SCNu64 ".%7s", &id, tail) != 2 || strcmp(tail, "json") != 0 ||
+            strchr(e->d_name, '+') || strchr(e->d_name, '-') != strrchr(e->d_name, '-'))
+            continue;
+        if (dr_find_loaded(id))
+            continue;
+        cJSON *o = NULL;
+        if (state_load_json(e->d_name, dr_check, &o) == STATE_LOADED) {
+            if ((uint64_t)dr_n(o, "id") == id)
+                dr_add(o, 0);
+            else
+                state_corrupt(e->d_name, "id: not the number in the file's name");
+        }
+        cJSON_Delete(o);
+    }
+    closedir(dir);
+    qsort(DR.d, DR.n, sizeof(DR.d[0]), dr_cmp);
+}

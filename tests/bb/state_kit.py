@@ -1,0 +1,79 @@
+"""Shared set-up of the state tests (issue 14): two regions behind nginx, the
+strict Route 53 peer, a token file, and a config whose weights (50) differ
+from the zone's (100), so regiond wants to write a batch as soon as it has
+read the live weights: a write that must not happen while frozen."""
+import os
+import subprocess
+
+from harness import (REGIONCTL, Daemon, Nginx, Route53Peer, free_port, tmpdir, token_file, wait_for,
+                     weighted_zone)
+
+NAME = "api.example.test."
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+
+
+class Setup:
+    def __init__(self, want_weight=50, decision=None, state_dir=None, peer_args=()):
+        self.ports = [free_port() for _ in REGIONS]
+        self.ngx = Nginx(self.ports)
+        self.peer = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
+                                pending_ms=200, extra=peer_args)
+        self.tokens, self.toks = token_file([("ops", None, False)])
+        self.state_dir = state_dir or tmpdir("state-")
+        self.cfg = {
+            "controller": {"id": "ctl-state", "listen": f"127.0.0.1:{free_port()}", "state_dir": self.state_dir,
+                           "log_level": "info", "token_file": self.tokens},
+            "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 1, "fall": 2},
+            "aws": {"endpoints": {"route53": self.peer.url}, "retry": {"base_ms": 50, "max_ms": 500}},
+            "route53": {"hosted_zone_id": self.peer.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
+                        "name_servers": [f"127.0.0.1:{self.peer.dns_port}"],
+                        "dns_check": {"consecutive": 2, "interval_ms": 50, "timeout_s": 20}},
+            "decision": dict({"hold_down_s": 0, "settle_ms": 0, "max_changes": 1000}, **(decision or {})),
+            "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
+                         "route53": {"value": ip, "weight": want_weight}}
+                        for r, p, ip in zip(REGIONS, self.ports, IPS)],
+        }
+        self.env = {"AWS_ACCESS_KEY_ID": "AKIDREGIONDTEST",
+                    "AWS_SECRET_ACCESS_KEY": "te+st/Secret0Key0ForRegiond0Tests0000000",
+                    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+
+    def start(self, **kw):
+        self.cfg["controller"]["listen"] = f"127.0.0.1:{free_port()}"
+        return Daemon(self.cfg, env=self.env, **kw)
+
+    def ctl(self, d, *args):
+        env = dict(os.environ, REGIOND_TOKEN_FILE=self.tokens)
+        r = subprocess.run([REGIONCTL, "--api", d.base, *args], capture_output=True, text=True, timeout=20,
+                           env=env)
+        return r.returncode, r.stdout + r.stderr
+
+    def api(self, d, method, path, body=None):
+        import json
+        import urllib.error
+        import urllib.request
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(d.base + path, data=data, method=method,
+                                     headers={"Authorization": "Bearer " + self.toks["ops"],
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def decisions(self):
+        """The decision number in each batch comment at the peer, in order."""
+        import re
+        return [int(re.search(r"decision (\d+)", c["comment"]).group(1)) for c in self.peer.changes()]
+
+    def writes(self):
+        return [x for x in self.peer.stats()["requests"] if x["op"] == "ChangeResourceRecordSets"]
+
+    def live_read(self, d):
+        wait_for(lambda: all(w["live"] >= 0 for w in d.status()["failover"]["weights"]),
+                 10, "live weights read")
+
+    def stop(self):
+        self.peer.stop()
+        self.ngx.stop()
