@@ -1,7 +1,9 @@
 """Shared set-up of the state tests (issue 14): two regions behind nginx, the
 strict Route 53 peer, a token file, and a config whose weights (50) differ
-from the zone's (100), so regiond wants to write a batch as soon as it has
-read the live weights: a write that must not happen while frozen."""
+from the zone's (100).  With correct_drift those 100s are drift regiond
+corrects, so it wants to write a batch as soon as it has read the live
+weights: a write that must not happen while frozen.  Without it they are
+drift left alone."""
 import os
 import subprocess
 
@@ -14,7 +16,7 @@ IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 
 
 class Setup:
-    def __init__(self, want_weight=50, decision=None, state_dir=None, peer_args=()):
+    def __init__(self, want_weight=50, decision=None, state_dir=None, peer_args=(), correct_drift=False):
         self.ports = [free_port() for _ in REGIONS]
         self.ngx = Nginx(self.ports)
         self.peer = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
@@ -27,6 +29,7 @@ class Setup:
             "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 1, "fall": 2},
             "aws": {"endpoints": {"route53": self.peer.url}, "retry": {"base_ms": 50, "max_ms": 500}},
             "route53": {"hosted_zone_id": self.peer.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
+                        "correct_drift": correct_drift,
                         "name_servers": [f"127.0.0.1:{self.peer.dns_port}"],
                         "dns_check": {"consecutive": 2, "interval_ms": 50, "timeout_s": 20}},
             "decision": dict({"hold_down_s": 0, "settle_ms": 0, "max_changes": 1000}, **(decision or {})),

@@ -29,7 +29,7 @@ TABLES = [{"TableName": TABLE, "KeySchema": [{"AttributeName": "pk", "KeyType": 
            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
            "BillingMode": "PAY_PER_REQUEST"}]
 CT = "application/x-amz-json-1.0"
-BACKUP_MS = 1000
+BACKUP_MS = 3000   # long enough that a loaded machine still sees CREATING
 
 _peer = None
 

@@ -80,6 +80,15 @@ def test_full_and_read_only_state_dir():
         check(b"eu-west-1" in d.get("/v1/overrides")[1], "after kill -9 the drain is still there")
         code, out = s.api(d, "DELETE", "/v1/overrides/eu-west-1")
         check_eq(code, 200, f"release on a working disk ({out})")
+        # The health drain went out while nothing could be saved: after the
+        # restart regiond cannot tell it from someone else's change, so it is
+        # drift, reported and left alone (never overwritten) until released.
+        wait_for(lambda: any(w["region"] == "ap-southeast-2" and w["drifted"]
+                             for w in d.status()["failover"]["weights"]), 10,
+                 "the unsaved drain is reported as drift after the restart")
+        check_eq(s.peer.weights(NAME)["ap-southeast-2"], 0, "the drifted record is left alone")
+        code, out = s.api(d, "DELETE", "/v1/overrides/ap-southeast-2")
+        check_eq(code, 200, f"the operator accepts it ({out})")
         wait_for(lambda: s.peer.weights(NAME) == {"us-east-1": 100, "eu-west-1": 100, "ap-southeast-2": 100}, 15,
                  "every region back at the peer")
         nums = s.decisions()
