@@ -1,6 +1,7 @@
 /* api — see api.h.  Every request gets an answer: unknown path 404, wrong
  * method 405, oversized headers/body 413/400 (evhttp's own limits). */
 #include "api.h"
+#include "api_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -29,7 +30,9 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "rsrc.h"
 #include "status.h"
+#include "utf8.h"
 #include "web.h"
 
 #define API_MAX_HEADERS 8192
@@ -55,6 +58,10 @@ static void api_reply(struct evhttp_request *req, int code, const char *reason,
     evbuffer_free(b);
 }
 
+/* A refusal that also ends the connection (what follows on it cannot be
+ * trusted: a second Content-Length, a smuggled request). */
+static void api_refuse(struct evhttp_request *req, int code, const char *reason, const char *msg);
+
 static void api_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
     char body[512];
@@ -62,9 +69,17 @@ static void api_error(struct evhttp_request *req, int code, const char *reason, 
     api_reply(req, code, reason, "application/json", body, (size_t)n);
 }
 
+static void api_refuse(struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    api_error(req, code, reason, msg);
+}
+
 static void api_status(struct evhttp_request *req)
 {
     char *s = status_json();
+    if (s)
+        utf8_scrub(s);   /* names were checked at load; this is the last guard */
     if (!s) {
         api_error(req, 503, "Service Unavailable", "out of memory");
         return;
@@ -73,7 +88,7 @@ static void api_status(struct evhttp_request *req)
     free(s);
 }
 
-static void api_metrics(struct evhttp_request *req)
+static void api_get_metrics(struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b || metrics_render(b) == -1) {
@@ -122,6 +137,7 @@ static void api_send_json(struct evhttp_request *req, int code, const char *reas
         api_error(req, 503, "Service Unavailable", "out of memory");
         return;
     }
+    utf8_scrub(s);
     api_reply(req, code, reason, "application/json", s, strlen(s));
     free(s);
 }
@@ -138,8 +154,26 @@ static cJSON *api_body_json(struct evhttp_request *req)
     }
     evbuffer_copyout(in, buf, len);
     buf[len] = '\0';
+    /* Before any lookup: a NUL would cut "us-east-1\u0000x" to a region
+     * that exists, and bytes that are not UTF-8 would be echoed. */
+    size_t off;
+    json_text_rc_t tr = json_text_check(buf, len, &off);
+    if (tr != JSON_TEXT_OK) {
+        free(buf);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "request body: %s at byte %zu", json_text_what(tr), off);
+        apic_count(APIC_R_BAD_REQUEST);
+        api_error(req, 400, "Bad Request", msg);
+        return NULL;
+    }
     cJSON *o = cJSON_ParseWithLength(buf, len);
     free(buf);
+    if (cJSON_IsObject(o) && !json_tree_utf8(o->child)) {
+        cJSON_Delete(o);
+        apic_count(APIC_R_BAD_REQUEST);
+        api_error(req, 400, "Bad Request", "request body: a string that is not UTF-8 (an escape decodes to a lone surrogate)");
+        return NULL;
+    }
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         api_error(req, 400, "Bad Request", "expected a JSON object in the request body");
@@ -231,12 +265,12 @@ static bool api_control_allowed(struct evhttp_request *req, const char *what)
     if (lv == AUTH_NONE) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         api_error(req, 401, "Unauthorized", "a valid bearer token is required");
-        auth_audit("-", what, 401, "no or wrong token");
+        auth_audit_denied("-", what, 401, "no or wrong token");
         return false;
     }
     if (lv == AUTH_READ) {
         api_error(req, 403, "Forbidden", "this token is read-only");
-        auth_audit(api_who, what, 403, "read-only token");
+        auth_audit_denied(api_who, what, 403, "read-only token");
         return false;
     }
     api_last_code = 0;
@@ -336,7 +370,12 @@ static void api_control(struct evhttp_request *req, const char *path, enum evhtt
     if (ov) {
         api_override_post(req);
     } else if (rel) {
-        char *region = evhttp_uridecode(path + 14, 0, NULL);
+        size_t rlen = 0;
+        char *region = evhttp_uridecode(path + 14, 0, &rlen);
+        if (region && (strlen(region) != rlen || !utf8_valid(region, rlen, NULL))) {
+            free(region);   /* api_route refused these already; never look one up */
+            region = NULL;
+        }
         ctrl_rc_t rc = region ? ctrl_override_clear(region, api_who, msg, sizeof(msg)) : CTRL_BAD;
         api_ctrl_reply(req, rc, region ? msg : "bad region name");
         free(region);
@@ -363,7 +402,7 @@ static void api_get(struct evhttp_request *req, const char *path)
     } else if (strcmp(path, "/v1/status") == 0) {
         api_status(req);
     } else if (strcmp(path, "/metrics") == 0) {
-        api_metrics(req);
+        api_get_metrics(req);
     } else if (strcmp(path, "/v1/weights") == 0) {
         api_send_json(req, 200, "OK", ctrl_status_json());
     } else if (strcmp(path, "/v1/decisions") == 0) {
@@ -394,6 +433,17 @@ static void api_get(struct evhttp_request *req, const char *path)
             api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
             return;
         }
+        int why = feed_sse_admit();
+        if (why) {
+            apic_count(why == 1 ? APIC_R_STREAMS : APIC_R_STREAM_MEMORY);
+            rsrc_note(RSRC_STREAM_CAP, why == 1 ? "controller.max_stream_clients reached"
+                                                : "controller.stream_memory_bytes reached");
+            api_refuse(req, 503, "Service Unavailable", why == 1
+                       ? "too many event-stream clients (controller.max_stream_clients): try again later"
+                       : "event-stream memory cap reached (controller.stream_memory_bytes): try again later");
+            return;
+        }
+        apic_set_stream(apic_of(req));
         feed_sse_attach(req, last);
     } else {
         api_error(req, 404, "Not Found", "no such endpoint");
@@ -433,6 +483,25 @@ static void api_route(struct evhttp_request *req, void *arg)
     struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
     if (bev)
         bufferevent_set_max_single_write(bev, API_MAX_SINGLE_WRITE);
+    api_conn_t *ac = apic_of(req);
+    apic_request_seen(ac);
+    if (apic_refused(ac)) {   /* counted when accepted */
+        api_refuse(req, 503, "Service Unavailable",
+                   "too many API connections (controller.max_api_connections): try again later");
+        return;
+    }
+    const char *bad = apig_bad_request(req);
+    if (bad) {
+        apic_count(APIC_R_BAD_REQUEST);
+        api_refuse(req, 400, "Bad Request", bad);
+        return;
+    }
+    if (!apig_host_ok(req)) {
+        apic_count(APIC_R_HOST);
+        api_refuse(req, 403, "Forbidden", "this Host is not served: loopback names, IP addresses and "
+                   "controller.allowed_hosts only");
+        return;
+    }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -481,31 +550,17 @@ static void api_route(struct evhttp_request *req, void *arg)
 /* accept() failed.  Out of descriptors, the listener stays readable and
  * libevent would retry (and log) in a busy loop: pause accepting for a
  * moment instead; transfers finishing free descriptors meanwhile. */
-static struct event *api_resume_ev;
-static struct evconnlistener *api_paused;
 static uint64_t api_accept_errors;
-
-static void api_on_resume(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-    if (api_paused)
-        evconnlistener_enable(api_paused);
-    api_paused = NULL;
-}
 
 static void api_on_accept_error(struct evconnlistener *l, void *arg)
 {
-    (void)arg;
+    (void)arg, (void)l;
     int e = EVUTIL_SOCKET_ERROR();
-    static const struct timeval pause = {0, 100 * 1000};
     if (api_accept_errors++ % 100 == 0)
         log_msg(LOG_WARNING, "msg=\"cannot accept an API connection\" error=\"%s\" errors=%llu "
                 "(accepting again in 100 ms)", strerror(e), (unsigned long long)api_accept_errors);
-    if (!api_resume_ev && !(api_resume_ev = evtimer_new(loop_base(), api_on_resume, NULL)))
-        return;
-    evconnlistener_disable(l);
-    api_paused = l;
-    evtimer_add(api_resume_ev, &pause);
+    rsrc_note(RSRC_ACCEPT, strerror(e));
+    apic_pause_accept(100);
 }
 
 static int api_bind_unix(const char *path, char *err, size_t errlen)
@@ -530,6 +585,7 @@ static int api_bind_unix(const char *path, char *err, size_t errlen)
     }
     chmod(path, 0660);
     evconnlistener_set_error_cb(l, api_on_accept_error);
+    apic_set_listener(l);
     if (!evhttp_bind_listener(api_http, l)) {
         evconnlistener_free(l);
         snprintf(err, errlen, "listen unix:%s: cannot attach", path);
@@ -559,16 +615,32 @@ static int api_bind_inet(const char *listen, char *err, size_t errlen)
         return -1;
     }
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), api_on_accept_error);
+    apic_set_listener(evhttp_bound_socket_get_listener(bs));
     return 0;
 }
 
-int api_init(const char *listen, char *err, size_t errlen)
+static void api_caps(const cfg_controller_t *ctl)
+{
+    apic_configure(ctl);
+    apic_stats_t s;
+    apic_stats(&s);
+    feed_set_caps(s.max_streams, ctl->stream_client_buffer_bytes, ctl->stream_memory_bytes);
+    apig_configure(ctl);
+}
+
+void api_configure(const cfg_controller_t *ctl)
+{
+    api_caps(ctl);
+}
+
+int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t errlen)
 {
     api_http = evhttp_new(loop_base());
-    if (!api_http) {
+    if (!api_http || apic_init(api_http, ctl) == -1) {
         snprintf(err, errlen, "api: out of memory");
         return -1;
     }
+    api_caps(ctl);
     evhttp_set_max_headers_size(api_http, API_MAX_HEADERS);
     evhttp_set_max_body_size(api_http, API_MAX_BODY);
     evhttp_set_timeout(api_http, 30);
@@ -586,13 +658,11 @@ int api_init(const char *listen, char *err, size_t errlen)
 
 void api_fini(void)
 {
-    if (api_resume_ev)
-        event_free(api_resume_ev);
-    api_resume_ev = NULL;
-    api_paused = NULL;
     if (api_http)
         evhttp_free(api_http);
     api_http = NULL;
+    apic_fini();
+    apig_fini();
     if (api_unix_path)
         unlink(api_unix_path);
     free(api_unix_path);
