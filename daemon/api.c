@@ -443,7 +443,9 @@ static void api_get(struct evhttp_request *req, const char *path)
                        : "event-stream memory cap reached (controller.stream_memory_bytes): try again later");
             return;
         }
-        apic_set_stream(apic_of(req));
+        feed_stream_stats_t fs;
+        feed_stream_stats(&fs);
+        apic_set_stream(apic_of(req), fs.client_bytes);
         feed_sse_attach(req, last);
     } else {
         api_error(req, 404, "Not Found", "no such endpoint");
@@ -636,6 +638,7 @@ void api_configure(const cfg_controller_t *ctl)
 int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t errlen)
 {
     api_http = evhttp_new(loop_base());
+    feed_set_close_hook(apic_stream_closed);
     if (!api_http || apic_init(api_http, ctl) == -1) {
         snprintf(err, errlen, "api: out of memory");
         return -1;

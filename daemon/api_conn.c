@@ -1,12 +1,13 @@
 /* api_conn — see api_int.h.
  *
- * evhttp gives no hook at accept or close, but it asks us for each
- * connection's bufferevent (evhttp_set_bevcb).  We create it, keep a
- * reference, and learn that evhttp freed it when its callbacks are cleared
- * and its descriptor is gone (bufferevent_free does both; evhttp closes the
- * descriptor itself because the bufferevent is made without
- * BEV_OPT_CLOSE_ON_FREE).  To close a connection we shut its socket down:
- * evhttp reads the EOF and frees it. */
+ * evhttp gives no hook at accept, but it asks us for each connection's
+ * bufferevent (evhttp_set_bevcb): we create it and, once the accept callback
+ * has returned (an event made active from it runs before any I/O on the new
+ * socket), find its evhttp_connection (the bufferevent's callback argument)
+ * and set its close callback, which evhttp calls exactly once when it
+ * resets or frees the connection.  Event streams take the close callback
+ * over; feed.c hands the close on (feed_set_close_hook).  To close a
+ * connection we shut its socket down: evhttp reads the EOF and frees it. */
 #include "api_int.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 
 struct api_conn {
     struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL until adopted */
     uint64_t deadline_ms;            /* 0: none (an event stream) */
     bool refused, stream, closing;
     struct api_conn *prev, *next;    /* oldest first */
@@ -36,9 +38,9 @@ struct api_conn {
 
 static struct evhttp *apic_http;
 static struct evconnlistener *apic_listener;
-static struct event *apic_sweep_ev;
+static struct event *apic_sweep_ev, *apic_adopt_ev;
 static api_conn_t *apic_head, *apic_tail;
-static unsigned apic_n, apic_nrefusing, apic_cap, apic_want, apic_max_streams;
+static unsigned apic_n, apic_nrefusing, apic_nclosing, apic_cap, apic_want, apic_max_streams;
 static uint32_t apic_deadline_ms = 5000;
 static uint64_t apic_accepted, apic_refused_n[APIC_R_COUNT], apic_pause_until;
 static bool apic_disabled;
@@ -60,13 +62,7 @@ void apic_count(apic_reason_t r)
         apic_refused_n[r]++;
 }
 
-static bool apic_freed(const api_conn_t *c)
-{
-    bufferevent_data_cb rd, wr;
-    bufferevent_event_cb ev;
-    bufferevent_getcb(c->bev, &rd, &wr, &ev, NULL);
-    return !rd && !wr && !ev && bufferevent_getfd(c->bev) < 0;
-}
+static void apic_listener_update(void);
 
 static void apic_unlink(api_conn_t *c)
 {
@@ -74,9 +70,49 @@ static void apic_unlink(api_conn_t *c)
     *(c->next ? &c->next->prev : &apic_tail) = c->prev;
     apic_n--;
     apic_nrefusing -= c->refused;
+    apic_nclosing -= c->closing;
     apic_freed_since_trim++;
-    bufferevent_decref(c->bev);
+    if (!c->evcon)
+        bufferevent_decref(c->bev);   /* not adopted yet: we still hold a reference */
     free(c);
+}
+
+static void apic_on_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    apic_unlink(arg);
+    apic_listener_update();
+}
+
+/* The close callback of an event stream's connection (feed.c took it over). */
+void apic_stream_closed(struct evhttp_connection *evcon)
+{
+    for (api_conn_t *c = apic_head; c; c = c->next)
+        if (c->evcon == evcon) {
+            apic_unlink(c);
+            return;
+        }
+}
+
+/* Right after accept: find the evhttp_connection and take its close
+ * callback; drop the reference that kept the bufferevent until now. */
+static void apic_on_adopt(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    for (api_conn_t *c = apic_tail, *prev; c && !c->evcon; c = prev) {
+        prev = c->prev;
+        bufferevent_data_cb rd, wr;
+        bufferevent_event_cb ev;
+        void *cbarg = NULL;
+        bufferevent_getcb(c->bev, &rd, &wr, &ev, &cbarg);
+        if (!ev || !cbarg || bufferevent_getfd(c->bev) < 0) {   /* evhttp gave up on it already */
+            apic_unlink(c);
+            continue;
+        }
+        c->evcon = cbarg;
+        evhttp_connection_set_closecb(c->evcon, apic_on_close, c);
+        bufferevent_decref(c->bev);
+    }
 }
 
 /* Shut the socket: evhttp sees EOF and frees the connection (and closes
@@ -87,6 +123,7 @@ static void apic_close(api_conn_t *c, const char *reply)
     if (fd < 0 || c->closing)
         return;
     c->closing = true;
+    apic_nclosing++;
     if (reply)
         (void)send(fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(fd, SHUT_RDWR);
@@ -104,15 +141,6 @@ static bool apic_idle(const api_conn_t *c)
     return ioctl(fd, FIONREAD, &pending) == 0 && pending == 0;
 }
 
-static void apic_reap(void)
-{
-    for (api_conn_t *c = apic_head, *next; c; c = next) {
-        next = c->next;
-        if (apic_freed(c))
-            apic_unlink(c);
-    }
-}
-
 /* At the cap: close the connection that has waited longest without sending
  * anything (idle keep-alive, a trickle, a client that only connected). */
 static bool apic_evict_one(void)
@@ -127,9 +155,12 @@ static bool apic_evict_one(void)
     return false;
 }
 
+/* Every tracked connection holds a descriptor until evhttp frees it (a
+ * closed one until the next loop turn): past cap + the refusal slots the
+ * listener stops accepting, and the kernel's backlog holds the rest. */
 static void apic_listener_update(void)
 {
-    bool want_off = apic_nrefusing >= APIC_REFUSE_SLOTS || loop_now_ms() < apic_pause_until;
+    bool want_off = apic_n >= apic_cap + APIC_REFUSE_SLOTS || loop_now_ms() < apic_pause_until;
     if (!apic_listener || want_off == apic_disabled)
         return;
     if (want_off)
@@ -150,11 +181,7 @@ static struct bufferevent *apic_on_new(struct event_base *base, void *arg)
     c->bev = bev;
     c->deadline_ms = loop_now_ms() + apic_deadline_ms;
     apic_accepted++;
-    unsigned live = apic_n - apic_nrefusing;
-    if (live >= apic_cap) {
-        apic_reap();
-        live = apic_n - apic_nrefusing;
-    }
+    unsigned live = apic_n - apic_nrefusing - apic_nclosing;
     if (live >= apic_cap && !apic_evict_one()) {
         c->refused = true;   /* answered 503 when its request arrives (api.c) */
         c->deadline_ms = loop_now_ms() + APIC_REFUSE_MS;
@@ -167,6 +194,7 @@ static struct bufferevent *apic_on_new(struct event_base *base, void *arg)
     apic_tail = c;
     apic_n++;
     apic_listener_update();
+    event_active(apic_adopt_ev, EV_TIMEOUT, 1);
     return bev;
 }
 
@@ -180,10 +208,6 @@ static void apic_on_sweep(evutil_socket_t fd, short what, void *arg)
     uint64_t now = loop_now_ms();
     for (api_conn_t *c = apic_head, *next; c; c = next) {
         next = c->next;
-        if (apic_freed(c)) {
-            apic_unlink(c);
-            continue;
-        }
         if (c->stream || c->closing || !c->deadline_ms || now < c->deadline_ms)
             continue;
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
@@ -225,11 +249,18 @@ bool apic_refused(const api_conn_t *c)
     return c && c->refused;
 }
 
-void apic_set_stream(api_conn_t *c)
+void apic_set_stream(api_conn_t *c, size_t sndbuf)
 {
     if (c) {
         c->stream = true;
         c->deadline_ms = 0;
+        /* The kernel's send buffer grows to net.ipv4.tcp_wmem's maximum (4 MB)
+         * for a client that does not read: fix it, so a stream costs the
+         * machine at most this (doubled by the kernel) plus our queue. */
+        int v = sndbuf > (1u << 24) ? 1 << 24 : (int)sndbuf;
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (fd >= 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
     }
 }
 
@@ -243,6 +274,12 @@ void apic_pause_accept(uint32_t ms)
 void apic_set_listener(struct evconnlistener *l)
 {
     apic_listener = l;
+    /* evhttp listens with a backlog of 128: a crowd connecting at once
+     * would overflow it, and a dropped SYN costs the next client (an
+     * operator's /healthz) a 1 s retransmission.  The kernel caps it at
+     * net.core.somaxconn. */
+    if (l)
+        listen(evconnlistener_get_fd(l), 4096);
 }
 
 void apic_configure(const cfg_controller_t *c)
@@ -266,7 +303,8 @@ int apic_init(struct evhttp *http, const cfg_controller_t *c)
     apic_http = http;
     (void)c;   /* the caps come with apic_configure(), called next by api.c */
     apic_sweep_ev = event_new(loop_base(), -1, EV_PERSIST, apic_on_sweep, NULL);
-    if (!apic_sweep_ev || event_add(apic_sweep_ev, &tick) == -1)
+    apic_adopt_ev = event_new(loop_base(), -1, 0, apic_on_adopt, NULL);
+    if (!apic_sweep_ev || !apic_adopt_ev || event_add(apic_sweep_ev, &tick) == -1)
         return -1;
     evhttp_set_bevcb(http, apic_on_new, NULL);
     return 0;
@@ -288,7 +326,12 @@ void apic_fini(void)
 {
     if (apic_sweep_ev)
         event_free(apic_sweep_ev);
-    apic_sweep_ev = NULL;
+    if (apic_adopt_ev)
+        event_free(apic_adopt_ev);
+    apic_sweep_ev = apic_adopt_ev = NULL;
+    /* evhttp_free closed every connection; left here are event streams
+     * (feed_fini took their close callback away) and ones never adopted,
+     * whose bufferevent only our reference keeps (apic_unlink drops it). */
     while (apic_head)
         apic_unlink(apic_head);
     apic_listener = NULL;

@@ -6,6 +6,7 @@
 #define REGIOND_API_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/http.h>
@@ -50,7 +51,10 @@ void apic_request_seen(api_conn_t *c);
 bool apic_refused(const api_conn_t *c);
 
 /* The connection now carries an event stream (no deadline, never evicted). */
-void apic_set_stream(api_conn_t *c);
+void apic_set_stream(api_conn_t *c, size_t sndbuf);
+
+/* An event stream's connection closed (feed.c's close callback hands it on). */
+void apic_stream_closed(struct evhttp_connection *evcon);
 
 /* Count a refusal. */
 void apic_count(apic_reason_t r);

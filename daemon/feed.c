@@ -20,11 +20,38 @@
 #define FEED_ID_BLOCK 10000u
 #define FEED_KEEPALIVE_S 15
 
+/* An event as it goes on the wire, shared by the ring and every stream
+ * client's queue (evbuffer_add_reference): a client that does not read
+ * holds references, not copies.  Freed when the last holder lets go. */
+typedef struct {
+    unsigned refs;
+    size_t len;
+    char text[];         /* "id: N\nevent: TYPE\ndata: JSON\n\n" */
+} feed_frame_t;
+
 typedef struct {
     uint64_t id;
     char *type;
     char *json;          /* the full event as one JSON line */
+    feed_frame_t *frame;
 } feed_event_t;
+
+static void feed_frame_unref(const void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    feed_frame_t *f = arg;
+    if (f && --f->refs == 0)
+        free(f);
+}
+
+static void feed_event_free(feed_event_t *e)
+{
+    free(e->type);
+    free(e->json);
+    feed_frame_unref(NULL, 0, e->frame);
+    e->type = e->json = NULL;
+    e->frame = NULL;
+}
 
 /* A stream client holds no copy of the events: only the id of the next one
  * to send.  Events go out in batches of at most client_bytes, the next batch
@@ -46,6 +73,12 @@ static feed_client_t *feed_clients;
 static unsigned feed_nclients;
 static struct event *feed_keepalive;
 static feed_listener_fn feed_listener;
+static feed_close_hook_fn feed_close_hook;
+
+void feed_set_close_hook(feed_close_hook_fn fn)
+{
+    feed_close_hook = fn;
+}
 static unsigned feed_max_clients = 16;
 static size_t feed_client_bytes = 65536, feed_total_bytes = 2u << 20;
 static uint64_t feed_gaps_total;
@@ -147,7 +180,11 @@ static void feed_on_drained(struct evhttp_connection *conn, void *arg)
 static void feed_pump(feed_client_t *c)
 {
     size_t queued = feed_queued(c);
-    if (queued >= feed_client_bytes || !feed_len || (c->next_id && c->next_id > feed_last_id()))
+    /* Refill only once the socket took everything: a client that keeps up
+     * gets each event at once, a slow one gets one batch per drain.  Each
+     * batch costs two small chains for the chunk framing (~1 KiB each),
+     * so topping up event by event would cost more than the events. */
+    if (queued > 0 || !feed_len || (c->next_id && c->next_id > feed_last_id()))
         return;
     struct evbuffer *b = evbuffer_new();
     if (!b)
@@ -162,9 +199,10 @@ static void feed_pump(feed_client_t *c)
         c->next_id = first;
     }
     for (uint64_t i = c->next_id - first; i < feed_len && queued + evbuffer_get_length(b) < feed_client_bytes; i++) {
-        const feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
-        if (evbuffer_add_printf(b, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", e->id, e->type, e->json) < 0)
+        feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
+        if (evbuffer_add_reference(b, e->frame->text, e->frame->len, feed_frame_unref, e->frame) == -1)
             break;
+        e->frame->refs++;
         c->next_id = e->id + 1;
     }
     evhttp_send_reply_chunk_with_cb(c->req, b, feed_on_drained, c);
@@ -209,10 +247,19 @@ uint64_t feed_emit(const char *type, cJSON *data)
         free(t);
         return 0;
     }
+    size_t flen = strlen(type) + strlen(json) + 48;
+    feed_frame_t *fr = malloc(sizeof(*fr) + flen);
+    if (!fr) {
+        free(json);
+        free(t);
+        return 0;
+    }
+    int fn = snprintf(fr->text, flen, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", id, type, json);
+    fr->len = fn > 0 && (size_t)fn < flen ? (size_t)fn : 0;
+    fr->refs = 1;
     if (feed_len == feed_cap) {
         feed_event_t *old = &feed_ring[feed_head];
-        free(old->type);
-        free(old->json);
+        feed_event_free(old);
         feed_head = (feed_head + 1) % feed_cap;
         feed_len--;
     }
@@ -220,6 +267,7 @@ uint64_t feed_emit(const char *type, cJSON *data)
     e->id = id;
     e->type = t;
     e->json = json;
+    e->frame = fr;
     feed_len++;
     feed_next_id++;
     feed_total++;
@@ -234,9 +282,10 @@ uint64_t feed_emit(const char *type, cJSON *data)
 
 static void feed_on_close(struct evhttp_connection *conn, void *arg)
 {
-    (void)conn;
     feed_client_t *c = arg;
     struct evhttp_request *req = c->req;
+    if (feed_close_hook)
+        feed_close_hook(conn);
     feed_client_drop(c, 0);
     /* The peer went away mid-stream: libevent detached the request from the
      * connection and leaves it to us (evhttp_connection_incoming_fail). */
@@ -332,8 +381,7 @@ int feed_resize(uint32_t capacity)
     for (uint32_t i = 0; i < feed_len; i++) {
         feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
         if (i < skip) {
-            free(e->type);
-            free(e->json);
+            feed_event_free(e);
         } else {
             n[i - skip] = *e;
         }
@@ -355,8 +403,7 @@ void feed_fini(void)
     feed_keepalive = NULL;
     for (uint32_t i = 0; i < feed_len; i++) {
         feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
-        free(e->type);
-        free(e->json);
+        feed_event_free(e);
     }
     free(feed_ring);
     feed_ring = NULL;

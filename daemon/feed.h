@@ -53,6 +53,11 @@ void feed_stream_stats(feed_stream_stats_t *s);
  * owned by the feed from now on. */
 void feed_sse_attach(struct evhttp_request *req, uint64_t last_id);
 
+/* Called with a stream's connection when it closes (the connection's close
+ * callback belongs to the feed while it streams). */
+typedef void (*feed_close_hook_fn)(struct evhttp_connection *conn);
+void feed_set_close_hook(feed_close_hook_fn fn);
+
 /* Number of connected SSE clients. */
 unsigned feed_sse_clients(void);
 
