@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 
@@ -72,6 +73,18 @@ typedef struct {
 } apic_stats_t;
 
 void apic_stats(apic_stats_t *s);
+
+/* api.c: replies (JSON bodies are checked to be UTF-8 last). */
+void api_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype, const char *body,
+               size_t len);
+void api_error(struct evhttp_request *req, int code, const char *reason, const char *msg);
+void api_send_json(struct evhttp_request *req, int code, const char *reason, cJSON *o);
+/* The request body as a JSON object (strict text), or NULL with 400 sent. */
+cJSON *api_body_json(struct evhttp_request *req);
+
+/* api_control.c: POST/DELETE on the control endpoints; /v1/drills/ID. */
+void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd);
+bool api_drill_id(const char *path, uint64_t *id);
 
 /* api_guard.c: the Host allow-list and strict framing. */
 void apig_configure(const cfg_controller_t *c);
