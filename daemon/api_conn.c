@@ -212,10 +212,11 @@ static void apic_on_sweep(evutil_socket_t fd, short what, void *arg)
             continue;
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
             continue;   /* a reply still going out: evhttp's write timeout covers it */
-        bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
         if (!c->refused)
             apic_count(APIC_R_DEADLINE);
-        apic_close(c, partial ? timeout_reply : NULL);
+        /* evhttp has consumed what came of a trickled request: say why, to
+         * an idle connection too (a 408 is allowed there, RFC 9110 15.5.9). */
+        apic_close(c, c->refused ? NULL : timeout_reply);
     }
     apic_listener_update();
     /* Many connections' buffers were freed: hand the heap's free pages back

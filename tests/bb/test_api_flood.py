@@ -167,5 +167,40 @@ def test_host_allow_list():
     ngx.stop()
 
 
+def test_request_deadline():
+    """A request trickled one header line a second (each well inside the 30 s
+    inactivity timeout) is cut at request_deadline_ms; a prompt one on the
+    same listener is served."""
+    ngx, cfg, d, tok = start(request_deadline_ms=2000)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    t0 = time.monotonic()
+    s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\n")
+    data, i = b"", 0
+    s.settimeout(1.0)
+    while time.monotonic() - t0 < 8:
+        try:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+        except socket.timeout:
+            i += 1
+            try:
+                s.sendall(b"X-Slow-%d: 1\r\n" % i)
+            except OSError:
+                break
+    took = time.monotonic() - t0
+    s.close()
+    check(data.startswith(b"HTTP/1.1 408"), f"the trickle got 408 ({data[:40]!r})")
+    check(1.9 <= took <= 4.0, f"cut at the deadline, not at the inactivity timeout ({took:.1f} s)")
+    check_eq(d.get("/healthz")[0], 200, "a prompt request is served")
+    m = [l for l in d.get("/metrics")[1].decode().splitlines()
+         if l.startswith('regiond_api_refused_total{reason="deadline"}')]
+    check(m and float(m[0].split()[1]) >= 1, f"counted ({m})")
+    check_eq(d.stop(), 0, "clean exit")
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_unauthenticated_flood, test_audit_rotation_and_failure, test_host_allow_list])
+    run_tests([test_unauthenticated_flood, test_audit_rotation_and_failure, test_host_allow_list,
+               test_request_deadline])
