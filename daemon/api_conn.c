@@ -203,7 +203,7 @@ static void apic_on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what, (void)arg;
     static const char timeout_reply[] =
         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        "Content-Length: 92\r\n\r\n"
+        "Content-Length: 95\r\n\r\n"
         "{\"error\":\"the request did not arrive whole within controller.request_deadline_ms\",\"status\":408}";
     uint64_t now = loop_now_ms();
     for (api_conn_t *c = apic_head, *next; c; c = next) {

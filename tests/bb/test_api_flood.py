@@ -191,7 +191,11 @@ def test_request_deadline():
                 break
     took = time.monotonic() - t0
     s.close()
-    check(data.startswith(b"HTTP/1.1 408"), f"the trickle got 408 ({data[:40]!r})")
+    head, _, body = data.partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 408"), f"the trickle got 408 ({data[:40]!r})")
+    cl = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+    check(cl and cl[0] == len(body) and json.loads(body[:cl[0]])["status"] == 408,
+          f"with a whole JSON body and its right Content-Length ({cl}, {len(body)} bytes)")
     check(1.9 <= took <= 4.0, f"cut at the deadline, not at the inactivity timeout ({took:.1f} s)")
     check_eq(d.get("/healthz")[0], 200, "a prompt request is served")
     m = [l for l in d.get("/metrics")[1].decode().splitlines()
