@@ -167,7 +167,7 @@ cJSON *api_body_json(struct evhttp_request *req)
     if (cJSON_IsObject(o) && !json_tree_utf8(o->child)) {
         cJSON_Delete(o);
         apic_count(APIC_R_BAD_REQUEST);
-        api_error(req, 400, "Bad Request", "request body: a string that is not UTF-8 (an escape decodes to a lone surrogate)");
+        api_error(req, 400, "Bad Request", "request body: a string that is not UTF-8");
         return NULL;
     }
     if (!cJSON_IsObject(o)) {

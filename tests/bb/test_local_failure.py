@@ -2,11 +2,12 @@
 (prlimit, acting on the running daemon) takes regiond's descriptors away, so
 every probe fails with EMFILE for a few seconds -> no region changes state,
 nothing changes in the Route 53 peer, the rounds count as `internal`, and the
-controller-resources alarm is raised (and shown to the dashboard's status)."""
+controller-resources alarm is raised and shown on the dashboard (chromium)."""
 import subprocess
 import time
 
 from harness import check, check_eq, run_tests, wait_for
+from test_dashboard import Driver
 from test_failover import NAME, REGIONS, setup, wait_all_up
 
 
@@ -37,7 +38,19 @@ def test_emfile_leaves_health_unchanged():
     check("failover" not in alarms, "no failover alarm")
     m = [l for l in d.get("/metrics")[1].decode().splitlines() if l.startswith("regiond_probe_local_failures_total ")]
     check(m and float(m[0].split()[1]) == local, f"and in /metrics ({m})")
-    time.sleep(1)
+    # The ops room sees it: the dashboard's banner names the controller, not a region.
+    drv = Driver()
+    try:
+        a = drv.cmd(f"goto {d.base}/")
+        check(a["ok"], f"dashboard loads: {a}")
+        a = drv.cmd("wait-for-banner 15 CONTROLLER SHORT OF RESOURCES", timeout=25)
+        check(a["ok"] and "probes" in (a.get("banner") or ""),
+              f"the dashboard's banner shows the controller's shortage ({a.get('banner') or a.get('error')})")
+        for r in REGIONS:
+            a = drv.cmd(f"wait-for-state {r} up 10", timeout=20)
+            check(a["ok"], f"the {r} card still shows up ({a.get('error') or ''})")
+    finally:
+        check_eq(drv.close(), 0, "drive.js exits cleanly")
     check_eq(len(peer.changes()), n_changes, "nothing changed in the Route 53 peer")
     check_eq(peer.weights(NAME), {r: 100 for r in REGIONS}, "every weight still 100")
     check_eq(d.stop(), 0, "clean exit")
