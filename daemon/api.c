@@ -445,6 +445,7 @@ int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t 
 
 void api_fini(void)
 {
+    apic_set_listener(NULL);   /* evhttp_free frees the listener before the connections */
     if (api_http)
         evhttp_free(api_http);
     api_http = NULL;
