@@ -2,6 +2,7 @@
  * keys, the typed getters that name each key's path, and secrets.  The
  * sections are built, cross-checked and freed in cfg_check.c. */
 #include "cfg_int.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -515,7 +516,7 @@ cfg_t *cfg_load(const char *path, char *err, size_t errlen)
 }
 
 /* Report a JSON syntax error at byte OFF of TEXT as a line and column. */
-static void json_error(cfg_ctx_t *c, const char *text, size_t off)
+static void json_error(cfg_ctx_t *c, const char *text, size_t off, const char *what)
 {
     size_t line = 1, col = 1;
     for (size_t i = 0; i < off; i++) {
@@ -526,7 +527,7 @@ static void json_error(cfg_ctx_t *c, const char *text, size_t off)
             col++;                            /* count characters, not bytes */
         }
     }
-    cfg_fail(c, NULL, "line %zu, column %zu: invalid JSON", line, col);
+    cfg_fail(c, NULL, "line %zu, column %zu: invalid JSON%s%s", line, col, what ? ": " : "", what ? what : "");
 }
 
 /* Wipe every string of the tree: literal header values may be secrets. */
@@ -548,9 +549,13 @@ static cJSON *parse_json(cfg_ctx_t *c, const char *text, size_t len)
         cfg_fail(c, NULL, "expected a JSON object, got an empty file");
         return NULL;
     }
-    const char *nul = memchr(text, '\0', len);
-    if (nul) {
-        json_error(c, text, (size_t)(nul - text));
+    /* Strict text: UTF-8 only, and no NUL (raw or \u0000, which cJSON would
+     * cut a string at): every name and error that echoes the file stays
+     * valid UTF-8 JSON (status, events, logs). */
+    size_t bad;
+    json_text_rc_t tr = json_text_check(text, len, &bad);
+    if (tr != JSON_TEXT_OK) {
+        json_error(c, text, bad, json_text_what(tr));
         return NULL;
     }
     /* cJSON wants the terminating NUL inside the length to accept the end */
@@ -560,7 +565,7 @@ static cJSON *parse_json(cfg_ctx_t *c, const char *text, size_t len)
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
     if (!root) {
         size_t off = end && end >= copy ? (size_t)(end - copy) : 0;
-        json_error(c, text, off < len ? off : len);
+        json_error(c, text, off < len ? off : len, NULL);
     }
     explicit_bzero(copy, len);
     free(copy);

@@ -78,6 +78,15 @@ typedef struct {
     char *log_level;              /* debug|info|notice|warning|error; default info */
     char *token_file;             /* API tokens, "NAME TOKEN [ro]" per line; NULL: control endpoints off */
     char *token_credential;       /* systemd credential holding the token file (beats token_file) */
+    /* The API's budget (docs/architecture.md, "Descriptor and memory budget") */
+    uint32_t max_api_connections; /* open API connections, streams included; default 64 */
+    uint32_t max_stream_clients;  /* /v1/events clients; default 16 */
+    uint32_t stream_client_buffer_bytes; /* bytes queued per stream client; default 65536 */
+    uint32_t stream_memory_bytes; /* all stream clients' queues together; default 2 MiB */
+    uint32_t request_deadline_ms; /* a request's headers and body must arrive within this; default 5000 */
+    char **allowed_hosts;         /* Host: names served besides loopback names and addresses */
+    size_t n_allowed_hosts;
+    uint32_t audit_max_bytes;     /* audit.log is rotated (audit.log.1) past this; default 16 MiB */
 } cfg_controller_t;
 
 typedef struct {

@@ -25,7 +25,10 @@ static const char *const top_keys[] = { "controller", "resolver", "tls", "health
                                         "decision", "dynamodb", "alarms", NULL };
 static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring", "max_probes_in_flight",
                                                "token_file", "token_credential",
-                                               "log_level", NULL };
+                                               "log_level", "max_api_connections", "max_stream_clients",
+                                               "stream_client_buffer_bytes", "stream_memory_bytes",
+                                               "request_deadline_ms", "allowed_hosts", "audit_max_bytes",
+                                               NULL };
 static const char *const resolver_keys[] = { "servers", "timeout_ms", "tries", "min_ttl_s",
                                              "max_ttl_s", "negative_ttl_s", NULL };
 static const char *const tls_keys[] = { "ca_file", NULL };
@@ -170,6 +173,12 @@ static int controller(cfg_ctx_t *c, const cJSON *root, cfg_controller_t *ctl)
     ctl->state_dir = cfg_xstrdup("/var/lib/regiond");
     ctl->events_ring = 4096;
     ctl->max_probes_in_flight = 256;
+    ctl->max_api_connections = 64;
+    ctl->max_stream_clients = 16;
+    ctl->stream_client_buffer_bytes = 65536;
+    ctl->stream_memory_bytes = 2u << 20;
+    ctl->request_deadline_ms = 5000;
+    ctl->audit_max_bytes = 16u << 20;
     if (cfg_get_section(c, root, "", "controller", controller_keys, &o) == -1
         || cfg_get_str(c, o, "controller", "id", CFG_S_NAME, &ctl->id) == -1
         || cfg_get_str(c, o, "controller", "listen", CFG_S_NONEMPTY | CFG_S_NOCTRL,
@@ -179,7 +188,8 @@ static int controller(cfg_ctx_t *c, const cJSON *root, cfg_controller_t *ctl)
         || cfg_get_u32(c, o, "controller", "max_probes_in_flight", 1, 1000000, &ctl->max_probes_in_flight) == -1
         || cfg_get_enum(c, o, "controller", "log_level", log_levels, &level) == -1
         || cfg_get_str(c, o, "controller", "token_file", CFG_S_ABSPATH, &ctl->token_file) == -1
-        || cfg_get_str(c, o, "controller", "token_credential", CFG_S_NAME, &ctl->token_credential) == -1)
+        || cfg_get_str(c, o, "controller", "token_credential", CFG_S_NAME, &ctl->token_credential) == -1
+        || cfg_controller_api(c, o, ctl) == -1)
         return -1;
     ctl->log_level = cfg_xstrdup(log_levels[level]);
     if ((listen = cfg_member(o, "listen")) && !listen_ok(ctl->listen))
@@ -593,6 +603,7 @@ void cfg_free(cfg_t *cfg)
     free(cfg->controller.log_level);
     free(cfg->controller.token_file);
     free(cfg->controller.token_credential);
+    cfg_free_controller_api(&cfg->controller);
     free(cfg->tls.ca_file);
     free(cfg->path);
     free(cfg);

@@ -106,4 +106,8 @@ void cfg_free_alarms(cfg_t *cfg);
 /* Build CFG from the parsed, duplicate-free top-level object ROOT. */
 int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 
+/* cfg_api.c: the API's caps, allowed_hosts, audit_max_bytes (into ctl). */
+int cfg_controller_api(cfg_ctx_t *c, const cJSON *o, cfg_controller_t *ctl);
+void cfg_free_controller_api(cfg_controller_t *ctl);
+
 #endif

@@ -1,6 +1,7 @@
 /* api — see api.h.  Every request gets an answer: unknown path 404, wrong
  * method 405, oversized headers/body 413/400 (evhttp's own limits). */
 #include "api.h"
+#include "api_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -29,7 +30,9 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "rsrc.h"
 #include "status.h"
+#include "utf8.h"
 #include "web.h"
 
 #define API_MAX_HEADERS 8192
@@ -39,7 +42,7 @@ static struct evhttp *api_http;
 static char *api_unix_path;
 static bool api_local;            /* listener on loopback or a unix socket */
 
-static void api_reply(struct evhttp_request *req, int code, const char *reason,
+void api_reply(struct evhttp_request *req, int code, const char *reason,
                       const char *ctype, const char *body, size_t len)
 {
     struct evbuffer *b = evbuffer_new();
@@ -55,16 +58,24 @@ static void api_reply(struct evhttp_request *req, int code, const char *reason,
     evbuffer_free(b);
 }
 
-static void api_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
+void api_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
     char body[512];
     int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d}\n", msg, code);
     api_reply(req, code, reason, "application/json", body, (size_t)n);
 }
 
+static void api_refuse(struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    api_error(req, code, reason, msg);
+}
+
 static void api_status(struct evhttp_request *req)
 {
     char *s = status_json();
+    if (s)
+        utf8_scrub(s);   /* names were checked at load; this is the last guard */
     if (!s) {
         api_error(req, 503, "Service Unavailable", "out of memory");
         return;
@@ -73,7 +84,7 @@ static void api_status(struct evhttp_request *req)
     free(s);
 }
 
-static void api_metrics(struct evhttp_request *req)
+static void api_get_metrics(struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b || metrics_render(b) == -1) {
@@ -114,7 +125,7 @@ static int api_last_id(struct evhttp_request *req, uint64_t *out)
     return rc;
 }
 
-static void api_send_json(struct evhttp_request *req, int code, const char *reason, cJSON *o)
+void api_send_json(struct evhttp_request *req, int code, const char *reason, cJSON *o)
 {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
@@ -122,12 +133,13 @@ static void api_send_json(struct evhttp_request *req, int code, const char *reas
         api_error(req, 503, "Service Unavailable", "out of memory");
         return;
     }
+    utf8_scrub(s);
     api_reply(req, code, reason, "application/json", s, strlen(s));
     free(s);
 }
 
 /* The request body as a JSON object, or NULL (400 already sent). */
-static cJSON *api_body_json(struct evhttp_request *req)
+cJSON *api_body_json(struct evhttp_request *req)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -138,222 +150,32 @@ static cJSON *api_body_json(struct evhttp_request *req)
     }
     evbuffer_copyout(in, buf, len);
     buf[len] = '\0';
+    /* Before any lookup: a NUL would cut "us-east-1\u0000x" to a region
+     * that exists, and bytes that are not UTF-8 would be echoed. */
+    size_t off;
+    json_text_rc_t tr = json_text_check(buf, len, &off);
+    if (tr != JSON_TEXT_OK) {
+        free(buf);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "request body: %s at byte %zu", json_text_what(tr), off);
+        apic_count(APIC_R_BAD_REQUEST);
+        api_error(req, 400, "Bad Request", msg);
+        return NULL;
+    }
     cJSON *o = cJSON_ParseWithLength(buf, len);
     free(buf);
+    if (cJSON_IsObject(o) && !json_tree_utf8(o->child)) {
+        cJSON_Delete(o);
+        apic_count(APIC_R_BAD_REQUEST);
+        api_error(req, 400, "Bad Request", "request body: a string that is not UTF-8");
+        return NULL;
+    }
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         api_error(req, 400, "Bad Request", "expected a JSON object in the request body");
         return NULL;
     }
     return o;
-}
-
-static int api_last_code;            /* of the last control reply, for the audit log */
-static char api_last_msg[512];
-static char api_who[65];             /* the token name of the control request being served */
-
-static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char *msg)
-{
-    static const int codes[] = {200, 404, 409, 400, 503};
-    static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request", "Service Unavailable"};
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddBoolToObject(o, "ok", rc == CTRL_OK);
-        cJSON_AddStringToObject(o, rc == CTRL_OK ? "result" : "error", msg);
-        cJSON_AddNumberToObject(o, "status", codes[rc]);
-    }
-    api_last_code = codes[rc];
-    snprintf(api_last_msg, sizeof(api_last_msg), "%s", msg);
-    api_send_json(req, codes[rc], names[rc], o);
-}
-
-/* POST /v1/overrides {"region","action":"drain"|"pin","weight","duration_s","note"} */
-static void api_override_post(struct evhttp_request *req)
-{
-    cJSON *o = api_body_json(req);
-    if (!o)
-        return;
-    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
-    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
-    const cJSON *weight = cJSON_GetObjectItemCaseSensitive(o, "weight");
-    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
-    const cJSON *who = cJSON_GetObjectItemCaseSensitive(o, "who");
-    char msg[512];
-    bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
-    bool pin = cJSON_IsString(action) && strcmp(action->valuestring, "pin") == 0;
-    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
-        : !drain && !pin ? "action: expected \"drain\" or \"pin\""
-        : pin && (!cJSON_IsNumber(weight) || !(weight->valuedouble >= 0 && weight->valuedouble <= 255) ||
-                  weight->valuedouble != (int)weight->valuedouble) ? "weight: expected an integer 0..255"
-        : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 604800 ||
-          dur->valuedouble != (double)(uint32_t)dur->valuedouble
-          ? "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"
-        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
-    if (bad) {
-        api_ctrl_reply(req, CTRL_BAD, bad);
-        cJSON_Delete(o);
-        return;
-    }
-    (void)who;   /* the token's name says who, not the body */
-    ctrl_rc_t rc = ctrl_override_set(region->valuestring, drain, pin ? weight->valueint : 0,
-                                     (uint32_t)dur->valuedouble, note ? note->valuestring : "",
-                                     api_who, msg, sizeof(msg));
-    api_ctrl_reply(req, rc, msg);
-    cJSON_Delete(o);
-}
-
-static void api_freeze(struct evhttp_request *req, bool on)
-{
-    const char *note = "";
-    cJSON *o = NULL;
-    if (on && evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
-        if (!(o = api_body_json(req)))
-            return;
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "note");
-        if (cJSON_IsString(n))
-            note = n->valuestring;
-    }
-    char msg[600];
-    ctrl_rc_t rc = ctrl_set_freeze(on, note, api_who, msg, sizeof(msg));
-    cJSON_Delete(o);
-    api_ctrl_reply(req, rc, msg);
-}
-
-/* State-changing endpoints need a write token; without a token file they
- * are off.  Sets api_who.  True when the request may go on. */
-static bool api_control_allowed(struct evhttp_request *req, const char *what)
-{
-    if (!auth_configured()) {
-        api_error(req, 403, "Forbidden", "control endpoints are off: set controller.token_file");
-        return false;
-    }
-    auth_level_t lv = auth_check(req, api_who, sizeof(api_who));
-    if (lv == AUTH_NONE) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        api_error(req, 401, "Unauthorized", "a valid bearer token is required");
-        auth_audit("-", what, 401, "no or wrong token");
-        return false;
-    }
-    if (lv == AUTH_READ) {
-        api_error(req, 403, "Forbidden", "this token is read-only");
-        auth_audit(api_who, what, 403, "read-only token");
-        return false;
-    }
-    api_last_code = 0;
-    api_last_msg[0] = '\0';
-    return true;
-}
-
-static void api_backup_now(struct evhttp_request *req)
-{
-    char msg[512];
-    cJSON *o = api_body_json(req);
-    if (!o)
-        return;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "table");
-    if (!cJSON_IsString(t))
-        api_ctrl_reply(req, CTRL_BAD, "table: expected a table name");
-    else
-        api_ctrl_reply(req, backup_run_now(t->valuestring, msg, sizeof(msg)) < 0 ? CTRL_NOT_FOUND : CTRL_OK, msg);
-    cJSON_Delete(o);
-}
-
-static bool api_drill_id(const char *path, uint64_t *id)
-{
-    char *end;
-    if (strncmp(path, "/v1/drills/", 11) != 0 || !path[11])
-        return false;
-    *id = strtoull(path + 11, &end, 10);
-    return *end == '\0' && path[11] != '-';
-}
-
-/* POST /v1/drills {"region","action":"drain"|"fail","duration_s","dry_run","note"} */
-static void api_drill_post(struct evhttp_request *req)
-{
-    char msg[800];
-    cJSON *o = api_body_json(req);
-    if (!o)
-        return;
-    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
-    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
-    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
-    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(o, "dry_run");
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
-    bool fail = cJSON_IsString(action) && strcmp(action->valuestring, "fail") == 0;
-    bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
-    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
-        : !fail && !drain ? "action: expected \"drain\" or \"fail\""
-        : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 86400 ||
-          dur->valuedouble != (double)(uint32_t)dur->valuedouble ? "duration_s: expected whole seconds from 1 to 86400"
-        : dry && !cJSON_IsBool(dry) ? "dry_run: expected true or false"
-        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
-    if (bad) {
-        api_ctrl_reply(req, CTRL_BAD, bad);
-        cJSON_Delete(o);
-        return;
-    }
-    uint64_t id = 0;
-    drill_rc_t rc = drill_start(region->valuestring, fail, (uint32_t)dur->valuedouble, cJSON_IsTrue(dry),
-                                note ? note->valuestring : "", api_who, &id, msg, sizeof(msg));
-    cJSON_Delete(o);
-    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
-    if (rc != DRILL_OK) {
-        api_ctrl_reply(req, map[rc], msg);
-        return;
-    }
-    cJSON *r = cJSON_CreateObject();
-    if (r) {
-        cJSON_AddBoolToObject(r, "ok", 1);
-        cJSON_AddNumberToObject(r, "id", (double)id);
-        cJSON_AddStringToObject(r, "result", msg);
-    }
-    api_last_code = 201;
-    snprintf(api_last_msg, sizeof(api_last_msg), "%.500s", msg);
-    api_send_json(req, 201, "Created", r);
-}
-
-static void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
-{
-    char msg[512], what[300];
-    bool post = cmd == EVHTTP_REQ_POST, del = cmd == EVHTTP_REQ_DELETE;
-    bool ov = strcmp(path, "/v1/overrides") == 0 && post;
-    bool rel = strncmp(path, "/v1/overrides/", 14) == 0 && del;
-    bool bk = strcmp(path, "/v1/backups") == 0 && post;
-    bool fr = strcmp(path, "/v1/freeze") == 0 && (post || del);
-    uint64_t did = 0;
-    bool dstart = strcmp(path, "/v1/drills") == 0 && post;
-    bool dstop = api_drill_id(path, &did) && del;
-    if (!ov && !rel && !bk && !fr && !dstart && !dstop) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        api_error(req, 405, "Method Not Allowed",
-                  "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
-                  "POST /v1/backups)");
-        return;
-    }
-    snprintf(what, sizeof(what), "%s %.250s", post ? "POST" : "DELETE", path);
-    if (!api_control_allowed(req, what))
-        return;
-    if (ov) {
-        api_override_post(req);
-    } else if (rel) {
-        char *region = evhttp_uridecode(path + 14, 0, NULL);
-        ctrl_rc_t rc = region ? ctrl_override_clear(region, api_who, msg, sizeof(msg)) : CTRL_BAD;
-        api_ctrl_reply(req, rc, region ? msg : "bad region name");
-        free(region);
-    } else if (bk) {
-        api_backup_now(req);
-    } else if (dstart) {
-        api_drill_post(req);
-    } else if (dstop) {
-        static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
-        drill_rc_t rc = drill_stop(did, api_who, msg, sizeof(msg));
-        api_ctrl_reply(req, map[rc], msg);
-    } else {
-        api_freeze(req, post);
-    }
-    /* a body that was not JSON was answered 400 before api_ctrl_reply */
-    auth_audit(api_who, what, api_last_code ? api_last_code : 400, api_last_code ? api_last_msg : "bad request");
 }
 
 static void api_get(struct evhttp_request *req, const char *path)
@@ -364,7 +186,7 @@ static void api_get(struct evhttp_request *req, const char *path)
     } else if (strcmp(path, "/v1/status") == 0) {
         api_status(req);
     } else if (strcmp(path, "/metrics") == 0) {
-        api_metrics(req);
+        api_get_metrics(req);
     } else if (strcmp(path, "/v1/weights") == 0) {
         api_send_json(req, 200, "OK", ctrl_status_json());
     } else if (strcmp(path, "/v1/decisions") == 0) {
@@ -395,6 +217,19 @@ static void api_get(struct evhttp_request *req, const char *path)
             api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
             return;
         }
+        int why = feed_sse_admit();
+        if (why) {
+            apic_count(why == 1 ? APIC_R_STREAMS : APIC_R_STREAM_MEMORY);
+            rsrc_note(RSRC_STREAM_CAP, why == 1 ? "controller.max_stream_clients reached"
+                                                : "controller.stream_memory_bytes reached");
+            api_refuse(req, 503, "Service Unavailable", why == 1
+                       ? "too many event-stream clients (controller.max_stream_clients): try again later"
+                       : "event-stream memory cap reached (controller.stream_memory_bytes): try again later");
+            return;
+        }
+        feed_stream_stats_t fs;
+        feed_stream_stats(&fs);
+        apic_set_stream(apic_of(req), fs.client_bytes);
         feed_sse_attach(req, last);
     } else {
         api_error(req, 404, "Not Found", "no such endpoint");
@@ -434,6 +269,25 @@ static void api_route(struct evhttp_request *req, void *arg)
     struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
     if (bev)
         bufferevent_set_max_single_write(bev, API_MAX_SINGLE_WRITE);
+    api_conn_t *ac = apic_of(req);
+    apic_request_seen(ac);
+    if (apic_refused(ac)) {   /* counted when accepted */
+        api_refuse(req, 503, "Service Unavailable",
+                   "too many API connections (controller.max_api_connections): try again later");
+        return;
+    }
+    const char *bad = apig_bad_request(req);
+    if (bad) {
+        apic_count(APIC_R_BAD_REQUEST);
+        api_refuse(req, 400, "Bad Request", bad);
+        return;
+    }
+    if (!apig_host_ok(req)) {
+        apic_count(APIC_R_HOST);
+        api_refuse(req, 403, "Forbidden", "this Host is not served: loopback names, IP addresses and "
+                   "controller.allowed_hosts only");
+        return;
+    }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -482,31 +336,17 @@ static void api_route(struct evhttp_request *req, void *arg)
 /* accept() failed.  Out of descriptors, the listener stays readable and
  * libevent would retry (and log) in a busy loop: pause accepting for a
  * moment instead; transfers finishing free descriptors meanwhile. */
-static struct event *api_resume_ev;
-static struct evconnlistener *api_paused;
 static uint64_t api_accept_errors;
-
-static void api_on_resume(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-    if (api_paused)
-        evconnlistener_enable(api_paused);
-    api_paused = NULL;
-}
 
 static void api_on_accept_error(struct evconnlistener *l, void *arg)
 {
-    (void)arg;
+    (void)arg, (void)l;
     int e = EVUTIL_SOCKET_ERROR();
-    static const struct timeval pause = {0, 100 * 1000};
     if (api_accept_errors++ % 100 == 0)
         log_msg(LOG_WARNING, "msg=\"cannot accept an API connection\" error=\"%s\" errors=%llu "
                 "(accepting again in 100 ms)", strerror(e), (unsigned long long)api_accept_errors);
-    if (!api_resume_ev && !(api_resume_ev = evtimer_new(loop_base(), api_on_resume, NULL)))
-        return;
-    evconnlistener_disable(l);
-    api_paused = l;
-    evtimer_add(api_resume_ev, &pause);
+    rsrc_note(RSRC_ACCEPT, strerror(e));
+    apic_pause_accept(100);
 }
 
 static int api_bind_unix(const char *path, char *err, size_t errlen)
@@ -531,6 +371,7 @@ static int api_bind_unix(const char *path, char *err, size_t errlen)
     }
     chmod(path, 0660);
     evconnlistener_set_error_cb(l, api_on_accept_error);
+    apic_set_listener(l);
     if (!evhttp_bind_listener(api_http, l)) {
         evconnlistener_free(l);
         snprintf(err, errlen, "listen unix:%s: cannot attach", path);
@@ -560,16 +401,33 @@ static int api_bind_inet(const char *listen, char *err, size_t errlen)
         return -1;
     }
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), api_on_accept_error);
+    apic_set_listener(evhttp_bound_socket_get_listener(bs));
     return 0;
 }
 
-int api_init(const char *listen, char *err, size_t errlen)
+static void api_caps(const cfg_controller_t *ctl)
+{
+    apic_configure(ctl);
+    apic_stats_t s;
+    apic_stats(&s);
+    feed_set_caps(s.max_streams, ctl->stream_client_buffer_bytes, ctl->stream_memory_bytes);
+    apig_configure(ctl);
+}
+
+void api_configure(const cfg_controller_t *ctl)
+{
+    api_caps(ctl);
+}
+
+int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t errlen)
 {
     api_http = evhttp_new(loop_base());
-    if (!api_http) {
+    feed_set_close_hook(apic_stream_closed);
+    if (!api_http || apic_init(api_http, ctl) == -1) {
         snprintf(err, errlen, "api: out of memory");
         return -1;
     }
+    api_caps(ctl);
     evhttp_set_max_headers_size(api_http, API_MAX_HEADERS);
     evhttp_set_max_body_size(api_http, API_MAX_BODY);
     evhttp_set_timeout(api_http, 30);
@@ -587,13 +445,12 @@ int api_init(const char *listen, char *err, size_t errlen)
 
 void api_fini(void)
 {
-    if (api_resume_ev)
-        event_free(api_resume_ev);
-    api_resume_ev = NULL;
-    api_paused = NULL;
+    apic_set_listener(NULL);   /* evhttp_free frees the listener before the connections */
     if (api_http)
         evhttp_free(api_http);
     api_http = NULL;
+    apic_fini();
+    apig_fini();
     if (api_unix_path)
         unlink(api_unix_path);
     free(api_unix_path);

@@ -5,8 +5,21 @@
 
 #include <stddef.h>
 
-/* Bind `listen` ("IP:PORT", "[IPv6]:PORT" or "unix:/path").  0 or -1 with err. */
-int api_init(const char *listen, char *err, size_t errlen);
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+
+#include "cfg.h"
+
+/* Bind `listen` ("IP:PORT", "[IPv6]:PORT" or "unix:/path") with the caps
+ * of `ctl` (connections, streams, deadline, allowed hosts).  0 or -1 with err. */
+int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t errlen);
+
+/* A reloaded config's caps and allowed hosts (listen changes at restart). */
+void api_configure(const cfg_controller_t *ctl);
+
+/* regiond_api_* metrics; the "api" object of /v1/status. */
+void api_metrics(struct evbuffer *b);
+cJSON *api_status_json(void);
 
 void api_fini(void);
 

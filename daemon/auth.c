@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "log.h"
 #include "loop.h"
 #include "state.h"
+#include "utf8.h"
+#include "alarm.h"
 
 #define AUTH_MAX 64
 #define AUTH_TOKEN_MIN 16
@@ -27,6 +30,7 @@ typedef struct {
 } auth_token_t;
 
 static auth_token_t auth_tokens[AUTH_MAX];
+static uint32_t auth_audit_max = 16u << 20;   /* controller.audit_max_bytes */
 static size_t auth_n;
 static bool auth_on;
 
@@ -149,6 +153,8 @@ int auth_load(const cfg_t *cfg, char *err, size_t errlen)
     size_t n;
     bool none;
     int rc = auth_read(cfg, fresh, &n, &none, err, errlen);
+    if (rc == 0)
+        auth_audit_max = cfg->controller.audit_max_bytes;
     if (rc == 0 && none)
         auth_wipe();
     else if (rc == 0) {
@@ -193,36 +199,146 @@ auth_level_t auth_check(struct evhttp_request *req, char *who, size_t wholen)
     return level;
 }
 
-void auth_audit(const char *who, const char *what, int status, const char *result)
+/* The audit log: one JSON line per control action, never more than
+ * audit_max_bytes (then it becomes audit.log.1, replacing the previous one).
+ * A failed open or write is logged and alarmed ("audit-log"), once per
+ * failure spell, and resolved by the next good write. */
+static bool auth_audit_broken;
+static uint64_t auth_audit_failures;
+
+static void auth_audit_failed(const char *path, const char *op, int e)
+{
+    auth_audit_failures++;
+    if (auth_audit_broken)
+        return;
+    auth_audit_broken = true;
+    char sum[600];
+    snprintf(sum, sizeof(sum), "audit log %.400s: cannot %s: %s (control actions are not being recorded)",
+             path, op, strerror(e));
+    log_msg(LOG_ERR, "msg=\"audit log failed\" path=%s op=%s error=\"%s\"", path, op, strerror(e));
+    alarm_raise("audit-log", "critical", sum, NULL);
+}
+
+static void auth_audit_write(char *line)
+{
+    char path[4200], old[4220];
+    if (!state_dir())
+        return;
+    snprintf(path, sizeof(path), "%s/audit.log", state_dir());
+    size_t len = strlen(line);
+    struct stat st;
+    if (stat(path, &st) == 0 && (uint64_t)st.st_size + len + 1 > auth_audit_max) {
+        snprintf(old, sizeof(old), "%s.1", path);
+        if (rename(path, old) == -1) {
+            auth_audit_failed(path, "rotate", errno);
+            return;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        auth_audit_failed(path, "open", errno);
+        return;
+    }
+    line[len] = '\n';
+    ssize_t w = write(fd, line, len + 1);
+    int e = errno;
+    line[len] = '\0';
+    if (close(fd) == -1 && w == (ssize_t)(len + 1))
+        w = -1, e = errno;
+    if (w != (ssize_t)(len + 1)) {
+        auth_audit_failed(path, "write", w >= 0 ? ENOSPC : e);
+        return;
+    }
+    if (auth_audit_broken) {
+        auth_audit_broken = false;
+        log_msg(LOG_NOTICE, "msg=\"audit log written again\" path=%s", path);
+        alarm_resolve("audit-log", "the audit log is written again");
+    }
+}
+
+static cJSON *auth_audit_obj(const char *who, const char *what, int status, const char *result)
 {
     char when[40];
     cJSON *o = cJSON_CreateObject();
     if (!o)
-        return;
+        return NULL;
     cJSON_AddStringToObject(o, "time", loop_fmt_wall(loop_wall_ms(), when, sizeof(when)));
     cJSON_AddStringToObject(o, "who", who && *who ? who : "-");
     cJSON_AddStringToObject(o, "what", what);
     cJSON_AddNumberToObject(o, "status", status);
     cJSON_AddStringToObject(o, "result", result);
-    char *line = cJSON_PrintUnformatted(o);
-    if (line && state_dir()) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/audit.log", state_dir());
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd != -1) {
-            size_t len = strlen(line);
-            line[len] = '\n';
-            if (write(fd, line, len + 1) != (ssize_t)(len + 1))
-                log_msg(LOG_ERR, "msg=\"audit log write failed\" error=\"%s\"", strerror(errno));
-            line[len] = '\0';
-            close(fd);
-        }
+    return o;
+}
+
+static void auth_audit_line(cJSON *o)
+{
+    char *line = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (line) {
+        utf8_scrub(line);
+        auth_audit_write(line);
     }
     free(line);
-    feed_emit("audit", o);
+}
+
+void auth_audit(const char *who, const char *what, int status, const char *result)
+{
+    cJSON *o = auth_audit_obj(who, what, status, result);
+    auth_audit_line(o);
+    if (o)
+        feed_emit("audit", o);   /* an authenticated action: it belongs with the decisions */
+}
+
+/* Refused requests (401, 403): the first AUTH_DENY_BURST of each interval
+ * are written one by one, the rest counted and summarised in one line when
+ * the interval ends.  None of them enters the event ring. */
+#define AUTH_DENY_BURST 10
+#define AUTH_DENY_INTERVAL_MS 60000u
+static uint64_t auth_deny_start, auth_deny_in_interval, auth_deny_total, auth_deny_suppressed_total;
+
+static void auth_deny_summary(void)
+{
+    if (auth_deny_in_interval <= AUTH_DENY_BURST)
+        return;
+    char msg[200];
+    uint64_t n = auth_deny_in_interval - AUTH_DENY_BURST;
+    snprintf(msg, sizeof(msg), "%llu more refused requests in this interval, not written one by one",
+             (unsigned long long)n);
+    cJSON *o = auth_audit_obj("-", "refused requests (summary)", 401, msg);
+    if (o) {
+        cJSON_AddNumberToObject(o, "suppressed", (double)n);
+        cJSON_AddNumberToObject(o, "interval_s", AUTH_DENY_INTERVAL_MS / 1000);
+    }
+    auth_audit_line(o);
+    cJSON_Delete(o);
+}
+
+void auth_audit_denied(const char *who, const char *what, int status, const char *result)
+{
+    uint64_t now = loop_now_ms();
+    if (!auth_deny_start || now - auth_deny_start >= AUTH_DENY_INTERVAL_MS) {
+        auth_deny_summary();
+        auth_deny_start = now;
+        auth_deny_in_interval = 0;
+    }
+    auth_deny_total++;
+    if (++auth_deny_in_interval > AUTH_DENY_BURST) {
+        auth_deny_suppressed_total++;
+        return;
+    }
+    cJSON *o = auth_audit_obj(who, what, status, result);
+    auth_audit_line(o);
+    cJSON_Delete(o);
+}
+
+void auth_stats(auth_stats_t *s)
+{
+    s->denied_total = auth_deny_total;
+    s->denied_suppressed_total = auth_deny_suppressed_total;
+    s->audit_failures_total = auth_audit_failures;
 }
 
 void auth_fini(void)
 {
+    auth_deny_summary();
     auth_wipe();
 }

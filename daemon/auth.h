@@ -34,8 +34,21 @@ bool auth_configured(void);
  * name in who ("" when none). */
 auth_level_t auth_check(struct evhttp_request *req, char *who, size_t wholen);
 
-/* Record a control action. */
+/* Record a control action (audit.log and an "audit" event). */
 void auth_audit(const char *who, const char *what, int status, const char *result);
+
+/* Record a refused request (401/403): audit.log only, rate-limited (the
+ * first 10 a minute one by one, then one summary line with the count); never
+ * an event, so a flood cannot push decisions out of the ring. */
+void auth_audit_denied(const char *who, const char *what, int status, const char *result);
+
+typedef struct {
+    uint64_t denied_total;             /* refused control requests */
+    uint64_t denied_suppressed_total;  /* of them, counted but not written one by one */
+    uint64_t audit_failures_total;     /* audit.log opens/writes that failed */
+} auth_stats_t;
+
+void auth_stats(auth_stats_t *s);
 
 void auth_fini(void);
 

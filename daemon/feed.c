@@ -15,22 +15,56 @@
 #include "log.h"
 #include "loop.h"
 #include "state.h"
+#include "utf8.h"
 
 #define FEED_ID_FILE "event-id"
 #define FEED_ID_BLOCK 10000u
 #define FEED_ID_MAX ((1ull << 53) - (1ull << 40))   /* ids stay exact in JSON numbers */
-#define FEED_SSE_MAX_BUFFER (1u << 20)   /* a client this far behind is dropped */
 #define FEED_KEEPALIVE_S 15
+
+/* An event as it goes on the wire, shared by the ring and every stream
+ * client's queue (evbuffer_add_reference): a client that does not read
+ * holds references, not copies.  Freed when the last holder lets go. */
+typedef struct {
+    unsigned refs;
+    size_t len;
+    char text[];         /* "id: N\nevent: TYPE\ndata: JSON\n\n" */
+} feed_frame_t;
 
 typedef struct {
     uint64_t id;
     char *type;
     char *json;          /* the full event as one JSON line */
+    feed_frame_t *frame;
 } feed_event_t;
 
+static void feed_frame_unref(const void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    feed_frame_t *f = arg;
+    if (f && --f->refs == 0)
+        free(f);
+}
+
+static void feed_event_free(feed_event_t *e)
+{
+    free(e->type);
+    free(e->json);
+    feed_frame_unref(NULL, 0, e->frame);
+    e->type = e->json = NULL;
+    e->frame = NULL;
+}
+
+/* A stream client holds no copy of the events: only the id of the next one
+ * to send.  Events go out in batches of at most client_bytes, the next batch
+ * when the socket took the last one, so a client that does not read costs
+ * at most client_bytes (plus one event), whatever flows meanwhile.  One
+ * that falls behind the ring gets a "gap" event and goes on from the oldest
+ * event kept. */
 typedef struct feed_client {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
+    uint64_t next_id;        /* 0: the oldest in the ring, whatever its id */
     struct feed_client *next;
 } feed_client_t;
 
@@ -41,6 +75,15 @@ static feed_client_t *feed_clients;
 static unsigned feed_nclients;
 static struct event *feed_keepalive;
 static feed_listener_fn feed_listener;
+static feed_close_hook_fn feed_close_hook;
+
+void feed_set_close_hook(feed_close_hook_fn fn)
+{
+    feed_close_hook = fn;
+}
+static unsigned feed_max_clients = 16;
+static size_t feed_client_bytes = 65536, feed_total_bytes = 2u << 20;
+static uint64_t feed_gaps_total;
 
 void feed_set_listener(feed_listener_fn fn)
 {
@@ -151,31 +194,58 @@ static void feed_client_drop(feed_client_t *c, int end_reply)
     feed_nclients--;
 }
 
-static int feed_client_send(feed_client_t *c, const feed_event_t *e)
+static size_t feed_queued(const feed_client_t *c)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->conn);
-    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > FEED_SSE_MAX_BUFFER)
-        return -1;
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return -1;
-    evbuffer_add_printf(b, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", e->id, e->type, e->json);
-    evhttp_send_reply_chunk(c->req, b);
-    evbuffer_free(b);
-    return 0;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
-static void feed_broadcast(const feed_event_t *e)
+static void feed_pump(feed_client_t *c);
+
+/* The socket took everything queued: send the next batch. */
+static void feed_on_drained(struct evhttp_connection *conn, void *arg)
 {
-    feed_client_t *c = feed_clients;
-    while (c) {
-        feed_client_t *next = c->next;
-        if (feed_client_send(c, e) == -1) {
-            log_msg(LOG_WARNING, "msg=\"dropping slow event-stream client\"");
-            feed_client_drop(c, 1);
-        }
-        c = next;
+    (void)conn;
+    feed_pump(arg);
+}
+
+/* Queue what the client has not had yet, up to feed_client_bytes. */
+static void feed_pump(feed_client_t *c)
+{
+    size_t queued = feed_queued(c);
+    /* Refill only once the socket took everything: a client that keeps up
+     * gets each event at once, a slow one gets one batch per drain.  Each
+     * batch costs two small chains for the chunk framing (~1 KiB each),
+     * so topping up event by event would cost more than the events. */
+    if (queued > 0 || !feed_len || (c->next_id && c->next_id > feed_last_id()))
+        return;
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    uint64_t first = feed_first_id();
+    if (c->next_id == 0)   /* no Last-Event-ID: from the oldest event kept, no gap */
+        c->next_id = first;
+    if (c->next_id < first) {
+        feed_gaps_total++;
+        evbuffer_add_printf(b, "event: gap\ndata: {\"lost_after\":%" PRIu64 ",\"resumed_at\":%" PRIu64 "}\n\n",
+                            c->next_id - 1, first);
+        c->next_id = first;
     }
+    for (uint64_t i = c->next_id - first; i < feed_len && queued + evbuffer_get_length(b) < feed_client_bytes; i++) {
+        feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
+        if (evbuffer_add_reference(b, e->frame->text, e->frame->len, feed_frame_unref, e->frame) == -1)
+            break;
+        e->frame->refs++;
+        c->next_id = e->id + 1;
+    }
+    evhttp_send_reply_chunk_with_cb(c->req, b, feed_on_drained, c);
+    evbuffer_free(b);
+}
+
+static void feed_broadcast(void)
+{
+    for (feed_client_t *c = feed_clients; c; c = c->next)
+        feed_pump(c);
 }
 
 uint64_t feed_emit(const char *type, cJSON *data)
@@ -203,15 +273,26 @@ uint64_t feed_emit(const char *type, cJSON *data)
     char *json = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
     char *t = strdup(type);
+    if (json)
+        utf8_scrub(json);   /* every string an event carries stays valid UTF-8 JSON */
     if (!json || !t) {
         free(json);
         free(t);
         return 0;
     }
+    size_t flen = strlen(type) + strlen(json) + 48;
+    feed_frame_t *fr = malloc(sizeof(*fr) + flen);
+    if (!fr) {
+        free(json);
+        free(t);
+        return 0;
+    }
+    int fn = snprintf(fr->text, flen, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", id, type, json);
+    fr->len = fn > 0 && (size_t)fn < flen ? (size_t)fn : 0;
+    fr->refs = 1;
     if (feed_len == feed_cap) {
         feed_event_t *old = &feed_ring[feed_head];
-        free(old->type);
-        free(old->json);
+        feed_event_free(old);
         feed_head = (feed_head + 1) % feed_cap;
         feed_len--;
     }
@@ -219,13 +300,14 @@ uint64_t feed_emit(const char *type, cJSON *data)
     e->id = id;
     e->type = t;
     e->json = json;
+    e->frame = fr;
     feed_len++;
     feed_next_id++;
     feed_total++;
     if (feed_next_id > feed_reserved)
         feed_reserve();
     log_msg(LOG_INFO, "event=%s %s", type, json);
-    feed_broadcast(e);
+    feed_broadcast();
     if (feed_listener)
         feed_listener(id, e->type, e->json);
     return id;
@@ -233,9 +315,10 @@ uint64_t feed_emit(const char *type, cJSON *data)
 
 static void feed_on_close(struct evhttp_connection *conn, void *arg)
 {
-    (void)conn;
     feed_client_t *c = arg;
     struct evhttp_request *req = c->req;
+    if (feed_close_hook)
+        feed_close_hook(conn);
     feed_client_drop(c, 0);
     /* The peer went away mid-stream: libevent detached the request from the
      * connection and leaves it to us (evhttp_connection_incoming_fail). */
@@ -247,13 +330,43 @@ static void feed_on_keepalive(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     for (feed_client_t *c = feed_clients; c; c = c->next) {
+        if (feed_queued(c) > 0)
+            continue;   /* still sending: that is alive enough */
         struct evbuffer *b = evbuffer_new();
         if (!b)
             return;
         evbuffer_add_printf(b, ": keepalive\n\n");
-        evhttp_send_reply_chunk(c->req, b);
+        evhttp_send_reply_chunk_with_cb(c->req, b, feed_on_drained, c);
         evbuffer_free(b);
     }
+}
+
+int feed_sse_admit(void)
+{
+    if (feed_nclients >= feed_max_clients)
+        return 1;
+    if ((size_t)(feed_nclients + 1) * feed_client_bytes > feed_total_bytes)
+        return 2;
+    return 0;
+}
+
+void feed_set_caps(unsigned max_clients, size_t client_bytes, size_t total_bytes)
+{
+    feed_max_clients = max_clients;
+    feed_client_bytes = client_bytes;
+    feed_total_bytes = total_bytes;
+}
+
+void feed_stream_stats(feed_stream_stats_t *s)
+{
+    s->clients = feed_nclients;
+    s->max_clients = feed_max_clients;
+    s->client_bytes = feed_client_bytes;
+    s->total_bytes = feed_total_bytes;
+    s->queued_bytes = 0;
+    for (feed_client_t *c = feed_clients; c; c = c->next)
+        s->queued_bytes += feed_queued(c);
+    s->gaps_total = feed_gaps_total;
 }
 
 void feed_sse_attach(struct evhttp_request *req, uint64_t last_id)
@@ -265,6 +378,7 @@ void feed_sse_attach(struct evhttp_request *req, uint64_t last_id)
     }
     c->req = req;
     c->conn = evhttp_request_get_connection(req);
+    c->next_id = last_id ? last_id + 1 : 0;
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -273,21 +387,19 @@ void feed_sse_attach(struct evhttp_request *req, uint64_t last_id)
     struct evbuffer *b = evbuffer_new();
     if (b) {
         evbuffer_add_printf(b, "retry: 2000\n\n");
-        if (last_id && feed_len && last_id + 1 < feed_first_id())
+        if (last_id && feed_len && last_id + 1 < feed_first_id()) {
             evbuffer_add_printf(b, "event: gap\ndata: {\"lost_after\":%" PRIu64
                                 ",\"resumed_at\":%" PRIu64 "}\n\n", last_id, feed_first_id());
-        evhttp_send_reply_chunk(req, b);
+            c->next_id = feed_first_id();
+        }
+        evhttp_send_reply_chunk_with_cb(req, b, feed_on_drained, c);
         evbuffer_free(b);
     }
     c->next = feed_clients;
     feed_clients = c;
     feed_nclients++;
     evhttp_connection_set_closecb(c->conn, feed_on_close, c);
-    for (uint32_t i = 0; i < feed_len; i++) {
-        const feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
-        if (e->id > last_id)
-            feed_client_send(c, e);
-    }
+    feed_pump(c);
 }
 
 int feed_resize(uint32_t capacity)
@@ -302,8 +414,7 @@ int feed_resize(uint32_t capacity)
     for (uint32_t i = 0; i < feed_len; i++) {
         feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
         if (i < skip) {
-            free(e->type);
-            free(e->json);
+            feed_event_free(e);
         } else {
             n[i - skip] = *e;
         }
@@ -325,8 +436,7 @@ void feed_fini(void)
     feed_keepalive = NULL;
     for (uint32_t i = 0; i < feed_len; i++) {
         feed_event_t *e = &feed_ring[(feed_head + i) % feed_cap];
-        free(e->type);
-        free(e->json);
+        feed_event_free(e);
     }
     free(feed_ring);
     feed_ring = NULL;

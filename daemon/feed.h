@@ -32,10 +32,31 @@ uint64_t feed_first_id(void);
 /* Total events emitted in this run. */
 uint64_t feed_count(void);
 
+/* May one more SSE client attach?  0 yes; 1 no, max_stream_clients are
+ * attached; 2 no, stream_memory_bytes would be exceeded. */
+int feed_sse_admit(void);
+
+/* Caps of the event streams (api.c, from the config). */
+void feed_set_caps(unsigned max_clients, size_t client_bytes, size_t total_bytes);
+
+typedef struct {
+    unsigned clients, max_clients;
+    size_t client_bytes, total_bytes;   /* caps: per client and all together */
+    size_t queued_bytes;                /* queued now, all clients */
+    uint64_t gaps_total;                /* clients that fell behind the ring */
+} feed_stream_stats_t;
+
+void feed_stream_stats(feed_stream_stats_t *s);
+
 /* Serve an SSE client: sends events after last_id still in the ring (or a
  * "gap" event when some were lost), then every new one.  The request is
  * owned by the feed from now on. */
 void feed_sse_attach(struct evhttp_request *req, uint64_t last_id);
+
+/* Called with a stream's connection when it closes (the connection's close
+ * callback belongs to the feed while it streams). */
+typedef void (*feed_close_hook_fn)(struct evhttp_connection *conn);
+void feed_set_close_hook(feed_close_hook_fn fn);
 
 /* Number of connected SSE clients. */
 unsigned feed_sse_clients(void);

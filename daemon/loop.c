@@ -13,8 +13,8 @@
 
 #include "log.h"
 
-/* File descriptors kept back from transfers: the API listener and its
- * connections, event streams, c-ares' sockets, state and config files. */
+/* File descriptors kept back from transfers and from the API's connections:
+ * the API listener, c-ares' sockets, state, config and audit files. */
 #define LOOP_FD_RESERVE 32
 #define LOOP_MIN_IN_FLIGHT 4
 
@@ -40,6 +40,8 @@ static unsigned loop_nrunning, loop_nprobes;
 /* Transfers beyond the fd budget wait here, FIFO (control calls go first). */
 static loop_xfer_t *loop_qhead, *loop_qtail;
 static unsigned loop_nqueued, loop_max_in_flight = UINT_MAX, loop_nofile;
+static unsigned loop_fd_avail = UINT_MAX;   /* nofile - open at start - reserve */
+static unsigned loop_api_fds;                /* granted to the API's connections */
 static uint64_t loop_nqueued_total;
 static bool loop_cap_logged;
 /* Loop lag (loop_lag_t): worst tick per 30 s slot, this one and the last. */
@@ -99,6 +101,8 @@ void loop_fd_budget(loop_fd_budget_t *b)
     b->max_in_flight = loop_max_in_flight == UINT_MAX ? 0 : loop_max_in_flight;
     b->queued = loop_nqueued;
     b->queued_total = loop_nqueued_total;
+    b->api = loop_api_fds;
+    b->reserve = LOOP_FD_RESERVE;
 }
 
 static void loop_drain_queue(void);
@@ -284,6 +288,34 @@ static unsigned loop_fds_open(void)
     return n ? n - 1 : 0;   /* the directory's own descriptor */
 }
 
+/* Transfers get what the API was not granted. */
+static void loop_apply_budget(void)
+{
+    long cache = 10000;
+    unsigned left = loop_fd_avail > loop_api_fds ? loop_fd_avail - loop_api_fds : 0;
+    loop_max_in_flight = left > LOOP_MIN_IN_FLIGHT ? left : LOOP_MIN_IN_FLIGHT;
+    /* Idle keep-alive connections hold descriptors too. */
+    curl_multi_setopt(loop_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)loop_max_in_flight);
+    if ((long)loop_max_in_flight < cache)
+        cache = (long)loop_max_in_flight;
+    curl_multi_setopt(loop_multi, CURLMOPT_MAXCONNECTS, cache);
+    loop_drain_later();
+}
+
+unsigned loop_fd_grant_api(unsigned want)
+{
+    if (loop_fd_avail == UINT_MAX) {   /* no descriptor limit */
+        loop_api_fds = want;
+        return want;
+    }
+    /* The API never gets more than half of what is left after the reserve:
+     * probes and AWS calls keep the other half whatever clients do. */
+    unsigned half = loop_fd_avail / 2;
+    loop_api_fds = want < half ? want : half;
+    loop_apply_budget();
+    return loop_api_fds;
+}
+
 /* How many transfers may run at once: each holds a socket, and the API must
  * keep descriptors to answer with (RLIMIT_NOFILE minus what is open minus a
  * reserve).  Past that, transfers queue instead of failing with EMFILE. */
@@ -302,12 +334,8 @@ static void loop_set_budget(void)
     }
     loop_nofile = (unsigned)rl.rlim_cur;
     unsigned used = loop_fds_open() + LOOP_FD_RESERVE;
-    loop_max_in_flight = loop_nofile > used + LOOP_MIN_IN_FLIGHT ? loop_nofile - used : LOOP_MIN_IN_FLIGHT;
-    /* Idle keep-alive connections hold descriptors too. */
-    curl_multi_setopt(loop_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)loop_max_in_flight);
-    if ((long)loop_max_in_flight < cache)
-        cache = (long)loop_max_in_flight;
-    curl_multi_setopt(loop_multi, CURLMOPT_MAXCONNECTS, cache);
+    loop_fd_avail = loop_nofile > used ? loop_nofile - used : 0;
+    loop_apply_budget();
 }
 
 int loop_init(void)

@@ -43,9 +43,17 @@ typedef struct {
     unsigned max_in_flight;   /* transfers allowed at once; 0 = no cap */
     unsigned queued;          /* waiting now */
     uint64_t queued_total;    /* ever had to wait */
+    unsigned api;             /* descriptors granted to the API's connections */
+    unsigned reserve;         /* kept for the listener, DNS, state and audit files */
 } loop_fd_budget_t;
 
 void loop_fd_budget(loop_fd_budget_t *b);
+
+/* The API asks for `want` descriptors for its connections; it gets at most
+ * half of RLIMIT_NOFILE less what was open at start and the reserve, and
+ * transfers keep the rest (max_in_flight shrinks to match).  Returns the
+ * grant.  Called at start and at each reload. */
+unsigned loop_fd_grant_api(unsigned want);
 
 /* How late the loop runs: a timer every 250 ms notes how long after its due
  * time it fired.  A loop this late fires probes, and their timeouts, late

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "loop.h"
 #include "resolver.h"
+#include "rsrc.h"
 #include "sdn.h"
 #include "state.h"
 #include "status.h"
@@ -180,6 +181,7 @@ static void m_reload(void)
             backup_configure(c);
             pitr_configure(c);
             alarm_configure(c);
+            api_configure(&c->controller);
             targets_release_previous();
             feed_resize(ring);
             log_set_level(lvl >= 0 ? lvl : LOG_INFO);
@@ -234,6 +236,7 @@ static void m_shutdown(void)
     alarm_fini();
     feed_fini();           /* ends event streams */
     api_fini();
+    rsrc_fini();
     res_fini();
     sdn_fini();
     if (m_sig_term)
@@ -271,7 +274,7 @@ static int m_run(void)
         loop_init() == -1 ||
         res_init(&c->resolver, err, sizeof(err)) == -1 ||
         feed_init(c->controller.events_ring, err, sizeof(err)) == -1 || m_signals() == -1 ||
-        targets_init() == -1 || api_init(listen, err, sizeof(err)) == -1) {
+        targets_init() == -1 || api_init(listen, &c->controller, err, sizeof(err)) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
         cfg_free(c);
         goto out;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alarm.h"
+#include "api.h"
 #include "backup.h"
 #include "client.h"
 #include "control.h"
@@ -80,6 +81,10 @@ static void m_process(struct evbuffer *b)
            "Probe rounds skipped: the loop reached them late, or controller.max_probes_in_flight probes were running.");
     evbuffer_add_printf(b, "regiond_probe_rounds_skipped_total %llu\n",
                         (unsigned long long)targets_rounds_skipped());
+    m_head(b, "regiond_probe_local_failures_total", "counter",
+           "Probe rounds that failed for a local reason (out of descriptors or memory): health left unchanged.");
+    evbuffer_add_printf(b, "regiond_probe_local_failures_total %llu\n",
+                        (unsigned long long)targets_local_failures());
     loop_lag_t lg;
     loop_lag(&lg);
     m_head(b, "regiond_loop_lag_seconds", "gauge",
@@ -228,6 +233,7 @@ static void m_aws(struct evbuffer *b)
 int metrics_render(struct evbuffer *out)
 {
     m_process(out);
+    api_metrics(out);
     m_regions(out);
     m_targets(out);
     ctrl_metrics(out);

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api.h"
 #include "alarm.h"
 #include "backup.h"
 #include "control.h"
@@ -175,6 +176,9 @@ static void st_controller(cJSON *root, uint64_t now)
         cJSON_AddNumberToObject(c, "max_in_flight", fb.max_in_flight);   /* 0: no cap */
         cJSON_AddNumberToObject(c, "fd_limit", fb.nofile);               /* 0: unlimited */
         cJSON_AddNumberToObject(c, "rounds_skipped", (double)targets_rounds_skipped());
+        cJSON_AddNumberToObject(c, "probe_local_failures", (double)targets_local_failures());
+        cJSON_AddNumberToObject(c, "fd_api", fb.api);
+        cJSON_AddNumberToObject(c, "fd_reserve", fb.reserve);
         loop_lag_t lg;
         loop_lag(&lg);
         cJSON_AddNumberToObject(c, "loop_lag_ms", (double)lg.last_ms);
@@ -217,6 +221,7 @@ char *status_json(void)
         cJSON_AddItemToArray(rs, st_region(targets_region(i), now));
     cJSON_AddItemToObject(root, "failover", ctrl_status_json());
     cJSON_AddItemToObject(root, "alarms", alarm_status_json());
+    cJSON_AddItemToObject(root, "api", api_status_json());
     cJSON *dd = ddb_status_json();
     if (cJSON_IsObject(dd)) {
         cJSON_AddItemToObject(dd, "backups", backup_status_json());

@@ -144,4 +144,8 @@ void targets_summary(char *buf, size_t len);
  * controller.max_probes_in_flight probes (or the fd budget) were in use. */
 uint64_t targets_rounds_skipped(void);
 
+/* Probe rounds whose only failure was local (outcome internal: regiond could
+ * not run the probe); they left health unchanged (rsrc.h). */
+uint64_t targets_local_failures(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include "feed.h"
 #include "loop.h"
 #include "resolver.h"
+#include "rsrc.h"
 #include "sdn.h"
 
 void tg_schedule(target_t *t, uint64_t due)
@@ -40,9 +41,11 @@ void tg_round_abort(target_t *t)
     t->rgen = NULL;
     t->busy = false;
 }
+/* A local failure (internal) says nothing about the target: any remote
+ * failure of the round outranks it, and it outranks only ok and slow. */
 static int tg_severity(probe_outcome_t o)
 {
-    return o == PROBE_OK ? 0 : o == PROBE_SLOW ? 1 : 2;
+    return o == PROBE_OK ? 0 : o == PROBE_SLOW ? 1 : o == PROBE_INTERNAL ? 2 : 3;
 }
 
 void tg_region_eval(region_t *r)
@@ -81,6 +84,13 @@ void tg_region_eval(region_t *r)
     ctrl_health_changed();
 }
 
+static uint64_t tg_local_failures;
+
+uint64_t targets_local_failures(void)
+{
+    return tg_local_failures;
+}
+
 static void tg_round_finish(target_t *t)
 {
     probe_result_t *w = &t->worst;
@@ -90,7 +100,12 @@ static void tg_round_finish(target_t *t)
         memcpy(w->reason, tmp, sizeof(w->reason));
     }
     w->dns_ms = t->round_dns_ms;
+    /* The probe could not run here (out of descriptors or memory): the
+     * controller's shortage, never the region's.  Count it, show it, raise
+     * the controller's alarm, and leave health as it was. */
+    bool local = w->outcome == PROBE_INTERNAL;
     if (t->region->drill_fail) {   /* a simulated outage: the real answer is replaced */
+        local = false;
         w->outcome = PROBE_INTERNAL;
         snprintf(w->reason, sizeof(w->reason), "drill: simulated outage");
     }
@@ -105,6 +120,11 @@ static void tg_round_finish(target_t *t)
     tg_gen_unref(t->rgen);
     t->rgen = NULL;
     t->busy = false;
+    if (local) {
+        tg_local_failures++;
+        rsrc_note(RSRC_PROBE, w->reason);
+        return;
+    }
     health_result_t hr = w->outcome == PROBE_OK ? HEALTH_RES_OK
                        : w->outcome == PROBE_SLOW ? HEALTH_RES_SLOW : HEALTH_RES_FAIL;
     health_state_t old;

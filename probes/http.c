@@ -25,6 +25,7 @@ struct probe_http {
     char addr[48];
     bool full_handshake;
     int sock_errno;          /* socket() failed with this (EMFILE: out of descriptors) */
+    bool oom;                /* the body buffer could not grow */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -51,8 +52,10 @@ static size_t probe_on_body(char *data, size_t size, size_t nmemb, void *userp)
             if (cap > (size_t)p->spec.api->max_body_bytes + 1)
                 cap = (size_t)p->spec.api->max_body_bytes + 1;
             char *nb = realloc(p->body, cap);
-            if (!nb)
+            if (!nb) {
+                p->oom = true;
                 return 0;   /* reported as a write error; judged as internal */
+            }
             p->body = nb;
             p->cap = cap;
         }
@@ -147,6 +150,28 @@ static const char *probe_tls_detail(const char *errbuf)
     return errbuf[0] ? errbuf : "handshake failed";
 }
 
+/* Errors of this machine, not of the target: out of descriptors, memory
+ * or local ports, our own CA file unreadable, a curl setup error.  They
+ * are `internal`, which the caller keeps out of the target's health. */
+static bool probe_local_failure(probe_http_t *p, CURLcode rc, long oserr, probe_result_t *r)
+{
+    const char *why = NULL;
+    if (p->oom || rc == CURLE_OUT_OF_MEMORY)
+        why = "out of memory";
+    else if (oserr == EMFILE || oserr == ENFILE || oserr == ENOMEM || oserr == ENOBUFS || oserr == EADDRNOTAVAIL)
+        why = strerror((int)oserr);
+    else if (rc == CURLE_SSL_CACERT_BADFILE)
+        why = "cannot read tls.ca_file";
+    else if (rc == CURLE_FAILED_INIT || rc == CURLE_BAD_FUNCTION_ARGUMENT || rc == CURLE_UNKNOWN_OPTION ||
+             rc == CURLE_SSL_ENGINE_INITFAILED || rc == CURLE_NOT_BUILT_IN)
+        why = curl_easy_strerror(rc);
+    if (!why)
+        return false;
+    r->outcome = PROBE_INTERNAL;
+    snprintf(r->reason, sizeof(r->reason), "internal: %.200s", why);
+    return true;
+}
+
 /* Map a failed transfer to an outcome and a reason. */
 static void probe_classify(probe_http_t *p, CURLcode rc, probe_result_t *r)
 {
@@ -160,6 +185,8 @@ static void probe_classify(probe_http_t *p, CURLcode rc, probe_result_t *r)
                  strerror(p->sock_errno));
         return;
     }
+    if (probe_local_failure(p, rc, oserr, r))
+        return;
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
         r->outcome = PROBE_CONNECT;
@@ -189,7 +216,6 @@ static void probe_classify(probe_http_t *p, CURLcode rc, probe_result_t *r)
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
         r->outcome = PROBE_TLS;
         snprintf(r->reason, sizeof(r->reason), "tls: %.200s", probe_tls_detail(p->errbuf));
@@ -197,10 +223,6 @@ static void probe_classify(probe_http_t *p, CURLcode rc, probe_result_t *r)
     case CURLE_GOT_NOTHING:
         r->outcome = PROBE_RECV;
         snprintf(r->reason, sizeof(r->reason), "http: empty reply");
-        break;
-    case CURLE_OUT_OF_MEMORY:
-        r->outcome = PROBE_INTERNAL;
-        snprintf(r->reason, sizeof(r->reason), "internal: out of memory");
         break;
     default:
         r->outcome = PROBE_RECV;

@@ -85,13 +85,18 @@
     $('decision').textContent = fo.decision != null ? 'decision #' + fo.decision + ' (' + (fo.applies || '?') + ')' : '';
     $('updated').textContent = 'updated ' + clock();
     document.title = 'regiond ' + (ctl.id || '') + ' — ' + (s.summary || '');
-    renderBanner(fo, cfg);
+    renderBanner(fo, cfg, s.alarms || {});
     renderCards(s);
   }
 
-  function renderBanner(fo, cfg) {
+  function renderBanner(fo, cfg, alarms) {
     const b = $('banner'), lines = [];
     let level = '';
+    const res = (alarms.active || []).find(a => a.key === 'controller-resources');
+    if (res) {
+      level = 'warn';
+      lines.push(['CONTROLLER SHORT OF RESOURCES — regiond itself, not a region: region health is left as it was', res.summary || '']);
+    }
     if (fo.alarm) {
       level = 'alarm';
       lines.push(['FAILOVER ALARM — fail open (all-zero guard): Route 53 weights held', fo.reason]);
@@ -111,6 +116,7 @@
     for (const [head, why] of lines) b.append(el('p', null, head, why ? el('span', { class: 'why', text: ' — ' + why }) : null));
     b.dataset.level = level;
     b.dataset.alarm = String(!!fo.alarm);
+    b.dataset.controllerResources = String(!!res);
     b.dataset.frozen = String(!!fo.frozen);
     b.dataset.dryRun = String(!!fo.dry_run);
     b.hidden = false;
@@ -309,7 +315,7 @@
       const r = status.regions.find((x) => x.name === e.region);
       if (r) { r.state = e.to; r.reason = e.reason; r.since = e.time; r.since_s = 0; render(); }
     }
-    if (['decision', 'alarm', 'freeze', 'unfreeze', 'config_loaded'].includes(e.type) || e.type.startsWith('route53_')) fetchStatus();
+    if (['decision', 'alarm', 'alarm_raised', 'alarm_resolved', 'freeze', 'unfreeze', 'config_loaded'].includes(e.type) || e.type.startsWith('route53_')) fetchStatus();
     if (e.type.startsWith('drill_')) fetchDrills(true);
   }
 

@@ -1,6 +1,8 @@
 """contrib/nginx/regiond-dashboard.conf, filled in and run with a real nginx
 over TLS in front of the daemon: the dashboard and the read-only API come
-through, the event stream streams, state-changing requests are refused."""
+through, the event stream streams, state-changing requests are refused; a
+DNS-rebinding Host forwarded by nginx is refused by regiond (only its
+controller.allowed_hosts and loopback names are served)."""
 import os
 import signal
 import socket
@@ -20,6 +22,7 @@ def test_proxy():
     path, toks = token_file([("ops", None, False), ("wall", None, True)])
     cfg = make_config([{"name": "r1", "api": [{"url": f"http://127.0.0.1:{p}/health"}]}], tmpdir(), free_port())
     cfg["controller"]["token_file"] = path
+    cfg["controller"]["allowed_hosts"] = ["ops-wall.test"]
     d = Daemon(cfg)
     d.wait_target("r1", "up")
     px = tmpdir("proxy-")
@@ -30,7 +33,7 @@ def test_proxy():
                    capture_output=True, timeout=30)
     lp = free_port()
     conf = open(os.path.join(SRC, "contrib", "nginx", "regiond-dashboard.conf")).read()
-    for k, v in {"@SERVER_NAME@": "localhost", "@LISTEN@": f"127.0.0.1:{lp}", "@CERT@": crt, "@KEY@": key,
+    for k, v in {"@SERVER_NAME@": "ops-wall.test", "@LISTEN@": f"127.0.0.1:{lp}", "@CERT@": crt, "@KEY@": key,
                  "@REGIOND@": f"127.0.0.1:{d.port}", "@READ_TOKEN@": toks["wall"], "@ALLOW@": "127.0.0.1"}.items():
         conf = conf.replace(k, v)
     check("@" not in conf.replace("$host", ""), "every placeholder filled")
@@ -50,9 +53,9 @@ uwsgi_temp_path {px}/u; scgi_temp_path {px}/s;
     ctx = ssl.create_default_context(cafile=crt)
     ctx.check_hostname = False
 
-    def get(path, method="GET", data=None):
+    def get(path, method="GET", data=None, host="ops-wall.test"):
         req = urllib.request.Request(f"https://127.0.0.1:{lp}{path}", method=method, data=data,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Host": host})
         try:
             with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
                 return resp.status, resp.read()
@@ -63,10 +66,14 @@ uwsgi_temp_path {px}/u; scgi_temp_path {px}/s;
     code, body = get("/")
     check(code == 200 and b"<html" in body.lower(), "the dashboard through TLS")
     check_eq(get("/v1/status")[0], 200, "the read-only API through the proxy")
+    for path in ("/", "/v1/status", "/v1/events", "/app.js"):
+        check_eq(get(path, host="rebind.attacker.example")[0], 403, f"a rebinding Host through nginx is refused ({path})")
+    code, _ = get("/v1/status", host="localhost")
+    check_eq(code, 200, "a loopback name still works through nginx")
     code, _ = get("/v1/overrides", "POST", b'{"region":"r1","action":"drain","duration_s":60}')
     check_eq(code, 403, "state-changing requests refused by the proxy")
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", lp), timeout=5))
-    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: ops-wall.test\r\n\r\n")
     data = b""
     deadline = time.monotonic() + 5
     while b"event: " not in data and time.monotonic() < deadline:

@@ -61,7 +61,7 @@ class Sse(threading.Thread):
     def run(self):
         try:
             s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-            s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+            s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
             f = s.makefile("rb")
             ev = {}
             for raw in f:

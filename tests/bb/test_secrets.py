@@ -30,7 +30,7 @@ SESSION = {"access_key": "ASIAREGIONDSESSION01",
 def events_ring(port, seconds=1.5):
     """The whole event ring (from id 0) as SSE text, read for a moment."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
               b"Last-Event-ID: 0\r\n\r\n")
     s.settimeout(0.3)
     buf = b""

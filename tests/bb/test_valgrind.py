@@ -97,7 +97,7 @@ def test_valgrind():
     def reader():
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=120)
-            s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
             for line in s.makefile("rb"):
                 if line.startswith(b"id: "):
                     sse["n"] += 1

@@ -1,0 +1,203 @@
+/* api_guard — what a request must be before the API looks at it: a Host
+ * the listener serves (no DNS rebinding), one unambiguous body framing, no
+ * NUL in the target; and the API's caps and refusals in /metrics and
+ * /v1/status. */
+#include "api.h"
+#include "api_int.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/keyvalq_struct.h>
+
+#include "auth.h"
+#include "feed.h"
+#include "loop.h"
+#include "utf8.h"
+
+static char **apig_hosts;
+static size_t apig_nhosts;
+
+void apig_configure(const cfg_controller_t *c)
+{
+    char **n = c->n_allowed_hosts ? calloc(c->n_allowed_hosts, sizeof(char *)) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; n && i < c->n_allowed_hosts; i++)
+        if ((n[k] = strdup(c->allowed_hosts[i])))
+            k++;
+    if (c->n_allowed_hosts && !n)
+        return;   /* out of memory: keep the old list */
+    apig_fini();
+    apig_hosts = n;
+    apig_nhosts = k;
+}
+
+void apig_fini(void)
+{
+    for (size_t i = 0; i < apig_nhosts; i++)
+        free(apig_hosts[i]);
+    free(apig_hosts);
+    apig_hosts = NULL;
+    apig_nhosts = 0;
+}
+
+/* The Host header without its port ("[::1]:9470" -> "::1"); false when it
+ * does not have that shape. */
+static bool apig_host_name(const char *h, char *out, size_t len)
+{
+    const char *end;
+    if (h[0] == '[') {
+        end = strchr(h, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            return false;
+        h++;
+    } else {
+        end = strchr(h, ':');
+        if (!end)
+            end = h + strlen(h);
+    }
+    size_t n = (size_t)(end - h);
+    if (n == 0 || n >= len)
+        return false;
+    memcpy(out, h, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Served: no Host (HTTP/1.0), an IP literal (a rebinding page's Host is a
+ * DNS name it controls), the loopback names, and controller.allowed_hosts. */
+bool apig_host_ok(struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    char name[256];
+    unsigned char addr[16];
+    if (!h)
+        return true;
+    if (!apig_host_name(h, name, sizeof(name)))
+        return false;
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '.')
+        name[--n] = '\0';   /* "localhost." */
+    if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
+        return true;
+    static const char *const loop_names[] = {"localhost", "localhost.localdomain", "ip6-localhost",
+                                             "ip6-loopback", NULL};
+    for (size_t i = 0; loop_names[i]; i++)
+        if (strcasecmp(name, loop_names[i]) == 0)
+            return true;
+    if (n > 10 && strcasecmp(name + n - 10, ".localhost") == 0)
+        return true;   /* RFC 6761: always loopback */
+    for (size_t i = 0; i < apig_nhosts; i++)
+        if (strcasecmp(name, apig_hosts[i]) == 0)
+            return true;
+    return false;
+}
+
+/* One framing of the body, or a reason to refuse the request (400). */
+const char *apig_bad_request(struct evhttp_request *req)
+{
+    const struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+    const struct evkeyval *kv;
+    unsigned ncl = 0, nte = 0, nhost = 0;
+    const char *te = NULL;
+    TAILQ_FOREACH(kv, hs, next) {
+        if (strcasecmp(kv->key, "Content-Length") == 0)
+            ncl++;
+        else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+            nte++, te = kv->value;
+        else if (strcasecmp(kv->key, "Host") == 0)
+            nhost++;
+        if (!utf8_valid(kv->value, strlen(kv->value), NULL))
+            return "a header value is not UTF-8";
+    }
+    if (ncl > 1)
+        return "more than one Content-Length header";
+    if (nte && ncl)
+        return "both Transfer-Encoding and Content-Length";
+    if (nte > 1 || (te && strcasecmp(te, "chunked") != 0))
+        return "Transfer-Encoding other than one \"chunked\"";
+    if (nhost > 1)
+        return "more than one Host header";
+    const char *uri = evhttp_request_get_uri(req);
+    if (!uri || strcasestr(uri, "%00"))
+        return "a NUL (%00) in the request target";
+    size_t dlen = 0;
+    char *dec = evhttp_uridecode(uri, 0, &dlen);
+    bool ok = dec && strlen(dec) == dlen && utf8_valid(dec, dlen, NULL);
+    free(dec);
+    return ok ? NULL : "the request target does not decode to UTF-8 text";
+}
+
+void api_metrics(struct evbuffer *b)
+{
+    apic_stats_t s;
+    feed_stream_stats_t f;
+    loop_fd_budget_t fb;
+    apic_stats(&s);
+    feed_stream_stats(&f);
+    loop_fd_budget(&fb);
+    evbuffer_add_printf(b, "# HELP regiond_api_connections Open API connections (event streams included).\n"
+                        "# TYPE regiond_api_connections gauge\nregiond_api_connections %u\n", s.connections);
+    evbuffer_add_printf(b, "# HELP regiond_api_max_connections API connections allowed (controller.max_api_connections, "
+                        "clamped to the descriptor budget).\n# TYPE regiond_api_max_connections gauge\n"
+                        "regiond_api_max_connections %u\n", s.max_connections);
+    evbuffer_add_printf(b, "# HELP regiond_api_max_stream_clients Event-stream clients allowed.\n"
+                        "# TYPE regiond_api_max_stream_clients gauge\nregiond_api_max_stream_clients %u\n", f.max_clients);
+    evbuffer_add_printf(b, "# HELP regiond_api_stream_queued_bytes Bytes queued for event-stream clients now.\n"
+                        "# TYPE regiond_api_stream_queued_bytes gauge\nregiond_api_stream_queued_bytes %zu\n",
+                        f.queued_bytes);
+    evbuffer_add_printf(b, "# HELP regiond_api_stream_memory_max_bytes Cap on all stream clients' queues "
+                        "(controller.stream_memory_bytes).\n# TYPE regiond_api_stream_memory_max_bytes gauge\n"
+                        "regiond_api_stream_memory_max_bytes %zu\n", f.total_bytes);
+    evbuffer_add_printf(b, "# HELP regiond_api_fd_budget Descriptors granted to the API's connections.\n"
+                        "# TYPE regiond_api_fd_budget gauge\nregiond_api_fd_budget %u\n", fb.api);
+    evbuffer_add_printf(b, "# HELP regiond_api_accepted_total API connections accepted.\n"
+                        "# TYPE regiond_api_accepted_total counter\nregiond_api_accepted_total %llu\n",
+                        (unsigned long long)s.accepted_total);
+    auth_stats_t as;
+    auth_stats(&as);
+    evbuffer_add_printf(b, "# HELP regiond_api_denied_total Control requests refused for a missing, wrong or "
+                        "read-only token.\n# TYPE regiond_api_denied_total counter\nregiond_api_denied_total %llu\n",
+                        (unsigned long long)as.denied_total);
+    evbuffer_add_printf(b, "# HELP regiond_audit_denied_suppressed_total Refused requests counted in a summary line "
+                        "instead of one audit line each.\n# TYPE regiond_audit_denied_suppressed_total counter\n"
+                        "regiond_audit_denied_suppressed_total %llu\n", (unsigned long long)as.denied_suppressed_total);
+    evbuffer_add_printf(b, "# HELP regiond_audit_write_failures_total audit.log opens, rotations or writes that failed.\n"
+                        "# TYPE regiond_audit_write_failures_total counter\nregiond_audit_write_failures_total %llu\n",
+                        (unsigned long long)as.audit_failures_total);
+    evbuffer_add_printf(b, "# HELP regiond_api_refused_total API connections and requests refused or closed, by reason.\n"
+                        "# TYPE regiond_api_refused_total counter\n");
+    for (unsigned r = 0; r < APIC_R_COUNT; r++)
+        evbuffer_add_printf(b, "regiond_api_refused_total{reason=\"%s\"} %llu\n", apic_reason_str((apic_reason_t)r),
+                            (unsigned long long)s.refused[r]);
+}
+
+cJSON *api_status_json(void)
+{
+    apic_stats_t s;
+    feed_stream_stats_t f;
+    apic_stats(&s);
+    feed_stream_stats(&f);
+    cJSON *o = cJSON_CreateObject(), *r = o ? cJSON_AddObjectToObject(o, "refused") : NULL;
+    if (!r)
+        return o;
+    cJSON_AddNumberToObject(o, "connections", s.connections);
+    cJSON_AddNumberToObject(o, "max_connections", s.max_connections);
+    cJSON_AddNumberToObject(o, "stream_clients", f.clients);
+    cJSON_AddNumberToObject(o, "max_stream_clients", f.max_clients);
+    cJSON_AddNumberToObject(o, "stream_queued_bytes", (double)f.queued_bytes);
+    cJSON_AddNumberToObject(o, "stream_memory_max_bytes", (double)f.total_bytes);
+    cJSON_AddNumberToObject(o, "request_deadline_ms", s.request_deadline_ms);
+    for (unsigned i = 0; i < APIC_R_COUNT; i++)
+        cJSON_AddNumberToObject(r, apic_reason_str((apic_reason_t)i), (double)s.refused[i]);
+    auth_stats_t as;
+    auth_stats(&as);
+    cJSON_AddNumberToObject(o, "denied", (double)as.denied_total);
+    cJSON_AddNumberToObject(o, "audit_denied_suppressed", (double)as.denied_suppressed_total);
+    cJSON_AddNumberToObject(o, "audit_write_failures", (double)as.audit_failures_total);
+    return o;
+}
