@@ -245,9 +245,9 @@ static void m_shutdown(void)
         event_free(m_sig_int);
     if (m_sig_hup)
         event_free(m_sig_hup);
+    auth_fini();           /* the audit summary of refusals: while state_dir is known */
     state_fini();          /* finishes queued writes; before the loop goes (its timer) */
     loop_fini();
-    auth_fini();
 }
 
 static int m_run(void)
