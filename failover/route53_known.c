@@ -6,8 +6,8 @@
  *    not (it is never re-sent blindly: the controller decides again);
  *  - a record whose live weight differs from what regiond knew — or, with
  *    nothing saved (a first start, a wiped state_dir), from its configured
- *    weight — was changed by someone else: drift, reported and left alone
- *    unless route53.correct_drift. */
+ *    weight — or a known record now gone was changed by someone else:
+ *    drift, reported and left alone unless route53.correct_drift. */
 #include "route53_int.h"
 
 #include <inttypes.h>
@@ -131,8 +131,16 @@ void r53_start_drift(const r53_list_t *acc)
         }
         long cfgw = (long)r53s.cfg->route53.regions[i].weight;
         for (int s = 0; s < R53_SLOTS; s++) {
-            if (!r53s.have[i][s])
+            if (!r53s.have[i][s]) {
+                /* regiond never deletes a record (each batch re-CREATEs what it
+                 * DELETEs): one known before the stop and gone now was removed
+                 * by someone else, as a deletion seen at runtime is */
+                if (saved && exp[i][s] >= 0) {
+                    r53_report_drift(i, exp[i][s], -1, "record deleted while regiond was stopped");
+                    break;
+                }
                 continue;
+            }
             long live = r53s.known[i][s].weight;
             /* expected: our own change if it landed, else what we knew, else the configured weight */
             long e = landed && want[i] >= 0 ? want[i] : saved && exp[i][s] != -2 ? exp[i][s] : cfgw;
