@@ -176,10 +176,11 @@ static void ctrl_inputs(decide_region_t *in)
         if (ctl.ov[i].kind != DECIDE_OV_NONE) {
             in[i].override = ctl.ov[i].kind;
             in[i].pin_weight = ctl.ov[i].kind == DECIDE_OV_PIN ? ctl.ov[i].weight : 0;
-        } else if (r->enabled && route53_drifted(i) && !r->correct_drift && in[i].live_weight >= 0) {
-            /* Changed outside regiond: hands off until an operator releases it. */
+        } else if (r->enabled && route53_drifted(i) && !r->correct_drift) {
+            /* Changed outside regiond: hands off until an operator releases it
+             * (records deleted: nothing serves there, 0, and nothing is sent). */
             in[i].override = DECIDE_OV_PIN;
-            in[i].pin_weight = in[i].live_weight;
+            in[i].pin_weight = in[i].live_weight >= 0 ? in[i].live_weight : 0;
             in[i].drift_held = true;
         }
     }

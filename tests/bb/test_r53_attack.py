@@ -7,8 +7,8 @@ import json
 import time
 
 from harness import Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests, wait_for
-from test_r53_safety import (ENV, IP6, IPS, NAME, REGIONS, alarms, check_regiond_batches, config, kill9, wait_up,
-                             weights, zone)
+from test_r53_safety import (ENV, IP6, IPS, NAME, REGIONS, alarms, check_regiond_batches, config, decisions, kill9,
+                             wait_up, weights, zone)
 
 
 def regiond_batches(peer):
@@ -200,9 +200,46 @@ def test_drift_already_as_configured_is_cleared():
     ngx.stop()
 
 
+def test_deleted_record_decision_is_honest():
+    """An operator deletes ap-southeast-2's record while regiond runs: drift,
+    left alone (nothing re-created).  The decisions must say so, not claim a
+    weight regiond does not send ("ap-southeast-2 up -> weight 100"), nor
+    count the missing record as serving: with the other two regions down
+    the decision itself keeps one serving (min_healthy_regions 1), so no
+    batch is built that the actuator's gate must refuse."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    z = zone()
+    peer = Route53Peer(z, pending_ms=300)
+    d = Daemon(config(peer, ports, route53={"reconcile_s": 5}), env=ENV)
+    wait_up(d)
+    delete(peer, "ap-southeast-2")
+    wait_for(lambda: drifted(d, "ap-southeast-2"), 15, "the deletion seen as drift")
+    time.sleep(1)
+    last = decisions(d)[0]
+    sent = {x["region"]: x["weight"] for x in last["regions"]}
+    check_eq(sent["ap-southeast-2"], 0, f"the decision claims no weight for the missing record ({last['reason']})")
+    check("left alone" in last["reason"] and "ap-southeast-2" in last["reason"],
+          f"the reason names the region left alone: {last['reason']}")
+    ngx.down(ports[0])
+    ngx.down(ports[1])
+    d.wait_target("us-east-1", "down")
+    d.wait_target("eu-west-1", "down")
+    wait_for(lambda: "safety-rule" in alarms(d), 10, "min_healthy_regions keeps a region in (warning)")
+    time.sleep(2)
+    check_eq(sum(1 for w in weights(peer).values() if w > 0), 1, f"one record serving: {weights(peer)}")
+    check_regiond_batches(z["records"], peer, what="deleted record")
+    check("route53-refused" not in alarms(d), "no batch built to be refused: the decision knew")
+    check("ap-southeast-2" not in weights(peer), "the deleted record not re-created")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 ALL = [test_held_region_keeps_its_aaaa_weight, test_record_deleted_while_stopped_is_drift,
        test_correct_drift_with_the_group_ttl, test_created_record_takes_the_group_ttl,
-       test_correction_with_lost_answer_clears_drift, test_drift_already_as_configured_is_cleared]
+       test_correction_with_lost_answer_clears_drift, test_drift_already_as_configured_is_cleared,
+       test_deleted_record_decision_is_honest]
 
 if __name__ == "__main__":
     import sys
