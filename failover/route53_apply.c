@@ -131,6 +131,7 @@ static void r53_after_verify(const r53_list_t *acc)
         /* Our change landed though its answer was an error or lost (a retry
          * of a lost answer fails its exact DELETE): not drift. */
         snprintf(r53s.change.status, sizeof(r53s.change.status), "LANDED");
+        r53s.have_lost = false;   /* a batch over the whole group landed: the old one cannot */
         r53s.read_ok = false;   /* adopt without reporting our own change */
         r53_drift_corrected();
         r53_adopt_listing(acc, false);
@@ -187,6 +188,7 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         }
         r53_drift_corrected();
         r53_free_created();
+        r53s.have_lost = false;   /* a batch over the whole group landed: the old one cannot */
         r53s.changes_total++;
         r53_known_save();     /* first: a stop between the two still finds the intent landed */
         r53_intent_clear();

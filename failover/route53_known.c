@@ -120,8 +120,15 @@ void r53_start_drift(const r53_list_t *acc)
         want[i] = -1;
     bool saved = r53_known_load(exp, drift);
     bool landed = r53_check_intent(acc, want);
-    for (size_t i = 0; i < r53s.n; i++)
+    /* Not landed yet is not "never": a batch a reload cancelled (or a kill
+     * cut off) may still be applied by Route 53 after this read; if the group
+     * later shows exactly its weights, that is our change, not drift. */
+    r53s.have_lost = false;
+    for (size_t i = 0; i < r53s.n; i++) {
+        r53s.lost[i] = landed ? -1 : want[i];
+        r53s.have_lost |= r53s.lost[i] >= 0;
         r53s.drift[i] = saved && drift[i];   /* kept in the file adopting saves */
+    }
     r53_adopt_listing(acc, false);   /* known = live */
     for (size_t i = 0; i < r53s.n; i++) {
         if (saved && drift[i]) {   /* drift from before the stop: still left alone, alarmed again */

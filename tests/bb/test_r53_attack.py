@@ -236,10 +236,39 @@ def test_deleted_record_decision_is_honest():
     ngx.stop()
 
 
+def test_reload_during_submit_own_change_not_drift():
+    """A reload (the on-call engineer sets decision.dry_run) while regiond's
+    drain is in flight: the reload cancels the request and re-reads before
+    Route 53 has applied it (found not landed); it lands just after.  It is
+    regiond's own change: not drift, not held at 0 once the region is back."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    z = zone()
+    peer = Route53Peer(z, pending_ms=300)
+    cfg = config(peer, ports, route53={"reconcile_s": 5})
+    d = Daemon(cfg, env=ENV)
+    wait_up(d)
+    peer.inject(slow=1, slow_ms=2500, ops=["ChangeResourceRecordSets"])
+    ngx.down(ports[1])
+    wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
+    cfg["decision"]["dry_run"] = True
+    d.reload(cfg)
+    wait_for(lambda: "event=route53_change_lost" in d.read_log(), 10, "the reload found it not landed")
+    wait_for(lambda: weights(peer)["eu-west-1"] == 0, 10, "the drain lands at the peer after that")
+    wait_for(lambda: "event=route53_change_landed" in d.read_log(), 15, "a later read recognises it as landed")
+    check(not drifted(d, "eu-west-1"), "regiond's own drain is not drift")
+    check("route53-drift-eu-west-1" not in alarms(d) and "event=route53_drift" not in d.read_log(),
+          "no drift reported for its own change")
+    check_eq(len(regiond_batches(peer)), 1, "one batch")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 ALL = [test_held_region_keeps_its_aaaa_weight, test_record_deleted_while_stopped_is_drift,
        test_correct_drift_with_the_group_ttl, test_created_record_takes_the_group_ttl,
        test_correction_with_lost_answer_clears_drift, test_drift_already_as_configured_is_cleared,
-       test_deleted_record_decision_is_honest]
+       test_deleted_record_decision_is_honest, test_reload_during_submit_own_change_not_drift]
 
 if __name__ == "__main__":
     import sys
