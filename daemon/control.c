@@ -369,8 +369,13 @@ static void ctrl_on_r53(route53_note_t what)
         evtimer_add(ctl.retry, &tv);
         return;
     }
-    if (what == R53_NOTE_LIVE)
+    if (what == R53_NOTE_LIVE) {
         ctl.applied_seq = 0;   /* live weights moved: the current decision may need applying again */
+        /* ... now: a batch that failed or was refused on the old group says
+         * nothing about the new one (an operator may just have unblocked a
+         * drain); the backoff keeps doubling if it fails again */
+        ctl.fail_until_ms = 0;
+    }
     ctrl_evaluate(what == R53_NOTE_LIVE ? "live-weights" : "actuator-idle");
 }
 

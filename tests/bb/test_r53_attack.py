@@ -265,10 +265,40 @@ def test_reload_during_submit_own_change_not_drift():
     ngx.stop()
 
 
+def test_unblocked_drain_is_not_delayed_by_backoff():
+    """Only us-east-1 has an AAAA record; it goes down: draining it would
+    leave the AAAA group at 0, so the batch is refused, again and again with
+    a growing backoff.  The operator unblocks it (adds eu-west-1's AAAA
+    record with the aws CLI): once regiond has read that change it drains
+    at once, not after the backoff earned on the old group (up to 300 s)."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    z = zone(aaaa=True)
+    z["records"] = [r for r in z["records"] if r["Type"] == "A" or r["SetIdentifier"] == "us-east-1"]
+    peer = Route53Peer(z, pending_ms=300)
+    d = Daemon(config(peer, ports, route53={"reconcile_s": 5}), env=ENV)
+    wait_up(d)
+    ngx.down(ports[0])
+    wait_for(lambda: d.read_log().count("event=route53_change_refused") >= 3, 40,
+             "the drain refused three times (backoff now 20 s)")
+    check_eq(weights(peer)["us-east-1"], 100, "refused: the only AAAA record is not zeroed")
+    upsert(peer, "eu-west-1", 100, rtype="AAAA")
+    t0 = time.monotonic()
+    wait_for(lambda: weights(peer)["us-east-1"] == 0, 15, "the drain once unblocked")
+    check(time.monotonic() - t0 < 12, f"drained {time.monotonic() - t0:.1f} s after the operator's change "
+          "(a reconcile, not the backoff)")
+    check_eq(weights(peer, rtype="AAAA"), {"us-east-1": 0, "eu-west-1": 100}, "AAAA moved with A")
+    check_regiond_batches(z["records"], peer, what="unblocked drain")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 ALL = [test_held_region_keeps_its_aaaa_weight, test_record_deleted_while_stopped_is_drift,
        test_correct_drift_with_the_group_ttl, test_created_record_takes_the_group_ttl,
        test_correction_with_lost_answer_clears_drift, test_drift_already_as_configured_is_cleared,
-       test_deleted_record_decision_is_honest, test_reload_during_submit_own_change_not_drift]
+       test_deleted_record_decision_is_honest, test_reload_during_submit_own_change_not_drift,
+       test_unblocked_drain_is_not_delayed_by_backoff]
 
 if __name__ == "__main__":
     import sys
