@@ -33,10 +33,12 @@
 
 /* The TTL for a plain record of slot s built from the config: Route 53
  * keeps one TTL per weighted group (Developer Guide, "Values specific for
- * weighted records": "You must specify the same value for TTL for all of
- * the records in this group"), so the TTL of a record of the group that
- * this batch keeps as it is; the configured ttl only when every record of
- * the type is (re)written from the config. */
+ * weighted records": the same TTL for every record of the group; given
+ * different ones it changes them all to the last one specified, which the
+ * next read would take for drift; the test peer refuses the batch), so the
+ * TTL of a record of the group that this batch keeps as it is; the
+ * configured ttl only when every record of the type is (re)written from
+ * the config. */
 static long r53_group_ttl(int s)
 {
     for (size_t j = 0; j < r53s.n; j++)
