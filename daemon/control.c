@@ -103,10 +103,11 @@ static void ctrl_inputs(decide_region_t *in)
         if (ctl.ov[i].kind != DECIDE_OV_NONE) {
             in[i].override = ctl.ov[i].kind;
             in[i].pin_weight = ctl.ov[i].kind == DECIDE_OV_PIN ? ctl.ov[i].weight : 0;
-        } else if (r->enabled && route53_drifted(i) && !r->correct_drift && in[i].live_weight >= 0) {
-            /* Changed outside regiond: hands off until an operator releases it. */
+        } else if (r->enabled && route53_drifted(i) && !r->correct_drift) {
+            /* Changed outside regiond: hands off until an operator releases it
+             * (records deleted: nothing serves there, 0, and nothing is sent). */
             in[i].override = DECIDE_OV_PIN;
-            in[i].pin_weight = in[i].live_weight;
+            in[i].pin_weight = in[i].live_weight >= 0 ? in[i].live_weight : 0;
             in[i].drift_held = true;
         }
     }
@@ -296,8 +297,13 @@ static void ctrl_on_r53(route53_note_t what)
         evtimer_add(ctl.retry, &tv);
         return;
     }
-    if (what == R53_NOTE_LIVE)
+    if (what == R53_NOTE_LIVE) {
         ctl.applied_seq = 0;   /* live weights moved: the current decision may need applying again */
+        /* ... now: a batch that failed or was refused on the old group says
+         * nothing about the new one (an operator may just have unblocked a
+         * drain); the backoff keeps doubling if it fails again */
+        ctl.fail_until_ms = 0;
+    }
     ctrl_evaluate(what == R53_NOTE_LIVE ? "live-weights" : "actuator-idle");
 }
 

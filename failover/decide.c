@@ -185,7 +185,7 @@ static void step_all_zero(decide_ctx_t *c)
         int live = r->live_weight > 0 ? r->live_weight : 0;
 
         if (any_live || r->drift_held)
-            c->out->weight[i] = r->drift_held ? r->live_weight : live;
+            c->out->weight[i] = live;
         else
             c->out->weight[i] = r->health == HEALTH_DOWN ? live : r->configured_weight;
         c->out->rule[i] = DECIDE_RULE_ALL_ZERO;
@@ -222,7 +222,7 @@ static decide_rule_t top_rule(const decide_ctx_t *c)
     for (size_t i = 0; i < c->n; i++) {
         decide_rule_t r = c->out->rule[i];
 
-        if (r == DECIDE_RULE_OVERRIDE && c->out->weight[i] == c->in[i].live_weight)
+        if (r == DECIDE_RULE_OVERRIDE && (c->out->weight[i] == c->in[i].live_weight || c->in[i].drift_held))
             continue;
         if (rule_rank(r) > rule_rank(top))
             top = r;
@@ -286,8 +286,8 @@ int decide(const decide_cfg_t *cfg, const decide_region_t *in, size_t n,
     step_all_zero(&c);
     decide_step_defer(&c, hist, now_ms);
 
-    for (size_t i = 0; i < n; i++)
-        out->change |= out->weight[i] != in[i].live_weight;
+    for (size_t i = 0; i < n; i++)   /* a drift_held region is never changed (left without a record: 0) */
+        out->change |= !in[i].drift_held && out->weight[i] != in[i].live_weight;
     out->alarm = c.fail_open || c.all_zero;
     out->top_rule = top_rule(&c);
     decide_write_reason(&c);

@@ -108,7 +108,8 @@ typedef struct {
     const char *data_why;        /* why, for the reason line (may be NULL) */
     bool drift_held;             /* changed outside regiond and left alone (route53.correct_drift
                                     false): its live weight is kept by every step, the all-zero
-                                    guard included, and the reason says so */
+                                    guard included, and the reason says so; with its records
+                                    deleted (live -1, pinned at 0) it is 0 and never a change */
 } decide_region_t;
 
 typedef struct {

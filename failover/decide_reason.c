@@ -91,7 +91,10 @@ static void reason_held(const decide_ctx_t *c, decide_line_t *l)
             line_part(l);
             line_add(l, "changed outside regiond, left alone (correct_drift false): ");
         }
-        line_add(l, "%s%s at %d (%s)", first ? "" : ", ", r->name, r->live_weight, health_state_str(r->health));
+        if (r->live_weight < 0)
+            line_add(l, "%s%s without a record (%s)", first ? "" : ", ", r->name, health_state_str(r->health));
+        else
+            line_add(l, "%s%s at %d (%s)", first ? "" : ", ", r->name, r->live_weight, health_state_str(r->health));
         first = false;
     }
 }
@@ -131,7 +134,7 @@ static void reason_changes(const decide_ctx_t *c, decide_line_t *l)
         const decide_region_t *r = &c->in[i];
         int w = c->out->weight[i];
 
-        if (w == r->live_weight)
+        if (w == r->live_weight || r->drift_held)   /* held: said by reason_held */
             continue;
         line_part(l);
         if (c->out->rule[i] == DECIDE_RULE_HEALTH)

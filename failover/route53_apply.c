@@ -109,6 +109,20 @@ static void r53_batch_failed(const char *status, bool drifted)
     r53_go_idle();
 }
 
+/* The group now holds what a batch built under correct_drift wanted:
+ * every drifted record is corrected (its alarm resolved, the flag saved by
+ * the caller's r53_known_save). */
+static void r53_drift_corrected(void)
+{
+    for (size_t i = 0; i < r53s.n; i++)
+        if (r53s.drift[i] && r53s.cfg->route53.correct_drift) {
+            char key[100];
+            r53s.drift[i] = false;
+            snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
+            alarm_resolve(key, "drifted record corrected (correct_drift)");
+        }
+}
+
 static void r53_after_verify(const r53_list_t *acc)
 {
     alarm_resolve("route53-unknown", "the outcome of the change is known again");
@@ -117,7 +131,9 @@ static void r53_after_verify(const r53_list_t *acc)
         /* Our change landed though its answer was an error or lost (a retry
          * of a lost answer fails its exact DELETE): not drift. */
         snprintf(r53s.change.status, sizeof(r53s.change.status), "LANDED");
+        r53s.have_lost = false;   /* a batch over the whole group landed: the old one cannot */
         r53s.read_ok = false;   /* adopt without reporting our own change */
+        r53_drift_corrected();
         r53_adopt_listing(acc, false);
         r53_intent_clear();
         r53_free_created();
@@ -169,14 +185,10 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
                     r53s.have[i][s] = true;
                     r53_rrset_init(&r53s.created[i][s]);
                 }
-            if (r53s.drift[i] && r53s.cfg->route53.correct_drift) {
-                char key[100];
-                r53s.drift[i] = false;
-                snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
-                alarm_resolve(key, "drifted record corrected (correct_drift)");
-            }
         }
+        r53_drift_corrected();
         r53_free_created();
+        r53s.have_lost = false;   /* a batch over the whole group landed: the old one cannot */
         r53s.changes_total++;
         r53_known_save();     /* first: a stop between the two still finds the intent landed */
         r53_intent_clear();
@@ -232,6 +244,10 @@ void r53_after_fresh(const r53_list_t *acc)
     }
     alarm_resolve("route53-refused", "the batch passes the safety rules");
     if (!body) {   /* nothing to change on the live records */
+        if (route53_needs_correction()) {   /* drifted records already as configured */
+            r53_drift_corrected();
+            r53_known_save();
+        }
         r53_free_created();
         r53_go_idle();
         return;

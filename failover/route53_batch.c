@@ -31,6 +31,22 @@
 
 #define R53_MAX_CHANGES 100   /* "A request cannot contain more than 100 Change elements" */
 
+/* The TTL for a plain record of slot s built from the config: Route 53
+ * keeps one TTL per weighted group (Developer Guide, "Values specific for
+ * weighted records": the same TTL for every record of the group; given
+ * different ones it changes them all to the last one specified, which the
+ * next read would take for drift; the test peer refuses the batch), so the
+ * TTL of a record of the group that this batch keeps as it is; the
+ * configured ttl only when every record of the type is (re)written from
+ * the config. */
+static long r53_group_ttl(int s)
+{
+    for (size_t j = 0; j < r53s.n; j++)
+        if (r53s.have[j][s] && !r53s.known[j][s].alias && !(r53s.cfg->route53.correct_drift && r53s.drift[j]))
+            return r53s.known[j][s].ttl;
+    return (long)r53s.cfg->route53.ttl;
+}
+
 /* Slot s of region i built from the config with weight w (a region that
  * has no record yet, or a drifted one corrected).  -1 when out of memory or
  * when the config cannot describe that type (values of the other family). */
@@ -52,7 +68,7 @@ static int r53_from_config(size_t i, int s, int w, r53_rrset_t *out)
     }
     if (s != 0)
         return -1;
-    out->ttl = rc->ttl;
+    out->ttl = r53_group_ttl(s);
     for (size_t k = 0; k < rr->n_values && k < R53_MAX_VALUES; k++) {
         if (!(out->values[k] = strdup(rr->values[k]))) {
             r53_rrset_clear(out);
@@ -99,7 +115,10 @@ static int r53_fill(size_t *changed)
         for (int s = 0; s < R53_SLOTS; s++) {
             r53s.sent[i][s] = r53s.have[i][s];
             if (r53s.have[i][s]) {
-                if (r53_desired(i, s, w, &r53s.created[i][s]) == -1)
+                /* a held region keeps each record's own weight: its A and
+                 * AAAA may differ (an operator drained one family) */
+                int ws = r53s.change.held[i] ? (int)r53s.known[i][s].weight : w;
+                if (r53_desired(i, s, ws, &r53s.created[i][s]) == -1)
                     return -1;
             } else if (!any && s == 0 && w >= 0 && !r53s.change.held[i]) {
                 if (r53_from_config(i, 0, w, &r53s.created[i][0]) == -1)

@@ -53,6 +53,8 @@ typedef struct {
     void (*retry_fn)(void);       /* what retry_timer runs */
     route53_change_t change;
     bool have_change;
+    int lost[R53_MAXR];           /* weights of a change found not landed at start-up (-1: not changed) */
+    bool have_lost;               /* it may still land late (a reload cancelled it in flight) */
     char error[512];
     int64_t last_read_wall_ms;
     uint64_t changes_total, drift_total;

@@ -6,8 +6,8 @@
  *    not (it is never re-sent blindly: the controller decides again);
  *  - a record whose live weight differs from what regiond knew — or, with
  *    nothing saved (a first start, a wiped state_dir), from its configured
- *    weight — was changed by someone else: drift, reported and left alone
- *    unless route53.correct_drift. */
+ *    weight — or a known record now gone was changed by someone else:
+ *    drift, reported and left alone unless route53.correct_drift. */
 #include "route53_int.h"
 
 #include <inttypes.h>
@@ -161,8 +161,15 @@ void r53_start_drift(const r53_list_t *acc)
         want[i] = -1;
     bool saved = r53_known_load(exp, drift);
     bool landed = r53_check_intent(acc, want);
-    for (size_t i = 0; i < r53s.n; i++)
+    /* Not landed yet is not "never": a batch a reload cancelled (or a kill
+     * cut off) may still be applied by Route 53 after this read; if the group
+     * later shows exactly its weights, that is our change, not drift. */
+    r53s.have_lost = false;
+    for (size_t i = 0; i < r53s.n; i++) {
+        r53s.lost[i] = landed ? -1 : want[i];
+        r53s.have_lost |= r53s.lost[i] >= 0;
         r53s.drift[i] = saved && drift[i];   /* kept in the file adopting saves */
+    }
     r53_adopt_listing(acc, false);   /* known = live */
     for (size_t i = 0; i < r53s.n; i++) {
         if (saved && drift[i]) {   /* drift from before the stop: still left alone, alarmed again */
@@ -172,8 +179,16 @@ void r53_start_drift(const r53_list_t *acc)
         }
         long cfgw = (long)r53s.cfg->route53.regions[i].weight;
         for (int s = 0; s < R53_SLOTS; s++) {
-            if (!r53s.have[i][s])
+            if (!r53s.have[i][s]) {
+                /* regiond never deletes a record (each batch re-CREATEs what it
+                 * DELETEs): one known before the stop and gone now was removed
+                 * by someone else, as a deletion seen at runtime is */
+                if (saved && exp[i][s] >= 0) {
+                    r53_report_drift(i, exp[i][s], -1, "record deleted while regiond was stopped");
+                    break;
+                }
                 continue;
+            }
             long live = r53s.known[i][s].weight;
             /* expected: our own change if it landed, else what we knew, else the configured weight */
             long e = landed && want[i] >= 0 ? want[i] : saved && exp[i][s] != -2 ? exp[i][s] : cfgw;

@@ -139,19 +139,46 @@ void r53_report_drift(size_t i, long expected, long live, const char *why)
             r53s.cfg->regions[i].name, why);
 }
 
+/* Does region i's listing show the change found not landed at start-up
+ * (every record of the region, as many as before, at its weight)? */
+static bool r53_is_lost_change(size_t i, r53_rrset_t live[][R53_SLOTS], bool have[][R53_SLOTS])
+{
+    bool any = false;
+    if (!r53s.have_lost || r53s.lost[i] < 0)
+        return false;
+    for (int s = 0; s < R53_SLOTS; s++) {
+        if (have[i][s] != r53s.have[i][s] || (have[i][s] && live[i][s].weight != r53s.lost[i]))
+            return false;
+        any |= have[i][s];
+    }
+    return any;
+}
+
+/* The change found not landed at start-up landed late: ours, not drift. */
+static void r53_lost_landed(void)
+{
+    r53s.have_lost = false;
+    snprintf(r53s.change.status, sizeof(r53s.change.status), "LANDED");
+    log_msg(LOG_NOTICE, "msg=\"change found not landed at start-up landed late\" decision=%llu",
+            (unsigned long long)r53s.change.decision);
+    r53_change_event("route53_change_landed");
+}
+
 /* Make a listing what we know; report records changed behind our back.
  * True when a record of ours differed from what we knew. */
 bool r53_adopt_listing(const r53_list_t *acc, bool report_drift)
 {
     static r53_rrset_t live[R53_MAXR][R53_SLOTS];   /* large: not on the stack */
-    bool have[R53_MAXR][R53_SLOTS], any = false;
+    bool have[R53_MAXR][R53_SLOTS], any = false, late = false;
     r53_pick(acc, live, have);
     for (size_t i = 0; i < r53s.n; i++) {
         bool differs = false;
         for (int s = 0; s < R53_SLOTS; s++)
             differs |= have[i][s] != r53s.have[i][s] ||
                        (have[i][s] && !r53_rrset_equal(&live[i][s], &r53s.known[i][s]));
-        if (differs && r53s.read_ok) {
+        if (differs && r53s.read_ok && r53_is_lost_change(i, live, have)) {
+            late = any = true;   /* live weights moved (the controller hears of it), not drift */
+        } else if (differs && r53s.read_ok) {
             any = true;
             if (report_drift) {
                 long exp = r53s.have[i][0] ? r53s.known[i][0].weight : r53s.have[i][1] ? r53s.known[i][1].weight : -1;
@@ -167,6 +194,8 @@ bool r53_adopt_listing(const r53_list_t *acc, bool report_drift)
         }
     }
     r53_free_picked(live);
+    if (late)
+        r53_lost_landed();
     r53s.read_ok = true;
     r53s.last_read_wall_ms = loop_wall_ms();
     alarm_resolve("route53-read", "the live records are read again");

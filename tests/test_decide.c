@@ -361,6 +361,25 @@ static void test_all_zero_drift_held(void)
     check_weights(100, 50, 100);
     CHECK(!out.change);
     CHECK_CONTAINS(out.reason, "left alone (correct_drift false): eu-west-1 at 50 (up)");
+
+    /* a held region whose records were deleted (live -1, pinned at 0): it
+     * serves nothing, is no change, and the reason claims no weight for it;
+     * with the others down the all-zero guard keeps them */
+    setup();
+    rg[C].override = DECIDE_OV_PIN;
+    rg[C].pin_weight = 0;
+    rg[C].live_weight = -1;
+    rg[C].drift_held = true;
+    run(1000);
+    check_weights(100, 100, 0);
+    CHECK(!out.change);
+    CHECK_CONTAINS(out.reason, "left alone (correct_drift false): ap-southeast-2 without a record (up)");
+    CHECK(strstr(out.reason, "pinned by override") == NULL);
+    set_health(HEALTH_DOWN, HEALTH_DOWN, HEALTH_UP);
+    run(1000);
+    check_weights(100, 100, 0);
+    CHECK(!out.change && out.alarm);
+    CHECK_EQ_INT(out.top_rule, DECIDE_RULE_ALL_ZERO);
 }
 
 static void test_bad_input(void)
