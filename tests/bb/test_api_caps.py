@@ -177,7 +177,13 @@ def test_fd_exhaustion_at_ulimit_160():
     print(f"crowd: {crowd.opened} connections opened, {crowd.closed_by_server} closed by regiond; "
           f"/healthz n={len(lat)} max={max(lat):.3f}s")
     check(len(lat) >= 60, f"/healthz asked throughout ({len(lat)} times)")
-    check(not bad, f"/healthz answered 200 within 1 s every time ({bad[:5]})")
+    # docs/safety.md, not guaranteed: a client whose request has not arrived
+    # when a crowd of newer bare connects follows can be the idle one evicted
+    # (closed at once, never left hanging): at most 2 % of the asks.
+    evicted = [b for b in bad if "closed connection without response" in str(b[1]) and b[2] < 1.0]
+    check(len(bad) == len(evicted) and len(evicted) * 50 <= len(lat),
+          f"/healthz answered 200 within 1 s every time but for {len(evicted)} evicted at once "
+          f"(at most 2 % allowed): {bad[:5]}")
     after = {r["name"]: (r["state"], r["since"]) for r in status_during["regions"]}
     check_eq(after, before, "no region changed state (same state, same since)")
     check_eq(len(peer.changes()), n_changes, "nothing changed in the Route 53 peer")
