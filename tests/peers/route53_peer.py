@@ -146,20 +146,33 @@ class Peer:
                 out["NextRecordIdentifier"] = nxt[2]
         return out
 
-    def op_ChangeResourceRecordSets(self, uri, _query, body):
+    def op_ChangeResourceRecordSets(self, uri, _query, body, key=None):
         zone = self.zone(uri["HostedZoneId"])
         try:
             params = r53_xml.parse_request("ChangeResourceRecordSets", body, uri)
         except r53_xml.XmlInputError as e:
             raise ApiError(e.status, e.code, e.message)
         batch = params["ChangeBatch"]
-        try:
-            zone.apply(batch["Changes"])
-        except ChangeError as e:
-            if e.code == "InvalidChangeBatch":
-                raise
-            raise ApiError(e.status, e.code, e.messages[0])
-        rec = self.state.add_change(zone.id, batch.get("Comment"), batch["Changes"])
+        groups = set()
+        for c in batch["Changes"]:
+            try:
+                groups.add((canon_name(c["ResourceRecordSet"]["Name"]), c["ResourceRecordSet"]["Type"]))
+            except ValueError:
+                pass            # zone.apply names the bad name
+        groups = sorted(groups)
+        with zone.lock:     # an RLock: the groups before and after, atomically with the batch
+            before = [r for g in groups for r in zone.group(*g)]
+            try:
+                zone.apply(batch["Changes"])
+            except ChangeError as e:
+                self.state.add_rejected(zone.id, batch.get("Comment"), batch["Changes"], key, e.code, e.messages,
+                                        before)
+                if e.code == "InvalidChangeBatch":
+                    raise
+                raise ApiError(e.status, e.code, e.messages[0])
+            after = [r for g in groups for r in zone.group(*g)]
+            rec = self.state.add_change(zone.id, batch.get("Comment"), batch["Changes"], key=key, before=before,
+                                        after=after)
         return {"ChangeInfo": self.state.change_info(rec)}
 
     def op_GetChange(self, uri, _query, _body):
@@ -324,7 +337,10 @@ class Handler(PeerHandler):
                 return
             query = dict(parse_qsl(split.query, keep_blank_values=True))
             try:
-                data = getattr(self.peer, "op_" + op)(uri, query, body)
+                if op == "ChangeResourceRecordSets":
+                    data = self.peer.op_ChangeResourceRecordSets(uri, query, body, key=entry["key"])
+                else:
+                    data = getattr(self.peer, "op_" + op)(uri, query, body)
             except ChangeError as e:
                 entry["status"], entry["error"] = 400, "InvalidChangeBatch"
                 entry["messages"] = e.messages
@@ -347,32 +363,33 @@ class Handler(PeerHandler):
 
     def _faults_before(self, op, entry):
         st = self.peer.state
-        if st.take_fault("slow", op):
+        key = entry.get("key")
+        if st.take_fault("slow", op, key):
             entry["fault"] = "slow"
             time.sleep(st.slow_ms / 1000.0)
-        if st.take_fault("drop", op):
+        if st.take_fault("drop", op, key):
             entry["fault"], entry["status"] = "drop", 0
             self._drop()
             return
-        if st.take_fault("endless", op):
+        if st.take_fault("endless", op, key):
             entry["fault"], entry["status"] = "endless", 200
             self._endless()
             return
-        if st.take_fault("huge", op):
+        if st.take_fault("huge", op, key):
             entry["fault"], entry["status"] = "huge", 200
             self._huge()
             return
-        if st.take_fault("deny", op):
+        if st.take_fault("deny", op, key):
             entry["fault"] = "deny"
             raise ApiError(403, "AccessDenied", f"User: arn:aws:iam::123456789012:user/regiond-test is not "
                            f"authorized to perform: route53:{op}")
-        if st.take_fault("throttle", op):
+        if st.take_fault("throttle", op, key):
             entry["fault"] = "throttle"
             raise ApiError(400, "Throttling", "Rate exceeded")
-        if st.take_fault("error5xx", op):
+        if st.take_fault("error5xx", op, key):
             entry["fault"] = "error5xx"
             raise ApiError(500, "InternalFailure", "An internal error occurred. Try again.", "Receiver")
-        if st.take_fault("prior", op):
+        if st.take_fault("prior", op, key):
             entry["fault"] = "prior"
             raise ApiError(400, "PriorRequestNotComplete", "The request was rejected because Route 53 was still "
                            "processing a prior request.")
@@ -423,10 +440,10 @@ class Handler(PeerHandler):
     def _faults_after(self, op, entry):
         """Faults applied once the request took effect; True if it was dropped."""
         st = self.peer.state
-        if st.take_fault("slow_after", op):
+        if st.take_fault("slow_after", op, entry.get("key")):
             entry["fault"] = "slow_after"
             time.sleep(st.slow_after_ms / 1000.0)
-        if st.take_fault("drop_after", op):
+        if st.take_fault("drop_after", op, entry.get("key")):
             entry["fault"] = "drop_after"
             self._drop()
             return True
@@ -472,6 +489,9 @@ class Handler(PeerHandler):
                     r["status"] = st.change_status(r)
                     r["submitted_at"] = iso_z(r["submitted"])
                 return self._json(200, {"changes": recs})
+            if path == "/_peer/rejected" and m == "GET":
+                with st.lock:
+                    return self._json(200, {"rejected": [dict(r) for r in st.rejected]})
             if path == "/_peer/credentials" and m == "POST":
                 st.set_static(arg if isinstance(arg, list) else arg.get("credentials", []))
                 return self._json(200, {"ok": True, "count": len(st.static_creds)})
