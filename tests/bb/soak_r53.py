@@ -129,6 +129,7 @@ class Checker:
         self.by_key = {KEYS[n]["access_key"]: inst for n, inst in insts.items()}
         self.last = {}                          # set id -> (writer, weight, peer mono)
         self.tried = {}                         # (writer, set id) -> (last weight that writer sent, when)
+        self.own = {}                           # (writer, set id) -> the weight it last moved the record to
         self.released = {}                      # (writer, set id) -> mono of the last release
         self.seen_seq = 0
         self.sent = set()                       # (comment, changes) of accepted regiond batches
@@ -153,9 +154,15 @@ class Checker:
         self.violations.append(f"{what} [batch seq {entry['seq']}, comment {entry.get('comment')!r}]")
         print(f"VIOLATION {what}\n  batch: {json.dumps(entry, default=str)[:1500]}", flush=True)
 
-    def _created(self, entry):
+    @staticmethod
+    def _moved(entry):
+        """The weights a batch sets, for the records whose weight it changes
+        (a DELETE + identical CREATE guard moves nothing)."""
+        old = {c["ResourceRecordSet"].get("SetIdentifier"): c["ResourceRecordSet"].get("Weight")
+               for c in entry["changes"] if c["Action"] == "DELETE"}
         return {c["ResourceRecordSet"].get("SetIdentifier"): c["ResourceRecordSet"].get("Weight")
-                for c in entry["changes"] if c["Action"] in ("CREATE", "UPSERT")}
+                for c in entry["changes"] if c["Action"] in ("CREATE", "UPSERT")
+                and old.get(c["ResourceRecordSet"].get("SetIdentifier"), -1) != c["ResourceRecordSet"].get("Weight")}
 
     def feed(self, changes, rejected):
         """Check every entry not seen yet; returns how many were new."""
@@ -171,14 +178,14 @@ class Checker:
                     self._bad(f"instance {inst.name}'s batch carries a comment that does not name it", e)
             if e.get("refused"):
                 self.batches["refused"] += 1
-                for sid, w in self._created(e).items():
+                for sid, w in self._moved(e).items():
                     self.tried[(writer, sid)] = (w, e["mono"])
                 continue
             self.batches["regiond" if inst else "operator"] += 1
             if inst is not None:
                 self._check_batch(inst, writer, e)
-                for sid, w in self._created(e).items():
-                    self.tried[(writer, sid)] = (w, e["mono"])
+                for sid, w in self._moved(e).items():
+                    self.own[(writer, sid)] = w
             before, after = self._group(e["before"]), self._group(e["after"])
             for sid, w in after.items():
                 if before.get(sid) != w:
@@ -206,8 +213,10 @@ class Checker:
                 continue
             self.checks += 1
             lw, lv, lt = self.last.get(sid, ("init", v, 0.0))
-            if lw in (writer, "init") or lv != v:
+            if lw == writer or lv != v:
                 continue
+            if v == self.own.get((writer, sid), WEIGHTS[REGIONS.index(sid)]):
+                continue                    # what it last wrote (or, never having written, the configured weight)
             tw, tt = self.tried.get((writer, sid), (None, -1.0))
             if tw == v and tt > lt:
                 continue                    # it sent this weight too (refused: it had landed): adopted as its own
@@ -318,7 +327,9 @@ class Soak:
 
     # ---------------------------------------------------------------- checks
     def check_step(self):
-        n = self.checker.feed(self.peer.changes(), self.peer.call("GET", "/_peer/rejected")["rejected"])
+        q = f"?since={self.checker.seen_seq}"
+        n = self.checker.feed(self.peer.call("GET", "/_peer/changes" + q)["changes"],
+                              self.peer.call("GET", "/_peer/rejected" + q)["rejected"])
         for i in self.insts.values():
             self.checker.checks += 1
             if not i.alive():
@@ -351,7 +362,11 @@ class Soak:
         if self.checker.violations or self.args.dump:
             path = self.args.dump or f"/tmp/soak-r53-seed{self.args.seed}-{os.getpid()}.json"   # kept for reading
             self.dump(path)
-            print(f"timeline and change log: {path}", flush=True)
+            for n, i in self.insts.items():
+                with open(f"{path[:-5]}-{n}.log", "w") as f:
+                    f.write(i.d.read_log())
+            print(f"timeline and change log: {path}; regiond logs beside it ({path[:-5]}-a.log, -b.log)",
+                  flush=True)
         took = time.monotonic() - t0
         faults = sum(v for k, v in self.counts.items() if k.startswith("fault_"))
         b = self.checker.batches
@@ -405,7 +420,7 @@ def main():
     p.add_argument("--long", action="store_true", help="2,000 steps")
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--step-ms", type=int, default=400, help="wait after each event before the checks")
+    p.add_argument("--step-ms", type=int, default=300, help="wait after each event before the checks")
     p.add_argument("--stop-on-violation", action="store_true")
     p.add_argument("--dump", help="write the events and the peer's change log to this JSON file")
     args = p.parse_args()
@@ -416,6 +431,7 @@ def main():
     print(f"soak: seed {args.seed} (replay with --seed {args.seed}), {args.steps} steps, "
           f"{args.step_ms} ms per step", flush=True)
     soak = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))    # a timeout's SIGTERM still stops every pid
     try:
         soak = Soak(args)
         steps, took = soak.run()

@@ -482,16 +482,17 @@ class Handler(PeerHandler):
                 if m in ("POST", "PUT"):
                     zone.set_records(arg.get("records", []))
                 return self._json(200, {"id": zone.id, "name": zone.name, "records": zone.sorted_records()})
+            since = int(q.get("since", 0))       # only entries with a larger seq
             if path == "/_peer/changes" and m == "GET":
                 with st.lock:
-                    recs = [dict(st.changes[c]) for c in st.change_order]
+                    recs = [dict(st.changes[c]) for c in st.change_order if st.changes[c]["seq"] > since]
                 for r in recs:
                     r["status"] = st.change_status(r)
                     r["submitted_at"] = iso_z(r["submitted"])
                 return self._json(200, {"changes": recs})
             if path == "/_peer/rejected" and m == "GET":
                 with st.lock:
-                    return self._json(200, {"rejected": [dict(r) for r in st.rejected]})
+                    return self._json(200, {"rejected": [dict(r) for r in st.rejected if r["seq"] > since]})
             if path == "/_peer/credentials" and m == "POST":
                 st.set_static(arg if isinstance(arg, list) else arg.get("credentials", []))
                 return self._json(200, {"ok": True, "count": len(st.static_creds)})
