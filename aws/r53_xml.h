@@ -101,6 +101,10 @@ char *r53_build_change_batch(const char *comment, const r53_change_item_t *items
  * cleared). */
 int r53_rrset_copy(r53_rrset_t *dst, const r53_rrset_t *src);
 
+/* Reset an rrset to empty (weight and ttl -1) without freeing anything:
+ * for fresh memory.  r53_rrset_clear frees the values first. */
+void r53_rrset_init(r53_rrset_t *r);
+
 /* Free the values and reset to an empty rrset (weight and ttl -1). */
 void r53_rrset_clear(r53_rrset_t *r);
 
@@ -109,5 +113,11 @@ void r53_rrset_clear(r53_rrset_t *r);
  * dot ignored; type case-insensitively; values as a multiset (Route 53 keeps
  * no order), each byte for byte; the alias fields only when alias is set. */
 bool r53_rrset_equal(const r53_rrset_t *a, const r53_rrset_t *b);
+
+/* True when two DNS names are the same name the way Route 53 compares them:
+ * case-insensitively, \DDD and \X escapes decoded (Route 53 lists "*" as
+ * "\052": Developer Guide, "DNS domain name format"), a trailing dot
+ * ignored. */
+bool r53_name_equal(const char *a, const char *b);
 
 #endif

@@ -208,7 +208,7 @@ static int r53_name_canon(const char *s, char *out, size_t outlen)
     return (int)o;
 }
 
-static bool r53_name_equal(const char *a, const char *b)
+bool r53_name_equal(const char *a, const char *b)
 {
     char ca[1024], cb[1024];
     int la = r53_name_canon(a, ca, sizeof(ca)), lb = r53_name_canon(b, cb, sizeof(cb));

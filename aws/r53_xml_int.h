@@ -6,8 +6,4 @@
 
 #include "r53_xml.h"
 
-/* Reset an rrset to empty (weight and ttl -1) without freeing anything:
- * for fresh memory.  r53_rrset_clear frees the values first. */
-void r53_rrset_init(r53_rrset_t *r);
-
 #endif

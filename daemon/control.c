@@ -180,6 +180,7 @@ static void ctrl_inputs(decide_region_t *in)
             /* Changed outside regiond: hands off until an operator releases it. */
             in[i].override = DECIDE_OV_PIN;
             in[i].pin_weight = in[i].live_weight;
+            in[i].drift_held = true;
         }
     }
 }
@@ -325,8 +326,10 @@ static void ctrl_evaluate(const char *why)
     }
     if (strcmp(applied, "apply") == 0 && ctl.applied_seq != ctl.seq && route53_idle() &&
         loop_now_ms() >= ctl.fail_until_ms) {
-        if (route53_apply(ctl.seq, o.weight, ctl.n) == 0)
-            ctl.applied_seq = ctl.seq;
+        uint64_t prev = ctl.applied_seq;
+        ctl.applied_seq = ctl.seq;   /* before: the actuator may answer from inside route53_apply */
+        if (route53_apply(ctl.seq, o.weight, ctl.n) != 0)
+            ctl.applied_seq = prev;
     }
 }
 
@@ -359,6 +362,7 @@ static void ctrl_on_r53(route53_note_t what)
         if (ctl.fail_backoff_ms > 300000)
             ctl.fail_backoff_ms = 300000;
         ctl.fail_until_ms = loop_now_ms() + ctl.fail_backoff_ms;
+        ctl.applied_seq = 0;   /* the decision did not land: hand it over again after the backoff */
         struct timeval tv = {(time_t)(ctl.fail_backoff_ms / 1000) + 1, 0};
         ctl.retry_why = "apply-backoff-elapsed";
         evtimer_add(ctl.retry, &tv);

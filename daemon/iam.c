@@ -47,11 +47,14 @@ static void iam_route53(cJSON *stmts, const cfg_t *cfg)
     cJSON *cond = s ? cJSON_AddObjectToObject(s, "Condition") : NULL;
     cJSON *fav = cond ? cJSON_AddObjectToObject(cond, "ForAllValues:StringEquals") : NULL;
     if (fav) {
-        const char *names[] = {name}, *types[] = {r->record_type}, *acts[] = {"CREATE", "DELETE"};
+        /* A and AAAA of the name are one group to regiond (a drain moves both). */
+        bool cname = strcmp(r->record_type, "CNAME") == 0;
+        const char *names[] = {name}, *acts[] = {"CREATE", "DELETE"};
+        const char *types[] = {cname ? "CNAME" : "A", "AAAA"};
         cJSON_AddItemToObject(fav, "route53:ChangeResourceRecordSetsNormalizedRecordNames",
                               cJSON_CreateStringArray(names, 1));
         cJSON_AddItemToObject(fav, "route53:ChangeResourceRecordSetsRecordTypes",
-                              cJSON_CreateStringArray(types, 1));
+                              cJSON_CreateStringArray(types, cname ? 1 : 2));
         cJSON_AddItemToObject(fav, "route53:ChangeResourceRecordSetsActions",
                               cJSON_CreateStringArray(acts, 2));
     }

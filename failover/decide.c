@@ -182,11 +182,19 @@ static void step_all_zero(decide_ctx_t *c)
     c->all_zero_configured = !any_live;
     for (size_t i = 0; i < c->n; i++) {
         const decide_region_t *r = &c->in[i];
+        int live = r->live_weight > 0 ? r->live_weight : 0;
 
-        c->out->weight[i] = any_live ? (r->live_weight > 0 ? r->live_weight : 0)
-                                     : r->configured_weight;
+        if (any_live || r->drift_held)
+            c->out->weight[i] = r->drift_held ? r->live_weight : live;
+        else
+            c->out->weight[i] = r->health == HEALTH_DOWN ? live : r->configured_weight;
         c->out->rule[i] = DECIDE_RULE_ALL_ZERO;
+        c->held += r->drift_held;
     }
+    if (any_live || count_serving(c) > 0 || c->held > 0)
+        return;
+    for (size_t i = 0; i < c->n; i++)   /* nobody else serves: as before, configured everywhere */
+        c->out->weight[i] = c->in[i].configured_weight;
 }
 /* Priority of a rule for top_rule (see decide.h). */
 static int rule_rank(decide_rule_t r)

@@ -27,8 +27,12 @@
  *     is left; a drain override is kept in too (the rule is never skipped).
  *  4. all-zero guard: Route 53 answers an all-zero group as if all weights
  *     were equal, so a result with every weight 0 is replaced by the live
- *     weights (unknown ones as 0), or configured, if live are all 0 or
- *     unknown; alarm set.
+ *     weights (unknown ones as 0).  If live are all 0 or unknown (someone
+ *     zeroed the group), regions not drift_held and not DOWN get their
+ *     configured weight; a DOWN region stays at 0 unless that leaves none
+ *     serving and no region is drift_held (then configured everywhere, as
+ *     before); drift_held regions keep live, so with only those and DOWN
+ *     ones left nothing is raised (regiond does not fight it); alarm set.
  *  5. hold-down: a health-driven weight INCREASE (a region coming back, not
  *     an override) within hold_down_ms of the last applied change is
  *     deferred (region keeps live weight).  Decreases (drains) are never
@@ -99,6 +103,9 @@ typedef struct {
     int pin_weight;              /* for DECIDE_OV_PIN, 0..255 */
     bool data_blocked;           /* data-safety gate: replica not ACTIVE or lag over the RPO */
     const char *data_why;        /* why, for the reason line (may be NULL) */
+    bool drift_held;             /* changed outside regiond and left alone (route53.correct_drift
+                                    false): its live weight is kept by every step, the all-zero
+                                    guard included, and the reason says so */
 } decide_region_t;
 
 typedef struct {

@@ -23,6 +23,7 @@ typedef struct {
     bool all_zero;                  /* step 4 fired */
     bool all_zero_configured;       /* step 4 used configured weights */
     size_t kept;                    /* regions kept in by step 3 */
+    size_t held;                    /* drift_held regions step 4 left alone */
     size_t serving;                 /* regions serving after step 3 */
     size_t deferred;                /* changes deferred by steps 5-6 */
     size_t window_changes;          /* changes within the damping window */

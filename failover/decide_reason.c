@@ -65,11 +65,34 @@ static void reason_safety(const decide_ctx_t *c, decide_line_t *l)
         line_add(l, ": fail open, %s", restore ? "restoring configured weights"
                                               : "keeping live weights");
     }
-    if (c->all_zero) {
+    if (c->all_zero && c->held > 0 && c->all_zero_configured) {
+        line_part(l);
+        line_add(l, "every weight is 0 live, set outside regiond (Route 53 answers as if all were equal): "
+                 "not fought (correct_drift false)");
+    } else if (c->all_zero) {
         line_part(l);
         line_add(l, "all-zero guard: every weight would be 0, %s",
                  c->all_zero_configured ? "restoring configured weights"
                                         : "keeping live weights");
+    }
+}
+
+/* Regions changed outside regiond and left alone: what is not sent. */
+static void reason_held(const decide_ctx_t *c, decide_line_t *l)
+{
+    bool first = true;
+
+    for (size_t i = 0; i < c->n; i++) {
+        const decide_region_t *r = &c->in[i];
+
+        if (!r->drift_held)
+            continue;
+        if (first) {
+            line_part(l);
+            line_add(l, "changed outside regiond, left alone (correct_drift false): ");
+        }
+        line_add(l, "%s%s at %d (%s)", first ? "" : ", ", r->name, r->live_weight, health_state_str(r->health));
+        first = false;
     }
 }
 
@@ -156,6 +179,7 @@ void decide_write_reason(const decide_ctx_t *c)
 
     c->out->reason[0] = '\0';
     reason_safety(c, &l);
+    reason_held(c, &l);
     reason_min_healthy(c, &l);
     reason_changes(c, &l);
     reason_deferred(c, &l);

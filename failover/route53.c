@@ -29,13 +29,18 @@ r53_state_t r53s;
 
 const char *route53_phase_str(route53_phase_t p)
 {
-    static const char *const n[] = {"idle", "reading", "submitting", "pending", "verifying"};
+    static const char *const n[] = {"idle", "reading", "preparing", "submitting", "pending", "verifying"};
     return (unsigned)p < sizeof(n) / sizeof(n[0]) ? n[p] : "invalid";
 }
 
 int route53_live_weight(size_t i)
 {
-    return i < r53s.n && r53s.read_ok && r53s.have[i] ? (int)r53s.known[i].weight : -1;
+    if (i >= r53s.n || !r53s.read_ok)
+        return -1;
+    for (int s = 0; s < R53_SLOTS; s++)
+        if (r53s.have[i][s])
+            return (int)r53s.known[i][s].weight;
+    return -1;
 }
 
 bool route53_drifted(size_t i)
@@ -50,8 +55,10 @@ void route53_clear_drift(size_t i)
         snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
         alarm_resolve(key, "drift accepted by an operator");
     }
-    if (i < r53s.n)
+    if (i < r53s.n && r53s.drift[i]) {
         r53s.drift[i] = false;
+        r53_known_save();
+    }
 }
 
 bool route53_ready(void)
@@ -126,43 +133,53 @@ void r53_change_event(const char *type)
             snprintf(v, sizeof(v), "%d -> %d", c->weights_from[i], c->weights_to[i]);
             cJSON_AddStringToObject(w, r53s.cfg->regions[i].name, v);
         }
+    cJSON *h = NULL;
+    for (size_t i = 0; i < r53s.n; i++)
+        if (c->held[i] && (h || (h = cJSON_AddArrayToObject(d, "not_sent_drifted"))))
+            cJSON_AddItemToArray(h, cJSON_CreateString(r53s.cfg->regions[i].name));
     r53_event(type, d);
+}
+
+void r53_go_idle(void)
+{
+    r53s.phase = R53_IDLE;
+    r53s.notify(R53_NOTE_IDLE);
+}
+
+/* ---- retries with backoff: 1 s doubling to 60 s ---- */
+
+static void r53_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    void (*fn)(void) = r53s.retry_fn;
+    r53s.retry_fn = NULL;
+    if (fn)
+        fn();
+}
+
+void r53_retry_later(void (*fn)(void))
+{
+    r53s.retry_wait_ms = r53s.retry_wait_ms ? r53s.retry_wait_ms * 2 : 1000;
+    if (r53s.retry_wait_ms > 60000)
+        r53s.retry_wait_ms = 60000;
+    r53s.retry_fn = fn;
+    struct timeval tv = {(time_t)(r53s.retry_wait_ms / 1000), (suseconds_t)(r53s.retry_wait_ms % 1000) * 1000};
+    evtimer_add(r53s.retry_timer, &tv);
+}
+
+void r53_retry_reset(void)
+{
+    r53s.retry_wait_ms = 0;
+    r53s.retry_fn = NULL;
+    evtimer_del(r53s.retry_timer);
 }
 
 /* ---- start-up and the reconcile timer ---- */
 
-/* A change in flight when we stopped: did it land? (Never repeated blindly:
- * the controller decides again from the live weights.) */
-static void r53_check_intent(const r53_list_t *acc)
-{
-    char *s = state_read(R53_INTENT_FILE, NULL);
-    cJSON *o = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
-    if (cJSON_IsArray(w) && (size_t)cJSON_GetArraySize(w) == r53s.n && cJSON_IsNumber(d)) {
-        size_t i = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, w) r53s.want[i++] = cJSON_IsNumber(x) ? x->valueint : -1;
-        memset(&r53s.change, 0, sizeof(r53s.change));
-        r53s.have_change = true;
-        r53s.change.decision = (uint64_t)d->valuedouble;
-        bool landed = r53_live_matches_want(acc);
-        snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", landed ? "LANDED" : "LOST");
-        for (size_t k = 0; k < r53s.n; k++)
-            r53s.change.weights_from[k] = r53s.change.weights_to[k] = r53s.want[k];
-        log_msg(LOG_NOTICE, "msg=\"change in flight at the last stop %s\" decision=%" PRIu64,
-                landed ? "landed" : "did not land", r53s.change.decision);
-        r53_change_event(landed ? "route53_change_landed" : "route53_change_lost");
-        r53_intent_clear();
-    }
-    cJSON_Delete(o);
-}
-
 static void r53_after_start(const r53_list_t *acc)
 {
-    r53_adopt_listing(acc, false);
-    r53_check_intent(acc);
+    r53_retry_reset();
+    r53_start_drift(acc);
     cJSON *d = cJSON_CreateObject();
     for (size_t i = 0; d && i < r53s.n; i++)
         cJSON_AddNumberToObject(d, r53s.cfg->regions[i].name, route53_live_weight(i));
@@ -172,23 +189,55 @@ static void r53_after_start(const r53_list_t *acc)
     r53s.notify(R53_NOTE_IDLE);
 }
 
+static void r53_start_read(void);
+
+/* The first read failed: no decision is applied without live weights;
+ * alarm and read again after a backoff. */
+static void r53_start_failed(const char *error)
+{
+    char sum[700];
+    snprintf(sum, sizeof(sum), "cannot read the Route 53 records of %s (%.500s): no change is made until they are read; retrying",
+             r53s.cfg->route53.record_name, error);
+    alarm_raise("route53-read", "critical", sum, NULL);
+    r53_retry_later(r53_start_read);
+}
+
+static void r53_start_read(void)
+{
+    r53s.phase = R53_READING;
+    r53_read(r53_after_start, r53_start_failed);
+}
+
 static void r53_after_reconcile(const r53_list_t *acc)
 {
-    uint64_t before = r53s.drift_total;
-    r53_adopt_listing(acc, true);
+    bool drifted = r53_adopt_listing(acc, true);
     r53s.phase = R53_IDLE;
-    if (r53s.drift_total != before)
+    if (drifted)
         r53s.notify(R53_NOTE_LIVE);
     r53s.notify(R53_NOTE_IDLE);
+}
+
+/* A reconcile read failed: alarm; the reconcile timer reads again. */
+static void r53_reconcile_failed(const char *error)
+{
+    char sum[700];
+    snprintf(sum, sizeof(sum), "cannot re-read the Route 53 records of %s (%.500s): drift is not seen until a read "
+             "succeeds (every batch still reads first)", r53s.cfg->route53.record_name, error);
+    alarm_raise("route53-read", "warning", sum, NULL);
+    r53_go_idle();
 }
 
 static void r53_on_reconcile(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    if (r53s.phase != R53_IDLE)
+    if (r53s.phase != R53_IDLE || r53s.retry_fn)
         return;
+    if (!r53s.read_ok) {
+        r53_start_read();
+        return;
+    }
     r53s.phase = R53_READING;
-    r53_read(r53s.read_ok ? r53_after_reconcile : r53_after_start);
+    r53_read(r53_after_reconcile, r53_reconcile_failed);
 }
 
 static void r53_arm_reconcile(void)
@@ -206,13 +255,13 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify)
     r53s.n = cfg->n_regions < R53_MAXR ? cfg->n_regions : R53_MAXR;
     r53s.poll_timer = evtimer_new(loop_base(), r53_on_poll, NULL);
     r53s.reconcile_timer = event_new(loop_base(), -1, EV_PERSIST, r53_on_reconcile, NULL);
-    if (!r53s.poll_timer || !r53s.reconcile_timer || dnscheck_init() == -1)
+    r53s.retry_timer = evtimer_new(loop_base(), r53_on_retry, NULL);
+    if (!r53s.poll_timer || !r53s.reconcile_timer || !r53s.retry_timer || dnscheck_init() == -1)
         return -1;
     if (!cfg->route53.enabled)
         return 0;
     r53_arm_reconcile();
-    r53s.phase = R53_READING;
-    r53_read(r53_after_start);
+    r53_start_read();
     return 0;
 }
 
@@ -228,10 +277,14 @@ void route53_configure(const cfg_t *cfg)
     }
     r53_free_created();
     evtimer_del(r53s.poll_timer);
+    r53_retry_reset();
     dnscheck_cancel();
     for (size_t i = 0; i < R53_MAXR; i++) {
-        r53_rrset_clear(&r53s.known[i]);
-        r53s.have[i] = r53s.drift[i] = false;
+        for (int s = 0; s < R53_SLOTS; s++) {
+            r53_rrset_clear(&r53s.known[i][s]);
+            r53s.have[i][s] = false;
+        }
+        r53s.drift[i] = false;
     }
     r53_list_free(&r53s.acc);
     memset(&r53s.acc, 0, sizeof(r53s.acc));
@@ -245,8 +298,7 @@ void route53_configure(const cfg_t *cfg)
         return;
     }
     r53_arm_reconcile();
-    r53s.phase = R53_READING;
-    r53_read(r53_after_start);
+    r53_start_read();
 }
 
 void route53_fini(void)
@@ -260,8 +312,11 @@ void route53_fini(void)
         event_free(r53s.poll_timer);
     if (r53s.reconcile_timer)
         event_free(r53s.reconcile_timer);
+    if (r53s.retry_timer)
+        event_free(r53s.retry_timer);
     for (size_t i = 0; i < R53_MAXR; i++)
-        r53_rrset_clear(&r53s.known[i]);
+        for (int s = 0; s < R53_SLOTS; s++)
+            r53_rrset_clear(&r53s.known[i][s]);
     r53_list_free(&r53s.acc);
     memset(&r53s, 0, sizeof(r53s));
 }

@@ -1,20 +1,34 @@
-/* route53 — the actuator: moves the weighted record set to the weights a
- * decision asked for, and nothing else.
+/* route53 — the actuator: moves the weighted record group to the weights a
+ * decision asked for, and nothing else.  States and transitions:
+ * docs/architecture.md, "The Route 53 actuator".
  *
- *  - reads the live record sets (ListResourceRecordSets) at start-up, after
- *    each change and on the reconcile timer; `known` is what we last read or
- *    wrote;
- *  - applies a decision as ONE ChangeResourceRecordSets batch that DELETEs
- *    the exact known record and CREATEs the new one for every region that
- *    changes: if anyone changed a record since we read it the batch fails
- *    (InvalidChangeBatch) instead of overwriting; we then re-read, report the
- *    drift, and the region is left alone (unless route53.correct_drift);
- *  - when a batch fails or its answer is lost, re-reads first: live records
- *    equal to what we wanted mean our change landed (no drift);
+ *  - the group is every record at route53.record_name (compared the way
+ *    Route 53 writes names: "*" comes back as "\052") of the managed types
+ *    ({A, AAAA} together, or {CNAME}) with one of the configured set
+ *    identifiers; a region's weight is its record_type record's (its
+ *    sibling's when it has none); alias records included;
+ *  - reads the group (ListResourceRecordSets, every page) at start-up, on
+ *    the reconcile timer and IMMEDIATELY BEFORE EACH BATCH: a record that
+ *    differs from what we know is drift (reported, alarmed); the controller
+ *    then decides again on the live weights and no batch goes out on the
+ *    old view;
+ *  - sends ONE ChangeResourceRecordSets batch covering every record of the
+ *    group: the exact DELETE + the new CREATE for a changed record, the
+ *    exact DELETE + an identical CREATE for an unchanged one, so a change
+ *    anyone makes between our read and our batch fails the whole batch;
+ *    before sending it checks the result on the live weights: never every
+ *    record of a type at 0, never a drain that leaves fewer serving
+ *    records than decision.min_healthy_regions;
+ *  - a drifted record is never rewritten unless route53.correct_drift (then
+ *    it is corrected in the next batch);
+ *  - when a batch fails or its answer is lost, re-reads: the group equal to
+ *    what we sent means it landed; a re-read that fails is retried with
+ *    backoff under an alarm, never forgotten;
  *  - follows GetChange from PENDING to INSYNC with backoff, then has the DNS
  *    check watch the name servers until the new weights are visible;
- *  - persists the change in flight in state_dir so a restart knows whether it
- *    landed.
+ *  - persists the change in flight and what it knows (weights, drift) in
+ *    state_dir, so a restart knows whether its change landed and what
+ *    someone else changed while it was down.
  * Owner of its records; the controller (daemon/control) owns decisions. */
 #ifndef REGIOND_ROUTE53_H
 #define REGIOND_ROUTE53_H
@@ -26,7 +40,8 @@
 
 typedef enum {
     R53_IDLE = 0,
-    R53_READING,        /* ListResourceRecordSets in flight */
+    R53_READING,        /* ListResourceRecordSets in flight (start-up, reconcile) */
+    R53_PREPARING,      /* the fresh read before a batch */
     R53_SUBMITTING,     /* ChangeResourceRecordSets in flight */
     R53_PENDING,        /* following GetChange until INSYNC */
     R53_VERIFYING,      /* re-reading after a failed or lost batch */
@@ -44,6 +59,7 @@ typedef struct {
     char visible_result[160];     /* "visible", "timeout after 120 s", "no name servers configured" */
     int weights_from[64], weights_to[64];
     char error[512];
+    bool held[64];                /* drifted, not rewritten (correct_drift false) */
 } route53_change_t;
 
 /* What the actuator tells the controller. */

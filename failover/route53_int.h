@@ -1,8 +1,10 @@
 /* route53_int.h — private to the Route 53 actuator: its state and what its
  * files share.  route53.c owns the state (start-up, reconcile timer, the
  * change in flight persisted); route53_read.c reads the live records;
- * route53_apply.c builds the compare-and-swap batch and follows the change
- * to INSYNC. */
+ * route53_known.c keeps what regiond last knew across a restart and finds
+ * drift at start-up; route53_batch.c builds the group-guarded batch and
+ * checks it against the safety rules; route53_apply.c sends it and follows
+ * the change to INSYNC. */
 #ifndef REGIOND_ROUTE53_INT_H
 #define REGIOND_ROUTE53_INT_H
 
@@ -18,24 +20,37 @@
 #include "route53.h"
 
 #define R53_INTENT_FILE "route53-change.json"
+#define R53_KNOWN_FILE "route53-known.json"
 #define R53_MAXR 64
+/* Managed types per name: slot 0 is route53.record_type; slot 1 its sibling
+ * (AAAA for A, A for AAAA; none for a CNAME, which cannot share its name
+ * with another type). */
+#define R53_SLOTS 2
+
+typedef void (*r53_after_fn)(const r53_list_t *acc);
+typedef void (*r53_fail_fn)(const char *error);
 
 typedef struct {
     const cfg_t *cfg;
     route53_notify_fn notify;
     route53_phase_t phase;
     size_t n;
-    r53_rrset_t known[R53_MAXR];
-    bool have[R53_MAXR];          /* known[i] holds a record */
+    r53_rrset_t known[R53_MAXR][R53_SLOTS];
+    bool have[R53_MAXR][R53_SLOTS];   /* known[i][s] holds a record */
     bool read_ok;                 /* live records read at least once */
     bool drift[R53_MAXR];
-    int want[R53_MAXR];           /* weights of the change in flight */
+    int want[R53_MAXR];           /* weights of the change in flight (-1: region not changed) */
+    int ask[R53_MAXR];            /* weights of the decision waiting for its fresh read */
+    uint64_t ask_seq;
     aws_req_t *req;
     r53_list_t acc;               /* pages of a listing being read */
-    void (*after_read)(const r53_list_t *acc);  /* what to do with a complete listing */
-    r53_rrset_t *created;         /* the CREATEs of the batch in flight, n entries */
-    struct event *poll_timer, *reconcile_timer;
-    uint64_t poll_wait_ms;
+    r53_after_fn after_read;      /* what to do with a complete listing */
+    r53_fail_fn fail_read;        /* what to do when reading fails */
+    r53_rrset_t (*created)[R53_SLOTS];  /* the CREATEs of the batch in flight (name "" where none) */
+    bool sent[R53_MAXR][R53_SLOTS];     /* the batch in flight covers known[i][s] */
+    struct event *poll_timer, *reconcile_timer, *retry_timer;
+    uint64_t poll_wait_ms, retry_wait_ms;
+    void (*retry_fn)(void);       /* what retry_timer runs */
     route53_change_t change;
     bool have_change;
     char error[512];
@@ -47,21 +62,45 @@ typedef struct {
 extern r53_state_t r53s;
 
 /* route53.c: an event on the feed; the change in flight, persisted; the
- * change's timeline as a feed event of `type`. */
+ * change's timeline as a feed event of `type`; go idle and tell the
+ * controller; run `fn` after a backoff (1 s doubling to 60 s). */
 void r53_event(const char *type, cJSON *d);
 void r53_intent_write(void);
 void r53_intent_clear(void);
 void r53_change_event(const char *type);
+void r53_go_idle(void);
+void r53_retry_later(void (*fn)(void));
+void r53_retry_reset(void);
 
-/* route53_read.c: read every page of the live listing, then call `after`
- * with it; make a listing what we know (reporting drift when asked); do the
- * live records hold the weights of the change in flight? */
-void r53_read(void (*after)(const r53_list_t *acc));
-void r53_adopt_listing(const r53_list_t *acc, bool report_drift);
-bool r53_live_matches_want(const r53_list_t *acc);
+/* route53_read.c: read every page of the live listing of the record name,
+ * then call `after` with it, or `fail` with the error; our regions' records
+ * in a listing; make a listing what we know (reporting drift when asked;
+ * true when something differed); is slot s of type `type`? */
+void r53_read(r53_after_fn after, r53_fail_fn fail);
+void r53_pick(const r53_list_t *acc, r53_rrset_t live[][R53_SLOTS], bool have[][R53_SLOTS]);
+void r53_free_picked(r53_rrset_t live[][R53_SLOTS]);
+bool r53_adopt_listing(const r53_list_t *acc, bool report_drift);
+void r53_report_drift(size_t i, long expected, long live, const char *why);
+int r53_slot_of(const char *type);
+const char *r53_slot_type(int s);
 
-/* route53_apply.c: the GetChange poll timer's callback; free the CREATEs of
- * the batch in flight. */
+/* route53_known.c: what regiond last knew (weights per region and slot,
+ * drift), persisted in state_dir; at start-up, live records that differ
+ * from it (or, with nothing saved, from the configured weights) are drift. */
+void r53_known_save(void);
+void r53_start_drift(const r53_list_t *acc);
+
+/* route53_batch.c: the batch for weights `want` over every record of the
+ * group as `known` holds it (changed: exact DELETE + new CREATE; unchanged:
+ * exact DELETE + identical CREATE); 0 with *body set (NULL when nothing
+ * changes), or -1 with why (a safety rule refused it, or out of memory;
+ * *refused tells which). */
+int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t whylen);
+bool r53_live_matches_sent(const r53_list_t *acc);
+
+/* route53_apply.c: start the batch for the fresh listing; the GetChange poll
+ * timer's callback; free the CREATEs of the batch in flight. */
+void r53_after_fresh(const r53_list_t *acc);
 void r53_on_poll(evutil_socket_t fd, short what, void *arg);
 void r53_free_created(void);
 

@@ -51,9 +51,11 @@ def test_drift_no_blind_overwrite():
     peer.call("POST", "/_peer/reset-stats", {})
     ngx.down(ports[1])
     wait_for(lambda: "event=route53_drift" in d.read_log(), 15, "drift reported")
+    # The group is read right before a batch: the drift is seen there and no
+    # batch goes out on the old view (a batch on it would fail its exact DELETE).
     reqs = [r for r in peer.stats()["requests"] if r["op"] == "ChangeResourceRecordSets"]
-    check(reqs and reqs[0]["status"] == 400 and reqs[0].get("error") == "InvalidChangeBatch",
-          f"our batch failed on the exact-match DELETE ({[(r['status'], r.get('error')) for r in reqs]})")
+    check(all(r["status"] != 200 for r in reqs),
+          f"no batch of ours landed on the drifted record ({[(r['status'], r.get('error')) for r in reqs]})")
     time.sleep(1.5)
     check_eq(peer.weights(NAME)["eu-west-1"], 50, "no blind overwrite of the operator's weight")
     f = d.status()["failover"]
@@ -125,7 +127,9 @@ def test_credentials():
     peer.call("POST", "/_peer/reset-stats", {})
     cont = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": peer.url + "/v2/credentials/regiond",
             "AWS_EC2_METADATA_DISABLED": "true", "HOME": tmpdir()}
-    cfg["controller"]["state_dir"] = tmpdir()
+    # Same state_dir as the daemon that drained eu-west-1: its 0 is regiond's
+    # own change, not drift (a first start with no saved state would leave a
+    # live weight that differs from the configured one alone, as drift).
     d = Daemon(cfg, env=cont)
     wait_for(lambda: peer.weights(NAME)["eu-west-1"] == 100, 20, "restore with container credentials")
     check(peer.stats()["container_fetches"] >= 1, "container endpoint used")

@@ -1,0 +1,145 @@
+/* route53_known — what regiond knew about its records, kept across a
+ * restart (state_dir/route53-known.json: per set identifier the weight of
+ * each managed type as regiond last read or wrote it, and whether it is
+ * drift), and what start-up makes of it:
+ *  - the change in flight at the last stop (route53-change.json) landed or
+ *    not (it is never re-sent blindly: the controller decides again);
+ *  - a record whose live weight differs from what regiond knew — or, with
+ *    nothing saved (a first start, a wiped state_dir), from its configured
+ *    weight — was changed by someone else: drift, reported and left alone
+ *    unless route53.correct_drift. */
+#include "route53_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+#include "state.h"
+
+void r53_known_save(void)
+{
+    const cfg_route53_t *rc = &r53s.cfg->route53;
+    cJSON *o = cJSON_CreateObject(), *rs = o ? cJSON_AddObjectToObject(o, "regions") : NULL;
+    if (!rs) {
+        cJSON_Delete(o);
+        log_msg(LOG_ERR, "msg=\"cannot save route53 state: out of memory\"");
+        return;
+    }
+    cJSON_AddStringToObject(o, "record_name", rc->record_name);
+    cJSON_AddStringToObject(o, "record_type", rc->record_type);
+    for (size_t i = 0; i < r53s.n; i++) {
+        cJSON *x = cJSON_AddObjectToObject(rs, rc->regions[i].set_identifier);
+        cJSON *w = x ? cJSON_AddArrayToObject(x, "weights") : NULL;
+        for (int s = 0; w && s < R53_SLOTS; s++)
+            cJSON_AddItemToArray(w, cJSON_CreateNumber(r53s.have[i][s] ? (double)r53s.known[i][s].weight : -1));
+        if (x)
+            cJSON_AddBoolToObject(x, "drift", r53s.drift[i]);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s || state_write(R53_KNOWN_FILE, s, strlen(s)) != 0)
+        log_msg(LOG_ERR, "msg=\"cannot save route53 state\" file=%s", R53_KNOWN_FILE);
+    free(s);
+}
+
+/* The saved weights (exp[i][s], -1 absent) and drift flags; false when
+ * nothing usable is saved for this record. */
+static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
+{
+    const cfg_route53_t *rc = &r53s.cfg->route53;
+    char *s = state_read(R53_KNOWN_FILE, NULL);
+    cJSON *o = s ? cJSON_Parse(s) : NULL;
+    free(s);
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "record_name");
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "record_type");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions");
+    bool ok = cJSON_IsString(nm) && cJSON_IsString(ty) && cJSON_IsObject(rs) &&
+              r53_name_equal(nm->valuestring, rc->record_name) && strcmp(ty->valuestring, rc->record_type) == 0;
+    for (size_t i = 0; ok && i < r53s.n; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(rs, rc->regions[i].set_identifier);
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(x, "weights");
+        drift[i] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "drift"));
+        for (int k = 0; k < R53_SLOTS; k++) {
+            const cJSON *v = cJSON_GetArrayItem(w, k);
+            /* a region added to the config since: as if nothing were saved for it */
+            exp[i][k] = cJSON_IsNumber(v) ? (long)v->valuedouble : -2;
+        }
+    }
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* The change in flight when we stopped: did it land?  Fills want (-1 for
+ * regions it did not change) and returns true when it landed. */
+static bool r53_check_intent(const r53_list_t *acc, int *want)
+{
+    char *s = state_read(R53_INTENT_FILE, NULL);
+    cJSON *o = s ? cJSON_Parse(s) : NULL;
+    free(s);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
+    bool landed = false;
+    if (cJSON_IsArray(w) && (size_t)cJSON_GetArraySize(w) == r53s.n && cJSON_IsNumber(d)) {
+        static r53_rrset_t live[R53_MAXR][R53_SLOTS];
+        bool have[R53_MAXR][R53_SLOTS];
+        size_t i = 0;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, w) want[i++] = cJSON_IsNumber(x) ? x->valueint : -1;
+        r53_pick(acc, live, have);
+        landed = true;
+        for (i = 0; i < r53s.n; i++)
+            for (int k = 0; k < R53_SLOTS; k++)
+                if (want[i] >= 0 && have[i][k] && live[i][k].weight != want[i])
+                    landed = false;
+        r53_free_picked(live);
+        memset(&r53s.change, 0, sizeof(r53s.change));
+        r53s.have_change = true;
+        r53s.change.decision = (uint64_t)d->valuedouble;
+        snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", landed ? "LANDED" : "LOST");
+        for (size_t k = 0; k < r53s.n; k++)
+            r53s.change.weights_from[k] = r53s.change.weights_to[k] = want[k];
+        log_msg(LOG_NOTICE, "msg=\"change in flight at the last stop %s\" decision=%" PRIu64,
+                landed ? "landed" : "did not land", r53s.change.decision);
+        r53_change_event(landed ? "route53_change_landed" : "route53_change_lost");
+        r53_intent_clear();
+    }
+    cJSON_Delete(o);
+    return landed;
+}
+
+void r53_start_drift(const r53_list_t *acc)
+{
+    static long exp[R53_MAXR][R53_SLOTS];
+    bool drift[R53_MAXR] = {false};
+    int want[R53_MAXR];
+    for (size_t i = 0; i < R53_MAXR; i++)
+        want[i] = -1;
+    bool saved = r53_known_load(exp, drift);
+    bool landed = r53_check_intent(acc, want);
+    r53_adopt_listing(acc, false);   /* known = live */
+    for (size_t i = 0; i < r53s.n; i++) {
+        if (saved && drift[i]) {   /* drift from before the stop: still left alone, alarmed again */
+            long w = r53s.have[i][0] ? r53s.known[i][0].weight : r53s.have[i][1] ? r53s.known[i][1].weight : -1;
+            r53_report_drift(i, w, w, "changed outside regiond before the restart, not released");
+            continue;
+        }
+        long cfgw = (long)r53s.cfg->route53.regions[i].weight;
+        for (int s = 0; s < R53_SLOTS; s++) {
+            if (!r53s.have[i][s])
+                continue;
+            long live = r53s.known[i][s].weight;
+            /* expected: our own change if it landed, else what we knew, else the configured weight */
+            long e = landed && want[i] >= 0 ? want[i] : saved && exp[i][s] != -2 ? exp[i][s] : cfgw;
+            if (live != e) {
+                r53_report_drift(i, e, live, saved ? "changed while regiond was stopped"
+                                                   : "live weight differs from the configured one at first start");
+                break;
+            }
+        }
+    }
+    r53_known_save();
+}
