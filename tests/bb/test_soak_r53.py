@@ -12,8 +12,8 @@ is checked:
     required (the region down in that instance's view);
   * no change was applied twice.
 
-    /usr/bin/python3 tests/bb/soak_r53.py            short: 160 steps (CI)
-    /usr/bin/python3 tests/bb/soak_r53.py --long     2,000 steps
+    /usr/bin/python3 tests/bb/test_soak_r53.py            short: 160 steps (CI)
+    /usr/bin/python3 tests/bb/test_soak_r53.py --long     2,000 steps
     ... --seed N  (printed at the start; replays the same events)
     ... --steps N --step-ms M
 
