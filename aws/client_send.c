@@ -86,6 +86,8 @@ void aws_step_send(aws_req_t *r, const char *addr)
     curl_easy_setopt(e, CURLOPT_SHARE, loop_share());
     curl_easy_setopt(e, CURLOPT_CAINFO, aws_ca_file);
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);   /* keeps curl's CA cache on (PEERS.md) */
+    if (aws_op_not_resent(r->op))
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);   /* no silent re-send by libcurl */
     if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
