@@ -187,7 +187,7 @@ static void ctrl_inputs(decide_region_t *in)
 
 const char *ctrl_apply_state(const decide_out_t *o)
 {
-    if (!o->change)
+    if (!o->change && !(ctl.cfg->route53.enabled && route53_needs_correction()))
         return "no-change";
     if (!ctl.cfg->route53.enabled)
         return "monitor-only";

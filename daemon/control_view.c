@@ -78,6 +78,10 @@ static cJSON *ctrl_change_json(const route53_change_t *c)
         cJSON_AddNumberToObject(x, "visible_after_ms", (double)(c->visible_ms - c->submitted_ms));
     cJSON_AddStringToObject(x, "dns", c->visible_result);
     cJSON_AddStringToObject(x, "error", c->error);
+    cJSON *h = cJSON_AddArrayToObject(x, "not_sent_drifted");   /* drift left alone: not rewritten */
+    for (size_t i = 0; h && i < ctl.n && i < 64; i++)
+        if (c->held[i])
+            cJSON_AddItemToArray(h, cJSON_CreateString(ctl.names[i]));
     return x;
 }
 

@@ -48,6 +48,16 @@ bool route53_drifted(size_t i)
     return i < r53s.n && r53s.drift[i];
 }
 
+bool route53_needs_correction(void)
+{
+    if (!r53s.cfg || !r53s.cfg->route53.correct_drift)
+        return false;
+    for (size_t i = 0; i < r53s.n; i++)
+        if (r53s.drift[i])
+            return true;
+    return false;
+}
+
 void route53_clear_drift(size_t i)
 {
     if (i < r53s.n && r53s.drift[i]) {

@@ -82,6 +82,10 @@ int route53_live_weight(size_t i);
 /* True when region i's record changed behind our back and is left alone. */
 bool route53_drifted(size_t i);
 
+/* True when route53.correct_drift is set and a record is drifted: the next
+ * batch corrects it, so one is due even if no weight changes. */
+bool route53_needs_correction(void);
+
 /* Forget region i's drift (operator acknowledged it). */
 void route53_clear_drift(size_t i);
 
@@ -91,9 +95,12 @@ bool route53_ready(void);
 /* Is the actuator free to take a change now? */
 bool route53_idle(void);
 
-/* Apply the weights of decision `seq` (one per region, config order).
- * Returns 0 when a batch was started or nothing needed changing, -1 when
- * busy or not ready (live records not read yet). */
+/* Apply the weights of decision `seq` (one per region, config order;
+ * drifted regions keep their live weight unless correct_drift): reads the
+ * group first, then sends the batch, or tells the controller why not
+ * (R53_NOTE_LIVE: the group changed, decide again; R53_NOTE_FAILED: not
+ * sent or not landed, back off) — possibly before returning.  Returns 0
+ * when that started, -1 when busy or not ready (live records not read). */
 int route53_apply(uint64_t seq, const int *weights, size_t n);
 
 route53_phase_t route53_phase(void);

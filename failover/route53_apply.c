@@ -178,8 +178,8 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         }
         r53_free_created();
         r53s.changes_total++;
+        r53_known_save();     /* first: a stop between the two still finds the intent landed */
         r53_intent_clear();
-        r53_known_save();
         alarm_resolve("route53-change", "Route 53 changes go through again");
         r53_change_event("route53_change_submitted");
         r53s.notify(R53_NOTE_APPLIED);

@@ -120,6 +120,8 @@ void r53_start_drift(const r53_list_t *acc)
         want[i] = -1;
     bool saved = r53_known_load(exp, drift);
     bool landed = r53_check_intent(acc, want);
+    for (size_t i = 0; i < r53s.n; i++)
+        r53s.drift[i] = saved && drift[i];   /* kept in the file adopting saves */
     r53_adopt_listing(acc, false);   /* known = live */
     for (size_t i = 0; i < r53s.n; i++) {
         if (saved && drift[i]) {   /* drift from before the stop: still left alone, alarmed again */

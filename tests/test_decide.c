@@ -316,6 +316,53 @@ static void test_all_zero(void)
     check_weights(100, 100, 100);
     CHECK(out.alarm);
 }
+/* Drift left alone (correct_drift false): every step keeps its live
+ * weight; a group zeroed by someone else is not fought. */
+static void test_all_zero_drift_held(void)
+{
+    /* A and B zeroed outside regiond, C down (drained by regiond): nothing
+     * is raised, least of all the down region */
+    setup();
+    set_live(0, 0, 0);
+    set_health(HEALTH_UP, HEALTH_UP, HEALTH_DOWN);
+    rg[A].override = rg[B].override = DECIDE_OV_PIN;
+    rg[A].drift_held = rg[B].drift_held = true;
+    run(1000);
+    check_weights(0, 0, 0);
+    CHECK(!out.change && out.alarm);
+    CHECK_EQ_INT(out.top_rule, DECIDE_RULE_ALL_ZERO);
+    CHECK_CONTAINS(out.reason, "not fought (correct_drift false)");
+    CHECK_CONTAINS(out.reason, "changed outside regiond, left alone (correct_drift false): us-east-1 at 0 (up), "
+                               "eu-west-1 at 0 (up)");
+
+    /* the same with C up and not drifted: C, regiond's own, serves again */
+    set_health(HEALTH_UP, HEALTH_UP, HEALTH_UP);
+    run(1000);
+    check_weights(0, 0, 100);
+    CHECK(out.change && !out.alarm);   /* the drift alarms stand; the result is not all-zero */
+
+    /* nothing drifted, every live weight 0, the rest drained by overrides,
+     * A down: the guard restores the up ones, the down one stays out */
+    setup();
+    set_live(0, 0, 0);
+    set_health(HEALTH_DOWN, HEALTH_UP, HEALTH_UP);
+    rg[B].override = rg[C].override = DECIDE_OV_DRAIN;
+    run(1000);
+    check_weights(0, 100, 100);
+    CHECK_EQ_INT(out.top_rule, DECIDE_RULE_ALL_ZERO);
+    CHECK_CONTAINS(out.reason, "restoring configured weights");
+
+    /* a held region at 50 is named with its live weight, and kept */
+    setup();
+    rg[B].override = DECIDE_OV_PIN;
+    rg[B].pin_weight = rg[B].live_weight = 50;
+    rg[B].drift_held = true;
+    run(1000);
+    check_weights(100, 50, 100);
+    CHECK(!out.change);
+    CHECK_CONTAINS(out.reason, "left alone (correct_drift false): eu-west-1 at 50 (up)");
+}
+
 static void test_bad_input(void)
 {
     setup();
@@ -430,6 +477,7 @@ int main(void)
     test_check_drain();
     test_pin();
     test_all_zero();
+    test_all_zero_drift_held();
     test_bad_input();
     test_long_reason();
     return check_finish();

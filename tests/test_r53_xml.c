@@ -473,8 +473,21 @@ static void test_round_trip(void)
     r53_rrset_clear(&a);
 }
 
+/* Names as Route 53 writes them in a listing against names as configured. */
+static void test_name_equal(void)
+{
+    CHECK(r53_name_equal("\\052.example.com.", "*.example.com"));
+    CHECK(r53_name_equal("*.EXAMPLE.com", "\\052.example.com."));
+    CHECK(r53_name_equal("api.example.com", "API.Example.Com."));
+    CHECK(r53_name_equal("\\141pi.example.com.", "api.example.com."));   /* \141 is 'a' */
+    CHECK(!r53_name_equal("\\052.example.com.", "x.example.com."));
+    CHECK(!r53_name_equal("a\\.b.example.com.", "a.b.example.com."));   /* an escaped dot is not a separator */
+    CHECK(!r53_name_equal("api.example.com.", "api.example.co."));
+}
+
 int main(void)
 {
+    test_name_equal();
     test_list();
     test_list_errors();
     test_change();

@@ -83,7 +83,7 @@ class Sse(threading.Thread):
 
 def state_files_ok(sd):
     bad = []
-    for name in ("event-id", "control.json", "route53-change.json", "backups.json", "drills.json"):
+    for name in ("event-id", "control.json", "route53-change.json", "route53-known.json", "backups.json", "drills.json"):
         p = os.path.join(sd, name)
         if not os.path.exists(p):
             continue

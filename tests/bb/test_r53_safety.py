@@ -272,6 +272,16 @@ def test_correct_drift_corrects():
     check(ch, "corrected by a regiond batch")
     check("event=route53_drift" in d.read_log(), "the drift was reported before it was corrected")
     check_regiond_batches(z["records"], peer, what="correct_drift")
+    # A changed value alone (same weight) is corrected too.
+    operator_set(peer, {"eu-west-1": 100}, ips=["127.0.0.11", "127.0.0.99", "127.0.0.13"])
+
+    def value():
+        return [r["ResourceRecords"][0]["Value"] for r in peer.records()
+                if r.get("SetIdentifier") == "eu-west-1" and r["Type"] == "A"][0]
+    wait_for(lambda: value() == "127.0.0.12", 20, "the drifted value corrected to the configured one")
+    wait_for(lambda: not any(w["drifted"] for w in d.status()["failover"]["weights"]), 5,
+             "no drift left once the correcting batch is accepted")
+    check(True, "no drift left once corrected")
     check_eq(d.stop(), 0, "clean exit")
     peer.stop()
     ngx.stop()
@@ -375,12 +385,45 @@ def test_a_and_aaaa_move_together():
     ngx.stop()
 
 
+def test_alias_a_and_aaaa_pair():
+    """Defect 7, as an API Gateway custom domain is set up: an alias A + AAAA
+    pair per region; a drain moves both alias records, targets kept."""
+    zid = "Z0REGIONDSAFE2"
+    targets = [f"{r}.origin.example.test." for r in REGIONS]
+    recs = [{"Name": t, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": ip}]} for t, ip in zip(targets, IPS)]
+    recs += [{"Name": t, "Type": "AAAA", "TTL": 60, "ResourceRecords": [{"Value": ip}]} for t, ip in zip(targets, IP6)]
+    recs += [{"Name": NAME, "Type": ty, "SetIdentifier": r, "Weight": 100,
+              "AliasTarget": {"HostedZoneId": zid, "DNSName": t, "EvaluateTargetHealth": False}}
+             for r, t in zip(REGIONS, targets) for ty in ("A", "AAAA")]
+    z = {"id": zid, "name": "example.test.", "records": recs}
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    peer = Route53Peer(z, pending_ms=300)
+    cfg = config(peer, ports)
+    for reg, t in zip(cfg["regions"], targets):
+        reg["route53"] = {"alias": {"hosted_zone_id": zid, "dns_name": t.rstrip(".")}}
+    d = Daemon(cfg, env=ENV)
+    wait_up(d)
+    ngx.down(ports[0])
+    wait_for(lambda: weights(peer)["us-east-1"] == 0, 10, "alias A drained")
+    check_eq(weights(peer, rtype="AAAA"), {"us-east-1": 0, "eu-west-1": 100, "ap-southeast-2": 100},
+             "alias AAAA drained with it")
+    al = [r for r in peer.records() if r["Name"] == NAME and r.get("SetIdentifier") == "us-east-1"]
+    check_eq(sorted((r["Type"], r["AliasTarget"]["DNSName"]) for r in al),
+             [("A", targets[0]), ("AAAA", targets[0])], "both alias targets kept")
+    check_eq(len([c for c in peer.changes() if c["comment"].startswith("regiond")]), 1, "in one batch")
+    check_regiond_batches(z["records"], peer, what="alias pair")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
     import sys
     ALL = [test_operator_zeroes_two_then_third_fails, test_two_instances_see_different_failures,
                test_all_zero_by_operator_not_fought, test_failed_batch_and_failed_reread,
                test_lost_answer_and_failed_reread_is_landed, test_correct_drift_corrects, test_wildcard_record_name,
                test_restart_keeps_operator_change, test_first_start_is_drift_not_overwrite,
-               test_a_and_aaaa_move_together]
+               test_a_and_aaaa_move_together, test_alias_a_and_aaaa_pair]
     pick = sys.argv[1:]   # names of tests to run alone; none: all
     run_tests([t for t in ALL if not pick or t.__name__ in pick])
