@@ -147,8 +147,12 @@ class Checker:
             self.last[sid] = ("init", w, 0.0)
         self.initialised = True
 
-    def note_release(self, inst, region, mono):
+    def note_release(self, inst, region, mono, weight):
+        """The operator handed region's record back to inst at mono; the
+        instance takes the weight it then holds as its own."""
         self.released[(inst.actor_at(mono), region)] = mono
+        if weight is not None:
+            self.own[(inst.actor_at(mono), region)] = weight
 
     def _bad(self, what, entry):
         self.violations.append(f"{what} [batch seq {entry['seq']}, comment {entry.get('comment')!r}]")
@@ -216,7 +220,7 @@ class Checker:
             if lw == writer or lv != v:
                 continue
             if v == self.own.get((writer, sid), WEIGHTS[REGIONS.index(sid)]):
-                continue                    # what it last wrote (or, never having written, the configured weight)
+                continue                    # what it last wrote or was handed (else the configured weight)
             tw, tt = self.tried.get((writer, sid), (None, -1.0))
             if tw == v and tt > lt:
                 continue                    # it sent this weight too (refused: it had landed): adopted as its own
@@ -296,7 +300,7 @@ class Soak:
         t = time.monotonic()
         ok, out = inst.release(r)
         if ok:
-            self.checker.note_release(inst, r, t)
+            self.checker.note_release(inst, r, t, self.peer.weights(NAME).get(r))
         self.count("release")
         return f"operator releases {r} on instance {inst.name} ({out})"
 
@@ -392,7 +396,7 @@ class Soak:
                 t = time.monotonic()
                 ok, _ = i.release(r)
                 if ok:
-                    self.checker.note_release(i, r, t)
+                    self.checker.note_release(i, r, t, self.peer.weights(NAME).get(r))
         want = dict(zip(REGIONS, WEIGHTS))
         try:
             wait_for(lambda: self.peer.weights(NAME) == want, 30, "the group back at the configured weights")
