@@ -9,7 +9,9 @@ is checked:
   * no record another writer had set (the operator, the other instance, a
     wiped predecessor) was overwritten with correct_drift false, unless the
     operator released it to that instance or it was a drain the health rules
-    required (the region down in that instance's view);
+    required (the region down in that instance's view).  A value equal to
+    what the instance last wrote (or, released, last read) is not drift: an
+    A-B-A between two of its reads cannot be seen, and is not held against it;
   * no change was applied twice.
 
     /usr/bin/python3 tests/bb/test_soak_r53.py            short: 160 steps (CI)
@@ -43,6 +45,8 @@ KEYS = {"a": {"access_key": "AKIDSOAKINSTANCEA", "secret_key": "soak/Secret/Key/
         "b": {"access_key": "AKIDSOAKINSTANCEB", "secret_key": "soak/Secret/Key/Of/Instance/B/000000000000"}}
 MIN_HEALTHY = {"a": 2, "b": 0}               # b relies on the all-zero guard alone
 DRAIN_LAG_S = 6.0                            # a drain may land this long after its region came back
+RELEASE_READ_S = 15.0                        # an instance read its records this long before a release at most
+                                             # (reconcile_s 5, reads delayed by the injected faults)
 FAULTS = ["throttle", "error5xx", "drop_after", "prior"]
 TOKENS, _ = token_file()
 
@@ -129,7 +133,9 @@ class Checker:
         self.by_key = {KEYS[n]["access_key"]: inst for n, inst in insts.items()}
         self.last = {}                          # set id -> (writer, weight, peer mono)
         self.tried = {}                         # (writer, set id) -> (last weight that writer sent, when)
-        self.own = {}                           # (writer, set id) -> the weight it last moved the record to
+        self.own = {}                           # (writer, set id) -> {weights it may hold as its own}
+        self.hist = {}                          # set id -> [(peer mono, weight)] every value it held
+        self.pending = []                       # releases not resolved yet: (writer, set id, mono)
         self.released = {}                      # (writer, set id) -> mono of the last release
         self.seen_seq = 0
         self.sent = set()                       # (comment, changes) of accepted regiond batches
@@ -145,14 +151,25 @@ class Checker:
     def init(self, records):
         for sid, w in self._group(records).items():
             self.last[sid] = ("init", w, 0.0)
+            self.hist[sid] = [(0.0, w)]
         self.initialised = True
 
-    def note_release(self, inst, region, mono, weight):
-        """The operator handed region's record back to inst at mono; the
-        instance takes the weight it then holds as its own."""
+    def note_release(self, inst, region, mono):
+        """The operator handed region's record back to inst at mono: the
+        instance takes as its own the weight it last read, some weight the
+        record held in the RELEASE_READ_S before (resolved once the change
+        log is known up to mono)."""
         self.released[(inst.actor_at(mono), region)] = mono
-        if weight is not None:
-            self.own[(inst.actor_at(mono), region)] = weight
+        self.pending.append((inst.actor_at(mono), region, mono))
+
+    def _resolve_releases(self, upto):
+        for p in [p for p in self.pending if p[2] < upto]:
+            writer, sid, t = p
+            h = self.hist[sid]
+            vals = {w for (tm, w) in h if t - RELEASE_READ_S <= tm <= t}
+            vals.add(max(((tm, w) for (tm, w) in h if tm <= t), default=(0.0, None))[1])
+            self.own[(writer, sid)] = vals
+            self.pending.remove(p)
 
     def _bad(self, what, entry):
         self.violations.append(f"{what} [batch seq {entry['seq']}, comment {entry.get('comment')!r}]")
@@ -174,6 +191,7 @@ class Checker:
                      [dict(r, refused=True) for r in rejected if r["seq"] > self.seen_seq], key=lambda e: e["seq"])
         for e in new:
             self.seen_seq = e["seq"]
+            self._resolve_releases(e["mono"])
             inst = self.by_key.get(e["key"])
             writer = inst.actor_at(e["mono"]) if inst else "operator"
             if inst is not None:
@@ -189,11 +207,12 @@ class Checker:
             if inst is not None:
                 self._check_batch(inst, writer, e)
                 for sid, w in self._moved(e).items():
-                    self.own[(writer, sid)] = w
+                    self.own[(writer, sid)] = {w}
             before, after = self._group(e["before"]), self._group(e["after"])
             for sid, w in after.items():
                 if before.get(sid) != w:
                     self.last[sid] = (writer, w, e["mono"])
+                    self.hist.setdefault(sid, []).append((e["mono"], w))
         return len(new)
 
     def _check_batch(self, inst, writer, e):
@@ -219,7 +238,7 @@ class Checker:
             lw, lv, lt = self.last.get(sid, ("init", v, 0.0))
             if lw == writer or lv != v:
                 continue
-            if v == self.own.get((writer, sid), WEIGHTS[REGIONS.index(sid)]):
+            if v in self.own.get((writer, sid), {WEIGHTS[REGIONS.index(sid)]}):
                 continue                    # what it last wrote or was handed (else the configured weight)
             tw, tt = self.tried.get((writer, sid), (None, -1.0))
             if tw == v and tt > lt:
@@ -300,7 +319,7 @@ class Soak:
         t = time.monotonic()
         ok, out = inst.release(r)
         if ok:
-            self.checker.note_release(inst, r, t, self.peer.weights(NAME).get(r))
+            self.checker.note_release(inst, r, t)
         self.count("release")
         return f"operator releases {r} on instance {inst.name} ({out})"
 
@@ -396,7 +415,7 @@ class Soak:
                 t = time.monotonic()
                 ok, _ = i.release(r)
                 if ok:
-                    self.checker.note_release(i, r, t, self.peer.weights(NAME).get(r))
+                    self.checker.note_release(i, r, t)
         want = dict(zip(REGIONS, WEIGHTS))
         try:
             wait_for(lambda: self.peer.weights(NAME) == want, 30, "the group back at the configured weights")
