@@ -77,6 +77,15 @@ void aws_on_bucket(evutil_socket_t fd, short what, void *arg);
 void aws_unqueue(aws_req_t *r);
 void aws_on_backoff(evutil_socket_t fd, short what, void *arg);
 void aws_retry(aws_req_t *r);
+/* An operation whose request may take effect though its answer is lost, and
+ * whose caller re-reads instead of re-sending (Route 53 applies a
+ * ChangeResourceRecordSets batch once accepted: sent again after the group
+ * went back to its old state, e.g. an operator undoing a drain, it lands
+ * twice over the other writer's change).  Such a request gets a fresh
+ * connection (libcurl re-sends a request silently when a reused connection
+ * dies before the answer) and is not retried after a transport error or a
+ * 5xx. */
+bool aws_op_not_resent(const char *op);
 void aws_on_done(CURL *easy, CURLcode rc, void *arg);
 
 /* client_send.c: start the signed transfer, connecting to addr (NULL: the

@@ -123,6 +123,24 @@ static bool aws_retryable_code(const char *c)
     return false;
 }
 
+bool aws_op_not_resent(const char *op)
+{
+    return strcmp(op, "ChangeResourceRecordSets") == 0;
+}
+
+/* May a failed call of an operation that is not re-sent have taken effect
+ * although its answer was lost?  Yes after a transport error (unless no
+ * connection was made) or a 5xx; not after Throttling or
+ * PriorRequestNotComplete (4xx), which are retried. */
+static bool aws_maybe_applied(const aws_req_t *r, CURLcode rc, long status)
+{
+    if (!aws_op_not_resent(r->op))
+        return false;
+    if (rc != CURLE_OK)
+        return rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
+    return status >= 500;
+}
+
 static bool aws_creds_code(const char *c)
 {
     return strcmp(c, "ExpiredToken") == 0 || strcmp(c, "ExpiredTokenException") == 0 ||
@@ -173,7 +191,7 @@ void aws_on_done(CURL *easy, CURLcode rc, void *arg)
             snprintf(msg, sizeof(msg), "answer larger than %u MiB, not read", AWS_MAX_BODY >> 20);
         else
             snprintf(msg, sizeof(msg), "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
-        retry = !r->resp_overflow;
+        retry = !r->resp_overflow && !aws_maybe_applied(r, rc, 0);
     } else {
         aws_error_of(r, code, sizeof(code), msg, sizeof(msg));
         if (!msg[0])
@@ -181,7 +199,7 @@ void aws_on_done(CURL *easy, CURLcode rc, void *arg)
         bool thr = aws_retryable_code(code);
         if (thr && strstr(code, "hrottl"))
             r->bucket->st.throttled++;
-        retry = status >= 500 || thr;
+        retry = (status >= 500 || thr) && !aws_maybe_applied(r, rc, status);
         if (aws_creds_code(code) && r->attempt == 1) {
             creds_invalidate();   /* temporary credentials may have rotated: fetch anew once */
             retry = true;

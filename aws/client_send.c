@@ -86,7 +86,7 @@ void aws_step_send(aws_req_t *r, const char *addr)
     curl_easy_setopt(e, CURLOPT_SHARE, loop_share());
     curl_easy_setopt(e, CURLOPT_CAINFO, aws_ca_file);
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);   /* keeps curl's CA cache on (PEERS.md) */
-    if (r->once)   /* libcurl silently resends a request whose reused connection died: never for these */
+    if (r->once || aws_op_not_resent(r->op))   /* libcurl silently resends a request whose reused connection died */
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->body_len);

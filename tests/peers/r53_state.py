@@ -35,10 +35,13 @@ class State:
         self.minted = {}                      # access key -> {"secret","token","expires","source"}
         self.faults = {k: 0 for k in FAULT_KINDS}
         self.fault_ops = {k: None for k in FAULT_KINDS}   # None = any operation, else a set of op names
+        self.fault_keys = {k: None for k in FAULT_KINDS}  # None = any access key, else a set of keys
         self.slow_ms = 0
         self.slow_after_ms = 0
         self.changes = {}                     # change id -> record
         self.change_order = []
+        self.rejected = []                    # batches the zone refused (InvalidChangeBatch, ...)
+        self.seq = 0                          # one order over accepted and rejected batches
         self.imds_tokens = {}                 # token -> monotonic expiry
         self.reset_stats()
 
@@ -133,12 +136,14 @@ class State:
 
     # ------------------------------------------------ faults
     def inject(self, spec):
-        ops = spec.get("ops")
+        ops, keys = spec.get("ops"), spec.get("keys")
         if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
             raise ValueError("ops must be a list of operation names")
+        if keys is not None and (not isinstance(keys, list) or not all(isinstance(o, str) for o in keys)):
+            raise ValueError("keys must be a list of access key ids")
         with self.lock:
             for k, v in spec.items():
-                if k in ("ops", "slow_ms", "slow_after_ms"):
+                if k in ("ops", "keys", "slow_ms", "slow_after_ms"):
                     continue
                 if k not in FAULT_KINDS:
                     raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, "
@@ -149,6 +154,7 @@ class State:
                 if k in FAULT_KINDS:
                     self.faults[k] = v
                     self.fault_ops[k] = set(ops) if ops else None
+                    self.fault_keys[k] = set(keys) if keys else None
             if "slow_ms" in spec:
                 self.slow_ms = int(spec["slow_ms"])
             if "slow_after_ms" in spec:
@@ -159,11 +165,14 @@ class State:
             for k in FAULT_KINDS:
                 self.faults[k] = 0
                 self.fault_ops[k] = None
+                self.fault_keys[k] = None
 
-    def take_fault(self, kind, op):
-        """Consume one pending fault of this kind for op; True if taken."""
+    def take_fault(self, kind, op, key=None):
+        """Consume one pending fault of this kind for op (and, when the fault
+        was scoped to access keys, for a request signed with one); True if taken."""
         with self.lock:
-            if self.faults[kind] > 0 and (self.fault_ops[kind] is None or op in self.fault_ops[kind]):
+            if self.faults[kind] > 0 and (self.fault_ops[kind] is None or op in self.fault_ops[kind]) and \
+                    (self.fault_keys[kind] is None or key in self.fault_keys[kind]):
                 self.faults[kind] -= 1
                 return True
             return False
@@ -172,17 +181,32 @@ class State:
         with self.lock:
             return {"counts": dict(self.faults), "ops": {k: sorted(v) if v else None for k, v in
                                                          self.fault_ops.items()},
+                    "keys": {k: sorted(v) if v else None for k, v in self.fault_keys.items()},
                     "slow_ms": self.slow_ms, "slow_after_ms": self.slow_after_ms}
 
     # ------------------------------------------------ changes
-    def add_change(self, zone_id, comment, changes):
+    def add_change(self, zone_id, comment, changes, key=None, before=None, after=None):
+        """An accepted batch: its access key and the groups it touched, as
+        they were just before and just after it (taken atomically with it)."""
         cid = "C" + rand_upper(20)
         rec = {"id": cid, "zone": zone_id, "comment": comment, "changes": changes, "submitted": time.time(),
-               "mono": time.monotonic()}
+               "mono": time.monotonic(), "key": key, "before": before, "after": after}
         with self.lock:
+            self.seq += 1
+            rec["seq"] = self.seq
             self.changes[cid] = rec
             self.change_order.append(cid)
         return rec
+
+    def add_rejected(self, zone_id, comment, changes, key, code, messages, before):
+        """A well-formed batch the zone refused (kept so a test can see what
+        each writer tried, not only what landed)."""
+        with self.lock:
+            self.seq += 1
+            self.rejected.append({"seq": self.seq, "zone": zone_id, "comment": comment, "changes": changes,
+                                  "key": key, "error": code, "messages": messages, "before": before,
+                                  "mono": time.monotonic()})
+            del self.rejected[:-10000]
 
     def change_status(self, rec):
         with self.lock:

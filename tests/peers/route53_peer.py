@@ -36,22 +36,14 @@ import r53_xml  # noqa: E402
 import sigv4_check  # noqa: E402
 from peer_http import PeerHandler, Server  # noqa: E402
 from r53_dns import DnsServer, Resolver  # noqa: E402
+from r53_faults import ApiError, FaultsMixin  # noqa: E402
 from r53_state import State, iso_z  # noqa: E402
 from r53_zone import ChangeError, Zone, canon_name  # noqa: E402
 
 API = "/2013-04-01/"
 ROLE = "regiond-test-role"
 MAX_BODY = r53_xml.MAX_BODY
-HUGE_BYTES = 50 << 20          # the "huge" fault's answer
-ENDLESS_GAP_S = 0.1            # the "endless" fault: a chunk this often...
-ENDLESS_MAX_S = 600            # ...until the client leaves (or this long)
 RRTYPES = r53_xml.MODEL.shape_for("RRType").enum
-
-
-class ApiError(Exception):
-    def __init__(self, status, code, message, etype="Sender"):
-        super().__init__(message)
-        self.status, self.code, self.message, self.etype = status, code, message, etype
 
 
 def load_zone(spec):
@@ -146,20 +138,33 @@ class Peer:
                 out["NextRecordIdentifier"] = nxt[2]
         return out
 
-    def op_ChangeResourceRecordSets(self, uri, _query, body):
+    def op_ChangeResourceRecordSets(self, uri, _query, body, key=None):
         zone = self.zone(uri["HostedZoneId"])
         try:
             params = r53_xml.parse_request("ChangeResourceRecordSets", body, uri)
         except r53_xml.XmlInputError as e:
             raise ApiError(e.status, e.code, e.message)
         batch = params["ChangeBatch"]
-        try:
-            zone.apply(batch["Changes"])
-        except ChangeError as e:
-            if e.code == "InvalidChangeBatch":
-                raise
-            raise ApiError(e.status, e.code, e.messages[0])
-        rec = self.state.add_change(zone.id, batch.get("Comment"), batch["Changes"])
+        groups = set()
+        for c in batch["Changes"]:
+            try:
+                groups.add((canon_name(c["ResourceRecordSet"]["Name"]), c["ResourceRecordSet"]["Type"]))
+            except ValueError:
+                pass            # zone.apply names the bad name
+        groups = sorted(groups)
+        with zone.lock:     # an RLock: the groups before and after, atomically with the batch
+            before = [r for g in groups for r in zone.group(*g)]
+            try:
+                zone.apply(batch["Changes"])
+            except ChangeError as e:
+                self.state.add_rejected(zone.id, batch.get("Comment"), batch["Changes"], key, e.code, e.messages,
+                                        before)
+                if e.code == "InvalidChangeBatch":
+                    raise
+                raise ApiError(e.status, e.code, e.messages[0])
+            after = [r for g in groups for r in zone.group(*g)]
+            rec = self.state.add_change(zone.id, batch.get("Comment"), batch["Changes"], key=key, before=before,
+                                        after=after)
         return {"ChangeInfo": self.state.change_info(rec)}
 
     def op_GetChange(self, uri, _query, _body):
@@ -205,7 +210,7 @@ class Peer:
         return out
 
 
-class Handler(PeerHandler):
+class Handler(FaultsMixin, PeerHandler):
     server_version = "route53-peer"
     sys_version = ""
     timeout = 30
@@ -324,7 +329,10 @@ class Handler(PeerHandler):
                 return
             query = dict(parse_qsl(split.query, keep_blank_values=True))
             try:
-                data = getattr(self.peer, "op_" + op)(uri, query, body)
+                if op == "ChangeResourceRecordSets":
+                    data = self.peer.op_ChangeResourceRecordSets(uri, query, body, key=entry["key"])
+                else:
+                    data = getattr(self.peer, "op_" + op)(uri, query, body)
             except ChangeError as e:
                 entry["status"], entry["error"] = 400, "InvalidChangeBatch"
                 entry["messages"] = e.messages
@@ -345,94 +353,6 @@ class Handler(PeerHandler):
         finally:
             st.record(entry)
 
-    def _faults_before(self, op, entry):
-        st = self.peer.state
-        if st.take_fault("slow", op):
-            entry["fault"] = "slow"
-            time.sleep(st.slow_ms / 1000.0)
-        if st.take_fault("drop", op):
-            entry["fault"], entry["status"] = "drop", 0
-            self._drop()
-            return
-        if st.take_fault("endless", op):
-            entry["fault"], entry["status"] = "endless", 200
-            self._endless()
-            return
-        if st.take_fault("huge", op):
-            entry["fault"], entry["status"] = "huge", 200
-            self._huge()
-            return
-        if st.take_fault("deny", op):
-            entry["fault"] = "deny"
-            raise ApiError(403, "AccessDenied", f"User: arn:aws:iam::123456789012:user/regiond-test is not "
-                           f"authorized to perform: route53:{op}")
-        if st.take_fault("throttle", op):
-            entry["fault"] = "throttle"
-            raise ApiError(400, "Throttling", "Rate exceeded")
-        if st.take_fault("error5xx", op):
-            entry["fault"] = "error5xx"
-            raise ApiError(500, "InternalFailure", "An internal error occurred. Try again.", "Receiver")
-        if st.take_fault("prior", op):
-            entry["fault"] = "prior"
-            raise ApiError(400, "PriorRequestNotComplete", "The request was rejected because Route 53 was still "
-                           "processing a prior request.")
-
-    def _endless(self):
-        """HTTP 200 and a chunked XML answer that never ends: a chunk every
-        ENDLESS_GAP_S until the client goes away (or ENDLESS_MAX_S)."""
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListResourceRecordSetsResponse xmlns="{r53_xml.NS}">'
-                "<ResourceRecordSets>").encode()
-        end = time.monotonic() + ENDLESS_MAX_S
-        try:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(head), head))
-            self.wfile.flush()
-            while time.monotonic() < end:
-                time.sleep(ENDLESS_GAP_S)
-                self.wfile.write(b"2\r\n  \r\n")
-                self.wfile.flush()
-        except OSError:
-            pass
-        self._drop()
-
-    def _huge(self):
-        """HTTP 200 with a well-formed HUGE_BYTES answer (Content-Length set)."""
-        self.close_connection = True
-        if self.peer.huge is None:
-            head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListResourceRecordSetsResponse xmlns="{r53_xml.NS}">'
-                    "<ResourceRecordSets></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>300</MaxItems>"
-                    "<!--").encode()
-            tail = b"--></ListResourceRecordSetsResponse>\n"
-            self.peer.huge = head + b"x" * (HUGE_BYTES - len(head) - len(tail)) + tail
-        body = memoryview(self.peer.huge)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            for i in range(0, len(body), 1 << 20):
-                self.wfile.write(body[i:i + (1 << 20)])
-        except OSError:
-            pass
-        self._drop()
-
-    def _faults_after(self, op, entry):
-        """Faults applied once the request took effect; True if it was dropped."""
-        st = self.peer.state
-        if st.take_fault("slow_after", op):
-            entry["fault"] = "slow_after"
-            time.sleep(st.slow_after_ms / 1000.0)
-        if st.take_fault("drop_after", op):
-            entry["fault"] = "drop_after"
-            self._drop()
-            return True
-        return False
-
-    # ------------------------------------------------ the control API
     def _control(self, path):
         st, peer = self.peer.state, self.peer
         body = self._read_body()
@@ -465,13 +385,17 @@ class Handler(PeerHandler):
                 if m in ("POST", "PUT"):
                     zone.set_records(arg.get("records", []))
                 return self._json(200, {"id": zone.id, "name": zone.name, "records": zone.sorted_records()})
+            since = int(q.get("since", 0))       # only entries with a larger seq
             if path == "/_peer/changes" and m == "GET":
                 with st.lock:
-                    recs = [dict(st.changes[c]) for c in st.change_order]
+                    recs = [dict(st.changes[c]) for c in st.change_order if st.changes[c]["seq"] > since]
                 for r in recs:
                     r["status"] = st.change_status(r)
                     r["submitted_at"] = iso_z(r["submitted"])
                 return self._json(200, {"changes": recs})
+            if path == "/_peer/rejected" and m == "GET":
+                with st.lock:
+                    return self._json(200, {"rejected": [dict(r) for r in st.rejected if r["seq"] > since]})
             if path == "/_peer/credentials" and m == "POST":
                 st.set_static(arg if isinstance(arg, list) else arg.get("credentials", []))
                 return self._json(200, {"ok": True, "count": len(st.static_creds)})
