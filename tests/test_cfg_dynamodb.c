@@ -113,9 +113,28 @@ static void test_bad(void)
         "regions[0].dynamodb", "the top-level dynamodb section too");
 }
 
+/* A name longer than DynamoDB's 255 would fail every CreateBackup: refused when loading, not at 3 a.m. */
+static void test_backup_name_length(void)
+{
+    char t[241], x[400];
+    memset(t, 'a', 240);
+    t[240] = '\0';
+    snprintf(x, sizeof x, "'backups':[{'table':'%s','regions':['us-east-1'],'schedule':'@daily'}]", t);
+    BAD(ddb(x), "dynamodb.backups[0].name_template", "at most 255 characters");
+    t[200] = '\0';   /* regiond- + 200 + - + backups_0_ + . + 20260930T2359Z = 234 */
+    snprintf(x, sizeof x, "'backups':[{'table':'%s','regions':['us-east-1'],'schedule':'@daily'}]", t);
+    cfg_t *c = parse(ddb(x));
+    CHECK(c != NULL);
+    cfg_free(c);
+    snprintf(x, sizeof x, "'backups':[{'table':'%s','regions':['us-east-1'],'schedule':'@daily',"
+             "'name_template':'regiond-{table}-{schedule}.{utc:%%A-%%B-%%Y%%m%%dT%%H%%M%%SZ}'}]", t);
+    BAD(ddb(x), "dynamodb.backups[0].name_template", "can be 256 long");
+}
+
 int main(void)
 {
     test_good();
     test_bad();
+    test_backup_name_length();
     return check_finish();
 }
