@@ -174,6 +174,18 @@ static int backups(cfg_ctx_t *c, const cJSON *o, cfg_t *cfg)
     return 0;
 }
 
+/* Do two integer strings name one DynamoDB Number ("7", "07"; "0", "-0")? */
+static bool same_number(const char *a, const char *b)
+{
+    bool na = *a == '-', nb = *b == '-';
+    a += na, b += nb;
+    while (*a == '0' && a[1])
+        a++;
+    while (*b == '0' && b[1])
+        b++;
+    return strcmp(a, b) == 0 && (na == nb || strcmp(a, "0") == 0);
+}
+
 /* heartbeat.number_keys: {REGION: "DECIMAL"}, distinct values, configured regions only. */
 static int number_keys(cfg_ctx_t *c, const cJSON *hb, const cfg_t *cfg, cfg_dynamodb_t *d)
 {
@@ -194,9 +206,9 @@ static int number_keys(cfg_ctx_t *c, const cJSON *hb, const cfg_t *cfg, cfg_dyna
         if (!n || n - neg < 1 || n - neg > 38 || strspn(v->valuestring + neg, "0123456789") != n - neg)
             return cfg_expect(c, path, "a string holding an integer of 1 to 38 digits (a DynamoDB Number)", v);
         for (size_t j = 0; j < cfg->n_regions; j++)
-            if (d->heartbeat_number_keys[j] && strcmp(d->heartbeat_number_keys[j], v->valuestring) == 0)
+            if (d->heartbeat_number_keys[j] && same_number(d->heartbeat_number_keys[j], v->valuestring))
                 return cfg_fail(c, path, "expected a value no other region uses (%s has %s)",
-                                cfg->regions[j].name, v->valuestring);
+                                cfg->regions[j].name, d->heartbeat_number_keys[j]);
         d->heartbeat_number_keys[k] = cfg_xstrdup(v->valuestring);
     }
     return 0;

@@ -99,6 +99,10 @@ static void test_bad(void)
         "an integer of 1 to 38 digits");
     BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'7','eu-west-1':'7'}}"),
         "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has 7)");
+    BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'7','eu-west-1':'007'}}"),
+        "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has 7");
+    BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'-0','eu-west-1':'0'}}"),
+        "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has -0");
     BAD(ddb("'heartbeat':{'key_prefix':'hb'}"), "dynamodb.heartbeat.key_prefix", "4 to 200");
     BAD(ddb("'gate':'maybe'"), "dynamodb.gate", "one of gate, warn, off");
     BAD(ddb("'finding':'panic'"), "dynamodb.finding", "one of degraded, down, none");
