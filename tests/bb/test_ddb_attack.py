@@ -2,10 +2,12 @@
 finding within stale_after" (issue 12 review), against dynalite behind the
 strict peer, the stale item written with the aws CLI."""
 import json
+import time
 
 from harness import DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
 from test_ddb_heartbeat import FINDING_WITHIN_S, TWO, cfg_for
-from test_dynamodb import ENV, replica
+from test_dynamodb import ENV, REGIONS, config, replica
+from test_backup_owned import jobs, listed, run_now, state
 
 
 def test_stale_item_with_a_higher_sequence_hides_no_stall():
@@ -33,5 +35,41 @@ def test_stale_item_with_a_higher_sequence_hides_no_stall():
     ngx.stop()
 
 
+def test_hand_made_backup_with_the_lost_runs_name_is_never_adopted():
+    """The operator made a backup by hand under exactly the name the run uses (default template, one
+    minute), then CreateBackup's answer is lost: the look-up by name finds two.  Neither may be recorded
+    as the schedule's, or retention (keep_last 1) later deletes the operator's backup."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    peer = DdbPeer(REGIONS, backup_ms=300)
+    cfg = config(peer, ports, dynamodb={"backups": [
+        {"name": "nightly", "regions": ["us-east-1"], "schedule": "0 3 * * *", "keep_last": 1}]})
+    d = Daemon(cfg, env=ENV)
+    wait_for(lambda: jobs(d)["nightly"]["phase"] == "idle", 10, "schedule idle")
+    if time.gmtime().tm_sec >= 40:   # the run must fall in the minute the name was made for
+        time.sleep(61 - time.gmtime().tm_sec)
+    name = time.strftime("regiond-orders-nightly.%Y%m%dT%H%MZ", time.gmtime())
+    hand = peer.aws("us-east-1", "create-backup", "--table-name", "orders", "--backup-name", name)
+    hand_arn = hand["BackupDetails"]["BackupArn"]
+    peer.call("POST", "/_peer/inject", {"region": "us-east-1", "ops": ["CreateBackup"], "drop_after": 1})
+    run_now(d)
+    j = wait_for(lambda: (lambda j: j if j["phase"] == "idle" and j["last_result"] else None)(
+        jobs(d)["nightly"]), 30, "the run ends")
+    same = [b["BackupArn"] for b in listed(peer) if b["BackupName"] == name]
+    check_eq(len(same), 2, f"the run's backup and the hand-made one share the name {name}")
+    check(hand_arn not in j["own_arns"], f"the hand-made backup is not the schedule's own ({j['last_result'][:120]})")
+    saved = state(d, cfg)["jobs"]["nightly@us-east-1"]
+    check(hand_arn not in [b["arn"] for b in saved["backups"]], "nor recorded in backups.json")
+    run_now(d)   # a normal run: retention keep_last 1 over what the schedule recorded
+    wait_for(lambda: (lambda j: j if j["phase"] == "idle" and j["last_result"].startswith("AVAILABLE")
+                      and "retention" in j["last_result"] else None)(jobs(d)["nightly"]), 30, "second run done")
+    check(any(b["BackupArn"] == hand_arn for b in listed(peer)),
+          "the hand-made backup still exists after retention (aws CLI list-backups)")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_stale_item_with_a_higher_sequence_hides_no_stall])
+    run_tests([test_stale_item_with_a_higher_sequence_hides_no_stall,
+               test_hand_made_backup_with_the_lost_runs_name_is_never_adopted])
