@@ -167,24 +167,36 @@ static int bk_list_add(bk_job_t *j, const char *arn, const char *name, int statu
     return 0;
 }
 
-/* A backup named exactly as the run whose CreateBackup answer was lost: it is that run's. */
-static void bk_adopt_pending(bk_job_t *j)
+/* A backup named exactly as the run whose CreateBackup answer was lost is that run's, but only when it is
+ * the one such backup not yet recorded: with two (one made by hand under that name) neither is adopted,
+ * so retention can never delete one this schedule did not make.  1 adopted, 0 none listed, -1 ambiguous. */
+static int bk_adopt_pending(bk_job_t *j)
 {
-    bool found = false;
+    size_t found = j->nlist, count = 0;
     for (size_t i = 0; j->pending[0] && i < j->nlist; i++)
-        if (strcmp(j->list[i].name, j->pending) == 0 && bk_rec_add(j, j->list[i].arn, j->pending) == 0) {
-            j->list[i].ours = true;
-            snprintf(j->last_arn, sizeof(j->last_arn), "%s", j->list[i].arn);
-            j->created++;
-            found = true;
-            log_msg(LOG_NOTICE, "msg=\"backup of a lost CreateBackup answer found and recorded\" schedule=%s "
-                    "region=%s name=%s arn=%s", j->s->name, bks.cfg->regions[j->region].name, j->pending,
-                    j->list[i].arn);
+        if (strcmp(j->list[i].name, j->pending) == 0 && !bk_rec_find(j, j->list[i].arn)) {
+            found = i;
+            count++;
         }
-    if (found) {
+    if (count > 1) {
+        log_msg(LOG_WARNING, "msg=\"several backups carry the lost run's name: none adopted, all kept\" "
+                "schedule=%s region=%s name=%s count=%zu", j->s->name, bks.cfg->regions[j->region].name,
+                j->pending, count);
         j->pending[0] = '\0';
         bk_save();
+        return -1;
     }
+    if (count == 0 || bk_rec_add(j, j->list[found].arn, j->pending) != 0)
+        return 0;
+    j->list[found].ours = true;
+    snprintf(j->last_arn, sizeof(j->last_arn), "%s", j->list[found].arn);
+    j->created++;
+    log_msg(LOG_NOTICE, "msg=\"backup of a lost CreateBackup answer found and recorded\" schedule=%s "
+            "region=%s name=%s arn=%s", j->s->name, bks.cfg->regions[j->region].name, j->pending,
+            j->list[found].arn);
+    j->pending[0] = '\0';
+    bk_save();
+    return 1;
 }
 
 /* After a complete listing: forget records of backups that no longer exist. */
@@ -205,9 +217,18 @@ static void bk_lookup_done(bk_job_t *j)
 {
     char name[260];
     snprintf(name, sizeof(name), "%s", j->pending);
-    bk_adopt_pending(j);
+    int adopted = bk_adopt_pending(j);
     bk_free_list(j);
-    if (!j->pending[0]) {   /* found and recorded: follow it to AVAILABLE */
+    if (adopted == -1) {
+        char r[500];
+        snprintf(r, sizeof(r), "CreateBackup's answer was lost and several backups are named %.255s (one not "
+                 "made by regiond?): none adopted, all kept", name);
+        bk_event("backup_failed", j, r);
+        alarm_raise(j->key, "critical", r, NULL);
+        bk_finish(j, r, true);
+        return;
+    }
+    if (adopted == 1) {   /* found and recorded: follow it to AVAILABLE */
         bk_event("backup_started", j, "CreateBackup's answer was lost; found by name and recorded");
         snprintf(j->last_name, sizeof(j->last_name), "%s", name);
         j->started_mono = (int64_t)loop_now_ms();

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cron.h"
 
@@ -46,6 +47,35 @@ static int region_index(const cfg_t *cfg, const char *name)
         if (strcmp(cfg->regions[i].name, name) == 0)
             return (int)i;
     return -1;
+}
+
+/* The longest name bk_name can make from b's template (DynamoDB: at most 255):
+ * the longest region listed, and a time whose %A and %B are the longest. */
+static size_t backup_name_max(const cfg_backup_t *b)
+{
+    size_t n = 0, region = 0;
+    for (size_t i = 0; i < b->n_regions; i++)
+        region = strlen(b->regions[i]) > region ? strlen(b->regions[i]) : region;
+    struct tm tm = {.tm_year = 126, .tm_mon = 8, .tm_mday = 30, .tm_hour = 23, .tm_min = 59, .tm_sec = 59,
+                    .tm_wday = 3, .tm_yday = 272};   /* Wednesday 30 September 2026 */
+    for (const char *t = b->name_template; *t;) {
+        const char *end = strchr(t, '}');
+        if (strncmp(t, "{table}", 7) == 0) {
+            n += strlen(b->table), t += 7;
+        } else if (strncmp(t, "{region}", 8) == 0) {
+            n += region, t += 8;
+        } else if (strncmp(t, "{schedule}", 10) == 0) {
+            n += strlen(b->id), t += 10;
+        } else if (strncmp(t, "{utc:", 5) == 0 && end) {
+            char fmt[64], buf[64];
+            snprintf(fmt, sizeof(fmt), "%.*s", (int)(end - t - 5), t + 5);
+            n += strftime(buf, sizeof(buf), fmt, &tm);
+            t = end + 1;
+        } else {
+            n++, t++;
+        }
+    }
+    return n;
 }
 
 static int backup(cfg_ctx_t *c, const cJSON *o, const char *bp, size_t idx, const cfg_t *cfg, cfg_backup_t *b)
@@ -103,6 +133,12 @@ static int backup(cfg_ctx_t *c, const cJSON *o, const char *bp, size_t idx, cons
             return cfg_fail(c, ip, "expected the name of a configured region, got \"%s\"", r->valuestring);
         b->regions[i] = cfg_xstrdup(r->valuestring);
     }
+    size_t longest = backup_name_max(b);
+    cfg_key_path(path, bp, "name_template");
+    if (longest > 255)
+        return cfg_fail(c, path, "expected backup names of at most 255 characters (DynamoDB's limit), but with "
+                        "table '%.40s...' and schedule id '%.40s' they can be %zu long: shorten the template, "
+                        "the schedule name or the table name", b->table, b->id, longest);
     return 0;
 }
 
@@ -138,6 +174,18 @@ static int backups(cfg_ctx_t *c, const cJSON *o, cfg_t *cfg)
     return 0;
 }
 
+/* Do two integer strings name one DynamoDB Number ("7", "07"; "0", "-0")? */
+static bool same_number(const char *a, const char *b)
+{
+    bool na = *a == '-', nb = *b == '-';
+    a += na, b += nb;
+    while (*a == '0' && a[1])
+        a++;
+    while (*b == '0' && b[1])
+        b++;
+    return strcmp(a, b) == 0 && (na == nb || strcmp(a, "0") == 0);
+}
+
 /* heartbeat.number_keys: {REGION: "DECIMAL"}, distinct values, configured regions only. */
 static int number_keys(cfg_ctx_t *c, const cJSON *hb, const cfg_t *cfg, cfg_dynamodb_t *d)
 {
@@ -158,9 +206,9 @@ static int number_keys(cfg_ctx_t *c, const cJSON *hb, const cfg_t *cfg, cfg_dyna
         if (!n || n - neg < 1 || n - neg > 38 || strspn(v->valuestring + neg, "0123456789") != n - neg)
             return cfg_expect(c, path, "a string holding an integer of 1 to 38 digits (a DynamoDB Number)", v);
         for (size_t j = 0; j < cfg->n_regions; j++)
-            if (d->heartbeat_number_keys[j] && strcmp(d->heartbeat_number_keys[j], v->valuestring) == 0)
+            if (d->heartbeat_number_keys[j] && same_number(d->heartbeat_number_keys[j], v->valuestring))
                 return cfg_fail(c, path, "expected a value no other region uses (%s has %s)",
-                                cfg->regions[j].name, v->valuestring);
+                                cfg->regions[j].name, d->heartbeat_number_keys[j]);
         d->heartbeat_number_keys[k] = cfg_xstrdup(v->valuestring);
     }
     return 0;

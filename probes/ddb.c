@@ -175,7 +175,10 @@ static void ddb_on_read(void *arg, int ok, const cJSON *resp, const char *error,
         || !cJSON_IsString(ct) || strcmp(ct->valuestring, ddbs.cfg->controller.id) != 0)
         return;
     uint64_t s = strtoull(seq->valuestring, NULL, 10);
-    if (s <= p->seen_seq)
+    const ddb_region_t *wr_r = &ddbs.r[id->w];
+    /* Only this run's sequences count: a stale item from an earlier run whose clock was ahead, or a
+     * second controller with the same id, must not mark every later write as seen (a hidden stall). */
+    if (s <= p->seen_seq || s <= wr_r->seq_base || s > wr_r->next_seq)
         return;
     uint64_t wrote = ddb_write_mono(id->w, s);
     p->seen_seq = s;
@@ -470,7 +473,7 @@ static void ddb_start(const cfg_t *cfg)
     ddbs.on = true;
     uint64_t base = (uint64_t)loop_wall_ms() * 1000u;   /* grows across restarts */
     for (size_t i = 0; i < ddbs.n; i++) {
-        ddbs.r[i].last_written_seq = base;
+        ddbs.r[i].last_written_seq = ddbs.r[i].seq_base = base;
         ewma_init(&ddbs.r[i].write_ms, 0.2);
         ewma_init(&ddbs.r[i].read_ms, 0.2);
         for (size_t j = 0; j < ddbs.n; j++)

@@ -46,6 +46,7 @@ typedef struct {
     uint64_t next_seq;
     ddb_ring_t writes;
     uint64_t last_written_seq;
+    uint64_t seq_base;            /* this run's first sequence is seq_base + 1 */
     ewma_t write_ms, read_ms;
     char write_error[300];
     uint64_t write_fail_since;    /* mono ms of the first failure in a row, 0 when fine */

@@ -99,6 +99,10 @@ static void test_bad(void)
         "an integer of 1 to 38 digits");
     BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'7','eu-west-1':'7'}}"),
         "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has 7)");
+    BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'7','eu-west-1':'007'}}"),
+        "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has 7");
+    BAD(ddb("'heartbeat':{'number_keys':{'us-east-1':'-0','eu-west-1':'0'}}"),
+        "dynamodb.heartbeat.number_keys.eu-west-1", "no other region uses (us-east-1 has -0");
     BAD(ddb("'heartbeat':{'key_prefix':'hb'}"), "dynamodb.heartbeat.key_prefix", "4 to 200");
     BAD(ddb("'gate':'maybe'"), "dynamodb.gate", "one of gate, warn, off");
     BAD(ddb("'finding':'panic'"), "dynamodb.finding", "one of degraded, down, none");
@@ -113,9 +117,28 @@ static void test_bad(void)
         "regions[0].dynamodb", "the top-level dynamodb section too");
 }
 
+/* A name longer than DynamoDB's 255 would fail every CreateBackup: refused when loading, not at 3 a.m. */
+static void test_backup_name_length(void)
+{
+    char t[241], x[400];
+    memset(t, 'a', 240);
+    t[240] = '\0';
+    snprintf(x, sizeof x, "'backups':[{'table':'%s','regions':['us-east-1'],'schedule':'@daily'}]", t);
+    BAD(ddb(x), "dynamodb.backups[0].name_template", "at most 255 characters");
+    t[200] = '\0';   /* regiond- + 200 + - + backups_0_ + . + 20260930T2359Z = 234 */
+    snprintf(x, sizeof x, "'backups':[{'table':'%s','regions':['us-east-1'],'schedule':'@daily'}]", t);
+    cfg_t *c = parse(ddb(x));
+    CHECK(c != NULL);
+    cfg_free(c);
+    snprintf(x, sizeof x, "'backups':[{'table':'%s','regions':['us-east-1'],'schedule':'@daily',"
+             "'name_template':'regiond-{table}-{schedule}.{utc:%%A-%%B-%%Y%%m%%dT%%H%%M%%SZ}'}]", t);
+    BAD(ddb(x), "dynamodb.backups[0].name_template", "can be 256 long");
+}
+
 int main(void)
 {
     test_good();
     test_bad();
+    test_backup_name_length();
     return check_finish();
 }
