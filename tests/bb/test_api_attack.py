@@ -1,0 +1,116 @@
+"""Found by an attacking review of issues 13 and 14 (API and state/secrets).
+
+A hostile Route 53 endpoint (a proxy or a buggy service: the strict peer
+only answers as AWS does) echoes the session token regiond sent in its error
+<Message>, in the two forms the old cleaning missed: after a key the field
+rules do not know, placed so that the 500-character cut falls inside the
+token (its head stayed), and URL-encoded ("/+=" as %2F%2B%3D, so the whole
+value never occurs).  No piece of 12 characters of the token may appear in
+the log, /v1/status, /v1/weights, /metrics, the event ring or a state file."""
+import http.server
+import threading
+import urllib.parse
+from xml.sax.saxutils import escape
+
+from harness import Daemon, Nginx, check, check_eq, free_port, free_udp_port, run_tests, tmpdir, wait_for
+from test_secrets import events_ring, state_files
+
+NAME = "api.example.test."
+REGIONS = ["us-east-1", "eu-west-1"]
+IPS = ["127.0.0.11", "127.0.0.12"]
+NS = "https://route53.amazonaws.com/doc/2013-04-01/"
+
+
+class EchoingR53:
+    """Answers every call 400 InvalidInput, its message quoting the
+    x-amz-security-token it received: cut at the 500th character, or
+    URL-encoded, in turn."""
+
+    def __init__(self):
+        self.calls = 0
+        self.echoed = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                tok = self.headers.get("x-amz-security-token", "")
+                outer.calls += 1
+                if outer.calls % 2:
+                    msg = "x" * 450 + f' bad header "x-amz-security-token" value \'{tok}\''
+                else:
+                    msg = "token in request: " + urllib.parse.quote(tok, safe="") + "."
+                outer.echoed.append(msg)
+                body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type>'
+                        f"<Code>InvalidInput</Code><Message>{escape(msg)}</Message></Error>"
+                        f"<RequestId>r{outer.calls}</RequestId></ErrorResponse>").encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        self.th = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.th.start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_token_pieces_never_leak():
+    # Hex only around the base64 "/+=": no 12-character window occurs by chance.
+    token = "IQoJb3JpZ2luX2VjE" + "0123456789abcdef"[::-1] * 3 + "/+=" + "fedcba9876543210" * 2 + "Zq/Wk+Rt=="
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    r53 = EchoingR53()
+    regions = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}], "route53": {"value": ip, "weight": 100}}
+               for r, p, ip in zip(REGIONS, ports, IPS)]
+    cfg = {
+        "controller": {"id": "ctl-attack", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir(),
+                       "log_level": "debug"},
+        "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
+        "aws": {"endpoints": {"route53": r53.url}, "retry": {"base_ms": 20, "max_ms": 200}},
+        "route53": {"hosted_zone_id": "Z0REGIONDTEST1", "record_name": NAME, "record_type": "A", "ttl": 60,
+                    "name_servers": [f"127.0.0.1:{free_udp_port()}"], "reconcile_s": 5},
+        "regions": regions,
+    }
+    env = {"AWS_ACCESS_KEY_ID": "ASIAREGIONDATTACK01", "AWS_SECRET_ACCESS_KEY": "Secret+abcdef0123456789",
+           "AWS_SESSION_TOKEN": token, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+           "AWS_CONFIG_FILE": "/nonexistent"}
+    d = Daemon(cfg, env=env)
+    wait_for(lambda: r53.calls >= 4, 20, "four calls answered with the token echoed (both forms twice)")
+    check(any(token in m for m in r53.echoed) and any("%2F%2B%3D" in m for m in r53.echoed),
+          "the endpoint really echoed the token, raw and URL-encoded")
+    wait_for(lambda: "InvalidInput" in d.get("/v1/status")[1].decode(errors="replace"), 10,
+             "status shows the failure's code")
+    places = {"/v1/status": d.get("/v1/status")[1].decode(errors="replace"),
+              "/v1/weights": d.get("/v1/weights")[1].decode(errors="replace"),
+              "/metrics": d.get("/metrics")[1].decode(errors="replace"),
+              "/v1/events ring": events_ring(d.port)}
+    check_eq(d.stop(), 0, "clean exit")
+    places["daemon log"] = d.read_log()
+    for name, text in state_files(cfg["controller"]["state_dir"]).items():
+        places["state_dir/" + name] = text
+    check("bad header" in places["daemon log"] and "token in request" in places["daemon log"],
+          "the log has both cleaned messages")
+    pieces = {token[i:i + 12] for i in range(len(token) - 11)}
+    for where, text in places.items():
+        found = sorted(p for p in pieces if p in text)
+        check(not found, f"no 12-character piece of the token in {where} ({len(text)} bytes)"
+              f"{': LEAKED ' + ', '.join(found[:3]) if found else ''}")
+    r53.stop()
+    ngx.stop()
+
+
+if __name__ == "__main__":
+    run_tests([test_token_pieces_never_leak])
