@@ -6,13 +6,23 @@ only answers as AWS does) echoes the session token regiond sent in its error
 rules do not know, placed so that the 500-character cut falls inside the
 token (its head stayed), and URL-encoded ("/+=" as %2F%2B%3D, so the whole
 value never occurs).  No piece of 12 characters of the token may appear in
-the log, /v1/status, /v1/weights, /metrics, the event ring or a state file."""
+the log, /v1/status, /v1/weights, /metrics, the event ring or a state file.
+
+A hostile local client (strict Route 53 peer as judge): "Content-Length: +14"
+(not 1*DIGIT, RFC 9110 8.6; evhttp's strtoll took it and a freeze landed)
+and an absolute-form target naming a foreign host behind "Host: localhost"
+(RFC 9112 3.2.2: the target's host is the request's) -> refused, nothing
+changed in the peer, not frozen."""
 import http.server
+import json
 import threading
+import time
 import urllib.parse
 from xml.sax.saxutils import escape
 
 from harness import Daemon, Nginx, check, check_eq, free_port, free_udp_port, run_tests, tmpdir, wait_for
+from test_api_strict import TOKEN, raw, replies
+from test_failover import setup, wait_all_up
 from test_secrets import events_ring, state_files
 
 NAME = "api.example.test."
@@ -112,5 +122,38 @@ def test_token_pieces_never_leak():
     ngx.stop()
 
 
+def test_lax_framing_and_foreign_target_host():
+    ngx, ports, peer, cfg, d, env = setup()
+    wait_all_up(d)
+    p = d.port
+    auth = f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n".encode()
+    freeze = b'{"reason":"smuggled"}'
+    for cl in [b"+21", b"-0", b"2_1"]:
+        r = replies(raw(p, b"POST /v1/freeze HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"Content-Length: " + cl +
+                        b"\r\n\r\n" + freeze, 1.0))
+        check(len(r) == 1 and r[0][0] == 400, f"Content-Length: {cl.decode()} -> 400 ({r})")
+    r = replies(raw(p, b"POST /v1/freeze HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"Content-Length: 021\r\n\r\n" +
+                    freeze, 1.0))
+    check_eq([c for c, _ in r], [200], "Content-Length: 021 (1*DIGIT, leading zero) is one")
+    wait_for(lambda: d.status()["failover"].get("frozen"), 5, "that freeze landed")
+    r = replies(raw(p, b"DELETE /v1/freeze HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"Content-Length: 0\r\n\r\n", 1.0))
+    check_eq([c for c, _ in r], [200], "unfrozen")
+    for target, host in [(b"http://rebind.attacker.example/v1/status", b"localhost"),
+                         (b"http://rebind.attacker.example:9470/v1/overrides", b"127.0.0.1")]:
+        r = replies(raw(p, b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", 1.0))
+        check(len(r) == 1 and r[0][0] == 403, f"GET {target.decode()} with Host {host.decode()} -> 403 ({r})")
+    r = replies(raw(p, b"POST http://rebind.attacker.example/v1/freeze HTTP/1.1\r\nHost: localhost\r\n" + auth +
+                    f"Content-Length: {len(freeze)}\r\n\r\n".encode() + freeze, 1.0))
+    check(len(r) == 1 and r[0][0] in (400, 403), f"a freeze to a foreign absolute target refused ({r})")
+    r = replies(raw(p, b"GET http://localhost/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n", 1.0))
+    check(len(r) == 1 and r[0][0] == 200 and "controller" in json.loads(r[0][1]), "a loopback absolute target served")
+    time.sleep(1.0)
+    check(not d.status()["failover"].get("frozen"), "not frozen by any refused request")
+    check_eq(len(peer.changes()), 0, "nothing changed in the Route 53 peer")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_token_pieces_never_leak])
+    run_tests([test_token_pieces_never_leak, test_lax_framing_and_foreign_target_host])
