@@ -12,8 +12,15 @@ A hostile local client (strict Route 53 peer as judge): "Content-Length: +14"
 (not 1*DIGIT, RFC 9110 8.6; evhttp's strtoll took it and a freeze landed)
 and an absolute-form target naming a foreign host behind "Host: localhost"
 (RFC 9112 3.2.2: the target's host is the request's) -> refused, nothing
-changed in the peer, not frozen."""
+changed in the peer, not frozen.
+
+A hostile environment: a FIFO in control.json's or event-id's place (open()
+blocked until a writer came: regiond hung at start, /healthz never up) or a
+directory -> started at once, alarm naming the file, moved aside, safe mode,
+no ChangeResourceRecordSets at the strict peer."""
+import glob
 import http.server
+import os
 import json
 import threading
 import time
@@ -24,6 +31,7 @@ from harness import Daemon, Nginx, check, check_eq, free_port, free_udp_port, ru
 from test_api_strict import TOKEN, raw, replies
 from test_failover import setup, wait_all_up
 from test_secrets import events_ring, state_files
+from state_kit import Setup
 
 NAME = "api.example.test."
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -155,5 +163,30 @@ def test_lax_framing_and_foreign_target_host():
     ngx.stop()
 
 
+def test_state_file_not_regular():
+    s = Setup()
+    for name, kind in [("control.json", "fifo"), ("event-id", "fifo"), ("control.json", "directory")]:
+        for f in glob.glob(os.path.join(s.state_dir, "*")):
+            (os.rmdir if os.path.isdir(f) and not os.path.islink(f) else os.unlink)(f)
+        path = os.path.join(s.state_dir, name)
+        (os.mkfifo if kind == "fifo" else os.mkdir)(path)
+        s.peer.call("POST", "/_peer/reset-stats")
+        t0 = time.monotonic()
+        d = s.start()   # waits for /healthz (15 s at most)
+        label = f"{name} a {kind}"
+        check(time.monotonic() - t0 < 10, f"{label}: regiond up at once ({time.monotonic() - t0:.1f} s)")
+        st = wait_for(lambda: (lambda x: x if any(a["key"] == f"state-corrupt-{name}" for a in x["alarms"]["active"])
+                               else None)(d.status()), 10, f"{label}: corrupt-state alarm")
+        a = [a for a in st["alarms"]["active"] if a["key"] == f"state-corrupt-{name}"][0]
+        check("regular file" in a["summary"] or "regular file" in json.dumps(a), f"{label}: says why ({a['summary']})")
+        check(len(glob.glob(path + ".corrupt-*")) == 1, f"{label}: moved aside")
+        check(st["failover"]["frozen"] and st["failover"]["safe_mode"], f"{label}: frozen, safe mode")
+        s.live_read(d)
+        time.sleep(1.0)
+        check_eq(len(s.writes()), 0, f"{label}: no ChangeResourceRecordSets at the peer")
+        check_eq(d.stop(), 0, f"{label}: clean exit")
+    s.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_token_pieces_never_leak, test_lax_framing_and_foreign_target_host])
+    run_tests([test_token_pieces_never_leak, test_lax_framing_and_foreign_target_host, test_state_file_not_regular])
