@@ -17,7 +17,9 @@ changed in the peer, not frozen.
 A hostile environment: a FIFO in control.json's or event-id's place (open()
 blocked until a writer came: regiond hung at start, /healthz never up) or a
 directory -> started at once, alarm naming the file, moved aside, safe mode,
-no ChangeResourceRecordSets at the strict peer."""
+no ChangeResourceRecordSets at the strict peer.  A FIFO in audit.log's place
+(open() for writing blocked the loop on the first refused request) -> the
+audit-log alarm, /healthz answers, the refused request answered 401."""
 import glob
 import http.server
 import os
@@ -188,5 +190,34 @@ def test_state_file_not_regular():
     s.stop()
 
 
+def test_audit_log_fifo_never_blocks():
+    ngx, ports, peer, cfg, d, env = setup()
+    wait_all_up(d)
+    d.stop()
+    audit = os.path.join(cfg["controller"]["state_dir"], "audit.log")
+    if os.path.exists(audit):
+        os.unlink(audit)
+    os.mkfifo(audit)
+    cfg["controller"]["listen"] = f"127.0.0.1:{free_port()}"
+    d = Daemon(cfg, env=env)
+    p = d.port
+    body = b'{"reason":"x"}'
+    r = replies(raw(p, b"POST /v1/freeze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b"Authorization: Bearer wrong-token-wrong-token-wrong\r\n" +
+                    f"Content-Length: {len(body)}\r\n\r\n".encode() + body, 2.0))
+    check_eq([c for c, _ in r], [401], "a wrong token is answered 401")
+    t0 = time.monotonic()
+    check_eq(d.get("/healthz")[0], 200, "/healthz answers")
+    check(time.monotonic() - t0 < 1.0, f"/healthz within 1 s ({time.monotonic() - t0:.2f} s)")
+    st = wait_for(lambda: (lambda x: x if any(a["key"] == "audit-log" for a in x["alarms"]["active"]) else None)(
+        d.status()), 10, "the audit-log alarm")
+    check(not st["failover"].get("frozen"), "not frozen")
+    check_eq(len(peer.changes()), 0, "nothing changed in the Route 53 peer")
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_token_pieces_never_leak, test_lax_framing_and_foreign_target_host, test_state_file_not_regular])
+    run_tests([test_token_pieces_never_leak, test_lax_framing_and_foreign_target_host, test_state_file_not_regular,
+               test_audit_log_fifo_never_blocks])
