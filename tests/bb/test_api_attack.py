@@ -218,6 +218,26 @@ def test_audit_log_fifo_never_blocks():
     ngx.stop()
 
 
+def test_state_tmp_symlink_not_followed():
+    """A symlink at the temporary name a state file is written through
+    (.control.json.tmp -> a file elsewhere): the save replaces the link, the
+    file elsewhere keeps its bytes, the freeze is durable."""
+    s = Setup()
+    victim = os.path.join(tmpdir("victim-"), "precious")
+    with open(victim, "wb") as f:
+        f.write(b"precious bytes\n")
+    os.symlink(victim, os.path.join(s.state_dir, ".control.json.tmp"))
+    d = s.start()
+    rc, out = s.ctl(d, "freeze", "--note", "tmp symlink")
+    check_eq(rc, 0, f"freeze accepted ({out.strip()[:160]})")
+    with open(victim, "rb") as f:
+        check_eq(f.read(), b"precious bytes\n", "the file the symlink pointed at is untouched")
+    with open(os.path.join(s.state_dir, "control.json")) as f:
+        check(json.load(f).get("frozen") is True, "control.json holds the freeze")
+    check_eq(d.stop(), 0, "clean exit")
+    s.stop()
+
+
 if __name__ == "__main__":
     run_tests([test_token_pieces_never_leak, test_lax_framing_and_foreign_target_host, test_state_file_not_regular,
-               test_audit_log_fifo_never_blocks])
+               test_audit_log_fifo_never_blocks, test_state_tmp_symlink_not_followed])
