@@ -71,6 +71,50 @@ static void rd_values(char *s, size_t cap, const char *key)
     }
 }
 
+/* Longest run of s that is a piece of secret (anywhere in it). */
+static size_t rd_piece(const char *s, const char *secret)
+{
+    size_t best = 0;
+    for (const char *q = secret; *q; q++) {
+        size_t k = 0;
+        while (s[k] && q[k] && s[k] == q[k])
+            k++;
+        if (k > best)
+            best = k;
+    }
+    return best;
+}
+
+static void rd_whole(char *msg, size_t cap, const char *secret)
+{
+    size_t sl = strlen(secret), at = 0;
+    char *p;
+    while (sl >= 4 && at < strlen(msg) && (p = strstr(msg + at, secret)) != NULL) {
+        at = (size_t)(p - msg);
+        rd_splice(msg, cap, at, sl, RED);
+        at += strlen(RED);   /* past it: a secret inside "[redacted]" must not loop */
+    }
+}
+
+/* Replace every run of RD_PIECE_MIN or more characters of the secret, not
+ * only the whole value: the message was cut at 500 characters (a token's
+ * head before the cut), or quotes it URL-encoded ("%2F" between pieces). */
+#define RD_PIECE_MIN 8
+static void rd_pieces(char *msg, size_t cap, const char *secret)
+{
+    if (strlen(secret) < RD_PIECE_MIN)   /* too short to tell a piece from text */
+        return;
+    for (size_t at = 0; msg[at];) {
+        size_t k = rd_piece(msg + at, secret);
+        if (k >= RD_PIECE_MIN) {
+            rd_splice(msg, cap, at, k, RED);
+            at += strlen(RED) < strlen(msg + at) ? strlen(RED) : strlen(msg + at);
+        } else {
+            at++;
+        }
+    }
+}
+
 void aws_redact(char *msg, size_t cap, const char *const *secrets)
 {
     if (!msg || cap == 0)
@@ -87,14 +131,10 @@ void aws_redact(char *msg, size_t cap, const char *const *secrets)
             rd_splice(msg, cap, l, 0, " [canonical request removed]");
         }
     }
-    for (size_t i = 0; secrets && secrets[i]; i++) {
-        size_t sl = strlen(secrets[i]);
-        if (sl < 4)
-            continue;
-        char *p;
-        while ((p = strstr(msg, secrets[i])) != NULL)
-            rd_splice(msg, cap, (size_t)(p - msg), sl, RED);
-    }
+    for (size_t i = 0; secrets && secrets[i]; i++)   /* whole ones first, then pieces */
+        rd_whole(msg, cap, secrets[i]);
+    for (size_t i = 0; secrets && secrets[i]; i++)
+        rd_pieces(msg, cap, secrets[i]);
     static const char *const keys[] = {"x-amz-security-token", "authorization", "x-amz-signature",
                                        "x-amz-credential", "signature", "credential", "securitytoken",
                                        "security-token", "token", NULL};

@@ -13,9 +13,11 @@
  * first "canonical string"/"canonical request"/"string-to-sign" section to
  * the end; replace the value after x-amz-security-token, authorization,
  * signature, credential, x-amz-credential, x-amz-signature,
- * securitytoken with "[redacted]"; replace every occurrence of each
- * non-empty string in secrets (NULL-terminated list, may be NULL) too; fold
- * control characters to spaces. */
+ * securitytoken with "[redacted]"; replace every run of 8 or more
+ * characters of each string in secrets (NULL-terminated list, may be NULL;
+ * one of 4 to 7 characters only where it occurs whole) too, so a secret cut at the message's
+ * end or quoted URL-encoded is gone as well; fold control characters to
+ * spaces. */
 void aws_redact(char *msg, size_t cap, const char *const *secrets);
 
 #endif

@@ -68,15 +68,12 @@ static bool apig_host_name(const char *h, char *out, size_t len)
     return true;
 }
 
-/* Served: no Host (HTTP/1.0), an IP literal (a rebinding page's Host is a
- * DNS name it controls), the loopback names, and controller.allowed_hosts. */
-bool apig_host_ok(struct evhttp_request *req)
+/* Served: an IP literal (a rebinding page's Host is a DNS name it
+ * controls), the loopback names, and controller.allowed_hosts. */
+static bool apig_name_ok(const char *h)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
     char name[256];
     unsigned char addr[16];
-    if (!h)
-        return true;
     if (!apig_host_name(h, name, sizeof(name)))
         return false;
     size_t n = strlen(name);
@@ -97,6 +94,31 @@ bool apig_host_ok(struct evhttp_request *req)
     return false;
 }
 
+/* The Host header (none: HTTP/1.0) and, for an absolute-form target
+ * ("GET http://NAME/..."), its host too: RFC 9112 3.2.2 makes that one the
+ * request's host, whatever Host says. */
+bool apig_host_ok(struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *uh = u ? evhttp_uri_get_host(u) : NULL;
+    if (uh && !apig_name_ok(uh))
+        return false;
+    return !h || apig_name_ok(h);
+}
+
+/* RFC 9110 8.6: Content-Length = 1*DIGIT ("+5" is not one; evhttp's
+ * strtoll would take it). */
+static bool apig_digits(const char *v)
+{
+    if (!*v)
+        return false;
+    for (; *v; v++)
+        if (*v < '0' || *v > '9')
+            return false;
+    return true;
+}
+
 /* One framing of the body, or a reason to refuse the request (400). */
 const char *apig_bad_request(struct evhttp_request *req)
 {
@@ -105,8 +127,11 @@ const char *apig_bad_request(struct evhttp_request *req)
     unsigned ncl = 0, nte = 0, nhost = 0;
     const char *te = NULL;
     TAILQ_FOREACH(kv, hs, next) {
-        if (strcasecmp(kv->key, "Content-Length") == 0)
+        if (strcasecmp(kv->key, "Content-Length") == 0) {
+            if (!apig_digits(kv->value))
+                return "a Content-Length that is not digits only";
             ncl++;
+        }
         else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
             nte++, te = kv->value;
         else if (strcasecmp(kv->key, "Host") == 0)

@@ -234,9 +234,17 @@ static void auth_audit_write(char *line)
             return;
         }
     }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    /* Non-blocking, and a regular file only: a FIFO in audit.log's place
+     * would block open() (no reader) or write() (a reader that does not
+     * read) on the loop. */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
     if (fd == -1) {
         auth_audit_failed(path, "open", errno);
+        return;
+    }
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        auth_audit_failed(path, "open-not-a-regular-file", EINVAL);
         return;
     }
     line[len] = '\n';

@@ -117,7 +117,7 @@ static uint64_t feed_load_id(void)
     char why[160] = "";
     uint64_t v = 0;
     if (!s) {
-        snprintf(why, sizeof(why), "cannot read: %s", errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
+        snprintf(why, sizeof(why), "cannot read: %s", state_read_error(errno));
     } else {
         char *end = NULL;
         errno = 0;

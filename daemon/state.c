@@ -56,7 +56,11 @@ static int st_do_write(const char *name, const char *data, size_t len, char *err
     snprintf(path, sizeof(path), "%s/%s", state_path, name);
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", state_path, name);
     const char *step = "open";
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    /* A fresh file: whatever sits at the temporary name (a symlink to a
+     * file elsewhere, a FIFO that would block this thread) goes first. */
+    if (unlink(tmp) == -1 && errno != ENOENT)
+        goto fail;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd == -1)
         goto fail;
     size_t off = 0;

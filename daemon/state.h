@@ -49,6 +49,10 @@ const char *state_last_error(void);
  * NULL when missing or unreadable (errno set: ENOENT when missing, EFBIG
  * past STATE_MAX_BYTES). */
 char *state_read(const char *name, size_t *len);
+/* Why state_read failed, from its errno: EFBIG (over 16 MiB), EFTYPE_STATE
+ * (not a regular file: a FIFO, a directory, a device), else strerror. */
+#define EFTYPE_STATE EMEDIUMTYPE
+const char *state_read_error(int e);
 
 typedef enum { STATE_MISSING = 0, STATE_LOADED, STATE_CORRUPT } state_load_t;
 

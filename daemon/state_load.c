@@ -5,10 +5,12 @@
 #include "state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,9 +31,25 @@ char *state_read(const char *name, size_t *len)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", state_dir(), name);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    /* Non-blocking open: a FIFO put in a state file's place would block
+     * open() until a writer came (regiond hung at start, before /healthz);
+     * anything but a regular file is refused, so it is moved aside. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd == -1)
         return NULL;
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EFTYPE_STATE;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
@@ -69,6 +87,11 @@ char *state_read(const char *name, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+const char *state_read_error(int e)
+{
+    return e == EFBIG ? "larger than 16 MiB" : e == EFTYPE_STATE ? "not a regular file" : strerror(e);
 }
 
 bool state_int_in(const cJSON *v, double lo, double hi)
@@ -135,7 +158,8 @@ state_load_t state_load_json(const char *name, state_check_fn check, cJSON **out
     if (!s) {
         if (errno == ENOENT)
             return STATE_MISSING;
-        snprintf(why, sizeof(why), "cannot read: %s", errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
+        snprintf(why, sizeof(why), "cannot read: %s",
+                 state_read_error(errno));
         state_corrupt(name, why);
         return STATE_CORRUPT;
     }
