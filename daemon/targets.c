@@ -238,4 +238,5 @@ void targets_fini(void)
     tg_gen_unref(tg_gen);
     tg_gen = NULL;
     targets_release_previous();
+    targets_round_fini();
 }

@@ -79,6 +79,7 @@ typedef struct target {
     uint64_t due_ms;
     /* the round in flight */
     bool busy;
+    bool waiting;            /* its round waits for a probe slot (targets_round.c's queue) */
     gen_t *rgen;
     probe_spec_t rspec;
     uint64_t res_waiter;

@@ -37,5 +37,7 @@ void tg_round_start(evutil_socket_t fd, short what, void *arg);
 void tg_schedule(target_t *t, uint64_t due);
 void tg_round_abort(target_t *t);
 void tg_region_eval(region_t *r);
+/* Free the line of rounds waiting for a probe slot (at shutdown). */
+void targets_round_fini(void);
 
 #endif

@@ -26,8 +26,12 @@ void tg_schedule(target_t *t, uint64_t due)
 }
 
 /* Cancel what a round has in flight and drop it. */
+static void tg_unqueue(target_t *t);
+static void tg_kick(void);
+
 void tg_round_abort(target_t *t)
 {
+    tg_unqueue(t);
     if (!t->busy)
         return;
     res_cancel(t->res_waiter);
@@ -120,6 +124,7 @@ static void tg_round_finish(target_t *t)
     tg_gen_unref(t->rgen);
     t->rgen = NULL;
     t->busy = false;
+    tg_kick();   /* a slot is free: the next waiting round */
     if (local) {
         tg_local_failures++;
         rsrc_note(RSRC_PROBE, w->reason);
@@ -222,33 +227,45 @@ uint64_t targets_rounds_skipped(void)
     return tg_skipped;
 }
 
-void tg_round_start(evutil_socket_t fd, short what, void *arg)
+/* Rounds due while controller.max_probes_in_flight probes run wait here in
+ * the order they came, one per target, and start as slots free up: a target
+ * that hangs until its timeout can never starve the others of their turn.
+ * (A target's rounds due while it waits are skipped and counted.) */
+static target_t **tg_waitq;
+static size_t tg_waitn, tg_waitcap;
+static struct event *tg_kick_ev;
+
+static void tg_unqueue(target_t *t)
 {
-    (void)fd, (void)what;
-    target_t *t = arg;
-    uint64_t now = loop_now_ms(), due = t->due_ms, next = due + t->api->interval_ms;
-    tg_schedule(t, next > now ? next : now + t->api->interval_ms);
-    if (t->busy)
-        return;   /* the previous round is still waiting on DNS: skip this one */
-    /* A round the loop reaches this late would measure the loop, not the
-     * target, and adding it keeps an overloaded loop overloaded (thousands
-     * of transfers in flight, hundreds of MB, probes timing out on healthy
-     * targets: bench/probe_cost.py at 10,000 probes/s on one core).  Skip it,
-     * count it, let the loop catch up; health is left as it was. */
-    uint64_t slack = t->api->interval_ms / 4 < 250 ? t->api->interval_ms / 4 : 250;
-    if (now > due + slack) {
-        tg_skipped++;
+    if (!t->waiting)
         return;
+    t->waiting = false;
+    for (size_t i = 0; i < tg_waitn; i++)
+        if (tg_waitq[i] == t) {
+            memmove(&tg_waitq[i], &tg_waitq[i + 1], (tg_waitn - i - 1) * sizeof(*tg_waitq));
+            tg_waitn--;
+            return;
+        }
+}
+
+/* 0, or -1 when the queue cannot grow (the round is skipped instead). */
+static int tg_enqueue(target_t *t)
+{
+    if (tg_waitn == tg_waitcap) {
+        size_t cap = tg_waitcap ? tg_waitcap * 2 : 64;
+        target_t **q = realloc(tg_waitq, cap * sizeof(*q));
+        if (!q)
+            return -1;
+        tg_waitq = q;
+        tg_waitcap = cap;
     }
-    /* The same when probes pile up: targets slower to answer than probes
-     * start (or a core short of the rate) would hold a transfer each, ~20 KiB,
-     * without bound.  controller.max_probes_in_flight caps them.  (Below that,
-     * a short fd budget queues probes in the loop instead, ../loop.h: every
-     * target still gets its turn.) */
-    if (loop_probes_running() >= t->gen->cfg->controller.max_probes_in_flight) {
-        tg_skipped++;
-        return;
-    }
+    tg_waitq[tg_waitn++] = t;
+    t->waiting = true;
+    return 0;
+}
+
+static void tg_round_begin(target_t *t)
+{
     t->busy = true;
     t->rgen = t->gen;
     t->rgen->refs++;
@@ -263,4 +280,74 @@ void tg_round_start(evutil_socket_t fd, short what, void *arg)
     uint64_t id = res_lookup(t->lookup, t->api->ip_version, tg_on_resolved, t);
     if (t->busy && id)
         t->res_waiter = id;
+}
+
+/* Start waiting rounds while slots are free (from the loop, never inside a
+ * probe's callback). */
+static void tg_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    while (tg_waitn > 0 && loop_probes_running() < tg_waitq[0]->gen->cfg->controller.max_probes_in_flight) {
+        target_t *t = tg_waitq[0];
+        tg_unqueue(t);
+        if (!t->busy)
+            tg_round_begin(t);
+    }
+}
+
+static void tg_kick(void)
+{
+    if (tg_waitn == 0)
+        return;
+    if (!tg_kick_ev)
+        tg_kick_ev = event_new(loop_base(), -1, 0, tg_on_kick, NULL);
+    if (tg_kick_ev)
+        event_active(tg_kick_ev, EV_TIMEOUT, 1);
+}
+
+void targets_round_fini(void)
+{
+    if (tg_kick_ev)
+        event_free(tg_kick_ev);
+    tg_kick_ev = NULL;
+    free(tg_waitq);
+    tg_waitq = NULL;
+    tg_waitn = tg_waitcap = 0;
+}
+
+void tg_round_start(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    target_t *t = arg;
+    uint64_t now = loop_now_ms(), due = t->due_ms, next = due + t->api->interval_ms;
+    tg_schedule(t, next > now ? next : now + t->api->interval_ms);
+    if (t->busy || t->waiting) {
+        if (t->waiting) {
+            tg_skipped++;   /* its previous round still waits for a slot */
+            tg_kick();      /* (in case no finishing round kicked the line) */
+        }
+        return;             /* or the previous round is still waiting on DNS */
+    }
+    /* A round the loop reaches this late would measure the loop, not the
+     * target, and adding it keeps an overloaded loop overloaded (thousands
+     * of transfers in flight, hundreds of MB, probes timing out on healthy
+     * targets: bench/probe_cost.py at 10,000 probes/s on one core).  Skip it,
+     * count it, let the loop catch up; health is left as it was. */
+    uint64_t slack = t->api->interval_ms / 4 < 250 ? t->api->interval_ms / 4 : 250;
+    if (now > due + slack) {
+        tg_skipped++;
+        return;
+    }
+    /* The same when probes pile up: targets slower to answer than probes
+     * start (or a core short of the rate) would hold a transfer each, ~20 KiB,
+     * without bound.  controller.max_probes_in_flight caps them; a round that
+     * finds no slot (or others waiting before it) waits in line.  (Below
+     * that, a short fd budget queues probes in the loop instead, ../loop.h.) */
+    if (tg_waitn > 0 || loop_probes_running() >= t->gen->cfg->controller.max_probes_in_flight) {
+        if (tg_enqueue(t) != 0)
+            tg_skipped++;
+        tg_kick();
+        return;
+    }
+    tg_round_begin(t);
 }

@@ -168,11 +168,11 @@ def test_probe_cap():
     slow = [{"url": f"http://127.0.0.1:{slow_ngx.port}/slow", "name": f"slow{i}", "timeout_ms": 900,
              "connect_timeout_ms": 900, "interval_ms": 1000} for i in range(8)]
     regions = [{"name": "slow", "rule": "any", "api": slow},
-               # Probed every 200 ms: a round finds a free slot only in the
-               # gap between a slow probe's timeout and the next slow round
-               # (rounds due at a full cap are skipped, not queued).
-               {"name": "ok", "api": [{"url": f"http://127.0.0.1:{p}/health", "interval_ms": 200,
-                                       "timeout_ms": 150}]}]
+               # At the same 1 s interval as the slow ones: a round due at a
+               # full cap waits in line for a slot, so the hanging targets
+               # can never starve it (before the line it stayed unknown).
+               {"name": "ok", "api": [{"url": f"http://127.0.0.1:{p}/health", "interval_ms": 1000,
+                                       "timeout_ms": 900}]}]
     cfg = make_config(regions, tmpdir(), free_port())
     cfg["controller"]["max_probes_in_flight"] = 3
     d = Daemon(cfg)
