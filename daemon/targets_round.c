@@ -181,6 +181,14 @@ static void tg_probe_addrs(target_t *t, const res_addr_t *addrs, size_t n)
      * was asked for: one that fails is not retried every round (under
      * overload that would turn every keep-alive probe into a new TLS
      * connection); the probe's result says whether it happened. */
+    uint64_t period = (uint64_t)t->api->full_handshake_s * 1000u;
+    if (t->https && t->api->keepalive && t->last_full_hs_ms == 0 && period > 0)
+        /* A kept-alive target's first connection is new: a full handshake
+         * anyway.  Its first forced one comes within one period, at a random
+         * point, so that targets started (or reloaded) together do not all
+         * open a second connection at once: 1,000 of them did, and under
+         * load the handshakes timed out and took the kept connections down. */
+        t->last_full_hs_ms = loop_now_ms() - (uint64_t)random() % period;
     bool full = t->https && (t->last_full_hs_ms == 0 ||
                 loop_now_ms() - t->last_full_hs_ms >= (uint64_t)t->api->full_handshake_s * 1000u);
     if (full)

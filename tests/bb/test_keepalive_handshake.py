@@ -73,8 +73,11 @@ def test_keepalive_reverifies():
     firsts = [reqs[0] for reqs in period.values()]
     check(all(n == 1 and reused == "." for n, reused in firsts),
           f"each new connection began with a full handshake, no resumed session ({firsts})")
-    check_eq(sorted(len(c) > 1 for c in long_.values()), [False, True],
-             "full_handshake_s 60: the first probe's verified connection, then one reused throughout")
+    # The first connection is new, so fully verified; the first forced one
+    # comes at a random point of the period (targets started together do
+    # not all reconnect at once): with 60 s, none in this run.
+    check(len(long_) == 1 and all(len(c) > 1 and c[0] == (1, ".") for c in long_.values()),
+          f"full_handshake_s 60: one connection, fully verified when opened, reused throughout ({long_})")
 
     # The status field tells the truth: distinct probes (by time) of
     # "period" include full handshakes and reused-connection probes;
@@ -86,9 +89,11 @@ def test_keepalive_reverifies():
     full = sum(per.values())
     check(full <= len(forced), f"no more probes claim a full handshake than nginx saw "
                                f"({full} <= {len(forced)})")
-    lng = dict(flags["long"])
-    check(lng and not any(lng.values()), f"long: no probe on the kept-alive connection claims a full "
-                                         f"handshake ({sum(lng.values())} of {len(lng)})")
+    lng = sorted(dict(flags["long"]).items())
+    claims = [at for at, full in lng if full]
+    check(lng and claims in ([], [lng[0][0]]),
+          f"long: only the probe that opened the connection (the earliest) may claim a full handshake "
+          f"({len(claims)} of {len(lng)})")
 
 
 if __name__ == "__main__":
