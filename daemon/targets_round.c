@@ -184,11 +184,12 @@ static void tg_probe_addrs(target_t *t, const res_addr_t *addrs, size_t n)
     uint64_t period = (uint64_t)t->api->full_handshake_s * 1000u;
     if (t->https && t->api->keepalive && t->last_full_hs_ms == 0 && period > 0)
         /* A kept-alive target's first connection is new: a full handshake
-         * anyway.  Its first forced one comes within one period, at a random
-         * point, so that targets started (or reloaded) together do not all
-         * open a second connection at once: 1,000 of them did, and under
-         * load the handshakes timed out and took the kept connections down. */
-        t->last_full_hs_ms = loop_now_ms() - (uint64_t)random() % period;
+         * anyway.  Its first forced one comes at a random point of the second
+         * half of the first period, so that targets started (or reloaded)
+         * together do not all open a second connection at once (1,000 of
+         * them did, and under load the handshakes timed out and took the
+         * kept connections down), and never before half a period. */
+        t->last_full_hs_ms = loop_now_ms() - (uint64_t)random() % (period / 2 + 1);
     bool full = t->https && (t->last_full_hs_ms == 0 ||
                 loop_now_ms() - t->last_full_hs_ms >= (uint64_t)t->api->full_handshake_s * 1000u);
     if (full)
