@@ -271,7 +271,7 @@ static void api_route(struct evhttp_request *req, void *arg)
         bufferevent_set_max_single_write(bev, API_MAX_SINGLE_WRITE);
     api_conn_t *ac = apic_of(req);
     apic_request_seen(ac);
-    if (apic_refused(ac)) {   /* counted when accepted */
+    if (apic_refused(ac, req)) {   /* counted there */
         api_refuse(req, 503, "Service Unavailable",
                    "too many API connections (controller.max_api_connections): try again later");
         return;

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -27,6 +29,7 @@
 
 #define APIC_SWEEP_MS 100
 #define APIC_REFUSE_MS 300           /* a refused connection gets this long to send its request */
+#define APIC_DEFER_S 1               /* TCP: a connection is accepted when its data comes, or after this */
 
 struct api_conn {
     struct bufferevent *bev;
@@ -183,11 +186,9 @@ static struct bufferevent *apic_on_new(struct event_base *base, void *arg)
     apic_accepted++;
     unsigned live = apic_n - apic_nrefusing - apic_nclosing;
     if (live >= apic_cap && !apic_evict_one()) {
-        c->refused = true;   /* answered 503 when its request arrives (api.c) */
+        c->refused = true;   /* one reply when its request arrives (apic_refused), then closed */
         c->deadline_ms = loop_now_ms() + APIC_REFUSE_MS;
         apic_nrefusing++;
-        apic_count(APIC_R_CONNECTIONS);
-        rsrc_note(RSRC_API_CAP, "controller.max_api_connections reached: connections refused");
     }
     c->prev = apic_tail;
     *(apic_tail ? &apic_tail->next : &apic_head) = c;
@@ -212,8 +213,7 @@ static void apic_on_sweep(evutil_socket_t fd, short what, void *arg)
             continue;
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
             continue;   /* a reply still going out: evhttp's write timeout covers it */
-        if (!c->refused)
-            apic_count(APIC_R_DEADLINE);
+        apic_count(c->refused ? APIC_R_CONNECTIONS : APIC_R_DEADLINE);
         /* evhttp has consumed what came of a trickled request: say why, to
          * an idle connection too (a 408 is allowed there, RFC 9110 15.5.9). */
         apic_close(c, c->refused ? NULL : timeout_reply);
@@ -245,9 +245,30 @@ void apic_request_seen(api_conn_t *c)
         c->deadline_ms = loop_now_ms() + apic_deadline_ms;
 }
 
-bool apic_refused(const api_conn_t *c)
+static void apic_note_refused(void)
 {
-    return c && c->refused;
+    apic_count(APIC_R_CONNECTIONS);
+    rsrc_note(RSRC_API_CAP, "controller.max_api_connections reached: connections refused");
+}
+
+/* A connection taken in over the cap (one of the APIC_REFUSE_SLOTS) gets
+ * one reply and is closed.  A GET or HEAD of /healthz is that reply (a few
+ * bytes: it leaves at once and frees the slot as fast as a 503 would), so a
+ * liveness check is answered whatever the crowd; anything else gets 503. */
+bool apic_refused(api_conn_t *c, struct evhttp_request *req)
+{
+    if (!c || !c->refused)
+        return false;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    if ((cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) && path && strcmp(path, "/healthz") == 0 &&
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close") == 0) {
+        c->deadline_ms = loop_now_ms() + APIC_REFUSE_MS;
+        return false;
+    }
+    apic_note_refused();
+    return true;
 }
 
 void apic_set_stream(api_conn_t *c, size_t sndbuf)
@@ -275,12 +296,28 @@ void apic_pause_accept(uint32_t ms)
 void apic_set_listener(struct evconnlistener *l)
 {
     apic_listener = l;
+    if (!l)
+        return;
     /* evhttp listens with a backlog of 128: a crowd connecting at once
      * would overflow it, and a dropped SYN costs the next client (an
      * operator's /healthz) a 1 s retransmission.  The kernel caps it at
      * net.core.somaxconn. */
-    if (l)
-        listen(evconnlistener_get_fd(l), 4096);
+    evutil_socket_t fd = evconnlistener_get_fd(l);
+    listen(fd, 4096);
+    /* Admission by data: the kernel hands us a TCP connection only once its
+     * first bytes have come (or, with none, after APIC_DEFER_S, when it
+     * answers the connect again and the client's ACK completes it).  A bare
+     * connect costs no descriptor until then, and a client whose request
+     * follows its connect (a /healthz, however descheduled in between) is
+     * never accepted bare, so never the idle one evicted (docs/safety.md). */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int secs = APIC_DEFER_S;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == -1)
+        log_msg(LOG_WARNING, "msg=\"cannot defer accepting until a request arrives (TCP_DEFER_ACCEPT): "
+                "bare connections take API slots at once\" error=\"%s\"", strerror(errno));
 }
 
 void apic_configure(const cfg_controller_t *c)

@@ -15,12 +15,13 @@
 
 #include "cfg.h"
 
-/* Connections accepted past the cap, answered 503 and closed; past these
- * the listener pauses (the kernel's backlog holds the rest). */
+/* Connections accepted past the cap, given one small reply (503, or
+ * /healthz) and closed; past these the listener pauses (the kernel's
+ * backlog holds the rest). */
 #define APIC_REFUSE_SLOTS 8
 
 typedef enum {
-    APIC_R_CONNECTIONS = 0,   /* max_api_connections reached, nothing to evict: 503 */
+    APIC_R_CONNECTIONS = 0,   /* max_api_connections reached, nothing to evict: 503 (/healthz served) */
     APIC_R_EVICTED,           /* an idle connection closed to make room for a new one */
     APIC_R_DEADLINE,          /* request not complete within request_deadline_ms: 408 */
     APIC_R_STREAMS,           /* max_stream_clients reached: 503 */
@@ -48,8 +49,9 @@ api_conn_t *apic_of(struct evhttp_request *req);
  * connection gets a fresh deadline. */
 void apic_request_seen(api_conn_t *c);
 
-/* Accepted past the cap: answer 503 and close. */
-bool apic_refused(const api_conn_t *c);
+/* Accepted past the cap: true when `req` must be answered 503 (counted)
+ * and the connection closed; a /healthz there is served, then closed. */
+bool apic_refused(api_conn_t *c, struct evhttp_request *req);
 
 /* The connection now carries an event stream (no deadline, never evicted). */
 void apic_set_stream(api_conn_t *c, size_t sndbuf);
