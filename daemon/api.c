@@ -276,10 +276,11 @@ static void api_route(struct evhttp_request *req, void *arg)
                    "too many API connections (controller.max_api_connections): try again later");
         return;
     }
-    const char *bad = apig_bad_request(req);
+    int bad_code;
+    const char *bad = apig_bad_request(req, &bad_code);
     if (bad) {
         apic_count(APIC_R_BAD_REQUEST);
-        api_refuse(req, 400, "Bad Request", bad);
+        api_refuse(req, bad_code, bad_code == 411 ? "Length Required" : "Bad Request", bad);
         return;
     }
     if (!apig_host_ok(req)) {

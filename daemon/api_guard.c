@@ -1,7 +1,8 @@
 /* api_guard — what a request must be before the API looks at it: a Host
- * the listener serves (no DNS rebinding), one unambiguous body framing, no
- * NUL in the target; and the API's caps and refusals in /metrics and
- * /v1/status. */
+ * the listener serves with at most one valid port (no DNS rebinding), one
+ * unambiguous body framing (Content-Length only), header names that are
+ * tokens, a target without NUL, space or control bytes; and the API's caps
+ * and refusals in /metrics and /v1/status. */
 #include "api.h"
 #include "api_int.h"
 
@@ -12,6 +13,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 
+#include <event2/http_struct.h>   /* the request's HTTP version (no accessor in libevent 2.1) */
 #include <event2/keyvalq_struct.h>
 
 #include "auth.h"
@@ -45,21 +47,45 @@ void apig_fini(void)
     apig_nhosts = 0;
 }
 
+/* After the colon of "host:port": one decimal 1-65535 (leading zeros
+ * allowed, RFC 3986 3.2.3); nothing else, not even empty. */
+static bool apig_port_ok(const char *p)
+{
+    unsigned long v = 0;
+    if (!*p)
+        return false;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*p - '0');
+        if (v > 65535)
+            return false;
+    }
+    return v >= 1;
+}
+
 /* The Host header without its port ("[::1]:9470" -> "::1"); false when it
- * does not have that shape. */
+ * is not uri-host [ ":" port ] (RFC 9110 7.2).  A reg-name or IPv4 address
+ * has no colon, so the first one starts the port; an IP-literal ends at its
+ * "]".  What the name itself may be is apig_name_ok's business. */
 static bool apig_host_name(const char *h, char *out, size_t len)
 {
-    const char *end;
+    const char *end, *colon;
     if (h[0] == '[') {
         end = strchr(h, ']');
-        if (!end || (end[1] && end[1] != ':'))
+        if (!end)
+            return false;
+        colon = end[1] ? end + 1 : NULL;
+        if (colon && *colon != ':')
             return false;
         h++;
     } else {
-        end = strchr(h, ':');
+        colon = end = strchr(h, ':');
         if (!end)
             end = h + strlen(h);
     }
+    if (colon && !apig_port_ok(colon + 1))
+        return false;
     size_t n = (size_t)(end - h);
     if (n == 0 || n >= len)
         return false;
@@ -107,6 +133,33 @@ bool apig_host_ok(struct evhttp_request *req)
     return !h || apig_name_ok(h);
 }
 
+/* RFC 9110 5.6.2: token = 1*tchar.  evhttp keeps whatever precedes the
+ * colon as the name: "Content-Length : 5" would be another header to it,
+ * and the body the next request, while a proxy that trims reads a length
+ * (RFC 9112 5.1: such a request MUST be answered 400). */
+static bool apig_token(const char *v)
+{
+    if (!*v)
+        return false;
+    for (; *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch && strchr("!#$%&'*+-.^_`|~", ch))))
+            return false;
+    }
+    return true;
+}
+
+/* RFC 9112 3.2: a request target has no whitespace or control byte (evhttp
+ * takes "GET /a b HTTP/1.1" as the target "/a b"). */
+static bool apig_target_ok(const char *uri)
+{
+    for (; *uri; uri++)
+        if ((unsigned char)*uri <= 0x20 || (unsigned char)*uri == 0x7f)
+            return false;
+    return true;
+}
+
 /* RFC 9110 8.6: Content-Length = 1*DIGIT ("+5" is not one; evhttp's
  * strtoll would take it). */
 static bool apig_digits(const char *v)
@@ -119,18 +172,50 @@ static bool apig_digits(const char *v)
     return true;
 }
 
-/* One framing of the body, or a reason to refuse the request (400). */
-const char *apig_bad_request(struct evhttp_request *req)
+/* The framing of the body: Content-Length only.  A chunked body is
+ * refused (411) because evhttp's chunk parser cannot be made strict ("+2a",
+ * "0x2a" and " 2a" are sizes to it, the CRLF after a chunk is optional);
+ * evhttp has read it when we see the request, and the refusal closes the
+ * connection, so nothing behind it is read.  HEAD has no body to evhttp:
+ * one sent with it would be read as the next request. */
+static const char *apig_framing(struct evhttp_request *req, unsigned ncl, unsigned nte, const char *te,
+                                const char *cl, int *code)
+{
+    if (ncl > 1)
+        return "more than one Content-Length header";
+    if (nte && ncl)
+        return "both Transfer-Encoding and Content-Length";
+    if (nte && req->minor == 0)
+        return "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1: faulty framing)";
+    if (nte > 1 || (te && strcasecmp(te, "chunked") != 0))
+        return "Transfer-Encoding other than one \"chunked\"";
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD && (nte || (cl && strspn(cl, "0") != strlen(cl))))
+        return "a body on a HEAD request";
+    if (nte) {
+        *code = 411;
+        return "a chunked request body: send it with a Content-Length";
+    }
+    return NULL;
+}
+
+/* One framing of the body, or a reason to refuse the request (*code: 400,
+ * or 411 for a chunked body). */
+const char *apig_bad_request(struct evhttp_request *req, int *code)
 {
     const struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
     const struct evkeyval *kv;
     unsigned ncl = 0, nte = 0, nhost = 0;
-    const char *te = NULL;
+    const char *te = NULL, *cl = NULL;
+    *code = 400;
+    if (req->major != 1)
+        return "an HTTP version other than 1.x";
     TAILQ_FOREACH(kv, hs, next) {
+        if (!apig_token(kv->key))
+            return "a header name that is not a token (whitespace before the colon?)";
         if (strcasecmp(kv->key, "Content-Length") == 0) {
             if (!apig_digits(kv->value))
                 return "a Content-Length that is not digits only";
-            ncl++;
+            ncl++, cl = kv->value;
         }
         else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
             nte++, te = kv->value;
@@ -139,17 +224,16 @@ const char *apig_bad_request(struct evhttp_request *req)
         if (!utf8_valid(kv->value, strlen(kv->value), NULL))
             return "a header value is not UTF-8";
     }
-    if (ncl > 1)
-        return "more than one Content-Length header";
-    if (nte && ncl)
-        return "both Transfer-Encoding and Content-Length";
-    if (nte > 1 || (te && strcasecmp(te, "chunked") != 0))
-        return "Transfer-Encoding other than one \"chunked\"";
     if (nhost > 1)
         return "more than one Host header";
     const char *uri = evhttp_request_get_uri(req);
     if (!uri || strcasestr(uri, "%00"))
         return "a NUL (%00) in the request target";
+    if (!apig_target_ok(uri))
+        return "a space or control byte in the request target";
+    const char *why = apig_framing(req, ncl, nte, te, cl, code);
+    if (why)
+        return why;
     size_t dlen = 0;
     char *dec = evhttp_uridecode(uri, 0, &dlen);
     bool ok = dec && strlen(dec) == dlen && utf8_valid(dec, dlen, NULL);

@@ -92,6 +92,6 @@ bool api_drill_id(const char *path, uint64_t *id);
 void apig_configure(const cfg_controller_t *c);
 void apig_fini(void);
 bool apig_host_ok(struct evhttp_request *req);
-const char *apig_bad_request(struct evhttp_request *req);   /* NULL: fine */
+const char *apig_bad_request(struct evhttp_request *req, int *code);   /* NULL: fine; else *code 400/411 */
 
 #endif
