@@ -199,6 +199,13 @@ static struct bufferevent *apic_on_new(struct event_base *base, void *arg)
     return bev;
 }
 
+/* A connection over the cap got 503, or never sent its request. */
+static void apic_note_refused(void)
+{
+    apic_count(APIC_R_CONNECTIONS);
+    rsrc_note(RSRC_API_CAP, "controller.max_api_connections reached: connections refused");
+}
+
 static void apic_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
@@ -213,7 +220,10 @@ static void apic_on_sweep(evutil_socket_t fd, short what, void *arg)
             continue;
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
             continue;   /* a reply still going out: evhttp's write timeout covers it */
-        apic_count(c->refused ? APIC_R_CONNECTIONS : APIC_R_DEADLINE);
+        if (c->refused)
+            apic_note_refused();
+        else
+            apic_count(APIC_R_DEADLINE);
         /* evhttp has consumed what came of a trickled request: say why, to
          * an idle connection too (a 408 is allowed there, RFC 9110 15.5.9). */
         apic_close(c, c->refused ? NULL : timeout_reply);
@@ -243,12 +253,6 @@ void apic_request_seen(api_conn_t *c)
 {
     if (c)
         c->deadline_ms = loop_now_ms() + apic_deadline_ms;
-}
-
-static void apic_note_refused(void)
-{
-    apic_count(APIC_R_CONNECTIONS);
-    rsrc_note(RSRC_API_CAP, "controller.max_api_connections reached: connections refused");
 }
 
 /* A connection taken in over the cap (one of the APIC_REFUSE_SLOTS) gets

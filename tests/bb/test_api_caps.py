@@ -2,7 +2,7 @@
 event streams, 500 idle connections and 300 trickling ones (a header line
 every 5 s) against the API -> no region changes state and nothing changes in
 the Route 53 peer, every /healthz ask is answered 200 within 1 s throughout
-(also from a client that dawdles up to 0.5 s between its connect and its
+(also from a client that dawdles up to 0.4 s between its connect and its
 request), probes never run out of descriptors, the controller-resources
 alarm is raised and the refusals are counted.  And 200 event-stream clients that never read (small
 receive buffers) while events flow -> RSS stays under baseline + 64 MB and
@@ -167,7 +167,7 @@ def healthz_dawdling(port, delay):
 
 
 class Dawdler:
-    """Asks /healthz every 0.3 s, each time dawdling a random 0-0.5 s
+    """Asks /healthz every 0.3 s, each time dawdling a random 0-0.4 s
     (seeded per run and printed) before sending the request."""
 
     def __init__(self, port):
@@ -180,7 +180,7 @@ class Dawdler:
 
     def _run(self):
         while not self.stop_ev.wait(0.3):
-            delay = self.rng.uniform(0, 0.5)
+            delay = self.rng.uniform(0, 0.4)
             code, dt = healthz_dawdling(self.port, delay)
             self.asks.append(dt)
             if code != 200 or dt >= 1.0:
