@@ -261,6 +261,36 @@ def test_fd_exhaustion_at_ulimit_160():
     ngx.stop()
 
 
+def test_bare_connects_wait_in_the_kernel():
+    """30 connections that send nothing are not accepted (no descriptor of
+    regiond's) until 1 s has passed; a request sent meanwhile is; after the
+    second they are accepted and, being idle, closed in turn."""
+    raise_own_nofile()
+    ngx, ports, peer, cfg, d, env = setup()
+    wait_all_up(d)
+    for attempt in range(3):   # the machine may be too slow to ask within the second: try again
+        a0 = metric(d, "regiond_api_accepted_total")
+        t0 = time.monotonic()
+        bare = [socket.create_connection(("127.0.0.1", d.port), timeout=2) for _ in range(30)]
+        a1 = metric(d, "regiond_api_accepted_total")   # one request, sent with its connect
+        took = time.monotonic() - t0
+        if took < 0.7:
+            break
+        for s in bare:
+            s.close()
+        time.sleep(2)
+    check(took < 0.7, f"asked within 0.7 s of the first bare connect ({took:.2f} s, attempt {attempt + 1})")
+    check_eq(a1 - a0, 1, "only the request was accepted, none of the 30 bare connects")
+    a2 = wait_for(lambda: (lambda a: a if a - a1 >= 31 else None)(metric(d, "regiond_api_accepted_total")), 10,
+                  "the bare connects accepted after the deferral")
+    check(True, f"30 bare connects accepted after their second ({a2 - a1:.0f} with the /metrics asks)")
+    for s in bare:
+        s.close()
+    check_eq(d.stop(), 0, "clean exit")
+    peer.stop()
+    ngx.stop()
+
+
 def send_queues(port):
     """Send-Q of each established connection from regiond's listening port (ss)."""
     import subprocess
@@ -363,4 +393,4 @@ def flip(d):
 
 
 if __name__ == "__main__":
-    run_tests([test_fd_exhaustion_at_ulimit_160, test_stream_memory_bounded])
+    run_tests([test_fd_exhaustion_at_ulimit_160, test_bare_connects_wait_in_the_kernel, test_stream_memory_bounded])
