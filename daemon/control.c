@@ -273,11 +273,6 @@ void ctrl_suspend(void)
     ctl.suspended = true;
 }
 
-void ctrl_resume(void)
-{
-    ctl.suspended = false;
-}
-
 static void ctrl_on_r53(route53_note_t what)
 {
     if (what == R53_NOTE_APPLIED) {

@@ -222,10 +222,9 @@ static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
             log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", DR.d[i].id, msg);
 }
 
-int drill_init(const cfg_t *cfg)
+int drill_init(void)
 {
     memset(&DR, 0, sizeof(DR));
-    DR.cfg = cfg;
     DR.tick = event_new(loop_base(), -1, EV_PERSIST, dr_on_tick, NULL);
     struct timeval tv = {0, 250000};
     if (!DR.tick || event_add(DR.tick, &tv) == -1)
