@@ -41,7 +41,7 @@ static struct {
     struct event *tick;
 } P;
 
-static void pt_event(const char *type, size_t i, const char *detail)
+static void pt_event(feed_ev_t type, size_t i, const char *detail)
 {
     cJSON *d = cJSON_CreateObject();
     if (d) {
@@ -60,11 +60,11 @@ static void pt_on_update(void *arg, int ok, const cJSON *resp, const char *error
     P.r[i].req = NULL;
     if (!ok) {
         snprintf(P.r[i].error, sizeof(P.r[i].error), "UpdateContinuousBackups: %.250s", error);
-        pt_event("pitr_enable_failed", i, P.r[i].error);
+        pt_event(EV_PITR_ENABLE_FAILED, i, P.r[i].error);
         return;
     }
     P.r[i].enables++;
-    pt_event("pitr_enabled", i, "point-in-time recovery was off; regiond turned it on");
+    pt_event(EV_PITR_ENABLED, i, "point-in-time recovery was off; regiond turned it on");
     char key[100], sum[200];
     snprintf(key, sizeof(key), "pitr-off-%s", P.cfg->regions[i].name);
     snprintf(sum, sizeof(sum), "point-in-time recovery of %s in %s was found off (regiond turned it on)",
@@ -98,7 +98,7 @@ static void pt_alarm(size_t i, const char *why)
         return;
     r->alarm = true;
     snprintf(r->alarm_reason, sizeof(r->alarm_reason), "%s", why);
-    pt_event("pitr_drift", i, why);
+    pt_event(EV_PITR_DRIFT, i, why);
     char key[100];
     snprintf(key, sizeof(key), "pitr-drift-%s", P.cfg->regions[i].name);
     alarm_raise(key, "warning", why, NULL);

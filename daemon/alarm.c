@@ -112,7 +112,7 @@ static bool alarm_material(const char *a, const char *b)
     }
 }
 
-static void alarm_feed(const char *type, const char *key, cfg_severity_t sev, const char *summary)
+static void alarm_feed(feed_ev_t type, const char *key, cfg_severity_t sev, const char *summary)
 {
     cJSON *d = cJSON_CreateObject();
     if (!d || !cJSON_AddStringToObject(d, "key", key) || !cJSON_AddStringToObject(d, "severity", alarm_sev_str(sev))
@@ -162,7 +162,7 @@ void alarm_raise(const char *key, const char *severity, const char *summary, cJS
     a->severity = sev;
     if (sev > a->max_severity)
         a->max_severity = sev;
-    alarm_feed("alarm_raised", key, sev, summary);
+    alarm_feed(EV_ALARM_RAISED, key, sev, summary);
     alarm_send(true, key, sev, summary, details);
 }
 
@@ -173,7 +173,7 @@ void alarm_resolve(const char *key, const char *summary)
         return;
     *pp = a->next;
     const char *s = summary ? summary : a->summary;
-    alarm_feed("alarm_resolved", key, a->severity, s);
+    alarm_feed(EV_ALARM_RESOLVED, key, a->severity, s);
     alarm_send(false, key, a->max_severity, s, NULL);
     free(a->key);
     free(a->summary);

@@ -293,7 +293,7 @@ void auth_audit(const char *who, const char *what, int status, const char *resul
     cJSON *o = auth_audit_obj(who, what, status, result);
     auth_audit_line(o);
     if (o)
-        feed_emit("audit", o);   /* an authenticated action: it belongs with the decisions */
+        feed_emit(EV_AUDIT, o);   /* an authenticated action: it belongs with the decisions */
 }
 
 /* Refused requests (401, 403): the first AUTH_DENY_BURST of each interval

@@ -86,7 +86,7 @@ static ctrl_rc_t dr_end(drill_t *d, dr_state_t how, const char *who, char *msg, 
         cJSON_AddStringToObject(e, "region", d->region);
         cJSON_AddStringToObject(e, "state", dr_state_names[how]);
     }
-    feed_emit("drill_end", e);
+    feed_emit(EV_DRILL_END, e);
     dr_save(d, false);
     return CTRL_OK;
 }
@@ -156,7 +156,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         d->end_wall_ms = d->start_wall_ms;
         snprintf(d->result, sizeof(d->result), "%s", why);
         dr_note(d, "dry_run", why);
-        feed_emit("drill_dry_run", e);
+        feed_emit(EV_DRILL_DRY_RUN, e);
         snprintf(msg, msglen, "drill %" PRIu64 " (dry run): %s", d->id, why);
         dr_save(d, false);
         return DRILL_OK;
@@ -170,7 +170,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         DR.n--;
         return DRILL_UNAVAILABLE;
     }
-    feed_emit("drill_start", e);   /* first line of the timeline */
+    feed_emit(EV_DRILL_START, e);   /* first line of the timeline */
     if (fail) {
         targets_set_drill_fail((size_t)ri, true);
         dr_note(d, "fault_injected", "probes of the region now count as failed (simulated outage)");

@@ -143,7 +143,7 @@ static int m_print_iam(void)
     return 0;
 }
 
-static void m_config_event(const char *type, const char *msg)
+static void m_config_event(feed_ev_t type, const char *msg)
 {
     cJSON *d = cJSON_CreateObject();
     if (d) {
@@ -395,7 +395,7 @@ static void m_reload(void)
     if (!c) {
         log_msg(LOG_ERR, "msg=\"config reload rejected, old config keeps running\" error=\"%s\"", err);
         targets_reload_failed(err);
-        m_config_event("config_error", err);
+        m_config_event(EV_CONFIG_ERROR, err);
         return;
     }
     ctrl_suspend();   /* targets re-evaluate their regions before the controller has the new config */
@@ -403,7 +403,7 @@ static void m_reload(void)
         if (m_modules[i].configure)
             m_modules[i].configure(c);
     targets_release_previous();
-    m_config_event("config_loaded", NULL);
+    m_config_event(EV_CONFIG_LOADED, NULL);
 }
 
 static void m_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -415,7 +415,7 @@ static void m_on_signal(evutil_socket_t sig, short what, void *arg)
     }
     log_msg(LOG_NOTICE, "msg=\"stopping\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
     sdn_stopping();
-    feed_emit("daemon_stop", NULL);
+    feed_emit(EV_DAEMON_STOP, NULL);
     event_base_loopexit(loop_base(), NULL);
 }
 
@@ -459,8 +459,8 @@ static int m_run(void)
                 cfg_free(c);
             goto out;
         }
-    feed_emit("daemon_start", NULL);
-    m_config_event("config_loaded", NULL);
+    feed_emit(EV_DAEMON_START, NULL);
+    m_config_event(EV_CONFIG_LOADED, NULL);
     char sum[256];
     targets_summary(sum, sizeof(sum));
     log_msg(LOG_NOTICE, "msg=\"ready\" listen=%s config=%s", listen, m_config_path);

@@ -88,7 +88,7 @@ int64_t route53_last_read_wall_ms(void) { return r53s.last_read_wall_ms; }
 uint64_t route53_changes_total(void) { return r53s.changes_total; }
 uint64_t route53_drift_total(void) { return r53s.drift_total; }
 
-void r53_event(const char *type, cJSON *d)
+void r53_event(feed_ev_t type, cJSON *d)
 {
     feed_emit(type, d);
 }
@@ -117,7 +117,7 @@ void r53_intent_clear(void)
     state_write_async(R53_INTENT_FILE, "{}", 2);
 }
 
-void r53_change_event(const char *type)
+void r53_change_event(feed_ev_t type)
 {
     cJSON *d = cJSON_CreateObject();
     if (!d)
@@ -193,7 +193,7 @@ static void r53_after_start(const r53_list_t *acc)
     cJSON *d = cJSON_CreateObject();
     for (size_t i = 0; d && i < r53s.n; i++)
         cJSON_AddNumberToObject(d, r53s.cfg->regions[i].name, route53_live_weight(i));
-    r53_event("route53_live", d);
+    r53_event(EV_ROUTE53_LIVE, d);
     r53s.phase = R53_IDLE;
     r53s.notify(R53_NOTE_LIVE);
     r53s.notify(R53_NOTE_IDLE);

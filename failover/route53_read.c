@@ -128,7 +128,7 @@ void r53_report_drift(size_t i, long expected, long live, const char *why)
         cJSON_AddStringToObject(d, "why", why);
         cJSON_AddBoolToObject(d, "corrected", r53s.cfg->route53.correct_drift);
     }
-    r53_event("route53_drift", d);
+    r53_event(EV_ROUTE53_DRIFT, d);
     char key[100], sum[300];
     snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
     snprintf(sum, sizeof(sum), "Route 53 record of %s changed outside regiond (%s): %s",
@@ -161,7 +161,7 @@ static void r53_lost_landed(void)
     snprintf(r53s.change.status, sizeof(r53s.change.status), "LANDED");
     log_msg(LOG_NOTICE, "msg=\"change found not landed at start-up landed late\" decision=%llu",
             (unsigned long long)r53s.change.decision);
-    r53_change_event("route53_change_landed");
+    r53_change_event(EV_ROUTE53_CHANGE_LANDED);
 }
 
 /* Make a listing what we know; report records changed behind our back.

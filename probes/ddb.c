@@ -382,7 +382,7 @@ static void ddb_evaluate(void)
             cJSON_AddBoolToObject(d, "active", is);
             cJSON_AddStringToObject(d, "finding", is ? f : "cleared");
         }
-        feed_emit("replica_finding", d);
+        feed_emit(EV_REPLICA_FINDING, d);
         char key[100];
         snprintf(key, sizeof(key), "replica-%s", ddbs.cfg->regions[i].name);
         if (is)
