@@ -517,7 +517,7 @@ static void bk_start(const cfg_t *cfg)
                 continue;
             j->s = &d->backups[s];
             j->region = (size_t)idx;
-            snprintf(j->key, sizeof(j->key), "%s@%s", j->s->name, cfg->regions[idx].name);
+            snprintf(j->key, sizeof(j->key), "%s", alarm_key_backup(j->s->name, cfg->regions[idx].name).s);
             j->poll = evtimer_new(loop_base(), bk_on_poll, j);
             bks.n++;
         }

@@ -172,9 +172,9 @@ static void ctrl_alarm(const decide_out_t *o)
     static bool safety_on;
     bool safety = o->top_rule == DECIDE_RULE_MIN_HEALTHY;
     if (safety && !safety_on)
-        alarm_raise("safety-rule", "warning", o->reason, NULL);
+        alarm_raise(alarm_key(ALARM_SAFETY_RULE).s, "warning", o->reason, NULL);
     else if (!safety && safety_on)
-        alarm_resolve("safety-rule", "no safety rule holds a region in any more");
+        alarm_resolve(alarm_key(ALARM_SAFETY_RULE).s, "no safety rule holds a region in any more");
     safety_on = safety;
     if (o->alarm == ctl.last_alarm)
         return;
@@ -187,9 +187,9 @@ static void ctrl_alarm(const decide_out_t *o)
     }
     feed_emit(EV_ALARM, d);
     if (o->alarm)
-        alarm_raise("failover", "critical", o->reason, NULL);
+        alarm_raise(alarm_key(ALARM_FAILOVER).s, "critical", o->reason, NULL);
     else
-        alarm_resolve("failover", "failover back to normal");
+        alarm_resolve(alarm_key(ALARM_FAILOVER).s, "failover back to normal");
     log_msg(o->alarm ? LOG_CRIT : LOG_NOTICE, "msg=\"%s\" reason=\"%s\"",
             o->alarm ? "failover alarm raised" : "failover alarm cleared", o->reason);
 }

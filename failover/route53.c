@@ -61,9 +61,8 @@ bool route53_needs_correction(void)
 void route53_clear_drift(size_t i)
 {
     if (i < r53s.n && r53s.drift[i]) {
-        char key[100];
-        snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
-        alarm_resolve(key, "drift accepted by an operator");
+        alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
+        alarm_resolve(key.s, "drift accepted by an operator");
     }
     if (i < r53s.n && r53s.drift[i]) {
         r53s.drift[i] = false;
@@ -208,7 +207,7 @@ static void r53_start_failed(const char *error)
     char sum[700];
     snprintf(sum, sizeof(sum), "cannot read the Route 53 records of %s (%.500s): no change is made until they are read; retrying",
              r53s.cfg->route53.record_name, error);
-    alarm_raise("route53-read", "critical", sum, NULL);
+    alarm_raise(alarm_key(ALARM_ROUTE53_READ).s, "critical", sum, NULL);
     r53_retry_later(r53_start_read);
 }
 
@@ -233,7 +232,7 @@ static void r53_reconcile_failed(const char *error)
     char sum[700];
     snprintf(sum, sizeof(sum), "cannot re-read the Route 53 records of %s (%.500s): drift is not seen until a read "
              "succeeds (every batch still reads first)", r53s.cfg->route53.record_name, error);
-    alarm_raise("route53-read", "warning", sum, NULL);
+    alarm_raise(alarm_key(ALARM_ROUTE53_READ).s, "warning", sum, NULL);
     r53_go_idle();
 }
 

@@ -129,12 +129,12 @@ void r53_report_drift(size_t i, long expected, long live, const char *why)
         cJSON_AddBoolToObject(d, "corrected", r53s.cfg->route53.correct_drift);
     }
     r53_event(EV_ROUTE53_DRIFT, d);
-    char key[100], sum[300];
-    snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
+    char sum[300];
+    alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
     snprintf(sum, sizeof(sum), "Route 53 record of %s changed outside regiond (%s): %s",
              r53s.cfg->regions[i].name, why,
              r53s.cfg->route53.correct_drift ? "will be corrected" : "left alone until regionctl release");
-    alarm_raise(key, "warning", sum, NULL);
+    alarm_raise(key.s, "warning", sum, NULL);
     log_msg(LOG_WARNING, "msg=\"route53 record changed outside regiond\" region=%s why=\"%s\"",
             r53s.cfg->regions[i].name, why);
 }
@@ -198,7 +198,7 @@ bool r53_adopt_listing(const r53_list_t *acc, bool report_drift)
         r53_lost_landed();
     r53s.read_ok = true;
     r53s.last_read_wall_ms = loop_wall_ms();
-    alarm_resolve("route53-read", "the live records are read again");
+    alarm_resolve(alarm_key(ALARM_ROUTE53_READ).s, "the live records are read again");
     r53_known_save();
     return any;
 }

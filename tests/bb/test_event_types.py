@@ -3,8 +3,10 @@ README.md's list of /v1/events types and the dashboard's (web/app.js
 EVENT_TYPES, which it subscribes to by name: a type missing there never
 reaches the dashboard) must be exactly that list, every type in the list
 must be emitted somewhere in the C code, and no C file may emit a type as a
-string literal.  Each check is also run on a list with one type removed
-and one added, so it is shown to fail when the lists drift."""
+string literal.  The same for alarm keys: docs/config.md's list is exactly
+ALARM_KINDS (alarm.h) and no C file raises or resolves a literal key.  Each
+list check is also run on a list with one entry removed and one added, so it
+is shown to fail when the lists drift."""
 import glob
 import os
 import re
@@ -28,6 +30,29 @@ def enum_types():
     pairs = ENTRY.findall(block)
     check(len(pairs) >= 30, f"FEED_EVENTS parsed ({len(pairs)} types)")
     return pairs
+
+
+KIND = re.compile(r'X\((ALARM_[A-Z0-9_]+),\s*"([A-Za-z0-9@-]+)"\)')
+
+
+def alarm_kinds():
+    hits = [p for p in glob.glob(os.path.join(SRC, "*", "alarm.h")) if "ALARM_KINDS" in open(p).read()]
+    check_eq(len(hits), 1, f"one alarm.h declares ALARM_KINDS ({hits})")
+    text = open(hits[0]).read()
+    block = text[text.index("#define ALARM_KINDS(X)"):]
+    block = block[:block.index("\n\n")]
+    pairs = KIND.findall(block)
+    check(len(pairs) >= 15, f"ALARM_KINDS parsed ({len(pairs)} kinds)")
+    return pairs
+
+
+def config_md_alarm_keys():
+    text = open(os.path.join(SRC, "docs", "config.md")).read()
+    start = text.index("An alarm is keyed:")
+    para = text[start:text.index("\n\n", start)]
+    para = para[para.index("Keys:"):]
+    para = para[:para.index("Every key")] if "Every key" in para else para
+    return re.findall(r"`([A-Za-z0-9@-]+)`", para)
 
 
 def readme_types():
@@ -85,5 +110,25 @@ def test_every_type_is_emitted_and_none_by_literal():
     check(len(feed_c) == 1 and 'event: gap' not in srcs[feed_c[0]], "the gap frame takes its name from the enum")
 
 
+def test_alarm_keys_match_the_kinds():
+    keys = [k for _, k in alarm_kinds()]
+    check_eq(differ(keys, keys), "", "ALARM_KINDS has no key twice")
+    got = config_md_alarm_keys()
+    check_eq(differ(got, keys), "", "docs/config.md lists exactly the ALARM_KINDS keys")
+    check(differ(got[1:], keys) != "", f"docs/config.md without {got[0]} is caught")
+    check(differ(got + ["made-up-alarm"], keys) != "", "docs/config.md with an extra key is caught")
+    srcs = {p: open(p).read() for p in c_sources()}
+    for enum, key in alarm_kinds():
+        users = [os.path.relpath(p, SRC) for p, t in srcs.items() if re.search(rf"\b{enum}\b", t)]
+        check(users, f"alarm {key} ({enum}) is raised or resolved somewhere ({users})")
+    literal = re.compile(r'alarm_(raise|resolve)\(\s*"')
+    bad = [os.path.relpath(p, SRC) for p, t in srcs.items() if literal.search(t)]
+    check_eq(bad, [], "no alarm key passed as a string literal")
+    fmt = re.compile(r'snprintf\([^;]*"(route53-drift|replica|pitr-off|pitr-drift|aws|state-corrupt)-%')
+    bad = [os.path.relpath(p, SRC) for p, t in srcs.items() if fmt.search(t)]
+    check_eq(bad, [], "no caller formats an alarm key itself")
+
+
 if __name__ == "__main__":
-    run_tests([test_lists_match_the_enum, test_every_type_is_emitted_and_none_by_literal])
+    run_tests([test_lists_match_the_enum, test_every_type_is_emitted_and_none_by_literal,
+               test_alarm_keys_match_the_kinds])
