@@ -366,6 +366,52 @@ static void api_asset_reply(struct evhttp_request *req, const web_asset_t *a)
     api_reply(req, 200, "OK", a->content_type, (const char *)a->data, a->len);
 }
 
+/* A read: any token (or none on a loopback listener); else 401.  True when
+ * the request may go on. */
+static bool api_read_allowed(struct evhttp_request *req)
+{
+    char who[65];
+    if (api_local || auth_check(req, who, sizeof(who)) != AUTH_NONE)
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
+    return false;
+}
+
+/* Answer a request for path by the route table (see api_routes). */
+static void api_dispatch(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
+{
+    bool known;
+    const api_route_t *r = api_route_find(path, cmd, &known);
+    if (!known) {
+        api_error(req, 404, "Not Found", "no such endpoint");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+        if (!(r && r->auth == API_OPEN) && !api_read_allowed(req))
+            return;
+        if (!r)
+            api_error(req, 405, "Method Not Allowed", "use POST or DELETE");
+        else
+            r->handler(req, path);
+        return;
+    }
+    if (!r) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        api_error(req, 405, "Method Not Allowed",
+                  "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
+                  "POST /v1/backups)");
+        return;
+    }
+    if (r->auth == API_WRITE) {
+        api_control_run(req, path, cmd, r->handler);   /* token, handler, audit line */
+        return;
+    }
+    if (r->auth == API_READ && !api_read_allowed(req))
+        return;
+    r->handler(req, path);
+}
+
 /* libevent writes at most 16 KiB to a socket per loop iteration.  With
  * thousands of probes a second an iteration handles many events, so a
  * multi-megabyte /v1/status or /metrics (10,000 targets) trickled out for
@@ -408,52 +454,12 @@ static void api_route(struct evhttp_request *req, void *arg)
     }
     const web_asset_t *asset = api_asset(path);
     if (asset && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
-        char who[65];
-        if (!api_local && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
+        if (!api_read_allowed(req))
             return;
-        }
         api_asset_reply(req, asset);
         return;
     }
-    bool known;
-    const api_route_t *r = api_route_find(path, cmd, &known);
-    if (!known) {
-        api_error(req, 404, "Not Found", "no such endpoint");
-        return;
-    }
-    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
-        char who[65];
-        if (!api_local && !(r && r->auth == API_OPEN) && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
-            return;
-        }
-        if (!r)
-            api_error(req, 405, "Method Not Allowed", "use POST or DELETE");
-        else
-            r->handler(req, path);
-        return;
-    }
-    if (!r) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        api_error(req, 405, "Method Not Allowed",
-                  "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
-                  "POST /v1/backups)");
-        return;
-    }
-    if (r->auth == API_WRITE) {
-        api_control_run(req, path, cmd, r->handler);   /* token, handler, audit line */
-        return;
-    }
-    char who[65];
-    if (r->auth == API_READ && !api_local && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
-        return;
-    }
-    r->handler(req, path);
+    api_dispatch(req, path, cmd);
 }
 
 /* accept() failed.  Out of descriptors, the listener stays readable and
