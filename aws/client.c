@@ -105,8 +105,7 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
      * error code changes, never because the message did: a message changes
      * with every attempt (dates, request ids).  Its summary is the first
      * failure's cleaned message; details carry code and operation. */
-    char key[40];
-    snprintf(key, sizeof(key), "aws-%s", r->service);
+    alarm_key_t key = alarm_key_aws(r->service);
     aws_bucket_t *b = r->bucket;
     if (!ok) {
         b->st.failures++;
@@ -117,11 +116,11 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
                 cJSON_AddStringToObject(d, "code", c);
                 cJSON_AddStringToObject(d, "operation", r->op);
             }
-            alarm_raise(key, "warning", resp.error, d);   /* cleaned at the source (client_retry.c) */
+            alarm_raise(key.s, "warning", resp.error, d);   /* cleaned at the source (client_retry.c) */
             snprintf(b->alarm_code, sizeof(b->alarm_code), "%s", c);
         }
     } else if (b->alarm_code[0]) {
-        alarm_resolve(key, "AWS calls work again");
+        alarm_resolve(key.s, "AWS calls work again");
         b->alarm_code[0] = '\0';
     }
     aws_done_fn done = r->done;

@@ -28,7 +28,7 @@ static void bk_run(bk_job_t *j, const char *why);
 static void bk_list(bk_job_t *j, const char *start);
 static void bk_wait(bk_job_t *j, int s);
 
-static void bk_event(const char *type, const bk_job_t *j, const char *detail)
+static void bk_event(feed_ev_t type, const bk_job_t *j, const char *detail)
 {
     cJSON *d = cJSON_CreateObject();
     if (d) {
@@ -88,7 +88,7 @@ static void bk_on_delete(void *arg, int ok, const cJSON *resp, const char *error
             cJSON_AddStringToObject(d, "name", b->name);
             cJSON_AddStringToObject(d, "arn", b->arn);
         }
-        feed_emit("backup_deleted", d);
+        feed_emit(EV_BACKUP_DELETED, d);
     } else {
         log_msg(LOG_WARNING, "msg=\"backup delete failed\" arn=%s error=\"%s\"", b->arn, error);
     }
@@ -223,13 +223,13 @@ static void bk_lookup_done(bk_job_t *j)
         char r[500];
         snprintf(r, sizeof(r), "CreateBackup's answer was lost and several backups are named %.255s (one not "
                  "made by regiond?): none adopted, all kept", name);
-        bk_event("backup_failed", j, r);
+        bk_event(EV_BACKUP_FAILED, j, r);
         alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
     }
     if (adopted == 1) {   /* found and recorded: follow it to AVAILABLE */
-        bk_event("backup_started", j, "CreateBackup's answer was lost; found by name and recorded");
+        bk_event(EV_BACKUP_STARTED, j, "CreateBackup's answer was lost; found by name and recorded");
         snprintf(j->last_name, sizeof(j->last_name), "%s", name);
         j->started_mono = (int64_t)loop_now_ms();
         j->lookup = j->recovering = false;
@@ -254,7 +254,7 @@ static void bk_lookup_done(bk_job_t *j)
     char r[500];
     snprintf(r, sizeof(r), "CreateBackup's answer was lost and no backup named %.255s was listed after %d "
              "tries; not retried (it is adopted if it appears)", name, BK_LOOKUPS);
-    bk_event("backup_failed", j, r);
+    bk_event(EV_BACKUP_FAILED, j, r);
     alarm_raise(j->key, "critical", r, NULL);
     bk_finish(j, r, true);
 }
@@ -326,7 +326,7 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
                                                       "BackupDetails");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "BackupStatus");
     if (ok && cJSON_IsString(st) && strcmp(st->valuestring, "AVAILABLE") == 0) {
-        bk_event("backup_available", j, NULL);
+        bk_event(EV_BACKUP_AVAILABLE, j, NULL);
         alarm_resolve(j->key, "backups AVAILABLE again");
         bk_free_list(j);
         j->lookup = false;
@@ -338,7 +338,7 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
         snprintf(r, sizeof(r), "backup %.255s disappeared before it was AVAILABLE (BackupNotFoundException); "
                  "the next run is on schedule", j->last_name);
         bk_rec_drop(j, j->last_arn);
-        bk_event("backup_failed", j, r);
+        bk_event(EV_BACKUP_FAILED, j, r);
         alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
@@ -350,7 +350,7 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
         char r[400];
         snprintf(r, sizeof(r), "not AVAILABLE after %u s (status %s)", j->s->available_timeout_s,
                  cJSON_IsString(st) ? st->valuestring : "unknown");
-        bk_event("backup_stuck", j, r);
+        bk_event(EV_BACKUP_STUCK, j, r);
         alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
@@ -402,7 +402,7 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
             j->pending[0] = '\0';   /* a refusal that says nothing was done */
         snprintf(r, sizeof(r), "CreateBackup failed: %.300s", !ok ? error : !cJSON_IsString(arn)
                  ? "no BackupArn in the answer" : "its ARN cannot be recorded (record full or out of memory)");
-        bk_event("backup_failed", j, r);
+        bk_event(EV_BACKUP_FAILED, j, r);
         alarm_raise(j->key, "critical", r, NULL);
         bk_finish(j, r, true);
         return;
@@ -411,7 +411,7 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
     j->pending[0] = '\0';
     j->created++;
     bk_save();   /* the ARN is this schedule's from now on, before anything else happens */
-    bk_event("backup_started", j, NULL);
+    bk_event(EV_BACKUP_STARTED, j, NULL);
     bk_wait(j, 1);
 }
 
@@ -517,7 +517,7 @@ static void bk_start(const cfg_t *cfg)
                 continue;
             j->s = &d->backups[s];
             j->region = (size_t)idx;
-            snprintf(j->key, sizeof(j->key), "%s@%s", j->s->name, cfg->regions[idx].name);
+            snprintf(j->key, sizeof(j->key), "%s", alarm_key_backup(j->s->name, cfg->regions[idx].name).s);
             j->poll = evtimer_new(loop_base(), bk_on_poll, j);
             bks.n++;
         }

@@ -41,7 +41,7 @@ static struct {
     struct event *tick;
 } P;
 
-static void pt_event(const char *type, size_t i, const char *detail)
+static void pt_event(feed_ev_t type, size_t i, const char *detail)
 {
     cJSON *d = cJSON_CreateObject();
     if (d) {
@@ -60,16 +60,16 @@ static void pt_on_update(void *arg, int ok, const cJSON *resp, const char *error
     P.r[i].req = NULL;
     if (!ok) {
         snprintf(P.r[i].error, sizeof(P.r[i].error), "UpdateContinuousBackups: %.250s", error);
-        pt_event("pitr_enable_failed", i, P.r[i].error);
+        pt_event(EV_PITR_ENABLE_FAILED, i, P.r[i].error);
         return;
     }
     P.r[i].enables++;
-    pt_event("pitr_enabled", i, "point-in-time recovery was off; regiond turned it on");
-    char key[100], sum[200];
-    snprintf(key, sizeof(key), "pitr-off-%s", P.cfg->regions[i].name);
+    pt_event(EV_PITR_ENABLED, i, "point-in-time recovery was off; regiond turned it on");
+    char sum[200];
+    alarm_key_t key = alarm_key_region(ALARM_PITR_OFF, P.cfg->regions[i].name);
     snprintf(sum, sizeof(sum), "point-in-time recovery of %s in %s was found off (regiond turned it on)",
              P.cfg->dynamodb.table, P.cfg->regions[i].name);
-    alarm_raise(key, "warning", sum, NULL);
+    alarm_raise(key.s, "warning", sum, NULL);
     log_msg(LOG_NOTICE, "msg=\"point-in-time recovery turned on\" region=%s table=%s",
             P.cfg->regions[i].name, P.cfg->dynamodb.table);
     pt_on_describe(arg, 1, resp, NULL, ms);   /* the answer describes the new state */
@@ -98,10 +98,9 @@ static void pt_alarm(size_t i, const char *why)
         return;
     r->alarm = true;
     snprintf(r->alarm_reason, sizeof(r->alarm_reason), "%s", why);
-    pt_event("pitr_drift", i, why);
-    char key[100];
-    snprintf(key, sizeof(key), "pitr-drift-%s", P.cfg->regions[i].name);
-    alarm_raise(key, "warning", why, NULL);
+    pt_event(EV_PITR_DRIFT, i, why);
+    alarm_key_t key = alarm_key_region(ALARM_PITR_DRIFT, P.cfg->regions[i].name);
+    alarm_raise(key.s, "warning", why, NULL);
     log_msg(LOG_WARNING, "msg=\"point-in-time recovery drift\" region=%s detail=\"%s\"", P.cfg->regions[i].name, why);
 }
 

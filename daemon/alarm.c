@@ -47,6 +47,62 @@ void alarm_msg_free(alarm_msg_t *m)
     free(m);
 }
 
+static const char *const alarm_kind_keys[ALARM_KIND_N] = {
+#define ALARM_KIND_KEY(e, key) [e] = key,
+    ALARM_KINDS(ALARM_KIND_KEY)
+#undef ALARM_KIND_KEY
+};
+
+/* The kind's key with each upper-case word replaced by the next of parts[]
+ * (cut to max bytes each); a word with no part left stays as it is. */
+static alarm_key_t alarm_key_fill(alarm_kind_t kind, const char *const *parts, size_t nparts, int max)
+{
+    alarm_key_t k = {""};
+    const char *p = (unsigned)kind < ALARM_KIND_N ? alarm_kind_keys[kind] : "unknown";
+    size_t n = 0, used = 0;
+    while (*p && n + 1 < sizeof(k.s)) {
+        if (!isupper((unsigned char)*p) || used == nparts) {
+            k.s[n++] = *p++;
+            continue;
+        }
+        while (isupper((unsigned char)*p))
+            p++;
+        const char *part = parts[used++];
+        int w = snprintf(k.s + n, sizeof(k.s) - n, "%.*s", max, part ? part : "");
+        n += w > 0 ? (size_t)w : 0;
+        if (n >= sizeof(k.s))
+            n = sizeof(k.s) - 1;
+    }
+    k.s[n] = '\0';
+    return k;
+}
+
+alarm_key_t alarm_key(alarm_kind_t kind)
+{
+    return alarm_key_fill(kind, NULL, 0, 0);
+}
+
+alarm_key_t alarm_key_region(alarm_kind_t kind, const char *region)
+{
+    return alarm_key_fill(kind, &region, 1, 64);
+}
+
+alarm_key_t alarm_key_aws(const char *service)
+{
+    return alarm_key_fill(ALARM_AWS, &service, 1, 35);
+}
+
+alarm_key_t alarm_key_state_file(const char *name)
+{
+    return alarm_key_fill(ALARM_STATE_CORRUPT, &name, 1, 60);
+}
+
+alarm_key_t alarm_key_backup(const char *schedule, const char *region)
+{
+    const char *parts[2] = {schedule, region};
+    return alarm_key_fill(ALARM_BACKUP, parts, 2, 98);
+}
+
 static void alarm_set_controller(const cfg_t *cfg)
 {
     free(alarm_controller);
@@ -112,7 +168,7 @@ static bool alarm_material(const char *a, const char *b)
     }
 }
 
-static void alarm_feed(const char *type, const char *key, cfg_severity_t sev, const char *summary)
+static void alarm_feed(feed_ev_t type, const char *key, cfg_severity_t sev, const char *summary)
 {
     cJSON *d = cJSON_CreateObject();
     if (!d || !cJSON_AddStringToObject(d, "key", key) || !cJSON_AddStringToObject(d, "severity", alarm_sev_str(sev))
@@ -162,7 +218,7 @@ void alarm_raise(const char *key, const char *severity, const char *summary, cJS
     a->severity = sev;
     if (sev > a->max_severity)
         a->max_severity = sev;
-    alarm_feed("alarm_raised", key, sev, summary);
+    alarm_feed(EV_ALARM_RAISED, key, sev, summary);
     alarm_send(true, key, sev, summary, details);
 }
 
@@ -173,7 +229,7 @@ void alarm_resolve(const char *key, const char *summary)
         return;
     *pp = a->next;
     const char *s = summary ? summary : a->summary;
-    alarm_feed("alarm_resolved", key, a->severity, s);
+    alarm_feed(EV_ALARM_RESOLVED, key, a->severity, s);
     alarm_send(false, key, a->max_severity, s, NULL);
     free(a->key);
     free(a->summary);

@@ -51,6 +51,52 @@ void alarm_configure(const cfg_t *cfg);
 /* Cancel transfers, drop queues, forget active alarms. */
 void alarm_fini(void);
 
+/* Every alarm kind, once: X(enum, its key as docs/config.md shows it).  An
+ * upper-case word in the key is filled in (REGION, SERVICE, NAME, SCHEDULE)
+ * by the kind's builder below; no caller formats a key itself. */
+#define ALARM_KINDS(X)                                                  \
+    X(ALARM_FAILOVER, "failover")                                       \
+    X(ALARM_SAFETY_RULE, "safety-rule")                                 \
+    X(ALARM_ROUTE53_CHANGE, "route53-change")                           \
+    X(ALARM_ROUTE53_UNKNOWN, "route53-unknown")                         \
+    X(ALARM_ROUTE53_REFUSED, "route53-refused")                         \
+    X(ALARM_ROUTE53_STUCK, "route53-stuck")                             \
+    X(ALARM_ROUTE53_READ, "route53-read")                               \
+    X(ALARM_ROUTE53_DRIFT, "route53-drift-REGION")                      \
+    X(ALARM_REPLICA, "replica-REGION")                                  \
+    X(ALARM_PITR_OFF, "pitr-off-REGION")                                \
+    X(ALARM_PITR_DRIFT, "pitr-drift-REGION")                            \
+    X(ALARM_BACKUP, "SCHEDULE@REGION")                                  \
+    X(ALARM_DDB_HEARTBEAT, "ddb-heartbeat")                             \
+    X(ALARM_AWS, "aws-SERVICE")                                         \
+    X(ALARM_STATE_WRITE, "state-write")                                 \
+    X(ALARM_STATE_CORRUPT, "state-corrupt-NAME")                        \
+    X(ALARM_AUDIT_LOG, "audit-log")                                     \
+    X(ALARM_CONTROLLER_RESOURCES, "controller-resources")
+
+typedef enum {
+#define ALARM_KIND_ENUM(e, key) e,
+    ALARM_KINDS(ALARM_KIND_ENUM)
+#undef ALARM_KIND_ENUM
+    ALARM_KIND_N
+} alarm_kind_t;
+
+/* A built key (a value: no buffer for the caller to size). */
+typedef struct {
+    char s[200];
+} alarm_key_t;
+
+/* The key of a kind with nothing to fill in ("failover", "route53-read"). */
+alarm_key_t alarm_key(alarm_kind_t kind);
+/* A per-region kind: route53-drift-, replica-, pitr-off-, pitr-drift-REGION. */
+alarm_key_t alarm_key_region(alarm_kind_t kind, const char *region);
+/* aws-SERVICE: the daemon's own AWS errors, one per service. */
+alarm_key_t alarm_key_aws(const char *service);
+/* state-corrupt-NAME: a state file set aside (the first 60 bytes of NAME). */
+alarm_key_t alarm_key_state_file(const char *name);
+/* SCHEDULE@REGION: a backup schedule in one region (also its job's id). */
+alarm_key_t alarm_key_backup(const char *schedule, const char *region);
+
 /* Raise alarm KEY; severity "critical" or "warning" (anything else is
  * treated as "warning"); details (an object, taken over, may be NULL) go to
  * the json body and PagerDuty's custom_details. */

@@ -1,5 +1,7 @@
 /* api — see api.h.  Every request gets an answer: unknown path 404, wrong
- * method 405, oversized headers/body 413/400 (evhttp's own limits). */
+ * method 405, oversized headers/body 413/400 (evhttp's own limits).  The
+ * endpoints are one const table (api_routes: method, path pattern, auth
+ * level, handler); api_route() answers in the order written above it. */
 #include "api.h"
 #include "api_int.h"
 
@@ -178,62 +180,171 @@ cJSON *api_body_json(struct evhttp_request *req)
     return o;
 }
 
-static void api_get(struct evhttp_request *req, const char *path)
+static void api_get_healthz(struct evhttp_request *req, const char *path)
 {
-    if (strcmp(path, "/healthz") == 0) {
-        static const char ok[] = "{\"status\":\"ok\"}\n";
-        api_reply(req, 200, "OK", "application/json", ok, sizeof(ok) - 1);
-    } else if (strcmp(path, "/v1/status") == 0) {
-        api_status(req);
-    } else if (strcmp(path, "/metrics") == 0) {
-        api_get_metrics(req);
-    } else if (strcmp(path, "/v1/weights") == 0) {
-        api_send_json(req, 200, "OK", ctrl_status_json());
-    } else if (strcmp(path, "/v1/decisions") == 0) {
-        api_send_json(req, 200, "OK", ctrl_decisions_json());
-    } else if (strcmp(path, "/v1/overrides") == 0) {
-        api_send_json(req, 200, "OK", ctrl_overrides_json());
-    } else if (strcmp(path, "/v1/drills") == 0) {
-        api_send_json(req, 200, "OK", drill_list_json());
-    } else if (strncmp(path, "/v1/drills/", 11) == 0) {
-        uint64_t id;
-        cJSON *r = api_drill_id(path, &id) ? drill_report_json(id) : NULL;
-        if (r)
-            api_send_json(req, 200, "OK", r);
-        else
-            api_error(req, 404, "Not Found", "no such drill");
-    } else if (strcmp(path, "/v1/replicas") == 0) {
-        api_send_json(req, 200, "OK", ddb_status_json());
-    } else if (strcmp(path, "/v1/backups") == 0) {
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddItemToObject(o, "schedules", backup_status_json());
-            cJSON_AddItemToObject(o, "pitr", pitr_status_json());
-        }
-        api_send_json(req, 200, "OK", o);
-    } else if (strcmp(path, "/v1/events") == 0) {
-        uint64_t last;
-        if (api_last_id(req, &last) == -1) {
-            api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
-            return;
-        }
-        int why = feed_sse_admit();
-        if (why) {
-            apic_count(why == 1 ? APIC_R_STREAMS : APIC_R_STREAM_MEMORY);
-            rsrc_note(RSRC_STREAM_CAP, why == 1 ? "controller.max_stream_clients reached"
-                                                : "controller.stream_memory_bytes reached");
-            api_refuse(req, 503, "Service Unavailable", why == 1
-                       ? "too many event-stream clients (controller.max_stream_clients): try again later"
-                       : "event-stream memory cap reached (controller.stream_memory_bytes): try again later");
-            return;
-        }
-        feed_stream_stats_t fs;
-        feed_stream_stats(&fs);
-        apic_set_stream(apic_of(req), fs.client_bytes);
-        feed_sse_attach(req, last);
-    } else {
-        api_error(req, 404, "Not Found", "no such endpoint");
+    (void)path;
+    static const char ok[] = "{\"status\":\"ok\"}\n";
+    api_reply(req, 200, "OK", "application/json", ok, sizeof(ok) - 1);
+}
+
+static void api_get_status(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_status(req);
+}
+
+static void api_get_metrics_route(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_get_metrics(req);
+}
+
+static void api_get_weights(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_send_json(req, 200, "OK", ctrl_status_json());
+}
+
+static void api_get_decisions(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_send_json(req, 200, "OK", ctrl_decisions_json());
+}
+
+static void api_get_overrides(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_send_json(req, 200, "OK", ctrl_overrides_json());
+}
+
+static void api_get_drills(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_send_json(req, 200, "OK", drill_list_json());
+}
+
+static void api_get_drill(struct evhttp_request *req, const char *path)
+{
+    uint64_t id;
+    cJSON *r = api_drill_id(path, &id) ? drill_report_json(id) : NULL;
+    if (r)
+        api_send_json(req, 200, "OK", r);
+    else
+        api_error(req, 404, "Not Found", "no such drill");
+}
+
+static void api_get_replicas(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_send_json(req, 200, "OK", ddb_status_json());
+}
+
+static void api_get_backups(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddItemToObject(o, "schedules", backup_status_json());
+        cJSON_AddItemToObject(o, "pitr", pitr_status_json());
     }
+    api_send_json(req, 200, "OK", o);
+}
+
+static void api_get_events(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    uint64_t last;
+    if (api_last_id(req, &last) == -1) {
+        api_error(req, 400, "Bad Request", "Last-Event-ID must be a decimal event id");
+        return;
+    }
+    int why = feed_sse_admit();
+    if (why) {
+        apic_count(why == 1 ? APIC_R_STREAMS : APIC_R_STREAM_MEMORY);
+        rsrc_note(RSRC_STREAM_CAP, why == 1 ? "controller.max_stream_clients reached"
+                                            : "controller.stream_memory_bytes reached");
+        api_refuse(req, 503, "Service Unavailable", why == 1
+                   ? "too many event-stream clients (controller.max_stream_clients): try again later"
+                   : "event-stream memory cap reached (controller.stream_memory_bytes): try again later");
+        return;
+    }
+    feed_stream_stats_t fs;
+    feed_stream_stats(&fs);
+    apic_set_stream(apic_of(req), fs.client_bytes);
+    feed_sse_attach(req, last);
+}
+
+/* ---- the routes ----
+ * A path pattern is exact, or ends in "*" (one or more bytes follow) or "#"
+ * (a decimal drill id follows).  GET also serves HEAD.  Auth: OPEN for
+ * anyone; READ needs a token unless the listener is loopback; WRITE always
+ * needs a write token and is audited (api_control.c).  The order of answers
+ * (api_route): no route for the path 404; GET/HEAD on a non-OPEN path
+ * without a token off loopback 401; no route for the method 405; a WRITE
+ * route's token 403/401/403; then the handler. */
+typedef enum { API_OPEN, API_READ, API_WRITE } api_auth_t;
+
+typedef struct {
+    unsigned method;    /* EVHTTP_REQ_GET (and HEAD), _POST or _DELETE */
+    const char *path;
+    api_auth_t auth;
+    api_handler_fn handler;
+} api_route_t;
+
+#define GET EVHTTP_REQ_GET
+#define POST EVHTTP_REQ_POST
+#define DEL EVHTTP_REQ_DELETE
+static const api_route_t api_routes[] = {
+    {GET, "/healthz", API_OPEN, api_get_healthz},
+    {GET, "/v1/status", API_READ, api_get_status},
+    {GET, "/metrics", API_READ, api_get_metrics_route},
+    {GET, "/v1/events", API_READ, api_get_events},
+    {GET, "/v1/weights", API_READ, api_get_weights},
+    {GET, "/v1/decisions", API_READ, api_get_decisions},
+    {GET, "/v1/overrides", API_READ, api_get_overrides},
+    {POST, "/v1/overrides", API_WRITE, api_override_post},
+    {DEL, "/v1/overrides/*", API_WRITE, api_override_delete},
+    {POST, "/v1/freeze", API_WRITE, api_freeze_post},
+    {DEL, "/v1/freeze", API_WRITE, api_freeze_delete},
+    {GET, "/v1/replicas", API_READ, api_get_replicas},
+    {GET, "/v1/backups", API_READ, api_get_backups},
+    {POST, "/v1/backups", API_WRITE, api_backup_post},
+    {GET, "/v1/drills", API_READ, api_get_drills},
+    {POST, "/v1/drills", API_WRITE, api_drill_post},
+    {GET, "/v1/drills/*", API_READ, api_get_drill},
+    {DEL, "/v1/drills/#", API_WRITE, api_drill_delete},
+};
+#undef GET
+#undef POST
+#undef DEL
+#define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
+
+static bool api_path_match(const char *pattern, const char *path)
+{
+    size_t n = strlen(pattern);
+    if (pattern[n - 1] == '*')
+        return strncmp(path, pattern, n - 1) == 0 && path[n - 1];
+    if (pattern[n - 1] == '#') {
+        uint64_t id;
+        return strncmp(path, pattern, n - 1) == 0 && api_drill_id(path, &id);
+    }
+    return strcmp(path, pattern) == 0;
+}
+
+/* The route for path and method (HEAD as GET); *path_known says whether any
+ * route has this path. */
+static const api_route_t *api_route_find(const char *path, enum evhttp_cmd_type cmd, bool *path_known)
+{
+    unsigned m = cmd == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : (unsigned)cmd;
+    const api_route_t *hit = NULL;
+    *path_known = false;
+    for (size_t i = 0; i < API_NROUTES; i++)
+        if (api_path_match(api_routes[i].path, path)) {
+            *path_known = true;
+            if (api_routes[i].method == m && !hit)
+                hit = &api_routes[i];
+        }
+    return hit;
 }
 
 static const web_asset_t *api_asset(const char *path)
@@ -253,6 +364,52 @@ static void api_asset_reply(struct evhttp_request *req, const web_asset_t *a)
                       "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     api_reply(req, 200, "OK", a->content_type, (const char *)a->data, a->len);
+}
+
+/* A read: any token (or none on a loopback listener); else 401.  True when
+ * the request may go on. */
+static bool api_read_allowed(struct evhttp_request *req)
+{
+    char who[65];
+    if (api_local || auth_check(req, who, sizeof(who)) != AUTH_NONE)
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
+    return false;
+}
+
+/* Answer a request for path by the route table (see api_routes). */
+static void api_dispatch(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
+{
+    bool known;
+    const api_route_t *r = api_route_find(path, cmd, &known);
+    if (!known) {
+        api_error(req, 404, "Not Found", "no such endpoint");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+        if (!(r && r->auth == API_OPEN) && !api_read_allowed(req))
+            return;
+        if (!r)
+            api_error(req, 405, "Method Not Allowed", "use POST or DELETE");
+        else
+            r->handler(req, path);
+        return;
+    }
+    if (!r) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        api_error(req, 405, "Method Not Allowed",
+                  "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
+                  "POST /v1/backups)");
+        return;
+    }
+    if (r->auth == API_WRITE) {
+        api_control_run(req, path, cmd, r->handler);   /* token, handler, audit line */
+        return;
+    }
+    if (r->auth == API_READ && !api_read_allowed(req))
+        return;
+    r->handler(req, path);
 }
 
 /* libevent writes at most 16 KiB to a socket per loop iteration.  With
@@ -296,42 +453,14 @@ static void api_route(struct evhttp_request *req, void *arg)
         api_error(req, 400, "Bad Request", "malformed request target");
         return;
     }
-    static const char *const known[] = {"/healthz", "/v1/status", "/metrics", "/v1/events",
-                                        "/v1/weights", "/v1/decisions", "/v1/overrides",
-                                        "/v1/freeze", "/v1/replicas", "/v1/backups", "/v1/drills", NULL};
     const web_asset_t *asset = api_asset(path);
     if (asset && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
-        char who[65];
-        if (!api_local && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
+        if (!api_read_allowed(req))
             return;
-        }
         api_asset_reply(req, asset);
         return;
     }
-    bool found = (strncmp(path, "/v1/overrides/", 14) == 0 && path[14]) ||
-                 (strncmp(path, "/v1/drills/", 11) == 0 && path[11]);
-    for (size_t i = 0; !found && known[i]; i++)
-        found = strcmp(path, known[i]) == 0;
-    if (!found) {
-        api_error(req, 404, "Not Found", "no such endpoint");
-        return;
-    }
-    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
-        char who[65];
-        if (!api_local && strcmp(path, "/healthz") != 0 && auth_check(req, who, sizeof(who)) == AUTH_NONE) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            api_error(req, 401, "Unauthorized", "this listener is not loopback: a bearer token is required");
-            return;
-        }
-        if (strcmp(path, "/v1/freeze") == 0 || strncmp(path, "/v1/overrides/", 14) == 0)
-            api_error(req, 405, "Method Not Allowed", "use POST or DELETE");
-        else
-            api_get(req, path);
-        return;
-    }
-    api_control(req, path, cmd);
+    api_dispatch(req, path, cmd);
 }
 
 /* accept() failed.  Out of descriptors, the listener stays readable and

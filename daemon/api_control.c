@@ -36,8 +36,9 @@ static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char 
 }
 
 /* POST /v1/overrides {"region","action":"drain"|"pin","weight","duration_s","note"} */
-static void api_override_post(struct evhttp_request *req)
+void api_override_post(struct evhttp_request *req, const char *path)
 {
+    (void)path;
     cJSON *o = api_body_json(req);
     if (!o)
         return;
@@ -113,8 +114,10 @@ static bool api_control_allowed(struct evhttp_request *req, const char *what)
     return true;
 }
 
-static void api_backup_now(struct evhttp_request *req)
+/* POST /v1/backups {"table"}: a backup now. */
+void api_backup_post(struct evhttp_request *req, const char *path)
 {
+    (void)path;
     char msg[512];
     cJSON *o = api_body_json(req);
     if (!o)
@@ -137,8 +140,9 @@ bool api_drill_id(const char *path, uint64_t *id)
 }
 
 /* POST /v1/drills {"region","action":"drain"|"fail","duration_s","dry_run","note"} */
-static void api_drill_post(struct evhttp_request *req)
+void api_drill_post(struct evhttp_request *req, const char *path)
 {
+    (void)path;
     char msg[800];
     cJSON *o = api_body_json(req);
     if (!o)
@@ -181,51 +185,51 @@ static void api_drill_post(struct evhttp_request *req)
     api_send_json(req, 201, "Created", r);
 }
 
-void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd)
+void api_freeze_post(struct evhttp_request *req, const char *path)
 {
-    char msg[512], what[300];
-    bool post = cmd == EVHTTP_REQ_POST, del = cmd == EVHTTP_REQ_DELETE;
-    bool ov = strcmp(path, "/v1/overrides") == 0 && post;
-    bool rel = strncmp(path, "/v1/overrides/", 14) == 0 && del;
-    bool bk = strcmp(path, "/v1/backups") == 0 && post;
-    bool fr = strcmp(path, "/v1/freeze") == 0 && (post || del);
-    uint64_t did = 0;
-    bool dstart = strcmp(path, "/v1/drills") == 0 && post;
-    bool dstop = api_drill_id(path, &did) && del;
-    if (!ov && !rel && !bk && !fr && !dstart && !dstop) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        api_error(req, 405, "Method Not Allowed",
-                  "use GET (control: POST /v1/overrides, DELETE /v1/overrides/REGION, POST/DELETE /v1/freeze, "
-                  "POST /v1/backups)");
-        return;
+    (void)path;
+    api_freeze(req, true);
+}
+
+void api_freeze_delete(struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    api_freeze(req, false);
+}
+
+/* DELETE /v1/overrides/REGION */
+void api_override_delete(struct evhttp_request *req, const char *path)
+{
+    char msg[512];
+    size_t rlen = 0;
+    char *region = evhttp_uridecode(path + 14, 0, &rlen);
+    if (region && (strlen(region) != rlen || !utf8_valid(region, rlen, NULL))) {
+        free(region);   /* api_route refused these already; never look one up */
+        region = NULL;
     }
-    snprintf(what, sizeof(what), "%s %.250s", post ? "POST" : "DELETE", path);
+    ctrl_rc_t rc = region ? ctrl_override_clear(region, api_who, msg, sizeof(msg)) : CTRL_BAD;
+    api_ctrl_reply(req, rc, region ? msg : "bad region name");
+    free(region);
+}
+
+/* DELETE /v1/drills/ID */
+void api_drill_delete(struct evhttp_request *req, const char *path)
+{
+    char msg[512];
+    uint64_t did = 0;
+    (void)api_drill_id(path, &did);   /* the route matched a decimal id */
+    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
+    drill_rc_t rc = drill_stop(did, api_who, msg, sizeof(msg));
+    api_ctrl_reply(req, map[rc], msg);
+}
+
+void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_handler_fn fn)
+{
+    char what[300];
+    snprintf(what, sizeof(what), "%s %.250s", cmd == EVHTTP_REQ_POST ? "POST" : "DELETE", path);
     if (!api_control_allowed(req, what))
         return;
-    if (ov) {
-        api_override_post(req);
-    } else if (rel) {
-        size_t rlen = 0;
-        char *region = evhttp_uridecode(path + 14, 0, &rlen);
-        if (region && (strlen(region) != rlen || !utf8_valid(region, rlen, NULL))) {
-            free(region);   /* api_route refused these already; never look one up */
-            region = NULL;
-        }
-        ctrl_rc_t rc = region ? ctrl_override_clear(region, api_who, msg, sizeof(msg)) : CTRL_BAD;
-        api_ctrl_reply(req, rc, region ? msg : "bad region name");
-        free(region);
-    } else if (bk) {
-        api_backup_now(req);
-    } else if (dstart) {
-        api_drill_post(req);
-    } else if (dstop) {
-        static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
-        drill_rc_t rc = drill_stop(did, api_who, msg, sizeof(msg));
-        api_ctrl_reply(req, map[rc], msg);
-    } else {
-        api_freeze(req, post);
-    }
+    fn(req, path);
     /* a body that was not JSON was answered 400 before api_ctrl_reply */
     auth_audit(api_who, what, api_last_code ? api_last_code : 400, api_last_code ? api_last_msg : "bad request");
 }
-

@@ -84,8 +84,21 @@ void api_send_json(struct evhttp_request *req, int code, const char *reason, cJS
 /* The request body as a JSON object (strict text), or NULL with 400 sent. */
 cJSON *api_body_json(struct evhttp_request *req);
 
-/* api_control.c: POST/DELETE on the control endpoints; /v1/drills/ID. */
-void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd);
+/* A route's handler (api.c's route table): answers req, now or later. */
+typedef void (*api_handler_fn)(struct evhttp_request *req, const char *path);
+
+/* api_control.c: a WRITE route: the write token (403/401/403), then the
+ * handler, then the audit line. */
+void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_handler_fn fn);
+/* The control handlers (the route table names their paths). */
+void api_override_post(struct evhttp_request *req, const char *path);
+void api_override_delete(struct evhttp_request *req, const char *path);
+void api_freeze_post(struct evhttp_request *req, const char *path);
+void api_freeze_delete(struct evhttp_request *req, const char *path);
+void api_backup_post(struct evhttp_request *req, const char *path);
+void api_drill_post(struct evhttp_request *req, const char *path);
+void api_drill_delete(struct evhttp_request *req, const char *path);
+/* /v1/drills/ID: true with *id when ID is a decimal drill id. */
 bool api_drill_id(const char *path, uint64_t *id);
 
 /* api_guard.c: the Host allow-list and strict framing. */

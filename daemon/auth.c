@@ -216,7 +216,7 @@ static void auth_audit_failed(const char *path, const char *op, int e)
     snprintf(sum, sizeof(sum), "audit log %.400s: cannot %s: %s (control actions are not being recorded)",
              path, op, strerror(e));
     log_msg(LOG_ERR, "msg=\"audit log failed\" path=%s op=%s error=\"%s\"", path, op, strerror(e));
-    alarm_raise("audit-log", "critical", sum, NULL);
+    alarm_raise(alarm_key(ALARM_AUDIT_LOG).s, "critical", sum, NULL);
 }
 
 static void auth_audit_write(char *line)
@@ -260,7 +260,7 @@ static void auth_audit_write(char *line)
     if (auth_audit_broken) {
         auth_audit_broken = false;
         log_msg(LOG_NOTICE, "msg=\"audit log written again\" path=%s", path);
-        alarm_resolve("audit-log", "the audit log is written again");
+        alarm_resolve(alarm_key(ALARM_AUDIT_LOG).s, "the audit log is written again");
     }
 }
 
@@ -293,7 +293,7 @@ void auth_audit(const char *who, const char *what, int status, const char *resul
     cJSON *o = auth_audit_obj(who, what, status, result);
     auth_audit_line(o);
     if (o)
-        feed_emit("audit", o);   /* an authenticated action: it belongs with the decisions */
+        feed_emit(EV_AUDIT, o);   /* an authenticated action: it belongs with the decisions */
 }
 
 /* Refused requests (401, 403): the first AUTH_DENY_BURST of each interval

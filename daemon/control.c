@@ -67,7 +67,7 @@ static void ctrl_drop_expired(void)
                 cJSON_AddStringToObject(d, "action", v->kind == DECIDE_OV_DRAIN ? "drain" : "pin");
                 cJSON_AddStringToObject(d, "note", v->note);
             }
-            feed_emit("override_expired", d);
+            feed_emit(EV_OVERRIDE_EXPIRED, d);
             v->kind = DECIDE_OV_NONE;
             any = true;
         }
@@ -162,7 +162,7 @@ static void ctrl_record(const decide_out_t *o, const decide_region_t *in, const 
         }
         ctl.ring[ctl.nring++] = line;
     }
-    feed_emit("decision", d);
+    feed_emit(EV_DECISION, d);
 }
 
 static void ctrl_alarm(const decide_out_t *o)
@@ -172,9 +172,9 @@ static void ctrl_alarm(const decide_out_t *o)
     static bool safety_on;
     bool safety = o->top_rule == DECIDE_RULE_MIN_HEALTHY;
     if (safety && !safety_on)
-        alarm_raise("safety-rule", "warning", o->reason, NULL);
+        alarm_raise(alarm_key(ALARM_SAFETY_RULE).s, "warning", o->reason, NULL);
     else if (!safety && safety_on)
-        alarm_resolve("safety-rule", "no safety rule holds a region in any more");
+        alarm_resolve(alarm_key(ALARM_SAFETY_RULE).s, "no safety rule holds a region in any more");
     safety_on = safety;
     if (o->alarm == ctl.last_alarm)
         return;
@@ -185,11 +185,11 @@ static void ctrl_alarm(const decide_out_t *o)
         cJSON_AddStringToObject(d, "rule", decide_rule_str(o->top_rule));
         cJSON_AddStringToObject(d, "reason", o->reason);
     }
-    feed_emit("alarm", d);
+    feed_emit(EV_ALARM, d);
     if (o->alarm)
-        alarm_raise("failover", "critical", o->reason, NULL);
+        alarm_raise(alarm_key(ALARM_FAILOVER).s, "critical", o->reason, NULL);
     else
-        alarm_resolve("failover", "failover back to normal");
+        alarm_resolve(alarm_key(ALARM_FAILOVER).s, "failover back to normal");
     log_msg(o->alarm ? LOG_CRIT : LOG_NOTICE, "msg=\"%s\" reason=\"%s\"",
             o->alarm ? "failover alarm raised" : "failover alarm cleared", o->reason);
 }
@@ -271,11 +271,6 @@ void ctrl_health_changed(void)
 void ctrl_suspend(void)
 {
     ctl.suspended = true;
-}
-
-void ctrl_resume(void)
-{
-    ctl.suspended = false;
 }
 
 static void ctrl_on_r53(route53_note_t what)
@@ -373,7 +368,7 @@ ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t
         cJSON_AddStringToObject(d, "note", v->note);
         cJSON_AddStringToObject(d, "who", v->who);
     }
-    feed_emit("override_set", d);
+    feed_emit(EV_OVERRIDE_SET, d);
     snprintf(msg, msglen, "%s %s", drain ? "draining" : "pinning", region);
     ctrl_evaluate("override");
     return CTRL_OK;
@@ -402,7 +397,7 @@ ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, si
         cJSON_AddStringToObject(d, "who", who ? who : "");
         cJSON_AddBoolToObject(d, "had_override", had);
     }
-    feed_emit("override_released", d);
+    feed_emit(EV_OVERRIDE_RELEASED, d);
     snprintf(msg, msglen, "released %s", region);
     ctl.applied_seq = 0;
     ctrl_evaluate("release");
@@ -466,7 +461,7 @@ ctrl_rc_t ctrl_set_freeze(bool on, const char *note, const char *who, char *msg,
         cJSON_AddStringToObject(d, "note", ctl.freeze_note);
         cJSON_AddStringToObject(d, "who", who ? who : "");
     }
-    feed_emit(on ? "freeze" : "unfreeze", d);
+    feed_emit(on ? EV_FREEZE : EV_UNFREEZE, d);
     ctl.applied_seq = 0;
     snprintf(msg, msglen, "%s", on ? "frozen: decisions are shown, not applied" : "unfrozen");
     ctrl_evaluate(on ? "freeze" : "unfreeze");
@@ -489,7 +484,7 @@ static void ctrl_safe_mode(void)
         cJSON_AddStringToObject(d, "note", ctl.freeze_note);
         cJSON_AddStringToObject(d, "who", "regiond");
     }
-    feed_emit("freeze", d);
+    feed_emit(EV_FREEZE, d);
     log_msg(LOG_CRIT, "msg=\"frozen: safe mode\" reason=\"%s\"", state_safe_reason());
 }
 

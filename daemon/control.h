@@ -28,9 +28,6 @@ void ctrl_data_changed(void);
 /* A reload is under way: ignore health until ctrl_configure(). */
 void ctrl_suspend(void);
 
-/* The reload failed and the old config runs on: listen to health again. */
-void ctrl_resume(void);
-
 /* CTRL_UNAVAILABLE: the change could not be saved, so it was not made
  * (the API answers 503 with the reason). */
 typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE } ctrl_rc_t;

@@ -86,7 +86,7 @@ static ctrl_rc_t dr_end(drill_t *d, dr_state_t how, const char *who, char *msg, 
         cJSON_AddStringToObject(e, "region", d->region);
         cJSON_AddStringToObject(e, "state", dr_state_names[how]);
     }
-    feed_emit("drill_end", e);
+    feed_emit(EV_DRILL_END, e);
     dr_save(d, false);
     return CTRL_OK;
 }
@@ -156,7 +156,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         d->end_wall_ms = d->start_wall_ms;
         snprintf(d->result, sizeof(d->result), "%s", why);
         dr_note(d, "dry_run", why);
-        feed_emit("drill_dry_run", e);
+        feed_emit(EV_DRILL_DRY_RUN, e);
         snprintf(msg, msglen, "drill %" PRIu64 " (dry run): %s", d->id, why);
         dr_save(d, false);
         return DRILL_OK;
@@ -170,7 +170,7 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
         DR.n--;
         return DRILL_UNAVAILABLE;
     }
-    feed_emit("drill_start", e);   /* first line of the timeline */
+    feed_emit(EV_DRILL_START, e);   /* first line of the timeline */
     if (fail) {
         targets_set_drill_fail((size_t)ri, true);
         dr_note(d, "fault_injected", "probes of the region now count as failed (simulated outage)");
@@ -222,10 +222,9 @@ static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
             log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", DR.d[i].id, msg);
 }
 
-int drill_init(const cfg_t *cfg)
+int drill_init(void)
 {
     memset(&DR, 0, sizeof(DR));
-    DR.cfg = cfg;
     DR.tick = event_new(loop_base(), -1, EV_PERSIST, dr_on_tick, NULL);
     struct timeval tv = {0, 250000};
     if (!DR.tick || event_add(DR.tick, &tv) == -1)

@@ -18,7 +18,7 @@
 
 #include "cfg.h"
 
-int drill_init(const cfg_t *cfg);
+int drill_init(void);
 void drill_fini(void);
 
 /* DRILL_UNAVAILABLE: the drill (or its restore) could not be saved, so it

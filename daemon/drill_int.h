@@ -32,7 +32,6 @@ typedef struct {
 
 /* The drills, oldest first.  Owner: drill.c. */
 typedef struct {
-    const cfg_t *cfg;
     drill_t d[DR_MAX];
     size_t n;
     uint64_t next_id;

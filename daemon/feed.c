@@ -227,7 +227,8 @@ static void feed_pump(feed_client_t *c)
         c->next_id = first;
     if (c->next_id < first) {
         feed_gaps_total++;
-        evbuffer_add_printf(b, "event: gap\ndata: {\"lost_after\":%" PRIu64 ",\"resumed_at\":%" PRIu64 "}\n\n",
+        evbuffer_add_printf(b, "event: %s\ndata: {\"lost_after\":%" PRIu64 ",\"resumed_at\":%" PRIu64 "}\n\n",
+                            feed_ev_str(EV_GAP),
                             c->next_id - 1, first);
         c->next_id = first;
     }
@@ -248,8 +249,27 @@ static void feed_broadcast(void)
         feed_pump(c);
 }
 
-uint64_t feed_emit(const char *type, cJSON *data)
+static const struct {
+    const char *name, *fields;
+} feed_ev_names[EV_N] = {
+#define FEED_EV_NAME(e, name, fields) [e] = {name, fields},
+    FEED_EVENTS(FEED_EV_NAME)
+#undef FEED_EV_NAME
+};
+
+const char *feed_ev_str(feed_ev_t t)
 {
+    return (unsigned)t < EV_N ? feed_ev_names[t].name : "?";
+}
+
+const char *feed_ev_fields(feed_ev_t t)
+{
+    return (unsigned)t < EV_N ? feed_ev_names[t].fields : "";
+}
+
+uint64_t feed_emit(feed_ev_t kind, cJSON *data)
+{
+    const char *type = feed_ev_str(kind);
     if (!data)
         data = cJSON_CreateObject();
     if (!data)
@@ -388,8 +408,8 @@ void feed_sse_attach(struct evhttp_request *req, uint64_t last_id)
     if (b) {
         evbuffer_add_printf(b, "retry: 2000\n\n");
         if (last_id && feed_len && last_id + 1 < feed_first_id()) {
-            evbuffer_add_printf(b, "event: gap\ndata: {\"lost_after\":%" PRIu64
-                                ",\"resumed_at\":%" PRIu64 "}\n\n", last_id, feed_first_id());
+            evbuffer_add_printf(b, "event: %s\ndata: {\"lost_after\":%" PRIu64
+                                ",\"resumed_at\":%" PRIu64 "}\n\n", feed_ev_str(EV_GAP), last_id, feed_first_id());
             c->next_id = feed_first_id();
         }
         evhttp_send_reply_chunk_with_cb(req, b, feed_on_drained, c);

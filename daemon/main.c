@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@
 
 static const char *m_config_path = CFG_DEFAULT_PATH;
 static struct event *m_sig_term, *m_sig_int, *m_sig_hup;
+static const char *m_listen;   /* controller.listen as started (it changes only at restart) */
+static bool m_cfg_taken;       /* start-up: the running generation owns the config */
 
 static void usage(FILE *f)
 {
@@ -140,7 +143,7 @@ static int m_print_iam(void)
     return 0;
 }
 
-static void m_config_event(const char *type, const char *msg)
+static void m_config_event(feed_ev_t type, const char *msg)
 {
     cJSON *d = cJSON_CreateObject();
     if (d) {
@@ -154,59 +157,52 @@ static void m_config_event(const char *type, const char *msg)
     feed_emit(type, d);
 }
 
-static void m_reload(void)
+/* ---- module life cycle ----
+ * One row per module: start-up runs `init` top to bottom, a reload runs
+ * `configure` top to bottom with the new generation's config (after the
+ * whole reload was validated, before the old generation is released), and
+ * shutdown runs `fini` bottom to top (every row, whatever start-up reached:
+ * each fini is safe on a module that never started).  NULL: nothing to do.
+ * The order is shutdown's: feed ends event streams before the API frees
+ * their connections; the state writer outlives every module that saves;
+ * the loop goes last. */
+typedef struct {
+    const char *name;
+    int (*init)(cfg_t *c, char *err, size_t errlen);   /* 0, or -1 with err */
+    void (*configure)(const cfg_t *c);                 /* cannot fail: validated before */
+    void (*fini)(void);
+} m_module_t;
+
+static int m_loop_init(cfg_t *c, char *err, size_t errlen)
 {
-    char err[1024];
-    log_msg(LOG_NOTICE, "msg=\"reloading config\" path=%s", m_config_path);
-    cfg_t *c = cfg_load(m_config_path, err, sizeof(err));
-    if (c && (m_check_runtime(c, err, sizeof(err)) == -1 || auth_load(c, err, sizeof(err)) == -1)) {
-        cfg_free(c);
-        c = NULL;
+    (void)c;
+    if (loop_init() == -1) {
+        snprintf(err, errlen, "loop: cannot start");
+        return -1;
     }
-    const gen_t *old = targets_gen();
-    if (c && (strcmp(c->controller.listen, old->cfg->controller.listen) != 0 ||
-              strcmp(c->controller.state_dir, old->cfg->controller.state_dir) != 0))
-        log_msg(LOG_WARNING, "msg=\"controller.listen and controller.state_dir change only at restart\"");
-    if (c) {
-        char rerr[512] = "";
-        uint32_t ring = c->controller.events_ring;
-        int lvl = log_level_parse(c->controller.log_level);
-        if (res_configure(&c->resolver, rerr, sizeof(rerr)) == -1)
-            log_msg(LOG_WARNING, "msg=\"resolver change not applied\" error=\"%s\"", rerr);
-        ctrl_suspend();
-        if (targets_apply(c, err, sizeof(err)) == 0) {
-            aws_configure(c);
-            ctrl_configure(c);
-            ddb_configure(c);
-            backup_configure(c);
-            pitr_configure(c);
-            alarm_configure(c);
-            api_configure(&c->controller);
-            targets_release_previous();
-            feed_resize(ring);
-            log_set_level(lvl >= 0 ? lvl : LOG_INFO);
-            m_config_event("config_loaded", NULL);
-            return;
-        }
-    }
-    ctrl_resume();   /* the old config keeps running */
-    log_msg(LOG_ERR, "msg=\"config reload rejected, old config keeps running\" error=\"%s\"", err);
-    targets_reload_failed(err);
-    m_config_event("config_error", err);
+    return 0;
 }
 
-static void m_on_signal(evutil_socket_t sig, short what, void *arg)
+static int m_state_init(cfg_t *c, char *err, size_t errlen)
 {
-    (void)what, (void)arg;
-    if (sig == SIGHUP) {
-        m_reload();
-        return;
-    }
-    log_msg(LOG_NOTICE, "msg=\"stopping\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
-    sdn_stopping();
-    feed_emit("daemon_stop", NULL);
-    event_base_loopexit(loop_base(), NULL);
+    return state_init(c->controller.state_dir, err, errlen);
 }
+
+static int m_auth_init(cfg_t *c, char *err, size_t errlen)
+{
+    return auth_load(c, err, errlen);
+}
+
+static void m_auth_configure(const cfg_t *c)
+{
+    char err[512];
+    /* the secrets were read whole at validation; a file that changed since
+     * keeps the old tokens */
+    if (auth_load(c, err, sizeof(err)) == -1)
+        log_msg(LOG_ERR, "msg=\"api tokens not reloaded\" error=\"%s\"", err);
+}
+
+static void m_on_signal(evutil_socket_t sig, short what, void *arg);
 
 static int m_signals(void)
 {
@@ -220,34 +216,218 @@ static int m_signals(void)
     return 0;
 }
 
-static void m_shutdown(void)
+static int m_signals_init(cfg_t *c, char *err, size_t errlen)
 {
-    /* A second TERM during shutdown must not kill us half-way. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    drill_fini();
-    pitr_fini();
-    backup_fini();
-    ddb_fini();            /* cancels DynamoDB calls in flight */
-    ctrl_fini();           /* cancels Route 53 calls in flight */
-    targets_fini();        /* cancels every probe and lookup */
-    aws_fini();
-    alarm_fini();
-    feed_fini();           /* ends event streams */
-    api_fini();
-    rsrc_fini();
-    res_fini();
-    sdn_fini();
+    (void)c;
+    if (m_signals() == -1) {
+        snprintf(err, errlen, "signals: cannot set up");
+        return -1;
+    }
+    return 0;
+}
+
+static void m_signals_fini(void)
+{
     if (m_sig_term)
         event_free(m_sig_term);
     if (m_sig_int)
         event_free(m_sig_int);
     if (m_sig_hup)
         event_free(m_sig_hup);
-    auth_fini();           /* the audit summary of refusals: while state_dir is known */
-    state_fini();          /* finishes queued writes; before the loop goes (its timer) */
-    loop_fini();
+    m_sig_term = m_sig_int = m_sig_hup = NULL;
+}
+
+static int m_res_init(cfg_t *c, char *err, size_t errlen)
+{
+    return res_init(&c->resolver, err, errlen);
+}
+
+static void m_res_configure(const cfg_t *c)
+{
+    char rerr[512] = "";
+    if (res_configure(&c->resolver, rerr, sizeof(rerr)) == -1)
+        log_msg(LOG_WARNING, "msg=\"resolver change not applied\" error=\"%s\"", rerr);
+}
+
+static int m_api_init(cfg_t *c, char *err, size_t errlen)
+{
+    return api_init(m_listen, &c->controller, err, errlen);
+}
+
+static void m_api_configure(const cfg_t *c)
+{
+    api_configure(&c->controller);
+}
+
+static int m_feed_init(cfg_t *c, char *err, size_t errlen)
+{
+    return feed_init(c->controller.events_ring, err, errlen);
+}
+
+static void m_feed_configure(const cfg_t *c)
+{
+    feed_resize(c->controller.events_ring);
+}
+
+static int m_alarm_init(cfg_t *c, char *err, size_t errlen)
+{
+    if (alarm_init(c) == -1) {
+        snprintf(err, errlen, "alarms: out of memory");
+        return -1;
+    }
+    state_alarms_ready();   /* state write failures and corrupt files now raise alarms */
+    return 0;
+}
+
+static int m_aws_init(cfg_t *c, char *err, size_t errlen)
+{
+    return aws_init(c, err, errlen);
+}
+
+/* Takes the config over: from here the running generation owns it. */
+static int m_targets_init(cfg_t *c, char *err, size_t errlen)
+{
+    m_cfg_taken = true;
+    if (targets_init() == -1) {
+        cfg_free(c);
+        snprintf(err, errlen, "targets: cannot start");
+        return -1;
+    }
+    return targets_apply(c, err, errlen);
+}
+
+static void m_targets_configure(const cfg_t *c)
+{
+    (void)c;   /* targets_prepare() made its generation at validation */
+    targets_commit();
+}
+
+static int m_ctrl_init(cfg_t *c, char *err, size_t errlen)
+{
+    return ctrl_init(c, err, errlen);
+}
+
+#define M_INIT_CFG(mod, what)                                                   \
+    static int m_##mod##_init(cfg_t *c, char *err, size_t errlen)              \
+    {                                                                          \
+        if (mod##_init(c) == -1) {                                             \
+            snprintf(err, errlen, "%s: cannot start", what);                   \
+            return -1;                                                         \
+        }                                                                      \
+        return 0;                                                              \
+    }
+M_INIT_CFG(ddb, "dynamodb")
+M_INIT_CFG(backup, "backups")
+M_INIT_CFG(pitr, "pitr")
+
+static int m_drill_init(cfg_t *c, char *err, size_t errlen)
+{
+    (void)c;
+    if (drill_init() == -1) {
+        snprintf(err, errlen, "drills: cannot start");
+        return -1;
+    }
+    return 0;
+}
+
+static int m_sdn_init(cfg_t *c, char *err, size_t errlen)
+{
+    (void)c, (void)err, (void)errlen;
+    sdn_init();   /* outside systemd, or a watchdog timer that cannot be armed (logged): run anyway */
+    return 0;
+}
+
+/* log_init() runs before the table (start-up errors need it); the level
+ * changes last on reload, so the reload's own lines follow the old one. */
+static void m_log_configure(const cfg_t *c)
+{
+    int lvl = log_level_parse(c->controller.log_level);
+    log_set_level(lvl >= 0 ? lvl : LOG_INFO);
+}
+
+static const m_module_t m_modules[] = {
+    {"loop", m_loop_init, NULL, loop_fini},
+    {"state", m_state_init, NULL, state_fini},   /* finishes queued writes; needs the loop (its timer) */
+    {"auth", m_auth_init, m_auth_configure, auth_fini},   /* fini: the audit summary, while state_dir is known */
+    {"signals", m_signals_init, NULL, m_signals_fini},
+    {"resolver", m_res_init, m_res_configure, res_fini},
+    {"rsrc", NULL, NULL, rsrc_fini},
+    {"api", m_api_init, m_api_configure, api_fini},
+    {"feed", m_feed_init, m_feed_configure, feed_fini},   /* fini ends event streams */
+    {"alarm", m_alarm_init, alarm_configure, alarm_fini},
+    {"aws", m_aws_init, aws_configure, aws_fini},
+    {"targets", m_targets_init, m_targets_configure, targets_fini},   /* fini cancels every probe and lookup */
+    {"control", m_ctrl_init, ctrl_configure, ctrl_fini},   /* fini cancels Route 53 calls in flight */
+    {"dynamodb", m_ddb_init, ddb_configure, ddb_fini},   /* fini cancels DynamoDB calls in flight */
+    {"backup", m_backup_init, backup_configure, backup_fini},
+    {"pitr", m_pitr_init, pitr_configure, pitr_fini},
+    {"drill", m_drill_init, NULL, drill_fini},
+    {"sdn", m_sdn_init, NULL, sdn_fini},
+    {"log", NULL, m_log_configure, NULL},
+};
+#define M_NMODULES (sizeof(m_modules) / sizeof(m_modules[0]))
+
+/* The new config c, validated whole before any module sees it: the file's
+ * own rules, the files it names, the secrets, the targets' generation. */
+static cfg_t *m_reload_validate(char *err, size_t errlen)
+{
+    cfg_t *c = cfg_load(m_config_path, err, errlen);
+    if (c && (m_check_runtime(c, err, errlen) == -1 || auth_check_file(c, err, errlen) == -1)) {
+        cfg_free(c);
+        return NULL;
+    }
+    if (!c)
+        return NULL;
+    const gen_t *old = targets_gen();
+    if (strcmp(c->controller.listen, old->cfg->controller.listen) != 0 ||
+        strcmp(c->controller.state_dir, old->cfg->controller.state_dir) != 0)
+        log_msg(LOG_WARNING, "msg=\"controller.listen and controller.state_dir change only at restart\"");
+    if (targets_prepare(c, err, errlen) == -1)   /* takes c over */
+        return NULL;
+    return c;
+}
+
+static void m_reload(void)
+{
+    char err[1024];
+    log_msg(LOG_NOTICE, "msg=\"reloading config\" path=%s", m_config_path);
+    cfg_t *c = m_reload_validate(err, sizeof(err));
+    if (!c) {
+        log_msg(LOG_ERR, "msg=\"config reload rejected, old config keeps running\" error=\"%s\"", err);
+        targets_reload_failed(err);
+        m_config_event(EV_CONFIG_ERROR, err);
+        return;
+    }
+    ctrl_suspend();   /* targets re-evaluate their regions before the controller has the new config */
+    for (size_t i = 0; i < M_NMODULES; i++)
+        if (m_modules[i].configure)
+            m_modules[i].configure(c);
+    targets_release_previous();
+    m_config_event(EV_CONFIG_LOADED, NULL);
+}
+
+static void m_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what, (void)arg;
+    if (sig == SIGHUP) {
+        m_reload();
+        return;
+    }
+    log_msg(LOG_NOTICE, "msg=\"stopping\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    sdn_stopping();
+    feed_emit(EV_DAEMON_STOP, NULL);
+    event_base_loopexit(loop_base(), NULL);
+}
+
+static void m_shutdown(void)
+{
+    /* A second TERM during shutdown must not kill us half-way. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    for (size_t i = M_NMODULES; i-- > 0;)
+        if (m_modules[i].fini)
+            m_modules[i].fini();
 }
 
 static int m_run(void)
@@ -268,27 +448,19 @@ static int m_run(void)
     char *listen = strdup(c->controller.listen);
     XCHECK(listen);
     self.listen = listen;
+    m_listen = listen;
     status_set_self(&self);
     int rc = 1;
-    if (state_init(c->controller.state_dir, err, sizeof(err)) == -1 || auth_load(c, err, sizeof(err)) == -1 ||
-        loop_init() == -1 ||
-        res_init(&c->resolver, err, sizeof(err)) == -1 ||
-        feed_init(c->controller.events_ring, err, sizeof(err)) == -1 || m_signals() == -1 ||
-        targets_init() == -1 || api_init(listen, &c->controller, err, sizeof(err)) == -1) {
-        log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
-        cfg_free(c);
-        goto out;
-    }
-    if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || (state_alarms_ready(), 0) ||
-        aws_init(c, err, sizeof(err)) == -1 ||
-        ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c) == -1 ||
-        backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
-        log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
-        goto out;
-    }
-    sdn_init();
-    feed_emit("daemon_start", NULL);
-    m_config_event("config_loaded", NULL);
+    m_cfg_taken = false;
+    for (size_t i = 0; i < M_NMODULES; i++)
+        if (m_modules[i].init && m_modules[i].init(c, err, sizeof(err)) == -1) {
+            log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
+            if (!m_cfg_taken)
+                cfg_free(c);
+            goto out;
+        }
+    feed_emit(EV_DAEMON_START, NULL);
+    m_config_event(EV_CONFIG_LOADED, NULL);
     char sum[256];
     targets_summary(sum, sizeof(sum));
     log_msg(LOG_NOTICE, "msg=\"ready\" listen=%s config=%s", listen, m_config_path);

@@ -9,7 +9,6 @@
 #include "log.h"
 #include "loop.h"
 
-#define RSRC_KEY "controller-resources"
 
 static const char *const rsrc_names[RSRC_COUNT] = {"probes", "api_connections", "stream_clients", "accept"};
 static uint64_t rsrc_n[RSRC_COUNT], rsrc_last_ms[RSRC_COUNT];
@@ -41,7 +40,7 @@ static void rsrc_on_quiet(evutil_socket_t fd, short what, void *arg)
         return;
     }
     rsrc_raised_mask = 0;
-    alarm_resolve(RSRC_KEY, "regiond has had what it needs for 60 s");
+    alarm_resolve(alarm_key(ALARM_CONTROLLER_RESOURCES).s, "regiond has had what it needs for 60 s");
 }
 
 /* One summary per set of kinds: the alarm is raised again only when a new
@@ -57,7 +56,7 @@ static void rsrc_raise(void)
     cJSON *d = cJSON_CreateObject();
     for (unsigned k = 0; d && k < RSRC_COUNT; k++)
         cJSON_AddNumberToObject(d, rsrc_names[k], (double)rsrc_n[k]);
-    alarm_raise(RSRC_KEY, "warning", sum, d);
+    alarm_raise(alarm_key(ALARM_CONTROLLER_RESOURCES).s, "warning", sum, d);
 }
 
 void rsrc_note(rsrc_kind_t k, const char *detail)

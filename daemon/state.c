@@ -358,10 +358,10 @@ static void st_on_timer(evutil_socket_t fd, short what, void *arg)
         log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\" failures=%lu", err, failed);
         char sum[600];
         snprintf(sum, sizeof(sum), "state not saved: %s", err);
-        alarm_raise("state-write", "critical", sum, NULL);
+        alarm_raise(alarm_key(ALARM_STATE_WRITE).s, "critical", sum, NULL);
         st_failing = true;
     } else if (st_failing && !err[0]) {
-        alarm_resolve("state-write", "state files are written again");
+        alarm_resolve(alarm_key(ALARM_STATE_WRITE).s, "state files are written again");
         st_failing = false;
     }
     st_failed_seen = failed;

@@ -106,15 +106,14 @@ static void sl_raise(size_t i)
     snprintf(sum, sizeof(sum), "state file %s/%s was corrupt (%s): moved to %s; Route 53 writes are frozen "
              "until an operator runs regionctl unfreeze", state_dir(), sl_bad[i].name, sl_bad[i].why,
              sl_bad[i].aside[0] ? sl_bad[i].aside : "(could not be moved)");
-    char key[96];
-    snprintf(key, sizeof(key), "state-corrupt-%.60s", sl_bad[i].name);
+    alarm_key_t key = alarm_key_state_file(sl_bad[i].name);
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddStringToObject(d, "file", sl_bad[i].name);
         cJSON_AddStringToObject(d, "moved_to", sl_bad[i].aside);
         cJSON_AddStringToObject(d, "reason", sl_bad[i].why);
     }
-    alarm_raise(key, "critical", sum, d);
+    alarm_raise(key.s, "critical", sum, d);
 }
 
 void state_corrupt(const char *name, const char *why)
@@ -205,9 +204,8 @@ void state_safe_release(const char *who)
     char sum[200];
     snprintf(sum, sizeof(sum), "safe mode released by %s", who && *who ? who : "an operator");
     for (size_t i = 0; i < sl_nbad; i++) {
-        char key[96];
-        snprintf(key, sizeof(key), "state-corrupt-%.60s", sl_bad[i].name);
-        alarm_resolve(key, sum);
+        alarm_key_t key = alarm_key_state_file(sl_bad[i].name);
+        alarm_resolve(key.s, sum);
     }
     log_msg(LOG_NOTICE, "msg=\"%s\"", sum);
     sl_nbad = 0;

@@ -238,5 +238,6 @@ void targets_fini(void)
     tg_gen_unref(tg_gen);
     tg_gen = NULL;
     targets_release_previous();
+    targets_drop_prepared();
     targets_round_fini();
 }

@@ -111,8 +111,18 @@ int targets_init(void);
 void targets_fini(void);
 
 /* Make cfg (taken over) the running config; targets are matched with the
- * previous generation's.  0, or -1 (cfg freed, old config kept). */
+ * previous generation's.  0, or -1 (cfg freed, old config kept).  Same as
+ * targets_prepare() then targets_commit(). */
 int targets_apply(cfg_t *cfg, char *err, size_t errlen);
+
+/* A reload in two steps.  Prepare: make cfg (taken over) the next
+ * generation (compile its regexes, allocate what the commit needs); 0, or
+ * -1 with err (cfg freed, nothing changed).  Commit: run the prepared
+ * generation (targets matched by identity), which cannot fail.  Drop: free a
+ * prepared generation that will not be committed. */
+int targets_prepare(cfg_t *cfg, char *err, size_t errlen);
+void targets_commit(void);
+void targets_drop_prepared(void);
 
 /* Drop the generation that targets_apply() replaced, once every module
  * holding pointers into its config has the new one. */

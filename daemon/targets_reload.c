@@ -149,20 +149,51 @@ static region_t *tg_build_region(const cfg_region_t *rc, gen_t *g, size_t first_
     return r;
 }
 
-int targets_apply(cfg_t *cfg, char *err, size_t errlen)
+/* What targets_prepare() made (the generation and the tables the commit
+ * fills), until targets_commit() runs it. */
+static struct {
+    gen_t *g;
+    unsigned nb;
+    tg_old_t **tab;
+    region_t **nr;
+} tg_next;
+
+void targets_drop_prepared(void)
 {
+    free(tg_next.tab);
+    free(tg_next.nr);
+    tg_gen_unref(tg_next.g);
+    memset(&tg_next, 0, sizeof(tg_next));
+}
+
+int targets_prepare(cfg_t *cfg, char *err, size_t errlen)
+{
+    targets_drop_prepared();   /* normally committed already */
     gen_t *g = gen_new(cfg, err, errlen);
     if (!g)
         return -1;
-    unsigned nb = (unsigned)(tg_ntargets / 2 + 16);
-    tg_old_t **tab = calloc(nb, sizeof(*tab));
-    region_t **nr = calloc(cfg->n_regions, sizeof(*nr));
-    if (!tab || !nr) {
-        free(tab), free(nr);
+    tg_next.nb = (unsigned)(tg_ntargets / 2 + 16);
+    tg_next.tab = calloc(tg_next.nb, sizeof(*tg_next.tab));
+    tg_next.nr = calloc(cfg->n_regions, sizeof(*tg_next.nr));
+    tg_next.g = g;
+    if (!tg_next.tab || !tg_next.nr) {
         snprintf(err, errlen, "out of memory");
-        tg_gen_unref(g);
+        targets_drop_prepared();
         return -1;
     }
+    return 0;
+}
+
+void targets_commit(void)
+{
+    gen_t *g = tg_next.g;
+    if (!g)
+        return;
+    cfg_t *cfg = g->cfg;
+    unsigned nb = tg_next.nb;
+    tg_old_t **tab = tg_next.tab;
+    region_t **nr = tg_next.nr;
+    memset(&tg_next, 0, sizeof(tg_next));
     for (size_t i = 0; i < tg_nregions; i++)
         for (size_t j = 0; j < tg_regions[i]->n_targets; j++) {
             tg_old_t *o = malloc(sizeof(*o));
@@ -203,5 +234,12 @@ int targets_apply(cfg_t *cfg, char *err, size_t errlen)
     tg_info.last_error[0] = '\0';
     for (size_t i = 0; i < tg_nregions; i++)
         tg_region_eval(tg_regions[i]);
+}
+
+int targets_apply(cfg_t *cfg, char *err, size_t errlen)
+{
+    if (targets_prepare(cfg, err, errlen) == -1)
+        return -1;
+    targets_commit();
     return 0;
 }

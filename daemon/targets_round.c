@@ -81,7 +81,7 @@ void tg_region_eval(region_t *r)
         cJSON_AddStringToObject(d, "to", health_state_str(ns));
         cJSON_AddStringToObject(d, "reason", reason);
     }
-    feed_emit("region_state", d);
+    feed_emit(EV_REGION_STATE, d);
     char sum[256];
     targets_summary(sum, sizeof(sum));
     sdn_status(sum);
@@ -144,7 +144,7 @@ static void tg_round_finish(target_t *t)
         cJSON_AddStringToObject(d, "to", health_state_str(t->health.state));
         cJSON_AddStringToObject(d, "reason", t->health.reason);
     }
-    feed_emit("target_state", d);
+    feed_emit(EV_TARGET_STATE, d);
     tg_region_eval(t->region);
 }
 

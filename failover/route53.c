@@ -61,9 +61,8 @@ bool route53_needs_correction(void)
 void route53_clear_drift(size_t i)
 {
     if (i < r53s.n && r53s.drift[i]) {
-        char key[100];
-        snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
-        alarm_resolve(key, "drift accepted by an operator");
+        alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
+        alarm_resolve(key.s, "drift accepted by an operator");
     }
     if (i < r53s.n && r53s.drift[i]) {
         r53s.drift[i] = false;
@@ -88,7 +87,7 @@ int64_t route53_last_read_wall_ms(void) { return r53s.last_read_wall_ms; }
 uint64_t route53_changes_total(void) { return r53s.changes_total; }
 uint64_t route53_drift_total(void) { return r53s.drift_total; }
 
-void r53_event(const char *type, cJSON *d)
+void r53_event(feed_ev_t type, cJSON *d)
 {
     feed_emit(type, d);
 }
@@ -117,7 +116,7 @@ void r53_intent_clear(void)
     state_write_async(R53_INTENT_FILE, "{}", 2);
 }
 
-void r53_change_event(const char *type)
+void r53_change_event(feed_ev_t type)
 {
     cJSON *d = cJSON_CreateObject();
     if (!d)
@@ -193,7 +192,7 @@ static void r53_after_start(const r53_list_t *acc)
     cJSON *d = cJSON_CreateObject();
     for (size_t i = 0; d && i < r53s.n; i++)
         cJSON_AddNumberToObject(d, r53s.cfg->regions[i].name, route53_live_weight(i));
-    r53_event("route53_live", d);
+    r53_event(EV_ROUTE53_LIVE, d);
     r53s.phase = R53_IDLE;
     r53s.notify(R53_NOTE_LIVE);
     r53s.notify(R53_NOTE_IDLE);
@@ -208,7 +207,7 @@ static void r53_start_failed(const char *error)
     char sum[700];
     snprintf(sum, sizeof(sum), "cannot read the Route 53 records of %s (%.500s): no change is made until they are read; retrying",
              r53s.cfg->route53.record_name, error);
-    alarm_raise("route53-read", "critical", sum, NULL);
+    alarm_raise(alarm_key(ALARM_ROUTE53_READ).s, "critical", sum, NULL);
     r53_retry_later(r53_start_read);
 }
 
@@ -233,7 +232,7 @@ static void r53_reconcile_failed(const char *error)
     char sum[700];
     snprintf(sum, sizeof(sum), "cannot re-read the Route 53 records of %s (%.500s): drift is not seen until a read "
              "succeeds (every batch still reads first)", r53s.cfg->route53.record_name, error);
-    alarm_raise("route53-read", "warning", sum, NULL);
+    alarm_raise(alarm_key(ALARM_ROUTE53_READ).s, "warning", sum, NULL);
     r53_go_idle();
 }
 

@@ -22,7 +22,7 @@ static void r53_on_visible(void *arg, int ok, const char *result)
     (void)arg;
     r53s.change.visible_ms = ok ? loop_now_ms() : 0;
     snprintf(r53s.change.visible_result, sizeof(r53s.change.visible_result), "%s", result);
-    r53_change_event(ok ? "route53_change_visible" : "route53_change_not_visible");
+    r53_change_event(ok ? EV_ROUTE53_CHANGE_VISIBLE : EV_ROUTE53_CHANGE_NOT_VISIBLE);
 }
 
 static void r53_poll_later(void)
@@ -44,8 +44,8 @@ static void r53_on_getchange(void *arg, const aws_resp_t *resp)
         snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", ci.status);
         if (strcmp(ci.status, "INSYNC") == 0) {
             r53s.change.insync_ms = loop_now_ms();
-            alarm_resolve("route53-stuck", "change INSYNC");
-            r53_change_event("route53_change_insync");
+            alarm_resolve(alarm_key(ALARM_ROUTE53_STUCK).s, "change INSYNC");
+            r53_change_event(EV_ROUTE53_CHANGE_INSYNC);
             dnscheck_start(r53s.cfg, r53s.change.weights_from, r53s.change.weights_to, r53s.n, r53_on_visible, NULL);
             r53_go_idle();
             return;
@@ -57,8 +57,8 @@ static void r53_on_getchange(void *arg, const aws_resp_t *resp)
     if (age > (uint64_t)r53s.cfg->route53.change_timeout_s * 1000u) {
         snprintf(r53s.change.error, sizeof(r53s.change.error), "change %s of decision %" PRIu64 " not INSYNC after %u s",
                  r53s.change.change_id, r53s.change.decision, r53s.cfg->route53.change_timeout_s);
-        r53_change_event("route53_change_stuck");
-        alarm_raise("route53-stuck", "critical", r53s.change.error, NULL);
+        r53_change_event(EV_ROUTE53_CHANGE_STUCK);
+        alarm_raise(alarm_key(ALARM_ROUTE53_STUCK).s, "critical", r53s.change.error, NULL);
         r53_go_idle();   /* the change is accepted: Route 53 finishes it; the next read shows it */
         return;
     }
@@ -98,11 +98,11 @@ static void r53_batch_failed(const char *status, bool drifted)
     snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", status);
     r53_intent_clear();
     r53_free_created();
-    r53_change_event("route53_change_failed");
+    r53_change_event(EV_ROUTE53_CHANGE_FAILED);
     char sum[700];
     snprintf(sum, sizeof(sum), "Route 53 change of decision %" PRIu64 " did not land: %.600s", r53s.change.decision,
              r53s.change.error[0] ? r53s.change.error : "failed");
-    alarm_raise("route53-change", "critical", sum, NULL);
+    alarm_raise(alarm_key(ALARM_ROUTE53_CHANGE).s, "critical", sum, NULL);
     r53s.notify(R53_NOTE_FAILED);
     if (drifted)
         r53s.notify(R53_NOTE_LIVE);
@@ -116,16 +116,15 @@ static void r53_drift_corrected(void)
 {
     for (size_t i = 0; i < r53s.n; i++)
         if (r53s.drift[i] && r53s.cfg->route53.correct_drift) {
-            char key[100];
+            alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
             r53s.drift[i] = false;
-            snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
-            alarm_resolve(key, "drifted record corrected (correct_drift)");
+            alarm_resolve(key.s, "drifted record corrected (correct_drift)");
         }
 }
 
 static void r53_after_verify(const r53_list_t *acc)
 {
-    alarm_resolve("route53-unknown", "the outcome of the change is known again");
+    alarm_resolve(alarm_key(ALARM_ROUTE53_UNKNOWN).s, "the outcome of the change is known again");
     r53_retry_reset();
     if (r53_live_matches_sent(acc)) {
         /* Our change landed though its answer was an error or lost (a retry
@@ -138,8 +137,8 @@ static void r53_after_verify(const r53_list_t *acc)
         r53_intent_clear();
         r53_free_created();
         r53s.changes_total++;
-        alarm_resolve("route53-change", "Route 53 changes go through again");
-        r53_change_event("route53_change_landed");
+        alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, "Route 53 changes go through again");
+        r53_change_event(EV_ROUTE53_CHANGE_LANDED);
         r53s.notify(R53_NOTE_APPLIED);
         r53s.notify(R53_NOTE_LIVE);
         r53_go_idle();
@@ -157,7 +156,7 @@ static void r53_verify_failed(const char *error)
     snprintf(sum, sizeof(sum), "outcome of the Route 53 change of decision %" PRIu64
              " unknown: the batch failed (%.200s) and re-reading %s failed (%.200s); retrying",
              r53s.change.decision, r53s.change.error, r53s.cfg->route53.record_name, error);
-    alarm_raise("route53-unknown", "critical", sum, NULL);
+    alarm_raise(alarm_key(ALARM_ROUTE53_UNKNOWN).s, "critical", sum, NULL);
     r53_retry_later(r53_verify);
 }
 
@@ -192,8 +191,8 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53s.changes_total++;
         r53_known_save();     /* first: a stop between the two still finds the intent landed */
         r53_intent_clear();
-        alarm_resolve("route53-change", "Route 53 changes go through again");
-        r53_change_event("route53_change_submitted");
+        alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, "Route 53 changes go through again");
+        r53_change_event(EV_ROUTE53_CHANGE_SUBMITTED);
         r53s.notify(R53_NOTE_APPLIED);
         r53s.phase = R53_PENDING;
         r53s.poll_wait_ms = 250;
@@ -217,10 +216,10 @@ static void r53_refuse(const char *why, bool safety)
     r53_free_created();
     r53s.have_change = true;
     snprintf(r53s.change.status, sizeof(r53s.change.status), "REFUSED");
-    r53_change_event("route53_change_refused");
+    r53_change_event(EV_ROUTE53_CHANGE_REFUSED);
     char sum[700];
     snprintf(sum, sizeof(sum), "Route 53 batch of decision %" PRIu64 " not sent: %.600s", r53s.change.decision, why);
-    alarm_raise(safety ? "route53-refused" : "route53-change", "critical", sum, NULL);
+    alarm_raise(alarm_key(safety ? ALARM_ROUTE53_REFUSED : ALARM_ROUTE53_CHANGE).s, "critical", sum, NULL);
     r53s.notify(R53_NOTE_FAILED);
     r53_go_idle();
 }
@@ -242,7 +241,7 @@ void r53_after_fresh(const r53_list_t *acc)
         r53_refuse(why, refused);
         return;
     }
-    alarm_resolve("route53-refused", "the batch passes the safety rules");
+    alarm_resolve(alarm_key(ALARM_ROUTE53_REFUSED).s, "the batch passes the safety rules");
     if (!body) {   /* nothing to change on the live records */
         if (route53_needs_correction()) {   /* drifted records already as configured */
             r53_drift_corrected();

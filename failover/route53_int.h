@@ -16,6 +16,7 @@
 
 #include "cfg.h"
 #include "client.h"
+#include "feed.h"
 #include "r53_xml.h"
 #include "route53.h"
 
@@ -66,10 +67,10 @@ extern r53_state_t r53s;
 /* route53.c: an event on the feed; the change in flight, persisted; the
  * change's timeline as a feed event of `type`; go idle and tell the
  * controller; run `fn` after a backoff (1 s doubling to 60 s). */
-void r53_event(const char *type, cJSON *d);
+void r53_event(feed_ev_t type, cJSON *d);
 void r53_intent_write(void);
 void r53_intent_clear(void);
-void r53_change_event(const char *type);
+void r53_change_event(feed_ev_t type);
 void r53_go_idle(void);
 void r53_retry_later(void (*fn)(void));
 void r53_retry_reset(void);

@@ -145,7 +145,7 @@ static bool r53_check_intent(const r53_list_t *acc, int *want)
             r53s.change.weights_from[k] = r53s.change.weights_to[k] = want[k];
         log_msg(LOG_NOTICE, "msg=\"change in flight at the last stop %s\" decision=%" PRIu64,
                 landed ? "landed" : "did not land", r53s.change.decision);
-        r53_change_event(landed ? "route53_change_landed" : "route53_change_lost");
+        r53_change_event(landed ? EV_ROUTE53_CHANGE_LANDED : EV_ROUTE53_CHANGE_LOST);
         r53_intent_clear();
     }
     cJSON_Delete(o);

@@ -128,13 +128,13 @@ void r53_report_drift(size_t i, long expected, long live, const char *why)
         cJSON_AddStringToObject(d, "why", why);
         cJSON_AddBoolToObject(d, "corrected", r53s.cfg->route53.correct_drift);
     }
-    r53_event("route53_drift", d);
-    char key[100], sum[300];
-    snprintf(key, sizeof(key), "route53-drift-%s", r53s.cfg->regions[i].name);
+    r53_event(EV_ROUTE53_DRIFT, d);
+    char sum[300];
+    alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
     snprintf(sum, sizeof(sum), "Route 53 record of %s changed outside regiond (%s): %s",
              r53s.cfg->regions[i].name, why,
              r53s.cfg->route53.correct_drift ? "will be corrected" : "left alone until regionctl release");
-    alarm_raise(key, "warning", sum, NULL);
+    alarm_raise(key.s, "warning", sum, NULL);
     log_msg(LOG_WARNING, "msg=\"route53 record changed outside regiond\" region=%s why=\"%s\"",
             r53s.cfg->regions[i].name, why);
 }
@@ -161,7 +161,7 @@ static void r53_lost_landed(void)
     snprintf(r53s.change.status, sizeof(r53s.change.status), "LANDED");
     log_msg(LOG_NOTICE, "msg=\"change found not landed at start-up landed late\" decision=%llu",
             (unsigned long long)r53s.change.decision);
-    r53_change_event("route53_change_landed");
+    r53_change_event(EV_ROUTE53_CHANGE_LANDED);
 }
 
 /* Make a listing what we know; report records changed behind our back.
@@ -198,7 +198,7 @@ bool r53_adopt_listing(const r53_list_t *acc, bool report_drift)
         r53_lost_landed();
     r53s.read_ok = true;
     r53s.last_read_wall_ms = loop_wall_ms();
-    alarm_resolve("route53-read", "the live records are read again");
+    alarm_resolve(alarm_key(ALARM_ROUTE53_READ).s, "the live records are read again");
     r53_known_save();
     return any;
 }

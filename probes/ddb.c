@@ -47,10 +47,10 @@ static void ddb_hb_update(void)
         char sum[500];
         snprintf(sum, sizeof(sum), "DynamoDB heartbeat off (no replication lag measured): %s", why);
         log_msg(LOG_ERR, "msg=\"heartbeat refused\" reason=\"%s\"", why);
-        alarm_raise("ddb-heartbeat", "critical", sum, NULL);
+        alarm_raise(alarm_key(ALARM_DDB_HEARTBEAT).s, "critical", sum, NULL);
     } else if (was) {
         log_msg(LOG_NOTICE, "msg=\"heartbeat table checked: heartbeat on\"");
-        alarm_resolve("ddb-heartbeat", "heartbeat table checked in every region");
+        alarm_resolve(alarm_key(ALARM_DDB_HEARTBEAT).s, "heartbeat table checked in every region");
     }
 }
 
@@ -382,13 +382,12 @@ static void ddb_evaluate(void)
             cJSON_AddBoolToObject(d, "active", is);
             cJSON_AddStringToObject(d, "finding", is ? f : "cleared");
         }
-        feed_emit("replica_finding", d);
-        char key[100];
-        snprintf(key, sizeof(key), "replica-%s", ddbs.cfg->regions[i].name);
+        feed_emit(EV_REPLICA_FINDING, d);
+        alarm_key_t key = alarm_key_region(ALARM_REPLICA, ddbs.cfg->regions[i].name);
         if (is)
-            alarm_raise(key, "warning", f, NULL);
+            alarm_raise(key.s, "warning", f, NULL);
         else
-            alarm_resolve(key, "replica healthy again");
+            alarm_resolve(key.s, "replica healthy again");
         int sev = ddbs.cfg->dynamodb.finding == 0 ? 1 : ddbs.cfg->dynamodb.finding == 1 ? 2 : 0;
         targets_set_data_finding(i, is ? sev : 0, f);
     }
@@ -457,7 +456,7 @@ static void ddb_stop(void)
     memset(ddbs.r, 0, sizeof(ddbs.r));
     memset(ddbs.p, 0, sizeof(ddbs.p));
     if (ddbs.hb_off[0])
-        alarm_resolve("ddb-heartbeat", "configuration changed: heartbeat table checked again");
+        alarm_resolve(alarm_key(ALARM_DDB_HEARTBEAT).s, "configuration changed: heartbeat table checked again");
     ddbs.hb_off[0] = '\0';
     ddbs.on = false;
 }

@@ -354,6 +354,32 @@ static void test_queue_bound(void)
     alarm_fini();
 }
 
+#define KEY_IS(got, want) CHECK(strcmp((got), (want)) == 0)
+
+/* Each kind's builder gives the key docs/config.md shows, filled in; a long
+ * part is cut where the callers' buffers cut it before the builders. */
+static void test_keys(void)
+{
+    KEY_IS(alarm_key(ALARM_FAILOVER).s, "failover");
+    KEY_IS(alarm_key(ALARM_ROUTE53_READ).s, "route53-read");
+    KEY_IS(alarm_key(ALARM_CONTROLLER_RESOURCES).s, "controller-resources");
+    KEY_IS(alarm_key_region(ALARM_ROUTE53_DRIFT, "eu-west-1").s, "route53-drift-eu-west-1");
+    KEY_IS(alarm_key_region(ALARM_REPLICA, "us.east_1").s, "replica-us.east_1");
+    KEY_IS(alarm_key_region(ALARM_PITR_OFF, "r").s, "pitr-off-r");
+    KEY_IS(alarm_key_region(ALARM_PITR_DRIFT, "r").s, "pitr-drift-r");
+    KEY_IS(alarm_key_aws("route53").s, "aws-route53");
+    KEY_IS(alarm_key_backup("nightly", "eu").s, "nightly@eu");
+    char name[100];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    alarm_key_t k = alarm_key_state_file(name);
+    CHECK_EQ_INT((int)strlen(k.s), (int)strlen("state-corrupt-") + 60);
+    CHECK(strncmp(k.s, "state-corrupt-nnn", 17) == 0);
+    /* a name with upper-case letters is filled in, never taken for a placeholder */
+    KEY_IS(alarm_key_region(ALARM_REPLICA, "EU-WEST").s, "replica-EU-WEST");
+    KEY_IS(alarm_key_backup(NULL, "eu").s, "@eu");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/regiond-test-alarm-XXXXXX");
@@ -368,6 +394,7 @@ int main(void)
     setvbuf(stderr, NULL, _IONBF, 0);
     unsetenv("JOURNAL_STREAM");
     log_init(LOG_DEBUG);
+    test_keys();
 
     CHECK_EQ_INT(loop_init(), 0);
     CHECK_EQ_INT(state_init(tmpdir, err, sizeof err), 0);

@@ -4,13 +4,13 @@
 (function () {
   const POLL_MS = 2000, SPARK_N = 60, LOG_MAX = 300;
   const EVENT_TYPES = ['daemon_start', 'daemon_stop', 'config_loaded', 'config_error', 'target_state',
-    'region_state', 'decision', 'alarm', 'override_set', 'override_released', 'override_expired', 'freeze',
-    'unfreeze', 'route53_live', 'route53_change_submitted', 'route53_change_insync', 'route53_change_visible',
-    'route53_change_not_visible', 'route53_change_failed', 'route53_change_landed', 'route53_change_lost',
-    'route53_change_stuck', 'route53_drift', 'replica_finding', 'backup_started', 'backup_available',
-    'backup_stuck', 'backup_failed', 'backup_deleted', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift',
-    'drill_started', 'drill_ended', 'drill_expired', 'drill_cancelled', 'drill_refused', 'drill_set',
-    'drill_released', 'drill_failed', 'drill_state', 'gap'];
+    'region_state', 'decision', 'alarm', 'alarm_raised', 'alarm_resolved', 'override_set', 'override_released',
+    'override_expired', 'freeze', 'unfreeze', 'audit', 'route53_live', 'route53_change_submitted',
+    'route53_change_insync', 'route53_change_visible', 'route53_change_not_visible', 'route53_change_failed',
+    'route53_change_refused', 'route53_change_landed', 'route53_change_lost', 'route53_change_stuck',
+    'route53_drift', 'replica_finding', 'backup_started', 'backup_available', 'backup_stuck', 'backup_failed',
+    'backup_deleted', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift', 'drill_start', 'drill_dry_run',
+    'drill_end', 'gap'];
 
   const $ = (id) => document.getElementById(id);
   const spark = new Map();      // region -> [latency ms]
