@@ -245,6 +245,12 @@ void apic_request_seen(api_conn_t *c)
         c->deadline_ms = loop_now_ms() + apic_deadline_ms;
 }
 
+void apic_hold(api_conn_t *c)
+{
+    if (c)
+        c->deadline_ms = 0;
+}
+
 bool apic_refused(const api_conn_t *c)
 {
     return c && c->refused;

@@ -51,6 +51,10 @@ void apic_request_seen(api_conn_t *c);
 /* Accepted past the cap: answer 503 and close. */
 bool apic_refused(const api_conn_t *c);
 
+/* A control request waits for its change to be durable: no request
+ * deadline until it is answered (apic_request_seen then). */
+void apic_hold(api_conn_t *c);
+
 /* The connection now carries an event stream (no deadline, never evicted). */
 void apic_set_stream(api_conn_t *c, size_t sndbuf);
 
