@@ -23,6 +23,7 @@ static char api_who[65];             /* the token name of the control request be
  * Owner: whoever holds it until api_ctrl_reply (which frees it). */
 typedef struct {
     struct evhttp_request *req;
+    api_conn_t *conn;                /* valid only while api_control() runs (a close frees it later) */
     char who[65], what[300];
 } api_wait_t;
 
@@ -48,9 +49,11 @@ static void api_ctrl_done(void *arg, ctrl_rc_t rc, const char *msg)
     api_ctrl_reply(arg, rc, msg);
 }
 
-/* The body was not JSON: api_body_json answered 400. */
+/* The body was not JSON: api_body_json answered 400 (always from inside
+ * api_control(), so w->conn is still valid). */
 static void api_ctrl_bad_body(api_wait_t *w)
 {
+    apic_request_seen(w->conn);   /* the hold is over */
     auth_audit(w->who, w->what, 400, "bad request");
     free(w);
 }
@@ -232,9 +235,10 @@ void api_control(struct evhttp_request *req, const char *path, enum evhttp_cmd_t
         return;
     }
     w->req = req;
+    w->conn = apic_of(req);
     snprintf(w->who, sizeof(w->who), "%s", api_who);
     snprintf(w->what, sizeof(w->what), "%s", what);
-    apic_hold(apic_of(req));   /* answered when its change is durable: no request deadline meanwhile */
+    apic_hold(w->conn);   /* answered when its change is durable: no request deadline meanwhile */
     if (ov) {
         api_override_post(w);
     } else if (rel) {
