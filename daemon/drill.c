@@ -377,6 +377,8 @@ static cJSON *dr_summary(const drill_t *d)
     cJSON_AddStringToObject(x, "action", d->fail ? "fail" : "drain");
     cJSON_AddStringToObject(x, "state", dr_state_names[d->state]);
     cJSON_AddBoolToObject(x, "dry_run", d->dry_run);
+    if (d->starting || d->ending)   /* its file or override is being written: not in effect (or still in effect) */
+        cJSON_AddBoolToObject(x, d->starting ? "starting" : "ending", true);
     cJSON_AddStringToObject(x, "note", d->note);
     cJSON_AddStringToObject(x, "who", d->who);
     cJSON_AddNumberToObject(x, "duration_s", d->duration_s);

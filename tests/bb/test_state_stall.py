@@ -13,6 +13,11 @@ unchanged), the two operators are answered in the order they asked and the
 last word wins; kill -9 right after the pin's answer and a restart find the
 pin (and the unfreeze), and the peer gets the pinned weight.
 
+test_stalled_disk_timing: the same stall, the loop's own measures (lag,
+probes) while three changes and a drill start are in flight; the drill
+shows as starting and drains nothing until its file and override are
+durable.
+
 test_read_only_disk: state_dir on a tmpfs remounted read-only at runtime:
 two changes sent at once both answer 503 with the reason, in order, nothing
 changes in memory or at the strict Route 53 peer, the loop stays on time."""
@@ -185,6 +190,18 @@ def test_stalled_disk_timing():
         for c in calls:
             c.join(60)
         check_eq([c.code for c in calls], [200, 200, 200], "every change acknowledged once durable")
+        # A drill start writes its file, then its override: answered after both.
+        dr = Call(s, d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 120})
+        dr.start()
+        time.sleep(0.5)
+        shown = json.loads(d.get("/v1/drills")[1])
+        check(dr.code is None and len(shown) == 1 and shown[0].get("starting") is True,
+              f"the drill shows as starting before it is durable ({dr.code}, {shown})")
+        check_eq(s.peer.weights(NAME)["ap-southeast-2"], 100, "no drain at the peer before the drill is durable")
+        dr.join(60)
+        check_eq(dr.code, 201, f"the drill started once durable ({dr.out})")
+        check(dr.done_at - dr.sent_at >= 3.8, f"after both writes ({dr.done_at - dr.sent_at:.1f} s)")
+        wait_for(lambda: s.peer.weights(NAME)["ap-southeast-2"] == 0, 20, "the drill's drain at the peer")
         time.sleep(max(0, 6 - (time.monotonic() - t0)))
         n, took = probes(d, "us-east-1") - p0, time.monotonic() - t0
         want = took / 0.3
