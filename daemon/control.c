@@ -532,6 +532,7 @@ int ctrl_init(const cfg_t *cfg, char *err, size_t errlen)
     ctrl_names(cfg);
     ctl.frozen = cfg->decision.freeze;
     ctrl_load();
+    ctrl_safe_mode();   /* a corrupt file: the first file written says frozen */
     if (ctrl_reserve_at_start() == -1)
         log_msg(LOG_ERR, "msg=\"no decision numbers reserved at start\" error=\"%s\"", state_last_error());
     ctl.tick = event_new(loop_base(), -1, EV_PERSIST, ctrl_on_tick, NULL);
