@@ -415,6 +415,33 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
     bk_wait(j, 1);
 }
 
+/* The run's record (its pending name) is durable, or not: only now does
+ * CreateBackup go out, so a crash never leaves a backup nobody looks for. */
+static void bk_on_recorded(void *arg, int rc, const char *err)
+{
+    uintptr_t v = (uintptr_t)arg;
+    size_t idx = v % BK_MAXJOBS;
+    if (v / BK_MAXJOBS != bks.gen || idx >= bks.n || bks.jobs[idx].phase != JOB_RECORDING)
+        return;   /* the jobs were rebuilt (reload) meanwhile: this run never started */
+    bk_job_t *j = &bks.jobs[idx];
+    if (rc == -1) {
+        char r[700];
+        snprintf(r, sizeof(r), "not started: the run could not be recorded before CreateBackup (%.600s)", err);
+        j->pending[0] = '\0';
+        bk_event(EV_BACKUP_FAILED, j, r);
+        alarm_raise(j->key, "critical", r, NULL);
+        bk_finish(j, r, true);
+        return;
+    }
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "TableName", j->s->table);
+    cJSON_AddStringToObject(b, "BackupName", j->last_name);
+    j->phase = JOB_CREATING;
+    j->req = ddb_call_once(bks.cfg, j->region, "CreateBackup", b, bk_on_create, j);
+    if (!j->req)
+        bk_finish(j, "CreateBackup: cannot start", true);
+}
+
 static void bk_run(bk_job_t *j, const char *why)
 {
     if (j->phase != JOB_IDLE)
@@ -429,14 +456,18 @@ static void bk_run(bk_job_t *j, const char *why)
     snprintf(j->pending, sizeof(j->pending), "%s", j->last_name);
     j->pending_s = now;
     snprintf(j->last_result, sizeof(j->last_result), "running (%s)", why);
-    bk_save();   /* the run is recorded before it starts: never a burst after downtime */
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "TableName", j->s->table);
-    cJSON_AddStringToObject(b, "BackupName", j->last_name);
-    j->phase = JOB_CREATING;
-    j->req = ddb_call_once(bks.cfg, j->region, "CreateBackup", b, bk_on_create, j);
-    if (!j->req)
-        bk_finish(j, "CreateBackup: cannot start", true);
+    /* The run is recorded before it starts (never a burst after downtime);
+     * the loop goes on meanwhile, CreateBackup waits for the write. */
+    j->phase = JOB_RECORDING;
+    cJSON *doc = bk_doc();
+    uintptr_t tag = (uintptr_t)bks.gen * BK_MAXJOBS + (uintptr_t)(j - bks.jobs);
+    int rc = doc ? bk_save_doc(doc, bk_on_recorded, (void *)tag) : -1;
+    cJSON_Delete(doc);
+    if (rc == -1) {
+        j->pending[0] = '\0';
+        bk_finish(j, "not started: the run could not be recorded (out of memory)", true);
+        return;
+    }
     log_msg(LOG_INFO, "msg=\"backup started\" schedule=%s region=%s name=%s trigger=%s", j->s->name,
             bks.cfg->regions[j->region].name, j->last_name, why);
 }
@@ -489,6 +520,7 @@ int backup_run_now(const char *table, char *msg, size_t msglen)
 
 static void bk_stop(void)
 {
+    bks.gen++;   /* a run waiting for its record never starts */
     for (size_t i = 0; i < bks.n; i++) {
         ddb_cancel(bks.jobs[i].req);
         if (bks.jobs[i].poll)
@@ -502,7 +534,7 @@ static void bk_stop(void)
     bk_state_free();
 }
 
-static void bk_start(const cfg_t *cfg)
+static void bk_start(const cfg_t *cfg, const cJSON *mem)
 {
     bks.cfg = cfg;
     const cfg_dynamodb_t *d = &cfg->dynamodb;
@@ -521,7 +553,7 @@ static void bk_start(const cfg_t *cfg)
             j->poll = evtimer_new(loop_base(), bk_on_poll, j);
             bks.n++;
         }
-    bk_load();
+    bk_load(mem);
     for (size_t i = 0; i < bks.n; i++) {   /* a run a stop or crash interrupted: did its backup get made? */
         bk_job_t *j = &bks.jobs[i];
         if (!j->pending[0])
@@ -539,15 +571,17 @@ int backup_init(const cfg_t *cfg)
     struct timeval tv = {5, 0};
     if (!bks.tick || event_add(bks.tick, &tv) == -1)
         return -1;
-    bk_start(cfg);
+    bk_start(cfg, NULL);
     return 0;
 }
 
 void backup_configure(const cfg_t *cfg)
 {
-    bk_save();
+    cJSON *doc = bk_doc();   /* saved (queued) and reloaded from memory: never waited for */
+    bk_save_doc(doc, NULL, NULL);
     bk_stop();
-    bk_start(cfg);
+    bk_start(cfg, doc);
+    cJSON_Delete(doc);
 }
 
 void backup_fini(void)

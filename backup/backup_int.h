@@ -12,6 +12,7 @@
 #include "cron.h"
 #include "ddb.h"
 #include "retention.h"
+#include "state.h"
 
 #define BK_FILE "backups.json"
 #define BK_MAXJOBS 64
@@ -20,7 +21,7 @@
 #define BK_MAXLIST 2048
 #define BK_LOOKUPS 3             /* listings that look for a backup whose CreateBackup answer was lost */
 
-typedef enum { JOB_IDLE = 0, JOB_CREATING, JOB_WAITING, JOB_LISTING, JOB_DELETING, JOB_LOOKUP } job_phase_t;
+typedef enum { JOB_IDLE = 0, JOB_RECORDING, JOB_CREATING, JOB_WAITING, JOB_LISTING, JOB_DELETING, JOB_LOOKUP } job_phase_t;
 
 /* One backup this schedule created in this region: its ARN and the exact name it was made with. */
 typedef struct {
@@ -63,13 +64,16 @@ typedef struct {
     size_t nlegacy;
     cJSON *orphans;               /* records of schedules not in this config, kept for when they return */
     struct event *tick;
+    unsigned gen;                 /* bumped when the jobs are rebuilt: a late callback finds its job gone */
 } bks_t;
 
 extern bks_t bks;
 
 /* backup_state.c: state_dir/backups.json and the per-schedule records. */
-void bk_save(void);
-void bk_load(void);
+void bk_save(void);                  /* through the writer thread, never waited for */
+cJSON *bk_doc(void);                  /* the records as they are (NULL: out of memory) */
+int bk_save_doc(const cJSON *doc, state_done_fn then, void *arg);
+void bk_load(const cJSON *mem);       /* mem: a reload's records from memory; NULL: the file */
 void bk_state_free(void);
 const bk_rec_t *bk_rec_find(const bk_job_t *j, const char *arn);
 int bk_rec_add(bk_job_t *j, const char *arn, const char *name);

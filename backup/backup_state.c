@@ -104,7 +104,8 @@ static cJSON *bk_job_json(const bk_job_t *j)
     return x;
 }
 
-void bk_save(void)
+/* The records as they are now: NULL when out of memory (logged). */
+cJSON *bk_doc(void)
 {
     cJSON *o = cJSON_CreateObject(), *jobs = cJSON_AddObjectToObject(o, "jobs");
     cJSON *legacy = cJSON_AddArrayToObject(o, "legacy");
@@ -124,12 +125,34 @@ void bk_save(void)
     }
     for (size_t i = 0; ok && i < bks.nlegacy; i++)
         ok = cJSON_AddItemToArray(legacy, cJSON_CreateString(bks.legacy[i]));
-    char *s = ok ? cJSON_Print(o) : NULL;
-    cJSON_Delete(o);
-    if (!s || state_write(BK_FILE, s, strlen(s)) == -1)
-        log_msg(LOG_ERR, "msg=\"backup records not saved\" file=%s reason=\"%s\"", BK_FILE,
-                s ? "write failed" : "out of memory");
+    if (!ok) {
+        cJSON_Delete(o);
+        log_msg(LOG_ERR, "msg=\"backup records not saved\" file=%s reason=\"out of memory\"", BK_FILE);
+        return NULL;
+    }
+    return o;
+}
+
+/* Write doc (not freed) through the writer thread; with then, called back
+ * once durable or failed.  0 or -1 (out of memory: then not called). */
+int bk_save_doc(const cJSON *doc, state_done_fn then, void *arg)
+{
+    char *s = doc ? cJSON_Print(doc) : NULL;
+    int rc = -1;
+    if (s)
+        rc = then ? state_write_then(BK_FILE, s, strlen(s), then, arg) : state_write_async(BK_FILE, s, strlen(s));
+    else if (doc)
+        log_msg(LOG_ERR, "msg=\"backup records not saved\" file=%s reason=\"out of memory\"", BK_FILE);
     free(s);
+    return rc;
+}
+
+/* Never waits: a failure is logged and raises the state-write alarm. */
+void bk_save(void)
+{
+    cJSON *o = bk_doc();
+    bk_save_doc(o, NULL, NULL);
+    cJSON_Delete(o);
 }
 
 static void bk_str(const cJSON *o, const char *k, char *out, size_t len)
@@ -250,10 +273,15 @@ static int bk_check(const cJSON *o, char *why, size_t len)
     return 0;
 }
 
-void bk_load(void)
+void bk_load(const cJSON *mem)
 {
     cJSON *o = NULL;
-    if (state_load_json(BK_FILE, bk_check, &o) != STATE_LOADED) {   /* corrupt: moved aside, alarm, safe mode */
+    if (mem) {   /* a reload: the records as they were in memory (the file may still be queued) */
+        if (!(o = cJSON_Duplicate(mem, 1)))
+            log_msg(LOG_ERR, "msg=\"backup records lost on reload\" reason=\"out of memory\"");
+        if (!o)
+            return;
+    } else if (state_load_json(BK_FILE, bk_check, &o) != STATE_LOADED) {   /* corrupt: moved aside, alarm, safe mode */
         cJSON_Delete(o);
         return;
     }

@@ -13,7 +13,7 @@ cJSON *backup_status_json(void)
 {
     cJSON *a = cJSON_CreateArray();
     char t[40];
-    static const char *const phases[] = {"idle", "creating", "waiting", "listing", "deleting", "lookup"};
+    static const char *const phases[] = {"idle", "recording", "creating", "waiting", "listing", "deleting", "lookup"};
     for (size_t i = 0; a && i < bks.n; i++) {
         const bk_job_t *j = &bks.jobs[i];
         cJSON *x = cJSON_CreateObject();

@@ -21,6 +21,8 @@
 #define CFG_MAX_CHANGES 1000    /* decision.max_changes' largest value */
 #define CFG_ERR_SIZE 1024        /* an error buffer this large holds any cfg message */
 #define CFG_MAX_REGIONS 64       /* regions failover manages (failover/decide.h DECIDE_MAX_REGIONS) */
+#define CFG_MAX_NAME_SERVERS 8   /* route53.name_servers the DNS check asks (failover/dnscheck.c) */
+#define CFG_MAX_RESOLVERS 32     /* resolver.servers: c-ares takes them as one list of at most 2 KiB */
 
 typedef enum { CFG_RULE_ALL, CFG_RULE_ANY, CFG_RULE_QUORUM } cfg_rule_t;
 const char *cfg_rule_str(cfg_rule_t r);

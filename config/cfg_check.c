@@ -207,6 +207,9 @@ static int resolver_servers(cfg_ctx_t *c, const cJSON *o, cfg_resolver_t *r)
         return 0;
     if (!cJSON_IsArray(v))
         return cfg_expect(c, "resolver.servers", "an array of IP addresses", v);
+    if (cJSON_GetArraySize(v) > CFG_MAX_RESOLVERS)   /* the daemon would refuse the list at start */
+        return cfg_fail(c, "resolver.servers", "expected at most %d servers, found %d", CFG_MAX_RESOLVERS,
+                        cJSON_GetArraySize(v));
     r->n_servers = (size_t)cJSON_GetArraySize(v);
     r->servers = r->n_servers ? cfg_xcalloc(r->n_servers, sizeof *r->servers) : NULL;
     for (const cJSON *s = v->child; s; s = s->next, i++) {

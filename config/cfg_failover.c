@@ -382,6 +382,9 @@ static int route53(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
     const cJSON *ns = cfg_member(o, "name_servers");
     if (ns && str_list(c, ns, "route53.name_servers", &r->name_servers, &r->n_name_servers) == -1)
         return -1;
+    if (r->n_name_servers > CFG_MAX_NAME_SERVERS)   /* the DNS check would ask only the first ones */
+        return cfg_fail(c, "route53.name_servers", "expected at most %d name servers (the DNS check asks each "
+                        "of them), found %zu", CFG_MAX_NAME_SERVERS, r->n_name_servers);
     for (size_t i = 0; i < r->n_name_servers; i++)
         if (!ns_ok(r->name_servers[i])) {
             char np[CFG_PATH_MAX];

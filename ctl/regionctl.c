@@ -88,7 +88,10 @@ int ctl_request(const char *api, const char *method, const char *path, const cha
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, strcmp(path, "/v1/events") == 0 ? 1500L : 10000L);
+    /* A change is answered once it is durable: on a stalled disk that takes
+     * the write under way plus its own, so a change gets longer. */
+    bool change = strcmp(method, "GET") != 0;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, strcmp(path, "/v1/events") == 0 ? 1500L : change ? 120000L : 10000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     struct curl_slist *h = NULL;
     if (ctl_token[0]) {
@@ -113,7 +116,9 @@ int ctl_request(const char *api, const char *method, const char *path, const cha
     if (rc == CURLE_OPERATION_TIMEDOUT && out->len && strcmp(path, "/v1/events") == 0)
         return 0;
     if (rc != CURLE_OK) {
-        fprintf(stderr, "regionctl: %s%s: %s\n", api, path, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        fprintf(stderr, "regionctl: %s%s: %s%s\n", api, path, errbuf[0] ? errbuf : curl_easy_strerror(rc),
+                change && rc == CURLE_OPERATION_TIMEDOUT ? " (no answer yet: the change may still be applied once "
+                "regiond's disk finishes writing it; check with regionctl status)" : "");
         return -1;
     }
     return 0;

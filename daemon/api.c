@@ -288,31 +288,32 @@ typedef struct {
     unsigned method;    /* EVHTTP_REQ_GET (and HEAD), _POST or _DELETE */
     const char *path;
     api_auth_t auth;
-    api_handler_fn handler;
+    api_handler_fn handler;   /* OPEN and READ routes */
+    api_write_fn write;       /* WRITE routes */
 } api_route_t;
 
 #define GET EVHTTP_REQ_GET
 #define POST EVHTTP_REQ_POST
 #define DEL EVHTTP_REQ_DELETE
 static const api_route_t api_routes[] = {
-    {GET, "/healthz", API_OPEN, api_get_healthz},
-    {GET, "/v1/status", API_READ, api_get_status},
-    {GET, "/metrics", API_READ, api_get_metrics_route},
-    {GET, "/v1/events", API_READ, api_get_events},
-    {GET, "/v1/weights", API_READ, api_get_weights},
-    {GET, "/v1/decisions", API_READ, api_get_decisions},
-    {GET, "/v1/overrides", API_READ, api_get_overrides},
-    {POST, "/v1/overrides", API_WRITE, api_override_post},
-    {DEL, "/v1/overrides/*", API_WRITE, api_override_delete},
-    {POST, "/v1/freeze", API_WRITE, api_freeze_post},
-    {DEL, "/v1/freeze", API_WRITE, api_freeze_delete},
-    {GET, "/v1/replicas", API_READ, api_get_replicas},
-    {GET, "/v1/backups", API_READ, api_get_backups},
-    {POST, "/v1/backups", API_WRITE, api_backup_post},
-    {GET, "/v1/drills", API_READ, api_get_drills},
-    {POST, "/v1/drills", API_WRITE, api_drill_post},
-    {GET, "/v1/drills/*", API_READ, api_get_drill},
-    {DEL, "/v1/drills/#", API_WRITE, api_drill_delete},
+    {GET, "/healthz", API_OPEN, api_get_healthz, NULL},
+    {GET, "/v1/status", API_READ, api_get_status, NULL},
+    {GET, "/metrics", API_READ, api_get_metrics_route, NULL},
+    {GET, "/v1/events", API_READ, api_get_events, NULL},
+    {GET, "/v1/weights", API_READ, api_get_weights, NULL},
+    {GET, "/v1/decisions", API_READ, api_get_decisions, NULL},
+    {GET, "/v1/overrides", API_READ, api_get_overrides, NULL},
+    {POST, "/v1/overrides", API_WRITE, NULL, api_override_post},
+    {DEL, "/v1/overrides/*", API_WRITE, NULL, api_override_delete},
+    {POST, "/v1/freeze", API_WRITE, NULL, api_freeze_post},
+    {DEL, "/v1/freeze", API_WRITE, NULL, api_freeze_delete},
+    {GET, "/v1/replicas", API_READ, api_get_replicas, NULL},
+    {GET, "/v1/backups", API_READ, api_get_backups, NULL},
+    {POST, "/v1/backups", API_WRITE, NULL, api_backup_post},
+    {GET, "/v1/drills", API_READ, api_get_drills, NULL},
+    {POST, "/v1/drills", API_WRITE, NULL, api_drill_post},
+    {GET, "/v1/drills/*", API_READ, api_get_drill, NULL},
+    {DEL, "/v1/drills/#", API_WRITE, NULL, api_drill_delete},
 };
 #undef GET
 #undef POST
@@ -404,7 +405,7 @@ static void api_dispatch(struct evhttp_request *req, const char *path, enum evht
         return;
     }
     if (r->auth == API_WRITE) {
-        api_control_run(req, path, cmd, r->handler);   /* token, handler, audit line */
+        api_control_run(req, path, cmd, r->write);   /* token, handler, audit line */
         return;
     }
     if (r->auth == API_READ && !api_read_allowed(req))

@@ -255,6 +255,12 @@ void apic_request_seen(api_conn_t *c)
         c->deadline_ms = loop_now_ms() + apic_deadline_ms;
 }
 
+void apic_hold(api_conn_t *c)
+{
+    if (c)
+        c->deadline_ms = 0;
+}
+
 /* A connection taken in over the cap (one of the APIC_REFUSE_SLOTS) gets
  * one reply and is closed.  A GET or HEAD of /healthz is that reply (a few
  * bytes: it leaves at once and frees the slot as fast as a 503 would), so a

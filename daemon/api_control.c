@@ -16,11 +16,19 @@
 #include "drill.h"
 #include "utf8.h"
 
-static int api_last_code;            /* of the last control reply, for the audit log */
-static char api_last_msg[512];
 static char api_who[65];             /* the token name of the control request being served */
 
-static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char *msg)
+/* A control request being answered: the answer may come later, once its
+ * change is durable (the connection stays open, the loop runs on).
+ * Owner: whoever holds it until api_ctrl_reply (which frees it). */
+struct api_wait {
+    struct evhttp_request *req;
+    api_conn_t *conn;                /* valid only while api_control_run() runs (a close frees it later) */
+    char who[65], what[300];
+};
+
+/* Answer w (now or from a completion callback), audit it, free it. */
+static void api_ctrl_reply(api_wait_t *w, ctrl_rc_t rc, const char *msg)
 {
     static const int codes[] = {200, 404, 409, 400, 503};
     static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request", "Service Unavailable"};
@@ -30,25 +38,41 @@ static void api_ctrl_reply(struct evhttp_request *req, ctrl_rc_t rc, const char 
         cJSON_AddStringToObject(o, rc == CTRL_OK ? "result" : "error", msg);
         cJSON_AddNumberToObject(o, "status", codes[rc]);
     }
-    api_last_code = codes[rc];
-    snprintf(api_last_msg, sizeof(api_last_msg), "%s", msg);
-    api_send_json(req, codes[rc], names[rc], o);
+    apic_request_seen(apic_of(w->req));   /* the hold is over: a keep-alive connection idles from now */
+    api_send_json(w->req, codes[rc], names[rc], o);
+    auth_audit(w->who, w->what, codes[rc], msg);
+    free(w);
+}
+
+static void api_ctrl_done(void *arg, ctrl_rc_t rc, const char *msg)
+{
+    api_ctrl_reply(arg, rc, msg);
+}
+
+/* The body was not JSON: api_body_json answered 400 (always from inside
+ * api_control_run(), so w->conn is still valid). */
+static void api_ctrl_bad_body(api_wait_t *w)
+{
+    apic_request_seen(w->conn);   /* the hold is over */
+    auth_audit(w->who, w->what, 400, "bad request");
+    free(w);
 }
 
 /* POST /v1/overrides {"region","action":"drain"|"pin","weight","duration_s","note"} */
-void api_override_post(struct evhttp_request *req, const char *path)
+void api_override_post(api_wait_t *w, const char *path)
 {
     (void)path;
-    cJSON *o = api_body_json(req);
-    if (!o)
+    cJSON *o = api_body_json(w->req);
+    if (!o) {
+        api_ctrl_bad_body(w);
         return;
+    }
     const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
     const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
     const cJSON *weight = cJSON_GetObjectItemCaseSensitive(o, "weight");
     const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
     const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
     const cJSON *who = cJSON_GetObjectItemCaseSensitive(o, "who");
-    char msg[512];
     bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
     bool pin = cJSON_IsString(action) && strcmp(action->valuestring, "pin") == 0;
     const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
@@ -60,33 +84,59 @@ void api_override_post(struct evhttp_request *req, const char *path)
           ? "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"
         : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
     if (bad) {
-        api_ctrl_reply(req, CTRL_BAD, bad);
+        api_ctrl_reply(w, CTRL_BAD, bad);
         cJSON_Delete(o);
         return;
     }
     (void)who;   /* the token's name says who, not the body */
-    ctrl_rc_t rc = ctrl_override_set(region->valuestring, drain, pin ? weight->valueint : 0,
-                                     (uint32_t)dur->valuedouble, note ? note->valuestring : "",
-                                     api_who, msg, sizeof(msg));
-    api_ctrl_reply(req, rc, msg);
+    ctrl_override_set(region->valuestring, drain, pin ? weight->valueint : 0, (uint32_t)dur->valuedouble,
+                      note ? note->valuestring : "", w->who, api_ctrl_done, w);
     cJSON_Delete(o);
 }
 
-static void api_freeze(struct evhttp_request *req, bool on)
+static void api_freeze(api_wait_t *w, bool on)
 {
     const char *note = "";
     cJSON *o = NULL;
-    if (on && evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
-        if (!(o = api_body_json(req)))
+    if (on && evbuffer_get_length(evhttp_request_get_input_buffer(w->req)) > 0) {
+        if (!(o = api_body_json(w->req))) {
+            api_ctrl_bad_body(w);
             return;
+        }
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "note");
         if (cJSON_IsString(n))
             note = n->valuestring;
     }
-    char msg[600];
-    ctrl_rc_t rc = ctrl_set_freeze(on, note, api_who, msg, sizeof(msg));
+    ctrl_set_freeze(on, note, w->who, api_ctrl_done, w);   /* copies note */
     cJSON_Delete(o);
-    api_ctrl_reply(req, rc, msg);
+}
+
+void api_freeze_post(api_wait_t *w, const char *path)
+{
+    (void)path;
+    api_freeze(w, true);
+}
+
+void api_freeze_delete(api_wait_t *w, const char *path)
+{
+    (void)path;
+    api_freeze(w, false);
+}
+
+/* DELETE /v1/overrides/REGION */
+void api_override_delete(api_wait_t *w, const char *path)
+{
+    size_t rlen = 0;
+    char *region = evhttp_uridecode(path + 14, 0, &rlen);
+    if (region && (strlen(region) != rlen || !utf8_valid(region, rlen, NULL))) {
+        free(region);   /* api_route refused these already; never look one up */
+        region = NULL;
+    }
+    if (region)
+        ctrl_override_clear(region, w->who, api_ctrl_done, w);
+    else
+        api_ctrl_reply(w, CTRL_BAD, "bad region name");
+    free(region);
 }
 
 /* State-changing endpoints need a write token; without a token file they
@@ -109,24 +159,24 @@ static bool api_control_allowed(struct evhttp_request *req, const char *what)
         auth_audit_denied(api_who, what, 403, "read-only token");
         return false;
     }
-    api_last_code = 0;
-    api_last_msg[0] = '\0';
     return true;
 }
 
 /* POST /v1/backups {"table"}: a backup now. */
-void api_backup_post(struct evhttp_request *req, const char *path)
+void api_backup_post(api_wait_t *w, const char *path)
 {
     (void)path;
     char msg[512];
-    cJSON *o = api_body_json(req);
-    if (!o)
+    cJSON *o = api_body_json(w->req);
+    if (!o) {
+        api_ctrl_bad_body(w);
         return;
+    }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "table");
     if (!cJSON_IsString(t))
-        api_ctrl_reply(req, CTRL_BAD, "table: expected a table name");
+        api_ctrl_reply(w, CTRL_BAD, "table: expected a table name");
     else
-        api_ctrl_reply(req, backup_run_now(t->valuestring, msg, sizeof(msg)) < 0 ? CTRL_NOT_FOUND : CTRL_OK, msg);
+        api_ctrl_reply(w, backup_run_now(t->valuestring, msg, sizeof(msg)) < 0 ? CTRL_NOT_FOUND : CTRL_OK, msg);
     cJSON_Delete(o);
 }
 
@@ -139,14 +189,35 @@ bool api_drill_id(const char *path, uint64_t *id)
     return *end == '\0' && path[11] != '-';
 }
 
+static void api_drill_done(void *arg, drill_rc_t rc, uint64_t id, const char *msg)
+{
+    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
+    api_wait_t *w = arg;
+    if (rc != DRILL_OK || evhttp_request_get_command(w->req) != EVHTTP_REQ_POST) {
+        api_ctrl_reply(w, map[rc], msg);
+        return;
+    }
+    cJSON *r = cJSON_CreateObject();
+    if (r) {
+        cJSON_AddBoolToObject(r, "ok", 1);
+        cJSON_AddNumberToObject(r, "id", (double)id);
+        cJSON_AddStringToObject(r, "result", msg);
+    }
+    apic_request_seen(apic_of(w->req));
+    api_send_json(w->req, 201, "Created", r);
+    auth_audit(w->who, w->what, 201, msg);
+    free(w);
+}
+
 /* POST /v1/drills {"region","action":"drain"|"fail","duration_s","dry_run","note"} */
-void api_drill_post(struct evhttp_request *req, const char *path)
+void api_drill_post(api_wait_t *w, const char *path)
 {
     (void)path;
-    char msg[800];
-    cJSON *o = api_body_json(req);
-    if (!o)
+    cJSON *o = api_body_json(w->req);
+    if (!o) {
+        api_ctrl_bad_body(w);
         return;
+    }
     const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
     const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
     const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
@@ -160,76 +231,39 @@ void api_drill_post(struct evhttp_request *req, const char *path)
           dur->valuedouble != (double)(uint32_t)dur->valuedouble ? "duration_s: expected whole seconds from 1 to 86400"
         : dry && !cJSON_IsBool(dry) ? "dry_run: expected true or false"
         : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
-    if (bad) {
-        api_ctrl_reply(req, CTRL_BAD, bad);
-        cJSON_Delete(o);
-        return;
-    }
-    uint64_t id = 0;
-    drill_rc_t rc = drill_start(region->valuestring, fail, (uint32_t)dur->valuedouble, cJSON_IsTrue(dry),
-                                note ? note->valuestring : "", api_who, &id, msg, sizeof(msg));
+    if (bad)
+        api_ctrl_reply(w, CTRL_BAD, bad);
+    else
+        drill_start(region->valuestring, fail, (uint32_t)dur->valuedouble, cJSON_IsTrue(dry),
+                    note ? note->valuestring : "", w->who, api_drill_done, w);
     cJSON_Delete(o);
-    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
-    if (rc != DRILL_OK) {
-        api_ctrl_reply(req, map[rc], msg);
-        return;
-    }
-    cJSON *r = cJSON_CreateObject();
-    if (r) {
-        cJSON_AddBoolToObject(r, "ok", 1);
-        cJSON_AddNumberToObject(r, "id", (double)id);
-        cJSON_AddStringToObject(r, "result", msg);
-    }
-    api_last_code = 201;
-    snprintf(api_last_msg, sizeof(api_last_msg), "%.500s", msg);
-    api_send_json(req, 201, "Created", r);
-}
-
-void api_freeze_post(struct evhttp_request *req, const char *path)
-{
-    (void)path;
-    api_freeze(req, true);
-}
-
-void api_freeze_delete(struct evhttp_request *req, const char *path)
-{
-    (void)path;
-    api_freeze(req, false);
-}
-
-/* DELETE /v1/overrides/REGION */
-void api_override_delete(struct evhttp_request *req, const char *path)
-{
-    char msg[512];
-    size_t rlen = 0;
-    char *region = evhttp_uridecode(path + 14, 0, &rlen);
-    if (region && (strlen(region) != rlen || !utf8_valid(region, rlen, NULL))) {
-        free(region);   /* api_route refused these already; never look one up */
-        region = NULL;
-    }
-    ctrl_rc_t rc = region ? ctrl_override_clear(region, api_who, msg, sizeof(msg)) : CTRL_BAD;
-    api_ctrl_reply(req, rc, region ? msg : "bad region name");
-    free(region);
 }
 
 /* DELETE /v1/drills/ID */
-void api_drill_delete(struct evhttp_request *req, const char *path)
+void api_drill_delete(api_wait_t *w, const char *path)
 {
-    char msg[512];
     uint64_t did = 0;
     (void)api_drill_id(path, &did);   /* the route matched a decimal id */
-    static const ctrl_rc_t map[] = {CTRL_OK, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE};
-    drill_rc_t rc = drill_stop(did, api_who, msg, sizeof(msg));
-    api_ctrl_reply(req, map[rc], msg);
+    drill_stop(did, w->who, api_drill_done, w);
 }
 
-void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_handler_fn fn)
+void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_write_fn fn)
 {
     char what[300];
     snprintf(what, sizeof(what), "%s %.250s", cmd == EVHTTP_REQ_POST ? "POST" : "DELETE", path);
     if (!api_control_allowed(req, what))
         return;
-    fn(req, path);
-    /* a body that was not JSON was answered 400 before api_ctrl_reply */
-    auth_audit(api_who, what, api_last_code ? api_last_code : 400, api_last_code ? api_last_msg : "bad request");
+    api_wait_t *w = calloc(1, sizeof(*w));
+    if (!w) {
+        api_error(req, 503, "Service Unavailable", "out of memory");
+        auth_audit(api_who, what, 503, "out of memory");
+        return;
+    }
+    w->req = req;
+    w->conn = apic_of(req);
+    snprintf(w->who, sizeof(w->who), "%s", api_who);
+    snprintf(w->what, sizeof(w->what), "%s", what);
+    apic_hold(w->conn);   /* answered when its change is durable: no request deadline meanwhile */
+    fn(w, path);
+    /* w is answered and freed by now, or by a completion callback later */
 }

@@ -53,6 +53,10 @@ void apic_request_seen(api_conn_t *c);
  * and the connection closed; a /healthz there is served, then closed. */
 bool apic_refused(api_conn_t *c, struct evhttp_request *req);
 
+/* A control request waits for its change to be durable: no request
+ * deadline until it is answered (apic_request_seen then). */
+void apic_hold(api_conn_t *c);
+
 /* The connection now carries an event stream (no deadline, never evicted). */
 void apic_set_stream(api_conn_t *c, size_t sndbuf);
 
@@ -86,18 +90,23 @@ cJSON *api_body_json(struct evhttp_request *req);
 
 /* A route's handler (api.c's route table): answers req, now or later. */
 typedef void (*api_handler_fn)(struct evhttp_request *req, const char *path);
+/* A control request in flight (api_control.c): answered, audited and freed
+ * once its change is durable or refused. */
+typedef struct api_wait api_wait_t;
+/* A WRITE route's handler: answers w, now or from a completion callback. */
+typedef void (*api_write_fn)(api_wait_t *w, const char *path);
 
 /* api_control.c: a WRITE route: the write token (403/401/403), then the
- * handler, then the audit line. */
-void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_handler_fn fn);
+ * handler, then (when it is answered) the audit line. */
+void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_write_fn fn);
 /* The control handlers (the route table names their paths). */
-void api_override_post(struct evhttp_request *req, const char *path);
-void api_override_delete(struct evhttp_request *req, const char *path);
-void api_freeze_post(struct evhttp_request *req, const char *path);
-void api_freeze_delete(struct evhttp_request *req, const char *path);
-void api_backup_post(struct evhttp_request *req, const char *path);
-void api_drill_post(struct evhttp_request *req, const char *path);
-void api_drill_delete(struct evhttp_request *req, const char *path);
+void api_override_post(api_wait_t *w, const char *path);
+void api_override_delete(api_wait_t *w, const char *path);
+void api_freeze_post(api_wait_t *w, const char *path);
+void api_freeze_delete(api_wait_t *w, const char *path);
+void api_backup_post(api_wait_t *w, const char *path);
+void api_drill_post(api_wait_t *w, const char *path);
+void api_drill_delete(api_wait_t *w, const char *path);
 /* /v1/drills/ID: true with *id when ID is a decimal drill id. */
 bool api_drill_id(const char *path, uint64_t *id);
 

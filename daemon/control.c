@@ -321,19 +321,38 @@ static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- operator actions ---- */
 
-ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t for_s,
-                            const char *note, const char *who, char *msg, size_t msglen)
+static ctrl_op_t *ctrl_op_new(ctrl_op_kind_t kind, const char *region, const char *note, const char *who,
+                              ctrl_done_fn done, void *arg)
 {
+    ctrl_op_t *op = calloc(1, sizeof(*op));
+    if (!op) {
+        done(arg, CTRL_UNAVAILABLE, "not applied: out of memory");
+        return NULL;
+    }
+    op->kind = kind;
+    snprintf(op->region, sizeof(op->region), "%s", region ? region : "");
+    snprintf(op->note, sizeof(op->note), "%s", note ? note : "");
+    snprintf(op->who, sizeof(op->who), "%s", who ? who : "");
+    op->done = done;
+    op->arg = arg;
+    return op;
+}
+
+void ctrl_override_set(const char *region, bool drain, int weight, uint32_t for_s, const char *note,
+                       const char *who, ctrl_done_fn done, void *arg)
+{
+    char msg[512];
     int i = ctrl_index(region);
     if (i < 0) {
-        snprintf(msg, msglen, "no region named '%s'", region);
-        return CTRL_NOT_FOUND;
+        snprintf(msg, sizeof(msg), "no region named '%s'", region);
+        done(arg, CTRL_NOT_FOUND, msg);
+        return;
     }
     if (!drain && (weight < 0 || weight > 255)) {
-        snprintf(msg, msglen, "weight must be 0..255");
-        return CTRL_BAD;
+        done(arg, CTRL_BAD, "weight must be 0..255");
+        return;
     }
-    if (drain || weight == 0) {
+    if (drain || weight == 0) {   /* checked now, against the regions as they are */
         decide_region_t in[DECIDE_MAX_REGIONS];
         decide_cfg_t dc;
         ctrl_cfg(&dc);
@@ -341,67 +360,89 @@ ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t
         char why[256];
         decide_rule_t r = decide_check_drain(&dc, in, ctl.n, (size_t)i, why, sizeof(why));
         if (r != DECIDE_RULE_NONE) {
-            snprintf(msg, msglen, "refused by %s: %s",
+            snprintf(msg, sizeof(msg), "refused by %s: %s",
                      r == DECIDE_RULE_COUNT ? "the decision engine" : decide_rule_str(r), why);
-            return CTRL_REFUSED;
+            done(arg, CTRL_REFUSED, msg);
+            return;
         }
     }
-    ctrl_override_t *v = &ctl.ov[i], was = *v;
-    v->kind = drain ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
-    v->weight = drain ? 0 : weight;
-    v->created_wall_ms = loop_wall_ms();
-    v->expires_mono_ms = for_s ? loop_now_ms() + (uint64_t)for_s * 1000u : 0;
-    snprintf(v->note, sizeof(v->note), "%s", note ? note : "");
-    snprintf(v->who, sizeof(v->who), "%s", who ? who : "");
-    if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
-        *v = was;
-        ctrl_save(false);   /* a write that still lands is overwritten by the state as it is */
-        snprintf(msg, msglen, "not applied: the override could not be saved (%s)", state_last_error());
-        return CTRL_UNAVAILABLE;
-    }
-    cJSON *d = cJSON_CreateObject();
-    if (d) {
-        cJSON_AddStringToObject(d, "region", region);
-        cJSON_AddStringToObject(d, "action", drain ? "drain" : "pin");
-        cJSON_AddNumberToObject(d, "weight", v->weight);
-        cJSON_AddNumberToObject(d, "for_s", for_s);
-        cJSON_AddStringToObject(d, "note", v->note);
-        cJSON_AddStringToObject(d, "who", v->who);
-    }
-    feed_emit(EV_OVERRIDE_SET, d);
-    snprintf(msg, msglen, "%s %s", drain ? "draining" : "pinning", region);
-    ctrl_evaluate("override");
-    return CTRL_OK;
+    ctrl_op_t *op = ctrl_op_new(CTRL_OP_SET, region, note, who, done, arg);
+    if (!op)
+        return;
+    op->on = drain;
+    op->weight = drain ? 0 : weight;
+    op->for_s = for_s;
+    ctrl_submit(op);   /* applied once durable: ctrl_op_finish */
 }
 
-ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, size_t msglen)
+/* After the write: what an override or release announces. */
+static void ctrl_op_announce(const ctrl_op_t *op, bool had, char *msg, size_t msglen)
 {
-    int i = ctrl_index(region);
-    if (i < 0) {
-        snprintf(msg, msglen, "no region named '%s'", region);
-        return CTRL_NOT_FOUND;
-    }
-    bool had = ctl.ov[i].kind != DECIDE_OV_NONE || route53_drifted((size_t)i);
-    decide_override_t was = ctl.ov[i].kind;
-    ctl.ov[i].kind = DECIDE_OV_NONE;
-    if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
-        ctl.ov[i].kind = was;
-        ctrl_save(false);
-        snprintf(msg, msglen, "not applied: the release could not be saved (%s)", state_last_error());
-        return CTRL_UNAVAILABLE;
-    }
-    route53_clear_drift((size_t)i);
     cJSON *d = cJSON_CreateObject();
     if (d) {
-        cJSON_AddStringToObject(d, "region", region);
-        cJSON_AddStringToObject(d, "who", who ? who : "");
-        cJSON_AddBoolToObject(d, "had_override", had);
+        cJSON_AddStringToObject(d, "region", op->region);
+        if (op->kind == CTRL_OP_SET) {
+            cJSON_AddStringToObject(d, "action", op->on ? "drain" : "pin");
+            cJSON_AddNumberToObject(d, "weight", op->weight);
+            cJSON_AddNumberToObject(d, "for_s", op->for_s);
+            cJSON_AddStringToObject(d, "note", op->note);
+        }
+        cJSON_AddStringToObject(d, "who", op->who);
+        if (op->kind == CTRL_OP_CLEAR)
+            cJSON_AddBoolToObject(d, "had_override", had);
     }
-    feed_emit(EV_OVERRIDE_RELEASED, d);
-    snprintf(msg, msglen, "released %s", region);
-    ctl.applied_seq = 0;
-    ctrl_evaluate("release");
-    return CTRL_OK;
+    feed_emit(op->kind == CTRL_OP_SET ? EV_OVERRIDE_SET : EV_OVERRIDE_RELEASED, d);
+    if (op->kind == CTRL_OP_SET)
+        snprintf(msg, msglen, "%s %s", op->on ? "draining" : "pinning", op->region);
+    else
+        snprintf(msg, msglen, "released %s", op->region);
+}
+
+void ctrl_op_finish(const ctrl_op_t *op)
+{
+    char msg[600];
+    int i = op->kind == CTRL_OP_FREEZE ? 0 : ctrl_index(op->region);
+    if (i < 0) {
+        snprintf(msg, sizeof(msg), "no region named '%s' (it left the config)", op->region);
+        op->done(op->arg, CTRL_NOT_FOUND, msg);
+        return;
+    }
+    bool had = op->kind == CTRL_OP_CLEAR && (ctl.ov[i].kind != DECIDE_OV_NONE || route53_drifted((size_t)i));
+    ctrl_op_effect(op);
+    if (op->kind == CTRL_OP_FREEZE) {
+        if (!op->on)
+            state_safe_release(op->who);   /* the operator has seen the corrupt-state alarm */
+        cJSON *d = cJSON_CreateObject();
+        if (d) {
+            cJSON_AddBoolToObject(d, "frozen", op->on);
+            cJSON_AddStringToObject(d, "note", ctl.freeze_note);
+            cJSON_AddStringToObject(d, "who", op->who);
+        }
+        feed_emit(op->on ? EV_FREEZE : EV_UNFREEZE, d);
+        snprintf(msg, sizeof(msg), "%s", op->on ? "frozen: decisions are shown, not applied" : "unfrozen");
+    } else {
+        if (op->kind == CTRL_OP_CLEAR)
+            route53_clear_drift((size_t)i);
+        ctrl_op_announce(op, had, msg, sizeof(msg));
+    }
+    if (op->kind != CTRL_OP_SET)
+        ctl.applied_seq = 0;
+    ctrl_evaluate(op->kind == CTRL_OP_FREEZE ? (op->on ? "freeze" : "unfreeze")
+                  : op->kind == CTRL_OP_SET ? "override" : "release");
+    op->done(op->arg, CTRL_OK, msg);
+}
+
+void ctrl_override_clear(const char *region, const char *who, ctrl_done_fn done, void *arg)
+{
+    if (ctrl_index(region) < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "no region named '%.250s'", region);
+        done(arg, CTRL_NOT_FOUND, msg);
+        return;
+    }
+    ctrl_op_t *op = ctrl_op_new(CTRL_OP_CLEAR, region, NULL, who, done, arg);
+    if (op)
+        ctrl_submit(op);
 }
 
 ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen)
@@ -435,37 +476,19 @@ ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen)
     return CTRL_OK;
 }
 
-ctrl_rc_t ctrl_set_freeze(bool on, const char *note, const char *who, char *msg, size_t msglen)
+void ctrl_set_freeze(bool on, const char *note, const char *who, ctrl_done_fn done, void *arg)
 {
-    bool was = ctl.frozen;
-    char wnote[CTRL_NOTE_MAX], wwho[64];
-    memcpy(wnote, ctl.freeze_note, sizeof(wnote));
-    memcpy(wwho, ctl.freeze_who, sizeof(wwho));
-    ctl.frozen = on;
-    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", on && note ? note : "");
-    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", on && who ? who : "");
-    if (ctrl_save(true) == -1) {   /* not durable: not applied, not acknowledged */
-        ctl.frozen = was;
-        memcpy(ctl.freeze_note, wnote, sizeof(wnote));
-        memcpy(ctl.freeze_who, wwho, sizeof(wwho));
-        ctrl_save(false);
-        snprintf(msg, msglen, "not applied: the %s could not be saved (%s)", on ? "freeze" : "unfreeze",
-                 state_last_error());
-        return CTRL_UNAVAILABLE;
-    }
-    if (!on)
-        state_safe_release(who);   /* the operator has seen the corrupt-state alarm */
-    cJSON *d = cJSON_CreateObject();
-    if (d) {
-        cJSON_AddBoolToObject(d, "frozen", on);
-        cJSON_AddStringToObject(d, "note", ctl.freeze_note);
-        cJSON_AddStringToObject(d, "who", who ? who : "");
-    }
-    feed_emit(on ? EV_FREEZE : EV_UNFREEZE, d);
-    ctl.applied_seq = 0;
-    snprintf(msg, msglen, "%s", on ? "frozen: decisions are shown, not applied" : "unfrozen");
-    ctrl_evaluate(on ? "freeze" : "unfreeze");
-    return CTRL_OK;
+    ctrl_op_t *op = ctrl_op_new(CTRL_OP_FREEZE, NULL, note, who, done, arg);
+    if (!op)
+        return;
+    op->on = on;
+    ctrl_submit(op);
+}
+
+void ctrl_reevaluate(const char *why)
+{
+    if (ctl.ready && !ctl.suspended)
+        ctrl_evaluate(why);
 }
 
 /* Safe mode (a corrupt state file, found at start or later): frozen, and
@@ -504,6 +527,9 @@ int ctrl_init(const cfg_t *cfg, char *err, size_t errlen)
     ctrl_names(cfg);
     ctl.frozen = cfg->decision.freeze;
     ctrl_load();
+    ctrl_safe_mode();   /* a corrupt file: the first file written says frozen */
+    if (ctrl_reserve_at_start() == -1)
+        log_msg(LOG_ERR, "msg=\"no decision numbers reserved at start\" error=\"%s\"", state_last_error());
     ctl.tick = event_new(loop_base(), -1, EV_PERSIST, ctrl_on_tick, NULL);
     ctl.retry = evtimer_new(loop_base(), ctrl_on_tick, &ctl);
     struct timeval tv = {1, 0};
@@ -545,8 +571,9 @@ void ctrl_configure(const cfg_t *cfg)
 
 void ctrl_fini(void)
 {
+    ctrl_ops_drop();       /* answered: not applied (the save below is queued after their writes) */
     if (ctl.ready)
-        ctrl_save(false);   /* the time left of each override, as of now (queued; state_fini finishes it) */
+        ctrl_save(true);   /* the time left of each override, as of now (queued; state_fini finishes it) */
     route53_fini();
     if (ctl.tick)
         event_free(ctl.tick);

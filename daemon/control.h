@@ -32,22 +32,30 @@ void ctrl_suspend(void);
  * (the API answers 503 with the reason). */
 typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE } ctrl_rc_t;
 
-/* Drain (weight 0) or pin (weight) a region for `for_s` seconds.  Refused
- * (CTRL_REFUSED, rule named in msg) when it would break a safety rule. */
-ctrl_rc_t ctrl_override_set(const char *region, bool drain, int weight, uint32_t for_s,
-                            const char *note, const char *who, char *msg, size_t msglen);
+/* Operator changes never wait for the disk.  Each calls done(arg, rc,
+ * msg) exactly once: at once when refused before anything is written
+ * (CTRL_NOT_FOUND, CTRL_BAD, CTRL_REFUSED: a safety rule, named in msg),
+ * otherwise on the loop once the new state is durable in control.json
+ * (CTRL_OK: the change is in effect from then on) or could not be saved
+ * (CTRL_UNAVAILABLE: not applied, msg says why).  Changes are written and
+ * applied in the order they arrive. */
+typedef void (*ctrl_done_fn)(void *arg, ctrl_rc_t rc, const char *msg);
+
+/* Drain (weight 0) or pin (weight) a region for `for_s` seconds (counted
+ * from when the override is durable). */
+void ctrl_override_set(const char *region, bool drain, int weight, uint32_t for_s, const char *note,
+                       const char *who, ctrl_done_fn done, void *arg);
 
 /* What draining `region` would do, without doing it (dry-run drills):
  * CTRL_OK with the decision in msg, or CTRL_REFUSED with the rule named. */
 ctrl_rc_t ctrl_preview_drain(const char *region, char *msg, size_t msglen);
 
 /* Remove a region's override and forget its drift. */
-ctrl_rc_t ctrl_override_clear(const char *region, const char *who, char *msg, size_t msglen);
+void ctrl_override_clear(const char *region, const char *who, ctrl_done_fn done, void *arg);
 
 /* Freeze: keep deciding and showing, never apply.  Unfreezing also
- * releases safe mode (a corrupt state file was found).  CTRL_OK, or
- * CTRL_UNAVAILABLE when the change could not be saved (then not made). */
-ctrl_rc_t ctrl_set_freeze(bool on, const char *note, const char *who, char *msg, size_t msglen);
+ * releases safe mode (a corrupt state file was found). */
+void ctrl_set_freeze(bool on, const char *note, const char *who, ctrl_done_fn done, void *arg);
 
 /* Views. */
 cJSON *ctrl_status_json(void);           /* "failover" object of /v1/status */

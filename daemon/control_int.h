@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "cfg.h"
+#include "control.h"
 #include "decide.h"
 
 #define CTRL_RING 64
@@ -24,6 +25,22 @@ typedef struct {
     char who[64];
 } ctrl_override_t;
 
+/* An operator's change waiting for its write (control_state.c): applied
+ * only once the snapshot holding it is durable. */
+typedef enum { CTRL_OP_FREEZE, CTRL_OP_SET, CTRL_OP_CLEAR } ctrl_op_kind_t;
+
+typedef struct ctrl_op {
+    ctrl_op_kind_t kind;
+    char region[65];
+    bool on;                      /* freeze: on; set: drain (else pin) */
+    int weight;
+    uint32_t for_s;
+    char note[CTRL_NOTE_MAX], who[64];
+    ctrl_done_fn done;
+    void *arg;
+    struct ctrl_op *next;
+} ctrl_op_t;
+
 typedef struct {
     const cfg_t *cfg;
     size_t n;
@@ -32,7 +49,13 @@ typedef struct {
     bool frozen;
     char freeze_note[CTRL_NOTE_MAX], freeze_who[64];
     uint64_t seq;                 /* last decision number */
-    uint64_t reserved;            /* numbers up to here are saved as handed out (control.json) */
+    uint64_t reserved;            /* numbers up to here are durable in control.json: handed out freely */
+    uint64_t want_reserved;       /* a reservation being written (> reserved), else <= reserved */
+    uint64_t writing_reserved;    /* decision_reserved in the snapshot being written */
+    bool starved;                 /* a decision waits for numbers (logged once) */
+    ctrl_op_t *ops, *ops_tail;    /* operator changes, first in flight (or next), in arrival order */
+    bool writing;                 /* a control.json write is in flight (at most one) */
+    bool dirty;                   /* the state changed since the snapshot in flight: write again */
     uint64_t saved_mono_ms;       /* when control.json was last asked to be written */
     uint64_t applied_seq;         /* last decision handed to the actuator */
     bool have_last;
@@ -60,14 +83,39 @@ extern ctrl_state_t ctl;
  * lost write can never make a number repeat after a restart. */
 #define CTRL_SEQ_BLOCK 1000u
 
-/* control_state.c: write control.json (sync: wait until durable; else
- * through the writer thread).  0 or -1 (reason in state_last_error()). */
-int ctrl_save(bool sync);
+/* control_state.c: write control.json through the writer thread, never
+ * waiting: one write in flight at a time; asked for meanwhile, the state
+ * is written again once it finishes.  final (at stop): queue the state as
+ * it is now, after whatever is in flight.  0 or -1 (out of memory). */
+int ctrl_save(bool final);
 
-/* The next decision number into ctl.seq, reserving (durably) a new block
- * when the current one is used up.  -1: not numbered (the block could not
- * be saved). */
+/* The next decision number into ctl.seq.  The next block is reserved
+ * ahead (written when half of the current one is used); -1 when every
+ * durable number is used: the decision waits (never a number that could
+ * repeat) and is made again once the block is durable. */
 int ctrl_number(void);
+
+/* ctrl_init, before the loop runs: the first block, waited for.  0 or -1
+ * (then the first decision asks for it off the loop). */
+int ctrl_reserve_at_start(void);
+
+/* Queue an operator's change (ownership passes): written after those
+ * before it, then applied (ctrl_op_finish) or refused (CTRL_UNAVAILABLE),
+ * op->done called either way. */
+void ctrl_submit(ctrl_op_t *op);
+
+/* At stop: answer every change still waiting (CTRL_UNAVAILABLE). */
+void ctrl_ops_drop(void);
+
+/* control.c: apply op to ctl (to build its snapshot, and once durable). */
+void ctrl_op_effect(const ctrl_op_t *op);
+
+/* control.c: op's snapshot is durable: apply it, announce it, decide
+ * again, call op->done. */
+void ctrl_op_finish(const ctrl_op_t *op);
+
+/* control.c: decide again (numbers became available). */
+void ctrl_reevaluate(const char *why);
 
 /* Read control.json (checked; a corrupt file means safe mode). */
 void ctrl_load(void);

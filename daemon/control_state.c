@@ -6,6 +6,7 @@
 #include "control.h"
 #include "control_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,9 @@ static cJSON *ctrl_doc(void)
     int64_t wall = loop_wall_ms();
     uint64_t mono = loop_now_ms();
     cJSON_AddNumberToObject(o, "decision_seq", (double)ctl.seq);
-    cJSON_AddNumberToObject(o, "decision_reserved", (double)ctl.reserved);
+    /* a reservation being written counts: a larger number on disk is always safe */
+    uint64_t res = ctl.want_reserved > ctl.reserved ? ctl.want_reserved : ctl.reserved;
+    cJSON_AddNumberToObject(o, "decision_reserved", (double)res);
     cJSON_AddNumberToObject(o, "saved_wall_ms", (double)wall);
     cJSON_AddBoolToObject(o, "frozen", ctl.frozen);
     cJSON_AddStringToObject(o, "freeze_note", ctl.freeze_note);
@@ -59,38 +62,186 @@ static cJSON *ctrl_doc(void)
     return o;
 }
 
-int ctrl_save(bool sync)
+static char *ctrl_doc_str(void)
 {
     cJSON *o = ctrl_doc();
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
-    int rc = -1;
-    if (s)
-        rc = sync ? state_write(CTRL_FILE, s, strlen(s)) : state_write_async(CTRL_FILE, s, strlen(s));
-    else
+    if (!s)
         log_msg(LOG_ERR, "msg=\"control state not saved\" error=\"out of memory\"");
-    free(s);
+    return s;
+}
+
+/* An operator's change, on ctl. */
+void ctrl_op_effect(const ctrl_op_t *op)
+{
+    if (op->kind == CTRL_OP_FREEZE) {
+        ctl.frozen = op->on;
+        snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", op->on ? op->note : "");
+        snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", op->on ? op->who : "");
+        return;
+    }
+    int i = ctrl_index(op->region);
+    if (i < 0)
+        return;   /* the region left the config meanwhile */
+    ctrl_override_t *v = &ctl.ov[i];
+    if (op->kind == CTRL_OP_CLEAR) {
+        v->kind = DECIDE_OV_NONE;
+        return;
+    }
+    v->kind = op->on ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
+    v->weight = op->weight;
+    v->created_wall_ms = loop_wall_ms();
+    v->expires_mono_ms = op->for_s ? loop_now_ms() + (uint64_t)op->for_s * 1000u : 0;
+    snprintf(v->note, sizeof(v->note), "%s", op->note);
+    snprintf(v->who, sizeof(v->who), "%s", op->who);
+}
+
+static void ctrl_written(void *arg, int rc, const char *err);
+
+/* Write the state as it is, with op applied when given (the snapshot only:
+ * ctl itself is left as it was).  The one write in flight. */
+static int ctrl_write(ctrl_op_t *op)
+{
+    static ctrl_state_t keep;   /* large: not on the stack */
+    if (op) {
+        keep = ctl;
+        ctrl_op_effect(op);
+    }
+    char *s = ctrl_doc_str();
+    if (op)
+        ctl = keep;
+    if (!s)
+        return -1;
+    ctl.writing_reserved = ctl.want_reserved > ctl.reserved ? ctl.want_reserved : ctl.reserved;
+    ctl.writing = true;
+    ctl.dirty = false;   /* this snapshot holds every change made so far */
     ctl.saved_mono_ms = loop_now_ms();
+    int rc = state_write_then(CTRL_FILE, s, strlen(s), ctrl_written, op);
+    free(s);
+    if (rc == -1)
+        ctl.writing = false;
+    return rc;
+}
+
+/* Nothing in flight: the next operator change, else the state if it
+ * changed since the last snapshot. */
+static void ctrl_next(void)
+{
+    while (!ctl.writing && ctl.ops) {
+        if (ctrl_write(ctl.ops) == 0)
+            return;
+        ctrl_op_t *op = ctl.ops;   /* out of memory: refused, never applied */
+        ctl.ops = op->next;
+        if (!ctl.ops)
+            ctl.ops_tail = NULL;
+        op->done(op->arg, CTRL_UNAVAILABLE, "not applied: the change could not be saved (out of memory)");
+        free(op);
+    }
+    if (!ctl.writing && ctl.dirty && ctrl_write(NULL) == -1)
+        ctl.dirty = true;
+}
+
+/* On the loop: the write in flight finished.  Its decision numbers are
+ * durable (or not); its operator change is applied and acknowledged only
+ * now, or refused with the reason (the file on disk is then the one
+ * before: a failed write never replaces it). */
+static void ctrl_written(void *arg, int rc, const char *err)
+{
+    ctrl_op_t *op = arg;
+    ctl.writing = false;
+    if (rc == 0 && ctl.writing_reserved > ctl.reserved)
+        ctl.reserved = ctl.writing_reserved;
+    else if (rc == -1 && ctl.want_reserved > ctl.reserved)
+        ctl.want_reserved = ctl.reserved;   /* asked for again by the next decision */
+    if (op) {
+        ctl.ops = op->next;
+        if (!ctl.ops)
+            ctl.ops_tail = NULL;
+        if (rc == 0) {
+            ctrl_op_finish(op);
+        } else {
+            char msg[700];
+            snprintf(msg, sizeof(msg), "not applied: the %s could not be saved (%.600s)",
+                     op->kind == CTRL_OP_FREEZE ? (op->on ? "freeze" : "unfreeze")
+                     : op->kind == CTRL_OP_SET ? "override" : "release", err);
+            op->done(op->arg, CTRL_UNAVAILABLE, msg);
+        }
+        free(op);
+    }
+    ctrl_next();
+    if (ctl.starved && ctl.seq < ctl.reserved) {
+        ctl.starved = false;
+        log_msg(LOG_NOTICE, "msg=\"decision numbers available again\" reserved=%" PRIu64, ctl.reserved);
+        ctrl_reevaluate("numbers-reserved");
+    }
+}
+
+int ctrl_save(bool final)
+{
+    if (final) {   /* at stop: after whatever is in flight, never waited for */
+        char *s = ctrl_doc_str();
+        int rc = s ? state_write_async(CTRL_FILE, s, strlen(s)) : -1;
+        free(s);
+        return rc;
+    }
+    ctl.dirty = true;
+    ctrl_next();
+    return 0;
+}
+
+void ctrl_submit(ctrl_op_t *op)
+{
+    op->next = NULL;
+    if (ctl.ops_tail)
+        ctl.ops_tail->next = op;
+    else
+        ctl.ops = op;
+    ctl.ops_tail = op;
+    ctrl_next();
+}
+
+void ctrl_ops_drop(void)
+{
+    while (ctl.ops) {
+        ctrl_op_t *op = ctl.ops;
+        ctl.ops = op->next;
+        op->done(op->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
+        free(op);
+    }
+    ctl.ops_tail = NULL;
+}
+
+int ctrl_reserve_at_start(void)
+{
+    ctl.want_reserved = ctl.seq + 1 + CTRL_SEQ_BLOCK;
+    char *s = ctrl_doc_str();
+    int rc = s ? state_write(CTRL_FILE, s, strlen(s)) : -1;   /* before the loop runs */
+    free(s);
+    if (rc == 0)
+        ctl.reserved = ctl.want_reserved;
+    else
+        ctl.want_reserved = ctl.reserved;   /* asked for again, off the loop, by the first decision */
     return rc;
 }
 
 int ctrl_number(void)
 {
-    if (ctl.seq + 1 <= ctl.reserved) {
+    bool ok = ctl.seq < ctl.reserved;
+    if (ok)
         ctl.seq++;
-        return 0;
+    /* Half of the block used: the next one is written now, so a decision
+     * waits only when the disk has been stalled for half a block. */
+    if (ctl.reserved - ctl.seq <= CTRL_SEQ_BLOCK / 2 && ctl.want_reserved <= ctl.reserved) {
+        ctl.want_reserved = ctl.seq + 1 + CTRL_SEQ_BLOCK;
+        ctrl_save(false);
     }
-    uint64_t old = ctl.reserved;
-    ctl.reserved = ctl.seq + 1 + CTRL_SEQ_BLOCK;
-    if (ctrl_save(true) == -1) {
-        ctl.reserved = old;
-        ctrl_save(false);   /* a write that still lands is overwritten (no number past `old` was used) */
-        log_msg(LOG_ERR, "msg=\"no decision numbered: the next block of numbers could not be saved\" "
-                "error=\"%s\"", state_last_error());
-        return -1;
+    if (!ok && !ctl.starved) {
+        ctl.starved = true;
+        log_msg(LOG_ERR, "msg=\"decision waits: every durable decision number is used and the next block is "
+                "not written yet\" reserved=%" PRIu64 " error=\"%s\"", ctl.reserved, state_last_error());
     }
-    ctl.seq++;
-    return 0;
+    return ok ? 0 : -1;
 }
 
 /* ---- loading ---- */

@@ -56,7 +56,7 @@ static void dr_on_event(uint64_t id, const char *type, const char *json)
                                            now < DR.d[i].end_wall_ms + 120000)) {
             dr_note(&DR.d[i], type, json);
             if (milestone)
-                dr_save(&DR.d[i], false);   /* this drill's small file, off the loop */
+                dr_save(&DR.d[i]);   /* this drill's small file, off the loop */
         }
 }
 
@@ -68,68 +68,193 @@ static drill_t *dr_find(uint64_t id)
     return NULL;
 }
 
-/* End a drill: restore, note, save.  CTRL_UNAVAILABLE when the restore
- * could not be saved (the drill then goes on; msg says why). */
-static ctrl_rc_t dr_end(drill_t *d, dr_state_t how, const char *who, char *msg, size_t msglen)
+/* A drill's pending start or stop is answered (once). */
+static void dr_answer(drill_t *d, drill_rc_t rc, const char *msg)
+{
+    drill_done_fn done = d->done;
+    void *arg = d->done_arg;
+    d->done = NULL;
+    d->done_arg = NULL;
+    if (done)
+        done(arg, rc, d->id, msg);
+}
+
+static drill_t *dr_find_arg(void *arg)
+{
+    return dr_find((uint64_t)(uintptr_t)arg);
+}
+
+/* The restore is durable (or there was none to write): the drill ends. */
+static void dr_ended(drill_t *d)
 {
     int i = targets_region_index(d->region);
-    if (!d->fail && ctrl_override_clear(d->region, who, msg, msglen) == CTRL_UNAVAILABLE)
-        return CTRL_UNAVAILABLE;
     if (d->fail && i >= 0)
         targets_set_drill_fail((size_t)i, false);
-    d->state = how;
+    d->state = d->end_how;
+    d->ending = false;
     d->end_wall_ms = loop_wall_ms();
-    dr_note(d, "drill_end", how == DR_DONE ? "expired: restoring" : "stopped early: restoring");
+    dr_note(d, "drill_end", d->end_how == DR_DONE ? "expired: restoring" : "stopped early: restoring");
     cJSON *e = cJSON_CreateObject();
     if (e) {
         cJSON_AddNumberToObject(e, "drill", (double)d->id);
         cJSON_AddStringToObject(e, "region", d->region);
-        cJSON_AddStringToObject(e, "state", dr_state_names[how]);
+        cJSON_AddStringToObject(e, "state", dr_state_names[d->end_how]);
     }
     feed_emit(EV_DRILL_END, e);
-    dr_save(d, false);
-    return CTRL_OK;
+    dr_save(d);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "drill %" PRIu64 " stopped: restoring %s", d->id, d->region);
+    dr_answer(d, DRILL_OK, msg);
 }
 
-drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,
-                       const char *who, uint64_t *id, char *msg, size_t msglen)
+static void dr_on_released(void *arg, ctrl_rc_t rc, const char *msg)
 {
-    char why[600];
-    int ri = targets_region_index(region);
-    if (ri < 0) {
-        snprintf(msg, msglen, "no region named '%s'", region);
-        return DRILL_NOT_FOUND;
+    drill_t *d = dr_find_arg(arg);
+    if (!d || !d->ending)
+        return;   /* regiond is stopping */
+    if (rc == CTRL_UNAVAILABLE) {   /* not durable: the drill goes on (the tick tries again at expiry) */
+        d->ending = false;
+        log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", d->id, msg);
+        dr_answer(d, DRILL_UNAVAILABLE, msg);
+        return;
     }
+    dr_ended(d);
+}
+
+/* End a drill: release its override (once durable: restore, note, save);
+ * done is answered then. */
+static void dr_end(drill_t *d, dr_state_t how, const char *who, drill_done_fn done, void *arg)
+{
+    d->ending = true;
+    d->end_how = how;
+    d->done = done;
+    d->done_arg = arg;
+    if (d->fail)
+        dr_ended(d);
+    else
+        ctrl_override_clear(d->region, who, dr_on_released, (void *)(uintptr_t)d->id);
+}
+
+/* Take drill d out of the table (a start that could not be saved). */
+static void dr_drop(drill_t *d)
+{
+    size_t k = (size_t)(d - DR.d);
+    cJSON_Delete(d->timeline);
+    dr_forget_file(d->id);
+    memmove(&DR.d[k], &DR.d[k + 1], (DR.n - k - 1) * sizeof(DR.d[0]));
+    DR.n--;
+}
+
+static void dr_on_override(void *arg, ctrl_rc_t rc, const char *m)
+{
+    drill_t *d = dr_find_arg(arg);
+    if (!d || !d->starting)
+        return;   /* regiond is stopping */
+    d->starting = false;
+    char msg[400];
+    if (rc != CTRL_OK) {
+        dr_note(d, "refused", m);
+        d->state = DR_STOPPED;
+        d->end_wall_ms = loop_wall_ms();
+        dr_save(d);
+        dr_answer(d, rc == CTRL_UNAVAILABLE ? DRILL_UNAVAILABLE : DRILL_REFUSED, m);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "drill %" PRIu64 " started: draining %s for %u s", d->id, d->region, d->duration_s);
+    dr_save(d);
+    dr_answer(d, DRILL_OK, msg);
+}
+
+/* The drill's file is durable (or not): it starts now, or never. */
+static void dr_on_written(void *arg, int rc, const char *err)
+{
+    drill_t *d = dr_find_arg(arg);
+    if (!d || !d->starting)
+        return;
+    char msg[700];
+    if (rc == -1) {   /* not durable: not started, not acknowledged */
+        snprintf(msg, sizeof(msg), "not started: the drill could not be saved (%.600s)", err);
+        dr_answer(d, DRILL_UNAVAILABLE, msg);
+        dr_drop(d);
+        return;
+    }
+    d->expires_mono_ms = loop_now_ms() + (uint64_t)d->duration_s * 1000u;
+    cJSON *e = cJSON_CreateObject();
+    if (e) {
+        cJSON_AddNumberToObject(e, "drill", (double)d->id);
+        cJSON_AddStringToObject(e, "region", d->region);
+        cJSON_AddStringToObject(e, "action", d->fail ? "fail" : "drain");
+        cJSON_AddNumberToObject(e, "duration_s", d->duration_s);
+        cJSON_AddBoolToObject(e, "dry_run", false);
+        cJSON_AddStringToObject(e, "note", d->note);
+    }
+    feed_emit(EV_DRILL_START, e);   /* first line of the timeline */
+    int ri = targets_region_index(d->region);
+    if (!d->fail) {
+        char n2[260];
+        snprintf(n2, sizeof(n2), "drill %" PRIu64 "%s%.200s", d->id, d->note[0] ? ": " : "", d->note);
+        ctrl_override_set(d->region, true, 0, d->duration_s + 5, n2, d->who, dr_on_override, arg);
+        return;
+    }
+    d->starting = false;
+    if (ri >= 0)
+        targets_set_drill_fail((size_t)ri, true);
+    dr_note(d, "fault_injected", "probes of the region now count as failed (simulated outage)");
+    snprintf(msg, sizeof(msg), "drill %" PRIu64 " started: failing %s for %u s", d->id, d->region, d->duration_s);
+    dr_save(d);
+    dr_answer(d, DRILL_OK, msg);
+}
+
+/* Checks before anything is written: NULL, or why not (rc set). */
+static const char *dr_refuse(const char *region, drill_rc_t *rc, char *why, size_t whylen)
+{
+    static char msg[800];
+    if (targets_region_index(region) < 0) {
+        snprintf(msg, sizeof(msg), "no region named '%.200s'", region);
+        *rc = DRILL_NOT_FOUND;
+        return msg;
+    }
+    *rc = DRILL_REFUSED;
     for (size_t i = 0; i < DR.n; i++)
         if (DR.d[i].state == DR_ACTIVE && strcmp(DR.d[i].region, region) == 0) {
-            snprintf(msg, msglen, "drill %" PRIu64 " is already running on %s", DR.d[i].id, region);
-            return DRILL_REFUSED;
+            snprintf(msg, sizeof(msg), "drill %" PRIu64 " is already running on %s", DR.d[i].id, region);
+            return msg;
         }
     /* Safety rules first, for both kinds: a failed region is drained too. */
-    ctrl_rc_t pr = ctrl_preview_drain(region, why, sizeof(why));
-    if (pr == CTRL_REFUSED) {
-        snprintf(msg, msglen, "%s", why);
-        return DRILL_REFUSED;
+    if (ctrl_preview_drain(region, why, whylen) == CTRL_REFUSED) {
+        snprintf(msg, sizeof(msg), "%s", why);
+        return msg;
     }
     if (DR.n == DR_MAX) {   /* forget the oldest finished drill */
         size_t k = 0;
         while (k < DR.n && DR.d[k].state == DR_ACTIVE)
             k++;
-        if (k == DR.n) {
-            snprintf(msg, msglen, "too many active drills");
-            return DRILL_REFUSED;
-        }
+        if (k == DR.n)
+            return "too many active drills";
         cJSON_Delete(DR.d[k].timeline);
         dr_forget_file(DR.d[k].id);
         memmove(&DR.d[k], &DR.d[k + 1], (DR.n - k - 1) * sizeof(DR.d[0]));
         DR.n--;
     }
+    return NULL;
+}
+
+void drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,
+                 const char *who, drill_done_fn done, void *arg)
+{
+    char why[600], msg[800];
+    drill_rc_t rc;
+    const char *bad = dr_refuse(region, &rc, why, sizeof(why));
+    if (bad) {
+        done(arg, rc, 0, bad);
+        return;
+    }
     drill_t *d = &DR.d[DR.n];
     memset(d, 0, sizeof(*d));
     d->timeline = cJSON_CreateArray();
     if (!d->timeline) {
-        snprintf(msg, msglen, "out of memory");
-        return DRILL_BAD;
+        done(arg, DRILL_BAD, 0, "out of memory");
+        return;
     }
     DR.n++;
     d->id = DR.next_id++;
@@ -140,86 +265,67 @@ drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool 
     d->dry_run = dry_run;
     d->duration_s = duration_s;
     d->start_wall_ms = loop_wall_ms();
-    d->expires_mono_ms = loop_now_ms() + (uint64_t)duration_s * 1000u;
-    *id = d->id;
-    cJSON *e = cJSON_CreateObject();
-    if (e) {
-        cJSON_AddNumberToObject(e, "drill", (double)d->id);
-        cJSON_AddStringToObject(e, "region", region);
-        cJSON_AddStringToObject(e, "action", fail ? "fail" : "drain");
-        cJSON_AddNumberToObject(e, "duration_s", duration_s);
-        cJSON_AddBoolToObject(e, "dry_run", dry_run);
-        cJSON_AddStringToObject(e, "note", d->note);
-    }
+    d->expires_mono_ms = loop_now_ms() + (uint64_t)duration_s * 1000u;   /* again once durable */
     if (dry_run) {
+        cJSON *e = cJSON_CreateObject();
+        if (e) {
+            cJSON_AddNumberToObject(e, "drill", (double)d->id);
+            cJSON_AddStringToObject(e, "region", region);
+            cJSON_AddStringToObject(e, "action", fail ? "fail" : "drain");
+            cJSON_AddNumberToObject(e, "duration_s", duration_s);
+            cJSON_AddBoolToObject(e, "dry_run", true);
+            cJSON_AddStringToObject(e, "note", d->note);
+        }
         d->state = DR_DRY;
         d->end_wall_ms = d->start_wall_ms;
         snprintf(d->result, sizeof(d->result), "%s", why);
         dr_note(d, "dry_run", why);
         feed_emit(EV_DRILL_DRY_RUN, e);
-        snprintf(msg, msglen, "drill %" PRIu64 " (dry run): %s", d->id, why);
-        dr_save(d, false);
-        return DRILL_OK;
+        snprintf(msg, sizeof(msg), "drill %" PRIu64 " (dry run): %s", d->id, why);
+        dr_save(d);
+        done(arg, DRILL_OK, d->id, msg);
+        return;
     }
     d->state = DR_ACTIVE;
-    if (dr_save(d, true) == -1) {   /* not durable: not started, not acknowledged */
-        snprintf(msg, msglen, "not started: the drill could not be saved (%s)", state_last_error());
-        cJSON_Delete(e);
-        cJSON_Delete(d->timeline);
-        dr_forget_file(d->id);   /* a write that still lands is removed */
-        DR.n--;
-        return DRILL_UNAVAILABLE;
+    d->starting = true;
+    d->done = done;
+    d->done_arg = arg;
+    if (dr_save_then(d, dr_on_written, (void *)(uintptr_t)d->id) == -1) {
+        dr_answer(d, DRILL_UNAVAILABLE, "not started: the drill could not be saved (out of memory)");
+        dr_drop(d);
     }
-    feed_emit(EV_DRILL_START, e);   /* first line of the timeline */
-    if (fail) {
-        targets_set_drill_fail((size_t)ri, true);
-        dr_note(d, "fault_injected", "probes of the region now count as failed (simulated outage)");
-    } else {
-        char m2[300];
-        char n2[260];
-        snprintf(n2, sizeof(n2), "drill %" PRIu64 "%s%.200s", d->id, d->note[0] ? ": " : "", d->note);
-        ctrl_rc_t rc = ctrl_override_set(region, true, 0, duration_s + 5, n2, who, m2, sizeof(m2));
-        if (rc != CTRL_OK) {
-            dr_note(d, "refused", m2);
-            d->state = DR_STOPPED;
-            d->end_wall_ms = loop_wall_ms();
-            snprintf(msg, msglen, "%s", m2);
-            dr_save(d, false);
-            return rc == CTRL_UNAVAILABLE ? DRILL_UNAVAILABLE : DRILL_REFUSED;
-        }
-    }
-    snprintf(msg, msglen, "drill %" PRIu64 " started: %s %s for %u s", d->id, fail ? "failing" : "draining", region,
-             duration_s);
-    dr_save(d, false);
-    return DRILL_OK;
 }
 
-drill_rc_t drill_stop(uint64_t id, const char *who, char *msg, size_t msglen)
+void drill_stop(uint64_t id, const char *who, drill_done_fn done, void *arg)
 {
+    char msg[300];
     drill_t *d = dr_find(id);
     if (!d) {
-        snprintf(msg, msglen, "no drill %" PRIu64, id);
-        return DRILL_NOT_FOUND;
+        snprintf(msg, sizeof(msg), "no drill %" PRIu64, id);
+        done(arg, DRILL_NOT_FOUND, id, msg);
+        return;
     }
-    if (d->state != DR_ACTIVE) {
-        snprintf(msg, msglen, "drill %" PRIu64 " is not running (%s)", id, dr_state_names[d->state]);
-        return DRILL_REFUSED;
+    if (d->state != DR_ACTIVE || d->starting || d->ending) {
+        snprintf(msg, sizeof(msg), "drill %" PRIu64 " is not running (%s)", id,
+                 d->starting ? "starting" : d->ending ? "ending" : dr_state_names[d->state]);
+        done(arg, DRILL_REFUSED, id, msg);
+        return;
     }
-    if (dr_end(d, DR_STOPPED, who, msg, msglen) == CTRL_UNAVAILABLE)
-        return DRILL_UNAVAILABLE;
-    snprintf(msg, msglen, "drill %" PRIu64 " stopped: restoring %s", id, d->region);
-    return DRILL_OK;
+    dr_end(d, DR_STOPPED, who, done, arg);
+}
+
+static void dr_expiry_done(void *arg, drill_rc_t rc, uint64_t id, const char *msg)
+{
+    (void)arg, (void)rc, (void)id, (void)msg;   /* a failure is logged by dr_on_released */
 }
 
 static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     uint64_t now = loop_now_ms();   /* monotonic: a wall-clock step never ends a drill early */
-    char msg[300];
     for (size_t i = 0; i < DR.n; i++)
-        if (DR.d[i].state == DR_ACTIVE && now >= DR.d[i].expires_mono_ms &&
-            dr_end(&DR.d[i], DR_DONE, "drill-expiry", msg, sizeof(msg)) == CTRL_UNAVAILABLE)
-            log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", DR.d[i].id, msg);
+        if (DR.d[i].state == DR_ACTIVE && !DR.d[i].starting && !DR.d[i].ending && now >= DR.d[i].expires_mono_ms)
+            dr_end(&DR.d[i], DR_DONE, "drill-expiry", dr_expiry_done, NULL);
 }
 
 int drill_init(void)
@@ -237,8 +343,18 @@ int drill_init(void)
 
 void drill_fini(void)
 {
+    for (size_t i = 0; i < DR.n; i++) {   /* a start or stop still waiting: answered, not done */
+        drill_t *d = &DR.d[i];
+        if (d->starting) {   /* its override never came: never resumed as active */
+            d->state = DR_STOPPED;
+            d->end_wall_ms = loop_wall_ms();
+            dr_note(d, "refused", "regiond stopped before the drill started");
+        }
+        d->starting = d->ending = false;
+        dr_answer(d, DRILL_UNAVAILABLE, "regiond is stopping");
+    }
     for (size_t i = 0; DR.tick && i < DR.n; i++)   /* only a drill module that started has anything to save */
-        dr_save(&DR.d[i], false);
+        dr_save(&DR.d[i]);
     feed_set_listener(NULL);
     if (DR.tick)
         event_free(DR.tick);
@@ -260,6 +376,8 @@ static cJSON *dr_summary(const drill_t *d)
     cJSON_AddStringToObject(x, "action", d->fail ? "fail" : "drain");
     cJSON_AddStringToObject(x, "state", dr_state_names[d->state]);
     cJSON_AddBoolToObject(x, "dry_run", d->dry_run);
+    if (d->starting || d->ending)   /* its file or override is being written: not in effect (or still in effect) */
+        cJSON_AddBoolToObject(x, d->starting ? "starting" : "ending", true);
     cJSON_AddStringToObject(x, "note", d->note);
     cJSON_AddStringToObject(x, "who", d->who);
     cJSON_AddNumberToObject(x, "duration_s", d->duration_s);

@@ -25,12 +25,19 @@ void drill_fini(void);
  * was not started (stopped); the API answers 503. */
 typedef enum { DRILL_OK = 0, DRILL_NOT_FOUND, DRILL_REFUSED, DRILL_BAD, DRILL_UNAVAILABLE } drill_rc_t;
 
-/* Start a drill; id set on success, msg says what happened or why not. */
-drill_rc_t drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,
-                       const char *who, uint64_t *id, char *msg, size_t msglen);
+/* Starting and stopping never wait for the disk: done(arg, rc, id, msg) is
+ * called exactly once, at once when refused, else on the loop once the
+ * drill's file (and, for a drain, its override or its release) is durable
+ * (DRILL_OK: in effect from then on) or could not be saved
+ * (DRILL_UNAVAILABLE: not started, or still running). */
+typedef void (*drill_done_fn)(void *arg, drill_rc_t rc, uint64_t id, const char *msg);
+
+/* Start a drill. */
+void drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_run, const char *note,
+                 const char *who, drill_done_fn done, void *arg);
 
 /* End drill id early. */
-drill_rc_t drill_stop(uint64_t id, const char *who, char *msg, size_t msglen);
+void drill_stop(uint64_t id, const char *who, drill_done_fn done, void *arg);
 
 cJSON *drill_list_json(void);                 /* every drill, newest first, without timelines */
 cJSON *drill_report_json(uint64_t id);        /* one drill with its timeline and milestones; NULL if none */

@@ -10,6 +10,8 @@
 #include <event2/event.h>
 
 #include "cfg.h"
+#include "drill.h"
+#include "state.h"
 
 #define DR_MAX 32                  /* drills kept (files too); the oldest finished one goes first */
 #define DR_TIMELINE 400            /* timeline entries per drill */
@@ -28,6 +30,10 @@ typedef struct {
     uint32_t duration_s;
     cJSON *timeline;              /* [{t, offset_s, type, text}] */
     char result[600];             /* dry run: what would have been done */
+    bool starting, ending;        /* its file or its override (release) is being written */
+    dr_state_t end_how;           /* ending: DR_DONE or DR_STOPPED */
+    drill_done_fn done;           /* who waits for the start or stop (NULL: nobody) */
+    void *done_arg;
 } drill_t;
 
 /* The drills, oldest first.  Owner: drill.c. */
@@ -40,9 +46,11 @@ typedef struct {
 
 extern dr_table_t DR;
 
-/* drill_state.c: save drill d to state_dir/drill-ID.json (sync: wait until
- * durable; else through the writer thread).  0 or -1. */
-int dr_save(const drill_t *d, bool sync);
+/* drill_state.c: save drill d to state_dir/drill-ID.json through the
+ * writer thread (never waited for); dr_save_then: then(arg, rc, err) is called on the loop once
+ * it is durable or failed.  0 or -1 (out of memory; then is not called). */
+int dr_save(const drill_t *d);
+int dr_save_then(const drill_t *d, state_done_fn then, void *arg);
 
 /* Remove drill id's file (queued). */
 void dr_forget_file(uint64_t id);

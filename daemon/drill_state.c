@@ -1,7 +1,8 @@
 /* drill_state — drills on disk: one small file per drill
  * (state_dir/drill-ID.json), bounded (DR_MAX drills, DR_TIMELINE entries of
- * at most DR_TEXT_MAX bytes each), written through the state writer thread
- * except when a drill starts (the API answers only once it is durable).
+ * at most DR_TEXT_MAX bytes each), written through the state writer thread;
+ * when a drill starts the API answers only once it is durable (a callback,
+ * the loop never waits).
  * Expiry is saved as the time left plus the wall time of the save: after a
  * restart the time left shrinks by the wall-clock gap, never grows. */
 #include "drill_int.h"
@@ -46,18 +47,32 @@ static cJSON *dr_doc(const drill_t *d)
     return x;
 }
 
-int dr_save(const drill_t *d, bool sync)
+static char *dr_doc_str(const drill_t *d)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
     cJSON *x = dr_doc(d);
     char *s = x ? cJSON_PrintUnformatted(x) : NULL;
     cJSON_Delete(x);
-    if (!s) {
+    if (!s)
         log_msg(LOG_ERR, "msg=\"drill not saved\" drill=%" PRIu64 " error=\"out of memory\"", d->id);
-        return -1;
-    }
-    int rc = sync ? state_write(name, s, strlen(s)) : state_write_async(name, s, strlen(s));
+    return s;
+}
+
+int dr_save_then(const drill_t *d, state_done_fn then, void *arg)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
+    char *s = dr_doc_str(d);
+    int rc = s ? state_write_then(name, s, strlen(s), then, arg) : -1;
+    free(s);
+    return rc;
+}
+
+int dr_save(const drill_t *d)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
+    char *s = dr_doc_str(d);
+    int rc = s ? state_write_async(name, s, strlen(s)) : -1;
     free(s);
     return rc;
 }
@@ -199,7 +214,7 @@ static void dr_load_old(void)
         DR.next_id = (uint64_t)dr_n(o, "next_id");
     cJSON_Delete(o);
     for (size_t i = 0; i < DR.n; i++)
-        dr_save(&DR.d[i], false);
+        dr_save(&DR.d[i]);
     state_remove_async(DR_OLD_FILE);
 }
 

@@ -90,6 +90,10 @@ void feed_set_listener(feed_listener_fn fn)
     feed_listener = fn;
 }
 
+static uint64_t feed_reserving;    /* a reservation being written (0: none) */
+static bool feed_past_logged;
+
+/* At start (before the loop runs): the first block, waited for. */
 static int feed_reserve(void)
 {
     char buf[32];
@@ -99,6 +103,38 @@ static int feed_reserve(void)
         return -1;
     feed_reserved = upto;
     return 0;
+}
+
+static void feed_on_reserved(void *arg, int rc, const char *err)
+{
+    (void)arg, (void)err;   /* a failure is logged and alarmed by the state module */
+    if (rc == 0 && feed_reserving > feed_reserved)
+        feed_reserved = feed_reserving;
+    feed_reserving = 0;   /* failed: asked for again by the next event */
+}
+
+/* On the loop: half the block used, the next one is written ahead, never
+ * waited for.  Events cannot wait: one numbered past the durable block
+ * (the disk stalled for FEED_ID_BLOCK / 2 events) is logged once; its id
+ * could be handed out again only if regiond dies before the write lands. */
+static void feed_reserve_ahead(void)
+{
+    if (feed_next_id > feed_reserved && !feed_past_logged) {
+        feed_past_logged = true;
+        log_msg(LOG_ERR, "msg=\"event ids past the reserved block: the disk has not finished writing %s\" "
+                "reserved=%" PRIu64, FEED_ID_FILE, feed_reserved);
+    } else if (feed_next_id <= feed_reserved) {
+        feed_past_logged = false;
+    }
+    if (feed_reserving || feed_reserved - (feed_next_id < feed_reserved ? feed_next_id : feed_reserved) >
+                              FEED_ID_BLOCK / 2)
+        return;
+    char buf[32];
+    uint64_t upto = feed_next_id + FEED_ID_BLOCK;
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", upto);
+    feed_reserving = upto;
+    if (state_write_then(FEED_ID_FILE, buf, (size_t)n, feed_on_reserved, NULL) == -1)
+        feed_reserving = 0;
 }
 
 static void feed_on_keepalive(evutil_socket_t fd, short what, void *arg);
@@ -324,8 +360,7 @@ uint64_t feed_emit(feed_ev_t kind, cJSON *data)
     feed_len++;
     feed_next_id++;
     feed_total++;
-    if (feed_next_id > feed_reserved)
-        feed_reserve();
+    feed_reserve_ahead();
     log_msg(LOG_INFO, "event=%s %s", type, json);
     feed_broadcast();
     if (feed_listener)

@@ -1,6 +1,8 @@
-/* state — see state.h.  The loop never waits on the disk except in
- * state_write(), whose caller must know the outcome before it answers (a
- * control request); everything else goes through state_write_async(). */
+/* state — see state.h.  The loop never waits on the disk: a caller that
+ * must know the outcome (a control request, a reservation of numbers, a
+ * backup run) uses state_write_then() and goes on in its callback;
+ * everything else goes through state_write_async().  state_write() waits,
+ * and is for start-up (before the loop runs) and tests only. */
 #include "state.h"
 
 #include <errno.h>
@@ -31,6 +33,8 @@ typedef struct st_job {
     bool started, abandoned;      /* taken by the thread; its waiter gave up (the thread frees it) */
     int rc;
     char err[512];
+    state_done_fn then;           /* state_write_then(): called on the loop when done */
+    void *then_arg;
     struct st_job *next;
 } st_job_t;
 
@@ -46,6 +50,9 @@ static unsigned long st_failed, st_failed_seen;   /* async failures: counted by 
 static bool st_failing;                          /* the state-write alarm is raised */
 static char st_async_err[512], st_last_err[512];
 static struct event *st_timer;
+static int st_cbfd = -1;                          /* the thread wakes the loop: completions to deliver */
+static st_job_t *st_done_head, *st_done_tail;     /* finished state_write_then() jobs, in order */
+static struct event *st_cb_ev;
 
 
 /* ---- the writer thread ---- */
@@ -144,7 +151,19 @@ static void *st_main(void *arg)
         pthread_mutex_lock(&st_mu);
         st_nqueued--;
         st_note(rc, err);
-        if (j->wait && !j->abandoned) {   /* its waiter frees it */
+        if (j->then) {   /* the loop delivers the outcome, in order */
+            j->rc = rc;
+            snprintf(j->err, sizeof(j->err), "%s", err);
+            if (st_done_tail)
+                st_done_tail->next = j;
+            else
+                st_done_head = j;
+            st_done_tail = j;
+            j->next = NULL;
+            uint64_t one = 1;
+            if (write(st_cbfd, &one, sizeof(one)) == -1)
+                (void)0;   /* the counter is full: the loop is woken already */
+        } else if (j->wait && !j->abandoned) {   /* its waiter frees it */
             j->rc = rc;
             snprintf(j->err, sizeof(j->err), "%s", err);
             j->done = true;
@@ -188,6 +207,35 @@ static void st_push(st_job_t *j)
     else
         st_head = j;
     st_tail = j;
+    st_nqueued++;
+    pthread_cond_signal(&st_work);
+}
+
+/* Queue j, which somebody waits for, ahead of writes nobody waits for
+ * (caller holds st_mu): after the last queued write of the same file (a
+ * later snapshot never loses to an earlier one) and after every waited-for
+ * write (they keep their order), before the rest.  Files are independent,
+ * so an operator's change waits for at most the write under way, not for
+ * a queue of timeline saves. */
+static void st_push_waited(st_job_t *j)
+{
+    st_job_t *after = NULL;
+    for (st_job_t *q = st_head; q; q = q->next)
+        if (q->then || q->wait || strcmp(q->name, j->name) == 0)
+            after = q;
+    if (!after || after == st_tail) {
+        if (!after && st_head) {
+            j->next = st_head;
+            st_head = j;
+            st_nqueued++;
+            pthread_cond_signal(&st_work);
+            return;
+        }
+        st_push(j);
+        return;
+    }
+    j->next = after->next;
+    after->next = j;
     st_nqueued++;
     pthread_cond_signal(&st_work);
 }
@@ -283,7 +331,7 @@ int state_write_async(const char *name, const char *data, size_t len)
     for (st_job_t *q = st_head; q; q = q->next)
         if (strcmp(q->name, name) == 0)
             last = q;
-    if (last && !last->wait && !last->remove) {   /* not started yet: the newer snapshot replaces it */
+    if (last && !last->wait && !last->remove && !last->then) {   /* not started yet: the newer snapshot replaces it */
         char *nd = malloc(len + 1);
         if (nd) {
             memcpy(nd, data, len);
@@ -304,6 +352,52 @@ int state_write_async(const char *name, const char *data, size_t len)
     st_push(j);
     pthread_mutex_unlock(&st_mu);
     return 0;
+}
+
+int state_write_then(const char *name, const char *data, size_t len, state_done_fn done, void *arg)
+{
+    st_job_t *j = st_job(name, data, len);
+    if (!j) {
+        log_msg(LOG_ERR, "msg=\"state write not queued\" file=%s error=\"out of memory\"", name);
+        return -1;
+    }
+    if (!st_thread_on) {   /* before the thread (never in practice) or after it stopped */
+        char err[512] = "";
+        int rc = st_do_write(name, data, len, err, sizeof(err));
+        free(j->name), free(j->data), free(j);
+        done(arg, rc, err);
+        return 0;
+    }
+    j->then = done;
+    j->then_arg = arg;
+    pthread_mutex_lock(&st_mu);
+    st_push_waited(j);
+    pthread_mutex_unlock(&st_mu);
+    return 0;
+}
+
+/* On the loop: the writer thread finished state_write_then() jobs; call
+ * their callbacks in the order the writes were queued. */
+static void st_on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    uint64_t v;
+    if (read(st_cbfd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+        log_msg(LOG_ERR, "msg=\"state writer wake-up lost\" error=\"%s\"", strerror(errno));
+    pthread_mutex_lock(&st_mu);
+    st_job_t *list = st_done_head;
+    st_done_head = st_done_tail = NULL;
+    pthread_mutex_unlock(&st_mu);
+    while (list) {
+        st_job_t *j = list;
+        list = j->next;
+        if (j->rc == -1) {
+            snprintf(st_last_err, sizeof(st_last_err), "%s", j->err);
+            log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\"", j->err);
+        }
+        j->then(j->then_arg, j->rc, j->err);
+        free(j->name), free(j->data), free(j);
+    }
 }
 
 void state_remove_async(const char *name)
@@ -371,6 +465,11 @@ static void st_on_timer(evutil_socket_t fd, short what, void *arg)
 
 void state_alarms_ready(void)
 {
+    if (!st_cb_ev && st_cbfd != -1) {
+        st_cb_ev = event_new(loop_base(), st_cbfd, EV_READ | EV_PERSIST, st_on_done, NULL);
+        if (!st_cb_ev || event_add(st_cb_ev, NULL) == -1)
+            log_msg(LOG_CRIT, "msg=\"state write completions will not be delivered\" error=\"out of memory\"");
+    }
     if (!st_timer) {
         st_timer = event_new(loop_base(), -1, EV_PERSIST, st_on_timer, NULL);
         struct timeval tv = {1, 0};
@@ -402,6 +501,10 @@ int state_init(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "state_dir %s: cannot set up the writer thread: %s", dir, strerror(errno));
         return -1;
     }
+    if (st_cbfd == -1 && (st_cbfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+        snprintf(err, errlen, "state_dir %s: cannot set up the writer thread: %s", dir, strerror(errno));
+        return -1;
+    }
     if (pthread_create(&st_thread, NULL, st_main, NULL) != 0) {
         snprintf(err, errlen, "state_dir %s: cannot start the writer thread", dir);
         return -1;
@@ -428,6 +531,20 @@ void state_fini(void)
     if (st_timer)
         event_free(st_timer);
     st_timer = NULL;
+    if (st_cb_ev)
+        event_free(st_cb_ev);
+    st_cb_ev = NULL;
+    /* Completions the loop did not deliver: their callers are gone (each
+     * module's fini answered or dropped what it was waiting for). */
+    while (st_done_head) {
+        st_job_t *j = st_done_head;
+        st_done_head = j->next;
+        free(j->name), free(j->data), free(j);
+    }
+    st_done_tail = NULL;
+    if (st_cbfd != -1)
+        close(st_cbfd);
+    st_cbfd = -1;
     if (st_evfd != -1)
         close(st_evfd);
     st_evfd = -1;

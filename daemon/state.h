@@ -1,8 +1,8 @@
 /* state — small files in state_dir, written atomically (temp, fsync,
  * rename, fsync of the directory) by one writer thread, in the order they
- * were asked for, so a stalled disk never stalls the loop unless the caller
- * must know the outcome (state_write), and a later snapshot of a file never
- * loses to an earlier one.
+ * were asked for, so a stalled disk never stalls the loop (a caller that
+ * must know the outcome gets a callback: state_write_then), and a later
+ * snapshot of a file never loses to an earlier one.
  *
  * Reading fails loudly: a file that cannot be read, does not parse or does
  * not validate is moved aside (NAME.corrupt-<UTC time>), a critical alarm
@@ -27,12 +27,23 @@ int state_init(const char *dir, char *err, size_t errlen);
 
 #define STATE_WAIT_S 5   /* state_write() waits at most this long for a stalled disk */
 
-/* Write name inside state_dir atomically and wait until it is durable (or
+/* Start-up (before the loop runs) and tests only.  Write name inside
+ * state_dir atomically and wait until it is durable (or
  * failed, or STATE_WAIT_S passed: then a write not started is dropped, one
  * under way may still land, so the caller that undoes its change saves
  * again with state_write_async()).  0, or -1 with the reason in
  * state_last_error() (and logged). */
 int state_write(const char *name, const char *data, size_t len);
+
+/* Queue a write (never replaced by a later snapshot) and call done(arg,
+ * rc, err) on the loop once it is durable (rc 0) or failed (rc -1, err
+ * "PATH: step: reason"), in the order the writes were queued; the loop
+ * never waits for it.  A failure also raises the "state-write" alarm.
+ * 0, or -1 when out of memory (then done is never called).  Callbacks
+ * not delivered when state_fini() runs are dropped: each module answers
+ * or forgets what it waits for in its own fini, which runs first. */
+typedef void (*state_done_fn)(void *arg, int rc, const char *err);
+int state_write_then(const char *name, const char *data, size_t len, state_done_fn done, void *arg);
 
 /* The same without waiting: the write is queued for the writer thread (a
  * queued, not yet started write of the same name is replaced).  A failure

@@ -22,6 +22,7 @@
 
 #define DC_MAXR 64
 #define DC_MAXNS 8
+_Static_assert(DC_MAXNS >= CFG_MAX_NAME_SERVERS, "the config lets through no more name servers than are asked");
 #define DC_MAXADDR 32
 
 static struct {

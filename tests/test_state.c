@@ -2,7 +2,10 @@
  * newer snapshot of a queued file replaces it, never overtakes a write of
  * it), a synchronous write waits for the earlier queued ones; reading
  * refuses empty, garbage, wrong types and files over 16 MiB: moved aside,
- * safe mode on until released; range checks on numbers. */
+ * safe mode on until released; range checks on numbers.  Completion
+ * callbacks (state_write_then) come on the loop in the order the writes were
+ * queued, after the write, with the failure's reason; a waited-for write
+ * never overtakes an earlier write of the same file. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <event2/event.h>
+
 #include "check.h"
+#include "feed.h"
+#include "loop.h"
 #include "state.h"
 
 static char dir[] = "/tmp/test-state-XXXXXX";
@@ -70,6 +79,45 @@ static void order(void)
     CHECK(state_read("b", NULL) == NULL);
 }
 
+static char seen[8][64];
+static int nseen;
+
+static void done(void *arg, int rc, const char *err)
+{
+    if (nseen < 8)
+        snprintf(seen[nseen++], sizeof(seen[0]), "%s:%d:%.40s", (const char *)arg, rc, rc ? err : "");
+}
+
+static void completions(void)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/dir", dir);   /* a directory where a file should go: rename fails */
+    CHECK(mkdir(p, 0700) == 0);
+    snprintf(p, sizeof(p), "%s/dir/x", dir);
+    put("dir/x", "x", 1);
+    CHECK(state_write_async("p", "old", 3) == 0);
+    CHECK(state_write_then("q", "q", 1, done, "q") == 0);
+    CHECK(state_write_then("p", "new", 3, done, "p") == 0);   /* after the queued write of p */
+    CHECK(state_write_then("dir", "d", 1, done, "dir") == 0);
+    CHECK(state_write_then("r", "r", 1, done, "r") == 0);
+    CHECK_EQ_INT(nseen, 0);   /* never called from inside the call */
+    uint64_t until = loop_now_ms() + 10000;
+    while (nseen < 4 && loop_now_ms() < until)
+        event_base_loop(loop_base(), EVLOOP_ONCE);
+    CHECK_EQ_INT(nseen, 4);
+    CHECK_CONTAINS(seen[0], "q:0:");
+    CHECK_CONTAINS(seen[1], "p:0:");
+    CHECK_CONTAINS(seen[2], "dir:-1:");
+    CHECK_CONTAINS(seen[2], "rename");
+    CHECK_CONTAINS(seen[3], "r:0:");
+    char *s = state_read("p", NULL);   /* the older queued snapshot never lands last */
+    CHECK(s && strcmp(s, "new") == 0);
+    free(s);
+    s = state_read("q", NULL);   /* durable when its callback ran */
+    CHECK(s && strcmp(s, "q") == 0);
+    free(s);
+}
+
 static void loading(void)
 {
     cJSON *o = NULL;
@@ -109,9 +157,17 @@ int main(void)
         fprintf(stderr, "set-up: %s\n", err);
         return 1;
     }
+    if (loop_init() == -1 || feed_init(64, err, sizeof(err)) == -1) {   /* alarms go to the feed */
+        fprintf(stderr, "set-up: loop, feed\n");
+        return 1;
+    }
+    state_alarms_ready();
     order();
+    completions();
     loading();
+    feed_fini();
     state_fini();
+    loop_fini();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK(system(cmd) == 0);

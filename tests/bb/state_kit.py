@@ -51,7 +51,7 @@ class Setup:
                            env=env)
         return r.returncode, r.stdout + r.stderr
 
-    def api(self, d, method, path, body=None):
+    def api(self, d, method, path, body=None, timeout=15):
         import json
         import urllib.error
         import urllib.request
@@ -60,7 +60,7 @@ class Setup:
                                      headers={"Authorization": "Bearer " + self.toks["ops"],
                                               "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=15) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")

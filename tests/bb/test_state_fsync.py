@@ -4,8 +4,8 @@ fails and recovers: the loop's lag stays under 250 ms, probes keep their
 300 ms interval, the Route 53 batches go out; once the writer thread has
 caught up, kill -9 and a restart find the drill with the timeline written
 during the stall, and a freeze asked for during the stall holds after the
-restart exactly when it was acknowledged (it waits at most 5 s for its
-fsync: 200, or 503 saying the disk did not finish)."""
+restart (it is answered once its own write is durable; the loop runs on
+meanwhile: test_state_stall.py times that)."""
 import json
 import re
 import subprocess
@@ -51,15 +51,14 @@ def test_stalled_fsync():
         check(lag is not None and lag < 0.25, f"loop lag under 250 ms with fsync stalled ({lag} s)")
         queued = metric(d, "regiond_state_writes_queued")
         check(queued is not None and queued >= 1, f"writes wait in the writer thread's queue ({queued})")
-        # An operator's request waits for its own fsync, at most 5 s: the
-        # answer (200, or 503 saying the disk did not finish) is what holds
-        # after a restart.
+        # An operator's request is answered once its own write is durable
+        # (the disk is slow, not failing: 200), and holds after a restart.
         t1 = time.monotonic()
-        fcode, fout = s.api(d, "POST", "/v1/freeze", {"note": "during the stall"})
+        fcode, fout = s.api(d, "POST", "/v1/freeze", {"note": "during the stall"}, timeout=60)
         took = time.monotonic() - t1
-        check(took < 7.5 and (fcode == 200 or (fcode == 503 and "did not finish" in fout.get("error", ""))),
-              f"freeze during the stall answered in {took:.1f} s: {fcode} {fout}")
-        check_eq(d.status()["failover"]["frozen"], fcode == 200, "frozen in memory exactly when acknowledged")
+        check(fcode == 200 and took >= 2, f"freeze during the stall answered after its fsync ({took:.1f} s): "
+                                          f"{fcode} {fout}")
+        check_eq(d.status()["failover"]["frozen"], True, "frozen in memory once acknowledged")
         wait_for(lambda: metric(d, "regiond_state_writes_queued") == 0, 60, "the writer thread catches up")
     finally:
         stop(st)
