@@ -126,6 +126,22 @@ def kill9(d):
     d.log.close()
 
 
+def changed_while_killed(operator_act):
+    """nginx up for every region, the peer holding zone(), regiond up on it
+    and killed (kill -9); OPERATOR_ACT(peer) while it is down; then regiond
+    restarted on its saved state: (ports, ngx, z, peer, d) with d the new one."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    z = zone()
+    peer = Route53Peer(z, pending_ms=300)
+    cfg = config(peer, ports)
+    d = Daemon(cfg, env=ENV)
+    wait_up(d)
+    kill9(d)
+    operator_act(peer)
+    return ports, ngx, z, peer, Daemon(cfg, dir=d.dir, env=ENV)
+
+
 # ---------------------------------------------------------------- defect 1
 def test_operator_zeroes_two_then_third_fails():
     """Defect 1: the safety rules are checked on the live group right before
@@ -312,16 +328,7 @@ def test_wildcard_record_name():
 def test_restart_keeps_operator_change():
     """Defect 6: an operator's weight set while regiond was killed is drift
     after the restart: reported, not overwritten."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    cfg = config(peer, ports)
-    d = Daemon(cfg, env=ENV)
-    wait_up(d)
-    kill9(d)
-    operator_set(peer, {"eu-west-1": 50})
-    d2 = Daemon(cfg, dir=d.dir, env=ENV)
+    ports, ngx, z, peer, d2 = changed_while_killed(lambda peer: operator_set(peer, {"eu-west-1": 50}))
     wait_up(d2)
     time.sleep(3)
     check_eq(weights(peer)["eu-west-1"], 50, "the operator's weight survives the restart")
