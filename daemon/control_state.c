@@ -95,31 +95,19 @@ int ctrl_number(void)
 
 /* ---- loading ---- */
 
-static bool ctrl_str_ok(const cJSON *o, const char *k, size_t max)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
-}
-
-static bool ctrl_num_ok(const cJSON *o, const char *k, double lo, double hi)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return !v || state_int_in(v, lo, hi);
-}
-
 static int ctrl_check_override(const cJSON *x, int i, char *why, size_t len)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(x, "action");
     const char *bad = !cJSON_IsObject(x) ? "expected an object"
-        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !ctrl_str_ok(x, "region", 65)
+        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !state_opt_str(x, "region", 65)
           ? "region: expected a region name"
         : !cJSON_IsString(a) || (strcmp(a->valuestring, "drain") != 0 && strcmp(a->valuestring, "pin") != 0)
           ? "action: expected \"drain\" or \"pin\""
-        : !ctrl_num_ok(x, "weight", 0, 255) ? "weight: expected an integer 0..255"
-        : !ctrl_num_ok(x, "remaining_ms", 0, CTRL_REMAIN_MAX) ? "remaining_ms: expected an integer 0..8 days"
-        : !ctrl_num_ok(x, "expires_wall_ms", 0, CTRL_WALL_MAX) ? "expires_wall_ms: expected a time in ms"
-        : !ctrl_num_ok(x, "created_wall_ms", 0, CTRL_WALL_MAX) ? "created_wall_ms: expected a time in ms"
-        : !ctrl_str_ok(x, "note", CTRL_NOTE_MAX) || !ctrl_str_ok(x, "who", 64) ? "note, who: expected short strings"
+        : !state_opt_int(x, "weight", 0, 255) ? "weight: expected an integer 0..255"
+        : !state_opt_int(x, "remaining_ms", 0, CTRL_REMAIN_MAX) ? "remaining_ms: expected an integer 0..8 days"
+        : !state_opt_int(x, "expires_wall_ms", 0, CTRL_WALL_MAX) ? "expires_wall_ms: expected a time in ms"
+        : !state_opt_int(x, "created_wall_ms", 0, CTRL_WALL_MAX) ? "created_wall_ms: expected a time in ms"
+        : !state_opt_str(x, "note", CTRL_NOTE_MAX) || !state_opt_str(x, "who", 64) ? "note, who: expected short strings"
         : NULL;
     if (bad)
         snprintf(why, len, "overrides[%d].%s", i, bad);
@@ -133,11 +121,11 @@ static int ctrl_check(const cJSON *o, char *why, size_t len)
     const cJSON *ovs = cJSON_GetObjectItemCaseSensitive(o, "overrides");
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "changes");
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "frozen");
-    const char *bad = !ctrl_num_ok(o, "decision_seq", 0, CTRL_SEQ_MAX) ? "decision_seq: expected an integer 0..2^52"
-        : !ctrl_num_ok(o, "decision_reserved", 0, CTRL_SEQ_MAX) ? "decision_reserved: expected an integer 0..2^52"
-        : !ctrl_num_ok(o, "saved_wall_ms", 0, CTRL_WALL_MAX) ? "saved_wall_ms: expected a time in ms"
+    const char *bad = !state_opt_int(o, "decision_seq", 0, CTRL_SEQ_MAX) ? "decision_seq: expected an integer 0..2^52"
+        : !state_opt_int(o, "decision_reserved", 0, CTRL_SEQ_MAX) ? "decision_reserved: expected an integer 0..2^52"
+        : !state_opt_int(o, "saved_wall_ms", 0, CTRL_WALL_MAX) ? "saved_wall_ms: expected a time in ms"
         : fr && !cJSON_IsBool(fr) ? "frozen: expected true or false"
-        : !ctrl_str_ok(o, "freeze_note", CTRL_NOTE_MAX) || !ctrl_str_ok(o, "freeze_who", 64)
+        : !state_opt_str(o, "freeze_note", CTRL_NOTE_MAX) || !state_opt_str(o, "freeze_who", 64)
           ? "freeze_note, freeze_who: expected short strings"
         : ovs && (!cJSON_IsArray(ovs) || cJSON_GetArraySize(ovs) > DECIDE_MAX_REGIONS)
           ? "overrides: expected an array of at most 64"

@@ -69,34 +69,22 @@ void dr_forget_file(uint64_t id)
     state_remove_async(name);
 }
 
-static bool dr_str(const cJSON *x, const char *k, size_t max)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
-    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
-}
-
-static bool dr_num(const cJSON *x, const char *k, double lo, double hi)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
-    return !v || state_int_in(v, lo, hi);
-}
-
 /* One drill's members: types and ranges. */
 static int dr_check(const cJSON *x, char *why, size_t len)
 {
     const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
     const char *bad = !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "id"), 1, DR_ID_MAX)
           ? "id: expected an integer 1..2^52"
-        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !dr_str(x, "region", 65)
+        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !state_opt_str(x, "region", 65)
           ? "region: expected a region name"
         : !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "state"), 0, DR_NSTATES - 1)
           ? "state: expected an integer 0..3"
-        : !dr_num(x, "start_wall_ms", 0, DR_WALL_MAX) || !dr_num(x, "end_wall_ms", 0, DR_WALL_MAX) ||
-          !dr_num(x, "saved_wall_ms", 0, DR_WALL_MAX) || !dr_num(x, "expires_wall_ms", 0, DR_WALL_MAX)
+        : !state_opt_int(x, "start_wall_ms", 0, DR_WALL_MAX) || !state_opt_int(x, "end_wall_ms", 0, DR_WALL_MAX) ||
+          !state_opt_int(x, "saved_wall_ms", 0, DR_WALL_MAX) || !state_opt_int(x, "expires_wall_ms", 0, DR_WALL_MAX)
           ? "start_wall_ms, end_wall_ms, saved_wall_ms: expected times in ms"
-        : !dr_num(x, "remaining_ms", 0, DR_REMAIN_MAX) ? "remaining_ms: expected an integer 0..7 days"
-        : !dr_num(x, "duration_s", 0, 604800) ? "duration_s: expected an integer 0..604800"
-        : !dr_str(x, "note", 200) || !dr_str(x, "who", 65) || !dr_str(x, "result", 600)
+        : !state_opt_int(x, "remaining_ms", 0, DR_REMAIN_MAX) ? "remaining_ms: expected an integer 0..7 days"
+        : !state_opt_int(x, "duration_s", 0, 604800) ? "duration_s: expected an integer 0..604800"
+        : !state_opt_str(x, "note", 200) || !state_opt_str(x, "who", 65) || !state_opt_str(x, "result", 600)
           ? "note, who, result: expected short strings"
         : tl && (!cJSON_IsArray(tl) || cJSON_GetArraySize(tl) > DR_TIMELINE)
           ? "timeline: expected an array of at most 400 entries" : NULL;

@@ -84,6 +84,11 @@ void state_safe_release(const char *who);
 /* Range checks for validators: v is a number, integral, within [lo, hi]. */
 bool state_int_in(const cJSON *v, double lo, double hi);
 
+/* Optional members for validators: member K of X is absent, or a string of
+ * fewer than MAX bytes / an integer within [lo, hi]. */
+bool state_opt_str(const cJSON *x, const char *k, size_t max);
+bool state_opt_int(const cJSON *x, const char *k, double lo, double hi);
+
 /* Writes queued and not yet done; writes that failed since start. */
 unsigned state_queued(void);
 unsigned long state_failures(void);

@@ -100,6 +100,18 @@ bool state_int_in(const cJSON *v, double lo, double hi)
            v->valuedouble == floor(v->valuedouble);
 }
 
+bool state_opt_str(const cJSON *x, const char *k, size_t max)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
+}
+
+bool state_opt_int(const cJSON *x, const char *k, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return !v || state_int_in(v, lo, hi);
+}
+
 static void sl_raise(size_t i)
 {
     char sum[600];
