@@ -8,7 +8,7 @@ import time
 
 from harness import Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests, wait_for
 from test_r53_safety import (ENV, IP6, IPS, NAME, REGIONS, alarms, changed_while_killed, check_regiond_batches,
-                             config, decisions, wait_up, weights, zone)
+                             config, decisions, group_up, wait_up, weights, zone)
 
 
 def regiond_batches(peer):
@@ -170,13 +170,7 @@ def test_drift_already_as_configured_is_cleared():
     later back to 100.  Turned on by a reload, correct_drift finds the record
     already as configured: nothing to send, and the drift is over (alarm
     resolved, not drifted), not an alarm saying "will be corrected" forever."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    cfg = config(peer, ports, route53={"reconcile_s": 5})
-    d = Daemon(cfg, env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(route53={"reconcile_s": 5})
     upsert(peer, "eu-west-1", 50)
     wait_for(lambda: drifted(d, "eu-west-1"), 15, "drift seen and held")
     upsert(peer, "eu-west-1", 100)
@@ -198,12 +192,7 @@ def test_deleted_record_decision_is_honest():
     count the missing record as serving: with the other two regions down
     the decision itself keeps one serving (min_healthy_regions 1), so no
     batch is built that the actuator's gate must refuse."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    d = Daemon(config(peer, ports, route53={"reconcile_s": 5}), env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(route53={"reconcile_s": 5})
     delete(peer, "ap-southeast-2")
     wait_for(lambda: drifted(d, "ap-southeast-2"), 15, "the deletion seen as drift")
     # The decision made on that drift (a fixed 1 s could leave the newest
@@ -238,13 +227,7 @@ def test_reload_during_submit_own_change_not_drift():
     drain is in flight: the reload cancels the request and re-reads before
     Route 53 has applied it (found not landed); it lands just after.  It is
     regiond's own change: not drift, not held at 0 once the region is back."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    cfg = config(peer, ports, route53={"reconcile_s": 5})
-    d = Daemon(cfg, env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(route53={"reconcile_s": 5})
     peer.inject(slow=1, slow_ms=2500, ops=["ChangeResourceRecordSets"])
     ngx.down(ports[1])
     wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
