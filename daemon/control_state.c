@@ -151,18 +151,6 @@ static int ctrl_check(const cJSON *o, char *why, size_t len)
     return 0;
 }
 
-static const char *ctrl_jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double ctrl_jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* An override's time left after a restart: what was left when saved, less
  * the wall-clock time since (never more than was left: a clock stepped back
  * never extends a drain). */
@@ -170,9 +158,9 @@ static uint64_t ctrl_left(const cJSON *x, int64_t saved, int64_t wall)
 {
     double left;
     if (cJSON_GetObjectItemCaseSensitive(x, "remaining_ms"))
-        left = ctrl_jnum(x, "remaining_ms");
+        left = state_get_num(x, "remaining_ms");
     else   /* a file from before remaining_ms: the wall-clock expiry, bounded */
-        left = ctrl_jnum(x, "expires_wall_ms") - (double)wall, saved = wall;
+        left = state_get_num(x, "expires_wall_ms") - (double)wall, saved = wall;
     int64_t gap = saved > 0 && wall > saved ? wall - saved : 0;
     left -= (double)gap;
     if (left < 1)
@@ -184,22 +172,22 @@ static uint64_t ctrl_left(const cJSON *x, int64_t saved, int64_t wall)
 
 static void ctrl_load_overrides(const cJSON *o)
 {
-    int64_t wall = loop_wall_ms(), saved = (int64_t)ctrl_jnum(o, "saved_wall_ms");
+    int64_t wall = loop_wall_ms(), saved = (int64_t)state_get_num(o, "saved_wall_ms");
     uint64_t mono = loop_now_ms();
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "overrides")) {
-        int i = ctrl_index(ctrl_jstr(x, "region"));
+        int i = ctrl_index(state_get_str(x, "region"));
         if (i < 0)
             continue;   /* a region that left the config */
         ctrl_override_t *v = &ctl.ov[i];
-        v->kind = strcmp(ctrl_jstr(x, "action"), "drain") == 0 ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
-        v->weight = v->kind == DECIDE_OV_PIN ? (int)ctrl_jnum(x, "weight") : 0;
+        v->kind = strcmp(state_get_str(x, "action"), "drain") == 0 ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
+        v->weight = v->kind == DECIDE_OV_PIN ? (int)state_get_num(x, "weight") : 0;
         const cJSON *ex = cJSON_GetObjectItemCaseSensitive(x, "expires");
-        bool expires = cJSON_IsBool(ex) ? cJSON_IsTrue(ex) : ctrl_jnum(x, "expires_wall_ms") != 0;
+        bool expires = cJSON_IsBool(ex) ? cJSON_IsTrue(ex) : state_get_num(x, "expires_wall_ms") != 0;
         v->expires_mono_ms = expires ? mono + ctrl_left(x, saved, wall) : 0;
-        v->created_wall_ms = (int64_t)ctrl_jnum(x, "created_wall_ms");
-        snprintf(v->note, sizeof(v->note), "%s", ctrl_jstr(x, "note"));
-        snprintf(v->who, sizeof(v->who), "%s", ctrl_jstr(x, "who"));
+        v->created_wall_ms = (int64_t)state_get_num(x, "created_wall_ms");
+        snprintf(v->note, sizeof(v->note), "%s", state_get_str(x, "note"));
+        snprintf(v->who, sizeof(v->who), "%s", state_get_str(x, "who"));
     }
 }
 
@@ -215,15 +203,15 @@ void ctrl_load(void)
     }
     if (st == STATE_MISSING)
         return;
-    ctl.seq = (uint64_t)ctrl_jnum(o, "decision_seq");
-    if (ctrl_jnum(o, "decision_reserved") > (double)ctl.seq)
-        ctl.seq = (uint64_t)ctrl_jnum(o, "decision_reserved");   /* numbers up to here may be in use */
+    ctl.seq = (uint64_t)state_get_num(o, "decision_seq");
+    if (state_get_num(o, "decision_reserved") > (double)ctl.seq)
+        ctl.seq = (uint64_t)state_get_num(o, "decision_reserved");   /* numbers up to here may be in use */
     ctl.reserved = ctl.seq;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "frozen");
     if (fr)   /* the operator's last word wins over decision.freeze, as before */
         ctl.frozen = cJSON_IsTrue(fr);
-    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", ctrl_jstr(o, "freeze_note"));
-    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", ctrl_jstr(o, "freeze_who"));
+    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", state_get_str(o, "freeze_note"));
+    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", state_get_str(o, "freeze_who"));
     ctrl_load_overrides(o);
     /* Applied changes as wall-clock times, mapped back onto the monotonic clock. */
     int64_t wall = loop_wall_ms();

@@ -89,6 +89,10 @@ bool state_int_in(const cJSON *v, double lo, double hi);
 bool state_opt_str(const cJSON *x, const char *k, size_t max);
 bool state_opt_int(const cJSON *x, const char *k, double lo, double hi);
 
+/* Member K of X once checked: its string ("" if not one), its number (0). */
+const char *state_get_str(const cJSON *x, const char *k);
+double state_get_num(const cJSON *x, const char *k);
+
 /* Writes queued and not yet done; writes that failed since start. */
 unsigned state_queued(void);
 unsigned long state_failures(void);
