@@ -1,6 +1,7 @@
 /* cfg_int.h — private to the cfg module: the error context, key paths and the
- * typed getters shared by cfg.c (file, JSON, getters, secrets, free) and
- * cfg_check.c (sections, targets and the checks that span keys).
+ * typed getters shared by cfg.c (file, JSON, getters, secrets, free),
+ * cfg_check.c (sections, regions and the checks that span keys) and
+ * cfg_target.c (each probe target) and the other sections' files.
  *
  * Every getter takes the object, the parent's key path and the key; a key
  * that is absent leaves *out untouched (the caller set the default first) and
@@ -102,6 +103,25 @@ void cfg_free_dynamodb(cfg_t *cfg);
 /* The alarms section (cfg_alarm.c). */
 int cfg_build_alarms(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 void cfg_free_alarms(cfg_t *cfg);
+
+/* The keys a target shares with probe_defaults. */
+#define CFG_PROBE_KEYS "interval_ms", "timeout_ms", "connect_timeout_ms", "latency_ms_max", \
+    "rise", "fall", "max_body_bytes", "full_handshake_s", "max_addresses", \
+    "keepalive", "ip_version", "expect_status"
+
+/* State of one cfg_build(): the probe defaults every target starts from. */
+typedef struct {
+    cfg_ctx_t *c;
+    const cJSON *defs_json;       /* the probe_defaults object, or NULL */
+    cfg_api_t defs;               /* built-in defaults overridden by probe_defaults */
+} cfg_build_t;
+
+/* cfg_target.c: the probe settings of O (probe_defaults or a target, at
+ * PARENT) over A; one target O (at AP, the IDX-th of its region) from B's
+ * defaults into A; and freeing what a target holds. */
+int cfg_probe_settings(cfg_ctx_t *c, const cJSON *o, const char *parent, cfg_api_t *a);
+int cfg_target(const cfg_build_t *b, const cJSON *o, const char *ap, size_t idx, cfg_api_t *a);
+void cfg_free_target(cfg_api_t *a);
 
 /* Build CFG from the parsed, duplicate-free top-level object ROOT. */
 int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);

@@ -246,31 +246,19 @@ int ctrl_number(void)
 
 /* ---- loading ---- */
 
-static bool ctrl_str_ok(const cJSON *o, const char *k, size_t max)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
-}
-
-static bool ctrl_num_ok(const cJSON *o, const char *k, double lo, double hi)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return !v || state_int_in(v, lo, hi);
-}
-
 static int ctrl_check_override(const cJSON *x, int i, char *why, size_t len)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(x, "action");
     const char *bad = !cJSON_IsObject(x) ? "expected an object"
-        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !ctrl_str_ok(x, "region", 65)
+        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !state_opt_str(x, "region", 65)
           ? "region: expected a region name"
         : !cJSON_IsString(a) || (strcmp(a->valuestring, "drain") != 0 && strcmp(a->valuestring, "pin") != 0)
           ? "action: expected \"drain\" or \"pin\""
-        : !ctrl_num_ok(x, "weight", 0, 255) ? "weight: expected an integer 0..255"
-        : !ctrl_num_ok(x, "remaining_ms", 0, CTRL_REMAIN_MAX) ? "remaining_ms: expected an integer 0..8 days"
-        : !ctrl_num_ok(x, "expires_wall_ms", 0, CTRL_WALL_MAX) ? "expires_wall_ms: expected a time in ms"
-        : !ctrl_num_ok(x, "created_wall_ms", 0, CTRL_WALL_MAX) ? "created_wall_ms: expected a time in ms"
-        : !ctrl_str_ok(x, "note", CTRL_NOTE_MAX) || !ctrl_str_ok(x, "who", 64) ? "note, who: expected short strings"
+        : !state_opt_int(x, "weight", 0, 255) ? "weight: expected an integer 0..255"
+        : !state_opt_int(x, "remaining_ms", 0, CTRL_REMAIN_MAX) ? "remaining_ms: expected an integer 0..8 days"
+        : !state_opt_int(x, "expires_wall_ms", 0, CTRL_WALL_MAX) ? "expires_wall_ms: expected a time in ms"
+        : !state_opt_int(x, "created_wall_ms", 0, CTRL_WALL_MAX) ? "created_wall_ms: expected a time in ms"
+        : !state_opt_str(x, "note", CTRL_NOTE_MAX) || !state_opt_str(x, "who", 64) ? "note, who: expected short strings"
         : NULL;
     if (bad)
         snprintf(why, len, "overrides[%d].%s", i, bad);
@@ -284,11 +272,11 @@ static int ctrl_check(const cJSON *o, char *why, size_t len)
     const cJSON *ovs = cJSON_GetObjectItemCaseSensitive(o, "overrides");
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "changes");
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "frozen");
-    const char *bad = !ctrl_num_ok(o, "decision_seq", 0, CTRL_SEQ_MAX) ? "decision_seq: expected an integer 0..2^52"
-        : !ctrl_num_ok(o, "decision_reserved", 0, CTRL_SEQ_MAX) ? "decision_reserved: expected an integer 0..2^52"
-        : !ctrl_num_ok(o, "saved_wall_ms", 0, CTRL_WALL_MAX) ? "saved_wall_ms: expected a time in ms"
+    const char *bad = !state_opt_int(o, "decision_seq", 0, CTRL_SEQ_MAX) ? "decision_seq: expected an integer 0..2^52"
+        : !state_opt_int(o, "decision_reserved", 0, CTRL_SEQ_MAX) ? "decision_reserved: expected an integer 0..2^52"
+        : !state_opt_int(o, "saved_wall_ms", 0, CTRL_WALL_MAX) ? "saved_wall_ms: expected a time in ms"
         : fr && !cJSON_IsBool(fr) ? "frozen: expected true or false"
-        : !ctrl_str_ok(o, "freeze_note", CTRL_NOTE_MAX) || !ctrl_str_ok(o, "freeze_who", 64)
+        : !state_opt_str(o, "freeze_note", CTRL_NOTE_MAX) || !state_opt_str(o, "freeze_who", 64)
           ? "freeze_note, freeze_who: expected short strings"
         : ovs && (!cJSON_IsArray(ovs) || cJSON_GetArraySize(ovs) > DECIDE_MAX_REGIONS)
           ? "overrides: expected an array of at most 64"
@@ -314,18 +302,6 @@ static int ctrl_check(const cJSON *o, char *why, size_t len)
     return 0;
 }
 
-static const char *ctrl_jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double ctrl_jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* An override's time left after a restart: what was left when saved, less
  * the wall-clock time since (never more than was left: a clock stepped back
  * never extends a drain). */
@@ -333,9 +309,9 @@ static uint64_t ctrl_left(const cJSON *x, int64_t saved, int64_t wall)
 {
     double left;
     if (cJSON_GetObjectItemCaseSensitive(x, "remaining_ms"))
-        left = ctrl_jnum(x, "remaining_ms");
+        left = state_get_num(x, "remaining_ms");
     else   /* a file from before remaining_ms: the wall-clock expiry, bounded */
-        left = ctrl_jnum(x, "expires_wall_ms") - (double)wall, saved = wall;
+        left = state_get_num(x, "expires_wall_ms") - (double)wall, saved = wall;
     int64_t gap = saved > 0 && wall > saved ? wall - saved : 0;
     left -= (double)gap;
     if (left < 1)
@@ -347,22 +323,22 @@ static uint64_t ctrl_left(const cJSON *x, int64_t saved, int64_t wall)
 
 static void ctrl_load_overrides(const cJSON *o)
 {
-    int64_t wall = loop_wall_ms(), saved = (int64_t)ctrl_jnum(o, "saved_wall_ms");
+    int64_t wall = loop_wall_ms(), saved = (int64_t)state_get_num(o, "saved_wall_ms");
     uint64_t mono = loop_now_ms();
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "overrides")) {
-        int i = ctrl_index(ctrl_jstr(x, "region"));
+        int i = ctrl_index(state_get_str(x, "region"));
         if (i < 0)
             continue;   /* a region that left the config */
         ctrl_override_t *v = &ctl.ov[i];
-        v->kind = strcmp(ctrl_jstr(x, "action"), "drain") == 0 ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
-        v->weight = v->kind == DECIDE_OV_PIN ? (int)ctrl_jnum(x, "weight") : 0;
+        v->kind = strcmp(state_get_str(x, "action"), "drain") == 0 ? DECIDE_OV_DRAIN : DECIDE_OV_PIN;
+        v->weight = v->kind == DECIDE_OV_PIN ? (int)state_get_num(x, "weight") : 0;
         const cJSON *ex = cJSON_GetObjectItemCaseSensitive(x, "expires");
-        bool expires = cJSON_IsBool(ex) ? cJSON_IsTrue(ex) : ctrl_jnum(x, "expires_wall_ms") != 0;
+        bool expires = cJSON_IsBool(ex) ? cJSON_IsTrue(ex) : state_get_num(x, "expires_wall_ms") != 0;
         v->expires_mono_ms = expires ? mono + ctrl_left(x, saved, wall) : 0;
-        v->created_wall_ms = (int64_t)ctrl_jnum(x, "created_wall_ms");
-        snprintf(v->note, sizeof(v->note), "%s", ctrl_jstr(x, "note"));
-        snprintf(v->who, sizeof(v->who), "%s", ctrl_jstr(x, "who"));
+        v->created_wall_ms = (int64_t)state_get_num(x, "created_wall_ms");
+        snprintf(v->note, sizeof(v->note), "%s", state_get_str(x, "note"));
+        snprintf(v->who, sizeof(v->who), "%s", state_get_str(x, "who"));
     }
 }
 
@@ -378,15 +354,15 @@ void ctrl_load(void)
     }
     if (st == STATE_MISSING)
         return;
-    ctl.seq = (uint64_t)ctrl_jnum(o, "decision_seq");
-    if (ctrl_jnum(o, "decision_reserved") > (double)ctl.seq)
-        ctl.seq = (uint64_t)ctrl_jnum(o, "decision_reserved");   /* numbers up to here may be in use */
+    ctl.seq = (uint64_t)state_get_num(o, "decision_seq");
+    if (state_get_num(o, "decision_reserved") > (double)ctl.seq)
+        ctl.seq = (uint64_t)state_get_num(o, "decision_reserved");   /* numbers up to here may be in use */
     ctl.reserved = ctl.seq;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "frozen");
     if (fr)   /* the operator's last word wins over decision.freeze, as before */
         ctl.frozen = cJSON_IsTrue(fr);
-    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", ctrl_jstr(o, "freeze_note"));
-    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", ctrl_jstr(o, "freeze_who"));
+    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", state_get_str(o, "freeze_note"));
+    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", state_get_str(o, "freeze_who"));
     ctrl_load_overrides(o);
     /* Applied changes as wall-clock times, mapped back onto the monotonic clock. */
     int64_t wall = loop_wall_ms();

@@ -84,34 +84,22 @@ void dr_forget_file(uint64_t id)
     state_remove_async(name);
 }
 
-static bool dr_str(const cJSON *x, const char *k, size_t max)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
-    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
-}
-
-static bool dr_num(const cJSON *x, const char *k, double lo, double hi)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
-    return !v || state_int_in(v, lo, hi);
-}
-
 /* One drill's members: types and ranges. */
 static int dr_check(const cJSON *x, char *why, size_t len)
 {
     const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
     const char *bad = !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "id"), 1, DR_ID_MAX)
           ? "id: expected an integer 1..2^52"
-        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !dr_str(x, "region", 65)
+        : !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "region")) || !state_opt_str(x, "region", 65)
           ? "region: expected a region name"
         : !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "state"), 0, DR_NSTATES - 1)
           ? "state: expected an integer 0..3"
-        : !dr_num(x, "start_wall_ms", 0, DR_WALL_MAX) || !dr_num(x, "end_wall_ms", 0, DR_WALL_MAX) ||
-          !dr_num(x, "saved_wall_ms", 0, DR_WALL_MAX) || !dr_num(x, "expires_wall_ms", 0, DR_WALL_MAX)
+        : !state_opt_int(x, "start_wall_ms", 0, DR_WALL_MAX) || !state_opt_int(x, "end_wall_ms", 0, DR_WALL_MAX) ||
+          !state_opt_int(x, "saved_wall_ms", 0, DR_WALL_MAX) || !state_opt_int(x, "expires_wall_ms", 0, DR_WALL_MAX)
           ? "start_wall_ms, end_wall_ms, saved_wall_ms: expected times in ms"
-        : !dr_num(x, "remaining_ms", 0, DR_REMAIN_MAX) ? "remaining_ms: expected an integer 0..7 days"
-        : !dr_num(x, "duration_s", 0, 604800) ? "duration_s: expected an integer 0..604800"
-        : !dr_str(x, "note", 200) || !dr_str(x, "who", 65) || !dr_str(x, "result", 600)
+        : !state_opt_int(x, "remaining_ms", 0, DR_REMAIN_MAX) ? "remaining_ms: expected an integer 0..7 days"
+        : !state_opt_int(x, "duration_s", 0, 604800) ? "duration_s: expected an integer 0..604800"
+        : !state_opt_str(x, "note", 200) || !state_opt_str(x, "who", 65) || !state_opt_str(x, "result", 600)
           ? "note, who, result: expected short strings"
         : tl && (!cJSON_IsArray(tl) || cJSON_GetArraySize(tl) > DR_TIMELINE)
           ? "timeline: expected an array of at most 400 entries" : NULL;
@@ -120,24 +108,12 @@ static int dr_check(const cJSON *x, char *why, size_t len)
     return bad ? -1 : 0;
 }
 
-static const char *dr_s(const cJSON *x, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double dr_n(const cJSON *x, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* Time left of an active drill after a restart: bounded by what was left. */
 static uint64_t dr_left(const cJSON *x, int64_t saved)
 {
     int64_t wall = loop_wall_ms();
-    double left = cJSON_GetObjectItemCaseSensitive(x, "remaining_ms") ? dr_n(x, "remaining_ms")
-                                                                       : dr_n(x, "expires_wall_ms") - (double)wall;
+    double left = cJSON_GetObjectItemCaseSensitive(x, "remaining_ms")
+                      ? state_get_num(x, "remaining_ms") : state_get_num(x, "expires_wall_ms") - (double)wall;
     if (!cJSON_GetObjectItemCaseSensitive(x, "remaining_ms"))
         saved = wall;
     if (saved > 0 && wall > saved)
@@ -151,19 +127,19 @@ static void dr_add(const cJSON *x, int64_t saved)
         return;
     drill_t *d = &DR.d[DR.n];
     memset(d, 0, sizeof(*d));
-    d->id = (uint64_t)dr_n(x, "id");
-    snprintf(d->region, sizeof(d->region), "%s", dr_s(x, "region"));
-    snprintf(d->note, sizeof(d->note), "%s", dr_s(x, "note"));
-    snprintf(d->who, sizeof(d->who), "%s", dr_s(x, "who"));
-    snprintf(d->result, sizeof(d->result), "%s", dr_s(x, "result"));
+    d->id = (uint64_t)state_get_num(x, "id");
+    snprintf(d->region, sizeof(d->region), "%s", state_get_str(x, "region"));
+    snprintf(d->note, sizeof(d->note), "%s", state_get_str(x, "note"));
+    snprintf(d->who, sizeof(d->who), "%s", state_get_str(x, "who"));
+    snprintf(d->result, sizeof(d->result), "%s", state_get_str(x, "result"));
     d->fail = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "fail"));
     d->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "dry_run"));
-    d->state = (dr_state_t)dr_n(x, "state");
-    d->start_wall_ms = (int64_t)dr_n(x, "start_wall_ms");
-    d->end_wall_ms = (int64_t)dr_n(x, "end_wall_ms");
-    d->duration_s = (uint32_t)dr_n(x, "duration_s");
+    d->state = (dr_state_t)state_get_num(x, "state");
+    d->start_wall_ms = (int64_t)state_get_num(x, "start_wall_ms");
+    d->end_wall_ms = (int64_t)state_get_num(x, "end_wall_ms");
+    d->duration_s = (uint32_t)state_get_num(x, "duration_s");
     if (cJSON_GetObjectItemCaseSensitive(x, "saved_wall_ms"))
-        saved = (int64_t)dr_n(x, "saved_wall_ms");
+        saved = (int64_t)state_get_num(x, "saved_wall_ms");
     d->expires_mono_ms = loop_now_ms() + dr_left(x, saved);
     const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
     d->timeline = cJSON_IsArray(tl) ? cJSON_Duplicate(tl, 1) : cJSON_CreateArray();
@@ -203,15 +179,15 @@ static void dr_load_old(void)
     cJSON *o = NULL;
     if (state_load_json(DR_OLD_FILE, NULL, &o) != STATE_LOADED)
         return;
-    int64_t saved = (int64_t)dr_n(o, "saved_wall_ms");
+    int64_t saved = (int64_t)state_get_num(o, "saved_wall_ms");
     const cJSON *x;
     char why[200];
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "drills"))
         if (dr_check(x, why, sizeof(why)) == 0)
             dr_add(x, saved);
     if (state_int_in(cJSON_GetObjectItemCaseSensitive(o, "next_id"), 1, DR_ID_MAX) &&
-        dr_n(o, "next_id") > (double)DR.next_id)
-        DR.next_id = (uint64_t)dr_n(o, "next_id");
+        state_get_num(o, "next_id") > (double)DR.next_id)
+        DR.next_id = (uint64_t)state_get_num(o, "next_id");
     cJSON_Delete(o);
     for (size_t i = 0; i < DR.n; i++)
         dr_save(&DR.d[i]);
@@ -236,7 +212,7 @@ void dr_load(void)
             continue;
         cJSON *o = NULL;
         if (state_load_json(e->d_name, dr_check, &o) == STATE_LOADED) {
-            if ((uint64_t)dr_n(o, "id") == id)
+            if ((uint64_t)state_get_num(o, "id") == id)
                 dr_add(o, 0);
             else
                 state_corrupt(e->d_name, "id: not the number in the file's name");

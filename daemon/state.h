@@ -95,6 +95,15 @@ void state_safe_release(const char *who);
 /* Range checks for validators: v is a number, integral, within [lo, hi]. */
 bool state_int_in(const cJSON *v, double lo, double hi);
 
+/* Optional members for validators: member K of X is absent, or a string of
+ * fewer than MAX bytes / an integer within [lo, hi]. */
+bool state_opt_str(const cJSON *x, const char *k, size_t max);
+bool state_opt_int(const cJSON *x, const char *k, double lo, double hi);
+
+/* Member K of X once checked: its string ("" if not one), its number (0). */
+const char *state_get_str(const cJSON *x, const char *k);
+double state_get_num(const cJSON *x, const char *k);
+
 /* Writes queued and not yet done; writes that failed since start. */
 unsigned state_queued(void);
 unsigned long state_failures(void);

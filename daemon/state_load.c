@@ -100,6 +100,30 @@ bool state_int_in(const cJSON *v, double lo, double hi)
            v->valuedouble == floor(v->valuedouble);
 }
 
+bool state_opt_str(const cJSON *x, const char *k, size_t max)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return !v || (cJSON_IsString(v) && strlen(v->valuestring) < max);
+}
+
+bool state_opt_int(const cJSON *x, const char *k, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return !v || state_int_in(v, lo, hi);
+}
+
+const char *state_get_str(const cJSON *x, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+double state_get_num(const cJSON *x, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
 static void sl_raise(size_t i)
 {
     char sum[600];

@@ -50,6 +50,22 @@ def all_idle(d, n):
                for j in js.values())
 
 
+def one_schedule(name, schedule, backup_ms=300, saved=None):
+    """nginx for every region, the DynamoDB peer (a backup takes BACKUP_MS to
+    become AVAILABLE) and regiond with one backup schedule NAME in us-east-1
+    (keep_last 5, TEMPLATE), started on SAVED backups.json contents if any:
+    (ngx, peer, cfg, d)."""
+    ports = [free_port() for _ in REGIONS]
+    ngx = Nginx(ports)
+    peer = DdbPeer(REGIONS, backup_ms=backup_ms)
+    cfg = config(peer, ports, dynamodb={"backups": [
+        {"name": name, "regions": ["us-east-1"], "schedule": schedule, "keep_last": 5, "name_template": TEMPLATE}]})
+    if saved is not None:
+        with open(os.path.join(cfg["controller"]["state_dir"], "backups.json"), "w") as f:
+            json.dump(saved, f)
+    return ngx, peer, cfg, Daemon(cfg, env=ENV)
+
+
 def test_two_schedules_each_keeps_its_own():
     ports = [free_port() for _ in REGIONS]
     ngx = Nginx(ports)
@@ -103,13 +119,7 @@ def test_two_schedules_each_keeps_its_own():
 
 
 def test_create_backup_answer_lost():
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    peer = DdbPeer(REGIONS, backup_ms=300)
-    cfg = config(peer, ports, dynamodb={"backups": [
-        {"name": "nightly", "regions": ["us-east-1"], "schedule": "0 3 * * *", "keep_last": 5,
-         "name_template": TEMPLATE}]})
-    d = Daemon(cfg, env=ENV)
+    ngx, peer, cfg, d = one_schedule("nightly", "0 3 * * *")
     wait_for(lambda: jobs(d)["nightly"]["phase"] == "idle", 10, "schedule idle")
     peer.call("POST", "/_peer/reset-stats", {})
     peer.call("POST", "/_peer/inject", {"region": "us-east-1", "ops": ["CreateBackup"], "drop_after": 1})
@@ -138,13 +148,7 @@ def test_create_backup_answer_lost():
 def test_kill_during_create_backup():
     """kill -9 while CreateBackup is in flight (the peer applies it after the kill): after the restart the
     backup is found by its exact name and recorded, never an orphan retention cannot see."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    peer = DdbPeer(REGIONS, backup_ms=300)
-    cfg = config(peer, ports, dynamodb={"backups": [
-        {"name": "nightly", "regions": ["us-east-1"], "schedule": "0 3 * * *", "keep_last": 5,
-         "name_template": TEMPLATE}]})
-    d = Daemon(cfg, env=ENV)
+    ngx, peer, cfg, d = one_schedule("nightly", "0 3 * * *")
     wait_for(lambda: jobs(d)["nightly"]["phase"] == "idle", 10, "schedule idle")
     peer.call("POST", "/_peer/inject", {"region": "us-east-1", "ops": ["CreateBackup"], "slow": 1, "slow_ms": 2500})
     run_now(d)
@@ -170,15 +174,8 @@ def test_kill_during_create_backup():
 
 
 def test_backup_removed_while_waiting():
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    peer = DdbPeer(REGIONS, backup_ms=600000)   # stays CREATING
-    cfg = config(peer, ports, dynamodb={"backups": [
-        {"name": "minutely", "regions": ["us-east-1"], "schedule": "* * * * *", "keep_last": 5,
-         "name_template": TEMPLATE}]})
-    with open(os.path.join(cfg["controller"]["state_dir"], "backups.json"), "w") as f:
-        json.dump({"jobs": {"minutely@us-east-1": {"last_run_s": int(time.time()) - 120}}}, f)
-    d = Daemon(cfg, env=ENV)
+    ngx, peer, cfg, d = one_schedule("minutely", "* * * * *", backup_ms=600000,   # stays CREATING
+                                     saved={"jobs": {"minutely@us-east-1": {"last_run_s": int(time.time()) - 120}}})
     j = wait_for(lambda: (lambda j: j if j["phase"] == "waiting" and j["last_arn"] else None)(jobs(d)["minutely"]),
                  15, "the missed run started and waits for AVAILABLE")
     first = j["last_arn"]

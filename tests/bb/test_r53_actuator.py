@@ -5,7 +5,8 @@ are checked against the peer's records, change log and request log."""
 import time
 
 from harness import Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests, wait_for
-from test_r53_safety import (ENV, IP6, REGIONS, alarms, check_regiond_batches, config, wait_up, weights, zone)
+from test_r53_safety import (ENV, IP6, REGIONS, alarms, check_regiond_batches, config, group_up, wait_up, weights,
+                             zone)
 
 
 def regiond_batches(peer):
@@ -45,12 +46,7 @@ def test_fresh_read_and_batch_fail():
     """The read right before a batch fails: alarm, back off, decide again.
     A batch that fails every attempt and did not land: alarm, back off,
     retried until it lands, applied once."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    d = Daemon(config(peer, ports, aws={"retry": {"base_ms": 50, "max_ms": 200, "max_attempts": 2}}), env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(aws={"retry": {"base_ms": 50, "max_ms": 200, "max_attempts": 2}})
     peer.inject(deny=1, ops=["ListResourceRecordSets"])
     ngx.down(ports[1])
     a = wait_for(lambda: alarms(d).get("route53-change"), 10, "an alarm for the failed read before the batch")

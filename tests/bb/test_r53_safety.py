@@ -126,16 +126,34 @@ def kill9(d):
     d.log.close()
 
 
-# ---------------------------------------------------------------- defect 1
-def test_operator_zeroes_two_then_third_fails():
-    """Defect 1: the safety rules are checked on the live group right before
-    the batch, not on weights cached since the last reconcile."""
+def group_up(**config_kw):
+    """nginx for every region, the peer holding zone(), regiond on it with
+    config(**CONFIG_KW), every region up: (ports, ngx, z, peer, cfg, d)."""
     ports = [free_port() for _ in REGIONS]
     ngx = Nginx(ports)
     z = zone()
     peer = Route53Peer(z, pending_ms=300)
-    d = Daemon(config(peer, ports), env=ENV)
+    cfg = config(peer, ports, **config_kw)
+    d = Daemon(cfg, env=ENV)
     wait_up(d)
+    return ports, ngx, z, peer, cfg, d
+
+
+def changed_while_killed(operator_act):
+    """group_up(), then regiond killed (kill -9); OPERATOR_ACT(peer) while it
+    is down; then regiond restarted on its saved state: (ports, ngx, z, peer,
+    d) with d the new one."""
+    ports, ngx, z, peer, cfg, d = group_up()
+    kill9(d)
+    operator_act(peer)
+    return ports, ngx, z, peer, Daemon(cfg, dir=d.dir, env=ENV)
+
+
+# ---------------------------------------------------------------- defect 1
+def test_operator_zeroes_two_then_third_fails():
+    """Defect 1: the safety rules are checked on the live group right before
+    the batch, not on weights cached since the last reconcile."""
+    ports, ngx, z, peer, cfg, d = group_up()
     operator_set(peer, {"us-east-1": 0, "eu-west-1": 0})
     ngx.down(ports[2])
     d.wait_target("ap-southeast-2", "down")
@@ -181,12 +199,7 @@ def test_all_zero_by_operator_not_fought():
     """Defect 2: someone else zeroes the group: regiond alarms, raises no
     record (least of all the down region's), and its decision's weights are
     the ones it sends."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    d = Daemon(config(peer, ports, route53={"reconcile_s": 5}), env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(route53={"reconcile_s": 5})
     ngx.down(ports[2])
     wait_for(lambda: weights(peer)["ap-southeast-2"] == 0, 10, "regiond drains ap-southeast-2")
     n0 = len(peer.changes())
@@ -211,12 +224,7 @@ def test_failed_batch_and_failed_reread():
     """Defect 3: the batch fails and so does the re-read: an alarm names the
     stuck change, the re-read is retried, and the decision is applied once
     Route 53 answers again."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    d = Daemon(config(peer, ports, aws={"retry": {"base_ms": 50, "max_ms": 200, "max_attempts": 2}}), env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(aws={"retry": {"base_ms": 50, "max_ms": 200, "max_attempts": 2}})
     peer.inject(slow=1, slow_ms=1500, error5xx=2, ops=["ChangeResourceRecordSets"])
     ngx.down(ports[1])
     wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
@@ -260,12 +268,7 @@ def test_lost_answer_and_failed_reread_is_landed():
 def test_correct_drift_corrects():
     """Defect 4: with correct_drift true a drifted record is corrected in the
     next batch (weight and value)."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    d = Daemon(config(peer, ports, route53={"reconcile_s": 5, "correct_drift": True}), env=ENV)
-    wait_up(d)
+    ports, ngx, z, peer, cfg, d = group_up(route53={"reconcile_s": 5, "correct_drift": True})
     operator_set(peer, {"eu-west-1": 50})
     wait_for(lambda: weights(peer)["eu-west-1"] == 100, 20, "the drifted weight corrected to the configured one")
     ch = [c for c in peer.changes() if c["comment"].startswith("regiond")]
@@ -312,16 +315,7 @@ def test_wildcard_record_name():
 def test_restart_keeps_operator_change():
     """Defect 6: an operator's weight set while regiond was killed is drift
     after the restart: reported, not overwritten."""
-    ports = [free_port() for _ in REGIONS]
-    ngx = Nginx(ports)
-    z = zone()
-    peer = Route53Peer(z, pending_ms=300)
-    cfg = config(peer, ports)
-    d = Daemon(cfg, env=ENV)
-    wait_up(d)
-    kill9(d)
-    operator_set(peer, {"eu-west-1": 50})
-    d2 = Daemon(cfg, dir=d.dir, env=ENV)
+    ports, ngx, z, peer, d2 = changed_while_killed(lambda peer: operator_set(peer, {"eu-west-1": 50}))
     wait_up(d2)
     time.sleep(3)
     check_eq(weights(peer)["eu-west-1"], 50, "the operator's weight survives the restart")

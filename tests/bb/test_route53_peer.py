@@ -27,6 +27,10 @@ TKEY, TSECRET, TTOKEN = "ASIAREGIONDTEST00002", "tmpSecret/abc+def", "FwoGZXIvYX
 CREDS = [{"access_key": KEY, "secret_key": SECRET},
          {"access_key": TKEY, "secret_key": TSECRET, "token": TTOKEN}]
 NS = "https://route53.amazonaws.com/doc/2013-04-01/"
+# A change stays PENDING this long: longer than any CLI run here, however
+# loaded the machine (3 s was too short for two CLI runs under load in CI).
+# The switch to INSYNC is then checked with a short window set on the peer.
+PENDING_MS = 60000
 
 
 def weighted(region, weight, ttl=60):
@@ -46,7 +50,7 @@ _peer = None
 def peer():
     global _peer
     if _peer is None:
-        _peer = Route53Peer(ZONE, CREDS, args=["--pending-ms", "3000", "--container-token", "ctok-123"],
+        _peer = Route53Peer(ZONE, CREDS, args=["--pending-ms", str(PENDING_MS), "--container-token", "ctok-123"],
                             spawn=spawn, stop=stop, workdir=tmpdir("r53peer-"))
     return _peer
 
@@ -128,17 +132,24 @@ def test_cli_reads_and_changes():
 
     rc, out, err = aws("route53", "change-resource-record-sets", "--hosted-zone-id", f"/hostedzone/{ZID}",
                        "--change-batch", batch_file(("UPSERT", weighted("eu-west-1", 100))))
+    applied_by = time.monotonic()           # the peer applied (and timed) the change before this
     check(rc == 0 and out["ChangeInfo"]["Status"] == "PENDING" and out["ChangeInfo"]["Id"].startswith("/change/C"),
           f"UPSERT accepted, PENDING ({err.strip() or out})")
     check_eq(weights(), {"us-east-1": 100, "eu-west-1": 100}, "records changed at once (while PENDING)")
     cid = out["ChangeInfo"]["Id"] if out else "/change/none"
     rc, out2, err = aws("route53", "get-change", "--id", cid)
-    check(rc == 0 and out2["ChangeInfo"]["Status"] == "PENDING", f"get-change right after: PENDING ({err.strip()})")
-    # PENDING lasts 3 s: long enough for two CLI runs (each ~0.5 s, more on a
-    # loaded machine; 700 ms was seen to be too short in CI).
-    time.sleep(3.1)
-    rc, out2, err = aws("route53", "get-change", "--id", cid)
-    check(rc == 0 and out2["ChangeInfo"]["Status"] == "INSYNC", f"get-change after --pending-ms: INSYNC ({err.strip()})")
+    took = time.monotonic() - applied_by
+    check(rc == 0 and out2["ChangeInfo"]["Status"] == "PENDING",
+          f"get-change right after: PENDING ({took:.1f} s after the change; {err.strip()})")
+    # The window shortened to 1 s: a change older than that is INSYNC (the
+    # peer times each change from when it applied it, before the CLI returned).
+    peer().config(pending_ms=1000)
+    try:
+        time.sleep(max(0.0, applied_by + 1.2 - time.monotonic()))
+        rc, out2, err = aws("route53", "get-change", "--id", cid)
+    finally:
+        peer().config(pending_ms=PENDING_MS)
+    check(rc == 0 and out2["ChangeInfo"]["Status"] == "INSYNC", f"get-change after pending_ms: INSYNC ({err.strip()})")
 
     # DELETE with a wrong weight in an otherwise valid batch: refused, nothing applied.
     rc, out, err = aws("route53", "change-resource-record-sets", "--hosted-zone-id", ZID, "--change-batch",

@@ -18,7 +18,6 @@
  * The seed corpus (tests/fuzz/corpus/fuzz_api/) holds requests for every
  * endpoint, with the token FUZZ_TOKEN where one is needed. */
 #include <errno.h>
-#include <ftw.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,26 +26,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
-#include "alarm.h"
 #include "api.h"
-#include "auth.h"
-#include "backup.h"
-#include "cfg.h"
-#include "control.h"
-#include "ddb.h"
-#include "drill.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
-#include "state.h"
-#include "targets.h"
-#include "client.h"
+#include "fuzz_daemon.h"
 
 #define FUZZ_TOKEN "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203"
 
@@ -70,21 +55,6 @@ static int fz_api_init_new(const char *l, const cfg_t *c, char *e, size_t n)
 #define FZ_API_INIT(l, c, e, n) \
     _Generic(&api_init, api_init_old_t: fz_api_init_old, default: fz_api_init_new)(l, c, e, n)
 
-static char work_dir[64];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-/* At exit: the state directory, token file and socket go. */
-static void cleanup(void)
-{
-    if (work_dir[0])
-        nftw(work_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
 static int write_file(const char *path, const char *text, mode_t mode)
 {
     FILE *f = fopen(path, "w");
@@ -95,17 +65,18 @@ static int write_file(const char *path, const char *text, mode_t mode)
     return chmod(path, mode);
 }
 
+/* The API's start for fz_bring_up: whichever api_init this tree has. */
+static int fz_api(const cfg_t *c, char *err, size_t n)
+{
+    return FZ_API_INIT(c->controller.listen, c, err, n);
+}
+
 static int setup(void)
 {
-    /* tmpfs when there is one: the state files are written (and synced) often */
-    static char dir[] = "/dev/shm/fuzz-api-XXXXXX";
-    if (access("/dev/shm", W_OK) == -1)
-        memcpy(dir, "/tmp/fuzz-api-XXXXXX", sizeof dir);
-    char tokens[256], state[256], cfgtext[4096], err[1024];
-    if (!mkdtemp(dir))
+    char tokens[256], state[256], cfgtext[4096];
+    if (fz_make_work_dir("api") == -1)
         return -1;
-    snprintf(work_dir, sizeof work_dir, "%s", dir);
-    atexit(cleanup);
+    const char *dir = fz_work_dir;
     snprintf(tokens, sizeof tokens, "%s/tokens", dir);
     snprintf(state, sizeof state, "%s/state", dir);
     snprintf(sock_path, sizeof sock_path, "%s/api.sock", dir);
@@ -130,27 +101,8 @@ static int setup(void)
              "{\"name\":\"ap-southeast-2\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}],"
              "\"route53\":{\"value\":\"127.0.0.13\"}}]}",
              sock_path, state, tokens);
-    setenv("AWS_ACCESS_KEY_ID", "AKIDFUZZ", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "fuzzsecret", 1);
-    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
-    setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
-    log_init(LOG_ALERT);
-    cfg_t *c = cfg_parse(cfgtext, strlen(cfgtext), "fuzz.json", err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "fuzz_api: config: %s\n", err);
-        return -1;
-    }
-    if (state_init(c->controller.state_dir, err, sizeof err) == -1 || auth_load(c, err, sizeof err) == -1 ||
-        loop_init() == -1 || res_init(&c->resolver, err, sizeof err) == -1 ||
-        feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
-        FZ_API_INIT(c->controller.listen, c, err, sizeof err) == -1 ||
-        targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
-        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
-        backup_init(c) == -1 || pitr_init(c) == -1 || drill_init() == -1) {
-        fprintf(stderr, "fuzz_api: cannot start: %s\n", err);
-        return -1;
-    }
-    return 0;
+    cfg_t *c = fz_config(cfgtext, "fuzz_api");
+    return c ? fz_bring_up(c, fz_api, "fuzz_api") : -1;
 }
 
 static void pump(void)

@@ -21,7 +21,6 @@
  * FUZZ_DDB_SHOW=1 prints each operation asked and the status answered. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,23 +29,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "backup.h"
-#include "cfg.h"
-#include "client.h"
-#include "control.h"
-#include "ddb.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
-#include "state.h"
-#include "targets.h"
+#include "fuzz_daemon.h"
 
 #define MAXC 32
 #define REQ_MAX 65536
@@ -58,38 +45,20 @@ static struct {
 } conns[MAXC];
 
 static int lfd = -1, ready, show;
-static char work_dir[64];
 static const uint8_t *ans;      /* this input's answer body */
 static size_t ans_len;
 static int ans_status;
 static unsigned served;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void cleanup(void)
-{
-    if (work_dir[0])
-        nftw(work_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
 static int setup(void)
 {
-    static char dir[] = "/dev/shm/fuzz-ddb-XXXXXX";
-    char state[128], cfgtext[4096], err[1024];
+    char state[128], cfgtext[4096];
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sa;
 
-    if (access("/dev/shm", W_OK) == -1)
-        memcpy(dir, "/tmp/fuzz-ddb-XXXXXX", sizeof dir);
-    if (!mkdtemp(dir))
+    if (fz_make_work_dir("ddb") == -1)
         return -1;
-    snprintf(work_dir, sizeof work_dir, "%s", dir);
-    atexit(cleanup);
-    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(state, sizeof state, "%s/state", fz_work_dir);
     if (mkdir(state, 0700) == -1)
         return -1;
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -115,26 +84,8 @@ static int setup(void)
              "{\"name\":\"us-east-1\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}]},"
              "{\"name\":\"eu-west-1\",\"api\":[{\"url\":\"http://127.0.0.1:9/h\"}]}]}",
              state, port, port);
-    setenv("AWS_ACCESS_KEY_ID", "AKIDFUZZ", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "fuzzsecret", 1);
-    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
-    setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
-    log_init(LOG_ALERT);
-    cfg_t *c = cfg_parse(cfgtext, strlen(cfgtext), "fuzz.json", err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "fuzz_ddb_json: config: %s\n", err);
-        return -1;
-    }
-    if (state_init(c->controller.state_dir, err, sizeof err) == -1 || loop_init() == -1 ||
-        res_init(&c->resolver, err, sizeof err) == -1 ||
-        feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
-        targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
-        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
-        backup_init(c) == -1 || pitr_init(c) == -1) {
-        fprintf(stderr, "fuzz_ddb_json: cannot start: %s\n", err);
-        return -1;
-    }
-    return 0;
+    cfg_t *c = fz_config(cfgtext, "fuzz_ddb_json");
+    return c ? fz_bring_up(c, NULL, "fuzz_ddb_json") : -1;
 }
 
 /* One request read whole (headers and Content-Length body)?  Answer it. */

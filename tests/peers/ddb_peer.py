@@ -606,6 +606,8 @@ class ControlHandler(BaseHandler):
             if path == "/_peer/inject":
                 if m == "POST":
                     st.inject(arg)
+                    if arg.get("huge"):
+                        peer.huge_body()    # built now, not in the request it answers (its timeout)
                 return self._send(200, st.faults_view())
             if path == "/_peer/clear-faults" and m == "POST":
                 st.clear_faults(arg.get("region") if isinstance(arg, dict) else None)

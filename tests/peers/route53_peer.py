@@ -36,7 +36,7 @@ import r53_xml  # noqa: E402
 import sigv4_check  # noqa: E402
 from peer_http import PeerHandler, Server  # noqa: E402
 from r53_dns import DnsServer, Resolver  # noqa: E402
-from r53_faults import ApiError, FaultsMixin  # noqa: E402
+from r53_faults import ApiError, FaultsMixin, huge_body  # noqa: E402
 from r53_state import State, iso_z  # noqa: E402
 from r53_zone import ChangeError, Zone, canon_name  # noqa: E402
 
@@ -372,6 +372,8 @@ class Handler(FaultsMixin, PeerHandler):
                 return self._json(200, {"ok": True})
             if path == "/_peer/inject" and m == "POST":
                 st.inject(arg)
+                if arg.get("huge"):
+                    huge_body(peer)             # now, not in the request it answers
                 return self._json(200, st.faults_view())
             if path == "/_peer/inject" and m == "GET":
                 return self._json(200, st.faults_view())
