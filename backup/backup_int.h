@@ -8,10 +8,10 @@
 
 #include <event2/event.h>
 
-#include "backup.h"
-#include "cron.h"
-#include "ddb.h"
-#include "retention.h"
+#include "backup/backup.h"
+#include "config/cron.h"
+#include "probes/ddb.h"
+#include "backup/retention.h"
 
 #define BK_FILE "backups.json"
 #define BK_MAXJOBS 64

@@ -1,7 +1,7 @@
 /* api — see api.h.  Every request gets an answer: unknown path 404, wrong
  * method 405, oversized headers/body 413/400 (evhttp's own limits). */
-#include "api.h"
-#include "api_int.h"
+#include "daemon/api.h"
+#include "daemon/api_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -21,19 +21,19 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
-#include "auth.h"
-#include "backup.h"
-#include "control.h"
-#include "ddb.h"
-#include "drill.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "rsrc.h"
-#include "status.h"
-#include "utf8.h"
-#include "web.h"
+#include "daemon/auth.h"
+#include "backup/backup.h"
+#include "daemon/control.h"
+#include "probes/ddb.h"
+#include "daemon/drill.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "daemon/metrics.h"
+#include "daemon/rsrc.h"
+#include "daemon/status.h"
+#include "config/utf8.h"
+#include "daemon/web.h"
 
 #define API_MAX_HEADERS 8192
 #define API_MAX_BODY 65536

@@ -2,8 +2,8 @@
  * the listener serves (no DNS rebinding), one unambiguous body framing, no
  * NUL in the target; and the API's caps and refusals in /metrics and
  * /v1/status. */
-#include "api.h"
-#include "api_int.h"
+#include "daemon/api.h"
+#include "daemon/api_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,10 +14,10 @@
 
 #include <event2/keyvalq_struct.h>
 
-#include "auth.h"
-#include "feed.h"
-#include "loop.h"
-#include "utf8.h"
+#include "daemon/auth.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "config/utf8.h"
 
 static char **apig_hosts;
 static size_t apig_nhosts;

@@ -9,8 +9,8 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "decide.h"
+#include "config/cfg.h"
+#include "failover/decide.h"
 
 #define CTRL_RING 64
 #define CTRL_NOTE_MAX 200

@@ -2,8 +2,8 @@
  * address -> fold into `worst` -> health -> feed.  Rounds are in
  * targets_round.c, reload matching (targets_apply) in targets_reload.c;
  * this file makes and frees targets and regions and answers the accessors. */
-#include "targets.h"
-#include "targets_int.h"
+#include "daemon/targets.h"
+#include "daemon/targets_int.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 region_t **tg_regions;
 size_t tg_nregions, tg_ntargets;

@@ -14,10 +14,10 @@
 
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "health.h"
-#include "http.h"
-#include "hist.h"
+#include "config/cfg.h"
+#include "failover/health.h"
+#include "probes/http.h"
+#include "core/hist.h"
 
 /* A config generation: the cfg plus what is derived from it.  Reference
  * counted: a probe round in flight keeps the generation it started with. */

@@ -14,10 +14,10 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "client.h"
-#include "r53_xml.h"
-#include "route53.h"
+#include "config/cfg.h"
+#include "aws/client.h"
+#include "aws/r53_xml.h"
+#include "failover/route53.h"
 
 #define R53_INTENT_FILE "route53-change.json"
 #define R53_KNOWN_FILE "route53-known.json"

@@ -2,8 +2,8 @@
  * TableStatus, GlobalTableVersion, Replicas[].ReplicaStatus,
  * ReplicaInaccessibleDateTime, KeySchema, AttributeDefinitions), PutItem,
  * GetItem (ConsistentRead). */
-#include "ddb.h"
-#include "ddb_int.h"
+#include "probes/ddb.h"
+#include "probes/ddb_int.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -13,13 +13,13 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "control.h"
-#include "feed.h"
-#include "hist.h"
-#include "log.h"
-#include "loop.h"
-#include "targets.h"
+#include "core/alarm.h"
+#include "daemon/control.h"
+#include "core/feed.h"
+#include "core/hist.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "daemon/targets.h"
 
 ddbs_t ddbs;
 

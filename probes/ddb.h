@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 int ddb_init(const cfg_t *cfg);
 void ddb_configure(const cfg_t *cfg);

@@ -8,9 +8,9 @@
 
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "ddb.h"
-#include "hist.h"
+#include "config/cfg.h"
+#include "probes/ddb.h"
+#include "core/hist.h"
 
 #define DDB_MAXR 16
 #define DDB_RING 64

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "state.h"
+#include "tests/check.h"
+#include "core/state.h"
 
 static char dir[] = "/tmp/test-state-XXXXXX";
 

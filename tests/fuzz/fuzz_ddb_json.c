@@ -35,18 +35,18 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "backup.h"
-#include "cfg.h"
-#include "client.h"
-#include "control.h"
-#include "ddb.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
-#include "state.h"
-#include "targets.h"
+#include "core/alarm.h"
+#include "backup/backup.h"
+#include "config/cfg.h"
+#include "aws/client.h"
+#include "daemon/control.h"
+#include "probes/ddb.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resolver.h"
+#include "core/state.h"
+#include "daemon/targets.h"
 
 #define MAXC 32
 #define REQ_MAX 65536

@@ -1,7 +1,7 @@
 /* state — see state.h.  The loop never waits on the disk except in
  * state_write(), whose caller must know the outcome before it answers (a
  * control request); everything else goes through state_write_async(). */
-#include "state.h"
+#include "core/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +17,9 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 
 /* One queued write.  Owner: the queue until taken; then the writer thread
