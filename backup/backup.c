@@ -15,7 +15,7 @@
 
 #include "core/alarm.h"
 #include "config/cron.h"
-#include "probes/ddb.h"
+#include "aws/ddb_call.h"
 #include "core/feed.h"
 #include "core/log.h"
 #include "core/loop.h"

@@ -10,7 +10,7 @@
 
 #include "backup/backup.h"
 #include "config/cron.h"
-#include "probes/ddb.h"
+#include "aws/ddb_call.h"
 #include "backup/retention.h"
 
 #define BK_FILE "backups.json"

@@ -16,7 +16,7 @@
 #include <event2/event.h>
 
 #include "core/alarm.h"
-#include "probes/ddb.h"
+#include "aws/ddb_call.h"
 #include "core/feed.h"
 #include "core/log.h"
 #include "core/loop.h"

@@ -281,7 +281,7 @@ static int m_run(void)
     }
     if (targets_apply(c, err, sizeof(err)) == -1 || alarm_init(c) == -1 || (state_alarms_ready(), 0) ||
         aws_init(c, err, sizeof(err)) == -1 ||
-        ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c) == -1 ||
+        ctrl_init(c, err, sizeof(err)) == -1 || ddb_init(c, targets_on_ddb) == -1 ||
         backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
         log_msg(LOG_ERR, "msg=\"cannot start\" error=\"%s\"", err);
         goto out;

@@ -145,7 +145,8 @@ static int setup(void)
         feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
         FZ_API_INIT(c->controller.listen, c, err, sizeof err) == -1 ||
         targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
-        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
+        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 ||
+        ddb_init(c, targets_on_ddb) == -1 ||
         backup_init(c) == -1 || pitr_init(c) == -1 || drill_init(c) == -1) {
         fprintf(stderr, "fuzz_api: cannot start: %s\n", err);
         return -1;

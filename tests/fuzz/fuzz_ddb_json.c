@@ -3,7 +3,7 @@
  * regiond reads DynamoDB answers in loop callbacks that also move its state
  * (probes/ddb.c: DescribeTable, GetItem, PutItem; backup/backup.c:
  * CreateBackup, DescribeBackup, ListBackups, DeleteBackup; backup/pitr.c:
- * DescribeContinuousBackups, UpdateContinuousBackups; probes/ddb_call.c: the
+ * DescribeContinuousBackups, UpdateContinuousBackups; aws/ddb_call.c: the
  * JSON and the error shape of every answer).  None of them is called here by
  * name: once per process the daemon's modules are set up as daemon/main.c
  * does, from a config with two regions whose DynamoDB endpoints are a small
@@ -129,7 +129,8 @@ static int setup(void)
         res_init(&c->resolver, err, sizeof err) == -1 ||
         feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
         targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
-        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
+        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 ||
+        ddb_init(c, targets_on_ddb) == -1 ||
         backup_init(c) == -1 || pitr_init(c) == -1) {
         fprintf(stderr, "fuzz_ddb_json: cannot start: %s\n", err);
         return -1;

@@ -1,5 +1,5 @@
-/* ddb_call — DynamoDB's JSON protocol over the AWS client (see ddb.h). */
-#include "probes/ddb.h"
+/* ddb_call — DynamoDB's JSON protocol over the AWS client (see ddb_call.h). */
+#include "aws/ddb_call.h"
 
 #include <stdio.h>
 #include <stdlib.h>
