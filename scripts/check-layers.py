@@ -10,9 +10,11 @@ when:
     ("core/loop.h", never "loop.h" or "../core/loop.h"), or names no file;
   - a file of a folder not in FLOORS includes or is included (every folder
     with C code has its floor);
-  - an include goes up: to a folder on a higher floor;
-  - the folders include each other in a cycle (folders on one floor may
-    include each other one way only).
+  - an include goes up (to a folder on a higher floor) or sideways (to
+    another folder of the same floor: each folder includes only itself and
+    lower floors);
+  - the folders include each other in a cycle (impossible while the two
+    rules above hold; checked on its own all the same).
 It prints the folder include graph (includes per folder pair) either way.
 """
 import argparse
@@ -108,6 +110,9 @@ def main():
             if a in floor and b in floor and floor[b] > floor[a]:
                 errors.append(f"{where}: goes up from {a}/ (floor {floor[a]}) to {b}/ (floor {floor[b]}): "
                               "pass a callback down instead (docs/architecture.md, Floors)")
+            elif a in floor and b in floor and a != b and floor[b] == floor[a]:
+                errors.append(f"{where}: goes sideways from {a}/ to {b}/ (both floor {floor[a]}): "
+                              "move what both need down a floor, or pass a callback")
     print("floors, lowest first: " + " -> ".join("/".join(fl) for fl in FLOORS))
     print("folder include graph (includes per pair, within a folder in brackets):")
     for (a, b), n in sorted(graph.items(), key=lambda kv: (floor.get(kv[0][0], 99), kv[0])):
@@ -119,7 +124,7 @@ def main():
     if errors:
         print(f"check-layers: FAILED ({len(errors)} problems)", file=sys.stderr)
         return 1
-    print("check-layers: ok (no include goes up a floor, no cycle between folders)")
+    print("check-layers: ok (no include goes up a floor or sideways, no cycle between folders)")
     return 0
 
 

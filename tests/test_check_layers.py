@@ -69,9 +69,11 @@ with tempfile.TemporaryDirectory(prefix="check-layers-") as t:
 case("core/ includes daemon/ (up a floor)", [("core/log.c", "daemon/control.h")],
      "core/log.c:", 'include "daemon/control.h": goes up from core/ (floor 1) to daemon/ (floor 4)')
 case("aws/ includes probes/ (up a floor)", [("aws/ddb_call.c", "probes/ddb.h")], "goes up from aws/")
+case("backup/ includes probes/ (sideways on one floor)", [("backup/backup.c", "probes/ddb.h")],
+     "goes sideways from backup/ to probes/ (both floor 3)")
 case("probes/ <-> failover/ (a cycle on one floor)",
      [("probes/http.c", "failover/health.h"), ("failover/health.c", "probes/http.h")],
-     "cycle: failover, probes")
+     "goes sideways from probes/ to failover/", "cycle: failover, probes")
 case("a bare include", [("core/log.c", "loop.h")], "name the header from the repository root")
 case("a folder with no floor", [("newfloor/x.c", "core/log.h")], "newfloor/ has no floor")
 print("test_check_layers: " + ("FAILED" if fails else "ok"))
