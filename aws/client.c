@@ -4,8 +4,8 @@
  * This file: a call's life from aws_call() to aws_finish() or aws_cancel(),
  * set-up and tear-down.  The token bucket and retries are in
  * client_retry.c, the transfer itself in client_send.c. */
-#include "client.h"
-#include "client_int.h"
+#include "aws/client.h"
+#include "aws/client_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +14,11 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "creds.h"
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
+#include "core/alarm.h"
+#include "aws/creds.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resolver.h"
 
 aws_bucket_t aws_buckets[AWS_NBUCKETS];
 const cfg_t *aws_cfg;

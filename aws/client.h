@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 typedef enum { AWS_PROTO_REST_XML = 0, AWS_PROTO_JSON } aws_proto_t;
 

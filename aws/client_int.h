@@ -12,9 +12,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "client.h"
-#include "creds.h"
+#include "config/cfg.h"
+#include "aws/client.h"
+#include "aws/creds.h"
 
 #define AWS_MAX_BODY (8u << 20)
 #define AWS_NBUCKETS 4

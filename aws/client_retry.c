@@ -1,8 +1,8 @@
 /* client_retry — the client-side token bucket per service (Route 53's
  * account quota is 5 requests/s) and, on each answer, the choice between
  * done, retry after a full-jitter backoff, and fresh credentials. */
-#include "client.h"
-#include "client_int.h"
+#include "aws/client.h"
+#include "aws/client_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -11,11 +11,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "creds.h"
-#include "log.h"
-#include "loop.h"
-#include "r53_xml.h"
-#include "redact.h"
+#include "aws/creds.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "aws/r53_xml.h"
+#include "aws/redact.h"
 
 static void aws_step_rate(aws_req_t *r);
 

@@ -1,8 +1,8 @@
 /* client_send — one attempt's transfer: the endpoint's URL, host and port,
  * the headers, libcurl's own SigV4 signing (CURLOPT_AWS_SIGV4), the address
  * the resolver found (CURLOPT_CONNECT_TO) and the answer's body. */
-#include "client.h"
-#include "client_int.h"
+#include "aws/client.h"
+#include "aws/client_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 
 #include <curl/curl.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 static size_t aws_on_body(char *p, size_t sz, size_t n, void *arg)
 {

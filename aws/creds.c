@@ -1,7 +1,7 @@
 /* creds — see creds.h.  The chain, the cache and its waiters, and the
  * environment source.  The shared credentials file is read in creds_ini.c,
  * the HTTP sources are in creds_http.c. */
-#include "creds.h"
+#include "aws/creds.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -13,9 +13,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "creds_int.h"
-#include "log.h"
-#include "loop.h"
+#include "aws/creds_int.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define CR_IMDS_DEFAULT "http://169.254.169.254"
 

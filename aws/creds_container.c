@@ -3,7 +3,7 @@
  * that plain http carries credentials only to loopback or the ECS/EKS agent,
  * and the Authorization value from a token file or variable.  The fetch
  * itself is in creds_http.c. */
-#include "creds_int.h"
+#include "aws/creds_int.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -5,7 +5,7 @@
  * and no message carries a body, a token or a key.  What the container
  * source is configured to fetch is worked out in creds_container.c, the
  * document is parsed in creds_json.c. */
-#include "creds_int.h"
+#include "aws/creds_int.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resolver.h"
 
 #define CH_BODY_MAX (64 * 1024)
 #define CH_TOKEN_TTL "21600"

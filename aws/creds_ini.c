@@ -2,7 +2,7 @@
  * file is (a systemd credential, the configured or environment path, or
  * ~/.aws/credentials), reading it whole, and a small strict INI reader that
  * finds one profile's keys.  No message carries a line's text. */
-#include "creds_int.h"
+#include "aws/creds_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "creds.h"
+#include "aws/creds.h"
 
 /* Called exactly once per started fetch, never before the start function
  * has returned: credentials, or NULL and a message without secrets. */

@@ -1,14 +1,14 @@
 /* creds_json — the credentials document the container and IMDS sources
  * return (creds_int.h), parsed with cJSON; every string of the parsed tree
  * is wiped before it is freed, and no message carries a value from it. */
-#include "creds_int.h"
+#include "aws/creds_int.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 #define CH_NO_EXPIRY_MS (15 * 60 * 1000)   /* a document without Expiration */
 

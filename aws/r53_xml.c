@@ -3,7 +3,7 @@
  * for context, character data accumulated across callbacks) and three sets
  * of handlers: record list, ChangeInfo, error body.  The builder and the
  * rrset helpers are in r53_xml_build.c. */
-#include "r53_xml.h"
+#include "aws/r53_xml.h"
 
 #include <expat.h>
 #include <limits.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "r53_xml_int.h"
+#include "aws/r53_xml_int.h"
 
 #define R53_TEXT_MAX 4096      /* Value: "not to exceed 4,000 characters" (RData) */
 #define R53_DEPTH_MAX 32       /* Route 53 answers nest 6 deep */

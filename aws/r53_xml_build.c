@@ -2,14 +2,14 @@
  * builder (escaped text in a growing buffer) and the rrset helpers: copy,
  * clear, and the comparison with Route 53's name rules.  The parsers are in
  * r53_xml.c. */
-#include "r53_xml.h"
+#include "aws/r53_xml.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "r53_xml_int.h"
+#include "aws/r53_xml_int.h"
 
 /* ---- ChangeResourceRecordSetsRequest ---- */
 

@@ -4,6 +4,6 @@
 #ifndef REGIOND_R53_XML_INT_H
 #define REGIOND_R53_XML_INT_H
 
-#include "r53_xml.h"
+#include "aws/r53_xml.h"
 
 #endif

@@ -1,5 +1,5 @@
 /* aws_redact — see redact.h. */
-#include "redact.h"
+#include "aws/redact.h"
 
 #include <ctype.h>
 #include <stdbool.h>

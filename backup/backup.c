@@ -2,8 +2,8 @@
  * 3-255 of [a-zA-Z0-9_.-]), DescribeBackup (BackupNotFoundException),
  * ListBackups (BackupType USER, TimeRangeLowerBound, ExclusiveStartBackupArn
  * / LastEvaluatedBackupArn), DeleteBackup. */
-#include "backup.h"
-#include "backup_int.h"
+#include "backup/backup.h"
+#include "backup/backup_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,14 +13,14 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "cron.h"
-#include "ddb.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "retention.h"
-#include "state.h"
+#include "core/alarm.h"
+#include "config/cron.h"
+#include "aws/ddb_call.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "backup/retention.h"
+#include "core/state.h"
 
 bks_t bks;
 

@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 int backup_init(const cfg_t *cfg);
 void backup_configure(const cfg_t *cfg);

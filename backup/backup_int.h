@@ -8,11 +8,11 @@
 
 #include <event2/event.h>
 
-#include "backup.h"
-#include "cron.h"
-#include "ddb.h"
-#include "retention.h"
-#include "state.h"
+#include "backup/backup.h"
+#include "config/cron.h"
+#include "aws/ddb_call.h"
+#include "backup/retention.h"
+#include "core/state.h"
 
 #define BK_FILE "backups.json"
 #define BK_MAXJOBS 64

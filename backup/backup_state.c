@@ -8,16 +8,16 @@
  * last backup, under that very name; the other old ARNs are kept as
  * "legacy" and never deleted.  Records of schedules missing from the
  * current config are written back unchanged, for when they return. */
-#include "backup.h"
-#include "backup_int.h"
+#include "backup/backup.h"
+#include "backup/backup_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "state.h"
+#include "core/log.h"
+#include "core/state.h"
 
 /* ---- records ---- */
 

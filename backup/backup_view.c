@@ -1,13 +1,13 @@
 /* backup_view — backup schedules as status and metrics show them. */
-#include "backup.h"
+#include "backup/backup.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cron.h"
-#include "loop.h"
-#include "backup_int.h"
+#include "config/cron.h"
+#include "core/loop.h"
+#include "backup/backup_int.h"
 
 cJSON *backup_status_json(void)
 {

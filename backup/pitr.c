@@ -5,7 +5,7 @@
  * the restorable window exported; an alarm when it moves backwards or the
  * recovery period changes.  DynamoDB API reference:
  * DescribeContinuousBackups, UpdateContinuousBackups. */
-#include "backup.h"
+#include "backup/backup.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -15,11 +15,11 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "ddb.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "aws/ddb_call.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define PT_MAXR 16
 

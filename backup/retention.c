@@ -2,7 +2,7 @@
  * retention.h).  Each backup is judged alone against two facts about the
  * whole list: the newest AVAILABLE backups (overall and of the policy set)
  * and its rank among the policy set's AVAILABLE backups. */
-#include "retention.h"
+#include "backup/retention.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 # Embed the dashboard's files into the binary: writes OUT, a C file with one
 # byte array per file of FILES and the table web_assets[] (daemon/web.h).
 # cmake -DOUT=web_assets.c -DFILES="a;b" -P embed.cmake
-set(c "/* generated from web/ by cmake/embed.cmake at build time: do not edit */\n#include <stddef.h>\n\n#include \"web.h\"\n\n")
+set(c "/* generated from web/ by cmake/embed.cmake at build time: do not edit */\n#include <stddef.h>\n\n#include \"daemon/web.h\"\n\n")
 string(REPLACE "|" ";" FILES "${FILES}")
 set(table "")
 set(idx 0)

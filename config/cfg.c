@@ -1,8 +1,8 @@
 /* cfg.c — reading the configuration file, JSON syntax, duplicate and unknown
  * keys, the typed getters that name each key's path, and secrets.  The
  * sections are built, cross-checked and freed in cfg_check.c. */
-#include "cfg_int.h"
-#include "utf8.h"
+#include "config/cfg_int.h"
+#include "config/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>

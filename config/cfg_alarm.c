@@ -2,7 +2,7 @@
  * (json, slack, pagerduty), their timeouts and retries, and the queue bound.
  * A webhook URL may carry a token (Slack's path, a ?token= query), so it may
  * be given as a secret and is never echoed in a message. */
-#include "cfg_int.h"
+#include "config/cfg_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

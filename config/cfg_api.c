@@ -1,6 +1,6 @@
 /* cfg_api — controller keys of the status/control API: its caps, the Host
  * allow-list and the audit log's size (docs/config.md). */
-#include "cfg_int.h"
+#include "config/cfg_int.h"
 
 #include <stdlib.h>
 #include <string.h>

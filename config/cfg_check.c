@@ -4,7 +4,7 @@
  * the checks that span keys (quorum <= targets, unique names); and
  * cfg_free(), the inverse of all that.
  * Every range here is documented in docs/config.md; keep the two in step. */
-#include "cfg_int.h"
+#include "config/cfg_int.h"
 
 #include <arpa/inet.h>
 #include <math.h>

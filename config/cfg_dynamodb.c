@@ -2,14 +2,14 @@
  * the heartbeat that measures replication lag, the data-safety gate, backup
  * schedules and point-in-time recovery; and regions[].dynamodb.  Ranges are
  * documented in docs/config.md; keep the two in step. */
-#include "cfg_int.h"
+#include "config/cfg_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cron.h"
+#include "config/cron.h"
 
 static const char *const ddb_keys[] = { "table", "describe_interval_s", "heartbeat", "rpo_ms", "gate",
                                         "finding", "stale_after_s", "backups", "pitr", NULL };

@@ -3,7 +3,7 @@
  * weighted record set and how its change is checked in DNS), "decision"
  * (safety rules) and each region's "route53" record.  Ranges are documented
  * in docs/config.md; keep the two in step. */
-#include "cfg_int.h"
+#include "config/cfg_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

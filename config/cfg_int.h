@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 #define CFG_PATH_MAX 512          /* longest key path kept; longer ones are cut */
 #define CFG_NAME_MAX 64           /* region, target and controller names */

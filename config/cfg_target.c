@@ -4,7 +4,7 @@
  * that span keys (timeout < interval, blamed on the key set closest to the
  * target); and cfg_free_target(), the inverse.
  * Every range here is documented in docs/config.md; keep the two in step. */
-#include "cfg_int.h"
+#include "config/cfg_int.h"
 
 #include <curl/curl.h>
 #include <regex.h>

@@ -1,5 +1,5 @@
 /* utf8 — see utf8.h. */
-#include "utf8.h"
+#include "config/utf8.h"
 
 #include <string.h>
 

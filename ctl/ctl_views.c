@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ctl.h"
+#include "ctl/ctl.h"
 
 static void ctl_print_targets(const cJSON *ts)
 {

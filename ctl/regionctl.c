@@ -10,7 +10,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "ctl.h"
+#include "ctl/ctl.h"
 
 #define CTL_DEFAULT_API "http://127.0.0.1:9470"
 

@@ -2,8 +2,8 @@
  * method 405, oversized headers/body 413/400 (evhttp's own limits).  The
  * endpoints are one const table (api_routes: method, path pattern, auth
  * level, handler); api_route() answers in the order written above it. */
-#include "api.h"
-#include "api_int.h"
+#include "daemon/api.h"
+#include "daemon/api_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -23,19 +23,19 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
-#include "auth.h"
-#include "backup.h"
-#include "control.h"
-#include "ddb.h"
-#include "drill.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "rsrc.h"
-#include "status.h"
-#include "utf8.h"
-#include "web.h"
+#include "daemon/auth.h"
+#include "backup/backup.h"
+#include "daemon/control.h"
+#include "probes/ddb.h"
+#include "daemon/drill.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "daemon/metrics.h"
+#include "daemon/rsrc.h"
+#include "daemon/status.h"
+#include "config/utf8.h"
+#include "daemon/web.h"
 
 #define API_MAX_HEADERS 8192
 #define API_MAX_BODY 65536

@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* Bind `listen` ("IP:PORT", "[IPv6]:PORT" or "unix:/path") with the caps
  * of `ctl` (connections, streams, deadline, allowed hosts).  0 or -1 with err. */

@@ -8,7 +8,7 @@
  * resets or frees the connection.  Event streams take the close callback
  * over; feed.c hands the close on (feed_set_close_hook).  To close a
  * connection we shut its socket down: evhttp reads the EOF and frees it. */
-#include "api_int.h"
+#include "daemon/api_int.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -23,9 +23,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "log.h"
-#include "loop.h"
-#include "rsrc.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "daemon/rsrc.h"
 
 #define APIC_SWEEP_MS 100
 #define APIC_REFUSE_MS 300           /* a refused connection gets this long to send its request */

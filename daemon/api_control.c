@@ -1,7 +1,7 @@
 /* api_control — the state-changing endpoints: overrides, freeze, backups,
  * drills.  Each needs a write token (auth.c); each is audited. */
-#include "api.h"
-#include "api_int.h"
+#include "daemon/api.h"
+#include "daemon/api_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +10,11 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "auth.h"
-#include "backup.h"
-#include "control.h"
-#include "drill.h"
-#include "utf8.h"
+#include "daemon/auth.h"
+#include "backup/backup.h"
+#include "daemon/control.h"
+#include "daemon/drill.h"
+#include "config/utf8.h"
 
 static char api_who[65];             /* the token name of the control request being served */
 

@@ -3,8 +3,8 @@
  * unambiguous body framing (Content-Length only), header names that are
  * tokens, a target without NUL, space or control bytes; and the API's caps
  * and refusals in /metrics and /v1/status. */
-#include "api.h"
-#include "api_int.h"
+#include "daemon/api.h"
+#include "daemon/api_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -16,10 +16,10 @@
 #include <event2/http_struct.h>   /* the request's HTTP version (no accessor in libevent 2.1) */
 #include <event2/keyvalq_struct.h>
 
-#include "auth.h"
-#include "feed.h"
-#include "loop.h"
-#include "utf8.h"
+#include "daemon/auth.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "config/utf8.h"
 
 static char **apig_hosts;
 static size_t apig_nhosts;

@@ -13,7 +13,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* Connections accepted past the cap, given one small reply (503, or
  * /healthz) and closed; past these the listener pauses (the kernel's

@@ -1,5 +1,5 @@
 /* auth — see auth.h. */
-#include "auth.h"
+#include "daemon/auth.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,12 +13,12 @@
 #include <cjson/cJSON.h>
 #include <event2/keyvalq_struct.h>
 
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "state.h"
-#include "utf8.h"
-#include "alarm.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
+#include "config/utf8.h"
+#include "core/alarm.h"
 
 #define AUTH_MAX 64
 #define AUTH_TOKEN_MIN 16

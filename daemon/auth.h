@@ -16,7 +16,7 @@
 
 #include <event2/http.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 typedef enum { AUTH_NONE = 0, AUTH_READ, AUTH_WRITE } auth_level_t;
 

@@ -1,7 +1,7 @@
 /* control — see control.h.  Data flows one way: targets (health) ->
  * control (decide) -> route53 (act) -> feed. */
-#include "control.h"
-#include "control_int.h"
+#include "daemon/control.h"
+#include "daemon/control_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,15 +10,15 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "ddb.h"
-#include "decide.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "route53.h"
-#include "state.h"
-#include "targets.h"
+#include "core/alarm.h"
+#include "probes/ddb.h"
+#include "failover/decide.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "failover/route53.h"
+#include "core/state.h"
+#include "daemon/targets.h"
 
 _Static_assert(DECIDE_HISTORY >= CFG_MAX_CHANGES,
                "the damping history must hold decision.max_changes' largest value");

@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 int ctrl_init(const cfg_t *cfg, char *err, size_t errlen);
 void ctrl_configure(const cfg_t *cfg);

@@ -9,9 +9,9 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "control.h"
-#include "decide.h"
+#include "config/cfg.h"
+#include "daemon/control.h"
+#include "failover/decide.h"
 
 #define CTRL_RING 64
 #define CTRL_NOTE_MAX 200

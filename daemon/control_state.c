@@ -3,17 +3,17 @@
  * reserved ahead (see control_int.h).  A file that fails its checks is
  * never used with defaults: state_load_json() moves it aside, alarms and
  * puts regiond in safe mode. */
-#include "control.h"
-#include "control_int.h"
+#include "daemon/control.h"
+#include "daemon/control_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "loop.h"
-#include "state.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
 
 #define CTRL_FILE "control.json"
 #define CTRL_SEQ_MAX 4503599627370496.0      /* 2^52: exact as a JSON number, with room for blocks */

@@ -1,16 +1,16 @@
 /* control_view — the controller as people and Prometheus see it: the
  * "failover" object of /v1/status, overrides, recent decisions, metrics. */
-#include "control.h"
-#include "control_int.h"
+#include "daemon/control.h"
+#include "daemon/control_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
-#include "state.h"
-#include "route53.h"
+#include "core/loop.h"
+#include "core/state.h"
+#include "failover/route53.h"
 
 /* ---- views ---- */
 

@@ -1,6 +1,6 @@
 /* drill — see drill.h. */
-#include "drill.h"
-#include "drill_int.h"
+#include "daemon/drill.h"
+#include "daemon/drill_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,12 +9,12 @@
 
 #include <event2/event.h>
 
-#include "control.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "state.h"
-#include "targets.h"
+#include "daemon/control.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
+#include "daemon/targets.h"
 
 static const char *const dr_state_names[DR_NSTATES] = {"active", "done", "stopped", "dry-run"};
 

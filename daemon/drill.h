@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 int drill_init(void);
 void drill_fini(void);

@@ -9,9 +9,9 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "drill.h"
-#include "state.h"
+#include "config/cfg.h"
+#include "daemon/drill.h"
+#include "core/state.h"
 
 #define DR_MAX 32                  /* drills kept (files too); the oldest finished one goes first */
 #define DR_TIMELINE 400            /* timeline entries per drill */

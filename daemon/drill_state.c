@@ -5,7 +5,7 @@
  * the loop never waits).
  * Expiry is saved as the time left plus the wall time of the save: after a
  * restart the time left shrinks by the wall-clock gap, never grows. */
-#include "drill_int.h"
+#include "daemon/drill_int.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "loop.h"
-#include "state.h"
-#include "targets.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
+#include "daemon/targets.h"
 
 #define DR_OLD_FILE "drills.json"          /* an older regiond kept every drill in one file */
 #define DR_ID_MAX 4503599627370496.0       /* 2^52 */

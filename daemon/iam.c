@@ -5,7 +5,7 @@
  * route53:ChangeResourceRecordSetsNormalizedRecordNames, ...RecordTypes and
  * ...Actions; GetChange on every change id (change ids are not known in
  * advance). */
-#include "iam.h"
+#include "daemon/iam.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* The policy document as JSON text (malloc'd), NULL on OOM. */
 char *iam_policy(const cfg_t *cfg);

@@ -1,24 +1,24 @@
 /* metrics — see metrics.h. */
-#include "metrics.h"
+#include "daemon/metrics.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "alarm.h"
-#include "api.h"
-#include "backup.h"
-#include "client.h"
-#include "control.h"
-#include "ddb.h"
-#include "feed.h"
-#include "loop.h"
-#include "resolver.h"
-#include "sdn.h"
-#include "state.h"
-#include "status.h"
-#include "targets.h"
+#include "core/alarm.h"
+#include "daemon/api.h"
+#include "backup/backup.h"
+#include "aws/client.h"
+#include "daemon/control.h"
+#include "probes/ddb.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "core/resolver.h"
+#include "systemd/sdn.h"
+#include "core/state.h"
+#include "daemon/status.h"
+#include "daemon/targets.h"
 
 /* Escape a label value: backslash, double quote and newline. */
 static const char *m_esc(const char *s, char *buf, size_t len)

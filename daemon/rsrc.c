@@ -1,13 +1,13 @@
 /* rsrc — see rsrc.h. */
-#include "rsrc.h"
+#include "daemon/rsrc.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "alarm.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 
 static const char *const rsrc_names[RSRC_COUNT] = {"probes", "api_connections", "stream_clients", "accept"};

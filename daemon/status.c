@@ -1,6 +1,6 @@
 /* status — see status.h.  Secrets never appear: headers are listed by name
  * and, for secrets, by source only. */
-#include "status.h"
+#include "daemon/status.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,14 +9,14 @@
 
 #include <cjson/cJSON.h>
 
-#include "api.h"
-#include "alarm.h"
-#include "backup.h"
-#include "control.h"
-#include "ddb.h"
-#include "feed.h"
-#include "loop.h"
-#include "targets.h"
+#include "daemon/api.h"
+#include "core/alarm.h"
+#include "backup/backup.h"
+#include "daemon/control.h"
+#include "probes/ddb.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "daemon/targets.h"
 
 static status_self_t st_self;
 

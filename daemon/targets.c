@@ -2,8 +2,8 @@
  * address -> fold into `worst` -> health -> feed.  Rounds are in
  * targets_round.c, reload matching (targets_apply) in targets_reload.c;
  * this file makes and frees targets and regions and answers the accessors. */
-#include "targets.h"
-#include "targets_int.h"
+#include "daemon/targets.h"
+#include "daemon/targets_int.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "core/loop.h"
+#include "daemon/control.h"
 
 region_t **tg_regions;
 size_t tg_nregions, tg_ntargets;
@@ -157,6 +158,14 @@ void targets_set_data_finding(size_t i, int sev, const char *finding)
     r->data_sev = sev;
     snprintf(r->data_finding, sizeof(r->data_finding), "%s", finding);
     tg_region_eval(r);
+}
+
+void targets_on_ddb(const ddb_note_t *note)
+{
+    if (note->kind == DDB_NOTE_FINDING)
+        targets_set_data_finding(note->region, note->sev, note->finding);
+    else
+        ctrl_data_changed();
 }
 
 void targets_set_drill_fail(size_t i, bool on)

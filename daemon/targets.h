@@ -14,10 +14,11 @@
 
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "health.h"
-#include "http.h"
-#include "hist.h"
+#include "config/cfg.h"
+#include "failover/health.h"
+#include "probes/ddb.h"
+#include "probes/http.h"
+#include "core/hist.h"
 
 /* A config generation: the cfg plus what is derived from it.  Reference
  * counted: a probe round in flight keeps the generation it started with. */
@@ -131,6 +132,11 @@ void targets_release_previous(void);
 /* A replica finding of region i (from the DynamoDB probe) enters health like
  * an API failure: sev 1 makes an UP region DEGRADED, 2 makes it DOWN; 0 clears. */
 void targets_set_data_finding(size_t i, int sev, const char *finding);
+
+/* The DynamoDB probe's notify callback (ddb_init): a finding goes to the
+ * region's health (targets_set_data_finding), a gate change to the
+ * controller (ctrl_data_changed). */
+void targets_on_ddb(const ddb_note_t *note);
 
 /* A "fail" drill on region i: its probe rounds count as failed (reason
  * "drill: simulated outage") until cleared, through the real health path. */

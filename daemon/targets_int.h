@@ -10,8 +10,8 @@
 
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "targets.h"
+#include "config/cfg.h"
+#include "daemon/targets.h"
 
 /* Owned by targets.c. */
 extern region_t **tg_regions;

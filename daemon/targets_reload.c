@@ -1,15 +1,15 @@
 /* targets_reload — a new config generation, and old and new targets
  * matched by identity (region, name, method, URL) so history survives a
  * reload, as keepalived does. */
-#include "targets.h"
-#include "targets_int.h"
+#include "daemon/targets.h"
+#include "daemon/targets_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 static gen_t *gen_new(cfg_t *cfg, char *err, size_t errlen)
 {

@@ -1,20 +1,20 @@
 /* targets_round — the probe rounds: timer -> resolve -> one probe per
  * address -> fold into `worst` -> health -> feed, and the region's state
  * from its targets' (and the data finding). */
-#include "targets.h"
-#include "targets_int.h"
+#include "daemon/targets.h"
+#include "daemon/targets_int.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "control.h"
-#include "feed.h"
-#include "loop.h"
-#include "resolver.h"
-#include "rsrc.h"
-#include "sdn.h"
+#include "daemon/control.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "core/resolver.h"
+#include "daemon/rsrc.h"
+#include "systemd/sdn.h"
 
 void tg_schedule(target_t *t, uint64_t due)
 {

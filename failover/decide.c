@@ -8,8 +8,8 @@
  * This file: the steps up to the all-zero guard, the top rule, decide()
  * and decide_check_drain(); deferral is in decide_defer.c, the reason in
  * decide_reason.c. */
-#include "decide.h"
-#include "decide_int.h"
+#include "failover/decide.h"
+#include "failover/decide_int.h"
 
 #include <stdio.h>
 #include <string.h>

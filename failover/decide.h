@@ -68,7 +68,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "health.h"
+#include "failover/health.h"
 
 #define DECIDE_MAX_REGIONS 64
 /* Applied changes remembered for damping: decision.max_changes' maximum

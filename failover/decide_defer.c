@@ -1,8 +1,8 @@
 /* decide_defer — hold-down and damping: the history of applied changes,
  * when each rule ends, and steps 5-6 that defer weight increases meanwhile
  * (releasing restores when too few regions would serve). */
-#include "decide.h"
-#include "decide_int.h"
+#include "failover/decide.h"
+#include "failover/decide_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "decide.h"
+#include "failover/decide.h"
 
 /* What the steps of one decide() call found, for top_rule and the reason. */
 typedef struct {

@@ -1,7 +1,7 @@
 /* decide_reason — the one-line reason of a decision for people, written
  * last from what each step recorded in the context. */
-#include "decide.h"
-#include "decide_int.h"
+#include "failover/decide.h"
+#include "failover/decide_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* dnscheck — see dnscheck.h.  Answers are parsed by c-ares
  * (ares_parse_a_reply / ares_parse_aaaa_reply), never by hand. */
-#include "dnscheck.h"
+#include "failover/dnscheck.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -15,10 +15,10 @@
 #include <arpa/nameser.h>
 #include <event2/event.h>
 
-#include "aresl.h"
-#include "resolver.h"
-#include "log.h"
-#include "loop.h"
+#include "core/aresl.h"
+#include "core/resolver.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define DC_MAXR 64
 #define DC_MAXNS 8

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* ok = 1 when visible; result: "visible after 12 answers from 1 server",
  * "timeout after 120 s: eu-west-1 still answered", ... */

@@ -1,5 +1,5 @@
 /* health — per-target and per-region health with hysteresis (see health.h). */
-#include "health.h"
+#include "failover/health.h"
 
 #include <math.h>
 #include <stdio.h>

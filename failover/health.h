@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hist.h"
+#include "core/hist.h"
 
 typedef enum {
     HEALTH_UNKNOWN = 0,

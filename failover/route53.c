@@ -7,8 +7,8 @@
  * This file: the actuator's state and accessors, the change in flight
  * persisted, start-up, the reconcile timer and reload.  Reading the live
  * records is in route53_read.c, applying a decision in route53_apply.c. */
-#include "route53.h"
-#include "route53_int.h"
+#include "failover/route53.h"
+#include "failover/route53_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,12 +18,12 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "dnscheck.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "state.h"
+#include "core/alarm.h"
+#include "failover/dnscheck.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
 
 r53_state_t r53s;
 

@@ -36,7 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 typedef enum {
     R53_IDLE = 0,

@@ -3,17 +3,17 @@
  * answer is lost (retried with backoff while that read fails), and
  * following the accepted change with GetChange until INSYNC, then the DNS
  * check. */
-#include "route53_int.h"
+#include "failover/route53_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "alarm.h"
-#include "dnscheck.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "failover/dnscheck.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* ---- following the change: GetChange until INSYNC, then the DNS check ---- */
 

@@ -20,14 +20,14 @@
  * ResourceRecordSet, Weight): "If you set Weight to 0 for all of the
  * records in the group, traffic is routed to all resources with equal
  * probability" — a drained region would get its share back. */
-#include "route53_int.h"
+#include "failover/route53_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 
 #define R53_MAX_CHANGES 100   /* "A request cannot contain more than 100 Change elements" */
 

@@ -14,11 +14,11 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "client.h"
-#include "feed.h"
-#include "r53_xml.h"
-#include "route53.h"
+#include "config/cfg.h"
+#include "aws/client.h"
+#include "core/feed.h"
+#include "aws/r53_xml.h"
+#include "failover/route53.h"
 
 #define R53_INTENT_FILE "route53-change.json"
 #define R53_KNOWN_FILE "route53-known.json"

@@ -8,7 +8,7 @@
  *    nothing saved (a first start, a wiped state_dir), from its configured
  *    weight — or a known record now gone was changed by someone else:
  *    drift, reported and left alone unless route53.correct_drift. */
-#include "route53_int.h"
+#include "failover/route53_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "log.h"
-#include "state.h"
+#include "core/log.h"
+#include "core/state.h"
 
 void r53_known_save(void)
 {

@@ -2,7 +2,7 @@
  * page from the record name on (every managed type of that name), our
  * regions' records picked out of a listing with Route 53's name rules,
  * drift found by comparing them with what we know. */
-#include "route53_int.h"
+#include "failover/route53_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +12,9 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "alarm.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* Index of the configured region whose set identifier is `id`, or -1. */
 static int r53_region_of(const char *id)

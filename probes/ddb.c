@@ -2,8 +2,8 @@
  * TableStatus, GlobalTableVersion, Replicas[].ReplicaStatus,
  * ReplicaInaccessibleDateTime, KeySchema, AttributeDefinitions), PutItem,
  * GetItem (ConsistentRead). */
-#include "ddb.h"
-#include "ddb_int.h"
+#include "probes/ddb.h"
+#include "probes/ddb_int.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -13,13 +13,11 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "control.h"
-#include "feed.h"
-#include "hist.h"
-#include "log.h"
-#include "loop.h"
-#include "targets.h"
+#include "core/alarm.h"
+#include "core/feed.h"
+#include "core/hist.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 ddbs_t ddbs;
 
@@ -363,6 +361,12 @@ static void ddb_finding_of(size_t i, char *f, size_t len, uint64_t now)
     }
 }
 
+/* Up through the callback: region i's finding changed (for its health). */
+static void ddb_note_finding(size_t i, int sev, const char *finding)
+{
+    ddbs.notify(&(ddb_note_t){.kind = DDB_NOTE_FINDING, .region = i, .sev = sev, .finding = finding});
+}
+
 static void ddb_evaluate(void)
 {
     uint64_t now = loop_now_ms();
@@ -389,7 +393,7 @@ static void ddb_evaluate(void)
         else
             alarm_resolve(key.s, "replica healthy again");
         int sev = ddbs.cfg->dynamodb.finding == 0 ? 1 : ddbs.cfg->dynamodb.finding == 1 ? 2 : 0;
-        targets_set_data_finding(i, is ? sev : 0, f);
+        ddb_note_finding(i, is ? sev : 0, f);
     }
     /* The gate's inputs move with the lag: let the controller look again
      * when a region's verdict changes. */
@@ -404,7 +408,7 @@ static void ddb_evaluate(void)
     }
     have_last = true;
     if (changed)
-        ctrl_data_changed();
+        ddbs.notify(&(ddb_note_t){.kind = DDB_NOTE_GATE});
 }
 
 /* ---- timers ---- */
@@ -466,7 +470,7 @@ static void ddb_start(const cfg_t *cfg)
     ddbs.cfg = cfg;
     ddbs.n = cfg->n_regions < DDB_MAXR ? cfg->n_regions : DDB_MAXR;
     for (size_t i = 0; i < ddbs.n; i++)
-        targets_set_data_finding(i, 0, "");   /* a new config starts without findings */
+        ddb_note_finding(i, 0, "");   /* a new config starts without findings */
     if (!cfg->dynamodb.enabled)
         return;
     ddbs.on = true;
@@ -484,9 +488,10 @@ static void ddb_start(const cfg_t *cfg)
     ddb_arm(ddbs.read_timer, cfg->dynamodb.heartbeat_read_ms);
 }
 
-int ddb_init(const cfg_t *cfg)
+int ddb_init(const cfg_t *cfg, ddb_notify_fn notify)
 {
     memset(&ddbs, 0, sizeof(ddbs));
+    ddbs.notify = notify;
     ddbs.desc_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_desc_timer, NULL);
     ddbs.write_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_write_timer, NULL);
     ddbs.read_timer = event_new(loop_base(), -1, EV_PERSIST, ddb_on_read_timer, NULL);

@@ -11,8 +11,9 @@
  * machines are compared, so clock skew does not enter; the figure is exact to
  * within one read interval (dynamodb.heartbeat.read_interval_ms).
  *
- * Probes only report: findings go to health (targets_set_data_finding), the
- * gate's inputs to the controller (ddb_gate_ok). */
+ * Probes only report, up through the notify callback given to ddb_init():
+ * a region's finding (for its health), and that the gate's verdict for some
+ * region changed (the controller reads it with ddb_gate_ok). */
 #ifndef REGIOND_DDB_PROBE_H
 #define REGIOND_DDB_PROBE_H
 
@@ -23,9 +24,27 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
-int ddb_init(const cfg_t *cfg);
+/* What the probe reports up (the daemon routes it: findings to the region's
+ * health, gate changes to the controller). */
+typedef enum {
+    DDB_NOTE_FINDING,   /* region's finding changed: sev 0 none, 1 degraded, 2 down; finding "" when none */
+    DDB_NOTE_GATE,      /* the gate's verdict for some region changed: look again */
+} ddb_note_kind_t;
+
+typedef struct {
+    ddb_note_kind_t kind;
+    size_t region;         /* DDB_NOTE_FINDING only */
+    int sev;               /* DDB_NOTE_FINDING only */
+    const char *finding;   /* DDB_NOTE_FINDING only; valid during the call */
+} ddb_note_t;
+
+typedef void (*ddb_notify_fn)(const ddb_note_t *note);
+
+/* notify may not be NULL; it is called from the loop, also from within
+ * ddb_init() and ddb_configure() (every region's finding cleared). */
+int ddb_init(const cfg_t *cfg, ddb_notify_fn notify);
 void ddb_configure(const cfg_t *cfg);
 void ddb_fini(void);
 
@@ -39,26 +58,5 @@ int64_t ddb_lag_to_ms(size_t i);
 
 cJSON *ddb_status_json(void);
 void ddb_metrics(struct evbuffer *b);
-
-/* The JSON request helper other DynamoDB users share (backups, PITR):
- * POST / with X-Amz-Target DynamoDB_20120810.<op> (DynamoDB API reference,
- * "JSON protocol": Content-Type application/x-amz-json-1.0) to region i's
- * endpoint, signed for service dynamodb in that replica's AWS region.
- * body is taken over.  done runs once from the loop with the parsed answer
- * (valid during the call only) or an error line; not after ddb_cancel(). */
-typedef struct ddb_req ddb_req_t;
-typedef void (*ddb_done_fn)(void *arg, int ok, const cJSON *resp, const char *error,
-                            double elapsed_ms);
-ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
-                    ddb_done_fn done, void *arg);
-void ddb_cancel(ddb_req_t *r);
-
-/* The same for an operation that must never run twice (CreateBackup): no
- * retry once an attempt may have reached DynamoDB.  unknown is true when it
- * failed without an answer that says what happened (a lost answer, a
- * timeout, a 5xx): it may have been applied, and the caller must look. */
-typedef void (*ddb_once_fn)(void *arg, int ok, int unknown, const cJSON *resp, const char *error);
-ddb_req_t *ddb_call_once(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
-                         ddb_once_fn done, void *arg);
 
 #endif

@@ -4,8 +4,8 @@
  * Replicas covering every configured region).  DynamoDB API reference:
  * DescribeTable (KeySchema, AttributeDefinitions, Replicas[].RegionName),
  * AttributeValue (B is base64 in the JSON protocol). */
-#include "ddb.h"
-#include "ddb_int.h"
+#include "probes/ddb.h"
+#include "probes/ddb_int.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -8,9 +8,10 @@
 
 #include <event2/event.h>
 
-#include "cfg.h"
-#include "ddb.h"
-#include "hist.h"
+#include "aws/ddb_call.h"
+#include "config/cfg.h"
+#include "core/hist.h"
+#include "probes/ddb.h"
 
 #define DDB_MAXR 16
 #define DDB_RING 64
@@ -61,6 +62,7 @@ typedef struct {
     struct event *desc_timer, *write_timer, *read_timer;
     bool on;
     char hb_off[420];             /* why no heartbeat runs at all, "" when it may */
+    ddb_notify_fn notify;         /* up: findings and gate changes (ddb_init) */
 } ddbs_t;
 
 extern ddbs_t ddbs;

@@ -1,13 +1,13 @@
 /* ddb_view — the DynamoDB probe as status and metrics show it. */
-#include "ddb.h"
+#include "probes/ddb.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "hist.h"
-#include "loop.h"
-#include "ddb_int.h"
+#include "core/hist.h"
+#include "core/loop.h"
+#include "probes/ddb_int.h"
 
 /* ---- views ---- */
 

@@ -1,5 +1,5 @@
 /* probe_http — see http.h.  One file per check kind, as in relayd. */
-#include "http.h"
+#include "probes/http.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,8 +9,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "log.h"
-#include "loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 struct probe_http {
     CURL *easy;

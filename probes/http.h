@@ -14,7 +14,7 @@
 
 #include <curl/curl.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 typedef enum {
     PROBE_OK = 0,

@@ -7,6 +7,8 @@
 # the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "=== floors (scripts/check-layers.py: no include goes up a floor, no cycle)"
+/usr/bin/python3 scripts/check-layers.py
 scripts/install-deps.sh test
 scripts/install-dynalite.sh
 scripts/install-browser.sh

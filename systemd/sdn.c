@@ -5,7 +5,7 @@
  * stops reading (its queue full) would hang the loop in it.  A message
  * that cannot be sent at once is dropped and counted; the next watchdog
  * ping is half an interval away. */
-#include "sdn.h"
+#include "systemd/sdn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +22,8 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
-#include "log.h"
-#include "loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 static struct event *sdn_wd;
 static int sdn_fd = -1;

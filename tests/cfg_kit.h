@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "check.h"
+#include "config/cfg.h"
+#include "tests/check.h"
 
 static char errbuf[CFG_ERR_SIZE];
 

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "creds.h"
-#include "log.h"
-#include "loop.h"
+#include "tests/check.h"
+#include "aws/creds.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define SECRET_ENV "envSECRETwJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 #define SECRET_DEF "defSECRETaaaa"

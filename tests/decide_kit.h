@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-#include "check.h"
-#include "decide.h"
+#include "tests/check.h"
+#include "failover/decide.h"
 
 #define A 0
 #define B 1

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 static pid_t server_pid = -1;
 static int server_out = -1;

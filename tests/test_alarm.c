@@ -15,15 +15,15 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "cfg.h"
-#include "check.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "pyserver_kit.h"
-#include "resolver.h"
-#include "state.h"
+#include "core/alarm.h"
+#include "config/cfg.h"
+#include "tests/check.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "tests/pyserver_kit.h"
+#include "core/resolver.h"
+#include "core/state.h"
 
 #define PD_KEY "PDKEYsecret0123456789"
 #define URL_TOKEN "URLTOKENsecret42"

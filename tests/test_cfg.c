@@ -5,9 +5,9 @@
  *
  * JSON in this file is written with ' for " (see parse()); test data files
  * come from $REGIOND_TEST_DATA (set by ctest), else tests/data. */
-#include "cfg.h"
-#include "check.h"
-#include "test_cfg_kit.h"
+#include "config/cfg.h"
+#include "tests/check.h"
+#include "tests/test_cfg_kit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

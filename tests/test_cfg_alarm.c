@@ -9,7 +9,7 @@
 /* Every refusal: no message quotes a secret. */
 #define CFG_KIT_BAD_EXTRA() CHECK(!strstr(errbuf, "SECRET") && !strstr(errbuf, "R0UTINGKEY"))
 
-#include "cfg_kit.h"
+#include "tests/cfg_kit.h"
 
 static char json[8192];
 

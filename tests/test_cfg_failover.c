@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg_kit.h"
+#include "tests/cfg_kit.h"
 
 static char json[8192];
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg_kit.h"
+#include "tests/cfg_kit.h"
 
 #define URL "'url':'https://api.example.com/health'"
 #define SECRET "s3cr3t-Value-42"

@@ -12,14 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "creds.h"
-#include "creds_int.h"
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
-#include "creds_kit.h"
-#include "pyserver_kit.h"
+#include "tests/check.h"
+#include "aws/creds.h"
+#include "aws/creds_int.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resolver.h"
+#include "tests/creds_kit.h"
+#include "tests/pyserver_kit.h"
 
 /* ---- asynchronous sources against a local HTTP server ---- */
 

@@ -1,9 +1,9 @@
-/* test_cron.c — unit tests of backup/cron: every syntax feature, every
+/* test_cron.c — unit tests of config/cron: every syntax feature, every
  * error path with its exact message (field name and 1-based position),
  * Vixie day-of-month / day-of-week semantics, calendar rollovers, leap
  * years, the search horizon, cron_prev and cron_missed.  Times are UTC. */
-#include "check.h"
-#include "cron.h"
+#include "tests/check.h"
+#include "config/cron.h"
 
 #include <stdint.h>
 #include <stdio.h>

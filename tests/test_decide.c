@@ -2,9 +2,9 @@
  * Hold-down, damping and the history they count are in test_decide_defer.c. */
 #include <string.h>
 
-#include "check.h"
-#include "decide.h"
-#include "decide_kit.h"
+#include "tests/check.h"
+#include "failover/decide.h"
+#include "tests/decide_kit.h"
 
 static void test_names(void)
 {

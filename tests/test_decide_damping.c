@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cfg_kit.h"
-#include "decide.h"
-#include "decide_kit.h"
+#include "tests/cfg_kit.h"
+#include "failover/decide.h"
+#include "tests/decide_kit.h"
 
 /* MAX changes applied one second apart inside a one-day window, then a
  * region returns: with max_changes MAX the return is deferred by damping;

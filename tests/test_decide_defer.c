@@ -3,9 +3,9 @@
  * history of applied changes they count. */
 #include <string.h>
 
-#include "check.h"
-#include "decide.h"
-#include "decide_kit.h"
+#include "tests/check.h"
+#include "failover/decide.h"
+#include "tests/decide_kit.h"
 
 static void test_hold_down(void)
 {

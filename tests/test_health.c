@@ -2,8 +2,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "check.h"
-#include "health.h"
+#include "tests/check.h"
+#include "failover/health.h"
 
 static uint64_t mono = 1000;
 static int64_t wall = 1700000000000;

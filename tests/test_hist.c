@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "check.h"
-#include "hist.h"
+#include "tests/check.h"
+#include "core/hist.h"
 
 /* |got - want| <= tol * want */
 static int near(double got, double want, double tol)

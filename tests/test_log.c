@@ -5,8 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "log.h"
+#include "tests/check.h"
+#include "core/log.h"
 
 static char *slurp(const char *path)
 {

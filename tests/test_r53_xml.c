@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "r53_xml.h"
+#include "tests/check.h"
+#include "aws/r53_xml.h"
 
 #define LEN(s) strlen(s)
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check.h"
-#include "redact.h"
+#include "tests/check.h"
+#include "aws/redact.h"
 
 #define TOKEN "IQoJb3JpZ2luX2VjEabcdef0123456789/+="
 #define SECRET "Sess+ion/0123456789abcdef"

@@ -2,8 +2,8 @@
  * both (a union), foreign backups and unrecorded ARNs never deleted, the
  * newest AVAILABLE backup and CREATING backups kept, ties by ARN, and the
  * reason text of every rule. */
-#include "check.h"
-#include "retention.h"
+#include "tests/check.h"
+#include "backup/retention.h"
 
 #include <stdint.h>
 #include <string.h>

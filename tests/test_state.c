@@ -17,10 +17,10 @@
 
 #include <event2/event.h>
 
-#include "check.h"
-#include "feed.h"
-#include "loop.h"
-#include "state.h"
+#include "tests/check.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "core/state.h"
 
 static char dir[] = "/tmp/test-state-XXXXXX";
 

@@ -4,8 +4,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "check.h"
-#include "utf8.h"
+#include "tests/check.h"
+#include "config/utf8.h"
 
 static bool valid(const char *s)
 {

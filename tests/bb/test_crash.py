@@ -5,7 +5,7 @@ time.  After every restart:
 
   1. every state file parses: event-id as an integer, control.json,
      route53-change.json, backups.json, drills.json as JSON (write-temp +
-     fsync + rename, daemon/state.c);
+     fsync + rename, core/state.c);
   2. decision numbers never go backwards: GET /v1/weights .decision after the
      restart >= the largest decision number seen before the kill, and the
      decision events, in event-id order over all runs, carry strictly

@@ -30,8 +30,8 @@
 
 #include <event2/event.h>
 
-#include "api.h"
-#include "fuzz_daemon.h"
+#include "daemon/api.h"
+#include "tests/fuzz/fuzz_daemon.h"
 
 #define FUZZ_TOKEN "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203"
 

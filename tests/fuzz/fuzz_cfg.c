@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,4 +1,4 @@
-/* libFuzzer target: backup schedules (backup/cron.c).  The input is a cron
+/* libFuzzer target: backup schedules (config/cron.c).  The input is a cron
  * expression; when it parses, cron_next, cron_prev, cron_matches and
  * cron_missed run on it from a few fixed instants (the epoch, now-ish, a
  * leap day, the end of year 9999) and the answers are checked against the
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cron.h"
+#include "config/cron.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

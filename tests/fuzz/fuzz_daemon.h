@@ -14,20 +14,20 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "alarm.h"
-#include "auth.h"
-#include "backup.h"
-#include "cfg.h"
-#include "client.h"
-#include "control.h"
-#include "ddb.h"
-#include "drill.h"
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
-#include "state.h"
-#include "targets.h"
+#include "core/alarm.h"
+#include "daemon/auth.h"
+#include "backup/backup.h"
+#include "config/cfg.h"
+#include "aws/client.h"
+#include "daemon/control.h"
+#include "probes/ddb.h"
+#include "daemon/drill.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resolver.h"
+#include "core/state.h"
+#include "daemon/targets.h"
 
 static char fz_work_dir[64];
 
@@ -86,7 +86,7 @@ static int fz_bring_up(cfg_t *c, int (*api)(const cfg_t *c, char *err, size_t n)
         feed_init(c->controller.events_ring, err, sizeof err) == -1 || targets_init() == -1 ||
         (api && api(c, err, sizeof err) == -1) ||
         targets_apply(c, err, sizeof err) == -1 || alarm_init(c) == -1 ||
-        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c) == -1 ||
+        aws_init(c, err, sizeof err) == -1 || ctrl_init(c, err, sizeof err) == -1 || ddb_init(c, targets_on_ddb) == -1 ||
         backup_init(c) == -1 || pitr_init(c) == -1 || (api && drill_init() == -1)) {
         fprintf(stderr, "%s: cannot start: %s\n", who, err);
         return -1;

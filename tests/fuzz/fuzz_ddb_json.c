@@ -3,7 +3,7 @@
  * regiond reads DynamoDB answers in loop callbacks that also move its state
  * (probes/ddb.c: DescribeTable, GetItem, PutItem; backup/backup.c:
  * CreateBackup, DescribeBackup, ListBackups, DeleteBackup; backup/pitr.c:
- * DescribeContinuousBackups, UpdateContinuousBackups; probes/ddb_call.c: the
+ * DescribeContinuousBackups, UpdateContinuousBackups; aws/ddb_call.c: the
  * JSON and the error shape of every answer).  None of them is called here by
  * name: once per process the daemon's modules are set up as daemon/main.c
  * does, from a config with two regions whose DynamoDB endpoints are a small
@@ -33,7 +33,7 @@
 
 #include <event2/event.h>
 
-#include "fuzz_daemon.h"
+#include "tests/fuzz/fuzz_daemon.h"
 
 #define MAXC 32
 #define REQ_MAX 65536

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "r53_xml.h"
+#include "aws/r53_xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,7 +3,7 @@
  * backup run) uses state_write_then() and goes on in its callback;
  * everything else goes through state_write_async().  state_write() waits,
  * and is for start-up (before the loop runs) and tests only. */
-#include "state.h"
+#include "core/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +19,9 @@
 
 #include <event2/event.h>
 
-#include "alarm.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 
 /* One queued write.  Owner: the queue until taken; then the writer thread

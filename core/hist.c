@@ -1,5 +1,5 @@
 /* hist — latency statistics with bounded memory (see hist.h). */
-#include "hist.h"
+#include "core/hist.h"
 
 #include <math.h>
 #include <string.h>

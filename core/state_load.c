@@ -2,7 +2,7 @@
  * cannot be read, parsed or checked is never used with defaults in silence:
  * it is moved aside for the post-mortem, a critical alarm names it, and
  * regiond stays in safe mode (no Route 53 write) until released. */
-#include "state.h"
+#include "core/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alarm.h"
-#include "log.h"
-#include "loop.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define ST_MAX_CORRUPT 8
 

@@ -1,11 +1,11 @@
-/* ddb_call — DynamoDB's JSON protocol over the AWS client (see ddb.h). */
-#include "ddb.h"
+/* ddb_call — DynamoDB's JSON protocol over the AWS client (see ddb_call.h). */
+#include "aws/ddb_call.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "aws/client.h"
 
 struct ddb_req {
     aws_req_t *req;

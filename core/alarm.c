@@ -1,17 +1,17 @@
 /* alarm — see alarm.h.  This half keeps the table of active alarms, decides
  * what is new (keyed de-duplication), emits feed events and builds the
  * message bodies; alarm_hook.c delivers them. */
-#include "alarm.h"
-#include "alarm_int.h"
+#include "core/alarm.h"
+#include "core/alarm_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "feed.h"
-#include "log.h"
-#include "loop.h"
+#include "core/feed.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* One active alarm.  Owner: the table (alarm_active list). */
 typedef struct alarm_ent {

@@ -1,5 +1,5 @@
 /* feed — see feed.h. */
-#include "feed.h"
+#include "core/feed.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -12,10 +12,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "log.h"
-#include "loop.h"
-#include "state.h"
-#include "utf8.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
+#include "config/utf8.h"
 
 #define FEED_ID_FILE "event-id"
 #define FEED_ID_BLOCK 10000u

@@ -1,5 +1,5 @@
 /* aresl — see aresl.h. */
-#include "aresl.h"
+#include "core/aresl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 
 #include <event2/event.h>
 
-#include "log.h"
-#include "loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 typedef struct aresl_sock {
     ares_socket_t fd;

@@ -1,7 +1,7 @@
 /* loop — see loop.h.  Structure follows curl's docs/examples/multi-event.c:
  * one socket context per fd (curl_multi_assign), one transfer context per
  * easy handle (CURLOPT_PRIVATE), one timer for CURLMOPT_TIMERFUNCTION. */
-#include "loop.h"
+#include "core/loop.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "log.h"
+#include "core/log.h"
 
 /* File descriptors kept back from transfers and from the API's connections:
  * the API listener, c-ares' sockets, state, config and audit files. */

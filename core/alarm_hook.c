@@ -2,8 +2,8 @@
  * its queue one message at a time: (backoff) -> address -> transfer -> next.
  * Nothing starts inside a caller: the first step always runs from a timer on
  * the loop.  Never logged: a webhook's URL, its routing key, a message body. */
-#include "alarm.h"
-#include "alarm_int.h"
+#include "core/alarm.h"
+#include "core/alarm_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,9 +14,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "log.h"
-#include "loop.h"
-#include "resolver.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resolver.h"
 
 typedef enum { HS_IDLE, HS_WAIT, HS_DNS, HS_FLIGHT } hook_st_t;
 

@@ -1,7 +1,7 @@
 /* resolver — see resolver.h.  c-ares 1.18 is driven with ARES_OPT_SOCK_STATE_CB
  * (one libevent event per c-ares socket), ares_process_fd() and a timer set
  * from ares_timeout(). */
-#include "resolver.h"
+#include "core/resolver.h"
 
 #include <arpa/inet.h>
 #include <ares.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "log.h"
-#include "aresl.h"
-#include "loop.h"
+#include "core/log.h"
+#include "core/aresl.h"
+#include "core/loop.h"
 
 typedef struct res_waiter {
     uint64_t id;

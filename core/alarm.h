@@ -27,7 +27,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* Outcome of one delivery attempt or message; metrics and logs use _str(). */
 typedef enum {

@@ -9,7 +9,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* One trigger or resolve waiting for one webhook.  Owner: that webhook's
  * queue; the body is built from it at each attempt (so a reload that changes

@@ -5,7 +5,7 @@
  * The search walks calendar fields with gmtime_r/timegm: a month that does
  * not match skips to the next month, a day to the next day, an hour to the
  * next hour; within an hour the minute mask gives the answer at once. */
-#include "cron.h"
+#include "config/cron.h"
 
 #include <stdarg.h>
 #include <stdio.h>
