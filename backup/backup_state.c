@@ -137,14 +137,10 @@ cJSON *bk_doc(void)
  * once durable or failed.  0 or -1 (out of memory: then not called). */
 int bk_save_doc(const cJSON *doc, state_done_fn then, void *arg)
 {
-    char *s = doc ? cJSON_Print(doc) : NULL;
-    int rc = -1;
-    if (s)
-        rc = then ? state_write_then(BK_FILE, s, strlen(s), then, arg) : state_write_async(BK_FILE, s, strlen(s));
-    else if (doc)
+    int rc = state_write_json(BK_FILE, doc, STATE_JSON_PRETTY, then, arg);   /* indented: read by people */
+    if (rc == STATE_NOMEM && doc)
         log_msg(LOG_ERR, "msg=\"backup records not saved\" file=%s reason=\"out of memory\"", BK_FILE);
-    free(s);
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 /* Never waits: a failure is logged and raises the state-write alarm. */

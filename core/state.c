@@ -400,6 +400,17 @@ static void st_on_done(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+int state_write_json(const char *name, const cJSON *doc, unsigned flags, state_done_fn then, void *arg)
+{
+    char *s = !doc ? NULL : (flags & STATE_JSON_PRETTY) ? cJSON_Print(doc) : cJSON_PrintUnformatted(doc);
+    if (!s)
+        return STATE_NOMEM;
+    int rc = then ? state_write_then(name, s, strlen(s), then, arg)
+             : (flags & STATE_JSON_WAIT) ? state_write(name, s, strlen(s)) : state_write_async(name, s, strlen(s));
+    free(s);
+    return rc;
+}
+
 void state_remove_async(const char *name)
 {
     st_job_t *j = st_job(name, "", 0);

@@ -50,6 +50,19 @@ int state_write_then(const char *name, const char *data, size_t len, state_done_
  * is logged and raises the "state-write" alarm.  0, or -1 when out of memory. */
 int state_write_async(const char *name, const char *data, size_t len);
 
+/* The persist ending the modules share: doc (not freed) printed compact
+ * (STATE_JSON_COMPACT) or indented (STATE_JSON_PRETTY) and written as
+ * name: with then, through state_write_then() (then called on the loop once
+ * durable or failed); with STATE_JSON_WAIT, through state_write(); else
+ * through state_write_async() (fire and forget).  0; -1 when the write could not be queued (out of memory);
+ * STATE_NOMEM when doc is NULL or could not be printed (out of memory,
+ * nothing written).  On either failure then is never called. */
+#define STATE_JSON_COMPACT 0u
+#define STATE_JSON_PRETTY 1u
+#define STATE_JSON_WAIT 2u   /* start-up only: through state_write() (then unused) */
+#define STATE_NOMEM (-2)
+int state_write_json(const char *name, const cJSON *doc, unsigned flags, state_done_fn then, void *arg);
+
 /* Remove name (queued after earlier writes; not waited for). */
 void state_remove_async(const char *name);
 

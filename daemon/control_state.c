@@ -62,14 +62,16 @@ static cJSON *ctrl_doc(void)
     return o;
 }
 
-static char *ctrl_doc_str(void)
+/* Write doc (then deleted) as control.json: through state_write_json()
+ * with flags, then and arg.  0, -1, or STATE_NOMEM (doc NULL or not
+ * printed: logged here). */
+static int ctrl_persist(cJSON *doc, unsigned flags, state_done_fn then, void *arg)
 {
-    cJSON *o = ctrl_doc();
-    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!s)
+    int rc = state_write_json(CTRL_FILE, doc, flags, then, arg);
+    cJSON_Delete(doc);
+    if (rc == STATE_NOMEM)
         log_msg(LOG_ERR, "msg=\"control state not saved\" error=\"out of memory\"");
-    return s;
+    return rc;
 }
 
 /* An operator's change, on ctl. */
@@ -108,20 +110,24 @@ static int ctrl_write(ctrl_op_t *op)
         keep = ctl;
         ctrl_op_effect(op);
     }
-    char *s = ctrl_doc_str();
+    cJSON *doc = ctrl_doc();
     if (op)
         ctl = keep;
-    if (!s)
-        return -1;
+    bool was_dirty = ctl.dirty;
+    uint64_t was_saved = ctl.saved_mono_ms, was_reserved = ctl.writing_reserved;
     ctl.writing_reserved = ctl.want_reserved > ctl.reserved ? ctl.want_reserved : ctl.reserved;
     ctl.writing = true;
     ctl.dirty = false;   /* this snapshot holds every change made so far */
     ctl.saved_mono_ms = loop_now_ms();
-    int rc = state_write_then(CTRL_FILE, s, strlen(s), ctrl_written, op);
-    free(s);
-    if (rc == -1)
+    int rc = ctrl_persist(doc, STATE_JSON_COMPACT, ctrl_written, op);
+    if (rc == STATE_NOMEM) {   /* nothing was queued: as before the attempt */
+        ctl.dirty = was_dirty;
+        ctl.saved_mono_ms = was_saved;
+        ctl.writing_reserved = was_reserved;
+    }
+    if (rc != 0)
         ctl.writing = false;
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 /* Nothing in flight: the next operator change, else the state if it
@@ -180,10 +186,7 @@ static void ctrl_written(void *arg, int rc, const char *err)
 int ctrl_save(bool final)
 {
     if (final) {   /* at stop: after whatever is in flight, never waited for */
-        char *s = ctrl_doc_str();
-        int rc = s ? state_write_async(CTRL_FILE, s, strlen(s)) : -1;
-        free(s);
-        return rc;
+        return ctrl_persist(ctrl_doc(), STATE_JSON_COMPACT, NULL, NULL) == 0 ? 0 : -1;
     }
     ctl.dirty = true;
     ctrl_next();
@@ -215,9 +218,7 @@ void ctrl_ops_drop(void)
 int ctrl_reserve_at_start(void)
 {
     ctl.want_reserved = ctl.seq + 1 + CTRL_SEQ_BLOCK;
-    char *s = ctrl_doc_str();
-    int rc = s ? state_write(CTRL_FILE, s, strlen(s)) : -1;   /* before the loop runs */
-    free(s);
+    int rc = ctrl_persist(ctrl_doc(), STATE_JSON_WAIT, NULL, NULL);   /* before the loop runs */
     if (rc == 0)
         ctl.reserved = ctl.want_reserved;
     else

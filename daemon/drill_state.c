@@ -47,34 +47,28 @@ static cJSON *dr_doc(const drill_t *d)
     return x;
 }
 
-static char *dr_doc_str(const drill_t *d)
+/* drill-<id>.json as d is now: with then, called back once durable or
+ * failed; without, queued.  0 or -1 (out of memory: then not called). */
+static int dr_persist(const drill_t *d, state_done_fn then, void *arg)
 {
+    char name[64];
+    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
     cJSON *x = dr_doc(d);
-    char *s = x ? cJSON_PrintUnformatted(x) : NULL;
+    int rc = state_write_json(name, x, STATE_JSON_COMPACT, then, arg);
     cJSON_Delete(x);
-    if (!s)
+    if (rc == STATE_NOMEM)
         log_msg(LOG_ERR, "msg=\"drill not saved\" drill=%" PRIu64 " error=\"out of memory\"", d->id);
-    return s;
+    return rc == 0 ? 0 : -1;
 }
 
 int dr_save_then(const drill_t *d, state_done_fn then, void *arg)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
-    char *s = dr_doc_str(d);
-    int rc = s ? state_write_then(name, s, strlen(s), then, arg) : -1;
-    free(s);
-    return rc;
+    return dr_persist(d, then, arg);
 }
 
 int dr_save(const drill_t *d)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "drill-%" PRIu64 ".json", d->id);
-    char *s = dr_doc_str(d);
-    int rc = s ? state_write_async(name, s, strlen(s)) : -1;
-    free(s);
-    return rc;
+    return dr_persist(d, NULL, NULL);
 }
 
 void dr_forget_file(uint64_t id)

@@ -104,11 +104,8 @@ void r53_intent_write(void)
     cJSON_AddNumberToObject(o, "decision", (double)r53s.change.decision);
     for (size_t i = 0; i < r53s.n; i++)
         cJSON_AddItemToArray(w, cJSON_CreateNumber(r53s.want[i]));
-    char *s = cJSON_PrintUnformatted(o);
+    state_write_json(R53_INTENT_FILE, o, STATE_JSON_COMPACT, NULL, NULL);   /* a record for the next start: off the loop */
     cJSON_Delete(o);
-    if (s)
-        state_write_async(R53_INTENT_FILE, s, strlen(s));   /* a record for the next start: off the loop */
-    free(s);
 }
 
 void r53_intent_clear(void)

@@ -39,11 +39,9 @@ void r53_known_save(void)
         if (x)
             cJSON_AddBoolToObject(x, "drift", r53s.drift[i]);
     }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s || state_write_async(R53_KNOWN_FILE, s, strlen(s)) != 0)   /* ordered before later writes; a failure alarms */
+    if (state_write_json(R53_KNOWN_FILE, o, STATE_JSON_COMPACT, NULL, NULL) != 0)   /* ordered before later writes; a failure alarms */
         log_msg(LOG_ERR, "msg=\"cannot save route53 state\" file=%s", R53_KNOWN_FILE);
-    free(s);
+    cJSON_Delete(o);
 }
 
 /* route53-known.json's members and ranges (a corrupt file: state safe mode). */
