@@ -24,11 +24,12 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
 
-from harness import check, check_eq, run_tests, stop, wait_for
+from harness import REGIONCTL, check, check_eq, run_tests, stop, token_file, wait_for
 from state_kit import NAME, Setup
 
 STALL_S = 3
@@ -240,5 +241,68 @@ def test_held_cap():
     s.stop()
 
 
+class Hangup(threading.Thread):
+    """A hostile API: reads each request whole, then closes without a word
+    (rst: with a reset).  Records what it read."""
+
+    def __init__(self, rst):
+        super().__init__(daemon=True)
+        self.rst, self.seen = rst, []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            c.settimeout(5)
+            got = b""
+            try:
+                while b"\r\n\r\n" not in got:
+                    got += c.recv(65536) or b"\r\n\r\n"
+                head, _, body = got.partition(b"\r\n\r\n")
+                m = re.search(rb"(?i)content-length: *(\d+)", head)
+                while m and len(body) < int(m.group(1)):
+                    body += c.recv(65536) or b"x" * int(m.group(1))
+            except OSError:
+                pass
+            self.seen.append(got.split(b" ")[0].decode(errors="replace"))
+            if self.rst:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        self.sock.close()
+
+
+def test_regionctl_unanswered_change():
+    """regionctl: a change whose connection closes unanswered (nothing, or a
+    reset, after the request went out) says the change may still be applied
+    and to check regionctl status; a read that fails so does not."""
+    tokens, _ = token_file()
+    env = dict(os.environ, REGIOND_TOKEN_FILE=tokens)
+    for rst in (False, True):
+        h = Hangup(rst)
+        h.start()
+        api = f"http://127.0.0.1:{h.sock.getsockname()[1]}"
+        try:
+            for args, method, change in ((["freeze", "--note", "x"], "POST", True), (["release", "us-east-1"],
+                                         "DELETE", True), (["status"], "GET", False)):
+                n = len(h.seen)
+                r = subprocess.run([REGIONCTL, "--api", api, *args], capture_output=True, text=True, timeout=30,
+                                   env=env)
+                what = f"regionctl {' '.join(args)} ({'reset' if rst else 'closed'})"
+                check(r.returncode != 0, f"{what}: fails ({r.returncode})")
+                check_eq(h.seen[n:], [method], f"{what}: the request went out")
+                hint = "the change may still be applied" in r.stderr and "regionctl status" in r.stderr
+                check_eq(hint, change, f"{what}: the hint only for a change ({r.stderr.strip()})")
+        finally:
+            h.halt.set()
+            h.join(5)
+
+
 if __name__ == "__main__":
-    run_tests([test_held_not_evicted, test_held_cap])
+    run_tests([test_held_not_evicted, test_held_cap, test_regionctl_unanswered_change])
