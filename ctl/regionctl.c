@@ -111,14 +111,20 @@ int ctl_request(const char *api, const char *method, const char *path, const cha
     CURLcode rc = curl_easy_perform(e);
     curl_slist_free_all(h);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, code);
+    long up = 0;   /* request bytes sent: a send error before any left nothing to apply */
+    bool sent = curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &up) == CURLE_OK && up > 0;
     curl_easy_cleanup(e);
     /* the event stream never ends by itself: a timeout after data is normal */
     if (rc == CURLE_OPERATION_TIMEDOUT && out->len && strcmp(path, "/v1/events") == 0)
         return 0;
     if (rc != CURLE_OK) {
+        /* A change sent but never answered (timed out, or the connection
+         * closed on it) may still be applied: the operator must look. */
+        bool unanswered = change && (rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
+                                     rc == CURLE_RECV_ERROR || (rc == CURLE_SEND_ERROR && sent));
         fprintf(stderr, "regionctl: %s%s: %s%s\n", api, path, errbuf[0] ? errbuf : curl_easy_strerror(rc),
-                change && rc == CURLE_OPERATION_TIMEDOUT ? " (no answer yet: the change may still be applied once "
-                "regiond's disk finishes writing it; check with regionctl status)" : "");
+                unanswered ? " (no answer: the change may still be applied once regiond's disk finishes "
+                "writing it; check with regionctl status)" : "");
         return -1;
     }
     return 0;

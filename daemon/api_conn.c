@@ -36,6 +36,7 @@ struct api_conn {
     struct evhttp_connection *evcon; /* NULL until adopted */
     uint64_t deadline_ms;            /* 0: none (an event stream) */
     bool refused, stream, closing;
+    bool held;                       /* a control request waits for its change to be durable */
     struct api_conn *prev, *next;    /* oldest first */
 };
 
@@ -43,7 +44,7 @@ static struct evhttp *apic_http;
 static struct evconnlistener *apic_listener;
 static struct event *apic_sweep_ev, *apic_adopt_ev;
 static api_conn_t *apic_head, *apic_tail;
-static unsigned apic_n, apic_nrefusing, apic_nclosing, apic_cap, apic_want, apic_max_streams;
+static unsigned apic_n, apic_nrefusing, apic_nclosing, apic_nheld, apic_cap, apic_want, apic_max_streams;
 static uint32_t apic_deadline_ms = 5000;
 static uint64_t apic_accepted, apic_refused_n[APIC_R_COUNT], apic_pause_until;
 static bool apic_disabled;
@@ -74,6 +75,7 @@ static void apic_unlink(api_conn_t *c)
     apic_n--;
     apic_nrefusing -= c->refused;
     apic_nclosing -= c->closing;
+    apic_nheld -= c->held;
     apic_freed_since_trim++;
     if (!c->evcon)
         bufferevent_decref(c->bev);   /* not adopted yet: we still hold a reference */
@@ -132,12 +134,14 @@ static void apic_close(api_conn_t *c, const char *reply)
     shutdown(fd, SHUT_RDWR);
 }
 
-/* Nothing to read, nothing to write, no stream: a connection that waits. */
+/* Nothing to read, nothing to write, no stream, no request being answered:
+ * a connection that waits.  A held control request sends and reads nothing
+ * while its change is written, yet it is owed an answer: never idle. */
 static bool apic_idle(const api_conn_t *c)
 {
     int pending = 0;
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    if (c->stream || c->closing || c->refused || fd < 0)
+    if (c->stream || c->closing || c->refused || c->held || fd < 0)
         return false;
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
         return false;
@@ -251,14 +255,32 @@ api_conn_t *apic_of(struct evhttp_request *req)
 
 void apic_request_seen(api_conn_t *c)
 {
-    if (c)
-        c->deadline_ms = loop_now_ms() + apic_deadline_ms;
+    if (!c)
+        return;
+    c->deadline_ms = loop_now_ms() + apic_deadline_ms;
+    apic_nheld -= c->held;
+    c->held = false;
 }
 
-void apic_hold(api_conn_t *c)
+/* Held connections are never evicted: at most half the cap of them, so the
+ * other half (and the refusal slots' /healthz) always has room. */
+static unsigned apic_held_cap(void)
 {
-    if (c)
-        c->deadline_ms = 0;
+    return apic_cap > 1 ? apic_cap / 2 : 1;
+}
+
+bool apic_hold(api_conn_t *c)
+{
+    if (!c)
+        return true;   /* untracked (out of memory at accept): nothing to count */
+    if (!c->held && apic_nheld >= apic_held_cap()) {
+        rsrc_note(RSRC_API_CAP, "controller.max_api_connections: half of it waits for the disk, a change refused");
+        return false;
+    }
+    apic_nheld += !c->held;
+    c->held = true;
+    c->deadline_ms = 0;
+    return true;
 }
 
 /* A connection taken in over the cap (one of the APIC_REFUSE_SLOTS) gets

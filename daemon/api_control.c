@@ -263,7 +263,15 @@ void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_c
     w->conn = apic_of(req);
     snprintf(w->who, sizeof(w->who), "%s", api_who);
     snprintf(w->what, sizeof(w->what), "%s", what);
-    apic_hold(w->conn);   /* answered when its change is durable: no request deadline meanwhile */
+    /* answered when its change is durable: no request deadline, no eviction
+     * meanwhile; past the held cap refused before anything is applied */
+    if (!apic_hold(w->conn)) {
+        free(w);
+        api_error(req, 503, "Service Unavailable",
+                  "too many changes waiting for the disk (half of controller.max_api_connections): try again");
+        auth_audit(api_who, what, 503, "too many changes waiting for the disk");
+        return;
+    }
     fn(w, path);
     /* w is answered and freed by now, or by a completion callback later */
 }

@@ -54,8 +54,10 @@ void apic_request_seen(api_conn_t *c);
 bool apic_refused(api_conn_t *c, struct evhttp_request *req);
 
 /* A control request waits for its change to be durable: no request
- * deadline until it is answered (apic_request_seen then). */
-void apic_hold(api_conn_t *c);
+ * deadline, never evicted as idle, until it is answered (apic_request_seen
+ * then).  False when half of max_api_connections is held already: the
+ * request must be answered 503 at once, its change not applied. */
+bool apic_hold(api_conn_t *c);
 
 /* The connection now carries an event stream (no deadline, never evicted). */
 void apic_set_stream(api_conn_t *c, size_t sndbuf);
