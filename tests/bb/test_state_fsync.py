@@ -61,7 +61,7 @@ def test_stalled_fsync():
         check_eq(d.status()["failover"]["frozen"], True, "frozen in memory once acknowledged")
         wait_for(lambda: metric(d, "regiond_state_writes_queued") == 0, 60, "the writer thread catches up")
     finally:
-        stop(st)
+        stop(st, timeout=30)   # strace detaches only once a delayed fsync ends; slow on a busy machine
     d.proc.kill()
     d.proc.wait(timeout=10)
     d.log.close()

@@ -152,7 +152,7 @@ def test_stalled_disk():
         d.proc.send_signal(signal.SIGKILL)   # right after the answer
     finally:
         poll.halt.set()
-        stop(st)
+        stop(st, timeout=30)   # strace detaches only once a delayed fsync ends; slow on a busy machine
     d.proc.wait(timeout=10)
     d.log.close()
     check(not poll.errors, f"the second actor was always answered ({poll.errors[:3]})")
@@ -209,7 +209,7 @@ def test_stalled_disk_timing():
         lag = metric(d, "regiond_loop_lag_seconds")
         check(lag is not None and lag < 0.25, f"loop lag under 250 ms with fsync stalled ({lag} s)")
     finally:
-        stop(st)
+        stop(st, timeout=30)   # strace detaches only once a delayed fsync ends; slow on a busy machine
     check_eq(d.stop(), 0, "clean exit")
     s.stop()
 
