@@ -18,6 +18,9 @@
 int ctrl_init(const cfg_t *cfg, char *err, size_t errlen);
 void ctrl_configure(const cfg_t *cfg);
 void ctrl_fini(void);
+/* SIGTERM, still on the loop: waiting changes are answered 503 now (so the
+ * answer is sent), new ones are refused. */
+void ctrl_stopping(void);
 
 /* A region's health changed: decide again. */
 void ctrl_health_changed(void);

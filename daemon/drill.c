@@ -341,7 +341,7 @@ int drill_init(void)
     return 0;
 }
 
-void drill_fini(void)
+void drill_stopping(void)
 {
     for (size_t i = 0; i < DR.n; i++) {   /* a start or stop still waiting: answered, not done */
         drill_t *d = &DR.d[i];
@@ -353,6 +353,11 @@ void drill_fini(void)
         d->starting = d->ending = false;
         dr_answer(d, DRILL_UNAVAILABLE, "regiond is stopping");
     }
+}
+
+void drill_fini(void)
+{
+    drill_stopping();   /* again: whatever came after SIGTERM */
     for (size_t i = 0; DR.tick && i < DR.n; i++)   /* only a drill module that started has anything to save */
         dr_save(&DR.d[i]);
     feed_set_listener(NULL);
