@@ -138,7 +138,7 @@ static void ctrl_next(void)
         op->done(op->arg, CTRL_UNAVAILABLE, "not applied: the change could not be saved (out of memory)");
         free(op);
     }
-    if (!ctl.writing && ctl.dirty && ctrl_write(NULL) == -1)
+    if (!ctl.writing && ctl.dirty && !ctl.save_failed && ctrl_write(NULL) == -1)
         ctl.dirty = true;
 }
 
@@ -154,6 +154,11 @@ static void ctrl_written(void *arg, int rc, const char *err)
         ctl.reserved = ctl.writing_reserved;
     else if (rc == -1 && ctl.want_reserved > ctl.reserved)
         ctl.want_reserved = ctl.reserved;   /* asked for again by the next decision */
+    /* A failed snapshot lost the changes folded into it (an expiry, the
+     * applied-change history): written again, from the 1 s tick. */
+    ctl.save_failed = rc == -1;
+    if (rc == -1)
+        ctl.dirty = true;
     if (op) {
         ctl.ops = op->next;
         if (!ctl.ops)

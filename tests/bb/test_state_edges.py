@@ -6,15 +6,29 @@ region (queued behind it), a third starts a drain drill.  SIGTERM while all
 wait: all three clients receive 503 "not applied: regiond is stopping" (not a
 dropped connection), regiond exits 0 within its bound, and a restart finds
 neither the freeze nor the pin nor an active drill; the strict Route 53 peer never got the pin's
-weight."""
+weight.
+
+test_failed_save_retried: state_dir on a tmpfs.  A pin for 4 s is durable;
+the disk is remounted read-only, the pin expires (regiond restores the
+weight at the strict Route 53 peer: availability first) and the snapshot
+holding the expiry and the applied change fails.  The disk is made
+writable again: within 5 s control.json (read from the disk, not from
+regiond) has no override and records more applied changes than before;
+regiond retried from its 1 s tick, not in a tight loop (its log holds a
+bounded number of failed writes)."""
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
 
-from harness import check, check_eq, run_tests, stop
-from state_kit import Setup
+from harness import check, check_eq, run_tests, stop, tmpdir, wait_for
+from state_kit import NAME, Setup
+
+
+def overrides(d):
+    return {o["region"]: o for o in json.loads(d.get("/v1/overrides")[1])}
 
 
 class Call(threading.Thread):
@@ -37,6 +51,20 @@ def fsync_delay(pid, secs):
     return subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
                              "-e", f"inject=fsync:delay_enter={secs}s", "-p", str(pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def sh(*argv):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)}: {r.stderr.strip()}")
+
+
+def disk_state(state_dir):
+    try:
+        with open(os.path.join(state_dir, "control.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def test_stop_answers_waiting():
@@ -90,5 +118,46 @@ def test_stop_answers_waiting():
         s.stop()
 
 
+def test_failed_save_retried():
+    mnt = tmpdir("tmpfs-")
+    sh("mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=4096,mode=0750", "tmpfs", mnt)
+    s = d = None
+    state_dir = os.path.join(mnt, "state")
+    try:
+        s = Setup(want_weight=100, decision={"min_healthy_regions": 1}, state_dir=state_dir)
+        d = s.start()
+        s.live_read(d)
+        code, out = s.api(d, "POST", "/v1/overrides", {"region": "us-east-1", "action": "pin", "weight": 7,
+                                                       "duration_s": 4, "note": "short pin"})
+        check_eq(code, 200, f"pin for 4 s ({out})")
+        wait_for(lambda: s.peer.weights(NAME).get("us-east-1") == 7, 15, "the peer has the pin's weight")
+        disk = disk_state(state_dir)
+        check(disk and [o["region"] for o in disk["overrides"]] == ["us-east-1"], f"the pin is on disk ({disk})")
+        n_changes = len(disk["changes"])
+        sh("mount", "-o", "remount,ro", mnt)
+        wait_for(lambda: "us-east-1" not in overrides(d), 15, "the pin expired")
+        wait_for(lambda: s.peer.weights(NAME).get("us-east-1") == 100, 15, "the peer has the weight restored")
+        time.sleep(2.5)   # the failed snapshot, and retries from the tick
+        disk = disk_state(state_dir)
+        check_eq([o["region"] for o in disk["overrides"]], ["us-east-1"], "read-only: the disk still has the pin")
+        sh("mount", "-o", "remount,rw", mnt)
+        wait_for(lambda: disk_state(state_dir)["overrides"] == [], 5,
+                 "writable again: control.json has no override (the expiry saved)")
+        check(len(disk_state(state_dir)["changes"]) > n_changes,
+              "the applied change (the restore) is in control.json's history")
+        with open(d.log_path) as f:
+            fails = sum(1 for line in f if "control.json" in line and ("failed" in line or "Read-only" in line))
+        check(fails < 60, f"retried from the 1 s tick, not in a tight loop ({fails} log lines)")
+        check_eq(d.stop(), 0, "clean exit")
+        d = None
+    finally:
+        if d and d.proc.poll() is None:
+            d.proc.kill()
+        if s:
+            s.stop()
+        subprocess.run(["mount", "-o", "remount,rw", mnt], capture_output=True, timeout=30)
+        subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=30)
+
+
 if __name__ == "__main__":
-    run_tests([test_stop_answers_waiting])
+    run_tests([test_stop_answers_waiting, test_failed_save_retried])
