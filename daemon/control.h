@@ -63,6 +63,8 @@ void ctrl_set_freeze(bool on, const char *note, const char *who, ctrl_done_fn do
 /* Views. */
 cJSON *ctrl_status_json(void);           /* "failover" object of /v1/status */
 cJSON *ctrl_overrides_json(void);
+/* The note of region's override, or NULL when it has none. */
+const char *ctrl_override_note(const char *region);
 cJSON *ctrl_decisions_json(void);        /* newest first */
 void ctrl_metrics(struct evbuffer *b);
 

@@ -129,10 +129,21 @@ static void dr_end(drill_t *d, dr_state_t how, const char *who, drill_done_fn do
     d->end_how = how;
     d->done = done;
     d->done_arg = arg;
-    if (d->fail)
+    if (d->fail) {
         dr_ended(d);
-    else
-        ctrl_override_clear(d->region, who, dr_on_released, (void *)(uintptr_t)d->id);
+        return;
+    }
+    /* Only the drill's own drain is released: an override set meanwhile
+     * (an operator's pin) is someone else's and stays. */
+    char own[40];
+    int n = snprintf(own, sizeof(own), "drill %" PRIu64, d->id);
+    const char *note = ctrl_override_note(d->region);
+    if (note && !(strncmp(note, own, (size_t)n) == 0 && (note[n] == '\0' || note[n] == ':'))) {
+        dr_note(d, "override_kept", "the region's override is not this drill's: left in place");
+        dr_ended(d);
+        return;
+    }
+    ctrl_override_clear(d->region, who, dr_on_released, (void *)(uintptr_t)d->id);
 }
 
 /* Take drill d out of the table (a start that could not be saved). */

@@ -15,7 +15,17 @@ holding the expiry and the applied change fails.  The disk is made
 writable again: within 5 s control.json (read from the disk, not from
 regiond) has no override and records more applied changes than before;
 regiond retried from its 1 s tick, not in a tight loop (its log holds a
-bounded number of failed writes)."""
+bounded number of failed writes).
+
+test_drill_leaves_operator_pin: a drain drill runs; a second operator pins
+the same region meanwhile (replacing the drill's drain).  At the drill's
+expiry the operator's pin stays (regiond's overrides and the strict Route 53
+peer's weight), and the drill's timeline says its drain was not its own.
+
+test_drill_killed_starting: fsync stalled 2 s; a drain drill is started and
+regiond is killed (-9) once the drill's file is on disk but before its
+override is.  After a restart the drill is stopped (not active without a
+drain), with a timeline note, and the region has no override."""
 import json
 import os
 import signal
@@ -159,5 +169,75 @@ def test_failed_save_retried():
         subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=30)
 
 
+def drill(d, i):
+    out = json.loads(d.get("/v1/drills")[1])
+    return next(x for x in (out.get("drills", out) if isinstance(out, dict) else out) if x["id"] == i)
+
+
+def test_drill_leaves_operator_pin():
+    s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
+    d = s.start()
+    try:
+        s.live_read(d)
+        code, out = s.api(d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 6})
+        check(code in (200, 201), f"drill started ({code} {out})")
+        wait_for(lambda: s.peer.weights(NAME).get("ap-southeast-2") == 0, 15, "the peer has the drill's drain")
+        code, out = s.api(d, "POST", "/v1/overrides", {"region": "ap-southeast-2", "action": "pin", "weight": 9,
+                                                       "duration_s": 600, "note": "operator pin"})
+        check_eq(code, 200, f"an operator pins the region during the drill ({out})")
+        wait_for(lambda: s.peer.weights(NAME).get("ap-southeast-2") == 9, 15, "the peer has the pin")
+        wait_for(lambda: drill(d, 1)["state"] != "active", 20, "the drill expired")
+        time.sleep(1.5)
+        ov = overrides(d).get("ap-southeast-2")
+        check(ov is not None and ov["note"] == "operator pin", f"the operator's pin survives the drill ({ov})")
+        check_eq(s.peer.weights(NAME).get("ap-southeast-2"), 9, "the peer keeps the pinned weight")
+        check("not this drill's" in d.get("/v1/drills/1")[1].decode(), "the drill's timeline says the override was not its own")
+        check_eq(d.stop(), 0, "clean exit")
+        d = None
+    finally:
+        if d and d.proc.poll() is None:
+            d.proc.kill()
+        s.stop()
+
+
+def test_drill_killed_starting():
+    s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
+    d = s.start()
+    d2 = None
+    st = None
+    try:
+        s.live_read(d)
+        st = fsync_delay(d.proc.pid, 2)
+        time.sleep(1.0)
+        check(st.poll() is None, "strace attached")
+        dr = Call(s, d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 600})
+        dr.start()
+        path = os.path.join(s.state_dir, "drill-1.json")
+        wait_for(lambda: os.path.exists(path), 20, "the drill's file is on disk", interval=0.02)
+        d.proc.kill()   # its override (control.json) is still in its 2 s fsync
+        d.proc.wait(10)
+        stop(st)
+        dr.join(10)
+        check(dr.code != 201 and dr.code != 200, f"the drill start was never acknowledged ({dr.code})")
+        d2 = s.start()
+        s.live_read(d2)
+        x = drill(d2, 1)
+        check_eq(x["state"], "stopped", "after restart the half-started drill is stopped, not active")
+        tl = d2.get("/v1/drills/1")[1].decode()
+        check("not resumed" in tl, f"its timeline says why ({tl[-300:]})")
+        check("ap-southeast-2" not in overrides(d2), "the region has no override")
+        time.sleep(1.0)
+        check_eq(s.peer.weights(NAME).get("ap-southeast-2"), 100, "the peer's weight is untouched")
+    finally:
+        if st:
+            stop(st)
+        if d.proc.poll() is None:
+            d.proc.kill()
+        if d2:
+            d2.stop()
+        s.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_stop_answers_waiting, test_failed_save_retried])
+    run_tests([test_stop_answers_waiting, test_failed_save_retried, test_drill_leaves_operator_pin,
+               test_drill_killed_starting])
