@@ -84,6 +84,8 @@ static drill_t *dr_find_arg(void *arg)
     return dr_find((uint64_t)(uintptr_t)arg);
 }
 
+#define DR_BACKOFF_MAX_MS 30000u   /* an expiry that cannot be saved: retried at most this far apart */
+
 /* The restore is durable (or there was none to write): the drill ends. */
 static void dr_ended(drill_t *d)
 {
@@ -112,9 +114,13 @@ static void dr_on_released(void *arg, ctrl_rc_t rc, const char *msg)
     drill_t *d = dr_find_arg(arg);
     if (!d || !d->ending)
         return;   /* regiond is stopping */
-    if (rc == CTRL_UNAVAILABLE) {   /* not durable: the drill goes on (the tick tries again at expiry) */
+    if (rc == CTRL_UNAVAILABLE) {   /* not durable: the drill goes on (the tick tries again, backing off) */
         d->ending = false;
-        log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", d->id, msg);
+        d->backoff_ms = d->backoff_ms ? (d->backoff_ms >= DR_BACKOFF_MAX_MS / 2 ? DR_BACKOFF_MAX_MS
+                                         : d->backoff_ms * 2) : 1000;
+        d->retry_mono_ms = loop_now_ms() + d->backoff_ms;
+        log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " retry_in_ms=%u error=\"%s\"", d->id,
+                d->backoff_ms, msg);
         dr_answer(d, DRILL_UNAVAILABLE, msg);
         return;
     }
@@ -335,7 +341,8 @@ static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what, (void)arg;
     uint64_t now = loop_now_ms();   /* monotonic: a wall-clock step never ends a drill early */
     for (size_t i = 0; i < DR.n; i++)
-        if (DR.d[i].state == DR_ACTIVE && !DR.d[i].starting && !DR.d[i].ending && now >= DR.d[i].expires_mono_ms)
+        if (DR.d[i].state == DR_ACTIVE && !DR.d[i].starting && !DR.d[i].ending && now >= DR.d[i].expires_mono_ms &&
+            now >= DR.d[i].retry_mono_ms)
             dr_end(&DR.d[i], DR_DONE, "drill-expiry", dr_expiry_done, NULL);
 }
 

@@ -238,6 +238,37 @@ def test_drill_killed_starting():
         s.stop()
 
 
+def test_drill_end_backs_off():
+    mnt = tmpdir("tmpfs-")
+    sh("mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=4096,mode=0750", "tmpfs", mnt)
+    s = d = None
+    try:
+        s = Setup(want_weight=100, decision={"min_healthy_regions": 1}, state_dir=os.path.join(mnt, "state"))
+        d = s.start()
+        s.live_read(d)
+        code, out = s.api(d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 3})
+        check(code in (200, 201), f"drill started ({code} {out})")
+        wait_for(lambda: s.peer.weights(NAME).get("ap-southeast-2") == 0, 15, "the peer has the drill's drain")
+        sh("mount", "-o", "remount,ro", mnt)
+        wait_for(lambda: "drill not ended yet" in open(d.log_path).read(), 15, "the drill's end could not be saved")
+        time.sleep(4.0)
+        n = open(d.log_path).read().count("drill not ended yet")
+        check(1 <= n <= 4, f"the end is retried backing off, not every 250 ms ({n} tries in ~4 s)")
+        check_eq(drill(d, 1)["state"], "active", "the drill goes on while its end cannot be saved")
+        sh("mount", "-o", "remount,rw", mnt)
+        wait_for(lambda: drill(d, 1)["state"] != "active", 20, "writable again: the drill ends")
+        wait_for(lambda: s.peer.weights(NAME).get("ap-southeast-2") == 100, 15, "the peer gets the weight back")
+        check_eq(d.stop(), 0, "clean exit")
+        d = None
+    finally:
+        if d and d.proc.poll() is None:
+            d.proc.kill()
+        if s:
+            s.stop()
+        subprocess.run(["mount", "-o", "remount,rw", mnt], capture_output=True, timeout=30)
+        subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=30)
+
+
 if __name__ == "__main__":
     run_tests([test_stop_answers_waiting, test_failed_save_retried, test_drill_leaves_operator_pin,
-               test_drill_killed_starting])
+               test_drill_killed_starting, test_drill_end_backs_off])
