@@ -269,6 +269,43 @@ def test_drill_end_backs_off():
         subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=30)
 
 
+def active_alarms(d):
+    return {a["key"]: a for a in d.status()["alarms"]["active"]}
+
+
+def test_hung_disk_alarm():
+    s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
+    d = s.start()
+    st = None
+    try:
+        s.live_read(d)
+        check("state-write-stalled" not in active_alarms(d), "no stall alarm on a healthy disk")
+        st = fsync_delay(d.proc.pid, 30)
+        time.sleep(1.0)
+        check(st.poll() is None, "strace attached")
+        fr = Call(s, d, "POST", "/v1/freeze", {"note": "hung disk"})
+        fr.start()
+        wait_for(lambda: "state-write-stalled" in active_alarms(d), 25, "the state-write-stalled alarm")
+        a = active_alarms(d)["state-write-stalled"]
+        check_eq(a.get("severity"), "warning", f"a warning naming the file ({a})")
+        check("control.json" in json.dumps(a) or "event-id" in json.dumps(a) or "drill" in json.dumps(a),
+              f"the alarm names the file ({a})")
+        check_eq(d.get("/healthz")[0], 200, "the loop still answers")
+        stop(st)
+        st = None
+        fr.join(40)
+        check_eq(fr.code, 200, f"the freeze is acknowledged once the disk answers ({fr.out})")
+        wait_for(lambda: "state-write-stalled" not in active_alarms(d), 15, "the stall alarm resolved")
+        check_eq(d.stop(), 0, "clean exit")
+        d = None
+    finally:
+        if st:
+            stop(st)
+        if d and d.proc.poll() is None:
+            d.proc.kill()
+        s.stop()
+
+
 if __name__ == "__main__":
     run_tests([test_stop_answers_waiting, test_failed_save_retried, test_drill_leaves_operator_pin,
-               test_drill_killed_starting, test_drill_end_backs_off])
+               test_drill_killed_starting, test_drill_end_backs_off, test_hung_disk_alarm])
