@@ -70,6 +70,7 @@ void alarm_fini(void);
     X(ALARM_DDB_HEARTBEAT, "ddb-heartbeat")                             \
     X(ALARM_AWS, "aws-SERVICE")                                         \
     X(ALARM_STATE_WRITE, "state-write")                                 \
+    X(ALARM_STATE_WRITE_STALLED, "state-write-stalled")                 \
     X(ALARM_STATE_CORRUPT, "state-corrupt-NAME")                        \
     X(ALARM_AUDIT_LOG, "audit-log")                                     \
     X(ALARM_CONTROLLER_RESOURCES, "controller-resources")

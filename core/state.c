@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,18 @@ static struct event *st_timer;
 static int st_cbfd = -1;                          /* the thread wakes the loop: completions to deliver */
 static st_job_t *st_done_head, *st_done_tail;     /* finished state_write_then() jobs, in order */
 static struct event *st_cb_ev;
+static uint64_t st_busy_ms;                       /* monotonic start of the write under way, 0: none */
+static uint64_t st_busy_seq, st_stalled_seq;      /* which write; the one the stalled alarm is about (0: none) */
+static char st_busy_name[64];
+
+#define ST_STALL_MS 10000u   /* a write under way longer than this: the disk hangs (alarm) */
+
+static uint64_t st_mono_ms(void)   /* on either thread (loop_now_ms is the loop's) */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 
 /* ---- the writer thread ---- */
@@ -135,6 +148,9 @@ static void *st_main(void *arg)
         if (!st_head)
             st_tail = NULL;
         j->started = true;
+        st_busy_ms = st_mono_ms();
+        st_busy_seq++;
+        snprintf(st_busy_name, sizeof(st_busy_name), "%s", j->name ? j->name : "");
         pthread_mutex_unlock(&st_mu);
         char err[512] = "";
         int rc = 0;
@@ -149,6 +165,7 @@ static void *st_main(void *arg)
             rc = st_do_write(j->name, j->data, j->len, err, sizeof(err));
         }
         pthread_mutex_lock(&st_mu);
+        st_busy_ms = 0;
         st_nqueued--;
         st_note(rc, err);
         if (j->then) {   /* the loop delivers the outcome, in order */
@@ -450,15 +467,37 @@ unsigned long state_failures(void)
     return n;
 }
 
+/* A write under way for over ST_STALL_MS raises state-write-stalled (the
+ * disk hangs rather than fails); its completion resolves it. */
+static void st_check_stall(uint64_t busy_ms, uint64_t seq, const char *name)
+{
+    uint64_t now = st_mono_ms();
+    bool stalled = busy_ms && now - busy_ms >= ST_STALL_MS;
+    if (stalled && st_stalled_seq != seq) {
+        char sum[200];
+        snprintf(sum, sizeof(sum), "writing state file %s for %" PRIu64 " s: the disk does not answer", name,
+                 (now - busy_ms) / 1000u);
+        log_msg(LOG_WARNING, "msg=\"state write stalled\" file=%s seconds=%" PRIu64, name, (now - busy_ms) / 1000u);
+        alarm_raise(alarm_key(ALARM_STATE_WRITE_STALLED).s, "warning", sum, NULL);
+        st_stalled_seq = seq;
+    } else if (st_stalled_seq && (!busy_ms || seq != st_stalled_seq)) {
+        alarm_resolve(alarm_key(ALARM_STATE_WRITE_STALLED).s, "the stalled state write completed");
+        st_stalled_seq = 0;
+    }
+}
+
 /* From the loop, once a second: report what the writer thread saw. */
 static void st_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    char err[512];
+    char err[512], name[64];
     pthread_mutex_lock(&st_mu);
     unsigned long failed = st_failed;
     snprintf(err, sizeof(err), "%s", st_async_err);
+    uint64_t busy_ms = st_busy_ms, seq = st_busy_seq;
+    snprintf(name, sizeof(name), "%s", st_busy_name);
     pthread_mutex_unlock(&st_mu);
+    st_check_stall(busy_ms, seq, name);
     if (failed != st_failed_seen && err[0]) {
         log_msg(LOG_ERR, "msg=\"state write failed\" error=\"%s\" failures=%lu", err, failed);
         char sum[600];
@@ -563,4 +602,5 @@ void state_fini(void)
     state_path = NULL;
     st_failing = false;
     st_failed = st_failed_seen = 0;
+    st_busy_ms = st_busy_seq = st_stalled_seq = 0;
 }

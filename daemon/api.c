@@ -43,6 +43,15 @@
 static struct evhttp *api_http;
 static char *api_unix_path;
 static bool api_local;            /* listener on loopback or a unix socket */
+static bool api_draining;         /* SIGTERM came: replies are counted (api_drain) */
+static size_t api_unsent;         /* replies since then not yet fully written */
+
+static void api_sent(struct evhttp_request *req, void *arg)
+{
+    (void)req, (void)arg;
+    if (api_unsent > 0)
+        api_unsent--;
+}
 
 void api_reply(struct evhttp_request *req, int code, const char *reason,
                       const char *ctype, const char *body, size_t len)
@@ -56,6 +65,10 @@ void api_reply(struct evhttp_request *req, int code, const char *reason,
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
     if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
         evbuffer_add(b, body, len);
+    if (api_draining) {
+        api_unsent++;
+        evhttp_request_set_on_complete_cb(req, api_sent, NULL);
+    }
     evhttp_send_reply(req, code, reason, b);
     evbuffer_free(b);
 }
@@ -572,6 +585,33 @@ int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t 
     }
     api_local = strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0;
     return api_bind_inet(listen, err, errlen);
+}
+
+void api_drain_begin(void)
+{
+    api_draining = true;
+    api_unsent = 0;
+}
+
+static void api_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+}
+
+void api_drain(unsigned ms)
+{
+    uint64_t end = loop_now_ms() + ms;
+    struct event *t = evtimer_new(loop_base(), api_drain_tick, NULL);
+    if (!t)
+        return;   /* out of memory: not waited for */
+    const struct timeval step = {0, 20000};
+    while (api_unsent > 0 && loop_now_ms() < end) {   /* a reply whose client left is never counted down: bounded */
+        evtimer_add(t, &step);
+        event_base_loop(loop_base(), EVLOOP_ONCE);
+    }
+    event_free(t);
+    if (api_unsent > 0)
+        log_msg(LOG_WARNING, "msg=\"stopping with replies unsent\" count=%zu", api_unsent);
 }
 
 void api_fini(void)

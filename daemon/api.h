@@ -22,5 +22,9 @@ void api_metrics(struct evbuffer *b);
 cJSON *api_status_json(void);
 
 void api_fini(void);
+/* SIGTERM: replies sent from now on are counted until fully written;
+ * api_drain then runs the loop until they are, for at most ms (never hangs). */
+void api_drain_begin(void);
+void api_drain(unsigned ms);
 
 #endif

@@ -314,8 +314,12 @@ static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
     bool any = false;
     for (size_t i = 0; i < ctl.n; i++)
         any = any || (ctl.ov[i].kind != DECIDE_OV_NONE && ctl.ov[i].expires_mono_ms);
-    if (!arg && any && loop_now_ms() - ctl.saved_mono_ms >= CTRL_RESAVE_MS)
+    if (!arg && ctl.save_failed) {   /* the last write failed: once a second, never a tight loop */
+        ctl.save_failed = false;
+        ctrl_save(false);
+    } else if (!arg && any && loop_now_ms() - ctl.saved_mono_ms >= CTRL_RESAVE_MS) {
         ctrl_save(false);   /* keeps the remaining time in the file close to the truth */
+    }
     ctrl_evaluate(arg ? (ctl.retry_why ? ctl.retry_why : "retry") : "timer");
 }
 

@@ -18,6 +18,9 @@
 int ctrl_init(const cfg_t *cfg, char *err, size_t errlen);
 void ctrl_configure(const cfg_t *cfg);
 void ctrl_fini(void);
+/* SIGTERM, still on the loop: waiting changes are answered 503 now (so the
+ * answer is sent), new ones are refused. */
+void ctrl_stopping(void);
 
 /* A region's health changed: decide again. */
 void ctrl_health_changed(void);
@@ -60,6 +63,8 @@ void ctrl_set_freeze(bool on, const char *note, const char *who, ctrl_done_fn do
 /* Views. */
 cJSON *ctrl_status_json(void);           /* "failover" object of /v1/status */
 cJSON *ctrl_overrides_json(void);
+/* The note of region's override, or NULL when it has none. */
+const char *ctrl_override_note(const char *region);
 cJSON *ctrl_decisions_json(void);        /* newest first */
 void ctrl_metrics(struct evbuffer *b);
 

@@ -55,7 +55,9 @@ typedef struct {
     bool starved;                 /* a decision waits for numbers (logged once) */
     ctrl_op_t *ops, *ops_tail;    /* operator changes, first in flight (or next), in arrival order */
     bool writing;                 /* a control.json write is in flight (at most one) */
+    bool stopping;                /* SIGTERM came: new changes are refused (ctrl_stopping) */
     bool dirty;                   /* the state changed since the snapshot in flight: write again */
+    bool save_failed;             /* the last write failed: written again from the 1 s tick, not at once */
     uint64_t saved_mono_ms;       /* when control.json was last asked to be written */
     uint64_t applied_seq;         /* last decision handed to the actuator */
     bool have_last;

@@ -144,7 +144,7 @@ static void ctrl_next(void)
         op->done(op->arg, CTRL_UNAVAILABLE, "not applied: the change could not be saved (out of memory)");
         free(op);
     }
-    if (!ctl.writing && ctl.dirty && ctrl_write(NULL) == -1)
+    if (!ctl.writing && ctl.dirty && !ctl.save_failed && ctrl_write(NULL) == -1)
         ctl.dirty = true;
 }
 
@@ -160,11 +160,18 @@ static void ctrl_written(void *arg, int rc, const char *err)
         ctl.reserved = ctl.writing_reserved;
     else if (rc == -1 && ctl.want_reserved > ctl.reserved)
         ctl.want_reserved = ctl.reserved;   /* asked for again by the next decision */
+    /* A failed snapshot lost the changes folded into it (an expiry, the
+     * applied-change history): written again, from the 1 s tick. */
+    ctl.save_failed = rc == -1;
+    if (rc == -1)
+        ctl.dirty = true;
     if (op) {
         ctl.ops = op->next;
         if (!ctl.ops)
             ctl.ops_tail = NULL;
-        if (rc == 0) {
+        if (!op->done) {
+            /* answered at SIGTERM: applied nowhere (ctrl_stopping) */
+        } else if (rc == 0) {
             ctrl_op_finish(op);
         } else {
             char msg[700];
@@ -195,6 +202,11 @@ int ctrl_save(bool final)
 
 void ctrl_submit(ctrl_op_t *op)
 {
+    if (ctl.stopping) {   /* SIGTERM came: nothing new is written */
+        op->done(op->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
+        free(op);
+        return;
+    }
     op->next = NULL;
     if (ctl.ops_tail)
         ctl.ops_tail->next = op;
@@ -209,10 +221,39 @@ void ctrl_ops_drop(void)
     while (ctl.ops) {
         ctrl_op_t *op = ctl.ops;
         ctl.ops = op->next;
-        op->done(op->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
+        if (op->done)
+            op->done(op->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
         free(op);
     }
     ctl.ops_tail = NULL;
+}
+
+/* SIGTERM, on the loop: every waiting change is answered now, so the answer
+ * can still be sent.  The one whose write is under way stays queued, unanswerable
+ * (done NULL): its write completing applies nothing, and the final save
+ * (ctrl_fini) is written after it. */
+void ctrl_stopping(void)
+{
+    ctl.stopping = true;
+    ctrl_op_t *keep = ctl.writing ? ctl.ops : NULL;
+    ctrl_op_t *rest = keep ? keep->next : ctl.ops;
+    if (keep) {
+        keep->next = NULL;
+        ctl.ops_tail = keep;
+        ctrl_done_fn done = keep->done;
+        keep->done = NULL;
+        if (done)
+            done(keep->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
+    } else {
+        ctl.ops = ctl.ops_tail = NULL;
+    }
+    while (rest) {
+        ctrl_op_t *op = rest;
+        rest = op->next;
+        if (op->done)
+            op->done(op->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
+        free(op);
+    }
 }
 
 int ctrl_reserve_at_start(void)

@@ -26,6 +26,12 @@ cJSON *ctrl_override_obj(size_t i)
     return x;
 }
 
+const char *ctrl_override_note(const char *region)
+{
+    int i = ctrl_index(region);
+    return i >= 0 && ctl.ov[i].kind != DECIDE_OV_NONE ? ctl.ov[i].note : NULL;
+}
+
 cJSON *ctrl_overrides_json(void)
 {
     cJSON *a = cJSON_CreateArray();

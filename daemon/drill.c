@@ -84,6 +84,8 @@ static drill_t *dr_find_arg(void *arg)
     return dr_find((uint64_t)(uintptr_t)arg);
 }
 
+#define DR_BACKOFF_MAX_MS 30000u   /* an expiry that cannot be saved: retried at most this far apart */
+
 /* The restore is durable (or there was none to write): the drill ends. */
 static void dr_ended(drill_t *d)
 {
@@ -112,9 +114,13 @@ static void dr_on_released(void *arg, ctrl_rc_t rc, const char *msg)
     drill_t *d = dr_find_arg(arg);
     if (!d || !d->ending)
         return;   /* regiond is stopping */
-    if (rc == CTRL_UNAVAILABLE) {   /* not durable: the drill goes on (the tick tries again at expiry) */
+    if (rc == CTRL_UNAVAILABLE) {   /* not durable: the drill goes on (the tick tries again, backing off) */
         d->ending = false;
-        log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " error=\"%s\"", d->id, msg);
+        d->backoff_ms = d->backoff_ms ? (d->backoff_ms >= DR_BACKOFF_MAX_MS / 2 ? DR_BACKOFF_MAX_MS
+                                         : d->backoff_ms * 2) : 1000;
+        d->retry_mono_ms = loop_now_ms() + d->backoff_ms;
+        log_msg(LOG_ERR, "msg=\"drill not ended yet\" drill=%" PRIu64 " retry_in_ms=%u error=\"%s\"", d->id,
+                d->backoff_ms, msg);
         dr_answer(d, DRILL_UNAVAILABLE, msg);
         return;
     }
@@ -129,10 +135,21 @@ static void dr_end(drill_t *d, dr_state_t how, const char *who, drill_done_fn do
     d->end_how = how;
     d->done = done;
     d->done_arg = arg;
-    if (d->fail)
+    if (d->fail) {
         dr_ended(d);
-    else
-        ctrl_override_clear(d->region, who, dr_on_released, (void *)(uintptr_t)d->id);
+        return;
+    }
+    /* Only the drill's own drain is released: an override set meanwhile
+     * (an operator's pin) is someone else's and stays. */
+    char own[40];
+    int n = snprintf(own, sizeof(own), "drill %" PRIu64, d->id);
+    const char *note = ctrl_override_note(d->region);
+    if (note && !(strncmp(note, own, (size_t)n) == 0 && (note[n] == '\0' || note[n] == ':'))) {
+        dr_note(d, "override_kept", "the region's override is not this drill's: left in place");
+        dr_ended(d);
+        return;
+    }
+    ctrl_override_clear(d->region, who, dr_on_released, (void *)(uintptr_t)d->id);
 }
 
 /* Take drill d out of the table (a start that could not be saved). */
@@ -324,7 +341,8 @@ static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what, (void)arg;
     uint64_t now = loop_now_ms();   /* monotonic: a wall-clock step never ends a drill early */
     for (size_t i = 0; i < DR.n; i++)
-        if (DR.d[i].state == DR_ACTIVE && !DR.d[i].starting && !DR.d[i].ending && now >= DR.d[i].expires_mono_ms)
+        if (DR.d[i].state == DR_ACTIVE && !DR.d[i].starting && !DR.d[i].ending && now >= DR.d[i].expires_mono_ms &&
+            now >= DR.d[i].retry_mono_ms)
             dr_end(&DR.d[i], DR_DONE, "drill-expiry", dr_expiry_done, NULL);
 }
 
@@ -341,7 +359,7 @@ int drill_init(void)
     return 0;
 }
 
-void drill_fini(void)
+void drill_stopping(void)
 {
     for (size_t i = 0; i < DR.n; i++) {   /* a start or stop still waiting: answered, not done */
         drill_t *d = &DR.d[i];
@@ -353,6 +371,11 @@ void drill_fini(void)
         d->starting = d->ending = false;
         dr_answer(d, DRILL_UNAVAILABLE, "regiond is stopping");
     }
+}
+
+void drill_fini(void)
+{
+    drill_stopping();   /* again: whatever came after SIGTERM */
     for (size_t i = 0; DR.tick && i < DR.n; i++)   /* only a drill module that started has anything to save */
         dr_save(&DR.d[i]);
     feed_set_listener(NULL);

@@ -20,6 +20,8 @@
 
 int drill_init(void);
 void drill_fini(void);
+/* SIGTERM, still on the loop: a start or stop still waiting is answered now. */
+void drill_stopping(void);
 
 /* DRILL_UNAVAILABLE: the drill (or its restore) could not be saved, so it
  * was not started (stopped); the API answers 503. */

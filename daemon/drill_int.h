@@ -27,6 +27,8 @@ typedef struct {
     dr_state_t state;
     int64_t start_wall_ms, end_wall_ms;
     uint64_t expires_mono_ms;     /* an active drill ends then (monotonic) */
+    uint64_t retry_mono_ms;       /* an end that could not be saved is tried again then */
+    uint32_t backoff_ms;          /* and the wait before that: doubled up to 30 s */
     uint32_t duration_s;
     cJSON *timeline;              /* [{t, offset_s, type, text}] */
     char result[600];             /* dry run: what would have been done */

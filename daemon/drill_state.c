@@ -36,6 +36,7 @@ static cJSON *dr_doc(const drill_t *d)
     cJSON_AddStringToObject(x, "note", d->note);
     cJSON_AddStringToObject(x, "who", d->who);
     cJSON_AddNumberToObject(x, "state", d->state);
+    cJSON_AddBoolToObject(x, "starting", d->starting);   /* its override not yet durable */
     cJSON_AddNumberToObject(x, "start_wall_ms", (double)d->start_wall_ms);
     cJSON_AddNumberToObject(x, "end_wall_ms", (double)d->end_wall_ms);
     cJSON_AddNumberToObject(x, "saved_wall_ms", (double)loop_wall_ms());
@@ -140,6 +141,11 @@ static void dr_add(const cJSON *x, int64_t saved)
     DR.n++;
     if (DR.next_id <= d->id)
         DR.next_id = d->id + 1;
+    if (d->state == DR_ACTIVE && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "starting"))) {
+        d->state = DR_STOPPED;   /* its override may never have been written: never resumed as active */
+        d->end_wall_ms = saved ? saved : d->start_wall_ms;
+        dr_note(d, "refused", "regiond stopped before the drill started: not resumed");
+    }
     if (d->state == DR_ACTIVE) {
         char gap[200], t1[40], t2[40];
         snprintf(gap, sizeof(gap), "regiond was not running from %s to %s: no events in between",

@@ -426,6 +426,9 @@ static void m_on_signal(evutil_socket_t sig, short what, void *arg)
     log_msg(LOG_NOTICE, "msg=\"stopping\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
     sdn_stopping();
     feed_emit(EV_DAEMON_STOP, NULL);
+    api_drain_begin();
+    ctrl_stopping();    /* waiting changes and drills answered 503 while the API can still send it */
+    drill_stopping();
     event_base_loopexit(loop_base(), NULL);
 }
 
@@ -476,6 +479,7 @@ static int m_run(void)
     log_msg(LOG_NOTICE, "msg=\"ready\" listen=%s config=%s", listen, m_config_path);
     sdn_ready(sum);
     event_base_dispatch(loop_base());
+    api_drain(500);   /* the answers given at SIGTERM reach their clients */
     rc = 0;
 out:
     m_shutdown();
