@@ -41,7 +41,6 @@
 #define API_MAX_BODY 65536
 
 static struct evhttp *api_http;
-static char *api_unix_path;
 static bool api_local;            /* listener on loopback or a unix socket */
 static bool api_draining;         /* SIGTERM came: replies are counted (api_drain) */
 static size_t api_unsent;         /* replies since then not yet fully written */
@@ -477,78 +476,6 @@ static void api_route(struct evhttp_request *req, void *arg)
     api_dispatch(req, path, cmd);
 }
 
-/* accept() failed.  Out of descriptors, the listener stays readable and
- * libevent would retry (and log) in a busy loop: pause accepting for a
- * moment instead; transfers finishing free descriptors meanwhile. */
-static uint64_t api_accept_errors;
-
-static void api_on_accept_error(struct evconnlistener *l, void *arg)
-{
-    (void)arg, (void)l;
-    int e = EVUTIL_SOCKET_ERROR();
-    if (api_accept_errors++ % 100 == 0)
-        log_msg(LOG_WARNING, "msg=\"cannot accept an API connection\" error=\"%s\" errors=%llu "
-                "(accepting again in 100 ms)", strerror(e), (unsigned long long)api_accept_errors);
-    rsrc_note(RSRC_ACCEPT, strerror(e));
-    apic_pause_accept(100);
-}
-
-static int api_bind_unix(const char *path, char *err, size_t errlen)
-{
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "listen unix:%s: path too long", path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    struct stat stt;
-    if (lstat(path, &stt) == 0 && S_ISSOCK(stt.st_mode))
-        unlink(path);   /* a stale socket from a previous run */
-    struct evconnlistener *l = evconnlistener_new_bind(
-        loop_base(), NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
-        (struct sockaddr *)&sa, (int)sizeof(sa));
-    if (!l) {
-        snprintf(err, errlen, "listen unix:%s: %s", path, strerror(errno));
-        return -1;
-    }
-    chmod(path, 0660);
-    evconnlistener_set_error_cb(l, api_on_accept_error);
-    apic_set_listener(l);
-    if (!evhttp_bind_listener(api_http, l)) {
-        evconnlistener_free(l);
-        snprintf(err, errlen, "listen unix:%s: cannot attach", path);
-        return -1;
-    }
-    api_unix_path = strdup(path);
-    return 0;
-}
-
-static int api_bind_inet(const char *listen, char *err, size_t errlen)
-{
-    char host[128];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof(host)) {
-        snprintf(err, errlen, "listen %s: expected HOST:PORT", listen);
-        return -1;
-    }
-    const char *h = listen;
-    size_t hl = (size_t)(colon - listen);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']')
-        h++, hl -= 2;
-    snprintf(host, sizeof(host), "%.*s", (int)hl, h);
-    int port = atoi(colon + 1);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(api_http, host, (ev_uint16_t)port);
-    if (!bs) {
-        snprintf(err, errlen, "listen %s: cannot bind: %s", listen, strerror(errno));
-        return -1;
-    }
-    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), api_on_accept_error);
-    apic_set_listener(evhttp_bound_socket_get_listener(bs));
-    return 0;
-}
-
 static void api_caps(const cfg_controller_t *ctl)
 {
     apic_configure(ctl);
@@ -581,10 +508,10 @@ int api_init(const char *listen, const cfg_controller_t *ctl, char *err, size_t 
     evhttp_set_gencb(api_http, api_route, NULL);
     if (strncmp(listen, "unix:", 5) == 0) {
         api_local = true;
-        return api_bind_unix(listen + 5, err, errlen);
+        return api_listen_unix(api_http, listen + 5, err, errlen);
     }
     api_local = strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0;
-    return api_bind_inet(listen, err, errlen);
+    return api_listen_inet(api_http, listen, err, errlen);
 }
 
 void api_drain_begin(void)
@@ -622,8 +549,5 @@ void api_fini(void)
     api_http = NULL;
     apic_fini();
     apig_fini();
-    if (api_unix_path)
-        unlink(api_unix_path);
-    free(api_unix_path);
-    api_unix_path = NULL;
+    api_listen_fini();
 }

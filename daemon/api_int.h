@@ -112,6 +112,11 @@ void api_drill_delete(api_wait_t *w, const char *path);
 /* /v1/drills/ID: true with *id when ID is a decimal drill id. */
 bool api_drill_id(const char *path, uint64_t *id);
 
+/* api_listen.c: bind the listener (unix:PATH or HOST:PORT) to http. */
+int api_listen_unix(struct evhttp *http, const char *path, char *err, size_t errlen);
+int api_listen_inet(struct evhttp *http, const char *listen, char *err, size_t errlen);
+void api_listen_fini(void);   /* removes the unix socket's path */
+
 /* api_guard.c: the Host allow-list and strict framing. */
 void apig_configure(const cfg_controller_t *c);
 void apig_fini(void);
