@@ -65,7 +65,12 @@ def test_smoke():
             continue
         n_ratios += 1
         what = f"regiond : floor for {q['scheme']} {q['conn']} {q['rate']}"
-        check(0.5 <= q["floor"] <= 25, f"{what} is sane ({q['floor']:.3f})")
+        # Keep-alive at 100/s for 2 s costs each side 20-60 ms of CPU: two to
+        # six 10 ms clock ticks, so the ratio's low end is tick noise there
+        # (CI read 0.31: 0.10 vs 0.32 ms a probe); only its high end is
+        # checked for those rows.  Fresh rows spend enough to check both.
+        lo = 0.5 if q["conn"] == "fresh" else 0.0
+        check(lo <= q["floor"] <= 25, f"{what} is sane ({q['floor']:.3f}, at least {lo})")
         check(f"| {q['scheme']} | {q['conn']} |" in p.stdout and f"| {q['floor']:.2f} |" in p.stdout,
               f"{what} is printed ({q['floor']:.2f})")
     check(n_ratios >= 3, f"regiond : floor ratios for http fresh, https fresh and keep-alive ({n_ratios})")
