@@ -15,11 +15,8 @@
 
 #include <sys/stat.h>
 
-#include <event2/event.h>
-
 #include "tests/check.h"
-#include "core/feed.h"
-#include "core/loop.h"
+#include "tests/state_kit.h"
 #include "core/state.h"
 
 static char dir[] = "/tmp/test-state-XXXXXX";
@@ -101,9 +98,7 @@ static void completions(void)
     CHECK(state_write_then("dir", "d", 1, done, "dir") == 0);
     CHECK(state_write_then("r", "r", 1, done, "r") == 0);
     CHECK_EQ_INT(nseen, 0);   /* never called from inside the call */
-    uint64_t until = loop_now_ms() + 10000;
-    while (nseen < 4 && loop_now_ms() < until)
-        event_base_loop(loop_base(), EVLOOP_ONCE);
+    state_kit_pump(&nseen, 4);
     CHECK_EQ_INT(nseen, 4);
     CHECK_CONTAINS(seen[0], "q:0:");
     CHECK_CONTAINS(seen[1], "p:0:");
@@ -152,24 +147,11 @@ static void loading(void)
 
 int main(void)
 {
-    char err[256];
-    if (!mkdtemp(dir) || state_init(dir, err, sizeof(err)) == -1) {
-        fprintf(stderr, "set-up: %s\n", err);
+    if (state_kit_start(dir) == -1)
         return 1;
-    }
-    if (loop_init() == -1 || feed_init(64, err, sizeof(err)) == -1) {   /* alarms go to the feed */
-        fprintf(stderr, "set-up: loop, feed\n");
-        return 1;
-    }
-    state_alarms_ready();
     order();
     completions();
     loading();
-    feed_fini();
-    state_fini();
-    loop_fini();
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    state_kit_stop(dir);
     return check_finish();
 }

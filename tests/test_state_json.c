@@ -16,7 +16,7 @@
 #include <event2/event.h>
 
 #include "tests/check.h"
-#include "core/feed.h"
+#include "tests/state_kit.h"
 #include "core/loop.h"
 #include "core/state.h"
 
@@ -46,14 +46,6 @@ static void done(void *arg, int rc, const char *err)
     last_rc = rc;
     snprintf(last_err, sizeof(last_err), "%s", err ? err : "");
     snprintf(last_arg, sizeof(last_arg), "%s", (const char *)arg);
-}
-
-/* Run the loop until the callbacks so far reach n (10 s at most). */
-static void wait_calls(int n)
-{
-    uint64_t until = loop_now_ms() + 10000;
-    while (ncalls < n && loop_now_ms() < until)
-        event_base_loop(loop_base(), EVLOOP_ONCE);
 }
 
 /* name holds exactly what cJSON prints for doc(seq), indented or compact. */
@@ -88,7 +80,7 @@ static void writes(void)
     /* indented (backups.json's form), called back once durable */
     CHECK_EQ_INT(state_write_json("p.json", o, STATE_JSON_PRETTY, done, "p"), 0);
     CHECK_EQ_INT(ncalls, 0);   /* never from inside the call */
-    wait_calls(1);
+    state_kit_pump(&ncalls, 1);
     CHECK_EQ_INT(ncalls, 1);
     CHECK_EQ_INT(last_rc, 0);
     CHECK(strcmp(last_arg, "p") == 0);
@@ -106,7 +98,7 @@ static void writes(void)
     FILE *f = fopen(p, "w");
     CHECK(f && fclose(f) == 0);
     CHECK_EQ_INT(state_write_json("dir", o, STATE_JSON_PRETTY, done, "dir"), 0);
-    wait_calls(2);
+    state_kit_pump(&ncalls, 2);
     CHECK_EQ_INT(ncalls, 2);
     CHECK_EQ_INT(last_rc, -1);
     CHECK(strcmp(last_arg, "dir") == 0);
@@ -138,23 +130,10 @@ static void no_memory(void)
 
 int main(void)
 {
-    char err[256];
-    if (!mkdtemp(dir) || state_init(dir, err, sizeof(err)) == -1) {
-        fprintf(stderr, "set-up: %s\n", err);
+    if (state_kit_start(dir) == -1)
         return 1;
-    }
-    if (loop_init() == -1 || feed_init(64, err, sizeof(err)) == -1) {   /* alarms go to the feed */
-        fprintf(stderr, "set-up: loop, feed\n");
-        return 1;
-    }
-    state_alarms_ready();
     writes();
     no_memory();
-    feed_fini();
-    state_fini();
-    loop_fini();
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    state_kit_stop(dir);
     return check_finish();
 }
