@@ -3,12 +3,18 @@ strict Route 53 peer, a token file, and a config whose weights (50) differ
 from the zone's (100).  With correct_drift those 100s are drift regiond
 corrects, so it wants to write a batch as soon as it has read the live
 weights: a write that must not happen while frozen.  Without it they are
-drift left alone."""
-import os
-import subprocess
+drift left alone.
 
-from harness import (REGIONCTL, Daemon, Nginx, Route53Peer, free_port, tmpdir, token_file, wait_for,
-                     weighted_zone)
+fsync_stalled(pid, seconds): every fsync of a process delayed while inside
+the block (strace), shared by the tests of a slow or hung disk."""
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+from harness import (REGIONCTL, Daemon, Nginx, Route53Peer, check, forget, free_port, spawn, tmpdir, token_file,
+                     wait_for, weighted_zone)
 
 NAME = "api.example.test."
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -80,3 +86,72 @@ class Setup:
     def stop(self):
         self.peer.stop()
         self.ngx.stop()
+
+
+def _tracers(pid):
+    """TracerPid of each thread of pid ({tid: tracer}); {} once pid is gone."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                out[tid] = next(int(x.split()[1]) for x in f if x.startswith("TracerPid:"))
+        except (OSError, StopIteration, ValueError):
+            pass
+    return out
+
+
+def _alive(pid):
+    """pid runs (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+@contextlib.contextmanager
+def fsync_stalled(pid, seconds, grace=5):
+    """Inside the block every fsync and fdatasync of process pid (every
+    thread, the writer thread included) waits `seconds` before it runs:
+    strace -f injects delay_enter.  The attach is checked, not assumed:
+    strace's "attached" line and every thread of pid traced by it, within
+    10 s, or AssertionError.  On exit strace is detached (SIGTERM, waited
+    for `grace` s: it detaches once a delayed call is over); when pid is
+    dead already, or strace is not gone within `grace`, it is SIGKILLed by
+    its pid (the kernel detaches what it traced) and waited for."""
+    log = os.path.join(tmpdir("strace-"), "strace.log")
+    with open(log, "w") as err:
+        st = spawn("strace", ["strace", "-f", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
+                              "-e", f"inject=fsync,fdatasync:delay_enter={seconds}s", "-p", str(pid)],
+                   stdout=subprocess.DEVNULL, stderr=err)
+
+    def attached():
+        tr = _tracers(pid)
+        with open(log, errors="replace") as f:
+            said = "attached" in f.read()
+        return said and tr and all(t == st.pid for t in tr.values())
+
+    try:
+        end = time.monotonic() + 10
+        while not attached() and st.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        ok = attached() and st.poll() is None
+        if not check(ok, f"strace attached to every thread of {pid} (fsync delayed {seconds} s)"):
+            with open(log, errors="replace") as f:
+                raise AssertionError(f"strace did not attach to {pid}: {_tracers(pid)}, {f.read()[-500:]!r}")
+        yield st
+    finally:
+        if st.poll() is None and _alive(pid):
+            st.send_signal(signal.SIGTERM)
+            try:
+                st.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if st.poll() is None:
+            st.kill()
+            st.wait()
+        forget(st)

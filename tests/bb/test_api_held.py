@@ -29,8 +29,8 @@ import subprocess
 import threading
 import time
 
-from harness import REGIONCTL, check, check_eq, run_tests, stop, token_file, wait_for
-from state_kit import NAME, Setup
+from harness import REGIONCTL, check, check_eq, run_tests, token_file, wait_for
+from state_kit import NAME, Setup, fsync_stalled
 
 STALL_S = 3
 
@@ -38,15 +38,6 @@ STALL_S = 3
 def addr(d):
     host, port = d.base.split("//")[1].split(":")
     return host, int(port)
-
-
-def stall(d):
-    st = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
-                           "-e", f"inject=fsync:delay_enter={STALL_S}s", "-p", str(d.proc.pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)   # attached
-    check(st.poll() is None, "strace attached")
-    return st
 
 
 def start(s):
@@ -126,28 +117,27 @@ def overrides(d):
 def test_held_not_evicted():
     s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
     d = start(s)
-    st = stall(d)
     crowd = []
     try:
-        n_writes = len(s.writes())
-        op = Call(s, d, "POST", "/v1/freeze", {"note": "held operator"})
-        op.start()
-        time.sleep(0.5)   # the request is in and held
-        check(op.code is None, f"the freeze not answered before its fsync ({op.code})")
-        for _ in range(6):   # more than the cap: each evicts the oldest idle connection
-            c = socket.create_connection(addr(d), timeout=5)
-            c.sendall(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")   # never finished
-            crowd.append(c)
-            time.sleep(0.05)
-        op.join(60)
-        check_eq(op.code, 200, f"the held operator answered ({op.body})")
-        check(op.took >= STALL_S - 0.2, f"answered after the fsync ({op.took:.1f} s)")
-        check_eq(d.status()["failover"]["frozen"], True, "status: frozen")
-        check_eq([e["status"] for e in audit(s, "POST /v1/freeze")], [200], "audit.log: the freeze, 200")
-        check(evicted(d) >= 2, f"the crowd did evict idle connections ({evicted(d)}): the path was taken")
-        check_eq(len(s.writes()), n_writes, "the strict Route 53 peer got no write (frozen)")
+        with fsync_stalled(d.proc.pid, STALL_S):
+            n_writes = len(s.writes())
+            op = Call(s, d, "POST", "/v1/freeze", {"note": "held operator"})
+            op.start()
+            time.sleep(0.5)   # the request is in and held
+            check(op.code is None, f"the freeze not answered before its fsync ({op.code})")
+            for _ in range(6):   # more than the cap: each evicts the oldest idle connection
+                c = socket.create_connection(addr(d), timeout=5)
+                c.sendall(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")   # never finished
+                crowd.append(c)
+                time.sleep(0.05)
+            op.join(60)
+            check_eq(op.code, 200, f"the held operator answered ({op.body})")
+            check(op.took >= STALL_S - 0.2, f"answered after the fsync ({op.took:.1f} s)")
+            check_eq(d.status()["failover"]["frozen"], True, "status: frozen")
+            check_eq([e["status"] for e in audit(s, "POST /v1/freeze")], [200], "audit.log: the freeze, 200")
+            check(evicted(d) >= 2, f"the crowd did evict idle connections ({evicted(d)}): the path was taken")
+            check_eq(len(s.writes()), n_writes, "the strict Route 53 peer got no write (frozen)")
     finally:
-        stop(st, timeout=30)   # strace detaches once a delayed fsync is over: slow on a busy machine
         for c in crowd:
             c.close()
     check_eq(d.stop(), 0, "clean exit")
@@ -179,49 +169,49 @@ def test_held_cap():
     d = start(s)
     tok = s.toks["ops"]
     poll = Poller(d)
-    st = stall(d)
     try:
-        poll.start()
-        held = [Call(s, d, "POST", "/v1/overrides",
-                     {"region": r, "action": "pin", "weight": w, "duration_s": 600, "note": "held"})
-                for r, w in (("us-east-1", 7), ("eu-west-1", 9))]
-        for c in held:
-            c.start()
-            time.sleep(0.3)
-        check(all(c.code is None for c in held), "the two pins wait for the disk")
-        surplus = [("POST", "/v1/overrides", {"region": "ap-southeast-2", "action": "pin", "weight": 3,
-                                               "duration_s": 600}),
-                   ("POST", "/v1/freeze", {"note": "surplus"}),
-                   ("POST", "/v1/overrides", {"region": "us-east-1", "action": "drain", "duration_s": 600})]
-        for m, p, b in surplus:
+        with fsync_stalled(d.proc.pid, STALL_S):
+            poll.start()
+            held = [Call(s, d, "POST", "/v1/overrides",
+                         {"region": r, "action": "pin", "weight": w, "duration_s": 600, "note": "held"})
+                    for r, w in (("us-east-1", 7), ("eu-west-1", 9))]
+            for c in held:
+                c.start()
+                time.sleep(0.3)
+            check(all(c.code is None for c in held), "the two pins wait for the disk")
+            surplus = [("POST", "/v1/overrides", {"region": "ap-southeast-2", "action": "pin", "weight": 3,
+                                                   "duration_s": 600}),
+                       ("POST", "/v1/freeze", {"note": "surplus"}),
+                       ("POST", "/v1/overrides", {"region": "us-east-1", "action": "drain", "duration_s": 600})]
+            for m, p, b in surplus:
+                t = time.monotonic()
+                code, body = raw_change(d, tok, m, p, b)
+                took = time.monotonic() - t
+                check_eq(code, 503, f"{m} {p} past the held cap: 503 ({body[:200]})")
+                check("waiting for the disk" in body, f"the 503 says why ({body[:200]})")
+                check(took < 1.0, f"the 503 at once ({took:.2f} s)")
+            flood = [threading.Thread(target=lambda i=i: flood_res.__setitem__(i, raw_change(
+                d, tok, "POST", "/v1/freeze", {"note": f"flood {i}"})), daemon=True) for i in range(12)]
+            flood_res = {}
             t = time.monotonic()
-            code, body = raw_change(d, tok, m, p, b)
+            for f in flood:
+                f.start()
+            for f in flood:
+                f.join(10)
             took = time.monotonic() - t
-            check_eq(code, 503, f"{m} {p} past the held cap: 503 ({body[:200]})")
-            check("waiting for the disk" in body, f"the 503 says why ({body[:200]})")
-            check(took < 1.0, f"the 503 at once ({took:.2f} s)")
-        flood = [threading.Thread(target=lambda i=i: flood_res.__setitem__(i, raw_change(
-            d, tok, "POST", "/v1/freeze", {"note": f"flood {i}"})), daemon=True) for i in range(12)]
-        flood_res = {}
-        t = time.monotonic()
-        for f in flood:
-            f.start()
-        for f in flood:
-            f.join(10)
-        check(time.monotonic() - t < 3.0, f"the flood answered while the disk stalls ({time.monotonic() - t:.1f} s)")
-        check_eq(sorted(set(c for c, _ in flood_res.values())), [503], f"every flooding freeze refused "
-                 f"({[b[:80] for _, b in flood_res.values()]})")
-        check(all(c.code is None for c in held), "the held pins still wait (a stall of 3 s)")
-        check_eq(d.status()["failover"]["frozen"], False, "no refused freeze applied")
-        for c in held:
-            c.join(60)
-        check_eq([c.code for c in held], [200, 200], f"the held pins answered ({[c.body for c in held]})")
-        time.sleep(0.5)
-        poll.halt.set()
-        poll.join(15)
+            check(took < 3.0, f"the flood answered while the disk stalls ({took:.1f} s)")
+            check_eq(sorted(set(c for c, _ in flood_res.values())), [503], f"every flooding freeze refused "
+                     f"({[b[:80] for _, b in flood_res.values()]})")
+            check(all(c.code is None for c in held), "the held pins still wait (a stall of 3 s)")
+            check_eq(d.status()["failover"]["frozen"], False, "no refused freeze applied")
+            for c in held:
+                c.join(60)
+            check_eq([c.code for c in held], [200, 200], f"the held pins answered ({[c.body for c in held]})")
+            time.sleep(0.5)
+            poll.halt.set()
+            poll.join(15)
     finally:
         poll.halt.set()
-        stop(st, timeout=30)   # strace detaches once a delayed fsync is over: slow on a busy machine
     check(not poll.errors, f"/healthz always answered 200 ({poll.errors[:3]})")
     check(poll.worst < 1.0, f"/healthz within 1 s throughout ({poll.worst:.2f} s, {poll.n} requests)")
     check(poll.n >= 20, f"the second actor kept asking ({poll.n})")

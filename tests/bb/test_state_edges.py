@@ -33,8 +33,8 @@ import subprocess
 import threading
 import time
 
-from harness import check, check_eq, run_tests, stop, tmpdir, wait_for
-from state_kit import NAME, Setup
+from harness import check, check_eq, run_tests, tmpdir, wait_for
+from state_kit import NAME, Setup, fsync_stalled
 
 
 def overrides(d):
@@ -57,12 +57,6 @@ class Call(threading.Thread):
             self.code, self.out = "EXC", repr(e)
 
 
-def fsync_delay(pid, secs):
-    return subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
-                             "-e", f"inject=fsync:delay_enter={secs}s", "-p", str(pid)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
 def sh(*argv):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
@@ -82,30 +76,28 @@ def test_stop_answers_waiting():
     d = s.start()
     s.live_read(d)
     before = len(s.writes())
-    st = fsync_delay(d.proc.pid, 2)
     d2 = None
     try:
-        time.sleep(1.0)   # attached
-        check(st.poll() is None, "strace attached")
-        a = Call(s, d, "POST", "/v1/freeze", {"note": "operator A"})
-        a.start()
-        time.sleep(0.3)
-        b = Call(s, d, "POST", "/v1/overrides", {"region": "us-east-1", "action": "pin", "weight": 7,
-                                                   "duration_s": 600, "note": "operator B"})
-        b.start()
-        dr = Call(s, d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 120})
-        dr.start()
-        time.sleep(0.5)
-        check(a.code is None and b.code is None and dr.code is None,
-              f"all three wait for the stalled disk ({a.code}, {b.code}, {dr.code})")
-        t0 = time.monotonic()
-        d.proc.send_signal(signal.SIGTERM)
-        for c in (a, b, dr):
-            c.join(30)
-        for who, c in (("freeze", a), ("pin", b), ("drill start", dr)):
-            check_eq(c.code, 503, f"the {who} waiting at SIGTERM is answered 503 ({c.out})")
-            check("stopping" in json.dumps(c.out), f"the {who}'s answer says why: {c.out}")
-        stop(st)   # the answers came while the disk was stalled; LeakSanitizer cannot run under ptrace
+        with fsync_stalled(d.proc.pid, 2):
+            a = Call(s, d, "POST", "/v1/freeze", {"note": "operator A"})
+            a.start()
+            time.sleep(0.3)
+            b = Call(s, d, "POST", "/v1/overrides", {"region": "us-east-1", "action": "pin", "weight": 7,
+                                                       "duration_s": 600, "note": "operator B"})
+            b.start()
+            dr = Call(s, d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 120})
+            dr.start()
+            time.sleep(0.5)
+            check(a.code is None and b.code is None and dr.code is None,
+                  f"all three wait for the stalled disk ({a.code}, {b.code}, {dr.code})")
+            t0 = time.monotonic()
+            d.proc.send_signal(signal.SIGTERM)
+            for c in (a, b, dr):
+                c.join(30)
+            for who, c in (("freeze", a), ("pin", b), ("drill start", dr)):
+                check_eq(c.code, 503, f"the {who} waiting at SIGTERM is answered 503 ({c.out})")
+                check("stopping" in json.dumps(c.out), f"the {who}'s answer says why: {c.out}")
+        # strace is detached: the answers came while the disk was stalled; LeakSanitizer cannot run under ptrace
         rc = d.proc.wait(90)
         if rc != 0:
             print("".join(open(d.log_path).readlines()[-60:]))
@@ -122,7 +114,6 @@ def test_stop_answers_waiting():
         check(not any('"Weight": 7' in json.dumps(w) or '"weight": 7' in json.dumps(w)
                       for w in s.writes()[before:]), "the peer never got the pin's weight")
     finally:
-        stop(st)
         if d.proc.poll() is None:
             d.proc.kill()
         if d2:
@@ -206,19 +197,16 @@ def test_drill_killed_starting():
     s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
     d = s.start()
     d2 = None
-    st = None
     try:
         s.live_read(d)
-        st = fsync_delay(d.proc.pid, 2)
-        time.sleep(1.0)
-        check(st.poll() is None, "strace attached")
-        dr = Call(s, d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain", "duration_s": 600})
-        dr.start()
-        path = os.path.join(s.state_dir, "drill-1.json")
-        wait_for(lambda: os.path.exists(path), 20, "the drill's file is on disk", interval=0.02)
-        d.proc.kill()   # its override (control.json) is still in its 2 s fsync
+        with fsync_stalled(d.proc.pid, 2):
+            dr = Call(s, d, "POST", "/v1/drills", {"region": "ap-southeast-2", "action": "drain",
+                                                   "duration_s": 600})
+            dr.start()
+            path = os.path.join(s.state_dir, "drill-1.json")
+            wait_for(lambda: os.path.exists(path), 20, "the drill's file is on disk", interval=0.02)
+            d.proc.kill()   # its override (control.json) is still in its 2 s fsync
         d.proc.wait(10)
-        stop(st)
         dr.join(10)
         check(dr.code != 201 and dr.code != 200, f"the drill start was never acknowledged ({dr.code})")
         d2 = s.start()
@@ -231,8 +219,6 @@ def test_drill_killed_starting():
         time.sleep(1.0)
         check_eq(s.peer.weights(NAME).get("ap-southeast-2"), 100, "the peer's weight is untouched")
     finally:
-        if st:
-            stop(st)
         if d.proc.poll() is None:
             d.proc.kill()
         if d2:
@@ -278,31 +264,24 @@ def active_alarms(d):
 def test_hung_disk_alarm():
     s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
     d = s.start()
-    st = None
     try:
         s.live_read(d)
         check("state-write-stalled" not in active_alarms(d), "no stall alarm on a healthy disk")
-        st = fsync_delay(d.proc.pid, 30)
-        time.sleep(1.0)
-        check(st.poll() is None, "strace attached")
-        fr = Call(s, d, "POST", "/v1/freeze", {"note": "hung disk"})
-        fr.start()
-        wait_for(lambda: "state-write-stalled" in active_alarms(d), 25, "the state-write-stalled alarm")
-        a = active_alarms(d)["state-write-stalled"]
-        check_eq(a.get("severity"), "warning", f"a warning naming the file ({a})")
-        check("control.json" in json.dumps(a) or "event-id" in json.dumps(a) or "drill" in json.dumps(a),
-              f"the alarm names the file ({a})")
-        check_eq(d.get("/healthz")[0], 200, "the loop still answers")
-        stop(st)
-        st = None
+        with fsync_stalled(d.proc.pid, 30):
+            fr = Call(s, d, "POST", "/v1/freeze", {"note": "hung disk"})
+            fr.start()
+            wait_for(lambda: "state-write-stalled" in active_alarms(d), 25, "the state-write-stalled alarm")
+            a = active_alarms(d)["state-write-stalled"]
+            check_eq(a.get("severity"), "warning", f"a warning naming the file ({a})")
+            check("control.json" in json.dumps(a) or "event-id" in json.dumps(a) or "drill" in json.dumps(a),
+                  f"the alarm names the file ({a})")
+            check_eq(d.get("/healthz")[0], 200, "the loop still answers")
         fr.join(40)
         check_eq(fr.code, 200, f"the freeze is acknowledged once the disk answers ({fr.out})")
         wait_for(lambda: "state-write-stalled" not in active_alarms(d), 15, "the stall alarm resolved")
         check_eq(d.stop(), 0, "clean exit")
         d = None
     finally:
-        if st:
-            stop(st)
         if d and d.proc.poll() is None:
             d.proc.kill()
         s.stop()

@@ -8,11 +8,10 @@ restart (it is answered once its own write is durable; the loop runs on
 meanwhile: test_state_stall.py times that)."""
 import json
 import re
-import subprocess
 import time
 
-from harness import check, check_eq, run_tests, stop, wait_for
-from state_kit import NAME, Setup
+from harness import check, check_eq, run_tests, wait_for
+from state_kit import NAME, Setup, fsync_stalled
 
 
 def metric(d, name):
@@ -32,12 +31,7 @@ def test_stalled_fsync():
     check(code in (200, 201), f"drill started before the stall ({code} {out})")
     wait_for(lambda: s.peer.weights(NAME)["eu-west-1"] == 0, 10, "drill drain at the peer")
     drill_id = out.get("id") if isinstance(out, dict) else None
-    st = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
-                           "-e", "inject=fsync:delay_enter=2s", "-p", str(d.proc.pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        time.sleep(1.0)   # attached
-        check(st.poll() is None, "strace attached")
+    with fsync_stalled(d.proc.pid, 2):
         p0, t0 = probes(d, "us-east-1"), time.monotonic()
         s.ngx.down(s.ports[2])
         wait_for(lambda: s.peer.weights(NAME)["ap-southeast-2"] == 0, 15, "health drain during the stall")
@@ -60,8 +54,6 @@ def test_stalled_fsync():
                                           f"{fcode} {fout}")
         check_eq(d.status()["failover"]["frozen"], True, "frozen in memory once acknowledged")
         wait_for(lambda: metric(d, "regiond_state_writes_queued") == 0, 60, "the writer thread catches up")
-    finally:
-        stop(st, timeout=30)   # strace detaches only once a delayed fsync ends; slow on a busy machine
     d.proc.kill()
     d.proc.wait(timeout=10)
     d.log.close()

@@ -31,8 +31,8 @@ import subprocess
 import threading
 import time
 
-from harness import check, check_eq, run_tests, stop, tmpdir, wait_for
-from state_kit import NAME, Setup
+from harness import check, check_eq, run_tests, tmpdir, wait_for
+from state_kit import NAME, Setup, fsync_stalled
 
 
 def metric(d, name):
@@ -110,51 +110,44 @@ def test_stalled_disk():
     d = s.start()
     d.tok = s.toks["ops"]
     s.live_read(d)
-    st = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
-                           "-e", "inject=fsync:delay_enter=2s", "-p", str(d.proc.pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     poll = Poller(d)
     try:
-        time.sleep(1.0)   # attached
-        check(st.poll() is None, "strace attached")
-        poll.start()
-        # Two operators at once: a freeze, and right after it an unfreeze.
-        a = Call(s, d, "POST", "/v1/freeze", {"note": "operator A"})
-        a.start()
-        time.sleep(0.2)
-        b = Call(s, d, "DELETE", "/v1/freeze")
-        b.start()
-        time.sleep(0.5)
-        check(a.code is None and b.code is None, f"neither answered before its fsync ({a.code}, {b.code})")
-        check_eq(d.status()["failover"]["frozen"], False, "the freeze is not in effect before it is durable")
-        a.join(60)
-        b.join(60)
-        check_eq((a.code, b.code), (200, 200), f"both operators acknowledged ({a.out}, {b.out})")
-        check(a.done_at - a.sent_at >= 1.9, f"the freeze answered after its fsync ({a.done_at - a.sent_at:.1f} s)")
-        check(a.done_at <= b.done_at, "answered in the order asked")
-        check_eq(d.status()["failover"]["frozen"], False, "the last word (unfreeze) wins")
-        # A pin, and a hostile client that hangs up on its own change.
-        n_writes = len(s.writes())
-        c = Call(s, d, "POST", "/v1/overrides",
-                 {"region": "us-east-1", "action": "pin", "weight": 7, "duration_s": 600, "note": "pin"})
-        c.start()
-        hang_up(d, {"region": "ap-southeast-2", "action": "pin", "weight": 100, "duration_s": 600})
-        time.sleep(0.5)
-        check("us-east-1" not in overrides(d), "the pin is not in effect before it is durable")
-        check_eq(len(s.writes()), n_writes, "nothing reached Route 53 before the pin was durable")
-        check_eq(s.peer.weights(NAME)["us-east-1"], 100, "the peer unchanged before the pin was durable")
-        c.join(60)
-        check_eq(c.code, 200, f"the pin acknowledged ({c.out})")
-        check(c.done_at - c.sent_at >= 1.9, f"the pin answered after its fsync ({c.done_at - c.sent_at:.1f} s)")
-        poll.halt.set()   # before the kill: a request cut by it is not the loop's fault
-        poll.join(10)
-        check_eq(overrides(d).get("us-east-1", {}).get("weight"), 7, "the pin in effect once acknowledged")
-        d.proc.send_signal(signal.SIGKILL)   # right after the answer
+        with fsync_stalled(d.proc.pid, 2):   # regiond is SIGKILLed inside: strace is then SIGKILLed too
+            poll.start()
+            # Two operators at once: a freeze, and right after it an unfreeze.
+            a = Call(s, d, "POST", "/v1/freeze", {"note": "operator A"})
+            a.start()
+            time.sleep(0.2)
+            b = Call(s, d, "DELETE", "/v1/freeze")
+            b.start()
+            time.sleep(0.5)
+            check(a.code is None and b.code is None, f"neither answered before its fsync ({a.code}, {b.code})")
+            check_eq(d.status()["failover"]["frozen"], False, "the freeze is not in effect before it is durable")
+            a.join(60)
+            b.join(60)
+            check_eq((a.code, b.code), (200, 200), f"both operators acknowledged ({a.out}, {b.out})")
+            check(a.done_at - a.sent_at >= 1.9, f"the freeze answered after its fsync ({a.done_at - a.sent_at:.1f} s)")
+            check(a.done_at <= b.done_at, "answered in the order asked")
+            check_eq(d.status()["failover"]["frozen"], False, "the last word (unfreeze) wins")
+            # A pin, and a hostile client that hangs up on its own change.
+            n_writes = len(s.writes())
+            c = Call(s, d, "POST", "/v1/overrides",
+                     {"region": "us-east-1", "action": "pin", "weight": 7, "duration_s": 600, "note": "pin"})
+            c.start()
+            hang_up(d, {"region": "ap-southeast-2", "action": "pin", "weight": 100, "duration_s": 600})
+            time.sleep(0.5)
+            check("us-east-1" not in overrides(d), "the pin is not in effect before it is durable")
+            check_eq(len(s.writes()), n_writes, "nothing reached Route 53 before the pin was durable")
+            check_eq(s.peer.weights(NAME)["us-east-1"], 100, "the peer unchanged before the pin was durable")
+            c.join(60)
+            check_eq(c.code, 200, f"the pin acknowledged ({c.out})")
+            check(c.done_at - c.sent_at >= 1.9, f"the pin answered after its fsync ({c.done_at - c.sent_at:.1f} s)")
+            poll.halt.set()   # before the kill: a request cut by it is not the loop's fault
+            poll.join(10)
+            check_eq(overrides(d).get("us-east-1", {}).get("weight"), 7, "the pin in effect once acknowledged")
+            d.proc.send_signal(signal.SIGKILL)   # right after the answer
     finally:
         poll.halt.set()
-        # regiond is SIGKILLed above: strace, left tracing a dead process in a
-        # delayed fsync, ignored SIGTERM for 30 s in CI; nothing is left to detach.
-        stop(st, signal.SIGKILL, timeout=30)
     d.proc.wait(timeout=10)
     d.log.close()
     check(not poll.errors, f"the second actor was always answered ({poll.errors[:3]})")
@@ -176,12 +169,7 @@ def test_stalled_disk_timing():
     d = s.start()
     d.tok = s.toks["ops"]
     s.live_read(d)
-    st = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
-                           "-e", "inject=fsync:delay_enter=2s", "-p", str(d.proc.pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        time.sleep(1.0)
-        check(st.poll() is None, "strace attached")
+    with fsync_stalled(d.proc.pid, 2):
         p0, t0 = probes(d, "us-east-1"), time.monotonic()
         calls = [Call(s, d, "POST", "/v1/freeze", {"note": "x"}), Call(s, d, "DELETE", "/v1/freeze"),
                  Call(s, d, "POST", "/v1/overrides",
@@ -210,8 +198,6 @@ def test_stalled_disk_timing():
         check(n >= 0.7 * want, f"probes on time during the stall ({n} in {took:.1f} s, ~{want:.0f} due)")
         lag = metric(d, "regiond_loop_lag_seconds")
         check(lag is not None and lag < 0.25, f"loop lag under 250 ms with fsync stalled ({lag} s)")
-    finally:
-        stop(st, timeout=30)   # strace detaches only once a delayed fsync ends; slow on a busy machine
     check_eq(d.stop(), 0, "clean exit")
     s.stop()
 
