@@ -6,9 +6,11 @@ weights: a write that must not happen while frozen.  Without it they are
 drift left alone.
 
 fsync_stalled(pid, seconds): every fsync of a process delayed while inside
-the block (strace), shared by the tests of a slow or hung disk."""
+the block (strace), shared by the tests of a slow or hung disk;
+Setup.check_on_time(): the loop kept its time meanwhile."""
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -83,9 +85,30 @@ class Setup:
         wait_for(lambda: all(w["live"] >= 0 for w in d.status()["failover"]["weights"]),
                  10, "live weights read")
 
+    def check_on_time(self, d, p0, t0, region="us-east-1", least_s=6):
+        """The loop kept its time from t0 (monotonic; p0: region's probe count
+        then) until least_s had passed: region probed on its interval (70 %
+        of the probes due, at least), loop lag under 250 ms."""
+        time.sleep(max(0, least_s - (time.monotonic() - t0)))
+        n, took = probes(d, region) - p0, time.monotonic() - t0
+        want = took / (self.cfg["probe_defaults"]["interval_ms"] / 1000)
+        check(n >= 0.7 * want, f"probes on time during the stall ({n} in {took:.1f} s, ~{want:.0f} due)")
+        lag = metric(d, "regiond_loop_lag_seconds")
+        check(lag is not None and lag < 0.25, f"loop lag under 250 ms with fsync stalled ({lag} s)")
+
     def stop(self):
         self.peer.stop()
         self.ngx.stop()
+
+
+def metric(d, name):
+    """A metric's value from /metrics, None when absent."""
+    m = re.search(rf"^{name} (\S+)$", d.get("/metrics")[1].decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+def probes(d, region):
+    return d.target(region)["counters"]["probes"]
 
 
 def _tracers(pid):
