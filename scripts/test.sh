@@ -3,8 +3,8 @@
 # A test that skips (exit 77, e.g. where network namespaces are refused) is
 # reported as skipped, never as passed: after each suite a line gives the
 # count of skipped tests and their names, and the run ends by repeating, per
-# suite, that count and ctest's own summary lines.  Skips alone do not fail
-# the run.
+# suite, that count and ctest's own summary lines (also when a suite fails
+# and the run stops there).  Skips alone do not fail the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "=== floors (scripts/check-layers.py: no include goes up a floor, no cycle)"
@@ -35,14 +35,19 @@ run_suite() {
   return "$rc"
 }
 
+# The summary, also when a suite fails and the run stops there.
+summary() {
+  echo "=== summary (skipped tests, then ctest's summary, per suite)"
+  printf '%s\n' "${recap[@]}"
+}
+
 scripts/build.sh build
 echo "=== test suite (build/)"
-run_suite build --output-on-failure -j2 --timeout 300
+run_suite build --output-on-failure -j2 --timeout 300 || { rc=$?; summary; exit "$rc"; }
 scripts/build.sh build-asan asan
 echo "=== test suite under ASan+UBSan (build-asan/)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-run_suite build-asan --output-on-failure -j2 --timeout 600
+run_suite build-asan --output-on-failure -j2 --timeout 600 || { rc=$?; summary; exit "$rc"; }
 scripts/fuzz.sh 10
-echo "=== summary (skipped tests, then ctest's summary, per suite)"
-printf '%s\n' "${recap[@]}"
+summary

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from dnslib import QTYPE, RR, A, DNSRecord
+from dnslib import CNAME, QTYPE, RR, A, DNSRecord
 
 
 def ask(port, name, qtype="A", host="127.0.0.1", timeout=2.0):
@@ -47,12 +47,14 @@ def seen_within(ports, name, value, n, qtype="A", interval=0.02):
 
 class LaggingNS:
     """A name server of the zone that has not caught up: until catch_up()'s
-    moment it answers NAME's A query with every OLD value (so a drained one is
-    in each answer); from then on it relays each query to the zone's real
-    name server (UPSTREAM port) and its answer back."""
+    moment it answers NAME's QTYPE query with the OLD values (A: every one, so
+    a drained one is in each answer; CNAME: the first, a CNAME answer holds
+    one target); from then on it relays each query to the zone's real name
+    server (UPSTREAM port) and its answer back."""
 
-    def __init__(self, name, old_values, upstream):
+    def __init__(self, name, old_values, upstream, qtype="A"):
         self.name, self.old, self.upstream = name.rstrip(".") + ".", list(old_values), upstream
+        self.qtype = qtype
         self.at = float("inf")
         self.queries = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -82,9 +84,13 @@ class LaggingNS:
                 else:
                     q = DNSRecord.parse(data)
                     r = q.reply()
-                    if str(q.q.qname).lower() == self.name.lower() and q.q.qtype == QTYPE.A:
+                    if str(q.q.qname).lower() == self.name.lower() and q.q.qtype == QTYPE.A and \
+                            self.qtype == "A":
                         for v in self.old:
                             r.add_answer(RR(self.name, QTYPE.A, rdata=A(v), ttl=60))
+                    elif str(q.q.qname).lower() == self.name.lower() and q.q.qtype == QTYPE.CNAME and \
+                            self.qtype == "CNAME":
+                        r.add_answer(RR(self.name, QTYPE.CNAME, rdata=CNAME(self.old[0] + "."), ttl=60))
                     out = r.pack()
                 self.sock.sendto(out, addr)
             except Exception:   # a malformed query or a slow upstream: no answer, as a lost packet

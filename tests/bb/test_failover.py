@@ -16,6 +16,7 @@ TOKENS, _ = token_file()
 os.environ["REGIOND_TOKEN_FILE"] = TOKENS   # regionctl's control commands use it
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+LAG_S = 3.0   # how long the lagging name server of the CNAME and alias tests lags behind the zone
 
 
 def setup(decision=None, interval=300, fall=2, rise=2, peer=None, extra_ns=(), **kw):
@@ -177,12 +178,15 @@ def test_cname_and_iam_policy():
             "records": [{"Name": NAME, "Type": "CNAME", "SetIdentifier": r, "Weight": 100, "TTL": 60,
                          "ResourceRecords": [{"Value": t}]} for r, t in zip(REGIONS, targets)]}
     peer = Route53Peer(zone, pending_ms=300)
+    # A second name server that still answers the drained target until
+    # LAG_S after the change: regiond may call the drain visible only then.
+    stale = LaggingNS(NAME, targets, peer.dns_port, qtype="CNAME")
     cfg = {
         "controller": {"id": "ctl-cname", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir()},
         "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
         "aws": {"endpoints": {"route53": peer.url}, "account_id": "123456789012"},
         "route53": {"hosted_zone_id": peer.zone_id, "record_name": NAME, "record_type": "CNAME",
-                    "name_servers": [f"127.0.0.1:{peer.dns_port}"],
+                    "name_servers": [f"127.0.0.1:{peer.dns_port}", f"127.0.0.1:{stale.port}"],
                     "dns_check": {"consecutive": 8, "interval_ms": 50, "timeout_s": 20}},
         "decision": {"settle_ms": 300, "hold_down_s": 0},
         "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}], "route53": {"value": t}}
@@ -192,11 +196,16 @@ def test_cname_and_iam_policy():
     d = Daemon(cfg, env=env)
     wait_all_up(d)
     ngx.down(ports[0])
+    wait_for(lambda: len(peer.changes()) >= 1, 10, "the drain batch at the peer")
+    caught_up = stale.catch_up(LAG_S)
     c = wait_for(lambda: visible_change(d), 20, "DNS check result", interval=0.03)
-    bad = absent_run([peer.dns_port], NAME, targets[0], 8, qtype="CNAME")
+    said = time.monotonic()
+    bad = absent_run([peer.dns_port, stale.port], NAME, targets[0], 8, qtype="CNAME")
     check(c.get("visible_after_ms") is not None and not bad,
-          f"CNAME drain visible: {targets[0]} absent from 8 consecutive answers of the name server when "
+          f"CNAME drain visible: {targets[0]} absent from 8 consecutive answers of each name server when "
           f"regiond says {c['dns']!r} ({bad[:3]})")
+    check(said >= caught_up, f"CNAME drain not called visible while the lagging name server still answered "
+                             f"{targets[0]} ({caught_up - said:+.2f} s)")
     check_eq(peer.weights(NAME)["us-east-1"], 0, "CNAME record drained")
     ngx.down(ports[0], False)
     c = wait_for(lambda: visible_change(d, c["change_id"]), 20, "restore checked in DNS", interval=0.03)
@@ -204,6 +213,7 @@ def test_cname_and_iam_policy():
           seen_within([peer.dns_port], NAME, targets[0], 60, qtype="CNAME"),
           f"the restored region's CNAME target is answered by the name server when regiond says {c['dns']!r}")
     check_eq(d.stop(), 0, "clean exit")
+    stale.close()
 
     r = subprocess.run([REGIOND, "--print-iam-policy", "--config", d.cfg_path], capture_output=True, text=True,
                        timeout=10)
@@ -238,13 +248,14 @@ def test_alias_records():
               "AliasTarget": {"HostedZoneId": zid, "DNSName": t, "EvaluateTargetHealth": False}}
              for r, t in zip(REGIONS, targets)]
     peer = Route53Peer({"id": zid, "name": "example.test.", "records": recs}, pending_ms=300)
+    stale = LaggingNS(NAME, IPS, peer.dns_port)   # answers every alias target's address until caught up
     cfg = {
         "controller": {"id": "ctl-alias", "listen": f"127.0.0.1:{free_port()}", "state_dir": tmpdir()},
         "resolver": {"servers": [f"127.0.0.1:{peer.dns_port}"]},
         "probe_defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2},
         "aws": {"endpoints": {"route53": peer.url}},
         "route53": {"hosted_zone_id": zid, "record_name": NAME, "record_type": "A",
-                    "name_servers": [f"127.0.0.1:{peer.dns_port}"],
+                    "name_servers": [f"127.0.0.1:{peer.dns_port}", f"127.0.0.1:{stale.port}"],
                     "dns_check": {"consecutive": 8, "interval_ms": 50, "timeout_s": 20}},
         "decision": {"settle_ms": 300, "hold_down_s": 0},
         "regions": [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
@@ -255,11 +266,16 @@ def test_alias_records():
     d = Daemon(cfg, env=env)
     wait_all_up(d)
     ngx.down(ports[1])
+    wait_for(lambda: len(peer.changes()) >= 1, 10, "the drain batch at the peer")
+    caught_up = stale.catch_up(LAG_S)
     c = wait_for(lambda: visible_change(d), 20, "DNS check result", interval=0.03)
-    bad = absent_run([peer.dns_port], NAME, IPS[1], 8)
+    said = time.monotonic()
+    bad = absent_run([peer.dns_port, stale.port], NAME, IPS[1], 8)
     check(c.get("visible_after_ms") is not None and not bad,
           f"alias drain visible: {IPS[1]} (the alias target's address) absent from 8 consecutive answers "
-          f"of the name server when regiond says {c['dns']!r} ({bad[:3]})")
+          f"of each name server when regiond says {c['dns']!r} ({bad[:3]})")
+    check(said >= caught_up, f"alias drain not called visible while the lagging name server still answered "
+                             f"{IPS[1]} ({caught_up - said:+.2f} s)")
     check_eq(peer.weights(NAME)["eu-west-1"], 0, "alias record drained")
     al = [r for r in peer.records() if r["Name"] == NAME and r.get("SetIdentifier") == "eu-west-1"][0]
     check_eq(al["AliasTarget"]["DNSName"], targets[1], "the alias target is kept")
@@ -268,6 +284,7 @@ def test_alias_records():
     check(c.get("visible_after_ms") is not None and seen_within([peer.dns_port], NAME, IPS[1], 60),
           f"alias restore visible: {IPS[1]} is answered by the name server when regiond says {c['dns']!r}")
     check_eq(d.stop(), 0, "clean exit")
+    stale.close()
     peer.stop()
     ngx.stop()
 
