@@ -161,6 +161,9 @@ def test_operator_zeroes_two_then_third_fails():
     check_eq(weights(peer), {"us-east-1": 0, "eu-west-1": 0, "ap-southeast-2": 100},
              "the last serving region is not drained (live group read before the batch)")
     check_regiond_batches(z["records"], peer, what="operator zeroed two")
+    sent = [r["status"] for r in peer.stats()["requests"] if r["op"] == "ChangeResourceRecordSets"]
+    check_eq([st for st in sent if st != 200], [],
+             f"no batch went out on the old view: the zone refused none (statuses, the operator's first: {sent})")
     log = d.read_log()
     check("event=route53_drift" in log, "the operator's change is reported as drift")
     check_eq(d.stop(), 0, "clean exit")
