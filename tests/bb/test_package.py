@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from harness import SRC, check, check_eq, run_tests, tmpdir
+from harness import REGIOND, SRC, check, check_eq, run_tests, tmpdir
 
 TOOLS = {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper", "lintian": "lintian", "man": "man-db",
          "systemd-analyze": "systemd", "bash": "bash"}
@@ -224,12 +224,34 @@ def test_lintian():
     check(r.returncode == 0 or not errors, f"lintian exit status {r.returncode}")
 
 
+def _files(root):
+    return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+
+
+def test_cmake_install_same_set():
+    """cmake --install (prefix /usr/local) installs what the package does,
+    under the prefix, and its unit names the prefix's binary and config."""
+    pkg = _build()["root"]
+    dest = tmpdir("regiond-destdir-")
+    build = os.path.dirname(os.path.abspath(REGIOND))
+    r = subprocess.run(["cmake", "--install", build], env={**os.environ, "DESTDIR": dest}, capture_output=True,
+                       text=True, timeout=60)
+    check_eq(r.returncode, 0, f"cmake --install {build} ({r.stderr.strip()[-300:]})")
+    debian_only = {"usr/share/doc/regiond/copyright", "usr/share/doc/regiond/changelog.gz"}
+    want = {re.sub(r"^usr/", "", re.sub(r"\.gz$", "", f)) for f in _files(pkg) - debian_only}
+    got = {re.sub(r"^usr/local/", "", f) for f in _files(dest)}
+    check_eq(sorted(got ^ want), [], "cmake --install and the package: the same files (less the prefix)")
+    unit = open(os.path.join(dest, "usr/local/lib/systemd/system/regiond.service")).read()
+    check("ExecStart=/usr/local/sbin/regiond --config /usr/local/etc/regiond/regiond.json" in unit,
+          "the unit installed by cmake names the prefix's binary and config")
+
+
 def main():
     missing = [f"{t} ({pkg})" for t, pkg in TOOLS.items() if shutil.which(t) is None]
     if missing:
         print(f"SKIP: not installed: {', '.join(missing)} (scripts/install-deps.sh test installs them)")
         sys.exit(77)
-    run_tests([test_file_set, test_example_config, test_unit, test_man_pages, test_completion, test_lintian])
+    run_tests([test_file_set, test_cmake_install_same_set, test_example_config, test_unit, test_man_pages, test_completion, test_lintian])
 
 
 if __name__ == "__main__":
