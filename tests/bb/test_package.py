@@ -40,7 +40,7 @@ def _build():
     out = tmpdir("regiond-pkg-")
     t0 = time.monotonic()
     r = subprocess.run([os.path.join(SRC, "scripts", "package.sh"), out], capture_output=True, text=True,
-                       timeout=280, cwd="/")
+                       timeout=450, cwd="/")
     PKG["secs"] = time.monotonic() - t0
     print(f"package build: {PKG['secs']:.1f} s")
     debs = glob.glob(os.path.join(out, "regiond_*_amd64.deb"))
