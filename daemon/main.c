@@ -52,7 +52,7 @@ static void usage(FILE *f)
             "serves JSON status, /metrics, server-sent events and a dashboard on controller.listen.\n\n"
             "signals:  SIGHUP reloads the config (a bad file keeps the old one running);\n"
             "          SIGTERM/SIGINT stop within 5 s (transfers cancelled, state flushed).\n"
-            "systemd:  Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); systemd/regiond.service.\n"
+            "systemd:  Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); the regiond.service unit.\n"
             "files:    the config (docs/config.md); controller.state_dir holds event-id, control.json,\n"
             "          route53-change.json, backups.json, drills.json, audit.log.\n"
             "env:      AWS_* credentials as the AWS SDKs read them; CREDENTIALS_DIRECTORY (systemd\n"

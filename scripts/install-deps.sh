@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh demo    + nginx (the simulated regions)
 #   scripts/install-deps.sh test    + every test peer and tool (nginx, dnsmasq, prometheus's parser and
 #                                   promtool, aws CLI, bubblewrap, valgrind, nftables, faketime, strace,
-#                                   blackbox_exporter and wrk for bench/, ...)
+#                                   blackbox_exporter and wrk for bench/, debhelper and lintian
+#                                   for the package, ...)
 set -euo pipefail
 what=${1:-test}
 
@@ -16,7 +17,8 @@ case "$what" in
   test) pkgs+=(nginx-light dnsmasq-base openssl python3 python3-prometheus-client systemd
                python3-botocore python3-boto3 python3-dnslib awscli
                prometheus bubblewrap valgrind
-               nftables iproute2 faketime strace prometheus-blackbox-exporter wrk) ;;
+               nftables iproute2 faketime strace prometheus-blackbox-exporter wrk
+               dpkg-dev debhelper lintian man-db bash-completion libssl-dev) ;;
   *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
 

@@ -19,10 +19,10 @@ NOBODY = 65534
 
 
 def test_exposure():
-    unit = open(os.path.join(SRC, "systemd", "regiond.service")).read()
+    unit = open(os.path.join(SRC, "systemd", "regiond.service.in")).read().replace("@REGIOND_CONFDIR@", "/etc/regiond")
     path = os.path.join(tmpdir(), "regiond.service")
     with open(path, "w") as f:
-        f.write(unit.replace("/usr/local/bin/regiond", os.path.abspath(REGIOND)))
+        f.write(unit.replace("@REGIOND_SBINDIR@/regiond", os.path.abspath(REGIOND)))
     r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", path],
                        capture_output=True, text=True, timeout=60)
     out = r.stdout + r.stderr
@@ -50,6 +50,10 @@ def _sandbox_dirs():
     os.mkdir(cfgdir, 0o755)
     os.mkdir(state, 0o750)
     os.chown(state, NOBODY, NOBODY)
+    # The sandbox masks /tmp (and a checkout may live there): the daemon runs
+    # from a copy in the base, which is bound read-only into the sandbox.
+    shutil.copy2(os.path.abspath(REGIOND), os.path.join(base, "regiond"))
+    os.chmod(os.path.join(base, "regiond"), 0o755)
     return base, cfgdir, state
 
 
@@ -110,7 +114,7 @@ def test_sandbox_as_nobody():
     os.chmod(cfg_path, 0o644)
     log_path = os.path.join(base, "regiond.log")
     log = open(log_path, "wb")
-    proc = spawn("bwrap-regiond", _bwrap(base, state, [os.path.abspath(REGIOND), "--config", cfg_path]),
+    proc = spawn("bwrap-regiond", _bwrap(base, state, [os.path.join(base, "regiond"), "--config", cfg_path]),
                  stdout=log, stderr=log)
     import urllib.request
 
@@ -173,7 +177,7 @@ def test_sandbox_as_nobody():
     with open(bad, "w") as f:
         json.dump(cfg, f)
     os.chmod(bad, 0o644)
-    r = subprocess.run(_bwrap(base, state, [os.path.abspath(REGIOND), "--config", bad]),
+    r = subprocess.run(_bwrap(base, state, [os.path.join(base, "regiond"), "--config", bad]),
                        capture_output=True, text=True, timeout=30)
     err = (r.stdout + r.stderr).strip()
     check(r.returncode != 0 and "not writable" in err and ro_state in err,
@@ -182,7 +186,7 @@ def test_sandbox_as_nobody():
     cfg["controller"]["state_dir"] = "/regiond-state-escape"
     with open(bad, "w") as f:
         json.dump(cfg, f)
-    r = subprocess.run(_bwrap(base, state, [os.path.abspath(REGIOND), "--config", bad]),
+    r = subprocess.run(_bwrap(base, state, [os.path.join(base, "regiond"), "--config", bad]),
                        capture_output=True, text=True, timeout=30)
     err = (r.stdout + r.stderr).strip()
     check(r.returncode != 0 and "cannot create" in err and not os.path.exists("/regiond-state-escape"),

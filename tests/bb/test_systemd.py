@@ -59,7 +59,7 @@ def test_notify():
 
 def test_unit_verify():
     d = tmpdir()
-    unit = open(os.path.join(SRC, "systemd", "regiond.service")).read()
+    unit = open(os.path.join(SRC, "systemd", "regiond.service.in")).read().replace("@REGIOND_CONFDIR@", "/etc/regiond")
     check("Type=notify" in unit and "WatchdogSec=" in unit, "unit is Type=notify with a watchdog")
     for key in ["ProtectSystem=strict", "NoNewPrivileges=yes", "RestrictAddressFamilies=",
                 "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service", "StateDirectory=",
@@ -67,16 +67,16 @@ def test_unit_verify():
         check(key in unit, f"unit hardening: {key.strip()}")
     path = os.path.join(d, "regiond.service")
     with open(path, "w") as f:
-        f.write(unit.replace("/usr/local/bin/regiond", os.path.abspath(REGIOND)))
-    r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, timeout=60)
+        f.write(unit.replace("@REGIOND_SBINDIR@/regiond", os.path.abspath(REGIOND)))
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", path], capture_output=True, text=True, timeout=60)
     out = (r.stdout + r.stderr).strip()
     check_eq(r.returncode, 0, "systemd-analyze verify exit status")
     check_eq(out, "", "systemd-analyze verify printed no warning")
     # The check itself can fail: a missing binary must be reported.
     bad = os.path.join(d, "bad.service")
     with open(bad, "w") as f:
-        f.write(unit.replace("/usr/local/bin/regiond", "/nonexistent/regiond"))
-    r = subprocess.run(["systemd-analyze", "verify", bad], capture_output=True, text=True, timeout=60)
+        f.write(unit.replace("@REGIOND_SBINDIR@/regiond", "/nonexistent/regiond"))
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", bad], capture_output=True, text=True, timeout=60)
     check(r.returncode != 0 or (r.stdout + r.stderr).strip() != "", "verify flags a unit with a missing binary")
 
 
