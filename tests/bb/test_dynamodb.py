@@ -44,8 +44,17 @@ def test_lag():
     peer = DdbPeer(REGIONS)
     d = Daemon(config(peer, ports), env=ENV)
     wait_for(lambda: all(p["samples"] >= 5 for p in pairs(d).values()), 20, "lag samples for every pair")
-    base = pairs(d)
-    worst = max(p["lag_ms"] for p in base.values())
+    # lag_ms is each pair's last sample: one read slowed by a loaded machine
+    # (529 ms seen under ASan with the CPUs shared) is replaced 100 ms later,
+    # so the pairs must all be under 500 ms at one reading within 10 s; a lag
+    # that is wrong (a clock mixed up, a reader counting another item) never is.
+    deadline = time.monotonic() + 10
+    while True:
+        base = pairs(d)
+        worst = max(p["lag_ms"] for p in base.values())
+        if worst < 500 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     check(worst < 500, f"replicator delay 0: every pair's lag small (worst {worst} ms)")
     figures = {"delay 0 ms": {f"{a}->{b}": p["lag_avg_ms"] for (a, b), p in base.items()}}
 
@@ -54,7 +63,12 @@ def test_lag():
     p = pairs(d)
     lag = p[("us-east-1", "eu-west-1")]["lag_ms"]
     check(1800 <= lag <= 2700, f"2 s delay: us-east-1 -> eu-west-1 lag near 2 s ({lag} ms)")
-    others = [v["lag_ms"] for k, v in p.items() if k != ("us-east-1", "eu-west-1")]
+    deadline = time.monotonic() + 10   # as above: a last sample slowed by load is replaced
+    while True:
+        others = [v["lag_ms"] for k, v in pairs(d).items() if k != ("us-east-1", "eu-west-1")]
+        if max(others) < 600 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     check(max(others) < 600, f"other pairs unaffected ({max(others)} ms)")
     figures["delay 2000 ms us-east-1->eu-west-1"] = lag
 
