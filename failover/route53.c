@@ -260,7 +260,12 @@ static void r53_arm_reconcile(void)
 
 int route53_init(const cfg_t *cfg, route53_notify_fn notify)
 {
+    /* a term set before (a follower: a window already closed) is kept */
+    uint64_t epoch = r53s.epoch, until = r53s.send_until_ms;
     memset(&r53s, 0, sizeof(r53s));
+    r53s.epoch = epoch;
+    r53s.send_until_ms = until;
+    r53s.bump_due = epoch != 0;
     r53s.cfg = cfg;
     r53s.notify = notify;
     r53s.n = cfg->n_regions < R53_MAXR ? cfg->n_regions : R53_MAXR;
@@ -273,7 +278,10 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify)
     if (!cfg->route53.enabled)
         return 0;
     r53_arm_reconcile();
-    r53_start_read();
+    if (r53_may_send())
+        r53_start_read();
+    else
+        r53s.stood_down = true;   /* read when a term opens the window */
     return 0;
 }
 

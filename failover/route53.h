@@ -95,7 +95,11 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify);
  *    GetChange) until a later call extends it; a flow that would call
  *    stops where it is (a request already sent is not cancelled; its answer
  *    is still handled) and the actuator stays not idle.
- * The same epoch with a later send_until_ms is a renewal. */
+ * The same epoch with a later send_until_ms is a renewal.  May be called
+ * before route53_init (the term is kept; route53_fini forgets it): an
+ * instance that starts as a follower calls route53_set_term(E, 0) with any
+ * E > 0 (e.g. 1) first, so that not even the start-up read is sent; the
+ * term it later acquires has a higher epoch. */
 void route53_set_term(uint64_t epoch, uint64_t send_until_ms);
 
 /* The guard record's name for route53.record_name RECORD_NAME (for the IAM

@@ -237,9 +237,9 @@ static void r53_refuse(const char *why, bool safety)
     r53_go_idle();
 }
 
-/* The fresh listing before a batch.  Anything changed since the decision
- * was made: no batch on the old view; the controller decides again. */
-void r53_after_fresh(const r53_list_t *acc)
+/* Take the fresh listing as what we know; -1 when the flow ends here
+ * (the group changed: decide again; or the guard forbids a batch). */
+static int r53_fresh_adopt(const r53_list_t *acc)
 {
     if (r53s.bumping) {
         /* a new term starts from the live group as it is: what an earlier
@@ -250,9 +250,16 @@ void r53_after_fresh(const r53_list_t *acc)
     } else if (r53_adopt_listing(acc, true)) {
         r53s.notify(R53_NOTE_LIVE);
         r53_go_idle();
-        return;
+        return -1;
     }
-    if (r53_fence_gate() == -1)
+    return r53_fence_gate();
+}
+
+/* The fresh listing before a batch.  Anything changed since the decision
+ * was made: no batch on the old view; the controller decides again. */
+void r53_after_fresh(const r53_list_t *acc)
+{
+    if (r53_fresh_adopt(acc) == -1)
         return;
     memset(&r53s.change, 0, sizeof(r53s.change));
     r53s.change.decision = r53s.ask_seq;

@@ -85,7 +85,7 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
                 epoch, r53s.epoch);
         return;
     }
-    bool term = epoch > r53s.epoch;
+    bool term = epoch > r53s.epoch, was_open = r53s.epoch && r53_may_send();
     r53s.epoch = epoch;
     r53s.send_until_ms = send_until_ms;
     if (epoch == 0)
@@ -98,7 +98,7 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
     }
     if (!r53_may_send())
         return;
-    bool resumed = r53s.stood_down;
+    bool resumed = r53s.stood_down || (!was_open && !term);   /* the window reopened */
     r53s.stood_down = false;
     r53_kick();
     if (resumed && r53s.phase == R53_IDLE && r53s.read_ok && r53s.notify) {
@@ -178,7 +178,8 @@ void r53_guard_landed(void)
         /* the epoch it was built with (a newer term may have begun since) */
         r53s.guard_bad = r53_guard_parse(&r53s.guard_live, &r53s.guard_epoch) == -1;
     }
-    if (r53s.bumping) {
+    if (r53s.bumping && r53s.have_guard && !r53s.guard_bad && r53s.guard_epoch == r53s.epoch) {
+        /* (a bump built before a still newer term began does not count) */
         log_msg(LOG_NOTICE, "msg=\"route53: guard bumped\" epoch=%" PRIu64, r53s.epoch);
         r53s.bump_due = false;
     }

@@ -3,7 +3,8 @@
  * against the Route 53 peer, and lets a test hand it a lease term the way
  * the lease (cluster/) will.  Used by tests/bb/test_r53_fence_actuator.py.
  *
- * Usage: r53_term_driver CONFIG.  Commands on stdin, one a line:
+ * Usage: r53_term_driver CONFIG [EPOCH WINDOW_MS] (a term set before
+ * route53_init, as a follower does).  Commands on stdin, one a line:
  *   term EPOCH WINDOW_MS   route53_set_term(EPOCH, now + WINDOW_MS)
  *   apply SEQ W0 W1 ...    route53_apply; prints "apply rc=N"
  *   state                  prints "state idle=I phase=P epoch=E guard=G ready=R"
@@ -88,8 +89,8 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 int main(int argc, char **argv)
 {
     char err[1024];
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CONFIG\n", argv[0]);
+    if (argc != 2 && argc != 4) {
+        fprintf(stderr, "usage: %s CONFIG [EPOCH WINDOW_MS]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -101,7 +102,13 @@ int main(int argc, char **argv)
     }
     if (loop_init() == -1 || state_init(cfg->controller.state_dir, err, sizeof(err)) == -1 ||
         feed_init(cfg->controller.events_ring, err, sizeof(err)) == -1 || alarm_init(cfg) == -1 ||
-        aws_init(cfg, err, sizeof(err)) == -1 || route53_init(cfg, on_note) == -1) {
+        aws_init(cfg, err, sizeof(err)) == -1) {
+        fprintf(stderr, "init: %s\n", err);
+        return 2;
+    }
+    if (argc == 4)
+        route53_set_term(strtoull(argv[2], NULL, 10), loop_now_ms() + strtoull(argv[3], NULL, 10));
+    if (route53_init(cfg, on_note) == -1) {
         fprintf(stderr, "init: %s\n", err);
         return 2;
     }

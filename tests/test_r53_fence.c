@@ -255,6 +255,20 @@ static void test_bump(void)
     r53_rrset_clear(&live[1]);
     free(b);
 
+    /* a newer term begins while the bump of 7 is in flight: its landing
+     * does not count as the bump of 8 */
+    setup(7, "\"epoch=6 holder=use2-b\"", -1, -1);
+    r53s.bump_due = r53s.bumping = true;
+    b = build(&refused);
+    free(b);
+    r53s.phase = R53_SUBMITTING;   /* busy: the new term waits */
+    route53_set_term(8, UINT64_MAX);
+    CHECK(r53s.epoch == 8 && r53s.bump_due);
+    r53_guard_landed();
+    CHECK(r53s.bump_due);
+    CHECK_EQ_INT(route53_guard_epoch(), 7);
+    r53s.phase = R53_IDLE;
+
     /* a later attempt finds the bump already landed: done, nothing sent */
     setup(7, "\"epoch=7 holder=use1-a\"", -1, -1);
     r53s.bump_due = r53s.bumping = true;
@@ -272,6 +286,10 @@ static void test_window(void)
     CHECK(!route53_idle());
     CHECK_EQ_INT(route53_apply(2, (int[]){0, 50}, 2), -1);   /* nothing starts: no call */
     CHECK(r53s.req == NULL && r53s.phase == R53_IDLE);
+    n_notes = 0;
+    route53_set_term(7, UINT64_MAX);   /* renewed: the controller hears the actuator is free again */
+    CHECK(route53_idle());
+    CHECK(n_notes == 2 && notes[0] == R53_NOTE_LIVE && notes[1] == R53_NOTE_IDLE);
     r53s.epoch = 0;   /* no cluster: no window */
     CHECK(r53_may_send());
 }

@@ -32,7 +32,7 @@ def zone(guard_epoch):
 
 
 class Driver:
-    def __init__(self, peer):
+    def __init__(self, peer, term=()):
         self.dir = tmpdir("r53drv-")
         cfg = {"controller": {"id": "use1-a", "state_dir": os.path.join(self.dir, "state")},
                "aws": {"endpoints": {"route53": peer.url}, "retry": {"base_ms": 50, "max_ms": 500}},
@@ -47,7 +47,7 @@ class Driver:
                    AWS_SECRET_ACCESS_KEY=TEST_KEY["secret_key"], AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
                    AWS_CONFIG_FILE="/nonexistent")
         self.log = open(os.path.join(self.dir, "driver.log"), "w")
-        self.proc = spawn("r53_term_driver", [DRIVER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = spawn("r53_term_driver", [DRIVER, path, *map(str, term)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=self.log, text=True, env=env)
         self.lines, self.seen = queue.Queue(), []
         threading.Thread(target=self._read, daemon=True).start()
@@ -85,13 +85,18 @@ class Driver:
             return f.read()
 
     def stop(self):
+        """Quit; its exit status (and no sanitizer report: the ASan build)."""
+        rc = None
         try:
             self.send("quit")
-            self.proc.wait(10)
+            rc = self.proc.wait(10)
         except (OSError, subprocess.TimeoutExpired):
             pass
         stop(self.proc)
+        log = self.log_text()
         self.log.close()
+        check(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
+              f"the driver exits cleanly (status {rc}){log[-1500:] if rc != 0 else ''}")
 
 
 def epoch_of(recs):
@@ -194,6 +199,7 @@ def test_term_bump_fence_window():
         check_eq(calls(peer), c0, "no Route 53 call of any kind after send-until (reads, reconcile included)")
         check_eq(d.state().get("idle"), "0", "not idle with the window closed")
         d.send("term 8 60000")   # renewed
+        d.expect(lambda x: x == "note idle", 10, "the controller is told the actuator is free again")
         wait_for(lambda: d.state().get("idle") == "1", 15, "idle again once renewed")
 
         # the bump of a new term whose answer is lost: recognised as landed by re-reading
@@ -219,5 +225,30 @@ def test_term_bump_fence_window():
         peer.stop()
 
 
+def test_follower_from_start():
+    """A follower (a term whose window is already closed, set before start-up)
+    sends nothing at all, not even the start-up read; once it acquires a
+    term it reads, bumps the guard, and only then applies."""
+    peer = Route53Peer(zone(5), pending_ms=100)
+    d = Driver(peer, term=(1, 0))
+    try:
+        d.expect(lambda x: x == "started", 15, "the driver started")
+        time.sleep(6)   # past a reconcile (5 s)
+        check_eq(calls(peer), 0, "a follower makes no Route 53 call")
+        st = d.state()
+        check(st.get("idle") == "0" and st.get("ready") == "0", f"not ready, not idle ({st})")
+        d.send("term 6 60000")
+        ch = wait_for(lambda: landed(peer, 0), 15, "the new leader's bump landed")
+        check_eq([(epoch_of(c["before"]), epoch_of(c["after"])) for c in ch], [(5, 6)], "the guard from 5 to 6")
+        wait_for(lambda: d.state().get("idle") == "1", 15, "idle after the bump")
+        d.send("apply 1 100 0")
+        ch = wait_for(lambda: landed(peer, 1), 15, "its first weight batch landed")
+        check_eq((epoch_of(ch[0]["before"]), epoch_of(ch[0]["after"])), (6, 6), "guarded with epoch 6")
+        check_eq(weights_of(peer.records()), {"us-east-1": 100, "eu-west-1": 0}, "the drain landed")
+    finally:
+        d.stop()
+        peer.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_term_bump_fence_window])
+    run_tests([test_term_bump_fence_window, test_follower_from_start])
