@@ -4,7 +4,10 @@
  * hosted zone, the change batch further limited by the condition keys
  * route53:ChangeResourceRecordSetsNormalizedRecordNames, ...RecordTypes and
  * ...Actions; GetChange on every change id (change ids are not known in
- * advance). */
+ * advance).  The names and types include the fencing guard, a TXT record
+ * (failover/route53_guard.c), which regiond writes only with a lease term
+ * (route53_set_term); the three keys are independent sets, so the policy
+ * cannot tie TXT to the guard's name alone (docs/safety.md, "Fencing"). */
 #include "daemon/iam.h"
 
 #include <stdbool.h>
@@ -13,6 +16,8 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "failover/route53.h"
 
 static cJSON *iam_statement(cJSON *stmts, const char *sid, const char *const *actions, size_t n,
                             const char *resource)
@@ -30,18 +35,26 @@ static cJSON *iam_statement(cJSON *stmts, const char *sid, const char *const *ac
     return s;
 }
 
-static void iam_route53(cJSON *stmts, const cfg_t *cfg)
+/* A name as the condition key compares it: without the final dot, lower case. */
+static void iam_normalize(char *name)
 {
-    const cfg_route53_t *r = &cfg->route53;
-    char zone[160], name[300];
-    snprintf(zone, sizeof(zone), "arn:aws:route53:::hostedzone/%s", r->hosted_zone_id);
-    snprintf(name, sizeof(name), "%s", r->record_name);
     size_t l = strlen(name);
     if (l && name[l - 1] == '.')
-        name[l - 1] = '\0';   /* the condition key compares names without the final dot, lower case */
+        name[l - 1] = '\0';
     for (char *p = name; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
+}
+
+static void iam_route53(cJSON *stmts, const cfg_t *cfg)
+{
+    const cfg_route53_t *r = &cfg->route53;
+    char zone[160], name[300], guard[300];
+    snprintf(zone, sizeof(zone), "arn:aws:route53:::hostedzone/%s", r->hosted_zone_id);
+    snprintf(name, sizeof(name), "%s", r->record_name);
+    iam_normalize(name);
+    bool have_guard = route53_guard_name(r->record_name, guard, sizeof(guard)) == 0;
+    iam_normalize(guard);
     static const char *const change[] = {"route53:ChangeResourceRecordSets"};
     cJSON *s = iam_statement(stmts, "ChangeOnlyTheWeightedRecordSet", change, 1, zone);
     cJSON *cond = s ? cJSON_AddObjectToObject(s, "Condition") : NULL;
@@ -49,12 +62,12 @@ static void iam_route53(cJSON *stmts, const cfg_t *cfg)
     if (fav) {
         /* A and AAAA of the name are one group to regiond (a drain moves both). */
         bool cname = strcmp(r->record_type, "CNAME") == 0;
-        const char *names[] = {name}, *acts[] = {"CREATE", "DELETE"};
-        const char *types[] = {cname ? "CNAME" : "A", "AAAA"};
+        const char *names[] = {name, guard}, *acts[] = {"CREATE", "DELETE"};
+        const char *types[] = {cname ? "CNAME" : "A", cname ? "TXT" : "AAAA", "TXT"};
         cJSON_AddItemToObject(fav, "route53:ChangeResourceRecordSetsNormalizedRecordNames",
-                              cJSON_CreateStringArray(names, 1));
+                              cJSON_CreateStringArray(names, have_guard ? 2 : 1));
         cJSON_AddItemToObject(fav, "route53:ChangeResourceRecordSetsRecordTypes",
-                              cJSON_CreateStringArray(types, cname ? 1 : 2));
+                              cJSON_CreateStringArray(types, (cname ? 1 : 2) + have_guard));
         cJSON_AddItemToObject(fav, "route53:ChangeResourceRecordSetsActions",
                               cJSON_CreateStringArray(acts, 2));
     }

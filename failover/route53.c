@@ -77,7 +77,10 @@ bool route53_ready(void)
 
 bool route53_idle(void)
 {
-    return r53s.phase == R53_IDLE && r53s.read_ok;
+    /* with a lease term: also inside the send window, this term's guard
+     * bumped, and not fenced */
+    return r53s.phase == R53_IDLE && r53s.read_ok &&
+           (!r53s.epoch || (r53_may_send() && !r53s.bump_due && !r53s.fenced));
 }
 
 route53_phase_t route53_phase(void) { return r53s.phase; }
@@ -149,6 +152,8 @@ void r53_change_event(feed_ev_t type)
 void r53_go_idle(void)
 {
     r53s.phase = R53_IDLE;
+    r53s.bumping = false;
+    r53_kick();   /* a guard bump due goes first (route53_idle is false until it landed) */
     r53s.notify(R53_NOTE_IDLE);
 }
 
@@ -191,11 +196,10 @@ static void r53_after_start(const r53_list_t *acc)
         cJSON_AddNumberToObject(d, r53s.cfg->regions[i].name, route53_live_weight(i));
     r53_event(EV_ROUTE53_LIVE, d);
     r53s.phase = R53_IDLE;
+    r53_kick();
     r53s.notify(R53_NOTE_LIVE);
     r53s.notify(R53_NOTE_IDLE);
 }
-
-static void r53_start_read(void);
 
 /* The first read failed: no decision is applied without live weights;
  * alarm and read again after a backoff. */
@@ -208,7 +212,7 @@ static void r53_start_failed(const char *error)
     r53_retry_later(r53_start_read);
 }
 
-static void r53_start_read(void)
+void r53_start_read(void)
 {
     r53s.phase = R53_READING;
     r53_read(r53_after_start, r53_start_failed);
@@ -218,6 +222,7 @@ static void r53_after_reconcile(const r53_list_t *acc)
 {
     bool drifted = r53_adopt_listing(acc, true);
     r53s.phase = R53_IDLE;
+    r53_kick();
     if (drifted)
         r53s.notify(R53_NOTE_LIVE);
     r53s.notify(R53_NOTE_IDLE);
@@ -236,8 +241,8 @@ static void r53_reconcile_failed(const char *error)
 static void r53_on_reconcile(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    if (r53s.phase != R53_IDLE || r53s.retry_fn)
-        return;
+    if (r53s.phase != R53_IDLE || r53s.retry_fn || r53s.fenced || !r53_may_send())
+        return;   /* busy, waiting, or no Route 53 call allowed now (lease) */
     if (!r53s.read_ok) {
         r53_start_read();
         return;
@@ -255,7 +260,12 @@ static void r53_arm_reconcile(void)
 
 int route53_init(const cfg_t *cfg, route53_notify_fn notify)
 {
+    /* a term set before (a follower: a window already closed) is kept */
+    uint64_t epoch = r53s.epoch, until = r53s.send_until_ms;
     memset(&r53s, 0, sizeof(r53s));
+    r53s.epoch = epoch;
+    r53s.send_until_ms = until;
+    r53s.bump_due = epoch != 0;
     r53s.cfg = cfg;
     r53s.notify = notify;
     r53s.n = cfg->n_regions < R53_MAXR ? cfg->n_regions : R53_MAXR;
@@ -264,10 +274,14 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify)
     r53s.retry_timer = evtimer_new(loop_base(), r53_on_retry, NULL);
     if (!r53s.poll_timer || !r53s.reconcile_timer || !r53s.retry_timer || dnscheck_init() == -1)
         return -1;
+    r53_guard_setup();
     if (!cfg->route53.enabled)
         return 0;
     r53_arm_reconcile();
-    r53_start_read();
+    if (r53_may_send())
+        r53_start_read();
+    else
+        r53s.stood_down = true;   /* read when a term opens the window */
     return 0;
 }
 
@@ -297,6 +311,14 @@ void route53_configure(const cfg_t *cfg)
     r53s.read_ok = false;
     r53s.n = cfg->n_regions < R53_MAXR ? cfg->n_regions : R53_MAXR;
     r53s.phase = R53_IDLE;
+    /* the term is not config: kept; the guard (its name may have changed)
+     * is read again and bumped again before any weight batch */
+    r53_guard_setup();
+    r53s.bumping = r53s.stood_down = false;
+    if (r53s.epoch) {
+        r53s.bump_due = true;
+        r53s.bump_attempts = 0;
+    }
     event_del(r53s.reconcile_timer);
     if (!cfg->route53.enabled) {
         if (was)
@@ -304,7 +326,10 @@ void route53_configure(const cfg_t *cfg)
         return;
     }
     r53_arm_reconcile();
-    r53_start_read();
+    if (r53_may_send())
+        r53_start_read();
+    else
+        r53s.stood_down = true;   /* read when the window opens again */
 }
 
 void route53_fini(void)
@@ -324,5 +349,7 @@ void route53_fini(void)
         for (int s = 0; s < R53_SLOTS; s++)
             r53_rrset_clear(&r53s.known[i][s]);
     r53_list_free(&r53s.acc);
+    r53_rrset_clear(&r53s.guard_live);
+    r53_rrset_clear(&r53s.guard_new);
     memset(&r53s, 0, sizeof(r53s));
 }

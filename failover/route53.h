@@ -34,6 +34,7 @@
 #define REGIOND_ROUTE53_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config/cfg.h"
@@ -68,11 +69,47 @@ typedef enum {
     R53_NOTE_APPLIED,    /* a batch was accepted: counts for hold-down and damping */
     R53_NOTE_IDLE,       /* free to take the next change */
     R53_NOTE_FAILED,     /* a batch failed and did not land: back off before retrying */
+    R53_NOTE_FENCED,     /* the live guard record shows a higher epoch than ours: we
+                          * are a stale leader; nothing was sent; step down */
 } route53_note_t;
 
 typedef void (*route53_notify_fn)(route53_note_t what);
 
 int route53_init(const cfg_t *cfg, route53_notify_fn notify);
+
+/* Fencing (docs/safety.md, "Fencing"): the lease term regiond holds.
+ *  - epoch 0 (the default): no cluster; the actuator behaves exactly as
+ *    without this call (no guard record read or written, no send window);
+ *  - epoch > 0: every read before a batch also reads the guard TXT record
+ *    "_regiond-epoch.<route53.record_name>" (a leading "*." of the name
+ *    stripped); every batch carries the exact DELETE of the live guard and
+ *    the CREATE of one with this epoch, so a batch of an older term fails
+ *    whole at Route 53 once a newer term bumped it; a live guard with a
+ *    higher epoch: nothing is sent, R53_NOTE_FENCED;
+ *  - a higher epoch than the last one starts a new term: before any weight
+ *    batch the actuator sends a batch that only bumps the guard (the group
+ *    re-created identically); route53_idle() is false until it landed;
+ *    a lower epoch than the current one is ignored (epochs only grow);
+ *  - send_until_ms (monotonic ms, loop_now_ms()'s clock): from then on the
+ *    actuator makes NO Route 53 call of any kind (no read, batch, retry or
+ *    GetChange) until a later call extends it; a flow that would call
+ *    stops where it is (a request already sent is not cancelled; its answer
+ *    is still handled) and the actuator stays not idle.
+ * The same epoch with a later send_until_ms is a renewal.  May be called
+ * before route53_init (the term is kept; route53_fini forgets it): an
+ * instance that starts as a follower calls route53_set_term(E, 0) with any
+ * E > 0 (e.g. 1) first, so that not even the start-up read is sent; the
+ * term it later acquires has a higher epoch. */
+void route53_set_term(uint64_t epoch, uint64_t send_until_ms);
+
+/* The guard record's name for route53.record_name RECORD_NAME (for the IAM
+ * policy and docs): 0, or -1 when the name leaves no room for it (out "") */
+int route53_guard_name(const char *record_name, char *out, size_t len);
+
+/* Our epoch (0: no cluster) and the epoch of the guard as last read or
+ * written (0: none read). */
+uint64_t route53_epoch(void);
+uint64_t route53_guard_epoch(void);
 void route53_configure(const cfg_t *cfg);
 void route53_fini(void);
 

@@ -68,6 +68,10 @@ static void r53_on_getchange(void *arg, const aws_resp_t *resp)
 void r53_on_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
+    if (!r53_may_send()) {   /* the change is accepted: Route 53 finishes it; the next leader reads it */
+        r53_stand_down();
+        return;
+    }
     char path[256];
     const char *id = r53s.change.change_id;
     if (strncmp(id, "/change/", 8) == 0)
@@ -89,6 +93,8 @@ void r53_free_created(void)
             r53_rrset_clear(&r53s.created[i][s]);
     free(r53s.created);
     r53s.created = NULL;
+    r53_rrset_clear(&r53s.guard_new);
+    r53s.guard_sent = false;
 }
 
 /* The batch did not land: alarm, let the controller back off and decide
@@ -134,18 +140,24 @@ static void r53_after_verify(const r53_list_t *acc)
         r53s.read_ok = false;   /* adopt without reporting our own change */
         r53_drift_corrected();
         r53_adopt_listing(acc, false);
+        r53_guard_landed();
         r53_intent_clear();
         r53_free_created();
         r53s.changes_total++;
         alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, "Route 53 changes go through again");
         r53_change_event(EV_ROUTE53_CHANGE_LANDED);
-        r53s.notify(R53_NOTE_APPLIED);
+        if (!r53s.bumping)   /* a guard bump changes no weight: not a change for damping */
+            r53s.notify(R53_NOTE_APPLIED);
         r53s.notify(R53_NOTE_LIVE);
         r53_go_idle();
         return;
     }
     bool drifted = r53_adopt_listing(acc, true);
+    if (r53s.epoch && r53s.guard_epoch > r53s.epoch)
+        r53s.fenced = true;   /* a newer term bumped the guard: that is why it failed */
     r53_batch_failed("FAILED", drifted);
+    if (r53s.fenced)
+        r53s.notify(R53_NOTE_FENCED);
 }
 
 static void r53_verify(void);
@@ -186,6 +198,7 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
                 }
         }
         r53_drift_corrected();
+        r53_guard_landed();
         r53_free_created();
         r53s.have_lost = false;   /* a batch over the whole group landed: the old one cannot */
         r53s.changes_total++;
@@ -193,7 +206,7 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53_intent_clear();
         alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, "Route 53 changes go through again");
         r53_change_event(EV_ROUTE53_CHANGE_SUBMITTED);
-        r53s.notify(R53_NOTE_APPLIED);
+        r53s.notify(r53s.bumping ? R53_NOTE_LIVE : R53_NOTE_APPLIED);   /* a bump changes no weight */
         r53s.phase = R53_PENDING;
         r53s.poll_wait_ms = 250;
         r53_on_poll(-1, 0, NULL);
@@ -224,15 +237,30 @@ static void r53_refuse(const char *why, bool safety)
     r53_go_idle();
 }
 
+/* Take the fresh listing as what we know; -1 when the flow ends here
+ * (the group changed: decide again; or the guard forbids a batch). */
+static int r53_fresh_adopt(const r53_list_t *acc)
+{
+    if (r53s.bumping) {
+        /* a new term starts from the live group as it is: what an earlier
+         * leader wrote is not drift (drift flags already set are kept and
+         * the bump rewrites nothing) */
+        r53s.read_ok = false;
+        r53_adopt_listing(acc, false);
+    } else if (r53_adopt_listing(acc, true)) {
+        r53s.notify(R53_NOTE_LIVE);
+        r53_go_idle();
+        return -1;
+    }
+    return r53_fence_gate();
+}
+
 /* The fresh listing before a batch.  Anything changed since the decision
  * was made: no batch on the old view; the controller decides again. */
 void r53_after_fresh(const r53_list_t *acc)
 {
-    if (r53_adopt_listing(acc, true)) {
-        r53s.notify(R53_NOTE_LIVE);
-        r53_go_idle();
+    if (r53_fresh_adopt(acc) == -1)
         return;
-    }
     memset(&r53s.change, 0, sizeof(r53s.change));
     r53s.change.decision = r53s.ask_seq;
     char *body = NULL, why[300];
@@ -256,6 +284,11 @@ void r53_after_fresh(const r53_list_t *acc)
     aws_call_t c = {.service = "route53", .region = "us-east-1", .op = "ChangeResourceRecordSets",
                     .method = "POST", .path_query = path, .body = body, .body_len = strlen(body),
                     .content_type = "text/xml", .proto = AWS_PROTO_REST_XML};
+    if (!r53_may_send()) {   /* the read outlived the lease's send window */
+        free(body);
+        r53_stand_down();
+        return;
+    }
     r53s.have_change = true;
     r53s.change.decided_ms = r53s.change.submitted_ms = loop_now_ms();
     r53s.change.submitted_wall_ms = loop_wall_ms();

@@ -16,6 +16,10 @@
  * changed any of them since our read: a second regiond, an operator with
  * the aws CLI, anyone.  DELETE and CREATE of one record in one batch is
  * the documented way to change it within a batch.
+ * Fencing (epoch > 0, route53_guard.c): the same two promises make the
+ * guard record part of that guard: every batch DELETEs the live guard
+ * exactly as read (when there is one) and CREATEs it with our epoch, so a
+ * batch built on a guard that a newer term has since bumped fails whole.
  * And the reason regiond never writes every weight 0 (API reference,
  * ResourceRecordSet, Weight): "If you set Weight to 0 for all of the
  * records in the group, traffic is routed to all resources with equal
@@ -30,6 +34,22 @@
 #include "core/log.h"
 
 #define R53_MAX_CHANGES 100   /* "A request cannot contain more than 100 Change elements" */
+
+/* The guard's items (epoch > 0): the exact DELETE of the live guard, when
+ * there is one, and the CREATE of ours.  How many were added, or -1 (OOM). */
+static int r53_guard_items(r53_change_item_t *items)
+{
+    int k = 0;
+    if (!r53s.epoch)
+        return 0;
+    if (r53_guard_make(r53s.epoch, &r53s.guard_new) == -1)
+        return -1;
+    r53s.guard_sent = r53s.have_guard;
+    if (r53s.have_guard)
+        items[k++] = (r53_change_item_t){.action = "DELETE", .rrset = &r53s.guard_live};
+    items[k++] = (r53_change_item_t){.action = "CREATE", .rrset = &r53s.guard_new};
+    return k;
+}
 
 /* The TTL for a plain record of slot s built from the config: Route 53
  * keeps one TTL per weighted group (Developer Guide, "Values specific for
@@ -83,7 +103,7 @@ static int r53_from_config(size_t i, int s, int w, r53_rrset_t *out)
  * or, for a drifted record under correct_drift, the configured one. */
 static int r53_desired(size_t i, int s, int w, r53_rrset_t *out)
 {
-    if (r53s.cfg->route53.correct_drift && r53s.drift[i] && r53_from_config(i, s, w, out) == 0)
+    if (!r53s.bumping && r53s.cfg->route53.correct_drift && r53s.drift[i] && r53_from_config(i, s, w, out) == 0)
         return 0;
     if (r53_rrset_copy(out, &r53s.known[i][s]) == -1)
         return -1;
@@ -167,7 +187,7 @@ static int r53_gate(char *why, size_t whylen)
 
 int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t whylen)
 {
-    static r53_change_item_t items[2 * R53_MAXR * R53_SLOTS];
+    static r53_change_item_t items[2 * R53_MAXR * R53_SLOTS + 2];
     size_t k = 0, changed = 0;
     *body = NULL;
     *refused = false;
@@ -177,9 +197,9 @@ int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t 
         snprintf(why, whylen, "out of memory");
         return -1;
     }
-    if (changed == 0)
+    if (changed == 0 && !r53s.bumping)
         return 0;
-    if (r53_gate(why, whylen) == -1) {
+    if (changed && r53_gate(why, whylen) == -1) {
         *refused = true;
         return -1;
     }
@@ -190,6 +210,12 @@ int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t 
             if (r53s.created[i][s].name[0])
                 items[k++] = (r53_change_item_t){.action = "CREATE", .rrset = &r53s.created[i][s]};
         }
+    int g = r53_guard_items(items + k);
+    if (g == -1) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    k += (size_t)g;
     if (k > R53_MAX_CHANGES) {
         snprintf(why, whylen, "the group needs %zu changes in one batch; Route 53 takes at most %d", k,
                  R53_MAX_CHANGES);
@@ -197,7 +223,14 @@ int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t 
         return -1;
     }
     char comment[200];
-    snprintf(comment, sizeof(comment), "regiond %s decision %" PRIu64, r53s.cfg->controller.id, seq);
+    if (r53s.bumping)
+        snprintf(comment, sizeof(comment), "regiond %s epoch %" PRIu64 " guard bump", r53s.cfg->controller.id,
+                 r53s.epoch);
+    else if (r53s.epoch)
+        snprintf(comment, sizeof(comment), "regiond %s epoch %" PRIu64 " decision %" PRIu64,
+                 r53s.cfg->controller.id, r53s.epoch, seq);
+    else
+        snprintf(comment, sizeof(comment), "regiond %s decision %" PRIu64, r53s.cfg->controller.id, seq);
     if (!(*body = r53_build_change_batch(comment, items, k))) {
         snprintf(why, whylen, "out of memory");
         return -1;
@@ -218,5 +251,8 @@ bool r53_live_matches_sent(const r53_list_t *acc)
                 ok = false;
         }
     r53_free_picked(live);
+    /* and the guard as we wrote it (the read before this check read it) */
+    if (ok && r53s.guard_new.name[0])
+        ok = r53s.have_guard && r53_rrset_equal(&r53s.guard_new, &r53s.guard_live);
     return ok;
 }

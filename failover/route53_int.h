@@ -57,7 +57,23 @@ typedef struct {
     int lost[R53_MAXR];           /* weights of a change found not landed at start-up (-1: not changed) */
     bool have_lost;               /* it may still land late (a reload cancelled it in flight) */
     char error[512];
+    /* fencing (route53_guard.c, route53_term.c); all zero while epoch is 0 */
+    uint64_t epoch;               /* our lease term; 0 = no cluster */
+    uint64_t send_until_ms;       /* monotonic: no Route 53 call from then on (epoch > 0) */
+    bool bump_due;                /* this term's guard bump has not landed yet */
+    bool bumping;                 /* the flow in progress is the bump */
+    unsigned bump_attempts;       /* this term's; the first goes at once, later ones after a backoff */
+    bool fenced;                  /* a live guard showed a higher epoch: silent until a higher term */
+    bool stood_down;              /* the send window closed with a flow stopped half-way */
+    bool have_guard;              /* guard_live holds the guard as last read or written */
+    bool guard_bad;               /* the live guard's value could not be parsed */
+    uint64_t guard_epoch;         /* guard_live's epoch (0 when none) */
+    r53_rrset_t guard_live;
+    r53_rrset_t guard_new;        /* the guard CREATE of the batch in flight (name "" when none) */
+    bool guard_sent;              /* the batch in flight DELETEs guard_live */
+    char guard_name[256];         /* "" when the record name leaves no room for it */
     int64_t last_read_wall_ms;
+
     uint64_t changes_total, drift_total;
 } r53_state_t;
 
@@ -74,6 +90,7 @@ void r53_change_event(feed_ev_t type);
 void r53_go_idle(void);
 void r53_retry_later(void (*fn)(void));
 void r53_retry_reset(void);
+void r53_start_read(void);
 
 /* route53_read.c: read every page of the live listing of the record name,
  * then call `after` with it, or `fail` with the error; our regions' records
@@ -106,5 +123,24 @@ bool r53_live_matches_sent(const r53_list_t *acc);
 void r53_after_fresh(const r53_list_t *acc);
 void r53_on_poll(evutil_socket_t fd, short what, void *arg);
 void r53_free_created(void);
+
+/* route53_guard.c: the guard record (name, value, parsing) and the
+ * guard's page of a read; the guard items of a batch; is the lease's
+ * send window open (always with epoch 0)? */
+void r53_guard_setup(void);
+void r53_guard_adopt(const r53_list_t *page);
+int r53_guard_make(uint64_t epoch, r53_rrset_t *out);
+int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch);
+bool r53_may_send(void);
+
+/* route53_term.c: before a batch, what the live guard allows (0 go on; -1
+ * the flow was ended here: fenced, guard unreadable, or the bump found
+ * already landed); the window closed: stop the flow where it is; start
+ * what is due (the term's bump, a stopped read) when idle; the batch in
+ * flight landed: the guard it wrote is what we know. */
+int r53_fence_gate(void);
+void r53_stand_down(void);
+void r53_kick(void);
+void r53_guard_landed(void);
 
 #endif

@@ -50,6 +50,8 @@ int r53_slot_of(const char *type)
 /* ---- reading the live records ---- */
 
 static void r53_on_list(void *arg, const aws_resp_t *resp);
+static void r53_on_guard(void *arg, const aws_resp_t *resp);
+static void r53_deliver(void);
 
 static void r53_read_failed(const char *error)
 {
@@ -63,25 +65,31 @@ static void r53_read_failed(const char *error)
         fail(r53s.error);
 }
 
-/* One page from (name, type, identifier); type and identifier may be NULL
- * (identifier needs type: ListResourceRecordSets reference). */
-static void r53_list_page(const char *name, const char *type, const char *ident)
+/* One page from (name, type, identifier) of at most `max` records,
+ * answered to `cb`; type and identifier may be NULL (identifier needs
+ * type: ListResourceRecordSets reference).  Nothing is sent once the
+ * lease's send window closed (the flow stops: r53_stand_down). */
+static void r53_list_page(const char *name, const char *type, const char *ident, int max, aws_done_fn cb)
 {
+    if (!r53_may_send()) {
+        r53_stand_down();
+        return;
+    }
     char path[1200], *en = NULL, *ei = NULL, *et = NULL;
     const cfg_route53_t *rc = &r53s.cfg->route53;
     /* Query parameters sorted by name: libcurl 7.88 signs them as given. */
     en = curl_easy_escape(NULL, name, 0);
     et = type && *type ? curl_easy_escape(NULL, type, 0) : NULL;
     ei = et && ident && *ident ? curl_easy_escape(NULL, ident, 0) : NULL;
-    snprintf(path, sizeof(path), "/2013-04-01/hostedzone/%s/rrset?%s%s%smaxitems=300&name=%s%s%s",
-             rc->hosted_zone_id, ei ? "identifier=" : "", ei ? ei : "", ei ? "&" : "", en ? en : "",
+    snprintf(path, sizeof(path), "/2013-04-01/hostedzone/%s/rrset?%s%s%smaxitems=%d&name=%s%s%s",
+             rc->hosted_zone_id, ei ? "identifier=" : "", ei ? ei : "", ei ? "&" : "", max, en ? en : "",
              et ? "&type=" : "", et ? et : "");
     curl_free(en);
     curl_free(ei);
     curl_free(et);
     aws_call_t c = {.service = "route53", .region = "us-east-1", .op = "ListResourceRecordSets",
                     .method = "GET", .path_query = path, .proto = AWS_PROTO_REST_XML};
-    r53s.req = aws_call(&c, r53_on_list, NULL);
+    r53s.req = aws_call(&c, cb, NULL);
     if (!r53s.req)
         r53_read_failed("cannot start the request");
 }
@@ -239,11 +247,21 @@ static void r53_on_list(void *arg, const aws_resp_t *resp)
     /* More records of our name on the next page? (NextRecordName as
      * Route 53 writes it: compared with its name rules.) */
     if (page.truncated && r53_name_equal(page.next_name, r53s.cfg->route53.record_name)) {
-        r53_list_page(page.next_name, page.next_type, page.next_identifier);
+        r53_list_page(page.next_name, page.next_type, page.next_identifier, 300, r53_on_list);
         r53_list_free(&page);
         return;
     }
     r53_list_free(&page);
+    if (r53s.epoch && r53s.guard_name[0]) {   /* fencing: the guard too, in its own listing */
+        r53_list_page(r53s.guard_name, "TXT", NULL, 1, r53_on_guard);
+        return;
+    }
+    r53_deliver();
+}
+
+/* The listing is complete: hand it to whoever asked for it. */
+static void r53_deliver(void)
+{
     r53_after_fn after = r53s.after_read;
     r53_list_t acc = r53s.acc;   /* detached: `after` may start another read */
     memset(&r53s.acc, 0, sizeof(r53s.acc));
@@ -251,6 +269,24 @@ static void r53_on_list(void *arg, const aws_resp_t *resp)
     r53s.fail_read = NULL;
     after(&acc);
     r53_list_free(&acc);
+}
+
+/* The guard's page (StartRecordName = the guard name, type TXT, at most
+ * one record): the guard when its first record is it. */
+static void r53_on_guard(void *arg, const aws_resp_t *resp)
+{
+    (void)arg;
+    r53s.req = NULL;
+    char err[256];
+    r53_list_t page;
+    memset(&page, 0, sizeof(page));
+    if (!resp->ok || r53_parse_list(resp->body, resp->body_len, &page, err, sizeof(err)) == -1) {
+        r53_read_failed(resp->ok ? err : resp->error);
+        return;
+    }
+    r53_guard_adopt(&page);
+    r53_list_free(&page);
+    r53_deliver();
 }
 
 void r53_read(r53_after_fn after, r53_fail_fn fail)
@@ -262,5 +298,5 @@ void r53_read(r53_after_fn after, r53_fail_fn fail)
     /* With a CNAME only that type can live at the name; with A or AAAA both
      * are ours, so the listing starts at the name's first type. */
     r53_list_page(r53s.cfg->route53.record_name,
-                  r53_slot_type(1) ? NULL : r53s.cfg->route53.record_type, NULL);
+                  r53_slot_type(1) ? NULL : r53s.cfg->route53.record_type, NULL, 300, r53_on_list);
 }

@@ -224,9 +224,11 @@ def test_cname_and_iam_policy():
     ch = [s for s in st.values() if s["Action"] == ["route53:ChangeResourceRecordSets"]]
     check(ch and ch[0]["Resource"] == zone_arn, "ChangeResourceRecordSets scoped to the hosted zone")
     cond = ch[0]["Condition"]["ForAllValues:StringEquals"] if ch else {}
-    check_eq(cond.get("route53:ChangeResourceRecordSetsNormalizedRecordNames"), ["api.example.test"],
-             "changes limited to the record name")
-    check_eq(cond.get("route53:ChangeResourceRecordSetsRecordTypes"), ["CNAME"], "and to its type")
+    check_eq(cond.get("route53:ChangeResourceRecordSetsNormalizedRecordNames"),
+             ["api.example.test", "_regiond-epoch.api.example.test"],
+             "changes limited to the record name and its fencing guard")
+    check_eq(cond.get("route53:ChangeResourceRecordSetsRecordTypes"), ["CNAME", "TXT"],
+             "and to its type and the guard's TXT")
     ls = [s for s in st.values() if s["Action"] == ["route53:ListResourceRecordSets"]]
     check(ls and ls[0]["Resource"] == zone_arn, "ListResourceRecordSets scoped to the hosted zone")
     gc = [s for s in st.values() if s["Action"] == ["route53:GetChange"]]

@@ -1,0 +1,131 @@
+/* route53_guard — the fencing guard record: its name, its value, what a
+ * read found, the guard items of a batch and the lease's send window.
+ *
+ * The guard is the TXT record "_regiond-epoch.<route53.record_name>" (a
+ * leading "*." of a wildcard record name stripped: "*" is a wildcard only
+ * as the leftmost label, so "_regiond-epoch.*.x" would be a plain name with
+ * a literal "*" label — Developer Guide, "DNS domain name format").  Its one
+ * value is one character-string (at most 255 bytes, quoted: Developer
+ * Guide, "TXT record type"), e.g. "\"epoch=7 holder=use1-a\"": the term's
+ * epoch, and the holder (controller.id) for operators.  It is outside the
+ * weighted group (its own name and type); a batch carries its exact DELETE
+ * and a new CREATE, so the batch lands only while the guard is what the
+ * sender read (ChangeResourceRecordSets: all or nothing, DELETE only of
+ * the exact live record — see route53_batch.c). */
+#include "failover/route53_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+
+#define R53_GUARD_PREFIX "_regiond-epoch."
+#define R53_GUARD_TTL 60
+
+int route53_guard_name(const char *record_name, char *out, size_t len)
+{
+    const char *rest = record_name;
+    if (strncmp(rest, "*.", 2) == 0)
+        rest += 2;
+    else if (strncmp(rest, "\\052.", 5) == 0)
+        rest += 5;
+    size_t l = strlen(rest);
+    bool dot = l && rest[l - 1] == '.';
+    /* a DNS name is at most 255 octets on the wire: 253 characters without
+     * the final dot */
+    if (l == 0 || strlen(R53_GUARD_PREFIX) + l - dot > 253) {
+        if (len)
+            out[0] = '\0';
+        return -1;
+    }
+    int n = snprintf(out, len, "%s%s", R53_GUARD_PREFIX, rest);
+    if (n < 0 || (size_t)n >= len) {
+        if (len)
+            out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+bool r53_may_send(void)
+{
+    return r53s.epoch == 0 || loop_now_ms() < r53s.send_until_ms;
+}
+
+void r53_guard_setup(void)
+{
+    r53_rrset_clear(&r53s.guard_live);
+    r53_rrset_clear(&r53s.guard_new);
+    r53s.have_guard = r53s.guard_bad = r53s.guard_sent = false;
+    r53s.guard_epoch = 0;
+    if (r53s.cfg && r53s.cfg->route53.enabled &&
+        route53_guard_name(r53s.cfg->route53.record_name, r53s.guard_name, sizeof(r53s.guard_name)) == -1)
+        log_msg(LOG_ERR, "msg=\"route53.record_name leaves no room for the fencing guard record\"");
+}
+
+int r53_guard_make(uint64_t epoch, r53_rrset_t *out)
+{
+    char v[256];
+    r53_rrset_init(out);
+    snprintf(out->name, sizeof(out->name), "%s", r53s.guard_name);
+    snprintf(out->type, sizeof(out->type), "TXT");
+    out->ttl = R53_GUARD_TTL;
+    /* controller.id is a config name (A-Z a-z 0-9 . _ -, at most 64): no
+     * quote or backslash to escape, and the string stays under 255 bytes */
+    snprintf(v, sizeof(v), "\"epoch=%" PRIu64 " holder=%s\"", epoch, r53s.cfg->controller.id);
+    if (!(out->values[0] = strdup(v)))
+        return -1;
+    out->n_values = 1;
+    return 0;
+}
+
+/* The epoch in a guard's value: exactly one value holding exactly one
+ * "epoch=DIGITS" token (a token starts after a quote or a space and ends at
+ * a quote or a space), whatever else is there.  0, or -1 when malformed. */
+int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch)
+{
+    if (g->n_values != 1 || g->alias || !g->values[0])
+        return -1;
+    const char *v = g->values[0], *p = v;
+    int found = 0;
+    while ((p = strstr(p, "epoch=")) != NULL) {
+        bool starts = p > v && (p[-1] == '"' || p[-1] == ' ');
+        const char *d = p + 6;
+        p = d;
+        if (!starts)
+            continue;
+        if (*d < '0' || *d > '9')
+            return -1;
+        char *end;
+        errno = 0;
+        unsigned long long e = strtoull(d, &end, 10);
+        if (errno == ERANGE || (*end != '"' && *end != ' '))
+            return -1;
+        *epoch = (uint64_t)e;
+        found++;
+    }
+    return found == 1 ? 0 : -1;
+}
+
+/* The guard's page of a read: its first record, when that is the guard
+ * (StartRecordName lists from the name on: the next name if it has none). */
+void r53_guard_adopt(const r53_list_t *page)
+{
+    r53_rrset_clear(&r53s.guard_live);
+    r53s.have_guard = r53s.guard_bad = false;
+    r53s.guard_epoch = 0;
+    if (page->n == 0 || strcasecmp(page->sets[0].type, "TXT") != 0 ||
+        !r53_name_equal(page->sets[0].name, r53s.guard_name))
+        return;
+    if (r53_rrset_copy(&r53s.guard_live, &page->sets[0]) == -1) {
+        r53s.guard_bad = true;   /* not known: no batch goes out on it */
+        return;
+    }
+    r53s.have_guard = true;
+    r53s.guard_bad = r53_guard_parse(&r53s.guard_live, &r53s.guard_epoch) == -1;
+}

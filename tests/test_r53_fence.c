@@ -1,0 +1,317 @@
+/* test_r53_fence — the fencing guard in the Route 53 actuator's batch
+ * (failover/route53_guard.c, route53_term.c, route53_batch.c): its name,
+ * its value parsed from input the actuator did not write, and the batch a
+ * leader of epoch 7 builds for each live guard.  The actuator's state is
+ * set up by hand as a fresh read would leave it; nothing is sent (the
+ * black-box side against the Route 53 peer: tests/bb/test_r53_fence.py). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/cfg_kit.h"
+#include "failover/route53_int.h"
+
+#define URL "'url':'http://127.0.0.1:1/h'"
+
+static route53_note_t notes[16];
+static size_t n_notes;
+
+static void on_note(route53_note_t what)
+{
+    if (n_notes < 16)
+        notes[n_notes++] = what;
+}
+
+/* A listing record of region `id` with weight w (CNAME, ttl 60). */
+static void rec(r53_rrset_t *r, const char *id, long w, const char *value)
+{
+    r53_rrset_init(r);
+    snprintf(r->name, sizeof(r->name), "api.example.test.");
+    snprintf(r->type, sizeof(r->type), "CNAME");
+    snprintf(r->set_identifier, sizeof(r->set_identifier), "%s", id);
+    r->weight = w;
+    r->ttl = 60;
+    r->values[0] = strdup(value);
+    r->n_values = 1;
+}
+
+static void txt(r53_rrset_t *r, const char *name, const char *value)
+{
+    r53_rrset_init(r);
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    snprintf(r->type, sizeof(r->type), "TXT");
+    r->ttl = 60;
+    r->values[0] = strdup(value);
+    r->n_values = 1;
+}
+
+static cfg_t *cfg;
+
+/* The state a fresh read leaves: regions a (100) and b (50) live, epoch
+ * `epoch`, the live guard `guard` (NULL: none), asked for weights wa, wb. */
+static void setup(uint64_t epoch, const char *guard, int wa, int wb)
+{
+    route53_fini();   /* frees what the previous case left; zeroes the state */
+    r53s.cfg = cfg;
+    r53s.notify = on_note;
+    r53s.n = 2;
+    rec(&r53s.known[0][0], "a", 100, "a.example.test");
+    rec(&r53s.known[1][0], "b", 50, "b.example.test");
+    r53s.have[0][0] = r53s.have[1][0] = true;
+    r53s.read_ok = true;
+    r53s.ask[0] = wa;
+    r53s.ask[1] = wb;
+    r53s.epoch = epoch;
+    r53s.send_until_ms = UINT64_MAX;
+    r53_guard_setup();
+    if (guard) {
+        r53_list_t page = {0};
+        r53_rrset_t g;
+        txt(&g, "_regiond-epoch.api.example.test.", guard);
+        page.sets = &g;
+        page.n = 1;
+        r53_guard_adopt(&page);
+        r53_rrset_clear(&g);
+    }
+    n_notes = 0;
+}
+
+/* How many <Change> elements of body have this action and contain `what`. */
+static int changes(const char *body, const char *action, const char *what)
+{
+    int n = 0;
+    char act[64];
+    snprintf(act, sizeof(act), "<Action>%s</Action>", action);
+    for (const char *p = body ? strstr(body, "<Change>") : NULL; p; p = strstr(p + 1, "<Change>")) {
+        const char *end = strstr(p, "</Change>");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *one = strndup(p, len);
+        if (one && strstr(one, act) && strstr(one, what))
+            n++;
+        free(one);
+    }
+    return n;
+}
+
+static char *build(bool *refused)
+{
+    char *body = NULL, why[300] = "";
+    if (r53_build_batch(1, &body, refused, why, sizeof(why)) == -1)
+        fprintf(stderr, "  batch refused: %s\n", why);
+    return body;
+}
+
+static void test_name(void)
+{
+    char n[256];
+    CHECK(route53_guard_name("api.example.test.", n, sizeof(n)) == 0);
+    CHECK(strcmp(n, "_regiond-epoch.api.example.test.") == 0);
+    CHECK(route53_guard_name("*.svc.example.test.", n, sizeof(n)) == 0);
+    CHECK(strcmp(n, "_regiond-epoch.svc.example.test.") == 0);
+    CHECK(route53_guard_name("\\052.svc.example.test.", n, sizeof(n)) == 0);
+    CHECK(strcmp(n, "_regiond-epoch.svc.example.test.") == 0);
+    char longname[260];
+    memset(longname, 'a', 250);
+    strcpy(longname + 250, ".t.");   /* 252 characters + "_regiond-epoch.": more than a DNS name holds */
+    CHECK(route53_guard_name(longname, n, sizeof(n)) == -1);
+    CHECK(n[0] == '\0');
+}
+
+static void parse_case(const char *v, int rc, uint64_t want)
+{
+    r53_rrset_t g;
+    uint64_t e = 12345;
+    txt(&g, "x.", v);
+    int got = r53_guard_parse(&g, &e);
+    CHECK_EQ_INT(got, rc);
+    if (got != rc || (rc == 0 && e != want))
+        fprintf(stderr, "  value %s: rc %d epoch %llu\n", v, got, (unsigned long long)e);
+    CHECK(rc != 0 || e == want);
+    r53_rrset_clear(&g);
+}
+
+static void test_parse(void)
+{
+    parse_case("\"epoch=7 holder=use1-a\"", 0, 7);
+    parse_case("\"holder=use1-a epoch=12\"", 0, 12);
+    parse_case("\"epoch=7\" \"operator note\"", 0, 7);
+    parse_case("\"epoch=18446744073709551615\"", 0, UINT64_MAX);
+    parse_case("\"epoch=18446744073709551616\"", -1, 0);   /* overflow */
+    parse_case("\"epoch=\"", -1, 0);
+    parse_case("\"epoch=-1\"", -1, 0);
+    parse_case("\"epoch=7x\"", -1, 0);
+    parse_case("\"xepoch=7\"", -1, 0);      /* not a token */
+    parse_case("\"epoch=7 epoch=8\"", -1, 0);
+    parse_case("\"hello\"", -1, 0);
+    parse_case("\"\"", -1, 0);
+    r53_rrset_t g;
+    uint64_t e;
+    txt(&g, "x.", "\"epoch=1\"");
+    g.values[1] = strdup("\"epoch=2\"");
+    g.n_values = 2;
+    CHECK(r53_guard_parse(&g, &e) == -1);   /* two values: which one? */
+    r53_rrset_clear(&g);
+}
+
+static void test_epoch0_unchanged(void)
+{
+    bool refused;
+    setup(0, "\"epoch=6 holder=x\"", 0, 50);
+    char *b = build(&refused);
+    CHECK(b != NULL);
+    CHECK(!strstr(b ? b : "", "TXT") && !strstr(b ? b : "", "_regiond-epoch"));
+    CHECK_EQ_INT(changes(b, "DELETE", "CNAME"), 2);
+    CHECK_EQ_INT(changes(b, "CREATE", "CNAME"), 2);
+    free(b);
+    setup(0, NULL, 100, 50);
+    b = build(&refused);
+    CHECK(b == NULL);   /* nothing changes: nothing sent */
+}
+
+static void test_guard_items(void)
+{
+    bool refused;
+    setup(7, NULL, 0, 50);
+    CHECK_EQ_INT(r53_fence_gate(), 0);
+    char *b = build(&refused);
+    CHECK_EQ_INT(changes(b, "CREATE", "<Value>&quot;epoch=7 holder=use1-a&quot;</Value>"), 1);
+    CHECK_EQ_INT(changes(b, "DELETE", "TXT"), 0);   /* no guard yet: CREATE alone */
+    CHECK_EQ_INT(changes(b, "CREATE", "<Name>_regiond-epoch.api.example.test.</Name><Type>TXT</Type>"), 1);
+    CHECK_EQ_INT(changes(b, "DELETE", "CNAME"), 2);
+    CHECK_CONTAINS(b, "epoch 7 decision 1");
+    free(b);
+
+    setup(7, "\"epoch=6 holder=use2-b\"", 0, 50);
+    CHECK_EQ_INT(r53_fence_gate(), 0);   /* lower: our batch bumps it */
+    b = build(&refused);
+    CHECK_EQ_INT(changes(b, "DELETE", "<Value>&quot;epoch=6 holder=use2-b&quot;</Value>"), 1);   /* exact */
+    CHECK_EQ_INT(changes(b, "CREATE", "<Value>&quot;epoch=7 holder=use1-a&quot;</Value>"), 1);
+    CHECK_EQ_INT(changes(b, "DELETE", "TXT"), 1);
+    CHECK_EQ_INT(changes(b, "CREATE", "TXT"), 1);
+    free(b);
+
+    setup(7, "\"epoch=7 holder=use1-a\"", 100, 50);
+    CHECK_EQ_INT(r53_fence_gate(), 0);   /* equal: ours */
+    b = build(&refused);
+    CHECK(b == NULL);   /* no weight changes and no bump due: nothing sent */
+    CHECK_EQ_INT(n_notes, 0);
+}
+
+static void test_fenced(void)
+{
+    setup(7, "\"epoch=8 holder=use2-b\"", 0, 50);
+    CHECK_EQ_INT(r53_fence_gate(), -1);
+    CHECK(r53s.fenced);
+    CHECK(r53s.created == NULL);
+    CHECK_EQ_INT(n_notes, 1);
+    CHECK_EQ_INT(notes[0], R53_NOTE_FENCED);
+    CHECK(!route53_idle());   /* no weight batch from a stale leader */
+    route53_set_term(7, UINT64_MAX);   /* a renewal of the same term does not unfence */
+    CHECK(r53s.fenced);
+    route53_set_term(6, UINT64_MAX);   /* epochs only grow */
+    CHECK(r53s.epoch == 7);
+}
+
+static void test_bump(void)
+{
+    bool refused;
+    setup(7, "\"epoch=6 holder=use2-b\"", -1, -1);
+    r53s.bump_due = r53s.bumping = true;
+    CHECK(!route53_idle());   /* no weight batch before the bump landed */
+    r53s.drift[1] = true;     /* drifted: a bump never rewrites it, even with correct_drift */
+    cfg->route53.correct_drift = true;
+    CHECK_EQ_INT(r53_fence_gate(), 0);
+    char *b = build(&refused);
+    cfg->route53.correct_drift = false;
+    CHECK(b != NULL);
+    CHECK_CONTAINS(b, "epoch 7 guard bump");
+    CHECK_EQ_INT(changes(b, "DELETE", "TXT"), 1);
+    CHECK_EQ_INT(changes(b, "CREATE", "epoch=7"), 1);
+    for (int i = 0; i < 2; i++)   /* the group re-created identically */
+        CHECK(r53s.created && r53_rrset_equal(&r53s.created[i][0], &r53s.known[i][0]));
+    CHECK_EQ_INT(changes(b, "CREATE", "<Weight>50</Weight>"), 1);
+    CHECK_EQ_INT(changes(b, "CREATE", "<Weight>100</Weight>"), 1);
+
+    /* its answer lost: a re-read that shows the group and our guard is "landed" */
+    r53_list_t acc = {0};
+    r53_rrset_t live[2];
+    rec(&live[0], "a", 100, "a.example.test");
+    rec(&live[1], "b", 50, "b.example.test");
+    acc.sets = live;
+    acc.n = 2;
+    CHECK(!r53_live_matches_sent(&acc));   /* the guard still reads epoch 6 */
+    r53_list_t gp = {0};
+    r53_rrset_t g;
+    txt(&g, "_regiond-epoch.api.example.test.", "\"epoch=7 holder=use1-a\"");
+    gp.sets = &g;
+    gp.n = 1;
+    r53_guard_adopt(&gp);
+    CHECK(r53_live_matches_sent(&acc));
+    r53_guard_landed();
+    CHECK(!r53s.bump_due);
+    CHECK_EQ_INT(route53_guard_epoch(), 7);
+    r53_rrset_clear(&g);
+    r53_rrset_clear(&live[0]);
+    r53_rrset_clear(&live[1]);
+    free(b);
+
+    /* a newer term begins while the bump of 7 is in flight: its landing
+     * does not count as the bump of 8 */
+    setup(7, "\"epoch=6 holder=use2-b\"", -1, -1);
+    r53s.bump_due = r53s.bumping = true;
+    b = build(&refused);
+    free(b);
+    r53s.phase = R53_SUBMITTING;   /* busy: the new term waits */
+    route53_set_term(8, UINT64_MAX);
+    CHECK(r53s.epoch == 8 && r53s.bump_due);
+    r53_guard_landed();
+    CHECK(r53s.bump_due);
+    CHECK_EQ_INT(route53_guard_epoch(), 7);
+    r53s.phase = R53_IDLE;
+
+    /* a later attempt finds the bump already landed: done, nothing sent */
+    setup(7, "\"epoch=7 holder=use1-a\"", -1, -1);
+    r53s.bump_due = r53s.bumping = true;
+    CHECK_EQ_INT(r53_fence_gate(), -1);
+    CHECK(!r53s.bump_due && !r53s.fenced);
+    CHECK(r53s.created == NULL);
+}
+
+static void test_window(void)
+{
+    setup(7, "\"epoch=7 holder=use1-a\"", -1, -1);
+    CHECK(route53_idle());
+    r53s.send_until_ms = 1;   /* long past on the monotonic clock */
+    CHECK(!r53_may_send());
+    CHECK(!route53_idle());
+    CHECK_EQ_INT(route53_apply(2, (int[]){0, 50}, 2), -1);   /* nothing starts: no call */
+    CHECK(r53s.req == NULL && r53s.phase == R53_IDLE);
+    n_notes = 0;
+    route53_set_term(7, UINT64_MAX);   /* renewed: the controller hears the actuator is free again */
+    CHECK(route53_idle());
+    CHECK(n_notes == 2 && notes[0] == R53_NOTE_LIVE && notes[1] == R53_NOTE_IDLE);
+    r53s.epoch = 0;   /* no cluster: no window */
+    CHECK(r53_may_send());
+}
+
+int main(void)
+{
+    cfg = parse("{'controller':{'id':'use1-a'},'route53':{'hosted_zone_id':'Z123ABC','record_name':"
+                "'api.example.test','record_type':'CNAME'},'regions':[{'name':'a','api':[{" URL "}],"
+                "'route53':{'value':'a.example.test'}},{'name':'b','api':[{" URL "}],"
+                "'route53':{'value':'b.example.test','weight':50}}]}");
+    if (!cfg) {
+        fprintf(stderr, "config: %s\n", errbuf);
+        return 1;
+    }
+    test_name();
+    test_parse();
+    test_epoch0_unchanged();
+    test_guard_items();
+    test_fenced();
+    test_bump();
+    test_window();
+    route53_fini();
+    cfg_free(cfg);
+    return check_finish();
+}
