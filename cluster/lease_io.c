@@ -157,7 +157,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     char msg[96];
     ddb_cancel(t->req);
     t->req = NULL;
-    snprintf(msg, sizeof(msg), "no answer within %u ms", lease_st.renew_ms * 2 / 5);
+    snprintf(msg, sizeof(msg), "no answer within %u ms", lease_st.renew_ms * 3 / 4);
     finish(t, 0, 1, NULL, msg);
 }
 
@@ -183,7 +183,7 @@ static cJSON *build(lease_tab_t *t, lt_op_t op, uint64_t epoch)
 
 int lease_io_start(lease_tab_t *t, lt_op_t op, uint64_t epoch)
 {
-    const struct timeval tv = {(lease_st.renew_ms * 2 / 5) / 1000, ((lease_st.renew_ms * 2 / 5) % 1000) * 1000};
+    const struct timeval tv = {(lease_st.renew_ms * 3 / 4) / 1000, ((lease_st.renew_ms * 3 / 4) % 1000) * 1000};
     t->calls++;
     if (!t->deadline)
         t->deadline = evtimer_new(loop_base(), on_deadline, t);
