@@ -74,7 +74,8 @@ typedef struct {
 
 void lease_holder(lease_holder_t *h);
 
-/* {"enabled", "instance_id", "leading", "epoch", "send_until_in_ms",
+/* {"enabled", "instance_id", "monotonic_ms" (this host's monotonic clock, for
+ *  comparing rates), "leading", "epoch", "send_until_in_ms",
  *  "holder": {"id", "advertise", "epoch", "since"} | null, "majority",
  *  "reachable", "tables": [{"region", "table", "reachable", "held",
  *  "owner", "epoch", "last_error"}], "takeovers", "lost"}; NULL when off. */

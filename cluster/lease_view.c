@@ -117,6 +117,7 @@ cJSON *lease_status_json(void)
     bool leading = lease_leading();
     cJSON_AddBoolToObject(o, "enabled", true);
     cJSON_AddStringToObject(o, "instance_id", lease_st.id);
+    cJSON_AddNumberToObject(o, "monotonic_ms", (double)now);   /* to compare clock rates between hosts */
     cJSON_AddBoolToObject(o, "leading", leading);
     cJSON_AddNumberToObject(o, "epoch", (double)lease_epoch());
     cJSON_AddNumberToObject(o, "send_until_in_ms", leading ? (double)(lease_st.send_until - now) : 0);

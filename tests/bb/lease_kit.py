@@ -70,32 +70,33 @@ def config(i, peer, endpoints=None, **cluster):
     }
 
 
-def start(i, peer, prefix=(), **kw):
-    """Instance i (ctl-i); under a wrapper command (faketime ...) when prefix is given."""
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def start(i, peer, faketime=None, **kw):
+    """Instance i (ctl-i); with libfaketime preloaded (FAKETIME=faketime) when given.  Preloaded
+    directly, not through faketime(1), which forks and would get the test's signals itself."""
     cfg = config(i, peer, **kw)
-    if prefix:
-        d = Daemon.__new__(Daemon)
-        _start_wrapped(d, cfg, ENV, prefix)
+    if faketime:
+        if "FAKETIME_DONT_FAKE_MONOTONIC" in os.environ:   # the point is a fast monotonic clock
+            raise AssertionError("FAKETIME_DONT_FAKE_MONOTONIC is set in the test's environment")
+        # an ASan build refuses a preload ahead of its runtime unless told the order is fine
+        asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
+        d = Daemon(cfg, env=dict(ENV, LD_PRELOAD=FAKETIME_LIB, FAKETIME=faketime, ASAN_OPTIONS=asan))
     else:
         d = Daemon(cfg, env=ENV)
-    d.iid = f"ctl-{i}"
+    d.iid, d.cfg = f"ctl-{i}", cfg
     return d
 
 
-def _start_wrapped(d, cfg, env, prefix):
-    """A Daemon run under a wrapper (faketime); FAKETIME_DONT_FAKE_MONOTONIC is not set."""
-    import harness
-    env = {k: v for k, v in dict(os.environ, **env).items() if k != "FAKETIME_DONT_FAKE_MONOTONIC"}
-    d.dir = tmpdir("regiond-")
-    d.cfg_path = os.path.join(d.dir, "regiond.json")
-    d.write_config(cfg)
-    d.unix, d.port = None, int(cfg["controller"]["listen"].rsplit(":", 1)[1])
-    d.base = f"http://127.0.0.1:{d.port}"
-    d.log_path = os.path.join(d.dir, "regiond.log")
-    d.log = open(d.log_path, "ab")
-    d.proc = harness.spawn("regiond", [*prefix, harness.REGIOND, "--config", d.cfg_path], stdout=d.log,
-                           stderr=d.log, env=env)
-    wait_for(lambda: d.get("/healthz")[0] == 200 or d._died(), 20, "regiond /healthz (wrapped)")
+def cut_off(d, off=True):
+    """Reload d with its DynamoDB endpoints on a closed port (off) or back on the peer."""
+    import copy
+    cfg = copy.deepcopy(d.cfg)
+    if off:
+        dead = f"http://127.0.0.1:{free_port()}"
+        cfg["aws"]["endpoints"] = {k: dead for k in cfg["aws"]["endpoints"]}
+    d.reload(cfg)
 
 
 def lease(d, timeout=2):
