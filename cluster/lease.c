@@ -252,7 +252,7 @@ static void after_reads(void)
     for (size_t i = 0; lease_st.leader && i < lease_st.n; i++) {
         const lease_tab_t *t = &lease_st.tabs[i];
         if (t->read_ok && t->seen.present && t->epoch > lease_st.epoch) {
-            char why[128];
+            char why[448];
             snprintf(why, sizeof(why), "%s/%s shows epoch %" PRIu64 " (owner %s)", t->region, t->table,
                      t->epoch, t->owner);
             lose(why);
