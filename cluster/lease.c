@@ -62,6 +62,7 @@ static void lose(const char *why)
     log_msg(LOG_WARNING, "msg=\"lease lost: not leading\" epoch=%" PRIu64 " why=\"%s\"", lease_st.epoch, why);
     lease_st.epoch = 0;
     lease_st.send_until = 0;
+    lease_st.pending_epoch = 0;   /* a take of this round under the old term must not lead again */
     lease_st.losses++;
     if (lease_st.expiry)
         evtimer_del(lease_st.expiry);
@@ -426,6 +427,7 @@ void lease_fini(void)
     if (lease_st.on) {
         lose("stopping");
         fini_release();
+        alarm_resolve(alarm_key(ALARM_CLUSTER_LEASE).s, "the lease stopped");
     }
     for (size_t i = 0; i < lease_st.n; i++)
         lease_io_cancel(&lease_st.tabs[i]);
@@ -463,5 +465,6 @@ void lease_step_down(const char *why)
     if (!lease_st.on)
         return;
     lease_st.cooldown_until = loop_now_ms() + lease_st.lease_ms;
+    lease_st.pending_epoch = 0;   /* a follower's takes under way win no term */
     lose(why ? why : "asked to step down");
 }
