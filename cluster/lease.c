@@ -22,6 +22,7 @@ lease_state_t lease_st;
 
 static void start_round(void);
 static void release_held(void);
+static void lease_stop(bool release);
 
 static void note(lease_note_t w)
 {
@@ -400,7 +401,7 @@ void lease_configure(const cfg_t *cfg)
     if (!lease_st.on && !cfg->cluster.enabled)
         return;
     lease_notify_fn n = lease_st.notify;
-    lease_fini();
+    lease_stop(false);   /* from a loop callback: no nested loop to wait for releases in */
     if (lease_init(cfg, n) == -1)
         log_msg(LOG_ERR, "msg=\"lease: not restarted after the reload (out of memory)\"");
 }
@@ -422,11 +423,14 @@ static void fini_release(void)
         event_free(t);
 }
 
-void lease_fini(void)
+/* Stop leading; with release, give the items back (after the loop ended:
+ * it runs the loop for the answers), else let them expire after lease_ms. */
+static void lease_stop(bool release)
 {
     if (lease_st.on) {
         lose("stopping");
-        fini_release();
+        if (release)
+            fini_release();
         alarm_resolve(alarm_key(ALARM_CLUSTER_LEASE).s, "the lease stopped");
     }
     for (size_t i = 0; i < lease_st.n; i++)
@@ -438,6 +442,11 @@ void lease_fini(void)
     lease_notify_fn n = lease_st.notify;
     memset(&lease_st, 0, sizeof(lease_st));
     lease_st.notify = n;
+}
+
+void lease_fini(void)
+{
+    lease_stop(true);
 }
 
 bool lease_enabled(void)

@@ -40,8 +40,10 @@ typedef void (*lease_notify_fn)(lease_note_t what);
 int lease_init(const cfg_t *cfg, lease_notify_fn notify);
 
 /* A reload: new timings and advertise address are taken at the next round;
- * a changed set of tables, name or instance_id gives the lease up and starts
- * over with the new ones (a new cluster section, or none: the lease stops). */
+ * a changed set of tables, name or instance_id stops leading at once and
+ * starts over with the new ones (the items held expire after lease_ms: no
+ * release is waited for inside a loop callback); no cluster section any
+ * more: the lease stops. */
 void lease_configure(const cfg_t *cfg);
 
 /* Stop: a holder stops leading first, then releases what it holds

@@ -48,6 +48,13 @@ def test_tables_unreachable():
             check(True, "the alarm resolves once the tables answer")
         except AssertionError as e:
             check(False, f"the alarm resolves once the tables answer ({e}; {[lease(d) for d in ds]})")
+        a = one_leader(ds, FIRST_S)
+        cfg = dict(a.cfg, cluster=dict(a.cfg["cluster"], name="regiond-other"))
+        a.reload(cfg)   # another lease item: a's term under the old one ends at once
+        wait_for(lambda: not lease(a)["leading"], 3, "the reloaded leader to stop leading")
+        b, _ = sample_until([d for d in ds if d is not a], lambda ls: len(ls) == 1,
+                            (2 * LEASE_MS + 2 * RENEW_MS) / 1000 + 5, "another leader of the old item")
+        check(b[0] is not a and a.proc.poll() is None, f"a reload to another item hands the old one over ({b[0].iid})")
     finally:
         for d in ds:
             d.stop()
