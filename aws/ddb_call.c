@@ -37,20 +37,20 @@ static void ddb_on_done(void *arg, const aws_resp_t *r)
     free(d);
 }
 
-static ddb_req_t *ddb_start(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
+static ddb_req_t *ddb_start(const char *aws_region, const char *op, cJSON *body,
                             ddb_done_fn done, ddb_once_fn once, void *arg)
 {
     char target[96];
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     ddb_req_t *d = calloc(1, sizeof(*d));
-    if (!text || !d || region >= cfg->n_regions) {
+    if (!text || !d || !aws_region) {
         free(text);
         free(d);
         return NULL;
     }
     snprintf(target, sizeof(target), "DynamoDB_20120810.%s", op);
-    aws_call_t c = {.service = "dynamodb", .region = cfg->dynamodb.aws_regions[region], .op = op,
+    aws_call_t c = {.service = "dynamodb", .region = aws_region, .op = op,
                     .method = "POST", .path_query = "/", .body = text, .body_len = strlen(text),
                     .content_type = "application/x-amz-json-1.0", .target = target,
                     .proto = AWS_PROTO_JSON, .once = once != NULL};
@@ -66,16 +66,32 @@ static ddb_req_t *ddb_start(const cfg_t *cfg, size_t region, const char *op, cJS
     return d;
 }
 
+static const char *ddb_region(const cfg_t *cfg, size_t region)
+{
+    return region < cfg->n_regions && cfg->dynamodb.aws_regions ? cfg->dynamodb.aws_regions[region] : NULL;
+}
+
 ddb_req_t *ddb_call(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
                     ddb_done_fn done, void *arg)
 {
-    return ddb_start(cfg, region, op, body, done, NULL, arg);
+    return ddb_start(ddb_region(cfg, region), op, body, done, NULL, arg);
 }
 
 ddb_req_t *ddb_call_once(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
                          ddb_once_fn done, void *arg)
 {
-    return ddb_start(cfg, region, op, body, NULL, done, arg);
+    return ddb_start(ddb_region(cfg, region), op, body, NULL, done, arg);
+}
+
+ddb_req_t *ddb_call_at(const char *aws_region, const char *op, cJSON *body, ddb_done_fn done, void *arg)
+{
+    return ddb_start(aws_region, op, body, done, NULL, arg);
+}
+
+ddb_req_t *ddb_call_once_at(const char *aws_region, const char *op, cJSON *body,
+                            ddb_once_fn done, void *arg)
+{
+    return ddb_start(aws_region, op, body, NULL, done, arg);
 }
 
 void ddb_cancel(ddb_req_t *d)

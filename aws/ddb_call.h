@@ -34,4 +34,11 @@ typedef void (*ddb_once_fn)(void *arg, int ok, int unknown, const cJSON *resp, c
 ddb_req_t *ddb_call_once(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
                          ddb_once_fn done, void *arg);
 
+/* The same two in an AWS region by name, which need not be a configured
+ * region's (the cluster's lease tables, cluster/lease.h); the endpoint is
+ * cfg_aws_endpoint("dynamodb", aws_region) or the region's public one. */
+ddb_req_t *ddb_call_at(const char *aws_region, const char *op, cJSON *body, ddb_done_fn done, void *arg);
+ddb_req_t *ddb_call_once_at(const char *aws_region, const char *op, cJSON *body,
+                            ddb_once_fn done, void *arg);
+
 #endif

@@ -230,6 +230,31 @@ typedef struct {
     uint32_t retry_max_ms;        /* backoff ceiling; default 60000 */
 } cfg_alarms_t;
 
+/* One lease table ("cluster.lease_tables[]"): a plain (never global) table
+ * with a String partition key "name", in an AWS region that need not be a
+ * configured region. */
+typedef struct {
+    char *region;                 /* AWS region, [A-Za-z0-9._-]{1,64} */
+    char *table;                  /* DynamoDB table name, [A-Za-z0-9_.-]{3,255} */
+} cfg_lease_table_t;
+
+#define CFG_MAX_LEASE_TABLES 5
+
+/* Several controllers, one leader ("cluster"); absent = a single controller.
+ * Clock assumption: each host's monotonic clock runs at its true rate within
+ * 5 %; wall clocks are never compared between hosts (docs/ha.md). */
+typedef struct {
+    bool enabled;
+    char *instance_id;            /* default controller.id */
+    char *advertise_url;          /* what followers show as the leader's address; NULL unset */
+    char *name;                   /* the lease item's key; default "regiond" */
+    cfg_lease_table_t *tables;    /* 1, 3 or 5, distinct regions */
+    size_t n_tables;
+    uint32_t lease_ms;            /* default 10000 */
+    uint32_t renew_ms;            /* default 2000; renew_ms * 3 < lease_ms */
+    uint32_t margin_ms;           /* default 2000; lease_ms / 10 <= margin_ms, margin_ms * 2 < lease_ms */
+} cfg_cluster_t;
+
 typedef struct cfg {
     char *path;                   /* file it was loaded from */
     cfg_controller_t controller;
@@ -243,6 +268,7 @@ typedef struct cfg {
     cfg_decision_t decision;
     cfg_dynamodb_t dynamodb;
     cfg_alarms_t alarms;
+    cfg_cluster_t cluster;
 } cfg_t;
 
 /* Endpoint override for SERVICE ("route53") or SERVICE.REGION, NULL if none. */

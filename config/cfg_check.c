@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = { "controller", "resolver", "tls", "health",
                                         "probe_defaults", "regions", "aws", "route53",
-                                        "decision", "dynamodb", "alarms", NULL };
+                                        "decision", "dynamodb", "alarms", "cluster", NULL };
 static const char *const controller_keys[] = { "id", "listen", "state_dir", "events_ring", "max_probes_in_flight",
                                                "token_file", "token_credential",
                                                "log_level", "max_api_connections", "max_stream_clients",
@@ -282,6 +282,8 @@ int cfg_build(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
         rc = cfg_build_dynamodb(c, root, cfg);
     if (rc == 0)
         rc = cfg_build_alarms(c, root, cfg);
+    if (rc == 0)
+        rc = cfg_build_cluster(c, root, cfg);
     free(b.defs.expect_status);
     return rc;
 }
@@ -301,6 +303,7 @@ void cfg_free(cfg_t *cfg)
     cfg_free_failover(cfg);
     cfg_free_dynamodb(cfg);
     cfg_free_alarms(cfg);
+    cfg_free_cluster(cfg);
     free(cfg->regions);
     for (size_t i = 0; i < cfg->resolver.n_servers; i++)
         free(cfg->resolver.servers[i]);

@@ -104,6 +104,10 @@ void cfg_free_dynamodb(cfg_t *cfg);
 int cfg_build_alarms(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 void cfg_free_alarms(cfg_t *cfg);
 
+/* The cluster section (cfg_cluster.c). */
+int cfg_build_cluster(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
+void cfg_free_cluster(cfg_t *cfg);
+
 /* The keys a target shares with probe_defaults. */
 #define CFG_PROBE_KEYS "interval_ms", "timeout_ms", "connect_timeout_ms", "latency_ms_max", \
     "rise", "fall", "max_body_bytes", "full_handshake_s", "max_addresses", \

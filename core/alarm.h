@@ -73,7 +73,8 @@ void alarm_fini(void);
     X(ALARM_STATE_WRITE_STALLED, "state-write-stalled")                 \
     X(ALARM_STATE_CORRUPT, "state-corrupt-NAME")                        \
     X(ALARM_AUDIT_LOG, "audit-log")                                     \
-    X(ALARM_CONTROLLER_RESOURCES, "controller-resources")
+    X(ALARM_CONTROLLER_RESOURCES, "controller-resources")              \
+    X(ALARM_CLUSTER_LEASE, "cluster-lease")
 
 typedef enum {
 #define ALARM_KIND_ENUM(e, key) e,

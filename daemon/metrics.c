@@ -9,6 +9,7 @@
 #include "core/alarm.h"
 #include "daemon/api.h"
 #include "backup/backup.h"
+#include "cluster/lease.h"
 #include "aws/client.h"
 #include "daemon/control.h"
 #include "probes/ddb.h"
@@ -241,6 +242,7 @@ int metrics_render(struct evbuffer *out)
     backup_metrics(out);
     alarm_metrics(out);
     pitr_metrics(out);
+    lease_metrics(out);
     m_aws(out);
     return 0;
 }

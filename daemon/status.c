@@ -12,6 +12,7 @@
 #include "daemon/api.h"
 #include "core/alarm.h"
 #include "backup/backup.h"
+#include "cluster/lease.h"
 #include "daemon/control.h"
 #include "probes/ddb.h"
 #include "core/feed.h"
@@ -228,6 +229,8 @@ char *status_json(void)
         cJSON_AddItemToObject(dd, "pitr", pitr_status_json());
     }
     cJSON_AddItemToObject(root, "dynamodb", dd);
+    cJSON *ls = lease_status_json();
+    cJSON_AddItemToObject(root, "lease", ls ? ls : cJSON_CreateNull());
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return out;

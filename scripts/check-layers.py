@@ -27,7 +27,7 @@ FLOORS = [
     ["config"],                                   # pure parsing and validation, cron
     ["core"],                                     # loop, log, state, feed, alarm, resolver, c-ares, hist
     ["aws"],                                      # AWS client, credentials, XML/JSON, ddb_call
-    ["probes", "failover", "backup", "systemd"],  # modules: report up through callbacks
+    ["probes", "failover", "backup", "systemd", "cluster"],  # modules: report up through callbacks
     ["daemon", "ctl"],                            # control, targets, drills, API/web, main; regionctl
     ["tests", "bench"],                           # may use anything
 ]

@@ -71,7 +71,7 @@ static void test_unknown_and_duplicate_keys(void)
     BAD(api("'urll':'x'"), "regions[0].api[0].urll", "(did you mean 'url'?)");
     BAD(api("'Timeout_ms':5"), "regions[0].api[0].Timeout_ms", "(did you mean 'timeout_ms'?)");
     BAD(top("'zzz':1"), "zzz", "unknown key 'zzz' (expected one of controller, resolver, tls, "
-        "health, probe_defaults, regions, aws, route53, decision, dynamodb, alarms)");
+        "health, probe_defaults, regions, aws, route53, decision, dynamodb, alarms, cluster)");
     BAD(api("'verify':false"), "regions[0].api[0].verify",
         "unknown key 'verify' (expected one of name, url,");
     BAD(api("'headers':{'x-api-key':{'path':'/k'}}"), "regions[0].api[0].headers.x-api-key.path",

@@ -74,6 +74,10 @@ case("backup/ includes probes/ (sideways on one floor)", [("backup/backup.c", "p
 case("probes/ <-> failover/ (a cycle on one floor)",
      [("probes/http.c", "failover/health.h"), ("failover/health.c", "probes/http.h")],
      "goes sideways from probes/ to failover/", "cycle: failover, probes")
+case("cluster/ includes failover/ (sideways on one floor)", [("cluster/lease.c", "failover/route53.h")],
+     "goes sideways from cluster/ to failover/ (both floor 3)")
+case("failover/ includes cluster/ (sideways on one floor)", [("failover/route53.c", "cluster/lease.h")],
+     "goes sideways from failover/ to cluster/")
 case("a bare include", [("core/log.c", "loop.h")], "name the header from the repository root")
 case("a folder with no floor", [("newfloor/x.c", "core/log.h")], "newfloor/ has no floor")
 print("test_check_layers: " + ("FAILED" if fails else "ok"))

@@ -1,0 +1,76 @@
+/* lease_calc — the lease's pure arithmetic (see lease_calc.h). */
+#include "cluster/lease_calc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+size_t lease_majority(size_t n)
+{
+    return n / 2 + 1;
+}
+
+void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn, uint64_t now)
+{
+    const char *r = present && rvn ? rvn : "";
+    if (!s->seen || s->present != present || strcmp(s->rvn, r) != 0) {
+        s->seen = true;
+        s->first_seen_ms = now;
+        snprintf(s->rvn, sizeof(s->rvn), "%s", r);
+    }
+    s->present = present;
+    s->released = present && released;
+}
+
+bool lease_takeable(const lease_seen_t *s, uint64_t now, uint32_t lease_ms)
+{
+    if (!s->seen)
+        return false;
+    if (s->present && s->released)
+        return true;
+    return now >= s->first_seen_ms && now - s->first_seen_ms >= lease_ms;
+}
+
+uint64_t lease_valid_until(const uint64_t *held_send, size_t n, size_t need,
+                           uint32_t lease_ms, uint32_t margin_ms)
+{
+    uint64_t best[8] = {0};   /* the need latest sends, latest first */
+    size_t have = 0;
+    if (need == 0 || need > sizeof(best) / sizeof(best[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = held_send[i];
+        if (t == 0)
+            continue;
+        have++;
+        for (size_t k = 0; k < need; k++)
+            if (t > best[k]) {
+                memmove(&best[k + 1], &best[k], (need - 1 - k) * sizeof(best[0]));
+                best[k] = t;
+                break;
+            }
+    }
+    if (have < need)
+        return 0;
+    return best[need - 1] + lease_ms - margin_ms;
+}
+
+uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n)
+{
+    uint64_t top = 0;
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        if (read_ok[i]) {
+            ok++;
+            if (epochs[i] > top)
+                top = epochs[i];
+        }
+    return ok >= lease_majority(n) ? top + 1 : 0;
+}
+
+uint64_t lease_backoff_ms(uint32_t renew_ms, unsigned attempt, unsigned rnd, uint32_t cap_ms)
+{
+    unsigned shift = attempt > 4 ? 4 : attempt;
+    uint64_t base = (uint64_t)renew_ms << shift;
+    uint64_t d = base / 2 + base * (rnd & 0xffff) / 65536;
+    return d > cap_ms ? cap_ms : d;
+}

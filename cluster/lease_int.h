@@ -1,0 +1,88 @@
+/* lease_int.h — private to cluster/: the lease's state, shared by lease.c
+ * (rounds and leadership), lease_io.c (the DynamoDB calls) and lease_view.c
+ * (status and metrics). */
+#ifndef REGIOND_LEASE_INT_H
+#define REGIOND_LEASE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "aws/ddb_call.h"
+#include "cluster/lease.h"
+#include "cluster/lease_calc.h"
+#include "config/cfg.h"
+
+typedef enum { LT_IDLE, LT_READ, LT_RENEW, LT_TAKE, LT_RELEASE } lt_op_t;
+
+/* One lease table. */
+typedef struct {
+    char region[65];
+    char table[256];
+    /* what the last answer showed */
+    lease_seen_t seen;
+    bool read_ok;                 /* the last call this round got an answer */
+    bool reachable;               /* the last call got an answer (any round) */
+    char owner[65];               /* owner seen ("" none) */
+    char advertise[513];
+    uint64_t epoch;               /* epoch seen */
+    char last_error[256];
+    /* ours */
+    bool held;                    /* the item is ours with rvn mine, confirmed */
+    char mine[LEASE_RVN_LEN];
+    uint64_t held_send_ms;        /* SEND time of the write that confirmed mine */
+    bool unsure;                  /* a write's outcome is unknown: read before writing again */
+    char pending[LEASE_RVN_LEN];  /* the rvn that write carried */
+    uint64_t pending_send_ms;
+    /* the call in flight */
+    lt_op_t op;
+    ddb_req_t *req;
+    struct event *deadline;
+    char wrote[LEASE_RVN_LEN];    /* rvn of the write in flight */
+    uint64_t wrote_epoch;         /* and its epoch */
+    uint64_t sent_ms;
+    uint64_t calls, failures, conflicts;
+} lease_tab_t;
+
+typedef struct {
+    bool on;
+    lease_notify_fn notify;
+    char id[65];
+    char name[256];
+    char advertise[513];
+    uint32_t lease_ms, renew_ms, margin_ms;
+    lease_tab_t tabs[CFG_MAX_LEASE_TABLES];
+    size_t n;
+    struct event *tick;           /* the next round */
+    struct event *expiry;         /* send_until, while leading */
+    unsigned in_flight;           /* calls of the current phase */
+    lt_op_t phase;                /* LT_IDLE between rounds */
+    bool leader;                  /* we believe we lead (also check send_until) */
+    uint64_t epoch;               /* our term's */
+    uint64_t pending_epoch;       /* the term a follower's takes of this round ask for */
+    uint64_t send_until;
+    uint64_t cooldown_until;      /* no take before this (after a step-down) */
+    unsigned split_votes;         /* in a row */
+    int64_t leading_since_wall;
+    lease_holder_t holder;
+    uint64_t takeovers, losses, splits, rounds_skipped;
+} lease_state_t;
+
+extern lease_state_t lease_st;
+
+/* lease_io.c: start table t's call of kind op (LT_READ, LT_RENEW, LT_TAKE
+ * with epoch, LT_RELEASE); 0, or -1 when it could not start (t->last_error
+ * says why).  lease_io_done() in lease.c runs when it ends (answer, error or
+ * deadline). */
+int lease_io_start(lease_tab_t *t, lt_op_t op, uint64_t epoch);
+void lease_io_cancel(lease_tab_t *t);
+
+/* The outcome of one call: ok (the write was applied / the read answered),
+ * unknown (it may have been applied), conflict (the condition failed). */
+void lease_io_done(lease_tab_t *t, bool ok, bool unknown, bool conflict);
+
+/* lease.c: recompute the holder seen; notify VIEW when it changed. */
+void lease_update_holder(void);
+
+#endif
