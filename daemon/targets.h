@@ -95,6 +95,7 @@ typedef struct target {
     unsigned prev_n;
     int64_t last_wall_ms;
     uint64_t last_full_hs_ms;
+    bool full_hs_seen;            /* a probe of this target made a full, verified handshake */
     double cert_days;             /* NAN until a full handshake read it */
     int64_t cert_wall_ms;
     uint64_t outcomes[PROBE_OUTCOME_COUNT];

@@ -155,6 +155,8 @@ static void tg_fold(target_t *t, unsigned idx, const probe_result_t *r)
     s->outcome = r->outcome;
     s->http_status = r->http_status;
     s->total_ms = r->total_ms;
+    if (r->full_handshake)
+        t->full_hs_seen = true;
     if (!isnan(r->cert_expiry_days)) {
         t->cert_days = r->cert_expiry_days;
         t->cert_wall_ms = loop_wall_ms();
@@ -190,7 +192,12 @@ static void tg_probe_addrs(target_t *t, const res_addr_t *addrs, size_t n)
          * them did, and under load the handshakes timed out and took the
          * kept connections down), and never before half a period. */
         t->last_full_hs_ms = loop_now_ms() - (uint64_t)random() % (period / 2 + 1);
-    bool full = t->https && (t->last_full_hs_ms == 0 ||
+    /* Without keep-alive, until one forced handshake has succeeded every
+     * round is forced: there is no TLS session to resume yet, so it costs
+     * nothing, and the certificate's expiry is known from the first round
+     * that reaches the target (a first forced probe that timed out under
+     * load otherwise left it unknown for a whole period). */
+    bool full = t->https && (t->last_full_hs_ms == 0 || (!t->api->keepalive && !t->full_hs_seen) ||
                 loop_now_ms() - t->last_full_hs_ms >= (uint64_t)t->api->full_handshake_s * 1000u);
     if (full)
         t->last_full_hs_ms = loop_now_ms();

@@ -65,6 +65,28 @@ def test_tls():
     ngx.stop()
 
 
+def test_expiry_after_late_start():
+    """A target whose first (forced) probe found nothing listening: the
+    certificate's expiry must be read by the first round that reaches it,
+    not a whole full_handshake_s later (its connections were full handshakes
+    anyway: there was no session to resume)."""
+    d = tmpdir()
+    crt, key = make_cert(d, "late")
+    p = free_port()
+    url = f"https://127.0.0.1:{p}/health"
+    regions = [{"name": "late", "api": [{"url": url, "full_handshake_s": 3600, "interval_ms": 300,
+                                         "timeout_ms": 250}]}]
+    dm = Daemon(make_config(regions, tmpdir(), free_port(), tls={"ca_file": crt}))
+    t = dm.wait_target("late", "down")
+    check(t["cert_expiry_days"] is None, "no expiry while nothing listens")
+    ngx = Nginx([], tls_ports=[p], cert=crt, key=key)
+    t = dm.wait_target("late", "up", timeout=15)
+    check(t["cert_expiry_days"] is not None and 28 < t["cert_expiry_days"] <= 30.1,
+          f"expiry read once the target answers ({t['cert_expiry_days']})")
+    check_eq(dm.stop(), 0, "clean exit")
+    ngx.stop()
+
+
 def test_dns():
     p = free_port()
     ngx = Nginx([p])
@@ -95,4 +117,4 @@ def test_dns():
 
 
 if __name__ == "__main__":
-    run_tests([test_tls, test_dns])
+    run_tests([test_tls, test_expiry_after_late_start, test_dns])
