@@ -28,8 +28,10 @@ void log_set_level(int level);
 int log_level_parse(const char *s);
 
 /* Log one line at priority prio (printf-style).  For the journal, the
- * line's own top-level region= target= decision= event= pairs (a bare
- * value or a "quoted" one) become the REGIOND_* fields. */
+ * line's own region= target= decision= event= pairs become the REGIOND_*
+ * fields: the first of each, a bare name (A-Z a-z 0-9 . _ -, at most 64),
+ * and only before the line's first quoted value other than msg= (free
+ * text, an error or a peer's answer, is quoted and never read for fields). */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The journal fields of a line, given by its caller (NULL: none).  They

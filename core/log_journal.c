@@ -63,8 +63,23 @@ static void logj_adopt(int fd)
     logj_fd = fl != -1 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != -1 ? fd : -1;
 }
 
-/* The value of the top-level key=value pair `key` of line (bare up to
- * white space, or "quoted"), copied to out; 0 when the line has none. */
+/* A value a field may take from a line: the name characters config
+ * allows (A-Z a-z 0-9 . _ -), 1 to 64 of them. */
+static int logj_name_ok(const char *v, size_t n)
+{
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+              (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '_' || v[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* The first bare value of key `key` in line, copied to out; 0 when none.
+ * Only the pairs before the first "quoted" value other than msg= count:
+ * free text (an error, a peer's answer) is quoted and comes later, and a
+ * "region=" inside it must not become a field. */
 static int logj_find(const char *line, const char *key, char *out, size_t cap)
 {
     size_t kl = strlen(key);
@@ -77,19 +92,22 @@ static int logj_find(const char *line, const char *key, char *out, size_t cap)
             p++;
         if (*p != '=')
             continue;
-        int hit = (size_t)(p - k) == kl && memcmp(k, key, kl) == 0;
+        size_t kn = (size_t)(p - k);
         const char *v = ++p, *ve;
         if (*v == '"') {
-            for (ve = ++v; *ve && *ve != '"'; ve++)
-                if (*ve == '\\' && ve[1])
-                    ve++;
-            p = *ve ? ve + 1 : ve;
-        } else {
-            for (ve = v; *ve && *ve != ' ' && *ve != '\n'; ve++)
+            if (kn != 3 || memcmp(k, "msg", 3) != 0)
+                return 0;
+            for (ve = v + 1; *ve && *ve != '"'; ve++)
                 ;
-            p = ve;
+            p = *ve ? ve + 1 : ve;
+            continue;
         }
-        if (hit && ve > v) {
+        for (ve = v; *ve && *ve != ' '; ve++)
+            ;
+        p = ve;
+        if (kn == kl && memcmp(k, key, kl) == 0) {
+            if (!logj_name_ok(v, (size_t)(ve - v)))
+                return 0;
             snprintf(out, cap, "%.*s", (int)(ve - v), v);
             return 1;
         }
