@@ -31,6 +31,8 @@ void log_init(int level)
 {
     log_level = level;
     log_journal = logj_stream_matches();
+    if (log_journal)
+        logj_start();
     memset(log_slots, 0, sizeof(log_slots));
 }
 

@@ -13,4 +13,8 @@ int logj_stream_matches(void);
  * line to stderr.  Never logs, never waits. */
 int logj_send(int prio, const char *msg, const log_fields_t *f);
 
+/* The first send (log_init, before the loop): libsystemd opens its socket,
+ * which is then made non-blocking. */
+void logj_start(void);
+
 #endif

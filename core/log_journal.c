@@ -7,7 +7,10 @@
  * descriptor just before that first call) and make it non-blocking, so a
  * full queue is EAGAIN and the line goes to stderr.  libsystemd reports a
  * missing socket as success (ENOENT is "journal not available"), so the
- * socket's presence is checked before each send: the line is never lost. */
+ * socket's presence is checked before each send: the line is never lost.
+ * The first send is made by log_init, at start-up before the loop runs: the
+ * only one on a socket still blocking (a journald stuck then holds the
+ * start, which systemd's start timeout bounds). */
 #include "core/log_int.h"
 
 #include <errno.h>
@@ -25,7 +28,7 @@
 #define LOGJ_SOCKET "/run/systemd/journal/socket"
 #define LOGJ_VAL_MAX 512
 
-static int logj_fd = -2;   /* -2: no send yet; -1: not found (stays blocking) */
+static int logj_fd = -2;   /* -2: no send yet; -1: not found (journal not used) */
 
 int logj_stream_matches(void)
 {
@@ -47,16 +50,18 @@ int logj_stream_matches(void)
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-/* After the first send: is descriptor fd libsystemd's datagram socket?
- * Then make it non-blocking. */
-static void logj_adopt(int fd)
+/* After the first send (result r): is descriptor fd libsystemd's datagram
+ * socket?  Then make it non-blocking.  Not there after a failed send: it
+ * may not have been opened, try again at the next line; after a send that
+ * worked: the journal is not used again (it could block). */
+static void logj_adopt(int fd, int r)
 {
     struct stat st;
     int type = 0;
     socklen_t tl = sizeof(type);
-    if (fd < 0 || fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+    if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == -1 || type != SOCK_DGRAM) {
-        logj_fd = -1;
+        logj_fd = r < 0 ? -2 : -1;
         return;
     }
     int fl = fcntl(fd, F_GETFL);
@@ -135,6 +140,12 @@ static void logj_field(struct iovec *iov, int *n, char *buf, const char *name,
     (*n)++;
 }
 
+void logj_start(void)
+{
+    static const log_fields_t none;
+    logj_send(LOG_DEBUG, "msg=\"logging to the journal\"", &none);
+}
+
 int logj_send(int prio, const char *msg, const log_fields_t *f)
 {
     struct stat st;
@@ -154,14 +165,17 @@ int logj_send(int prio, const char *msg, const log_fields_t *f)
     logj_field(iov, &n, fb[1], "REGIOND_TARGET", f ? f->target : NULL, msg, "target", fm);
     logj_field(iov, &n, fb[2], "REGIOND_DECISION", f ? f->decision : NULL, msg, "decision", fm);
     logj_field(iov, &n, fb[3], "REGIOND_EVENT", f ? f->event : NULL, msg, "event", fm);
+    if (logj_fd == -1)   /* its socket could not be made non-blocking: never wait on it */
+        return -1;
     int first = -1;
     if (logj_fd == -2) {   /* libsystemd opens its socket now: the lowest free fd */
         first = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (first != -1)
-            close(first);
+        if (first == -1)
+            return -1;     /* out of descriptors: so would libsystemd be; next line */
+        close(first);
     }
     int r = sd_journal_sendv(iov, n);
     if (logj_fd == -2)
-        logj_adopt(first);
+        logj_adopt(first, r);
     return r < 0 ? -1 : 0;
 }

@@ -273,6 +273,9 @@ def test_fields():
     check("level=" not in text and "event=" not in text, f"nothing went to stderr as text ({text[-300:]!r})")
     check(j.find(lambda x: x.get("MESSAGE") == 'msg="stopping" signal=TERM') is not None,
           "the stop line reached the journal")
+    first = j.entries[0] if j.entries else []
+    check_eq(dict(first).get("MESSAGE"), 'msg="logging to the journal"',
+             "the first entry is sent at start-up (it opens libsystemd's socket before the loop runs)")
 
 
 def test_other_inode_is_text():
