@@ -303,6 +303,24 @@ const char *feed_ev_fields(feed_ev_t t)
     return (unsigned)t < EV_N ? feed_ev_names[t].fields : "";
 }
 
+/* The journal fields of an event: its region, target and decision straight
+ * from the event (never parsed back out of its JSON text). */
+typedef struct {
+    char region[72], target[72], decision[24];
+} feed_lf_t;
+
+static void feed_fields(const cJSON *ev, feed_lf_t *o)
+{
+    const char *r = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "region"));
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "target"));
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "decision");
+    snprintf(o->region, sizeof(o->region), "%s", r ? r : "");
+    snprintf(o->target, sizeof(o->target), "%s", t ? t : "");
+    o->decision[0] = '\0';
+    if (cJSON_IsNumber(d) && d->valuedouble >= 0)
+        snprintf(o->decision, sizeof(o->decision), "%.0f", d->valuedouble);
+}
+
 uint64_t feed_emit(feed_ev_t kind, cJSON *data)
 {
     const char *type = feed_ev_str(kind);
@@ -327,6 +345,8 @@ uint64_t feed_emit(feed_ev_t kind, cJSON *data)
     }
     cJSON_Delete(data);
     char *json = cJSON_PrintUnformatted(ev);
+    feed_lf_t lf;
+    feed_fields(ev, &lf);
     cJSON_Delete(ev);
     char *t = strdup(type);
     if (json)
@@ -361,7 +381,8 @@ uint64_t feed_emit(feed_ev_t kind, cJSON *data)
     feed_next_id++;
     feed_total++;
     feed_reserve_ahead();
-    log_msg(LOG_INFO, "event=%s %s", type, json);
+    log_fields_t f = { .region = lf.region, .target = lf.target, .decision = lf.decision, .event = type };
+    log_msg_fields(LOG_INFO, &f, "event=%s %s", type, json);
     feed_broadcast();
     if (feed_listener)
         feed_listener(id, e->type, e->json);

@@ -1,5 +1,6 @@
 /* log — see log.h. */
 #include "core/log.h"
+#include "core/log_int.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@ typedef struct {
 } log_slot_t;
 
 static int log_level = LOG_INFO;
-static int log_journal;
+static int log_journal;   /* JOURNAL_STREAM names our stderr */
 static log_slot_t log_slots[LOG_SLOTS];
 
 static const char *const log_names[] = {
@@ -29,7 +30,9 @@ static const char *const log_names[] = {
 void log_init(int level)
 {
     log_level = level;
-    log_journal = getenv("JOURNAL_STREAM") != NULL;
+    log_journal = logj_stream_matches();
+    if (log_journal)
+        logj_start();
     memset(log_slots, 0, sizeof(log_slots));
 }
 
@@ -58,8 +61,12 @@ static uint64_t log_hash(const char *s)
     return h;
 }
 
-static void log_write(int prio, const char *line)
+/* raw: the line as formatted (the journal keeps its newlines); NULL for
+ * lines of our own.  f: the caller's journal fields, or NULL. */
+static void log_write(int prio, const char *line, const char *raw, const log_fields_t *f)
 {
+    if (log_journal && logj_send(prio, raw ? raw : line, f) == 0)
+        return;
     if (log_journal) {
         fprintf(stderr, "<%d>%s\n", prio, line);
     } else {
@@ -86,7 +93,7 @@ static int log_admit(int prio, const char *line)
             char msg[256];
             snprintf(msg, sizeof(msg), "msg=\"suppressed repeats\" count=%u line=\"%.150s\"",
                      s->suppressed, s->sample);
-            log_write(LOG_NOTICE, msg);
+            log_write(LOG_NOTICE, msg, NULL, NULL);
         }
         s->hash = h;
         s->window_start = ts.tv_sec;
@@ -102,20 +109,42 @@ static int log_admit(int prio, const char *line)
     return 1;
 }
 
-void log_msg(int prio, const char *fmt, ...)
+static void log_vmsg(int prio, const log_fields_t *f, const char *fmt, va_list ap)
 {
-    if (prio > log_level)
-        return;
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
+    char raw[2048], line[2048];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    snprintf(line, sizeof(line), "%s", raw);
     for (char *p = line; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     if (log_admit(prio, line))
-        log_write(prio, line);
+        log_write(prio, line, raw, f);
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+    if (prio > log_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(prio, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void log_msg_fields(int prio, const log_fields_t *f, const char *fmt, ...)
+{
+    static const log_fields_t none;
+    if (prio > log_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(prio, f ? f : &none, fmt, ap);
+    va_end(ap);
+}
+
+int log_to_journal(void)
+{
+    return log_journal;
 }
 
 void log_fatal_oom(const char *what)

@@ -57,7 +57,7 @@ static void usage(FILE *f)
             "files:    the config (docs/config.md); controller.state_dir holds event-id, control.json,\n"
             "          route53-change.json, backups.json, drills.json, audit.log.\n"
             "env:      AWS_* credentials as the AWS SDKs read them; CREDENTIALS_DIRECTORY (systemd\n"
-            "          LoadCredential=) for secrets the config names; JOURNAL_STREAM (journald prefixes).\n"
+            "          LoadCredential=) for secrets the config names; JOURNAL_STREAM (naming stderr: journal fields).\n"
             "exit:     0 clean stop or good config; 1 config or start-up error; 2 usage error.\n"
             "client:   regionctl --help.\n");
 }

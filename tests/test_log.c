@@ -4,6 +4,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "tests/check.h"
 #include "core/log.h"
@@ -69,15 +70,42 @@ int main(void)
     }
     setvbuf(stderr, NULL, _IONBF, 0);
 
+    /* JOURNAL_STREAM naming another file than stderr: the text format. */
     setenv("JOURNAL_STREAM", "8:1", 1);
-    log_init(LOG_INFO);
     capture_begin(path);
+    log_init(LOG_INFO);
+    CHECK(!log_to_journal());
+    log_msg(LOG_ERR, "msg=\"other stream\"");
+    char *out = capture_end(path);
+    CHECK_CONTAINS(out, "Z level=error msg=\"other stream\"\n");
+    CHECK(strstr(out, "<3>") == NULL);
+
+    /* JOURNAL_STREAM naming stderr (the capture file) and no journal
+     * socket (tests/bb/test_journal.py gives it one): each line to stderr
+     * with the journald priority prefix, none lost. */
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    char js[64];
+    snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", js, 1);
+    capture_begin(path);
+    log_init(LOG_INFO);
+    int matched = log_to_journal();
+    if (access("/run/systemd/journal/socket", F_OK) == 0) {
+        capture_end(path);
+        fprintf(stderr, "test_log: a journal socket exists here: the fallback is checked by bb_test_journal only\n");
+        CHECK(matched);
+        unlink(path);
+        close(saved_fd);
+        return check_finish();
+    }
     log_msg(LOG_ERR, "msg=\"boom\" n=%d", 1);
     log_msg(LOG_DEBUG, "msg=\"hidden\"");
     for (int i = 0; i < 12; i++)
         log_msg(LOG_WARNING, "msg=\"same line\"");
     log_msg(LOG_INFO, "msg=\"multi\nline\"");
-    char *out = capture_end(path);
+    out = capture_end(path);
+    CHECK(matched);
     CHECK_CONTAINS(out, "<3>msg=\"boom\" n=1\n");
     CHECK(strstr(out, "hidden") == NULL);
     CHECK_EQ_INT(count(out, "<4>msg=\"same line\""), LOG_BURST);

@@ -31,7 +31,13 @@ def test_unix_socket_secret_and_journal():
     ]
     cfg = make_config(regions, tmpdir(), 0)
     cfg["controller"]["listen"] = "unix:" + sock
-    d = Daemon(cfg, env={"CREDENTIALS_DIRECTORY": creds, "JOURNAL_STREAM": "8:12345"})
+    # JOURNAL_STREAM names the log file regiond's stderr is (sd-daemon's
+    # rule); no journal socket here, so each line goes to stderr prefixed.
+    ddir = tmpdir("regiond-")
+    open(os.path.join(ddir, "regiond.log"), "ab").close()
+    st = os.stat(os.path.join(ddir, "regiond.log"))
+    d = Daemon(cfg, dir=ddir, env={"CREDENTIALS_DIRECTORY": creds,
+                                   "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
     t = d.wait_target("keyed", "up")
     check_eq(t["reason"], "ok", "secret header from $CREDENTIALS_DIRECTORY reaches the target")
     check_eq(t["headers"], [{"name": "x-api-key", "secret": True, "source": "credential:api-key"}],
