@@ -1,0 +1,108 @@
+"""The dashboard on a wall screen, a laptop and a phone (issue 19): Debian's
+headless chromium (tests/web/drive.js) loads the page the daemon serves with 3
+regions -- one healthy, one whose only target refuses connections and is still
+`unknown` (fall 100), one with a second, refused target -- at 1920x1080,
+1280x800 and 390x844, and tests/web/layout_check.js asserts in the page: no
+horizontal scroll, no element whose content overflows its box, no word broken
+across lines in the header, banner and cards, every card inside the viewport at
+1920x1080.  The unknown target shows no latency figure, neither in the page nor
+in /v1/status (latency only from probes that got an answer).  Screenshots land
+in build/artifacts/dashboard-layout-WxH.png.  Needs scripts/install-browser.sh."""
+import json
+import os
+import re
+import time
+
+from harness import Daemon, check, check_eq, free_port, run_tests, wait_for
+from test_dashboard import ARTIFACTS, CHROMIUM, REGIONS, WEB, Driver, setup
+
+LAYOUT = os.path.join(WEB, "layout_check.js")
+SIZES = ((1920, 1080), (1280, 800), (390, 844))
+HEALTHY, REFUSED, MIXED = REGIONS
+
+
+def layout(drv, w, h):
+    a = drv.cmd(f"eval-file {LAYOUT} {w} {h}")
+    check(a["ok"], f"layout check runs at {w}x{h}: {a.get('error')}")
+    return a["value"]
+
+
+def test_dashboard_layout():
+    if not os.access(CHROMIUM, os.X_OK) or not os.path.exists(os.path.join(WEB, "node_modules", "playwright-core")):
+        raise AssertionError(f"needs {CHROMIUM} and playwright-core in tests/web/node_modules: "
+                             "run scripts/install-browser.sh")
+    ngx, ports, peer, cfg, env = setup(interval=300, fall=2)
+    refused = [free_port(), free_port()]   # nothing listens there: connection refused
+    regs = {r["name"]: r for r in cfg["regions"]}
+    regs[REFUSED]["api"] = [{"url": f"http://127.0.0.1:{refused[0]}/health", "fall": 100}]
+    regs[MIXED]["api"].append({"url": f"http://127.0.0.1:{refused[1]}/health", "fall": 1})
+    regs[MIXED]["rule"] = "any"
+    d = Daemon(cfg, env=env)
+    drv = None
+    try:
+        d.wait_target(HEALTHY, "up")
+        d.wait_target(MIXED, "up")
+        d.wait_target(MIXED, "down", name="api[1]")
+        # Several refused probes, and the target is still unknown (fall 100 at 300 ms: 30 s).
+        t = wait_for(lambda: (lambda t: t if t["counters"]["failures"] >= 3 else None)(d.target(REFUSED)),
+                     15, f"3 refused probes on {REFUSED}")
+        check_eq(t["state"], "unknown", f"{REFUSED}/api[0] still unknown after {t['counters']['failures']} refused probes")
+        lat = t["latency_ms"]
+        check(lat.get("samples") == 0 and all(lat.get(k) is None for k in ("p50", "p90", "p99", "ewma")),
+              f"/v1/status gives no latency for a target whose probes got no answer: {json.dumps(lat)}")
+
+        drv = Driver()
+        print(f"chromium {drv.version}", flush=True)
+        a = drv.cmd(f"goto {d.base}/")
+        check(a["ok"] and a.get("status") == 200, f"page loads: {a}")
+        check(drv.cmd("wait-for-cards 3 10")["ok"], "3 cards appear")
+        check(drv.cmd(f"wait-for-state {HEALTHY} up 10")["ok"], f"{HEALTHY} card up")
+        check(drv.cmd("wait-for-conn 10 live")["ok"], "#conn live")
+        # A few status polls so the sparklines have points and the log has entries.
+        time.sleep(5)
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        for w, h in SIZES:
+            v = layout(drv, w, h)
+            p = os.path.join(ARTIFACTS, f"dashboard-layout-{w}x{h}.png")
+            a = drv.cmd(f"screenshot {p} {w} {h}")
+            check(a["ok"] and os.path.getsize(p) > 10000, f"screenshot {w}x{h}")
+            print(f"screenshot: {p}", flush=True)
+            check(v["no_hscroll"], f"{w}x{h}: no horizontal scroll (scrollWidth {v['scroll_width']}, "
+                                   f"clientWidth {v['client_width']})")
+            check_eq(v["overflow"], [], f"{w}x{h}: no element's content overflows its box")
+            check(v["words"] > 50, f"{w}x{h}: the word check saw the page's words ({v['words']})")
+            check_eq(v["broken"], [], f"{w}x{h}: no word broken across lines")
+            check(not v["log"]["x_scroll"], f"{w}x{h}: the event log does not scroll sideways")
+            check_eq(sorted(c["region"] for c in v["cards"]), sorted(REGIONS), f"{w}x{h}: one card per region")
+            cards = {c["region"]: c for c in v["cards"]}
+            if (w, h) == (1920, 1080):
+                out = [c["region"] for c in v["cards"] if not c["inside"]]
+                check_eq(out, [], f"1920x1080: every card fully visible without scrolling {v['cards']}")
+                check(len({round(c["top"]) for c in v["cards"]}) == 1, "1920x1080: the 3 cards side by side")
+                gap = v["log"]["left"] - max(c["right"] for c in v["cards"])
+                check(0 <= gap <= 64, f"1920x1080: the cards fill the width up to the event log's column "
+                                      f"(gap {gap:.0f} px, not an empty middle)")
+            if w == 390:
+                tops = sorted(c["top"] for c in v["cards"])
+                check(all(b >= a + 50 for a, b in zip(tops, tops[1:])), "390 px: cards stacked")
+                check(v["log"]["top"] >= max(c["bottom"] for c in v["cards"]), "390 px: the event log below the cards")
+            else:
+                check(v["log"]["left"] >= max(c["right"] for c in v["cards"]),
+                      f"{w}x{h}: the event log beside the cards")
+            txt = cards[REFUSED]["text"]
+            check(not re.search(r"\d\s*ms\b", txt), f"{w}x{h}: the unknown target's card shows no latency figure: {txt!r}")
+            check("no data" in txt, f"{w}x{h}: the unknown target's latency sparkline says 'no data': {txt!r}")
+            check(re.search(r"\d\s*ms\b", cards[HEALTHY]["text"]), f"{w}x{h}: the healthy card shows its latency")
+        info = drv.cmd("info")
+        errs = [e for e in info.get("console_errors", []) if not e.startswith("Failed to load resource")]
+        check_eq(errs, [], "no script errors in the console")
+    finally:
+        rc = drv.close() if drv else 0
+        check_eq(d.stop(), 0, "daemon stops cleanly")
+        peer.stop()
+        ngx.stop()
+    check_eq(rc, 0, "drive.js exits cleanly")
+
+
+if __name__ == "__main__":
+    run_tests([test_dashboard_layout])
