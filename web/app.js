@@ -235,7 +235,22 @@
         sparkBox('lag', 'replication lag', lagSpark.get(r.name) || [], ddb ? 'no lag measured' : 'DynamoDB not configured')));
     }
     for (const c of [...box.querySelectorAll('.card')]) if (!keep.has(c.dataset.region)) c.remove();
+    balanceCards();
   }
+
+  // As many columns as fit (a card needs CARD_MIN_PX), then as few as keep the same
+  // number of rows: 5 regions wrap as 3 + 2, 4 as 2 + 2 or 4, never 4 + 1.
+  const CARD_MIN_PX = 270;
+  function balanceCards() {
+    const box = $('cards'), n = box.children.length;
+    if (!n) return;
+    const gap = parseFloat(getComputedStyle(box).columnGap) || 0;
+    const fit = Math.max(1, Math.floor((box.clientWidth + gap) / (CARD_MIN_PX + gap)));
+    const rows = Math.ceil(n / Math.min(fit, n));
+    const cols = Math.ceil(n / rows);
+    box.style.gridTemplateColumns = 'repeat(' + cols + ', minmax(0, 1fr))';
+  }
+  window.addEventListener('resize', balanceCards);
 
   function renderDdb(dl, d, name) {
     const rr = byRegion(d.regions).find((x) => x.region === name);

@@ -7,13 +7,17 @@ horizontal scroll, no element whose content overflows its box, no word broken
 across lines in the header, banner and cards, every card inside the viewport at
 1920x1080.  The unknown target shows no latency figure, neither in the page nor
 in /v1/status (latency only from probes that got an answer).  Screenshots land
-in build/artifacts/dashboard-layout-WxH.png.  Needs scripts/install-browser.sh."""
+in build/artifacts/dashboard-layout-WxH.png.  A second case, 5 regions (one
+answering 503), checks that the cards wrap as 3 + 2 equal cards on wide screens
+and stack at 390 px (dashboard-layout-5-regions-WxH.png).  Needs
+scripts/install-browser.sh."""
 import json
 import os
 import re
 import time
 
-from harness import Daemon, check, check_eq, free_port, run_tests, wait_for
+from harness import (Daemon, Nginx, api_target, check, check_eq, free_port, make_config, run_tests, tmpdir,
+                     wait_for)
 from test_dashboard import ARTIFACTS, CHROMIUM, REGIONS, WEB, Driver, setup
 
 LAYOUT = os.path.join(WEB, "layout_check.js")
@@ -25,6 +29,16 @@ def layout(drv, w, h):
     a = drv.cmd(f"eval-file {LAYOUT} {w} {h}")
     check(a["ok"], f"layout check runs at {w}x{h}: {a.get('error')}")
     return a["value"]
+
+
+def check_common(v, w, h, regions):
+    check(v["no_hscroll"], f"{w}x{h}: no horizontal scroll (scrollWidth {v['scroll_width']}, "
+                           f"clientWidth {v['client_width']})")
+    check_eq(v["overflow"], [], f"{w}x{h}: no element's content overflows its box")
+    check(v["words"] > 50, f"{w}x{h}: the word check saw the page's words ({v['words']})")
+    check_eq(v["broken"], [], f"{w}x{h}: no word broken across lines")
+    check(not v["log"]["x_scroll"], f"{w}x{h}: the event log does not scroll sideways")
+    check_eq(sorted(c["region"] for c in v["cards"]), sorted(regions), f"{w}x{h}: one card per region")
 
 
 def test_dashboard_layout():
@@ -67,13 +81,7 @@ def test_dashboard_layout():
             a = drv.cmd(f"screenshot {p} {w} {h}")
             check(a["ok"] and os.path.getsize(p) > 10000, f"screenshot {w}x{h}")
             print(f"screenshot: {p}", flush=True)
-            check(v["no_hscroll"], f"{w}x{h}: no horizontal scroll (scrollWidth {v['scroll_width']}, "
-                                   f"clientWidth {v['client_width']})")
-            check_eq(v["overflow"], [], f"{w}x{h}: no element's content overflows its box")
-            check(v["words"] > 50, f"{w}x{h}: the word check saw the page's words ({v['words']})")
-            check_eq(v["broken"], [], f"{w}x{h}: no word broken across lines")
-            check(not v["log"]["x_scroll"], f"{w}x{h}: the event log does not scroll sideways")
-            check_eq(sorted(c["region"] for c in v["cards"]), sorted(REGIONS), f"{w}x{h}: one card per region")
+            check_common(v, w, h, REGIONS)
             cards = {c["region"]: c for c in v["cards"]}
             if (w, h) == (1920, 1080):
                 out = [c["region"] for c in v["cards"] if not c["inside"]]
@@ -104,5 +112,48 @@ def test_dashboard_layout():
     check_eq(rc, 0, "drive.js exits cleanly")
 
 
+def test_five_regions():
+    """5 regions (one answering 503) wrap into rows of equal cards: 3 + 2 at 1920 and
+    1280 px, one column at 390 px, with the same no-overflow and no-broken-word checks."""
+    names = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1", "ca-central-1"]
+    ports = [free_port() for _ in names]
+    ngx = Nginx(ports)
+    ngx.down(ports[3])
+    cfg = make_config([{"name": n, "api": [api_target(f"http://127.0.0.1:{p}/health")]} for n, p in zip(names, ports)],
+                      tmpdir(), free_port())
+    d = Daemon(cfg)
+    drv = None
+    try:
+        d.wait_target(names[0], "up")
+        d.wait_target(names[3], "down")
+        drv = Driver()
+        check(drv.cmd(f"goto {d.base}/")["ok"], "page loads")
+        check(drv.cmd("wait-for-cards 5 10")["ok"], "5 cards appear")
+        check(drv.cmd(f"wait-for-state {names[3]} down 10")["ok"], f"{names[3]} card down")
+        time.sleep(3)
+        for w, h in SIZES:
+            v = layout(drv, w, h)
+            p = os.path.join(ARTIFACTS, f"dashboard-layout-5-regions-{w}x{h}.png")
+            check(drv.cmd(f"screenshot {p} {w} {h}")["ok"], f"screenshot {w}x{h}")
+            print(f"screenshot: {p}", flush=True)
+            check_common(v, w, h, names)
+            rows = {}
+            for c in v["cards"]:
+                rows.setdefault(round(c["top"]), []).append(c)
+            per_row = [len(r) for _, r in sorted(rows.items())]
+            widths = {round(c["right"] - c["left"]) for c in v["cards"]}
+            if w >= 1280:
+                check_eq(per_row, [3, 2], f"{w}x{h}: 5 cards wrap as 3 + 2")
+                check(max(widths) - min(widths) <= 1, f"{w}x{h}: the cards are equally wide ({widths})")
+                check(v["log"]["left"] >= max(c["right"] for c in v["cards"]), f"{w}x{h}: the event log beside the cards")
+            else:
+                check_eq(per_row, [1] * 5, "390 px: 5 cards stacked")
+    finally:
+        rc = drv.close() if drv else 0
+        check_eq(d.stop(), 0, "daemon stops cleanly")
+        ngx.stop()
+    check_eq(rc, 0, "drive.js exits cleanly")
+
+
 if __name__ == "__main__":
-    run_tests([test_dashboard_layout])
+    run_tests([test_dashboard_layout, test_five_regions])
