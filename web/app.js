@@ -184,9 +184,20 @@
     return svg;
   }
 
+  // Text that may wrap only at its spaces: each word in a nowrap span, so a region
+  // name is never split at its hyphens ("ap-south / east-2").
+  function words(text) {
+    const f = document.createDocumentFragment();
+    String(text).split(' ').forEach((w, i) => {
+      if (i) f.append(' ');
+      if (w) f.append(el('span', { class: 'w', text: w }));
+    });
+    return f;
+  }
+
   function row(dl, k, v, cls) {
     if (v == null || v === '') return;
-    dl.append(el('dt', { text: k }), el('dd', cls ? { class: cls } : null, v));
+    dl.append(el('dt', null, words(k)), el('dd', cls ? { class: cls } : null, typeof v === 'string' ? words(v) : v));
   }
 
   function renderCards(s) {
@@ -249,6 +260,11 @@
     const rows = Math.ceil(n / Math.min(fit, n));
     const cols = Math.ceil(n / rows);
     box.style.gridTemplateColumns = 'repeat(' + cols + ', minmax(0, 1fr))';
+    // A card too narrow for its label and value side by side puts the label above.
+    for (const dl of box.querySelectorAll('.card dl')) {
+      dl.classList.remove('stack');
+      if (dl.scrollWidth > dl.clientWidth + 1) dl.classList.add('stack');
+    }
   }
   window.addEventListener('resize', balanceCards);
 

@@ -9,14 +9,16 @@ across lines in the header, banner and cards, every card inside the viewport at
 in /v1/status (latency only from probes that got an answer).  Screenshots land
 in build/artifacts/dashboard-layout-WxH.png.  A second case, 5 regions (one
 answering 503), checks that the cards wrap as 3 + 2 equal cards on wide screens
-and stack at 390 px (dashboard-layout-5-regions-WxH.png).  Needs
+and stack at 390 px (dashboard-layout-5-regions-WxH.png); a third, with DynamoDB
+(dynalite behind the strict peer, replication delayed 150 ms), that the lag
+sparklines draw the reported lag (dashboard-layout-dynamodb-WxH.png).  Needs
 scripts/install-browser.sh."""
 import json
 import os
 import re
 import time
 
-from harness import (Daemon, Nginx, api_target, check, check_eq, free_port, make_config, run_tests, tmpdir,
+from harness import (Daemon, DdbPeer, Nginx, api_target, check, check_eq, free_port, make_config, run_tests, tmpdir,
                      wait_for)
 from test_dashboard import ARTIFACTS, CHROMIUM, REGIONS, WEB, Driver, setup
 
@@ -155,5 +157,47 @@ def test_five_regions():
     check_eq(rc, 0, "drive.js exits cleanly")
 
 
+def test_replication_lag():
+    """With dynamodb configured (dynalite behind the strict peer, replication delayed
+    150 ms), each card's replication-lag sparkline draws the lag the status reports
+    instead of "no data"; the taller cards pass the same overflow and word checks."""
+    from test_ddb_heartbeat import THREE, cfg_for
+    from test_dynamodb import ENV, pairs
+    ports = [free_port() for _ in THREE]
+    ngx = Nginx(ports)
+    peer = DdbPeer(THREE, delay_ms=150)
+    d = Daemon(cfg_for(peer, ports, THREE, {}), env=ENV)
+    drv = None
+    try:
+        wait_for(lambda: all(p["samples"] >= 2 for p in pairs(d).values()), 30, "lag samples for every pair")
+        drv = Driver()
+        check(drv.cmd(f"goto {d.base}/")["ok"], "page loads")
+        check(drv.cmd("wait-for-cards 3 10")["ok"], "3 cards appear")
+        pat = re.compile(r"replication lag (\d[\d.]*)\s*(ms|s) \((\d+) points\)")
+        v = wait_for(lambda: (lambda v: v if all(pat.search(c["text"]) and int(pat.search(c["text"]).group(3)) >= 2
+                                                 for c in v["cards"]) else None)(layout(drv, 1920, 1080)),
+                     20, "a replication-lag sparkline with 2+ points on every card")
+        st = {r["region"]: r for r in d.status()["dynamodb"]["regions"]}
+        for c in v["cards"]:
+            m = pat.search(c["text"])
+            shown = float(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+            check("no data" not in c["text"].split("replication lag")[1],
+                  f"{c['region']}: the lag sparkline draws points, not 'no data'")
+            check(shown >= 100, f"{c['region']}: the lag shown ({m.group(0)}) reflects the peer's 150 ms "
+                                f"replication delay (status lag_in_ms {st[c['region']].get('lag_in_ms')})")
+        for w, h in SIZES:
+            v = layout(drv, w, h)
+            p = os.path.join(ARTIFACTS, f"dashboard-layout-dynamodb-{w}x{h}.png")
+            check(drv.cmd(f"screenshot {p} {w} {h}")["ok"], f"screenshot {w}x{h}")
+            print(f"screenshot: {p}", flush=True)
+            check_common(v, w, h, THREE)
+    finally:
+        rc = drv.close() if drv else 0
+        check_eq(d.stop(), 0, "daemon stops cleanly")
+        peer.stop()
+        ngx.stop()
+    check_eq(rc, 0, "drive.js exits cleanly")
+
+
 if __name__ == "__main__":
-    run_tests([test_dashboard_layout, test_five_regions])
+    run_tests([test_dashboard_layout, test_five_regions, test_replication_lag])
