@@ -133,7 +133,10 @@ static void tg_round_finish(target_t *t)
     health_result_t hr = w->outcome == PROBE_OK ? HEALTH_RES_OK
                        : w->outcome == PROBE_SLOW ? HEALTH_RES_SLOW : HEALTH_RES_FAIL;
     health_state_t old;
-    if (!health_target_observe(&t->health, hr, w->reason, w->total_ms, loop_now_ms(),
+    /* Latency (window, EWMA) only from probes that got an HTTP answer: the
+     * time to a refused connect or a timeout is not the API's latency. */
+    double lat = w->http_status > 0 ? w->total_ms : -1;
+    if (!health_target_observe(&t->health, hr, w->reason, lat, loop_now_ms(),
                                loop_wall_ms(), &old))
         return;
     cJSON *d = cJSON_CreateObject();

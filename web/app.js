@@ -13,7 +13,9 @@
     'drill_end', 'gap'];
 
   const $ = (id) => document.getElementById(id);
-  const spark = new Map();      // region -> [latency ms]
+  const NB = '\u00a0';          // no-break space: a number and its unit stay on one line
+  const spark = new Map();      // region -> [latency ms of probes that got an answer]
+  const lagSpark = new Map();   // region -> [replication lag in, ms] (one point per status poll)
   const lastAt = new Map();     // region -> last probe time seen (a new point per new probe)
   const seen = new Set();       // event ids already in the log
   let status = null, es = null, esOpen = false, statusOk = true, lastEventId = 0;
@@ -32,18 +34,18 @@
   const num = (v) => typeof v === 'number' && isFinite(v);
   function ms(v) {
     if (!num(v)) return '—';
-    if (v < 1) return v.toFixed(2) + ' ms';
-    if (v < 10) return v.toFixed(1) + ' ms';
-    if (v < 10000) return Math.round(v) + ' ms';
-    return (v / 1000).toFixed(1) + ' s';
+    if (v < 1) return v.toFixed(2) + NB + 'ms';
+    if (v < 10) return v.toFixed(1) + NB + 'ms';
+    if (v < 10000) return Math.round(v) + NB + 'ms';
+    return (v / 1000).toFixed(1) + NB + 's';
   }
   function dur(s) {
     if (!num(s)) return '?';
     s = Math.max(0, Math.round(s));
     if (s < 60) return s + 's';
-    if (s < 3600) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
-    if (s < 86400) return Math.floor(s / 3600) + 'h ' + Math.floor(s % 3600 / 60) + 'm';
-    return Math.floor(s / 86400) + 'd ' + Math.floor(s % 86400 / 3600) + 'h';
+    if (s < 3600) return Math.floor(s / 60) + 'm' + NB + (s % 60) + 's';
+    if (s < 86400) return Math.floor(s / 3600) + 'h' + NB + Math.floor(s % 3600 / 60) + 'm';
+    return Math.floor(s / 86400) + 'd' + NB + Math.floor(s % 86400 / 3600) + 'h';
   }
   function clock(t) {
     const d = t ? new Date(t) : new Date();
@@ -128,7 +130,8 @@
     for (const t of targets) {
       const last = t.last || {}, tm = last.timings_ms || {};
       if (last.at && last.at > at) at = last.at;
-      const x = num(tm.total) ? tm.total : (t.latency_ms && num(t.latency_ms.p50) ? t.latency_ms.p50 : null);
+      // Only a probe that got an HTTP answer has a latency (a refused connect has none).
+      const x = last.http_status > 0 && num(tm.total) ? tm.total : null;
       if (x != null) v = v == null ? x : Math.max(v, x);
     }
     if (v == null || at === lastAt.get(r.name)) return;
@@ -139,7 +142,31 @@
     spark.set(r.name, a);
   }
 
-  function sparkSvg(a) {
+  function pushLag(s) {
+    const d = s.dynamodb;
+    for (const rr of d ? byRegion(d.regions) : []) {
+      if (!num(rr.lag_in_ms)) continue;
+      const a = lagSpark.get(rr.region) || [];
+      a.push(rr.lag_in_ms);
+      while (a.length > SPARK_N) a.shift();
+      lagSpark.set(rr.region, a);
+    }
+  }
+
+  // One sparkline with its heading; "no data" (not a flat line of zeros) when there is none.
+  function sparkBox(kind, what, a, why) {
+    const box = el('div', { class: 'sparkbox', 'data-spark': kind });
+    if (!a.length) {
+      box.append(el('div', { class: 'sparkhead', text: what + ': no data' }),
+        el('div', { class: 'nodata', text: why }));
+      return box;
+    }
+    box.append(el('div', { class: 'sparkhead', text: what + ' ' + ms(a[a.length - 1]) + ' (' + a.length + ' points)' }),
+      sparkSvg(a, what));
+    return box;
+  }
+
+  function sparkSvg(a, what) {
     const NS = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('class', 'spark');
@@ -148,7 +175,7 @@
     svg.setAttribute('preserveAspectRatio', 'none');
     svg.setAttribute('role', 'img');
     const max = Math.max(...a, 0.001), min = Math.min(...a, max);
-    svg.setAttribute('aria-label', 'latency, last ' + a.length + ' probes: ' + ms(min) + ' to ' + ms(max));
+    svg.setAttribute('aria-label', what + ', last ' + a.length + ' points: ' + ms(min) + ' to ' + ms(max));
     const pts = a.map((v, i) => i + ',' + (28 - ((v - min) / ((max - min) || 1)) * 26).toFixed(1));
     if (pts.length === 1) pts.push('1,' + pts[0].split(',')[1]);
     const pl = document.createElementNS(NS, 'polyline');
@@ -157,9 +184,20 @@
     return svg;
   }
 
+  // Text that may wrap only at its spaces: each word in a nowrap span, so a region
+  // name is never split at its hyphens ("ap-south / east-2").
+  function words(text) {
+    const f = document.createDocumentFragment();
+    String(text).split(' ').forEach((w, i) => {
+      if (i) f.append(' ');
+      if (w) f.append(el('span', { class: 'w', text: w }));
+    });
+    return f;
+  }
+
   function row(dl, k, v, cls) {
     if (v == null || v === '') return;
-    dl.append(el('dt', { text: k }), el('dd', cls ? { class: cls } : null, v));
+    dl.append(el('dt', null, words(k)), el('dd', cls ? { class: cls } : null, typeof v === 'string' ? words(v) : v));
   }
 
   function renderCards(s) {
@@ -167,6 +205,7 @@
     const weights = new Map(byRegion(fo.weights).map((w) => [w.region, w]));
     const overrides = byRegion(fo.overrides);
     const keep = new Set();
+    pushLag(s);
     for (const r of s.regions || []) {
       keep.add(r.name);
       pushSpark(r);
@@ -185,7 +224,7 @@
       row(dl, 'since', clock(r.since) + ' (' + dur(r.since_s) + ' ago)');
       const w = weights.get(r.name);
       if (w) {
-        const wv = el('span', { class: 'weights', text: 'live ' + weight(w.live) + ' → desired ' + weight(w.desired) });
+        const wv = el('span', { class: 'weights', text: 'live' + NB + weight(w.live) + ' → desired' + NB + weight(w.desired) });
         const dd = el('span', null, wv);
         if (w.drifted) dd.append(el('span', { class: 'flag', text: 'DRIFTED' }));
         if (num(w.live) && num(w.desired) && w.live >= 0 && w.live !== w.desired) dd.append(el('span', { class: 'flag', text: 'PENDING' }));
@@ -196,18 +235,38 @@
       for (const t of r.targets || []) {
         const l = t.latency_ms || {};
         const label = (r.targets.length > 1 ? t.name + ' ' : '') + 'p50 / p99';
-        row(dl, label, ms(l.p50) + ' / ' + ms(l.p99) + (t.state && t.state !== 'up' ? ' (' + t.state + ': ' + (t.reason || '') + ')' : ''));
+        // No figure at all until a probe got an answer (the status then has no samples).
+        const lat = num(l.p50) ? ms(l.p50) + ' / ' + ms(l.p99) : 'no answer yet';
+        row(dl, label, lat + (t.state && t.state !== 'up' ? ' (' + t.state + ': ' + (t.reason || '') + ')' : ''));
       }
       if (ddb) renderDdb(dl, ddb, r.name);
       card.append(dl);
-      const a = spark.get(r.name) || [];
-      if (a.length) {
-        card.append(sparkSvg(a));
-        card.append(el('div', { class: 'sparklabel', text: 'last probe total: ' + ms(a[a.length - 1]) + ' (' + a.length + ' probes)' }));
-      }
+      card.append(el('div', { class: 'sparks' },
+        sparkBox('latency', 'latency', spark.get(r.name) || [], 'no answered probe'),
+        sparkBox('lag', 'replication lag', lagSpark.get(r.name) || [], ddb ? 'no lag measured' : 'DynamoDB not configured')));
     }
     for (const c of [...box.querySelectorAll('.card')]) if (!keep.has(c.dataset.region)) c.remove();
+    balanceCards();
   }
+
+  // As many columns as fit (a card needs CARD_MIN_PX), then as few as keep the same
+  // number of rows: 5 regions wrap as 3 + 2, 4 as 2 + 2 or 4, never 4 + 1.
+  const CARD_MIN_PX = 270;
+  function balanceCards() {
+    const box = $('cards'), n = box.children.length;
+    if (!n) return;
+    const gap = parseFloat(getComputedStyle(box).columnGap) || 0;
+    const fit = Math.max(1, Math.floor((box.clientWidth + gap) / (CARD_MIN_PX + gap)));
+    const rows = Math.ceil(n / Math.min(fit, n));
+    const cols = Math.ceil(n / rows);
+    box.style.gridTemplateColumns = 'repeat(' + cols + ', minmax(0, 1fr))';
+    // A card too narrow for its label and value side by side puts the label above.
+    for (const dl of box.querySelectorAll('.card dl')) {
+      dl.classList.remove('stack');
+      if (dl.scrollWidth > dl.clientWidth + 1) dl.classList.add('stack');
+    }
+  }
+  window.addEventListener('resize', balanceCards);
 
   function renderDdb(dl, d, name) {
     const rr = byRegion(d.regions).find((x) => x.region === name);

@@ -9,6 +9,7 @@
 //   wait-for-banner TIMEOUT_S TEXT...       #banner visible and containing TEXT
 //   screenshot PATH W H                     viewport W x H, full-page PNG
 //   check-no-hscroll W                      viewport width W: scrollWidth <= innerWidth
+//   eval-file PATH W H                      viewport W x H, evaluate the function in PATH, return its value
 //   info                                    cards, #conn, #banner, #log size, #drills
 //   quit
 'use strict';
@@ -103,6 +104,11 @@ async function main() {
       await page.waitForTimeout(300);
       const i = await info();
       return { scroll_width: i.scroll_width, inner_width: i.inner_width, no_hscroll: i.scroll_width <= i.inner_width };
+    },
+    async 'eval-file'(p, w, h) {
+      await page.setViewportSize({ width: Number(w), height: Number(h) });
+      await page.waitForTimeout(300);
+      return { value: await page.evaluate('(' + fs.readFileSync(p, 'utf8') + ')()') };
     },
     async info() { return Object.assign(await info(), { console_errors: consoleErrors.slice(-20) }); },
   };
