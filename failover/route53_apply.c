@@ -152,6 +152,14 @@ static void r53_after_verify(const r53_list_t *acc)
         r53_go_idle();
         return;
     }
+    /* The group holds neither what we sent nor what we knew, and the batch
+     * may have landed (its answer lost, or a 5xx): another writer changed
+     * the group, maybe after our batch.  A record still at its old weight
+     * may be theirs, set over ours; so every record that differs from what
+     * we sent is drift (held), the regions we changed included.  (A refusal,
+     * 4xx, proves nothing landed: what we knew stays the reference.) */
+    if (r53s.unsure && !r53_live_matches_known(acc))
+        r53_take_created();
     bool drifted = r53_adopt_listing(acc, true);
     if (r53s.epoch && r53s.guard_epoch > r53s.epoch)
         r53s.fenced = true;   /* a newer term bumped the guard: that is why it failed */
@@ -188,15 +196,7 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53s.change.accepted_ms = loop_now_ms();
         snprintf(r53s.change.change_id, sizeof(r53s.change.change_id), "%s", ci.id);
         snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", ci.status);
-        for (size_t i = 0; i < r53s.n; i++) {
-            for (int s = 0; s < R53_SLOTS; s++)
-                if (r53s.created[i][s].name[0]) {
-                    r53_rrset_clear(&r53s.known[i][s]);
-                    r53s.known[i][s] = r53s.created[i][s];   /* moved: now what we know */
-                    r53s.have[i][s] = true;
-                    r53_rrset_init(&r53s.created[i][s]);
-                }
-        }
+        r53_take_created();
         r53_drift_corrected();
         r53_guard_landed();
         r53_free_created();
@@ -212,6 +212,7 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53_on_poll(-1, 0, NULL);
         return;
     }
+    r53s.unsure = resp->ok || resp->http_status == 0 || resp->http_status >= 500;   /* may have landed */
     snprintf(r53s.change.error, sizeof(r53s.change.error), "%.500s", resp->ok ? err : resp->error);
     snprintf(r53s.error, sizeof(r53s.error), "ChangeResourceRecordSets: %.480s", r53s.change.error);
     log_msg(LOG_WARNING, "msg=\"route53 batch failed, re-reading live records\" decision=%" PRIu64

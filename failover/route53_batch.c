@@ -238,16 +238,19 @@ int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t 
     return 0;
 }
 
-/* After a failed or lost batch: does the group hold exactly what we sent? */
-bool r53_live_matches_sent(const r53_list_t *acc)
+/* After a failed or lost batch: does the group hold exactly what we sent
+ * (sent true), or exactly what we knew before it (sent false)? */
+static bool r53_live_matches(const r53_list_t *acc, bool sent)
 {
     static r53_rrset_t live[R53_MAXR][R53_SLOTS];
-    bool have[R53_MAXR][R53_SLOTS], ok = r53s.created != NULL;
+    bool have[R53_MAXR][R53_SLOTS], ok = !sent || r53s.created != NULL;
     r53_pick(acc, live, have);
     for (size_t i = 0; ok && i < r53s.n; i++)
         for (int s = 0; s < R53_SLOTS; s++) {
             const r53_rrset_t *c = &r53s.created[i][s];
-            if (c->name[0] ? !have[i][s] || !r53_rrset_equal(c, &live[i][s]) : have[i][s] != r53s.have[i][s])
+            if (!sent)
+                ok &= have[i][s] == r53s.have[i][s] && (!have[i][s] || r53_rrset_equal(&r53s.known[i][s], &live[i][s]));
+            else if (c->name[0] ? !have[i][s] || !r53_rrset_equal(c, &live[i][s]) : have[i][s] != r53s.have[i][s])
                 ok = false;
         }
     r53_free_picked(live);
@@ -255,4 +258,26 @@ bool r53_live_matches_sent(const r53_list_t *acc)
     if (ok && r53s.guard_new.name[0])
         ok = r53s.have_guard && r53_rrset_equal(&r53s.guard_new, &r53s.guard_live);
     return ok;
+}
+
+bool r53_live_matches_sent(const r53_list_t *acc)
+{
+    return r53_live_matches(acc, true);
+}
+
+bool r53_live_matches_known(const r53_list_t *acc)
+{
+    return r53_live_matches(acc, false);
+}
+
+void r53_take_created(void)
+{
+    for (size_t i = 0; r53s.created && i < r53s.n; i++)
+        for (int s = 0; s < R53_SLOTS; s++)
+            if (r53s.created[i][s].name[0]) {
+                r53_rrset_clear(&r53s.known[i][s]);
+                r53s.known[i][s] = r53s.created[i][s];   /* moved: now what we know */
+                r53s.have[i][s] = true;
+                r53_rrset_init(&r53s.created[i][s]);
+            }
 }

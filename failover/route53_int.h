@@ -49,6 +49,7 @@ typedef struct {
     r53_fail_fn fail_read;        /* what to do when reading fails */
     r53_rrset_t (*created)[R53_SLOTS];  /* the CREATEs of the batch in flight (name "" where none) */
     bool sent[R53_MAXR][R53_SLOTS];     /* the batch in flight covers known[i][s] */
+    bool unsure;                  /* the failed batch may have landed (no answer, or a 5xx) */
     struct event *poll_timer, *reconcile_timer, *retry_timer;
     uint64_t poll_wait_ms, retry_wait_ms;
     void (*retry_fn)(void);       /* what retry_timer runs */
@@ -114,9 +115,13 @@ void r53_start_drift(const r53_list_t *acc);
  * group as `known` holds it (changed: exact DELETE + new CREATE; unchanged:
  * exact DELETE + identical CREATE); 0 with *body set (NULL when nothing
  * changes), or -1 with why (a safety rule refused it, or out of memory;
- * *refused tells which). */
+ * *refused tells which).  After a failed batch: does the group hold exactly
+ * what it sent, or exactly what we knew before it? */
 int r53_build_batch(uint64_t seq, char **body, bool *refused, char *why, size_t whylen);
 bool r53_live_matches_sent(const r53_list_t *acc);
+bool r53_live_matches_known(const r53_list_t *acc);
+/* The batch in flight's CREATEs become what we know (moved). */
+void r53_take_created(void);
 
 /* route53_apply.c: start the batch for the fresh listing; the GetChange poll
  * timer's callback; free the CREATEs of the batch in flight. */
