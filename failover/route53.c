@@ -97,18 +97,20 @@ void r53_event(feed_ev_t type, cJSON *d)
 
 /* ---- the change in flight, persisted ---- */
 
-void r53_intent_write(void)
+int r53_intent_write(state_done_fn then, void *arg)
 {
     cJSON *o = cJSON_CreateObject(), *w = cJSON_AddArrayToObject(o, "weights");
     if (!o || !w) {
         cJSON_Delete(o);
-        return;
+        return -1;
     }
     cJSON_AddNumberToObject(o, "decision", (double)r53s.change.decision);
     for (size_t i = 0; i < r53s.n; i++)
         cJSON_AddItemToArray(w, cJSON_CreateNumber(r53s.want[i]));
-    state_write_json(R53_INTENT_FILE, o, STATE_JSON_COMPACT, NULL, NULL);   /* a record for the next start: off the loop */
+    /* a record for the next start, written off the loop; then runs once it is durable (or failed) */
+    int rc = state_write_json(R53_INTENT_FILE, o, STATE_JSON_COMPACT, then, arg);
     cJSON_Delete(o);
+    return rc;
 }
 
 void r53_intent_clear(void)
@@ -272,7 +274,9 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify)
     r53s.poll_timer = evtimer_new(loop_base(), r53_on_poll, NULL);
     r53s.reconcile_timer = event_new(loop_base(), -1, EV_PERSIST, r53_on_reconcile, NULL);
     r53s.retry_timer = evtimer_new(loop_base(), r53_on_retry, NULL);
-    if (!r53s.poll_timer || !r53s.reconcile_timer || !r53s.retry_timer || dnscheck_init() == -1)
+    r53s.intent_timer = evtimer_new(loop_base(), r53_on_intent_timeout, NULL);
+    if (!r53s.poll_timer || !r53s.reconcile_timer || !r53s.retry_timer || !r53s.intent_timer ||
+        dnscheck_init() == -1)
         return -1;
     r53_guard_setup();
     if (!cfg->route53.enabled)
@@ -295,6 +299,7 @@ void route53_configure(const cfg_t *cfg)
         aws_cancel(r53s.req);
         r53s.req = NULL;
     }
+    r53_send_drop();
     r53_free_created();
     evtimer_del(r53s.poll_timer);
     r53_retry_reset();
@@ -337,6 +342,9 @@ void route53_fini(void)
     if (r53s.req)
         aws_cancel(r53s.req);
     r53s.req = NULL;
+    r53_send_drop();
+    if (r53s.intent_timer)
+        event_free(r53s.intent_timer);
     r53_free_created();
     dnscheck_fini();
     if (r53s.poll_timer)

@@ -256,6 +256,88 @@ static int r53_fresh_adopt(const r53_list_t *acc)
     return r53_fence_gate();
 }
 
+/* ---- the batch goes out once its intent record is durable ----
+ *
+ * A restart tells regiond's own landed change from someone else's by the
+ * intent record (route53-change.json): a batch that lands while its record
+ * is still queued, then a kill -9, would be taken for drift and held (a
+ * drain kept after the region recovered; bb_test_crash caught it under
+ * load).  So the batch is sent from the write's completion, or after
+ * R53_INTENT_WAIT_MS if the disk is slower than that (a drain matters more:
+ * a kill in that window is the documented limit, as is a write that fails,
+ * after which the batch still goes). */
+#define R53_INTENT_WAIT_MS 1000
+
+static uint64_t r53_send_gen;   /* outlives r53s (zeroed by init and fini): whose completion is whose */
+
+static void r53_send_now(void)
+{
+    char *body = r53s.send_body;
+    if (!body)
+        return;
+    r53s.send_body = NULL;
+    evtimer_del(r53s.intent_timer);
+    if (!r53_may_send()) {   /* the lease's send window closed while the record was written */
+        free(body);
+        r53_intent_clear();   /* never sent */
+        r53_stand_down();
+        return;
+    }
+    char path[256];
+    snprintf(path, sizeof(path), "/2013-04-01/hostedzone/%s/rrset/", r53s.cfg->route53.hosted_zone_id);
+    aws_call_t c = {.service = "route53", .region = "us-east-1", .op = "ChangeResourceRecordSets",
+                    .method = "POST", .path_query = path, .body = body, .body_len = strlen(body),
+                    .content_type = "text/xml", .proto = AWS_PROTO_REST_XML};
+    r53s.change.submitted_ms = loop_now_ms();
+    r53s.req = aws_call(&c, r53_on_change, NULL);
+    free(body);
+    if (!r53s.req) {
+        r53_intent_clear();
+        r53_refuse("cannot start the request (out of memory)", false);
+    }
+}
+
+static void r53_on_intent_durable(void *arg, int rc, const char *err)
+{
+    (void)rc;
+    (void)err;   /* a failed write was alarmed by the state module; the batch still goes */
+    if ((uintptr_t)arg == (uintptr_t)r53_send_gen)
+        r53_send_now();
+}
+
+void r53_on_intent_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (r53s.send_body)
+        log_msg(LOG_WARNING, "msg=\"route53 batch sent before its intent record is durable\" waited_ms=%d "
+                "decision=%" PRIu64, R53_INTENT_WAIT_MS, r53s.change.decision);
+    r53_send_now();
+}
+
+/* Forget a batch still waiting for its record (a reload, the end). */
+void r53_send_drop(void)
+{
+    r53_send_gen++;
+    free(r53s.send_body);
+    r53s.send_body = NULL;
+    if (r53s.intent_timer)
+        evtimer_del(r53s.intent_timer);
+}
+
+static void r53_send_after_intent(char *body)
+{
+    r53_send_drop();
+    r53s.send_body = body;
+    if (r53_intent_write(r53_on_intent_durable, (void *)(uintptr_t)r53_send_gen) != 0) {
+        r53_send_now();   /* out of memory: no record, the batch goes anyway */
+        return;
+    }
+    struct timeval tv = {R53_INTENT_WAIT_MS / 1000, (R53_INTENT_WAIT_MS % 1000) * 1000};
+    evtimer_add(r53s.intent_timer, &tv);
+}
+
 /* The fresh listing before a batch.  Anything changed since the decision
  * was made: no batch on the old view; the controller decides again. */
 void r53_after_fresh(const r53_list_t *acc)
@@ -280,11 +362,6 @@ void r53_after_fresh(const r53_list_t *acc)
         r53_go_idle();
         return;
     }
-    char path[256];
-    snprintf(path, sizeof(path), "/2013-04-01/hostedzone/%s/rrset/", r53s.cfg->route53.hosted_zone_id);
-    aws_call_t c = {.service = "route53", .region = "us-east-1", .op = "ChangeResourceRecordSets",
-                    .method = "POST", .path_query = path, .body = body, .body_len = strlen(body),
-                    .content_type = "text/xml", .proto = AWS_PROTO_REST_XML};
     if (!r53_may_send()) {   /* the read outlived the lease's send window */
         free(body);
         r53_stand_down();
@@ -295,16 +372,9 @@ void r53_after_fresh(const r53_list_t *acc)
     r53s.change.submitted_wall_ms = loop_wall_ms();
     snprintf(r53s.change.status, sizeof(r53s.change.status), "SUBMITTING");
     dnscheck_cancel();
-    r53_intent_write();
-    r53s.req = aws_call(&c, r53_on_change, NULL);
-    free(body);
-    if (!r53s.req) {
-        r53_intent_clear();
-        r53_refuse("cannot start the request (out of memory)", false);
-        return;
-    }
     r53s.phase = R53_SUBMITTING;
     r53s.error[0] = '\0';
+    r53_send_after_intent(body);
 }
 
 static void r53_fresh_failed(const char *error)

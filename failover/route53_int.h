@@ -17,6 +17,7 @@
 #include "config/cfg.h"
 #include "aws/client.h"
 #include "core/feed.h"
+#include "core/state.h"
 #include "aws/r53_xml.h"
 #include "failover/route53.h"
 
@@ -74,6 +75,10 @@ typedef struct {
     bool guard_sent;              /* the batch in flight DELETEs guard_live */
     char guard_name[256];         /* "" when the record name leaves no room for it */
     int64_t last_read_wall_ms;
+    /* the batch body waiting for its intent record to be durable (at most
+     * R53_INTENT_WAIT_MS; route53_apply.c), NULL when none */
+    char *send_body;
+    struct event *intent_timer;
 
     uint64_t changes_total, drift_total;
 } r53_state_t;
@@ -85,7 +90,7 @@ extern r53_state_t r53s;
  * change's timeline as a feed event of `type`; go idle and tell the
  * controller; run `fn` after a backoff (1 s doubling to 60 s). */
 void r53_event(feed_ev_t type, cJSON *d);
-void r53_intent_write(void);
+int r53_intent_write(state_done_fn then, void *arg);
 void r53_intent_clear(void);
 void r53_change_event(feed_ev_t type);
 void r53_go_idle(void);
@@ -145,6 +150,9 @@ bool r53_may_send(void);
  * flight landed: the guard it wrote is what we know. */
 int r53_fence_gate(void);
 void r53_stand_down(void);
+/* route53_apply.c: the batch waiting for its intent record */
+void r53_on_intent_timeout(evutil_socket_t fd, short what, void *arg);
+void r53_send_drop(void);
 void r53_kick(void);
 void r53_guard_landed(void);
 
