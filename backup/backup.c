@@ -506,7 +506,8 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
         }
         int64_t next = cron_next(&j->cron, j->last_run_s);
         if (next >= 0 && next <= now && may)   /* however many were missed: one run (a follower: none yet) */
-            bk_run(j, next < now - 60 ? "missed while stopped" : "schedule");
+            bk_run(j, next < now - 60 ? (bk_gate ? "missed while stopped or not leading" : "missed while stopped")
+                                      : "schedule");
     }
     if (dirty)
         bk_save();
