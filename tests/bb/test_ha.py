@@ -227,7 +227,7 @@ def test_sigstop_old_leader_fenced():
         # (a process paused mid-send: what the guard record is for); it starts nothing after that.
         late = [(r["op"], round(r["t"] - t_cont, 2)) for r in c.calls(a.key, since=t_cont)]
         print(f"the old leader's Route 53 requests after SIGCONT (op, s after SIGCONT): {late}")
-        check(len(late) <= 1 and all(dt < 1.0 for _, dt in late),
+        check(len(late) <= 1 and all(dt < 2.0 for _, dt in late),
               f"the old leader starts no Route 53 call after SIGCONT (at most one in flight at SIGSTOP): {late}")
         after = [x for x in c.r53.changes() if x["seq"] > bump["seq"]]
         check(all(x["key"] == b.key and epoch_of(x["after"]) == eb for x in after),
