@@ -23,6 +23,17 @@
 #include "core/state.h"
 
 bks_t bks;
+static backup_gate_fn bk_gate;   /* NULL: always open */
+
+void backup_set_gate(backup_gate_fn gate)
+{
+    bk_gate = gate;
+}
+
+static bool bk_may_act(void)
+{
+    return !bk_gate || bk_gate();
+}
 
 static void bk_run(bk_job_t *j, const char *why);
 static void bk_list(bk_job_t *j, const char *start);
@@ -433,6 +444,11 @@ static void bk_on_recorded(void *arg, int rc, const char *err)
         bk_finish(j, r, true);
         return;
     }
+    if (!bk_may_act()) {   /* the lease ended while the record was written: nothing is sent */
+        j->pending[0] = '\0';
+        bk_finish(j, "not started: this instance stopped leading before CreateBackup", false);
+        return;
+    }
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "TableName", j->s->table);
     cJSON_AddStringToObject(b, "BackupName", j->last_name);
@@ -478,7 +494,7 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     int64_t now = loop_wall_ms() / 1000;
-    bool dirty = false;
+    bool dirty = false, may = bk_may_act();
     for (size_t i = 0; i < bks.n; i++) {
         bk_job_t *j = &bks.jobs[i];
         if (j->phase != JOB_IDLE)
@@ -489,8 +505,9 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         int64_t next = cron_next(&j->cron, j->last_run_s);
-        if (next >= 0 && next <= now)   /* however many were missed: one run */
-            bk_run(j, next < now - 60 ? "missed while stopped" : "schedule");
+        if (next >= 0 && next <= now && may)   /* however many were missed: one run (a follower: none yet) */
+            bk_run(j, next < now - 60 ? (bk_gate ? "missed while stopped or not leading" : "missed while stopped")
+                                      : "schedule");
     }
     if (dirty)
         bk_save();
@@ -499,6 +516,10 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
 int backup_run_now(const char *table, char *msg, size_t msglen)
 {
     int started = 0, found = 0;
+    if (!bk_may_act()) {
+        snprintf(msg, msglen, "not the leader: backups run on the leading instance");
+        return -1;
+    }
     for (size_t i = 0; i < bks.n; i++) {
         bk_job_t *j = &bks.jobs[i];
         if (strcmp(j->s->table, table) != 0)

@@ -15,6 +15,7 @@
 #ifndef REGIOND_BACKUP_H
 #define REGIOND_BACKUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -23,6 +24,15 @@
 #include "config/cfg.h"
 
 int backup_init(const cfg_t *cfg);
+
+/* The daemon's gate (several controllers: only the leader acts): when set
+ * and false, no scheduled run starts, "backup now" is refused and a run
+ * whose record was written does not send its CreateBackup.  A schedule
+ * time that passes while the gate is shut is run once when it opens
+ * (docs/ha.md).  NULL: always open. */
+typedef bool (*backup_gate_fn)(void);
+void backup_set_gate(backup_gate_fn gate);
+void pitr_set_gate(backup_gate_fn gate);
 void backup_configure(const cfg_t *cfg);
 void backup_fini(void);
 

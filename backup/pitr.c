@@ -41,6 +41,13 @@ static struct {
     struct event *tick;
 } P;
 
+static backup_gate_fn pt_gate;   /* NULL: always open */
+
+void pitr_set_gate(backup_gate_fn gate)
+{
+    pt_gate = gate;
+}
+
 static void pt_event(feed_ev_t type, size_t i, const char *detail)
 {
     cJSON *d = cJSON_CreateObject();
@@ -77,6 +84,8 @@ static void pt_on_update(void *arg, int ok, const cJSON *resp, const char *error
 
 static void pt_enable(size_t i)
 {
+    if (pt_gate && !pt_gate())
+        return;   /* the lease ended since the describe was sent */
     cJSON *b = cJSON_CreateObject(), *spec = cJSON_CreateObject();
     if (!b || !spec) {
         cJSON_Delete(b);
@@ -146,6 +155,8 @@ static void pt_on_describe(void *arg, int ok, const cJSON *resp, const char *err
 static void pt_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
+    if (pt_gate && !pt_gate())
+        return;   /* a follower: the leader keeps PITR on */
     for (size_t i = 0; i < P.n; i++) {
         if (P.r[i].req)
             continue;

@@ -235,6 +235,7 @@ static void evaluate(void)
         } else {
             lease_st.send_until = end;
             arm(lease_st.expiry, end - now);
+            note(LEASE_NOTE_RENEWED);
         }
     } else {
         uint64_t end = lease_st.pending_epoch ? term_end(lease_st.pending_epoch, &held) : 0;

@@ -31,6 +31,7 @@ typedef enum {
     LEASE_NOTE_LEADING,   /* we lead now: lease_epoch() is the new term's */
     LEASE_NOTE_LOST,      /* we no longer lead (expired, a renewal round lost the majority, stepped down) */
     LEASE_NOTE_VIEW,      /* the holder seen or a table's state changed */
+    LEASE_NOTE_RENEWED,   /* still leading, same epoch: lease_send_until_ms() moved */
 } lease_note_t;
 
 typedef void (*lease_notify_fn)(lease_note_t what);

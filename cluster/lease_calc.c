@@ -64,7 +64,12 @@ uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n)
             if (epochs[i] > top)
                 top = epochs[i];
         }
-    return ok >= lease_majority(n) ? top + 1 : 0;
+    /* the first term is 2: epoch 1 is the Route 53 actuator's "send nothing"
+     * placeholder of an instance that starts as a follower (failover/route53.h),
+     * and a term must be higher than it to start with a guard bump */
+    if (ok < lease_majority(n))
+        return 0;
+    return top + 1 < 2 ? 2 : top + 1;
 }
 
 uint64_t lease_backoff_ms(uint32_t renew_ms, unsigned attempt, unsigned rnd, uint32_t cap_ms)

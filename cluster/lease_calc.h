@@ -38,7 +38,8 @@ uint64_t lease_valid_until(const uint64_t *held_send, size_t n, size_t need,
                            uint32_t lease_ms, uint32_t margin_ms);
 
 /* The next term's epoch: 1 + the highest epoch among the tables read
- * (read_ok); 0 when fewer than a majority were read. */
+ * (read_ok), at least 2 (1 is the Route 53 actuator's follower placeholder);
+ * 0 when fewer than a majority were read. */
 uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n);
 
 /* Wait before trying again after the attempt-th split vote in a row:

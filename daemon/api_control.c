@@ -14,6 +14,7 @@
 #include "backup/backup.h"
 #include "daemon/control.h"
 #include "daemon/drill.h"
+#include "daemon/leader.h"
 #include "config/utf8.h"
 
 static char api_who[65];             /* the token name of the control request being served */
@@ -247,11 +248,38 @@ void api_drill_delete(api_wait_t *w, const char *path)
     drill_stop(did, w->who, api_drill_done, w);
 }
 
+/* Several controllers: a follower refuses every control request with 409
+ * and names the leader (docs/ha.md).  True when the request may go on. */
+static bool api_control_leader(struct evhttp_request *req, const char *what)
+{
+    char msg[800];
+    lease_holder_t h;
+    if (leader_check_control(msg, sizeof(msg), &h))
+        return true;
+    cJSON *o = cJSON_CreateObject(), *l = h.known ? cJSON_CreateObject() : NULL;
+    if (o) {
+        cJSON_AddBoolToObject(o, "ok", 0);
+        cJSON_AddStringToObject(o, "error", msg);
+        cJSON_AddNumberToObject(o, "status", 409);
+        if (l) {
+            cJSON_AddStringToObject(l, "id", h.id);
+            cJSON_AddStringToObject(l, "advertise", h.advertise);
+            cJSON_AddNumberToObject(l, "epoch", (double)h.epoch);
+            cJSON_AddItemToObject(o, "leader", l);
+        } else
+            cJSON_AddNullToObject(o, "leader");
+    } else
+        cJSON_Delete(l);
+    api_send_json(req, 409, "Conflict", o);
+    auth_audit(api_who, what, 409, "not the leader");
+    return false;
+}
+
 void api_control_run(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd, api_write_fn fn)
 {
     char what[300];
     snprintf(what, sizeof(what), "%s %.250s", cmd == EVHTTP_REQ_POST ? "POST" : "DELETE", path);
-    if (!api_control_allowed(req, what))
+    if (!api_control_allowed(req, what) || !api_control_leader(req, what))
         return;
     api_wait_t *w = calloc(1, sizeof(*w));
     if (!w) {

@@ -18,6 +18,7 @@
 #include "core/loop.h"
 #include "failover/route53.h"
 #include "core/state.h"
+#include "daemon/leader.h"
 #include "daemon/targets.h"
 
 _Static_assert(DECIDE_HISTORY >= CFG_MAX_CHANGES,
@@ -275,6 +276,10 @@ void ctrl_suspend(void)
 
 static void ctrl_on_r53(route53_note_t what)
 {
+    if (what == R53_NOTE_FENCED) {   /* a newer leader bumped the guard: nothing was sent */
+        leader_fenced();
+        return;
+    }
     if (what == R53_NOTE_APPLIED) {
         ctl.fail_backoff_ms = 0;
         ctrl_hist_add(loop_now_ms(), loop_wall_ms());

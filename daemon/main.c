@@ -19,6 +19,7 @@
 #include "daemon/auth.h"
 #include "backup/backup.h"
 #include "cluster/lease.h"
+#include "daemon/leader.h"
 #include "config/cfg.h"
 #include "aws/client.h"
 #include "daemon/control.h"
@@ -317,14 +318,23 @@ static int m_ctrl_init(cfg_t *c, char *err, size_t errlen)
         }                                                                      \
         return 0;                                                              \
     }
+/* Before control's row (route53_init): with a cluster section the actuator
+ * starts sending nothing, so a follower makes no Route 53 call at all. */
+static int m_leader_init(cfg_t *c, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    leader_pre_init(c);
+    return 0;
+}
+
 M_INIT_CFG(backup, "backups")
 M_INIT_CFG(pitr, "pitr")
 
-/* The cluster lease (cluster/lease.h): shown in status and metrics; what
- * leading gates is wired later, so no notify yet. */
+/* The cluster lease (cluster/lease.h): its notes reach the actuator through
+ * daemon/leader.c (only the leader sends; docs/ha.md). */
 static int m_lease_init(cfg_t *c, char *err, size_t errlen)
 {
-    if (lease_init(c, NULL) == -1) {
+    if (lease_init(c, leader_on_lease) == -1) {
         snprintf(err, errlen, "cluster lease: cannot start");
         return -1;
     }
@@ -379,6 +389,7 @@ static const m_module_t m_modules[] = {
     {"alarm", m_alarm_init, alarm_configure, alarm_fini},
     {"aws", m_aws_init, aws_configure, aws_fini},
     {"targets", m_targets_init, m_targets_configure, targets_fini},   /* fini cancels every probe and lookup */
+    {"leader", m_leader_init, leader_configure, NULL},   /* the actuators' gates, before they start */
     {"control", m_ctrl_init, ctrl_configure, ctrl_fini},   /* fini cancels Route 53 calls in flight */
     {"dynamodb", m_ddb_init, ddb_configure, ddb_fini},   /* fini cancels DynamoDB calls in flight */
     {"backup", m_backup_init, backup_configure, backup_fini},

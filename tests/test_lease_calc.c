@@ -62,7 +62,7 @@ static void test_next_epoch(void)
     CHECK(lease_next_epoch(ep, all, 3) == 10);
     uint64_t zero[1] = {0};
     bool y[1] = {true};
-    CHECK(lease_next_epoch(zero, y, 1) == 1);       /* the first term is 1 */
+    CHECK(lease_next_epoch(zero, y, 1) == 2);       /* the first term is 2 (1: the actuator's placeholder) */
 }
 
 static void test_backoff(void)

@@ -1,0 +1,84 @@
+/* leader — wires the cluster lease to the actuators (daemon/leader.h).
+ *  - LEADING: route53_set_term(epoch, send_until): a higher epoch than the
+ *    actuator's starts a term, whose first batch bumps the guard record;
+ *  - RENEWED: the same epoch with the later send_until (a renewal);
+ *  - LOST: the same epoch with send_until = now: nothing further is sent;
+ *  - the actuator's FENCED note: lease_step_down().
+ * Backups and PITR ask leader_may_act() before each run or call. */
+#include "daemon/leader.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "backup/backup.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "failover/route53.h"
+
+static bool ld_on;   /* the config has a cluster section */
+
+bool leader_may_act(void)
+{
+    return !ld_on || lease_leading();
+}
+
+void leader_pre_init(const cfg_t *cfg)
+{
+    if (!cfg->cluster.enabled)
+        return;
+    ld_on = true;
+    route53_set_term(1, 0);   /* a follower until the lease says otherwise */
+    backup_set_gate(leader_may_act);
+    pitr_set_gate(leader_may_act);
+}
+
+void leader_configure(const cfg_t *cfg)
+{
+    if (cfg->cluster.enabled && !ld_on) {
+        log_msg(LOG_NOTICE, "msg=\"cluster section added: acting only while leading\"");
+        leader_pre_init(cfg);
+    } else if (!cfg->cluster.enabled && ld_on)
+        log_msg(LOG_WARNING, "msg=\"cluster section removed: nothing is sent until a restart\"");
+}
+
+void leader_on_lease(lease_note_t what)
+{
+    if (!ld_on)
+        return;
+    switch (what) {
+    case LEASE_NOTE_LEADING:
+    case LEASE_NOTE_RENEWED:
+        if (lease_leading())
+            route53_set_term(lease_epoch(), lease_send_until_ms());
+        break;
+    case LEASE_NOTE_LOST:
+        /* lease_epoch() is 0 by now: close the actuator's own term */
+        route53_set_term(route53_epoch(), loop_now_ms());
+        break;
+    case LEASE_NOTE_VIEW:
+        break;
+    }
+}
+
+void leader_fenced(void)
+{
+    if (!ld_on)
+        return;
+    log_msg(LOG_WARNING, "msg=\"stale leader: stepping down\" epoch=%" PRIu64 " guard_epoch=%" PRIu64,
+            route53_epoch(), route53_guard_epoch());
+    lease_step_down("route53 guard shows a newer epoch");
+    route53_set_term(route53_epoch(), loop_now_ms());   /* also when the lease had already lost */
+}
+
+bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
+{
+    if (leader_may_act())
+        return true;
+    lease_holder(holder);
+    if (holder->known)
+        snprintf(msg, msglen, "not the leader: instance %s leads (epoch %" PRIu64 ")%s%s", holder->id,
+                 holder->epoch, holder->advertise[0] ? " at " : "", holder->advertise);
+    else
+        snprintf(msg, msglen, "not the leader: no instance leads now (no majority of the lease tables)");
+    return false;
+}

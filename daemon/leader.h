@@ -1,0 +1,38 @@
+/* leader — the glue between the cluster lease (cluster/lease.h) and what
+ * acts: only the leader sends to Route 53, starts backups or PITR calls, or
+ * takes control requests (docs/ha.md).  Without a cluster section every
+ * call here is a no-op and leader_may_act() is always true. */
+#ifndef REGIOND_LEADER_H
+#define REGIOND_LEADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cluster/lease.h"
+#include "config/cfg.h"
+
+/* Before route53_init (i.e. before control's init): with a cluster section,
+ * the actuator starts with a "send nothing" term, so a follower makes no
+ * Route 53 call at all, not even the start-up read; backups and PITR get
+ * their gate. */
+void leader_pre_init(const cfg_t *cfg);
+
+/* A reload: a cluster section added gates everything as at start-up (the
+ * actuator stops until this instance leads); one removed keeps the gates
+ * shut (restart to run as a single controller; docs/ha.md). */
+void leader_configure(const cfg_t *cfg);
+
+/* lease_init's notify. */
+void leader_on_lease(lease_note_t what);
+
+/* The Route 53 guard showed a newer epoch: step down. */
+void leader_fenced(void);
+
+/* No cluster, or we lead and are before send_until. */
+bool leader_may_act(void);
+
+/* A control request on a follower: false, msg names the leader (for the
+ * error text) and *holder is filled for the JSON body. */
+bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder);
+
+#endif
