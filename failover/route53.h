@@ -43,7 +43,7 @@ typedef enum {
     R53_IDLE = 0,
     R53_READING,        /* ListResourceRecordSets in flight (start-up, reconcile) */
     R53_PREPARING,      /* the fresh read before a batch */
-    R53_SUBMITTING,     /* ChangeResourceRecordSets in flight */
+    R53_SUBMITTING,     /* the batch waits (<= 1 s) for its intent record, then ChangeResourceRecordSets in flight */
     R53_PENDING,        /* following GetChange until INSYNC */
     R53_VERIFYING,      /* re-reading after a failed or lost batch */
 } route53_phase_t;
