@@ -95,6 +95,18 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
         r53s.bump_due = true;
         r53s.bump_attempts = 0;
         r53s.fenced = false;
+        if (r53s.send_body) {
+            /* a batch built in the last term still waits for its intent
+             * record: it must not go out before this term's bump */
+            log_msg(LOG_NOTICE, "msg=\"route53: batch of the last term dropped, never sent\" decision=%" PRIu64,
+                    r53s.change.decision);
+            r53_send_drop();
+            r53_intent_clear();
+            r53_free_created();
+            r53s.bumping = false;
+            r53s.phase = R53_IDLE;
+            r53s.stood_down = true;   /* the controller hears below that it may decide again */
+        }
     }
     if (!r53_may_send())
         return;

@@ -294,6 +294,24 @@ static void test_window(void)
     CHECK(r53_may_send());
 }
 
+/* A batch built in term 7 that still waits for its intent record when term
+ * 8 begins is dropped, never sent: nothing of an older term goes out before
+ * the new term's bump (found by review: renewals faster than the 1 s wait). */
+static void test_new_term_drops_waiting_batch(void)
+{
+    setup(7, "\"epoch=7 holder=use1-a\"", -1, -1);
+    r53s.send_body = strdup("<ChangeResourceRecordSetsRequest/>");
+    CHECK(r53s.send_body != NULL);
+    r53s.phase = R53_SUBMITTING;
+    r53s.bump_due = false;
+    route53_set_term(8, 1);   /* (a window already shut: no read starts here, there is no AWS client) */
+    CHECK(r53s.send_body == NULL);
+    CHECK(r53s.req == NULL);
+    CHECK(r53s.bump_due);
+    CHECK(r53s.epoch == 8);
+    CHECK(r53s.phase != R53_SUBMITTING);
+}
+
 int main(void)
 {
     cfg = parse("{'controller':{'id':'use1-a'},'route53':{'hosted_zone_id':'Z123ABC','record_name':"
@@ -311,6 +329,7 @@ int main(void)
     test_fenced();
     test_bump();
     test_window();
+    test_new_term_drops_waiting_batch();
     route53_fini();
     cfg_free(cfg);
     return check_finish();
