@@ -325,7 +325,10 @@ static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
     } else if (!arg && any && loop_now_ms() - ctl.saved_mono_ms >= CTRL_RESAVE_MS) {
         ctrl_save(false);   /* keeps the remaining time in the file close to the truth */
     }
-    ctrl_evaluate(arg ? (ctl.retry_why ? ctl.retry_why : "retry") : "timer");
+    const char *why = arg ? (ctl.retry_why ? ctl.retry_why : "retry") : "timer";
+    if (!arg && ctl.settle_until_ms && loop_now_ms() >= ctl.settle_until_ms)
+        why = "settle-elapsed";   /* the 1 s tick came first, just after the settle window ended */
+    ctrl_evaluate(why);
 }
 
 /* ---- operator actions ---- */
