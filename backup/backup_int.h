@@ -11,6 +11,7 @@
 #include "backup/backup.h"
 #include "config/cron.h"
 #include "aws/ddb_call.h"
+#include "core/feed.h"
 #include "backup/retention.h"
 #include "core/state.h"
 
@@ -82,6 +83,16 @@ void bk_recs_free(bk_job_t *j);
 /* The backup name of a run at now_s; with prefix_only, only the part up to
  * and including "{schedule}." (what every name of this schedule starts with). */
 void bk_name(const bk_job_t *j, int64_t now_s, bool prefix_only, char *out, size_t len);
+
+/* backup.c: a run's event on the feed, its end, a wait before the next DescribeBackup. */
+void bk_event(feed_ev_t type, const bk_job_t *j, const char *detail);
+void bk_finish(bk_job_t *j, const char *result, bool failed);
+void bk_wait(bk_job_t *j, int s);
+
+/* backup_list.c: list the schedule's backups (then look up a lost run, or
+ * apply retention); free a listing. */
+void bk_list(bk_job_t *j, const char *start);
+void bk_free_list(bk_job_t *j);
 
 
 #endif
