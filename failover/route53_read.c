@@ -228,17 +228,26 @@ static int r53_append(r53_list_t *page)
     return 0;
 }
 
+/* A listing page's answer: 0 with page parsed, or -1 when the call or its
+ * body failed (the read is failed then; page holds nothing). */
+static int r53_page_of(const aws_resp_t *resp, r53_list_t *page)
+{
+    char err[256];
+    r53s.req = NULL;
+    memset(page, 0, sizeof(*page));
+    if (!resp->ok || r53_parse_list(resp->body, resp->body_len, page, err, sizeof(err)) == -1) {
+        r53_read_failed(resp->ok ? err : resp->error);
+        return -1;
+    }
+    return 0;
+}
+
 static void r53_on_list(void *arg, const aws_resp_t *resp)
 {
     (void)arg;
-    r53s.req = NULL;
-    char err[256];
     r53_list_t page;
-    memset(&page, 0, sizeof(page));
-    if (!resp->ok || r53_parse_list(resp->body, resp->body_len, &page, err, sizeof(err)) == -1) {
-        r53_read_failed(resp->ok ? err : resp->error);
+    if (r53_page_of(resp, &page) == -1)
         return;
-    }
     if (r53_append(&page) == -1) {
         r53_list_free(&page);
         r53_read_failed("out of memory");
@@ -276,14 +285,9 @@ static void r53_deliver(void)
 static void r53_on_guard(void *arg, const aws_resp_t *resp)
 {
     (void)arg;
-    r53s.req = NULL;
-    char err[256];
     r53_list_t page;
-    memset(&page, 0, sizeof(page));
-    if (!resp->ok || r53_parse_list(resp->body, resp->body_len, &page, err, sizeof(err)) == -1) {
-        r53_read_failed(resp->ok ? err : resp->error);
+    if (r53_page_of(resp, &page) == -1)
         return;
-    }
     r53_guard_adopt(&page);
     r53_list_free(&page);
     r53_deliver();
