@@ -140,11 +140,11 @@ for i in 0 1 2; do
               "name_servers": ["127.0.0.1:$dns_port"], "dns_check": {"consecutive": 10, "interval_ms": 100}},
   "decision": {"hold_down_s": 5, "min_healthy_regions": 1},
   "regions": [
-    {"name": "us-east-1", "api": [{"url": "http://${ipnet}1:8080/prod/health", "body_contains": "\"ok\""}],
+    {"name": "us-east-1", "api": [{"url": "http://${ipnet}1:$rport/prod/health", "body_contains": "\"ok\""}],
      "route53": {"value": "${ipnet}1", "weight": 100}},
-    {"name": "eu-west-1", "api": [{"url": "http://${ipnet}2:8080/prod/health", "body_contains": "\"ok\""}],
+    {"name": "eu-west-1", "api": [{"url": "http://${ipnet}2:$rport/prod/health", "body_contains": "\"ok\""}],
      "route53": {"value": "${ipnet}2", "weight": 100}},
-    {"name": "ap-southeast-2", "api": [{"url": "http://${ipnet}3:8080/prod/health", "body_contains": "\"ok\""}],
+    {"name": "ap-southeast-2", "api": [{"url": "http://${ipnet}3:$rport/prod/health", "body_contains": "\"ok\""}],
      "route53": {"value": "${ipnet}3", "weight": 100}}
   ],
   "cluster": {"instance_id": "$id", "advertise_url": "http://127.0.0.1:${ports[$i]}",

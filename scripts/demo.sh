@@ -5,9 +5,10 @@
 #   DEMO_SECONDS=N   stop by itself after N seconds (default: run until Ctrl-C)
 #   DEMO_PORT=P      status API port (default 9470)
 #   DEMO_CYCLE=S     break eu-west-1 at 1/4 of every S seconds, heal at 2/3 (default 60)
+#   DEMO_REGION_PORT=P  the simulated regions' port (default 8080)
 #   REGIOND_BUILD=D  use binaries from D, built already (tests use this)
 # bash scripts/demo.sh --cluster: three instances instead (one per simulated
-# region, ports DEMO_PORT to DEMO_PORT+2) sharing a majority lease over three
+# region, ports DEMO_PORT to DEMO_PORT+2; nginx on 127.0.0.41-43) sharing a majority lease over three
 # lease tables (one per region); the leader is killed with kill -9 while
 # eu-west-1 breaks; another takes over, drains it and returns it when it heals
 # (scripts/demo-cluster.sh); DEMO_SECONDS then counts from that scenario's end.
@@ -46,12 +47,13 @@ regions=(us-east-1 eu-west-1 ap-southeast-2)
 # the regions' addresses: 127.0.0.11-13 (127.0.0.41-43 for --cluster, so both can run at once)
 ipnet=127.0.0.1
 [ "$cluster" = 0 ] || ipnet=127.0.0.4
+rport=${DEMO_REGION_PORT:-8080}   # their port
 mkdir -p "$demo/nginx" "$demo/state"
 servers=""
 for i in 0 1 2; do
   servers+="
     server {
-      listen $ipnet$((i + 1)):8080;
+      listen $ipnet$((i + 1)):$rport;
       location = /prod/health {
         if (-f $demo/down-${regions[$i]}) { return 503 \"{\\\"status\\\":\\\"unavailable\\\"}\\n\"; }
         return 200 \"{\\\"status\\\":\\\"ok\\\",\\\"region\\\":\\\"${regions[$i]}\\\"}\\n\";
@@ -143,11 +145,11 @@ cat > "$demo/regiond.json" <<CFG
               "name_servers": ["127.0.0.1:$dns_port"], "dns_check": {"consecutive": 10, "interval_ms": 100}},
   "decision": {"hold_down_s": 5, "min_healthy_regions": 1},
   "regions": [
-    {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+    {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:$rport/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.11", "weight": 100}},
-    {"name": "eu-west-1", "api": [{"url": "http://127.0.0.12:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+    {"name": "eu-west-1", "api": [{"url": "http://127.0.0.12:$rport/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.12", "weight": 100}},
-    {"name": "ap-southeast-2", "api": [{"url": "http://127.0.0.13:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+    {"name": "ap-southeast-2", "api": [{"url": "http://127.0.0.13:$rport/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.13", "weight": 100}}
   ]
 }

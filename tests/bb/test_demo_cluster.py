@@ -138,8 +138,8 @@ class Demo:
 
 
 def test_cluster_demo():
-    port = three_ports()
-    env = dict(os.environ, DEMO_SECONDS="600", DEMO_TICK="1", DEMO_PENDING_MS="1000", DEMO_PORT=str(port),
+    port, rport = three_ports(), free_port()
+    env = dict(os.environ, DEMO_REGION_PORT=str(rport), DEMO_SECONDS="600", DEMO_TICK="1", DEMO_PENDING_MS="1000", DEMO_PORT=str(port),
                REGIOND_BUILD=os.path.dirname(os.path.abspath(REGIOND)))
     d = Demo(env)
     try:
@@ -215,7 +215,7 @@ def test_cluster_demo():
         ports = [i["port"] for i in inst.values()] + [int(r53.rsplit(":", 1)[1])] + \
             [int(u.rsplit(":", 1)[1]) for u in ddb.values()]
         check_eq([p for p in ports if not closed("127.0.0.1", p)], [], "every port it opened is closed")
-        check(all(closed(f"127.0.0.4{i}", 8080) for i in (1, 2, 3)), "nginx on 127.0.0.41-43:8080 is closed")
+        check(all(closed(f"127.0.0.4{i}", rport) for i in (1, 2, 3)), f"nginx on 127.0.0.41-43:{rport} is closed")
     finally:
         try:
             d.stop()
