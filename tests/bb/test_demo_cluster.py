@@ -139,7 +139,10 @@ class Demo:
 
 def test_cluster_demo():
     port, rport = three_ports(), free_port()
-    env = dict(os.environ, DEMO_REGION_PORT=str(rport), DEMO_SECONDS="600", DEMO_TICK="1", DEMO_PENDING_MS="1000", DEMO_PORT=str(port),
+    san = tmpdir("democluster-san-")   # under ASan+UBSan, a report from any regiond the demo runs lands here
+    opts = {k: ":".join(x for x in (os.environ.get(k), f"log_path={san}/{k[:-8].lower()}") if x)
+            for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    env = dict(os.environ, **opts, DEMO_REGION_PORT=str(rport), DEMO_SECONDS="600", DEMO_TICK="1", DEMO_PENDING_MS="1000", DEMO_PORT=str(port),
                REGIOND_BUILD=os.path.dirname(os.path.abspath(REGIOND)))
     d = Demo(env)
     try:
@@ -216,6 +219,8 @@ def test_cluster_demo():
             [int(u.rsplit(":", 1)[1]) for u in ddb.values()]
         check_eq([p for p in ports if not closed("127.0.0.1", p)], [], "every port it opened is closed")
         check(all(closed(f"127.0.0.4{i}", rport) for i in (1, 2, 3)), f"nginx on 127.0.0.41-43:{rport} is closed")
+        reports = {f: open(os.path.join(san, f), errors="replace").read()[:2000] for f in os.listdir(san)}
+        check_eq(reports, {}, "no sanitizer report from any regiond the demo ran")
     finally:
         try:
             d.stop()
