@@ -5,10 +5,22 @@
 #   DEMO_SECONDS=N   stop by itself after N seconds (default: run until Ctrl-C)
 #   DEMO_PORT=P      status API port (default 9470)
 #   DEMO_CYCLE=S     break eu-west-1 at 1/4 of every S seconds, heal at 2/3 (default 60)
+#   DEMO_REGION_PORT=P  the simulated regions' port (default 8080)
 #   REGIOND_BUILD=D  use binaries from D, built already (tests use this)
+# bash scripts/demo.sh --cluster: three instances instead (one per simulated
+# region, ports DEMO_PORT to DEMO_PORT+2; nginx on 127.0.0.41-43) sharing a majority lease over three
+# lease tables (one per region); the leader is killed with kill -9 while
+# eu-west-1 breaks; another takes over, drains it and returns it when it heals
+# (scripts/demo-cluster.sh); DEMO_SECONDS then counts from that scenario's end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+cluster=0
+case "${1:-}" in
+  "") ;;
+  --cluster) cluster=1 ;;
+  *) echo "usage: $0 [--cluster]" >&2; exit 2 ;;
+esac
 bin=${REGIOND_BUILD:-}
 if [ -z "$bin" ]; then
   scripts/install-deps.sh demo
@@ -21,7 +33,9 @@ port=${DEMO_PORT:-9470}
 demo=$(mktemp -d /tmp/regiond-demo.XXXXXX)
 chmod 755 "$demo"   # nginx workers (user nobody) look for the down-* files here
 pids=()
+helper=""   # --cluster: a waiting helper (scripts/demo-cluster.sh)
 cleanup() {
+  if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$demo"
@@ -30,12 +44,16 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 regions=(us-east-1 eu-west-1 ap-southeast-2)
+# the regions' addresses: 127.0.0.11-13 (127.0.0.41-43 for --cluster, so both can run at once)
+ipnet=127.0.0.1
+[ "$cluster" = 0 ] || ipnet=127.0.0.4
+rport=${DEMO_REGION_PORT:-8080}   # their port
 mkdir -p "$demo/nginx" "$demo/state"
 servers=""
 for i in 0 1 2; do
   servers+="
     server {
-      listen 127.0.0.1$((i + 1)):8080;
+      listen $ipnet$((i + 1)):$rport;
       location = /prod/health {
         if (-f $demo/down-${regions[$i]}) { return 503 \"{\\\"status\\\":\\\"unavailable\\\"}\\n\"; }
         return 200 \"{\\\"status\\\":\\\"ok\\\",\\\"region\\\":\\\"${regions[$i]}\\\"}\\n\";
@@ -66,11 +84,18 @@ pids+=($!)
 # api.example.test (one A record per region) and a name server for it.
 cat > "$demo/zone.json" <<ZONE
 {"id": "Z0DEMO0000000", "name": "example.test.", "records": [
-  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "us-east-1", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "127.0.0.11"}]},
-  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "eu-west-1", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "127.0.0.12"}]},
-  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "ap-southeast-2", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "127.0.0.13"}]}]}
+  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "us-east-1", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "${ipnet}1"}]},
+  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "eu-west-1", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "${ipnet}2"}]},
+  {"Name": "api.example.test.", "Type": "A", "SetIdentifier": "ap-southeast-2", "Weight": 100, "TTL": 60, "ResourceRecords": [{"Value": "${ipnet}3"}]}]}
 ZONE
-echo '[{"access_key": "AKIDDEMO", "secret_key": "demo/secret/key"}]' > "$demo/creds.json"
+if [ "$cluster" = 0 ]; then
+  echo '[{"access_key": "AKIDDEMO", "secret_key": "demo/secret/key"}]' > "$demo/creds.json"
+else   # one key per instance: the peers' logs say which instance called
+  echo '[{"access_key": "AKIDDEMO", "secret_key": "demo/secret/key"},
+ {"access_key": "AKIDDEMOUSE1", "secret_key": "demo/secret/key/use1"},
+ {"access_key": "AKIDDEMOEUW1", "secret_key": "demo/secret/key/euw1"},
+ {"access_key": "AKIDDEMOAPSE2", "secret_key": "demo/secret/key/apse2"}]' > "$demo/creds.json"
+fi
 /usr/bin/python3 tests/peers/route53_peer.py --zone "$demo/zone.json" --credentials "$demo/creds.json" \
   --port 0 --dns-port 0 --pending-ms "${DEMO_PENDING_MS:-3000}" >"$demo/peer.json" 2>"$demo/peer.log" &
 pids+=($!)
@@ -95,6 +120,11 @@ ddb() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); pr
 ddb_ctl=$(ddb control)
 curl -fsS -X POST -d '{"to": "eu-west-1", "delay_ms": 1500}' "http://127.0.0.1:$ddb_ctl/_peer/replication" >/dev/null
 
+if [ "$cluster" = 1 ]; then
+  . scripts/demo-cluster.sh
+  exit 0
+fi
+
 # A control-API token for regionctl's drill (the file must be private).
 ( umask 077; echo "demo $(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')" > "$demo/tokens" )
 export REGIOND_TOKEN_FILE="$demo/tokens"
@@ -115,11 +145,11 @@ cat > "$demo/regiond.json" <<CFG
               "name_servers": ["127.0.0.1:$dns_port"], "dns_check": {"consecutive": 10, "interval_ms": 100}},
   "decision": {"hold_down_s": 5, "min_healthy_regions": 1},
   "regions": [
-    {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+    {"name": "us-east-1", "api": [{"url": "http://127.0.0.11:$rport/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.11", "weight": 100}},
-    {"name": "eu-west-1", "api": [{"url": "http://127.0.0.12:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+    {"name": "eu-west-1", "api": [{"url": "http://127.0.0.12:$rport/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.12", "weight": 100}},
-    {"name": "ap-southeast-2", "api": [{"url": "http://127.0.0.13:8080/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
+    {"name": "ap-southeast-2", "api": [{"url": "http://127.0.0.13:$rport/prod/health", "body_contains": "\"ok\"", "latency_ms_max": 500}],
      "route53": {"value": "127.0.0.13", "weight": 100}}
   ]
 }
