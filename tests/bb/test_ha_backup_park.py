@@ -225,12 +225,6 @@ def test_run_parks_while_following_and_resumes():
             r.cut()
         t_lost = not_leading_since(a, lease_kit.LEASE_MS / 1000 + 5)
         ls, _ = sample_until(ds, lambda ls: ls == [b], TAKEOVER_S + 5, f"{b.iid} leads")
-        pa = wait_for(lambda: (lambda j: j if j["parked"] else None)(job(a)), 2 * 2 + 5,
-                      f"{a.iid}'s run parked")
-        check("DescribeBackup" in pa["park_reason"] and "does not lead" in pa["park_reason"]
-              and "resumes when it leads" in pa["park_reason"],
-              f"{a.iid}'s status names why its run is parked ({pa['park_reason']!r})")
-        check(pa.get("parked_since"), f"{a.iid}'s status says since when ({pa.get('parked_since')})")
         wait_for(lambda: (lambda j: j if j["phase"] == "idle" and j["last_result"].startswith("AVAILABLE")
                           and j["deleted"] >= 2 else None)(job(b)), 3 * TICK_S + 25,
                  f"{b.iid}'s own run: AVAILABLE and its retention done")
@@ -240,7 +234,11 @@ def test_run_parks_while_following_and_resumes():
         time.sleep(2 * 2 + 1)   # past two of the parked run's 2-s polls, were it still polling
         check(not lease(a)["leading"], f"{a.iid} still follows")
         pa = job(a)
-        check(pa["parked"] and pa["phase"] == "waiting", f"{a.iid}'s run is still parked ({pa['phase']})")
+        check(pa["parked"] and pa["phase"] == "waiting", f"{a.iid}'s run is parked, waiting ({pa['phase']})")
+        check("DescribeBackup" in pa["park_reason"] and "does not lead" in pa["park_reason"]
+              and "resumes when it leads" in pa["park_reason"],
+              f"{a.iid}'s status names why its run is parked ({pa['park_reason']!r})")
+        check(pa.get("parked_since"), f"{a.iid}'s status says since when ({pa.get('parked_since')})")
         check("event=backup_parked" in a.read_log(), f"{a.iid} logged a backup_parked event")
 
         # a comes back to the lease tables (b holds them), then b stops: a leads again.
