@@ -226,7 +226,7 @@ def test_run_parks_while_following_and_resumes():
         t_lost = not_leading_since(a, lease_kit.LEASE_MS / 1000 + 5)
         ls, _ = sample_until(ds, lambda ls: ls == [b], TAKEOVER_S + 5, f"{b.iid} leads")
         wait_for(lambda: (lambda j: j if j["phase"] == "idle" and j["last_result"].startswith("AVAILABLE")
-                          and j["deleted"] >= 2 else None)(job(b)), 3 * TICK_S + 25,
+                          and j["deleted"] >= 2 else None)(job(b)), 3 * TICK_S + 45,
                  f"{b.iid}'s own run: AVAILABLE and its retention done")
         wait_for(lambda: peer.aws(APP, "describe-backup", "--backup-arn", a_arn)["BackupDescription"]
                  ["BackupDetails"]["BackupStatus"] == "AVAILABLE", SLOW_MS / 1000 + 10,
@@ -254,7 +254,7 @@ def test_run_parks_while_following_and_resumes():
         check_eq(b.stop(), 0, f"{b.iid} stops cleanly (releasing the lease)")
         sample_until([a], lambda ls: ls == [a], TAKEOVER_S + 5, f"{a.iid} leads again")
         ja = wait_for(lambda: (lambda j: j if not j["parked"] and j["phase"] == "idle" else None)(job(a)),
-                      TICK_S + 20, f"{a.iid}'s parked run resumes and ends")
+                      TICK_S + 40, f"{a.iid}'s parked run resumes and ends")
         check(ja["last_result"].startswith("AVAILABLE") and ja["deleted"] == 2 and ja["park_reason"] == "",
               f"{a.iid}'s resumed run: AVAILABLE, its two older backups deleted ({ja['last_result']!r})")
         check("event=backup_resumed" in a.read_log(), f"{a.iid} logged a backup_resumed event")
