@@ -115,6 +115,7 @@ bool bk_parked(bk_job_t *j, const char *call, bool relist)
         return true;
     j->parked = true;
     j->parked_s = loop_wall_ms() / 1000;
+    j->parked_mono = loop_now_ms();
     snprintf(j->park_reason, sizeof(j->park_reason), "parked before %s: this instance does not lead (a follower "
              "makes no backup call); the run resumes when it leads again", call);
     bk_event(EV_BACKUP_PARKED, j, j->park_reason);
@@ -125,12 +126,13 @@ bool bk_parked(bk_job_t *j, const char *call, bool relist)
 
 static void bk_describe(bk_job_t *j);
 
-/* The instance leads again: the run goes on where it parked (a listing from the start). */
+/* The instance leads again: the run goes on with the call it parked before
+ * (a listing: again from its start, with a new retention plan). */
 static void bk_resume(bk_job_t *j)
 {
     char r[400];
-    snprintf(r, sizeof(r), "resumed: this instance leads again (parked %" PRId64 " s)",
-             loop_wall_ms() / 1000 - j->parked_s);
+    snprintf(r, sizeof(r), "resumed: this instance leads again (parked %" PRIu64 " s)",
+             (loop_now_ms() - j->parked_mono) / 1000);
     bool relist = j->park_relist;
     j->parked = j->park_relist = false;
     j->park_reason[0] = '\0';

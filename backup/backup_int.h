@@ -57,7 +57,8 @@ typedef struct {
     bool recovering;              /* that look-up is for a run a stop or crash interrupted */
     bool parked;                  /* a follower's run: it sends nothing until this instance leads again */
     bool park_relist;             /* on resuming: list again from the start (else: DescribeBackup) */
-    int64_t parked_s;             /* wall seconds when it parked */
+    int64_t parked_s;             /* wall seconds when it parked (shown) */
+    uint64_t parked_mono;         /* monotonic ms when it parked (how long) */
     char park_reason[300];
 } bk_job_t;
 
