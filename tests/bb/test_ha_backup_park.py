@@ -221,6 +221,7 @@ def test_run_parks_while_following_and_resumes():
         check_eq(job(a)["phase"], "waiting", f"{a.iid}'s run waits for its backup (CREATING at the peer)")
 
         # Cut a off the lease tables: it loses the lease; b takes over and makes its own run.
+        t_cut = time.monotonic()
         for r in a.relays.values():
             r.cut()
         t_lost = not_leading_since(a, lease_kit.LEASE_MS / 1000 + 5)
@@ -249,6 +250,9 @@ def test_run_parks_while_following_and_resumes():
         following = calls(peer, a.key, t_lost + GRACE_S, t_stop)
         check_eq([(c["op"], c.get("backup_arn")) for c in following], [],
                  f"{a.iid} made no backup call while following ({t_stop - t_lost:.1f} s)")
+        # b follows at least until the cut: a's items were renewed up to then, and a taker waits lease_ms.
+        check_eq([c["op"] for c in calls(peer, b.key, until=t_cut)], [],
+                 f"{b.iid} made no backup call while {a.iid} led")
         theirs = {c["op"] for c in calls(peer, b.key, t_lost, t_stop)}
         check(theirs >= set(BACKUP_OPS), f"meanwhile {b.iid}, leading, made its own run ({sorted(theirs)})")
         check_eq(b.stop(), 0, f"{b.iid} stops cleanly (releasing the lease)")
