@@ -104,19 +104,68 @@ static void bk_on_describe(void *arg, int ok, const cJSON *resp, const char *err
     bk_wait(j, 2);
 }
 
-static void bk_on_poll(evutil_socket_t fd, short what, void *arg)
+/* ---- parking: a run this instance cannot go on with while it follows ---- */
+
+bool bk_parked(bk_job_t *j, const char *call, bool relist)
 {
-    (void)fd, (void)what;
-    bk_job_t *j = arg;
-    if (j->phase == JOB_LOOKUP) {
+    if (bk_may_act())
+        return false;
+    j->park_relist = j->park_relist || relist;
+    if (j->parked)
+        return true;
+    j->parked = true;
+    j->parked_s = loop_wall_ms() / 1000;
+    j->parked_mono = loop_now_ms();
+    snprintf(j->park_reason, sizeof(j->park_reason), "parked before %s: this instance does not lead (a follower "
+             "makes no backup call); the run resumes when it leads again", call);
+    bk_event(EV_BACKUP_PARKED, j, j->park_reason);
+    log_msg(LOG_NOTICE, "msg=\"backup run parked: not leading\" schedule=%s region=%s name=%s call=%s", j->s->name,
+            bks.cfg->regions[j->region].name, j->lookup ? j->pending : j->last_name, call);
+    return true;
+}
+
+static void bk_describe(bk_job_t *j);
+
+/* The instance leads again: the run goes on with the call it parked before
+ * (a listing: again from its start, with a new retention plan). */
+static void bk_resume(bk_job_t *j)
+{
+    char r[400];
+    snprintf(r, sizeof(r), "resumed: this instance leads again (parked %" PRIu64 " s)",
+             (loop_now_ms() - j->parked_mono) / 1000);
+    bool relist = j->park_relist;
+    j->parked = j->park_relist = false;
+    j->park_reason[0] = '\0';
+    bk_event(EV_BACKUP_RESUMED, j, r);
+    log_msg(LOG_NOTICE, "msg=\"backup run resumed: leading\" schedule=%s region=%s name=%s", j->s->name,
+            bks.cfg->regions[j->region].name, j->lookup ? j->pending : j->last_name);
+    if (relist) {
+        bk_free_list(j);
         bk_list(j, NULL);
-        return;
+    } else {
+        bk_describe(j);
     }
+}
+
+static void bk_describe(bk_job_t *j)
+{
+    if (bk_parked(j, "DescribeBackup", false))
+        return;
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "BackupArn", j->last_arn);
     j->req = ddb_call(bks.cfg, j->region, "DescribeBackup", b, bk_on_describe, j);
     if (!j->req)
         bk_wait(j, 2);
+}
+
+static void bk_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    bk_job_t *j = arg;
+    if (j->phase == JOB_LOOKUP)
+        bk_list(j, NULL);
+    else
+        bk_describe(j);
 }
 
 void bk_wait(bk_job_t *j, int s)
@@ -232,6 +281,8 @@ static void bk_on_tick(evutil_socket_t fd, short what, void *arg)
     bool dirty = false, may = bk_may_act();
     for (size_t i = 0; i < bks.n; i++) {
         bk_job_t *j = &bks.jobs[i];
+        if (j->parked && may)
+            bk_resume(j);
         if (j->phase != JOB_IDLE)
             continue;
         if (j->last_run_s == 0) {   /* a new schedule: its first run is its next time */

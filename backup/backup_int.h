@@ -55,6 +55,11 @@ typedef struct {
     int lookups;                  /* listings made looking for it */
     bool lookup;                  /* the listing in progress looks for `pending` (no retention) */
     bool recovering;              /* that look-up is for a run a stop or crash interrupted */
+    bool parked;                  /* a follower's run: it sends nothing until this instance leads again */
+    bool park_relist;             /* on resuming: list again from the start (else: DescribeBackup) */
+    int64_t parked_s;             /* wall seconds when it parked (shown) */
+    uint64_t parked_mono;         /* monotonic ms when it parked (how long) */
+    char park_reason[300];
 } bk_job_t;
 
 typedef struct {
@@ -88,6 +93,13 @@ void bk_name(const bk_job_t *j, int64_t now_s, bool prefix_only, char *out, size
 void bk_event(feed_ev_t type, const bk_job_t *j, const char *detail);
 void bk_finish(bk_job_t *j, const char *result, bool failed);
 void bk_wait(bk_job_t *j, int s);
+/* Before each DynamoDB call of a run after CreateBackup (DescribeBackup,
+ * ListBackups, DeleteBackup): true when this instance may not act (a
+ * follower), and the run is parked instead of sending `call`; the tick
+ * resumes it when the instance leads again, with a new listing when
+ * `relist` (a listing or a retention plan made before parking is stale),
+ * else with DescribeBackup. */
+bool bk_parked(bk_job_t *j, const char *call, bool relist);
 
 /* backup_list.c: list the schedule's backups (then look up a lost run, or
  * apply retention); free a listing. */

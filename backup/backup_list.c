@@ -73,6 +73,8 @@ static void bk_delete_next(bk_job_t *j)
         bk_finish(j, r, false);
         return;
     }
+    if (bk_parked(j, "DeleteBackup", true))   /* on resuming, a new listing and plan */
+        return;
     j->phase = JOB_DELETING;
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "BackupArn", j->list[j->del_next].arn);
@@ -271,6 +273,8 @@ static void bk_on_list(void *arg, int ok, const cJSON *resp, const char *error, 
 void bk_list(bk_job_t *j, const char *start)
 {
     j->phase = j->lookup ? JOB_LOOKUP : JOB_LISTING;
+    if (bk_parked(j, "ListBackups", true))   /* on resuming, the listing starts again */
+        return;
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "TableName", j->s->table);
     cJSON_AddStringToObject(b, "BackupType", "USER");

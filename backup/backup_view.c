@@ -33,6 +33,10 @@ cJSON *backup_status_json(void)
                 cJSON_AddStringToObject(x, "next_run", loop_fmt_wall(next * 1000, t, sizeof(t)));
         }
         cJSON_AddStringToObject(x, "last_result", j->last_result);
+        cJSON_AddBoolToObject(x, "parked", j->parked);
+        cJSON_AddStringToObject(x, "park_reason", j->park_reason);
+        if (j->parked)
+            cJSON_AddStringToObject(x, "parked_since", loop_fmt_wall(j->parked_s * 1000, t, sizeof(t)));
         cJSON_AddStringToObject(x, "last_name", j->last_name);
         cJSON_AddStringToObject(x, "last_arn", j->last_arn);
         cJSON_AddStringToObject(x, "name_prefix", prefix);

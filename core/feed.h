@@ -53,6 +53,8 @@ int feed_init(uint32_t capacity, char *err, size_t errlen);
     X(EV_BACKUP_STUCK, "backup_stuck", BACKUP_FIELDS)                                               \
     X(EV_BACKUP_FAILED, "backup_failed", BACKUP_FIELDS)                                             \
     X(EV_BACKUP_DELETED, "backup_deleted", "schedule region name arn")                              \
+    X(EV_BACKUP_PARKED, "backup_parked", BACKUP_FIELDS)                                             \
+    X(EV_BACKUP_RESUMED, "backup_resumed", BACKUP_FIELDS)                                           \
     X(EV_PITR_ENABLED, "pitr_enabled", "region table detail")                                       \
     X(EV_PITR_ENABLE_FAILED, "pitr_enable_failed", "region table detail")                           \
     X(EV_PITR_DRIFT, "pitr_drift", "region table detail")                                           \

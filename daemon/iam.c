@@ -7,7 +7,9 @@
  * advance).  The names and types include the fencing guard, a TXT record
  * (failover/route53_guard.c), which regiond writes only with a lease term
  * (route53_set_term); the three keys are independent sets, so the policy
- * cannot tie TXT to the guard's name alone (docs/safety.md, "Fencing"). */
+ * cannot tie TXT to the guard's name alone (docs/safety.md, "Fencing").
+ * With a cluster section: GetItem and PutItem on exactly the lease tables
+ * (docs/ha.md). */
 #include "daemon/iam.h"
 
 #include <stdbool.h>
@@ -149,6 +151,32 @@ static void iam_dynamodb(cJSON *stmts, const cfg_t *cfg)
     }
 }
 
+/* The cluster's lease tables (cluster/lease_io.c): GetItem (a consistent
+ * read of the lease item) and PutItem (every conditional write: take,
+ * renew, release) on exactly each lease table in its own region; nothing
+ * else touches them. */
+static int iam_lease(cJSON *stmts, const cfg_t *cfg)
+{
+    static const char *const acts[] = {"dynamodb:GetItem", "dynamodb:PutItem"};
+    const char *acct = cfg->aws.account_id ? cfg->aws.account_id : "ACCOUNT_ID";
+    cJSON *s = iam_statement(stmts, "ClusterLeaseItemsInTheLeaseTables", acts, 2, "");
+    cJSON *res = s ? cJSON_CreateArray() : NULL;
+    if (!res || !cJSON_ReplaceItemInObject(s, "Resource", res)) {
+        cJSON_Delete(res);
+        return -1;
+    }
+    char arn[512];
+    for (size_t i = 0; i < cfg->cluster.n_tables; i++) {
+        snprintf(arn, sizeof(arn), "arn:aws:dynamodb:%s:%s:table/%s", cfg->cluster.tables[i].region, acct,
+                 cfg->cluster.tables[i].table);
+        cJSON *x = cJSON_CreateString(arn);
+        if (!x)
+            return -1;
+        cJSON_AddItemToArray(res, x);
+    }
+    return 0;
+}
+
 char *iam_policy(const cfg_t *cfg)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -165,6 +193,10 @@ char *iam_policy(const cfg_t *cfg)
         iam_route53(stmts, cfg);
     if (cfg->dynamodb.enabled)
         iam_dynamodb(stmts, cfg);
+    if (cfg->cluster.enabled && iam_lease(stmts, cfg) == -1) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
     char *s = cJSON_Print(doc);
     cJSON_Delete(doc);
     return s;

@@ -130,10 +130,10 @@ static int m_print_iam(void)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (!c->route53.enabled && !c->dynamodb.enabled)
-        fprintf(stderr, "regiond: %s has no route53 or dynamodb section: regiond needs no AWS permission\n",
-                m_config_path);
-    if (c->dynamodb.enabled && !c->aws.account_id)
+    if (!c->route53.enabled && !c->dynamodb.enabled && !c->cluster.enabled)
+        fprintf(stderr, "regiond: %s has no route53, dynamodb or cluster section: regiond needs no AWS "
+                "permission\n", m_config_path);
+    if ((c->dynamodb.enabled || c->cluster.enabled) && !c->aws.account_id)
         fprintf(stderr, "regiond: set aws.account_id to fill ACCOUNT_ID in the table ARNs\n");
     iam_print_notes(c, stderr);
     char *p = iam_policy(c);

@@ -9,7 +9,7 @@
     'route53_change_insync', 'route53_change_visible', 'route53_change_not_visible', 'route53_change_failed',
     'route53_change_refused', 'route53_change_landed', 'route53_change_lost', 'route53_change_stuck',
     'route53_drift', 'replica_finding', 'backup_started', 'backup_available', 'backup_stuck', 'backup_failed',
-    'backup_deleted', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift', 'drill_start', 'drill_dry_run',
+    'backup_deleted', 'backup_parked', 'backup_resumed', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift', 'drill_start', 'drill_dry_run',
     'drill_end', 'gap'];
 
   const $ = (id) => document.getElementById(id);
@@ -280,7 +280,7 @@
     for (const b of byRegion(d.backups).filter((b) => b.region === name)) {
       const failed = /fail|stuck|miss|error/i.test(b.last_result || '');
       row(dl, 'backup ' + (b.schedule || ''), (b.last_result || 'not run yet') + (b.last_run ? ' at ' + clock(b.last_run) : '') +
-        (b.next_run ? '; next ' + clock(b.next_run) : ''), failed ? 'bad' : '');
+        (b.next_run ? '; next ' + clock(b.next_run) : '') + (b.parked ? ' — ' + b.park_reason : ''), failed ? 'bad' : '');
     }
     for (const p of byRegion(d.pitr).filter((p) => p.region === name)) {
       const win = p.earliest_restorable ? clock(p.earliest_restorable) + ' … ' + clock(p.latest_restorable) +
@@ -325,7 +325,7 @@
     if (t === 'route53_drift') return [e.region + ': expected ' + e.expected_weight + ', live ' + e.live_weight + (e.corrected ? ' (correcting)' : ''), 'warn'];
     if (t === 'replica_finding') return [e.region + ': ' + e.finding, e.active ? 'bad' : 'ok'];
     if (t.startsWith('backup_')) return [(e.region || '') + ' ' + (e.schedule || '') + ' ' + (e.name || '') + (e.detail ? ' — ' + e.detail : ''),
-      /failed|stuck/.test(t) ? 'bad' : t === 'backup_available' ? 'ok' : ''];
+      /failed|stuck/.test(t) ? 'bad' : t === 'backup_parked' ? 'warn' : t === 'backup_available' ? 'ok' : ''];
     if (t.startsWith('pitr_')) return [(e.region || '') + ' ' + (e.table || '') + (e.detail ? ' — ' + e.detail : ''), /failed|drift/.test(t) ? 'bad' : 'ok'];
     if (t.startsWith('drill_')) return [[e.region, e.action, e.state, e.dry_run ? '(dry run)' : '', e.note ? '— ' + e.note : '']
       .filter(Boolean).join(' ') || kv(e, skip), 'warn'];

@@ -9,7 +9,8 @@
     and the other way round;
   - `regiond --print-iam-policy` run as the README shows it gives a policy for
     that zone, record, guard and tables, and the heartbeat table's commands,
-    and still lacks the lease tables, as the README says;
+    and GetItem and PutItem on exactly the config's lease tables, as the
+    README says;
   - its alarm table explains exactly the alarm kinds the code has
     (ALARM_KINDS in core/alarm.h; no C file raises a literal key), each with
     a meaning and an action;
@@ -209,10 +210,17 @@ def test_iam_policy_step():
         check(f'"RegionName": "{reg["name"]}"' in r.stderr, f"stderr has the heartbeat replica command for {reg['name']}")
     check("create-table" in r.stderr and "regiond-heartbeat" in r.stderr and "create-table" not in r.stdout,
           "the heartbeat table's create-table command is on stderr")
-    says_missing = "The policy does not cover the lease tables" in text
-    check(says_missing, "the README says the policy lacks the lease tables")
-    check(says_missing == ("regiond-lease" not in body),
-          "and it does lack them (when --print-iam-policy covers them, the README must say so instead)")
+    check("it also allows `dynamodb:GetItem` and `dynamodb:PutItem` on exactly the lease tables" in " ".join(text.split()),
+          "the README says a cluster section adds the lease tables")
+    pol = json.loads(r.stdout) if r.returncode == 0 else {"Statement": []}
+    want = sorted(f"arn:aws:dynamodb:{t['region']}:{acct}:table/{t['table']}" for t in cfg["cluster"]["lease_tables"])
+    lease = [s for s in pol["Statement"] if any(str(x).endswith(":table/" + cfg["cluster"]["lease_tables"][0]["table"])
+                                                for x in (s["Resource"] if isinstance(s["Resource"], list)
+                                                          else [s["Resource"]]))]
+    got = sorted(x for s in lease for x in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]))
+    acts = sorted({a for s in lease for a in s["Action"]})
+    check_eq((got, acts), (want, ["dynamodb:GetItem", "dynamodb:PutItem"]),
+             "with the cluster section: GetItem and PutItem on exactly the lease tables")
 
 
 KIND = re.compile(r'X\((ALARM_[A-Z0-9_]+),\s*"([A-Za-z0-9@-]+)"\)')
