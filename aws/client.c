@@ -140,7 +140,7 @@ void aws_set_window(aws_req_t *r, aws_window_fn until, void *arg, const char *wh
 /* The call's send window closed before an attempt: it ends here, without
  * an alarm (not an AWS error: the caller's term ended) and not counted as
  * a failure; attempts counts those that went before. */
-bool aws_window_shut(aws_req_t *r)
+bool aws_window_shut(aws_req_t *r, const char *where)
 {
     if (!r->window || loop_now_ms() < r->window(r->window_arg))
         return false;
@@ -153,8 +153,8 @@ bool aws_window_shut(aws_req_t *r)
     snprintf(resp.error_code, sizeof(resp.error_code), "NotSent");
     snprintf(resp.error, sizeof(resp.error), "not sent: %s (%s, before attempt %u)", r->window_what, r->op,
              r->attempt + 1);
-    log_msg(LOG_NOTICE, "msg=\"aws call not sent: send window closed\" op=%s attempts=%u why=\"%s\"", r->op,
-            r->attempt, r->window_what);
+    log_msg(LOG_NOTICE, "msg=\"aws call not sent: send window closed\" op=%s attempts=%u where=\"%s\" why=\"%s\"",
+            r->op, r->attempt, where, r->window_what);
     aws_done_fn done = r->done;
     void *arg = r->arg;
     done(arg, &resp);
