@@ -128,6 +128,40 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
     done(arg, &resp);
     aws_req_free(r);
 }
+void aws_set_window(aws_req_t *r, aws_window_fn until, void *arg, const char *what)
+{
+    if (!r)
+        return;
+    r->window = until;
+    r->window_arg = arg;
+    snprintf(r->window_what, sizeof(r->window_what), "%s", what ? what : "its send window closed");
+}
+
+/* The call's send window closed before an attempt: it ends here, without
+ * an alarm (not an AWS error: the caller's term ended) and not counted as
+ * a failure; attempts counts those that went before. */
+bool aws_window_shut(aws_req_t *r, const char *where)
+{
+    if (!r->window || loop_now_ms() < r->window(r->window_arg))
+        return false;
+    aws_resp_t resp;
+    memset(&resp, 0, sizeof(resp));
+    resp.body = "";
+    resp.attempts = r->attempt;
+    resp.not_sent = 1;
+    resp.elapsed_ms = (double)(loop_now_ms() - r->start_ms);
+    snprintf(resp.error_code, sizeof(resp.error_code), "NotSent");
+    snprintf(resp.error, sizeof(resp.error), "not sent: %s (%s, before attempt %u)", r->window_what, r->op,
+             r->attempt + 1);
+    log_msg(LOG_NOTICE, "msg=\"aws call not sent: send window closed\" op=%s attempts=%u where=\"%s\" why=\"%s\"",
+            r->op, r->attempt, where, r->window_what);
+    aws_done_fn done = r->done;
+    void *arg = r->arg;
+    done(arg, &resp);
+    aws_req_free(r);
+    return true;
+}
+
 static void aws_on_resolved(void *arg, const res_answer_t *ans)
 {
     aws_req_t *r = arg;

@@ -43,6 +43,8 @@ typedef struct {
     char error[768];              /* one line for people: code, message, or transport error */
     unsigned attempts;
     double elapsed_ms;            /* from aws_call() to the callback */
+    int not_sent;                 /* 1: failed here, its send window closed (aws_set_window): the
+                                     next attempt was never sent (error_code "NotSent") */
 } aws_resp_t;
 
 typedef void (*aws_done_fn)(void *arg, const aws_resp_t *r);
@@ -64,6 +66,21 @@ void aws_fini(void);
 aws_req_t *aws_call(const aws_call_t *call, aws_done_fn done, void *arg);
 
 void aws_cancel(aws_req_t *req);
+
+/* A send window for one call (several controllers: only the lease's holder
+ * sends, and only until its term's send_until).  until(arg) returns the
+ * monotonic time (loop_now_ms()'s clock) from which the call may not send;
+ * it is asked before every attempt: before a token of the rate limiter is
+ * taken (or, queued for one, again when the token is due) and again right
+ * before the transfer starts, so a retry (Throttling,
+ * PriorRequestNotComplete, a refused connection) never goes after it.  Once
+ * the window is closed the call fails here: done gets not_sent = 1, code
+ * "NotSent" and "not sent: WHAT (op, before attempt N)".  An attempt already
+ * handed to libcurl is not stopped.  Set it right after aws_call (the first
+ * attempt starts from the loop); until and arg must stay valid until done
+ * ran or the call was cancelled.  Without it a call has no window. */
+typedef uint64_t (*aws_window_fn)(void *arg);
+void aws_set_window(aws_req_t *req, aws_window_fn until, void *arg, const char *what);
 
 /* Counters for /metrics. */
 typedef struct {

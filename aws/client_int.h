@@ -39,6 +39,9 @@ struct aws_req {
     int once;
     aws_done_fn done;
     void *arg;
+    aws_window_fn window;          /* NULL: no send window (aws_set_window) */
+    void *window_arg;
+    char window_what[96];
     aws_st_t st;
     unsigned attempt;
     uint64_t start_ms;
@@ -68,6 +71,10 @@ extern char *aws_ca_file;
  * credentials' callback (next: the endpoint's address, then the transfer). */
 void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char *msg);
 void aws_on_creds(void *arg, const aws_creds_t *c, const char *err);
+/* Before an attempt: true (and r finished as not sent, i.e. gone) when its
+ * send window closed; r must not be queued for a token.  where (for the
+ * log): "before a token", "queued for a token", "before the transfer". */
+bool aws_window_shut(aws_req_t *r, const char *where);
 
 /* client_retry.c: the bucket of a service (made on first use); its timer's
  * callback; remove r from its bucket's queue; the backoff timer's callback;

@@ -62,6 +62,8 @@ void aws_on_bucket(evutil_socket_t fd, short what, void *arg)
         if (!b->head)
             b->tail = NULL;
         r->qnext = NULL;
+        if (aws_window_shut(r, "queued for a token"))   /* its window closed while it waited: no token taken */
+            continue;
         b->tokens -= 1.0;
         r->st = ST_CREDS;
         aws_step_rate(r);   /* continues past the bucket: state is ST_CREDS */
@@ -233,6 +235,8 @@ void aws_on_done(CURL *easy, CURLcode rc, void *arg)
 static void aws_step_rate(aws_req_t *r)
 {
     if (r->st != ST_CREDS) {
+        if (aws_window_shut(r, "before a token"))   /* before a token is taken or a place in the queue */
+            return;
         aws_bucket_t *b = r->bucket;
         aws_bucket_refill(b);
         if (b->per_ms > 0 && (b->tokens < 1.0 || b->head)) {

@@ -41,6 +41,8 @@ static size_t aws_on_body(char *p, size_t sz, size_t n, void *arg)
 void aws_step_send(aws_req_t *r, const char *addr)
 {
     char line[512], sig[128];
+    if (aws_window_shut(r, "before the transfer"))   /* the credentials or the address took until after the window */
+        return;
     r->st = ST_FLIGHT;
     r->errbuf[0] = '\0';
     if (!(r->easy = curl_easy_init()))

@@ -30,7 +30,8 @@ static void ddb_on_done(void *arg, const aws_resp_t *r)
         snprintf(err, sizeof(err), "%s", r->error);
     }
     if (d->once)
-        d->once(d->arg, ok, !ok && (r->http_status == 0 || r->http_status >= 500), j, ok ? NULL : err);
+        d->once(d->arg, ok, !ok && !r->not_sent && (r->http_status == 0 || r->http_status >= 500), j,
+                ok ? NULL : err);
     else
         d->done(d->arg, ok, j, ok ? NULL : err, r->elapsed_ms);
     cJSON_Delete(j);
@@ -92,6 +93,12 @@ ddb_req_t *ddb_call_once_at(const char *aws_region, const char *op, cJSON *body,
                             ddb_once_fn done, void *arg)
 {
     return ddb_start(aws_region, op, body, NULL, done, arg);
+}
+
+void ddb_set_window(ddb_req_t *d, aws_window_fn until, void *arg, const char *what)
+{
+    if (d)
+        aws_set_window(d->req, until, arg, what);
 }
 
 void ddb_cancel(ddb_req_t *d)

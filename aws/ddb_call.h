@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws/client.h"
 #include "config/cfg.h"
 
 /* The JSON request helper other DynamoDB users share (backups, PITR):
@@ -33,6 +34,12 @@ void ddb_cancel(ddb_req_t *r);
 typedef void (*ddb_once_fn)(void *arg, int ok, int unknown, const cJSON *resp, const char *error);
 ddb_req_t *ddb_call_once(const cfg_t *cfg, size_t region, const char *op, cJSON *body,
                          ddb_once_fn done, void *arg);
+
+/* A send window for the call (aws_set_window): no attempt of it starts
+ * once until(arg) is reached; the call then fails with "not sent: WHAT
+ * (...)" and, for ddb_call_once, unknown = 0 (every earlier attempt was
+ * refused or never connected: nothing was done). */
+void ddb_set_window(ddb_req_t *d, aws_window_fn until, void *arg, const char *what);
 
 /* The same two in an AWS region by name, which need not be a configured
  * region's (the cluster's lease tables, cluster/lease.h); the endpoint is

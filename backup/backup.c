@@ -35,6 +35,14 @@ static bool bk_may_act(void)
     return !bk_gate || bk_gate();
 }
 
+/* The gate as a send window for the AWS client: open while the gate is,
+ * asked before every attempt of a CreateBackup (a throttled one is retried). */
+static uint64_t bk_window(void *arg)
+{
+    (void)arg;
+    return bk_may_act() ? UINT64_MAX : 0;
+}
+
 static void bk_run(bk_job_t *j, const char *why);
 
 void bk_event(feed_ev_t type, const bk_job_t *j, const char *detail)
@@ -191,6 +199,15 @@ static void bk_on_create(void *arg, int ok, int unknown, const cJSON *resp, cons
         bk_list(j, NULL);
         return;
     }
+    if (!ok && !bk_may_act()) {   /* refused or never sent, and the term ended meanwhile: nothing made */
+        char r[400];
+        j->pending[0] = '\0';
+        snprintf(r, sizeof(r), "not started: %.350s", error);
+        log_msg(LOG_NOTICE, "msg=\"CreateBackup not sent: not leading\" schedule=%s region=%s error=\"%s\"",
+                j->s->name, bks.cfg->regions[j->region].name, error);
+        bk_finish(j, r, false);
+        return;
+    }
     if (!ok || !cJSON_IsString(arn) || bk_rec_add(j, arn->valuestring, j->last_name) == -1) {
         char r[400];
         if (!ok)
@@ -238,6 +255,8 @@ static void bk_on_recorded(void *arg, int rc, const char *err)
     cJSON_AddStringToObject(b, "BackupName", j->last_name);
     j->phase = JOB_CREATING;
     j->req = ddb_call_once(bks.cfg, j->region, "CreateBackup", b, bk_on_create, j);
+    if (bk_gate)
+        ddb_set_window(j->req, bk_window, NULL, "this instance stopped leading (the lease term's send window closed)");
     if (!j->req)
         bk_finish(j, "CreateBackup: cannot start", true);
 }

@@ -48,6 +48,13 @@ void pitr_set_gate(backup_gate_fn gate)
     pt_gate = gate;
 }
 
+/* The gate as a send window for the AWS client, asked before every attempt. */
+static uint64_t pt_window(void *arg)
+{
+    (void)arg;
+    return !pt_gate || pt_gate() ? UINT64_MAX : 0;
+}
+
 static void pt_event(feed_ev_t type, size_t i, const char *detail)
 {
     cJSON *d = cJSON_CreateObject();
@@ -98,6 +105,8 @@ static void pt_enable(size_t i)
         cJSON_AddNumberToObject(spec, "RecoveryPeriodInDays", P.cfg->dynamodb.pitr_period_days);
     cJSON_AddItemToObject(b, "PointInTimeRecoverySpecification", spec);
     P.r[i].req = ddb_call(P.cfg, i, "UpdateContinuousBackups", b, pt_on_update, (void *)(uintptr_t)i);
+    if (pt_gate)
+        ddb_set_window(P.r[i].req, pt_window, NULL, "this instance stopped leading (the lease term's send window closed)");
 }
 
 static void pt_alarm(size_t i, const char *why)

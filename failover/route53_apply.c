@@ -40,6 +40,10 @@ static void r53_on_getchange(void *arg, const aws_resp_t *resp)
     r53s.req = NULL;
     r53_change_t ci;
     char err[256];
+    if (resp->not_sent) {   /* the accepted change: Route 53 finishes it; the next leader reads it */
+        r53_stand_down();
+        return;
+    }
     if (resp->ok && r53_parse_change(resp->body, resp->body_len, &ci, err, sizeof(err)) == 0) {
         snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", ci.status);
         if (strcmp(ci.status, "INSYNC") == 0) {
@@ -79,7 +83,7 @@ void r53_on_poll(evutil_socket_t fd, short what, void *arg)
     snprintf(path, sizeof(path), "/2013-04-01/change/%.127s", id);
     aws_call_t c = {.service = "route53", .region = "us-east-1", .op = "GetChange", .method = "GET",
                     .path_query = path, .proto = AWS_PROTO_REST_XML};
-    r53s.req = aws_call(&c, r53_on_getchange, NULL);
+    r53s.req = r53_window(aws_call(&c, r53_on_getchange, NULL));
     if (!r53s.req)
         r53_poll_later();   /* cannot start now (out of memory): try again later */
 }
@@ -186,6 +190,23 @@ static void r53_verify(void)
     r53_read(r53_after_verify, r53_verify_failed);
 }
 
+/* The term's send window closed between two attempts of the batch (the
+ * earlier ones were refused: Throttling, PriorRequestNotComplete; the
+ * client re-sends a batch only after a refusal that proves nothing was
+ * applied): it never landed, and nothing more is sent. */
+static void r53_batch_not_sent(const char *error)
+{
+    snprintf(r53s.change.status, sizeof(r53s.change.status), "NOT_SENT");
+    snprintf(r53s.change.error, sizeof(r53s.change.error), "%.500s", error);
+    snprintf(r53s.error, sizeof(r53s.error), "ChangeResourceRecordSets: %.480s", error);
+    log_msg(LOG_WARNING, "msg=\"route53 batch not sent: the lease term's send window closed\" decision=%" PRIu64
+            " error=\"%s\"", r53s.change.decision, error);
+    r53_intent_clear();
+    r53_free_created();
+    r53_change_event(EV_ROUTE53_CHANGE_FAILED);
+    r53_stand_down();
+}
+
 static void r53_on_change(void *arg, const aws_resp_t *resp)
 {
     (void)arg;
@@ -221,6 +242,10 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53s.phase = R53_PENDING;
         r53s.poll_wait_ms = 250;
         r53_on_poll(-1, 0, NULL);
+        return;
+    }
+    if (resp->not_sent) {
+        r53_batch_not_sent(resp->error);
         return;
     }
     r53s.unsure = resp->ok || resp->http_status == 0 || resp->http_status >= 500;   /* may have landed */
@@ -300,7 +325,7 @@ static void r53_send_now(void)
                     .method = "POST", .path_query = path, .body = body, .body_len = strlen(body),
                     .content_type = "text/xml", .proto = AWS_PROTO_REST_XML};
     r53s.change.submitted_ms = loop_now_ms();
-    r53s.req = aws_call(&c, r53_on_change, NULL);
+    r53s.req = r53_window(aws_call(&c, r53_on_change, NULL));
     free(body);
     if (!r53s.req) {
         r53_intent_clear();

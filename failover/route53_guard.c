@@ -57,6 +57,21 @@ bool r53_may_send(void)
     return r53s.epoch == 0 || loop_now_ms() < r53s.send_until_ms;
 }
 
+static uint64_t r53_window_until(void *arg)
+{
+    (void)arg;
+    return r53s.epoch == r53s.req_epoch ? r53s.send_until_ms : 0;
+}
+
+aws_req_t *r53_window(aws_req_t *req)
+{
+    if (req && r53s.epoch) {
+        r53s.req_epoch = r53s.epoch;
+        aws_set_window(req, r53_window_until, NULL, "the lease term's send window closed");
+    }
+    return req;
+}
+
 void r53_guard_setup(void)
 {
     r53_rrset_clear(&r53s.guard_live);

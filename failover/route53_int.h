@@ -62,6 +62,7 @@ typedef struct {
     /* fencing (route53_guard.c, route53_term.c); all zero while epoch is 0 */
     uint64_t epoch;               /* our lease term; 0 = no cluster */
     uint64_t send_until_ms;       /* monotonic: no Route 53 call from then on (epoch > 0) */
+    uint64_t req_epoch;           /* the epoch req was started in (its send window: r53_window) */
     bool bump_due;                /* this term's guard bump has not landed yet */
     bool bumping;                 /* the flow in progress is the bump */
     unsigned bump_attempts;       /* this term's; the first goes at once, later ones after a backoff */
@@ -142,6 +143,11 @@ void r53_guard_adopt(const r53_list_t *page);
 int r53_guard_make(uint64_t epoch, r53_rrset_t *out);
 int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch);
 bool r53_may_send(void);
+/* Give a call just started (r53s.req) the term's send window, asked by the
+ * AWS client before each of its attempts: send_until_ms while the epoch it
+ * was started in lasts, closed once a newer term began.  No window while
+ * epoch is 0 (no cluster).  Returns req. */
+aws_req_t *r53_window(aws_req_t *req);
 
 /* route53_term.c: before a batch, what the live guard allows (0 go on; -1
  * the flow was ended here: fenced, guard unreadable, or the bump found

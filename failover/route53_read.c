@@ -89,7 +89,7 @@ static void r53_list_page(const char *name, const char *type, const char *ident,
     curl_free(et);
     aws_call_t c = {.service = "route53", .region = "us-east-1", .op = "ListResourceRecordSets",
                     .method = "GET", .path_query = path, .proto = AWS_PROTO_REST_XML};
-    r53s.req = aws_call(&c, cb, NULL);
+    r53s.req = r53_window(aws_call(&c, cb, NULL));
     if (!r53s.req)
         r53_read_failed("cannot start the request");
 }
@@ -235,6 +235,10 @@ static int r53_page_of(const aws_resp_t *resp, r53_list_t *page)
     char err[256];
     r53s.req = NULL;
     memset(page, 0, sizeof(*page));
+    if (resp->not_sent) {   /* the term's send window closed between two attempts */
+        r53_stand_down();
+        return -1;
+    }
     if (!resp->ok || r53_parse_list(resp->body, resp->body_len, page, err, sizeof(err)) == -1) {
         r53_read_failed(resp->ok ? err : resp->error);
         return -1;

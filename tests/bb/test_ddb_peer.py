@@ -403,6 +403,21 @@ def test_faults():
     p.clear_faults()
     check(sts == [500, 500, 500] and call("eu-west-1", "ListTables", {})[0] == 200,
           "a persistent fault (-1) lasts until clear-faults")
+    # keys: a fault scoped to one access key spares requests signed with another (and waits for its key)
+    p.inject(region="eu-west-1", deny=1, keys=[TKEY], ops=["ListTables"])
+    st, _ = call("eu-west-1", "ListTables", {})
+    check_eq(st, 200, "a fault scoped to another key leaves this key's request alone")
+    st, ans = call("eu-west-1", "ListTables", {}, key=TKEY, secret=TSECRET, token=TTOKEN)
+    check(st == 400 and etype(ans) == "AccessDeniedException", f"the scoped fault hits its key: {st} {ans}")
+    check_eq(call("eu-west-1", "ListTables", {}, key=TKEY, secret=TSECRET, token=TTOKEN)[0], 200,
+             "a scoped fault is used up like any other")
+    for bad in ([], "AKID", [1]):
+        try:
+            p.inject(region="eu-west-1", deny=1, keys=bad)
+            refused = ""
+        except AssertionError as e:   # the control API's 400
+            refused = str(e)
+        check(" 400 " in refused and "keys must be" in refused, f"keys={bad!r} refused: {refused!r}")
     st, _ = call("us-east-1", "ListTables", {}, key="AKIAUNKNOWN000000000")
     # The peer records a request after it has answered it: give the record a moment.
     for _ in range(20):

@@ -32,13 +32,14 @@ def zone(guard_epoch):
 
 
 class Driver:
-    def __init__(self, peer, term=()):
+    def __init__(self, peer, term=(), aws=None):
         self.dir = tmpdir("r53drv-")
         cfg = {"controller": {"id": "use1-a", "state_dir": os.path.join(self.dir, "state")},
                "aws": {"endpoints": {"route53": peer.url}, "retry": {"base_ms": 50, "max_ms": 500}},
                "route53": {"hosted_zone_id": ZID, "record_name": NAME, "record_type": "A", "reconcile_s": 5},
                "regions": [{"name": r, "api": [{"url": "http://127.0.0.1:1/h"}],
                             "route53": {"value": ip, "weight": 100}} for r, ip in IPS.items()]}
+        cfg["aws"].update(aws or {})
         os.makedirs(cfg["controller"]["state_dir"])
         path = os.path.join(self.dir, "cfg.json")
         with open(path, "w") as f:

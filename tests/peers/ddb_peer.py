@@ -494,7 +494,7 @@ class FrontHandler(BaseHandler):
     def _drop_after(self, op, entry, status):
         """The fault `drop_after`: the request was judged and applied, and its answer is lost (the
         connection closes without one), as when a network path fails after DynamoDB acted."""
-        if self.peer.state.take_fault(self.server.region, "drop_after", op):
+        if self.peer.state.take_fault(self.server.region, "drop_after", op, entry.get("key")):
             entry["fault"], entry["applied_status"] = "drop_after", status
             entry["status"] = 0
             self._drop()
@@ -504,7 +504,7 @@ class FrontHandler(BaseHandler):
         st, region = self.peer.state, self.server.region
 
         def take(kind):
-            if st.take_fault(region, kind, op):
+            if st.take_fault(region, kind, op, entry.get("key")):
                 entry["fault"] = kind
                 return True
             return False

@@ -41,6 +41,7 @@ class State:
         self.static_creds = {}
         self.faults = {r: {k: 0 for k in FAULT_KINDS} for r in self.regions}
         self.fault_ops = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
+        self.fault_keys = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
         self.slow_ms = {r: 0 for r in self.regions}
         self.global_tables = {}        # name -> {"regions": [...], "spec": {...}}
         self.replica_state = {}        # (table, region) -> {"status", "inaccessible_since", "description", "present"}
@@ -118,11 +119,15 @@ class State:
         ops = spec.get("ops")
         if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
             raise ValueError("ops must be a list of operation names")
+        keys = spec.get("keys")
+        if keys is not None and (not isinstance(keys, list) or not keys or
+                                 not all(isinstance(k, str) and k for k in keys)):
+            raise ValueError("keys must be a non-empty list of access key ids")
         for k, v in spec.items():
-            if k in ("ops", "region", "slow_ms"):
+            if k in ("ops", "keys", "region", "slow_ms"):
                 continue
             if k not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, region, ops")
+                raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, region, ops, keys")
             if not isinstance(v, int) or isinstance(v, bool) or v < -1:
                 raise ValueError(f"{k} must be a count >= 0, or -1 for every request until cleared")
         if "slow_ms" in spec and (not isinstance(spec["slow_ms"], int) or spec["slow_ms"] < 0):
@@ -133,6 +138,7 @@ class State:
                     if k in FAULT_KINDS:
                         self.faults[r][k] = v
                         self.fault_ops[r][k] = set(ops) if ops else None
+                        self.fault_keys[r][k] = set(keys) if keys else None
                 if "slow_ms" in spec:
                     self.slow_ms[r] = spec["slow_ms"]
 
@@ -143,12 +149,16 @@ class State:
                 for k in FAULT_KINDS:
                     self.faults[r][k] = 0
                     self.fault_ops[r][k] = None
+                    self.fault_keys[r][k] = None
 
-    def take_fault(self, region, kind, op):
+    def take_fault(self, region, kind, op, key=None):
+        """Consume one pending fault of this kind for op in region (and, when the fault was scoped to
+        access keys, for a request signed with one of them); True if taken."""
         with self.lock:
             n = self.faults[region][kind]
             ops = self.fault_ops[region][kind]
-            if n != 0 and (ops is None or op in ops):
+            keys = self.fault_keys[region][kind]
+            if n != 0 and (ops is None or op in ops) and (keys is None or key in keys):
                 if n > 0:
                     self.faults[region][kind] = n - 1
                 return True
@@ -158,6 +168,7 @@ class State:
         with self.lock:
             return {r: {"counts": dict(self.faults[r]),
                         "ops": {k: sorted(v) for k, v in self.fault_ops[r].items() if v},
+                        "keys": {k: sorted(v) for k, v in self.fault_keys[r].items() if v},
                         "slow_ms": self.slow_ms[r]} for r in self.regions}
 
     # ------------------------------------------------ global tables and replicas
