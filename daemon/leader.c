@@ -43,6 +43,7 @@ void leader_configure(const cfg_t *cfg)
 
 void leader_on_lease(lease_note_t what)
 {
+    leader_feed_note(what);
     if (!ld_on)
         return;
     switch (what) {
@@ -56,6 +57,7 @@ void leader_on_lease(lease_note_t what)
         route53_set_term(route53_epoch(), loop_now_ms());
         break;
     case LEASE_NOTE_VIEW:
+    case LEASE_NOTE_TABLES:
         break;
     }
 }
