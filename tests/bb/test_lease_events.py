@@ -17,7 +17,6 @@ get-item) are the judge of every epoch an event names:
 At every 100 ms sample at most one instance reports leading."""
 import json
 import queue
-import time
 
 from harness import check, check_eq, run_tests, wait_for
 from lease_kit import (LEASE_MS, NAME, REGIONS, RENEW_MS, TABLE, TAKEOVER_S, items, items_fast, kill9, lease,
