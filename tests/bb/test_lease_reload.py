@@ -136,12 +136,13 @@ def test_add_then_remove():
         feed.wait("lease_holder", lambda e: e["holder"] == b.iid and e["epoch"] == eb, ROUND_S,
                   f"{a.iid}'s feed: lease_holder {b.iid}")
         rig.ngx.down(rig.ports[2])   # a decision both would act on; only the leader may
-        wait_for(lambda: any(weights_of(x["after"]).get(REGIONS[2]) == 0 for x in rig.batches(b.key)), 20,
-                 f"{b.iid} draining {REGIONS[2]}")
+        wait_for(lambda: rig.r53.weights(NAME)[REGIONS[2]] == 0, 20, f"{REGIONS[2]} drained at the peer")
         wait_for(lambda: a.region(REGIONS[2])["state"] == "down", 10, f"{a.iid} seeing {REGIONS[2]} down")
         time.sleep(6)   # a reconcile (reconcile_s 5) and several decisions on the follower
         late = [(r["op"], round(r["t"] - t_cut, 2)) for r in rig.calls(a.key, since=t_cut)]
         check_eq(late, [], f"{a.iid} makes no Route 53 call once the reload added the cluster section")
+        check(any(weights_of(x["after"]).get(REGIONS[2]) == 0 for x in rig.batches(b.key)),
+              f"the leader {b.iid} drained {REGIONS[2]}")
         code, body = control(a, "POST", "/v1/freeze", {"note": "reload test"})
         check(code == 409 and (body or {}).get("leader", {}).get("id") == b.iid,
               f"a control request to {a.iid} is refused naming {b.iid} ({code} {body})")
