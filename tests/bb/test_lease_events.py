@@ -175,7 +175,7 @@ def test_lease_events():
             f.close()
         for d in ds:
             if d.proc.poll() is None:
-                d.stop()
+                check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
         peer.stop()
 
 

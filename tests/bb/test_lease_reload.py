@@ -90,7 +90,7 @@ class Rig:
     def stop(self):
         for d in self.ds:
             if d.proc.poll() is None:
-                d.stop()
+                check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
         self.ddb.stop()
         self.r53.stop()
         self.ngx.stop()
