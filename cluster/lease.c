@@ -22,7 +22,7 @@ lease_state_t lease_st;
 
 static void start_round(void);
 static void release_held(void);
-static void lease_stop(bool release);
+static void lease_stop(bool release, const char *why);
 
 static void note(lease_note_t w)
 {
@@ -61,6 +61,8 @@ static void lose(const char *why)
         return;
     lease_st.leader = false;
     log_msg(LOG_WARNING, "msg=\"lease lost: not leading\" epoch=%" PRIu64 " why=\"%s\"", lease_st.epoch, why);
+    lease_st.lost_epoch = lease_st.epoch;
+    snprintf(lease_st.lost_why, sizeof(lease_st.lost_why), "%s", why);
     lease_st.epoch = 0;
     lease_st.send_until = 0;
     lease_st.pending_epoch = 0;   /* a take of this round under the old term must not lead again */
@@ -402,7 +404,9 @@ void lease_configure(const cfg_t *cfg)
     if (!lease_st.on && !cfg->cluster.enabled)
         return;
     lease_notify_fn n = lease_st.notify;
-    lease_stop(false);   /* from a loop callback: no nested loop to wait for releases in */
+    /* from a loop callback: no nested loop to wait for releases in */
+    lease_stop(false, cfg->cluster.enabled ? "a reload changed the lease tables, name or instance_id"
+                                           : "a reload removed the cluster section");
     if (lease_init(cfg, n) == -1)
         log_msg(LOG_ERR, "msg=\"lease: not restarted after the reload (out of memory)\"");
 }
@@ -426,10 +430,10 @@ static void fini_release(void)
 
 /* Stop leading; with release, give the items back (after the loop ended:
  * it runs the loop for the answers), else let them expire after lease_ms. */
-static void lease_stop(bool release)
+static void lease_stop(bool release, const char *why)
 {
     if (lease_st.on) {
-        lose("stopping");
+        lose(why);
         if (release)
             fini_release();
         alarm_resolve(alarm_key(ALARM_CLUSTER_LEASE).s, "the lease stopped");
@@ -447,7 +451,7 @@ static void lease_stop(bool release)
 
 void lease_fini(void)
 {
-    lease_stop(true);
+    lease_stop(true, "stopping");
 }
 
 bool lease_enabled(void)

@@ -30,8 +30,9 @@
 typedef enum {
     LEASE_NOTE_LEADING,   /* we lead now: lease_epoch() is the new term's */
     LEASE_NOTE_LOST,      /* we no longer lead (expired, a renewal round lost the majority, stepped down) */
-    LEASE_NOTE_VIEW,      /* the holder seen or a table's state changed */
+    LEASE_NOTE_VIEW,      /* the holder seen changed (lease_holder()) */
     LEASE_NOTE_RENEWED,   /* still leading, same epoch: lease_send_until_ms() moved */
+    LEASE_NOTE_TABLES,    /* which tables answer changed, or the first round ended (status "tables") */
 } lease_note_t;
 
 typedef void (*lease_notify_fn)(lease_note_t what);
@@ -65,6 +66,10 @@ uint64_t lease_send_until_ms(void);
 /* Stop leading now (e.g. the Route 53 guard showed a higher epoch): LOST is
  * notified, the held items are released and no take is tried for lease_ms. */
 void lease_step_down(const char *why);
+
+/* The last term this instance lost since the lease started: its epoch (0
+ * none) and why ("" none); valid in LEASE_NOTE_LOST. */
+const char *lease_last_loss(uint64_t *epoch);
 
 /* The holder seen on a majority of the tables (ourselves when leading). */
 typedef struct {

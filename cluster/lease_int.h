@@ -67,6 +67,10 @@ typedef struct {
     int64_t leading_since_wall;
     lease_holder_t holder;
     uint64_t takeovers, losses, splits, rounds_skipped;
+    uint64_t lost_epoch;          /* the last term lost, and why (LEASE_NOTE_LOST) */
+    char lost_why[448];
+    uint32_t reach_mask;          /* tables that answered, as last notified (LEASE_NOTE_TABLES) */
+    bool reach_known;             /* reach_mask was notified once */
 } lease_state_t;
 
 extern lease_state_t lease_st;
@@ -82,7 +86,8 @@ void lease_io_cancel(lease_tab_t *t);
  * unknown (it may have been applied), conflict (the condition failed). */
 void lease_io_done(lease_tab_t *t, bool ok, bool unknown, bool conflict);
 
-/* lease.c: recompute the holder seen; notify VIEW when it changed. */
+/* lease_view.c: recompute the holder seen; notify VIEW when it changed, and
+ * TABLES when the set of tables answering changed (or at the first call). */
 void lease_update_holder(void);
 
 #endif

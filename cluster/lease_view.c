@@ -45,18 +45,42 @@ static void find_holder(lease_holder_t *h)
     }
 }
 
+/* The tables that answered their last call changed (or were never told). */
+static bool reach_changed(void)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < lease_st.n; i++)
+        if (lease_st.tabs[i].reachable)
+            m |= 1u << i;
+    if (lease_st.reach_known && m == lease_st.reach_mask)
+        return false;
+    lease_st.reach_known = true;
+    lease_st.reach_mask = m;
+    return true;
+}
+
 void lease_update_holder(void)
 {
     lease_holder_t h;
     find_holder(&h);
     lease_holder_t *o = &lease_st.holder;
-    if (h.known == o->known && strcmp(h.id, o->id) == 0 && h.epoch == o->epoch
-        && strcmp(h.advertise, o->advertise) == 0)
-        return;
-    h.since_wall_ms = loop_wall_ms();
-    *o = h;
-    if (lease_st.notify)
-        lease_st.notify(LEASE_NOTE_VIEW);
+    bool tables = reach_changed();
+    if (!(h.known == o->known && strcmp(h.id, o->id) == 0 && h.epoch == o->epoch
+          && strcmp(h.advertise, o->advertise) == 0)) {
+        h.since_wall_ms = loop_wall_ms();
+        *o = h;
+        if (lease_st.notify)
+            lease_st.notify(LEASE_NOTE_VIEW);
+    }
+    if (tables && lease_st.notify)
+        lease_st.notify(LEASE_NOTE_TABLES);
+}
+
+const char *lease_last_loss(uint64_t *epoch)
+{
+    if (epoch)
+        *epoch = lease_st.lost_epoch;
+    return lease_st.lost_why;
 }
 
 void lease_holder(lease_holder_t *h)

@@ -61,6 +61,10 @@ int feed_init(uint32_t capacity, char *err, size_t errlen);
     X(EV_DRILL_START, "drill_start", "drill region action duration_s dry_run note")                 \
     X(EV_DRILL_DRY_RUN, "drill_dry_run", "drill region action duration_s dry_run note")             \
     X(EV_DRILL_END, "drill_end", "drill region state")                                              \
+    X(EV_LEASE_WON, "lease_won", "instance epoch held tables majority regions[] send_until_in_ms")   \
+    X(EV_LEASE_LOST, "lease_lost", "instance epoch why")                                            \
+    X(EV_LEASE_HOLDER, "lease_holder", "holder advertise epoch previous")                           \
+    X(EV_LEASE_TABLES, "lease_tables", "reachable tables majority unreachable[]")                   \
     X(EV_GAP, "gap", "lost_after resumed_at (only on a stream, never in the ring)")
 #define R53_CHANGE_FIELDS "decision change_id status submit_ms insync_after_ms visible_after_ms dns error weights not_sent_drifted[]"
 #define BACKUP_FIELDS "schedule table region name arn detail"

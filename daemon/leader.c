@@ -43,6 +43,7 @@ void leader_configure(const cfg_t *cfg)
 
 void leader_on_lease(lease_note_t what)
 {
+    leader_feed_note(what);
     if (!ld_on)
         return;
     switch (what) {
@@ -56,6 +57,7 @@ void leader_on_lease(lease_note_t what)
         route53_set_term(route53_epoch(), loop_now_ms());
         break;
     case LEASE_NOTE_VIEW:
+    case LEASE_NOTE_TABLES:
         break;
     }
 }
@@ -75,7 +77,10 @@ bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
     if (leader_may_act())
         return true;
     lease_holder(holder);
-    if (holder->known)
+    if (!lease_enabled())   /* the section was removed by a reload: the gates stay shut */
+        snprintf(msg, msglen, "not acting: a reload removed the cluster section; restart regiond to act as "
+                              "a single controller");
+    else if (holder->known)
         snprintf(msg, msglen, "not the leader: instance %s leads (epoch %" PRIu64 ")%s%s", holder->id,
                  holder->epoch, holder->advertise[0] ? " at " : "", holder->advertise);
     else

@@ -25,6 +25,10 @@ void leader_configure(const cfg_t *cfg);
 /* lease_init's notify. */
 void leader_on_lease(lease_note_t what);
 
+/* leader_feed.c: the lease's events (lease_won, lease_lost, lease_holder,
+ * lease_tables) from one note; called by leader_on_lease. */
+void leader_feed_note(lease_note_t what);
+
 /* The Route 53 guard showed a newer epoch: step down. */
 void leader_fenced(void);
 

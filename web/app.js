@@ -9,8 +9,8 @@
     'route53_change_insync', 'route53_change_visible', 'route53_change_not_visible', 'route53_change_failed',
     'route53_change_refused', 'route53_change_landed', 'route53_change_lost', 'route53_change_stuck',
     'route53_drift', 'replica_finding', 'backup_started', 'backup_available', 'backup_stuck', 'backup_failed',
-    'backup_deleted', 'backup_parked', 'backup_resumed', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift', 'drill_start', 'drill_dry_run',
-    'drill_end', 'gap'];
+    'backup_deleted', 'backup_parked', 'backup_resumed', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift',
+    'drill_start', 'drill_dry_run', 'drill_end', 'lease_won', 'lease_lost', 'lease_holder', 'lease_tables', 'gap'];
 
   const $ = (id) => document.getElementById(id);
   const NB = '\u00a0';          // no-break space: a number and its unit stay on one line
@@ -87,13 +87,44 @@
     $('decision').textContent = fo.decision != null ? 'decision #' + fo.decision + ' (' + (fo.applies || '?') + ')' : '';
     $('updated').textContent = 'updated ' + clock();
     document.title = 'regiond ' + (ctl.id || '') + ' — ' + (s.summary || '');
-    renderBanner(fo, cfg, s.alarms || {});
+    renderBanner(fo, cfg, s.alarms || {}, s.lease);
     renderCards(s);
+    renderLease(s.lease);
   }
 
-  function renderBanner(fo, cfg, alarms) {
+  // The cluster lease (docs/ha.md): hidden without a cluster section.
+  function renderLease(l) {
+    const p = $('lease'), dl = $('lease-rows'), role = $('lease-role');
+    if (!l || !l.enabled) { p.hidden = true; return; }
+    const h = l.holder, tables = Array.isArray(l.tables) ? l.tables : [];
+    const r = l.leading ? 'leading' : h ? 'following' : 'none';
+    p.hidden = false;
+    p.dataset.role = r;
+    p.dataset.holder = h ? h.id : '';
+    p.dataset.epoch = String(h ? h.epoch : 0);
+    p.dataset.reachable = String(l.reachable);
+    role.dataset.role = r;
+    role.textContent = r === 'leading' ? 'leading' : r === 'following' ? 'following' : 'no leader';
+    dl.replaceChildren();
+    const kv = (k, v, cls) => dl.append(el('dt', null, words(k)), el('dd', cls ? { class: cls } : null, words(v)));
+    kv('this instance', (l.instance_id || '?') + (l.leading ? ' — leading, epoch' + NB + l.epoch : ' — following'));
+    if (h) kv('holder', h.id + ' (epoch' + NB + h.epoch + ')' + (h.advertise ? ' at ' + h.advertise : '') +
+      (h.since ? ' since ' + clock(h.since) : ''));
+    else kv('holder', 'none: no instance holds a majority of the lease tables', 'bad');
+    kv('tables', l.reachable + ' of ' + tables.length + ' reachable (majority' + NB + l.majority + ')',
+      l.reachable < l.majority ? 'bad' : '');
+    for (const t of tables.filter((t) => !t.reachable))
+      kv(t.region || '?', (t.table || '') + ' unreachable' + (t.last_error ? ': ' + t.last_error : ''), 'bad');
+  }
+
+  function renderBanner(fo, cfg, alarms, lease) {
     const b = $('banner'), lines = [];
     let level = '';
+    if (lease && lease.enabled && !lease.holder) {
+      level = 'warn';
+      lines.push(['NO LEADER — no instance holds the lease: nothing is changed or sent',
+        lease.reachable + ' of ' + (lease.tables || []).length + ' lease tables reachable, ' + lease.majority + ' needed']);
+    }
     const res = (alarms.active || []).find(a => a.key === 'controller-resources');
     if (res) {
       level = 'warn';
@@ -329,6 +360,13 @@
     if (t.startsWith('pitr_')) return [(e.region || '') + ' ' + (e.table || '') + (e.detail ? ' — ' + e.detail : ''), /failed|drift/.test(t) ? 'bad' : 'ok'];
     if (t.startsWith('drill_')) return [[e.region, e.action, e.state, e.dry_run ? '(dry run)' : '', e.note ? '— ' + e.note : '']
       .filter(Boolean).join(' ') || kv(e, skip), 'warn'];
+    if (t === 'lease_won') return [e.instance + ' leads, epoch ' + e.epoch + ' (' + e.held + ' of ' + e.tables + ' tables)', 'ok'];
+    if (t === 'lease_lost') return [e.instance + ' stopped leading epoch ' + e.epoch + (e.why ? ': ' + e.why : ''), 'bad'];
+    if (t === 'lease_holder') return [e.holder ? 'holder ' + e.holder + ' (epoch ' + e.epoch + ')' + (e.advertise ? ' at ' + e.advertise : '')
+      : 'no holder: nobody leads', e.holder ? '' : 'warn'];
+    if (t === 'lease_tables') return [e.reachable + ' of ' + e.tables + ' lease tables reachable' +
+      (Array.isArray(e.unreachable) && e.unreachable.length ? '; down: ' + e.unreachable.map((u) => u.region + (u.error ? ' (' + u.error + ')' : '')).join(', ') : ''),
+      e.reachable < e.majority ? 'bad' : e.reachable < e.tables ? 'warn' : 'ok'];
     if (t === 'config_error' || t === 'gap') return [kv(e, skip), 'bad'];
     if (t === 'freeze' || t.startsWith('override_')) return [kv(e, skip), 'warn'];
     return [kv(e, skip), ''];
@@ -374,7 +412,8 @@
       const r = status.regions.find((x) => x.name === e.region);
       if (r) { r.state = e.to; r.reason = e.reason; r.since = e.time; r.since_s = 0; render(); }
     }
-    if (['decision', 'alarm', 'alarm_raised', 'alarm_resolved', 'freeze', 'unfreeze', 'config_loaded'].includes(e.type) || e.type.startsWith('route53_')) fetchStatus();
+    if (['decision', 'alarm', 'alarm_raised', 'alarm_resolved', 'freeze', 'unfreeze', 'config_loaded'].includes(e.type) || e.type.startsWith('route53_') ||
+      e.type.startsWith('lease_')) fetchStatus();
     if (e.type.startsWith('drill_')) fetchDrills(true);
   }
 

@@ -21,7 +21,7 @@
   // and its unit ("0.52 ms", "12 s") and a weight with its label ("desired 100").
   const WORD = /(?:live|desired)\s+\d+|\d[\d.]*\s*(?:ms|s)(?![\w])|\S+/g;
   let words = 0;
-  for (const root of document.querySelectorAll('header, #banner, #drills, #cards')) {
+  for (const root of document.querySelectorAll('header, #banner, #drills, #lease, #cards')) {
     const tw = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     for (let n = tw.nextNode(); n; n = tw.nextNode()) {
       if (!n.parentElement || !shown(n.parentElement)) continue;
