@@ -465,6 +465,7 @@ class FrontHandler(BaseHandler):
             params = judge(op, params)
         except RecursionError:
             raise DdbError(400, NS_CORAL + "SerializationException", "peer: the body is nested too deeply")
+        self._log_item_key(op, entry, params)
         self._faults(op, entry, params)
         if op in OWN:
             out = getattr(peer, "op_" + op)(region, params)
@@ -484,6 +485,15 @@ class FrontHandler(BaseHandler):
             return status, raw
         raise DdbError(400, NS_CORAL + "UnknownOperationException",
                        f"peer: {op} is in DynamoDB's API but not modelled by this peer")
+
+    def _log_item_key(self, op, entry, params):
+        """The log names the item a single-item call is about ("item_key": its key attributes as sent),
+        so a test can tell which item each instance wrote (e.g. the lease item from the #control item)."""
+        if op in ("GetItem", "DeleteItem", "UpdateItem") and isinstance(params.get("Key"), dict):
+            entry["item_key"] = params["Key"]
+        elif op == "PutItem" and isinstance(params.get("Item"), dict):
+            names = self.peer.key_names(self.server.region, params.get("TableName")) or []
+            entry["item_key"] = {k: params["Item"][k] for k in names if k in params["Item"]}
 
     def _drop_after(self, op, entry, status):
         """The fault `drop_after`: the request was judged and applied, and its answer is lost (the
