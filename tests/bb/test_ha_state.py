@@ -16,7 +16,11 @@ called.  Every invariant is judged on the PEERS' items and logs:
     seq, then a valid-looking doc with an epoch above any term — the new leader
     alarms (cluster-state), loads neither, nothing crashes; with the high-epoch
     items in place it cannot replicate and makes no decision (alarm stays), and
-    once the operator deletes them it writes its own state and decides."""
+    once the operator deletes them it writes its own state and decides;
+  - two of three tables cannot answer the #control read at a takeover (the
+    peer's fault limited to that item): the new leader alarms and makes no
+    decision (the failed region stays in at the Route 53 peer) until it can
+    read a majority, then drains it."""
 import json
 import socket
 import time
@@ -216,5 +220,40 @@ def test_hand_written_control_item():
         c.stop()
 
 
+def test_unreadable_at_takeover():
+    """Two of three tables answer 500 to the #control item's GetItem (the peer's fault, limited to that
+    item: the lease itself works): the new leader makes no decision, alarms, and drains the failed region
+    only once it can read a majority."""
+    c = Cluster()
+    try:
+        a, _ = one_leader(c)
+        ea = lease(a)["epoch"]
+        bumped(c, a, ea)
+        wait_for(lambda: majority(control_items(c), lambda it: it["epoch"] == ea), WAIT_S,
+                 f"{a.iid}'s state on a majority of the tables")
+        for r in LEASE_REGIONS[:2]:
+            c.ddb.call("POST", "/_peer/inject", {"region": r, "ops": ["GetItem"], "items": [ITEM], "error5xx": -1})
+        n0 = len(c.r53.changes())
+        b, eb, _ = leader_after_kill(c, a)
+        c.ngx.down(c.ports[2])
+        wait_for(lambda: (lambda x: x if x and "cannot be read" in x["summary"] else None)(
+            active_alarm(b, "cluster-state")), WAIT_S, f"{b.iid} raises cluster-state: the state cannot be read")
+        b.wait_target(REGIONS[2], "down")
+        wait_for(lambda: any(x["key"] == b.key for x in c.r53.changes()[n0:]), WAIT_S, f"{b.iid}'s guard bump")
+        time.sleep(3)   # the window in which a leader that did not wait would drain (test_ha: about 2 s)
+        check_eq(decisions(b), [], f"{b.iid} makes no decision while it cannot read a majority")
+        new = [x for x in c.r53.changes()[n0:] if x["key"] == b.key]
+        check(all(weights_of(x["before"]) == weights_of(x["after"]) for x in new),
+              f"{b.iid}'s only batches change no weight ({len(new)}: the guard bump)")
+        check_eq(c.r53.weights(NAME)[REGIONS[2]], 100, "the failed region is not drained yet at the peer")
+        c.ddb.call("POST", "/_peer/clear-faults", {})
+        wait_for(lambda: c.r53.weights(NAME)[REGIONS[2]] == 0, WAIT_S,
+                 f"{b.iid} drains {REGIONS[2]} once it reads a majority")
+        wait_for(lambda: active_alarm(b, "cluster-state") is None, WAIT_S, "cluster-state resolves")
+        check_eq(b.stop(), 0, f"{b.iid} stops cleanly")
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_state_carried_over, test_hand_written_control_item])
+    run_tests([test_state_carried_over, test_hand_written_control_item, test_unreadable_at_takeover])

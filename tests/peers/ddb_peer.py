@@ -498,7 +498,8 @@ class FrontHandler(BaseHandler):
     def _drop_after(self, op, entry, status):
         """The fault `drop_after`: the request was judged and applied, and its answer is lost (the
         connection closes without one), as when a network path fails after DynamoDB acted."""
-        if self.peer.state.take_fault(self.server.region, "drop_after", op):
+        keys = [v["S"] for v in (entry.get("item_key") or {}).values() if isinstance(v, dict) and "S" in v]
+        if self.peer.state.take_fault(self.server.region, "drop_after", op, keys):
             entry["fault"], entry["applied_status"] = "drop_after", status
             entry["status"] = 0
             self._drop()
@@ -507,8 +508,10 @@ class FrontHandler(BaseHandler):
     def _faults(self, op, entry, params):
         st, region = self.peer.state, self.server.region
 
+        keys = [v["S"] for v in (entry.get("item_key") or {}).values() if isinstance(v, dict) and "S" in v]
+
         def take(kind):
-            if st.take_fault(region, kind, op):
+            if st.take_fault(region, kind, op, keys):
                 entry["fault"] = kind
                 return True
             return False

@@ -41,6 +41,7 @@ class State:
         self.static_creds = {}
         self.faults = {r: {k: 0 for k in FAULT_KINDS} for r in self.regions}
         self.fault_ops = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
+        self.fault_items = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
         self.slow_ms = {r: 0 for r in self.regions}
         self.global_tables = {}        # name -> {"regions": [...], "spec": {...}}
         self.replica_state = {}        # (table, region) -> {"status", "inaccessible_since", "description", "present"}
@@ -118,11 +119,14 @@ class State:
         ops = spec.get("ops")
         if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
             raise ValueError("ops must be a list of operation names")
+        items = spec.get("items")
+        if items is not None and (not isinstance(items, list) or not all(isinstance(o, str) for o in items)):
+            raise ValueError("items must be a list of key values (strings)")
         for k, v in spec.items():
-            if k in ("ops", "region", "slow_ms"):
+            if k in ("ops", "items", "region", "slow_ms"):
                 continue
             if k not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, region, ops")
+                raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, region, ops, items")
             if not isinstance(v, int) or isinstance(v, bool) or v < -1:
                 raise ValueError(f"{k} must be a count >= 0, or -1 for every request until cleared")
         if "slow_ms" in spec and (not isinstance(spec["slow_ms"], int) or spec["slow_ms"] < 0):
@@ -133,6 +137,7 @@ class State:
                     if k in FAULT_KINDS:
                         self.faults[r][k] = v
                         self.fault_ops[r][k] = set(ops) if ops else None
+                        self.fault_items[r][k] = set(items) if items else None
                 if "slow_ms" in spec:
                     self.slow_ms[r] = spec["slow_ms"]
 
@@ -143,12 +148,14 @@ class State:
                 for k in FAULT_KINDS:
                     self.faults[r][k] = 0
                     self.fault_ops[r][k] = None
+                    self.fault_items[r][k] = None
 
-    def take_fault(self, region, kind, op):
+    def take_fault(self, region, kind, op, keys=()):
+        """keys: the String key values of the item the request is about (empty for other requests)."""
         with self.lock:
             n = self.faults[region][kind]
-            ops = self.fault_ops[region][kind]
-            if n != 0 and (ops is None or op in ops):
+            ops, items = self.fault_ops[region][kind], self.fault_items[region][kind]
+            if n != 0 and (ops is None or op in ops) and (items is None or items & set(keys)):
                 if n > 0:
                     self.faults[region][kind] = n - 1
                 return True
