@@ -74,7 +74,8 @@ void alarm_fini(void);
     X(ALARM_STATE_CORRUPT, "state-corrupt-NAME")                        \
     X(ALARM_AUDIT_LOG, "audit-log")                                     \
     X(ALARM_CONTROLLER_RESOURCES, "controller-resources")              \
-    X(ALARM_CLUSTER_LEASE, "cluster-lease")
+    X(ALARM_CLUSTER_LEASE, "cluster-lease")                             \
+    X(ALARM_CLUSTER_STATE, "cluster-state")
 
 typedef enum {
 #define ALARM_KIND_ENUM(e, key) e,

@@ -18,6 +18,7 @@
 #include "core/loop.h"
 #include "failover/route53.h"
 #include "core/state.h"
+#include "daemon/control_replica.h"
 #include "daemon/leader.h"
 #include "daemon/targets.h"
 
@@ -225,6 +226,8 @@ static void ctrl_evaluate(const char *why)
     decide_region_t in[DECIDE_MAX_REGIONS];
     decide_cfg_t dc;
     decide_out_t o;
+    if (ctrl_replica_holds())
+        return;   /* a new leader: not before the replicated state is read (control_replica.c) */
     ctrl_drop_expired();
     ctrl_safe_mode();
     if (ctl.cfg->route53.enabled && !route53_ready())

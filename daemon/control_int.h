@@ -122,6 +122,19 @@ void ctrl_reevaluate(const char *why);
 /* Read control.json (checked; a corrupt file means safe mode). */
 void ctrl_load(void);
 
+/* control_state.c: control.json's document as the state is now (NULL out
+ * of memory); its checks (every member's type and range: 0, or -1 with
+ * what is wrong in why). */
+cJSON *ctrl_doc(void);
+int ctrl_check_doc(const cJSON *o, char *why, size_t len);
+
+/* A new leader takes a replicated document that passed ctrl_check_doc:
+ * its overrides and freeze replace ours, decision numbers go on above its
+ * reservation.  Then ctrl_takeover_ready(): a new number block is saved
+ * (and so replicated) and the term's first decision is made. */
+void ctrl_take_replicated(const cJSON *o);
+void ctrl_takeover_ready(void);
+
 /* control.c: the index of a region by name, or -1; record an applied
  * change (monotonic and wall time) in the engine's history. */
 int ctrl_index(const char *region);

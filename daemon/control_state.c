@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/state.h"
+#include "daemon/control_replica.h"
 
 #define CTRL_FILE "control.json"
 #define CTRL_SEQ_MAX 4503599627370496.0      /* 2^52: exact as a JSON number, with room for blocks */
@@ -23,7 +24,7 @@
 
 /* ---- saving ---- */
 
-static cJSON *ctrl_doc(void)
+cJSON *ctrl_doc(void)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *ovs = cJSON_AddArrayToObject(o, "overrides"), *ch = cJSON_AddArrayToObject(o, "changes");
@@ -172,6 +173,7 @@ static void ctrl_written(void *arg, int rc, const char *err)
         if (!op->done) {
             /* answered at SIGTERM: applied nowhere (ctrl_stopping) */
         } else if (rc == 0) {
+            ctrl_replica_defer(&op->done, &op->arg);   /* leading: answered once on a majority */
             ctrl_op_finish(op);
         } else {
             char msg[700];
@@ -183,6 +185,8 @@ static void ctrl_written(void *arg, int rc, const char *err)
         free(op);
     }
     ctrl_next();
+    if (rc == 0)
+        ctrl_replica_push();   /* leading: the same state to the lease tables */
     if (ctl.starved && ctl.seq < ctl.reserved) {
         ctl.starved = false;
         log_msg(LOG_NOTICE, "msg=\"decision numbers available again\" reserved=%" PRIu64, ctl.reserved);
@@ -269,7 +273,11 @@ int ctrl_reserve_at_start(void)
 
 int ctrl_number(void)
 {
-    bool ok = ctl.seq < ctl.reserved;
+    /* leading a cluster: also below the reservation replicated this term
+     * (the replica's write ends the wait: ctrl_replica.c, cluster-state) */
+    bool ok = ctl.seq < ctl.reserved, replicated = ctl.seq < ctrl_replica_limit();
+    if (ok && !replicated)
+        return -1;
     if (ok)
         ctl.seq++;
     /* Half of the block used: the next one is written now, so a decision
@@ -309,7 +317,7 @@ static int ctrl_check_override(const cJSON *x, int i, char *why, size_t len)
 
 /* Every member's type and range (issue 14: a crafted number never reaches
  * undefined behaviour). */
-static int ctrl_check(const cJSON *o, char *why, size_t len)
+int ctrl_check_doc(const cJSON *o, char *why, size_t len)
 {
     const cJSON *ovs = cJSON_GetObjectItemCaseSensitive(o, "overrides");
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "changes");
@@ -363,9 +371,12 @@ static uint64_t ctrl_left(const cJSON *x, int64_t saved, int64_t wall)
     return (uint64_t)left;
 }
 
-static void ctrl_load_overrides(const cJSON *o)
+/* replicated: written by another host, whose wall clock is never compared
+ * with ours: the time left as written (never less; at most what passed
+ * since that save more). */
+static void ctrl_load_overrides(const cJSON *o, bool replicated)
 {
-    int64_t wall = loop_wall_ms(), saved = (int64_t)state_get_num(o, "saved_wall_ms");
+    int64_t wall = loop_wall_ms(), saved = replicated ? 0 : (int64_t)state_get_num(o, "saved_wall_ms");
     uint64_t mono = loop_now_ms();
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "overrides")) {
@@ -387,7 +398,7 @@ static void ctrl_load_overrides(const cJSON *o)
 void ctrl_load(void)
 {
     cJSON *o = NULL;
-    state_load_t st = state_load_json(CTRL_FILE, ctrl_check, &o);
+    state_load_t st = state_load_json(CTRL_FILE, ctrl_check_doc, &o);
     if (st == STATE_CORRUPT) {
         /* The numbers handed out before are lost with the file: go on from
          * the wall clock in seconds, past any count of decisions made. */
@@ -405,7 +416,7 @@ void ctrl_load(void)
         ctl.frozen = cJSON_IsTrue(fr);
     snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", state_get_str(o, "freeze_note"));
     snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", state_get_str(o, "freeze_who"));
-    ctrl_load_overrides(o);
+    ctrl_load_overrides(o, false);
     /* Applied changes as wall-clock times, mapped back onto the monotonic clock. */
     int64_t wall = loop_wall_ms();
     uint64_t mono = loop_now_ms();
@@ -420,4 +431,32 @@ void ctrl_load(void)
         ctrl_hist_add((uint64_t)ago < mono ? mono - (uint64_t)ago : 1, t);
     }
     cJSON_Delete(o);
+}
+
+void ctrl_take_replicated(const cJSON *o)
+{
+    uint64_t seq = (uint64_t)state_get_num(o, "decision_seq"), res = (uint64_t)state_get_num(o, "decision_reserved");
+    if (res > seq)
+        seq = res;   /* the old leader may have used any number up to its reservation */
+    if (seq > ctl.seq)
+        ctl.seq = seq;
+    if (ctl.reserved < ctl.seq)
+        ctl.reserved = ctl.seq;   /* numbers up to seq are never handed out again */
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "frozen");
+    ctl.frozen = cJSON_IsTrue(fr);
+    snprintf(ctl.freeze_note, sizeof(ctl.freeze_note), "%s", state_get_str(o, "freeze_note"));
+    snprintf(ctl.freeze_who, sizeof(ctl.freeze_who), "%s", state_get_str(o, "freeze_who"));
+    for (size_t i = 0; i < ctl.n; i++)
+        ctl.ov[i].kind = DECIDE_OV_NONE;
+    ctrl_load_overrides(o, true);
+}
+
+void ctrl_takeover_ready(void)
+{
+    ctl.have_last = false;   /* the term's first decision gets a number of its own */
+    ctl.applied_seq = 0;
+    if (ctl.want_reserved < ctl.seq + 1 + CTRL_SEQ_BLOCK)
+        ctl.want_reserved = ctl.seq + 1 + CTRL_SEQ_BLOCK;
+    ctrl_save(false);        /* written, then replicated: the numbers' limit (ctrl_replica_limit) */
+    ctrl_reevaluate("takeover");
 }

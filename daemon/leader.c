@@ -13,6 +13,7 @@
 #include "backup/backup.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "daemon/control_replica.h"
 #include "failover/route53.h"
 
 static bool ld_on;   /* the config has a cluster section */
@@ -60,6 +61,7 @@ void leader_on_lease(lease_note_t what)
     case LEASE_NOTE_TABLES:
         break;
     }
+    ctrl_replica_on_lease(what);   /* after the term reached the actuator: its guard bump goes first */
 }
 
 void leader_fenced(void)
@@ -74,9 +76,14 @@ void leader_fenced(void)
 
 bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
 {
-    if (leader_may_act())
+    if (leader_may_act() && !ctrl_replica_holds())
         return true;
     lease_holder(holder);
+    if (leader_may_act()) {   /* changes made now would be replaced by the replicated state */
+        snprintf(msg, msglen, "not yet: this instance has just become the leader (epoch %" PRIu64
+                 ") and is reading the replicated controller state; try again in a moment", holder->epoch);
+        return false;
+    }
     if (!lease_enabled())   /* the section was removed by a reload: the gates stay shut */
         snprintf(msg, msglen, "not acting: a reload removed the cluster section; restart regiond to act as "
                               "a single controller");

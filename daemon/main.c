@@ -19,6 +19,7 @@
 #include "daemon/auth.h"
 #include "backup/backup.h"
 #include "cluster/lease.h"
+#include "daemon/control_replica.h"
 #include "daemon/leader.h"
 #include "config/cfg.h"
 #include "aws/client.h"
@@ -341,6 +342,16 @@ static int m_lease_init(cfg_t *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The controller's state replicated to the lease tables (control_replica.h). */
+static int m_replica_init(cfg_t *c, char *err, size_t errlen)
+{
+    if (ctrl_replica_init(c) == -1) {
+        snprintf(err, errlen, "replicated controller state: cannot start");
+        return -1;
+    }
+    return 0;
+}
+
 /* DynamoDB probes report findings and the gate's verdict up through
  * targets_on_ddb (targets.c), never by calling up. */
 static int m_ddb_init(cfg_t *c, char *err, size_t errlen)
@@ -394,6 +405,7 @@ static const m_module_t m_modules[] = {
     {"dynamodb", m_ddb_init, ddb_configure, ddb_fini},   /* fini cancels DynamoDB calls in flight */
     {"backup", m_backup_init, backup_configure, backup_fini},
     {"pitr", m_pitr_init, pitr_configure, pitr_fini},
+    {"replica", m_replica_init, ctrl_replica_configure, ctrl_replica_fini},   /* before the lease: its notes */
     {"lease", m_lease_init, lease_configure, lease_fini},   /* fini releases a held lease */
     {"drill", m_drill_init, NULL, drill_fini},
     {"sdn", m_sdn_init, NULL, sdn_fini},

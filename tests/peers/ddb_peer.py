@@ -469,6 +469,7 @@ class FrontHandler(BaseHandler):
             for k, f in (("TableName", "table"), ("BackupArn", "backup_arn")):
                 if isinstance(params.get(k), str):
                     entry[f] = params[k]
+        self._log_item_key(op, entry, params)
         self._faults(op, entry, params)
         if op in OWN:
             out = getattr(peer, "op_" + op)(region, params)
@@ -491,10 +492,20 @@ class FrontHandler(BaseHandler):
         raise DdbError(400, NS_CORAL + "UnknownOperationException",
                        f"peer: {op} is in DynamoDB's API but not modelled by this peer")
 
+    def _log_item_key(self, op, entry, params):
+        """The log names the item a single-item call is about ("item_key": its key attributes as sent),
+        so a test can tell which item each instance wrote (e.g. the lease item from the #control item)."""
+        if op in ("GetItem", "DeleteItem", "UpdateItem") and isinstance(params.get("Key"), dict):
+            entry["item_key"] = params["Key"]
+        elif op == "PutItem" and isinstance(params.get("Item"), dict):
+            names = self.peer.key_names(self.server.region, params.get("TableName")) or []
+            entry["item_key"] = {k: params["Item"][k] for k in names if k in params["Item"]}
+
     def _drop_after(self, op, entry, status):
         """The fault `drop_after`: the request was judged and applied, and its answer is lost (the
         connection closes without one), as when a network path fails after DynamoDB acted."""
-        if self.peer.state.take_fault(self.server.region, "drop_after", op, entry.get("key")):
+        keys = [v["S"] for v in (entry.get("item_key") or {}).values() if isinstance(v, dict) and "S" in v]
+        if self.peer.state.take_fault(self.server.region, "drop_after", op, entry.get("key"), keys):
             entry["fault"], entry["applied_status"] = "drop_after", status
             entry["status"] = 0
             self._drop()
@@ -503,8 +514,10 @@ class FrontHandler(BaseHandler):
     def _faults(self, op, entry, params):
         st, region = self.peer.state, self.server.region
 
+        keys = [v["S"] for v in (entry.get("item_key") or {}).values() if isinstance(v, dict) and "S" in v]
+
         def take(kind):
-            if st.take_fault(region, kind, op, entry.get("key")):
+            if st.take_fault(region, kind, op, entry.get("key"), keys):
                 entry["fault"] = kind
                 return True
             return False

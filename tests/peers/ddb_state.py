@@ -42,6 +42,7 @@ class State:
         self.faults = {r: {k: 0 for k in FAULT_KINDS} for r in self.regions}
         self.fault_ops = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
         self.fault_keys = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
+        self.fault_items = {r: {k: None for k in FAULT_KINDS} for r in self.regions}
         self.slow_ms = {r: 0 for r in self.regions}
         self.global_tables = {}        # name -> {"regions": [...], "spec": {...}}
         self.replica_state = {}        # (table, region) -> {"status", "inaccessible_since", "description", "present"}
@@ -123,11 +124,15 @@ class State:
         if keys is not None and (not isinstance(keys, list) or not keys or
                                  not all(isinstance(k, str) and k for k in keys)):
             raise ValueError("keys must be a non-empty list of access key ids")
+        items = spec.get("items")
+        if items is not None and (not isinstance(items, list) or not all(isinstance(o, str) for o in items)):
+            raise ValueError("items must be a list of key values (strings)")
         for k, v in spec.items():
-            if k in ("ops", "keys", "region", "slow_ms"):
+            if k in ("ops", "keys", "items", "region", "slow_ms"):
                 continue
             if k not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, region, ops, keys")
+                raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULT_KINDS)}, slow_ms, region, ops, keys, "
+                                 f"items")
             if not isinstance(v, int) or isinstance(v, bool) or v < -1:
                 raise ValueError(f"{k} must be a count >= 0, or -1 for every request until cleared")
         if "slow_ms" in spec and (not isinstance(spec["slow_ms"], int) or spec["slow_ms"] < 0):
@@ -139,6 +144,7 @@ class State:
                         self.faults[r][k] = v
                         self.fault_ops[r][k] = set(ops) if ops else None
                         self.fault_keys[r][k] = set(keys) if keys else None
+                        self.fault_items[r][k] = set(items) if items else None
                 if "slow_ms" in spec:
                     self.slow_ms[r] = spec["slow_ms"]
 
@@ -150,15 +156,19 @@ class State:
                     self.faults[r][k] = 0
                     self.fault_ops[r][k] = None
                     self.fault_keys[r][k] = None
+                    self.fault_items[r][k] = None
 
-    def take_fault(self, region, kind, op, key=None):
+    def take_fault(self, region, kind, op, key=None, items=()):
         """Consume one pending fault of this kind for op in region (and, when the fault was scoped to
-        access keys, for a request signed with one of them); True if taken."""
+        access keys, for a request signed with one of them; when scoped to items, for a single-item
+        request whose key has one of those String values); True if taken."""
         with self.lock:
             n = self.faults[region][kind]
             ops = self.fault_ops[region][kind]
             keys = self.fault_keys[region][kind]
-            if n != 0 and (ops is None or op in ops) and (keys is None or key in keys):
+            only = self.fault_items[region][kind]
+            if n != 0 and (ops is None or op in ops) and (keys is None or key in keys) and \
+                    (only is None or only & set(items)):
                 if n > 0:
                     self.faults[region][kind] = n - 1
                 return True

@@ -1,0 +1,71 @@
+/* replica — one document replicated to a majority of the lease tables (the
+ * controller's state: docs/ha.md, "Replicated controller state").
+ *
+ * Each lease table holds, beside the lease item, one item keyed
+ * "<cluster.name>#control" with {epoch (N): the writer's term, seq (N): grows
+ * with each of its writes, doc (S): the document, owner (S): the writer's
+ * instance_id}.  Writes are conditional PutItems:
+ *   attribute_not_exists(#n) OR #e < :e OR (#e = :e AND #s < :s)
+ * so a write of an older term (or an older write of the same term arriving
+ * late) never replaces a newer one (DynamoDB Developer Guide, "Condition
+ * expressions"; a failed condition is ConditionalCheckFailedException and
+ * writes nothing).  A write counts when a majority of the tables took it.
+ * A read is a GetItem with ConsistentRead on every table; its result is the
+ * item with the highest (epoch, seq) among the answers, valid only when a
+ * majority answered: a majority read overlaps every majority write.
+ *
+ * Only the leader writes, and only inside its term's send window
+ * (lease_leading(), lease_send_until_ms()); the epoch and seq come from the
+ * lease at each write.  No retry by the AWS client (a write handed over is
+ * sent once); each call has a deadline of 3/4 renew_ms.  Reports up through
+ * replica_notify_fn.  Without a cluster section every call is a no-op. */
+#ifndef REGIOND_REPLICA_H
+#define REGIOND_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+
+#define REPLICA_DOC_MAX (300u * 1024u)   /* well under DynamoDB's 400 KB item limit */
+
+typedef enum {
+    REPLICA_NOTE_WRITTEN,   /* a write ended: ok when a majority took it */
+    REPLICA_NOTE_READ,      /* a read ended: ok when a majority answered */
+} replica_note_t;
+
+typedef struct {
+    bool ok;
+    size_t tables, answered, accepted;   /* accepted: writes taken */
+    uint64_t tag;           /* WRITTEN: the tag given with the document */
+    uint64_t gen;           /* WRITTEN: the generation given with the document */
+    bool found;             /* READ: some answer held an item */
+    uint64_t epoch, seq;    /* READ: the highest (epoch, seq) found; WRITTEN: ours */
+    const char *doc;        /* READ: that item's doc (valid during the call; NULL when it has none) */
+    char error[512];        /* why not ok; READ: also an item that is not ours to read */
+} replica_result_t;
+
+typedef void (*replica_notify_fn)(replica_note_t what, const replica_result_t *r);
+
+/* Start (a no-op without a cluster section).  0, or -1 out of memory. */
+int replica_init(const cfg_t *cfg, replica_notify_fn notify);
+
+/* A reload: the same tables and name keep what is under way; others cancel
+ * it (a read asked for is started again on the new tables). */
+void replica_configure(const cfg_t *cfg);
+void replica_fini(void);
+
+/* Replicate doc (copied) under the lease's current term: when a write is
+ * under way, doc waits and replaces whatever waited before it (the latest
+ * wins).  tag and gen come back with the WRITTEN note.  0; -1 when not
+ * leading, off, too large or out of memory. */
+int replica_write(const char *doc, uint64_t tag, uint64_t gen);
+
+/* Forget a waiting document (the term ended). */
+void replica_drop(void);
+
+/* Read every table (once what is under way ended).  0, or -1 when off. */
+int replica_read(void);
+
+#endif

@@ -1,0 +1,321 @@
+/* control_replica — see control_replica.h.
+ *
+ *  - Every save of control.json that succeeded while leading is also
+ *    replicated (replica_write: at most one write in flight, the latest
+ *    document wins); the document is control.json's, with the applied-change
+ *    history cut to its last CR_CHANGES entries.  A write that reaches no
+ *    majority raises cluster-state and is tried again after renew_ms.
+ *  - Decision numbers: while leading, a number is handed out only below the
+ *    reservation a write of this term put on a majority (ctrl_replica_limit),
+ *    so a next leader that reads a majority never hands one out again.
+ *  - LEADING: the new term reads a majority (again every renew_ms, under
+ *    cluster-state, until it can); meanwhile no decision and no operator
+ *    change.  A document newer than the one this instance last wrote or
+ *    loaded is checked like control.json (ctrl_check_doc) and taken (overrides,
+ *    freeze, decision numbers above its reservation); one that fails its
+ *    checks, or claims an epoch not below this term's, is not used:
+ *    cluster-state, and the instance goes on from its own state. */
+#include "daemon/control_replica.h"
+#include "daemon/control_int.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cluster/replica.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/state.h"
+
+#define CR_CHANGES 100   /* applied-change times replicated (control.json keeps up to 1000) */
+
+static struct {
+    bool on;
+    uint32_t renew_ms;
+    bool hold;                    /* leading: decisions wait for the term's read */
+    uint64_t term;                /* the epoch the hold belongs to */
+    uint64_t have_epoch, have_seq;   /* the newest replicated state this instance wrote or loaded */
+    uint64_t limit;               /* this term: decision_reserved of the newest write on a majority */
+    bool retry_read;              /* what the retry timer does: read again, else write again */
+    struct event *retry;
+    uint64_t gen;                 /* pushes so far (each write carries its push's number) */
+    struct cr_ack *acks;          /* operator answers held until their state is on a majority */
+} cr;
+
+/* An operator change's answer, held until a write with gen >= this one's
+ * is on a majority of the lease tables. */
+struct cr_ack {
+    struct cr_ack *next;
+    uint64_t gen;
+    ctrl_done_fn done;
+    void *arg;
+    bool ready;                   /* the change was applied: rc and msg hold its answer */
+    ctrl_rc_t rc;
+    char msg[600];
+};
+
+static void cr_ack_later(void *arg, ctrl_rc_t rc, const char *msg)
+{
+    struct cr_ack *a = arg;
+    if (rc != CTRL_OK) {   /* nothing changed: nothing to wait for */
+        a->done(a->arg, rc, msg);
+        a->done = NULL;
+    }
+    a->ready = true;
+    a->rc = rc;
+    snprintf(a->msg, sizeof(a->msg), "%s", msg ? msg : "");
+}
+
+void ctrl_replica_defer(ctrl_done_fn *done, void **arg)
+{
+    if (!cr.on || !lease_leading() || !*done)
+        return;
+    struct cr_ack *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;   /* answered at once: the change is saved here, replicated by the push that follows */
+    a->gen = cr.gen + 1;   /* the push right after this save (or a later one) */
+    a->done = *done;
+    a->arg = *arg;
+    *done = cr_ack_later;
+    *arg = a;
+    struct cr_ack **tail = &cr.acks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = a;
+}
+
+/* Answer the held acks: those whose state is on a majority (gen <= upto),
+ * or all of them with why when upto is 0. */
+static void cr_acks_answer(uint64_t upto, const char *why)
+{
+    struct cr_ack **pp = &cr.acks;
+    while (*pp) {
+        struct cr_ack *a = *pp;
+        if (!a->ready || (upto && a->gen > upto)) {   /* (ready: done ran in ctrl_op_finish) */
+            pp = &a->next;
+            continue;
+        }
+        *pp = a->next;
+        if (a->done) {
+            if (upto)
+                a->done(a->arg, a->rc, a->msg);
+            else {
+                char msg[900];
+                snprintf(msg, sizeof(msg), "%s%s%s", a->ready ? "applied on this instance, but " : "", why,
+                         a->ready ? "" : " (not applied)");
+                a->done(a->arg, CTRL_UNAVAILABLE, msg);
+            }
+        }
+        free(a);
+    }
+}
+
+static void cr_alarm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void cr_alarm(const char *fmt, ...)
+{
+    char sum[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sum, sizeof(sum), fmt, ap);
+    va_end(ap);
+    log_msg(LOG_ERR, "msg=\"%s\"", sum);
+    alarm_raise(alarm_key(ALARM_CLUSTER_STATE).s, "critical", sum, NULL);
+}
+
+static void cr_retry(bool read)
+{
+    const struct timeval tv = {(time_t)(cr.renew_ms / 1000), (suseconds_t)((cr.renew_ms % 1000) * 1000)};
+    cr.retry_read = read;
+    if (cr.retry)
+        evtimer_add(cr.retry, &tv);
+}
+
+void ctrl_replica_push(void)
+{
+    if (!cr.on || cr.hold || !lease_leading())
+        return;
+    cJSON *doc = ctrl_doc();
+    cJSON *ch = cJSON_GetObjectItemCaseSensitive(doc, "changes");
+    while (cJSON_GetArraySize(ch) > CR_CHANGES)
+        cJSON_DeleteItemFromArray(ch, 0);
+    char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    uint64_t reserved = (uint64_t)state_get_num(doc, "decision_reserved");
+    cJSON_Delete(doc);
+    cr.gen++;
+    if (!s || replica_write(s, reserved, cr.gen) == -1) {
+        cr_alarm("the controller's state could not be handed to the lease tables (%s): tried again",
+                 s ? "too large, or not leading" : "out of memory");
+        cr_retry(false);
+    }
+    free(s);
+}
+
+/* A replicated document that passed its checks: take it. */
+static bool cr_take(const replica_result_t *r, char *why, size_t len)
+{
+    if (!r->doc) {
+        snprintf(why, len, "%s", r->error[0] ? r->error : "the item has no doc string");
+        return false;
+    }
+    if (r->epoch >= cr.term) {
+        snprintf(why, len, "its epoch %" PRIu64 " is not below this term's %" PRIu64
+                 " (not written by an earlier leader)", r->epoch, cr.term);
+        return false;
+    }
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithOpts(r->doc, &end, 1);
+    if (!o || !cJSON_IsObject(o))
+        snprintf(why, len, "doc: not a JSON object");
+    else if (ctrl_check_doc(o, why, len) == -1 && !why[0])
+        snprintf(why, len, "doc: failed its checks");
+    if (!why[0])
+        ctrl_take_replicated(o);
+    cJSON_Delete(o);
+    return !why[0];
+}
+
+static void cr_read(const replica_result_t *r)
+{
+    if (!cr.hold || !lease_leading() || lease_epoch() != cr.term)
+        return;   /* a read of an earlier term */
+    if (!r->ok) {
+        cr_alarm("the replicated controller state cannot be read (%zu of %zu lease tables answered: %s): "
+                 "this leader makes no decision until it can", r->answered, r->tables, r->error);
+        cr_retry(true);
+        return;
+    }
+    char why[512] = "";
+    bool newer = r->found && (r->epoch > cr.have_epoch || (r->epoch == cr.have_epoch && r->seq > cr.have_seq));
+    if (newer && cr_take(r, why, sizeof(why))) {
+        cr.have_epoch = r->epoch;
+        cr.have_seq = r->seq;
+        log_msg(LOG_NOTICE, "msg=\"replicated controller state taken over\" epoch=%" PRIu64 " seq=%" PRIu64
+                " term=%" PRIu64 " decision_seq=%" PRIu64 " frozen=%d", r->epoch, r->seq, cr.term, ctl.seq,
+                ctl.frozen);
+        alarm_resolve(alarm_key(ALARM_CLUSTER_STATE).s, "the replicated controller state was taken over");
+    } else if (newer) {
+        cr_alarm("the replicated controller state (epoch %" PRIu64 ", seq %" PRIu64 ") was not loaded: %s; "
+                 "this leader goes on from its own saved state", r->epoch, r->seq, why);
+    } else {
+        log_msg(LOG_NOTICE, "msg=\"replicated controller state: nothing newer than ours\" found=%d epoch=%" PRIu64
+                " seq=%" PRIu64 " term=%" PRIu64, r->found, r->epoch, r->seq, cr.term);
+        alarm_resolve(alarm_key(ALARM_CLUSTER_STATE).s, "the replicated controller state was read");
+    }
+    cr.hold = false;
+    ctrl_takeover_ready();   /* a new number block, saved and replicated, then the first decision */
+}
+
+static void cr_written(const replica_result_t *r)
+{
+    if (!lease_leading() || lease_epoch() != r->epoch)
+        return;
+    if (!r->ok) {
+        cr_alarm("the controller's state (seq %" PRIu64 ") reached %zu of %zu lease tables: %s; "
+                 "written again in %u ms", r->seq, r->accepted, r->tables, r->error, cr.renew_ms);
+        cr_retry(false);
+        return;
+    }
+    cr.have_epoch = r->epoch;
+    cr.have_seq = r->seq;
+    alarm_resolve(alarm_key(ALARM_CLUSTER_STATE).s, "the controller's state is on a majority of the lease tables");
+    cr_acks_answer(r->gen, NULL);
+    if (r->tag > cr.limit) {
+        bool waited = ctl.seq >= cr.limit;
+        cr.limit = r->tag;
+        if (waited)
+            ctrl_reevaluate("state-replicated");
+    }
+}
+
+static void cr_on_replica(replica_note_t what, const replica_result_t *r)
+{
+    if (what == REPLICA_NOTE_READ)
+        cr_read(r);
+    else
+        cr_written(r);
+}
+
+static void cr_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    if (!lease_leading())
+        return;
+    if (cr.retry_read && cr.hold)
+        replica_read();
+    else if (!cr.retry_read)
+        ctrl_replica_push();
+}
+
+void ctrl_replica_on_lease(lease_note_t what)
+{
+    if (!cr.on)
+        return;
+    if (what == LEASE_NOTE_LEADING && lease_leading() && lease_epoch() != cr.term) {
+        cr.hold = true;
+        cr.term = lease_epoch();
+        cr.limit = 0;
+        log_msg(LOG_NOTICE, "msg=\"new term: reading the replicated controller state before any decision\" "
+                "epoch=%" PRIu64, cr.term);
+        replica_read();
+    } else if (what == LEASE_NOTE_LOST) {
+        cr.hold = false;
+        cr.term = 0;
+        cr.limit = 0;
+        replica_drop();
+        if (cr.retry)
+            evtimer_del(cr.retry);
+        cr_acks_answer(0, "this instance stopped leading before the change was on a majority of the lease "
+                          "tables: the next leader may not have it; check the leader's /v1/status");
+    }
+}
+
+bool ctrl_replica_holds(void)
+{
+    return cr.on && cr.hold && lease_leading();
+}
+
+uint64_t ctrl_replica_limit(void)
+{
+    return cr.on && lease_leading() ? cr.limit : UINT64_MAX;
+}
+
+int ctrl_replica_init(const cfg_t *cfg)
+{
+    memset(&cr, 0, sizeof(cr));
+    if (!cfg->cluster.enabled)
+        return 0;
+    cr.retry = evtimer_new(loop_base(), cr_on_retry, NULL);
+    if (!cr.retry || replica_init(cfg, cr_on_replica) == -1)
+        return -1;
+    cr.on = true;
+    cr.renew_ms = cfg->cluster.renew_ms;
+    return 0;
+}
+
+void ctrl_replica_configure(const cfg_t *cfg)
+{
+    if (!cr.on) {
+        if (cfg->cluster.enabled && ctrl_replica_init(cfg) == -1)
+            log_msg(LOG_ERR, "msg=\"replicated controller state: cannot start (out of memory)\"");
+        return;
+    }
+    cr.renew_ms = cfg->cluster.enabled ? cfg->cluster.renew_ms : cr.renew_ms;
+    if (cfg->cluster.enabled)
+        replica_configure(cfg);
+}
+
+void ctrl_replica_fini(void)
+{
+    cr_acks_answer(0, "regiond is stopping before the change was on a majority of the lease tables: the next "
+                      "leader may not have it");
+    replica_fini();
+    if (cr.retry)
+        event_free(cr.retry);
+    memset(&cr, 0, sizeof(cr));
+}
