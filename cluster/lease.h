@@ -66,6 +66,10 @@ uint64_t lease_send_until_ms(void);
  * notified, the held items are released and no take is tried for lease_ms. */
 void lease_step_down(const char *why);
 
+/* An epoch seen outside the tables (the Route 53 guard's, when it fenced
+ * us): every later term of this instance starts above it. */
+void lease_learn_epoch(uint64_t epoch);
+
 /* The holder seen on a majority of the tables (ourselves when leading). */
 typedef struct {
     bool known;
@@ -75,11 +79,22 @@ typedef struct {
     int64_t since_wall_ms;        /* when this instance first saw that holder and epoch */
 } lease_holder_t;
 
+/* The holder (a leader whose term ran out before its timer fired loses
+ * first, so it never names itself after its send_until). */
 void lease_holder(lease_holder_t *h);
+
+/* What this instance can tell about the lease, for a person: "leading
+ * (epoch E)", "instance ID leads (epoch E)", "no instance leads now", or,
+ * when it reaches fewer than a majority of the tables (it cannot tell who
+ * leads), "reaches R of N lease tables; last leader seen: ID epoch E at
+ * TIME" (or "...; no leader seen yet").  "" when off. */
+void lease_sight(char *buf, size_t len);
 
 /* {"enabled", "instance_id", "monotonic_ms" (this host's monotonic clock, for
  *  comparing rates), "leading", "epoch", "send_until_in_ms",
- *  "holder": {"id", "advertise", "epoch", "since"} | null, "majority",
+ *  "holder": {"id", "advertise", "epoch", "since"} | null,
+ *  "last_leader": {"id", "advertise", "epoch", "seen"} | null (the last holder
+ *  seen, and when), "sight" (lease_sight's text), "majority",
  *  "reachable", "tables": [{"region", "table", "reachable", "held",
  *  "owner", "epoch", "last_error"}], "takeovers", "lost"}; NULL when off. */
 cJSON *lease_status_json(void);

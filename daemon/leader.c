@@ -3,7 +3,8 @@
  *    actuator's starts a term, whose first batch bumps the guard record;
  *  - RENEWED: the same epoch with the later send_until (a renewal);
  *  - LOST: the same epoch with send_until = now: nothing further is sent;
- *  - the actuator's FENCED note: lease_step_down().
+ *  - the actuator's FENCED note: lease_step_down(), the next term above the
+ *    guard's epoch (lease_learn_epoch).
  * Backups and PITR ask leader_may_act() before each run or call. */
 #include "daemon/leader.h"
 
@@ -60,12 +61,13 @@ void leader_on_lease(lease_note_t what)
     }
 }
 
-void leader_fenced(void)
+void leader_fenced(uint64_t guard_epoch)
 {
     if (!ld_on)
         return;
     log_msg(LOG_WARNING, "msg=\"stale leader: stepping down\" epoch=%" PRIu64 " guard_epoch=%" PRIu64,
-            route53_epoch(), route53_guard_epoch());
+            route53_epoch(), guard_epoch);
+    lease_learn_epoch(guard_epoch);   /* the next term must be above the guard, or it is fenced again */
     lease_step_down("route53 guard shows a newer epoch");
     route53_set_term(route53_epoch(), loop_now_ms());   /* also when the lease had already lost */
 }
@@ -78,7 +80,10 @@ bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
     if (holder->known)
         snprintf(msg, msglen, "not the leader: instance %s leads (epoch %" PRIu64 ")%s%s", holder->id,
                  holder->epoch, holder->advertise[0] ? " at " : "", holder->advertise);
-    else
-        snprintf(msg, msglen, "not the leader: no instance leads now (no majority of the lease tables)");
+    else {   /* nobody leads, or this instance cannot see who does */
+        char sight[400];
+        lease_sight(sight, sizeof(sight));
+        snprintf(msg, msglen, "not the leader: %s", sight);
+    }
     return false;
 }

@@ -25,8 +25,9 @@ void leader_configure(const cfg_t *cfg);
 /* lease_init's notify. */
 void leader_on_lease(lease_note_t what);
 
-/* The Route 53 guard showed a newer epoch: step down. */
-void leader_fenced(void);
+/* The Route 53 guard showed a newer epoch, guard_epoch: step down; this
+ * instance's next term starts above guard_epoch. */
+void leader_fenced(uint64_t guard_epoch);
 
 /* No cluster, or we lead and are before send_until. */
 bool leader_may_act(void);
