@@ -83,8 +83,16 @@ typedef struct {
  * first, so it never names itself after its send_until). */
 void lease_holder(lease_holder_t *h);
 
+/* The last holder seen (known false: none yet); since_wall_ms is when it
+ * was last seen holding. */
+void lease_last_holder(lease_holder_t *h);
+
+/* The last call to a majority of the tables got an answer: this instance
+ * can tell who leads (false when the lease is off). */
+bool lease_sees_majority(void);
+
 /* What this instance can tell about the lease, for a person: "leading
- * (epoch E)", "instance ID leads (epoch E)", "no instance leads now", or,
+ * (epoch E)", "instance ID leads (epoch E)[ at URL]", "no instance leads now", or,
  * when it reaches fewer than a majority of the tables (it cannot tell who
  * leads), "reaches R of N lease tables; last leader seen: ID epoch E at
  * TIME" (or "...; no leader seen yet").  "" when off. */

@@ -9,7 +9,9 @@
 #include "core/loop.h"
 
 /* The holder: ourselves while leading; else the owner whose live item (its
- * rvn changed within lease_ms on our clock, not released) is on a majority. */
+ * rvn changed within lease_ms on our clock, not released) is on a majority
+ * (none when the last calls reached fewer than a majority: see
+ * lease_update_holder). */
 static void find_holder(lease_holder_t *h)
 {
     uint64_t now = loop_now_ms();
@@ -49,6 +51,8 @@ void lease_update_holder(void)
 {
     lease_holder_t h;
     find_holder(&h);
+    if (!lease_leading() && !lease_sees_majority())
+        memset(&h, 0, sizeof(h));   /* what it saw of a majority is old news: it cannot tell */
     lease_holder_t *o = &lease_st.holder;
     if (h.known) {   /* seen now: a partitioned follower's best knowledge later */
         lease_st.last_holder = h;
@@ -67,6 +71,16 @@ void lease_holder(lease_holder_t *h)
 {
     lease_check_expiry();
     *h = lease_st.holder;
+}
+
+void lease_last_holder(lease_holder_t *h)
+{
+    *h = lease_st.last_holder;
+}
+
+bool lease_sees_majority(void)
+{
+    return lease_st.on && lease_reachable() >= lease_majority(lease_st.n);
 }
 
 size_t lease_reachable(void)
@@ -93,7 +107,8 @@ void lease_sight(char *buf, size_t len)
     else if (up < lease_majority(lease_st.n))
         snprintf(buf, len, "reaches %zu of %zu lease tables; no leader seen yet", up, lease_st.n);
     else if (h->known)
-        snprintf(buf, len, "instance %s leads (epoch %" PRIu64 ")", h->id, h->epoch);
+        snprintf(buf, len, "instance %s leads (epoch %" PRIu64 ")%s%s", h->id, h->epoch, h->advertise[0] ? " at " : "",
+                 h->advertise);
     else
         snprintf(buf, len, "no instance leads now");
 }
@@ -170,7 +185,7 @@ cJSON *lease_status_json(void)
     uint64_t now = loop_now_ms();
     size_t up = 0;
     bool leading = lease_leading();
-    char sight[400];
+    char sight[700];
     lease_sight(sight, sizeof(sight));
     cJSON_AddBoolToObject(o, "enabled", true);
     cJSON_AddStringToObject(o, "instance_id", lease_st.id);

@@ -74,16 +74,13 @@ void leader_fenced(uint64_t guard_epoch)
 
 bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
 {
+    char sight[700];
     if (leader_may_act())
         return true;
     lease_holder(holder);
-    if (holder->known)
-        snprintf(msg, msglen, "not the leader: instance %s leads (epoch %" PRIu64 ")%s%s", holder->id,
-                 holder->epoch, holder->advertise[0] ? " at " : "", holder->advertise);
-    else {   /* nobody leads, or this instance cannot see who does */
-        char sight[400];
-        lease_sight(sight, sizeof(sight));
-        snprintf(msg, msglen, "not the leader: %s", sight);
-    }
+    if (!lease_sees_majority())
+        holder->known = false;   /* it cannot tell who leads: lease_sight says what it reaches */
+    lease_sight(sight, sizeof(sight));
+    snprintf(msg, msglen, "not the leader: %s", sight);
     return false;
 }

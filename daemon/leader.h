@@ -33,7 +33,10 @@ void leader_fenced(uint64_t guard_epoch);
 bool leader_may_act(void);
 
 /* A control request on a follower: false, msg names the leader (for the
- * error text) and *holder is filled for the JSON body. */
+ * error text; lease_sight's words: a follower that reaches fewer than a
+ * majority of the tables says so and names the last leader it saw) and
+ * *holder is filled for the JSON body (known false when nobody leads or
+ * this instance cannot tell). */
 bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder);
 
 #endif
