@@ -9,11 +9,16 @@ leader it saw, in the same words everywhere: its 409 to a control request
 "last_leader") and its cluster-lease alarm: "reaches 1 of 3 lease tables;
 last leader seen: ctl-N epoch E at <time>" -- never "no instance leads".
 Healed, it names the leader again.  At every 100 ms sample at most one
-instance leads."""
+instance leads.  And a leader resumed after SIGSTOP past its term, answering
+a control request before its timers ran, does not name itself leader."""
 import copy
 import datetime
+import http.client
 import json
+import os
 import re
+import signal
+import time
 import urllib.error
 import urllib.request
 
@@ -29,6 +34,7 @@ WHEN = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"
 def start(i, peer):
     cfg = lease_kit.config(i, peer)
     cfg["controller"]["token_file"] = TOKENS
+    cfg["controller"]["request_deadline_ms"] = 60000   # a request sent while the instance is stopped is whole
     d = Daemon(cfg, env=ENV)
     d.iid, d.cfg = f"ctl-{i}", cfg
     return d
@@ -124,5 +130,42 @@ def leaders(ds):
     return lease_kit.leaders(ds)
 
 
+def test_resumed_leader_names_nobody_stale():
+    """A leader stopped (SIGSTOP) past its send_until gets a control request on a kept-alive connection
+    while stopped; resumed, it answers that request before its own expiry timer has run (the socket is
+    ready in the same loop turn): the 409 must not name itself as leader."""
+    peer = start_peer()
+    d = start(1, peer)
+    conn = None
+    try:
+        sample_until([d], lambda ls: ls == [d], FIRST_S, "ctl-1 to lead")
+        epoch = lease(d)["epoch"]
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=15)
+        conn.request("GET", "/v1/status")
+        r = conn.getresponse()
+        check(r.status == 200 and json.loads(r.read())["lease"]["leading"], "leading, on a kept-alive connection")
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            # stopped for longer than lease_ms: its send_until (last renewal + lease_ms - margin_ms) passes
+            time.sleep(lease_kit.LEASE_MS / 1000 + 1)
+            conn.request("POST", "/v1/freeze", body=json.dumps({"note": "resumed leader"}),
+                         headers={"Authorization": f"Bearer {TOKS['ops']}", "Content-Type": "application/json"})
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        r = conn.getresponse()
+        body = json.loads(r.read() or b"null")
+        check_eq(r.status, 409, f"the resumed leader refuses: its term ran out while stopped ({body})")
+        check((body.get("leader") or {}).get("id") != d.iid and f"instance {d.iid} leads" not in body.get("error", ""),
+              f"the 409 does not name the resumed instance as leader ({body})")
+        st = lease(d)
+        check(st["lost"] >= 1 and not (st["holder"] and st["holder"]["id"] == d.iid and st["holder"]["epoch"] == epoch),
+              f"its status shows the term {epoch} lost ({st['lost']} lost, holder {st['holder']})")
+    finally:
+        if conn:
+            conn.close()
+        d.stop()
+        peer.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_partitioned_follower_words])
+    run_tests([test_partitioned_follower_words, test_resumed_leader_names_nobody_stale])
