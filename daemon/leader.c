@@ -12,11 +12,32 @@
 #include <stdio.h>
 
 #include "backup/backup.h"
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "failover/route53.h"
 
 static bool ld_on;   /* the config has a cluster section */
+static uint64_t ld_fenced_by;   /* the guard epoch that fenced us, until explained or outgrown */
+
+/* Fenced by a guard that another instance's live term holds (it leads at
+ * that epoch or higher): the lease working, not a problem to page about;
+ * route53-change is resolved.  A guard nobody's term explains keeps it
+ * until our own next bump lands (the actuator resolves it then). */
+static void leader_fence_check(void)
+{
+    lease_holder_t h;
+    if (!ld_fenced_by || lease_leading())
+        return;
+    lease_holder(&h);
+    if (!h.known || h.epoch < ld_fenced_by)
+        return;
+    char why[160];
+    snprintf(why, sizeof(why), "fenced by the guard of epoch %" PRIu64 ": instance %s leads at epoch %" PRIu64,
+             ld_fenced_by, h.id, h.epoch);
+    alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, why);
+    ld_fenced_by = 0;
+}
 
 bool leader_may_act(void)
 {
@@ -49,6 +70,8 @@ void leader_on_lease(lease_note_t what)
     switch (what) {
     case LEASE_NOTE_LEADING:
     case LEASE_NOTE_RENEWED:
+        if (what == LEASE_NOTE_LEADING)
+            ld_fenced_by = 0;   /* our own term: its bump resolves route53-change when it lands */
         if (lease_leading())
             route53_set_term(lease_epoch(), lease_send_until_ms());
         break;
@@ -57,6 +80,7 @@ void leader_on_lease(lease_note_t what)
         route53_set_term(route53_epoch(), loop_now_ms());
         break;
     case LEASE_NOTE_VIEW:
+        leader_fence_check();
         break;
     }
 }
@@ -70,6 +94,8 @@ void leader_fenced(uint64_t guard_epoch)
     lease_learn_epoch(guard_epoch);   /* the next term must be above the guard, or it is fenced again */
     lease_step_down("route53 guard shows a newer epoch");
     route53_set_term(route53_epoch(), loop_now_ms());   /* also when the lease had already lost */
+    ld_fenced_by = guard_epoch;
+    leader_fence_check();   /* the holder may be known already */
 }
 
 bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
