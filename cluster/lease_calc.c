@@ -73,8 +73,8 @@ uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n,
     /* the first term is 2: epoch 1 is the Route 53 actuator's "send nothing"
      * placeholder of an instance that starts as a follower (failover/route53.h),
      * and a term must be higher than it to start with a guard bump */
-    if (ok < lease_majority(n))
-        return 0;
+    if (ok < lease_majority(n) || top == UINT64_MAX)
+        return 0;   /* (an epoch nothing can exceed, written by hand: no term, never a wrap to 2) */
     return top + 1 < 2 ? 2 : top + 1;
 }
 

@@ -55,7 +55,8 @@ uint64_t lease_valid_until(const lease_write_t *w, size_t n, size_t need);
 /* The next term's epoch: 1 + the highest of the epochs among the tables
  * read (read_ok) and floor (an epoch learnt elsewhere, e.g. the Route 53
  * guard's), at least 2 (1 is the Route 53 actuator's follower placeholder);
- * 0 when fewer than a majority were read. */
+ * 0 when fewer than a majority were read, or when that highest is
+ * UINT64_MAX (no higher epoch exists). */
 uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n, uint64_t floor);
 
 /* Wait before trying again after the attempt-th split vote in a row:

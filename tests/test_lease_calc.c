@@ -125,6 +125,12 @@ static void test_next_epoch(void)
     CHECK(lease_next_epoch(ep, ok, 3, 50) == 51);
     CHECK(lease_next_epoch(ep, all, 3, 5) == 10);      /* a floor below the tables changes nothing */
     CHECK(lease_next_epoch(zero, y, 1, 1) == 2);
+    /* an epoch nothing can exceed (a hand-written item or guard): no term, never a wrap to 0 or 2 */
+    uint64_t top[1] = {UINT64_MAX};
+    CHECK(lease_next_epoch(top, y, 1, 0) == 0);
+    CHECK(lease_next_epoch(zero, y, 1, UINT64_MAX) == 0);
+    uint64_t near[1] = {UINT64_MAX - 1};
+    CHECK(lease_next_epoch(near, y, 1, 0) == UINT64_MAX);
 }
 
 static void test_backoff(void)
