@@ -40,19 +40,18 @@ static void arm(struct event *ev, uint64_t ms)
 /* The term's end from the tables held (with epoch want, when want != 0). */
 static uint64_t term_end(uint64_t want, size_t *held)
 {
-    uint64_t s[CFG_MAX_LEASE_TABLES] = {0};
+    lease_write_t w[CFG_MAX_LEASE_TABLES] = {{0}};
     size_t h = 0;
     for (size_t i = 0; i < lease_st.n; i++) {
         const lease_tab_t *t = &lease_st.tabs[i];
         if (t->held && (want == 0 || t->epoch == want)) {
-            s[i] = t->held_send_ms;
+            w[i] = t->held_write;   /* with the lease_ms the item carries, not today's setting */
             h++;
         }
     }
     if (held)
         *held = h;
-    return lease_valid_until(s, lease_st.n, lease_majority(lease_st.n), lease_st.lease_ms,
-                             lease_st.margin_ms);
+    return lease_valid_until(w, lease_st.n, lease_majority(lease_st.n));
 }
 
 static void lose(const char *why)
@@ -72,6 +71,12 @@ static void lose(const char *why)
     note(LEASE_NOTE_LOST);
     release_held();
     lease_update_holder();
+}
+
+void lease_check_expiry(void)
+{
+    if (lease_st.on && lease_st.leader && loop_now_ms() >= lease_st.send_until)
+        lose("the lease ran out: no majority renewed in time");
 }
 
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
@@ -147,17 +152,14 @@ static void start_round(void)
 /* Raise or resolve cluster-lease: fewer than a majority reachable. */
 static void alarm_update(void)
 {
-    size_t up = 0;
     alarm_key_t k = alarm_key(ALARM_CLUSTER_LEASE);
-    for (size_t i = 0; i < lease_st.n; i++)
-        up += lease_st.tabs[i].reachable;
-    if (up >= lease_majority(lease_st.n)) {
+    if (lease_reachable() >= lease_majority(lease_st.n)) {
         alarm_resolve(k.s, "a majority of the lease tables answers");
         return;
     }
-    char sum[160];
-    snprintf(sum, sizeof(sum), "%zu of %zu lease tables answer, %zu needed: nobody can lead", up,
-             lease_st.n, lease_majority(lease_st.n));
+    char sight[400], sum[512];
+    lease_sight(sight, sizeof(sight));
+    snprintf(sum, sizeof(sum), "%s (%zu needed to lead or to tell who leads)", sight, lease_majority(lease_st.n));
     alarm_raise(k.s, "critical", sum, NULL);
 }
 
@@ -182,7 +184,7 @@ static bool start_takes(void)
     }
     uint64_t epoch = lease_st.epoch;
     if (!lease_st.leader) {
-        epoch = lease_next_epoch(epochs, ok, lease_st.n);
+        epoch = lease_next_epoch(epochs, ok, lease_st.n, lease_st.epoch_floor);
         if (epoch == 0 || n_cand < lease_majority(lease_st.n))
             return false;
     }
@@ -292,7 +294,7 @@ static void settle(lease_tab_t *t)
     if (ours && t->unsure && strcmp(t->seen.rvn, t->pending) == 0) {
         t->held = true;
         snprintf(t->mine, sizeof(t->mine), "%s", t->pending);
-        t->held_send_ms = t->pending_send_ms;
+        t->held_write = t->pending_write;
     } else if (!(ours && t->held && strcmp(t->seen.rvn, t->mine) == 0)) {
         t->held = false;
     }
@@ -304,11 +306,11 @@ static void written(lease_tab_t *t, uint64_t epoch)
     t->held = true;
     t->unsure = false;
     snprintf(t->mine, sizeof(t->mine), "%s", t->wrote);
-    t->held_send_ms = t->sent_ms;
+    t->held_write = (lease_write_t){t->sent_ms, t->wrote_lease_ms, t->wrote_margin_ms};
     t->epoch = epoch;
     snprintf(t->owner, sizeof(t->owner), "%s", lease_st.id);
     snprintf(t->advertise, sizeof(t->advertise), "%s", lease_st.advertise);
-    lease_observe(&t->seen, true, false, t->wrote, loop_now_ms());
+    lease_observe(&t->seen, true, false, t->wrote, t->wrote_lease_ms, loop_now_ms());
 }
 
 void lease_io_done(lease_tab_t *t, bool ok, bool unknown, bool conflict)
@@ -332,7 +334,7 @@ void lease_io_done(lease_tab_t *t, bool ok, bool unknown, bool conflict)
     } else if (unknown) {
         t->unsure = true;
         snprintf(t->pending, sizeof(t->pending), "%s", t->wrote);
-        t->pending_send_ms = t->sent_ms;
+        t->pending_write = (lease_write_t){t->sent_ms, t->wrote_lease_ms, t->wrote_margin_ms};
         if (op == LT_TAKE)
             t->held = false;
     } else if (conflict || op == LT_TAKE) {
@@ -404,11 +406,14 @@ void lease_configure(const cfg_t *cfg)
     if (!lease_st.on && !cfg->cluster.enabled)
         return;
     lease_notify_fn n = lease_st.notify;
+    uint64_t floor = lease_st.epoch_floor;
     /* from a loop callback: no nested loop to wait for releases in */
     lease_stop(false, cfg->cluster.enabled ? "a reload changed the lease tables, name or instance_id"
                                            : "a reload removed the cluster section");
     if (lease_init(cfg, n) == -1)
         log_msg(LOG_ERR, "msg=\"lease: not restarted after the reload (out of memory)\"");
+    else
+        lease_st.epoch_floor = floor;   /* the guard keeps its epoch whatever the tables */
 }
 
 /* Release what we hold and wait for the answers, at most about a second. */
@@ -481,4 +486,12 @@ void lease_step_down(const char *why)
     lease_st.cooldown_until = loop_now_ms() + lease_st.lease_ms;
     lease_st.pending_epoch = 0;   /* a follower's takes under way win no term */
     lose(why ? why : "asked to step down");
+}
+
+void lease_learn_epoch(uint64_t epoch)
+{
+    if (!lease_st.on || epoch <= lease_st.epoch_floor)
+        return;
+    lease_st.epoch_floor = epoch;
+    log_msg(LOG_NOTICE, "msg=\"lease: the next term starts above an epoch seen elsewhere\" epoch=%" PRIu64, epoch);
 }

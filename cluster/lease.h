@@ -71,6 +71,10 @@ void lease_step_down(const char *why);
  * none) and why ("" none); valid in LEASE_NOTE_LOST. */
 const char *lease_last_loss(uint64_t *epoch);
 
+/* An epoch seen outside the tables (the Route 53 guard's, when it fenced
+ * us): every later term of this instance starts above it. */
+void lease_learn_epoch(uint64_t epoch);
+
 /* The holder seen on a majority of the tables (ourselves when leading). */
 typedef struct {
     bool known;
@@ -80,11 +84,30 @@ typedef struct {
     int64_t since_wall_ms;        /* when this instance first saw that holder and epoch */
 } lease_holder_t;
 
+/* The holder (a leader whose term ran out before its timer fired loses
+ * first, so it never names itself after its send_until). */
 void lease_holder(lease_holder_t *h);
+
+/* The last holder seen (known false: none yet); since_wall_ms is when it
+ * was last seen holding. */
+void lease_last_holder(lease_holder_t *h);
+
+/* The last call to a majority of the tables got an answer: this instance
+ * can tell who leads (false when the lease is off). */
+bool lease_sees_majority(void);
+
+/* What this instance can tell about the lease, for a person: "leading
+ * (epoch E)", "instance ID leads (epoch E)[ at URL]", "no instance leads now", or,
+ * when it reaches fewer than a majority of the tables (it cannot tell who
+ * leads), "reaches R of N lease tables; last leader seen: ID epoch E at
+ * TIME" (or "...; no leader seen yet").  "" when off. */
+void lease_sight(char *buf, size_t len);
 
 /* {"enabled", "instance_id", "monotonic_ms" (this host's monotonic clock, for
  *  comparing rates), "leading", "epoch", "send_until_in_ms",
- *  "holder": {"id", "advertise", "epoch", "since"} | null, "majority",
+ *  "holder": {"id", "advertise", "epoch", "since"} | null,
+ *  "last_leader": {"id", "advertise", "epoch", "seen"} | null (the last holder
+ *  seen, and when), "sight" (lease_sight's text), "majority",
  *  "reachable", "tables": [{"region", "table", "reachable", "held",
  *  "owner", "epoch", "last_error"}], "takeovers", "lost"}; NULL when off. */
 cJSON *lease_status_json(void);

@@ -9,14 +9,19 @@ size_t lease_majority(size_t n)
     return n / 2 + 1;
 }
 
-void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn, uint64_t now)
+void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn, uint32_t item_lease_ms,
+                   uint64_t now)
 {
     const char *r = present && rvn ? rvn : "";
+    uint32_t l = !present ? 0 : item_lease_ms > LEASE_ITEM_MAX_MS ? LEASE_ITEM_MAX_MS : item_lease_ms;
     if (!s->seen || s->present != present || strcmp(s->rvn, r) != 0) {
         s->seen = true;
         s->first_seen_ms = now;
+        s->lease_ms = 0;
         snprintf(s->rvn, sizeof(s->rvn), "%s", r);
     }
+    if (l > s->lease_ms)
+        s->lease_ms = l;   /* the same version re-read with a longer lease: wait the longer */
     s->present = present;
     s->released = present && released;
 }
@@ -27,20 +32,21 @@ bool lease_takeable(const lease_seen_t *s, uint64_t now, uint32_t lease_ms)
         return false;
     if (s->present && s->released)
         return true;
-    return now >= s->first_seen_ms && now - s->first_seen_ms >= lease_ms;
+    uint32_t wait = s->lease_ms > lease_ms ? s->lease_ms : lease_ms;
+    return now >= s->first_seen_ms && now - s->first_seen_ms >= wait;
 }
 
-uint64_t lease_valid_until(const uint64_t *held_send, size_t n, size_t need,
-                           uint32_t lease_ms, uint32_t margin_ms)
+uint64_t lease_valid_until(const lease_write_t *w, size_t n, size_t need)
 {
-    uint64_t best[8] = {0};   /* the need latest sends, latest first */
+    uint64_t best[8] = {0};   /* the need latest ends, latest first */
     size_t have = 0;
     if (need == 0 || need > sizeof(best) / sizeof(best[0]))
         return 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t t = held_send[i];
-        if (t == 0)
+        if (w[i].send_ms == 0)
             continue;
+        /* margin_ms < lease_ms (the config: less than half): t > send_ms */
+        uint64_t t = w[i].send_ms + w[i].lease_ms - (w[i].margin_ms < w[i].lease_ms ? w[i].margin_ms : w[i].lease_ms);
         have++;
         for (size_t k = 0; k < need; k++)
             if (t > best[k]) {
@@ -51,12 +57,12 @@ uint64_t lease_valid_until(const uint64_t *held_send, size_t n, size_t need,
     }
     if (have < need)
         return 0;
-    return best[need - 1] + lease_ms - margin_ms;
+    return best[need - 1];
 }
 
-uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n)
+uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n, uint64_t floor)
 {
-    uint64_t top = 0;
+    uint64_t top = floor;
     size_t ok = 0;
     for (size_t i = 0; i < n; i++)
         if (read_ok[i]) {
@@ -67,8 +73,8 @@ uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n)
     /* the first term is 2: epoch 1 is the Route 53 actuator's "send nothing"
      * placeholder of an instance that starts as a follower (failover/route53.h),
      * and a term must be higher than it to start with a guard bump */
-    if (ok < lease_majority(n))
-        return 0;
+    if (ok < lease_majority(n) || top == UINT64_MAX)
+        return 0;   /* (an epoch nothing can exceed, written by hand: no term, never a wrap to 2) */
     return top + 1 < 2 ? 2 : top + 1;
 }
 

@@ -17,30 +17,47 @@ typedef struct {
     char rvn[LEASE_RVN_LEN + 31]; /* as read (an operator may write anything: cut) */
     uint64_t first_seen_ms;       /* monotonic time of the first answer showing this rvn (or no item) */
     bool seen;                    /* first_seen_ms is set */
+    uint32_t lease_ms;            /* the item's own lease_ms (its writer's; 0 none), the highest
+                                     shown with this rvn, at most LEASE_ITEM_MAX_MS */
 } lease_seen_t;
+
+/* An item's lease_ms above this (the config's maximum) counts as this. */
+#define LEASE_ITEM_MAX_MS 600000u
+
+/* One confirmed write of ours: its SEND time (0 = not held) and the lease_ms
+ * and margin_ms it was written with (the item advertises that lease_ms). */
+typedef struct {
+    uint64_t send_ms;
+    uint32_t lease_ms, margin_ms;
+} lease_write_t;
 
 /* Tables needed for a majority of n: n / 2 + 1. */
 size_t lease_majority(size_t n);
 
-/* Record an answer received at now: present/absent with rvn.  The clock
- * restarts when the rvn (or presence) changed. */
-void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn, uint64_t now);
+/* Record an answer received at now: present/absent with rvn, and the item's
+ * lease_ms (0 when it has none).  The clock restarts when the rvn (or
+ * presence) changed; with the same rvn the item's lease_ms only grows. */
+void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn, uint32_t item_lease_ms,
+                   uint64_t now);
 
 /* May the item be taken at now?  A release marker at once; otherwise only
- * when the same rvn (or the same absence) was seen for lease_ms since the
- * first answer that showed it. */
+ * when the same rvn (or the same absence) was seen since the first answer
+ * that showed it for the longer of lease_ms (the taker's own) and the
+ * item's lease_ms. */
 bool lease_takeable(const lease_seen_t *s, uint64_t now, uint32_t lease_ms);
 
-/* The term's end given each table's last confirmed write SEND time (0 = not
- * held): the need-th latest send + lease_ms - margin_ms; 0 when fewer than
- * need tables are held. */
-uint64_t lease_valid_until(const uint64_t *held_send, size_t n, size_t need,
-                           uint32_t lease_ms, uint32_t margin_ms);
+/* The term's end given each table's last confirmed write (w[i].send_ms 0 =
+ * not held): each write is good until send_ms + lease_ms - margin_ms (its
+ * own lease_ms and margin_ms, those it was written with); the term ends at
+ * the need-th latest of these; 0 when fewer than need tables are held. */
+uint64_t lease_valid_until(const lease_write_t *w, size_t n, size_t need);
 
-/* The next term's epoch: 1 + the highest epoch among the tables read
- * (read_ok), at least 2 (1 is the Route 53 actuator's follower placeholder);
- * 0 when fewer than a majority were read. */
-uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n);
+/* The next term's epoch: 1 + the highest of the epochs among the tables
+ * read (read_ok) and floor (an epoch learnt elsewhere, e.g. the Route 53
+ * guard's), at least 2 (1 is the Route 53 actuator's follower placeholder);
+ * 0 when fewer than a majority were read, or when that highest is
+ * UINT64_MAX (no higher epoch exists). */
+uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n, uint64_t floor);
 
 /* Wait before trying again after the attempt-th split vote in a row:
  * renew_ms * 2^min(attempt,4) scaled by rnd (0..65535) to 50..150 %, capped

@@ -31,10 +31,11 @@ typedef struct {
     /* ours */
     bool held;                    /* the item is ours with rvn mine, confirmed */
     char mine[LEASE_RVN_LEN];
-    uint64_t held_send_ms;        /* SEND time of the write that confirmed mine */
+    lease_write_t held_write;     /* the write that confirmed mine: SEND time, and the lease_ms
+                                     and margin_ms it carried (a reload does not shorten it) */
     bool unsure;                  /* a write's outcome is unknown: read before writing again */
     char pending[LEASE_RVN_LEN];  /* the rvn that write carried */
-    uint64_t pending_send_ms;
+    lease_write_t pending_write;  /* its SEND time, lease_ms and margin_ms */
     /* the call in flight */
     lt_op_t op;
     ddb_req_t *req;
@@ -42,6 +43,7 @@ typedef struct {
     char wrote[LEASE_RVN_LEN];    /* rvn of the write in flight */
     uint64_t wrote_epoch;         /* and its epoch */
     uint64_t sent_ms;
+    uint32_t wrote_lease_ms, wrote_margin_ms;   /* the settings the write in flight carries */
     uint64_t calls, failures, conflicts;
 } lease_tab_t;
 
@@ -63,9 +65,11 @@ typedef struct {
     uint64_t pending_epoch;       /* the term a follower's takes of this round ask for */
     uint64_t send_until;
     uint64_t cooldown_until;      /* no take before this (after a step-down) */
+    uint64_t epoch_floor;         /* learnt from the Route 53 guard: the next term is above it */
     unsigned split_votes;         /* in a row */
     int64_t leading_since_wall;
     lease_holder_t holder;
+    lease_holder_t last_holder;   /* the last holder seen; since_wall_ms: when last seen */
     uint64_t takeovers, losses, splits, rounds_skipped;
     uint64_t lost_epoch;          /* the last term lost, and why (LEASE_NOTE_LOST) */
     char lost_why[448];
@@ -89,5 +93,12 @@ void lease_io_done(lease_tab_t *t, bool ok, bool unknown, bool conflict);
 /* lease_view.c: recompute the holder seen; notify VIEW when it changed, and
  * TABLES when the set of tables answering changed (or at the first call). */
 void lease_update_holder(void);
+
+/* lease.c: a leader whose send_until passed while its timers had not run
+ * yet (a resumed SIGSTOP) loses now, before anybody is told it leads. */
+void lease_check_expiry(void);
+
+/* lease_view.c: tables whose last call got an answer. */
+size_t lease_reachable(void);
 
 #endif

@@ -111,12 +111,15 @@ static void read_item(lease_tab_t *t, const cJSON *resp)
     const char *owner = present ? item_str(it, "owner", "S") : NULL;
     const char *adv = present ? item_str(it, "advertise", "S") : NULL;
     const char *ep = present ? item_str(it, "epoch", "N") : NULL;
+    const char *lm = present ? item_str(it, "lease_ms", "N") : NULL;
+    unsigned long long item_lease = lm ? strtoull(lm, NULL, 10) : 0;   /* capped by lease_observe */
     const cJSON *rel = present ? cJSON_GetObjectItemCaseSensitive(
                                      cJSON_GetObjectItemCaseSensitive(it, "released"), "BOOL") : NULL;
     /* An item without an rvn (an operator's) still counts as present: its
      * whole text stands for the version, so any change restarts the wait. */
     char *whole = present && !rvn ? cJSON_PrintUnformatted(it) : NULL;
-    lease_observe(&t->seen, present, cJSON_IsTrue(rel), rvn ? rvn : whole ? whole : "?", loop_now_ms());
+    lease_observe(&t->seen, present, cJSON_IsTrue(rel), rvn ? rvn : whole ? whole : "?",
+                  item_lease > LEASE_ITEM_MAX_MS ? LEASE_ITEM_MAX_MS : (uint32_t)item_lease, loop_now_ms());
     free(whole);
     snprintf(t->owner, sizeof(t->owner), "%s", owner ? owner : "");
     snprintf(t->advertise, sizeof(t->advertise), "%s", adv ? adv : "");
@@ -194,6 +197,8 @@ int lease_io_start(lease_tab_t *t, lt_op_t op, uint64_t epoch)
     }
     t->op = op;
     t->wrote_epoch = epoch;
+    t->wrote_lease_ms = lease_st.lease_ms;   /* what put_item wrote */
+    t->wrote_margin_ms = lease_st.margin_ms;
     t->sent_ms = loop_now_ms();
     if (op == LT_READ)
         t->req = ddb_call_at(t->region, "GetItem", b, on_read, t);

@@ -9,7 +9,9 @@
 #include "core/loop.h"
 
 /* The holder: ourselves while leading; else the owner whose live item (its
- * rvn changed within lease_ms on our clock, not released) is on a majority. */
+ * rvn changed within lease_ms on our clock, not released) is on a majority
+ * (none when the last calls reached fewer than a majority: see
+ * lease_update_holder). */
 static void find_holder(lease_holder_t *h)
 {
     uint64_t now = loop_now_ms();
@@ -63,7 +65,13 @@ void lease_update_holder(void)
 {
     lease_holder_t h;
     find_holder(&h);
+    if (!lease_leading() && !lease_sees_majority())
+        memset(&h, 0, sizeof(h));   /* what it saw of a majority is old news: it cannot tell */
     lease_holder_t *o = &lease_st.holder;
+    if (h.known) {   /* seen now: a partitioned follower's best knowledge later */
+        lease_st.last_holder = h;
+        lease_st.last_holder.since_wall_ms = loop_wall_ms();
+    }
     bool tables = reach_changed();
     if (!(h.known == o->known && strcmp(h.id, o->id) == 0 && h.epoch == o->epoch
           && strcmp(h.advertise, o->advertise) == 0)) {
@@ -85,7 +93,68 @@ const char *lease_last_loss(uint64_t *epoch)
 
 void lease_holder(lease_holder_t *h)
 {
+    lease_check_expiry();
     *h = lease_st.holder;
+}
+
+void lease_last_holder(lease_holder_t *h)
+{
+    *h = lease_st.last_holder;
+}
+
+bool lease_sees_majority(void)
+{
+    return lease_st.on && lease_reachable() >= lease_majority(lease_st.n);
+}
+
+size_t lease_reachable(void)
+{
+    size_t up = 0;
+    for (size_t i = 0; i < lease_st.n; i++)
+        up += lease_st.tabs[i].reachable;
+    return up;
+}
+
+void lease_sight(char *buf, size_t len)
+{
+    const lease_holder_t *h = &lease_st.holder, *l = &lease_st.last_holder;
+    size_t up = lease_reachable();
+    char when[40];
+    lease_check_expiry();
+    if (!lease_st.on)
+        snprintf(buf, len, "%s", "");
+    else if (lease_leading())
+        snprintf(buf, len, "leading (epoch %" PRIu64 ")", lease_st.epoch);
+    else if (up < lease_majority(lease_st.n) && l->known)
+        snprintf(buf, len, "reaches %zu of %zu lease tables; last leader seen: %s epoch %" PRIu64 " at %s", up,
+                 lease_st.n, l->id, l->epoch, loop_fmt_wall(l->since_wall_ms, when, sizeof(when)));
+    else if (up < lease_majority(lease_st.n))
+        snprintf(buf, len, "reaches %zu of %zu lease tables; no leader seen yet", up, lease_st.n);
+    else if (h->known)
+        snprintf(buf, len, "instance %s leads (epoch %" PRIu64 ")%s%s", h->id, h->epoch, h->advertise[0] ? " at " : "",
+                 h->advertise);
+    else
+        snprintf(buf, len, "no instance leads now");
+}
+
+/* The last holder seen, and when: a partitioned follower's best knowledge. */
+static cJSON *last_leader_json(void)
+{
+    const lease_holder_t *l = &lease_st.last_holder;
+    char when[40];
+    if (!l->known)
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", l->id);
+    if (l->advertise[0])
+        cJSON_AddStringToObject(o, "advertise", l->advertise);
+    else
+        cJSON_AddNullToObject(o, "advertise");
+    cJSON_AddNumberToObject(o, "epoch", (double)l->epoch);
+    cJSON_AddStringToObject(o, "seen", loop_fmt_wall(l->since_wall_ms, when, sizeof(when)));
+    return o;
 }
 
 static cJSON *holder_json(void)
@@ -133,12 +202,15 @@ cJSON *lease_status_json(void)
 {
     if (!lease_st.on)
         return NULL;
+    lease_check_expiry();   /* before anything names us */
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
     uint64_t now = loop_now_ms();
     size_t up = 0;
     bool leading = lease_leading();
+    char sight[700];
+    lease_sight(sight, sizeof(sight));
     cJSON_AddBoolToObject(o, "enabled", true);
     cJSON_AddStringToObject(o, "instance_id", lease_st.id);
     cJSON_AddNumberToObject(o, "monotonic_ms", (double)now);   /* to compare clock rates between hosts */
@@ -146,6 +218,8 @@ cJSON *lease_status_json(void)
     cJSON_AddNumberToObject(o, "epoch", (double)lease_epoch());
     cJSON_AddNumberToObject(o, "send_until_in_ms", leading ? (double)(lease_st.send_until - now) : 0);
     cJSON_AddItemToObject(o, "holder", holder_json());
+    cJSON_AddItemToObject(o, "last_leader", last_leader_json());
+    cJSON_AddStringToObject(o, "sight", sight);
     cJSON_AddNumberToObject(o, "majority", (double)lease_majority(lease_st.n));
     cJSON *ts = cJSON_AddArrayToObject(o, "tables");
     for (size_t i = 0; i < lease_st.n; i++) {

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include "core/loop.h"
 #include "daemon/auth.h"
 #include "backup/backup.h"
 #include "daemon/control.h"
@@ -248,6 +249,25 @@ void api_drill_delete(api_wait_t *w, const char *path)
     drill_stop(did, w->who, api_drill_done, w);
 }
 
+/* "last_leader": the last holder this instance saw (a partitioned
+ * follower's best knowledge), or null. */
+static void api_control_last_leader(cJSON *o)
+{
+    lease_holder_t l;
+    char seen[40];
+    lease_last_holder(&l);
+    cJSON *x = l.known ? cJSON_CreateObject() : NULL;
+    if (!x) {
+        cJSON_AddNullToObject(o, "last_leader");
+        return;
+    }
+    cJSON_AddStringToObject(x, "id", l.id);
+    cJSON_AddStringToObject(x, "advertise", l.advertise);
+    cJSON_AddNumberToObject(x, "epoch", (double)l.epoch);
+    cJSON_AddStringToObject(x, "seen", loop_fmt_wall(l.since_wall_ms, seen, sizeof(seen)));
+    cJSON_AddItemToObject(o, "last_leader", x);
+}
+
 /* Several controllers: a follower refuses every control request with 409
  * and names the leader (docs/ha.md).  True when the request may go on. */
 static bool api_control_leader(struct evhttp_request *req, const char *what)
@@ -268,6 +288,7 @@ static bool api_control_leader(struct evhttp_request *req, const char *what)
             cJSON_AddItemToObject(o, "leader", l);
         } else
             cJSON_AddNullToObject(o, "leader");
+        api_control_last_leader(o);
     } else
         cJSON_Delete(l);
     api_send_json(req, 409, "Conflict", o);

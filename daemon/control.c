@@ -280,7 +280,7 @@ void ctrl_suspend(void)
 static void ctrl_on_r53(route53_note_t what)
 {
     if (what == R53_NOTE_FENCED) {   /* a newer leader bumped the guard: nothing was sent */
-        leader_fenced();
+        leader_fenced(route53_guard_epoch());
         return;
     }
     if (what == R53_NOTE_APPLIED) {

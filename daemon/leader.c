@@ -3,7 +3,8 @@
  *    actuator's starts a term, whose first batch bumps the guard record;
  *  - RENEWED: the same epoch with the later send_until (a renewal);
  *  - LOST: the same epoch with send_until = now: nothing further is sent;
- *  - the actuator's FENCED note: lease_step_down().
+ *  - the actuator's FENCED note: lease_step_down(), the next term above the
+ *    guard's epoch (lease_learn_epoch).
  * Backups and PITR ask leader_may_act() before each run or call. */
 #include "daemon/leader.h"
 
@@ -11,12 +12,33 @@
 #include <stdio.h>
 
 #include "backup/backup.h"
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "daemon/control_replica.h"
 #include "failover/route53.h"
 
 static bool ld_on;   /* the config has a cluster section */
+static uint64_t ld_fenced_by;   /* the guard epoch that fenced us, until explained or outgrown */
+
+/* Fenced by a guard that another instance's live term holds (it leads at
+ * that epoch or higher): the lease working, not a problem to page about;
+ * route53-change is resolved.  A guard nobody's term explains keeps it
+ * until our own next bump lands (the actuator resolves it then). */
+static void leader_fence_check(void)
+{
+    lease_holder_t h;
+    if (!ld_fenced_by || lease_leading())
+        return;
+    lease_holder(&h);
+    if (!h.known || h.epoch < ld_fenced_by)
+        return;
+    char why[160];
+    snprintf(why, sizeof(why), "fenced by the guard of epoch %" PRIu64 ": instance %s leads at epoch %" PRIu64,
+             ld_fenced_by, h.id, h.epoch);
+    alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, why);
+    ld_fenced_by = 0;
+}
 
 bool leader_may_act(void)
 {
@@ -50,6 +72,8 @@ void leader_on_lease(lease_note_t what)
     switch (what) {
     case LEASE_NOTE_LEADING:
     case LEASE_NOTE_RENEWED:
+        if (what == LEASE_NOTE_LEADING)
+            ld_fenced_by = 0;   /* our own term: its bump resolves route53-change when it lands */
         if (lease_leading())
             route53_set_term(lease_epoch(), lease_send_until_ms());
         break;
@@ -58,24 +82,30 @@ void leader_on_lease(lease_note_t what)
         route53_set_term(route53_epoch(), loop_now_ms());
         break;
     case LEASE_NOTE_VIEW:
+        leader_fence_check();
+        break;
     case LEASE_NOTE_TABLES:
         break;
     }
     ctrl_replica_on_lease(what);   /* after the term reached the actuator: its guard bump goes first */
 }
 
-void leader_fenced(void)
+void leader_fenced(uint64_t guard_epoch)
 {
     if (!ld_on)
         return;
     log_msg(LOG_WARNING, "msg=\"stale leader: stepping down\" epoch=%" PRIu64 " guard_epoch=%" PRIu64,
-            route53_epoch(), route53_guard_epoch());
+            route53_epoch(), guard_epoch);
+    lease_learn_epoch(guard_epoch);   /* the next term must be above the guard, or it is fenced again */
     lease_step_down("route53 guard shows a newer epoch");
     route53_set_term(route53_epoch(), loop_now_ms());   /* also when the lease had already lost */
+    ld_fenced_by = guard_epoch;
+    leader_fence_check();   /* the holder may be known already */
 }
 
 bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
 {
+    char sight[700];
     if (leader_may_act() && !ctrl_replica_holds())
         return true;
     lease_holder(holder);
@@ -84,13 +114,14 @@ bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder)
                  ") and is reading the replicated controller state; try again in a moment", holder->epoch);
         return false;
     }
-    if (!lease_enabled())   /* the section was removed by a reload: the gates stay shut */
+    if (!lease_enabled()) {   /* the section was removed by a reload: the gates stay shut */
         snprintf(msg, msglen, "not acting: a reload removed the cluster section; restart regiond to act as "
                               "a single controller");
-    else if (holder->known)
-        snprintf(msg, msglen, "not the leader: instance %s leads (epoch %" PRIu64 ")%s%s", holder->id,
-                 holder->epoch, holder->advertise[0] ? " at " : "", holder->advertise);
-    else
-        snprintf(msg, msglen, "not the leader: no instance leads now (no majority of the lease tables)");
+        return false;
+    }
+    if (!lease_sees_majority())
+        holder->known = false;   /* it cannot tell who leads: lease_sight says what it reaches */
+    lease_sight(sight, sizeof(sight));
+    snprintf(msg, msglen, "not the leader: %s", sight);
     return false;
 }

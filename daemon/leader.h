@@ -29,14 +29,18 @@ void leader_on_lease(lease_note_t what);
  * lease_tables) from one note; called by leader_on_lease. */
 void leader_feed_note(lease_note_t what);
 
-/* The Route 53 guard showed a newer epoch: step down. */
-void leader_fenced(void);
+/* The Route 53 guard showed a newer epoch, guard_epoch: step down; this
+ * instance's next term starts above guard_epoch. */
+void leader_fenced(uint64_t guard_epoch);
 
 /* No cluster, or we lead and are before send_until. */
 bool leader_may_act(void);
 
 /* A control request on a follower: false, msg names the leader (for the
- * error text) and *holder is filled for the JSON body. */
+ * error text; lease_sight's words: a follower that reaches fewer than a
+ * majority of the tables says so and names the last leader it saw) and
+ * *holder is filled for the JSON body (known false when nobody leads or
+ * this instance cannot tell). */
 bool leader_check_control(char *msg, size_t msglen, lease_holder_t *holder);
 
 #endif

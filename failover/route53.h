@@ -69,8 +69,10 @@ typedef enum {
     R53_NOTE_APPLIED,    /* a batch was accepted: counts for hold-down and damping */
     R53_NOTE_IDLE,       /* free to take the next change */
     R53_NOTE_FAILED,     /* a batch failed and did not land: back off before retrying */
-    R53_NOTE_FENCED,     /* the live guard record shows a higher epoch than ours: we
-                          * are a stale leader; nothing was sent; step down */
+    R53_NOTE_FENCED,     /* the live guard record shows a higher epoch than ours
+                          * (route53_guard_epoch()): we are a stale leader; nothing
+                          * was sent, route53-change is raised (it names that
+                          * epoch); step down, and start the next term above it */
 } route53_note_t;
 
 typedef void (*route53_notify_fn)(route53_note_t what);

@@ -126,6 +126,14 @@ static void r53_fenced(void)
              "; nothing sent", r53s.guard_name, r53s.guard_epoch, r53s.epoch);
     log_msg(LOG_WARNING, "msg=\"route53: stale leader, nothing sent\" guard_epoch=%" PRIu64 " epoch=%" PRIu64,
             r53s.guard_epoch, r53s.epoch);
+    /* a newer leader, or a guard left high (tables recreated, another lease
+     * name): either way no change goes through until a term above it bumps
+     * the guard (resolved when a batch lands) */
+    char sum[600];
+    snprintf(sum, sizeof(sum), "Route 53 fencing: the guard %.300s shows epoch %" PRIu64 ", above this "
+             "instance's term %" PRIu64 "; nothing sent; its next term starts above %" PRIu64, r53s.guard_name,
+             r53s.guard_epoch, r53s.epoch, r53s.guard_epoch);
+    alarm_raise(alarm_key(ALARM_ROUTE53_CHANGE).s, "critical", sum, NULL);
     r53s.fenced = true;
     r53s.bumping = false;
     r53_free_created();

@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "tests/cfg_kit.h"
+#include "core/alarm.h"
+#include "core/feed.h"
+#include "core/loop.h"
+#include "core/state.h"
 #include "failover/route53_int.h"
 
 #define URL "'url':'http://127.0.0.1:1/h'"
@@ -205,6 +211,13 @@ static void test_fenced(void)
     CHECK(r53s.created == NULL);
     CHECK_EQ_INT(n_notes, 1);
     CHECK_EQ_INT(notes[0], R53_NOTE_FENCED);
+    CHECK_EQ_INT(route53_guard_epoch(), 8);   /* what the FENCED note's receiver passes to the lease */
+    /* route53-change names the guard's epoch (docs/ha.md: the next term starts above it) */
+    cJSON *al = alarm_status_json();
+    char *txt = al ? cJSON_PrintUnformatted(al) : NULL;
+    CHECK(txt && strstr(txt, "\"route53-change\"") && strstr(txt, "shows epoch 8, above this instance's term 7"));
+    free(txt);
+    cJSON_Delete(al);
     CHECK(!route53_idle());   /* no weight batch from a stale leader */
     route53_set_term(7, UINT64_MAX);   /* a renewal of the same term does not unfence */
     CHECK(r53s.fenced);
@@ -322,6 +335,13 @@ int main(void)
         fprintf(stderr, "config: %s\n", errbuf);
         return 1;
     }
+    char err[256], dir[64] = "/tmp/regiond-test-r53-fence-XXXXXX";
+    /* alarms go to the feed, whose ids are reserved in a state directory */
+    if (!mkdtemp(dir) || loop_init() != 0 || state_init(dir, err, sizeof(err)) != 0
+        || feed_init(64, err, sizeof(err)) != 0) {
+        fprintf(stderr, "set-up: %s\n", err);
+        return 1;
+    }
     test_name();
     test_parse();
     test_epoch0_unchanged();
@@ -332,5 +352,17 @@ int main(void)
     test_new_term_drops_waiting_batch();
     route53_fini();
     cfg_free(cfg);
+    feed_fini();
+    state_fini();   /* its writes done before the directory goes */
+    DIR *dd = opendir(dir);   /* the state files the actuator and the feed left */
+    for (struct dirent *e; dd && (e = readdir(dd)) != NULL;) {
+        char path[384];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlink(path);
+    }
+    if (dd)
+        closedir(dd);
+    rmdir(dir);
     return check_finish();
 }

@@ -84,7 +84,9 @@
     $('ctl').textContent = (ctl.id || '?') + (ctl.version ? ' v' + ctl.version : '');
     $('summary').textContent = s.summary || '';
     $('gen').textContent = 'config gen ' + (cfg.generation != null ? cfg.generation : '?');
-    $('decision').textContent = fo.decision != null ? 'decision #' + fo.decision + ' (' + (fo.applies || '?') + ')' : '';
+    // a non-breaking hyphen: "(monitor-only)" stays on one line on a phone
+    $('decision').textContent = fo.decision != null
+      ? 'decision' + NB + '#' + fo.decision + ' (' + (fo.applies || '?').replace(/-/g, '\u2011') + ')' : '';
     $('updated').textContent = 'updated ' + clock();
     document.title = 'regiond ' + (ctl.id || '') + ' — ' + (s.summary || '');
     renderBanner(fo, cfg, s.alarms || {}, s.lease);

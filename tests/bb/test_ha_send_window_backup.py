@@ -35,7 +35,11 @@ def test_create_backup_retries_end_with_the_term():
         a = ls[0]
         # every CreateBackup of the leader is throttled (and retried: throttling proves nothing was made)
         ddb.call("POST", "/_peer/inject", {"throttle": 1000, "ops": ["CreateBackup"], "keys": [a.key]})
-        code, body = control(a, "POST", "/v1/backups", {"table": "orders"})
+        # a new leader takes no control request until it has read the replicated state (409 "not yet")
+        def accepted():
+            code, body = control(a, "POST", "/v1/backups", {"table": "orders"})
+            return (code, body) if code != 409 or "not yet" not in (body or {}).get("error", "") else None
+        code, body = wait_for(accepted, 15, f"{a.iid} has read the replicated state")
         check_eq(code, 200, f"backup now on the leader {a.iid} ({body})")
 
         def tries():
