@@ -114,6 +114,25 @@ def tmpdir(prefix="regiond-test-"):
 
 
 # ---------------------------------------------------------------- checks
+def events_ring(port, seconds=1.5):
+    """The whole event ring (from id 0) as SSE text, read for a moment."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+              b"Last-Event-ID: 0\r\n\r\n")
+    s.settimeout(0.3)
+    buf, deadline = b"", time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        except socket.timeout:
+            pass
+    s.close()
+    return buf.decode(errors="replace")
+
+
 def check(cond, what):
     if cond:
         _results["passed"] += 1

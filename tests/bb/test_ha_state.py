@@ -22,10 +22,9 @@ called.  Every invariant is judged on the PEERS' items and logs:
     decision (the failed region stays in at the Route 53 peer) until it can
     read a majority, then drains it."""
 import json
-import socket
 import time
 
-from harness import check, check_eq, run_tests, wait_for
+from harness import check, check_eq, events_ring, run_tests, wait_for
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, TABLE, TAKEOVER_S, kill9, lease
 from test_ha import NAME, REGIONS, Cluster, control, bumped, one_leader, weights_of
@@ -63,24 +62,6 @@ def decisions(d):
     code, body = d.get("/v1/decisions")
     check_eq(code, 200, f"{d.iid} answers /v1/decisions")
     return json.loads(body)
-
-
-def events(d, seconds=1.0):
-    """The event ring (from id 0) as SSE text."""
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: 0\r\n\r\n")
-    s.settimeout(0.3)
-    buf, end = b"", time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        except socket.timeout:
-            pass
-    s.close()
-    return buf.decode(errors="replace")
 
 
 def active_alarm(d, key):
@@ -184,7 +165,8 @@ def test_hand_written_control_item():
         bad = json.dumps({"frozen": "yes", "overrides": [{"region": REGIONS[0], "action": "drain"}]})
         put_by_hand(c, ea, 10 ** 12, bad)
         b, eb, _ = leader_after_kill(c, a)
-        ring = wait_for(lambda: (lambda t: t if "cluster-state" in t and "not loaded" in t else None)(events(b)),
+        ring = wait_for(lambda: (lambda t: t if "cluster-state" in t and "not loaded" in t else None)(
+            events_ring(b.port, 1.0)),
                         WAIT_S, f"{b.iid} raises cluster-state for the hand-written doc")
         check("frozen: expected true or false" in ring, "the alarm names what failed the checks")
         f = b.status()["failover"]

@@ -10,10 +10,10 @@ record and its change log, and on the DynamoDB peer's lease items).  Fenced
 exactly once: without the fix every later term is fenced in turn."""
 import json
 import re
-import socket
 import time
 
-from harness import (Nginx, Route53Peer, check, check_eq, free_port, run_tests, wait_for, weighted_zone)
+from harness import (Nginx, Route53Peer, check, check_eq, events_ring, free_port, run_tests, wait_for,
+                     weighted_zone)
 import lease_kit
 from lease_kit import Daemon, ENV, items, start_peer
 
@@ -40,25 +40,6 @@ def batch_epoch(recs):
         if r["Name"] == GUARD and r["Type"] == "TXT":
             return int(re.search(r"epoch=(\d+)", r["ResourceRecords"][0]["Value"]).group(1))
     return None
-
-
-def events_ring(port, seconds=1.5):
-    """The whole event ring (from id 0) as SSE text, read for a moment."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
-              b"Last-Event-ID: 0\r\n\r\n")
-    s.settimeout(0.3)
-    buf, deadline = b"", time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        except socket.timeout:
-            pass
-    s.close()
-    return buf.decode(errors="replace")
 
 
 def alarm_events(port, key):

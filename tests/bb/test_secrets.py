@@ -11,11 +11,10 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 
-from harness import (REGIOND, REGIONCTL, Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests,
+from harness import (REGIOND, REGIONCTL, Daemon, Nginx, Route53Peer, check, check_eq, events_ring, free_port, run_tests,
                      stop, tmpdir, token_file, wait_for, weighted_zone)
 
 NAME = "api.example.test."
@@ -25,26 +24,6 @@ HEADER_SECRET = "s3cret-value-42"        # what harness.Nginx's /secure wants
 SESSION = {"access_key": "ASIAREGIONDSESSION01",
            "secret_key": "Sess+ion/" + secrets.token_hex(16),
            "token": "IQoJb3JpZ2luX2VjE" + secrets.token_hex(40) + "/+="}
-
-
-def events_ring(port, seconds=1.5):
-    """The whole event ring (from id 0) as SSE text, read for a moment."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
-              b"Last-Event-ID: 0\r\n\r\n")
-    s.settimeout(0.3)
-    buf = b""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        except socket.timeout:
-            pass
-    s.close()
-    return buf.decode(errors="replace")
 
 
 def state_files(d):
