@@ -31,7 +31,7 @@ OPENING = [
     "```sh",
     "bash scripts/demo.sh    # installs, builds, runs three simulated regions, local Route 53 and DynamoDB, "
     "the daemon; one region fails over and back",
-    "bash scripts/test.sh    # installs, builds and runs every test, then all of them again under ASan+UBSan",
+    "bash scripts/test.sh    # installs, builds and runs every test, then again under ASan+UBSan",
     "```",
 ]
 
