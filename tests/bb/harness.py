@@ -107,6 +107,28 @@ def wait_for(pred, timeout, what, interval=0.1):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def eventually(pred, timeout, what, interval=0.1, show=None):
+    """wait_for as a check: polls pred (an exception counts as "not yet") for
+    at most `timeout` s.  When pred returns something truthy, records
+    "ok   WHAT" (with " (show(value))" when show is given) and returns the
+    value; otherwise records "FAIL WHAT" with the timeout and the last value
+    or exception, and returns None.  A caller that cannot go on without the
+    condition writes `if not eventually(...): return`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            last = pred()
+        except Exception as e:  # peer not up yet, etc.
+            last = e
+        met = bool(last) and not isinstance(last, Exception)
+        if met or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    check(met, ((f"{what} ({show(last)})" if show else what) if met
+                else f"{what} (timed out after {timeout}s; last: {last!r})"))
+    return last if met else None
+
+
 def tmpdir(prefix="regiond-test-"):
     d = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, d, True)

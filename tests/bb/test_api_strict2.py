@@ -26,7 +26,7 @@ import re
 import socket
 import time
 
-from harness import check, check_eq, run_tests, wait_for
+from harness import check, check_eq, eventually, run_tests
 from test_failover import NAME, REGIONS, TOKENS, setup, wait_all_up
 
 TOKEN = [l.split()[1] for l in open(TOKENS) if l.strip() and not l.startswith("#")][0]
@@ -133,8 +133,8 @@ def test_framing():
     check(not d.status()["failover"].get("frozen"), "not frozen")
     out, _ = raw(p, drain_req(), 1.0)
     check_eq(codes(out), [200], "the same drain with a Content-Length is accepted")
-    wait_for(lambda: peer.weights(NAME)["us-east-1"] == 0, 20, "and lands in the peer (the test can see a drain)")
-    check(True, "a drain is visible in the peer")
+    eventually(lambda: peer.weights(NAME)["us-east-1"] == 0, 20,
+               "a drain is visible in the peer (the test can see a drain)")
     refused = [l for l in d.get("/metrics")[1].decode().splitlines()
                if l.startswith('regiond_api_refused_total{reason="bad_request"}')]
     check(refused and float(refused[0].split()[1]) >= 20, f"the refusals are counted ({refused})")

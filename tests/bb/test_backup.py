@@ -9,7 +9,8 @@ import re
 import subprocess
 import time
 
-from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
+from harness import (REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, eventually, free_port, run_tests,
+                     wait_for)
 from test_dynamodb import ENV, REGIONS, config, replica
 
 NAME_RE = re.compile(r"^regiond-orders-nightly\.\d{8}T\d{6}Z$")
@@ -113,9 +114,8 @@ def test_faults():
              ({"huge": 1000}, "answer larger than 8 MiB"), ({"truncated": 1000}, "DescribeTable failed")]
     for fault, want in cases:
         peer.call("POST", "/_peer/inject", dict({"region": "eu-west-1", "ops": ["DescribeTable"]}, **fault))
-        f = wait_for(lambda: (lambda x: x if want in x["finding"] else None)(replica(d, "eu-west-1")), 25,
-                     f"a clear reason for {fault}")
-        check(True, f"{list(fault)[0]}: {f['finding'][:110]}")
+        eventually(lambda: (lambda x: x if want in x["finding"] else None)(replica(d, "eu-west-1")), 25,
+                   f"{list(fault)[0]}: a clear reason ({want!r})", show=lambda f: f["finding"][:110])
         check(d.get("/healthz")[0] == 200, "daemon keeps running")
         peer.call("POST", "/_peer/clear-faults", {})
         wait_for(lambda: not replica(d, "eu-west-1")["finding"], 15, "recovers")

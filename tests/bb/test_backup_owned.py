@@ -15,7 +15,8 @@ import signal
 import subprocess
 import time
 
-from harness import REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, stop, wait_for
+from harness import (REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, eventually, free_port, run_tests,
+                     stop, wait_for)
 from test_dynamodb import ENV, REGIONS, config
 
 TEMPLATE = "regiond-{table}-{schedule}.{utc:%Y%m%dT%H%M%SZ}"   # seconds: runs one second apart get new names
@@ -187,13 +188,11 @@ def test_backup_removed_while_waiting():
     a = [x for x in d.status()["alarms"]["active"] if x["key"] == "minutely@us-east-1"]
     check(a and a[0]["severity"] == "critical", "a critical alarm for the schedule")
     check("event=backup_failed" in d.read_log(), "a backup_failed event")
-    j = wait_for(lambda: (lambda j: j if j["last_arn"] not in ("", first) and j["phase"] == "idle"
-                          and j["last_result"].startswith("AVAILABLE") else None)(jobs(d)["minutely"]), 75,
-                 "the next run on schedule (next minute) completes")
-    check(True, f"the next run happened on schedule and completed ({j['last_name']})")
-    wait_for(lambda: not [x for x in d.status()["alarms"]["active"] if x["key"] == "minutely@us-east-1"], 5,
-             "alarm resolved")
-    check(True, "the alarm resolved when a backup became AVAILABLE again")
+    eventually(lambda: (lambda j: j if j["last_arn"] not in ("", first) and j["phase"] == "idle"
+                        and j["last_result"].startswith("AVAILABLE") else None)(jobs(d)["minutely"]), 75,
+               "the next run happened on schedule (next minute) and completed", show=lambda j: j["last_name"])
+    eventually(lambda: not [x for x in d.status()["alarms"]["active"] if x["key"] == "minutely@us-east-1"], 5,
+               "the alarm resolved when a backup became AVAILABLE again")
     check_eq(d.stop(), 0, "clean exit")
     peer.stop()
     ngx.stop()
@@ -224,10 +223,9 @@ def test_impossible_cron_and_default_pitr():
     check_eq(jobs(d)["nightly"]["cron"], "0 3 * * *", "the old schedule keeps running")
     # Issue 15 item 10: PITR checked and kept on whenever dynamodb is configured.
     for r in REGIONS:
-        wait_for(lambda: peer.aws(r, "describe-continuous-backups", "--table-name", "orders")[
+        eventually(lambda: peer.aws(r, "describe-continuous-backups", "--table-name", "orders")[
             "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED",
-            20, f"PITR on in {r}")
-        check(True, f"aws CLI: PITR on in {r} with no pitr section in the config")
+            20, f"aws CLI: PITR on in {r} with no pitr section in the config")
     wait_for(lambda: all(p["status"] == "ENABLED" for p in d.status()["dynamodb"]["pitr"]), 10,
              "regiond's status shows PITR on")
     check("event=pitr_enabled" in d.read_log(), "an event says regiond turned PITR on")

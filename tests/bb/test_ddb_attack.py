@@ -4,7 +4,7 @@ strict peer, the stale item written with the aws CLI."""
 import json
 import time
 
-from harness import DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
+from harness import DdbPeer, Daemon, Nginx, check, check_eq, eventually, free_port, run_tests, wait_for
 from test_ddb_heartbeat import FINDING_WITHIN_S, TWO, cfg_for
 from test_dynamodb import ENV, REGIONS, config, replica
 from test_backup_owned import jobs, listed, run_now, state
@@ -23,13 +23,13 @@ def test_stale_item_with_a_higher_sequence_hides_no_stall():
             "hb_written_ms": {"N": "1"}, "hb_writer": {"S": "us-east-1"}, "hb_controller": {"S": "ctl-ddb"}}
     peer.aws("eu-west-1", "put-item", "--table-name", "regiond-heartbeat", "--item", json.dumps(item))
     d = Daemon(cfg_for(peer, ports, TWO, {}), env=ENV)
-    r = wait_for(lambda: (lambda x: x if "replication from us-east-1 stalled" in x["finding"] else None)(
-        replica(d, "eu-west-1")), FINDING_WITHIN_S + 10, "a stall finding in eu-west-1", interval=0.1)
-    check(True, f"us-east-1 -> eu-west-1 paused from the start is a finding despite the stale item: "
-          f"{r['finding'][:100]}")
+    eventually(lambda: (lambda x: x if "replication from us-east-1 stalled" in x["finding"] else None)(
+        replica(d, "eu-west-1")), FINDING_WITHIN_S + 10,
+        "us-east-1 -> eu-west-1 paused from the start is a finding despite the stale item",
+        show=lambda r: r["finding"][:100])
     peer.call("POST", "/_peer/replication", {"from": "us-east-1", "to": "eu-west-1", "paused": False})
-    wait_for(lambda: not replica(d, "eu-west-1")["finding"], 15, "finding cleared once replication resumes")
-    check(True, "resumed: this run's heartbeat replaces the stale item and the finding clears")
+    eventually(lambda: not replica(d, "eu-west-1")["finding"], 15,
+               "resumed: this run's heartbeat replaces the stale item and the finding clears")
     check_eq(d.stop(), 0, "clean exit")
     peer.stop()
     ngx.stop()

@@ -10,7 +10,8 @@ import json
 import subprocess
 import time
 
-from harness import REGIOND, DdbPeer, Daemon, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
+from harness import (REGIOND, DdbPeer, Daemon, Nginx, check, check_eq, eventually, free_port, run_tests, tmpdir,
+                     wait_for)
 from test_dynamodb import ENV, pairs, replica
 
 TWO = ["us-east-1", "eu-west-1"]
@@ -91,14 +92,14 @@ def test_number_key_refusals_and_reload():
     check_eq(hb_state(d)["state"], "off", "heartbeat off")
     cfg["dynamodb"]["heartbeat"]["number_keys"] = {"us-east-1": "-5", "eu-west-1": "-6"}   # -5 is the application's
     d.reload(cfg)
-    a = wait_for(lambda: (lambda x: x if x and "did not write" in x["summary"] else None)(alarm(d, "ddb-heartbeat")),
-                 15, "collision alarm after reload")
-    check(True, f"a reserved value an application item uses is refused: {a['summary'][:160]}")
+    eventually(lambda: (lambda x: x if x and "did not write" in x["summary"] else None)(alarm(d, "ddb-heartbeat")),
+               15, "a reserved value an application item uses is refused (collision alarm after reload)",
+               show=lambda a: a["summary"][:160])
     cfg["dynamodb"]["heartbeat"]["number_keys"] = {"us-east-1": "-900000000001", "eu-west-1": "-900000000002"}
     d.reload(cfg)
-    wait_for(lambda: all(p["samples"] >= 2 for p in pairs(d).values()), 20, "heartbeat runs with good values")
-    wait_for(lambda: alarm(d, "ddb-heartbeat") is None, 10, "alarm resolved")
-    check(True, "reload with unused reserved values: heartbeat on, alarm resolved")
+    eventually(lambda: all(p["samples"] >= 2 for p in pairs(d).values()), 20,
+               "reload with unused reserved values: heartbeat on")
+    eventually(lambda: alarm(d, "ddb-heartbeat") is None, 10, "reload with unused reserved values: alarm resolved")
     check_eq(d.stop(), 0, "clean exit")
     check({r: app_items(peer, r, "appn") for r in TWO} == want,
           "the application item at the colliding value is byte-identical (aws CLI scan)")
@@ -162,9 +163,8 @@ def test_dedicated_table_missing_replica():
     check(sum(1 for x in reqs if x["op"] == "DescribeTable") >= 6, "DescribeTable keeps running")
     peer.call("POST", "/_peer/replicas", {"region": "ap-southeast-2", "status": "ACTIVE",
                                           "table": "regiond-heartbeat", "present": True})
-    wait_for(lambda: all(p["samples"] >= 2 for p in pairs(d).values()), 20, "heartbeat once the replica is there")
-    wait_for(lambda: alarm(d, "ddb-heartbeat") is None, 10, "alarm resolved")
-    check(True, "replica added: heartbeat on, alarm resolved")
+    eventually(lambda: all(p["samples"] >= 2 for p in pairs(d).values()), 20, "replica added: heartbeat on")
+    eventually(lambda: alarm(d, "ddb-heartbeat") is None, 10, "replica added: alarm resolved")
     check_eq(d.stop(), 0, "clean exit")
     peer.stop()
     ngx.stop()

@@ -14,8 +14,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import harness
-from harness import (TEST_KEY, Daemon, Dnsmasq, Nginx, Route53Peer, check, check_eq, free_port, make_config,
-                     run_tests, spawn, tmpdir, wait_for, weighted_zone)
+from harness import (TEST_KEY, Daemon, Dnsmasq, Nginx, Route53Peer, check, check_eq, eventually, free_port,
+                     make_config, run_tests, spawn, tmpdir, wait_for, weighted_zone)
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
@@ -444,9 +444,8 @@ def test_fd_exhausted():
     wait_for(lambda: api_ok(d)[0], 10, "the API answering")
     took = time.monotonic() - t_free
     check(took < 3, f"API answers {took:.1f} s after the idle connections closed")
-    wait_for(lambda: (lambda st: st if sum(t["state"] == "up" for r in st["regions"] for t in r["targets"])
-                      == n - n_hang else None)(d.status()), 30, "every reachable target up again")
-    check(True, "probes recovered")
+    eventually(lambda: (lambda st: st if sum(t["state"] == "up" for r in st["regions"] for t in r["targets"])
+                        == n - n_hang else None)(d.status()), 30, "probes recovered: every reachable target up again")
     check_eq(d.stop(), 0, "clean exit")
     hang.stop()
     ngx.stop()

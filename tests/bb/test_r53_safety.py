@@ -9,8 +9,8 @@ import os
 import signal
 import time
 
-from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, free_port, run_tests, stop, tmpdir,
-                     token_file, wait_for)
+from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, eventually, free_port, run_tests, stop,
+                     tmpdir, token_file, wait_for)
 
 NAME = "api.example.test."
 TOKENS, _ = token_file()
@@ -285,9 +285,8 @@ def test_correct_drift_corrects():
         return [r["ResourceRecords"][0]["Value"] for r in peer.records()
                 if r.get("SetIdentifier") == "eu-west-1" and r["Type"] == "A"][0]
     wait_for(lambda: value() == "127.0.0.12", 20, "the drifted value corrected to the configured one")
-    wait_for(lambda: not any(w["drifted"] for w in d.status()["failover"]["weights"]), 5,
-             "no drift left once the correcting batch is accepted")
-    check(True, "no drift left once corrected")
+    eventually(lambda: not any(w["drifted"] for w in d.status()["failover"]["weights"]), 5,
+               "no drift left once the correcting batch is accepted")
     check_eq(d.stop(), 0, "clean exit")
     peer.stop()
     ngx.stop()

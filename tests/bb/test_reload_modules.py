@@ -15,7 +15,7 @@ import http.client
 import json
 import os
 
-from harness import (Daemon, check, check_eq, free_port, make_config, run_tests, tmpdir, token_file,
+from harness import (Daemon, check, check_eq, eventually, free_port, make_config, run_tests, tmpdir, token_file,
                      wait_for)
 
 
@@ -77,8 +77,7 @@ def test_reload_reaches_every_module():
     check_eq(req(d, "DELETE", "/v1/freeze", t2["ops2"])[0], 200, "auth: the new token works")
     check_eq(req(d, "GET", "/v1/status", host="two.example")[0], 200, "api: the new allowed Host is served")
     check_eq(override(d, t2["ops2"], "r2"), 200, "control: the new region takes an override")
-    wait_for(lambda: d.region("r2")["targets"][0]["counters"]["probes"] > 0, 10, "targets: r2 probed")
-    check(True, "targets: r2 probed")
+    eventually(lambda: d.region("r2")["targets"][0]["counters"]["probes"] > 0, 10, "targets: r2 probed")
     for i in range(20):   # 40 events: freeze and unfreeze
         req(d, "POST", "/v1/freeze", t2["ops2"], body={})
         req(d, "DELETE", "/v1/freeze", t2["ops2"])
