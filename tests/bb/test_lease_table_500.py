@@ -1,6 +1,7 @@
 """One lease table of three answers HTTP 500 (issue 17; README "aws-SERVICE", docs/ha.md "What is
 guaranteed"): three regiond instances on three plain lease tables of the strict DynamoDB peer; the
-peer answers 500 to every call in one region, so one table fails while the two others answer.
+peer answers 500 to every call in one region, so one table fails while the two others answer
+(and, with one instance, two tables, then one).
 
 The aws-dynamodb alarm is held per table: on every instance it is raised once, naming the failing
 table and its region, stays raised while that table fails (the other tables' answers do not resolve
@@ -107,5 +108,42 @@ def test_one_lease_table_500():
         peer.stop()
 
 
+def test_two_tables_then_one():
+    """One instance; two tables fail, then one answers again, then the other: the alarm names both, then
+    the one still failing, and is resolved once, only when the last one answers."""
+    peer = start_peer()
+    d = start(1, peer)
+    try:
+        sample_until([d], lambda ls: len(ls) == 1, FIRST_S, "the instance leads")
+        base = last_id(d)
+        for r in REGIONS[1:]:
+            peer.call("POST", "/_peer/inject", {"region": r, "error5xx": -1})
+        both = wait_for(lambda: (lambda a: a if a and all(r in a[0]["summary"] for r in REGIONS[1:]) else None)(
+            active(d)), ROUND_S, f"the {KEY} alarm naming both failing tables")
+        s = both[0]["summary"]
+        check(s.startswith(f"2 dynamodb targets fail: ") and s.count(TABLE) == 2 and REGIONS[0] not in s,
+              f"the alarm names the two failing tables and their regions, not the one that answers ({s!r})")
+        n = len(alarms(d, base))
+        time.sleep(3)
+        check_eq(len(alarms(d, base)), n, "no alarm event while the same two tables fail (3 s)")
+        peer.call("POST", "/_peer/clear-faults", {"region": REGIONS[1]})
+        one = wait_for(lambda: (lambda a: a if a and REGIONS[1] not in a[0]["summary"] else None)(active(d)),
+                       ROUND_S, f"the alarm without {REGIONS[1]} once it answers")
+        check(one[0]["summary"].startswith(f"{TABLE} in {REGIONS[2]}: InternalServerError"),
+              f"the alarm names the table still failing ({one[0]['summary']!r})")
+        peer.call("POST", "/_peer/clear-faults", {"region": REGIONS[2]})
+        wait_for(lambda: not active(d), ROUND_S, f"the {KEY} alarm resolved once the last table answers")
+        got = alarms(d, base)
+        kinds = [k for k, _ in got]
+        check(kinds.count("alarm_resolved") == 1 and kinds[-1] == "alarm_resolved"
+              and got[-1][1] == f"{TABLE} in {REGIONS[2]} answers again",
+              f"one resolve, the last event, naming the last table ({got})")
+        check(kinds.count("alarm_raised") <= 3, f"at most three raises: one table, both, the one left ({kinds})")
+    finally:
+        if d.proc.poll() is None:
+            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+        peer.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_one_lease_table_500])
+    run_tests([test_one_lease_table_500, test_two_tables_then_one])
