@@ -71,7 +71,7 @@ static void aws_req_free(aws_req_t *r)
     explicit_bzero(r->pass, sizeof(r->pass));
     explicit_bzero(r->token_hdr, sizeof(r->token_hdr));
     free(r->service), free(r->region), free(r->op), free(r->method), free(r->path_query);
-    free(r->body), free(r->content_type), free(r->target), free(r->resp);
+    free(r->body), free(r->content_type), free(r->target), free(r->resource), free(r->resp);
     free(r);
 }
 void aws_cancel(aws_req_t *r)
@@ -100,29 +100,11 @@ void aws_finish(aws_req_t *r, int ok, long status, const char *code, const char 
         snprintf(resp.error, sizeof(resp.error), "%s%s%s (%s, HTTP %ld, %u attempt%s)",
                  code && *code ? code : "", code && *code ? ": " : "", msg, r->op, status,
                  r->attempt, r->attempt == 1 ? "" : "s");
-    /* The daemon's own AWS errors are alarms (one per service), cleared by
-     * the next call that works.  The alarm is raised again only when the
-     * error code changes, never because the message did: a message changes
-     * with every attempt (dates, request ids).  Its summary is the first
-     * failure's cleaned message; details carry code and operation. */
-    alarm_key_t key = alarm_key_aws(r->service);
-    aws_bucket_t *b = r->bucket;
-    if (!ok) {
-        b->st.failures++;
-        const char *c = resp.error_code[0] ? resp.error_code : "Unknown";
-        if (strcmp(c, "InvalidChangeBatch") != 0 && strcmp(c, b->alarm_code) != 0) {   /* drift: its own alarm */
-            cJSON *d = cJSON_CreateObject();
-            if (d) {
-                cJSON_AddStringToObject(d, "code", c);
-                cJSON_AddStringToObject(d, "operation", r->op);
-            }
-            alarm_raise(key.s, "warning", resp.error, d);   /* cleaned at the source (client_retry.c) */
-            snprintf(b->alarm_code, sizeof(b->alarm_code), "%s", c);
-        }
-    } else if (b->alarm_code[0]) {
-        alarm_resolve(key.s, "AWS calls work again");
-        b->alarm_code[0] = '\0';
-    }
+    /* The daemon's own AWS errors are alarms, one per service, held per
+     * target (client_alarm.c). */
+    if (!ok)
+        r->bucket->st.failures++;
+    aws_alarm_note(r, ok, resp.error_code, resp.error);
     aws_done_fn done = r->done;
     void *arg = r->arg;
     done(arg, &resp);
@@ -215,6 +197,7 @@ aws_req_t *aws_call(const aws_call_t *c, aws_done_fn done, void *arg)
     r->service = aws_dup(c->service), r->region = aws_dup(c->region), r->op = aws_dup(c->op);
     r->method = aws_dup(c->method), r->path_query = aws_dup(c->path_query);
     r->content_type = aws_dup(c->content_type), r->target = aws_dup(c->target);
+    r->resource = aws_dup(c->resource);
     if (c->body && (r->body = malloc(c->body_len + 1))) {
         memcpy(r->body, c->body, c->body_len);
         r->body[c->body_len] = '\0';
@@ -227,7 +210,8 @@ aws_req_t *aws_call(const aws_call_t *c, aws_done_fn done, void *arg)
     r->start_ms = loop_now_ms();
     r->timer = evtimer_new(loop_base(), aws_on_backoff, r);
     if (!r->service || !r->region || !r->op || !r->method || !r->path_query || !r->timer ||
-        (c->body && !r->body) || (c->content_type && !r->content_type) || (c->target && !r->target)) {
+        (c->body && !r->body) || (c->content_type && !r->content_type) || (c->target && !r->target) ||
+        (c->resource && !r->resource)) {
         aws_req_free(r);
         return NULL;
     }

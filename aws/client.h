@@ -28,6 +28,8 @@ typedef struct {
     const char *content_type;     /* NULL for none */
     const char *target;           /* X-Amz-Target for the JSON protocol, else NULL */
     aws_proto_t proto;
+    const char *resource;         /* what the call is about, for the service's alarm (a table name);
+                                     NULL: the service as a whole */
     int once;                     /* not idempotent (CreateBackup): never retried once an attempt may
                                      have reached the service (a timeout, a lost answer, a 5xx); only
                                      refusals that prove nothing was done (throttling) are retried */
@@ -81,6 +83,14 @@ void aws_cancel(aws_req_t *req);
  * ran or the call was cancelled.  Without it a call has no window. */
 typedef uint64_t (*aws_window_fn)(void *arg);
 void aws_set_window(aws_req_t *req, aws_window_fn until, void *arg, const char *what);
+
+/* The service's alarm (aws-SERVICE, warning; client_alarm.c): a call that
+ * fails after its retries marks its target (region, resource: a table, or
+ * the service as a whole) failing; the alarm is raised when a target starts
+ * failing or fails with another code, and resolved when the last failing
+ * target has a call that works.  ConditionalCheckFailedException and
+ * InvalidChangeBatch are answers the caller handles: they count as working.
+ * A call ended by its send window (not_sent) or cancelled counts as neither. */
 
 /* Counters for /metrics. */
 typedef struct {

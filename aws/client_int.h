@@ -21,6 +21,19 @@
 
 typedef enum { ST_RATE, ST_CREDS, ST_DNS, ST_FLIGHT, ST_BACKOFF } aws_st_t;
 
+/* The aws-SERVICE alarm's failing targets (client_alarm.c): at most
+ * AWS_ALARM_TARGETS (region, resource) pairs per service, each held until a
+ * call to it works, or until none of its calls failed for
+ * AWS_ALARM_STALE_MS and a call of the service works. */
+#define AWS_ALARM_TARGETS 16
+#define AWS_ALARM_STALE_MS 3600000
+typedef struct {
+    char region[40], resource[256];
+    char code[64], op[40];
+    char error[300];               /* the first failure's cleaned message for this code */
+    uint64_t last_ms;              /* monotonic: its latest failure */
+} aws_fail_t;
+
 typedef struct aws_bucket {
     char service[16];
     double per_ms;                 /* tokens added per ms; 0 = unlimited */
@@ -29,11 +42,13 @@ typedef struct aws_bucket {
     aws_req_t *head, *tail;        /* waiting for a token, FIFO */
     struct event *timer;
     aws_stats_t st;
-    char alarm_code[64];           /* the error code the service's alarm was raised for, "" when none */
+    aws_fail_t fails[AWS_ALARM_TARGETS];   /* the failing targets, oldest first */
+    size_t n_fails;
+    bool more;                     /* a failure did not fit: the summary says "and others" */
 } aws_bucket_t;
 
 struct aws_req {
-    char *service, *region, *op, *method, *path_query, *body, *content_type, *target;
+    char *service, *region, *op, *method, *path_query, *body, *content_type, *target, *resource;
     size_t body_len;
     aws_proto_t proto;
     int once;
@@ -75,6 +90,10 @@ void aws_on_creds(void *arg, const aws_creds_t *c, const char *err);
  * send window closed; r must not be queued for a token.  where (for the
  * log): "before a token", "queued for a token", "before the transfer". */
 bool aws_window_shut(aws_req_t *r, const char *where);
+
+/* client_alarm.c: the outcome of a call (after retries) for the service's
+ * alarm: raised, kept or resolved per target (code and error as aws_finish). */
+void aws_alarm_note(aws_req_t *r, int ok, const char *code, const char *error);
 
 /* client_retry.c: the bucket of a service (made on first use); its timer's
  * callback; remove r from its bucket's queue; the backoff timer's callback;

@@ -38,10 +38,30 @@ static void ddb_on_done(void *arg, const aws_resp_t *r)
     free(d);
 }
 
+/* The table a request names, for the aws-dynamodb alarm: TableName, or the
+ * table of a BackupArn ("arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/backup/ID");
+ * "" when neither. */
+static void ddb_table_of(const cJSON *body, char *out, size_t len)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "TableName");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "BackupArn");
+    out[0] = '\0';
+    if (cJSON_IsString(t)) {
+        snprintf(out, len, "%s", t->valuestring);
+    } else if (cJSON_IsString(a)) {
+        const char *p = strstr(a->valuestring, ":table/");
+        if (p) {
+            p += strlen(":table/");
+            snprintf(out, len, "%.*s", (int)strcspn(p, "/"), p);
+        }
+    }
+}
+
 static ddb_req_t *ddb_start(const char *aws_region, const char *op, cJSON *body,
                             ddb_done_fn done, ddb_once_fn once, void *arg)
 {
-    char target[96];
+    char target[96], table[256];
+    ddb_table_of(body, table, sizeof(table));
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     ddb_req_t *d = calloc(1, sizeof(*d));
@@ -54,7 +74,7 @@ static ddb_req_t *ddb_start(const char *aws_region, const char *op, cJSON *body,
     aws_call_t c = {.service = "dynamodb", .region = aws_region, .op = op,
                     .method = "POST", .path_query = "/", .body = text, .body_len = strlen(text),
                     .content_type = "application/x-amz-json-1.0", .target = target,
-                    .proto = AWS_PROTO_JSON, .once = once != NULL};
+                    .proto = AWS_PROTO_JSON, .once = once != NULL, .resource = table[0] ? table : NULL};
     d->done = done;
     d->once = once;
     d->arg = arg;

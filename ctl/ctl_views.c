@@ -121,6 +121,9 @@ int ctl_weights(const char *api, int json)
         const cJSON *vis = cJSON_GetObjectItemCaseSensitive(ch, "visible_after_ms");
         printf("\nlast change: %s %s (decision %.0f)", ctl_str(ch, "change_id"), ctl_str(ch, "status"),
                ctl_num(ch, "decision", 0));
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ch, "guard_bump")))
+            printf(", guard bump to epoch %.0f (no weight moved; not followed to INSYNC)",
+                   ctl_num(ch, "guard_epoch", 0));
         if (cJSON_IsNumber(ins))
             printf(", INSYNC after %.1f s", ins->valuedouble / 1000);
         if (cJSON_IsNumber(vis))

@@ -86,6 +86,9 @@ static cJSON *ctrl_change_json(const route53_change_t *c)
         cJSON_AddNumberToObject(x, "visible_after_ms", (double)(c->visible_ms - c->submitted_ms));
     cJSON_AddStringToObject(x, "dns", c->visible_result);
     cJSON_AddStringToObject(x, "error", c->error);
+    cJSON_AddBoolToObject(x, "guard_bump", c->guard_bump);
+    if (c->guard_bump)
+        cJSON_AddNumberToObject(x, "guard_epoch", (double)c->guard_epoch);
     cJSON *h = cJSON_AddArrayToObject(x, "not_sent_drifted");   /* drift left alone: not rewritten */
     for (size_t i = 0; h && i < ctl.n && i < 64; i++)
         if (c->held[i])

@@ -54,13 +54,16 @@ const char *route53_phase_str(route53_phase_t p);
 typedef struct {
     uint64_t decision;
     char change_id[128];
-    char status[16];              /* PENDING, INSYNC, FAILED, LANDED (found after a lost answer) */
+    char status[16];              /* PENDING, INSYNC, FAILED, LANDED (found after a lost answer),
+                                     ACCEPTED (a guard bump: accepted, not followed to INSYNC) */
     int64_t submitted_wall_ms;
     uint64_t decided_ms, submitted_ms, accepted_ms, insync_ms, visible_ms;
     char visible_result[160];     /* "visible", "timeout after 120 s", "no name servers configured" */
     int weights_from[64], weights_to[64];
     char error[512];
     bool held[64];                /* drifted, not rewritten (correct_drift false) */
+    bool guard_bump;              /* a term's first batch: the guard to guard_epoch, no weight moved */
+    uint64_t guard_epoch;
 } route53_change_t;
 
 /* What the actuator tells the controller. */

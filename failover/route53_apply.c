@@ -140,6 +140,8 @@ static void r53_after_verify(const r53_list_t *acc)
         /* Our change landed though its answer was an error or lost (a retry
          * of a lost answer fails its exact DELETE): not drift. */
         snprintf(r53s.change.status, sizeof(r53s.change.status), "LANDED");
+        r53s.change.guard_bump = r53s.bumping;
+        r53s.change.guard_epoch = r53s.bumping ? r53s.epoch : 0;
         r53s.have_lost = false;   /* a batch over the whole group landed: the old one cannot */
         r53s.read_ok = false;   /* adopt without reporting our own change */
         r53_drift_corrected();
@@ -226,6 +228,11 @@ static void r53_on_change(void *arg, const aws_resp_t *resp)
         r53_known_save();     /* first: a stop between the two still finds the intent landed */
         r53_intent_clear();
         alarm_resolve(alarm_key(ALARM_ROUTE53_CHANGE).s, "Route 53 changes go through again");
+        if (r53s.bumping) {   /* not followed (below): its PENDING would stand for ever */
+            r53s.change.guard_bump = true;
+            r53s.change.guard_epoch = r53s.epoch;
+            snprintf(r53s.change.status, sizeof(r53s.change.status), "ACCEPTED");
+        }
         r53_change_event(EV_ROUTE53_CHANGE_SUBMITTED);
         if (r53s.bumping) {
             /* A bump changes no weight: nothing to look for at the name
