@@ -32,8 +32,9 @@ struct api_wait {
 /* Answer w (now or from a completion callback), audit it, free it. */
 static void api_ctrl_reply(api_wait_t *w, ctrl_rc_t rc, const char *msg)
 {
-    static const int codes[] = {200, 404, 409, 400, 503};
-    static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request", "Service Unavailable"};
+    static const int codes[] = {200, 404, 409, 400, 503, 503};
+    static const char *const names[] = {"OK", "Not Found", "Conflict", "Bad Request", "Service Unavailable",
+                                        "Service Unavailable"};
     cJSON *o = cJSON_CreateObject();
     if (o) {
         cJSON_AddBoolToObject(o, "ok", rc == CTRL_OK);

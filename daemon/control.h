@@ -32,8 +32,11 @@ void ctrl_data_changed(void);
 void ctrl_suspend(void);
 
 /* CTRL_UNAVAILABLE: the change could not be saved, so it was not made
- * (the API answers 503 with the reason). */
-typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE } ctrl_rc_t;
+ * (the API answers 503 with the reason).  CTRL_UNCONFIRMED (leading a
+ * cluster): the change was saved and is in effect on this instance, but
+ * was not confirmed on a majority of the lease tables (the term ended, the
+ * hold's deadline passed, regiond is stopping): 503, msg says why. */
+typedef enum { CTRL_OK = 0, CTRL_NOT_FOUND, CTRL_REFUSED, CTRL_BAD, CTRL_UNAVAILABLE, CTRL_UNCONFIRMED } ctrl_rc_t;
 
 /* Operator changes never wait for the disk.  Each calls done(arg, rc,
  * msg) exactly once: at once when refused before anything is written

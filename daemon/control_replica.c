@@ -14,7 +14,11 @@
  *    loaded is checked like control.json (ctrl_check_doc) and taken (overrides,
  *    freeze, decision numbers above its reservation); one that fails its
  *    checks, or claims an epoch not below this term's, is not used:
- *    cluster-state, and the instance goes on from its own state. */
+ *    cluster-state, and the instance goes on from its own state.
+ *  - Held answers: an operator change accepted while leading (its term) is
+ *    answered once a write of that term put it on a majority; else 503
+ *    (CTRL_UNCONFIRMED, applied here): its term ended before its save or
+ *    before that write, lease_ms passed since its save, or SIGTERM. */
 #include "daemon/control_replica.h"
 #include "daemon/control_int.h"
 
@@ -37,21 +41,30 @@
 static struct {
     bool on;
     uint32_t renew_ms;
+    uint32_t hold_ms;             /* a held answer's deadline: lease_ms after the local save */
     bool hold;                    /* leading: decisions wait for the term's read */
     uint64_t term;                /* the epoch the hold belongs to */
     uint64_t have_epoch, have_seq;   /* the newest replicated state this instance wrote or loaded */
     uint64_t limit;               /* this term: decision_reserved of the newest write on a majority */
     bool retry_read;              /* what the retry timer does: read again, else write again */
     struct event *retry;
+    struct event *ack_timer;      /* the first held answer's deadline */
     uint64_t gen;                 /* pushes so far (each write carries its push's number) */
     struct cr_ack *acks;          /* operator answers held until their state is on a majority */
+    char last_error[512];         /* the last write's failure, for a held answer's 503 */
+    bool have_late;               /* a write result that came after send_until, before the term's fate */
+    replica_result_t late;
 } cr;
 
-/* An operator change's answer, held until a write with gen >= this one's
- * is on a majority of the lease tables. */
+/* An operator change accepted while leading (term), its answer held until
+ * a write with gen >= this one's is on a majority of the lease tables. */
 struct cr_ack {
     struct cr_ack *next;
+    uint64_t term;                /* the epoch it was accepted in */
     uint64_t gen;
+    uint64_t deadline_ms;         /* monotonic: answered 503 then if still held */
+    bool listed;                  /* in cr.acks (its local save finished in its term) */
+    bool stale;                   /* its local save finished after its term ended */
     ctrl_done_fn done;
     void *arg;
     bool ready;                   /* the change was applied: rc and msg hold its answer */
@@ -59,60 +72,140 @@ struct cr_ack {
     char msg[600];
 };
 
+static void cr_unconfirmed(struct cr_ack *a, const char *why)
+{
+    char msg[1200];
+    snprintf(msg, sizeof(msg), "applied on this instance (%.200s), but %.900s", a->msg, why);
+    a->done(a->arg, CTRL_UNCONFIRMED, msg);
+}
+
+static void cr_unlink(struct cr_ack *a)
+{
+    for (struct cr_ack **pp = &cr.acks; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            return;
+        }
+}
+
+/* The change's own answer (ctrl_op_finish, or a refusal): a held one waits
+ * in cr.acks; anything else is answered now. */
 static void cr_ack_later(void *arg, ctrl_rc_t rc, const char *msg)
 {
     struct cr_ack *a = arg;
-    if (rc != CTRL_OK) {   /* nothing changed: nothing to wait for */
-        a->done(a->arg, rc, msg);
-        a->done = NULL;
-    }
     a->ready = true;
     a->rc = rc;
     snprintf(a->msg, sizeof(a->msg), "%s", msg ? msg : "");
+    if (a->listed && rc == CTRL_OK)
+        return;
+    if (a->listed)
+        cr_unlink(a);
+    if (rc == CTRL_OK && a->stale) {
+        char why[300];
+        snprintf(why, sizeof(why), "this instance stopped leading (epoch %" PRIu64 ") before the change was saved: "
+                 "it was never written to the lease tables and the next leader may not have it; check the "
+                 "leader's /v1/status", a->term);
+        cr_unconfirmed(a, why);
+    } else {
+        a->done(a->arg, rc, msg);
+    }
+    free(a);
 }
 
-void ctrl_replica_defer(ctrl_done_fn *done, void **arg)
+uint64_t ctrl_replica_term(void)
 {
-    if (!cr.on || !lease_leading() || !*done)
-        return;
+    return cr.on && !cr.hold && lease_leading() ? lease_epoch() : 0;
+}
+
+int ctrl_replica_accept(ctrl_done_fn *done, void **arg)
+{
+    uint64_t term = ctrl_replica_term();
+    if (!term || !*done)
+        return 0;   /* no cluster, or not leading (an internal change of a follower): answered as saved */
     struct cr_ack *a = calloc(1, sizeof(*a));
     if (!a)
-        return;   /* answered at once: the change is saved here, replicated by the push that follows */
-    a->gen = cr.gen + 1;   /* the push right after this save (or a later one) */
+        return -1;
+    a->term = term;
     a->done = *done;
     a->arg = *arg;
     *done = cr_ack_later;
     *arg = a;
+    return 0;
+}
+
+static void cr_ack_arm(void)
+{
+    uint64_t first = 0, now = loop_now_ms();
+    for (const struct cr_ack *a = cr.acks; a; a = a->next)
+        if (!first || a->deadline_ms < first)
+            first = a->deadline_ms;
+    if (!cr.ack_timer)
+        return;
+    if (!first) {
+        evtimer_del(cr.ack_timer);
+        return;
+    }
+    uint64_t in = first > now ? first - now : 0;
+    const struct timeval tv = {(time_t)(in / 1000), (suseconds_t)((in % 1000) * 1000)};
+    evtimer_add(cr.ack_timer, &tv);
+}
+
+void ctrl_replica_defer(ctrl_done_fn done, void *arg)
+{
+    if (done != cr_ack_later)
+        return;   /* not held: no cluster, or accepted while not leading */
+    struct cr_ack *a = arg;
+    if (ctrl_replica_term() != a->term) {
+        a->stale = true;   /* answered 503 by cr_ack_later, once applied */
+        return;
+    }
+    a->gen = cr.gen + 1;   /* the push right after this save (or a later one) */
+    a->deadline_ms = loop_now_ms() + cr.hold_ms;
+    a->listed = true;
     struct cr_ack **tail = &cr.acks;
     while (*tail)
         tail = &(*tail)->next;
     *tail = a;
+    cr_ack_arm();
 }
 
 /* Answer the held acks: those whose state is on a majority (gen <= upto),
- * or all of them with why when upto is 0. */
-static void cr_acks_answer(uint64_t upto, const char *why)
+ * or, when upto is 0, those due by `due` (every one when due is
+ * UINT64_MAX) with CTRL_UNCONFIRMED and why. */
+static void cr_acks_answer(uint64_t upto, uint64_t due, const char *why)
 {
     struct cr_ack **pp = &cr.acks;
     while (*pp) {
         struct cr_ack *a = *pp;
-        if (!a->ready || (upto && a->gen > upto)) {   /* (ready: done ran in ctrl_op_finish) */
+        if (!a->ready || (upto ? a->gen > upto : a->deadline_ms > due)) {
             pp = &a->next;
             continue;
         }
         *pp = a->next;
-        if (a->done) {
-            if (upto)
-                a->done(a->arg, a->rc, a->msg);
-            else {
-                char msg[900];
-                snprintf(msg, sizeof(msg), "%s%s%s", a->ready ? "applied on this instance, but " : "", why,
-                         a->ready ? "" : " (not applied)");
-                a->done(a->arg, CTRL_UNAVAILABLE, msg);
-            }
-        }
+        if (upto)
+            a->done(a->arg, a->rc, a->msg);
+        else
+            cr_unconfirmed(a, why);
         free(a);
     }
+    cr_ack_arm();
+}
+
+static void cr_on_ack_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    char why[900];
+    snprintf(why, sizeof(why), "it was not confirmed on a majority of the lease tables within %u ms (%s); the "
+             "state is written again every %u ms while this instance leads; the next leader may not have it: "
+             "check the cluster-state alarm", cr.hold_ms,
+             cr.last_error[0] ? cr.last_error : "no answer yet", cr.renew_ms);
+    cr_acks_answer(0, loop_now_ms(), why);
+}
+
+void ctrl_replica_stopping(void)
+{
+    cr_acks_answer(0, UINT64_MAX, "regiond is stopping before the change was confirmed on a majority of the "
+                                  "lease tables: the next leader may not have it");
 }
 
 static void cr_alarm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -211,20 +304,33 @@ static void cr_read(const replica_result_t *r)
     ctrl_takeover_ready();   /* a new number block, saved and replicated, then the first decision */
 }
 
+/* A write's result.  One that comes after send_until but before the
+ * lease's verdict (its expiry timer, or a renewal that moves send_until)
+ * waits for that verdict: RENEWED takes it (no other leader can have read
+ * the state meanwhile: the renewal kept a majority), LOST drops it. */
 static void cr_written(const replica_result_t *r)
 {
-    if (!lease_leading() || lease_epoch() != r->epoch)
+    if (!cr.term || r->epoch != cr.term)
+        return;   /* a write of an earlier term */
+    if (!lease_leading() || lease_epoch() != r->epoch) {
+        cr.late = *r;
+        cr.late.doc = NULL;
+        cr.have_late = true;
         return;
+    }
     if (!r->ok) {
+        snprintf(cr.last_error, sizeof(cr.last_error), "the last write reached %zu of %zu lease tables: %.400s",
+                 r->accepted, r->tables, r->error);
         cr_alarm("the controller's state (seq %" PRIu64 ") reached %zu of %zu lease tables: %s; "
                  "written again in %u ms", r->seq, r->accepted, r->tables, r->error, cr.renew_ms);
         cr_retry(false);
         return;
     }
+    cr.last_error[0] = '\0';
     cr.have_epoch = r->epoch;
     cr.have_seq = r->seq;
     alarm_resolve(alarm_key(ALARM_CLUSTER_STATE).s, "the controller's state is on a majority of the lease tables");
-    cr_acks_answer(r->gen, NULL);
+    cr_acks_answer(r->gen, 0, NULL);
     if (r->tag > cr.limit) {
         bool waited = ctl.seq >= cr.limit;
         cr.limit = r->tag;
@@ -263,15 +369,21 @@ void ctrl_replica_on_lease(lease_note_t what)
         log_msg(LOG_NOTICE, "msg=\"new term: reading the replicated controller state before any decision\" "
                 "epoch=%" PRIu64, cr.term);
         replica_read();
+    } else if (what == LEASE_NOTE_RENEWED && cr.have_late && lease_leading() && lease_epoch() == cr.late.epoch) {
+        replica_result_t late = cr.late;
+        cr.have_late = false;
+        cr_written(&late);   /* the term went on: the write that came late counts */
     } else if (what == LEASE_NOTE_LOST) {
         cr.hold = false;
         cr.term = 0;
         cr.limit = 0;
+        cr.have_late = false;
         replica_drop();
         if (cr.retry)
             evtimer_del(cr.retry);
-        cr_acks_answer(0, "this instance stopped leading before the change was on a majority of the lease "
-                          "tables: the next leader may not have it; check the leader's /v1/status");
+        cr_acks_answer(0, UINT64_MAX, "this instance stopped leading before the change was on a majority of "
+                                      "the lease tables: the next leader may not have it; check the leader's "
+                                      "/v1/status");
     }
 }
 
@@ -291,10 +403,12 @@ int ctrl_replica_init(const cfg_t *cfg)
     if (!cfg->cluster.enabled)
         return 0;
     cr.retry = evtimer_new(loop_base(), cr_on_retry, NULL);
-    if (!cr.retry || replica_init(cfg, cr_on_replica) == -1)
+    cr.ack_timer = evtimer_new(loop_base(), cr_on_ack_deadline, NULL);
+    if (!cr.retry || !cr.ack_timer || replica_init(cfg, cr_on_replica) == -1)
         return -1;
     cr.on = true;
     cr.renew_ms = cfg->cluster.renew_ms;
+    cr.hold_ms = cfg->cluster.lease_ms;
     return 0;
 }
 
@@ -306,16 +420,18 @@ void ctrl_replica_configure(const cfg_t *cfg)
         return;
     }
     cr.renew_ms = cfg->cluster.enabled ? cfg->cluster.renew_ms : cr.renew_ms;
+    cr.hold_ms = cfg->cluster.enabled ? cfg->cluster.lease_ms : cr.hold_ms;
     if (cfg->cluster.enabled)
         replica_configure(cfg);
 }
 
 void ctrl_replica_fini(void)
 {
-    cr_acks_answer(0, "regiond is stopping before the change was on a majority of the lease tables: the next "
-                      "leader may not have it");
+    ctrl_replica_stopping();   /* none left after SIGTERM's: whatever came after it */
     replica_fini();
     if (cr.retry)
         event_free(cr.retry);
+    if (cr.ack_timer)
+        event_free(cr.ack_timer);
     memset(&cr, 0, sizeof(cr));
 }

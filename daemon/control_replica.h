@@ -35,13 +35,29 @@ uint64_t ctrl_replica_limit(void);
  * the takeover read taken, only). */
 void ctrl_replica_push(void);
 
-/* An operator change saved locally is about to be applied and answered
- * (*done, *arg): while leading, the answer is held until a write of the
- * state that includes it (the push that follows) is on a majority of the
- * lease tables, so an acknowledged change survives a takeover; if this
- * instance stops leading first, the answer says the change may be lost
- * (CTRL_UNAVAILABLE).  Without a cluster, or on allocation failure, nothing
- * changes (answered at once). */
-void ctrl_replica_defer(ctrl_done_fn *done, void **arg);
+/* The term an operator change is accepted in: the lease's epoch while this
+ * instance leads and has taken the term's replicated state, else 0 (no
+ * cluster, not leading). */
+uint64_t ctrl_replica_term(void);
+
+/* An operator change is accepted (ctrl_submit; *done, *arg its answer):
+ * while leading, its answer is wrapped to be held (ctrl_replica_defer).
+ * 0, or -1 out of memory (nothing changed: the caller refuses the change). */
+int ctrl_replica_accept(ctrl_done_fn *done, void **arg);
+
+/* The change's local save finished and it is about to be applied and
+ * answered through (done, arg): when it was accepted in the term that still
+ * runs, the answer is held until a write of the state that includes it
+ * (the push that follows) is on a majority of the lease tables, so an
+ * acknowledged change survives a takeover.  Answered CTRL_UNCONFIRMED
+ * (503, applied on this instance) instead when its term ended before its
+ * save finished, when the term ends before that write, when the write is not
+ * confirmed within lease_ms of the save, or at SIGTERM.  A change not
+ * accepted while leading is answered as saved. */
+void ctrl_replica_defer(ctrl_done_fn done, void *arg);
+
+/* SIGTERM, on the loop: every held answer is answered now (503), while the
+ * API can still send it. */
+void ctrl_replica_stopping(void);
 
 #endif

@@ -173,7 +173,7 @@ static void ctrl_written(void *arg, int rc, const char *err)
         if (!op->done) {
             /* answered at SIGTERM: applied nowhere (ctrl_stopping) */
         } else if (rc == 0) {
-            ctrl_replica_defer(&op->done, &op->arg);   /* leading: answered once on a majority */
+            ctrl_replica_defer(op->done, op->arg);   /* leading: answered once on a majority */
             ctrl_op_finish(op);
         } else {
             char msg[700];
@@ -208,6 +208,11 @@ void ctrl_submit(ctrl_op_t *op)
 {
     if (ctl.stopping) {   /* SIGTERM came: nothing new is written */
         op->done(op->arg, CTRL_UNAVAILABLE, "not applied: regiond is stopping");
+        free(op);
+        return;
+    }
+    if (ctrl_replica_accept(&op->done, &op->arg) == -1) {   /* leading: the answer waits for a majority */
+        op->done(op->arg, CTRL_UNAVAILABLE, "not applied: out of memory");
         free(op);
         return;
     }

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "daemon/control.h"
+#include "daemon/control_replica.h"
 #include "core/feed.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -124,6 +125,12 @@ static void dr_on_released(void *arg, ctrl_rc_t rc, const char *msg)
         dr_answer(d, DRILL_UNAVAILABLE, msg);
         return;
     }
+    if (rc == CTRL_UNCONFIRMED) {   /* released here (so the drill ended here), not confirmed on a majority */
+        char m2[1300];
+        snprintf(m2, sizeof(m2), "drill %" PRIu64 " stopped on this instance: %s", d->id, msg);
+        dr_note(d, "unconfirmed", msg);
+        dr_answer(d, DRILL_UNAVAILABLE, m2);
+    }
     dr_ended(d);
 }
 
@@ -168,7 +175,14 @@ static void dr_on_override(void *arg, ctrl_rc_t rc, const char *m)
     if (!d || !d->starting)
         return;   /* regiond is stopping */
     d->starting = false;
-    char msg[400];
+    char msg[1300];
+    if (rc == CTRL_UNCONFIRMED) {   /* its drain is in effect here: the drill runs, its end releases it */
+        snprintf(msg, sizeof(msg), "drill %" PRIu64 " started on this instance: %s", d->id, m);
+        dr_note(d, "unconfirmed", m);
+        dr_save(d);
+        dr_answer(d, DRILL_UNAVAILABLE, msg);
+        return;
+    }
     if (rc != CTRL_OK) {
         dr_note(d, "refused", m);
         d->state = DR_STOPPED;
@@ -193,6 +207,12 @@ static void dr_on_written(void *arg, int rc, const char *err)
         snprintf(msg, sizeof(msg), "not started: the drill could not be saved (%.600s)", err);
         dr_answer(d, DRILL_UNAVAILABLE, msg);
         dr_drop(d);
+        return;
+    }
+    if (!d->fail && d->term != ctrl_replica_term()) {   /* the term it was accepted in ended meanwhile */
+        snprintf(msg, sizeof(msg), "not started: this instance stopped leading (epoch %" PRIu64 ") before the "
+                 "drill's drain was set; ask the leader", d->term);
+        dr_on_override(arg, CTRL_UNAVAILABLE, msg);
         return;
     }
     d->expires_mono_ms = loop_now_ms() + (uint64_t)d->duration_s * 1000u;
@@ -307,6 +327,7 @@ void drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_ru
     d->starting = true;
     d->done = done;
     d->done_arg = arg;
+    d->term = ctrl_replica_term();
     if (dr_save_then(d, dr_on_written, (void *)(uintptr_t)d->id) == -1) {
         dr_answer(d, DRILL_UNAVAILABLE, "not started: the drill could not be saved (out of memory)");
         dr_drop(d);

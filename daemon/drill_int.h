@@ -36,6 +36,7 @@ typedef struct {
     dr_state_t end_how;           /* ending: DR_DONE or DR_STOPPED */
     drill_done_fn done;           /* who waits for the start or stop (NULL: nobody) */
     void *done_arg;
+    uint64_t term;                /* leading a cluster: the term the start was accepted in (0: none) */
 } drill_t;
 
 /* The drills, oldest first.  Owner: drill.c. */

@@ -464,6 +464,7 @@ static void m_on_signal(evutil_socket_t sig, short what, void *arg)
     feed_emit(EV_DAEMON_STOP, NULL);
     api_drain_begin();
     ctrl_stopping();    /* waiting changes and drills answered 503 while the API can still send it */
+    ctrl_replica_stopping();   /* answers held for a majority of the lease tables, too */
     drill_stopping();
     event_base_loopexit(loop_base(), NULL);
 }

@@ -1,0 +1,150 @@
+"""The held operator answers' kit (issue 17, docs/ha.md "Replicated controller
+state"): test_ha's cluster with ONE regiond instance (ctl-1) leading over
+three lease tables on the strict DynamoDB peer (nginx serves three healthy
+regions; the strict Route 53 peer), lease_ms 10 s (the hold's deadline);
+the operator's actions on the lease tables (the aws CLI for the #control
+items, botocore in-process for the lease items, where the step-down must
+come well inside a window); a control request on its own thread (Ask); the
+checks of a drill answered 503."""
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from harness import TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port, wait_for, weighted_zone
+import lease_kit
+from lease_kit import REGIONS as LEASE_REGIONS, TABLE, lease
+from test_ha import IPS, KEYS, NAME, REGIONS, TOKENS, TOKS, Cluster
+from test_ha_state import control_items, majority
+
+LEASE_MS = 10000          # the hold's deadline is lease_ms: long enough to act before it on a busy machine
+HOLD_S = LEASE_MS / 1000
+FIRST_S = (2 * LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 10   # empty tables: lease_ms, a split vote at worst
+STALL_S = 5               # each fsync (a state write makes two: the file and its directory)
+WAIT_S = 20
+
+
+class Held(Cluster):
+    """test_ha's cluster with ONE instance (ctl-1) and lease_ms LEASE_MS: nobody but the test's actors
+    can take the lease from it."""
+
+    def __init__(self):
+        self.ports = [free_port() for _ in REGIONS]
+        self.ngx = Nginx(self.ports)
+        self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
+                               creds=[TEST_KEY] + list(KEYS.values()))
+        self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
+        for r in LEASE_REGIONS:
+            self.ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
+                         "--key-schema", "AttributeName=name,KeyType=HASH",
+                         "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        self.ds = [self.start(1)]
+        import boto3   # the operator's SDK clients, made now: their start-up is not in any timed window
+        self.sdk = {r: boto3.session.Session().client(
+            "dynamodb", endpoint_url=self.ddb.url(r), region_name=r, aws_access_key_id=TEST_KEY["access_key"],
+            aws_secret_access_key=TEST_KEY["secret_key"]) for r in LEASE_REGIONS}
+
+    def start(self, i):
+        eps = {f"dynamodb.{r}": self.ddb.url(r) for r in LEASE_REGIONS}
+        eps["route53"] = self.r53.url
+        cfg = lease_kit.config(i, self.ddb, endpoints=eps, lease_ms=LEASE_MS)
+        cfg["controller"].update({"token_file": TOKENS, "log_level": "info"})
+        cfg["probe_defaults"] = {"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2}
+        cfg["route53"] = {"hosted_zone_id": self.r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
+                          "reconcile_s": 5}
+        cfg["decision"] = {"hold_down_s": 1, "settle_ms": 200, "max_changes": 0}
+        cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
+                           "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, self.ports, IPS)]
+        d = Daemon(cfg, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
+                             "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
+                             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
+        d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
+        return d
+
+    def leader(self):
+        """ctl-1 once it leads and its state (its epoch) is on a majority of the #control items."""
+        a = self.ds[0]
+        wait_for(lambda: (lease(a) or {}).get("leading"), FIRST_S, f"{a.iid} leads")
+        ea = lease(a)["epoch"]
+        wait_for(lambda: majority(control_items(self), lambda it: it["epoch"] == ea), WAIT_S,
+                 f"{a.iid}'s state (epoch {ea}) on a majority of the #control items")
+        return a, ea
+
+    def take_lease_by_hand(self, epoch):
+        """An operator writes every lease item with a higher epoch and a long lease_ms (botocore in-process,
+        what the aws CLI runs on, a tenth of its start-up time: the step-down must come well inside the
+        test's windows): the leader's renewals fail, it steps down and does not take them back.  Returns
+        the seconds it took."""
+        t0 = time.monotonic()
+        item = {"name": {"S": lease_kit.NAME}, "owner": {"S": "an operator"}, "rvn": {"S": "written-by-hand"},
+                "epoch": {"N": str(epoch)}, "lease_ms": {"N": "600000"}}
+        for r in LEASE_REGIONS:
+            self.sdk[r].put_item(TableName=TABLE, Item=item)
+        took = time.monotonic() - t0
+        print(f"the operator's lease items (epoch {epoch}) written in {took:.2f} s")
+        return took
+
+
+class Ask:
+    """A control request sent on its own thread; code/body once answered, error when the connection failed."""
+
+    def __init__(self, d, method, path, body, timeout=60):
+        self.code = self.body = self.error = None
+        self.done_at = None
+        self.sent_at = time.monotonic()
+        data = json.dumps(body).encode() if body is not None else None
+        self.req = urllib.request.Request(d.base + path, data=data, method=method,
+                                          headers={"Authorization": f"Bearer {TOKS['ops']}",
+                                                   "Content-Type": "application/json"})
+        self.t = threading.Thread(target=self._run, args=(timeout,), daemon=True)
+        self.t.start()
+
+    def _run(self, timeout):
+        try:
+            with urllib.request.urlopen(self.req, timeout=timeout) as r:
+                self.code, self.body = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            self.code, self.body = e.code, json.loads(e.read() or b"null")
+        except Exception as e:   # the connection closed or timed out: no answer
+            self.error = repr(e)
+        self.done_at = time.monotonic()
+
+    def answered(self):
+        return self.done_at is not None
+
+    def wait(self, timeout, what):
+        self.t.join(timeout)
+        if self.t.is_alive():
+            raise AssertionError(f"no answer within {timeout}s to {what}")
+        return self
+
+
+def no_pin(it, weight):
+    ovs = (it["doc"] or {}).get("overrides", [])
+    return not any(o.get("action") == "pin" and o.get("weight") == weight for o in ovs)
+
+
+def check_drill_active(c, a, ea, region, ask):
+    """The drill answered 503 is recorded active with its drain in effect; the peer's items lack it."""
+    check_eq(ask.code, 503, "the drill whose drain is on no majority is answered 503, not 201")
+    err = (ask.body or {}).get("error", "")
+    check("started on this instance" in err and "applied on this instance (draining" in err,
+          f"the 503 says the drill runs here and why ({err!r})")
+    code, body = a.get("/v1/drills")
+    drills = json.loads(body)
+    drills = drills.get("drills", drills) if isinstance(drills, dict) else drills
+    mine = [x for x in drills if x.get("region") == region]
+    check(len(mine) == 1 and mine[0].get("state") == "active",
+          f"the drill is recorded active, its drain being in effect ({[(x.get('id'), x.get('state')) for x in mine]})")
+    ov = [o for o in a.status()["failover"]["overrides"] if o.get("region") == region]
+    check(len(ov) == 1 and ov[0].get("action") == "drain" and str(ov[0].get("note", "")).startswith("drill "),
+          f"the drill's drain is the override in effect ({ov})")
+    if mine:
+        code, body = a.get(f"/v1/drills/{mine[0]['id']}")
+        text = body.decode(errors="replace")
+        check(code == 200 and "refused" not in text and "unconfirmed" in text,
+              "its timeline says unconfirmed, not refused")
+    check(majority(control_items(c), lambda it: not any(
+        o.get("region") == region for o in (it["doc"] or {}).get("overrides", []))) is not None,
+          "no majority of the peer's #control items holds the drill's drain")
