@@ -239,6 +239,14 @@ class ClusterSoak:
         self.due.append((("step", self.step + after), "restart", m))
         return f"kill -9 {m.iid}, restart in {after} steps"
 
+    def ev_kill_leader(self):
+        m = self.leader()
+        self.judge.leader_gone(m.iid)
+        m.kill()
+        self.count("kill9_forced")
+        self.due.append((("step", self.step + 1), "restart", m))
+        return f"kill -9 {m.iid} (the leader: no takeover so far), restart in 1 step"
+
     def ev_pause(self):
         secs = self.rng.uniform(0.5, 2.0) if self.rng.random() < 0.6 else self.rng.uniform(6.0, 9.0)
         m = self.victim("pause")
@@ -357,6 +365,8 @@ class ClusterSoak:
                 x -= w
                 if x <= 0:
                     break
+            if self.step >= self.args.steps // 2 and len(self.judge.owners) < 2 and self.leader():
+                fn = ClusterSoak.ev_kill_leader     # no takeover drawn yet: one is forced (the same draws)
             what = fn(self)
             self.timeline.append({"step": self.step, "t": time.monotonic(), "what": what})
             v0 = len(self.violations)
