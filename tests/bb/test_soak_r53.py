@@ -57,6 +57,7 @@ class Instance:
 
     def __init__(self, name, ngx, ports, peer):
         self.name, self.ngx, self.ports, self.peer = name, ngx, ports, peer
+        self.min_healthy = MIN_HEALTHY[name]
         self.gen = 0
         self.gen_start = {0: 0.0}
         self.dir = tmpdir(f"soak-{name}-")
@@ -222,7 +223,7 @@ class Checker:
         self.checks += 3
         if serving_a < 1:
             self._bad(f"{writer}'s batch left every record of the group at 0 ({after})", e)
-        mh = MIN_HEALTHY[inst.name]
+        mh = inst.min_healthy                 # each instance's own (the cluster soak's too)
         if serving_a < mh and serving_a < serving_b:
             self._bad(f"{writer}'s batch left {serving_a} serving, below min_healthy_regions {mh} "
                       f"(before {before}, after {after})", e)
