@@ -6,9 +6,25 @@ guard_bump true with the term's epoch, the change id the peer gave the bump, and
 while the peer (aws CLI get-change) has long said INSYNC.  The next batch, a drain of a failed
 region, is followed as before: last_change INSYNC, guard_bump false.  Judged on the Route 53 peer's
 change log and get-change."""
-from harness import check, check_eq, run_tests, wait_for
+import signal
+
+from harness import check, check_eq, run_tests, stop, wait_for
 from lease_kit import lease
 from test_ha import APPLY_BOUND_S, NAME, REGIONS, Cluster, bumped, epoch_of, one_leader, weights_of
+
+
+STOP_S = 30   # a peer or an ASan regiond on a 2-core machine under a load of 25+ can take over 5 s to exit
+
+
+def teardown(c):
+    """Cluster.stop with room for a loaded machine: each process by its pid, waited for up to STOP_S."""
+    for d in c.ds:
+        if d.proc.poll() is None:
+            check_eq(d.stop(timeout=STOP_S), 0, f"{d.iid} stops cleanly")
+    for p in (c.ddb, c.r53):
+        stop(p.proc, timeout=STOP_S)
+        p.log.close()
+    stop(c.ngx.proc, signal.SIGQUIT, timeout=STOP_S)
 
 
 def last_change(d):
@@ -49,7 +65,7 @@ def test_bump_status_says_accepted():
                  "the drain's last_change is a weight change, not the bump")
         check_eq(peer_status(c, ch["change_id"]), "INSYNC", "the peer says the drain is INSYNC")
     finally:
-        c.stop()
+        teardown(c)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 
 from harness import TEST_KEY, check, check_eq, run_tests, wait_for
 from lease_kit import REGIONS as LEASE_REGIONS
+from test_ha_bump_status import teardown
 from test_ha import IPS, NAME, REGIONS, Cluster, bumped, epoch_of, one_leader, weights_of
 from test_ha_state import ITEM, WAIT_S, active_alarm, control_items, decisions, lease, leader_after_kill, majority
 
@@ -93,7 +94,7 @@ def test_operator_change_while_bump_pending():
         check(all(x["key"] in (b.key, TEST_KEY["access_key"]) for x in allc[n0:]),
               "after the kill only the new leader and the operator changed the group")
     finally:
-        c.stop()
+        teardown(c)
 
 
 if __name__ == "__main__":

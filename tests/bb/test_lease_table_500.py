@@ -15,7 +15,7 @@ sample."""
 import json
 import time
 
-from harness import check, check_eq, events_ring, run_tests, wait_for
+from harness import check, check_eq, events_ring, run_tests, stop, wait_for
 from lease_kit import REGIONS, TABLE, TAKEOVER_S, items_fast, majority_owner, sample_until, start, start_peer, watch
 
 KEY = "aws-dynamodb"
@@ -23,6 +23,7 @@ BAD = REGIONS[2]
 FIRST_S = TAKEOVER_S * 2 + 5   # empty tables: a full lease, perhaps a split vote, on a busy machine
 ROUND_S = 10                   # a few renew rounds (1 s each), with room for a shared machine and ASan
 WATCH_S = 10                   # how long the fault is held while transitions are counted
+STOP_S = 30                    # the peer or an ASan regiond under a load of 25+ can take over 5 s to exit
 
 
 def feed(d):
@@ -104,8 +105,9 @@ def test_one_lease_table_500():
     finally:
         for d in ds:
             if d.proc.poll() is None:
-                check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
-        peer.stop()
+                check_eq(d.stop(timeout=STOP_S), 0, f"{d.iid} stops cleanly")
+        stop(peer.proc, timeout=STOP_S)
+        peer.log.close()
 
 
 def test_two_tables_then_one():
@@ -141,8 +143,9 @@ def test_two_tables_then_one():
         check(kinds.count("alarm_raised") <= 3, f"at most three raises: one table, both, the one left ({kinds})")
     finally:
         if d.proc.poll() is None:
-            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
-        peer.stop()
+            check_eq(d.stop(timeout=STOP_S), 0, f"{d.iid} stops cleanly")
+        stop(peer.proc, timeout=STOP_S)
+        peer.log.close()
 
 
 if __name__ == "__main__":
