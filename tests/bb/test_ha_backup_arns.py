@@ -10,7 +10,6 @@ and its request log (each request's signing key and BackupArn):
     after the takeover), both named with the nightly schedule's prefix, and one with another name;
   - every DeleteBackup names a nightly backup regiond made, and each backup is deleted once."""
 import json
-import os
 import re
 import time
 
