@@ -32,6 +32,16 @@ int backup_init(const cfg_t *cfg);
  * (docs/ha.md).  NULL: always open. */
 typedef bool (*backup_gate_fn)(void);
 void backup_set_gate(backup_gate_fn gate);
+
+/* Several controllers (backup_replica.c, docs/ha.md): fn is called when
+ * the schedules' records change; the records as the "backups" member of
+ * the replicated state (NULL out of memory), its checks (0, or -1 with
+ * why); a new leader adds o's records of its configured schedules to its
+ * own, so its retention prunes what the last leader's schedule made. */
+void backup_set_changed(void (*fn)(void));
+cJSON *backup_replica_json(void);
+int backup_replica_check(const cJSON *o, char *why, size_t len);
+void backup_replica_take(const cJSON *o);
 void pitr_set_gate(backup_gate_fn gate);
 void backup_configure(const cfg_t *cfg);
 void backup_fini(void);

@@ -77,6 +77,8 @@ extern bks_t bks;
 
 /* backup_state.c: state_dir/backups.json and the per-schedule records. */
 void bk_save(void);                  /* through the writer thread, never waited for */
+/* backup_replica.c: the records changed (bk_save): the daemon's hook. */
+void bk_records_changed(void);
 cJSON *bk_doc(void);                  /* the records as they are (NULL: out of memory) */
 int bk_save_doc(const cJSON *doc, state_done_fn then, void *arg);
 void bk_load(const cJSON *mem);       /* mem: a reload's records from memory; NULL: the file */

@@ -149,6 +149,7 @@ void bk_save(void)
     cJSON *o = bk_doc();
     bk_save_doc(o, NULL, NULL);
     cJSON_Delete(o);
+    bk_records_changed();   /* replicated too, while leading (backup_set_changed) */
 }
 
 static void bk_str(const cJSON *o, const char *k, char *out, size_t len)

@@ -30,11 +30,14 @@
 
 #include <event2/event.h>
 
+#include "backup/backup.h"
 #include "cluster/replica.h"
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/state.h"
+#include "daemon/drill.h"
+#include "failover/route53.h"
 
 #define CR_CHANGES 100   /* applied-change times replicated (control.json keeps up to 1000) */
 
@@ -229,6 +232,35 @@ static void cr_retry(bool read)
         evtimer_add(cr.retry, &tv);
 }
 
+/* Beside control.json's members: the active drills and what the Route 53
+ * actuator knows (its change in flight included).  On failure the doc
+ * stays without them: a next leader then judges by its own files. */
+static void cr_add_sections(cJSON *doc)
+{
+    cJSON *dr = doc ? drill_replica_json() : NULL, *r53 = doc ? route53_replica_doc() : NULL;
+    cJSON *bk = doc ? backup_replica_json() : NULL;
+    if (dr)
+        cJSON_AddItemToObject(doc, "drills", dr);
+    if (r53)
+        cJSON_AddItemToObject(doc, "route53", r53);
+    if (bk)
+        cJSON_AddItemToObject(doc, "backups", bk);
+}
+
+/* The replicated members beyond control.json's: the checks of their own
+ * modules (0, or -1 with why). */
+static int cr_check_sections(const cJSON *o, char *why, size_t len)
+{
+    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "drills");
+    const cJSON *r53 = cJSON_GetObjectItemCaseSensitive(o, "route53");
+    const cJSON *bk = cJSON_GetObjectItemCaseSensitive(o, "backups");
+    if (dr && drill_replica_check(dr, why, len) == -1)
+        return -1;
+    if (bk && backup_replica_check(bk, why, len) == -1)
+        return -1;
+    return r53 && route53_replica_check(r53, why, len) == -1 ? -1 : 0;
+}
+
 void ctrl_replica_push(void)
 {
     if (!cr.on || cr.hold || !lease_leading())
@@ -237,6 +269,7 @@ void ctrl_replica_push(void)
     cJSON *ch = cJSON_GetObjectItemCaseSensitive(doc, "changes");
     while (cJSON_GetArraySize(ch) > CR_CHANGES)
         cJSON_DeleteItemFromArray(ch, 0);
+    cr_add_sections(doc);
     char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
     uint64_t reserved = (uint64_t)state_get_num(doc, "decision_reserved");
     cJSON_Delete(doc);
@@ -267,8 +300,17 @@ static bool cr_take(const replica_result_t *r, char *why, size_t len)
         snprintf(why, len, "doc: not a JSON object");
     else if (ctrl_check_doc(o, why, len) == -1 && !why[0])
         snprintf(why, len, "doc: failed its checks");
-    if (!why[0])
+    else if (!why[0] && cr_check_sections(o, why, len) == -1 && !why[0])
+        snprintf(why, len, "doc: failed its checks");
+    if (!why[0]) {
         ctrl_take_replicated(o);
+        const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "drills");
+        if (dr)
+            drill_replica_take(dr, cr.term);
+        if (cJSON_GetObjectItemCaseSensitive(o, "backups"))
+            backup_replica_take(cJSON_GetObjectItemCaseSensitive(o, "backups"));
+        route53_takeover(cJSON_GetObjectItemCaseSensitive(o, "route53"));   /* NULL: by our own files */
+    }
     cJSON_Delete(o);
     return !why[0];
 }
@@ -301,6 +343,7 @@ static void cr_read(const replica_result_t *r)
         alarm_resolve(alarm_key(ALARM_CLUSTER_STATE).s, "the replicated controller state was read");
     }
     cr.hold = false;
+    route53_takeover(NULL);   /* when not taken above: the live records judged by this instance's files */
     ctrl_takeover_ready();   /* a new number block, saved and replicated, then the first decision */
 }
 
@@ -409,6 +452,7 @@ int ctrl_replica_init(const cfg_t *cfg)
     cr.on = true;
     cr.renew_ms = cfg->cluster.renew_ms;
     cr.hold_ms = cfg->cluster.lease_ms;
+    backup_set_changed(ctrl_replica_push);   /* a schedule's new record reaches the next leader */
     return 0;
 }
 

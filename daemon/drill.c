@@ -105,6 +105,7 @@ static void dr_ended(drill_t *d)
     }
     feed_emit(EV_DRILL_END, e);
     dr_save(d);
+    ctrl_replica_push();   /* the next leader must not resume it (the release's own push may have gone first) */
     char msg[200];
     snprintf(msg, sizeof(msg), "drill %" PRIu64 " stopped: restoring %s", d->id, d->region);
     dr_answer(d, DRILL_OK, msg);
@@ -237,6 +238,7 @@ static void dr_on_written(void *arg, int rc, const char *err)
     if (ri >= 0)
         targets_set_drill_fail((size_t)ri, true);
     dr_note(d, "fault_injected", "probes of the region now count as failed (simulated outage)");
+    ctrl_replica_push();   /* a drain drill is replicated with its override's save */
     snprintf(msg, sizeof(msg), "drill %" PRIu64 " started: failing %s for %u s", d->id, d->region, d->duration_s);
     dr_save(d);
     dr_answer(d, DRILL_OK, msg);
@@ -357,10 +359,23 @@ static void dr_expiry_done(void *arg, drill_rc_t rc, uint64_t id, const char *ms
     (void)arg, (void)rc, (void)id, (void)msg;   /* a failure is logged by dr_on_released */
 }
 
+/* While a drill runs, its time left is replicated every DR_PUSH_MS (a
+ * no-op unless leading): a drill resumed by the next leader ends at most
+ * that much plus the takeover late. */
+#define DR_PUSH_MS 1000u
+
 static void dr_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
+    static uint64_t pushed_ms;
     uint64_t now = loop_now_ms();   /* monotonic: a wall-clock step never ends a drill early */
+    bool active = false;
+    for (size_t i = 0; i < DR.n; i++)
+        active |= DR.d[i].state == DR_ACTIVE && !DR.d[i].dry_run;
+    if (active && now >= pushed_ms + DR_PUSH_MS) {
+        pushed_ms = now;
+        ctrl_replica_push();
+    }
     for (size_t i = 0; i < DR.n; i++)
         if (DR.d[i].state == DR_ACTIVE && !DR.d[i].starting && !DR.d[i].ending && now >= DR.d[i].expires_mono_ms &&
             now >= DR.d[i].retry_mono_ms)

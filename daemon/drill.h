@@ -41,6 +41,14 @@ void drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_ru
 /* End drill id early. */
 void drill_stop(uint64_t id, const char *who, drill_done_fn done, void *arg);
 
+/* Replicated state (drill_replica.c, docs/ha.md): the active drills as
+ * the "drills" member (NULL out of memory); its checks (0, or -1 with why);
+ * a new leader of term epoch takes o (checked): resumes its drills with the
+ * time left as written, ends its own active drills that o lacks. */
+cJSON *drill_replica_json(void);
+int drill_replica_check(const cJSON *o, char *why, size_t len);
+void drill_replica_take(const cJSON *o, uint64_t epoch);
+
 cJSON *drill_list_json(void);                 /* every drill, newest first, without timelines */
 cJSON *drill_report_json(uint64_t id);        /* one drill with its timeline and milestones; NULL if none */
 

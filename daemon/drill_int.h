@@ -62,6 +62,12 @@ void dr_forget_file(uint64_t id);
  * that fails its checks is corrupt (safe mode).  Fills DR.d, DR.n, DR.next_id. */
 void dr_load(void);
 
+/* drill_state.c: drill d as its file holds it (without a timeline when
+ * d->timeline is NULL); one drill's members, types and ranges (0, or -1
+ * with why). */
+cJSON *dr_doc(const drill_t *d);
+int dr_check(const cJSON *x, char *why, size_t len);
+
 /* drill.c: add a timeline entry to d. */
 void dr_note(drill_t *d, const char *type, const char *text);
 

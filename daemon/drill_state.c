@@ -23,7 +23,7 @@
 #define DR_WALL_MAX 253402300799999.0      /* 9999-12-31 in ms */
 #define DR_REMAIN_MAX (7.0 * 86400 * 1000)
 
-static cJSON *dr_doc(const drill_t *d)
+cJSON *dr_doc(const drill_t *d)
 {
     cJSON *x = cJSON_CreateObject();
     if (!x)
@@ -44,7 +44,8 @@ static cJSON *dr_doc(const drill_t *d)
                             d->state == DR_ACTIVE && d->expires_mono_ms > now ? (double)(d->expires_mono_ms - now) : 0);
     cJSON_AddNumberToObject(x, "duration_s", d->duration_s);
     cJSON_AddStringToObject(x, "result", d->result);
-    cJSON_AddItemToObject(x, "timeline", cJSON_Duplicate(d->timeline, 1));
+    if (d->timeline)   /* NULL: the replicated copy, without its timeline */
+        cJSON_AddItemToObject(x, "timeline", cJSON_Duplicate(d->timeline, 1));
     return x;
 }
 
@@ -80,7 +81,7 @@ void dr_forget_file(uint64_t id)
 }
 
 /* One drill's members: types and ranges. */
-static int dr_check(const cJSON *x, char *why, size_t len)
+int dr_check(const cJSON *x, char *why, size_t len)
 {
     const cJSON *tl = cJSON_GetObjectItemCaseSensitive(x, "timeline");
     const char *bad = !state_int_in(cJSON_GetObjectItemCaseSensitive(x, "id"), 1, DR_ID_MAX)

@@ -51,6 +51,7 @@ void leader_pre_init(const cfg_t *cfg)
         return;
     ld_on = true;
     route53_set_term(1, 0);   /* a follower until the lease says otherwise */
+    route53_set_takeover_wait(true);   /* each term's first read waits for the replicated state */
     backup_set_gate(leader_may_act);
     pitr_set_gate(leader_may_act);
 }

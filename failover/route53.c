@@ -80,7 +80,8 @@ bool route53_idle(void)
     /* with a lease term: also inside the send window, this term's guard
      * bumped, and not fenced */
     return r53s.phase == R53_IDLE && r53s.read_ok &&
-           (!r53s.epoch || (r53_may_send() && !r53s.bump_due && !r53s.fenced));
+           (!r53s.epoch || (r53_may_send() && !r53s.bump_due && !r53s.fenced && !r53s.await_state &&
+                            !r53s.judge_due));
 }
 
 route53_phase_t route53_phase(void) { return r53s.phase; }
@@ -110,11 +111,13 @@ int r53_intent_write(state_done_fn then, void *arg)
     /* a record for the next start, written off the loop; then runs once it is durable (or failed) */
     int rc = state_write_json(R53_INTENT_FILE, o, STATE_JSON_COMPACT, then, arg);
     cJSON_Delete(o);
+    r53s.intent_live = true;   /* replicated too (route53_replica_doc) */
     return rc;
 }
 
 void r53_intent_clear(void)
 {
+    r53s.intent_live = false;
     state_write_async(R53_INTENT_FILE, "{}", 2);
 }
 
@@ -243,8 +246,9 @@ static void r53_reconcile_failed(const char *error)
 static void r53_on_reconcile(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    if (r53s.phase != R53_IDLE || r53s.retry_fn || r53s.fenced || !r53_may_send())
-        return;   /* busy, waiting, or no Route 53 call allowed now (lease) */
+    if (r53s.phase != R53_IDLE || r53s.retry_fn || r53s.fenced || r53s.await_state || r53s.judge_due ||
+        !r53_may_send())
+        return;   /* busy, waiting (a takeover's state), or no Route 53 call allowed now (lease) */
     if (!r53s.read_ok) {
         r53_start_read();
         return;
@@ -359,5 +363,6 @@ void route53_fini(void)
     r53_list_free(&r53s.acc);
     r53_rrset_clear(&r53s.guard_live);
     r53_rrset_clear(&r53s.guard_new);
+    cJSON_Delete(r53s.rep);
     memset(&r53s, 0, sizeof(r53s));
 }

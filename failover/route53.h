@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "config/cfg.h"
 
 typedef enum {
@@ -106,6 +108,20 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify);
  * E > 0 (e.g. 1) first, so that not even the start-up read is sent; the
  * term it later acquires has a higher epoch. */
 void route53_set_term(uint64_t epoch, uint64_t send_until_ms);
+
+/* A takeover is a restart (docs/ha.md, "Replicated controller state"):
+ * with route53_set_takeover_wait(true) (a cluster), every new term above 1
+ * forgets the live records and makes no Route 53 call (not even its bump)
+ * until route53_takeover(doc) comes; then it reads the group and judges it
+ * as a restart does, against doc (the last leader's route53_replica_doc(),
+ * checked with route53_replica_check) or, with doc NULL, against this
+ * instance's own files: a weight that the last leader knew or had in
+ * flight is not drift. */
+void route53_set_takeover_wait(bool on);
+bool route53_awaits_takeover(void);
+cJSON *route53_replica_doc(void);   /* NULL when nothing is known (or out of memory) */
+int route53_replica_check(const cJSON *o, char *why, size_t len);
+void route53_takeover(const cJSON *doc);
 
 /* The guard record's name for route53.record_name RECORD_NAME (for the IAM
  * policy and docs): 0, or -1 when the name leaves no room for it (out "") */

@@ -81,6 +81,15 @@ typedef struct {
     char *send_body;
     struct event *intent_timer;
 
+    /* a lease term's takeover (route53_replica.c): no change (only the
+     * guard bump) until route53_takeover(); rep, when set, is the last
+     * leader's replicated state that the judged read (judge_due) uses
+     * instead of this instance's own files */
+    bool await_state;
+    bool judge_due;               /* the takeover's judged read is due once idle (after the bump) */
+    bool intent_live;             /* the intent record of a batch is written and not cleared */
+    cJSON *rep;
+
     uint64_t changes_total, drift_total;
 } r53_state_t;
 
@@ -116,6 +125,12 @@ const char *r53_slot_type(int s);
  * from it (or, with nothing saved, from the configured weights) are drift. */
 void r53_known_save(void);
 void r53_start_drift(const r53_list_t *acc);
+/* The checks of route53-known.json and route53-change.json (0, or -1 with
+ * why), also applied to the replicated copies (route53_replica.c). */
+int r53_known_check(const cJSON *o, char *why, size_t len);
+int r53_intent_check(const cJSON *o, char *why, size_t len);
+/* route53_replica.c: does a new term wait for route53_takeover()? */
+bool r53_takeover_waits(void);
 
 /* route53_batch.c: the batch for weights `want` over every record of the
  * group as `known` holds it (changed: exact DELETE + new CREATE; unchanged:

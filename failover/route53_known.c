@@ -45,7 +45,7 @@ void r53_known_save(void)
 }
 
 /* route53-known.json's members and ranges (a corrupt file: state safe mode). */
-static int r53_known_check(const cJSON *o, char *why, size_t len)
+int r53_known_check(const cJSON *o, char *why, size_t len)
 {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions"), *x, *v;
     if (!cJSON_IsObject(o) || (rs && !cJSON_IsObject(rs))) {
@@ -68,7 +68,7 @@ static int r53_known_check(const cJSON *o, char *why, size_t len)
 }
 
 /* route53-change.json's members and ranges. */
-static int r53_intent_check(const cJSON *o, char *why, size_t len)
+int r53_intent_check(const cJSON *o, char *why, size_t len)
 {
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
@@ -93,7 +93,10 @@ static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
 {
     const cfg_route53_t *rc = &r53s.cfg->route53;
     cJSON *o = NULL;
-    state_load_json(R53_KNOWN_FILE, r53_known_check, &o);   /* corrupt: moved aside, alarm, safe mode */
+    if (r53s.rep)   /* a takeover: what the old leader knew (checked by route53_replica_check) */
+        o = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r53s.rep, "known"), 1);
+    else
+        state_load_json(R53_KNOWN_FILE, r53_known_check, &o);   /* corrupt: moved aside, alarm, safe mode */
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "record_name");
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "record_type");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions");
@@ -118,7 +121,10 @@ static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
 static bool r53_check_intent(const r53_list_t *acc, int *want)
 {
     cJSON *o = NULL;
-    state_load_json(R53_INTENT_FILE, r53_intent_check, &o);
+    if (r53s.rep)   /* a takeover: the old leader's change in flight (our own file is older) */
+        o = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r53s.rep, "intent"), 1);
+    else
+        state_load_json(R53_INTENT_FILE, r53_intent_check, &o);
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decision");
     bool landed = false;
@@ -141,8 +147,9 @@ static bool r53_check_intent(const r53_list_t *acc, int *want)
         snprintf(r53s.change.status, sizeof(r53s.change.status), "%s", landed ? "LANDED" : "LOST");
         for (size_t k = 0; k < r53s.n; k++)
             r53s.change.weights_from[k] = r53s.change.weights_to[k] = want[k];
-        log_msg(LOG_NOTICE, "msg=\"change in flight at the last stop %s\" decision=%" PRIu64,
-                landed ? "landed" : "did not land", r53s.change.decision);
+        log_msg(LOG_NOTICE, "msg=\"change in flight %s %s\" decision=%" PRIu64,
+                r53s.rep ? "of the last leader" : "at the last stop", landed ? "landed" : "did not land",
+                r53s.change.decision);
         r53_change_event(landed ? EV_ROUTE53_CHANGE_LANDED : EV_ROUTE53_CHANGE_LOST);
         r53_intent_clear();
     }
@@ -191,11 +198,14 @@ void r53_start_drift(const r53_list_t *acc)
             /* expected: our own change if it landed, else what we knew, else the configured weight */
             long e = landed && want[i] >= 0 ? want[i] : saved && exp[i][s] != -2 ? exp[i][s] : cfgw;
             if (live != e) {
-                r53_report_drift(i, e, live, saved ? "changed while regiond was stopped"
+                r53_report_drift(i, e, live, saved && r53s.rep ? "changed while no instance led (takeover)"
+                                                   : saved ? "changed while regiond was stopped"
                                                    : "live weight differs from the configured one at first start");
                 break;
             }
         }
     }
     r53_known_save();
+    cJSON_Delete(r53s.rep);   /* used once: later reads are this term's own */
+    r53s.rep = NULL;
 }

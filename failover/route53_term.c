@@ -66,12 +66,19 @@ void r53_kick(void)
     if (!r53s.epoch || !r53s.cfg || !r53s.cfg->route53.enabled || r53s.phase != R53_IDLE || r53s.retry_fn ||
         r53s.fenced || !r53_may_send())
         return;
-    if (!r53s.read_ok) {
+    if (!r53s.read_ok && !r53s.await_state) {
+        r53_start_read();
+        return;
+    }
+    if (r53s.judge_due && !r53s.await_state && !r53s.bump_due) {
+        /* the takeover's read: judged against the last leader's state, as a restart's */
+        r53s.judge_due = false;
+        r53s.read_ok = false;
         r53_start_read();
         return;
     }
     if (!r53s.bump_due)
-        return;
+        return;   /* (the bump goes first, even while the takeover's state is read) */
     if (r53s.bump_attempts == 0)
         r53_bump();
     else
@@ -95,6 +102,11 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
         r53s.bump_due = true;
         r53s.bump_attempts = 0;
         r53s.fenced = false;
+        /* a takeover is a restart: after the bump, the live records are
+         * read again and judged against what the last leader knew
+         * (route53_takeover), before the term's first change */
+        r53s.await_state = r53_takeover_waits() && epoch > 1;
+        r53s.judge_due = false;
         if (r53s.send_body) {
             /* a batch built in the last term still waits for its intent
              * record: it must not go out before this term's bump */
