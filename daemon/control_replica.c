@@ -453,6 +453,7 @@ int ctrl_replica_init(const cfg_t *cfg)
     cr.renew_ms = cfg->cluster.renew_ms;
     cr.hold_ms = cfg->cluster.lease_ms;
     backup_set_changed(ctrl_replica_push);   /* a schedule's new record reaches the next leader */
+    route53_set_changed(ctrl_replica_push);   /* a batch's intent too, before the batch is sent */
     return 0;
 }
 

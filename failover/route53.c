@@ -111,7 +111,8 @@ int r53_intent_write(state_done_fn then, void *arg)
     /* a record for the next start, written off the loop; then runs once it is durable (or failed) */
     int rc = state_write_json(R53_INTENT_FILE, o, STATE_JSON_COMPACT, then, arg);
     cJSON_Delete(o);
-    r53s.intent_live = true;   /* replicated too (route53_replica_doc) */
+    r53s.intent_live = true;   /* replicated too (route53_replica_doc), at once */
+    r53_replica_changed();
     return rc;
 }
 

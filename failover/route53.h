@@ -120,6 +120,10 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms);
 void route53_set_takeover_wait(bool on);
 bool route53_awaits_takeover(void);
 cJSON *route53_replica_doc(void);   /* NULL when nothing is known (or out of memory) */
+/* fn runs when the change in flight is recorded (before its batch is
+ * sent), so the controller can hand route53_replica_doc() to the lease
+ * tables at once; NULL: nobody is told */
+void route53_set_changed(void (*fn)(void));
 int route53_replica_check(const cJSON *o, char *why, size_t len);
 void route53_takeover(const cJSON *doc);
 

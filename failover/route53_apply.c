@@ -290,6 +290,7 @@ static int r53_fresh_adopt(const r53_list_t *acc)
          * leader wrote is not drift (drift flags already set are kept and
          * the bump rewrites nothing) */
         r53s.read_ok = false;
+        r53s.known_hold = r53s.await_state || r53s.judge_due;
         r53_adopt_listing(acc, false);
     } else if (r53_adopt_listing(acc, true)) {
         r53s.notify(R53_NOTE_LIVE);

@@ -87,6 +87,8 @@ typedef struct {
      * instead of this instance's own files */
     bool await_state;
     bool judge_due;               /* the takeover's judged read is due once idle (after the bump) */
+    bool known_hold;              /* the bump's read is not saved as our known records: the judged
+                                   * read compares the live group with the file as it was */
     bool intent_live;             /* the intent record of a batch is written and not cleared */
     cJSON *rep;
 
@@ -155,6 +157,7 @@ void r53_free_created(void);
  * send window open (always with epoch 0)? */
 void r53_guard_setup(void);
 void r53_guard_adopt(const r53_list_t *page);
+void r53_replica_changed(void);   /* route53_set_changed's callback, if any */
 int r53_guard_make(uint64_t epoch, r53_rrset_t *out);
 int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch);
 bool r53_may_send(void);

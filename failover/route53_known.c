@@ -22,6 +22,8 @@
 
 void r53_known_save(void)
 {
+    if (r53s.known_hold)
+        return;   /* a term's bump read: the judged read that follows saves */
     const cfg_route53_t *rc = &r53s.cfg->route53;
     cJSON *o = cJSON_CreateObject(), *rs = o ? cJSON_AddObjectToObject(o, "regions") : NULL;
     if (!rs) {
@@ -164,6 +166,7 @@ void r53_start_drift(const r53_list_t *acc)
     int want[R53_MAXR];
     for (size_t i = 0; i < R53_MAXR; i++)
         want[i] = -1;
+    r53s.known_hold = false;
     bool saved = r53_known_load(exp, drift);
     bool landed = r53_check_intent(acc, want);
     /* Not landed yet is not "never": a batch a reload cancelled (or a kill
@@ -208,4 +211,5 @@ void r53_start_drift(const r53_list_t *acc)
     r53_known_save();
     cJSON_Delete(r53s.rep);   /* used once: later reads are this term's own */
     r53s.rep = NULL;
+    r53_replica_changed();    /* the judged view replaces what was passed on meanwhile */
 }

@@ -20,6 +20,19 @@
 
 static bool wait_takeover;   /* outlives r53s (route53_init zeroes it) */
 
+static void (*changed)(void);   /* outlives r53s too */
+
+void route53_set_changed(void (*fn)(void))
+{
+    changed = fn;
+}
+
+void r53_replica_changed(void)
+{
+    if (changed)
+        changed();
+}
+
 bool r53_takeover_waits(void)
 {
     return wait_takeover;
@@ -58,6 +71,13 @@ static cJSON *r53_known_doc(void)
 
 cJSON *route53_replica_doc(void)
 {
+    /* A term whose judged read has not run yet knows only what its bump
+     * read, taken unjudged: it passes on what it took over (or nothing), so
+     * a leader killed before judging cannot hand its unjudged view on as
+     * regiond's own (the three-instance soak, seed 11: an operator's weight
+     * overwritten two terms later) */
+    if (r53s.await_state || r53s.judge_due || r53s.known_hold)
+        return r53s.rep ? cJSON_Duplicate(r53s.rep, 1) : NULL;
     if (!r53s.cfg || !r53s.cfg->route53.enabled || !r53s.read_ok)
         return NULL;   /* nothing known to pass on: the next leader judges by its own files */
     cJSON *o = cJSON_CreateObject(), *in = o ? cJSON_AddObjectToObject(o, "intent") : NULL;
@@ -116,10 +136,13 @@ void route53_takeover(const cJSON *o)
     r53s.await_state = false;
     cJSON_Delete(r53s.rep);
     r53s.rep = o ? cJSON_Duplicate(o, 1) : NULL;
-    /* with the last leader's state: read the group again and judge it as a
-     * restart would; without: as before, the term starts from the live
-     * group as its bump (or a start-up read) found it */
-    r53s.judge_due = r53s.rep != NULL;
+    /* read the group again and judge it as a restart would: against the
+     * last leader's state when given, else against this instance's own
+     * files (or, with none, the configured weights: a cluster's first term
+     * holds an operator's change made before it as drift, as a single
+     * instance's first start does; the soak's seed 11 saw the bump's view
+     * taken as regiond's own and the operator's weights overwritten) */
+    r53s.judge_due = true;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "change");
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "intent"), "weights");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id"), *st = cJSON_GetObjectItemCaseSensitive(c, "status");

@@ -44,7 +44,7 @@ from harness import (REGIONCTL, TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, c
                      token_file)
 import lease_kit  # noqa: E402
 import test_soak_r53 as soak  # noqa: E402
-from soak_cluster_kit import ClusterJudge, guard_of  # noqa: E402
+from soak_cluster_kit import ClusterJudge  # noqa: E402
 from test_soak_r53 import IPS, NAME, REGIONS, WEIGHTS  # noqa: E402
 
 GUARD = "_regiond-epoch." + NAME
@@ -146,7 +146,6 @@ class ClusterSoak:
         self.released = {}
         self.op_t = 0.0
         self.due = []                   # (step or time, action, member)
-        self.bump_mono = {}             # epoch -> when its guard bump landed (the peer's clock)
         self.drifted = set()            # regions the last sampled leader holds as drift
         zone = harness.weighted_zone(NAME, {r: (ip, w) for r, ip, w in zip(REGIONS, IPS, WEIGHTS)})
         self.r53 = self.peer = Route53Peer(zone, creds=[TEST_KEY] + list(KEYS.values()), pending_ms=300)
@@ -303,20 +302,24 @@ class ClusterSoak:
             m = self.checker.by_key.get(e["key"])
             if m is not None and not e.get("refused"):
                 self.judge.batch(e, m)
-                self.known_defect_takeover(e)
             self.checker.feed([] if e.get("refused") else [e], [e] if e.get("refused") else [])
         for x in self.checker.violations[v0:]:
             self.violations.append(x)
         self.judge.counts["refused"] += sum(1 for r in rejected if r["key"] in self.checker.by_key)
         self.judge.items(*lease_kit.majority_owner(lease_kit.items_fast(self.ddb)))
         weights = self.r53.weights(NAME)
-        held = self.drifted if self.judge.leader else set()
-        for r in held:
+        # A region the leader holds as drift is left alone when an operator
+        # set it last (the Checker judges that); one regiond itself wrote
+        # last is no drift, so its drain is judged (docs/ha.md: a new term
+        # judges the live group against the last leader's known weights).
+        held = set()
+        for r in (self.drifted if self.judge.leader else set()):
             lw = self.checker.last.get(r, ("init", None, 0.0))
-            if self.down_since.get(r) is not None and lw[0] != "operator" and weights.get(r, 0) > 0:
-                self.count("drain_not_judged_held_as_drift")   # docs/ha.md, known defect 14
-                print(f"KNOWN DEFECT 14 (docs/ha.md): {self.judge.leader[:2]} holds {r} (down) as drift at "
-                      f"{lw[1]}, last written by {lw[0]}: its drain is not judged", flush=True)
+            if lw[0] == "operator":
+                held.add(r)
+            elif self.down_since.get(r) is not None and weights.get(r, 0) > 0:
+                print(f"note: {self.judge.leader[:2]} holds {r} (down) as drift, last written by {lw[0]} "
+                      f"at {lw[1]}: its drain is judged", flush=True)
         self.judge.drains(time.monotonic(), {r: t for r, t in self.down_since.items() if r not in held},
                           weights, self.checker.last, self.released, self.op_t)
         n = len(changes) + len(rejected)
@@ -326,33 +329,6 @@ class ClusterSoak:
                          "\n".join(m.d.read_log().splitlines()[-40:]))
                 m.state = "killed"
         return n
-
-    def known_defect_takeover(self, e):
-        """docs/ha.md, known defect 13: a new term's guard bump takes the live
-        group as regiond's own, so an operator's change that landed before the
-        bump of the term that overwrites it is not held against that term (it
-        is counted and printed, as if released at the bump).  A change made
-        after the bump is judged in full."""
-        ga, _ = guard_of(e["after"], GUARD)
-        if "guard bump" in (e.get("comment") or ""):
-            self.bump_mono.setdefault(ga, e["mono"])
-            return
-        bm = self.bump_mono.get(ga)
-        before, after = self.checker._group(e["before"]), self.checker._group(e["after"])
-        for sid, w in after.items():
-            lw, lv, lt = self.checker.last.get(sid, ("init", None, 0.0))
-            if bm is None or lw != "operator" or lt >= bm or before.get(sid) != lv or w == lv:
-                continue
-            m = self.checker.by_key[e["key"]]
-            if lv in self.checker.own.get(("cluster", sid), {WEIGHTS[REGIONS.index(sid)]}) or \
-                    self.checker.released.get(("cluster", sid), -1.0) > lt or \
-                    (w == 0 and m.was_down(sid, e["mono"] - soak.DRAIN_LAG_S, e["mono"])):
-                continue                    # the soak's Checker takes it as the cluster's own or required
-            self.count("known_defect_13_overwrite")
-            print(f"KNOWN DEFECT 13 (docs/ha.md): epoch {ga} writes {sid} {lv} -> {w}, the operator's value "
-                  f"from {bm - lt:.1f} s before the term's guard bump", flush=True)
-            self.checker.released[("cluster", sid)] = bm
-            self.released[sid] = max(self.released.get(sid, -1.0), bm)
 
     def run(self):
         t0 = time.monotonic()
@@ -399,6 +375,10 @@ class ClusterSoak:
             m = self.leader()
             if m is not None and done_for != (m.iid, self.judge.leader[1]):
                 done_for, todo = (m.iid, self.judge.leader[1]), list(REGIONS)   # a new leader: all again
+            if m is not None:
+                # an operator change the leader read only after its release is
+                # drift again (as it should be): the operator releases it again
+                todo += [r for r in sorted(self.drifted) if r not in todo]
             for r in list(todo if m is not None else []):
                 t = time.monotonic()
                 if m.release(r)[0]:       # refused (409) while a new leader reads the replicated state: again
