@@ -8,10 +8,19 @@
 
 #include "core/loop.h"
 
-/* The holder: ourselves while leading; else the owner whose live item (its
- * rvn changed within lease_ms on our clock, not released) is on a majority
- * (none when the last calls reached fewer than a majority: see
- * lease_update_holder). */
+/* An item that counts toward a holder: live (its rvn changed within lease_ms
+ * on our clock, not released), and not one this process wrote itself: when
+ * we do not lead, our own term is over, however fresh our last write looks
+ * (a renewal answered after a SIGSTOP, or in the round that lost). */
+static bool live_other(const lease_tab_t *t, uint64_t now)
+{
+    return t->seen.present && !t->seen.released && t->owner[0] && !lease_takeable(&t->seen, now, lease_st.lease_ms)
+           && !(t->mine[0] && strcmp(t->owner, lease_st.id) == 0 && strcmp(t->seen.rvn, t->mine) == 0);
+}
+
+/* The holder: ourselves while leading; else the owner whose live item (see
+ * live_other) is on a majority (none when the last calls reached fewer than
+ * a majority: see lease_update_holder). */
 static void find_holder(lease_holder_t *h)
 {
     uint64_t now = loop_now_ms();
@@ -27,12 +36,11 @@ static void find_holder(lease_holder_t *h)
         const lease_tab_t *a = &lease_st.tabs[i];
         size_t votes = 0;
         uint64_t top = 0;
-        if (!a->seen.present || a->seen.released || !a->owner[0] || lease_takeable(&a->seen, now, lease_st.lease_ms))
+        if (!live_other(a, now))
             continue;
         for (size_t j = 0; j < lease_st.n; j++) {
             const lease_tab_t *b = &lease_st.tabs[j];
-            if (b->seen.present && !b->seen.released && strcmp(a->owner, b->owner) == 0
-                && !lease_takeable(&b->seen, now, lease_st.lease_ms)) {
+            if (live_other(b, now) && strcmp(a->owner, b->owner) == 0) {
                 votes++;
                 top = b->epoch > top ? b->epoch : top;
             }

@@ -88,11 +88,13 @@ def test_backups_and_pitr_leader_only():
         rest = [d for d in ds if d is not a]
         ls, took = sample_until(rest, lambda ls: len(ls) == 1, TAKEOVER_S + 5, "a new leader")
         b = ls[0]
+        # (from here on: a call the killed leader sent just before the kill may reach the peer's log after t_kill)
+        t_lead = time.monotonic()
         wait_for(lambda: any(op == "DescribeContinuousBackups" for op, _ in acts(peer, b.key, t_kill)), 20,
                  f"the new leader {b.iid} checks PITR")
         wait_for(lambda: len(ours(peer)) == 2, 20, "the new leader's catch-up run")
         time.sleep(2)
-        after = {k for _, k in acts(peer, since=t_kill)}
+        after = {k for _, k in acts(peer, since=t_lead)}
         check_eq(after, {b.key}, f"after the takeover only {b.iid} calls the backup and PITR API")
         check_eq(len(ours(peer)), 2, "one catch-up run by the new leader: an extra backup, none missing")
         third = next(d for d in rest if d is not b)

@@ -148,6 +148,9 @@ def takeover(rig, a, b, eb, feed):
     check_eq((epoch_of(mine[0]["after"]), weights_of(mine[0]["before"]) == weights_of(mine[0]["after"])),
              (ea, True), f"{a.iid}'s first batch after the reload is the guard bump to {ea}")
     feed.wait("lease_won", lambda e: e["epoch"] == ea, 5, f"{a.iid}'s lease_won for {ea}")
+    # (a round that read b's releases half done wins a majority; the last table is taken a round later)
+    wait_for(lambda: live_items(rig.ddb, a.iid, ea) == set(LEASE_REGIONS), ROUND_S + LEASE_MS / 1000,
+             f"{a.iid} holding every table")
     return ea
 
 

@@ -826,4 +826,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is stopped by now (servers closed, dynalites waited for): skip the interpreter's teardown
+    # of botocore's models, which took 1.5-3.5 s on a loaded 2-core machine and so went past the test
+    # harness's 5 s bound for the peer to exit on SIGTERM.
+    os._exit(rc)
