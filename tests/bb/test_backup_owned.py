@@ -154,6 +154,11 @@ def test_kill_during_create_backup():
     peer.call("POST", "/_peer/inject", {"region": "us-east-1", "ops": ["CreateBackup"], "slow": 1, "slow_ms": 2500})
     run_now(d)
     wait_for(lambda: jobs(d)["nightly"]["phase"] == "creating", 5, "CreateBackup in flight")
+    # "creating" is set before the request is on the wire: kill only once the
+    # peer holds it (its slow fault taken; it answers 2.5 s later), or the
+    # kill may come before the request was sent (a CI run saw no backup)
+    wait_for(lambda: peer.call("GET", "/_peer/inject")["us-east-1"]["counts"]["slow"] == 0, 5,
+             "the CreateBackup request reached the peer")
     stop(d.proc, sig=signal.SIGKILL)
     d.log.close()
     b = wait_for(lambda: [x for x in listed(peer) if x["BackupName"].startswith("regiond-orders-nightly.")], 10,
