@@ -230,6 +230,11 @@ def test_reload_during_submit_own_change_not_drift():
     peer.inject(slow=1, slow_ms=2500, ops=["ChangeResourceRecordSets"])
     ngx.down(ports[1])
     wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
+    # "submitting" is set before the request is on the wire: reload only once
+    # the peer holds it (its slow fault taken; it applies it 2.5 s later), or
+    # the reload may cancel a batch never sent (an ASan run saw no drain)
+    wait_for(lambda: peer.call("GET", "/_peer/inject")["counts"]["slow"] == 0, 10,
+             "the batch reached the peer")
     cfg["decision"]["dry_run"] = True
     d.reload(cfg)
     wait_for(lambda: "event=route53_change_lost" in d.read_log(), 10, "the reload found it not landed")
