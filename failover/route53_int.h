@@ -157,6 +157,7 @@ void r53_free_created(void);
  * send window open (always with epoch 0)? */
 void r53_guard_setup(void);
 void r53_guard_adopt(const r53_list_t *page);
+cJSON *r53_known_doc(void);        /* route53_known.c: known weights and drift flags */
 void r53_replica_changed(void);   /* route53_set_changed's callback, if any */
 int r53_guard_make(uint64_t epoch, r53_rrset_t *out);
 int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch);

@@ -20,16 +20,15 @@
 #include "core/log.h"
 #include "core/state.h"
 
-void r53_known_save(void)
+/* What regiond knows of its records (route53-known.json's document, and
+ * the replicated state's `route53.known`); NULL when out of memory. */
+cJSON *r53_known_doc(void)
 {
-    if (r53s.known_hold)
-        return;   /* a term's bump read: the judged read that follows saves */
     const cfg_route53_t *rc = &r53s.cfg->route53;
     cJSON *o = cJSON_CreateObject(), *rs = o ? cJSON_AddObjectToObject(o, "regions") : NULL;
     if (!rs) {
         cJSON_Delete(o);
-        log_msg(LOG_ERR, "msg=\"cannot save route53 state: out of memory\"");
-        return;
+        return NULL;
     }
     cJSON_AddStringToObject(o, "record_name", rc->record_name);
     cJSON_AddStringToObject(o, "record_type", rc->record_type);
@@ -40,6 +39,18 @@ void r53_known_save(void)
             cJSON_AddItemToArray(w, cJSON_CreateNumber(r53s.have[i][s] ? (double)r53s.known[i][s].weight : -1));
         if (x)
             cJSON_AddBoolToObject(x, "drift", r53s.drift[i]);
+    }
+    return o;
+}
+
+void r53_known_save(void)
+{
+    if (r53s.known_hold)
+        return;   /* a term's bump read: the judged read that follows saves */
+    cJSON *o = r53_known_doc();
+    if (!o) {
+        log_msg(LOG_ERR, "msg=\"cannot save route53 state: out of memory\"");
+        return;
     }
     if (state_write_json(R53_KNOWN_FILE, o, STATE_JSON_COMPACT, NULL, NULL) != 0)   /* ordered before later writes; a failure alarms */
         log_msg(LOG_ERR, "msg=\"cannot save route53 state\" file=%s", R53_KNOWN_FILE);

@@ -48,27 +48,6 @@ bool route53_awaits_takeover(void)
     return r53s.await_state;
 }
 
-static cJSON *r53_known_doc(void)
-{
-    const cfg_route53_t *rc = &r53s.cfg->route53;
-    cJSON *o = cJSON_CreateObject(), *rs = o ? cJSON_AddObjectToObject(o, "regions") : NULL;
-    if (!rs) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    cJSON_AddStringToObject(o, "record_name", rc->record_name);
-    cJSON_AddStringToObject(o, "record_type", rc->record_type);
-    for (size_t i = 0; i < r53s.n; i++) {
-        cJSON *x = cJSON_AddObjectToObject(rs, rc->regions[i].set_identifier);
-        cJSON *w = x ? cJSON_AddArrayToObject(x, "weights") : NULL;
-        for (int s = 0; w && s < R53_SLOTS; s++)
-            cJSON_AddItemToArray(w, cJSON_CreateNumber(r53s.have[i][s] ? (double)r53s.known[i][s].weight : -1));
-        if (x)
-            cJSON_AddBoolToObject(x, "drift", r53s.drift[i]);
-    }
-    return o;
-}
-
 cJSON *route53_replica_doc(void)
 {
     /* A term whose judged read has not run yet knows only what its bump
