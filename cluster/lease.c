@@ -153,6 +153,8 @@ static void start_round(void)
 static void alarm_update(void)
 {
     alarm_key_t k = alarm_key(ALARM_CLUSTER_LEASE);
+    if (lease_tset_alarm())   /* another set of lease tables seen (lease_tset.c) */
+        return;
     if (lease_reachable() >= lease_majority(lease_st.n)) {
         alarm_resolve(k.s, "a majority of the lease tables answers");
         return;
@@ -185,7 +187,7 @@ static bool start_takes(void)
     uint64_t epoch = lease_st.epoch;
     if (!lease_st.leader) {
         epoch = lease_next_epoch(epochs, ok, lease_st.n, lease_st.epoch_floor);
-        if (epoch == 0 || n_cand < lease_majority(lease_st.n))
+        if (epoch == 0 || n_cand < lease_st.take_need)   /* a majority, or all (lease_tset.c) */
             return false;
     }
     if (n_cand == 0)
@@ -243,7 +245,7 @@ static void evaluate(void)
         }
     } else {
         uint64_t end = lease_st.pending_epoch ? term_end(lease_st.pending_epoch, &held) : 0;
-        if (end != 0 && now < end)
+        if (end != 0 && now < end && held >= lease_st.take_need)
             become_leader(end);
         else if (term_end(0, &held), held > 0)
             split_vote(held);
@@ -256,6 +258,9 @@ static void evaluate(void)
 /* After the reads: a higher epoch than ours held elsewhere means a newer term. */
 static void after_reads(void)
 {
+    bool other_set = lease_tset_round();   /* a live item of another set of tables (lease_tset.c) */
+    if (other_set)
+        lose(lease_st.set_refusal);
     for (size_t i = 0; lease_st.leader && i < lease_st.n; i++) {
         const lease_tab_t *t = &lease_st.tabs[i];
         if (t->read_ok && t->seen.present && t->epoch > lease_st.epoch) {
@@ -271,7 +276,7 @@ static void after_reads(void)
         alarm_update();
         return;
     }
-    if (!start_takes())
+    if (other_set || !start_takes())
         evaluate();
 }
 

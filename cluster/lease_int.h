@@ -12,6 +12,7 @@
 #include "aws/ddb_call.h"
 #include "cluster/lease.h"
 #include "cluster/lease_calc.h"
+#include "cluster/lease_set.h"
 #include "config/cfg.h"
 
 typedef enum { LT_IDLE, LT_READ, LT_RENEW, LT_TAKE, LT_RELEASE } lt_op_t;
@@ -45,6 +46,9 @@ typedef struct {
     uint64_t sent_ms;
     uint32_t wrote_lease_ms, wrote_margin_ms;   /* the settings the write in flight carries */
     uint64_t calls, failures, conflicts;
+    /* the set of lease tables the item last read or written names (lease_tset.c) */
+    lease_set_kind_t set;
+    char set_name[LEASE_SET_NAME_MAX + 1], set_list[LEASE_SET_LIST_MAX + 1], set_why[160];
 } lease_tab_t;
 
 typedef struct {
@@ -75,6 +79,11 @@ typedef struct {
     char lost_why[448];
     uint32_t reach_mask;          /* tables that answered, as last notified (LEASE_NOTE_TABLES) */
     bool reach_known;             /* reach_mask was notified once */
+    /* ours, and what the last round's reads said about other sets (lease_tset.c) */
+    char set_fp[LEASE_SET_FP_LEN], set_list[LEASE_SET_LIST_MAX + 1];
+    size_t take_need;             /* tables a follower's take must win this round: a majority, or all */
+    bool set_live;                /* a live item of another set: no take, no renewal */
+    char set_refusal[1500];        /* why ("" none) */
 } lease_state_t;
 
 extern lease_state_t lease_st;
@@ -97,6 +106,18 @@ void lease_update_holder(void);
 /* lease.c: a leader whose send_until passed while its timers had not run
  * yet (a resumed SIGSTOP) loses now, before anybody is told it leads. */
 void lease_check_expiry(void);
+
+/* lease_tset.c: the set attributes (cluster, tables, tset) into an item
+ * being written (0, -1 out of memory); the set an item read names (item
+ * NULL: no item); after a round's reads, judge the sets seen: true when an
+ * item of another set is live (no take, no renewal); sets take_need and
+ * set_refusal.  lease_tset_alarm: raise cluster-lease when the sets seen
+ * keep this instance from leading (false: nothing to say). */
+int lease_tset_put(cJSON *item);
+void lease_tset_read(lease_tab_t *t, const cJSON *item);
+bool lease_tset_round(void);
+bool lease_tset_alarm(void);
+void lease_tset_status(cJSON *o);
 
 /* lease_view.c: tables whose last call got an answer. */
 size_t lease_reachable(void);

@@ -60,6 +60,7 @@ static cJSON *put_item(const char *table, const char *rvn, uint64_t epoch, bool 
     ok = ok && attr(it, "lease_ms", "N", num);
     if (ok && lease_st.advertise[0])
         ok = attr(it, "advertise", "S", lease_st.advertise) != NULL;
+    ok = ok && lease_tset_put(it) == 0;   /* the set of tables we lead over (lease_tset.c) */
     if (ok && released) {
         cJSON *r = cJSON_AddObjectToObject(it, "released");
         ok = r && cJSON_AddBoolToObject(r, "BOOL", 1);
@@ -124,6 +125,7 @@ static void read_item(lease_tab_t *t, const cJSON *resp)
     snprintf(t->owner, sizeof(t->owner), "%s", owner ? owner : "");
     snprintf(t->advertise, sizeof(t->advertise), "%s", adv ? adv : "");
     t->epoch = ep ? strtoull(ep, NULL, 10) : 0;
+    lease_tset_read(t, present ? it : NULL);
 }
 
 static void finish(lease_tab_t *t, int ok, int unknown, const cJSON *resp, const char *error)
@@ -139,6 +141,8 @@ static void finish(lease_tab_t *t, int ok, int unknown, const cJSON *resp, const
         t->last_error[0] = '\0';
     if (ok && t->op == LT_READ)
         read_item(t, resp);
+    else if (ok)
+        t->set = LEASE_SET_OWN;   /* we wrote it: it names our set */
     lease_io_done(t, ok, !ok && unknown && t->op != LT_READ, conflict);
 }
 

@@ -199,6 +199,8 @@ static cJSON *table_json(const lease_tab_t *t)
         cJSON_AddNullToObject(o, "owner");
     cJSON_AddBoolToObject(o, "released", t->seen.present && t->seen.released);
     cJSON_AddNumberToObject(o, "epoch", (double)t->epoch);
+    static const char *const kinds[] = {"none", "own", "other", "unreadable"};
+    cJSON_AddStringToObject(o, "set", t->seen.present ? kinds[t->set] : "none");
     if (t->last_error[0])
         cJSON_AddStringToObject(o, "last_error", t->last_error);
     else
@@ -239,6 +241,7 @@ cJSON *lease_status_json(void)
     cJSON_AddNumberToObject(o, "takeovers", (double)lease_st.takeovers);
     cJSON_AddNumberToObject(o, "lost", (double)lease_st.losses);
     cJSON_AddNumberToObject(o, "split_votes", (double)lease_st.splits);
+    lease_tset_status(o);
     return o;
 }
 
