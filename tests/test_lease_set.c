@@ -108,6 +108,24 @@ static const char *sval(const cJSON *it, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Replace key of obj with v, or free v when obj has no such key. */
+static void replace(cJSON *obj, const char *key, cJSON *v)
+{
+    if (cJSON_IsObject(obj) && cJSON_GetObjectItemCaseSensitive(obj, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
+    else
+        cJSON_Delete(v);
+}
+
+/* Add v under key to obj, or free v when obj is not a map. */
+static void add(cJSON *obj, const char *key, cJSON *v)
+{
+    if (cJSON_IsObject(obj))
+        cJSON_AddItemToObject(obj, key, v);
+    else
+        cJSON_Delete(v);
+}
+
 /* One random change to item: a byte of an attribute's string, its length,
  * its type, an extra key in its map, or the attribute gone. */
 static void mutate(cJSON *it)
@@ -122,7 +140,7 @@ static void mutate(cJSON *it)
         if (s && s[0]) {
             snprintf(buf, sizeof(buf), "%s", s);
             buf[(size_t)random() % strlen(buf)] = (char)(1 + random() % 255);
-            cJSON_ReplaceItemInObject(a, "S", cJSON_CreateString(buf));
+            replace(a, "S", cJSON_CreateString(buf));
         }
         break;
     case 2:   /* cut or grow, past the limits too */
@@ -132,20 +150,20 @@ static void mutate(cJSON *it)
             for (size_t i = strlen(buf); i < n && i + 1 < sizeof(buf); i++)
                 buf[i] = ALNUM[(size_t)random() % (sizeof(ALNUM) - 1)], buf[i + 1] = '\0';
             buf[n < sizeof(buf) ? n : sizeof(buf) - 1] = '\0';
-            cJSON_ReplaceItemInObject(a, "S", cJSON_CreateString(buf));
+            replace(a, "S", cJSON_CreateString(buf));
         }
         break;
     case 3: {   /* another type */
         static const char *const types[] = {"N", "B", "SS", "BOOL", "L", "M", "NULL", "s"};
-        cJSON *v = cJSON_DetachItemFromObject(a, "S");
-        cJSON_AddItemToObject(a, types[random() % 8], v ? v : cJSON_CreateNull());
+        cJSON *v = cJSON_IsObject(a) ? cJSON_DetachItemFromObjectCaseSensitive(a, "S") : NULL;
+        add(a, types[random() % 8], v ? v : cJSON_CreateNull());
         break;
     }
     case 4:   /* an extra key beside "S" */
-        cJSON_AddStringToObject(a, "N", "1");
+        add(a, "N", cJSON_CreateString("1"));
         break;
     case 5:   /* the value itself not a map */
-        cJSON_ReplaceItemInObject(it, k, random() % 2 ? cJSON_CreateString("x") : cJSON_CreateNumber(3));
+        replace(it, k, random() % 2 ? cJSON_CreateString("x") : cJSON_CreateNumber(3));
         break;
     default:   /* gone */
         cJSON_DeleteItemFromObject(it, k);

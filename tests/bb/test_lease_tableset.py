@@ -14,6 +14,7 @@ expires while the leader keeps the other two: an instance with five tables then 
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import DdbPeer, check, eventually, free_port, run_tests, wait_for
 from lease_kit import LEASE_MS, NAME, REGIONS, RENEW_MS, TABLE, config, lease
@@ -35,11 +36,12 @@ def fingerprint(regions):
 
 
 def start_peer():
+    """The peer with one plain lease table per region, created with the aws CLI (five at once)."""
     peer = DdbPeer(NEW, table=None, heartbeat_table=None)
-    for r in NEW:
-        peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                 "--key-schema", "AttributeName=name,KeyType=HASH",
-                 "--attribute-definitions", "AttributeName=name,AttributeType=S")
+    with ThreadPoolExecutor(len(NEW)) as ex:
+        list(ex.map(lambda r: peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode",
+                                       "PAY_PER_REQUEST", "--key-schema", "AttributeName=name,KeyType=HASH",
+                                       "--attribute-definitions", "AttributeName=name,AttributeType=S"), NEW))
     return peer
 
 
@@ -140,9 +142,10 @@ def alarm(d):
 
 
 def test_rolling_tables_change():
-    peer = start_peer()
     global T0
     T0 = time.monotonic()
+    peer = start_peer()
+    print(f"info the peer and its tables ready at {time.monotonic() - T0:.1f} s", flush=True)
     ds = [start(i, cfg_for(i, peer, OLD), OLD) for i in (1, 2, 3)]
     judge = Judge(peer, ds)
     try:
@@ -181,7 +184,8 @@ def test_rolling_tables_change():
         for d in others:   # (an instance's own items of its old term stay live for lease_ms after a reload)
             s = eventually(lambda: [a for a in alarm(d) if f"instance {ls[0].iid} holds" in a],
                            ROUND_S + LEASE_MS / 1000, f"{d.iid} (the other set) alarms naming the leader {ls[0].iid}")
-            print(f"info {d.iid}: {s or alarm(d)} {lease(d)}", flush=True)
+            if not s:
+                print(f"info {d.iid}'s alarms: {alarm(d)}; its lease: {lease(d)}", flush=True)
         # The last one reloaded: every instance has five tables; one leader holds all five.
         i2 = int(f2.iid[-1])
         reload(f2, cfg_for(i2, peer, NEW), NEW)
@@ -195,11 +199,13 @@ def test_rolling_tables_change():
             eventually(lambda: not alarm(d), ROUND_S + LEASE_MS / 1000, f"{d.iid}: its cluster-lease alarm resolved")
         print(f"info all five held by {ls[0].iid} at {time.monotonic() - T0:.1f} s", flush=True)
         check(len(judge.watch(2)) == 1, "one leader, still, by the items")
+        print(f"info checks done at {time.monotonic() - T0:.1f} s", flush=True)
     finally:
         for d in ds:
             if d.proc.poll() is None:
                 d.stop()
         peer.stop()
+        print(f"info stopped at {time.monotonic() - T0:.1f} s", flush=True)
 
 
 if __name__ == "__main__":
