@@ -109,7 +109,9 @@ void lease_sight(char *buf, size_t len);
  *  "last_leader": {"id", "advertise", "epoch", "seen"} | null (the last holder
  *  seen, and when), "sight" (lease_sight's text), "majority",
  *  "reachable", "tables": [{"region", "table", "reachable", "held",
- *  "owner", "epoch", "last_error"}], "takeovers", "lost"}; NULL when off. */
+ *  "owner", "epoch", "set" (own/other/unreadable/none: the set of lease tables its item names),
+ *  "last_error"}], "takeovers", "lost", "tables_set": {"fingerprint", "tables"} (ours),
+ *  "tables_mismatch" (why another set keeps us from taking, or null)}; NULL when off. */
 cJSON *lease_status_json(void);
 
 /* regiond_lease_* (docs/metrics.md); nothing when off. */

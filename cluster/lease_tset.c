@@ -148,10 +148,12 @@ bool lease_tset_round(void)
     lease_st.set_refusal[0] = '\0';
     if (lv) {
         differs(lv, how, sizeof(how));
+        bool self = strcmp(lv->owner, lease_st.id) == 0;   /* our items of before a reload */
         snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
-                 "instance %s holds %s/%s (epoch %" PRIu64 ") for another set of lease tables: %s; not taking or "
-                 "renewing until every instance has the same lease_tables and name",
-                 who(lv, id, sizeof(id)), lv->region, lv->table, lv->epoch, how);
+                 "instance %s%s holds %s/%s (epoch %" PRIu64 ") for another set of lease tables: %s; not taking or "
+                 "renewing until every instance has the same lease_tables and name%s",
+                 who(lv, id, sizeof(id)), self ? " (this one, before its reload)" : "", lv->region, lv->table,
+                 lv->epoch, how, self ? " (its own old items expire after lease_ms)" : "");
     } else if (dead && own < maj) {
         differs(dead, how, sizeof(how));
         snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
