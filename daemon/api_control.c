@@ -3,6 +3,7 @@
 #include "daemon/api.h"
 #include "daemon/api_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "daemon/control.h"
 #include "daemon/drill.h"
 #include "daemon/leader.h"
+#include "failover/route53.h"
 #include "config/utf8.h"
 
 static char api_who[65];             /* the token name of the control request being served */
@@ -126,9 +128,30 @@ void api_freeze_delete(api_wait_t *w, const char *path)
     api_freeze(w, false);
 }
 
+/* A release waits for the Route 53 actuator's first judged read (a start's,
+ * or a new leader's takeover read): that read loads the drift flags a
+ * release clears, so one taken before it would be answered "released" and
+ * then undone (docs/ha.md).  Refused 409 until then; true when it may go on. */
+static bool api_release_ready(api_wait_t *w)
+{
+    char msg[300];
+    if (route53_judged())
+        return true;
+    if (route53_epoch() > 1)
+        snprintf(msg, sizeof(msg), "not yet: this leader's first read of the Route 53 records (epoch %" PRIu64
+                 ") is under way, and a release now would be undone by it; try again in a moment", route53_epoch());
+    else
+        snprintf(msg, sizeof(msg), "not yet: regiond's first read of the Route 53 records is under way, and a "
+                 "release now would be undone by it; try again in a moment");
+    api_ctrl_reply(w, CTRL_REFUSED, msg);
+    return false;
+}
+
 /* DELETE /v1/overrides/REGION */
 void api_override_delete(api_wait_t *w, const char *path)
 {
+    if (!api_release_ready(w))
+        return;
     size_t rlen = 0;
     char *region = evhttp_uridecode(path + 14, 0, &rlen);
     if (region && (strlen(region) != rlen || !utf8_valid(region, rlen, NULL))) {

@@ -60,11 +60,13 @@ bool route53_needs_correction(void)
 
 void route53_clear_drift(size_t i)
 {
-    if (i < r53s.n && r53s.drift[i]) {
-        alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
-        alarm_resolve(key.s, "drift accepted by an operator");
-    }
-    if (i < r53s.n && r53s.drift[i]) {
+    if (i >= r53s.n)
+        return;
+    /* resolved even when the flag is already down: an alarm left from
+     * before a read that cleared the flag is the operator's to clear too */
+    alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
+    alarm_resolve(key.s, "drift accepted by an operator");
+    if (r53s.drift[i]) {
         r53s.drift[i] = false;
         r53_known_save();
     }
@@ -72,7 +74,14 @@ void route53_clear_drift(size_t i)
 
 bool route53_ready(void)
 {
-    return r53s.read_ok;
+    /* a term's judged read not done yet (due, or the bump's unjudged view
+     * held): the live weights and drift flags are not judged */
+    return r53s.read_ok && !r53s.await_state && !r53s.judge_due && !r53s.known_hold;
+}
+
+bool route53_judged(void)
+{
+    return !r53s.cfg || !r53s.cfg->route53.enabled || route53_ready();
 }
 
 bool route53_idle(void)
@@ -120,6 +129,13 @@ void r53_intent_clear(void)
 {
     r53s.intent_live = false;
     state_write_async(R53_INTENT_FILE, "{}", 2);
+    /* replicated at once too, as r53_intent_write's record is: a next leader
+     * must not take a refused or failed batch's intent for a landed one
+     * (docs/ha.md).  Not while a term's judged read is pending: its state
+     * passes on what it took over, and a new term's drop of a batch of the
+     * last term (route53_set_term) comes before the term reads the state */
+    if (!r53s.await_state && !r53s.judge_due && !r53s.known_hold)
+        r53_replica_changed();
 }
 
 void r53_change_event(feed_ev_t type)

@@ -106,7 +106,9 @@ int route53_init(const cfg_t *cfg, route53_notify_fn notify);
  * before route53_init (the term is kept; route53_fini forgets it): an
  * instance that starts as a follower calls route53_set_term(E, 0) with any
  * E > 0 (e.g. 1) first, so that not even the start-up read is sent; the
- * term it later acquires has a higher epoch. */
+ * term it later acquires has a higher epoch.  epoch is never 0: daemon/
+ * leader.c passes 1 (before any other call), a leading lease's epoch (2 or
+ * more) or route53_epoch() (1 or more by then). */
 void route53_set_term(uint64_t epoch, uint64_t send_until_ms);
 
 /* A takeover is a restart (docs/ha.md, "Replicated controller state"):
@@ -151,8 +153,15 @@ bool route53_needs_correction(void);
 /* Forget region i's drift (operator acknowledged it). */
 void route53_clear_drift(size_t i);
 
-/* Have the live records been read (so live weights mean something)? */
+/* Have the live records been read (so live weights mean something), and,
+ * in a lease term, judged (the takeover's judged read done: false while it
+ * is due, or while the bump's unjudged view is held)? */
 bool route53_ready(void);
+
+/* Is the first judged read done (always true without a route53 section)?
+ * Until then a release would be undone: that read loads the drift flags
+ * (from the saved files, or the last leader's state) that a release clears. */
+bool route53_judged(void);
 
 /* Is the actuator free to take a change now? */
 bool route53_idle(void);

@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/state.h"
 
@@ -164,16 +165,32 @@ static bool r53_check_intent(const r53_list_t *acc, int *want)
                 r53s.rep ? "of the last leader" : "at the last stop", landed ? "landed" : "did not land",
                 r53s.change.decision);
         r53_change_event(landed ? EV_ROUTE53_CHANGE_LANDED : EV_ROUTE53_CHANGE_LOST);
-        r53_intent_clear();
+        /* cleared, not pushed: r53_start_drift hands the judged view on once
+         * it is whole (a push from here would pass on a half-judged one) */
+        r53s.intent_live = false;
+        state_write_async(R53_INTENT_FILE, "{}", 2);
     }
     cJSON_Delete(o);
     return landed;
 }
 
+/* A region this instance held as drift (its alarm raised) that the read
+ * just judged is not drift now (a takeover's state where an operator
+ * released it on the last leader): its alarm is resolved. */
+static void r53_drift_gone(const bool *was)
+{
+    for (size_t i = 0; i < r53s.n; i++)
+        if (was[i] && !r53s.drift[i]) {
+            alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
+            alarm_resolve(key.s, r53s.rep ? "not drift: the last leader's state holds this weight (takeover)"
+                                          : "not drift: the saved records hold this weight");
+        }
+}
+
 void r53_start_drift(const r53_list_t *acc)
 {
     static long exp[R53_MAXR][R53_SLOTS];
-    bool drift[R53_MAXR] = {false};
+    bool drift[R53_MAXR] = {false}, was[R53_MAXR];
     int want[R53_MAXR];
     for (size_t i = 0; i < R53_MAXR; i++)
         want[i] = -1;
@@ -187,6 +204,7 @@ void r53_start_drift(const r53_list_t *acc)
     for (size_t i = 0; i < r53s.n; i++) {
         r53s.lost[i] = landed ? -1 : want[i];
         r53s.have_lost |= r53s.lost[i] >= 0;
+        was[i] = r53s.drift[i];
         r53s.drift[i] = saved && drift[i];   /* kept in the file adopting saves */
     }
     r53_adopt_listing(acc, false);   /* known = live */
@@ -219,6 +237,7 @@ void r53_start_drift(const r53_list_t *acc)
             }
         }
     }
+    r53_drift_gone(was);
     r53_known_save();
     cJSON_Delete(r53s.rep);   /* used once: later reads are this term's own */
     r53s.rep = NULL;

@@ -95,11 +95,8 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
     bool term = epoch > r53s.epoch, was_open = r53s.epoch && r53_may_send();
     r53s.epoch = epoch;
     r53s.send_until_ms = send_until_ms;
-    if (epoch == 0 || term)
-        r53s.known_hold = false;   /* (set again by this term's bump read) */
-    if (epoch == 0)
-        return;
     if (term) {
+        r53s.known_hold = false;   /* (set again by this term's bump read) */
         log_msg(LOG_NOTICE, "msg=\"route53: new lease term, guard bump due\" epoch=%" PRIu64, epoch);
         r53s.bump_due = true;
         r53s.bump_attempts = 0;
