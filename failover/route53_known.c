@@ -189,8 +189,10 @@ static void r53_drift_gone(const bool *was)
 
 void r53_start_drift(const r53_list_t *acc)
 {
+    bool was[R53_MAXR];   /* the flags before this read: their alarms are this instance's */
+    memcpy(was, r53s.drift, sizeof(was));
     static long exp[R53_MAXR][R53_SLOTS];
-    bool drift[R53_MAXR] = {false}, was[R53_MAXR];
+    bool drift[R53_MAXR] = {false};
     int want[R53_MAXR];
     for (size_t i = 0; i < R53_MAXR; i++)
         want[i] = -1;
@@ -204,7 +206,6 @@ void r53_start_drift(const r53_list_t *acc)
     for (size_t i = 0; i < r53s.n; i++) {
         r53s.lost[i] = landed ? -1 : want[i];
         r53s.have_lost |= r53s.lost[i] >= 0;
-        was[i] = r53s.drift[i];
         r53s.drift[i] = saved && drift[i];   /* kept in the file adopting saves */
     }
     r53_adopt_listing(acc, false);   /* known = live */
@@ -237,8 +238,8 @@ void r53_start_drift(const r53_list_t *acc)
             }
         }
     }
-    r53_drift_gone(was);
     r53_known_save();
+    r53_drift_gone(was);
     cJSON_Delete(r53s.rep);   /* used once: later reads are this term's own */
     r53s.rep = NULL;
     r53_replica_changed();    /* the judged view replaces what was passed on meanwhile */
