@@ -81,6 +81,19 @@ int r53_known_check(const cJSON *o, char *why, size_t len)
     return 0;
 }
 
+/* A region this instance held as drift (its alarm raised) that the read
+ * just judged is not drift now (a takeover's state where an operator
+ * released it on the last leader): its alarm is resolved. */
+static void r53_drift_gone(const bool *was)
+{
+    for (size_t i = 0; i < r53s.n; i++)
+        if (was[i] && !r53s.drift[i]) {
+            alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
+            alarm_resolve(key.s, r53s.rep ? "not drift: the last leader's state holds this weight (takeover)"
+                                          : "not drift: the saved records hold this weight");
+        }
+}
+
 /* route53-change.json's members and ranges. */
 int r53_intent_check(const cJSON *o, char *why, size_t len)
 {
@@ -172,19 +185,6 @@ static bool r53_check_intent(const r53_list_t *acc, int *want)
     }
     cJSON_Delete(o);
     return landed;
-}
-
-/* A region this instance held as drift (its alarm raised) that the read
- * just judged is not drift now (a takeover's state where an operator
- * released it on the last leader): its alarm is resolved. */
-static void r53_drift_gone(const bool *was)
-{
-    for (size_t i = 0; i < r53s.n; i++)
-        if (was[i] && !r53s.drift[i]) {
-            alarm_key_t key = alarm_key_region(ALARM_ROUTE53_DRIFT, r53s.cfg->regions[i].name);
-            alarm_resolve(key.s, r53s.rep ? "not drift: the last leader's state holds this weight (takeover)"
-                                          : "not drift: the saved records hold this weight");
-        }
 }
 
 void r53_start_drift(const r53_list_t *acc)
