@@ -35,10 +35,7 @@ class Held(Cluster):
         self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
                                creds=[TEST_KEY] + list(KEYS.values()))
         self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        for r in LEASE_REGIONS:
-            self.ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                         "--key-schema", "AttributeName=name,KeyType=HASH",
-                         "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(self.ddb)
         self.ds = [self.start(1)]
         import boto3   # the operator's SDK clients, made now: their start-up is not in any timed window
         self.sdk = {r: boto3.session.Session().client(

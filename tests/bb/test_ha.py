@@ -45,10 +45,7 @@ class Cluster:
         self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
                                creds=[TEST_KEY] + list(KEYS.values()))
         self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        for r in LEASE_REGIONS:
-            self.ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                         "--key-schema", "AttributeName=name,KeyType=HASH",
-                         "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(self.ddb)
         self.ds = [self.start(i) for i in (1, 2, 3)]
 
     def start(self, i):

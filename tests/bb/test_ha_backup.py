@@ -64,10 +64,7 @@ def test_backups_and_pitr_leader_only():
     peer = DdbPeer(REGIONS, pitr="off", backup_ms=800, creds=[TEST_KEY] + list(KEYS.values()))
     ds = []
     try:
-        for r in REGIONS:
-            peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                     "--key-schema", "AttributeName=name,KeyType=HASH",
-                     "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(peer)
         ds = [start(i, peer, ports) for i in (1, 2, 3)]
         ls, _ = sample_until(ds, lambda ls: len(ls) == 1, FIRST_S, "exactly one leader")
         a = ls[0]

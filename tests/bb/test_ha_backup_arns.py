@@ -96,10 +96,7 @@ def test_new_leader_prunes_old_leaders_backups():
     peer = DdbPeer(REGIONS, backup_ms=300, creds=[TEST_KEY] + list(KEYS.values()))
     ds = []
     try:
-        for r in REGIONS:
-            peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                     "--key-schema", "AttributeName=name,KeyType=HASH",
-                     "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(peer)
         hand = [peer.aws("us-east-1", "create-backup", "--table-name", "orders", "--backup-name", n)
                 ["BackupDetails"]["BackupArn"] for n in ("regiond-orders-nightly.20200101T000000Z",
                                                           "before-the-upgrade")]

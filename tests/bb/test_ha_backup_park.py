@@ -190,10 +190,7 @@ def test_run_parks_while_following_and_resumes():
     peer = DdbPeer(LEASE_REGIONS + [APP], backup_ms=SLOW_MS, creds=[TEST_KEY] + list(KEYS.values()))
     relays, ds = {}, []
     try:
-        for r in LEASE_REGIONS:
-            peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                     "--key-schema", "AttributeName=name,KeyType=HASH",
-                     "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(peer)
         now = time.time()
         own = {i: seed(peer, i, now) for i in (1, 2)}
         relays = {i: {r: Relay(peer.ports[r]) for r in LEASE_REGIONS} for i in (1, 2)}

@@ -73,10 +73,7 @@ def test_policy_covers_what_the_lease_sends():
     peer = DdbPeer(REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
     ds = []
     try:
-        for r in REGIONS:
-            peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                     "--key-schema", "AttributeName=name,KeyType=HASH",
-                     "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(peer)
         ds = [start(i, peer) for i in (1, 2)]
         ls, _ = sample_until(ds, lambda ls: len(ls) == 1, FIRST_S, "a leader")
         a = ls[0]

@@ -27,10 +27,7 @@ FIRST_S = (2 * 5000 + 4 * 1000) / 1000 + 10
 
 def start_peer():
     peer = DdbPeer(REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-    for r in REGIONS:
-        peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                 "--key-schema", "AttributeName=name,KeyType=HASH",
-                 "--attribute-definitions", "AttributeName=name,AttributeType=S")
+    lease_kit.create_tables(peer)
     return peer
 
 

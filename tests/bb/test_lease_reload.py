@@ -52,10 +52,7 @@ class Rig:
 
     def _ddb(self):
         ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        for r in LEASE_REGIONS:
-            ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                    "--key-schema", "AttributeName=name,KeyType=HASH",
-                    "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(ddb)
         return ddb
 
     def config(self, i, cluster=True):

@@ -150,10 +150,7 @@ class ClusterSoak:
         zone = harness.weighted_zone(NAME, {r: (ip, w) for r, ip, w in zip(REGIONS, IPS, WEIGHTS)})
         self.r53 = self.peer = Route53Peer(zone, creds=[TEST_KEY] + list(KEYS.values()), pending_ms=300)
         self.ddb = DdbPeer(lease_kit.REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        for r in lease_kit.REGIONS:
-            self.ddb.aws(r, "create-table", "--table-name", lease_kit.TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                         "--key-schema", "AttributeName=name,KeyType=HASH",
-                         "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(self.ddb)
         self.checker = soak.Checker({})
         self.checker.init(self.r53.records())
         self.judge = ClusterJudge(GUARD, MARGIN_MS / 1000.0, self.bad)

@@ -39,10 +39,7 @@ def weights_of(recs):
 
 def make_ddb():
     ddb = DdbPeer(REGIONS, creds=[TEST_KEY] + list(KEYS.values()), backup_ms=800, pitr="on")
-    for r in REGIONS:
-        ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                "--key-schema", "AttributeName=name,KeyType=HASH",
-                "--attribute-definitions", "AttributeName=name,AttributeType=S")
+    lease_kit.create_tables(ddb)
     return ddb
 
 
