@@ -5,6 +5,7 @@ import atexit
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -137,12 +138,8 @@ def tmpdir(prefix="regiond-test-"):
 
 # ---------------------------------------------------------------- checks
 def events_ring(port, seconds=1.5):
-    """The whole event ring (from id 0) as SSE text.  Read until it holds every event up to the newest
-    one /v1/status named just before the stream was opened (events.last_id; none when the ring was
-    empty), or for `seconds` at most; when /v1/status does not answer, for `seconds`.  (It read for
-    `seconds` every time: 1.5 s a call, a third of some tests.)"""
-    import re
-    last = None
+    """The whole event ring (from id 0) as SSE text: read until it holds the newest event /v1/status named
+    just before (events.last_id; 0: the ring was empty), for `seconds` at most (all of it without that id)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=5) as r:
             last = int(json.loads(r.read())["events"]["last_id"])
@@ -154,14 +151,8 @@ def events_ring(port, seconds=1.5):
     s.settimeout(0.3)
     buf, deadline = b"", time.monotonic() + seconds
     frame = re.compile(rb"id: (\d+)\nevent: [^\n]*\ndata: [^\n]*\n\n")   # one whole event (core/feed.c)
-
-    def complete():
-        if last is None:
-            return False
-        if last == 0:   # the ring was empty: the stream's start (its retry line) is all there was
-            return b"retry:" in buf
-        return any(int(m.group(1)) >= last for m in frame.finditer(buf))
-    while time.monotonic() < deadline and not complete():
+    while time.monotonic() < deadline and not (last is not None and (b"retry:" in buf if last == 0 else any(
+            int(m.group(1)) >= last for m in frame.finditer(buf)))):
         try:
             chunk = s.recv(65536)
             if not chunk:
