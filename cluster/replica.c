@@ -19,19 +19,24 @@
 
 typedef enum { RP_IDLE, RP_READ, RP_WRITE } rp_phase_t;
 
+struct replica_obj;
+
 typedef struct {
+    struct replica_obj *o;
     char region[65];
     char table[256];
     ddb_req_t *req;
     struct event *deadline;
 } rp_tab_t;
 
-static struct {
-    bool on;
-    replica_notify_fn notify;
+/* One item key on the lease tables: its rounds, one at a time. */
+struct replica_obj {
+    replica_obj_fn notify;
+    void *ctx;
+    bool (*prepare)(uint64_t *epoch, uint64_t *seq);   /* at a write's start; NULL: the put's own */
     char id[65];
-    char key[300];                /* "<cluster.name>#control" */
-    uint32_t renew_ms;
+    char key[300];
+    uint32_t deadline_ms;
     rp_tab_t tabs[CFG_MAX_LEASE_TABLES];
     size_t n;
     rp_phase_t phase;
@@ -40,58 +45,68 @@ static struct {
     char *best_doc;               /* a read's: the doc of the highest item so far */
     bool read_wanted;
     char *wait_doc;               /* the document waiting for the next write */
-    uint64_t wait_tag, wait_gen;
+    uint64_t wait_tag, wait_gen, wait_epoch, wait_seq;
+};
+
+/* The controller's state ("<name>#control", written by the leader only). */
+static struct {
+    bool on;
+    replica_notify_fn notify;
+    replica_obj_t *obj;
     uint64_t seq_epoch, seq;      /* our writes' seq counts up within each term */
 } rp;
 
-static void next(void);
+static void next(replica_obj_t *o);
 
-static size_t majority(void)
+static size_t majority(const replica_obj_t *o)
 {
-    return rp.n / 2 + 1;
+    return o->n / 2 + 1;
 }
 
 static void note_error(const rp_tab_t *t, const char *what)
 {
-    size_t off = strlen(rp.res.error);
-    if (off + 8 < sizeof(rp.res.error))
-        snprintf(rp.res.error + off, sizeof(rp.res.error) - off, "%s%s/%s: %s", off ? "; " : "", t->region,
+    replica_result_t *res = &t->o->res;
+    size_t off = strlen(res->error);
+    if (off + 8 < sizeof(res->error))
+        snprintf(res->error + off, sizeof(res->error) - off, "%s%s/%s: %s", off ? "; " : "", t->region,
                  t->table, what);
 }
 
 /* The round's last answer: report, then start whatever waits. */
-static void round_done(void)
+static void round_done(replica_obj_t *o)
 {
-    rp_phase_t p = rp.phase;
-    replica_result_t r = rp.res;
-    char *doc = rp.best_doc;
-    rp.best_doc = NULL;
-    rp.phase = RP_IDLE;
+    rp_phase_t p = o->phase;
+    replica_result_t r = o->res;
+    char *doc = o->best_doc;
+    o->best_doc = NULL;
+    o->phase = RP_IDLE;
     if (p == RP_READ) {
-        r.ok = r.answered >= majority();
+        r.ok = r.answered >= majority(o);
         r.doc = doc;
     } else {
-        r.ok = r.accepted >= majority();
+        r.ok = r.accepted >= majority(o);
     }
     if (!r.ok && !r.error[0])
         snprintf(r.error, sizeof(r.error), "no majority");
     if (p == RP_WRITE && !r.ok)
-        log_msg(LOG_WARNING, "msg=\"replicated state not written to a majority\" epoch=%" PRIu64 " seq=%" PRIu64
-                " accepted=%zu tables=%zu error=\"%s\"", r.epoch, r.seq, r.accepted, r.tables, r.error);
-    if (rp.notify)
-        rp.notify(p == RP_READ ? REPLICA_NOTE_READ : REPLICA_NOTE_WRITTEN, &r);
+        log_msg(LOG_WARNING, "msg=\"replicated item not written to a majority\" key=\"%s\" epoch=%" PRIu64
+                " seq=%" PRIu64 " accepted=%zu tables=%zu error=\"%s\"", o->key, r.epoch, r.seq, r.accepted,
+                r.tables, r.error);
+    if (o->notify)
+        o->notify(o->ctx, p == RP_READ ? REPLICA_NOTE_READ : REPLICA_NOTE_WRITTEN, &r);
     free(doc);
-    if (rp.on && rp.phase == RP_IDLE)
-        next();
+    if (o->phase == RP_IDLE)
+        next(o);
 }
 
 static void one_done(rp_tab_t *t)
 {
+    replica_obj_t *o = t->o;
     t->req = NULL;
     if (t->deadline)
         evtimer_del(t->deadline);
-    if (rp.in_flight > 0 && --rp.in_flight == 0)
-        round_done();
+    if (o->in_flight > 0 && --o->in_flight == 0)
+        round_done(o);
 }
 
 static bool num_attr(const cJSON *it, const char *k, uint64_t *out)
@@ -113,8 +128,9 @@ static bool num_attr(const cJSON *it, const char *k, uint64_t *out)
  * nobody can tell what it stands for, so it is never taken for the truth. */
 static void read_one(rp_tab_t *t, const cJSON *resp)
 {
+    replica_obj_t *o = t->o;
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(resp, "Item");
-    rp.res.answered++;
+    o->res.answered++;
     if (!cJSON_IsObject(it))
         return;
     uint64_t e = UINT64_MAX, s = UINT64_MAX;
@@ -124,14 +140,14 @@ static void read_one(rp_tab_t *t, const cJSON *resp)
         e = s = UINT64_MAX;
         d = NULL;
     }
-    if (rp.res.found && (e < rp.res.epoch || (e == rp.res.epoch && s <= rp.res.seq)))
+    if (o->res.found && (e < o->res.epoch || (e == o->res.epoch && s <= o->res.seq)))
         return;
-    rp.res.found = true;
-    rp.res.epoch = e;
-    rp.res.seq = s;
-    free(rp.best_doc);
-    rp.best_doc = cJSON_IsString(d) ? strdup(d->valuestring) : NULL;
-    if (cJSON_IsString(d) && !rp.best_doc)
+    o->res.found = true;
+    o->res.epoch = e;
+    o->res.seq = s;
+    free(o->best_doc);
+    o->best_doc = cJSON_IsString(d) ? strdup(d->valuestring) : NULL;
+    if (cJSON_IsString(d) && !o->best_doc)
         note_error(t, "out of memory");
 }
 
@@ -151,10 +167,11 @@ static void on_write(void *arg, int ok, int unknown, const cJSON *resp, const ch
     (void)resp;
     rp_tab_t *t = arg;
     if (ok) {
-        rp.res.accepted++;
-        rp.res.answered++;
+        t->o->res.accepted++;
+        t->o->res.answered++;
     } else if (error && strstr(error, "ConditionalCheckFailed")) {
-        rp.res.answered++;
+        t->o->res.answered++;
+        t->o->res.refused++;
         note_error(t, "holds a newer state (a higher epoch, or seq of this epoch): not replaced");
     } else {
         note_error(t, error ? error : unknown ? "outcome unknown" : "failed");
@@ -168,7 +185,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     rp_tab_t *t = arg;
     char msg[64];
     ddb_cancel(t->req);
-    snprintf(msg, sizeof(msg), "no answer within %u ms", rp.renew_ms * 3 / 4);
+    snprintf(msg, sizeof(msg), "no answer within %u ms", t->o->deadline_ms);
     note_error(t, msg);
     one_done(t);
 }
@@ -183,7 +200,7 @@ static cJSON *get_body(const rp_tab_t *t)
 {
     cJSON *b = cJSON_CreateObject();
     cJSON *k = b && cJSON_AddStringToObject(b, "TableName", t->table) ? cJSON_AddObjectToObject(b, "Key") : NULL;
-    if (!k || !attr(k, "name", "S", rp.key) || !cJSON_AddTrueToObject(b, "ConsistentRead")) {
+    if (!k || !attr(k, "name", "S", t->o->key) || !cJSON_AddTrueToObject(b, "ConsistentRead")) {
         cJSON_Delete(b);
         return NULL;
     }
@@ -198,8 +215,8 @@ static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint6
     snprintf(s, sizeof(s), "%" PRIu64, seq);
     cJSON *b = cJSON_CreateObject();
     cJSON *it = b && cJSON_AddStringToObject(b, "TableName", t->table) ? cJSON_AddObjectToObject(b, "Item") : NULL;
-    bool ok = it && attr(it, "name", "S", rp.key) && attr(it, "epoch", "N", e) && attr(it, "seq", "N", s)
-              && attr(it, "doc", "S", doc) && attr(it, "owner", "S", rp.id);
+    bool ok = it && attr(it, "name", "S", t->o->key) && attr(it, "epoch", "N", e) && attr(it, "seq", "N", s)
+              && attr(it, "doc", "S", doc) && attr(it, "owner", "S", t->o->id);
     cJSON *names = ok ? cJSON_AddObjectToObject(b, "ExpressionAttributeNames") : NULL;
     cJSON *vals = names ? cJSON_AddObjectToObject(b, "ExpressionAttributeValues") : NULL;
     ok = vals && cJSON_AddStringToObject(names, "#n", "name") && cJSON_AddStringToObject(names, "#e", "epoch")
@@ -216,7 +233,7 @@ static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint6
 /* Hand table t its call (body taken over); false when it could not start. */
 static bool rp_send(rp_tab_t *t, cJSON *b, bool read)
 {
-    uint32_t ms = rp.renew_ms * 3 / 4;
+    uint32_t ms = t->o->deadline_ms;
     const struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     if (!t->deadline)
         t->deadline = evtimer_new(loop_base(), on_deadline, t);
@@ -232,98 +249,58 @@ static bool rp_send(rp_tab_t *t, cJSON *b, bool read)
         return false;
     }
     evtimer_add(t->deadline, &tv);
-    rp.in_flight++;
+    t->o->in_flight++;
     return true;
 }
 
-static void start_round(rp_phase_t p, const char *doc, uint64_t epoch, uint64_t seq)
+static void start_round(replica_obj_t *o, rp_phase_t p, const char *doc, uint64_t epoch, uint64_t seq)
 {
-    memset(&rp.res, 0, sizeof(rp.res));
-    rp.res.tables = rp.n;
-    rp.res.epoch = p == RP_WRITE ? epoch : 0;
-    rp.res.seq = p == RP_WRITE ? seq : 0;
-    rp.phase = p;
-    rp.in_flight = 0;
-    for (size_t i = 0; i < rp.n; i++)
-        rp_send(&rp.tabs[i], p == RP_READ ? get_body(&rp.tabs[i]) : put_body(&rp.tabs[i], doc, epoch, seq),
-             p == RP_READ);
-    if (rp.in_flight == 0)
-        round_done();
+    memset(&o->res, 0, sizeof(o->res));
+    o->res.tables = o->n;
+    o->res.epoch = p == RP_WRITE ? epoch : 0;
+    o->res.seq = p == RP_WRITE ? seq : 0;
+    o->phase = p;
+    o->in_flight = 0;
+    for (size_t i = 0; i < o->n; i++)
+        rp_send(&o->tabs[i], p == RP_READ ? get_body(&o->tabs[i]) : put_body(&o->tabs[i], doc, epoch, seq),
+                p == RP_READ);
+    if (o->in_flight == 0)
+        round_done(o);
 }
 
-static void start_write(void)
+static void start_write(replica_obj_t *o)
 {
-    char *doc = rp.wait_doc;
-    uint64_t tag = rp.wait_tag, gen = rp.wait_gen;
-    rp.wait_doc = NULL;
-    if (!lease_leading()) {   /* the term ended while it waited: a follower never writes */
+    char *doc = o->wait_doc;
+    uint64_t tag = o->wait_tag, gen = o->wait_gen, epoch = o->wait_epoch, seq = o->wait_seq;
+    o->wait_doc = NULL;
+    if (o->prepare && !o->prepare(&epoch, &seq)) {
         free(doc);
         return;
     }
-    uint64_t epoch = lease_epoch();
-    if (epoch != rp.seq_epoch) {
-        rp.seq_epoch = epoch;
-        rp.seq = 0;
-    }
-    start_round(RP_WRITE, doc, epoch, ++rp.seq);
-    rp.res.tag = tag;
-    rp.res.gen = gen;
+    start_round(o, RP_WRITE, doc, epoch, seq);
+    o->res.tag = tag;
+    o->res.gen = gen;
     free(doc);
 }
 
-static void next(void)
+static void next(replica_obj_t *o)
 {
-    if (rp.phase != RP_IDLE)
+    if (o->phase != RP_IDLE)
         return;
-    if (rp.read_wanted) {
-        rp.read_wanted = false;
-        start_round(RP_READ, NULL, 0, 0);
-    } else if (rp.wait_doc) {
-        start_write();
+    if (o->read_wanted) {
+        o->read_wanted = false;
+        start_round(o, RP_READ, NULL, 0, 0);
+    } else if (o->wait_doc) {
+        start_write(o);
     }
 }
 
-int replica_write(const char *doc, uint64_t tag, uint64_t gen)
-{
-    if (!rp.on || !lease_leading())
-        return -1;
-    size_t len = strlen(doc);
-    if (len > REPLICA_DOC_MAX) {
-        log_msg(LOG_ERR, "msg=\"replicated state not written: too large\" bytes=%zu max=%u", len, REPLICA_DOC_MAX);
-        return -1;
-    }
-    char *copy = strdup(doc);
-    if (!copy)
-        return -1;
-    free(rp.wait_doc);
-    rp.wait_doc = copy;
-    rp.wait_tag = tag;
-    rp.wait_gen = gen;
-    next();
-    return 0;
-}
+/* ---- one item key ---- */
 
-void replica_drop(void)
+static void obj_cancel(replica_obj_t *o)
 {
-    free(rp.wait_doc);
-    rp.wait_doc = NULL;
-}
-
-int replica_read(void)
-{
-    if (!rp.on)
-        return -1;
-    rp.read_wanted = true;
-    next();
-    return 0;
-}
-
-/* ---- the module ---- */
-
-static void cancel_all(void)
-{
-    for (size_t i = 0; i < rp.n; i++) {
-        rp_tab_t *t = &rp.tabs[i];
+    for (size_t i = 0; i < o->n; i++) {
+        rp_tab_t *t = &o->tabs[i];
         if (t->req)
             ddb_cancel(t->req);
         t->req = NULL;
@@ -331,11 +308,136 @@ static void cancel_all(void)
             event_free(t->deadline);
         t->deadline = NULL;
     }
-    rp.phase = RP_IDLE;
-    rp.in_flight = 0;
-    free(rp.best_doc);
-    rp.best_doc = NULL;
+    o->phase = RP_IDLE;
+    o->in_flight = 0;
+    free(o->best_doc);
+    o->best_doc = NULL;
 }
+
+replica_obj_t *replica_obj_new(const cfg_cluster_t *k, const char *key, uint32_t deadline_ms, replica_obj_fn notify,
+                               void *ctx)
+{
+    replica_obj_t *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->notify = notify;
+    o->ctx = ctx;
+    snprintf(o->id, sizeof(o->id), "%s", k->instance_id);
+    snprintf(o->key, sizeof(o->key), "%s", key);
+    o->deadline_ms = deadline_ms;
+    o->n = k->n_tables;
+    for (size_t i = 0; i < o->n; i++) {
+        o->tabs[i].o = o;
+        snprintf(o->tabs[i].region, sizeof(o->tabs[i].region), "%s", k->tables[i].region);
+        snprintf(o->tabs[i].table, sizeof(o->tabs[i].table), "%s", k->tables[i].table);
+    }
+    return o;
+}
+
+void replica_obj_free(replica_obj_t *o)
+{
+    if (!o)
+        return;
+    obj_cancel(o);
+    free(o->wait_doc);
+    free(o);
+}
+
+int replica_obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint64_t tag, uint64_t gen)
+{
+    size_t len = strlen(doc);
+    if (len > REPLICA_DOC_MAX) {
+        log_msg(LOG_ERR, "msg=\"replicated item not written: too large\" key=\"%s\" bytes=%zu max=%u", o->key, len,
+                REPLICA_DOC_MAX);
+        return -1;
+    }
+    char *copy = strdup(doc);
+    if (!copy)
+        return -1;
+    free(o->wait_doc);
+    o->wait_doc = copy;
+    o->wait_tag = tag;
+    o->wait_gen = gen;
+    o->wait_epoch = epoch;
+    o->wait_seq = seq;
+    next(o);
+    return 0;
+}
+
+void replica_obj_get(replica_obj_t *o)
+{
+    o->read_wanted = true;
+    next(o);
+}
+
+size_t replica_obj_tables(const replica_obj_t *o)
+{
+    return o->n;
+}
+
+bool replica_obj_has_table(const replica_obj_t *o, size_t i, const char *region, const char *table)
+{
+    return i < o->n && strcmp(o->tabs[i].region, region) == 0 && strcmp(o->tabs[i].table, table) == 0;
+}
+
+void replica_obj_set_deadline(replica_obj_t *o, uint32_t ms)
+{
+    o->deadline_ms = ms;
+}
+
+bool replica_obj_idle(const replica_obj_t *o)
+{
+    return o->phase == RP_IDLE && !o->read_wanted && !o->wait_doc;
+}
+
+/* ---- the controller's state ---- */
+
+/* A write of the controller's state takes the lease's term when it starts. */
+static bool control_prepare(uint64_t *epoch, uint64_t *seq)
+{
+    if (!lease_leading())   /* the term ended while it waited: a follower never writes */
+        return false;
+    uint64_t e = lease_epoch();
+    if (e != rp.seq_epoch) {
+        rp.seq_epoch = e;
+        rp.seq = 0;
+    }
+    *epoch = e;
+    *seq = ++rp.seq;
+    return true;
+}
+
+static void control_note(void *ctx, replica_note_t what, const replica_result_t *r)
+{
+    (void)ctx;
+    if (rp.notify)
+        rp.notify(what, r);
+}
+
+int replica_write(const char *doc, uint64_t tag, uint64_t gen)
+{
+    if (!rp.on || !lease_leading())
+        return -1;
+    return replica_obj_put(rp.obj, doc, 0, 0, tag, gen);
+}
+
+void replica_drop(void)
+{
+    if (rp.obj) {
+        free(rp.obj->wait_doc);
+        rp.obj->wait_doc = NULL;
+    }
+}
+
+int replica_read(void)
+{
+    if (!rp.on)
+        return -1;
+    replica_obj_get(rp.obj);
+    return 0;
+}
+
+/* ---- the module ---- */
 
 int replica_init(const cfg_t *cfg, replica_notify_fn notify)
 {
@@ -344,26 +446,26 @@ int replica_init(const cfg_t *cfg, replica_notify_fn notify)
     const cfg_cluster_t *k = &cfg->cluster;
     if (!k->enabled)
         return 0;
-    snprintf(rp.id, sizeof(rp.id), "%s", k->instance_id);
-    snprintf(rp.key, sizeof(rp.key), "%s#control", k->name);
-    rp.renew_ms = k->renew_ms;
-    rp.n = k->n_tables;
-    for (size_t i = 0; i < rp.n; i++) {
-        snprintf(rp.tabs[i].region, sizeof(rp.tabs[i].region), "%s", k->tables[i].region);
-        snprintf(rp.tabs[i].table, sizeof(rp.tabs[i].table), "%s", k->tables[i].table);
-    }
+    char key[300];
+    snprintf(key, sizeof(key), "%s#control", k->name);
+    rp.obj = replica_obj_new(k, key, k->renew_ms * 3 / 4, control_note, NULL);
+    if (!rp.obj)
+        return -1;
+    rp.obj->prepare = control_prepare;
     rp.on = true;
     return 0;
 }
 
 static bool same_tables(const cfg_cluster_t *k)
 {
-    char key[sizeof(rp.key)];
+    char key[sizeof(rp.obj->key)];
     snprintf(key, sizeof(key), "%s#control", k->name);
-    if (!k->enabled || k->n_tables != rp.n || strcmp(key, rp.key) != 0 || strcmp(k->instance_id, rp.id) != 0)
+    if (!k->enabled || k->n_tables != rp.obj->n || strcmp(key, rp.obj->key) != 0
+        || strcmp(k->instance_id, rp.obj->id) != 0)
         return false;
-    for (size_t i = 0; i < rp.n; i++)
-        if (strcmp(k->tables[i].region, rp.tabs[i].region) != 0 || strcmp(k->tables[i].table, rp.tabs[i].table) != 0)
+    for (size_t i = 0; i < rp.obj->n; i++)
+        if (strcmp(k->tables[i].region, rp.obj->tabs[i].region) != 0
+            || strcmp(k->tables[i].table, rp.obj->tabs[i].table) != 0)
             return false;
     return true;
 }
@@ -371,19 +473,19 @@ static bool same_tables(const cfg_cluster_t *k)
 void replica_configure(const cfg_t *cfg)
 {
     if (rp.on && same_tables(&cfg->cluster)) {
-        rp.renew_ms = cfg->cluster.renew_ms;
+        rp.obj->deadline_ms = cfg->cluster.renew_ms * 3 / 4;
         return;
     }
-    bool reread = rp.read_wanted || rp.phase == RP_READ;
+    bool reread = rp.obj && (rp.obj->read_wanted || rp.obj->phase == RP_READ);
     replica_notify_fn n = rp.notify;
-    replica_init(cfg, n);
+    if (replica_init(cfg, n) == -1)
+        log_msg(LOG_ERR, "msg=\"replicated controller state: out of memory at reload: off\"");
     if (reread)
         replica_read();
 }
 
 void replica_fini(void)
 {
-    cancel_all();
-    replica_drop();
+    replica_obj_free(rp.obj);
     memset(&rp, 0, sizeof(rp));
 }

@@ -38,6 +38,7 @@ typedef enum {
 typedef struct {
     bool ok;
     size_t tables, answered, accepted;   /* accepted: writes taken */
+    size_t refused;         /* WRITTEN: tables that hold a newer (epoch, seq) */
     uint64_t tag;           /* WRITTEN: the tag given with the document */
     uint64_t gen;           /* WRITTEN: the generation given with the document */
     bool found;             /* READ: some answer held an item */
@@ -67,5 +68,30 @@ void replica_drop(void);
 
 /* Read every table (once what is under way ended).  0, or -1 when off. */
 int replica_read(void);
+
+/* ---- the same machinery for any one item key (the observers' views,
+ * cluster/views.h): no lease check, the caller names (epoch, seq) ---- */
+typedef struct replica_obj replica_obj_t;
+typedef void (*replica_obj_fn)(void *ctx, replica_note_t what, const replica_result_t *r);
+
+/* Item KEY on the lease tables of k, as instance k->instance_id (the
+ * "owner" written); each call bounded by deadline_ms.  NULL: out of memory. */
+replica_obj_t *replica_obj_new(const cfg_cluster_t *k, const char *key, uint32_t deadline_ms, replica_obj_fn notify,
+                               void *ctx);
+/* Cancel what is under way (no note) and free. */
+void replica_obj_free(replica_obj_t *o);
+/* Write doc (copied) as (epoch, seq), never over a newer one; while a round
+ * is under way it waits, replacing what waited.  0; -1 too large or out of
+ * memory. */
+int replica_obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint64_t tag, uint64_t gen);
+/* Read every table (once what is under way ended). */
+void replica_obj_get(replica_obj_t *o);
+/* Its tables: how many, whether table i is (region, table); a new deadline
+ * for the calls that start from now. */
+size_t replica_obj_tables(const replica_obj_t *o);
+bool replica_obj_has_table(const replica_obj_t *o, size_t i, const char *region, const char *table);
+void replica_obj_set_deadline(replica_obj_t *o, uint32_t ms);
+/* Nothing under way or waiting. */
+bool replica_obj_idle(const replica_obj_t *o);
 
 #endif

@@ -239,6 +239,19 @@ typedef struct {
 } cfg_lease_table_t;
 
 #define CFG_MAX_LEASE_TABLES 5
+#define CFG_MAX_OBSERVERS 9
+
+/* The observers ("cluster.quorum", issue 18): every instance named here
+ * publishes its own view of the regions to the lease tables and reads every
+ * other's (cluster/views.h).  Absent = off: no view is written or read.
+ * The quorum rule (k) is not applied to decisions yet. */
+typedef struct {
+    bool enabled;
+    char **observers;             /* instance ids, distinct, one of them cluster.instance_id */
+    size_t n_observers;           /* 1..CFG_MAX_OBSERVERS */
+    uint32_t k;                   /* 1..n_observers; default a majority of n */
+    uint32_t publish_ms;          /* heartbeat; 500..60000, default 2000 */
+} cfg_quorum_t;
 
 /* Several controllers, one leader ("cluster"); absent = a single controller.
  * Clock assumption: each host's monotonic clock runs at its true rate within
@@ -253,6 +266,7 @@ typedef struct {
     uint32_t lease_ms;            /* default 10000 */
     uint32_t renew_ms;            /* default 2000; renew_ms * 3 < lease_ms */
     uint32_t margin_ms;           /* default 2000; lease_ms / 10 <= margin_ms, margin_ms * 2 < lease_ms */
+    cfg_quorum_t quorum;          /* "cluster.quorum"; enabled false when absent */
 } cfg_cluster_t;
 
 typedef struct cfg {

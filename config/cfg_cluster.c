@@ -13,7 +13,7 @@
 #include <curl/curl.h>
 
 static const char *const cluster_keys[] = { "instance_id", "advertise_url", "name", "lease_tables",
-                                            "lease_ms", "renew_ms", "margin_ms", NULL };
+                                            "lease_ms", "renew_ms", "margin_ms", "quorum", NULL };
 static const char *const table_keys[] = { "region", "table", NULL };
 
 /* A DynamoDB table name: [A-Za-z0-9_.-]{3,255} (API reference, CreateTable). */
@@ -139,7 +139,7 @@ int cfg_build_cluster(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
         k->instance_id = cfg_xstrdup(cfg->controller.id);
     if (!k->name)
         k->name = cfg_xstrdup("regiond");
-    return 0;
+    return cfg_build_quorum(c, o, k);
 }
 
 void cfg_free_cluster(cfg_t *cfg)
@@ -153,5 +153,6 @@ void cfg_free_cluster(cfg_t *cfg)
     free(k->instance_id);
     free(k->advertise_url);
     free(k->name);
+    cfg_free_quorum(k);
     memset(k, 0, sizeof(*k));
 }

@@ -108,6 +108,10 @@ void cfg_free_alarms(cfg_t *cfg);
 int cfg_build_cluster(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg);
 void cfg_free_cluster(cfg_t *cfg);
 
+/* Its "quorum" member (cfg_quorum.c), once instance_id is known. */
+int cfg_build_quorum(cfg_ctx_t *c, const cJSON *cluster, cfg_cluster_t *k);
+void cfg_free_quorum(cfg_cluster_t *k);
+
 /* The keys a target shares with probe_defaults. */
 #define CFG_PROBE_KEYS "interval_ms", "timeout_ms", "connect_timeout_ms", "latency_ms_max", \
     "rise", "fall", "max_body_bytes", "full_handshake_s", "max_addresses", \

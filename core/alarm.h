@@ -75,7 +75,8 @@ void alarm_fini(void);
     X(ALARM_AUDIT_LOG, "audit-log")                                     \
     X(ALARM_CONTROLLER_RESOURCES, "controller-resources")              \
     X(ALARM_CLUSTER_LEASE, "cluster-lease")                             \
-    X(ALARM_CLUSTER_STATE, "cluster-state")
+    X(ALARM_CLUSTER_STATE, "cluster-state")                             \
+    X(ALARM_CLUSTER_VIEW, "cluster-view")
 
 typedef enum {
 #define ALARM_KIND_ENUM(e, key) e,

@@ -19,6 +19,7 @@
 #include "daemon/auth.h"
 #include "backup/backup.h"
 #include "cluster/lease.h"
+#include "daemon/observers.h"
 #include "daemon/control_replica.h"
 #include "daemon/leader.h"
 #include "config/cfg.h"
@@ -329,6 +330,7 @@ static int m_leader_init(cfg_t *c, char *err, size_t errlen)
 }
 
 M_INIT_CFG(backup, "backups")
+M_INIT_CFG(observers, "observer views")
 M_INIT_CFG(pitr, "pitr")
 
 /* The cluster lease (cluster/lease.h): its notes reach the actuator through
@@ -407,6 +409,7 @@ static const m_module_t m_modules[] = {
     {"pitr", m_pitr_init, pitr_configure, pitr_fini},
     {"replica", m_replica_init, ctrl_replica_configure, ctrl_replica_fini},   /* before the lease: its notes */
     {"lease", m_lease_init, lease_configure, lease_fini},   /* fini releases a held lease */
+    {"observers", m_observers_init, observers_configure, observers_fini},   /* after targets: their regions */
     {"drill", m_drill_init, NULL, drill_fini},
     {"sdn", m_sdn_init, NULL, sdn_fini},
     {"log", NULL, m_log_configure, NULL},

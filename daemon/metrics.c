@@ -10,6 +10,7 @@
 #include "daemon/api.h"
 #include "backup/backup.h"
 #include "cluster/lease.h"
+#include "cluster/views.h"
 #include "aws/client.h"
 #include "daemon/control.h"
 #include "probes/ddb.h"
@@ -243,6 +244,7 @@ int metrics_render(struct evbuffer *out)
     alarm_metrics(out);
     pitr_metrics(out);
     lease_metrics(out);
+    views_metrics(out);
     m_aws(out);
     return 0;
 }

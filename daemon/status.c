@@ -13,6 +13,7 @@
 #include "core/alarm.h"
 #include "backup/backup.h"
 #include "cluster/lease.h"
+#include "cluster/views.h"
 #include "daemon/control.h"
 #include "probes/ddb.h"
 #include "core/feed.h"
@@ -231,6 +232,8 @@ char *status_json(void)
     cJSON_AddItemToObject(root, "dynamodb", dd);
     cJSON *ls = lease_status_json();
     cJSON_AddItemToObject(root, "lease", ls ? ls : cJSON_CreateNull());
+    cJSON *ov = views_status_json();
+    cJSON_AddItemToObject(root, "observers", ov ? ov : cJSON_CreateNull());
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return out;

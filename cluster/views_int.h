@@ -1,0 +1,50 @@
+/* views' state, shared by views.c (publish, read) and views_show.c (status,
+ * metrics).  Only views*.c include this. */
+#ifndef REGIOND_VIEWS_INT_H
+#define REGIOND_VIEWS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "cluster/replica.h"
+#include "cluster/views.h"
+
+typedef struct {
+    char id[65];
+    replica_obj_t *obj;
+    bool self;
+    bool have;              /* a decoded view held (the last good one) */
+    view_t *view;
+    uint64_t epoch, seq;    /* of the view held */
+    uint64_t changed_ms;    /* reader's monotonic ms when the view's (epoch, seq) last changed */
+    char refused[300];      /* why the last item read was refused; "" none */
+    char read_error[512];   /* the last read's error when it had no majority; "" none */
+} vw_obs_t;
+
+typedef struct {
+    bool on;
+    views_local_fn local;
+    char self_id[65];
+    char name[256];
+    uint32_t k, publish_ms, silent_ms;
+    vw_obs_t obs[CFG_MAX_OBSERVERS];
+    size_t n, self;
+    struct event *tick, *poll;
+    uint64_t start_ms;
+    bool incarnation;       /* epoch known: writes may go */
+    uint64_t epoch, seq;    /* our item's incarnation and last seq queued */
+    uint64_t states_sig;    /* the region states last written */
+    view_t *scratch;
+    uint64_t sent, ok, failed;
+    char write_error[512];
+} vw_t;
+
+extern vw_t vw;
+
+/* The reader's age of observer o's view (ms), UINT64_MAX when none held. */
+uint64_t vw_age(const vw_obs_t *o, uint64_t now);
+bool vw_fresh(const vw_obs_t *o, uint64_t now);
+
+#endif

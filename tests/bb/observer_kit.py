@@ -1,0 +1,91 @@
+"""The observers' black-box kit (issue 18, first slice): three regiond instances on the lease kit's
+three plain lease tables (tests/bb/lease_kit.py) with cluster.quorum on, two regions served by
+nginx; the view items read back from the DynamoDB peer with the aws CLI (get-item
+--consistent-read), the judge of what was published."""
+import json
+
+from harness import Daemon, Nginx, free_port
+from lease_kit import ENV, NAME, REGIONS, TABLE, config, start_peer  # noqa: F401 (re-exported)
+
+PUBLISH_MS = 1000
+SILENT_MS = 3 * PUBLISH_MS   # views.h: silent after 3 publish_ms without a change of the view
+OBSERVERS = ["ctl-1", "ctl-2", "ctl-3"]
+
+
+def start_nginx():
+    return Nginx([free_port(), free_port()])
+
+
+def start(i, peer, ng, r2_url=None, observers=OBSERVERS, k=2):
+    """Instance ctl-i observing r1 and r2 on nginx; r2 at r2_url instead when given."""
+    cfg = config(i, peer, quorum={"observers": observers, "k": k, "publish_ms": PUBLISH_MS})
+    p1, p2 = ng.ports
+    cfg["regions"] = [{"name": "r1", "api": [{"url": f"http://127.0.0.1:{p1}/health"}]},
+                      {"name": "r2", "api": [{"url": r2_url or f"http://127.0.0.1:{p2}/health"}]}]
+    d = Daemon(cfg, env=ENV)
+    d.iid, d.cfg = f"ctl-{i}", cfg
+    return d
+
+
+def observers(d):
+    """d's "observers" status, or None when it does not answer."""
+    try:
+        return d.status()["observers"]
+    except (OSError, AssertionError, KeyError):
+        return None
+
+
+def views(d):
+    """{observer: its view as d shows it} ({} when d does not answer)."""
+    o = observers(d)
+    return {v["observer"]: v for v in o["views"]} if o else {}
+
+
+def region_state(v, region):
+    for r in (v or {}).get("regions", []):
+        if r["region"] == region:
+            return r["state"]
+    return None
+
+
+def view_item(peer, region, observer):
+    """Observer's view item in region's lease table as the peer has it (aws CLI), flattened, with its
+    doc parsed (None when the doc is not JSON); None when there is no item."""
+    out = peer.aws(region, "get-item", "--table-name", TABLE, "--consistent-read",
+                   "--key", json.dumps({"name": {"S": f"{NAME}#view#{observer}"}}))
+    it = (out or {}).get("Item")
+    if not it:
+        return None
+    flat = {k: (v.get("S") if "S" in v else v.get("N") if "N" in v else v) for k, v in it.items()}
+    try:
+        flat["doc"] = json.loads(flat.get("doc") or "")
+    except ValueError:
+        flat["doc"] = None
+    return flat
+
+
+def flat_item(it):
+    flat = {k: (v.get("S") if "S" in v else v.get("N") if "N" in v else v) for k, v in it.items()}
+    try:
+        flat["doc"] = json.loads(flat.get("doc") or "")
+    except (TypeError, ValueError):
+        flat["doc"] = None
+    return flat
+
+
+def view_items_fast(peer, region):
+    """{observer: its view item, flattened} in region's lease table, from the peer's own store (its
+    control API: a consistent Scan of that region's dynalite), for checks repeated often."""
+    out, pre = {}, f"{NAME}#view#"
+    for it in peer.call("GET", f"/_peer/items?region={region}&table={TABLE}")["items"]:
+        n = it.get("name", {}).get("S", "")
+        if n.startswith(pre):
+            out[n[len(pre):]] = flat_item(it)
+    return out
+
+
+def alarms(d):
+    try:
+        return {a["key"]: a for a in d.status()["alarms"]["active"]}
+    except (OSError, AssertionError, KeyError):
+        return {}
