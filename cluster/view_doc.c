@@ -79,12 +79,16 @@ static int bad(char *why, size_t len, const char *fmt, ...)
     return -1;
 }
 
+/* Only KEYS, each at most once (cJSON keeps a duplicate member: which one a
+ * reader takes would be anybody's guess). */
 static bool keys_only(const cJSON *o, const char *const *keys)
 {
     for (const cJSON *m = o->child; m; m = m->next) {
         bool known = false;
         for (size_t i = 0; keys[i] && !known; i++)
             known = m->string && strcmp(m->string, keys[i]) == 0;
+        for (const cJSON *p = o->child; known && p != m; p = p->next)
+            known = strcmp(p->string, m->string) != 0;
         if (!known)
             return false;
     }
@@ -129,7 +133,7 @@ static int dec_region(const cJSON *o, size_t i, view_region_t *r, char *why, siz
 {
     static const char *const keys[] = { "region", "state", "reason", "age_ms", "probes", "failures", NULL };
     if (!cJSON_IsObject(o) || !keys_only(o, keys))
-        return bad(why, len, "regions[%zu]: expected an object of region, state, reason, age_ms, probes, failures", i);
+        return bad(why, len, "regions[%zu]: expected an object of region, state, reason, age_ms, probes, failures (each once)", i);
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "region");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "state");
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(o, "reason");
@@ -161,7 +165,7 @@ static int dec_top(const cJSON *o, const char *want, view_t *out, char *why, siz
     static const char *const keys[] = { "v", "observer", "elapsed_ms", "window_ms", "suspect", "regions", NULL };
     uint64_t ver;
     if (!cJSON_IsObject(o) || !keys_only(o, keys))
-        return bad(why, len, "expected an object of v, observer, elapsed_ms, window_ms, suspect, regions");
+        return bad(why, len, "expected an object of v, observer, elapsed_ms, window_ms, suspect, regions (each once)");
     if (!whole(o, "v", 1e6, &ver) || ver != 1)
         return bad(why, len, "v: expected 1");
     const cJSON *ob = cJSON_GetObjectItemCaseSensitive(o, "observer");

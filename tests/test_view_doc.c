@@ -1,0 +1,282 @@
+/* test_view_doc — an observer's view document (cluster/view_doc.h): what is
+ * encoded decodes to the same view; a reason is cut and scrubbed; each kind
+ * of bad member is refused naming it; and documents mutated at random (bytes
+ * flipped, cut, spliced, members replaced by values of other types) either
+ * decode to a view that keeps every invariant or are refused with a reason,
+ * never crash (run under ASan+UBSan too).  Seed: REGIOND_TEST_SEED or 18. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cluster/view_doc.h"
+#include "config/utf8.h"
+#include "tests/check.h"
+
+static view_t a, b;
+static char why[256];
+
+static void sample(view_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    snprintf(v->observer, sizeof(v->observer), "ctl-1");
+    v->elapsed_ms = 123456789;
+    v->window_ms = 2000;
+    v->n = 3;
+    const char *names[] = { "us-east-1", "eu-west-1", "ap.south_2" };
+    for (size_t i = 0; i < v->n; i++) {
+        snprintf(v->regions[i].region, sizeof(v->regions[i].region), "%s", names[i]);
+        v->regions[i].state = (view_state_t)(i + 1);
+        view_set_reason(&v->regions[i], i == 2 ? "connect: refused \"x\" \xc3\xa9" : "ok");
+        v->regions[i].age_ms = 1000 * i + 7;
+        v->regions[i].probes = 10;
+        v->regions[i].failures = (uint32_t)i * 3;
+    }
+}
+
+static bool same(const view_t *x, const view_t *y)
+{
+    if (strcmp(x->observer, y->observer) || x->elapsed_ms != y->elapsed_ms || x->window_ms != y->window_ms
+        || x->suspect != y->suspect || x->n != y->n)
+        return false;
+    for (size_t i = 0; i < x->n; i++) {
+        const view_region_t *p = &x->regions[i], *q = &y->regions[i];
+        if (strcmp(p->region, q->region) || p->state != q->state || strcmp(p->reason, q->reason)
+            || p->age_ms != q->age_ms || p->probes != q->probes || p->failures != q->failures)
+            return false;
+    }
+    return true;
+}
+
+/* Every invariant a decoded view promises. */
+static bool sound(const view_t *v)
+{
+    if (strcmp(v->observer, "ctl-1") || v->n > VIEW_MAX_REGIONS || v->elapsed_ms > VIEW_MS_MAX)
+        return false;
+    for (size_t i = 0; i < v->n; i++) {
+        const view_region_t *r = &v->regions[i];
+        size_t rl = strlen(r->region), n = strlen(r->reason);
+        if (rl < 1 || rl > 64 || r->state >= VIEW_STATE_N || n > VIEW_REASON_MAX || !utf8_valid(r->reason, n, NULL)
+            || r->failures > r->probes || r->probes > VIEW_COUNT_MAX || r->age_ms > VIEW_MS_MAX)
+            return false;
+        for (const char *p = r->reason; *p; p++)
+            if ((unsigned char)*p < 0x20)
+                return false;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(v->regions[j].region, r->region))
+                return false;
+    }
+    return true;
+}
+
+static void test_roundtrip(void)
+{
+    sample(&a);
+    char *doc = view_encode(&a);
+    CHECK(doc != NULL);
+    CHECK(view_decode(doc, "ctl-1", &b, why, sizeof why) == 0);
+    CHECK(same(&a, &b) && sound(&b));
+    CHECK(view_decode(doc, "ctl-2", &b, why, sizeof why) == -1);   /* another observer's key */
+    CHECK_CONTAINS(why, "observer: expected \"ctl-2\"");
+    free(doc);
+    a.n = 0;   /* no regions is a view too */
+    doc = view_encode(&a);
+    CHECK(doc && view_decode(doc, "ctl-1", &b, why, sizeof why) == 0 && b.n == 0);
+    free(doc);
+}
+
+static void test_reason(void)
+{
+    view_region_t r;
+    char long_r[600];
+    memset(long_r, 'x', sizeof long_r - 1);
+    long_r[sizeof long_r - 1] = '\0';
+    long_r[VIEW_REASON_MAX - 1] = '\xc3';   /* a two-byte character cut by the bound */
+    long_r[VIEW_REASON_MAX] = '\xa9';
+    view_set_reason(&r, long_r);
+    CHECK(strlen(r.reason) == VIEW_REASON_MAX && utf8_valid(r.reason, strlen(r.reason), NULL));
+    view_set_reason(&r, "a\nb\tc\x01\xff");
+    CHECK(strcmp(r.reason, "a?b?c??") == 0);
+    view_set_reason(&r, NULL);
+    CHECK(r.reason[0] == '\0');
+}
+
+static void bad(const char *doc, const char *what)
+{
+    CHECK(view_decode(doc, "ctl-1", &b, why, sizeof why) == -1);
+    CHECK_CONTAINS(why, what);
+    CHECK(b.n == 0 && b.observer[0] == '\0');   /* nothing half-taken */
+}
+
+#define TOP "\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5,\"suspect\":false"
+#define R(x) "{" TOP ",\"regions\":[" x "]}"
+#define RG(k) "{\"region\":\"r1\",\"state\":\"up\",\"reason\":\"ok\",\"age_ms\":1,\"probes\":2,\"failures\":1" k "}"
+
+static void test_bad(void)
+{
+    CHECK(view_decode(R(RG("")), "ctl-1", &b, why, sizeof why) == 0 && b.n == 1);
+    bad(NULL, "no doc");
+    bad("", "not JSON");
+    bad("{", "not JSON");
+    bad("[]", "expected an object");
+    bad("{" TOP ",\"regions\":[],\"x\":1}", "expected an object of v");
+    bad("{\"v\":2,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5,\"suspect\":false,\"regions\":[]}", "v: expected 1");
+    bad("{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":-5,\"window_ms\":5,\"suspect\":false,\"regions\":[]}", "elapsed_ms");
+    bad("{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":1.5,\"window_ms\":5,\"suspect\":false,\"regions\":[]}", "elapsed_ms");
+    bad("{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":1e300,\"window_ms\":5,\"suspect\":false,\"regions\":[]}", "elapsed_ms");
+    bad("{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5,\"suspect\":0,\"regions\":[]}", "suspect");
+    bad("{" TOP ",\"regions\":{}}", "regions: expected a list");
+    bad(R("1"), "regions[0]: expected an object");
+    bad(R("{\"region\":\"r1\",\"state\":\"up\",\"reason\":\"ok\",\"age_ms\":1,\"probes\":2,\"failures\":3}"),
+        "failures <= probes");
+    bad(R(RG(",\"extra\":1")), "regions[0]: expected an object of region");
+    bad(R("{\"region\":\"r 1\",\"state\":\"up\",\"reason\":\"ok\",\"age_ms\":1,\"probes\":2,\"failures\":1}"),
+        "regions[0].region");
+    bad(R("{\"region\":\"r1\",\"state\":\"UP\",\"reason\":\"ok\",\"age_ms\":1,\"probes\":2,\"failures\":1}"),
+        "regions[0].state");
+    bad(R("{\"region\":\"r1\",\"state\":\"up\",\"reason\":\"a\\nb\",\"age_ms\":1,\"probes\":2,\"failures\":1}"),
+        "regions[0].reason");
+    bad(R("{\"region\":\"r1\",\"state\":\"up\",\"reason\":\"a\\u0000b\",\"age_ms\":1,\"probes\":2,\"failures\":1}"),
+        "a NUL or \\u0000");
+    bad(R(RG("") "," RG("")), "regions[1].region: \"r1\" twice");
+    bad("{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5,\"suspect\":false,\"regions\":[],"
+        "\"v\":1}", "(each once)");   /* a duplicate member (cJSON keeps both) */
+    bad(R("{\"region\":\"r1\",\"state\":\"up\",\"state\":\"down\",\"reason\":\"ok\",\"age_ms\":1,\"probes\":2,"
+          "\"failures\":1}"), "regions[0]: expected an object of region");
+    char big[VIEW_DOC_MAX + 100];
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    bad(big, "bytes, expected at most");
+    char many[70 * 140] = R("");
+    size_t off = strlen(many) - 2;   /* before "]}" */
+    for (int i = 0; i <= VIEW_MAX_REGIONS; i++)
+        off += (size_t)snprintf(many + off, sizeof many - off, "%s{\"region\":\"r%d\",\"state\":\"up\",\"reason\":"
+                                "\"\",\"age_ms\":1,\"probes\":0,\"failures\":0}", i ? "," : "", i);
+    snprintf(many + off, sizeof many - off, "]}");
+    bad(many, "at most 64 regions");
+}
+
+static uint64_t rng = 18;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return n ? (uint32_t)(rng % n) : 0;
+}
+
+/* A random value of a random type. */
+static cJSON *random_value(void)
+{
+    static const char *const strs[] = { "", "up", "down", "degraded", "unknown", "ctl-1", "r1", "\xff\xfe",
+                                        "a\x01" "b", "x x", "1" };
+    static const double nums[] = { 0, 1, -1, 0.5, 1e19, 4e12, 4000000000001.0, 1000000000, 1000000001, NAN };
+    switch (rnd(7)) {
+    case 0: return cJSON_CreateString(strs[rnd(sizeof strs / sizeof *strs)]);
+    case 1: return cJSON_CreateNumber(nums[rnd(sizeof nums / sizeof *nums)]);
+    case 2: return cJSON_CreateBool(rnd(2));
+    case 3: return cJSON_CreateNull();
+    case 4: return cJSON_CreateArray();
+    case 5: return cJSON_CreateObject();
+    default: {
+        char s[300];
+        size_t n = rnd(sizeof s - 1);
+        for (size_t i = 0; i < n; i++)
+            s[i] = (char)(rnd(95) + 32);
+        s[n] = '\0';
+        return cJSON_CreateString(s);
+    }
+    }
+}
+
+/* Replace (or delete) one member somewhere in the tree. */
+static void mutate_tree(cJSON *o)
+{
+    cJSON *c = o;
+    for (int depth = 0; depth < 3 && c && c->child && rnd(3); depth++) {
+        int n = cJSON_GetArraySize(c);
+        c = cJSON_GetArrayItem(c, (int)rnd((uint32_t)n));
+    }
+    if (!c || !c->child)
+        return;
+    int n = cJSON_GetArraySize(c), i = (int)rnd((uint32_t)n);
+    if (rnd(5) == 0)
+        cJSON_DeleteItemFromArray(c, i);
+    else
+        cJSON_ReplaceItemInArray(c, i, random_value());
+}
+
+static void mutate_bytes(char *s, size_t cap)
+{
+    size_t n = strlen(s);
+    for (int k = 0, m = 1 + (int)rnd(4); k < m && n; k++) {
+        size_t at = rnd((uint32_t)n);
+        switch (rnd(4)) {
+        case 0: s[at] = (char)(rnd(255) + 1); break;                /* a byte changed */
+        case 1: s[at] = '\0'; n = at; break;                          /* cut */
+        case 2: memmove(s + at, s + at + 1, n - at); n--; break;      /* a byte deleted */
+        default:                                                      /* a piece doubled */
+            if (n + 20 < cap) {
+                memmove(s + at + 20, s + at, n - at + 1);
+                n += 20;
+            }
+        }
+    }
+}
+
+static void test_random(void)
+{
+    const char *seed = getenv("REGIOND_TEST_SEED");
+    rng = seed ? strtoull(seed, NULL, 10) | 1 : 18;
+    sample(&a);
+    char *base = view_encode(&a);
+    CHECK(base != NULL);
+    if (!base)
+        return;
+    size_t taken = 0, refused = 0, unsound = 0, no_reason = 0;
+    for (int it = 0; it < 20000; it++) {
+        char buf[4096];
+        if (it % 2) {
+            snprintf(buf, sizeof buf, "%s", base);
+            mutate_bytes(buf, sizeof buf);
+        } else {
+            cJSON *o = cJSON_Parse(base);
+            for (int k = 0, m = 1 + (int)rnd(3); o && k < m; k++)
+                mutate_tree(o);
+            char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+            snprintf(buf, sizeof buf, "%s", s ? s : "");
+            free(s);
+            cJSON_Delete(o);
+        }
+        why[0] = '\0';
+        if (view_decode(buf, "ctl-1", &b, why, sizeof why) == 0) {
+            taken++;
+            unsound += !sound(&b);
+            char *again = view_encode(&b);   /* what was taken encodes and decodes to itself */
+            view_t c;
+            unsound += !again || view_decode(again, "ctl-1", &c, why, sizeof why) != 0 || !same(&b, &c);
+            free(again);
+        } else {
+            refused++;
+            no_reason += why[0] == '\0';
+        }
+    }
+    printf("random: %zu taken, %zu refused\n", taken, refused);
+    CHECK(unsound == 0);
+    CHECK(no_reason == 0);
+    CHECK(refused > 10000 && taken > 100);   /* both paths exercised */
+    free(base);
+}
+
+int main(void)
+{
+    test_roundtrip();
+    test_reason();
+    test_bad();
+    test_random();
+    return check_finish();
+}
