@@ -58,8 +58,10 @@ static void took_read(vw_obs_t *o, const replica_result_t *r)
         return;
     }
     o->read_error[0] = '\0';
-    if (!r->found)
-        return;   /* no item yet: nothing to take, nothing refused */
+    if (!r->found) {   /* no item (yet, or deleted): nothing to take, nothing refused */
+        o->refused[0] = '\0';
+        return;
+    }
     char why[256];
     if (view_decode(r->doc, o->id, vw.scratch, why, sizeof(why)) == -1) {
         if (strcmp(o->refused, why) != 0)

@@ -31,6 +31,7 @@ void ctl_fmt_age(double s, char *buf, size_t len);
 
 /* The views: exit status. */
 int ctl_status(const char *api, int json);
+int ctl_observers(const char *api, int json);   /* ctl_observers.c */
 int ctl_weights(const char *api, int json);
 int ctl_decisions(const char *api, int json);
 int ctl_replicas(const char *api, int json);

@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "usage: regionctl [--api URL | --url URL | --socket PATH] [--token-file PATH] COMMAND\n"
             "commands:\n"
             "  status [--json]                     regions and targets, state, reason, latency\n"
+            "  status --observers [--json]         every observer's view of the regions, side by side\n"
             "  weights [--json]                    Route 53 weights: live, desired, rule; last change\n"
             "  decisions [--json]                  recent decisions with their inputs and reasons\n"
             "  drain REGION --for DUR [--note T]   take a region out (weight 0) until DUR passes\n"
@@ -422,6 +423,23 @@ static int ctl_check_config(const char *path)
     return 2;
 }
 
+/* status [--json] [--observers], in either order. */
+static int ctl_status_cmd(const char *api, int argc, char **argv)
+{
+    int json = 0, obs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--observers") == 0)
+            obs = 1;
+        else {
+            fprintf(stderr, "regionctl: status: unknown option %s (expected --json or --observers)\n", argv[i]);
+            return 2;
+        }
+    }
+    return obs ? ctl_observers(api, json) : ctl_status(api, json);
+}
+
 int main(int argc, char **argv)
 {
     const char *api = getenv("REGIOND_API");
@@ -460,7 +478,7 @@ int main(int argc, char **argv)
     int rc;
     const char *cmd = argv[i];
     if (strcmp(cmd, "status") == 0)
-        rc = ctl_status(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
+        rc = ctl_status_cmd(api, argc - i - 1, argv + i + 1);
     else if (strcmp(cmd, "weights") == 0)
         rc = ctl_weights(api, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
     else if (strcmp(cmd, "decisions") == 0)

@@ -5,13 +5,14 @@ vantage fails), the others at nginx.  Checked: every instance's /v1/status shows
 fresh, with ctl-3's r2 down and the others' up, and ctl-4 never seen; the items at the DynamoDB
 peer carry the same (its store, and the aws CLI for the final word); metrics show it.  Input we did
 not write ourselves: an operator (aws CLI) puts a malformed view item under ctl-4's key: every
-instance refuses it, names it in alarm cluster-view, and keeps running.  A second actor: an
+instance refuses it, names it in alarm cluster-view, and keeps running; deleted, the alarm resolves.  A second actor: an
 operator puts a malformed view over ctl-2's with a higher epoch on every table: ctl-2's next write
 is refused as older, it reads its epoch again and publishes above it, and every instance takes
 ctl-2's view again."""
 import json
+import subprocess
 
-from harness import check, eventually, free_port, run_tests
+from harness import REGIONCTL, check, eventually, free_port, run_tests
 from observer_kit import (NAME, PUBLISH_MS, REGIONS, TABLE, alarms, region_state, start, start_nginx,
                           start_peer, view_item, view_items_fast, views)
 
@@ -79,6 +80,18 @@ def test_views():
               and 'regiond_observer_view_fresh{observer="ctl-3"} 1' in m
               and 'regiond_observer_view_fresh{observer="ctl-4"} 0' in m, "metrics show the views")
 
+        r = subprocess.run([REGIONCTL, "--api", ds[1].base, "status", "--observers"], capture_output=True,
+                           text=True, timeout=10)
+        grid = [line.split() for line in r.stdout.splitlines()]
+        check(r.returncode == 0 and ["REGION", "ctl-1", "ctl-2", "ctl-3", "ctl-4"] in grid
+              and ["r2", "up", "up", "down", "-"] in grid and ["r1", "up", "up", "up", "-"] in grid
+              and any(g[:2] == ["ctl-4", "never"] for g in grid) and any(g[:3] == ["ctl-2", "(self)", "fresh"] for g in grid),
+              f"regionctl status --observers prints the views side by side:\n{r.stdout}{r.stderr}")
+        r = subprocess.run([REGIONCTL, "--api", ds[1].base, "status", "--json", "--observers"], capture_output=True,
+                           text=True, timeout=10)
+        check(r.returncode == 0 and [v["observer"] for v in json.loads(r.stdout)["views"]] == OBS,
+              "regionctl status --observers --json prints the status member")
+
         # input we did not write: a malformed view under ctl-4's key
         bad_doc = json.dumps({"v": 1, "observer": "ctl-4", "elapsed_ms": 1, "window_ms": 1, "suspect": False,
                               "regions": [{"region": "r1", "state": "sideways", "reason": "x", "age_ms": 1,
@@ -96,6 +109,11 @@ def test_views():
             v = views(d).get("ctl-4", {})
             check(d.proc.poll() is None and not v.get("seen") and "state" in (v.get("refused") or ""),
                   f"{d.iid} runs on, holds no view of ctl-4, shows why it refused the item")
+
+        peer.aws(REGIONS[0], "delete-item", "--table-name", TABLE, "--key",
+                 json.dumps({"name": {"S": f"{NAME}#view#ctl-4"}}))
+        eventually(lambda: all("cluster-view" not in alarms(d) and views(d)["ctl-4"]["refused"] is None for d in ds),
+                   SEEN_S, "once the operator deletes the item, the alarm resolves on every instance")
 
         # a second actor: a malformed view over ctl-2's own item, with a higher epoch, on every table
         e = max(int(i["ctl-2"]["epoch"]) for i in (view_items_fast(peer, r) for r in REGIONS)) + 5

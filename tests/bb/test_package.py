@@ -210,7 +210,7 @@ def test_completion():
         _, _, got, _ = _complete(script, ["regionctl", "drill", ""], lib)
         check_eq(got, ["list", "report", "start", "stop"], f"{how}: drill's subcommands")
         _, _, got, _ = _complete(script, ["regionctl", "status", "--"], lib)
-        check_eq(got, ["--json"], f"{how}: status --json")
+        check_eq(got, ["--json", "--observers"], f"{how}: status --json, --observers")
 
 
 def test_lintian():

@@ -1,0 +1,114 @@
+/* ctl_observers — `regionctl status --observers`: every observer's view of
+ * the regions side by side, as this instance reads them (/v1/status
+ * "observers"; docs/ha.md "Observers"). */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ctl/ctl.h"
+
+static double num(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* The state observer view v has for region, or "-". */
+static const char *state_of(const cJSON *v, const char *region)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(v, "regions"))
+        if (strcmp(ctl_str(r, "region"), region) == 0)
+            return ctl_str(r, "state");
+    return "-";
+}
+
+static void print_heads(const cJSON *vs)
+{
+    printf("%-20s %-10s %-8s %-12s %s\n", "OBSERVER", "VIEW", "AGE", "EPOCH/SEQ", "NOTE");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vs) {
+        char age[32] = "-", es[48];
+        bool seen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "seen"));
+        bool fresh = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "fresh"));
+        if (seen)
+            ctl_fmt_age(num(v, "age_ms", 0) / 1000.0, age, sizeof(age));
+        snprintf(es, sizeof(es), "%.0f/%.0f", num(v, "epoch", 0), num(v, "seq", 0));
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(v, "refused");
+        const cJSON *re = cJSON_GetObjectItemCaseSensitive(v, "read_error");
+        char id[80];
+        snprintf(id, sizeof(id), "%s%s", ctl_str(v, "observer"),
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "self")) ? " (self)" : "");
+        printf("%-20s %-10s %-8s %-12s %s%s%s%s%s\n", id, fresh ? "fresh" : seen ? "SILENT" : "never seen", age,
+               seen ? es : "-", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "suspect")) ? "suspect " : "",
+               cJSON_IsString(rf) ? "item refused: " : "", cJSON_IsString(rf) ? rf->valuestring : "",
+               cJSON_IsString(re) ? " read failed: " : "", cJSON_IsString(re) ? re->valuestring : "");
+    }
+}
+
+/* Regions in rows, observers in columns (every region any view names). */
+static void print_grid(const cJSON *vs)
+{
+    const char *regions[128];
+    size_t n = 0;
+    const cJSON *v, *r;
+    cJSON_ArrayForEach(v, vs)
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(v, "regions")) {
+            const char *name = ctl_str(r, "region");
+            size_t i = 0;
+            while (i < n && strcmp(regions[i], name) != 0)
+                i++;
+            if (i == n && n < sizeof(regions) / sizeof(*regions))
+                regions[n++] = name;
+        }
+    printf("\n%-20s", "REGION");
+    cJSON_ArrayForEach(v, vs)
+        printf(" %-12.12s", ctl_str(v, "observer"));
+    putchar('\n');
+    for (size_t i = 0; i < n; i++) {
+        printf("%-20s", regions[i]);
+        cJSON_ArrayForEach(v, vs) {
+            const char *s = state_of(v, regions[i]);
+            char cell[32];
+            snprintf(cell, sizeof(cell), "%s%s", s, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "fresh"))
+                                                        || strcmp(s, "-") == 0 ? "" : "?");
+            printf(" %-12s", cell);
+        }
+        putchar('\n');
+    }
+}
+
+int ctl_observers(const char *api, int json)
+{
+    ctl_buf_t b = {0};
+    long code = 0;
+    if (ctl_get(api, "/v1/status", &b, &code) == -1)
+        return 1;
+    cJSON *root = b.data && code == 200 ? cJSON_Parse(b.data) : NULL;
+    free(b.data);
+    if (!root) {
+        fprintf(stderr, "regionctl: unexpected answer from %s (HTTP %ld)\n", api, code);
+        return 1;
+    }
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "observers");
+    if (json) {
+        char *s = cJSON_PrintUnformatted(o ? o : cJSON_GetObjectItemCaseSensitive(root, "nothing"));
+        printf("%s\n", s ? s : "null");
+        free(s);
+    } else if (!cJSON_IsObject(o)) {
+        printf("observers: off (no cluster.quorum in the config)\n");
+    } else {
+        const cJSON *vs = cJSON_GetObjectItemCaseSensitive(o, "views");
+        printf("observers: %.0f of %.0f must agree (k; not yet applied to decisions), a view every %.0f ms, "
+               "silent after %.0f ms\n\n", num(o, "k", 0), num(o, "n", 0), num(o, "publish_ms", 0),
+               num(o, "silent_after_ms", 0));
+        print_heads(vs);
+        print_grid(vs);
+        printf("\n(\"?\": the observer's last view, which is not fresh)\n");
+    }
+    cJSON_Delete(root);
+    return 0;
+}
