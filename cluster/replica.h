@@ -18,7 +18,12 @@
  * (lease_leading(), lease_send_until_ms()); the epoch and seq come from the
  * lease at each write.  No retry by the AWS client (a write handed over is
  * sent once); each call has a deadline of 3/4 renew_ms.  Reports up through
- * replica_notify_fn.  Without a cluster section every call is a no-op. */
+ * replica_notify_fn.  Without a cluster section every call is a no-op.
+ *
+ * The rounds themselves (one at a time per item key, the conditional write,
+ * the majority read) are a replica_obj_t, also used for the observers'
+ * "#view#" items (cluster/views.h), which are written by every instance
+ * with the (epoch, seq) the caller names. */
 #ifndef REGIOND_REPLICA_H
 #define REGIOND_REPLICA_H
 
