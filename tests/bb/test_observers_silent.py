@@ -4,7 +4,9 @@ all three views fresh at every sample (no false silence) and each observer's ite
 DynamoDB peer about once per publish_ms (the heartbeat: its write rate, measured at the peer).
 Then ctl-3 is killed (SIGKILL, no goodbye): its item at the peer stops changing, and ctl-1 and ctl-2
 show it silent (status and metrics) within silent_after_ms plus one read and a margin, while
-ctl-1's and ctl-2's views stay fresh."""
+ctl-1's and ctl-2's views stay fresh.  Reloads of ctl-1: one with k above the observers is refused
+naming cluster.quorum.k (the old quorum runs on); one with a new k and publish_ms takes them and keeps
+the views read so far."""
 import time
 
 from harness import check, eventually, run_tests
@@ -78,6 +80,24 @@ def test_silent():
                   and f'regiond_observer_view_fresh{{observer="{d.iid}"}} 1' in m,
                   f"{d.iid}'s metrics: ctl-3 not fresh, itself fresh")
         check(all(fresh_up(d, ["ctl-1", "ctl-2"]) for d in ds), "ctl-1's and ctl-2's views stay fresh")
+
+        # reloads: a bad quorum is refused naming the key, the old one runs on; a new publish_ms keeps the views
+        import copy
+        cfg = copy.deepcopy(a.cfg)
+        cfg["cluster"]["quorum"]["k"] = 4
+        a.reload(cfg)
+        err = eventually(lambda: (a.status()["config"].get("last_error") or "") or None, 10,
+                         "a reload with cluster.quorum.k 4 of 3 is refused")
+        check(err and "cluster.quorum.k" in err and a.status()["observers"]["k"] == 2
+              and views(a)["ctl-2"]["fresh"], f"the refusal names the key path; the old quorum runs on ({err})")
+        cfg["cluster"]["quorum"]["k"] = 3
+        cfg["cluster"]["quorum"]["publish_ms"] = 500
+        a.reload(cfg)
+        eventually(lambda: (lambda o: o["publish_ms"] == 500 and o["k"] == 3 and o["silent_after_ms"] == 1500)(
+                   a.status()["observers"]), 10, "a reload takes the new k and publish_ms")
+        v = views(a)
+        check(v["ctl-3"]["seen"] and not v["ctl-3"]["fresh"] and v["ctl-2"]["fresh"],
+              "the views read so far are kept across the reload (ctl-3 still seen, silent)")
     finally:
         for d in ds:
             check(d.stop() == 0, f"{d.iid} stopped cleanly")
