@@ -1,7 +1,8 @@
 """Observers' views (issue 18, first slice): an observer that stops publishing is shown silent.
 Three regiond instances, each an observer, every region up.  In steady state every instance shows
 all three views fresh at every sample (no false silence) and each observer's item changes at the
-DynamoDB peer about once per publish_ms (the heartbeat: its write rate, measured at the peer).
+DynamoDB peer about once per publish_ms (the heartbeat), with one PutItem per table and one GetItem
+per observer per table per publish_ms logged by the peer (the rates docs/performance.md states).
 Then ctl-3 is killed (SIGKILL, no goodbye): its item at the peer stops changing, and ctl-1 and ctl-2
 show it silent (status and metrics) within silent_after_ms plus one read and a margin, while
 ctl-1's and ctl-2's views stay fresh.  Reloads of ctl-1: one with k above the observers is refused
@@ -33,6 +34,16 @@ def seqs(peer):
     return {o: (int(its[o]["epoch"]), int(its[o]["seq"])) for o in OBS if o in its}
 
 
+def view_calls(peer):
+    """(PutItem, GetItem) requests on view items the peer has logged so far (every table)."""
+    n = {"PutItem": 0, "GetItem": 0}
+    for r in peer.call("GET", "/_peer/stats")["requests"]:
+        keys = [v.get("S", "") for v in (r.get("item_key") or {}).values() if isinstance(v, dict)]
+        if r.get("op") in n and any("#view#" in k for k in keys):
+            n[r["op"]] += 1
+    return n["PutItem"], n["GetItem"]
+
+
 def test_silent():
     peer = start_peer()
     ng = start_nginx()
@@ -43,17 +54,23 @@ def test_silent():
                           "every instance shows the three views fresh, r1 up"):
             return
         # steady state: sampled over 2 silent_after_ms, no instance shows any view silent
-        s0, t0, bad = seqs(peer), time.monotonic(), []
+        s0, c0, t0, bad = seqs(peer), view_calls(peer), time.monotonic(), []
         while time.monotonic() - t0 < 2 * SILENT_MS / 1000:
             bad += [d.iid for d in ds if not fresh_up(d, OBS)]
             time.sleep(0.2)
-        s1, dt = seqs(peer), time.monotonic() - t0
+        s1, c1, dt = seqs(peer), view_calls(peer), time.monotonic() - t0
         check(not bad, f"in steady state every sample shows every view fresh (not: {sorted(set(bad))})")
         rates = {o: (s1[o][1] - s0[o][1]) / dt for o in OBS if o in s0 and o in s1 and s0[o][0] == s1[o][0]}
         # the heartbeat: one write per publish_ms, no region changing (at most one more per change)
         check(len(rates) == 3 and all(0.5 * 1000 / PUBLISH_MS <= r <= 1.5 * 1000 / PUBLISH_MS
                                       for r in rates.values()),
               f"each observer's item changes about once per publish_ms at the peer ({rates} writes/s)")
+        # per observer, at the peer: a PutItem per table per publish_ms, a GetItem per observer per table
+        puts, gets = ((c1[i] - c0[i]) / dt / 3 for i in (0, 1))
+        hz, tabs = 1000 / PUBLISH_MS, len(REGIONS)
+        check(0.5 * tabs * hz <= puts <= 1.5 * tabs * hz and 0.5 * 3 * tabs * hz <= gets <= 1.5 * 3 * tabs * hz,
+              f"per observer: {puts:.2f} PutItem/s (about {tabs * hz:.0f}), {gets:.2f} GetItem/s "
+              f"(about {3 * tabs * hz:.0f}) on view items, at the peer")
         a, b, c = ds
         kill9(c)
         t_kill = time.monotonic()
