@@ -4,12 +4,23 @@ nginx; the view items read back from the DynamoDB peer with the aws CLI (get-ite
 --consistent-read), the judge of what was published."""
 import json
 
-from harness import Daemon, Nginx, free_port
-from lease_kit import ENV, NAME, REGIONS, TABLE, config, start_peer  # noqa: F401 (re-exported)
+from harness import TEST_KEY, Daemon, DdbPeer, Nginx, free_port
+from lease_kit import ENV, NAME, REGIONS, TABLE, config  # noqa: F401 (re-exported)
 
 PUBLISH_MS = 1000
 SILENT_MS = 3 * PUBLISH_MS   # views.h: silent after 3 publish_ms without a change of the view
 OBSERVERS = ["ctl-1", "ctl-2", "ctl-3"]
+
+
+def start_peer():
+    """The DynamoDB peer with lease_kit's three plain lease tables, created with boto3 in-process (the aws
+    CLI's start-up, three times, took seconds of each test on a loaded machine)."""
+    peer = DdbPeer(REGIONS, table=None, heartbeat_table=None)
+    for r, c in sdk(peer).items():
+        c.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}])
+    return peer
 
 
 def start_nginx():
@@ -89,3 +100,12 @@ def alarms(d):
         return {a["key"]: a for a in d.status()["alarms"]["active"]}
     except (OSError, AssertionError, KeyError):
         return {}
+
+
+def sdk(peer):
+    """An operator's DynamoDB clients per lease region (boto3 in-process, what the aws CLI runs on, without
+    its start-up of a second or more per call on a loaded machine)."""
+    import boto3
+    return {r: boto3.session.Session().client(
+        "dynamodb", endpoint_url=peer.url(r), region_name=r, aws_access_key_id=TEST_KEY["access_key"],
+        aws_secret_access_key=TEST_KEY["secret_key"]) for r in REGIONS}

@@ -5,15 +5,15 @@ vantage fails), the others at nginx.  Checked: every instance's /v1/status shows
 fresh, with ctl-3's r2 down and the others' up, and ctl-4 never seen; the items at the DynamoDB
 peer carry the same (its store, and the aws CLI for the final word); metrics show it.  Input we did
 not write ourselves: an operator (aws CLI) puts a malformed view item under ctl-4's key: every
-instance refuses it, names it in alarm cluster-view, and keeps running; deleted, the alarm resolves.  A second actor: an
-operator puts a malformed view over ctl-2's with a higher epoch on every table: ctl-2's next write
-is refused as older, it reads its epoch again and publishes above it, and every instance takes
-ctl-2's view again."""
+instance refuses it, names it in alarm cluster-view, and keeps running; deleted (boto3), the alarm
+resolves.  A second actor: an operator (boto3) puts a malformed view over ctl-2's with a higher epoch
+on every table: ctl-2's next write is refused as older, it reads its epoch again and publishes
+above it, and every instance takes ctl-2's view again."""
 import json
 import subprocess
 
 from harness import REGIONCTL, check, eventually, free_port, run_tests
-from observer_kit import (NAME, PUBLISH_MS, REGIONS, TABLE, alarms, region_state, start, start_nginx,
+from observer_kit import (NAME, PUBLISH_MS, REGIONS, TABLE, alarms, region_state, sdk, start, start_nginx,
                           start_peer, view_item, view_items_fast, views)
 
 OBS = ["ctl-1", "ctl-2", "ctl-3", "ctl-4"]
@@ -110,17 +110,17 @@ def test_views():
             check(d.proc.poll() is None and not v.get("seen") and "state" in (v.get("refused") or ""),
                   f"{d.iid} runs on, holds no view of ctl-4, shows why it refused the item")
 
-        peer.aws(REGIONS[0], "delete-item", "--table-name", TABLE, "--key",
-                 json.dumps({"name": {"S": f"{NAME}#view#ctl-4"}}))
+        op = sdk(peer)
+        op[REGIONS[0]].delete_item(TableName=TABLE, Key={"name": {"S": f"{NAME}#view#ctl-4"}})
         eventually(lambda: all("cluster-view" not in alarms(d) and views(d)["ctl-4"]["refused"] is None for d in ds),
                    SEEN_S, "once the operator deletes the item, the alarm resolves on every instance")
 
         # a second actor: a malformed view over ctl-2's own item, with a higher epoch, on every table
         e = max(int(i["ctl-2"]["epoch"]) for i in (view_items_fast(peer, r) for r in REGIONS)) + 5
         for r in REGIONS:
-            peer.aws(r, "put-item", "--table-name", TABLE, "--item", json.dumps(
-                {"name": {"S": f"{NAME}#view#ctl-2"}, "epoch": {"N": str(e)}, "seq": {"N": "1"},
-                 "doc": {"S": "{not json"}, "owner": {"S": "ctl-2"}}))
+            op[r].put_item(TableName=TABLE, Item={"name": {"S": f"{NAME}#view#ctl-2"}, "epoch": {"N": str(e)},
+                                                  "seq": {"N": "1"}, "doc": {"S": "{not json"},
+                                                  "owner": {"S": "ctl-2"}})
 
         def healed():
             above = sum(1 for r in REGIONS for i in [view_items_fast(peer, r).get("ctl-2")]
