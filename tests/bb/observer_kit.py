@@ -27,9 +27,9 @@ def start_nginx():
     return Nginx([free_port(), free_port()])
 
 
-def start(i, peer, ng, r2_url=None, observers=OBSERVERS, k=2):
+def start(i, peer, ng, r2_url=None, observers=OBSERVERS, k=2, publish_ms=PUBLISH_MS):
     """Instance ctl-i observing r1 and r2 on nginx; r2 at r2_url instead when given."""
-    cfg = config(i, peer, quorum={"observers": observers, "k": k, "publish_ms": PUBLISH_MS})
+    cfg = config(i, peer, quorum={"observers": observers, "k": k, "publish_ms": publish_ms})
     p1, p2 = ng.ports
     cfg["regions"] = [{"name": "r1", "api": [{"url": f"http://127.0.0.1:{p1}/health"}]},
                       {"name": "r2", "api": [{"url": r2_url or f"http://127.0.0.1:{p2}/health"}]}]

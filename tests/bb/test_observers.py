@@ -73,19 +73,21 @@ def test_views():
         check(it and it["owner"] == "ctl-3" and it["doc"] and
               {x["region"]: x["state"] for x in it["doc"]["regions"]} == want("ctl-3"),
               f"the aws CLI reads ctl-3's item with r2 down ({it and it['doc']})")
-        code, body = ds[0].get("/metrics")
-        m = body.decode() if code == 200 else ""
-        check('regiond_observer_region_up{observer="ctl-3",region="r2"} 0' in m
-              and 'regiond_observer_region_up{observer="ctl-2",region="r2"} 1' in m
-              and 'regiond_observer_view_fresh{observer="ctl-3"} 1' in m
-              and 'regiond_observer_view_fresh{observer="ctl-4"} 0' in m, "metrics show the views")
+        def metrics_show():
+            code, body = ds[0].get("/metrics")
+            m = body.decode() if code == 200 else ""
+            return ('regiond_observer_region_up{observer="ctl-3",region="r2"} 0' in m
+                    and 'regiond_observer_region_up{observer="ctl-2",region="r2"} 1' in m
+                    and 'regiond_observer_view_fresh{observer="ctl-3"} 1' in m
+                    and 'regiond_observer_view_fresh{observer="ctl-4"} 0' in m)
+        eventually(metrics_show, 5, "metrics show the views")
 
         r = subprocess.run([REGIONCTL, "--api", ds[1].base, "status", "--observers"], capture_output=True,
                            text=True, timeout=10)
         grid = [line.split() for line in r.stdout.splitlines()]
         check(r.returncode == 0 and ["REGION", "ctl-1", "ctl-2", "ctl-3", "ctl-4"] in grid
               and ["r2", "up", "up", "down", "-"] in grid and ["r1", "up", "up", "up", "-"] in grid
-              and any(g[:2] == ["ctl-4", "never"] for g in grid) and any(g[:3] == ["ctl-2", "(self)", "fresh"] for g in grid),
+              and any(g[:2] == ["ctl-4", "never"] for g in grid) and any(g[:2] == ["ctl-2", "(self)"] for g in grid),
               f"regionctl status --observers prints the views side by side:\n{r.stdout}{r.stderr}")
         r = subprocess.run([REGIONCTL, "--api", ds[1].base, "status", "--json", "--observers"], capture_output=True,
                            text=True, timeout=10)
