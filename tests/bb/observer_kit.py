@@ -4,23 +4,12 @@ nginx; the view items read back from the DynamoDB peer with the aws CLI (get-ite
 --consistent-read), the judge of what was published."""
 import json
 
-from harness import TEST_KEY, Daemon, DdbPeer, Nginx, free_port
-from lease_kit import ENV, NAME, REGIONS, TABLE, config  # noqa: F401 (re-exported)
+from harness import TEST_KEY, Daemon, Nginx, free_port
+from lease_kit import ENV, NAME, REGIONS, TABLE, config, start_peer  # noqa: F401 (re-exported)
 
 PUBLISH_MS = 1000
 SILENT_MS = 3 * PUBLISH_MS   # views.h: silent after 3 publish_ms without a change of the view
 OBSERVERS = ["ctl-1", "ctl-2", "ctl-3"]
-
-
-def start_peer():
-    """The DynamoDB peer with lease_kit's three plain lease tables, created with boto3 in-process (the aws
-    CLI's start-up, three times, took seconds of each test on a loaded machine)."""
-    peer = DdbPeer(REGIONS, table=None, heartbeat_table=None)
-    for r, c in sdk(peer).items():
-        c.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                       KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-                       AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}])
-    return peer
 
 
 def start_nginx():
