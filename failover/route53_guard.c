@@ -5,9 +5,11 @@
  * leading "*." of a wildcard record name stripped: "*" is a wildcard only
  * as the leftmost label, so "_regiond-epoch.*.x" would be a plain name with
  * a literal "*" label — Developer Guide, "DNS domain name format").  Its one
- * value is one character-string (at most 255 bytes, quoted: Developer
- * Guide, "TXT record type"), e.g. "\"epoch=7 holder=use1-a\"": the term's
- * epoch, and the holder (controller.id) for operators.  It is outside the
+ * value starts with the character-string (at most 255 bytes, quoted:
+ * Developer Guide, "TXT record type") "\"epoch=7 holder=use1-a\"": the
+ * term's epoch, and the holder (controller.id) for operators; then the
+ * group as the batch leaves it, weights and drift flags (route53_guardk.c),
+ * the reference of the next term's judged read.  It is outside the
  * weighted group (its own name and type); a batch carries its exact DELETE
  * and a new CREATE, so the batch lands only while the guard is what the
  * sender read (ChangeResourceRecordSets: all or nothing, DELETE only of
@@ -23,6 +25,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "failover/route53_guardk.h"
 
 #define R53_GUARD_PREFIX "_regiond-epoch."
 #define R53_GUARD_TTL 60
@@ -83,16 +86,53 @@ void r53_guard_setup(void)
         log_msg(LOG_ERR, "msg=\"route53.record_name leaves no room for the fencing guard record\"");
 }
 
+/* What this batch leaves: per region the weight of each slot after it (its
+ * CREATE, else the record as known) and the drift flag. */
+static void r53_guard_knowledge(r53_gk_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    snprintf(k->type, sizeof(k->type), "%s", r53s.cfg->route53.record_type);
+    k->n = r53s.n < R53_GK_MAXR ? r53s.n : R53_GK_MAXR;
+    for (size_t i = 0; i < k->n; i++) {
+        r53_gk_entry_t *e = &k->e[i];
+        snprintf(e->id, sizeof(e->id), "%s", r53s.cfg->route53.regions[i].set_identifier);
+        for (int s = 0; s < R53_SLOTS; s++) {
+            const r53_rrset_t *c = r53s.created ? &r53s.created[i][s] : NULL;
+            e->w[s] = c && c->name[0] ? (int)c->weight : r53s.have[i][s] ? (int)r53s.known[i][s].weight : -1;
+        }
+        e->drift = r53s.drift[i];
+    }
+}
+
 int r53_guard_make(uint64_t epoch, r53_rrset_t *out)
 {
-    char v[256];
+    static char v[R53_GK_VALUE_MAX + 1];
+    static r53_gk_t k;
+    char first[256];
     r53_rrset_init(out);
     snprintf(out->name, sizeof(out->name), "%s", r53s.guard_name);
     snprintf(out->type, sizeof(out->type), "TXT");
     out->ttl = R53_GUARD_TTL;
     /* controller.id is a config name (A-Z a-z 0-9 . _ -, at most 64): no
      * quote or backslash to escape, and the string stays under 255 bytes */
-    snprintf(v, sizeof(v), "\"epoch=%" PRIu64 " holder=%s\"", epoch, r53s.cfg->controller.id);
+    snprintf(first, sizeof(first), "epoch=%" PRIu64 " holder=%s", epoch, r53s.cfg->controller.id);
+    if (r53s.await_state || r53s.judge_due) {
+        /* a term not judged yet passes the last leader's knowledge on as it
+         * is (or none): its own view of the group is unjudged */
+        const char *rest = r53_guard_live_rest();
+        int n = rest ? snprintf(v, sizeof(v), "\"%s\" %s", first, rest) : -1;
+        if (n < 0 || (size_t)n > R53_GK_VALUE_MAX)
+            snprintf(v, sizeof(v), "\"%s\"", first);
+    } else {
+        r53_guard_knowledge(&k);
+        if (r53_gk_encode(first, &k, v, sizeof(v)) == -1) {
+            /* the group does not fit in one TXT value: the epoch alone (a
+             * later leader judges drift as without the knowledge) */
+            log_msg(LOG_WARNING, "msg=\"route53 guard: the group's weights do not fit in its value; epoch only\" "
+                    "regions=%zu", k.n);
+            snprintf(v, sizeof(v), "\"%s\"", first);
+        }
+    }
     if (!(out->values[0] = strdup(v)))
         return -1;
     out->n_values = 1;
@@ -143,4 +183,62 @@ void r53_guard_adopt(const r53_list_t *page)
     }
     r53s.have_guard = true;
     r53s.guard_bad = r53_guard_parse(&r53s.guard_live, &r53s.guard_epoch) == -1;
+}
+
+/* The live guard's knowledge when it covers every configured region for
+ * our record_type; NULL when it carries none (an old or foreign value). */
+static const r53_gk_t *r53_guard_known(const size_t **idx)
+{
+    static r53_gk_t k;
+    static size_t at[R53_MAXR];
+    *idx = at;
+    if (!r53s.epoch || !r53s.have_guard || r53s.guard_bad || r53s.guard_live.n_values != 1 ||
+        r53_gk_parse(r53s.guard_live.values[0], &k) == -1 || strcmp(k.type, r53s.cfg->route53.record_type) != 0)
+        return NULL;
+    for (size_t i = 0; i < r53s.n; i++) {
+        size_t j = 0;
+        while (j < k.n && strcmp(k.e[j].id, r53s.cfg->route53.regions[i].set_identifier) != 0)
+            j++;
+        if (j == k.n)
+            return NULL;   /* a region added since: judged as without knowledge */
+        at[i] = j;
+    }
+    return &k;
+}
+
+/* The knowledge part of a guard's value (the character-strings after the
+ * first, without the space before them), or NULL when it has none. */
+const char *r53_guard_rest(const char *value)
+{
+    const char *q = value && value[0] == '"' ? strchr(value + 1, '"') : NULL;
+    return q && q[1] == ' ' && q[2] == '"' ? q + 2 : NULL;
+}
+
+/* The live guard's knowledge part when it parses as knowledge (the bump of
+ * an unjudged term passes it on as it is; a saved document records it). */
+const char *r53_guard_live_rest(void)
+{
+    static r53_gk_t k;
+    if (!r53s.have_guard || r53s.guard_bad || r53s.guard_live.n_values != 1 ||
+        r53_gk_parse(r53s.guard_live.values[0], &k) == -1)
+        return NULL;
+    return r53_guard_rest(r53s.guard_live.values[0]);
+}
+
+bool r53_guard_reference(long exp[][R53_SLOTS], bool *drift, const char *saved_rest)
+{
+    const size_t *at;
+    const r53_gk_t *k = r53_guard_known(&at);
+    const char *rest = k ? r53_guard_rest(r53s.guard_live.values[0]) : NULL;
+    if (!rest || (saved_rest && strcmp(saved_rest, rest) == 0))
+        return false;   /* no knowledge; or the saved document was written after the guard's batch */
+    for (size_t i = 0; i < r53s.n; i++) {
+        const r53_gk_entry_t *e = &k->e[at[i]];
+        for (int s = 0; s < R53_SLOTS; s++)
+            exp[i][s] = e->w[s];
+        drift[i] = e->drift;
+    }
+    log_msg(LOG_NOTICE, "msg=\"route53: drift judged against the guard's weights (newer than the saved state)\" "
+            "epoch=%" PRIu64 " guard_epoch=%" PRIu64, r53s.epoch, r53s.guard_epoch);
+    return true;
 }

@@ -162,6 +162,17 @@ void r53_replica_changed(void);   /* route53_set_changed's callback, if any */
 int r53_guard_make(uint64_t epoch, r53_rrset_t *out);
 int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch);
 bool r53_may_send(void);
+/* A term's judged read (route53_known.c): when the live guard carries the
+ * group (every configured region, our record_type) and the saved document
+ * (the last leader's replicated one, or this instance's file) was not
+ * written after the guard's batch (its "guard" differs from the live
+ * guard's knowledge part), the guard's weights and drift flags become the
+ * reference (exp, drift) and true; else false, nothing changed. */
+bool r53_guard_reference(long exp[][R53_SLOTS], bool *drift, const char *saved_rest);
+/* The knowledge part of a guard value, NULL when none; the live guard's,
+ * NULL when it carries no valid knowledge. */
+const char *r53_guard_rest(const char *value);
+const char *r53_guard_live_rest(void);
 /* Give a call just started (r53s.req) the term's send window, asked by the
  * AWS client before each of its attempts: send_until_ms while the epoch it
  * was started in lasts, closed once a newer term began.  No window while

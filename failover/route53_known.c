@@ -20,6 +20,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/state.h"
+#include "failover/route53_guardk.h"
 
 /* What regiond knows of its records (route53-known.json's document, and
  * the replicated state's `route53.known`); NULL when out of memory. */
@@ -41,6 +42,11 @@ cJSON *r53_known_doc(void)
         if (x)
             cJSON_AddBoolToObject(x, "drift", r53s.drift[i]);
     }
+    /* the guard's knowledge as this document was written: a judged read
+     * tells by it whether the guard carries a later batch (route53_guard.c) */
+    const char *g = r53_guard_live_rest();
+    if (g)
+        cJSON_AddStringToObject(o, "guard", g);
     return o;
 }
 
@@ -62,8 +68,13 @@ void r53_known_save(void)
 int r53_known_check(const cJSON *o, char *why, size_t len)
 {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions"), *x, *v;
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "guard");
     if (!cJSON_IsObject(o) || (rs && !cJSON_IsObject(rs))) {
         snprintf(why, len, "expected {\"record_name\", \"record_type\", \"regions\": {...}}");
+        return -1;
+    }
+    if (g && (!cJSON_IsString(g) || strlen(g->valuestring) > R53_GK_VALUE_MAX)) {
+        snprintf(why, len, "guard: expected a string of at most %d bytes", R53_GK_VALUE_MAX);
         return -1;
     }
     cJSON_ArrayForEach(x, rs) {
@@ -116,7 +127,7 @@ int r53_intent_check(const cJSON *o, char *why, size_t len)
 
 /* The saved weights (exp[i][s], -1 absent) and drift flags; false when
  * nothing usable is saved for this record. */
-static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
+static bool r53_known_load(long exp[][R53_SLOTS], bool *drift, char *guard, size_t glen)
 {
     const cfg_route53_t *rc = &r53s.cfg->route53;
     cJSON *o = NULL;
@@ -127,8 +138,10 @@ static bool r53_known_load(long exp[][R53_SLOTS], bool *drift)
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "record_name");
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "record_type");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "guard");
     bool ok = cJSON_IsString(nm) && cJSON_IsString(ty) && cJSON_IsObject(rs) &&
               r53_name_equal(nm->valuestring, rc->record_name) && strcmp(ty->valuestring, rc->record_type) == 0;
+    snprintf(guard, glen, "%s", ok && cJSON_IsString(g) ? g->valuestring : "");
     for (size_t i = 0; ok && i < r53s.n; i++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(rs, rc->regions[i].set_identifier);
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(x, "weights");
@@ -187,57 +200,78 @@ static bool r53_check_intent(const r53_list_t *acc, int *want)
     return landed;
 }
 
+/* Region i's live records (known) at a judged read against what is
+ * expected: held drift; our own change that landed (mine >= 0), else the
+ * reference's weights (exp, when saved), else the configured weight. */
+static void r53_judge_region(size_t i, bool held, const long *exp, bool saved, long mine, const char *why)
+{
+    if (held) {   /* drift from before: still left alone, alarmed again */
+        long w = r53s.have[i][0] ? r53s.known[i][0].weight : r53s.have[i][1] ? r53s.known[i][1].weight : -1;
+        r53_report_drift(i, w, w, "changed outside regiond before the restart, not released");
+        return;
+    }
+    long cfgw = (long)r53s.cfg->route53.regions[i].weight;
+    for (int s = 0; s < R53_SLOTS; s++) {
+        if (!r53s.have[i][s]) {
+            /* regiond never deletes a record (each batch re-CREATEs what it
+             * DELETEs): one known before the stop and gone now was removed
+             * by someone else, as a deletion seen at runtime is */
+            if (saved && exp[s] >= 0) {
+                r53_report_drift(i, exp[s], -1, "record deleted while regiond was stopped");
+                return;
+            }
+            continue;
+        }
+        long live = r53s.known[i][s].weight;
+        long e = mine >= 0 ? mine : saved && exp[s] != -2 ? exp[s] : cfgw;
+        if (live != e) {
+            r53_report_drift(i, e, live, why);
+            return;
+        }
+    }
+}
+
 void r53_start_drift(const r53_list_t *acc)
 {
     bool was[R53_MAXR];   /* the flags before this read: their alarms are this instance's */
     memcpy(was, r53s.drift, sizeof(was));
     static long exp[R53_MAXR][R53_SLOTS];
+    static char saved_guard[R53_GK_VALUE_MAX + 1];
     bool drift[R53_MAXR] = {false};
     int want[R53_MAXR];
     for (size_t i = 0; i < R53_MAXR; i++)
         want[i] = -1;
     r53s.known_hold = false;
-    bool saved = r53_known_load(exp, drift);
+    bool saved = r53_known_load(exp, drift, saved_guard, sizeof(saved_guard));
     bool landed = r53_check_intent(acc, want);
+    /* A cluster: the guard's weights, written with every batch in the same
+     * all-or-nothing change, are exact; they are the reference unless the
+     * saved document was written after the guard's last batch (it then
+     * holds that batch and what came after: a release, drift seen) */
+    bool guard = r53s.epoch && r53_guard_reference(exp, drift, saved ? saved_guard : NULL);
     /* Not landed yet is not "never": a batch a reload cancelled (or a kill
      * cut off) may still be applied by Route 53 after this read; if the group
-     * later shows exactly its weights, that is our change, not drift. */
+     * later shows exactly its weights, that is our change, not drift.  Under
+     * a lease term whose guard bump landed it is "never": every batch of an
+     * earlier term DELETEs a guard that the bump replaced. */
+    bool never = r53s.epoch && !r53s.bump_due;
     r53s.have_lost = false;
     for (size_t i = 0; i < r53s.n; i++) {
-        r53s.lost[i] = landed ? -1 : want[i];
+        r53s.lost[i] = landed || never ? -1 : want[i];
         r53s.have_lost |= r53s.lost[i] >= 0;
-        r53s.drift[i] = saved && drift[i];   /* kept in the file adopting saves */
+        r53s.drift[i] = (saved || guard) && drift[i];   /* kept in the file adopting saves */
+    }
+    if (guard) {
+        saved = true;
+        landed = false;   /* the guard shows whether it landed */
     }
     r53_adopt_listing(acc, false);   /* known = live */
-    for (size_t i = 0; i < r53s.n; i++) {
-        if (saved && drift[i]) {   /* drift from before the stop: still left alone, alarmed again */
-            long w = r53s.have[i][0] ? r53s.known[i][0].weight : r53s.have[i][1] ? r53s.known[i][1].weight : -1;
-            r53_report_drift(i, w, w, "changed outside regiond before the restart, not released");
-            continue;
-        }
-        long cfgw = (long)r53s.cfg->route53.regions[i].weight;
-        for (int s = 0; s < R53_SLOTS; s++) {
-            if (!r53s.have[i][s]) {
-                /* regiond never deletes a record (each batch re-CREATEs what it
-                 * DELETEs): one known before the stop and gone now was removed
-                 * by someone else, as a deletion seen at runtime is */
-                if (saved && exp[i][s] >= 0) {
-                    r53_report_drift(i, exp[i][s], -1, "record deleted while regiond was stopped");
-                    break;
-                }
-                continue;
-            }
-            long live = r53s.known[i][s].weight;
-            /* expected: our own change if it landed, else what we knew, else the configured weight */
-            long e = landed && want[i] >= 0 ? want[i] : saved && exp[i][s] != -2 ? exp[i][s] : cfgw;
-            if (live != e) {
-                r53_report_drift(i, e, live, saved && r53s.rep ? "changed while no instance led (takeover)"
-                                                   : saved ? "changed while regiond was stopped"
-                                                   : "live weight differs from the configured one at first start");
-                break;
-            }
-        }
-    }
+    const char *why = guard ? "changed after the last leader's last batch (its guard's weights)"
+                    : saved && r53s.rep ? "changed while no instance led (takeover)"
+                    : saved ? "changed while regiond was stopped"
+                    : "live weight differs from the configured one at first start";
+    for (size_t i = 0; i < r53s.n; i++)
+        r53_judge_region(i, saved && drift[i], exp[i], saved, landed ? want[i] : -1, why);
     r53_known_save();
     r53_drift_gone(was);
     cJSON_Delete(r53s.rep);   /* used once: later reads are this term's own */

@@ -113,8 +113,13 @@ void route53_takeover(const cJSON *o)
     if (!r53s.await_state)
         return;   /* no term waits (or it was taken already) */
     r53s.await_state = false;
-    cJSON_Delete(r53s.rep);
-    r53s.rep = o ? cJSON_Duplicate(o, 1) : NULL;
+    if (o) {
+        cJSON_Delete(r53s.rep);
+        r53s.rep = cJSON_Duplicate(o, 1);
+    }
+    /* else a state taken over in an earlier term of this instance and not
+     * yet used by a judged read is kept: the newest state is then this
+     * instance's own, which passed it on unjudged (known defect 15 once) */
     /* read the group again and judge it as a restart would: against the
      * last leader's state when given, else against this instance's own
      * files (or, with none, the configured weights: a cluster's first term

@@ -180,7 +180,7 @@ static void test_guard_items(void)
     setup(7, NULL, 0, 50);
     CHECK_EQ_INT(r53_fence_gate(), 0);
     char *b = build(&refused);
-    CHECK_EQ_INT(changes(b, "CREATE", "<Value>&quot;epoch=7 holder=use1-a&quot;</Value>"), 1);
+    CHECK_EQ_INT(changes(b, "CREATE", "<Value>&quot;epoch=7 holder=use1-a&quot; &quot;known=2 type=CNAME "), 1);
     CHECK_EQ_INT(changes(b, "DELETE", "TXT"), 0);   /* no guard yet: CREATE alone */
     CHECK_EQ_INT(changes(b, "CREATE", "<Name>_regiond-epoch.api.example.test.</Name><Type>TXT</Type>"), 1);
     CHECK_EQ_INT(changes(b, "DELETE", "CNAME"), 2);
@@ -191,7 +191,7 @@ static void test_guard_items(void)
     CHECK_EQ_INT(r53_fence_gate(), 0);   /* lower: our batch bumps it */
     b = build(&refused);
     CHECK_EQ_INT(changes(b, "DELETE", "<Value>&quot;epoch=6 holder=use2-b&quot;</Value>"), 1);   /* exact */
-    CHECK_EQ_INT(changes(b, "CREATE", "<Value>&quot;epoch=7 holder=use1-a&quot;</Value>"), 1);
+    CHECK_EQ_INT(changes(b, "CREATE", "<Value>&quot;epoch=7 holder=use1-a&quot; &quot;known=2 type=CNAME "), 1);
     CHECK_EQ_INT(changes(b, "DELETE", "TXT"), 1);
     CHECK_EQ_INT(changes(b, "CREATE", "TXT"), 1);
     free(b);
@@ -258,6 +258,12 @@ static void test_bump(void)
     txt(&g, "_regiond-epoch.api.example.test.", "\"epoch=7 holder=use1-a\"");
     gp.sets = &g;
     gp.n = 1;
+    r53_guard_adopt(&gp);
+    CHECK(!r53_live_matches_sent(&acc));   /* the epoch, but not the weights we wrote */
+    r53_rrset_clear(&g);
+    /* the guard as the bump wrote it: epoch 7, the group's weights and b's drift flag */
+    txt(&g, "_regiond-epoch.api.example.test.", "\"epoch=7 holder=use1-a\" \"known=2 type=CNAME a:100,-,0 b:50,-,1\"");
+    CHECK(r53s.guard_new.values[0] && strcmp(r53s.guard_new.values[0], g.values[0]) == 0);
     r53_guard_adopt(&gp);
     CHECK(r53_live_matches_sent(&acc));
     r53_guard_landed();
