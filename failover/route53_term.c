@@ -96,7 +96,10 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
     r53s.epoch = epoch;
     r53s.send_until_ms = send_until_ms;
     if (term) {
-        r53s.known_hold = false;   /* (set again by this term's bump read) */
+        /* (known_hold is kept: a term that never judged keeps its hold into
+         * the next, so a late answer of its flow, its bump's or a re-read's,
+         * cannot save its unjudged view, which a later judged read would
+         * take as this instance's own) */
         log_msg(LOG_NOTICE, "msg=\"route53: new lease term, guard bump due\" epoch=%" PRIu64, epoch);
         r53s.bump_due = true;
         r53s.bump_attempts = 0;

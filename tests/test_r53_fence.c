@@ -331,6 +331,50 @@ static void test_new_term_drops_waiting_batch(void)
     CHECK(r53s.phase != R53_SUBMITTING);
 }
 
+/* The reference of a term's judged read (docs/safety.md, Fencing 3a): an
+ * unjudged term's bump passes the live guard's knowledge on as it is; the
+ * judged read takes the guard's weights and flags unless the saved document
+ * recorded that same knowledge (written after the guard's batch). */
+static void test_guard_reference(void)
+{
+    const char *k = "\"known=2 type=CNAME a:100,-,0 b:0,-,1\"";
+    char old[256];
+    snprintf(old, sizeof(old), "\"epoch=6 holder=use2-b\" %s", k);
+    setup(7, old, -1, -1);
+    r53s.judge_due = true;   /* not judged yet: its bump carries the old knowledge, not its own view */
+    r53_rrset_t g;
+    CHECK_EQ_INT(r53_guard_make(7, &g), 0);
+    char want[256];
+    snprintf(want, sizeof(want), "\"epoch=7 holder=use1-a\" %s", k);
+    CHECK(g.values[0] && strcmp(g.values[0], want) == 0);
+    r53_rrset_clear(&g);
+    r53s.judge_due = false;   /* judged: its own view (a 100, b 50, no drift) */
+    CHECK_EQ_INT(r53_guard_make(7, &g), 0);
+    CHECK(g.values[0] && strstr(g.values[0], "\"known=2 type=CNAME a:100,-,0 b:50,-,0\""));
+    r53_rrset_clear(&g);
+
+    long exp[R53_MAXR][R53_SLOTS];
+    bool drift[R53_MAXR] = {false, false};
+    exp[1][0] = 77;
+    CHECK(!r53_guard_reference(exp, drift, k));   /* the saved doc recorded it */
+    CHECK(exp[1][0] == 77 && !drift[1]);
+    CHECK(r53_guard_reference(exp, drift, "\"known=2 type=CNAME a:100,-,0 b:50,-,0\""));   /* older */
+    CHECK(exp[0][0] == 100 && exp[0][1] == -1 && exp[1][0] == 0 && drift[1] && !drift[0]);
+    drift[1] = false;
+    CHECK(r53_guard_reference(exp, drift, NULL));   /* nothing saved */
+    CHECK(drift[1]);
+    setup(7, "\"epoch=6 holder=use2-b\"", -1, -1);   /* an old-format guard: no knowledge */
+    CHECK(!r53_guard_reference(exp, drift, NULL));
+    CHECK(r53_guard_live_rest() == NULL);
+    r53s.await_state = true;
+    CHECK_EQ_INT(r53_guard_make(7, &g), 0);
+    CHECK(g.values[0] && strcmp(g.values[0], "\"epoch=7 holder=use1-a\"") == 0);   /* passes none on */
+    r53_rrset_clear(&g);
+    r53s.await_state = false;
+    setup(7, "\"epoch=6\" \"known=1 type=CNAME a:100,-,0\"", -1, -1);   /* b not in it */
+    CHECK(!r53_guard_reference(exp, drift, NULL));
+}
+
 int main(void)
 {
     cfg = parse("{'controller':{'id':'use1-a'},'route53':{'hosted_zone_id':'Z123ABC','record_name':"
@@ -354,6 +398,7 @@ int main(void)
     test_guard_items();
     test_fenced();
     test_bump();
+    test_guard_reference();
     test_window();
     test_new_term_drops_waiting_batch();
     route53_fini();
