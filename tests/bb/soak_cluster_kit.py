@@ -32,7 +32,9 @@ def guard_of(recs, guard_name):
     """(epoch, holder) of the guard TXT in a record list, or (None, None)."""
     for r in recs or []:
         if r["Name"] == guard_name and r["Type"] == "TXT":
-            v = r["ResourceRecords"][0]["Value"].strip('"')
+            v = r["ResourceRecords"][0]["Value"]
+            if v.startswith('"') and '"' in v[1:]:
+                v = v[1:v.index('"', 1)]   # the first character-string; the group's weights follow it
             f = dict(x.split("=", 1) for x in v.split() if "=" in x)
             try:
                 return int(f.get("epoch")), f.get("holder")
