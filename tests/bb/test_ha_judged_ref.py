@@ -16,7 +16,7 @@ three nginx regions; each instance signs with its own key, so the peers' logs sa
 Judged on the Route 53 peer's records, change and request logs and the DynamoDB peer's items."""
 import json
 
-from harness import TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port, run_tests, \
+from harness import TEST_KEY, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port, run_tests, \
     wait_for, weighted_zone
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, TABLE, TAKEOVER_S, kill9, lease
@@ -61,6 +61,13 @@ def upsert(c, region, weight):
         "ResourceRecords": [{"Value": ip}]}}]}
     return c.r53.aws("change-resource-record-sets", "--hosted-zone-id", c.r53.zone_id,
                      "--change-batch", json.dumps(batch))["ChangeInfo"]
+
+
+def stop_clean(c):
+    """Every instance still running exits 0 on SIGTERM (a sanitizer report would make it exit 1)."""
+    for d in c.ds:
+        if d.proc.poll() is None:
+            check_eq(d.stop(), 0, f"{d.iid} exits 0")
 
 
 def drains_x(c, a):
@@ -128,6 +135,7 @@ def test_rewon_term_keeps_what_it_took():
               f"no change at the peer left every record at 0 ({len(allc)} changes)")
         check_eq(sorted({epoch_of(x["after"]) for x in allc if x["key"] == b.key} - {eb}), [eb2],
                  f"every batch of {b.iid} is of term {eb2} (or its held bump of {eb})")
+        stop_clean(c)
     finally:
         c.stop()
 
@@ -170,6 +178,7 @@ def test_lost_batch_not_armed_after_the_bump():
         check_eq(c.r53.weights(NAME)[X], 0, f"{X} still at the operator's 0 at the peer")
         check_eq([epoch_of(x["after"]) for x in c.r53.changes() if x["key"] == a.key], [ea],
                  f"{a.iid}'s only batch that landed is its bump (its held drain never did)")
+        stop_clean(c)
     finally:
         c.stop()
 
