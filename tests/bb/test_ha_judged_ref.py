@@ -19,7 +19,7 @@ import json
 from harness import TEST_KEY, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port, run_tests, \
     wait_for, weighted_zone
 import lease_kit
-from lease_kit import REGIONS as LEASE_REGIONS, TABLE, TAKEOVER_S, kill9, lease
+from lease_kit import REGIONS as LEASE_REGIONS, TAKEOVER_S, kill9, lease
 from test_ha import IPS, KEYS, NAME, REGIONS, Cluster, bumped, epoch_of, one_leader, weights_of
 from test_ha_state import WAIT_S, active_alarm, control_items, majority
 
@@ -38,10 +38,7 @@ class Pair(Cluster):
         self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
                                creds=[TEST_KEY] + list(KEYS.values()))
         self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        for r in LEASE_REGIONS:
-            self.ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                         "--key-schema", "AttributeName=name,KeyType=HASH",
-                         "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(self.ddb)
         self.ds = [self.start(i) for i in (1, 2)]
 
 
