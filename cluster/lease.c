@@ -91,15 +91,30 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
         arm(lease_st.expiry, lease_st.send_until - now);
 }
 
+/* The next round in ms from now. */
+static void arm_tick(uint64_t ms)
+{
+    lease_st.tick_at = loop_now_ms() + ms;
+    arm(lease_st.tick, ms);
+}
+
+/* A leader renews every renew_ms; a follower reads every follow_ms (at most
+ * renew_ms), so it sees a dead leader's last renewal at most that late. */
+static uint32_t round_ms(void)
+{
+    return lease_st.leader || lease_st.follow_ms == 0 || lease_st.follow_ms > lease_st.renew_ms
+               ? lease_st.renew_ms
+               : lease_st.follow_ms;
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
+    arm_tick(round_ms());
     if (lease_st.phase != LT_IDLE) {
         lease_st.rounds_skipped++;
-        arm(lease_st.tick, lease_st.renew_ms);
         return;
     }
-    arm(lease_st.tick, lease_st.renew_ms);
     start_round();
 }
 
@@ -117,6 +132,43 @@ static void start(lease_tab_t *t, lt_op_t op, uint64_t epoch)
 }
 
 static void end_phase(void);
+static bool start_takes(void);
+static void evaluate(void);
+
+/* A follower's take at the moment a majority of the items it read expire
+ * on its clock (lease_take_at), not at its next round: with the last
+ * round's reads, each take conditional on the rvn then seen, so an item
+ * renewed since is not taken (the condition fails).  A round in flight
+ * takes at its own end instead. */
+static void on_take(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    if (!lease_st.on || lease_st.leader || lease_st.phase != LT_IDLE)
+        return;
+    if (!start_takes())
+        evaluate();
+}
+
+/* After a follower's round: arm the take for when a majority of the items
+ * read expire, when that is before the next round. */
+static void schedule_take(void)
+{
+    lease_seen_t seen[CFG_MAX_LEASE_TABLES];
+    bool ok[CFG_MAX_LEASE_TABLES];
+    uint64_t now = loop_now_ms();
+    if (!lease_st.take || lease_st.leader)
+        return;
+    evtimer_del(lease_st.take);
+    for (size_t i = 0; i < lease_st.n; i++) {
+        seen[i] = lease_st.tabs[i].seen;
+        ok[i] = lease_st.tabs[i].read_ok && !lease_st.tabs[i].unsure;
+    }
+    uint64_t at = lease_take_at(seen, ok, lease_st.n, lease_majority(lease_st.n), lease_st.lease_ms);
+    if (at < lease_st.cooldown_until)
+        at = lease_st.cooldown_until;
+    if (at > now && at < lease_st.tick_at)
+        arm(lease_st.take, at - now);
+}
 
 static void release_held(void)
 {
@@ -222,7 +274,7 @@ static void split_vote(size_t held)
     lease_st.split_votes++;
     log_msg(LOG_INFO, "msg=\"lease split vote: releasing\" won=%zu tables=%zu", held, lease_st.n);
     release_held();
-    arm(lease_st.tick, lease_backoff_ms(lease_st.renew_ms, lease_st.split_votes, (unsigned)random(),
+    arm_tick(lease_backoff_ms(lease_st.renew_ms, lease_st.split_votes, (unsigned)random(),
                                         lease_st.lease_ms));
 }
 
@@ -249,6 +301,8 @@ static void evaluate(void)
             become_leader(end);
         else if (term_end(0, &held), held > 0)
             split_vote(held);
+        else
+            schedule_take();
     }
     lease_st.pending_epoch = 0;
     lease_update_holder();
@@ -357,6 +411,7 @@ static void take_settings(const cfg_t *cfg)
     lease_st.lease_ms = k->lease_ms;
     lease_st.renew_ms = k->renew_ms;
     lease_st.margin_ms = k->margin_ms;
+    lease_st.follow_ms = k->follow_ms;
     snprintf(lease_st.advertise, sizeof(lease_st.advertise), "%s", k->advertise_url ? k->advertise_url : "");
 }
 
@@ -377,15 +432,17 @@ int lease_init(const cfg_t *cfg, lease_notify_fn notify)
     }
     lease_st.tick = evtimer_new(loop_base(), on_tick, NULL);
     lease_st.expiry = evtimer_new(loop_base(), on_expiry, NULL);
-    if (!lease_st.tick || !lease_st.expiry) {
+    lease_st.take = evtimer_new(loop_base(), on_take, NULL);
+    if (!lease_st.tick || !lease_st.expiry || !lease_st.take) {
         log_msg(LOG_ERR, "msg=\"lease: out of memory\"");
         lease_fini();
         return -1;
     }
     lease_st.on = true;
-    log_msg(LOG_NOTICE, "msg=\"lease: started\" instance_id=%s tables=%zu lease_ms=%u renew_ms=%u margin_ms=%u",
-            lease_st.id, lease_st.n, lease_st.lease_ms, lease_st.renew_ms, lease_st.margin_ms);
-    arm(lease_st.tick, 0);
+    log_msg(LOG_NOTICE, "msg=\"lease: started\" instance_id=%s tables=%zu lease_ms=%u renew_ms=%u margin_ms=%u "
+            "follow_ms=%u", lease_st.id, lease_st.n, lease_st.lease_ms, lease_st.renew_ms, lease_st.margin_ms,
+            lease_st.follow_ms);
+    arm_tick(0);
     return 0;
 }
 
@@ -454,6 +511,8 @@ static void lease_stop(bool release, const char *why)
         event_free(lease_st.tick);
     if (lease_st.expiry)
         event_free(lease_st.expiry);
+    if (lease_st.take)
+        event_free(lease_st.take);
     lease_notify_fn n = lease_st.notify;
     memset(&lease_st, 0, sizeof(lease_st));
     lease_st.notify = n;

@@ -13,9 +13,12 @@
  * Clock assumption: monotonic clocks run within 5 % of the true rate; no wall
  * clock is ever compared between hosts.
  *
- * Everything runs from the loop: one round every renew_ms (renew what we hold,
- * read the rest, then take what is free), each call bounded by a deadline
- * shorter than renew_ms.  The module reports up through lease_notify_fn. */
+ * Everything runs from the loop: one round every renew_ms while leading
+ * (renew what we hold, read the rest, then take what is free), every
+ * min(follow_ms, renew_ms) while following, each call bounded by a deadline
+ * shorter than renew_ms; a follower's take is armed for the moment a
+ * majority of the items it read expire on its clock, not its next round.
+ * The module reports up through lease_notify_fn. */
 #ifndef REGIOND_LEASE_H
 #define REGIOND_LEASE_H
 

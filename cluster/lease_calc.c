@@ -26,6 +26,16 @@ void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn
     s->released = present && released;
 }
 
+uint64_t lease_expires_at(const lease_seen_t *s, uint32_t lease_ms)
+{
+    if (!s->seen)
+        return UINT64_MAX;
+    if (s->present && s->released)
+        return s->first_seen_ms;
+    uint32_t wait = s->lease_ms > lease_ms ? s->lease_ms : lease_ms;
+    return s->first_seen_ms + wait;
+}
+
 bool lease_takeable(const lease_seen_t *s, uint64_t now, uint32_t lease_ms)
 {
     if (!s->seen)
@@ -34,6 +44,30 @@ bool lease_takeable(const lease_seen_t *s, uint64_t now, uint32_t lease_ms)
         return true;
     uint32_t wait = s->lease_ms > lease_ms ? s->lease_ms : lease_ms;
     return now >= s->first_seen_ms && now - s->first_seen_ms >= wait;
+}
+
+uint64_t lease_take_at(const lease_seen_t *s, const bool *ok, size_t n, size_t need, uint32_t lease_ms)
+{
+    uint64_t best[8];   /* the need earliest expiries, earliest first */
+    size_t have = 0;
+    if (need == 0 || need > sizeof(best) / sizeof(best[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i] || !s[i].seen)
+            continue;
+        uint64_t t = lease_expires_at(&s[i], lease_ms);
+        size_t k = have < need ? have : need;
+        while (k > 0 && best[k - 1] > t) {
+            if (k < need)
+                best[k] = best[k - 1];
+            k--;
+        }
+        if (k < need)
+            best[k] = t;
+        if (have < need)
+            have++;
+    }
+    return have < need ? 0 : best[need - 1];
 }
 
 uint64_t lease_valid_until(const lease_write_t *w, size_t n, size_t need)

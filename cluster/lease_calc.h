@@ -46,6 +46,19 @@ void lease_observe(lease_seen_t *s, bool present, bool released, const char *rvn
  * item's lease_ms. */
 bool lease_takeable(const lease_seen_t *s, uint64_t now, uint32_t lease_ms);
 
+/* The monotonic ms at which lease_takeable() turns true for s: the first
+ * answer that showed its rvn + the longer of lease_ms and the item's
+ * lease_ms (the first answer itself for a release marker); UINT64_MAX when
+ * nothing was seen. */
+uint64_t lease_expires_at(const lease_seen_t *s, uint32_t lease_ms);
+
+/* When a follower may next take a majority: the need-th earliest
+ * lease_expires_at() among the tables with ok[i] (read in the last round,
+ * no write of unknown outcome); 0 when fewer than need tables are ok.  A
+ * follower arms its take for then (not its next round), so the take goes
+ * out the moment the items expire on its own clock. */
+uint64_t lease_take_at(const lease_seen_t *s, const bool *ok, size_t n, size_t need, uint32_t lease_ms);
+
 /* The term's end given each table's last confirmed write (w[i].send_ms 0 =
  * not held): each write is good until send_ms + lease_ms - margin_ms (its
  * own lease_ms and margin_ms, those it was written with); the term ends at

@@ -58,9 +58,12 @@ typedef struct {
     char name[256];
     char advertise[513];
     uint32_t lease_ms, renew_ms, margin_ms;
+    uint32_t follow_ms;           /* a follower's rounds: every min(follow_ms, renew_ms) */
     lease_tab_t tabs[CFG_MAX_LEASE_TABLES];
     size_t n;
     struct event *tick;           /* the next round */
+    uint64_t tick_at;             /* when it is due (monotonic ms) */
+    struct event *take;           /* a follower's take, at the moment a majority expires */
     struct event *expiry;         /* send_until, while leading */
     unsigned in_flight;           /* calls of the current phase */
     lt_op_t phase;                /* LT_IDLE between rounds */

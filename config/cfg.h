@@ -267,6 +267,7 @@ typedef struct {
     uint32_t renew_ms;            /* default 2000; renew_ms * 3 < lease_ms */
     uint32_t margin_ms;           /* default 2000; lease_ms / 10 <= margin_ms, margin_ms * 2 < lease_ms */
     cfg_quorum_t quorum;          /* "cluster.quorum"; enabled false when absent */
+    uint32_t follow_ms;           /* default 1000: a follower reads every min(follow_ms, renew_ms) */
 } cfg_cluster_t;
 
 typedef struct cfg {

@@ -13,7 +13,7 @@
 #include <curl/curl.h>
 
 static const char *const cluster_keys[] = { "instance_id", "advertise_url", "name", "lease_tables",
-                                            "lease_ms", "renew_ms", "margin_ms", "quorum", NULL };
+                                            "lease_ms", "renew_ms", "margin_ms", "quorum", "follow_ms", NULL };
 static const char *const table_keys[] = { "region", "table", NULL };
 
 /* A DynamoDB table name: [A-Za-z0-9_.-]{3,255} (API reference, CreateTable). */
@@ -103,7 +103,8 @@ static int timing(cfg_ctx_t *c, const cJSON *o, cfg_cluster_t *k)
 {
     if (cfg_get_u32(c, o, "cluster", "lease_ms", 1000, 600000, &k->lease_ms) == -1
         || cfg_get_u32(c, o, "cluster", "renew_ms", 100, 200000, &k->renew_ms) == -1
-        || cfg_get_u32(c, o, "cluster", "margin_ms", 100, 300000, &k->margin_ms) == -1)
+        || cfg_get_u32(c, o, "cluster", "margin_ms", 100, 300000, &k->margin_ms) == -1
+        || cfg_get_u32(c, o, "cluster", "follow_ms", 100, 200000, &k->follow_ms) == -1)
         return -1;
     if ((uint64_t)k->renew_ms * 3 >= k->lease_ms)
         return cfg_fail(c, "cluster.renew_ms", "expected less than a third of cluster.lease_ms (%u), "
@@ -124,6 +125,7 @@ int cfg_build_cluster(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
     k->lease_ms = 10000;
     k->renew_ms = 2000;
     k->margin_ms = 2000;
+    k->follow_ms = 1000;
     if (cfg_get_section(c, root, "", "cluster", cluster_keys, &o) == -1)
         return -1;
     if (!o)

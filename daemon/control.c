@@ -198,21 +198,32 @@ static void ctrl_alarm(const decide_out_t *o)
 
 /* A health-driven drain waits decision.settle_ms first: regions failing
  * together (a shared dependency) are then seen together, and fail open
- * instead of being drained one by one.  True while waiting. */
+ * instead of being drained one by one.  The wait counts from when the
+ * earliest of the regions to drain entered its health state (on this
+ * instance's monotonic clock), not from the first decision that wanted the
+ * drain: a new leader whose probes saw the region fail long before it won
+ * has seen whatever failed with it, and drains at once (on a single
+ * instance the first decision follows the health change, so the same).
+ * True while waiting. */
 static bool ctrl_settling(const decide_out_t *o, const decide_region_t *in)
 {
-    bool drains = false;
+    uint64_t first = UINT64_MAX;
     for (size_t i = 0; i < ctl.n; i++)
-        if (o->rule[i] == DECIDE_RULE_HEALTH && in[i].live_weight > 0 && o->weight[i] < in[i].live_weight)
-            drains = true;
+        if (o->rule[i] == DECIDE_RULE_HEALTH && in[i].live_weight > 0 && o->weight[i] < in[i].live_weight) {
+            const region_t *reg = targets_region(i);
+            uint64_t since = reg && reg->since_mono_ms ? reg->since_mono_ms : loop_now_ms();
+            first = since < first ? since : first;
+        }
     uint64_t now = loop_now_ms();
-    if (!drains || ctl.cfg->decision.settle_ms == 0) {
+    if (first == UINT64_MAX || ctl.cfg->decision.settle_ms == 0) {
         ctl.settle_until_ms = 0;
         return false;
     }
     if (ctl.settle_until_ms == 0) {
-        ctl.settle_until_ms = now + ctl.cfg->decision.settle_ms;
-        uint64_t w = ctl.cfg->decision.settle_ms;
+        ctl.settle_until_ms = (first < now ? first : now) + ctl.cfg->decision.settle_ms;
+        if (now >= ctl.settle_until_ms)
+            return false;
+        uint64_t w = ctl.settle_until_ms - now;
         struct timeval tv = {(time_t)(w / 1000), (suseconds_t)(w % 1000) * 1000 + 1000};
         ctl.retry_why = "settle-elapsed";
         evtimer_add(ctl.retry, &tv);

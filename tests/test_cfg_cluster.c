@@ -35,6 +35,7 @@ static void test_good(void)
         CHECK(strcmp(c->cluster.tables[2].region, "ap-south-1") == 0);
         CHECK(strcmp(c->cluster.tables[2].table, "lease.b") == 0);
         CHECK(c->cluster.lease_ms == 10000 && c->cluster.renew_ms == 2000 && c->cluster.margin_ms == 2000);
+        CHECK(c->cluster.follow_ms == 1000);
     }
     cfg_free(c);
     c = parse(cl("'instance_id':'i-2','advertise_url':'http://10.0.0.2:9470','name':'prod ctl',"
@@ -45,6 +46,7 @@ static void test_good(void)
         CHECK(strcmp(c->cluster.advertise_url, "http://10.0.0.2:9470") == 0);
         CHECK(strcmp(c->cluster.name, "prod ctl") == 0);
         CHECK(c->cluster.n_tables == 1 && c->cluster.lease_ms == 3000);
+        CHECK(c->cluster.follow_ms == 1000);   /* above renew_ms: a follower reads every renew_ms */
     } else {
         fprintf(stderr, "%s\n", errbuf);
     }
@@ -70,6 +72,8 @@ static void test_bad(void)
     BAD(cl(T3 ",'margin_ms':5000"), "cluster.margin_ms", "less than half of cluster.lease_ms");
     BAD(cl(T3 ",'margin_ms':900"), "cluster.margin_ms", "at least a tenth of cluster.lease_ms");
     BAD(cl(T3 ",'lease_ms':500"), "cluster.lease_ms", "expected an integer from 1000");
+    BAD(cl(T3 ",'follow_ms':50"), "cluster.follow_ms", "expected an integer from 100");
+    BAD(cl(T3 ",'follow_ms':'1s'"), "cluster.follow_ms", "expected an integer");
     BAD(cl(T3 ",'lease_ms':2.5"), "cluster.lease_ms", "expected an integer");
     BAD(cl(T3 ",'advertise_url':'ftp://x/'"), "cluster.advertise_url", "http:// or https://");
     BAD(cl(T3 ",'advertise_url':7"), "cluster.advertise_url", "expected");
