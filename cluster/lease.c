@@ -149,8 +149,9 @@ static void on_take(evutil_socket_t fd, short what, void *arg)
         evaluate();
 }
 
-/* After a follower's round: arm the take for when a majority of the items
- * read expire, when that is before the next round. */
+/* After a follower's round: arm the take for when the tables a take must
+ * win (take_need: a majority, or all: lease_tset.c) have expired, when that
+ * is before the next round. */
 static void schedule_take(void)
 {
     lease_seen_t seen[CFG_MAX_LEASE_TABLES];
@@ -163,7 +164,7 @@ static void schedule_take(void)
         seen[i] = lease_st.tabs[i].seen;
         ok[i] = lease_st.tabs[i].read_ok && !lease_st.tabs[i].unsure;
     }
-    uint64_t at = lease_take_at(seen, ok, lease_st.n, lease_majority(lease_st.n), lease_st.lease_ms);
+    uint64_t at = lease_take_at(seen, ok, lease_st.n, lease_st.take_need, lease_st.lease_ms);
     if (at < lease_st.cooldown_until)
         at = lease_st.cooldown_until;
     if (at > now && at < lease_st.tick_at)
