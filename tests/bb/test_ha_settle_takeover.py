@@ -67,10 +67,7 @@ def test_new_leader_drains_without_settling_again():
     ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
     ds = []
     try:
-        for r in LEASE_REGIONS:
-            ddb.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                    "--key-schema", "AttributeName=name,KeyType=HASH",
-                    "--attribute-definitions", "AttributeName=name,AttributeType=S")
+        lease_kit.create_tables(ddb, LEASE_REGIONS)
         ds = [start(1, ports, r53, ddb), start(2, ports, r53, ddb)]
         (a,), _ = sample_until(ds, lambda ls: len(ls) == 1, 2 * 6 + 4 * 1.5 + 10, "one leader")
         b = ds[1] if a is ds[0] else ds[0]

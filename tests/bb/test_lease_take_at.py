@@ -43,10 +43,7 @@ SURE_S = 0.1             # a read that reaches the peer this long after a write 
 
 def start_peer():
     peer = DdbPeer(REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-    for r in REGIONS:
-        peer.aws(r, "create-table", "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
-                 "--key-schema", "AttributeName=name,KeyType=HASH",
-                 "--attribute-definitions", "AttributeName=name,AttributeType=S")
+    lease_kit.create_tables(peer, REGIONS)
     return peer
 
 
