@@ -81,6 +81,10 @@ typedef struct {
 /* The controller's state: one, owned by control.c; control_view.c reads it. */
 extern ctrl_state_t ctl;
 
+/* True while a health-driven drain waits decision.settle_ms
+ * (control_settle.c); arms ctl.retry for its end. */
+bool ctrl_settling(const decide_out_t *o, const decide_region_t *in);
+
 /* Decision numbers are reserved this many at a time in control.json, so a
  * lost write can never make a number repeat after a restart. */
 #define CTRL_SEQ_BLOCK 1000u
