@@ -37,12 +37,13 @@ static void arm(struct event *ev, uint64_t ms)
         evtimer_add(ev, &tv);
 }
 
-/* The term's end from the tables held (with epoch want, when want != 0). */
+/* The term's end from the items held (with epoch want, when want != 0): a
+ * majority of the name's, and with former_name of the former name's too. */
 static uint64_t term_end(uint64_t want, size_t *held)
 {
-    lease_write_t w[CFG_MAX_LEASE_TABLES] = {{0}};
+    lease_write_t w[2 * CFG_MAX_LEASE_TABLES] = {{0}};
     size_t h = 0;
-    for (size_t i = 0; i < lease_st.n; i++) {
+    for (size_t i = 0; i < lease_items(); i++) {
         const lease_tab_t *t = &lease_st.tabs[i];
         if (t->held && (want == 0 || t->epoch == want)) {
             w[i] = t->held_write;   /* with the lease_ms the item carries, not today's setting */
@@ -51,7 +52,18 @@ static uint64_t term_end(uint64_t want, size_t *held)
     }
     if (held)
         *held = h;
-    return lease_valid_until(w, lease_st.n, lease_majority(lease_st.n));
+    return lease_pair_until(w, lease_st.n, lease_majority(lease_st.n), lease_st.nf > 0);
+}
+
+/* Items held with epoch want in the group that holds fewest (the name's
+ * alone without former_name): a take that must win every table wins them in
+ * each group. */
+static size_t held_each(uint64_t want)
+{
+    size_t h[2] = {0, 0};
+    for (size_t i = 0; i < lease_items(); i++)
+        h[lease_st.tabs[i].former] += lease_st.tabs[i].held && lease_st.tabs[i].epoch == want;
+    return lease_st.nf > 0 && h[1] < h[0] ? h[1] : h[0];
 }
 
 static void lose(const char *why)
@@ -154,17 +166,17 @@ static void on_take(evutil_socket_t fd, short what, void *arg)
  * is before the next round. */
 static void schedule_take(void)
 {
-    lease_seen_t seen[CFG_MAX_LEASE_TABLES];
-    bool ok[CFG_MAX_LEASE_TABLES];
+    lease_seen_t seen[2 * CFG_MAX_LEASE_TABLES];
+    bool ok[2 * CFG_MAX_LEASE_TABLES];
     uint64_t now = loop_now_ms();
     if (!lease_st.take || lease_st.leader)
         return;
     evtimer_del(lease_st.take);
-    for (size_t i = 0; i < lease_st.n; i++) {
+    for (size_t i = 0; i < lease_items(); i++) {
         seen[i] = lease_st.tabs[i].seen;
         ok[i] = lease_st.tabs[i].read_ok && !lease_st.tabs[i].unsure;
     }
-    uint64_t at = lease_take_at(seen, ok, lease_st.n, lease_st.take_need, lease_st.lease_ms);
+    uint64_t at = lease_pair_take_at(seen, ok, lease_st.n, lease_st.take_need, lease_st.lease_ms, lease_st.nf > 0);
     if (at < lease_st.cooldown_until)
         at = lease_st.cooldown_until;
     if (at > now && at < lease_st.tick_at)
@@ -177,7 +189,7 @@ static void release_held(void)
         return;   /* the round's end releases (evaluate) */
     lease_st.phase = LT_RELEASE;
     lease_st.in_flight = 0;
-    for (size_t i = 0; i < lease_st.n; i++)
+    for (size_t i = 0; i < lease_items(); i++)
         if (lease_st.tabs[i].held)
             start(&lease_st.tabs[i], LT_RELEASE, lease_st.tabs[i].epoch);
     if (lease_st.in_flight == 0)
@@ -188,7 +200,7 @@ static void start_round(void)
 {
     lease_st.phase = LT_READ;
     lease_st.in_flight = 0;
-    for (size_t i = 0; i < lease_st.n; i++) {
+    for (size_t i = 0; i < lease_items(); i++) {
         lease_tab_t *t = &lease_st.tabs[i];
         t->read_ok = false;
         if (t->held && !t->unsure && lease_st.leader)
@@ -221,12 +233,12 @@ static void alarm_update(void)
 /* Phase 2: what to take, with which epoch; false when nothing is taken. */
 static bool start_takes(void)
 {
-    uint64_t now = loop_now_ms(), epochs[CFG_MAX_LEASE_TABLES];
-    bool ok[CFG_MAX_LEASE_TABLES], cand[CFG_MAX_LEASE_TABLES] = {false};
+    uint64_t now = loop_now_ms(), epochs[2 * CFG_MAX_LEASE_TABLES];
+    bool ok[2 * CFG_MAX_LEASE_TABLES], cand[2 * CFG_MAX_LEASE_TABLES] = {false};
     size_t n_cand = 0;
     if (now < lease_st.cooldown_until)
         return false;
-    for (size_t i = 0; i < lease_st.n; i++) {
+    for (size_t i = 0; i < lease_items(); i++) {
         lease_tab_t *t = &lease_st.tabs[i];
         ok[i] = t->read_ok;
         epochs[i] = t->epoch;
@@ -239,8 +251,9 @@ static bool start_takes(void)
     }
     uint64_t epoch = lease_st.epoch;
     if (!lease_st.leader) {
-        epoch = lease_next_epoch(epochs, ok, lease_st.n, lease_st.epoch_floor);
-        if (epoch == 0 || n_cand < lease_st.take_need)   /* a majority, or all (lease_tset.c) */
+        /* a majority, or all (lease_tset.c), of the name's items and of the former name's */
+        epoch = lease_pair_next_epoch(epochs, ok, lease_st.n, lease_st.epoch_floor, lease_st.nf > 0);
+        if (epoch == 0 || !lease_pair_may_take(cand, lease_st.n, lease_st.take_need, lease_st.nf > 0))
             return false;
     }
     if (n_cand == 0)
@@ -248,7 +261,7 @@ static bool start_takes(void)
     lease_st.phase = LT_TAKE;
     lease_st.in_flight = 0;
     lease_st.pending_epoch = epoch;
-    for (size_t i = 0; i < lease_st.n; i++)
+    for (size_t i = 0; i < lease_items(); i++)
         if (cand[i] && (!lease_st.leader || lease_st.tabs[i].epoch <= epoch))
             start(&lease_st.tabs[i], LT_TAKE, epoch);
     return lease_st.in_flight > 0;
@@ -298,7 +311,7 @@ static void evaluate(void)
         }
     } else {
         uint64_t end = lease_st.pending_epoch ? term_end(lease_st.pending_epoch, &held) : 0;
-        if (end != 0 && now < end && held >= lease_st.take_need)
+        if (end != 0 && now < end && held_each(lease_st.pending_epoch) >= lease_st.take_need)
             become_leader(end);
         else if (term_end(0, &held), held > 0)
             split_vote(held);
@@ -316,7 +329,7 @@ static void after_reads(void)
     bool other_set = lease_tset_round();   /* a live item of another set of tables (lease_tset.c) */
     if (other_set)
         lose(lease_st.set_refusal);
-    for (size_t i = 0; lease_st.leader && i < lease_st.n; i++) {
+    for (size_t i = 0; lease_st.leader && i < lease_items(); i++) {
         const lease_tab_t *t = &lease_st.tabs[i];
         if (t->read_ok && t->seen.present && t->epoch > lease_st.epoch) {
             char why[448];
@@ -426,10 +439,14 @@ int lease_init(const cfg_t *cfg, lease_notify_fn notify)
     take_settings(cfg);
     snprintf(lease_st.id, sizeof(lease_st.id), "%s", k->instance_id);
     snprintf(lease_st.name, sizeof(lease_st.name), "%s", k->name);
+    snprintf(lease_st.former, sizeof(lease_st.former), "%s", k->former_name ? k->former_name : "");
     lease_st.n = k->n_tables;
-    for (size_t i = 0; i < k->n_tables; i++) {
-        snprintf(lease_st.tabs[i].region, sizeof(lease_st.tabs[i].region), "%s", k->tables[i].region);
-        snprintf(lease_st.tabs[i].table, sizeof(lease_st.tabs[i].table), "%s", k->tables[i].table);
+    lease_st.nf = k->former_name ? k->n_tables : 0;
+    for (size_t i = 0; i < lease_items(); i++) {
+        lease_tab_t *t = &lease_st.tabs[i];
+        t->former = i >= lease_st.n;
+        snprintf(t->region, sizeof(t->region), "%s", k->tables[i % lease_st.n].region);
+        snprintf(t->table, sizeof(t->table), "%s", k->tables[i % lease_st.n].table);
     }
     lease_st.tick = evtimer_new(loop_base(), on_tick, NULL);
     lease_st.expiry = evtimer_new(loop_base(), on_expiry, NULL);
@@ -441,8 +458,8 @@ int lease_init(const cfg_t *cfg, lease_notify_fn notify)
     }
     lease_st.on = true;
     log_msg(LOG_NOTICE, "msg=\"lease: started\" instance_id=%s tables=%zu lease_ms=%u renew_ms=%u margin_ms=%u "
-            "follow_ms=%u", lease_st.id, lease_st.n, lease_st.lease_ms, lease_st.renew_ms, lease_st.margin_ms,
-            lease_st.follow_ms);
+            "follow_ms=%u former_name=\"%s\"", lease_st.id, lease_st.n, lease_st.lease_ms, lease_st.renew_ms,
+            lease_st.margin_ms, lease_st.follow_ms, lease_st.former);
     arm_tick(0);
     return 0;
 }
@@ -451,7 +468,8 @@ static bool same_cluster(const cfg_t *cfg)
 {
     const cfg_cluster_t *k = &cfg->cluster;
     if (!k->enabled || k->n_tables != lease_st.n || strcmp(k->instance_id, lease_st.id) != 0
-        || strcmp(k->name, lease_st.name) != 0)
+        || strcmp(k->name, lease_st.name) != 0
+        || strcmp(k->former_name ? k->former_name : "", lease_st.former) != 0)
         return false;
     for (size_t i = 0; i < k->n_tables; i++)
         if (strcmp(k->tables[i].region, lease_st.tabs[i].region) != 0
@@ -482,7 +500,7 @@ void lease_configure(const cfg_t *cfg)
 /* Release what we hold and wait for the answers, at most about a second. */
 static void fini_release(void)
 {
-    for (size_t i = 0; i < lease_st.n; i++)
+    for (size_t i = 0; i < lease_items(); i++)
         lease_io_cancel(&lease_st.tabs[i]);
     lease_st.phase = LT_IDLE;
     release_held();
@@ -506,7 +524,7 @@ static void lease_stop(bool release, const char *why)
             fini_release();
         alarm_resolve(alarm_key(ALARM_CLUSTER_LEASE).s, "the lease stopped");
     }
-    for (size_t i = 0; i < lease_st.n; i++)
+    for (size_t i = 0; i < lease_items(); i++)
         lease_io_cancel(&lease_st.tabs[i]);
     if (lease_st.tick)
         event_free(lease_st.tick);

@@ -18,6 +18,12 @@
  * min(follow_ms, renew_ms) while following, each call bounded by a deadline
  * shorter than renew_ms; a follower's take is armed for the moment a
  * majority of the items it read expire on its clock, not its next round.
+ * With cluster.former_name (a rename under way) every table holds a second
+ * item keyed by the former name, read, taken and renewed in the same rounds;
+ * a term needs a majority of each (lease_calc.h, lease_pair_*), and a live
+ * item of the former name written by another set (an instance still on the
+ * former name) stops this instance (lease_tset.c; docs/ha.md, "Renaming the
+ * cluster").
  * The module reports up through lease_notify_fn. */
 #ifndef REGIOND_LEASE_H
 #define REGIOND_LEASE_H
@@ -113,7 +119,8 @@ void lease_sight(char *buf, size_t len);
  *  seen, and when), "sight" (lease_sight's text), "majority",
  *  "reachable", "tables": [{"region", "table", "reachable", "held",
  *  "owner", "epoch", "set" (own/other/unreadable/none: the set of lease tables its item names),
- *  "last_error"}], "takeovers", "lost", "tables_set": {"fingerprint", "tables"} (ours),
+ *  "last_error"}], "former_name" (cluster.former_name, or null), "former_tables" (with former_name:
+ *  the former name's items, as "tables"), "takeovers", "lost", "tables_set": {"fingerprint", "tables"} (ours),
  *  "tables_mismatch" (why another set keeps us from taking, or null)}; NULL when off. */
 cJSON *lease_status_json(void);
 

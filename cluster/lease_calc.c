@@ -119,3 +119,48 @@ uint64_t lease_backoff_ms(uint32_t renew_ms, unsigned attempt, unsigned rnd, uin
     uint64_t d = base / 2 + base * (rnd & 0xffff) / 65536;
     return d > cap_ms ? cap_ms : d;
 }
+
+/* ---- a rename under way: two groups of items (lease_calc.h) ---- */
+
+uint64_t lease_pair_until(const lease_write_t *w, size_t n, size_t need, bool former)
+{
+    uint64_t a = lease_valid_until(w, n, need);
+    uint64_t b = former ? lease_valid_until(w + n, n, need) : a;
+    return a == 0 || b == 0 ? 0 : a < b ? a : b;
+}
+
+uint64_t lease_pair_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n, uint64_t floor, bool former)
+{
+    uint64_t a = lease_next_epoch(epochs, read_ok, n, floor);
+    uint64_t b = former ? lease_next_epoch(epochs + n, read_ok + n, n, floor) : a;
+    return a == 0 || b == 0 ? 0 : a > b ? a : b;
+}
+
+uint64_t lease_pair_take_at(const lease_seen_t *s, const bool *ok, size_t n, size_t need, uint32_t lease_ms,
+                            bool former)
+{
+    uint64_t a = lease_take_at(s, ok, n, need, lease_ms);
+    uint64_t b = former ? lease_take_at(s + n, ok + n, n, need, lease_ms) : a;
+    return a == 0 || b == 0 ? 0 : a > b ? a : b;
+}
+
+bool lease_pair_may_take(const bool *cand, size_t n, size_t need, bool former)
+{
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        a += cand[i];
+        b += former && cand[n + i];
+    }
+    return a >= need && (!former || b >= need);
+}
+
+bool lease_former_proven(uint32_t *mask, const bool *present, size_t n)
+{
+    size_t seen = 0;
+    for (size_t i = 0; i < n && i < 32; i++) {
+        if (present[i])
+            *mask |= UINT32_C(1) << i;
+        seen += (*mask >> i) & 1u;
+    }
+    return n > 0 && seen >= lease_majority(n);
+}

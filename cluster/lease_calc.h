@@ -77,4 +77,35 @@ uint64_t lease_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n,
  * at cap_ms. */
 uint64_t lease_backoff_ms(uint32_t renew_ms, unsigned attempt, unsigned rnd, uint32_t cap_ms);
 
+/* ---- a rename under way (cluster.former_name; docs/ha.md, "Renaming the
+ * cluster"): each table holds two items, the name's and the former name's,
+ * laid out as [0, n) the name's and [n, 2n) the former name's.  A term needs
+ * a majority of EACH: the former name's majority keeps out an instance still
+ * on the former name (it takes those items only), the name's keeps out one
+ * that already left former_name out.  With former false only [0, n) counts
+ * and each function is the single-name one above. ---- */
+
+/* The term's end: the earlier of the two groups' lease_valid_until(); 0 when
+ * either group has fewer than need held. */
+uint64_t lease_pair_until(const lease_write_t *w, size_t n, size_t need, bool former);
+
+/* The next epoch: 1 + the highest epoch read in either group (and floor); 0
+ * when either group was read on fewer than a majority (lease_next_epoch). */
+uint64_t lease_pair_next_epoch(const uint64_t *epochs, const bool *read_ok, size_t n, uint64_t floor, bool former);
+
+/* When a follower may take: the later of the two groups' lease_take_at(); 0
+ * when either has fewer than need tables ok. */
+uint64_t lease_pair_take_at(const lease_seen_t *s, const bool *ok, size_t n, size_t need, uint32_t lease_ms,
+                            bool former);
+
+/* May a follower take: need candidates (free items) in each group. */
+bool lease_pair_may_take(const bool *cand, size_t n, size_t need, bool former);
+
+/* Has the cluster run under the former name: *mask gathers the tables whose
+ * former-name item was ever read (present[i]: table i's read answered with an
+ * item, live, expired or released); true once they are a majority of n.  A
+ * misspelled former_name finds none: the instance must not take (it would
+ * take both names' empty items beside the former name's leader). */
+bool lease_former_proven(uint32_t *mask, const bool *present, size_t n);
+
 #endif

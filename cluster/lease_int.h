@@ -17,8 +17,10 @@
 
 typedef enum { LT_IDLE, LT_READ, LT_RENEW, LT_TAKE, LT_RELEASE } lt_op_t;
 
-/* One lease table. */
+/* One lease item: a table and a key (the name's, or with cluster.former_name
+ * the former name's too: docs/ha.md, "Renaming the cluster"). */
 typedef struct {
+    bool former;                  /* keyed cluster.former_name (tabs[n + i]: table i's second item) */
     char region[65];
     char table[256];
     /* what the last answer showed */
@@ -48,6 +50,8 @@ typedef struct {
     uint64_t calls, failures, conflicts;
     /* the set of lease tables the item last read or written names (lease_tset.c) */
     lease_set_kind_t set;
+    bool won;                     /* the item counts toward our set's own items (lease_set_counts) */
+    bool wrote_won;               /* the "won" the write in flight carries */
     char set_name[LEASE_SET_NAME_MAX + 1], set_list[LEASE_SET_LIST_MAX + 1], set_why[160];
 } lease_tab_t;
 
@@ -56,11 +60,13 @@ typedef struct {
     lease_notify_fn notify;
     char id[65];
     char name[256];
+    char former[256];             /* cluster.former_name ("" none) */
     char advertise[513];
     uint32_t lease_ms, renew_ms, margin_ms;
     uint32_t follow_ms;           /* a follower's rounds: every min(follow_ms, renew_ms) */
-    lease_tab_t tabs[CFG_MAX_LEASE_TABLES];
-    size_t n;
+    lease_tab_t tabs[2 * CFG_MAX_LEASE_TABLES];   /* [0, n) the name's items; [n, 2n) the former name's */
+    size_t n;                     /* lease tables */
+    size_t nf;                    /* n with cluster.former_name, else 0: tabs[n, n + nf) */
     struct event *tick;           /* the next round */
     uint64_t tick_at;             /* when it is due (monotonic ms) */
     struct event *take;           /* a follower's take, at the moment a majority expires */
@@ -87,9 +93,16 @@ typedef struct {
     size_t take_need;             /* tables a follower's take must win this round: a majority, or all */
     bool set_live;                /* a live item of another set: no take, no renewal */
     char set_refusal[1500];        /* why ("" none) */
+    uint32_t former_seen;         /* tables whose former-name item was ever read (lease_former_proven) */
 } lease_state_t;
 
 extern lease_state_t lease_st;
+
+/* Items the rounds read and write: the name's, and the former name's. */
+static inline size_t lease_items(void)
+{
+    return lease_st.n + lease_st.nf;
+}
 
 /* lease_io.c: start table t's call of kind op (LT_READ, LT_RENEW, LT_TAKE
  * with epoch, LT_RELEASE); 0, or -1 when it could not start (t->last_error

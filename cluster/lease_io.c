@@ -32,13 +32,20 @@ static cJSON *attr(cJSON *obj, const char *key, const char *type, const char *va
     return a && cJSON_AddStringToObject(a, type, val) ? a : NULL;
 }
 
-static cJSON *key_body(const char *table)
+/* The item's key: the name, or the former name for a rename's second item. */
+static const char *key_of(const lease_tab_t *t)
 {
+    return t->former ? lease_st.former : lease_st.name;
+}
+
+static cJSON *key_body(const lease_tab_t *t)
+{
+    const char *table = t->table;
     cJSON *b = cJSON_CreateObject();
     if (!b || !cJSON_AddStringToObject(b, "TableName", table))
         goto oom;
     cJSON *k = cJSON_AddObjectToObject(b, "Key");
-    if (!k || !attr(k, "name", "S", lease_st.name))
+    if (!k || !attr(k, "name", "S", key_of(t)))
         goto oom;
     return b;
 oom:
@@ -46,13 +53,15 @@ oom:
     return NULL;
 }
 
-/* The item we write: ours with rvn, epoch; released marks a release. */
-static cJSON *put_item(const char *table, const char *rvn, uint64_t epoch, bool released)
+/* The item we write: ours with rvn, epoch; released marks a release; won
+ * whether it counts toward our set's own items (lease_set_write_won). */
+static cJSON *put_item(const lease_tab_t *t, const char *rvn, uint64_t epoch, bool released, bool won)
 {
+    const char *table = t->table;
     char num[32];
     cJSON *b = cJSON_CreateObject();
     cJSON *it = b && cJSON_AddStringToObject(b, "TableName", table) ? cJSON_AddObjectToObject(b, "Item") : NULL;
-    bool ok = it && attr(it, "name", "S", lease_st.name) && attr(it, "owner", "S", lease_st.id)
+    bool ok = it && attr(it, "name", "S", key_of(t)) && attr(it, "owner", "S", lease_st.id)
               && attr(it, "rvn", "S", rvn);
     snprintf(num, sizeof(num), "%" PRIu64, epoch);
     ok = ok && attr(it, "epoch", "N", num);
@@ -65,6 +74,8 @@ static cJSON *put_item(const char *table, const char *rvn, uint64_t epoch, bool 
         cJSON *r = cJSON_AddObjectToObject(it, "released");
         ok = r && cJSON_AddBoolToObject(r, "BOOL", 1);
     }
+    cJSON *w = ok ? cJSON_AddObjectToObject(it, "won") : NULL;
+    ok = w && cJSON_AddBoolToObject(w, "BOOL", won);
     if (!ok) {
         cJSON_Delete(b);
         return NULL;
@@ -126,6 +137,7 @@ static void read_item(lease_tab_t *t, const cJSON *resp)
     snprintf(t->advertise, sizeof(t->advertise), "%s", adv ? adv : "");
     t->epoch = ep ? strtoull(ep, NULL, 10) : 0;
     lease_tset_read(t, present ? it : NULL);
+    t->won = present && lease_set_counts(it, lease_st.set_fp);
 }
 
 static void finish(lease_tab_t *t, int ok, int unknown, const cJSON *resp, const char *error)
@@ -141,8 +153,10 @@ static void finish(lease_tab_t *t, int ok, int unknown, const cJSON *resp, const
         t->last_error[0] = '\0';
     if (ok && t->op == LT_READ)
         read_item(t, resp);
-    else if (ok)
+    else if (ok) {
         t->set = LEASE_SET_OWN;   /* we wrote it: it names our set */
+        t->won = t->wrote_won;
+    }
     lease_io_done(t, ok, !ok && unknown && t->op != LT_READ, conflict);
 }
 
@@ -172,14 +186,19 @@ static cJSON *build(lease_tab_t *t, lt_op_t op, uint64_t epoch)
 {
     cJSON *b;
     if (op == LT_READ) {
-        b = key_body(t->table);
+        b = key_body(t);
         if (b && !cJSON_AddTrueToObject(b, "ConsistentRead")) {
             cJSON_Delete(b);
             return NULL;
         }
     } else {
+        /* a renewal is a leader's; a take a leader's or a follower's; a
+         * release replaces our own item and keeps what it counted */
+        bool leader = op == LT_RENEW || (op == LT_TAKE && lease_st.leader);
+        bool replaced = t->seen.present && t->won;
+        t->wrote_won = lease_set_write_won(leader, replaced);
         new_rvn(t->wrote);
-        b = put_item(t->table, t->wrote, epoch, op == LT_RELEASE);
+        b = put_item(t, t->wrote, epoch, op == LT_RELEASE, t->wrote_won);
         if (b && !put_condition(b, t, op)) {
             cJSON_Delete(b);
             return NULL;

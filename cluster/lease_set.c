@@ -1,6 +1,8 @@
 /* lease_set — the set of lease tables a lease item names (see lease_set.h). */
 #include "cluster/lease_set.h"
 
+#include "cluster/lease_calc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +194,30 @@ void lease_set_missing(const char *a, const char *b, char *out, size_t len)
         }
         p += n + (p[n] == ',');
     }
+}
+
+bool lease_set_won(const cJSON *item)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(item, "won");
+    if (!w)
+        return true;   /* written before the attribute: counted as before */
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(w, "BOOL");
+    return cJSON_IsObject(w) && cJSON_GetArraySize(w) == 1 && cJSON_IsTrue(b);
+}
+
+bool lease_set_counts(const cJSON *item, const char *mine_fp)
+{
+    return cJSON_IsObject(item) && lease_set_judge(item, mine_fp, NULL, 0, NULL, NULL) == LEASE_SET_OWN
+           && lease_set_won(item);
+}
+
+bool lease_set_write_won(bool by_leader, bool replaced_own_won)
+{
+    return by_leader || replaced_own_won;
+}
+
+size_t lease_set_need(size_t n, size_t own_won)
+{
+    size_t maj = lease_majority(n);
+    return own_won >= maj ? maj : n;
 }

@@ -49,6 +49,30 @@ int lease_set_fingerprint(const char *name, const char *list, char out[LEASE_SET
 lease_set_kind_t lease_set_judge(const cJSON *item, const char *mine_fp, char *desc, size_t dlen, char *other_name,
                                  char *other_list);
 
+/* Whether an item counts toward its writer's set's majority of "own
+ * items" (docs/ha.md, "Changing the lease tables or name"): its "won"
+ * attribute is {"BOOL": true}, or it has none (an item of a regiond before
+ * the attribute: counted as it was).  {"BOOL": false}, or anything else
+ * under "won", does not count. */
+bool lease_set_won(const cJSON *item);
+
+/* The item (a DynamoDB Item map, or NULL) counts toward our own set's
+ * items: it names our set (fingerprint mine_fp) and lease_set_won. */
+bool lease_set_counts(const cJSON *item, const char *mine_fp);
+
+/* The "won" an item written now carries: true from a leader (a renewal, a
+ * take beside its majority); from a follower (a take, a split vote's
+ * release mark) or a release, the won-ness of the item it replaces when that
+ * item names our own set (replaced_own_won), else false.  So a set's items
+ * count only where a leader of that set wrote, or where such an item stood
+ * already; a split vote never adds to its set's count. */
+bool lease_set_write_won(bool by_leader, bool replaced_own_won);
+
+/* The tables a follower's take must win: a majority of n when own_won of
+ * them answered with a counted item of our own set (lease_set_won), else
+ * every one. */
+size_t lease_set_need(size_t n, size_t own_won);
+
 /* What list a has that list b lacks, as "x, y" (bounded); "" when none. */
 void lease_set_missing(const char *a, const char *b, char *out, size_t len);
 

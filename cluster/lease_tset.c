@@ -10,10 +10,15 @@
  *     leading), and raises cluster-lease naming the instance, the table and
  *     how the sets differ;
  *   - else, when fewer than a majority of our tables answered with an item
- *     of our own set (an empty table, an item of another or no set), a
- *     follower's take must win EVERY one of our tables: the tables our set
- *     shares with another's are then all won, so a taker of the other set,
- *     which needs a majority of them (or all), cannot win at the same time. */
+ *     of our own set that counts (lease_set_counts: its "won", which a split
+ *     vote's marks never add; an empty table, an item of another or no set
+ *     do not count), a follower's take must win EVERY one of our tables:
+ *     the tables our set shares with another's are then all won, so a taker
+ *     of the other set, which needs a majority of them (or all), cannot win
+ *     at the same time.
+ * With cluster.former_name the former name's items are judged the same way
+ * (a live one of another set: "waiting for the former name's leader"); the
+ * count of our own set's items is the name's items alone. */
 #include "cluster/lease_int.h"
 
 #include <inttypes.h>
@@ -129,14 +134,17 @@ bool lease_tset_round(void)
     uint64_t now = loop_now_ms();
     size_t own = 0, answered = 0;
     const lease_tab_t *lv = NULL, *dead = NULL;
+    bool fp[CFG_MAX_LEASE_TABLES] = {false};
     char old[sizeof(lease_st.set_refusal)], how[600], id[sizeof(lease_st.tabs[0].owner)];
     snprintf(old, sizeof(old), "%s", lease_st.set_refusal);
-    for (size_t i = 0; i < lease_st.n; i++) {
+    for (size_t i = 0; i < lease_items(); i++) {   /* the former name's items too (a rename) */
         const lease_tab_t *t = &lease_st.tabs[i];
         if (!t->read_ok)
             continue;
-        answered++;
-        own += t->seen.present && t->set == LEASE_SET_OWN;
+        answered += !t->former;
+        if (t->former)
+            fp[i - lease_st.n] = t->seen.present;
+        own += !t->former && t->seen.present && t->won;   /* our set's, and won: a split vote's marks do not count */
         if (foreign(t) && live(t, now) && !lv)
             lv = t;
         else if (foreign(t) && !dead)
@@ -144,9 +152,24 @@ bool lease_tset_round(void)
     }
     size_t maj = lease_majority(lease_st.n);
     lease_st.set_live = lv != NULL;
-    lease_st.take_need = lv ? lease_st.n + 1 : own >= maj ? maj : lease_st.n;
+    /* a misspelled former_name: no item under it was ever read in a majority */
+    bool unproven = lease_st.nf > 0 && !lease_former_proven(&lease_st.former_seen, fp, lease_st.n);
+    lease_st.take_need = lv || unproven ? lease_st.n + 1 : lease_set_need(lease_st.n, own);
     lease_st.set_refusal[0] = '\0';
-    if (lv) {
+    if (unproven && !lv) {
+        snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
+                 "no lease item under the former name '%s' in a majority of the tables: a misspelled "
+                 "cluster.former_name? not taking (a cluster that never ran under it: remove former_name)",
+                 lease_st.former);
+    } else if (lv && lv->former) {
+        differs(lv, how, sizeof(how));
+        bool self = strcmp(lv->owner, lease_st.id) == 0;   /* our old-name items of before a reload */
+        snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
+                 "waiting for the former name's leader %s%s to stop: it holds the item \"%s\" in %s/%s (epoch %" PRIu64
+                 ", %s); not taking or renewing until it stops or is renamed (cluster.former_name)%s",
+                 who(lv, id, sizeof(id)), self ? " (this one, before its reload)" : "", lease_st.former, lv->region,
+                 lv->table, lv->epoch, how, self ? " (its own old items expire after lease_ms)" : "");
+    } else if (lv) {
         differs(lv, how, sizeof(how));
         bool self = strcmp(lv->owner, lease_st.id) == 0;   /* our items of before a reload */
         snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),

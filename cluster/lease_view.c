@@ -237,6 +237,14 @@ cJSON *lease_status_json(void)
         if (ts)
             cJSON_AddItemToArray(ts, table_json(&lease_st.tabs[i]));
     }
+    if (lease_st.nf > 0) {   /* a rename under way: the former name's items, table by table */
+        cJSON_AddStringToObject(o, "former_name", lease_st.former);
+        cJSON *fs = cJSON_AddArrayToObject(o, "former_tables");
+        for (size_t i = lease_st.n; fs && i < lease_items(); i++)
+            cJSON_AddItemToArray(fs, table_json(&lease_st.tabs[i]));
+    } else {
+        cJSON_AddNullToObject(o, "former_name");
+    }
     cJSON_AddNumberToObject(o, "reachable", (double)up);
     cJSON_AddNumberToObject(o, "takeovers", (double)lease_st.takeovers);
     cJSON_AddNumberToObject(o, "lost", (double)lease_st.losses);

@@ -53,6 +53,7 @@ static struct {
     bool on;
     replica_notify_fn notify;
     replica_obj_t *obj;
+    replica_obj_t *former;        /* "<former_name>#control" during a rename (read only), or NULL */
     uint64_t seq_epoch, seq;      /* our writes' seq counts up within each term */
 } rp;
 
@@ -407,9 +408,18 @@ static bool control_prepare(uint64_t *epoch, uint64_t *seq)
     return true;
 }
 
+/* During a rename (cluster.former_name) a read that finds no state under
+ * the name reads the former name's: the first renamed leader goes on from
+ * the last old-name leader's knowledge.  Its writes go under the name only,
+ * so the next read finds them there. */
 static void control_note(void *ctx, replica_note_t what, const replica_result_t *r)
 {
-    (void)ctx;
+    if (!ctx && what == REPLICA_NOTE_READ && r->ok && !r->found && rp.former) {
+        log_msg(LOG_NOTICE, "msg=\"replicated controller state: none under the name; reading the former name's\" "
+                "key=\"%s\"", rp.former->key);
+        replica_obj_get(rp.former);
+        return;
+    }
     if (rp.notify)
         rp.notify(what, r);
 }
@@ -452,6 +462,14 @@ int replica_init(const cfg_t *cfg, replica_notify_fn notify)
     if (!rp.obj)
         return -1;
     rp.obj->prepare = control_prepare;
+    if (k->former_name) {
+        snprintf(key, sizeof(key), "%s#control", k->former_name);
+        rp.former = replica_obj_new(k, key, k->renew_ms * 3 / 4, control_note, &rp);   /* ctx: the former's */
+        if (!rp.former) {
+            replica_fini();
+            return -1;
+        }
+    }
     rp.on = true;
     return 0;
 }
@@ -461,7 +479,10 @@ static bool same_tables(const cfg_cluster_t *k)
     char key[sizeof(rp.obj->key)];
     snprintf(key, sizeof(key), "%s#control", k->name);
     if (!k->enabled || k->n_tables != rp.obj->n || strcmp(key, rp.obj->key) != 0
-        || strcmp(k->instance_id, rp.obj->id) != 0)
+        || strcmp(k->instance_id, rp.obj->id) != 0 || !k->former_name != !rp.former)
+        return false;
+    snprintf(key, sizeof(key), "%s#control", k->former_name ? k->former_name : "");
+    if (rp.former && strcmp(key, rp.former->key) != 0)
         return false;
     for (size_t i = 0; i < rp.obj->n; i++)
         if (strcmp(k->tables[i].region, rp.obj->tabs[i].region) != 0
@@ -474,9 +495,12 @@ void replica_configure(const cfg_t *cfg)
 {
     if (rp.on && same_tables(&cfg->cluster)) {
         rp.obj->deadline_ms = cfg->cluster.renew_ms * 3 / 4;
+        if (rp.former)
+            rp.former->deadline_ms = rp.obj->deadline_ms;
         return;
     }
-    bool reread = rp.obj && (rp.obj->read_wanted || rp.obj->phase == RP_READ);
+    bool reread = rp.obj && (rp.obj->read_wanted || rp.obj->phase == RP_READ
+                             || (rp.former && (rp.former->read_wanted || rp.former->phase == RP_READ)));
     replica_notify_fn n = rp.notify;
     if (replica_init(cfg, n) == -1)
         log_msg(LOG_ERR, "msg=\"replicated controller state: out of memory at reload: off\"");
@@ -487,5 +511,6 @@ void replica_configure(const cfg_t *cfg)
 void replica_fini(void)
 {
     replica_obj_free(rp.obj);
+    replica_obj_free(rp.former);
     memset(&rp, 0, sizeof(rp));
 }

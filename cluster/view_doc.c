@@ -54,11 +54,21 @@ char *view_encode(const view_t *v)
     cJSON *rs = o && add_num(o, "v", 1) && cJSON_AddStringToObject(o, "observer", v->observer)
                         && add_num(o, "elapsed_ms", (double)v->elapsed_ms) && add_num(o, "window_ms", (double)v->window_ms)
                         && cJSON_AddBoolToObject(o, "suspect", v->suspect)
+                        && (!v->suspect || cJSON_AddStringToObject(o, "suspect_reason", v->suspect_reason))
                     ? cJSON_AddArrayToObject(o, "regions")
                     : NULL;
     bool ok = rs != NULL;
     for (size_t i = 0; ok && i < v->n; i++)
         ok = enc_region(rs, &v->regions[i]);
+    cJSON *ds = ok && v->n_drills ? cJSON_AddArrayToObject(o, "drills") : NULL;
+    ok = ok && (!v->n_drills || ds);
+    for (size_t i = 0; ok && i < v->n_drills && i < VIEW_MAX_DRILLS; i++) {
+        cJSON *x = cJSON_CreateObject();
+        if (x)
+            cJSON_AddItemToArray(ds, x);   /* owned by ds (and o) from here */
+        ok = x && add_num(x, "id", (double)v->drills[i].id)
+             && cJSON_AddStringToObject(x, "region", v->drills[i].region);
+    }
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (s && strlen(s) > VIEW_DOC_MAX) {
@@ -160,12 +170,35 @@ static int dec_region(const cJSON *o, size_t i, view_region_t *r, char *why, siz
     return 0;
 }
 
+/* "drills" (optional): at most VIEW_MAX_DRILLS of {"id", "region"}. */
+static int dec_drills(const cJSON *ds, view_t *out, char *why, size_t len)
+{
+    static const char *const keys[] = { "id", "region", NULL };
+    out->n_drills = 0;
+    if (!ds)
+        return 0;
+    if (!cJSON_IsArray(ds) || cJSON_GetArraySize(ds) > VIEW_MAX_DRILLS)
+        return bad(why, len, "drills: expected a list of at most %d drills", VIEW_MAX_DRILLS);
+    for (const cJSON *e = ds->child; e; e = e->next) {
+        view_drill_t *d = &out->drills[out->n_drills];
+        const cJSON *n = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "region") : NULL;
+        if (!n || !keys_only(e, keys) || !whole(e, "id", VIEW_DRILL_ID_MAX, &d->id) || d->id < 1
+            || !cJSON_IsString(n) || !name_ok(n->valuestring))
+            return bad(why, len, "drills[%zu]: expected {\"id\": 1..2^52, \"region\": a region name}", out->n_drills);
+        snprintf(d->region, sizeof(d->region), "%s", n->valuestring);
+        out->n_drills++;
+    }
+    return 0;
+}
+
 static int dec_top(const cJSON *o, const char *want, view_t *out, char *why, size_t len)
 {
-    static const char *const keys[] = { "v", "observer", "elapsed_ms", "window_ms", "suspect", "regions", NULL };
+    static const char *const keys[] = { "v", "observer", "elapsed_ms", "window_ms", "suspect", "suspect_reason",
+                                        "regions", "drills", NULL };
     uint64_t ver;
     if (!cJSON_IsObject(o) || !keys_only(o, keys))
-        return bad(why, len, "expected an object of v, observer, elapsed_ms, window_ms, suspect, regions (each once)");
+        return bad(why, len, "expected an object of v, observer, elapsed_ms, window_ms, suspect, suspect_reason "
+                   "(optional), regions, drills (optional) (each once)");
     if (!whole(o, "v", 1e6, &ver) || ver != 1)
         return bad(why, len, "v: expected 1");
     const cJSON *ob = cJSON_GetObjectItemCaseSensitive(o, "observer");
@@ -179,6 +212,14 @@ static int dec_top(const cJSON *o, const char *want, view_t *out, char *why, siz
     if (!cJSON_IsBool(su))
         return bad(why, len, "suspect: expected true or false");
     out->suspect = cJSON_IsTrue(su);
+    const cJSON *sr = cJSON_GetObjectItemCaseSensitive(o, "suspect_reason");
+    if (sr && (!cJSON_IsString(sr) || !text_ok(sr->valuestring, VIEW_SUSPECT_REASON_MAX)))
+        return bad(why, len, "suspect_reason: expected UTF-8 text of at most %d bytes without control characters",
+                   VIEW_SUSPECT_REASON_MAX);
+    if (sr && !out->suspect)
+        return bad(why, len, "suspect_reason: only with suspect true");
+    if (sr)
+        snprintf(out->suspect_reason, sizeof(out->suspect_reason), "%s", sr->valuestring);
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "regions");
     int n = cJSON_IsArray(rs) ? cJSON_GetArraySize(rs) : -1;
     if (n < 0 || n > VIEW_MAX_REGIONS)
@@ -193,7 +234,7 @@ static int dec_top(const cJSON *o, const char *want, view_t *out, char *why, siz
                 return bad(why, len, "regions[%zu].region: \"%s\" twice", out->n, r->region);
         out->n++;
     }
-    return 0;
+    return dec_drills(cJSON_GetObjectItemCaseSensitive(o, "drills"), out, why, len);
 }
 
 int view_decode(const char *doc, const char *want, view_t *out, char *why, size_t len)

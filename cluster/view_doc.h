@@ -7,9 +7,15 @@
  * item change.
  *
  * {"v":1, "observer": id, "elapsed_ms": the writer's monotonic ms since it
- *  started publishing, "window_ms": what the counts cover, "suspect": false,
- *  "regions":[{"region", "state": unknown|up|degraded|down, "reason",
- *  "age_ms": how long the state has held, "probes", "failures"}]} */
+ *  started publishing, "window_ms": what the counts cover, "suspect": the
+ *  writer's own view is suspect (cluster/suspect.h), "suspect_reason": why
+ *  (only when suspect is true; optional, so a v1 document without it, as
+ *  the first slice wrote them, still decodes), "regions":[{"region",
+ *  "state": unknown|up|degraded|down, "reason", "age_ms": how long the state
+ *  has held, "probes", "failures"}], "drills": [{"id", "region"}] (the fail
+ *  drills in effect on the writer, at most 8; optional, only when there are
+ *  some: every observer marks those regions down while the leader's fresh
+ *  view names them, daemon/observers.c)} */
 #ifndef REGIOND_VIEW_DOC_H
 #define REGIOND_VIEW_DOC_H
 
@@ -21,9 +27,12 @@
 
 #define VIEW_DOC_MAX 32768u          /* a document longer than this is refused (and never written) */
 #define VIEW_REASON_MAX 200          /* bytes of a region's reason kept (cut on a UTF-8 boundary) */
+#define VIEW_SUSPECT_REASON_MAX 300  /* bytes of suspect_reason (cluster/suspect.h SUSPECT_REASON_MAX) */
 #define VIEW_MAX_REGIONS CFG_MAX_REGIONS
 #define VIEW_COUNT_MAX 1000000000u   /* probes or failures in one window */
 #define VIEW_MS_MAX 4000000000000ull /* ~126 years: any elapsed or age above is refused */
+#define VIEW_MAX_DRILLS 8            /* fail drills a view names (docs/ha.md "Drills under the quorum rule") */
+#define VIEW_DRILL_ID_MAX 4503599627370496.0   /* 2^52, as drill numbers */
 
 typedef enum { VIEW_UNKNOWN = 0, VIEW_UP, VIEW_DEGRADED, VIEW_DOWN, VIEW_STATE_N } view_state_t;
 
@@ -35,12 +44,21 @@ typedef struct {
     uint32_t probes, failures;       /* failures <= probes */
 } view_region_t;
 
+/* A drill of kind fail in effect on the writer (its leader runs it). */
+typedef struct {
+    uint64_t id;
+    char region[65];
+} view_drill_t;
+
 typedef struct {
     char observer[65];
     uint64_t elapsed_ms, window_ms;
     bool suspect;
+    char suspect_reason[VIEW_SUSPECT_REASON_MAX + 1];   /* "" when not suspect (or none given) */
     size_t n;
     view_region_t regions[VIEW_MAX_REGIONS];
+    size_t n_drills;                 /* "drills": written only when there are some */
+    view_drill_t drills[VIEW_MAX_DRILLS];
 } view_t;
 
 const char *view_state_str(view_state_t s);

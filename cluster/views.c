@@ -13,6 +13,42 @@
 #define VW_POLL_MS 250u
 
 vw_t vw;
+static views_read_fn on_read;   /* outside vw: survives views_init */
+
+void views_on_read(views_read_fn fn)
+{
+    on_read = fn;
+}
+
+size_t views_n(void)
+{
+    return vw.on ? vw.n : 0;
+}
+
+int views_get(size_t i, views_obs_t *out)
+{
+    if (!vw.on || i >= vw.n)
+        return -1;
+    const vw_obs_t *o = &vw.obs[i];
+    *out = (views_obs_t){.id = o->id, .self = o->self, .seen = o->have, .fresh = vw_fresh(o, loop_now_ms()),
+                         .view = o->have ? o->view : NULL};
+    return 0;
+}
+
+uint32_t views_k(void)
+{
+    return vw.k;
+}
+
+uint64_t views_silent_ms(void)
+{
+    return vw.silent_ms;
+}
+
+uint64_t views_started_ms(void)
+{
+    return vw.start_ms;
+}
 
 uint64_t vw_age(const vw_obs_t *o, uint64_t now)
 {
@@ -55,8 +91,10 @@ static void took_read(vw_obs_t *o, const replica_result_t *r)
 {
     if (!r->ok) {
         snprintf(o->read_error, sizeof(o->read_error), "%s", r->error);
+        snprintf(vw.tables_error, sizeof(vw.tables_error), "%s", r->error);
         return;
     }
+    vw.read_answer_ms = loop_now_ms();
     o->read_error[0] = '\0';
     if (!r->found) {   /* no item (yet, or deleted): nothing to take, nothing refused */
         o->refused[0] = '\0';
@@ -105,6 +143,10 @@ static void learnt(const replica_result_t *r)
 
 static void written(const replica_result_t *r)
 {
+    if (r->answered * 2 > r->tables)   /* answered, whether taken or refused as older */
+        vw.write_answer_ms = loop_now_ms();
+    else
+        snprintf(vw.tables_error, sizeof(vw.tables_error), "%s", r->error);
     if (r->ok) {
         vw.ok++;
         vw.write_error[0] = '\0';
@@ -130,6 +172,8 @@ static void on_note(void *ctx, replica_note_t what, const replica_result_t *r)
         learnt(r);
     took_read(o, r);
     alarm_update();
+    if (on_read)
+        on_read();
 }
 
 /* A signature of the region states (which regions, in which state). */
@@ -141,6 +185,10 @@ static uint64_t states_sig(const view_t *v)
             h = (h ^ (unsigned char)*p) * 1099511628211ull;
         h = (h ^ (0x100u + v->regions[i].state)) * 1099511628211ull;
     }
+    for (const char *p = v->suspect_reason; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (size_t i = 0; i < v->n_drills; i++)   /* a fail drill starting or ending: written at once */
+        h = (h ^ (0x200u + v->drills[i].id)) * 1099511628211ull;
     return (h ^ v->suspect) * 1099511628211ull;
 }
 
@@ -148,8 +196,12 @@ static void publish(bool heartbeat)
 {
     view_t *v = vw.scratch;
     memset(v, 0, sizeof(*v));
-    if (!vw.incarnation || vw.local(v, heartbeat) == -1)
+    if (vw.local(v, heartbeat) == -1)
         return;
+    vw.mine_suspect = v->suspect;
+    snprintf(vw.mine_reason, sizeof(vw.mine_reason), "%s", v->suspect ? v->suspect_reason : "");
+    if (!vw.incarnation)
+        return;   /* judged all the same (cut off from the start is suspect too); nothing to write yet */
     snprintf(v->observer, sizeof(v->observer), "%s", vw.self_id);
     v->elapsed_ms = loop_now_ms() - vw.start_ms;
     uint64_t sig = states_sig(v);
@@ -178,8 +230,7 @@ static void publish(bool heartbeat)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    if (vw.incarnation)
-        publish(true);
+    publish(true);
     for (size_t i = 0; i < vw.n; i++)
         replica_obj_get(vw.obs[i].obj);   /* ours too: the incarnation's read, and our item as the tables hold it */
 }
@@ -188,6 +239,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     publish(false);
+    vw_feed(loop_now_ms());
 }
 
 static int arm(struct event **ev, event_callback_fn cb, uint32_t ms)
@@ -198,6 +250,24 @@ static int arm(struct event **ev, event_callback_fn cb, uint32_t ms)
     if (!*ev)
         return -1;
     return event_add(*ev, &tv);
+}
+
+/* ---- what the suspect rule reads ---- */
+
+uint64_t views_tables_quiet_ms(char *error, size_t len)
+{
+    if (error && len)
+        snprintf(error, len, "%s", vw.tables_error);
+    if (!vw.on)
+        return 0;
+    uint64_t now = loop_now_ms(), last = vw.write_answer_ms < vw.read_answer_ms ? vw.write_answer_ms
+                                                                                 : vw.read_answer_ms;
+    return now > last ? now - last : 0;
+}
+
+uint32_t views_publish_ms(void)
+{
+    return vw.on ? vw.publish_ms : 0;
 }
 
 /* ---- the module ---- */
@@ -213,6 +283,7 @@ static int vw_start(const cfg_t *cfg)
     vw.silent_ms = 3 * q->publish_ms;
     vw.n = q->n_observers;
     vw.start_ms = loop_now_ms();
+    vw.write_answer_ms = vw.read_answer_ms = vw.start_ms;
     vw.scratch = malloc(sizeof(view_t));
     if (!vw.scratch)
         return -1;

@@ -15,7 +15,11 @@
  * its freshness is the reader's own monotonic time since that view's (epoch,
  * seq) changed: silent after 3 publish_ms.  A refused item is ignored
  * (the last good view kept, aging) and named in alarm "cluster-view".
- * The views are shown only: no decision uses them yet. */
+ * Each view says whether its writer marks it suspect (cluster/suspect.h:
+ * judged by the local view function every 250 ms, with this module's
+ * views_tables_quiet_ms()).
+ * The leader's decisions take them through the quorum rule
+ * (daemon/observers_quorum.c, failover/quorum.h). */
 #ifndef REGIOND_VIEWS_H
 #define REGIOND_VIEWS_H
 
@@ -40,14 +44,46 @@ int views_init(const cfg_t *cfg, views_local_fn local);
 void views_configure(const cfg_t *cfg);
 void views_fini(void);
 
-/* {"self", "k", "n", "publish_ms", "silent_after_ms", "quorum_applied": false,
+/* How long (ms) since the lease tables last answered this observer: the
+ * older of its last view write and its last view read that a majority of
+ * the tables answered (a write refused as older is an answer).  error: the
+ * last error from them ("" none).  0 when off. */
+uint64_t views_tables_quiet_ms(char *error, size_t len);
+/* publish_ms (0 when off). */
+uint32_t views_publish_ms(void);
+
+/* {"self", "k", "n", "publish_ms", "silent_after_ms", "quorum_applied": true,
  *  "publishing", "epoch", "seq", "writes": {"sent", "ok", "failed", "last_error"},
  *  "views": [{"observer", "self", "fresh", "seen", "age_ms", "epoch", "seq",
- *  "suspect", "refused", "read_error", "regions": [{"region", "state",
+ *  "suspect", "suspect_reason" (null when not suspect; this instance's own
+ *  from its latest local view), "refused", "read_error", "regions": [{"region", "state",
  *  "reason", "age_ms", "probes", "failures"}]}]}; NULL when off. */
 cJSON *views_status_json(void);
 
 /* regiond_observer_* (docs/metrics.md); nothing when off. */
 void views_metrics(struct evbuffer *b);
+
+/* Called after every read of an observer's item (a view taken, refused or
+ * not read: views may have changed or aged).  Kept across views_init. */
+typedef void (*views_read_fn)(void);
+void views_on_read(views_read_fn fn);
+
+/* One observer as this instance holds it (views_get). */
+typedef struct {
+    const char *id;
+    bool self;
+    bool seen;               /* a decoded view held */
+    bool fresh;              /* that view changed within silent_after_ms (reader's clock) */
+    const view_t *view;      /* the last good view, NULL when none */
+} views_obs_t;
+
+/* The configured observers (0 when off), observer i (config order) into
+ * *out (0, or -1 when i is out of range), k, silent_after_ms, and the
+ * monotonic ms when the views started. */
+size_t views_n(void);
+int views_get(size_t i, views_obs_t *out);
+uint32_t views_k(void);
+uint64_t views_silent_ms(void);
+uint64_t views_started_ms(void);
 
 #endif

@@ -11,6 +11,9 @@
 #include "cluster/replica.h"
 #include "cluster/views.h"
 
+/* What the feed last said of an observer's freshness (vw_feed). */
+typedef enum { VW_SAID_NOTHING = 0, VW_SAID_FRESH, VW_SAID_SILENT } vw_said_t;
+
 typedef struct {
     char id[65];
     replica_obj_t *obj;
@@ -21,6 +24,8 @@ typedef struct {
     uint64_t changed_ms;    /* reader's monotonic ms when the view's (epoch, seq) last changed */
     char refused[300];      /* why the last item read was refused; "" none */
     char read_error[512];   /* the last read's error when it had no majority; "" none */
+    vw_said_t said;         /* freshness last said on the feed */
+    bool said_suspect;      /* suspect last said on the feed */
 } vw_obs_t;
 
 typedef struct {
@@ -39,6 +44,13 @@ typedef struct {
     view_t *scratch;
     uint64_t sent, ok, failed;
     char write_error[512];
+    /* the tables' answers (a majority answered), for views_tables_quiet_ms() */
+    uint64_t write_answer_ms, read_answer_ms;
+    char tables_error[512]; /* the last read's or write's error; "" none */
+    /* this instance's own verdict, as its last local view had it (the
+     * tables may hold an older one, or none while it is cut off) */
+    bool mine_suspect;
+    char mine_reason[VIEW_SUSPECT_REASON_MAX + 1];
 } vw_t;
 
 extern vw_t vw;
@@ -46,5 +58,8 @@ extern vw_t vw;
 /* The reader's age of observer o's view (ms), UINT64_MAX when none held. */
 uint64_t vw_age(const vw_obs_t *o, uint64_t now);
 bool vw_fresh(const vw_obs_t *o, uint64_t now);
+/* Events observer_silent and observer_suspect for every observer whose
+ * freshness or suspect flag changed since last said (views_show.c). */
+void vw_feed(uint64_t now);
 
 #endif

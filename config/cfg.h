@@ -244,7 +244,7 @@ typedef struct {
 /* The observers ("cluster.quorum", issue 18): every instance named here
  * publishes its own view of the regions to the lease tables and reads every
  * other's (cluster/views.h).  Absent = off: no view is written or read.
- * The quorum rule (k) is not applied to decisions yet. */
+ * The leader decides on the quorum rule: k fresh views agree (docs/ha.md). */
 typedef struct {
     bool enabled;
     char **observers;             /* instance ids, distinct, one of them cluster.instance_id */
@@ -261,6 +261,7 @@ typedef struct {
     char *instance_id;            /* default controller.id */
     char *advertise_url;          /* what followers show as the leader's address; NULL unset */
     char *name;                   /* the lease item's key; default "regiond" */
+    char *former_name;            /* a rename under way: the name before it (its items held too); NULL none */
     cfg_lease_table_t *tables;    /* 1, 3 or 5, distinct regions */
     size_t n_tables;
     uint32_t lease_ms;            /* default 10000 */

@@ -13,7 +13,8 @@
 #include <curl/curl.h>
 
 static const char *const cluster_keys[] = { "instance_id", "advertise_url", "name", "lease_tables",
-                                            "lease_ms", "renew_ms", "margin_ms", "quorum", "follow_ms", NULL };
+                                            "lease_ms", "renew_ms", "margin_ms", "quorum", "follow_ms",
+                                            "former_name", NULL };
 static const char *const table_keys[] = { "region", "table", NULL };
 
 /* A DynamoDB table name: [A-Za-z0-9_.-]{3,255} (API reference, CreateTable). */
@@ -118,6 +119,25 @@ static int timing(cfg_ctx_t *c, const cJSON *o, cfg_cluster_t *k)
     return 0;
 }
 
+/* cluster.former_name: the name the cluster had before a rename (docs/ha.md,
+ * "Renaming the cluster"): a lease item key of 1 to 255 bytes, not the name. */
+static int former_name(cfg_ctx_t *c, const cJSON *o, cfg_cluster_t *k)
+{
+    const cJSON *v = cfg_member(o, "former_name");
+    const char *name = k->name ? k->name : "regiond";
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v) || cfg_str_value(c, v, "cluster.former_name", CFG_S_NONEMPTY | CFG_S_NOCTRL) == -1
+        || strlen(v->valuestring) > 255)
+        return cfg_expect(c, "cluster.former_name", "the cluster's name before a rename: a lease item key of 1 "
+                          "to 255 bytes", v);
+    if (strcmp(v->valuestring, name) == 0)
+        return cfg_fail(c, "cluster.former_name", "expected the name before a rename, not cluster.name itself "
+                        "(\"%s\"): remove former_name when no rename is under way", name);
+    k->former_name = cfg_xstrdup(v->valuestring);
+    return 0;
+}
+
 int cfg_build_cluster(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
 {
     const cJSON *o = NULL;
@@ -137,6 +157,8 @@ int cfg_build_cluster(cfg_ctx_t *c, const cJSON *root, cfg_t *cfg)
         return -1;
     if (k->name && strlen(k->name) > 255)
         return cfg_expect(c, "cluster.name", "a lease item key of 1 to 255 bytes", cfg_member(o, "name"));
+    if (former_name(c, o, k) == -1)
+        return -1;
     if (!k->instance_id)
         k->instance_id = cfg_xstrdup(cfg->controller.id);
     if (!k->name)
@@ -155,6 +177,7 @@ void cfg_free_cluster(cfg_t *cfg)
     free(k->instance_id);
     free(k->advertise_url);
     free(k->name);
+    free(k->former_name);
     cfg_free_quorum(k);
     memset(k, 0, sizeof(*k));
 }

@@ -1,7 +1,8 @@
 /* cfg_quorum.c — "cluster.quorum": the observers that publish their views
  * of the regions to the lease tables (cluster/views.h, docs/ha.md
  * "Observers").  Absent = off.  The quorum rule itself (k) is checked here
- * but not yet applied to decisions (issue 18, a later slice). */
+ * and applied to decisions by daemon/observers_quorum.c (docs/ha.md
+ * "The quorum rule"). */
 #include "config/cfg_int.h"
 
 #include <stdio.h>

@@ -76,7 +76,9 @@ void alarm_fini(void);
     X(ALARM_CONTROLLER_RESOURCES, "controller-resources")              \
     X(ALARM_CLUSTER_LEASE, "cluster-lease")                             \
     X(ALARM_CLUSTER_STATE, "cluster-state")                             \
-    X(ALARM_CLUSTER_VIEW, "cluster-view")
+    X(ALARM_CLUSTER_VIEW, "cluster-view")                               \
+    X(ALARM_OBSERVER_SUSPECT, "observer-suspect")                     \
+    X(ALARM_CLUSTER_QUORUM, "cluster-quorum")
 
 typedef enum {
 #define ALARM_KIND_ENUM(e, key) e,

@@ -16,13 +16,17 @@ static double num(const cJSON *o, const char *k, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
-/* The state observer view v has for region, or "-". */
-static const char *state_of(const cJSON *v, const char *region)
+/* The state observer view v has for region, or "-"; *drill: the state
+ * comes from a fail drill (its reason "drill N: failed by drill"). */
+static const char *state_of(const cJSON *v, const char *region, bool *drill)
 {
     const cJSON *r;
+    *drill = false;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(v, "regions"))
-        if (strcmp(ctl_str(r, "region"), region) == 0)
+        if (strcmp(ctl_str(r, "region"), region) == 0) {
+            *drill = strncmp(ctl_str(r, "reason"), "drill ", 6) == 0 && strstr(ctl_str(r, "reason"), ": failed by drill");
             return ctl_str(r, "state");
+        }
     return "-";
 }
 
@@ -42,15 +46,34 @@ static void print_heads(const cJSON *vs)
         char id[80];
         snprintf(id, sizeof(id), "%s%s", ctl_str(v, "observer"),
                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "self")) ? " (self)" : "");
+        const cJSON *sr = cJSON_GetObjectItemCaseSensitive(v, "suspect_reason");
+        char sus[400] = "";
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "suspect")))
+            snprintf(sus, sizeof(sus), "SUSPECT: %s ", cJSON_IsString(sr) ? sr->valuestring : "(no reason given)");
         printf("%-20s %-10s %-8s %-12s %s%s%s%s%s\n", id, fresh ? "fresh" : seen ? "SILENT" : "never seen", age,
-               seen ? es : "-", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "suspect")) ? "suspect " : "",
+               seen ? es : "-", sus,
                cJSON_IsString(rf) ? "item refused: " : "", cJSON_IsString(rf) ? rf->valuestring : "",
                cJSON_IsString(re) ? " read failed: " : "", cJSON_IsString(re) ? re->valuestring : "");
     }
 }
 
-/* Regions in rows, observers in columns (every region any view names). */
-static void print_grid(const cJSON *vs)
+/* The combined state the leader decides on for region ("-" when none),
+ * with why it is held when it is. */
+static void quorum_cell(const cJSON *q, const char *region, char *cell, size_t len)
+{
+    const cJSON *r;
+    snprintf(cell, len, "-");
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(q, "regions"))
+        if (strcmp(ctl_str(r, "region"), region) == 0) {
+            bool held = strcmp(ctl_str(r, "why"), "decided") != 0;
+            snprintf(cell, len, "%s%s%s%s", ctl_str(r, "state"), held ? " (held: " : "", held ? ctl_str(r, "why") : "",
+                     held ? ")" : "");
+        }
+}
+
+/* Regions in rows, observers in columns (every region any view names), and
+ * the quorum rule's combined state. */
+static void print_grid(const cJSON *vs, const cJSON *q)
 {
     const char *regions[128];
     size_t n = 0;
@@ -67,17 +90,20 @@ static void print_grid(const cJSON *vs)
     printf("\n%-20s", "REGION");
     cJSON_ArrayForEach(v, vs)
         printf(" %-12.12s", ctl_str(v, "observer"));
-    putchar('\n');
+    printf(" QUORUM\n");
     for (size_t i = 0; i < n; i++) {
         printf("%-20s", regions[i]);
         cJSON_ArrayForEach(v, vs) {
-            const char *s = state_of(v, regions[i]);
+            bool drill;
+            const char *s = state_of(v, regions[i], &drill);
             char cell[32];
-            snprintf(cell, sizeof(cell), "%s%s", s, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "fresh"))
-                                                        || strcmp(s, "-") == 0 ? "" : "?");
+            snprintf(cell, sizeof(cell), "%s%s%s", s, drill ? "(drill)" : "",
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "fresh")) || strcmp(s, "-") == 0 ? "" : "?");
             printf(" %-12s", cell);
         }
-        putchar('\n');
+        char qc[96];
+        quorum_cell(q, regions[i], qc, sizeof(qc));
+        printf(" %s\n", qc);
     }
 }
 
@@ -102,12 +128,17 @@ int ctl_observers(const char *api, int json)
         printf("observers: off (no cluster.quorum in the config)\n");
     } else {
         const cJSON *vs = cJSON_GetObjectItemCaseSensitive(o, "views");
-        printf("observers: %.0f of %.0f must agree (k; not yet applied to decisions), a view every %.0f ms, "
+        printf("observers: %.0f of %.0f must agree (k: the quorum rule the leader decides on), a view every %.0f ms, "
                "silent after %.0f ms\n\n", num(o, "k", 0), num(o, "n", 0), num(o, "publish_ms", 0),
                num(o, "silent_after_ms", 0));
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "quorum");
+        if (cJSON_IsObject(q))
+            printf("quorum: %s (%.0f usable views, k %.0f)\n\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "ok"))
+                   ? "ok" : "NONE: no region is drained or restored", num(q, "usable_views", 0), num(q, "k", 0));
         print_heads(vs);
-        print_grid(vs);
-        printf("\n(\"?\": the observer's last view, which is not fresh)\n");
+        print_grid(vs, q);
+        printf("\n(\"?\": the observer's last view, which is not fresh; \"(drill)\": the state comes from a fail "
+               "drill in effect, not from its probes)\n");
     }
     cJSON_Delete(root);
     return 0;

@@ -20,6 +20,7 @@
 #include "core/state.h"
 #include "daemon/control_replica.h"
 #include "daemon/leader.h"
+#include "daemon/observers.h"
 #include "daemon/targets.h"
 
 _Static_assert(DECIDE_HISTORY >= CFG_MAX_CHANGES,
@@ -88,14 +89,21 @@ static void ctrl_cfg(decide_cfg_t *d)
                         .max_changes = c->max_changes, .window_ms = (uint64_t)c->window_s * 1000u};
 }
 
+/* With cluster.quorum the health the engine takes is the observers'
+ * combined state (observers_quorum.c), else this instance's own probes'. */
 static void ctrl_inputs(decide_region_t *in)
 {
     static char why[DECIDE_MAX_REGIONS][320];
     const cfg_route53_t *r = &ctl.cfg->route53;
+    bool quorum = observers_quorum_on();
+    if (quorum)
+        observers_quorum_update();
     for (size_t i = 0; i < ctl.n; i++) {
         const region_t *reg = targets_region(i);
+        uint64_t since;
         in[i] = (decide_region_t){.name = ctl.names[i],
-                                  .health = reg ? reg->state : HEALTH_UNKNOWN,
+                                  .health = quorum ? observers_quorum_state(i, &since)
+                                                   : reg ? reg->state : HEALTH_UNKNOWN,
                                   .configured_weight = r->enabled ? (int)r->regions[i].weight : 100,
                                   .live_weight = r->enabled ? route53_live_weight(i) : -1};
         if (ctl.cfg->dynamodb.enabled && ctl.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
@@ -153,6 +161,9 @@ static void ctrl_record(const decide_out_t *o, const decide_region_t *in, const 
         cJSON_AddStringToObject(x, "rule", decide_rule_str(o->rule[i]));
         if (in[i].override != DECIDE_OV_NONE)
             cJSON_AddStringToObject(x, "override", in[i].override == DECIDE_OV_DRAIN ? "drain" : "pin");
+        cJSON *q = observers_quorum_region_json(i);   /* which observers' views the health came from */
+        if (q)
+            cJSON_AddItemToObject(x, "quorum", q);
         cJSON_AddItemToArray(rs, x);
     }
     char *line = cJSON_PrintUnformatted(d);

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "core/loop.h"
+#include "daemon/observers.h"
 #include "daemon/targets.h"
 
 /* A health-driven drain waits decision.settle_ms first: regions failing
@@ -27,9 +28,13 @@ bool ctrl_settling(const decide_out_t *o, const decide_region_t *in)
     for (size_t i = 0; i < ctl.n; i++)
         if (o->rule[i] == DECIDE_RULE_HEALTH && in[i].live_weight > 0 && o->weight[i] < in[i].live_weight)
             start = 0;
+    bool quorum = observers_quorum_on();   /* the combined states' changes then */
     for (size_t i = 0; start != UINT64_MAX && i < ctl.n; i++) {
         const region_t *reg = targets_region(i);
-        uint64_t since = reg && reg->since_mono_ms ? reg->since_mono_ms : now;
+        uint64_t q = 0;
+        if (quorum)
+            observers_quorum_state(i, &q);
+        uint64_t since = quorum ? (q ? q : now) : reg && reg->since_mono_ms ? reg->since_mono_ms : now;
         start = since > start ? since : start;
     }
     if (start == UINT64_MAX || ctl.cfg->decision.settle_ms == 0) {

@@ -141,6 +141,7 @@ cJSON *ctrl_status_json(void)
         cJSON_AddNullToObject(o, "last_change");
     cJSON_AddNumberToObject(o, "changes_total", (double)route53_changes_total());
     cJSON_AddNumberToObject(o, "drift_total", (double)route53_drift_total());
+    cJSON_AddNumberToObject(o, "guard_knowledge_dropped_total", (double)route53_guard_dropped_total());
     return o;
 }
 
@@ -168,6 +169,10 @@ void ctrl_metrics(struct evbuffer *b)
     evbuffer_add_printf(b, "# HELP regiond_route53_drift_total Records found changed outside regiond.\n"
                         "# TYPE regiond_route53_drift_total counter\nregiond_route53_drift_total %" PRIu64 "\n",
                         route53_drift_total());
+    evbuffer_add_printf(b, "# HELP regiond_route53_guard_knowledge_dropped_total Fencing guards written without the "
+                        "group's knowledge (it did not fit in the value).\n# TYPE regiond_route53_guard_knowledge_dropped_total "
+                        "counter\nregiond_route53_guard_knowledge_dropped_total %" PRIu64 "\n",
+                        route53_guard_dropped_total());
     const route53_change_t *c = route53_last_change();
     if (c && c->insync_ms) {
         evbuffer_add_printf(b, "# HELP regiond_route53_last_change_seconds Phases of the last change, from submission.\n"

@@ -514,7 +514,9 @@ cJSON *drill_report_json(uint64_t id)
     if (start < 0)
         start = dr_first(tl, -1, "drill_start", NULL);
     int det = d->fail ? dr_first(tl, -1, "region_state", down) : start;
-    int dec = dr_first(tl, det, "decision", NULL);
+    /* a fail drill under the quorum rule: the other observers' marks can
+     * decide before this instance's own probes call the region down */
+    int dec = dr_first(tl, d->fail && det < 0 ? start : det, "decision", NULL);
     int sub = dr_first(tl, dec, "route53_change_submitted", NULL);
     int ins = dr_first(tl, sub, "route53_change_insync", NULL);
     int vis = dr_first(tl, ins, "route53_change_visible", NULL);

@@ -49,6 +49,12 @@ cJSON *drill_replica_json(void);
 int drill_replica_check(const cJSON *o, char *why, size_t len);
 void drill_replica_take(const cJSON *o, uint64_t epoch);
 
+/* The drills of kind fail in effect here (active, not a dry run, started
+ * and not ending): up to max of them, their ids and regions (what this
+ * instance's observer view names, daemon/observers.c); none while
+ * leader_drills_act() is false (a deposed leader's drills do not act). */
+size_t drill_fail_active(uint64_t *ids, char (*regions)[65], size_t max);
+
 cJSON *drill_list_json(void);                 /* every drill, newest first, without timelines */
 cJSON *drill_report_json(uint64_t id);        /* one drill with its timeline and milestones; NULL if none */
 

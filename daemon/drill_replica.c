@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/state.h"
+#include "daemon/leader.h"
 #include "daemon/targets.h"
 
 #define DRR_ID_MAX 4503599627370496.0   /* 2^52 */
@@ -190,4 +191,20 @@ void drill_replica_take(const cJSON *o, uint64_t epoch)
     uint64_t next = (uint64_t)state_get_num(o, "next_id");
     if (next > DR.next_id)
         DR.next_id = next;
+}
+
+size_t drill_fail_active(uint64_t *ids, char (*regions)[65], size_t max)
+{
+    size_t n = 0;
+    if (!leader_drills_act())   /* deposed, or not yet through its takeover: its own drills do not act */
+        return 0;
+    for (size_t i = 0; i < DR.n && n < max; i++) {
+        const drill_t *d = &DR.d[i];
+        if (d->state != DR_ACTIVE || !d->fail || d->dry_run || d->starting || d->ending)
+            continue;
+        ids[n] = d->id;
+        snprintf(regions[n], 65, "%s", d->region);
+        n++;
+    }
+    return n;
 }

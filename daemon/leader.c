@@ -45,6 +45,11 @@ bool leader_may_act(void)
     return !ld_on || lease_leading();
 }
 
+bool leader_drills_act(void)
+{
+    return leader_may_act() && !ctrl_replica_holds();
+}
+
 void leader_pre_init(const cfg_t *cfg)
 {
     if (!cfg->cluster.enabled)
@@ -98,7 +103,7 @@ void leader_fenced(uint64_t guard_epoch)
     log_msg(LOG_WARNING, "msg=\"stale leader: stepping down\" epoch=%" PRIu64 " guard_epoch=%" PRIu64,
             route53_epoch(), guard_epoch);
     lease_learn_epoch(guard_epoch);   /* the next term must be above the guard, or it is fenced again */
-    lease_step_down("route53 guard shows a newer epoch");
+    lease_step_down("route53 guard shows a newer epoch, or ours held by another instance");
     route53_set_term(route53_epoch(), loop_now_ms());   /* also when the lease had already lost */
     ld_fenced_by = guard_epoch;
     leader_fence_check();   /* the holder may be known already */

@@ -36,6 +36,13 @@ void leader_fenced(uint64_t guard_epoch);
 /* No cluster, or we lead and are before send_until. */
 bool leader_may_act(void);
 
+/* This instance's own fail drills act (fail its probes of the region, are
+ * named in its view): no cluster, or it leads and has read the replicated
+ * state of its term (a takeover resumes or ends them first).  A deposed
+ * leader's local drills stop acting at once (docs/ha.md "Drills under the
+ * quorum rule"). */
+bool leader_drills_act(void);
+
 /* A control request on a follower: false, msg names the leader (for the
  * error text; lease_sight's words: a follower that reaches fewer than a
  * majority of the tables says so and names the last leader it saw) and

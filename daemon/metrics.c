@@ -1,5 +1,6 @@
 /* metrics — see metrics.h. */
 #include "daemon/metrics.h"
+#include "daemon/observers.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -245,6 +246,7 @@ int metrics_render(struct evbuffer *out)
     pitr_metrics(out);
     lease_metrics(out);
     views_metrics(out);
+    observers_quorum_metrics(out);
     m_aws(out);
     return 0;
 }

@@ -1,12 +1,26 @@
 /* observers — this instance's view for cluster/views.c (observers.h). */
 #include "daemon/observers.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster/lease.h"
+#include "cluster/suspect.h"
 #include "cluster/views.h"
+#include "core/alarm.h"
+#include "core/log.h"
 #include "core/loop.h"
+#include "daemon/rsrc.h"
+#include "daemon/control.h"
+#include "daemon/drill.h"
 #include "daemon/targets.h"
+
+_Static_assert(SUSPECT_REASON_MAX == VIEW_SUSPECT_REASON_MAX, "the suspect reason fits the view document");
+
+/* The suspect rule's bounds, in publish intervals (docs/ha.md "Self-partition"). */
+#define TABLES_PUBLISHES 3   /* the tables unanswered this long: as long as others take to call us silent */
+#define HOLD_PUBLISHES 2     /* suspect held this long after its last cause cleared */
 
 /* Each region's cumulative counts at the last heartbeat, and the counts of
  * the window that ended there. */
@@ -18,6 +32,14 @@ static struct {
     } r[CFG_MAX_REGIONS];
     size_t n;
     uint64_t last_ms, window_ms;
+    /* the suspect rule's inputs per region (by name, config order) and its state */
+    struct {
+        char name[65];
+        uint64_t good, bad;              /* cumulative good and failed probes at the last look */
+    } seen[CFG_MAX_REGIONS];
+    suspect_region_t sr[CFG_MAX_REGIONS];
+    size_t n_seen;
+    suspect_t sus;
 } ob;
 
 static void counts(const region_t *r, uint64_t *probes, uint64_t *failures)
@@ -73,6 +95,129 @@ static view_state_t vstate(health_state_t s)
     }
 }
 
+/* A region's good probes (ok, slow) and failed ones (anything else but a
+ * probe regiond could not run: that is a local shortage, or a drill). */
+static void good_bad(const region_t *r, uint64_t *good, uint64_t *bad)
+{
+    *good = r->outcomes[PROBE_OK] + r->outcomes[PROBE_SLOW];
+    *bad = 0;
+    for (size_t k = 0; k < PROBE_OUTCOME_COUNT; k++)
+        *bad += (k == PROBE_OK || k == PROBE_SLOW || k == PROBE_INTERNAL) ? 0 : r->outcomes[k];
+}
+
+/* How far back "at once" looks for region r: publish_ms, or twice its
+ * longest probe interval when that is longer (it has been probed in it). */
+static uint32_t window_of(const region_t *r, uint32_t publish_ms)
+{
+    uint32_t longest = 0;
+    for (size_t a = 0; a < r->cfg->n_api; a++)
+        longest = r->cfg->api[a].interval_ms > longest ? r->cfg->api[a].interval_ms : longest;
+    return publish_ms > 2 * longest ? publish_ms : 2 * longest;
+}
+
+/* Each region's latest good and failed probe, from its counts' growth since
+ * the last look (every 250 ms: cluster/views.c). */
+static void look(uint64_t now, uint32_t publish_ms)
+{
+    size_t n = targets_nregions() < CFG_MAX_REGIONS ? targets_nregions() : CFG_MAX_REGIONS;
+    suspect_region_t sr[CFG_MAX_REGIONS];
+    uint64_t good[CFG_MAX_REGIONS], bad[CFG_MAX_REGIONS];
+    for (size_t i = 0; i < n; i++) {
+        const region_t *r = targets_region(i);
+        good_bad(r, &good[i], &bad[i]);
+        sr[i] = (suspect_region_t){ 0, 0, window_of(r, publish_ms) };
+        for (size_t j = 0; j < ob.n_seen; j++) {
+            if (strcmp(ob.seen[j].name, r->name) != 0)
+                continue;
+            /* counts that went back (the region's targets replaced by a reload) count from zero */
+            uint64_t g0 = good[i] >= ob.seen[j].good ? ob.seen[j].good : 0;
+            uint64_t b0 = bad[i] >= ob.seen[j].bad ? ob.seen[j].bad : 0;
+            sr[i].last_ok_ms = good[i] > g0 ? now : ob.sr[j].last_ok_ms;
+            sr[i].last_fail_ms = bad[i] > b0 ? now : ob.sr[j].last_fail_ms;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ob.seen[i].name, sizeof(ob.seen[i].name), "%s", targets_region(i)->name);
+        ob.seen[i].good = good[i];
+        ob.seen[i].bad = bad[i];
+        ob.sr[i] = sr[i];
+    }
+    ob.n_seen = n;
+}
+
+/* The suspect rule's step; a change is logged and raised (or resolved). */
+static void judge(uint64_t now)
+{
+    uint32_t pub = views_publish_ms();
+    char terr[512], short_why[400];
+    look(now, pub);
+    suspect_cfg_t c = { TABLES_PUBLISHES * pub, HOLD_PUBLISHES * pub };
+    suspect_in_t in = { ob.n_seen, ob.sr, views_tables_quiet_ms(terr, sizeof(terr)), terr,
+                        rsrc_shortage(short_why, sizeof(short_why)), short_why };
+    if (!suspect_step(&c, &ob.sus, &in, now))
+        return;
+    alarm_key_t k = alarm_key(ALARM_OBSERVER_SUSPECT);
+    if (ob.sus.suspect && ob.sus.causes) {
+        char sum[SUSPECT_REASON_MAX + 64];
+        snprintf(sum, sizeof(sum), "this instance's view is suspect: %s", ob.sus.reason);
+        log_msg(LOG_WARNING, "msg=\"this instance's view is suspect\" reason=\"%s\"", ob.sus.reason);
+        alarm_raise(k.s, "warning", sum, NULL);
+    } else if (ob.sus.suspect) {
+        log_msg(LOG_NOTICE, "msg=\"this instance's view: every cause cleared, suspect held\" hold_ms=%u",
+                c.hold_ms);
+    } else {
+        log_msg(LOG_NOTICE, "msg=\"this instance's view is no longer suspect\"");
+        alarm_resolve(k.s, "this instance's view is no longer suspect");
+    }
+}
+
+/* Region name's drill mark (docs/ha.md "Drills under the quorum rule"): the
+ * id of a fail drill in effect here (*mine true), or of one the current
+ * leader's fresh view names (*mine false); 0 when none. */
+static uint64_t drill_mark(const char *name, bool *mine)
+{
+    uint64_t ids[VIEW_MAX_DRILLS];
+    char regs[VIEW_MAX_DRILLS][65];
+    size_t n = drill_fail_active(ids, regs, VIEW_MAX_DRILLS);
+    *mine = true;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(regs[i], name) == 0)
+            return ids[i];
+    *mine = false;
+    lease_holder_t h;
+    lease_holder(&h);
+    for (size_t i = 0; h.known && i < views_n(); i++) {
+        views_obs_t v;
+        if (views_get(i, &v) == -1 || v.self || !v.fresh || !v.view || strcmp(v.id, h.id) != 0)
+            continue;
+        for (size_t j = 0; j < v.view->n_drills && j < VIEW_MAX_DRILLS; j++)
+            if (strcmp(v.view->drills[j].region, name) == 0)
+                return v.view->drills[j].id;
+    }
+    return 0;
+}
+
+/* A drill's mark on region r's state in this instance's view: the leader's
+ * drill marks it down at once; this instance's own drill fails its probes
+ * (targets_round.c), so its view follows them (down after the fall rounds)
+ * and only the reason names the drill.  The reason into why when marked. */
+static health_state_t marked(const region_t *r, char *why, size_t len)
+{
+    bool mine;
+    uint64_t id = drill_mark(r->name, &mine);
+    if (!id || (mine && r->state != HEALTH_DOWN))
+        return r->state;
+    snprintf(why, len, "drill %" PRIu64 ": failed by drill%s", id, mine ? "" : " (the leader's)");
+    return HEALTH_DOWN;
+}
+
+health_state_t observers_own_state(size_t r)
+{
+    char why[120];
+    const region_t *g = targets_region(r);
+    return g ? marked(g, why, sizeof(why)) : HEALTH_UNKNOWN;
+}
+
 static int local_view(view_t *v, bool heartbeat)
 {
     uint64_t now = loop_now_ms();
@@ -81,13 +226,23 @@ static int local_view(view_t *v, bool heartbeat)
     size_t n = targets_nregions();
     v->n = 0;
     v->window_ms = ob.window_ms;
-    v->suspect = false;   /* placeholder: self-partition detection is a later slice of issue 18 */
+    judge(now);
+    v->suspect = ob.sus.suspect;
+    snprintf(v->suspect_reason, sizeof(v->suspect_reason), "%s", ob.sus.suspect ? ob.sus.reason : "");
+    uint64_t ids[VIEW_MAX_DRILLS];
+    char regs[VIEW_MAX_DRILLS][65];
+    v->n_drills = drill_fail_active(ids, regs, VIEW_MAX_DRILLS);
+    for (size_t i = 0; i < v->n_drills; i++) {
+        v->drills[i].id = ids[i];
+        snprintf(v->drills[i].region, sizeof(v->drills[i].region), "%.64s", regs[i]);
+    }
     for (size_t i = 0; i < n && v->n < VIEW_MAX_REGIONS; i++) {
         const region_t *r = targets_region(i);
         view_region_t *o = &v->regions[v->n++];
         snprintf(o->region, sizeof(o->region), "%s", r->name);
-        o->state = vstate(r->state);
-        view_set_reason(o, r->reason);
+        char why[120] = "";
+        o->state = vstate(marked(r, why, sizeof(why)));
+        view_set_reason(o, why[0] ? why : r->reason);
         o->age_ms = now > r->since_mono_ms ? now - r->since_mono_ms : 0;
         for (size_t j = 0; j < ob.n; j++)
             if (strcmp(ob.r[j].name, r->name) == 0) {
@@ -98,18 +253,47 @@ static int local_view(view_t *v, bool heartbeat)
     return 0;
 }
 
+bool observers_self_suspect(void)
+{
+    return ob.sus.suspect;
+}
+
+/* After every read of the views: the quorum rule again, and a decision when
+ * a region's combined state changed. */
+static void on_read(void)
+{
+    if (observers_quorum_update())
+        ctrl_health_changed();
+}
+
 int observers_init(const cfg_t *cfg)
 {
     memset(&ob, 0, sizeof(ob));
+    observers_quorum_reset();
+    views_on_read(on_read);
     return views_init(cfg, local_view);
+}
+
+/* No views, no verdict: a suspect alarm raised before is resolved. */
+static void verdict_off(void)
+{
+    if (ob.sus.suspect)
+        alarm_resolve(alarm_key(ALARM_OBSERVER_SUSPECT).s, "observer views are off");
+    memset(&ob.sus, 0, sizeof(ob.sus));
 }
 
 void observers_configure(const cfg_t *cfg)
 {
     views_configure(cfg);
+    if (!views_publish_ms())   /* cluster.quorum gone with the reload */
+        verdict_off();
+    if (!observers_quorum_on())
+        observers_quorum_reset();
 }
 
 void observers_fini(void)
 {
+    verdict_off();
     views_fini();
+    observers_quorum_reset();
 }

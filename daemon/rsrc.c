@@ -26,6 +26,24 @@ uint64_t rsrc_count(rsrc_kind_t k)
     return (unsigned)k < RSRC_COUNT ? rsrc_n[k] : 0;
 }
 
+bool rsrc_shortage(char *why, size_t len)
+{
+    static const rsrc_kind_t host[] = {RSRC_PROBE, RSRC_ACCEPT};
+    size_t off = 0;
+    bool any = false;
+    if (why && len)
+        why[0] = '\0';
+    for (size_t i = 0; i < sizeof(host) / sizeof(*host); i++) {
+        if (!(rsrc_raised_mask & (1u << host[i])))
+            continue;
+        any = true;
+        if (why && off + 1 < len)
+            off += (size_t)snprintf(why + off, len - off, "%s%s (%s)", off ? ", " : "", rsrc_names[host[i]],
+                                    rsrc_detail[host[i]]);
+    }
+    return any;
+}
+
 static void rsrc_on_quiet(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;

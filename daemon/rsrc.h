@@ -7,6 +7,8 @@
 #ifndef REGIOND_RSRC_H
 #define REGIOND_RSRC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -25,6 +27,11 @@ typedef enum {
 void rsrc_note(rsrc_kind_t kind, const char *detail);
 
 uint64_t rsrc_count(rsrc_kind_t kind);
+
+/* Whether the raised alarm names a shortage of the host's own resources (a
+ * probe that failed locally, accept() failing: descriptors, memory), not
+ * only a configured cap; the kinds and their latest detail in why. */
+bool rsrc_shortage(char *why, size_t len);
 const char *rsrc_kind_str(rsrc_kind_t kind);
 
 void rsrc_fini(void);

@@ -1,6 +1,7 @@
 /* status — see status.h.  Secrets never appear: headers are listed by name
  * and, for secrets, by source only. */
 #include "daemon/status.h"
+#include "daemon/observers.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -233,6 +234,9 @@ char *status_json(void)
     cJSON *ls = lease_status_json();
     cJSON_AddItemToObject(root, "lease", ls ? ls : cJSON_CreateNull());
     cJSON *ov = views_status_json();
+    cJSON *oq = ov ? observers_quorum_json() : NULL;   /* the quorum rule as the decisions take it */
+    if (oq)
+        cJSON_AddItemToObject(ov, "quorum", oq);
     cJSON_AddItemToObject(root, "observers", ov ? ov : cJSON_CreateNull());
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

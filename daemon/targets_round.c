@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon/control.h"
+#include "daemon/leader.h"
 #include "core/feed.h"
 #include "core/loop.h"
 #include "core/resolver.h"
@@ -108,7 +109,8 @@ static void tg_round_finish(target_t *t)
      * controller's shortage, never the region's.  Count it, show it, raise
      * the controller's alarm, and leave health as it was. */
     bool local = w->outcome == PROBE_INTERNAL;
-    if (t->region->drill_fail) {   /* a simulated outage: the real answer is replaced */
+    /* a simulated outage: the real answer is replaced (a deposed leader's own drill no longer) */
+    if (t->region->drill_fail && leader_drills_act()) {
         local = false;
         w->outcome = PROBE_INTERNAL;
         snprintf(w->reason, sizeof(w->reason), "drill: simulated outage");

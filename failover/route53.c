@@ -99,6 +99,7 @@ const char *route53_last_error(void) { return r53s.error; }
 int64_t route53_last_read_wall_ms(void) { return r53s.last_read_wall_ms; }
 uint64_t route53_changes_total(void) { return r53s.changes_total; }
 uint64_t route53_drift_total(void) { return r53s.drift_total; }
+uint64_t route53_guard_dropped_total(void) { return r53s.guard_dropped_total; }
 
 void r53_event(feed_ev_t type, cJSON *d)
 {

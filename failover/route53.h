@@ -180,5 +180,9 @@ const char *route53_last_error(void);                 /* "" when none */
 int64_t route53_last_read_wall_ms(void);
 uint64_t route53_changes_total(void);
 uint64_t route53_drift_total(void);
+/* Guards written without the group's knowledge because it did not fit in
+ * the value (this term's own, or the last leader's passed on by a bump):
+ * the next judged read then falls back to the saved state. */
+uint64_t route53_guard_dropped_total(void);
 
 #endif

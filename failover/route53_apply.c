@@ -97,7 +97,9 @@ void r53_free_created(void)
             r53_rrset_clear(&r53s.created[i][s]);
     free(r53s.created);
     r53s.created = NULL;
+    r53_guard_lose();   /* a batch that did not land may still land late (known defect 29) */
     r53_rrset_clear(&r53s.guard_new);
+    r53s.guard_new_seq = (r53_gk_seq_t){0, 0};
     r53s.guard_sent = false;
 }
 

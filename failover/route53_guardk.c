@@ -4,17 +4,22 @@
  * types", TXT record type: "Enter multiple values as separate strings...
  * each string can be up to 255 characters"), and a Value of at most 4,000
  * characters (API reference, ResourceRecord).  The guard's value is
- *   "epoch=7 holder=use1-a" "known=3 type=A use1:100,-,0 euw1:0,-,0" "..."
+ *   "epoch=7 holder=use1-a" "known=3 type=A seq=7.12 use1:100,-,0 euw1:0,-,0" "..."
  * the first string as before (older parsers read only its epoch token);
- * then "known=N type=T" followed by N entries ID:W0,W1,D over as many
+ * then "known=N type=T", optionally "seq=E.N" (the batch that wrote this
+ * knowledge: its term's epoch and its number in that term, so a judged read
+ * orders the guard and a saved state by number, not by text; a guard
+ * without it is an older regiond's), followed by N entries ID:W0,W1,D over as many
  * strings as needed (an entry never spans two strings): ID the set
  * identifier with every byte outside [A-Za-z0-9._-] as %XX, W0/W1 the
  * weight of the record_type slot and of its sibling type (0..255, "-" no
  * record), D 1 when the record is drift (no token of them starts with
- * "epoch=": the epoch stays the value's only one).  Parsing is strict: anything else
+ * "epoch=": the epoch stays the value's only one; nor "seq=": "=" is
+ * escaped in an ID).  Parsing is strict: anything else
  * is no knowledge. */
 #include "failover/route53_guardk.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +66,12 @@ int r53_gk_encode(const char *first, const r53_gk_t *k, char *out, size_t len)
     o = (size_t)n;
     if (!k)
         return 0;
-    char cur[GK_STR_MAX + 1], t[GK_STR_MAX + 64];
-    size_t cl = (size_t)snprintf(cur, sizeof(cur), "known=%zu type=%s", k->n, k->type);
+    char cur[GK_STR_MAX + 1], t[GK_STR_MAX + 64], sq[48] = "";
+    if (k->seq.epoch && k->seq.n) {
+        memcpy(sq, " seq=", 6);
+        r53_gk_seq_fmt(k->seq, sq + 5, sizeof(sq) - 5);
+    }
+    size_t cl = (size_t)snprintf(cur, sizeof(cur), "known=%zu type=%s%s", k->n, k->type, sq);
     for (size_t i = 0; i <= k->n; i++) {
         int tl = i < k->n ? gk_token(&k->e[i], t, sizeof(t)) : 0;
         if (tl < 0)
@@ -187,6 +196,9 @@ static int gk_walk(const char *v, r53_gk_t *k)
                     return -1;
                 if (tok == 0)
                     want = h;
+            } else if (tok == 2 && str == 1 && l > 4 && strncmp(s, "seq=", 4) == 0) {
+                if (r53_gk_seq_parse(s + 4, l - 4, &k->seq) == -1)
+                    return -1;
             } else if (k->n >= (size_t)want || gk_entry(s, l, &k->e[k->n++]) == -1) {
                 return -1;
             }
@@ -209,6 +221,50 @@ static int gk_walk(const char *v, r53_gk_t *k)
             if (strcmp(k->e[i].id, k->e[j].id) == 0)
                 return -1;
     return 0;
+}
+
+/* Digits of a whole number above 0 without a leading zero; -1 otherwise
+ * (or above 2^64 - 1). */
+static int gk_u64(const char *s, size_t l, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (l == 0 || l > 20 || s[0] == '0')
+        return -1;
+    for (size_t i = 0; i < l; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int r53_gk_seq_parse(const char *s, size_t l, r53_gk_seq_t *out)
+{
+    const char *dot = s ? memchr(s, '.', l) : NULL;
+    r53_gk_seq_t v;
+    if (!dot || gk_u64(s, (size_t)(dot - s), &v.epoch) == -1 ||
+        gk_u64(dot + 1, l - (size_t)(dot - s) - 1, &v.n) == -1) {
+        out->epoch = out->n = 0;
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+void r53_gk_seq_fmt(r53_gk_seq_t s, char *out, size_t len)
+{
+    snprintf(out, len, "%" PRIu64 ".%" PRIu64, s.epoch, s.n);
+}
+
+int r53_gk_seq_cmp(r53_gk_seq_t a, r53_gk_seq_t b)
+{
+    if (a.epoch != b.epoch)
+        return a.epoch < b.epoch ? -1 : 1;
+    return a.n < b.n ? -1 : a.n > b.n ? 1 : 0;
 }
 
 int r53_gk_parse(const char *value, r53_gk_t *k)

@@ -20,6 +20,7 @@
 #include "core/state.h"
 #include "aws/r53_xml.h"
 #include "failover/route53.h"
+#include "failover/route53_guardk.h"
 
 #define R53_INTENT_FILE "route53-change.json"
 #define R53_KNOWN_FILE "route53-known.json"
@@ -73,6 +74,9 @@ typedef struct {
     uint64_t guard_epoch;         /* guard_live's epoch (0 when none) */
     r53_rrset_t guard_live;
     r53_rrset_t guard_new;        /* the guard CREATE of the batch in flight (name "" when none) */
+    r53_gk_seq_t guard_new_seq;   /* its batch number when it carries this term's own knowledge, else {0,0} */
+    r53_gk_seq_t lost_lo, lost_hi;   /* batches judged not landed since the last guard adopted: they may land
+                                        late ({0,0} none; r53_guard_lost) */
     bool guard_sent;              /* the batch in flight DELETEs guard_live */
     char guard_name[256];         /* "" when the record name leaves no room for it */
     int64_t last_read_wall_ms;
@@ -93,6 +97,7 @@ typedef struct {
     cJSON *rep;
 
     uint64_t changes_total, drift_total;
+    uint64_t guard_dropped_total; /* guards written without the group's knowledge: it did not fit */
 } r53_state_t;
 
 /* The actuator's state: one, owned by route53.c. */
@@ -161,14 +166,42 @@ cJSON *r53_known_doc(void);        /* route53_known.c: known weights and drift f
 void r53_replica_changed(void);   /* route53_set_changed's callback, if any */
 int r53_guard_make(uint64_t epoch, r53_rrset_t *out);
 int r53_guard_parse(const r53_rrset_t *g, uint64_t *epoch);
+/* The holder a guard's value names (its one "holder=" token, printable,
+ * bounded; "" when it has none or several), and whether it is this
+ * instance's: its cluster.instance_id (controller.id without a cluster). */
+void r53_guard_holder(const r53_rrset_t *g, char *out, size_t len);
+const char *r53_guard_self(void);
 bool r53_may_send(void);
+/* What the saved document (the last leader's replicated one, or this
+ * instance's file) records of the guard: the live guard's knowledge part
+ * and batch number when it was written ("guard", "guard_seq"), and the
+ * batch in flight then ("inflight_seq"); numbered false for a document of
+ * an older regiond (a "guard" without "guard_seq"). */
+typedef struct {
+    char rest[R53_GK_VALUE_MAX + 1];
+    bool numbered;
+    r53_gk_seq_t seq, inflight;
+    r53_gk_seq_t lost_lo, lost_hi;   /* "lost_seq": batches judged not landed then, which may land late */
+} r53_saved_guard_t;
+typedef enum {
+    R53_REF_SAVED = 0,   /* the saved document is the reference (or the guard carries no group) */
+    R53_REF_GUARD,       /* a batch landed after it was written: the guard's weights and flags */
+    R53_REF_INFLIGHT,    /* the batch it had in flight landed: the guard's weights, its own flags */
+} r53_ref_t;
 /* A term's judged read (route53_known.c): when the live guard carries the
- * group (every configured region, our record_type) and the saved document
- * (the last leader's replicated one, or this instance's file) was not
- * written after the guard's batch (its "guard" differs from the live
- * guard's knowledge part), the guard's weights and drift flags become the
- * reference (exp, drift) and true; else false, nothing changed. */
-bool r53_guard_reference(long exp[][R53_SLOTS], bool *drift, const char *saved_rest);
+ * group (every configured region, our record_type), which reference it
+ * judges against, by the batch numbers (by the text when either side has
+ * none; saved NULL: nothing saved); exp (and drift, for R53_REF_GUARD)
+ * set from the guard unless R53_REF_SAVED. */
+r53_ref_t r53_guard_reference(long exp[][R53_SLOTS], bool *drift, const r53_saved_guard_t *saved);
+/* The live guard's batch number ({0,0} when none). */
+r53_gk_seq_t r53_guard_live_seq(void);
+/* The batches judged not landed that may still land late (lo..hi, every
+ * batch of this process between them lost too; false when none): kept
+ * until a read or a landing adopts a guard at or beyond hi (known defect
+ * 29). r53_guard_lose records the batch in flight (guard_new_seq) as lost. */
+bool r53_guard_lost(r53_gk_seq_t *lo, r53_gk_seq_t *hi);
+void r53_guard_lose(void);
 /* The knowledge part of a guard value, NULL when none; the live guard's,
  * NULL when it carries no valid knowledge. */
 const char *r53_guard_rest(const char *value);

@@ -42,11 +42,32 @@ cJSON *r53_known_doc(void)
         if (x)
             cJSON_AddBoolToObject(x, "drift", r53s.drift[i]);
     }
-    /* the guard's knowledge as this document was written: a judged read
-     * tells by it whether the guard carries a later batch (route53_guard.c) */
+    /* the guard's knowledge as this document was written, with its batch
+     * number, and the number of the batch in flight then: a judged read
+     * tells by them whether the guard carries a later batch, or the one
+     * this document had in flight (route53_guard.c) */
     const char *g = r53_guard_live_rest();
+    r53_gk_seq_t q = r53_guard_live_seq();
+    char qs[48];
     if (g)
         cJSON_AddStringToObject(o, "guard", g);
+    r53_gk_seq_fmt(q, qs, sizeof(qs));
+    cJSON_AddStringToObject(o, "guard_seq", q.epoch ? qs : "");
+    if (r53s.guard_new.name[0] && r53s.guard_new_seq.epoch) {
+        r53_gk_seq_fmt(r53s.guard_new_seq, qs, sizeof(qs));
+        cJSON_AddStringToObject(o, "inflight_seq", qs);
+    }
+    r53_gk_seq_t lo, hi;
+    if (r53_guard_lost(&lo, &hi)) {   /* "EPOCH.N" or "EPOCH.N-EPOCH.N": judged not landed, may land late */
+        char ls[100];
+        r53_gk_seq_fmt(lo, qs, sizeof(qs));
+        int w = snprintf(ls, sizeof(ls), "%s", qs);
+        if (r53_gk_seq_cmp(lo, hi) != 0 && w > 0) {
+            r53_gk_seq_fmt(hi, qs, sizeof(qs));
+            snprintf(ls + w, sizeof(ls) - (size_t)w, "-%s", qs);
+        }
+        cJSON_AddStringToObject(o, "lost_seq", ls);
+    }
     return o;
 }
 
@@ -64,6 +85,20 @@ void r53_known_save(void)
     cJSON_Delete(o);
 }
 
+/* "lost_seq": "EPOCH.N" or "EPOCH.N-EPOCH.N" (lo, hi); -1 when malformed. */
+static int r53_lost_parse(const char *s, r53_gk_seq_t *lo, r53_gk_seq_t *hi)
+{
+    const char *d = strchr(s, '-');
+    size_t l = d ? (size_t)(d - s) : strlen(s);
+    if (r53_gk_seq_parse(s, l, lo) == -1)
+        return -1;
+    if (!d) {
+        *hi = *lo;
+        return 0;
+    }
+    return r53_gk_seq_parse(d + 1, strlen(d + 1), hi) == -1 || r53_gk_seq_cmp(*lo, *hi) > 0 ? -1 : 0;
+}
+
 /* route53-known.json's members and ranges (a corrupt file: state safe mode). */
 int r53_known_check(const cJSON *o, char *why, size_t len)
 {
@@ -75,6 +110,22 @@ int r53_known_check(const cJSON *o, char *why, size_t len)
     }
     if (g && (!cJSON_IsString(g) || strlen(g->valuestring) > R53_GK_VALUE_MAX)) {
         snprintf(why, len, "guard: expected a string of at most %d bytes", R53_GK_VALUE_MAX);
+        return -1;
+    }
+    for (int m = 0; m < 2; m++) {
+        const char *name = m ? "inflight_seq" : "guard_seq";
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, name);
+        r53_gk_seq_t v;
+        if (q && (!cJSON_IsString(q) || ((q->valuestring[0] || m) &&
+                                           r53_gk_seq_parse(q->valuestring, strlen(q->valuestring), &v) == -1))) {
+            snprintf(why, len, "%s: expected \"EPOCH.N\" (whole numbers above 0)%s", name, m ? "" : " or \"\"");
+            return -1;
+        }
+    }
+    const cJSON *lq = cJSON_GetObjectItemCaseSensitive(o, "lost_seq");
+    r53_gk_seq_t lo, hi;
+    if (lq && (!cJSON_IsString(lq) || r53_lost_parse(lq->valuestring, &lo, &hi) == -1)) {
+        snprintf(why, len, "lost_seq: expected \"EPOCH.N\" or \"EPOCH.N-EPOCH.N\" (whole numbers above 0)");
         return -1;
     }
     cJSON_ArrayForEach(x, rs) {
@@ -127,7 +178,7 @@ int r53_intent_check(const cJSON *o, char *why, size_t len)
 
 /* The saved weights (exp[i][s], -1 absent) and drift flags; false when
  * nothing usable is saved for this record. */
-static bool r53_known_load(long exp[][R53_SLOTS], bool *drift, char *guard, size_t glen)
+static bool r53_known_load(long exp[][R53_SLOTS], bool *drift, r53_saved_guard_t *sg)
 {
     const cfg_route53_t *rc = &r53s.cfg->route53;
     cJSON *o = NULL;
@@ -141,7 +192,19 @@ static bool r53_known_load(long exp[][R53_SLOTS], bool *drift, char *guard, size
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "guard");
     bool ok = cJSON_IsString(nm) && cJSON_IsString(ty) && cJSON_IsObject(rs) &&
               r53_name_equal(nm->valuestring, rc->record_name) && strcmp(ty->valuestring, rc->record_type) == 0;
-    snprintf(guard, glen, "%s", ok && cJSON_IsString(g) ? g->valuestring : "");
+    const cJSON *gq = cJSON_GetObjectItemCaseSensitive(o, "guard_seq");
+    const cJSON *fq = cJSON_GetObjectItemCaseSensitive(o, "inflight_seq");
+    snprintf(sg->rest, sizeof(sg->rest), "%s", ok && cJSON_IsString(g) ? g->valuestring : "");
+    /* numbered: written by a regiond that numbers its batches (a document
+     * without any guard is judged the same either way) */
+    sg->numbered = cJSON_IsString(gq) || !cJSON_IsString(g);
+    r53_gk_seq_parse(cJSON_IsString(gq) ? gq->valuestring : "", cJSON_IsString(gq) ? strlen(gq->valuestring) : 0,
+                     &sg->seq);
+    r53_gk_seq_parse(cJSON_IsString(fq) ? fq->valuestring : "", cJSON_IsString(fq) ? strlen(fq->valuestring) : 0,
+                     &sg->inflight);
+    const cJSON *lq = cJSON_GetObjectItemCaseSensitive(o, "lost_seq");
+    if (!cJSON_IsString(lq) || r53_lost_parse(lq->valuestring, &sg->lost_lo, &sg->lost_hi) == -1)
+        sg->lost_lo = sg->lost_hi = (r53_gk_seq_t){0, 0};
     for (size_t i = 0; ok && i < r53s.n; i++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(rs, rc->regions[i].set_identifier);
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(x, "weights");
@@ -236,19 +299,22 @@ void r53_start_drift(const r53_list_t *acc)
     bool was[R53_MAXR];   /* the flags before this read: their alarms are this instance's */
     memcpy(was, r53s.drift, sizeof(was));
     static long exp[R53_MAXR][R53_SLOTS];
-    static char saved_guard[R53_GK_VALUE_MAX + 1];
+    static r53_saved_guard_t sg;
     bool drift[R53_MAXR] = {false};
     int want[R53_MAXR];
     for (size_t i = 0; i < R53_MAXR; i++)
         want[i] = -1;
     r53s.known_hold = false;
-    bool saved = r53_known_load(exp, drift, saved_guard, sizeof(saved_guard));
+    bool saved = r53_known_load(exp, drift, &sg);
     bool landed = r53_check_intent(acc, want);
     /* A cluster: the guard's weights, written with every batch in the same
      * all-or-nothing change, are exact; they are the reference unless the
      * saved document was written after the guard's last batch (it then
-     * holds that batch and what came after: a release, drift seen) */
-    bool guard = r53s.epoch && r53_guard_reference(exp, drift, saved ? saved_guard : NULL);
+     * holds that batch and what came after: a release, drift seen), told by
+     * the batch numbers; when the guard is the batch the document had in
+     * flight, its weights with the document's flags (a release made while
+     * that batch was in flight: known defect 20 once) */
+    bool guard = r53s.epoch && r53_guard_reference(exp, drift, saved ? &sg : NULL) != R53_REF_SAVED;
     /* Not landed yet is not "never": a batch a reload cancelled (or a kill
      * cut off) may still be applied by Route 53 after this read; if the group
      * later shows exactly its weights, that is our change, not drift.  Under

@@ -133,20 +133,28 @@ void route53_set_term(uint64_t epoch, uint64_t send_until_ms)
     }
 }
 
-/* A live guard with a higher epoch: we are a stale leader. */
-static void r53_fenced(void)
+/* A live guard with a higher epoch: we are a stale leader.  twin: the
+ * guard shows our own epoch with another holder (another instance's term
+ * of the same epoch): the same, the next term starts above it. */
+static void r53_fenced(const char *twin)
 {
-    snprintf(r53s.error, sizeof(r53s.error), "fenced: the guard %s shows epoch %" PRIu64 ", ours is %" PRIu64
-             "; nothing sent", r53s.guard_name, r53s.guard_epoch, r53s.epoch);
-    log_msg(LOG_WARNING, "msg=\"route53: stale leader, nothing sent\" guard_epoch=%" PRIu64 " epoch=%" PRIu64,
-            r53s.guard_epoch, r53s.epoch);
+    snprintf(r53s.error, sizeof(r53s.error), "fenced: the guard %s shows epoch %" PRIu64 "%s%s, ours is %" PRIu64
+             "; nothing sent", r53s.guard_name, r53s.guard_epoch, twin ? " held by " : "", twin ? twin : "",
+             r53s.epoch);
+    log_msg(LOG_WARNING, "msg=\"route53: stale leader, nothing sent\" guard_epoch=%" PRIu64 " epoch=%" PRIu64
+            " guard_holder=\"%s\"", r53s.guard_epoch, r53s.epoch, twin ? twin : "");
     /* a newer leader, or a guard left high (tables recreated, another lease
      * name): either way no change goes through until a term above it bumps
      * the guard (resolved when a batch lands) */
     char sum[600];
-    snprintf(sum, sizeof(sum), "Route 53 fencing: the guard %.300s shows epoch %" PRIu64 ", above this "
-             "instance's term %" PRIu64 "; nothing sent; its next term starts above %" PRIu64, r53s.guard_name,
-             r53s.guard_epoch, r53s.epoch, r53s.guard_epoch);
+    if (twin)
+        snprintf(sum, sizeof(sum), "Route 53 fencing: the guard %.300s shows this instance's epoch %" PRIu64
+                 " held by %.64s (another instance's term of the same epoch); nothing sent; its next term starts "
+                 "above %" PRIu64, r53s.guard_name, r53s.guard_epoch, twin, r53s.guard_epoch);
+    else
+        snprintf(sum, sizeof(sum), "Route 53 fencing: the guard %.300s shows epoch %" PRIu64 ", above this "
+                 "instance's term %" PRIu64 "; nothing sent; its next term starts above %" PRIu64, r53s.guard_name,
+                 r53s.guard_epoch, r53s.epoch, r53s.guard_epoch);
     alarm_raise(alarm_key(ALARM_ROUTE53_CHANGE).s, "critical", sum, NULL);
     r53s.fenced = true;
     r53s.bumping = false;
@@ -189,7 +197,16 @@ int r53_fence_gate(void)
         return -1;
     }
     if (r53s.guard_epoch > r53s.epoch) {
-        r53_fenced();
+        r53_fenced(NULL);
+        return -1;
+    }
+    char holder[80];
+    r53_guard_holder(&r53s.guard_live, holder, sizeof(holder));
+    if (r53s.have_guard && r53s.guard_epoch == r53s.epoch && strcmp(holder, r53_guard_self()) != 0) {
+        /* our epoch, not our guard: two terms of one epoch (two sets of
+         * lease tables, docs/ha.md known defect 19); neither may take the
+         * other's guard for its own earlier attempt */
+        r53_fenced(holder[0] ? holder : "(no holder)");
         return -1;
     }
     if (r53s.bumping && r53s.have_guard && r53s.guard_epoch == r53s.epoch) {
@@ -208,6 +225,7 @@ void r53_guard_landed(void)
         r53_rrset_clear(&r53s.guard_live);
         r53s.guard_live = r53s.guard_new;   /* moved */
         r53_rrset_init(&r53s.guard_new);
+        r53s.guard_new_seq = (r53_gk_seq_t){0, 0};
         r53s.have_guard = true;
         /* the epoch it was built with (a newer term may have begun since) */
         r53s.guard_bad = r53_guard_parse(&r53s.guard_live, &r53s.guard_epoch) == -1;

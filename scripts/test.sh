@@ -54,13 +54,18 @@ fi
 echo "=== test suite under ASan+UBSan (build-asan/)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# Four tests run the same binaries in both passes (bb_test_valgrind always
-# runs build/regiond; bb_test_package builds the .deb from the sources;
-# bb_test_ddb_peer and bb_test_route53_peer test the peers alone, with the
-# aws CLI, botocore and the system's curl: nothing built here), so the ASan
-# pass does not run them a second time; the recap says so.
-again='^(bb_test_valgrind|bb_test_package|bb_test_ddb_peer|bb_test_route53_peer)$'
-recap+=("=== not run again under ASan (same binaries as in build/): bb_test_valgrind bb_test_package bb_test_ddb_peer bb_test_route53_peer")
+# Nine tests run nothing the ASan build changes, so the ASan pass does not
+# run them a second time; the recap says so.  The same binaries in both
+# passes: bb_test_valgrind always runs build/regiond; bb_test_package builds
+# the .deb from the sources; bb_test_ddb_peer and bb_test_route53_peer test
+# the peers alone, with the aws CLI, botocore and the system's curl.  No
+# binary at all (Python reading the sources): bb_test_event_types, and the
+# floors' and the test lint's checks with their self-tests (check_layers,
+# check_layers_selftest, check_tests_lint, check_tests_lint_selftest).
+again_list="bb_test_valgrind bb_test_package bb_test_ddb_peer bb_test_route53_peer bb_test_event_types"
+again_list+=" check_layers check_layers_selftest check_tests_lint check_tests_lint_selftest"
+again="^(${again_list// /|})\$"
+recap+=("=== not run again under ASan (nothing the ASan build changes): $again_list")
 run_suite build-asan --output-on-failure -j2 --timeout 600 -E "$again" || { rc=$?; summary; exit "$rc"; }
 scripts/fuzz.sh 10
 summary

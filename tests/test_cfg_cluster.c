@@ -36,7 +36,12 @@ static void test_good(void)
         CHECK(strcmp(c->cluster.tables[2].table, "lease.b") == 0);
         CHECK(c->cluster.lease_ms == 10000 && c->cluster.renew_ms == 2000 && c->cluster.margin_ms == 2000);
         CHECK(c->cluster.follow_ms == 1000);
+        CHECK(c->cluster.former_name == NULL);   /* no rename under way */
     }
+    cfg_free(c);
+    c = parse(cl(T3 ",'name':'new','former_name':'regiond'"));
+    CHECK(c && strcmp(c->cluster.name, "new") == 0 && c->cluster.former_name
+          && strcmp(c->cluster.former_name, "regiond") == 0);
     cfg_free(c);
     c = parse(cl("'instance_id':'i-2','advertise_url':'http://10.0.0.2:9470','name':'prod ctl',"
                  "'lease_tables':[{'region':'r1','table':'abc'}],'lease_ms':3000,'renew_ms':500,'margin_ms':300"));
@@ -80,6 +85,12 @@ static void test_bad(void)
     BAD(cl(T3 ",'instance_id':'a b'"), "cluster.instance_id", "");
     BAD(cl(T3 ",'name':''"), "cluster.name", "");
     BAD(cl(T3 ",'leader':true"), "cluster.leader", "");
+    /* a rename's former name: a name of its own, never the name itself (the default's either) */
+    BAD(cl(T3 ",'former_name':''"), "cluster.former_name", "the cluster's name before a rename");
+    BAD(cl(T3 ",'former_name':3"), "cluster.former_name", "the cluster's name before a rename");
+    BAD(cl(T3 ",'former_name':'a\\u0001b'"), "cluster.former_name", "");
+    BAD(cl(T3 ",'name':'x','former_name':'x'"), "cluster.former_name", "not cluster.name itself (\"x\")");
+    BAD(cl(T3 ",'former_name':'regiond'"), "cluster.former_name", "not cluster.name itself (\"regiond\")");
     BAD("{'cluster':[]," REGS "}", "cluster", "expected an object");
 }
 

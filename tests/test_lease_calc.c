@@ -142,8 +142,86 @@ static void test_backoff(void)
     CHECK(lease_backoff_ms(100, 0, 32768, 10000) == 100);
 }
 
+/* A rename under way: [0, n) the name's items, [n, 2n) the former name's;
+ * a term needs a majority of each (cluster.former_name, docs/ha.md). */
+static void test_pair(void)
+{
+    lease_write_t w[6] = {{0}};
+    /* the name's majority alone is no term while the former name's is another's */
+    w[0] = (lease_write_t){1000, 10000, 2000};
+    w[1] = (lease_write_t){1500, 10000, 2000};
+    CHECK(lease_pair_until(w, 3, 2, false) == 9000);
+    CHECK(lease_pair_until(w, 3, 2, true) == 0);
+    w[3] = (lease_write_t){1200, 10000, 2000};
+    CHECK(lease_pair_until(w, 3, 2, true) == 0);          /* one former item of three: no majority */
+    w[5] = (lease_write_t){900, 10000, 2000};
+    CHECK(lease_pair_until(w, 3, 2, true) == 8900);       /* the earlier group's end */
+    w[1].send_ms = 0;
+    CHECK(lease_pair_until(w, 3, 2, true) == 0);          /* the name's majority lost: the term with it */
+    /* the old-name instance's view of the same items is the former group alone: it never counts ours */
+    CHECK(lease_pair_until(w + 3, 3, 2, false) == 8900);
+
+    /* the next epoch is above both groups' highest: a renamed term starts above the former name's terms */
+    uint64_t ep[6] = {0, 0, 0, 7, 9, 8};
+    bool ok[6] = {true, true, true, true, true, false};
+    CHECK(lease_pair_next_epoch(ep, ok, 3, 0, true) == 10);
+    CHECK(lease_pair_next_epoch(ep, ok, 3, 0, false) == 2);
+    ok[4] = false;
+    CHECK(lease_pair_next_epoch(ep, ok, 3, 0, true) == 0);   /* the former group read on one of three */
+    ok[4] = true;
+    CHECK(lease_pair_next_epoch(ep, ok, 3, 12, true) == 13);
+
+    /* a take needs free items in each group, need of each */
+    bool cand[6] = {true, true, true, false, false, true};
+    CHECK(lease_pair_may_take(cand, 3, 2, false));
+    CHECK(!lease_pair_may_take(cand, 3, 2, true));             /* the former name's leader holds two */
+    cand[4] = true;
+    CHECK(lease_pair_may_take(cand, 3, 2, true));
+    CHECK(!lease_pair_may_take(cand, 3, 3, true));             /* every table needed: all of each */
+    cand[3] = true;
+    CHECK(lease_pair_may_take(cand, 3, 3, true));
+    cand[0] = false;
+    CHECK(!lease_pair_may_take(cand, 3, 3, true));
+    CHECK(!lease_pair_may_take(cand, 3, 4, false));            /* need above n: never (another set live) */
+
+    /* the take waits for the later group: the former name's leader renewed later */
+    lease_seen_t s[6];
+    bool sok[6] = {true, true, true, true, true, true};
+    memset(s, 0, sizeof(s));
+    for (int i = 0; i < 6; i++)
+        lease_observe(&s[i], i >= 3, false, i >= 3 ? "r1" : "", 0, 1000);
+    lease_observe(&s[4], true, false, "r2", 0, 4000);
+    lease_observe(&s[5], true, false, "r2", 0, 5000);
+    CHECK(lease_pair_take_at(s, sok, 3, 2, 10000, false) == 11000);
+    CHECK(lease_pair_take_at(s, sok, 3, 2, 10000, true) == 14000);
+    sok[4] = sok[5] = false;
+    CHECK(lease_pair_take_at(s, sok, 3, 2, 10000, true) == 0);
+}
+
+/* Defect 24: a misspelled former_name finds no item under it; no take until a
+ * majority of the tables showed one (any: live, expired, released) since start. */
+static void test_former_proven(void)
+{
+    uint32_t mask = 0;
+    bool none[3] = {false, false, false}, one[3] = {false, true, false}, other[3] = {true, false, false};
+    CHECK(!lease_former_proven(&mask, none, 3));    /* a misspelled former_name: never */
+    CHECK(!lease_former_proven(&mask, none, 3));
+    CHECK(!lease_former_proven(&mask, one, 3));     /* one table of three: not a majority */
+    CHECK(!lease_former_proven(&mask, one, 3));
+    CHECK(lease_former_proven(&mask, other, 3));    /* two tables, seen in different rounds */
+    CHECK(lease_former_proven(&mask, none, 3));     /* sticky: the items may be gone since */
+    mask = 0;
+    bool all[5] = {true, true, true, false, false}, two[5] = {false, false, true, true, false};
+    CHECK(lease_former_proven(&mask, all, 5));
+    mask = 0;
+    CHECK(!lease_former_proven(&mask, two, 5));     /* two of five */
+    CHECK(lease_former_proven(&mask, all, 5));      /* tables 0-3 of five */
+}
+
 int main(void)
 {
+    test_former_proven();
+    test_pair();
     test_majority();
     test_takeable();
     test_takeable_item_lease();

@@ -3,7 +3,12 @@
  * of bad member is refused naming it; and documents mutated at random (bytes
  * flipped, cut, spliced, members replaced by values of other types) either
  * decode to a view that keeps every invariant or are refused with a reason,
- * never crash (run under ASan+UBSan too).  Seed: REGIOND_TEST_SEED or 18. */
+ * never crash (run under ASan+UBSan too).  suspect_reason (issue 18 item 3):
+ * written only with suspect true, so a view that is not suspect is the
+ * first slice's document exactly; a document without it (as the first slice
+ * wrote them) still decodes, suspect or not; one with it and suspect false,
+ * or of another type, too long, or with control characters, is refused.
+ * Seed: REGIOND_TEST_SEED or 18. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,8 +45,12 @@ static void sample(view_t *v)
 static bool same(const view_t *x, const view_t *y)
 {
     if (strcmp(x->observer, y->observer) || x->elapsed_ms != y->elapsed_ms || x->window_ms != y->window_ms
-        || x->suspect != y->suspect || x->n != y->n)
+        || x->suspect != y->suspect || strcmp(x->suspect_reason, y->suspect_reason) || x->n != y->n
+        || x->n_drills != y->n_drills)
         return false;
+    for (size_t i = 0; i < x->n_drills; i++)
+        if (x->drills[i].id != y->drills[i].id || strcmp(x->drills[i].region, y->drills[i].region))
+            return false;
     for (size_t i = 0; i < x->n; i++) {
         const view_region_t *p = &x->regions[i], *q = &y->regions[i];
         if (strcmp(p->region, q->region) || p->state != q->state || strcmp(p->reason, q->reason)
@@ -56,6 +65,17 @@ static bool sound(const view_t *v)
 {
     if (strcmp(v->observer, "ctl-1") || v->n > VIEW_MAX_REGIONS || v->elapsed_ms > VIEW_MS_MAX)
         return false;
+    size_t sl = strlen(v->suspect_reason);
+    if (sl > VIEW_SUSPECT_REASON_MAX || !utf8_valid(v->suspect_reason, sl, NULL) || (sl && !v->suspect))
+        return false;
+    for (const char *p = v->suspect_reason; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    if (v->n_drills > VIEW_MAX_DRILLS)
+        return false;
+    for (size_t i = 0; i < v->n_drills; i++)
+        if (v->drills[i].id < 1 || v->drills[i].id > (uint64_t)VIEW_DRILL_ID_MAX || !v->drills[i].region[0])
+            return false;
     for (size_t i = 0; i < v->n; i++) {
         const view_region_t *r = &v->regions[i];
         size_t rl = strlen(r->region), n = strlen(r->reason);
@@ -81,7 +101,25 @@ static void test_roundtrip(void)
     CHECK(same(&a, &b) && sound(&b));
     CHECK(view_decode(doc, "ctl-2", &b, why, sizeof why) == -1);   /* another observer's key */
     CHECK_CONTAINS(why, "observer: expected \"ctl-2\"");
+    CHECK(strstr(doc, "suspect_reason") == NULL);   /* not suspect: the first slice's document exactly */
+    CHECK(strstr(doc, "drills") == NULL);           /* no drill: no member (older readers read it) */
     free(doc);
+    a.suspect = true;   /* suspect, with why */
+    snprintf(a.suspect_reason, sizeof a.suspect_reason, "every region failing at once (3 of 3)");
+    doc = view_encode(&a);
+    CHECK(doc && strstr(doc, "\"suspect\":true,\"suspect_reason\":\"every region failing at once (3 of 3)\""));
+    CHECK(doc && view_decode(doc, "ctl-1", &b, why, sizeof why) == 0 && same(&a, &b) && sound(&b));
+    free(doc);
+    a.suspect = false;
+    a.suspect_reason[0] = '\0';
+    a.n_drills = 2;   /* the fail drills in effect on the writer */
+    a.drills[0] = (view_drill_t){ 7, "eu-west-1" };
+    a.drills[1] = (view_drill_t){ 4503599627370496ull, "r2" };
+    doc = view_encode(&a);
+    CHECK(doc && strstr(doc, "\"drills\":[{\"id\":7,\"region\":\"eu-west-1\"}"));
+    CHECK(doc && view_decode(doc, "ctl-1", &b, why, sizeof why) == 0 && same(&a, &b) && sound(&b));
+    free(doc);
+    a.n_drills = 0;
     a.n = 0;   /* no regions is a view too */
     doc = view_encode(&a);
     CHECK(doc && view_decode(doc, "ctl-1", &b, why, sizeof why) == 0 && b.n == 0);
@@ -114,6 +152,52 @@ static void bad(const char *doc, const char *what)
 #define TOP "\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5,\"suspect\":false"
 #define R(x) "{" TOP ",\"regions\":[" x "]}"
 #define RG(k) "{\"region\":\"r1\",\"state\":\"up\",\"reason\":\"ok\",\"age_ms\":1,\"probes\":2,\"failures\":1" k "}"
+
+#define TOPS(x) "{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5," x ",\"regions\":[]}"
+
+static void test_suspect_reason(void)
+{
+    /* the first slice's documents (no suspect_reason) decode, suspect or not */
+    CHECK(view_decode(TOPS("\"suspect\":false"), "ctl-1", &b, why, sizeof why) == 0 && !b.suspect
+          && b.suspect_reason[0] == '\0');
+    CHECK(view_decode(TOPS("\"suspect\":true"), "ctl-1", &b, why, sizeof why) == 0 && b.suspect
+          && b.suspect_reason[0] == '\0');
+    CHECK(view_decode(TOPS("\"suspect\":true,\"suspect_reason\":\"local resource shortage\""), "ctl-1", &b, why,
+                      sizeof why) == 0 && b.suspect && strcmp(b.suspect_reason, "local resource shortage") == 0);
+    bad(TOPS("\"suspect\":false,\"suspect_reason\":\"x\""), "suspect_reason: only with suspect true");
+    bad(TOPS("\"suspect\":true,\"suspect_reason\":1"), "suspect_reason: expected UTF-8 text");
+    bad(TOPS("\"suspect\":true,\"suspect_reason\":null"), "suspect_reason: expected UTF-8 text");
+    bad(TOPS("\"suspect\":true,\"suspect_reason\":\"a\\nb\""), "suspect_reason: expected UTF-8 text");
+    bad(TOPS("\"suspect\":true,\"suspect_reason\":\"\xff\""), "not UTF-8 JSON text");
+    bad(TOPS("\"suspect\":true,\"suspect_reason\":\"a\",\"suspect_reason\":\"b\""), "(each once)");
+    char doc[VIEW_SUSPECT_REASON_MAX + 200], r[VIEW_SUSPECT_REASON_MAX + 2];
+    memset(r, 'x', sizeof r - 1);
+    r[sizeof r - 1] = '\0';   /* one byte over */
+    snprintf(doc, sizeof doc, TOPS("\"suspect\":true,\"suspect_reason\":\"%s\""), r);
+    bad(doc, "at most 300 bytes");
+    r[sizeof r - 2] = '\0';   /* exactly at the bound */
+    snprintf(doc, sizeof doc, TOPS("\"suspect\":true,\"suspect_reason\":\"%s\""), r);
+    CHECK(view_decode(doc, "ctl-1", &b, why, sizeof why) == 0 && strlen(b.suspect_reason) == VIEW_SUSPECT_REASON_MAX);
+}
+
+static void test_drills(void)
+{
+    CHECK(view_decode(TOPS("\"suspect\":false,\"drills\":[]"), "ctl-1", &b, why, sizeof why) == 0 && !b.n_drills);
+    CHECK(view_decode(TOPS("\"suspect\":false,\"drills\":[{\"id\":3,\"region\":\"r2\"}]"), "ctl-1", &b, why,
+                      sizeof why) == 0 && b.n_drills == 1 && b.drills[0].id == 3 && !strcmp(b.drills[0].region, "r2"));
+    bad(TOPS("\"suspect\":false,\"drills\":{}"), "drills: expected a list");
+    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":0,\"region\":\"r2\"}]"), "drills[0]: expected");
+    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1.5,\"region\":\"r2\"}]"), "drills[0]: expected");
+    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1,\"region\":\"r 2\"}]"), "drills[0]: expected");
+    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1,\"region\":\"r2\",\"x\":1}]"), "drills[0]: expected");
+    bad(TOPS("\"suspect\":false,\"drills\":[1]"), "drills[0]: expected");
+    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1,\"region\":\"r2\"}],\"drills\":[]"), "(each once)");
+    char doc[2048] = "{" TOP ",\"drills\":[";   /* one over the limit */
+    for (int i = 0; i <= VIEW_MAX_DRILLS; i++)
+        snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "%s{\"id\":%d,\"region\":\"r2\"}", i ? "," : "", i + 1);
+    snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "],\"regions\":[]}");
+    bad(doc, "drills: expected a list of at most");
+}
 
 static void test_bad(void)
 {
@@ -233,6 +317,10 @@ static void test_random(void)
     const char *seed = getenv("REGIOND_TEST_SEED");
     rng = seed ? strtoull(seed, NULL, 10) | 1 : 18;
     sample(&a);
+    a.suspect = true;   /* suspect_reason mutated too */
+    snprintf(a.suspect_reason, sizeof a.suspect_reason, "cannot reach the coordination tables");
+    a.n_drills = 1;   /* drills mutated too */
+    a.drills[0] = (view_drill_t){ 12, "us-east-1" };
     char *base = view_encode(&a);
     CHECK(base != NULL);
     if (!base)
@@ -277,6 +365,8 @@ int main(void)
     test_roundtrip();
     test_reason();
     test_bad();
+    test_suspect_reason();
+    test_drills();
     test_random();
     return check_finish();
 }

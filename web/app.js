@@ -10,7 +10,8 @@
     'route53_change_refused', 'route53_change_landed', 'route53_change_lost', 'route53_change_stuck',
     'route53_drift', 'replica_finding', 'backup_started', 'backup_available', 'backup_stuck', 'backup_failed',
     'backup_deleted', 'backup_parked', 'backup_resumed', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift',
-    'drill_start', 'drill_dry_run', 'drill_end', 'lease_won', 'lease_lost', 'lease_holder', 'lease_tables', 'gap'];
+    'drill_start', 'drill_dry_run', 'drill_end', 'lease_won', 'lease_lost', 'lease_holder', 'lease_tables',
+    'observer_silent', 'observer_suspect', 'gap'];
 
   const $ = (id) => document.getElementById(id);
   const NB = '\u00a0';          // no-break space: a number and its unit stay on one line
@@ -92,6 +93,51 @@
     renderBanner(fo, cfg, s.alarms || {}, s.lease);
     renderCards(s);
     renderLease(s.lease);
+    renderObservers(s.observers, s.regions);
+  }
+
+  // Every observer's view side by side (docs/ha.md "Observers"): hidden
+  // without cluster.quorum.  The views come from other instances' items:
+  // every text goes in through textContent (el, words), never as HTML.
+  function renderObservers(o, regions) {
+    const p = $('observers'), grid = $('obs-grid'), notes = $('obs-notes');
+    const vs = o && Array.isArray(o.views) ? o.views.filter((v) => v && v.observer) : [];
+    if (!vs.length) { p.hidden = true; return; }
+    p.hidden = false;
+    $('obs-k').textContent = 'k' + NB + o.k + ' of ' + o.n + (o.quorum_applied ? '' : ' (shown only)');
+    const names = (regions || []).map((r) => r.name);
+    for (const v of vs) for (const r of v.regions || []) if (r.region && !names.includes(r.region)) names.push(r.region);
+    const head = el('tr', null, el('th', { text: 'region' }));
+    grid.replaceChildren(head);
+    notes.replaceChildren();
+    for (const v of vs) {
+      const st = !v.seen ? 'never' : v.fresh ? 'fresh' : 'silent';
+      const th = el('th', { 'data-observer': v.observer, 'data-fresh': st, 'data-suspect': String(!!v.suspect) },
+        el('div', { class: 'oname', text: v.observer + (v.self ? ' (this)' : '') }),
+        el('div', { class: 'ostate', text: st === 'never' ? 'never seen' : st === 'silent' ? 'silent ' + dur(v.age_ms / 1000) : 'fresh' }));
+      if (v.self) th.dataset.self = 'true';
+      if (v.suspect) th.append(el('div', { class: 'osus', text: 'suspect' }));
+      head.append(th);
+      const note = (what, why, cls) => notes.append(el('li', { class: cls || '', 'data-observer': v.observer },
+        el('strong', { text: v.observer + ': ' }), what + (why ? ' — ' + why : '')));
+      if (v.suspect) note('suspect', v.suspect_reason, 'bad');
+      if (st === 'silent') note('silent', 'no change for ' + dur(v.age_ms / 1000) + ' (silent after ' + dur(o.silent_after_ms / 1000) + ')');
+      if (st === 'never') note('never seen', '');
+      if (v.refused) note('item refused', v.refused, 'bad');
+      if (v.read_error) note('read failed', v.read_error, 'bad');
+    }
+    for (const name of names) {
+      const tr = el('tr', { 'data-region': name }, el('th', { text: name }));
+      for (const v of vs) {
+        const r = (v.regions || []).find((x) => x.region === name);
+        const state = r ? (['up', 'degraded', 'down', 'unknown'].includes(r.state) ? r.state : 'unknown') : 'none';
+        const td = el('td', { 'data-observer': v.observer, 'data-state': state, text: r ? state : '—' });
+        if (r && r.reason) td.title = r.reason;
+        if (!v.fresh) td.classList.add('stale');
+        tr.append(td);
+      }
+      grid.append(tr);
+    }
   }
 
   // The cluster lease (docs/ha.md): hidden without a cluster section.
@@ -369,6 +415,11 @@
     if (t === 'lease_tables') return [e.reachable + ' of ' + e.tables + ' lease tables reachable' +
       (Array.isArray(e.unreachable) && e.unreachable.length ? '; down: ' + e.unreachable.map((u) => u.region + (u.error ? ' (' + u.error + ')' : '')).join(', ') : ''),
       e.reachable < e.majority ? 'bad' : e.reachable < e.tables ? 'warn' : 'ok'];
+    const who = e.observer + (e.self ? ' (this instance)' : '');
+    if (t === 'observer_silent') return [e.silent ? who + "'s view is silent: " + (e.seen ? 'no change for ' + dur(e.age_ms / 1000)
+      : 'never seen') : who + "'s view is fresh again", e.silent ? 'warn' : 'ok'];
+    if (t === 'observer_suspect') return [e.suspect ? who + "'s view is suspect: " + (e.reason || '')
+      : who + "'s view is no longer suspect", e.suspect ? 'warn' : 'ok'];
     if (t === 'config_error' || t === 'gap') return [kv(e, skip), 'bad'];
     if (t === 'freeze' || t.startsWith('override_')) return [kv(e, skip), 'warn'];
     return [kv(e, skip), ''];
@@ -415,7 +466,7 @@
       if (r) { r.state = e.to; r.reason = e.reason; r.since = e.time; r.since_s = 0; render(); }
     }
     if (['decision', 'alarm', 'alarm_raised', 'alarm_resolved', 'freeze', 'unfreeze', 'config_loaded'].includes(e.type) || e.type.startsWith('route53_') ||
-      e.type.startsWith('lease_')) fetchStatus();
+      e.type.startsWith('lease_') || e.type.startsWith('observer_')) fetchStatus();
     if (e.type.startsWith('drill_')) fetchDrills(true);
   }
 

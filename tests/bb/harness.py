@@ -182,6 +182,7 @@ def run_tests(tests):
     """Run test functions; print the closing line; exit non-zero on failure."""
     for t in tests:
         print(f"--- {t.__name__}", flush=True)
+        t0 = time.monotonic()
         try:
             t()
         except Exception:
@@ -189,6 +190,7 @@ def run_tests(tests):
             print(f"FAIL {t.__name__} raised:", flush=True)
             traceback.print_exc()
             sys.stdout.flush()
+        print(f"    ({t.__name__}: {time.monotonic() - t0:.1f} s)", flush=True)
     _cleanup()
     print(f"{_results['passed']} passed, {_results['failed']} failed", flush=True)
     sys.exit(1 if _results["failed"] else 0)

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port, wait_for, weighted_zone
+from harness import TEST_KEY, check, check_eq, wait_for
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, TABLE, lease
 from test_ha import IPS, KEYS, NAME, REGIONS, TOKENS, TOKS, Cluster
@@ -30,34 +30,16 @@ class Held(Cluster):
     can take the lease from it."""
 
     def __init__(self):
-        self.ports = [free_port() for _ in REGIONS]
-        self.ngx = Nginx(self.ports)
-        self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
-                               creds=[TEST_KEY] + list(KEYS.values()))
-        self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        lease_kit.create_tables(self.ddb)
-        self.ds = [self.start(1)]
+        super().__init__(1)
         import boto3   # the operator's SDK clients, made now: their start-up is not in any timed window
         self.sdk = {r: boto3.session.Session().client(
             "dynamodb", endpoint_url=self.ddb.url(r), region_name=r, aws_access_key_id=TEST_KEY["access_key"],
             aws_secret_access_key=TEST_KEY["secret_key"]) for r in LEASE_REGIONS}
 
     def start(self, i):
-        eps = {f"dynamodb.{r}": self.ddb.url(r) for r in LEASE_REGIONS}
-        eps["route53"] = self.r53.url
-        cfg = lease_kit.config(i, self.ddb, endpoints=eps, lease_ms=LEASE_MS)
+        cfg = lease_kit.ha_config(i, self.ddb, self.r53, NAME, REGIONS, self.ports, IPS, lease_ms=LEASE_MS)
         cfg["controller"].update({"token_file": TOKENS, "log_level": "info"})
-        cfg["probe_defaults"] = {"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2}
-        cfg["route53"] = {"hosted_zone_id": self.r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
-                          "reconcile_s": 5}
-        cfg["decision"] = {"hold_down_s": 1, "settle_ms": 200, "max_changes": 0}
-        cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
-                           "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, self.ports, IPS)]
-        d = Daemon(cfg, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                             "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
-        d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
-        return d
+        return lease_kit.instance(i, cfg, KEYS[i])
 
     def leader(self):
         """ctl-1 once it leads and its state (its epoch) is on a majority of the #control items."""

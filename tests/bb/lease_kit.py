@@ -101,6 +101,45 @@ def config(i, peer, endpoints=None, **cluster):
     }
 
 
+def ha_config(i, ddb, r53, name, regions, ports, ips, settle_ms=200, **cluster):
+    """Instance i's config as the HA tests run several: config()'s cluster section over ddb's lease
+    tables (cluster: its keys overridden), the strict Route 53 peer r53 with name's weighted A records
+    (reconcile 5 s), one region a port of nginx (regions, ports, ips), probes every 200 ms, hold-down
+    1 s, settle_ms, no change limit."""
+    eps = {f"dynamodb.{r}": ddb.url(r) for r in REGIONS}
+    eps["route53"] = r53.url
+    cfg = config(i, ddb, endpoints=eps, **cluster)
+    cfg["probe_defaults"] = {"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2}
+    cfg["route53"] = {"hosted_zone_id": r53.zone_id, "record_name": name, "record_type": "A", "ttl": 60,
+                      "reconcile_s": 5}
+    cfg["decision"] = {"hold_down_s": 1, "settle_ms": settle_ms, "max_changes": 0}
+    cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
+                       "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(regions, ports, ips)]
+    return cfg
+
+
+def key_env(key):
+    """The environment of an instance that signs with its own access key (no shared AWS files)."""
+    return {"AWS_ACCESS_KEY_ID": key["access_key"], "AWS_SECRET_ACCESS_KEY": key["secret_key"],
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+
+
+def instance(i, cfg, key, dir=None):
+    """regiond on cfg as instance i (ctl-i), signing with key: d.iid, d.cfg, d.key set."""
+    d = Daemon(cfg, dir=dir, env=key_env(key))
+    d.iid, d.cfg, d.key = f"ctl-{i}", cfg, key["access_key"]
+    return d
+
+
+def stop_all(ds, *peers):
+    """A test's clean-up (its finally): every instance of ds still running stopped, then each peer."""
+    for d in ds:
+        if d.proc.poll() is None:
+            d.stop()
+    for p in peers:
+        p.stop()
+
+
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 

@@ -4,8 +4,8 @@ nginx; the view items read back from the DynamoDB peer with the aws CLI (get-ite
 --consistent-read), the judge of what was published."""
 import json
 
-from harness import TEST_KEY, Daemon, Nginx, free_port
-from lease_kit import ENV, NAME, REGIONS, TABLE, config, start_peer  # noqa: F401 (re-exported)
+from harness import TEST_KEY, Daemon, DdbPeer, Nginx, check, free_port
+from lease_kit import ENV, NAME, REGIONS, TABLE, config, create_tables, start_peer  # noqa: F401 (re-exported)
 
 PUBLISH_MS = 1000
 SILENT_MS = 3 * PUBLISH_MS   # views.h: silent after 3 publish_ms without a change of the view
@@ -16,14 +16,32 @@ def start_nginx():
     return Nginx([free_port(), free_port()])
 
 
-def start(i, peer, ng, r2_url=None, observers=OBSERVERS, k=2, publish_ms=PUBLISH_MS):
-    """Instance ctl-i observing r1 and r2 on nginx; r2 at r2_url instead when given."""
+# Each instance's own access key (start_peer_keys, start(key=True)): the DynamoDB peer can then fault
+# one instance's requests only ("keys" of /_peer/inject).
+KEYS = {i: {"access_key": f"AKIDOBSERVER{i}", "secret_key": f"observer/Secret/Of/Instance/{i}/0000000000000"}
+        for i in (1, 2, 3)}
+
+
+def start_peer_keys():
+    """The DynamoDB peer with the lease tables, taking TEST_KEY and every instance's own key."""
+    peer = DdbPeer(REGIONS, creds=[TEST_KEY] + list(KEYS.values()), table=None, heartbeat_table=None)
+    create_tables(peer)
+    return peer
+
+
+def start(i, peer, ng, r2_url=None, observers=OBSERVERS, k=2, publish_ms=PUBLISH_MS, r1_url=None, key=False):
+    """Instance ctl-i observing r1 and r2 on nginx; r1 at r1_url, r2 at r2_url instead when given; with its
+    own access key KEYS[i] when key (the peer from start_peer_keys)."""
     cfg = config(i, peer, quorum={"observers": observers, "k": k, "publish_ms": publish_ms})
     p1, p2 = ng.ports
-    cfg["regions"] = [{"name": "r1", "api": [{"url": f"http://127.0.0.1:{p1}/health"}]},
+    cfg["regions"] = [{"name": "r1", "api": [{"url": r1_url or f"http://127.0.0.1:{p1}/health"}]},
                       {"name": "r2", "api": [{"url": r2_url or f"http://127.0.0.1:{p2}/health"}]}]
-    d = Daemon(cfg, env=ENV)
-    d.iid, d.cfg = f"ctl-{i}", cfg
+    env = dict(ENV)
+    if key:
+        env.update({"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"], "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
+                    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
+    d = Daemon(cfg, env=env)
+    d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"] if key else TEST_KEY["access_key"]
     return d
 
 
@@ -98,3 +116,11 @@ def sdk(peer):
     return {r: boto3.session.Session().client(
         "dynamodb", endpoint_url=peer.url(r), region_name=r, aws_access_key_id=TEST_KEY["access_key"],
         aws_secret_access_key=TEST_KEY["secret_key"]) for r in REGIONS}
+
+
+def stop_checked(ds, ng, peer):
+    """A test's clean-up (its finally): each instance stopped and checked to exit 0, then nginx and the peer."""
+    for d in ds:
+        check(d.stop() == 0, f"{d.iid} stopped cleanly")
+    ng.stop()
+    peer.stop()

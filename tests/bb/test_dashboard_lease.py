@@ -81,6 +81,7 @@ def test_dashboard_lease():
               and lead.cfg["cluster"]["advertise_url"] in v["text"] and "3 of 3 reachable" in v["text"]
               and fol.iid in v["text"], f"the panel says it: {v['text']!r}")
         check("NO LEADER" not in (v["banner"] or ""), f"no NO LEADER banner while a leader holds the lease ({v['banner']})")
+        check(not v["observers_shown"], "no Observers panel without cluster.quorum")
 
         peer.call("POST", "/_peer/inject", {"region": REGIONS[2], "error5xx": -1})
         v = wait_panel(drv, lambda v: v["reachable"] == 2 and f"{REGIONS[2]}" in v["text"], PAGE_S,

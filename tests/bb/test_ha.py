@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import (REGIONCTL, TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port,
+from harness import (REGIONCTL, TEST_KEY, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port,
                      run_tests, tmpdir, token_file, wait_for, weighted_zone)
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, TABLE, TAKEOVER_S, kill9, lease, sample_until
@@ -39,31 +39,25 @@ TOKENS, TOKS = token_file()
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, n=3):
+        """The peers, then instances ctl-1 .. ctl-n."""
+        self.peers()
+        self.ds = [self.start(i) for i in range(1, n + 1)]
+
+    def peers(self):
+        """nginx for the regions, the strict Route 53 peer with their weighted records, the strict
+        DynamoDB peer with the lease tables; every instance's key accepted."""
         self.ports = [free_port() for _ in REGIONS]
         self.ngx = Nginx(self.ports)
         self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
                                creds=[TEST_KEY] + list(KEYS.values()))
         self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
         lease_kit.create_tables(self.ddb)
-        self.ds = [self.start(i) for i in (1, 2, 3)]
 
     def start(self, i):
-        eps = {f"dynamodb.{r}": self.ddb.url(r) for r in LEASE_REGIONS}
-        eps["route53"] = self.r53.url
-        cfg = lease_kit.config(i, self.ddb, endpoints=eps)
+        cfg = lease_kit.ha_config(i, self.ddb, self.r53, NAME, REGIONS, self.ports, IPS)
         cfg["controller"].update({"token_file": TOKENS, "log_level": "info"})
-        cfg["probe_defaults"] = {"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2}
-        cfg["route53"] = {"hosted_zone_id": self.r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
-                          "reconcile_s": 5}
-        cfg["decision"] = {"hold_down_s": 1, "settle_ms": 200, "max_changes": 0}
-        cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
-                           "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, self.ports, IPS)]
-        d = Daemon(cfg, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                             "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
-        d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
-        return d
+        return lease_kit.instance(i, cfg, KEYS[i])
 
     def calls(self, key, since=0.0):
         """Route 53 API requests signed with key at or after peer-monotonic time since."""

@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-from harness import (TEST_KEY, Daemon, DdbPeer, Nginx, check, check_eq, free_port, run_tests, tmpdir,
+from harness import (TEST_KEY, DdbPeer, Nginx, check, check_eq, free_port, run_tests, tmpdir,
                      wait_for)
 import lease_kit
 from lease_kit import TABLE, TAKEOVER_S, kill9, lease, sample_until
@@ -39,11 +39,7 @@ def start(i, peer, ports):
     state = cfg["controller"]["state_dir"]
     with open(os.path.join(state, "backups.json"), "w") as f:   # three runs missed: one catch-up run due
         json.dump({"jobs": {"nightly@us-east-1": {"last_run_s": int(time.time()) - 3 * 86400 - 60}}, "ours": []}, f)
-    d = Daemon(cfg, dir=tmpdir("ha-backup-"), env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                                                   "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                                                   "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                                                   "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.key = f"ctl-{i}", KEYS[i]["access_key"]
+    d = lease_kit.instance(i, cfg, KEYS[i], dir=tmpdir("ha-backup-"))
     return d
 
 
@@ -99,11 +95,7 @@ def test_backups_and_pitr_leader_only():
         for d in rest:
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        peer.stop()
-        ngx.stop()
+        lease_kit.stop_all(ds, peer, ngx)
 
 
 if __name__ == "__main__":

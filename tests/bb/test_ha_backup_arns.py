@@ -13,7 +13,7 @@ import json
 import re
 import time
 
-from harness import TEST_KEY, Daemon, DdbPeer, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
+from harness import TEST_KEY, DdbPeer, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
 import lease_kit
 from lease_kit import TABLE, TAKEOVER_S, kill9, sample_until
 from test_ha import TOKENS, control
@@ -41,11 +41,7 @@ def start(i, peer, ports):
                                    {"name": "weekly", "regions": ["us-east-1"], "schedule": sched,
                                     "keep_last": 10, "name_template": TEMPLATE}]}
     cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}]} for r, p in zip(REGIONS, ports)]
-    d = Daemon(cfg, dir=tmpdir("ha-arns-"), env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                                                 "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                                                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                                                 "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.key = f"ctl-{i}", KEYS[i]["access_key"]
+    d = lease_kit.instance(i, cfg, KEYS[i], dir=tmpdir("ha-arns-"))
     return d
 
 
@@ -145,11 +141,7 @@ def test_new_leader_prunes_old_leaders_backups():
         for d in rest:
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        peer.stop()
-        ngx.stop()
+        lease_kit.stop_all(ds, peer, ngx)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import socket
 import threading
 import time
 
-from harness import TEST_KEY, Daemon, DdbPeer, check, check_eq, free_port, run_tests, tmpdir, wait_for
+from harness import TEST_KEY, DdbPeer, check, check_eq, free_port, run_tests, tmpdir, wait_for
 import lease_kit
 from lease_kit import TABLE, TAKEOVER_S, lease, sample_until
 
@@ -154,11 +154,8 @@ def start(i, peer, relays, own, now):
     job = {"last_run_s": int(now) - 3 * 86400 - 60, "backups": own, "pending": lost, "pending_s": int(now) - 120 - i}
     with open(os.path.join(cfg["controller"]["state_dir"], "backups.json"), "w") as f:
         json.dump({"jobs": {f"nightly@{APP}": job}, "legacy": []}, f)
-    d = Daemon(cfg, dir=tmpdir("ha-park-"), env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                                                 "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                                                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                                                 "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.key, d.relays, d.own = f"ctl-{i}", KEYS[i]["access_key"], relays, own
+    d = lease_kit.instance(i, cfg, KEYS[i], dir=tmpdir("ha-park-"))
+    d.relays, d.own = relays, own
     return d
 
 

@@ -16,11 +16,10 @@ three nginx regions; each instance signs with its own key, so the peers' logs sa
 Judged on the Route 53 peer's records, change and request logs and the DynamoDB peer's items."""
 import json
 
-from harness import TEST_KEY, DdbPeer, Nginx, Route53Peer, check, check_eq, free_port, run_tests, \
-    wait_for, weighted_zone
+from harness import check, check_eq, run_tests, wait_for
 import lease_kit
-from lease_kit import REGIONS as LEASE_REGIONS, TAKEOVER_S, kill9, lease
-from test_ha import IPS, KEYS, NAME, REGIONS, Cluster, bumped, epoch_of, one_leader, weights_of
+from lease_kit import TAKEOVER_S, kill9, lease
+from test_ha import IPS, NAME, REGIONS, Cluster, bumped, epoch_of, one_leader, weights_of
 from test_ha_state import WAIT_S, active_alarm, control_items, majority
 
 X = REGIONS[2]              # the region that fails
@@ -33,13 +32,7 @@ class Pair(Cluster):
     """test_ha's cluster with two instances: after a kill the survivor is the only one that can lead,
     so it is the one that loses and wins the next term."""
     def __init__(self):
-        self.ports = [free_port() for _ in REGIONS]
-        self.ngx = Nginx(self.ports)
-        self.r53 = Route53Peer(weighted_zone(NAME, {r: (ip, 100) for r, ip in zip(REGIONS, IPS)}),
-                               creds=[TEST_KEY] + list(KEYS.values()))
-        self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=[TEST_KEY] + list(KEYS.values()))
-        lease_kit.create_tables(self.ddb)
-        self.ds = [self.start(i) for i in (1, 2)]
+        super().__init__(2)
 
 
 def r53_fault_taken(c, kind):

@@ -22,7 +22,7 @@ aws.retry.max_attempts)."""
 import time
 
 from harness import TEST_KEY, Nginx, Route53Peer, check, check_eq, free_port, run_tests, wait_for, weighted_zone
-from lease_kit import lease, sample_until
+from lease_kit import lease, sample_until, stop_all
 from window_kit import (CALL_OVER_S, FIRST_S, IPS, KEYS, NAME, REGIONS, SLACK_S, cut_lease, epoch_of, make_ddb, new_leader,
                         send_bound, start_r53, weights_of)
 
@@ -85,12 +85,7 @@ def test_route53_retries_end_with_the_term():
         for d in ds:
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        ddb.stop()
-        r53.stop()
-        ngx.stop()
+        stop_all(ds, ddb, r53, ngx)
 
 
 if __name__ == "__main__":

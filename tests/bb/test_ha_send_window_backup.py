@@ -10,7 +10,7 @@ sent"; no backup made.  Without the fix the attempts went on for seconds
 past the bound."""
 
 from harness import Nginx, check, check_eq, free_port, run_tests, wait_for
-from lease_kit import lease, sample_until
+from lease_kit import lease, sample_until, stop_all
 from window_kit import (CALL_OVER_S, FIRST_S, REGIONS, SLACK_S, control, cut_lease, ddb_requests, make_ddb, new_leader,
                         send_bound, start)
 
@@ -70,11 +70,7 @@ def test_create_backup_retries_end_with_the_term():
         for d in ds:
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        ddb.stop()
-        ngx.stop()
+        stop_all(ds, ddb, ngx)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ follower leads 4.5-7.5 s after the kill.  On the Route 53 peer's change log:
     decision, at least 17 s after the failure)."""
 import time
 
-from harness import (TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, free_port, run_tests, wait_for,
+from harness import (TEST_KEY, DdbPeer, Nginx, Route53Peer, check, free_port, run_tests, wait_for,
                      weighted_zone)
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, TABLE, kill9, lease, sample_until
+from test_ha import epoch_of, weights_of
 
 NAME = "api.example.test."
 GUARD = "_regiond-epoch.api.example.test."
@@ -32,31 +33,9 @@ SETTLE_MS = 12000
 SLACK_S = 3.0            # the judged read, the fresh read, the intent's fsync and the batch, loaded
 
 
-def epoch_of(recs):
-    for r in recs or []:
-        if r["Name"] == GUARD and r["Type"] == "TXT":
-            return int(r["ResourceRecords"][0]["Value"].split("epoch=")[1].split()[0].strip('"'))
-    return None
-
-
-def weights_of(recs):
-    return {r["SetIdentifier"]: r["Weight"] for r in recs or [] if r["Type"] == "A" and r["Name"] == NAME}
-
-
 def start(i, ports, r53, ddb):
-    eps = {f"dynamodb.{r}": ddb.url(r) for r in LEASE_REGIONS}
-    eps["route53"] = r53.url
-    cfg = lease_kit.config(i, ddb, endpoints=eps, **TIMING)
-    cfg["probe_defaults"] = {"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2}
-    cfg["route53"] = {"hosted_zone_id": r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
-                      "reconcile_s": 5}
-    cfg["decision"] = {"hold_down_s": 1, "settle_ms": SETTLE_MS, "max_changes": 0}
-    cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
-                       "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, ports, IPS)]
-    d = Daemon(cfg, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"], "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.key = f"ctl-{i}", KEYS[i]["access_key"]
-    return d
+    cfg = lease_kit.ha_config(i, ddb, r53, NAME, REGIONS, ports, IPS, settle_ms=SETTLE_MS, **TIMING)
+    return lease_kit.instance(i, cfg, KEYS[i])
 
 
 def test_new_leader_drains_without_settling_again():
@@ -106,12 +85,7 @@ def test_new_leader_drains_without_settling_again():
               f"the new leader did not settle again from its first decision: the drain landed "
               f"{drain['mono'] - t_fail:.2f} s after the failure (at most {SETTLE_MS / 1000} + {SLACK_S} s)")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        ddb.stop()
-        r53.stop()
-        ngx.stop()
+        lease_kit.stop_all(ds, ddb, r53, ngx)
 
 
 if __name__ == "__main__":

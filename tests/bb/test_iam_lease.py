@@ -14,7 +14,7 @@ import json
 import subprocess
 import time
 
-from harness import REGIOND, TEST_KEY, Daemon, DdbPeer, check, check_eq, run_tests, tmpdir, wait_for
+from harness import REGIOND, TEST_KEY, DdbPeer, check, check_eq, run_tests, tmpdir, wait_for
 import lease_kit
 from lease_kit import TABLE, TAKEOVER_S, lease, sample_until
 
@@ -28,11 +28,7 @@ FIRST_S = (2 * lease_kit.LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 5
 def start(i, peer):
     cfg = lease_kit.config(i, peer)
     cfg["aws"]["account_id"] = ACCOUNT
-    d = Daemon(cfg, dir=tmpdir("iam-lease-"), env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                                                   "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                                                   "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                                                   "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.key = f"ctl-{i}", KEYS[i]["access_key"]
+    d = lease_kit.instance(i, cfg, KEYS[i], dir=tmpdir("iam-lease-"))
     return d
 
 

@@ -12,7 +12,7 @@ import time
 
 from harness import check, check_eq, run_tests, wait_for
 from lease_kit import (LEASE_MS, RENEW_MS, TAKEOVER_S, items, items_fast, kill9, lease, majority_owner,
-                       sample_until, start, start_peer, watch)
+                       sample_until, start, start_peer, stop_all, watch)
 
 FIRST_S = (2 * LEASE_MS + 4 * RENEW_MS) / 1000 + 5   # empty tables: a full lease, perhaps a split vote
 
@@ -59,10 +59,7 @@ def test_kill_leader():
         check(len(rel) >= 2 and not any(i and i["owner"] == b.iid and not i.get("released") for i in its.values()),
               f"the leader released its items when it stopped ({rel})")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        peer.stop()
+        stop_all(ds, peer)
 
 
 def test_sigstop_leader():

@@ -14,7 +14,7 @@ the peer's request log says who wrote what and when (the peer's clock):
 At every 100 ms sample at most one instance reports leading."""
 import copy
 
-from harness import TEST_KEY, Daemon, DdbPeer, check, free_port, run_tests, wait_for
+from harness import TEST_KEY, DdbPeer, check, free_port, run_tests, wait_for
 import lease_kit
 from lease_kit import REGIONS, TABLE, items_fast, lease, sample_until, watch
 
@@ -33,9 +33,7 @@ def start_peer():
 
 def start(i, peer):
     cfg = lease_kit.config(i, peer, **SHORT)
-    d = Daemon(cfg, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"], "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
+    d = lease_kit.instance(i, cfg, KEYS[i])
     return d
 
 

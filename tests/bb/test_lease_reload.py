@@ -26,7 +26,7 @@ import random
 import statistics
 import time
 
-from harness import (TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, eventually, free_port,
+from harness import (TEST_KEY, DdbPeer, Nginx, Route53Peer, check, check_eq, eventually, free_port,
                      run_tests, wait_for, weighted_zone)
 import lease_kit
 from lease_kit import (LEASE_MS, REGIONS as LEASE_REGIONS, RENEW_MS, TABLE, TAKEOVER_S, items_fast, lease,
@@ -56,25 +56,14 @@ class Rig:
         return ddb
 
     def config(self, i, cluster=True):
-        eps = {f"dynamodb.{r}": self.ddb.url(r) for r in LEASE_REGIONS}
-        eps["route53"] = self.r53.url
-        cfg = lease_kit.config(i, self.ddb, endpoints=eps)
+        cfg = lease_kit.ha_config(i, self.ddb, self.r53, NAME, REGIONS, self.ports, IPS)
         cfg["controller"].update({"token_file": TOKENS, "log_level": "info"})
-        cfg["probe_defaults"] = {"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2}
-        cfg["route53"] = {"hosted_zone_id": self.r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
-                          "reconcile_s": 5}
-        cfg["decision"] = {"hold_down_s": 1, "settle_ms": 200, "max_changes": 0}
-        cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
-                           "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, self.ports, IPS)]
         if not cluster:
             del cfg["cluster"]
         return cfg
 
     def start(self, i, cfg, dir=None):
-        d = Daemon(cfg, dir=dir, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                                      "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                                      "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
-        d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
+        d = lease_kit.instance(i, cfg, KEYS[i], dir=dir)
         self.ds.append(d)
         return d
 

@@ -29,7 +29,7 @@ import os
 import random
 import secrets
 
-from harness import TEST_KEY, Daemon, DdbPeer, check, run_tests, wait_for
+from harness import TEST_KEY, DdbPeer, check, run_tests, wait_for
 import lease_kit
 from lease_kit import NAME, REGIONS, TABLE, items_fast, kill9, lease, sample_until, watch
 
@@ -49,9 +49,7 @@ def start_peer():
 
 def start(i, peer):
     cfg = lease_kit.config(i, peer, **TIMING)
-    d = Daemon(cfg, env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"], "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
+    d = lease_kit.instance(i, cfg, KEYS[i])
     return d
 
 
@@ -111,10 +109,7 @@ def test_take_at_expiry_with_an_operator():
               f"{REGIONS[2]}: the operator's item taken no sooner than the longer lease after its write "
               f"({took3 - op_t:.3f} s)")
     finally:
-        for d in ds:
-            if d.proc.poll() is None:
-                d.stop()
-        peer.stop()
+        lease_kit.stop_all(ds, peer)
 
 
 if __name__ == "__main__":

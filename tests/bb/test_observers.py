@@ -13,7 +13,7 @@ import json
 import subprocess
 
 from harness import REGIONCTL, check, eventually, free_port, run_tests
-from observer_kit import (NAME, PUBLISH_MS, REGIONS, TABLE, alarms, region_state, sdk, start, start_nginx,
+from observer_kit import (stop_checked, NAME, PUBLISH_MS, REGIONS, TABLE, alarms, region_state, sdk, start, start_nginx,
                           start_peer, view_item, view_items_fast, views)
 
 OBS = ["ctl-1", "ctl-2", "ctl-3", "ctl-4"]
@@ -85,8 +85,9 @@ def test_views():
         r = subprocess.run([REGIONCTL, "--api", ds[1].base, "status", "--observers"], capture_output=True,
                            text=True, timeout=10)
         grid = [line.split() for line in r.stdout.splitlines()]
-        check(r.returncode == 0 and ["REGION", "ctl-1", "ctl-2", "ctl-3", "ctl-4"] in grid
-              and ["r2", "up", "up", "down", "-"] in grid and ["r1", "up", "up", "up", "-"] in grid
+        check(r.returncode == 0 and ["REGION", "ctl-1", "ctl-2", "ctl-3", "ctl-4", "QUORUM"] in grid
+              and ["r2", "up", "up", "down", "-"] in [g[:5] for g in grid]
+              and ["r1", "up", "up", "up", "-", "up"] in grid
               and any(g[:2] == ["ctl-4", "never"] for g in grid) and any(g[:2] == ["ctl-2", "(self)"] for g in grid),
               f"regionctl status --observers prints the views side by side:\n{r.stdout}{r.stderr}")
         r = subprocess.run([REGIONCTL, "--api", ds[1].base, "status", "--json", "--observers"], capture_output=True,
@@ -133,10 +134,7 @@ def test_views():
                    "ctl-2 publishes above the operator's item (on a majority at the peer); every instance takes it")
         check(all(d.proc.poll() is None for d in ds), "no instance crashed")
     finally:
-        for d in ds:
-            check(d.stop() == 0, f"{d.iid} stopped cleanly")
-        ng.stop()
-        peer.stop()
+        stop_checked(ds, ng, peer)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 
 from harness import check, eventually, run_tests
 from lease_kit import kill9
-from observer_kit import REGIONS, region_state, start, start_nginx, start_peer, \
+from observer_kit import stop_checked, REGIONS, region_state, start, start_nginx, start_peer, \
     view_items_fast, views
 
 OBS = ["ctl-1", "ctl-2", "ctl-3"]
@@ -120,10 +120,7 @@ def test_silent():
         check(v["ctl-3"]["seen"] and not v["ctl-3"]["fresh"] and v["ctl-2"]["fresh"],
               "the views read so far are kept across the reload (ctl-3 still seen, silent)")
     finally:
-        for d in ds:
-            check(d.stop() == 0, f"{d.iid} stopped cleanly")
-        ng.stop()
-        peer.stop()
+        stop_checked(ds, ng, peer)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import threading
 import time
 
 from harness import REGIOND, TEST_KEY, Route53Peer, check, check_eq, run_tests, spawn, stop, tmpdir, wait_for
+from test_ha import epoch_of
 
 NAME = "api.example.test."
 GUARD = "_regiond-epoch.api.example.test."
@@ -98,13 +99,6 @@ class Driver:
         self.log.close()
         check(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
               f"the driver exits cleanly (status {rc}){log[-1500:] if rc != 0 else ''}")
-
-
-def epoch_of(recs):
-    for r in recs or []:
-        if r["Name"] == GUARD and r["Type"] == "TXT":
-            return int(r["ResourceRecords"][0]["Value"].split("epoch=")[1].split()[0].strip('"'))
-    return None
 
 
 def weights_of(recs):

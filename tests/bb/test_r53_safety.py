@@ -228,7 +228,7 @@ def test_failed_batch_and_failed_reread():
     stuck change, the re-read is retried, and the decision is applied once
     Route 53 answers again."""
     ports, ngx, z, peer, cfg, d = group_up(aws={"retry": {"base_ms": 50, "max_ms": 200, "max_attempts": 2}})
-    peer.inject(slow=1, slow_ms=1500, error5xx=2, ops=["ChangeResourceRecordSets"])
+    peer.inject(slow=1, slow_ms=1500, error5xx=1, ops=["ChangeResourceRecordSets"])
     ngx.down(ports[1])
     wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
     peer.inject(deny=3, ops=["ListResourceRecordSets"])

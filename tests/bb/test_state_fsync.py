@@ -1,5 +1,5 @@
 """Persistence off the hot path (issue 14, item 6).  strace delays every
-fsync of regiond (all threads) by 2 s while a drill runs and another region
+fsync of regiond (all threads) by STALL_S while a drill runs and another region
 fails and recovers: the loop's lag stays under 250 ms, probes keep their
 300 ms interval, the Route 53 batches go out; once the writer thread has
 caught up, kill -9 and a restart find the drill with the timeline written
@@ -12,6 +12,8 @@ import time
 from harness import check, check_eq, run_tests, wait_for
 from state_kit import NAME, Setup, fsync_stalled, metric, probes
 
+STALL_S = 1   # each fsync: the freeze's own write (two fsyncs, the file and its directory) takes >= 2 s
+
 
 def test_stalled_fsync():
     s = Setup(want_weight=100, decision={"min_healthy_regions": 1})
@@ -21,7 +23,7 @@ def test_stalled_fsync():
     check(code in (200, 201), f"drill started before the stall ({code} {out})")
     wait_for(lambda: s.peer.weights(NAME)["eu-west-1"] == 0, 10, "drill drain at the peer")
     drill_id = out.get("id") if isinstance(out, dict) else None
-    with fsync_stalled(d.proc.pid, 2):
+    with fsync_stalled(d.proc.pid, STALL_S):
         p0, t0 = probes(d, "us-east-1"), time.monotonic()
         s.ngx.down(s.ports[2])
         wait_for(lambda: s.peer.weights(NAME)["ap-southeast-2"] == 0, 15, "health drain during the stall")

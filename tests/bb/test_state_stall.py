@@ -2,13 +2,14 @@
 only once it is durable (issue 14, persistence off the hot path).
 
 test_stalled_disk: strace delays every fsync of regiond (all threads) by
-2 s.  Meanwhile a second actor polls /healthz and /v1/status every 100 ms
-and two operators act at once (one freezes, the other unfreezes right
+STALL_S (1 s; a state write makes two: the file and its directory).
+Meanwhile a second actor polls /healthz and /v1/status every 100 ms and
+two operators act at once (one freezes, the other unfreezes right
 after, from another connection), a third pins a region, and a hostile
 client sends a change and hangs up before the answer.  Checked: /healthz
 and /v1/status always answer within 1 s, the loop lag stays under 250 ms,
 probes keep their 300 ms interval; each change answers 200 only after its
-fsync (>= 2 s), is not in effect before (status and the Route 53 peer
+fsyncs (>= 2 s), is not in effect before (status and the Route 53 peer
 unchanged), the two operators are answered in the order they asked and the
 last word wins; kill -9 right after the pin's answer and a restart find the
 pin (and the unfreeze), and the peer gets the pinned weight.
@@ -32,6 +33,8 @@ import time
 
 from harness import check, check_eq, run_tests, tmpdir, wait_for
 from state_kit import NAME, Setup, fsync_stalled, probes
+
+STALL_S = 1   # each fsync; a change is one write (two fsyncs: >= 2 s), a drill start two (>= 4 s)
 
 
 class Poller(threading.Thread):
@@ -102,7 +105,7 @@ def test_stalled_disk():
     s.live_read(d)
     poll = Poller(d)
     try:
-        with fsync_stalled(d.proc.pid, 2):   # regiond is SIGKILLed inside: strace is then SIGKILLed too
+        with fsync_stalled(d.proc.pid, STALL_S):   # regiond is SIGKILLed inside: strace is then SIGKILLed too
             poll.start()
             # Two operators at once: a freeze, and right after it an unfreeze.
             a = Call(s, d, "POST", "/v1/freeze", {"note": "operator A"})
@@ -159,7 +162,7 @@ def test_stalled_disk_timing():
     d = s.start()
     d.tok = s.toks["ops"]
     s.live_read(d)
-    with fsync_stalled(d.proc.pid, 2):
+    with fsync_stalled(d.proc.pid, STALL_S):
         p0, t0 = probes(d, "us-east-1"), time.monotonic()
         calls = [Call(s, d, "POST", "/v1/freeze", {"note": "x"}), Call(s, d, "DELETE", "/v1/freeze"),
                  Call(s, d, "POST", "/v1/overrides",

@@ -6,9 +6,10 @@ import json
 import urllib.error
 import urllib.request
 
-from harness import TEST_KEY, Daemon, DdbPeer, check, tmpdir, token_file
+from harness import TEST_KEY, DdbPeer, check, tmpdir, token_file
 import lease_kit
 from lease_kit import LEASE_MS, MARGIN_MS, TABLE, TAKEOVER_S, sample_until
+from test_ha import epoch_of, weights_of  # noqa: F401 (the send-window tests take them from here)
 
 NAME = "api.example.test."
 GUARD = "_regiond-epoch.api.example.test."
@@ -26,17 +27,6 @@ CALL_OVER_S = 60   # the longest the throttled call can last without the fix: 20
 TOKENS, TOKS = token_file()
 
 
-def epoch_of(recs):
-    for r in recs or []:
-        if r["Name"] == GUARD and r["Type"] == "TXT":
-            return int(r["ResourceRecords"][0]["Value"].split("epoch=")[1].split()[0].strip('"'))
-    return None
-
-
-def weights_of(recs):
-    return {r["SetIdentifier"]: r["Weight"] for r in recs or [] if r["Type"] == "A" and r["Name"] == NAME}
-
-
 def make_ddb():
     ddb = DdbPeer(REGIONS, creds=[TEST_KEY] + list(KEYS.values()), backup_ms=800, pitr="on")
     lease_kit.create_tables(ddb)
@@ -51,24 +41,14 @@ def start(i, ddb, ports, extra_eps=None, **sections):
     cfg["aws"]["retry"] = dict(RETRY)
     cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}]} for r, p in zip(REGIONS, ports)]
     cfg.update(sections)
-    d = Daemon(cfg, dir=tmpdir("ha-window-"), env={"AWS_ACCESS_KEY_ID": KEYS[i]["access_key"],
-                                                    "AWS_SECRET_ACCESS_KEY": KEYS[i]["secret_key"],
-                                                    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                                                    "AWS_CONFIG_FILE": "/nonexistent"})
-    d.iid, d.cfg, d.key = f"ctl-{i}", cfg, KEYS[i]["access_key"]
-    return d
+    return lease_kit.instance(i, cfg, KEYS[i], dir=tmpdir("ha-window-"))
 
 
 def start_r53(i, ddb, ports, r53):
     """Instance i with the route53 section (the three regions' weighted records) as in bb_test_ha."""
-    d = start(i, ddb, ports, {"route53": r53.url},
-              route53={"hosted_zone_id": r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
-                       "reconcile_s": 5},
-              decision={"hold_down_s": 1, "settle_ms": 200, "max_changes": 0},
-              probe_defaults={"interval_ms": 200, "timeout_ms": 150, "rise": 2, "fall": 2},
-              regions=[{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}],
-                        "route53": {"value": ip, "weight": 100}} for r, p, ip in zip(REGIONS, ports, IPS)])
-    return d
+    ha = lease_kit.ha_config(i, ddb, r53, NAME, REGIONS, ports, IPS)
+    return start(i, ddb, ports, {"route53": r53.url},
+                 **{k: ha[k] for k in ("route53", "decision", "probe_defaults", "regions")})
 
 
 def ddb_requests(ddb, key, op):

@@ -12,6 +12,7 @@
     reachable: p ? Number(p.dataset.reachable) : -1,
     text: p && !p.hidden ? p.innerText : '',
     banner: b && !b.hidden ? b.textContent : null,
+    observers_shown: !!document.getElementById('observers') && !document.getElementById('observers').hidden,
     log: log ? [...log.children].slice(0, 300).map((li) => ({ type: li.dataset.type, text: li.textContent })) : [],
   };
 }

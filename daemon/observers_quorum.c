@@ -1,0 +1,286 @@
+/* observers_quorum — the quorum rule applied (observers.h; docs/ha.md
+ * "The quorum rule"): every observer's view (cluster/views.h) and this
+ * instance's own region states, combined by failover/quorum.h into one
+ * health per region, which the controller (control.c) gives the decision
+ * engine instead of its own probes' health.  Computed on every instance,
+ * leader or not, after every read of the views and before every decision;
+ * the combined state is latched (held when no quorum).  Alarm
+ * "cluster-quorum" while fewer than k views are usable, naming the silent
+ * and suspect observers (not in the first silent_after_ms after the views
+ * start: nothing has been read yet). */
+#include "daemon/observers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster/views.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "daemon/targets.h"
+#include "failover/quorum.h"
+
+static struct {
+    bool on;
+    size_t n;                                   /* regions */
+    char names[QUORUM_MAX_REGIONS][65];
+    health_state_t state[QUORUM_MAX_REGIONS];   /* the latched combined state */
+    uint64_t since[QUORUM_MAX_REGIONS];         /* monotonic ms it was entered */
+    size_t nobs;
+    char ids[QUORUM_MAX_OBS][65];
+    uint32_t k;
+    quorum_out_t out;
+    bool alarm_on;
+} oq;
+
+static health_state_t hstate(view_state_t s)
+{
+    switch (s) {
+    case VIEW_UP: return HEALTH_UP;
+    case VIEW_DEGRADED: return HEALTH_DEGRADED;
+    case VIEW_DOWN: return HEALTH_DOWN;
+    default: return HEALTH_UNKNOWN;
+    }
+}
+
+/* Observer i's input: this instance from its own regions, the others from their views. */
+static void input(size_t i, quorum_obs_t *q)
+{
+    views_obs_t v;
+    memset(q, 0, sizeof(*q));
+    if (views_get(i, &v) == -1)
+        return;
+    snprintf(oq.ids[i], sizeof(oq.ids[i]), "%s", v.id);
+    *q = (quorum_obs_t){.id = oq.ids[i], .self = v.self, .seen = v.seen, .fresh = v.fresh};
+    if (v.self) {
+        q->suspect = observers_self_suspect();
+        for (size_t r = 0; r < oq.n; r++)
+            q->state[r] = observers_own_state(r);   /* a drill's mark included */
+        return;
+    }
+    if (!v.view)
+        return;
+    q->suspect = v.view->suspect;
+    for (size_t r = 0; r < oq.n; r++)
+        for (size_t j = 0; j < v.view->n; j++)
+            if (strcmp(v.view->regions[j].region, oq.names[r]) == 0)
+                q->state[r] = hstate(v.view->regions[j].state);
+}
+
+static size_t names_of(uint32_t mask, char *buf, size_t len)
+{
+    size_t off = 0, c = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < oq.nobs; i++)
+        if (mask & (1u << i)) {
+            if (off < len)
+                off += (size_t)snprintf(buf + off, len - off, "%s%s", c ? ", " : "", oq.ids[i]);
+            c++;
+        }
+    return c;
+}
+
+static void alarm_update(uint64_t now)
+{
+    alarm_key_t key = alarm_key(ALARM_CLUSTER_QUORUM);
+    if (oq.out.ok) {
+        if (oq.alarm_on)
+            alarm_resolve(key.s, "k fresh observer views are back: the quorum rule decides again");
+        oq.alarm_on = false;
+        return;
+    }
+    if (now - views_started_ms() < views_silent_ms())
+        return;   /* the views' first reads are not in yet */
+    char silent[700], suspect[700], msg[1600];
+    size_t ns = names_of(oq.out.silent, silent, sizeof(silent));
+    size_t nu = names_of(oq.out.suspect, suspect, sizeof(suspect));
+    snprintf(msg, sizeof(msg), "no observer quorum: %" PRIu32 " of %zu views usable, k is %" PRIu32
+             "; no region is drained or restored; silent: %s; suspect: %s", oq.out.n_usable, oq.nobs, oq.k,
+             ns ? silent : "none", nu ? suspect : "none");
+    alarm_raise(key.s, "critical", msg, NULL);
+    if (!oq.alarm_on)
+        log_msg(LOG_WARNING, "msg=\"%s\"", msg);
+    oq.alarm_on = true;
+}
+
+bool observers_quorum_on(void)
+{
+    return views_n() > 0;
+}
+
+/* The configured regions now (a reload may have removed, added or moved
+ * some): each keeps its combined state by name, a new one starts unknown,
+ * a removed one is forgotten (quorum_remap). */
+static void regions_update(uint64_t now)
+{
+    size_t n = targets_nregions();
+    n = n < QUORUM_MAX_REGIONS ? n : QUORUM_MAX_REGIONS;
+    bool same = n == oq.n;
+    for (size_t r = 0; same && r < n; r++)
+        same = strcmp(oq.names[r], targets_region(r)->name) == 0;
+    if (same)
+        return;
+    static char names[QUORUM_MAX_REGIONS][65];
+    health_state_t state[QUORUM_MAX_REGIONS];
+    uint64_t since[QUORUM_MAX_REGIONS];
+    for (size_t r = 0; r < n; r++)
+        snprintf(names[r], sizeof(names[r]), "%s", targets_region(r)->name);
+    quorum_remap((const char (*)[65])oq.names, oq.state, oq.since, oq.n, (const char (*)[65])names, n, now, state,
+                 since);
+    memcpy(oq.names, names, sizeof(names));
+    memcpy(oq.state, state, sizeof(state));
+    memcpy(oq.since, since, sizeof(since));
+    oq.n = n;
+}
+
+bool observers_quorum_update(void)
+{
+    uint64_t now = loop_now_ms();
+    oq.nobs = views_n();
+    oq.on = oq.nobs > 0;
+    if (!oq.on)
+        return false;
+    oq.k = views_k();
+    regions_update(now);
+    quorum_obs_t obs[QUORUM_MAX_OBS];
+    for (size_t i = 0; i < oq.nobs; i++)
+        input(i, &obs[i]);
+    if (quorum_combine(obs, oq.nobs, oq.k, oq.n, oq.state, &oq.out) == -1) {
+        log_msg(LOG_ERR, "msg=\"quorum rule refused its inputs\" observers=%zu k=%" PRIu32, oq.nobs, oq.k);
+        return false;
+    }
+    bool changed = false;
+    for (size_t r = 0; r < oq.n; r++) {
+        if (oq.out.state[r] == oq.state[r])
+            continue;
+        char used[700], down[700];
+        names_of(oq.out.usable, used, sizeof(used));
+        names_of(oq.out.down[r], down, sizeof(down));
+        log_msg(LOG_NOTICE, "msg=\"quorum: region %s\" region=%s from=%s to=%s k=%" PRIu32 " used=\"%s\" down=\"%s\"",
+                health_state_str(oq.out.state[r]), oq.names[r], health_state_str(oq.state[r]),
+                health_state_str(oq.out.state[r]), oq.k, used, down);
+        oq.state[r] = oq.out.state[r];
+        oq.since[r] = now;
+        changed = true;
+    }
+    alarm_update(now);
+    return changed;
+}
+
+health_state_t observers_quorum_state(size_t r, uint64_t *since)
+{
+    if (!oq.on || r >= oq.n) {
+        *since = 0;
+        return HEALTH_UNKNOWN;
+    }
+    *since = oq.since[r];
+    return oq.state[r];
+}
+
+void observers_quorum_reset(void)
+{
+    bool was = oq.alarm_on;
+    memset(&oq, 0, sizeof(oq));
+    if (was)
+        alarm_resolve(alarm_key(ALARM_CLUSTER_QUORUM).s, "observer views are off");
+}
+
+/* ---- shown ---- */
+
+static cJSON *id_list(uint32_t mask)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < oq.nobs; i++)
+        if (mask & (1u << i)) {
+            cJSON *s = cJSON_CreateString(oq.ids[i]);
+            if (!s) {
+                cJSON_Delete(a);
+                return NULL;
+            }
+            cJSON_AddItemToArray(a, s);
+        }
+    return a;
+}
+
+static bool add_list(cJSON *o, const char *name, uint32_t mask)
+{
+    cJSON *a = id_list(mask);
+    return a && cJSON_AddItemToObject(o, name, a);
+}
+
+cJSON *observers_quorum_region_json(size_t r)
+{
+    if (!oq.on || r >= oq.n)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "state", health_state_str(oq.state[r]))
+        || !cJSON_AddStringToObject(o, "why", quorum_why_str(oq.out.why[r]))
+        || !add_list(o, "used", oq.out.ok ? oq.out.usable : 0u)   /* held: no view used */
+        || !add_list(o, "down", oq.out.down[r]) || !add_list(o, "up", oq.out.up[r])
+        || !add_list(o, "degraded", oq.out.degraded[r])) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *observers_quorum_json(void)
+{
+    if (!oq.on)
+        return NULL;
+    cJSON *o = cJSON_CreateObject(), *rs = NULL;
+    bool ok = o && cJSON_AddBoolToObject(o, "ok", oq.out.ok) && cJSON_AddNumberToObject(o, "k", oq.k)
+              && cJSON_AddNumberToObject(o, "usable_views", oq.out.n_usable) && add_list(o, "usable", oq.out.usable)
+              && add_list(o, "silent", oq.out.silent) && add_list(o, "suspect", oq.out.suspect)
+              && (rs = cJSON_AddArrayToObject(o, "regions"));
+    uint64_t now = loop_now_ms();
+    for (size_t r = 0; ok && r < oq.n; r++) {
+        cJSON *x = observers_quorum_region_json(r);
+        ok = x && cJSON_AddStringToObject(x, "region", oq.names[r])
+             && cJSON_AddNumberToObject(x, "age_ms", (double)(now - oq.since[r]));
+        if (x)
+            cJSON_AddItemToArray(rs, x);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static unsigned bits(uint32_t x)
+{
+    unsigned c = 0;
+    for (; x; x &= x - 1)
+        c++;
+    return c;
+}
+
+void observers_quorum_metrics(struct evbuffer *b)
+{
+    if (!oq.on)
+        return;
+    evbuffer_add_printf(b, "# HELP regiond_quorum_ok 1 while at least k observer views are fresh and not suspect "
+                        "(the quorum rule can decide).\n# TYPE regiond_quorum_ok gauge\nregiond_quorum_ok %d\n"
+                        "# HELP regiond_quorum_usable_views Observer views the quorum rule counts now (fresh, not "
+                        "suspect; this instance's own included).\n# TYPE regiond_quorum_usable_views gauge\n"
+                        "regiond_quorum_usable_views %" PRIu32 "\n"
+                        "# HELP regiond_quorum_k Views that must agree to drain or restore a region.\n"
+                        "# TYPE regiond_quorum_k gauge\nregiond_quorum_k %" PRIu32 "\n",
+                        oq.out.ok ? 1 : 0, oq.out.n_usable, oq.k);
+    evbuffer_add_printf(b, "# HELP regiond_quorum_region_up The combined state the decision uses: 1 up or degraded, "
+                        "0 down (absent: unknown).\n# TYPE regiond_quorum_region_up gauge\n");
+    for (size_t r = 0; r < oq.n; r++)
+        if (oq.state[r] != HEALTH_UNKNOWN)
+            evbuffer_add_printf(b, "regiond_quorum_region_up{region=\"%s\"} %d\n", oq.names[r],
+                                oq.state[r] != HEALTH_DOWN);
+    evbuffer_add_printf(b, "# HELP regiond_quorum_region_votes Usable observer views per region by state.\n"
+                        "# TYPE regiond_quorum_region_votes gauge\n");
+    for (size_t r = 0; r < oq.n; r++)
+        evbuffer_add_printf(b, "regiond_quorum_region_votes{region=\"%s\",vote=\"down\"} %u\n"
+                            "regiond_quorum_region_votes{region=\"%s\",vote=\"up\"} %u\n"
+                            "regiond_quorum_region_votes{region=\"%s\",vote=\"degraded\"} %u\n",
+                            oq.names[r], bits(oq.out.down[r]), oq.names[r], bits(oq.out.up[r]), oq.names[r],
+                            bits(oq.out.degraded[r]));
+}

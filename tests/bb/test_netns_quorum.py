@@ -1,0 +1,427 @@
+"""The quorum rule across real network partitions (issue 18's network-namespace tests).
+
+Three regiond instances (observers, cluster.quorum k 2 of 3), each in its OWN network namespace
+(ctl1, ctl2, ctl3); three regions, each a namespace with nginx on REGION_IP:80; a "shared" namespace
+routes between them and holds this test process, the Route 53 peer and the DynamoDB front + dynalite.
+The peers listen on the shared namespace's 127.0.0.1 (they refuse anything else); the controllers
+reach them at 198.18.0.1, which the shared namespace DNATs to 127.0.0.1 (route_localnet).  Every
+address (198.18.0.0/15) and rule exists only in namespaces this test made; nothing is added to the
+root namespace.  Each regiond's API is on its own namespace's 127.0.0.1 (a loopback listener): the
+test enters that namespace for each call (setns) and returns to the shared one.
+
+Partitions are nftables rules inside a controller's namespace.  Judged at the peers: the Route 53
+peer's records and change log, the views' items at the DynamoDB peer (its store).
+  1. The LEADER is cut off from region r2 only: its own probes and its view item at the DynamoDB
+     peer call r2 down while the other two items say up; r2 is NOT drained at the Route 53 peer for
+     4 s; the leader's status shows itself as the lone down view of r2, r2 up by quorum.
+  2. A follower is cut off from everything (regions and tables): its own status says its view is
+     suspect; its view item at the DynamoDB peer stops changing (silent) and the others show it
+     unusable; then region r2 truly fails (its namespace drops port 80): the other two views agree
+     (k = 2) and r2 is drained at the Route 53 peer; restored (fault and partition gone), r2 is
+     restored at the peer.
+
+If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
+import atexit
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import harness
+from harness import DdbPeer, Route53Peer, check, check_eq, free_port, run_tests, spawn, stop, tmpdir, wait_for, \
+    weighted_zone
+import lease_kit
+from lease_kit import ENV, REGIONS as LEASE_REGIONS, TABLE
+
+SKIP_CODE = 77
+CLONE_NEWNET = 0x40000000
+NAME = "api.example.test."
+PUBLISH_MS, PROBE_MS = 1000, 200
+OBSERVERS = ["ctl-1", "ctl-2", "ctl-3"]
+PEER_ADDR = "198.18.0.1"
+PID = os.getpid()
+NS_S = f"rgq-{PID}-s"
+CTLS = {i: (f"rgq-{PID}-c{i}", f"rq{PID}c{i}", f"198.18.{10 + i}.1", f"198.18.{10 + i}.2") for i in (1, 2, 3)}
+REGS = {r: (f"rgq-{PID}-{r}", f"rq{PID}{r}", f"198.18.{20 + j}.1", f"198.18.{20 + j}.2")
+        for j, r in enumerate(["r1", "r2", "r3"], 1)}
+READY_S = (2 * lease_kit.LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 12
+
+_made_ns, _fds = [], {}
+_libc = ctypes.CDLL(None, use_errno=True)
+W = {}
+
+
+def sh(*argv, input=None, check_rc=True):
+    r = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=20)
+    if check_rc and r.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
+
+
+def setns(fd):
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"setns: {os.strerror(e)}")
+
+
+def nsfd(ns):
+    if ns not in _fds:
+        _fds[ns] = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    return _fds[ns]
+
+
+def teardown():
+    harness._cleanup()
+    if "root" in _fds:
+        try:
+            setns(_fds["root"])
+        except OSError as e:
+            print(f"teardown: back to the root namespace: {e}", flush=True)
+    for fd in _fds.values():
+        os.close(fd)
+    _fds.clear()
+    for ns in reversed(_made_ns):
+        r = sh("ip", "netns", "del", ns, check_rc=False)
+        if r.returncode != 0:
+            print(f"teardown: ip netns del {ns}: {r.stderr.strip()}", flush=True)
+    _made_ns.clear()
+
+
+def nft(ns, text):
+    sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=text)
+
+
+def build_namespaces():
+    """None when built, or why namespaces are refused."""
+    r = sh("ip", "netns", "add", NS_S, check_rc=False)
+    if r.returncode != 0:
+        return f"ip netns add {NS_S} failed: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
+    _made_ns.append(NS_S)
+    sh("ip", "-n", NS_S, "link", "set", "lo", "up")
+    sh("ip", "-n", NS_S, "addr", "add", f"{PEER_ADDR}/32", "dev", "lo")
+    for ns, veth, saddr, addr in list(CTLS.values()) + list(REGS.values()):
+        sh("ip", "netns", "add", ns)
+        _made_ns.append(ns)
+        sh("ip", "link", "add", veth, "netns", NS_S, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "-n", NS_S, "addr", "add", f"{saddr}/24", "dev", veth)
+        sh("ip", "-n", NS_S, "link", "set", veth, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "route", "add", "default", "via", saddr)
+    for k in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.route_localnet=1"):
+        sh("ip", "netns", "exec", NS_S, "sysctl", "-qw", k)
+    for _, veth, _, _ in list(CTLS.values()):
+        sh("ip", "netns", "exec", NS_S, "sysctl", "-qw", f"net.ipv4.conf.{veth}.route_localnet=1")
+    # the controllers reach the peers (on the shared namespace's loopback) at PEER_ADDR
+    nft(NS_S, "table ip rgqpeers {\n chain pre {\n  type nat hook prerouting priority -100; policy accept;\n"
+              f"  ip daddr {PEER_ADDR} tcp dport 1-65535 dnat to 127.0.0.1\n }}\n}}\n")
+    _fds["root"] = os.open("/proc/self/ns/net", os.O_RDONLY)
+    setns(nsfd(NS_S))
+    return None
+
+
+class InNs:
+    """This process in namespace ns for the block, then back in the shared one."""
+
+    def __init__(self, ns):
+        self.ns = ns
+
+    def __enter__(self):
+        setns(nsfd(self.ns))
+
+    def __exit__(self, *a):
+        setns(nsfd(NS_S))
+
+
+class NsDaemon(harness.Daemon):
+    """regiond run by `ip netns exec NS` (which execs it: the pid is regiond's), API on NS's loopback."""
+
+    def __init__(self, ns, cfg, env):
+        self.ns, self.dir = ns, tmpdir("regiond-")
+        self.cfg_path = os.path.join(self.dir, "regiond.json")
+        self.write_config(cfg)
+        self.unix, self.port = None, int(cfg["controller"]["listen"].rsplit(":", 1)[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(self.dir, "regiond.log")
+        self.log = open(self.log_path, "ab")
+        e = dict(os.environ)
+        e.update(env)
+        self.proc = spawn("regiond", ["ip", "netns", "exec", ns, harness.REGIOND, "--config", self.cfg_path],
+                          stdout=self.log, stderr=self.log, env=e)
+        wait_for(lambda: self.get("/healthz")[0] == 200 or self._died(), 15, "regiond /healthz")
+
+    def get(self, path, headers=None, method="GET"):
+        with InNs(self.ns):
+            req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=3) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+            except OSError:
+                return 0, b""
+
+
+def start_nginx(r):
+    ns, _, _, addr = REGS[r]
+    d = tmpdir("netnsq-nginx-")
+    os.chmod(d, 0o755)
+    path = harness.write_nginx_conf(d, "access_log off;", f"""server {{
+        listen {addr}:80;
+        location = /health {{ return 200 "ok {r}\\n"; }}
+    }}""", connections=256)
+    return spawn(f"nginx-{r}", ["ip", "netns", "exec", ns, "nginx", "-p", d, "-c", path, "-e", f"{d}/error.log"],
+                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "nginx.out"), "w"))
+
+
+def start_instance(i, ddb, r53):
+    eps = {f"dynamodb.{r}": f"http://{PEER_ADDR}:{ddb.ports[r]}" for r in LEASE_REGIONS}
+    eps["route53"] = f"http://{PEER_ADDR}:{r53.port}"
+    cfg = lease_kit.config(i, ddb, endpoints=eps, quorum={"observers": OBSERVERS, "k": 2, "publish_ms": PUBLISH_MS})
+    cfg["controller"]["listen"] = f"127.0.0.1:{free_port()}"
+    cfg["controller"]["log_level"] = "info"
+    cfg["probe_defaults"] = {"interval_ms": PROBE_MS, "timeout_ms": 150, "connect_timeout_ms": 150,
+                             "rise": 2, "fall": 2}
+    cfg["route53"] = {"hosted_zone_id": r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
+                      "reconcile_s": 5}
+    cfg["decision"] = {"hold_down_s": 1, "settle_ms": 0, "max_changes": 0}
+    cfg["regions"] = [{"name": r, "api": [{"url": f"http://{REGS[r][3]}/health", "body_contains": f"ok {r}"}],
+                       "route53": {"value": REGS[r][3], "weight": 100}} for r in REGS]
+    d = NsDaemon(CTLS[i][0], cfg, dict(ENV, AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+                                       AWS_CONFIG_FILE="/nonexistent"))
+    d.iid, d.n = f"ctl-{i}", i
+    return d
+
+
+# ---------------------------------------------------------------- reads
+def js(d, path="/v1/status"):
+    code, body = d.get(path)
+    return json.loads(body) if code == 200 else None
+
+
+def quorum(d):
+    s = js(d)
+    return s and s.get("observers", {}).get("quorum")
+
+
+def qregion(d, region):
+    return next((r for r in (quorum(d) or {}).get("regions", []) if r["region"] == region), None)
+
+
+def own_view(d):
+    s = js(d)
+    return next((v for v in (s or {}).get("observers", {}).get("views", []) if v.get("self")), None)
+
+
+def own_state(d, region):
+    s = js(d)
+    return next((r["state"] for r in (s or {}).get("regions", []) if r["name"] == region), None)
+
+
+def leading(d):
+    s = js(d)
+    return bool(s and s["lease"]["leading"])
+
+
+def weights():
+    return W["r53"].weights(NAME)
+
+
+def drained_at(region, since_n):
+    for ch in W["r53"].changes()[since_n:]:
+        for r in ch["after"] or []:
+            if r["Type"] == "A" and r["Name"] == NAME and r.get("SetIdentifier") == region and r["Weight"] == 0:
+                return ch["mono"]
+    return None
+
+
+def view_docs(observer):
+    """observer's view item in each lease table at the DynamoDB peer (its store): [(rvn, doc) or None]."""
+    pre, out = f"{lease_kit.NAME}#view#{observer}", []
+    for r in LEASE_REGIONS:
+        its = [it for it in W["ddb"].call("GET", f"/_peer/items?region={r}&table={TABLE}")["items"]
+               if it.get("name", {}).get("S") == pre]
+        if not its:
+            out.append(None)
+            continue
+        flat = {k: (v.get("S") if "S" in v else v.get("N") if "N" in v else v) for k, v in its[0].items()}
+        try:
+            out.append((flat, json.loads(flat.get("doc") or "")))
+        except ValueError:
+            out.append((flat, None))
+    return out
+
+
+def peer_r2(observer):
+    """observer's state of r2 in a majority of its view items at the DynamoDB peer (None: no majority)."""
+    got = []
+    for x in view_docs(observer):
+        doc = x and x[1]
+        got.append(next((g["state"] for g in (doc or {}).get("regions", []) if g["region"] == "r2"), None))
+    for s in set(got):
+        if s and got.count(s) * 2 > len(got):
+            return s
+    return None
+
+
+def hold(pred, seconds):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        if not pred():
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def cut(i, rule):
+    """Instance i's partition: nft rules in its namespace's output (and input) hooks."""
+    nft(CTLS[i][0], "table inet rgqcut {\n chain out {\n  type filter hook output priority 0; policy accept;\n"
+                    f"  {rule}\n }}\n}}\n")
+
+
+def uncut(i):
+    ns = CTLS[i][0]
+    if "rgqcut" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
+        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgqcut")
+
+
+def region_fault(r, on=True):
+    ns = REGS[r][0]
+    if on:
+        nft(ns, "table inet rgdfault {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+                "  tcp dport 80 drop\n }\n}\n")
+    elif "rgdfault" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
+        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgdfault")
+
+
+# ---------------------------------------------------------------- tests
+def test_setup():
+    W["r53"] = Route53Peer(weighted_zone(NAME, {r: (REGS[r][3], 100) for r in REGS}))
+    W["ddb"] = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None)
+    lease_kit.create_tables(W["ddb"])
+    W["ngx"] = [start_nginx(r) for r in REGS]
+    W["ds"] = [start_instance(i, W["ddb"], W["r53"]) for i in (1, 2, 3)]
+
+    def ready():
+        ls = [d for d in W["ds"] if leading(d)]
+        if len(ls) != 1 or not W["r53"].changes():
+            return None
+        for d in W["ds"]:
+            q = quorum(d)
+            if not q or not q["ok"] or len(q["usable"]) != 3 or any(r["state"] != "up" for r in q["regions"]):
+                return None
+        return ls[0]
+    W["lead"] = wait_for(ready, READY_S, "one leader, its guard written, every quorum ok with every region up",
+                         interval=0.2)
+    check_eq(weights(), {r: 100 for r in REGS}, "every region at weight 100 at the Route 53 peer")
+    check(all(peer_r2(o) == "up" for o in OBSERVERS), "every view item at the DynamoDB peer says r2 up")
+
+
+def test_leader_cut_from_r2():
+    lead = W["lead"]
+    n0 = len(W["r53"].changes())
+    cut(lead.n, f"ip daddr {REGS['r2'][3]} drop")
+    try:
+        wait_for(lambda: own_state(lead, "r2") == "down", 10, f"{lead.iid}'s own probes call r2 down")
+        wait_for(lambda: peer_r2(lead.iid) == "down", 3 * PUBLISH_MS / 1000 + 5,
+                 f"{lead.iid}'s view item at the DynamoDB peer says r2 down")
+        others = [d.iid for d in W["ds"] if d is not lead]
+        check(all(peer_r2(o) == "up" for o in others), f"the others' view items at the DynamoDB peer say r2 up")
+        ok = hold(lambda: weights().get("r2") == 100 and drained_at("r2", n0) is None, 4.0)
+        check(ok, f"r2 is not drained at the Route 53 peer while only the leader {lead.iid} is cut off from it "
+                  f"(weights {weights()})")
+        check(all(c["after"] is None or all(r.get("Weight") != 0 for r in c["after"])
+                  for c in W["r53"].changes()[n0:]), "no change at the Route 53 peer set a weight 0")
+        q = qregion(lead, "r2")
+        check(q is not None and q["state"] == "up" and q["down"] == [lead.iid] and sorted(q["up"]) == sorted(others),
+              f"the leader's status: r2 up by quorum, itself the lone down view ({q})")
+        check(leading(lead), f"{lead.iid} still leads")
+    finally:
+        uncut(lead.n)
+    wait_for(lambda: own_state(lead, "r2") == "up" and peer_r2(lead.iid) == "up", 10,
+             f"{lead.iid} sees r2 up again, at the DynamoDB peer too")
+
+
+def test_follower_cut_from_everything():
+    lead = W["lead"]
+    x = next(d for d in W["ds"] if d is not lead)
+    third = next(d for d in W["ds"] if d is not lead and d is not x)
+    n0 = len(W["r53"].changes())
+    # every connection x opens (regions, tables, Route 53) is dropped; answers to the test's API calls
+    # on its loopback are not
+    cut(x.n, 'oifname "eth0" drop')
+    try:
+        v = wait_for(lambda: (lambda v: v if v and v.get("suspect") else None)(own_view(x)),
+                     3 * PUBLISH_MS / 1000 + 8, f"{x.iid}'s own status: its view is suspect")
+        check("every region failing" in v["suspect_reason"] or "cannot reach the coordination tables"
+              in v["suspect_reason"], f"{x.iid} says why it abstains ({v['suspect_reason']})")
+        wait_for(lambda: x.iid not in ((quorum(lead) or {}).get("usable") or [x.iid]), 3 * PUBLISH_MS / 1000 + 5,
+                 f"the leader leaves {x.iid}'s view out of the count")
+        before = view_docs(x.iid)
+        region_fault("r2")
+        t0 = time.monotonic()
+        at = wait_for(lambda: drained_at("r2", n0), 20, "r2 drained at the Route 53 peer by k = 2 of the other views")
+        print(f"timing: r2's port 80 dropped -> drain batch at the Route 53 peer {at - t0:.2f} s", flush=True)
+        check_eq(weights(), {"r1": 100, "r2": 0, "r3": 100}, "only r2 drained at the Route 53 peer")
+        check(peer_r2(lead.iid) == "down" and peer_r2(third.iid) == "down",
+              "the two usable views' items at the DynamoDB peer say r2 down")
+        after = view_docs(x.iid)
+        check(after == before and all(after), f"{x.iid}'s view items at the DynamoDB peer unchanged while it is cut "
+              f"off (seq {[a and a[0].get('seq') for a in before]} -> {[a and a[0].get('seq') for a in after]})")
+        q = qregion(lead, "r2")
+        check(q is not None and q["state"] == "down" and sorted(q["down"]) == sorted([lead.iid, third.iid])
+              and x.iid not in q["used"], f"the leader's status: r2 down by the two usable views, not {x.iid}'s ({q})")
+        v = own_view(x)
+        check(v and v.get("suspect"), f"{x.iid} still abstains (suspect) in its own status")
+        al = {a["key"]: a for a in (js(x) or {}).get("alarms", {}).get("active", [])}
+        check("observer-suspect" in al, f"{x.iid} raises alarm observer-suspect "
+              f"({al.get('observer-suspect', {}).get('summary')})")
+    finally:
+        uncut(x.n)
+        region_fault("r2", False)
+    wait_for(lambda: weights().get("r2") == 100, 20, "r2 restored at the Route 53 peer")
+    wait_for(lambda: (lambda v: v and not v.get("suspect"))(own_view(x)), 4 * PUBLISH_MS / 1000 + 8,
+             f"{x.iid} no longer suspect")
+
+
+def test_clean_exit():
+    for d in W["ds"]:
+        check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    for p in W["ngx"]:
+        stop(p, signal.SIGQUIT)
+    W["r53"].stop()
+    W["ddb"].stop()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
+    signal.signal(signal.SIGINT, lambda s, f: sys.exit(128 + s))
+    atexit.register(teardown)
+    started = time.monotonic()
+    why = build_namespaces()
+    if why:
+        print(f"SKIP: network namespaces are refused here (kernel or privilege), this test did not run: {why}",
+              flush=True)
+        teardown()
+        sys.exit(SKIP_CODE)
+
+    def test_duration():
+        took = time.monotonic() - started
+        print(f"timing: whole test {took:.1f} s", flush=True)
+        check(took < 90, f"the test stays bounded ({took:.1f} s)")
+
+    def guarded(t):
+        def run():
+            if "ds" not in W:
+                raise AssertionError("set-up failed")
+            t()
+        run.__name__ = t.__name__
+        return run
+    run_tests([test_setup] + [guarded(t) for t in (test_leader_cut_from_r2, test_follower_cut_from_everything,
+                                                  test_clean_exit)] + [test_duration])
