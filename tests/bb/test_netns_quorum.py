@@ -14,11 +14,22 @@ peer's records and change log, the views' items at the DynamoDB peer (its store)
   1. The LEADER is cut off from region r2 only: its own probes and its view item at the DynamoDB
      peer call r2 down while the other two items say up; r2 is NOT drained at the Route 53 peer for
      4 s; the leader's status shows itself as the lone down view of r2, r2 up by quorum.
-  2. A follower is cut off from everything (regions and tables): its own status says its view is
+  2. A follower x is cut off from every region's address but still reaches the tables: it sees every
+     region fail at once, so its view is suspect ("every region failing at once (3 of 3)", its own
+     status and alarm observer-suspect say so) while it keeps publishing (its items at the DynamoDB
+     peer keep changing: fresh, not silent); the leader counts it suspect, the other two usable.
+     Then one healthy observer y is cut off from r2 too: r2 is down in two fresh views, x's and y's,
+     and with x counted k = 2 would drain it; it is NOT drained at the Route 53 peer for 4 s (every
+     weight 100) and the leader's status shows r2 held up ("undecided": y down, the leader up, x not
+     used).  Then r2 truly fails (its namespace drops port 80): the two healthy views agree (k = 2 of
+     3) and r2 is drained at the peer, r1 and r3 still served.  This case fails with the suspect
+     exclusion of failover/quorum.c removed (r2 drained on x's and y's votes).
+  3. A follower is cut off from everything (regions and tables): its own status says its view is
      suspect; its view item at the DynamoDB peer stops changing (silent) and the others show it
      unusable; then region r2 truly fails (its namespace drops port 80): the other two views agree
      (k = 2) and r2 is drained at the Route 53 peer; restored (fault and partition gone), r2 is
-     restored at the peer.
+     restored at the peer.  Here the leader leaves it out as SILENT (it never reads its suspect
+     view), and the drain would pass with it counted: the suspect rule is judged by case 2.
 
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
 import atexit
@@ -33,7 +44,7 @@ import urllib.error
 import urllib.request
 
 import harness
-from harness import DdbPeer, Route53Peer, check, check_eq, free_port, run_tests, spawn, stop, tmpdir, wait_for, \
+from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, spawn, stop, tmpdir, wait_for, \
     weighted_zone
 import lease_kit
 from lease_kit import ENV, REGIONS as LEASE_REGIONS, TABLE
@@ -42,6 +53,7 @@ SKIP_CODE = 77
 CLONE_NEWNET = 0x40000000
 NAME = "api.example.test."
 PUBLISH_MS, PROBE_MS = 1000, 200
+SUSPECT_REASON = "every region failing at once (3 of 3)"
 OBSERVERS = ["ctl-1", "ctl-2", "ctl-3"]
 PEER_ADDR = "198.18.0.1"
 PID = os.getpid()
@@ -270,6 +282,12 @@ def peer_r2(observer):
     return None
 
 
+def the_leader():
+    """The one instance leading now (a leader change under load between the tests is not what they judge)."""
+    return wait_for(lambda: (lambda ls: ls[0] if len(ls) == 1 else None)([d for d in W["ds"] if leading(d)]),
+                    lease_kit.TAKEOVER_S, "exactly one instance leads", interval=0.2)
+
+
 def hold(pred, seconds):
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
@@ -324,7 +342,7 @@ def test_setup():
 
 
 def test_leader_cut_from_r2():
-    lead = W["lead"]
+    lead = the_leader()
     n0 = len(W["r53"].changes())
     cut(lead.n, f"ip daddr {REGS['r2'][3]} drop")
     try:
@@ -349,7 +367,7 @@ def test_leader_cut_from_r2():
 
 
 def test_follower_cut_from_everything():
-    lead = W["lead"]
+    lead = the_leader()
     x = next(d for d in W["ds"] if d is not lead)
     third = next(d for d in W["ds"] if d is not lead and d is not x)
     n0 = len(W["r53"].changes())
@@ -374,9 +392,9 @@ def test_follower_cut_from_everything():
         after = view_docs(x.iid)
         check(after == before and all(after), f"{x.iid}'s view items at the DynamoDB peer unchanged while it is cut "
               f"off (seq {[a and a[0].get('seq') for a in before]} -> {[a and a[0].get('seq') for a in after]})")
-        q = qregion(lead, "r2")
-        check(q is not None and q["state"] == "down" and sorted(q["down"]) == sorted([lead.iid, third.iid])
-              and x.iid not in q["used"], f"the leader's status: r2 down by the two usable views, not {x.iid}'s ({q})")
+        eventually(lambda: (lambda q: q and q["state"] == "down" and sorted(q["down"]) == sorted([lead.iid, third.iid])
+                            and x.iid not in q["used"] and q)(qregion(lead, "r2")), PUBLISH_MS / 1000 + 2,
+                   f"{lead.iid}'s status: r2 down by the two usable views, not {x.iid}'s", show=str)
         v = own_view(x)
         check(v and v.get("suspect"), f"{x.iid} still abstains (suspect) in its own status")
         al = {a["key"]: a for a in (js(x) or {}).get("alarms", {}).get("active", [])}
@@ -384,6 +402,94 @@ def test_follower_cut_from_everything():
               f"({al.get('observer-suspect', {}).get('summary')})")
     finally:
         uncut(x.n)
+        region_fault("r2", False)
+    wait_for(lambda: weights().get("r2") == 100, 20, "r2 restored at the Route 53 peer")
+    wait_for(lambda: (lambda v: v and not v.get("suspect"))(own_view(x)), 4 * PUBLISH_MS / 1000 + 8,
+             f"{x.iid} no longer suspect")
+
+
+def seqs(observer):
+    return [x and x[0].get("seq") for x in view_docs(observer)]
+
+
+def peer_doc(observer):
+    """observer's view document in a majority of the lease tables at the DynamoDB peer (None: no majority)."""
+    docs = [json.dumps(x[1], sort_keys=True) for x in view_docs(observer) if x and x[1]]
+    for d in set(docs):
+        if docs.count(d) * 2 > len(LEASE_REGIONS):
+            return json.loads(d)
+    return None
+
+
+def x_abstains(lead, x, y):
+    """x, cut off from every region, says it is suspect (status, alarm, its item at the peer) and the
+    leader counts it suspect, not silent.  Returns x's items' seq at the peer then."""
+    v = wait_for(lambda: (lambda v: v if v and v.get("suspect") else None)(own_view(x)), 10,
+                 f"{x.iid}'s own status: its view is suspect")
+    check_eq(v["suspect_reason"], SUSPECT_REASON, f"{x.iid} says why it abstains")
+    al = {a["key"]: a for a in (js(x) or {}).get("alarms", {}).get("active", [])}
+    check(al.get("observer-suspect", {}).get("summary") == f"this instance's view is suspect: {SUSPECT_REASON}",
+          f"{x.iid} raises alarm observer-suspect with the reason ({al.get('observer-suspect')})")
+
+    def at_peer():
+        d = peer_doc(x.iid)
+        return d and d["suspect"] is True and d.get("suspect_reason") == SUSPECT_REASON \
+            and all(g["state"] == "down" for g in d["regions"]) and d
+    wait_for(at_peer, 3 * PUBLISH_MS / 1000 + 5,
+             f"{x.iid}'s item at the DynamoDB peer: suspect with the reason, every region down")
+    s0 = seqs(x.iid)
+
+    def left_out():
+        q = quorum(lead) or {}
+        return q.get("suspect") == [x.iid] and x.iid not in q.get("silent", [x.iid]) \
+            and sorted(q.get("usable", [])) == sorted([lead.iid, y.iid]) and q.get("ok") and q
+    eventually(left_out, 3 * PUBLISH_MS / 1000 + 5,
+               f"{lead.iid} counts {x.iid} suspect (not silent), the other two usable, quorum ok", show=str)
+    return s0
+
+
+def test_follower_cut_from_regions():
+    """x reaches the tables but no region: fresh and suspect (every region failing at once), so left out;
+    its down vote of r2 beside ONE healthy observer's is not a drain (counted, k = 2 would drain); the
+    two healthy observers agreeing is."""
+    lead = the_leader()
+    x = next(d for d in W["ds"] if d is not lead)
+    y = next(d for d in W["ds"] if d is not lead and d is not x)
+    n0 = len(W["r53"].changes())
+    every = ", ".join(REGS[r][3] for r in REGS)
+    cut(x.n, f"ip daddr {{ {every} }} drop")
+    try:
+        s0 = x_abstains(lead, x, y)
+        # the one healthy observer y sees r2 fail too: two fresh down votes, one of them suspect
+        cut(y.n, f"ip daddr {REGS['r2'][3]} drop")
+        wait_for(lambda: peer_r2(y.iid) == "down", 3 * PUBLISH_MS / 1000 + 8,
+                 f"{y.iid}'s item at the peer says r2 down")
+        ok = hold(lambda: weights() == {r: 100 for r in REGS} and drained_at("r2", n0) is None, 4.0)
+        check(ok, f"no region drained at the Route 53 peer: r2 down only in {y.iid}'s view and the suspect "
+                  f"{x.iid}'s (weights {weights()})")
+        q = qregion(lead, "r2")
+        check(q is not None and q["state"] == "up" and q["down"] == [y.iid] and q["up"] == [lead.iid]
+              and x.iid not in q["used"], f"the leader's status: r2 held up, {x.iid}'s down vote not counted ({q})")
+        s1 = seqs(x.iid)
+        check(all(a is not None and b is not None and int(b) > int(a) for a, b in zip(s0, s1)),
+              f"{x.iid}'s items kept changing while it abstained: fresh, not silent (seq {s0} -> {s1})")
+        # r2 truly fails: the two healthy observers agree (k = 2 of 3)
+        n1 = len(W["r53"].changes())
+        region_fault("r2")
+        t0 = time.monotonic()
+        at = wait_for(lambda: drained_at("r2", n1), 20, "r2 drained at the Route 53 peer by the two healthy views")
+        print(f"timing: r2's port 80 dropped (one healthy view already down) -> drain batch {at - t0:.2f} s",
+              flush=True)
+        check_eq(weights(), {"r1": 100, "r2": 0, "r3": 100}, "only r2 drained at the Route 53 peer")
+        eventually(lambda: (lambda q: q and q["state"] == "down" and sorted(q["down"]) == sorted([lead.iid, y.iid])
+                            and sorted(q["used"]) == sorted([lead.iid, y.iid]) and q)(qregion(lead, "r2")),
+                   PUBLISH_MS / 1000 + 2, f"{lead.iid}'s status: r2 down by the two usable views, {x.iid} not used",
+                   show=str)
+        v = own_view(x)
+        check(v and v.get("suspect") and v.get("suspect_reason") == SUSPECT_REASON, f"{x.iid} still abstains")
+    finally:
+        uncut(x.n)
+        uncut(y.n)
         region_fault("r2", False)
     wait_for(lambda: weights().get("r2") == 100, 20, "r2 restored at the Route 53 peer")
     wait_for(lambda: (lambda v: v and not v.get("suspect"))(own_view(x)), 4 * PUBLISH_MS / 1000 + 8,
@@ -414,7 +520,7 @@ if __name__ == "__main__":
     def test_duration():
         took = time.monotonic() - started
         print(f"timing: whole test {took:.1f} s", flush=True)
-        check(took < 90, f"the test stays bounded ({took:.1f} s)")
+        check(took < 120, f"the test stays bounded ({took:.1f} s; 48 to 72 s seen on a loaded 2-core machine)")
 
     def guarded(t):
         def run():
@@ -423,5 +529,6 @@ if __name__ == "__main__":
             t()
         run.__name__ = t.__name__
         return run
-    run_tests([test_setup] + [guarded(t) for t in (test_leader_cut_from_r2, test_follower_cut_from_everything,
+    run_tests([test_setup] + [guarded(t) for t in (test_leader_cut_from_r2, test_follower_cut_from_regions,
+                                                  test_follower_cut_from_everything,
                                                   test_clean_exit)] + [test_duration])
