@@ -13,7 +13,6 @@
 #include <event2/event.h>
 
 #include "aws/ddb_call.h"
-#include "cluster/lease.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -33,7 +32,6 @@ typedef struct {
 struct replica_obj {
     replica_obj_fn notify;
     void *ctx;
-    bool (*prepare)(uint64_t *epoch, uint64_t *seq);   /* at a write's start; NULL: the put's own */
     char id[65];
     char key[300];
     uint32_t deadline_ms;
@@ -47,15 +45,6 @@ struct replica_obj {
     char *wait_doc;               /* the document waiting for the next write */
     uint64_t wait_tag, wait_gen, wait_epoch, wait_seq;
 };
-
-/* The controller's state ("<name>#control", written by the leader only). */
-static struct {
-    bool on;
-    replica_notify_fn notify;
-    replica_obj_t *obj;
-    replica_obj_t *former;        /* "<former_name>#control" during a rename (read only), or NULL */
-    uint64_t seq_epoch, seq;      /* our writes' seq counts up within each term */
-} rp;
 
 static void next(replica_obj_t *o);
 
@@ -274,10 +263,6 @@ static void start_write(replica_obj_t *o)
     char *doc = o->wait_doc;
     uint64_t tag = o->wait_tag, gen = o->wait_gen, epoch = o->wait_epoch, seq = o->wait_seq;
     o->wait_doc = NULL;
-    if (o->prepare && !o->prepare(&epoch, &seq)) {
-        free(doc);
-        return;
-    }
     start_round(o, RP_WRITE, doc, epoch, seq);
     o->res.tag = tag;
     o->res.gen = gen;
@@ -391,126 +376,12 @@ bool replica_obj_idle(const replica_obj_t *o)
     return o->phase == RP_IDLE && !o->read_wanted && !o->wait_doc;
 }
 
-/* ---- the controller's state ---- */
-
-/* A write of the controller's state takes the lease's term when it starts. */
-static bool control_prepare(uint64_t *epoch, uint64_t *seq)
+bool replica_obj_is(const replica_obj_t *o, const cfg_cluster_t *k, const char *key)
 {
-    if (!lease_leading())   /* the term ended while it waited: a follower never writes */
+    if (!o || strcmp(o->key, key) != 0 || strcmp(o->id, k->instance_id) != 0 || o->n != k->n_tables)
         return false;
-    uint64_t e = lease_epoch();
-    if (e != rp.seq_epoch) {
-        rp.seq_epoch = e;
-        rp.seq = 0;
-    }
-    *epoch = e;
-    *seq = ++rp.seq;
-    return true;
-}
-
-/* During a rename (cluster.former_name) a read that finds no state under
- * the name reads the former name's: the first renamed leader goes on from
- * the last old-name leader's knowledge.  Its writes go under the name only,
- * so the next read finds them there. */
-static void control_note(void *ctx, replica_note_t what, const replica_result_t *r)
-{
-    if (!ctx && what == REPLICA_NOTE_READ && r->ok && !r->found && rp.former) {
-        log_msg(LOG_NOTICE, "msg=\"replicated controller state: none under the name; reading the former name's\" "
-                "key=\"%s\"", rp.former->key);
-        replica_obj_get(rp.former);
-        return;
-    }
-    if (rp.notify)
-        rp.notify(what, r);
-}
-
-int replica_write(const char *doc, uint64_t tag, uint64_t gen)
-{
-    if (!rp.on || !lease_leading())
-        return -1;
-    return replica_obj_put(rp.obj, doc, 0, 0, tag, gen);
-}
-
-void replica_drop(void)
-{
-    if (rp.obj) {
-        free(rp.obj->wait_doc);
-        rp.obj->wait_doc = NULL;
-    }
-}
-
-int replica_read(void)
-{
-    if (!rp.on)
-        return -1;
-    replica_obj_get(rp.obj);
-    return 0;
-}
-
-/* ---- the module ---- */
-
-int replica_init(const cfg_t *cfg, replica_notify_fn notify)
-{
-    replica_fini();
-    rp.notify = notify;
-    const cfg_cluster_t *k = &cfg->cluster;
-    if (!k->enabled)
-        return 0;
-    char key[300];
-    snprintf(key, sizeof(key), "%s#control", k->name);
-    rp.obj = replica_obj_new(k, key, k->renew_ms * 3 / 4, control_note, NULL);
-    if (!rp.obj)
-        return -1;
-    rp.obj->prepare = control_prepare;
-    if (k->former_name) {
-        snprintf(key, sizeof(key), "%s#control", k->former_name);
-        rp.former = replica_obj_new(k, key, k->renew_ms * 3 / 4, control_note, &rp);   /* ctx: the former's */
-        if (!rp.former) {
-            replica_fini();
-            return -1;
-        }
-    }
-    rp.on = true;
-    return 0;
-}
-
-static bool same_tables(const cfg_cluster_t *k)
-{
-    char key[sizeof(rp.obj->key)];
-    snprintf(key, sizeof(key), "%s#control", k->name);
-    if (!k->enabled || k->n_tables != rp.obj->n || strcmp(key, rp.obj->key) != 0
-        || strcmp(k->instance_id, rp.obj->id) != 0 || !k->former_name != !rp.former)
-        return false;
-    snprintf(key, sizeof(key), "%s#control", k->former_name ? k->former_name : "");
-    if (rp.former && strcmp(key, rp.former->key) != 0)
-        return false;
-    for (size_t i = 0; i < rp.obj->n; i++)
-        if (strcmp(k->tables[i].region, rp.obj->tabs[i].region) != 0
-            || strcmp(k->tables[i].table, rp.obj->tabs[i].table) != 0)
+    for (size_t i = 0; i < o->n; i++)
+        if (!replica_obj_has_table(o, i, k->tables[i].region, k->tables[i].table))
             return false;
     return true;
-}
-
-void replica_configure(const cfg_t *cfg)
-{
-    if (rp.on && same_tables(&cfg->cluster)) {
-        rp.obj->deadline_ms = cfg->cluster.renew_ms * 3 / 4;
-        if (rp.former)
-            rp.former->deadline_ms = rp.obj->deadline_ms;
-        return;
-    }
-    bool reread = rp.obj && (rp.obj->read_wanted || rp.obj->phase == RP_READ
-                             || (rp.former && (rp.former->read_wanted || rp.former->phase == RP_READ)));
-    replica_notify_fn n = rp.notify;
-    if (replica_init(cfg, n) == -1)
-        log_msg(LOG_ERR, "msg=\"replicated controller state: out of memory at reload: off\"");
-    if (reread)
-        replica_read();
-}
-
-void replica_fini(void)
-{
-    replica_obj_free(rp.obj);
-    replica_obj_free(rp.former);
-    memset(&rp, 0, sizeof(rp));
 }

@@ -14,6 +14,12 @@
  * item with the highest (epoch, seq) among the answers, valid only when a
  * majority answered: a majority read overlaps every majority write.
  *
+ * During a rename (cluster.former_name) the same item is also kept under
+ * "<former_name>#control": every read reads both keys (the higher (epoch,
+ * seq) wins) and every write puts the same (epoch, seq, doc) under both,
+ * counting only when both reached a majority, so that an instance of either
+ * name that leads next finds the newest state (replica_ctl.c).
+ *
  * Only the leader writes, and only inside its term's send window
  * (lease_leading(), lease_send_until_ms()); the epoch and seq come from the
  * lease at each write.  No retry by the AWS client (a write handed over is
@@ -74,6 +80,14 @@ void replica_drop(void);
 /* Read every table (once what is under way ended).  0, or -1 when off. */
 int replica_read(void);
 
+/* Fold one key's round result r into acc, the merged result of a round over
+ * several keys (first: r is the first key's).  ok only when every key's was;
+ * answered and accepted the lowest, refused the highest; a read's (epoch,
+ * seq) the highest found, *doc (owned by the caller, freed when replaced) a
+ * copy of that item's doc (NULL when it has none); each key's error kept,
+ * prefixed by key.  0, or -1 out of memory (then acc is not ok). */
+int replica_merge(replica_result_t *acc, char **doc, bool first, const char *key, const replica_result_t *r);
+
 /* ---- the same machinery for any one item key (the observers' views,
  * cluster/views.h): no lease check, the caller names (epoch, seq) ---- */
 typedef struct replica_obj replica_obj_t;
@@ -98,5 +112,7 @@ bool replica_obj_has_table(const replica_obj_t *o, size_t i, const char *region,
 void replica_obj_set_deadline(replica_obj_t *o, uint32_t ms);
 /* Nothing under way or waiting. */
 bool replica_obj_idle(const replica_obj_t *o);
+/* Whether o is item key on the lease tables of k, as k->instance_id. */
+bool replica_obj_is(const replica_obj_t *o, const cfg_cluster_t *k, const char *key);
 
 #endif
