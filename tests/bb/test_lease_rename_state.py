@@ -134,11 +134,13 @@ def test_renamed_leader_dies_old_name_follower_leads():
         eventually(lambda: frozen(lead), WAIT_S, f"{lead.iid} (old name) is frozen with the renamed leader's note")
         check(wait_for(lambda: [b for b in c.batches()[n_bat:] if b["key"] == lead.key], 15,
                        f"{lead.iid}'s guard bump"), f"{lead.iid} bumped the guard")
-        check_eq(peer_weights(c), {X: OP_WEIGHT, Y: 100, Z: 100}, "the Route 53 peer: nothing applied while frozen")
+        check_eq(peer_weights(c), {X: OP_WEIGHT, Y: 100, Z: 100}, "the Route 53 peer: no change yet")
         wait_for(lambda: ctl(lead, "unfreeze")[0] == 0, WAIT_S, f"regionctl unfreeze on {lead.iid}")
         eventually(lambda: peer_weights(c) == {X: 100, Y: 0, Z: 100}, WAIT_S,
                    f"the Route 53 peer: {X} restored to 100 (the release holds) and {Y} drained (the override "
                    f"kept) by {lead.iid}", show=lambda _: peer_weights(c))
+        print(f"info {lead.iid}'s flags (drifted, live): {flags(lead)}; the peer's weights: {peer_weights(c)}",
+              flush=True)
         late = c.batches()[n_bat:]
         check(all(b["key"] == lead.key for b in late),
               f"every batch since the kill is {lead.iid}'s ({[b['key'] for b in late]})")
