@@ -42,6 +42,8 @@ struct replica_obj {
     replica_result_t res;         /* the round's, as the answers come */
     char *best_doc;               /* a read's: the doc of the highest item so far */
     bool read_wanted;
+    bool keep;                    /* hand every table's item to the READ note */
+    cJSON *items[CFG_MAX_LEASE_TABLES];   /* a read's items, when kept */
     char *wait_doc;               /* the document waiting for the next write */
     uint64_t wait_tag, wait_gen, wait_epoch, wait_seq;
 };
@@ -62,17 +64,30 @@ static void note_error(const rp_tab_t *t, const char *what)
                  t->table, what);
 }
 
+static void free_items(replica_obj_t *o)
+{
+    for (size_t i = 0; i < CFG_MAX_LEASE_TABLES; i++) {
+        cJSON_Delete(o->items[i]);
+        o->items[i] = NULL;
+    }
+}
+
 /* The round's last answer: report, then start whatever waits. */
 static void round_done(replica_obj_t *o)
 {
     rp_phase_t p = o->phase;
     replica_result_t r = o->res;
     char *doc = o->best_doc;
+    cJSON *items[CFG_MAX_LEASE_TABLES];   /* taken out: the note may start the next round */
+    memcpy(items, o->items, sizeof(items));
+    memset(o->items, 0, sizeof(o->items));
     o->best_doc = NULL;
     o->phase = RP_IDLE;
     if (p == RP_READ) {
         r.ok = r.answered >= majority(o);
         r.doc = doc;
+        for (size_t i = 0; i < o->n; i++)
+            r.items[i] = items[i];
     } else {
         r.ok = r.accepted >= majority(o);
     }
@@ -85,6 +100,8 @@ static void round_done(replica_obj_t *o)
     if (o->notify)
         o->notify(o->ctx, p == RP_READ ? REPLICA_NOTE_READ : REPLICA_NOTE_WRITTEN, &r);
     free(doc);
+    for (size_t i = 0; i < CFG_MAX_LEASE_TABLES; i++)
+        cJSON_Delete(items[i]);
     if (o->phase == RP_IDLE)
         next(o);
 }
@@ -121,6 +138,13 @@ static void read_one(rp_tab_t *t, const cJSON *resp)
     replica_obj_t *o = t->o;
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(resp, "Item");
     o->res.answered++;
+    if (o->keep) {
+        size_t i = (size_t)(t - o->tabs);
+        o->items[i] = it ? cJSON_Duplicate(it, 1) : NULL;
+        o->res.item_answered[i] = !it || o->items[i];
+        if (it && !o->items[i])
+            note_error(t, "out of memory");
+    }
     if (!cJSON_IsObject(it))
         return;
     uint64_t e = UINT64_MAX, s = UINT64_MAX;
@@ -162,6 +186,7 @@ static void on_write(void *arg, int ok, int unknown, const cJSON *resp, const ch
     } else if (error && strstr(error, "ConditionalCheckFailed")) {
         t->o->res.answered++;
         t->o->res.refused++;
+        t->o->res.refused_mask |= 1u << (unsigned)(t - t->o->tabs);
         note_error(t, "holds a newer state (a higher epoch, or seq of this epoch): not replaced");
     } else {
         note_error(t, error ? error : unknown ? "outcome unknown" : "failed");
@@ -298,6 +323,7 @@ static void obj_cancel(replica_obj_t *o)
     o->in_flight = 0;
     free(o->best_doc);
     o->best_doc = NULL;
+    free_items(o);
 }
 
 replica_obj_t *replica_obj_new(const cfg_cluster_t *k, const char *key, uint32_t deadline_ms, replica_obj_fn notify,
@@ -369,6 +395,11 @@ bool replica_obj_has_table(const replica_obj_t *o, size_t i, const char *region,
 void replica_obj_set_deadline(replica_obj_t *o, uint32_t ms)
 {
     o->deadline_ms = ms;
+}
+
+void replica_obj_keep_items(replica_obj_t *o)
+{
+    o->keep = true;
 }
 
 bool replica_obj_idle(const replica_obj_t *o)

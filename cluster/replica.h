@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "config/cfg.h"
 
 #define REPLICA_DOC_MAX (300u * 1024u)   /* well under DynamoDB's 400 KB item limit */
@@ -56,6 +58,11 @@ typedef struct {
     uint64_t epoch, seq;    /* READ: the highest (epoch, seq) found; WRITTEN: ours */
     const char *doc;        /* READ: that item's doc (valid during the call; NULL when it has none) */
     char error[512];        /* why not ok; READ: also an item that is not ours to read */
+    uint32_t refused_mask;  /* WRITTEN: bit i: table i refused (holds a newer or unreadable item) */
+    /* READ of an object that keeps its items (replica_obj_keep_items): table
+     * i answered, and its Item as it came (NULL: none); valid during the call */
+    bool item_answered[CFG_MAX_LEASE_TABLES];
+    const cJSON *items[CFG_MAX_LEASE_TABLES];
 } replica_result_t;
 
 typedef void (*replica_notify_fn)(replica_note_t what, const replica_result_t *r);
@@ -110,6 +117,9 @@ void replica_obj_get(replica_obj_t *o);
 size_t replica_obj_tables(const replica_obj_t *o);
 bool replica_obj_has_table(const replica_obj_t *o, size_t i, const char *region, const char *table);
 void replica_obj_set_deadline(replica_obj_t *o, uint32_t ms);
+/* Hand every table's item to the READ note as it came (the views pick
+ * from them themselves: cluster/view_pick.h). */
+void replica_obj_keep_items(replica_obj_t *o);
 /* Nothing under way or waiting. */
 bool replica_obj_idle(const replica_obj_t *o);
 /* Whether o is item key on the lease tables of k, as k->instance_id. */

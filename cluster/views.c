@@ -60,80 +60,180 @@ bool vw_fresh(const vw_obs_t *o, uint64_t now)
     return o->have && vw_age(o, now) <= vw.silent_ms;
 }
 
-/* ---- the alarm: items refused ---- */
+uint64_t views_drill_agreed(size_t i, const char *region)
+{
+    if (!vw.on || i >= vw.n)
+        return 0;
+    const vw_obs_t *o = &vw.obs[i];
+    return view_pick_drill_agreed(o->n_tdrills, (const view_drill_t (*)[VIEW_MAX_DRILLS])o->tdrills, vw.n_tables,
+                                  region);
+}
+
+/* ---- the alarm: items refused or ignored ---- */
 
 static void alarm_update(void)
 {
-    char sum[1024] = "";
+    char sum[1400] = "";
     size_t off = 0, bad = 0;
     for (size_t i = 0; i < vw.n; i++) {
         const vw_obs_t *o = &vw.obs[i];
-        if (!o->refused[0])
-            continue;
-        bad++;
-        if (off + 16 < sizeof(sum))
-            off += (size_t)snprintf(sum + off, sizeof(sum) - off, "%s%s#view#%s: %s", off ? "; " : "", vw.name,
-                                    o->id, o->refused);
+        if (o->refused[0] && off + 16 < sizeof(sum))
+            off += (size_t)snprintf(sum + off, sizeof(sum) - off, "%srefused (ignored, last good view kept): "
+                                    "%s#view#%s: %s", off ? "; " : "", vw.name, o->id, o->refused);
+        if (o->ignored[0] && off + 16 < sizeof(sum))
+            off += (size_t)snprintf(sum + off, sizeof(sum) - off, "%signored in %zu table(s) (the others' "
+                                    "read): %s#view#%s: %s", off ? "; " : "", o->n_ignored, vw.name, o->id,
+                                    o->ignored);
+        bad += o->refused[0] || o->ignored[0];
     }
     alarm_key_t k = alarm_key(ALARM_CLUSTER_VIEW);
     if (!bad) {
         alarm_resolve(k.s, "every observer's view item reads as valid");
         return;
     }
-    char full[1200];
-    snprintf(full, sizeof(full), "observer view item refused (ignored, last good view kept): %s", sum);
+    char full[1500];
+    snprintf(full, sizeof(full), "observer view item: %s", sum);
     alarm_raise(k.s, "warning", full, NULL);
 }
 
 /* ---- reading ---- */
 
-static void took_read(vw_obs_t *o, const replica_result_t *r)
+/* Every table's item of the read r (view_pick.h). */
+static void parse_items(const replica_result_t *r, view_item_t *items, view_pick_t *p)
 {
-    if (!r->ok) {
-        snprintf(o->read_error, sizeof(o->read_error), "%s", r->error);
-        snprintf(vw.tables_error, sizeof(vw.tables_error), "%s", r->error);
+    for (size_t i = 0; i < vw.n_tables; i++) {
+        if (r->item_answered[i])
+            view_item_parse(r->items[i], &items[i]);
+        else
+            memset(&items[i], 0, sizeof(items[i]));
+    }
+    view_pick(items, vw.n_tables, p);
+}
+
+/* The items of o ignored at this read: named in o->ignored, logged when that changes. */
+static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, const char *undecoded)
+{
+    char buf[sizeof(o->ignored)];
+    const char *names[CFG_MAX_LEASE_TABLES];
+    for (size_t i = 0; i < vw.n_tables; i++)
+        names[i] = vw.labels[i];
+    view_pick_bad_str(items, vw.n_tables, names, buf, sizeof(buf));
+    size_t off = strlen(buf);
+    if (undecoded[0] && off + 8 < sizeof(buf))
+        snprintf(buf + off, sizeof(buf) - off, "%s%s", off ? "; " : "", undecoded);
+    o->bad_mask = p->bad_mask;
+    o->n_ignored = p->n_bad + (undecoded[0] ? 1 : 0);
+    if (strcmp(buf, o->ignored) != 0 && buf[0])
+        log_msg(LOG_WARNING, "msg=\"observer view item ignored in some tables (bad; the others read)\" "
+                "item=\"%s#view#%s\" ignored=\"%s\"", vw.name, o->id, buf);
+    snprintf(o->ignored, sizeof(o->ignored), "%s", buf);
+}
+
+/* Decode the valid items, highest first: the first that decodes is taken
+ * (into vw.scratch; *taken its table), each table's drills recorded.  -1
+ * when none decodes (why: the highest's reason). */
+static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, size_t *taken,
+                        char *undecoded, size_t ulen, char *why, size_t wlen)
+{
+    view_t *keep = NULL;
+    undecoded[0] = why[0] = '\0';
+    memset(o->n_tdrills, 0, sizeof(o->n_tdrills));
+    for (size_t j = 0; j < p->n_valid; j++) {
+        size_t t = p->order[j];
+        char w[256];
+        if (view_decode(items[t].doc, o->id, vw.scratch, w, sizeof(w)) == -1) {
+            if (!why[0])
+                snprintf(why, wlen, "%s", w);
+            size_t off = strlen(undecoded);
+            if (off + 8 < ulen)
+                snprintf(undecoded + off, ulen - off, "%s%s: %s", off ? "; " : "", vw.labels[t], w);
+            continue;
+        }
+        o->n_tdrills[t] = vw.scratch->n_drills;
+        memcpy(o->tdrills[t], vw.scratch->drills, sizeof(o->tdrills[t]));
+        if (!keep) {   /* the highest that decodes: keep it aside, decode the rest over the old view */
+            keep = vw.scratch;
+            vw.scratch = o->view;
+            o->view = keep;
+            *taken = t;
+        }
+    }
+    return keep ? 0 : -1;
+}
+
+static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t *items, const view_pick_t *p)
+{
+    if (!p->ok) {
+        const char *e = r->error[0] ? r->error : "no majority of the tables answered with a valid item or none";
+        snprintf(o->read_error, sizeof(o->read_error), "%s", e);
+        snprintf(vw.tables_error, sizeof(vw.tables_error), "%s", e);
         return;
     }
     vw.read_answer_ms = loop_now_ms();
     o->read_error[0] = '\0';
-    if (!r->found) {   /* no item (yet, or deleted): nothing to take, nothing refused */
-        o->refused[0] = '\0';
-        return;
-    }
-    char why[256];
-    if (view_decode(r->doc, o->id, vw.scratch, why, sizeof(why)) == -1) {
-        if (strcmp(o->refused, why) != 0)
+    char why[256], undecoded[400];
+    size_t t = 0;
+    int rc = decode_items(o, items, p, &t, undecoded, sizeof(undecoded), why, sizeof(why));
+    note_ignored(o, items, p, rc == 0 ? undecoded : "");
+    if (rc == -1) {   /* no valid item (nothing refused), or none decodes (the last good view kept) */
+        if (p->n_valid && strcmp(o->refused, why) != 0)
             log_msg(LOG_WARNING, "msg=\"observer view item refused\" item=\"%s#view#%s\" epoch=%" PRIu64
-                    " seq=%" PRIu64 " why=\"%s\"", vw.name, o->id, r->epoch, r->seq, why);
-        snprintf(o->refused, sizeof(o->refused), "%s", why);
+                    " seq=%" PRIu64 " why=\"%s\"", vw.name, o->id, items[p->order[0]].epoch,
+                    items[p->order[0]].seq, why);
+        snprintf(o->refused, sizeof(o->refused), "%s", p->n_valid ? why : "");
         return;
     }
     o->refused[0] = '\0';
-    if (!o->have || r->epoch != o->epoch || r->seq != o->seq)
+    if (!o->have || items[t].epoch != o->epoch || items[t].seq != o->seq)
         o->changed_ms = loop_now_ms();
-    view_t *t = o->view;
-    o->view = vw.scratch;
-    vw.scratch = t;
     o->have = true;
-    o->epoch = r->epoch;
-    o->seq = r->seq;
+    o->epoch = items[t].epoch;
+    o->seq = items[t].seq;
 }
 
 /* ---- writing ---- */
 
 static void publish(bool heartbeat);
 
-static void learnt(const replica_result_t *r)
+/* Tables whose refusal of our writes is expected: a bad item of ours, or
+ * one at the epoch limit (nothing can go above it). */
+static uint32_t stuck_of(const view_item_t *items)
 {
-    if (!r->ok)
-        return;   /* tried again at the next tick */
-    if (r->found && r->epoch >= UINT64_MAX - 1) {
-        log_msg(LOG_ERR, "msg=\"observer view not published: our item's epoch is at its limit\" item=\"%s#view#%s\"",
-                vw.name, vw.self_id);
-        snprintf(vw.write_error, sizeof(vw.write_error), "our item's epoch is at its limit: remove the item");
-        return;
+    uint32_t m = 0;
+    for (size_t i = 0; i < vw.n_tables; i++)
+        if (items[i].answered && (items[i].kind == VIEW_ITEM_BAD
+                                  || (items[i].kind == VIEW_ITEM_VALID && items[i].epoch >= VIEW_PICK_NUM_MAX)))
+            m |= 1u << i;
+    return m;
+}
+
+/* Our own item as read: the tables we cannot write (said when that grows). */
+static void stuck_update(const view_item_t *items)
+{
+    uint32_t m = stuck_of(items);
+    if (m & ~vw.stuck_mask) {
+        char t[700] = "";
+        size_t off = 0;
+        for (size_t i = 0; i < vw.n_tables; i++)
+            if ((m & (1u << i)) && off + 8 < sizeof(t))
+                off += (size_t)snprintf(t + off, sizeof(t) - off, "%s%s", off ? ", " : "", vw.labels[i]);
+        log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours we cannot replace (not a valid "
+                "item, or at the epoch limit); it refuses our writes, the others take them: remove it\" "
+                "item=\"%s#view#%s\" tables=\"%s\"", vw.name, vw.self_id, t);
     }
-    vw.epoch = r->found ? r->epoch + 1 : 1;
+    vw.stuck_mask = m;
+}
+
+static void learnt(const view_item_t *items, const view_pick_t *p)
+{
+    bool at_limit;
+    uint64_t e = view_pick_learn(items, p, &at_limit);
+    if (!e)
+        return;   /* no majority: tried again at the next tick */
+    if (at_limit)
+        log_msg(LOG_ERR, "msg=\"observer view: a table holds an item of ours at the epoch limit; its table "
+                "refuses our writes, the others take them: remove it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
+    vw.epoch = e;
     vw.seq = 0;
     vw.incarnation = true;
     log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64, vw.name, vw.self_id,
@@ -154,7 +254,8 @@ static void written(const replica_result_t *r)
         vw.failed++;
         snprintf(vw.write_error, sizeof(vw.write_error), "%s", r->error);
     }
-    if (r->refused && r->epoch == vw.epoch) {   /* a table holds a newer item of ours: learn again */
+    /* a table that holds a newer item of ours (not one known bad): learn again */
+    if ((r->refused_mask & ~vw.stuck_mask) && r->epoch == vw.epoch) {
         vw.incarnation = false;
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
                 "item=\"%s#view#%s\"", vw.name, vw.self_id);
@@ -168,9 +269,14 @@ static void on_note(void *ctx, replica_note_t what, const replica_result_t *r)
         written(r);
         return;
     }
+    view_item_t items[VIEW_PICK_TABLES];
+    view_pick_t p;
+    parse_items(r, items, &p);
+    if (o->self && p.ok)
+        stuck_update(items);
     if (o->self && !vw.incarnation)
-        learnt(r);
-    took_read(o, r);
+        learnt(items, &p);
+    took_read(o, r, items, &p);
     alarm_update();
     if (on_read)
         on_read();
@@ -283,6 +389,9 @@ static int vw_start(const cfg_t *cfg)
     vw.silent_ms = 3 * q->publish_ms;
     vw.n = q->n_observers;
     vw.start_ms = loop_now_ms();
+    vw.n_tables = k->n_tables < CFG_MAX_LEASE_TABLES ? k->n_tables : CFG_MAX_LEASE_TABLES;
+    for (size_t i = 0; i < vw.n_tables; i++)
+        snprintf(vw.labels[i], sizeof(vw.labels[i]), "%.64s/%.255s", k->tables[i].region, k->tables[i].table);
     vw.write_answer_ms = vw.read_answer_ms = vw.start_ms;
     vw.scratch = malloc(sizeof(view_t));
     if (!vw.scratch)
@@ -299,6 +408,7 @@ static int vw_start(const cfg_t *cfg)
         o->obj = replica_obj_new(k, key, q->publish_ms * 3 / 4, on_note, o);
         if (!o->view || !o->obj)
             return -1;
+        replica_obj_keep_items(o->obj);
     }
     vw.on = true;
     if (arm(&vw.tick, on_tick, vw.publish_ms) == -1 || arm(&vw.poll, on_poll, VW_POLL_MS) == -1)

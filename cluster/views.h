@@ -86,4 +86,11 @@ uint32_t views_k(void);
 uint64_t views_silent_ms(void);
 uint64_t views_started_ms(void);
 
+/* The id of a fail drill on region that observer i's items name in a
+ * majority of the lease tables, agreeing on its id (each table's item that
+ * decodes counts; a table that did not answer, or holds a bad item, does
+ * not), or 0: one item in one table never makes a drill (docs/ha.md
+ * "Drills under the quorum rule", known defect 28). */
+uint64_t views_drill_agreed(size_t i, const char *region);
+
 #endif

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "cluster/replica.h"
+#include "cluster/view_pick.h"
 #include "cluster/views.h"
 
 /* What the feed last said of an observer's freshness (vw_feed). */
@@ -24,6 +25,13 @@ typedef struct {
     uint64_t changed_ms;    /* reader's monotonic ms when the view's (epoch, seq) last changed */
     char refused[300];      /* why the last item read was refused; "" none */
     char read_error[512];   /* the last read's error when it had no majority; "" none */
+    char ignored[600];      /* the tables' items of it ignored at the last read (bad, or a doc that did not
+                             * decode beside one that did), "table: why; ..."; "" none */
+    size_t n_ignored;
+    uint32_t bad_mask;      /* bit i: table i held a bad item of it at the last read */
+    /* the fail drills each table's item names (items that decode), for views_drill_agreed() */
+    size_t n_tdrills[CFG_MAX_LEASE_TABLES];
+    view_drill_t tdrills[CFG_MAX_LEASE_TABLES][VIEW_MAX_DRILLS];
     vw_said_t said;         /* freshness last said on the feed */
     bool said_suspect;      /* suspect last said on the feed */
 } vw_obs_t;
@@ -38,6 +46,10 @@ typedef struct {
     size_t n, self;
     struct event *tick, *poll;
     uint64_t start_ms;
+    size_t n_tables;
+    char labels[CFG_MAX_LEASE_TABLES][330];   /* "region/table" */
+    uint32_t stuck_mask;    /* tables whose refusal of our writes is expected (a bad item, or one at the
+                             * epoch limit): no new incarnation for them */
     bool incarnation;       /* epoch known: writes may go */
     uint64_t epoch, seq;    /* our item's incarnation and last seq queued */
     uint64_t states_sig;    /* the region states last written */

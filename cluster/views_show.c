@@ -49,9 +49,12 @@ static cJSON *obs_json(const vw_obs_t *o, uint64_t now)
               && cJSON_AddNumberToObject(j, "epoch", (double)o->epoch) && cJSON_AddNumberToObject(j, "seq", (double)o->seq)
               && cJSON_AddBoolToObject(j, "suspect", sus)
               && (sus ? cJSON_AddStringToObject(j, "suspect_reason", why) : cJSON_AddNullToObject(j, "suspect_reason"));
-    cJSON *rf = ok ? str_or_null(o->refused) : NULL, *re = rf ? str_or_null(o->read_error) : NULL;
+    cJSON *rf = ok ? str_or_null(o->refused) : NULL, *ig = rf ? str_or_null(o->ignored) : NULL;
+    cJSON *re = ig ? str_or_null(o->read_error) : NULL;
     if (rf)
         cJSON_AddItemToObject(j, "refused", rf);
+    if (ig)
+        cJSON_AddItemToObject(j, "ignored", ig);
     if (re)
         cJSON_AddItemToObject(j, "read_error", re);
     cJSON *rs = re ? cJSON_AddArrayToObject(j, "regions") : NULL;
@@ -177,6 +180,13 @@ void views_metrics(struct evbuffer *b)
     for (size_t i = 0; i < vw.n; i++)
         evbuffer_add_printf(b, "regiond_observer_view_fresh{observer=\"%s\"} %d\n", vw.obs[i].id,
                             vw_fresh(&vw.obs[i], now) ? 1 : 0);
+    evbuffer_add_printf(b, "# HELP regiond_observer_view_items_ignored Lease tables whose item of the observer's "
+                        "view was ignored at the last read (not a valid item, or a doc that did not decode beside "
+                        "one that did; alarm cluster-view names them).\n"
+                        "# TYPE regiond_observer_view_items_ignored gauge\n");
+    for (size_t i = 0; i < vw.n; i++)
+        evbuffer_add_printf(b, "regiond_observer_view_items_ignored{observer=\"%s\"} %zu\n", vw.obs[i].id,
+                            vw.obs[i].n_ignored);
     evbuffer_add_printf(b, "# HELP regiond_observer_view_age_seconds Time since the observer's view last changed, "
                         "on this instance's monotonic clock (absent: never seen).\n"
                         "# TYPE regiond_observer_view_age_seconds gauge\n");

@@ -1,0 +1,146 @@
+/* view_pick — the items a reader takes (view_pick.h). */
+#include "cluster/view_pick.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* attr's "N" as a whole number up to VIEW_PICK_NUM_MAX; false with why. */
+static bool whole(const cJSON *item, const char *name, uint64_t *out, char *why, size_t len)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, name);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(a, "N");
+    if (!a) {
+        snprintf(why, len, "no %s", name);
+        return false;
+    }
+    if (!cJSON_IsObject(a) || !cJSON_IsString(v) || !v->valuestring) {
+        snprintf(why, len, "%s is not a number", name);
+        return false;
+    }
+    const char *s = v->valuestring;
+    size_t n = strlen(s);
+    if (n == 0 || n > 16 || strspn(s, "0123456789") != n) {
+        snprintf(why, len, "%s is not a whole number up to 2^53", name);
+        return false;
+    }
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++)
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    if (x > VIEW_PICK_NUM_MAX) {
+        snprintf(why, len, "%s is above 2^53", name);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+void view_item_parse(const cJSON *item, view_item_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->answered = true;
+    if (!item)
+        return;
+    out->kind = VIEW_ITEM_BAD;
+    if (!cJSON_IsObject(item)) {
+        snprintf(out->why, sizeof(out->why), "the item is not an object");
+        return;
+    }
+    if (!whole(item, "epoch", &out->epoch, out->why, sizeof(out->why))
+        || !whole(item, "seq", &out->seq, out->why, sizeof(out->why)))
+        return;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "doc"), "S");
+    if (!cJSON_IsString(d) || !d->valuestring) {
+        snprintf(out->why, sizeof(out->why), "doc is not a string");
+        return;
+    }
+    out->doc = d->valuestring;
+    out->kind = VIEW_ITEM_VALID;
+}
+
+static bool higher(const view_item_t *a, const view_item_t *b)
+{
+    return a->epoch > b->epoch || (a->epoch == b->epoch && a->seq > b->seq);
+}
+
+void view_pick(const view_item_t *items, size_t n, view_pick_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    n = n < VIEW_PICK_TABLES ? n : VIEW_PICK_TABLES;
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        const view_item_t *it = &items[i];
+        if (!it->answered)
+            continue;
+        if (it->kind == VIEW_ITEM_BAD) {
+            out->n_bad++;
+            out->bad_mask |= 1u << i;
+            continue;
+        }
+        good++;
+        if (it->kind != VIEW_ITEM_VALID)
+            continue;
+        size_t j = out->n_valid++;   /* insertion: highest first, ties by table order */
+        while (j > 0 && higher(it, &items[out->order[j - 1]])) {
+            out->order[j] = out->order[j - 1];
+            j--;
+        }
+        out->order[j] = i;
+    }
+    out->ok = n > 0 && good >= n / 2 + 1;
+}
+
+uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, bool *at_limit)
+{
+    *at_limit = false;
+    if (!p->ok)
+        return 0;
+    for (size_t j = 0; j < p->n_valid; j++) {
+        uint64_t e = items[p->order[j]].epoch;
+        if (e >= VIEW_PICK_NUM_MAX) {
+            *at_limit = true;
+            continue;
+        }
+        return e + 1;
+    }
+    return 1;
+}
+
+void view_pick_bad_str(const view_item_t *items, size_t n, const char *const *names, char *buf, size_t len)
+{
+    size_t off = 0;
+    if (len)
+        buf[0] = '\0';
+    for (size_t i = 0; i < n && i < VIEW_PICK_TABLES; i++) {
+        if (!items[i].answered || items[i].kind != VIEW_ITEM_BAD || off + 8 >= len)
+            continue;
+        int w = snprintf(buf + off, len - off, "%s%s: %s", off ? "; " : "", names[i], items[i].why);
+        off = w < 0 ? off : (size_t)w + off >= len ? len - 1 : off + (size_t)w;
+    }
+}
+
+static bool names(const view_drill_t *ds, size_t n, uint64_t id, const char *region)
+{
+    for (size_t e = 0; e < n && e < VIEW_MAX_DRILLS; e++)
+        if (ds[e].id == id && strcmp(ds[e].region, region) == 0)
+            return true;
+    return false;
+}
+
+uint64_t view_pick_drill_agreed(const size_t *n_tdrills, const view_drill_t (*tdrills)[VIEW_MAX_DRILLS],
+                                size_t n_tables, const char *region)
+{
+    n_tables = n_tables < VIEW_PICK_TABLES ? n_tables : VIEW_PICK_TABLES;
+    size_t need = n_tables / 2 + 1;
+    for (size_t t = 0; t < n_tables; t++)
+        for (size_t d = 0; d < n_tdrills[t] && d < VIEW_MAX_DRILLS; d++) {
+            const view_drill_t *x = &tdrills[t][d];
+            if (strcmp(x->region, region) != 0)
+                continue;
+            size_t agree = 0;
+            for (size_t u = 0; u < n_tables; u++)
+                agree += names(tdrills[u], n_tdrills[u], x->id, region);
+            if (agree >= need)
+                return x->id;
+        }
+    return 0;
+}

@@ -1,0 +1,153 @@
+"""One bad or forged item in one lease table (docs/ha.md known defects 26 and 28): three instances,
+each an observer (quorum_kit: k 2 of 3, the strict Route 53 peer, every region truly up).  A second
+actor, the test itself, writes into ONE table (us-east-1's) with the aws CLI:
+  (a) defect 26: a malformed view item of a follower (its epoch a string, not a number).  For 5 s
+      (more than silent_after_ms, the time after which "cannot reach the coordination tables" would
+      make it suspect) the follower keeps writing its view in the two other tables (its seq there
+      grows), is not suspect (its own status, alarm observer-suspect), and every reader still counts
+      it (fresh, in the quorum's usable views); the leader names the bad item (alarm cluster-view,
+      status observers.views[].ignored, the log line, metric regiond_observer_view_items_ignored).
+      The item deleted, the alarm resolves.
+  (b) defect 28: a forged view item of the lease holder naming a fail drill on r2, at the epoch limit
+      (2^53: valid, the highest in that table, and nothing the holder can go above), kept fresh by the
+      forger: both followers read it as the holder's view (their status shows its drill), yet for 6 s
+      no region is drained at the Route 53 peer (weights and change log read from the peer) and no
+      follower's item marks r2 down: the drill is named in one table only, not a majority.
+Without fix 26 the follower stops writing, goes silent for every reader and marks itself suspect;
+without fix 28 (the holder's picked view's drills taken as they are) both followers mark r2 down and
+r2 is drained."""
+import json
+import threading
+import time
+
+from harness import check, check_eq, run_tests, wait_for
+from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS, TABLE, leaders
+from observer_kit import sdk, view_items_fast, views
+from quorum_kit import SILENT_MS, Cluster, alarms, hold, quorum, ready
+
+BAD_TABLE = LEASE_REGIONS[0]          # the one table the second actor writes
+GOOD_TABLES = LEASE_REGIONS[1:]
+HOLD_S = SILENT_MS / 1000 + 2         # past the 3 publishes after which a silent writer is called suspect
+LIMIT = 9007199254740992              # 2^53 (cluster/view_pick.h VIEW_PICK_NUM_MAX)
+FORGED_DRILL = 4242
+
+C = None
+
+
+def put_cli(item):
+    C.ddb.aws(BAD_TABLE, "put-item", "--table-name", TABLE, "--item", json.dumps(item))
+
+
+def seqs(iid):
+    return {r: int((view_items_fast(C.ddb, r).get(iid) or {}).get("seq") or 0) for r in GOOD_TABLES}
+
+
+def metric(d, name, iid):
+    code, body = d.get("/metrics")
+    want = f'{name}{{observer="{iid}"}} '
+    for ln in (body.decode() if isinstance(body, bytes) else body).splitlines():
+        if ln.startswith(want):
+            return float(ln[len(want):])
+    return None
+
+
+def malformed_item(lead, f):
+    """(a): a follower's item in one table with an epoch that is not a number."""
+    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"S": "not-a-number"}, "seq": {"N": "1"},
+             "doc": {"S": "{}"}})
+    s0 = seqs(f.iid)
+
+    def counted():
+        for d in C.ds:
+            q, v = quorum(d), views(d).get(f.iid, {})
+            if not q or f.iid not in q["usable"] or not v.get("fresh") or v.get("suspect"):
+                return False
+        return "observer-suspect" not in alarms(f)
+    bad = hold(counted, HOLD_S, interval=0.5)
+    if bad is not None:
+        print(f"     views of {f.iid}: {[views(d).get(f.iid) for d in C.ds]}; its alarms {list(alarms(f))}")
+    check(bad is None, f"for {HOLD_S} s every reader counts {f.iid} (fresh, usable, not suspect), and it does not "
+                       f"call itself suspect")
+    s1 = seqs(f.iid)
+    check(all(s1[r] >= s0[r] + 3 for r in GOOD_TABLES),
+          f"{f.iid} kept writing its view in the other tables (seq {s0} -> {s1})")
+    named = wait_for(lambda: (lambda a: a if a and f.iid in a["summary"] and BAD_TABLE in a["summary"]
+                              and "epoch is not a number" in a["summary"] else None)(
+        alarms(lead).get("cluster-view")), 10, "the leader names the bad item in alarm cluster-view")
+    print(f"     alarm: {named['summary']}")
+    ign = views(lead).get(f.iid, {}).get("ignored") or ""
+    check(BAD_TABLE in ign and "epoch is not a number" in ign, f"the leader's status names it ({ign!r})")
+    check_eq(metric(lead, "regiond_observer_view_items_ignored", f.iid), 1.0, "the leader's metric counts it")
+    check("observer view item ignored" in lead.read_log() and f.iid in lead.read_log(), "the leader logs it")
+    check("we cannot replace" in f.read_log(), f"{f.iid} logs the item of its own it cannot replace")
+    C.ddb.aws(BAD_TABLE, "delete-item", "--table-name", TABLE,
+              "--key", json.dumps({"name": {"S": f"{CLUSTER}#view#{f.iid}"}}))
+    wait_for(lambda: "cluster-view" not in alarms(lead), 10, "the item deleted: alarm cluster-view resolves")
+
+
+def forged_holder(lead, fs):
+    """(b): a forged item of the holder naming a fail drill, in one table, kept fresh."""
+    real = view_items_fast(C.ddb, GOOD_TABLES[0])[lead.iid]["doc"]
+    doc = dict(real, drills=[{"id": FORGED_DRILL, "region": "r2"}])
+    n0 = len(C.r53.changes())
+    put_cli({"name": {"S": f"{CLUSTER}#view#{lead.iid}"}, "epoch": {"N": str(LIMIT)}, "seq": {"N": "1"},
+             "doc": {"S": json.dumps(doc)}, "owner": {"S": lead.iid}})
+    stop, op = threading.Event(), sdk(C.ddb)[BAD_TABLE]
+
+    def refresh():   # the forger keeps its item fresh: a new seq every 0.5 s
+        s = 1
+        while not stop.wait(0.5):
+            s += 1
+            op.put_item(TableName=TABLE, Item={"name": {"S": f"{CLUSTER}#view#{lead.iid}"},
+                                               "epoch": {"N": str(LIMIT)}, "seq": {"N": str(s)},
+                                               "doc": {"S": json.dumps(doc)}, "owner": {"S": lead.iid}})
+    t = threading.Thread(target=refresh, daemon=True)
+    t.start()
+    try:
+        def read_forged():
+            return all({"id": FORGED_DRILL, "region": "r2"} in (views(f).get(lead.iid) or {}).get("drills", [])
+                       for f in fs)
+        wait_for(read_forged, 10, "both followers read the forged item as the holder's view (its drill shown)")
+
+        def undrained():
+            if C.weights().get("r2") != 100 or C.drained_at("r2", n0) is not None:
+                return False
+            for r in LEASE_REGIONS:
+                its = view_items_fast(C.ddb, r)
+                for f in fs:
+                    r2 = next((x for x in ((its.get(f.iid) or {}).get("doc") or {}).get("regions", [])
+                               if x["region"] == "r2"), {})
+                    if r2.get("state") == "down" or "drill" in r2.get("reason", ""):
+                        return False
+            return True
+        bad = hold(undrained, 6.0, interval=0.2)
+        check(bad is None, f"for 6 s r2 is not drained at the Route 53 peer and no follower marks it "
+                           f"(weights {C.weights()}, changes since {len(C.r53.changes()) - n0})")
+        check(read_forged(), "the followers still read the forged item at the end")
+        check("we cannot replace" in lead.read_log(), "the holder logs a table's item of its own it cannot replace")
+    finally:
+        stop.set()
+        t.join(5)
+    C.ddb.aws(BAD_TABLE, "delete-item", "--table-name", TABLE,
+              "--key", json.dumps({"name": {"S": f"{CLUSTER}#view#{lead.iid}"}}))
+
+
+def test_bad_items():
+    global C
+    C = Cluster(k=2)
+    try:
+        lead = ready(C)
+        fs = [d for d in C.ds if d is not lead]
+        t0 = time.monotonic()
+        malformed_item(lead, fs[0])
+        forged_holder(lead, fs)
+        check_eq(len(leaders(C.ds)), 1, "one leader throughout")
+        print(f"     both phases took {time.monotonic() - t0:.1f} s")
+        for d in C.ds:
+            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    finally:
+        C.stop()
+
+
+if __name__ == "__main__":
+    run_tests([test_bad_items])
