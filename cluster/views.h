@@ -5,10 +5,13 @@
  * Each observer writes one item "<cluster.name>#view#<instance id>" to the
  * lease tables through the replica machinery (cluster/replica.h: a
  * conditional PutItem on every table, counted when a majority took it; reads
- * are ConsistentRead GetItems, valid when a majority answered, the highest
- * (epoch, seq) taken).  epoch is this run's incarnation: one above the
- * highest found for our item at start (read again whenever a table refuses
- * a write as older); seq grows with each write.  A write goes out when a
+ * are ConsistentRead GetItems, each table's item judged by
+ * cluster/view_pick.h: bad items ignored and named, valid when a majority
+ * answered with a valid item or none, the highest valid (epoch, seq) whose
+ * doc decodes taken).  epoch is this run's incarnation: one above the
+ * highest valid one found for our item at start (read again whenever a
+ * table refuses a write as older, unless that table holds an item of ours
+ * we cannot replace); seq grows with each write.  A write goes out when a
  * region's state changes (checked every 250 ms) and every publish_ms as a
  * heartbeat, leader or not.  Every publish_ms each observer's item is read;
  * a view is taken only when its document decodes (cluster/view_doc.h), and
