@@ -43,6 +43,7 @@ static void print_heads(const cJSON *vs)
         snprintf(es, sizeof(es), "%.0f/%.0f", num(v, "epoch", 0), num(v, "seq", 0));
         const cJSON *rf = cJSON_GetObjectItemCaseSensitive(v, "refused");
         const cJSON *re = cJSON_GetObjectItemCaseSensitive(v, "read_error");
+        const cJSON *ig = cJSON_GetObjectItemCaseSensitive(v, "ignored");
         char id[80];
         snprintf(id, sizeof(id), "%s%s", ctl_str(v, "observer"),
                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "self")) ? " (self)" : "");
@@ -50,9 +51,10 @@ static void print_heads(const cJSON *vs)
         char sus[400] = "";
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "suspect")))
             snprintf(sus, sizeof(sus), "SUSPECT: %s ", cJSON_IsString(sr) ? sr->valuestring : "(no reason given)");
-        printf("%-20s %-10s %-8s %-12s %s%s%s%s%s\n", id, fresh ? "fresh" : seen ? "SILENT" : "never seen", age,
+        printf("%-20s %-10s %-8s %-12s %s%s%s%s%s%s%s\n", id, fresh ? "fresh" : seen ? "SILENT" : "never seen", age,
                seen ? es : "-", sus,
                cJSON_IsString(rf) ? "item refused: " : "", cJSON_IsString(rf) ? rf->valuestring : "",
+               cJSON_IsString(ig) ? " item ignored in: " : "", cJSON_IsString(ig) ? ig->valuestring : "",
                cJSON_IsString(re) ? " read failed: " : "", cJSON_IsString(re) ? re->valuestring : "");
     }
 }

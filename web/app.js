@@ -124,6 +124,7 @@
       if (st === 'silent') note('silent', 'no change for ' + dur(v.age_ms / 1000) + ' (silent after ' + dur(o.silent_after_ms / 1000) + ')');
       if (st === 'never') note('never seen', '');
       if (v.refused) note('item refused', v.refused, 'bad');
+      if (v.ignored) note('item ignored in some tables', v.ignored, 'bad');
       if (v.read_error) note('read failed', v.read_error, 'bad');
     }
     for (const name of names) {

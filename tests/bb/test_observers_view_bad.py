@@ -6,7 +6,8 @@ actor, the test itself, writes into ONE table (us-east-1's) with the aws CLI:
       make it suspect) the follower keeps writing its view in the two other tables (its seq there
       grows), is not suspect (its own status, alarm observer-suspect), and every reader still counts
       it (fresh, in the quorum's usable views); the leader names the bad item (alarm cluster-view,
-      status observers.views[].ignored, the log line, metric regiond_observer_view_items_ignored).
+      status observers.views[].ignored, regionctl, the log line, metric
+      regiond_observer_view_items_ignored).
       The item deleted, the alarm resolves.
   (b) defect 28: a forged view item of the lease holder naming a fail drill on r2, at the epoch limit
       (2^53: valid, the highest in that table, and nothing the holder can go above), kept fresh by the
@@ -17,10 +18,11 @@ Without fix 26 the follower stops writing, goes silent for every reader and mark
 without fix 28 (the holder's picked view's drills taken as they are) both followers mark r2 down and
 r2 is drained."""
 import json
+import subprocess
 import threading
 import time
 
-from harness import check, check_eq, run_tests, wait_for
+from harness import REGIONCTL, check, check_eq, run_tests, wait_for
 from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS, TABLE, leaders
 from observer_kit import sdk, view_items_fast, views
 from quorum_kit import SILENT_MS, Cluster, alarms, hold, quorum, ready
@@ -78,6 +80,10 @@ def malformed_item(lead, f):
     ign = views(lead).get(f.iid, {}).get("ignored") or ""
     check(BAD_TABLE in ign and "epoch is not a number" in ign, f"the leader's status names it ({ign!r})")
     check_eq(metric(lead, "regiond_observer_view_items_ignored", f.iid), 1.0, "the leader's metric counts it")
+    out = subprocess.run([REGIONCTL, "--api", lead.base, "status", "--observers"], capture_output=True, text=True,
+                         timeout=15).stdout
+    row = next((ln for ln in out.splitlines() if ln.startswith(f"{f.iid} ")), "")
+    check(f"item ignored in: {BAD_TABLE}/" in row, f"regionctl status --observers names it ({row!r})")
     check("observer view item ignored" in lead.read_log() and f.iid in lead.read_log(), "the leader logs it")
     check("we cannot replace" in f.read_log(), f"{f.iid} logs the item of its own it cannot replace")
     C.ddb.aws(BAD_TABLE, "delete-item", "--table-name", TABLE,
