@@ -16,13 +16,22 @@ rule: one instance's probes decide.  Partitions are nftables rules in the leader
      lease_ms - margin_ms.  r2 fails (nft drop in its namespace) so that the leader would want its
      drain about a second after that bound (timed from case a's fault-to-drain latency).  Judged on
      the Route 53 peer's request log (its CLOCK_MONOTONIC, the test's clock) and change log: no
-     request of the old leader after bound + SLACK_S, every batch it landed carries its epoch; the
-     leader says "not leading" by then.  Another instance leads, bumps the guard higher and its
-     first decision (r2 drained) lands; the cut-off instance raises cluster-lease, names not itself.
+     request of the old leader after bound + SLACK_S, every batch it landed carries its epoch; no
+     status call of it started after the bound (+ STEP_EPS_S) says leading.  Another instance leads,
+     bumps the guard higher and its first decision (r2 drained) lands; the cut-off instance raises
+     cluster-lease and names not itself.
   c. Healed: the old leader stays a follower naming the new one, the new leader takes all three
      items, r2 is restored.  Throughout b and c: at most one leader at every sample, one owner per
      epoch in every sample of the DynamoDB peer's items, and at the Route 53 peer each epoch's batches
      signed by one key, epochs never going back.
+
+Shown failing (5 Dec): with the margin not counted in the term's end (cluster/lease_calc.c), the old
+leader led 2.6 s past the bound and its reads, drain batch and GetChange reached the Route 53 peer
+1.2-1.7 s past it; with the lease's send_until check a no-op (cluster/lease.c: its expiry timer and
+lease_leading()'s clock test), status said leading 0.17-0.22 s past the bound (the round's end stepped
+it down; the actuator's own window still held Route 53); with that and the actuator's window
+(failover/route53_guard.c) both off, its read, batch (guard epoch 1, as a follower) and GetChange came
+0.9-1.4 s past the bound.
 
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
 import atexit
@@ -45,6 +54,8 @@ KEYS = {i: {"access_key": f"AKIDNETNSLEASE{i}", "secret_key": f"netns/Lease/Secr
 # From the check before a call (at most the bound) to the peer logging it: a connection across two veths
 # and the DNAT, a Python thread reading the request, on a shared 2-core machine.
 SLACK_S = 0.6
+# From a status call's start to regiond reading it (its loop's clock then is later than the call's start)
+STEP_EPS_S = 0.05
 READY_S = (2 * LEASE_MS + 4 * RENEW_MS) / 1000 + 20
 # lease_ms after the last renewal a survivor saw (at most one round late), its write, 3 s for the machine
 TAKEOVER_S = (LEASE_MS + 2 * RENEW_MS) / 1000 + 3
@@ -219,27 +230,27 @@ def test_b_two_tables_cut():
     await_fresh_renewal(lead, cut_regions)
     cut(lead.n, f"ip daddr {PEER_ADDR} tcp dport {{ {', '.join(str(W['ddb'].ports[r]) for r in cut_regions)} }} drop")
     t_cut = time.monotonic()
-    W["cut_done"] = True
     s0 = last_seq()
     # r2 fails so that the leader would want its drain about 1 s after its bound (as the peer's log shows it
     # so far; case a's fault-to-drain time): inside its term had the margin not been counted
     time.sleep(0.3)
     fault_at = max(lease_puts(lead.key, cut_regions)) + (LEASE_MS - MARGIN_MS) / 1000 + 1.0 - \
         min(max(W.get("lat", 1.5), 0.3), 3.0)
-    t_down = new = None
+    new, said = None, []   # said: (when the status call started, it said leading), the old leader's
     while time.monotonic() - t_cut < TAKEOVER_S + 8:
         if "faulted" not in W and time.monotonic() >= fault_at:
             region_fault("r2")
             W["faulted"] = time.monotonic()
-        t = time.monotonic()
+        for _ in range(2):
+            t = time.monotonic()
+            said.append((t, bool((lease_of(lead) or {}).get("leading"))))
         ls, _ = j.sample()
-        if t_down is None and lead not in ls:
-            t_down = t
         if ls and ls[0] is not lead:
             new = ls[0]
         if new and "faulted" in W and r2_weight_at(0, s0):
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
+    t_down = next((t for t, on in said if not on), None)
     check("faulted" in W, "r2 failed during the partition")
     check(new is not None, f"another instance leads after {lead.iid} was cut off")
     if new is None or t_down is None:
@@ -249,8 +260,12 @@ def test_b_two_tables_cut():
     W["bound"] = bound
     print(f"timing: cut -> bound {bound - t_cut:+.2f} s, -> {lead.iid} says not leading {t_down - t_cut:+.2f} s, "
           f"r2 dropped {W['faulted'] - t_cut:+.2f} s", flush=True)
-    check(t_down <= bound + SLACK_S, f"{lead.iid} stops leading by lease end - margin from its last renewal sent "
-                                     f"({t_down - bound:+.2f} s from the bound)")
+    # a status call that started after the bound is answered after the leader's send_until: "not leading"
+    late = [round(t - bound, 2) for t, on in said if on and t > bound + STEP_EPS_S]
+    check_eq(late, [], f"{lead.iid} stops leading by lease end - margin from its last renewal sent: no status "
+                       f"call started after the bound + {STEP_EPS_S} s says leading (seconds past the bound)")
+    n = sum(1 for t, _ in said if bound < t < bound + 1)
+    check(n >= 4, f"{lead.iid}'s status sampled in the second after its bound ({n} calls)")
     late = [(r["op"], round(r["t"] - bound, 2)) for r in W["r53"].stats()["requests"]
             if r.get("key") == lead.key and r["t"] > bound + SLACK_S]
     check_eq(late, [], f"nothing of {lead.iid} reaches the Route 53 peer after its bound + {SLACK_S} s "
