@@ -223,20 +223,15 @@ def await_fresh_renewal(lead, regions):
              f"a renewal of {lead.iid} at {regions}")
 
 
-def test_b_two_tables_cut():
-    lead, e0, j = W["lead"], W["e0"], Judge()
-    W["judge"] = j
-    cut_regions = LEASE_REGIONS[:2]
-    await_fresh_renewal(lead, cut_regions)
-    cut(lead.n, f"ip daddr {PEER_ADDR} tcp dport {{ {', '.join(str(W['ddb'].ports[r]) for r in cut_regions)} }} drop")
-    t_cut = time.monotonic()
-    s0 = last_seq()
+def watch_takeover(lead, j, cut_regions, t_cut, s0):
+    """Until another instance leads and its drain of r2 landed (r2 failed on time, the judge sampling):
+    the new leader, and the old leader's status calls, two per round, as [(when started, said leading)]."""
     # r2 fails so that the leader would want its drain about 1 s after its bound (as the peer's log shows it
     # so far; case a's fault-to-drain time): inside its term had the margin not been counted
     time.sleep(0.3)
     fault_at = max(lease_puts(lead.key, cut_regions)) + (LEASE_MS - MARGIN_MS) / 1000 + 1.0 - \
         min(max(W.get("lat", 1.5), 0.3), 3.0)
-    new, said = None, []   # said: (when the status call started, it said leading), the old leader's
+    new, said = None, []
     while time.monotonic() - t_cut < TAKEOVER_S + 8:
         if "faulted" not in W and time.monotonic() >= fault_at:
             region_fault("r2")
@@ -250,6 +245,18 @@ def test_b_two_tables_cut():
         if new and "faulted" in W and r2_weight_at(0, s0):
             break
         time.sleep(0.05)
+    return new, said
+
+
+def test_b_two_tables_cut():
+    lead, e0, j = W["lead"], W["e0"], Judge()
+    W["judge"] = j
+    cut_regions = LEASE_REGIONS[:2]
+    await_fresh_renewal(lead, cut_regions)
+    cut(lead.n, f"ip daddr {PEER_ADDR} tcp dport {{ {', '.join(str(W['ddb'].ports[r]) for r in cut_regions)} }} drop")
+    t_cut = time.monotonic()
+    s0 = last_seq()
+    new, said = watch_takeover(lead, j, cut_regions, t_cut, s0)
     t_down = next((t for t, on in said if not on), None)
     check("faulted" in W, "r2 failed during the partition")
     check(new is not None, f"another instance leads after {lead.iid} was cut off")
