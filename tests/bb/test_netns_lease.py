@@ -284,9 +284,10 @@ def test_b_two_tables_cut():
     bump = next((c for c in W["r53"].changes() if c["key"] == new.key and epoch_of(c["after"]) == en), None)
     drain = r2_weight_at(0, s0)
     check(en > e0 and bump is not None, f"{new.iid} bumped the guard to its epoch {en} > {e0}")
+    seqs = [c["seq"] for c in W["r53"].changes() if c["key"] == new.key]
     check(drain is not None and drain["key"] == new.key and epoch_of(drain["after"]) == en and
-          (bump is None or drain["seq"] >= bump["seq"]),
-          f"{new.iid}'s first decision lands: r2 drained under its key, epoch {en}")
+          bump is not None and seqs[:2] == [bump["seq"], drain["seq"]],
+          f"{new.iid}'s first decision lands: its batches the bump, then r2 drained, epoch {en} (seq {seqs})")
     print(f"timing: cut -> {new.iid}'s bump {bump['mono'] - t_cut:.2f} s, -> drain {drain['mono'] - t_cut:.2f} s",
           flush=True)
     al = wait_for(lambda: alarm(lead, "cluster-lease"), 10, f"{lead.iid} raises cluster-lease")
