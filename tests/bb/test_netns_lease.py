@@ -227,10 +227,11 @@ def watch_takeover(lead, j, cut_regions, t_cut, s0):
     """Until another instance leads and its drain of r2 landed (r2 failed on time, the judge sampling):
     the new leader, and the old leader's status calls, two per round, as [(when started, said leading)]."""
     # r2 fails so that the leader would want its drain about 1 s after its bound (as the peer's log shows it
-    # so far; case a's fault-to-drain time): inside its term had the margin not been counted
+    # so far; case a's fault-to-drain time), inside its term had the margin not been counted; never before
+    # the bound, so that only the new leader may drain it
     time.sleep(0.3)
     fault_at = max(lease_puts(lead.key, cut_regions)) + (LEASE_MS - MARGIN_MS) / 1000 + 1.0 - \
-        min(max(W.get("lat", 1.5), 0.3), 3.0)
+        min(max(W.get("lat", 1.0), 0.3), 1.0)
     new, said = None, []
     while time.monotonic() - t_cut < TAKEOVER_S + 8:
         if "faulted" not in W and time.monotonic() >= fault_at:
