@@ -26,8 +26,8 @@ rule: one instance's probes decide.  Partitions are nftables rules in the leader
      signed by one key, epochs never going back.
 
 Shown failing (5 Dec): with the margin not counted in the term's end (cluster/lease_calc.c), the old
-leader led 2.6 s past the bound and its reads, drain batch and GetChange reached the Route 53 peer
-1.2-1.7 s past it; with the lease's send_until check a no-op (cluster/lease.c: its expiry timer and
+leader led 2.5-2.6 s past the bound and its reads, drain batch and GetChange reached the Route 53 peer
+0.6-1.7 s past it (two runs); with the lease's send_until check a no-op (cluster/lease.c: its expiry timer and
 lease_leading()'s clock test), status said leading 0.17-0.22 s past the bound (the round's end stepped
 it down; the actuator's own window still held Route 53); with that and the actuator's window
 (failover/route53_guard.c) both off, its read, batch (guard epoch 1, as a follower) and GetChange came
@@ -270,8 +270,9 @@ def test_b_two_tables_cut():
           f"r2 dropped {W['faulted'] - t_cut:+.2f} s", flush=True)
     # a status call that started after the bound is answered after the leader's send_until: "not leading"
     late = [round(t - bound, 2) for t, on in said if on and t > bound + STEP_EPS_S]
-    check_eq(late, [], f"{lead.iid} stops leading by lease end - margin from its last renewal sent: no status "
-                       f"call started after the bound + {STEP_EPS_S} s says leading (seconds past the bound)")
+    check(not late, f"{lead.iid} stops leading by lease end - margin from its last renewal sent: no status call "
+                    f"started after the bound + {STEP_EPS_S} s says leading (got {len(late)}"
+                    f"{f', +{late[0]} to +{late[-1]} s past the bound' if late else ''})")
     n = sum(1 for t, _ in said if bound < t < bound + 1)
     check(n >= 4, f"{lead.iid}'s status sampled in the second after its bound ({n} calls)")
     late = [(r["op"], round(r["t"] - bound, 2)) for r in W["r53"].stats()["requests"]
