@@ -1,4 +1,4 @@
-"""Network namespaces for the black-box tests that partition (bb_test_netns_lease; the same layout as
+"""Network namespaces for the black-box tests that partition (bb_test_netns_lease, bb_test_soak_quorum; the same layout as
 bb_test_netns_quorum's, which keeps its own copy for now): three controllers, each in its OWN namespace
 (c1, c2, c3), three regions r1..r3 each a namespace with nginx on REGION_IP:80, and a "shared" namespace
 that routes between them and holds the test process and the peers.  The peers listen on the shared
@@ -13,6 +13,7 @@ started, by pid, and deletes the namespaces."""
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -115,10 +116,11 @@ class InNs:
 
 
 class NsDaemon(harness.Daemon):
-    """regiond run by `ip netns exec NS` (which execs it: the pid is regiond's), API on NS's loopback."""
+    """regiond run by `ip netns exec NS` (which execs it: the pid is regiond's), API on NS's loopback;
+    given dir, started again in the same directory (config, log) after a kill9()."""
 
-    def __init__(self, ns, cfg, env):
-        self.ns, self.dir = ns, tmpdir("regiond-")
+    def __init__(self, ns, cfg, env, dir=None, wait=True):
+        self.ns, self.dir = ns, dir or tmpdir("regiond-")
         self.cfg_path = os.path.join(self.dir, "regiond.json")
         self.write_config(cfg)
         self.unix, self.port = None, int(cfg["controller"]["listen"].rsplit(":", 1)[1])
@@ -129,18 +131,33 @@ class NsDaemon(harness.Daemon):
         e.update(env)
         self.proc = spawn("regiond", ["ip", "netns", "exec", ns, harness.REGIOND, "--config", self.cfg_path],
                           stdout=self.log, stderr=self.log, env=e)
-        wait_for(lambda: self.get("/healthz")[0] == 200 or self._died(), 15, "regiond /healthz")
+        if wait:
+            wait_for(lambda: self.get("/healthz")[0] == 200 or self._died(), 15, "regiond /healthz")
 
-    def get(self, path, headers=None, method="GET"):
+    def get(self, path, headers=None, method="GET", timeout=3):
         with InNs(self.ns):
             req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
             try:
-                with urllib.request.urlopen(req, timeout=3) as r:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
                     return r.status, r.read()
             except urllib.error.HTTPError as e:
                 return e.code, e.read()
             except OSError:
                 return 0, b""
+
+
+    def status_or_none(self, timeout=2):
+        code, body = self.get("/v1/status", timeout=timeout)
+        try:
+            return json.loads(body) if code == 200 else None
+        except ValueError:
+            return None
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        harness.forget(self.proc)
+        self.log.close()
 
 
 def start_nginx(r):
