@@ -5,8 +5,9 @@ their logs with) against what landed at the Route 53 peer (its change log, signe
 A region r is JUSTIFIED to be drained at time tau when at least K observers are witnesses of it:
 observer i is a witness at tau when it is neither killed nor paused, and its own probes see r fail
 (r truly failed, or i cut off from r's endpoint: a one-region or an all-endpoints cut, or a cut from
-everything), and it is not suspect (it does not see every region fail, and it is not cut off from the
-coordination tables or from everything).  A witness stays one for WITNESS_LINGER_S after it stops
+everything), and it is not suspect (it does not see every region fail, it is not cut off from every
+endpoint or from everything, and not cut off from the coordination tables for longer than the three
+publishes after which regiond calls it suspect).  A witness stays one for WITNESS_LINGER_S after it stops
 being one (its probes' rise, its next publish, the leader's next read of the views: the "small slack
 for propagation").  A drain batch landing at t is allowed when some tau in [t - DECIDE_S, t] is
 justified, the window stretched by any pause of the signer inside it (a decision taken before a
@@ -31,6 +32,9 @@ WITNESS_LINGER_S = (RISE * PROBE_MS + 2 * PUBLISH_MS) / 1000 + 0.3
 DECIDE_S = (FALL * PROBE_MS + 2 * PUBLISH_MS + 1000) / 1000 + 2.5
 LEASE_SLACK_S = 1.0
 SUSPECT_CUTS = ("endpoints", "tables", "all")
+# a cut from the tables alone makes an observer suspect after three publishes with no answer (docs/ha.md
+# "Self-partition"); until then its own probes still count (its own vote, if it leads)
+TABLES_SUSPECT_S = 3 * PUBLISH_MS / 1000 + 0.5
 
 
 def spans_at(spans, tau):
@@ -80,7 +84,7 @@ class Schedule:
         if spans_at(self.muted[i], tau):
             return False
         c = spans_at(self.cuts[i], tau)
-        if c and c[2][0] in SUSPECT_CUTS:
+        if c and c[2][0] in SUSPECT_CUTS and not (c[2][0] == "tables" and tau - c[0] < TABLES_SUSPECT_S):
             return False
         if all(self.sees_down(i, x, tau) for x in self.regions):
             return False
