@@ -22,6 +22,16 @@ bool suspect_region_failing(const suspect_region_t *r, uint64_t now)
     return !r->last_ok_ms || (r->last_ok_ms < now && now - r->last_ok_ms > r->window_ms);
 }
 
+bool suspect_down_vouched(const suspect_region_t *regions, size_t n, size_t i)
+{
+    if (n <= 1 || i >= n)
+        return true;
+    for (size_t j = 0; j < n; j++)
+        if (j != i && regions[j].last_ok_ms > regions[i].fail_since_ms)
+            return true;
+    return false;
+}
+
 /* Text cut to at most max bytes, made UTF-8 and without control characters. */
 static void clean(char *dst, size_t cap, const char *src, size_t max)
 {

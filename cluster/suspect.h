@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
     uint64_t last_ok_ms, last_fail_ms;   /* monotonic ms of the region's latest good / failed probe; 0 never */
     uint32_t window_ms;                  /* how far back "at once" looks for this region */
+    uint64_t fail_since_ms;              /* when its current run of failed probes was first seen; 0 none */
 } suspect_region_t;
 
 typedef struct {
@@ -64,6 +65,15 @@ typedef struct {
 /* One step at monotonic time now.  Returns true when the verdict or the set
  * of causes changed (the caller logs, raises or resolves its alarm). */
 bool suspect_step(const suspect_cfg_t *c, suspect_t *s, const suspect_in_t *in, uint64_t now);
+
+/* Whether this observer may count region i down on its own probes (known
+ * defect 34, docs/ha.md "Self-partition"): only when another region's
+ * probe succeeded after i's current run of failures was first seen.  An
+ * observer cut off from every region sees no such probe, so its down
+ * verdicts count for nothing in the time cause 1 takes to call it suspect;
+ * one region failing alone is vouched for by the next good probe of any
+ * other.  Always true with one region (cause 1 needs more than one). */
+bool suspect_down_vouched(const suspect_region_t *regions, size_t n, size_t i);
 
 /* Whether region r is failing at now (cause 1's test for one region). */
 bool suspect_region_failing(const suspect_region_t *r, uint64_t now);

@@ -125,15 +125,20 @@ static void look(uint64_t now, uint32_t publish_ms)
     for (size_t i = 0; i < n; i++) {
         const region_t *r = targets_region(i);
         good_bad(r, &good[i], &bad[i]);
-        sr[i] = (suspect_region_t){ 0, 0, window_of(r, publish_ms) };
+        sr[i] = (suspect_region_t){ 0, 0, window_of(r, publish_ms), 0 };
         for (size_t j = 0; j < ob.n_seen; j++) {
             if (strcmp(ob.seen[j].name, r->name) != 0)
                 continue;
             /* counts that went back (the region's targets replaced by a reload) count from zero */
             uint64_t g0 = good[i] >= ob.seen[j].good ? ob.seen[j].good : 0;
             uint64_t b0 = bad[i] >= ob.seen[j].bad ? ob.seen[j].bad : 0;
-            sr[i].last_ok_ms = good[i] > g0 ? now : ob.sr[j].last_ok_ms;
-            sr[i].last_fail_ms = bad[i] > b0 ? now : ob.sr[j].last_fail_ms;
+            bool g = good[i] > g0, b = bad[i] > b0;
+            sr[i].last_ok_ms = g ? now : ob.sr[j].last_ok_ms;
+            sr[i].last_fail_ms = b ? now : ob.sr[j].last_fail_ms;
+            /* a run of failures starts at the first look that saw one after a
+             * good probe; both in one look (order unknown): it starts now */
+            sr[i].fail_since_ms = b ? (ob.sr[j].fail_since_ms && !g ? ob.sr[j].fail_since_ms : now)
+                                    : g ? 0 : ob.sr[j].fail_since_ms;
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -211,11 +216,28 @@ static health_state_t marked(const region_t *r, char *why, size_t len)
     return HEALTH_DOWN;
 }
 
+/* A down verdict of this instance's own probes counts only when another
+ * region answered since its failures began (known defect 34): otherwise it
+ * is shown unknown, with the reason, until that or the suspect verdict. */
+static health_state_t vouched(const region_t *r, char *why, size_t len)
+{
+    why[0] = '\0';
+    health_state_t s = marked(r, why, len);
+    if (s != HEALTH_DOWN || why[0] || ob.sus.suspect)   /* a drill's mark; a suspect view counts for nothing */
+        return s;
+    for (size_t i = 0; i < ob.n_seen; i++)
+        if (strcmp(ob.seen[i].name, r->name) == 0 && !suspect_down_vouched(ob.sr, ob.n_seen, i)) {
+            snprintf(why, len, "down here, not counted yet: no other region answered since (%.60s)", r->reason);
+            return HEALTH_UNKNOWN;
+        }
+    return s;
+}
+
 health_state_t observers_own_state(size_t r)
 {
-    char why[120];
+    char why[160];
     const region_t *g = targets_region(r);
-    return g ? marked(g, why, sizeof(why)) : HEALTH_UNKNOWN;
+    return g ? vouched(g, why, sizeof(why)) : HEALTH_UNKNOWN;
 }
 
 static int local_view(view_t *v, bool heartbeat)
@@ -240,8 +262,8 @@ static int local_view(view_t *v, bool heartbeat)
         const region_t *r = targets_region(i);
         view_region_t *o = &v->regions[v->n++];
         snprintf(o->region, sizeof(o->region), "%s", r->name);
-        char why[120] = "";
-        o->state = vstate(marked(r, why, sizeof(why)));
+        char why[160];
+        o->state = vstate(vouched(r, why, sizeof(why)));
         view_set_reason(o, why[0] ? why : r->reason);
         o->age_ms = now > r->since_mono_ms ? now - r->since_mono_ms : 0;
         for (size_t j = 0; j < ob.n; j++)

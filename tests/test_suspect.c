@@ -14,7 +14,7 @@ static const suspect_cfg_t cfg = { 3000, 2000 };   /* tables 3 s, hold 2 s */
 
 static suspect_region_t reg(uint64_t ok, uint64_t fail)
 {
-    return (suspect_region_t){ ok, fail, 2000 };
+    return (suspect_region_t){ ok, fail, 2000, 0 };
 }
 
 static suspect_in_t in_of(const suspect_region_t *r, size_t n)
@@ -141,8 +141,36 @@ static void test_resources_and_all(void)
     CHECK(strcmp(suspect_cause_str(SUSPECT_TABLES), "tables") == 0 && strcmp(suspect_cause_str(SUSPECT_CAUSE_N), "invalid") == 0);
 }
 
+/* Known defect 34: a region's down verdict counts only when another region
+ * answered after its run of failures was first seen. */
+static void test_down_vouched(void)
+{
+    /* cut off from everything at 10000: r0's failures seen at 10250, r1's
+     * last good probe seen at that same look, r2's before it */
+    suspect_region_t r[3] = { { 9000, 10250, 2000, 10250 }, { 10250, 0, 2000, 0 }, { 9800, 0, 2000, 0 } };
+    CHECK(!suspect_down_vouched(r, 3, 0));   /* no region answered after 10250 */
+    r[1].last_fail_ms = r[1].fail_since_ms = 10500;
+    r[2].last_fail_ms = r[2].fail_since_ms = 10500;
+    CHECK(!suspect_down_vouched(r, 3, 0) && !suspect_down_vouched(r, 3, 1) && !suspect_down_vouched(r, 3, 2));
+    /* r0 alone fails: r1 answers at the next look, after r0's run began */
+    r[1] = (suspect_region_t){ 10500, 0, 2000, 0 };
+    CHECK(suspect_down_vouched(r, 3, 0));
+    CHECK(!suspect_down_vouched(r, 3, 2));   /* r2's run seen at 10500; r1 answered at that look: not after */
+    r[1].last_ok_ms = 10750;
+    CHECK(suspect_down_vouched(r, 3, 2));    /* r1 answered at a later look */
+    /* a long outage of r0 (since 1000) stays vouched by answers before a later cut */
+    r[0] = (suspect_region_t){ 900, 10250, 2000, 1000 };
+    CHECK(suspect_down_vouched(r, 3, 0));
+    /* never a good probe anywhere: not vouched; one region: always */
+    suspect_region_t z[2] = { { 0, 500, 2000, 500 }, { 0, 500, 2000, 500 } };
+    CHECK(!suspect_down_vouched(z, 2, 0));
+    CHECK(suspect_down_vouched(z, 1, 0));
+    CHECK(suspect_down_vouched(z, 2, 5));    /* out of range: no opinion */
+}
+
 int main(void)
 {
+    test_down_vouched();
     test_region_failing();
     test_regions();
     test_not_at_once();
