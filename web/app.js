@@ -11,7 +11,7 @@
     'route53_drift', 'replica_finding', 'backup_started', 'backup_available', 'backup_stuck', 'backup_failed',
     'backup_deleted', 'backup_parked', 'backup_resumed', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift',
     'drill_start', 'drill_dry_run', 'drill_end', 'lease_won', 'lease_lost', 'lease_holder', 'lease_tables',
-    'observer_silent', 'observer_suspect', 'gap'];
+    'observer_silent', 'observer_suspect', 'quorum_decision', 'gap'];
 
   const $ = (id) => document.getElementById(id);
   const NB = '\u00a0';          // no-break space: a number and its unit stay on one line
@@ -421,6 +421,15 @@
       : 'never seen') : who + "'s view is fresh again", e.silent ? 'warn' : 'ok'];
     if (t === 'observer_suspect') return [e.suspect ? who + "'s view is suspect: " + (e.reason || '')
       : who + "'s view is no longer suspect", e.suspect ? 'warn' : 'ok'];
+    if (t === 'quorum_decision') {
+      const vs = Array.isArray(e.views) ? e.views : [];
+      const used = vs.filter((v) => v.counted).map((v) => v.observer + ' ' + v.vote).join(', ') || 'none';
+      const left = vs.filter((v) => !v.counted).map((v) => v.observer + ' ' + v.left_out).join(', ');
+      const what = e.call === 'refused' ? e.would + ' of ' + e.region + ' refused (' + e.why + ')'
+        : e.region + ' called ' + e.call + ' by quorum';
+      return [what + ': counted ' + used + (left ? '; left out ' + left : ''),
+        e.call === 'refused' ? 'warn' : e.call === 'down' ? 'bad' : 'ok'];
+    }
     if (t === 'config_error' || t === 'gap') return [kv(e, skip), 'bad'];
     if (t === 'freeze' || t.startsWith('override_')) return [kv(e, skip), 'warn'];
     return [kv(e, skip), ''];
