@@ -97,7 +97,8 @@ static size_t refused_of(char *buf, size_t len)
     buf[0] = '\0';
     for (size_t r = 0; r < oq.n; r++) {
         const oqr_t *x = &oq.rec[r];
-        if (!x->have || x->rec.call != QUORUM_CALL_REFUSED || x->rec.to != oq.state[r] || oq.out.why[r] == QUORUM_WHY_DECIDED)
+        bool held = x->rec.to == oq.state[r] && oq.out.why[r] != QUORUM_WHY_DECIDED;   /* still in effect */
+        if (!x->have || x->rec.call != QUORUM_CALL_REFUSED || !held)
             continue;
         if (off < len)
             off += (size_t)snprintf(buf + off, len - off, "%s%s of %s", c ? ", " : "",

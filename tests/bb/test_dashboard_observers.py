@@ -106,7 +106,10 @@ def test_dashboard_observers():
 
         def marked(v):
             d = v.get("decisions", {})
-            return (all(v["cells"].get(o, {}).get(r, {}).get("used") == u for o, u in used.items() for r in ("r1", "r2"))
+
+            def cell(o, r):
+                return v["cells"].get(o, {}).get(r, {})
+            return (all(cell(o, r).get("used") == u for o, u in used.items() for r in ("r1", "r2"))
                     and d.get("r1", {}).get("call") == "up" and d.get("r2", {}).get("call") == "refused")
         v = wait_panel(drv, marked, SEEN_S, "each region's last decision: ctl-1..3 counted, ctl-4 left out (no-view)")
         st = {r["region"]: r["last_decision"] for r in c1.status()["observers"]["quorum"]["regions"]}
@@ -114,8 +117,10 @@ def test_dashboard_observers():
               and st["r2"]["call"] == "refused" and st["r2"]["would"] == "drain",
               f"the page marks what ctl-1's status says ({st})")
         c = v["cells"]
-        check('✓' in c["ctl-1"]["r2"]["mark"] and '✗' in c["ctl-4"]["r2"]["mark"] and c["ctl-1"]["r2"]["text"] == "up",
-              f"counted cells marked ✓, the left-out one ✗, the state text unchanged ({c['ctl-1']['r2']}, {c['ctl-4']['r2']})")
+        check('✓' in c["ctl-1"]["r2"]["mark"] and '✗' in c["ctl-4"]["r2"]["mark"]
+              and c["ctl-1"]["r2"]["text"] == "up",
+              f"counted cells marked ✓, the left-out one ✗, the state text unchanged "
+              f"({c['ctl-1']['r2']}, {c['ctl-4']['r2']})")
         t = v["decisions"]["r2"]["text"]
         check(t.startswith("drain refused (undecided") and "counted ctl-1 up, ctl-2 up, ctl-3 down" in t
               and "left out ctl-4 no-view" in t, f"r2's last decision cell says the drain was refused and why ({t})")
