@@ -8,7 +8,8 @@ drain's decision event (/v1/decisions) carries it; `regionctl status --observers
 the other follower is killed too and r2 comes back: the leader alone sees it up, so the restore is
 refused for lack of quorum: a quorum_decision event "refused" (would "restore", why "no-quorum")
 names the leader's view counted and both followers left out, status says so, and alarm
-cluster-quorum (what webhooks get) names the refused restore of r2."""
+cluster-quorum names the refused restore of r2; a local webhook receiver gets that alarm with each
+region's last decision in its details."""
 import json
 import re
 import subprocess
@@ -16,6 +17,7 @@ import subprocess
 from harness import REGIONCTL, check, check_eq, events_ring, run_tests, wait_for
 from lease_kit import kill9
 from quorum_kit import PUBLISH_MS, SILENT_MS, Cluster, alarms, hold, own_state, qregion, quorum, ready
+from test_alarms import Receiver
 
 SILENT_S = (SILENT_MS + 2 * PUBLISH_MS) / 1000 + 3   # silent after 3 publishes, one read, a loaded machine
 
@@ -39,8 +41,18 @@ def drain_named(rec, lead, live, dead):
             and v.get(dead.iid, {}).get("vote") == "up" and v[dead.iid].get("view_age_ms", 0) >= SILENT_MS)
 
 
+def hook_refusal(hook, lead):
+    """The webhook post of alarm cluster-quorum naming the refused restore of r2, from the leader."""
+    for g in list(hook.got):
+        if g.get("key") == "cluster-quorum" and g.get("state") == "firing" and g.get("controller") == lead.iid \
+                and "refused: restore of r2" in g.get("summary", ""):
+            return g
+    return None
+
+
 def test_decision_views():
-    c = Cluster()
+    hook = Receiver()
+    c = Cluster(alarms={"webhooks": [{"name": "ops", "url": f"http://127.0.0.1:{hook.port}/hook"}]})
     try:
         lead = ready(c)
         live, dead = [d for d in c.ds if d is not lead]
@@ -99,11 +111,18 @@ def test_decision_views():
             "refused: restore of r2") >= 0 and alarms(lead)["cluster-quorum"], 5,
             "alarm cluster-quorum names the refused restore of r2")
         check("silent:" in a["summary"], f"the alarm still names the silent observers ({a['summary']})")
+        g = wait_for(lambda: hook_refusal(hook, lead), 10, "the webhook receiver gets cluster-quorum with the refusal")
+        regs = {r["region"]: r for r in ((g.get("details") or {}).get("regions") or [])}
+        wl = (regs.get("r2") or {}).get("last_decision") or {}
+        check(wl.get("call") == "refused" and wl.get("would") == "restore" and wl.get("counted") == [lead.iid]
+              and sorted(wl.get("left_out", [])) == sorted([live.iid, dead.iid]),
+              f"its details carry r2's refused restore with the views counted and left out ({wl})")
         bad = hold(lambda: c.weights().get("r2") == 0, 2.0)
         check(bad is None, f"r2 stays drained at the peer: a lone observer never restores ({c.weights()})")
         check_eq(lead.stop(), 0, f"{lead.iid} stops cleanly")
     finally:
         c.stop()
+        hook.close()
 
 
 if __name__ == "__main__":
