@@ -30,8 +30,9 @@ int views_get(size_t i, views_obs_t *out)
     if (!vw.on || i >= vw.n)
         return -1;
     const vw_obs_t *o = &vw.obs[i];
-    *out = (views_obs_t){.id = o->id, .self = o->self, .seen = o->have, .fresh = vw_fresh(o, loop_now_ms()),
-                         .view = o->have ? o->view : NULL};
+    uint64_t now = loop_now_ms();
+    *out = (views_obs_t){.id = o->id, .self = o->self, .seen = o->have, .fresh = vw_fresh(o, now),
+                         .age_ms = vw_age(o, now), .view = o->have ? o->view : NULL};
     return 0;
 }
 

@@ -77,6 +77,7 @@ typedef struct {
     bool self;
     bool seen;               /* a decoded view held */
     bool fresh;              /* that view changed within silent_after_ms (reader's clock) */
+    uint64_t age_ms;         /* since that view changed (reader's clock); UINT64_MAX when none held */
     const view_t *view;      /* the last good view, NULL when none */
 } views_obs_t;
 

@@ -109,6 +109,60 @@ static void print_grid(const cJSON *vs, const cJSON *q)
     }
 }
 
+/* One region's last quorum decision: "r2: called down (decided, k 2 of 3)
+ * 4s ago: counted ctl-1 down, ctl-2 down; left out ctl-3 silent (up, view
+ * 6s old)". */
+static void print_decision(const char *region, const cJSON *d)
+{
+    char age[32];
+    ctl_fmt_age(num(d, "age_ms", 0) / 1000.0, age, sizeof(age));
+    bool refused = strcmp(ctl_str(d, "call"), "refused") == 0;
+    printf("%s: %s%s (%s, k %.0f of %.0f) %s ago%s:", region, refused ? ctl_str(d, "would") : "called ",
+           refused ? " REFUSED" : ctl_str(d, "call"), ctl_str(d, "why"), num(d, "k", 0), num(d, "n", 0), age,
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "leader")) ? "" : " (not leading then)");
+    const cJSON *v;
+    const char *sep = " counted ";
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(d, "views"))
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "counted"))) {
+            printf("%s%s %s", sep, ctl_str(v, "observer"), ctl_str(v, "vote"));
+            sep = ", ";
+        }
+    if (sep[0] == ' ')
+        printf(" counted none");
+    sep = "; left out ";
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(d, "views"))
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "counted"))) {
+            char va[32] = "";
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(v, "view_age_ms");
+            if (cJSON_IsNumber(a))
+                ctl_fmt_age(a->valuedouble / 1000.0, va, sizeof(va));
+            const cJSON *dt = cJSON_GetObjectItemCaseSensitive(v, "detail");
+            printf("%s%s %s (%s%s%s%s%s)", sep, ctl_str(v, "observer"), ctl_str(v, "left_out"), ctl_str(v, "vote"),
+                   va[0] ? ", view " : "", va, va[0] ? " old" : "", cJSON_IsString(dt) ? ", " : "");
+            if (cJSON_IsString(dt))
+                printf("%s", dt->valuestring);
+            sep = ", ";
+        }
+    printf("\n");
+}
+
+/* Each region's last quorum decision (a call or a refusal) and the views
+ * it used and left out. */
+static void print_decisions(const cJSON *q)
+{
+    const cJSON *r;
+    bool any = false;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(q, "regions")) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "last_decision");
+        if (!cJSON_IsObject(d))
+            continue;
+        if (!any)
+            printf("\nlast quorum decisions (the views each counted, and those left out with why):\n");
+        any = true;
+        print_decision(ctl_str(r, "region"), d);
+    }
+}
+
 int ctl_observers(const char *api, int json)
 {
     ctl_buf_t b = {0};
@@ -139,6 +193,7 @@ int ctl_observers(const char *api, int json)
                    ? "ok" : "NONE: no region is drained or restored", num(q, "usable_views", 0), num(q, "k", 0));
         print_heads(vs);
         print_grid(vs, q);
+        print_decisions(q);
         printf("\n(\"?\": the observer's last view, which is not fresh; \"(drill)\": the state comes from a fail "
                "drill in effect, not from its probes)\n");
     }

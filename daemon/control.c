@@ -200,7 +200,8 @@ static void ctrl_alarm(const decide_out_t *o)
     }
     feed_emit(EV_ALARM, d);
     if (o->alarm)
-        alarm_raise(alarm_key(ALARM_FAILOVER).s, "critical", o->reason, NULL);
+        alarm_raise(alarm_key(ALARM_FAILOVER).s, "critical", o->reason,
+                    observers_quorum_json());   /* the views each region's last quorum decision used; NULL without */
     else
         alarm_resolve(alarm_key(ALARM_FAILOVER).s, "failover back to normal");
     log_msg(o->alarm ? LOG_CRIT : LOG_NOTICE, "msg=\"%s\" reason=\"%s\"",

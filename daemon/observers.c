@@ -280,6 +280,11 @@ bool observers_self_suspect(void)
     return ob.sus.suspect;
 }
 
+const char *observers_self_suspect_reason(void)
+{
+    return ob.sus.suspect ? ob.sus.reason : "";
+}
+
 /* After every read of the views: the quorum rule again, and a decision when
  * a region's combined state changed. */
 static void on_read(void)

@@ -24,6 +24,8 @@ void observers_fini(void);
 /* This instance's own view is suspect (its latest verdict, judged every
  * 250 ms with the local view): the quorum rule then leaves it out. */
 bool observers_self_suspect(void);
+/* Why ("" when not suspect). */
+const char *observers_self_suspect_reason(void);
 
 /* Region r's state in this instance's own view: its probes' state, or
  * down while the leader's fail drill on it is in effect (docs/ha.md

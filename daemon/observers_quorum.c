@@ -7,7 +7,10 @@
  * the combined state is latched (held when no quorum).  Alarm
  * "cluster-quorum" while fewer than k views are usable, naming the silent
  * and suspect observers (not in the first silent_after_ms after the views
- * start: nothing has been read yet). */
+ * start: nothing has been read yet) and any drain or restore it refused.
+ * Each region's last call or refusal is kept with the views it counted and
+ * those it left out (observers_record.h), shown in status and emitted as
+ * event quorum_decision when it changes. */
 #include "daemon/observers.h"
 
 #include <inttypes.h>
@@ -18,6 +21,9 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/feed.h"
+#include "daemon/leader.h"
+#include "daemon/observers_record.h"
 #include "daemon/targets.h"
 #include "failover/quorum.h"
 
@@ -32,6 +38,8 @@ static struct {
     uint32_t k;
     quorum_out_t out;
     bool alarm_on;
+    oqr_t rec[QUORUM_MAX_REGIONS];              /* each region's last call or refusal */
+    uint64_t rec_seq;
 } oq;
 
 static health_state_t hstate(view_state_t s)
@@ -81,6 +89,25 @@ static size_t names_of(uint32_t mask, char *buf, size_t len)
     return c;
 }
 
+/* "drain of r2, restore of r3": the regions whose last record is a refusal
+ * the current state still holds. */
+static size_t refused_of(char *buf, size_t len)
+{
+    size_t off = 0, c = 0;
+    buf[0] = '\0';
+    for (size_t r = 0; r < oq.n; r++) {
+        const oqr_t *x = &oq.rec[r];
+        bool held = x->rec.to == oq.state[r] && oq.out.why[r] != QUORUM_WHY_DECIDED;   /* still in effect */
+        if (!x->have || x->rec.call != QUORUM_CALL_REFUSED || !held)
+            continue;
+        if (off < len)
+            off += (size_t)snprintf(buf + off, len - off, "%s%s of %s", c ? ", " : "",
+                                    x->rec.would == HEALTH_DOWN ? "drain" : "restore", oq.names[r]);
+        c++;
+    }
+    return c;
+}
+
 static void alarm_update(uint64_t now)
 {
     alarm_key_t key = alarm_key(ALARM_CLUSTER_QUORUM);
@@ -92,13 +119,14 @@ static void alarm_update(uint64_t now)
     }
     if (now - views_started_ms() < views_silent_ms())
         return;   /* the views' first reads are not in yet */
-    char silent[700], suspect[700], msg[1600];
+    char silent[700], suspect[700], refused[400], msg[2100];
     size_t ns = names_of(oq.out.silent, silent, sizeof(silent));
     size_t nu = names_of(oq.out.suspect, suspect, sizeof(suspect));
+    size_t nr = refused_of(refused, sizeof(refused));
     snprintf(msg, sizeof(msg), "no observer quorum: %" PRIu32 " of %zu views usable, k is %" PRIu32
-             "; no region is drained or restored; silent: %s; suspect: %s", oq.out.n_usable, oq.nobs, oq.k,
-             ns ? silent : "none", nu ? suspect : "none");
-    alarm_raise(key.s, "critical", msg, NULL);
+             "; no region is drained or restored%s%s%s; silent: %s; suspect: %s", oq.out.n_usable, oq.nobs, oq.k,
+             nr ? " (refused: " : "", refused, nr ? ")" : "", ns ? silent : "none", nu ? suspect : "none");
+    alarm_raise(key.s, "critical", msg, observers_quorum_json());   /* the views side by side, each record */
     if (!oq.alarm_on)
         log_msg(LOG_WARNING, "msg=\"%s\"", msg);
     oq.alarm_on = true;
@@ -128,10 +156,53 @@ static void regions_update(uint64_t now)
         snprintf(names[r], sizeof(names[r]), "%s", targets_region(r)->name);
     quorum_remap((const char (*)[65])oq.names, oq.state, oq.since, oq.n, (const char (*)[65])names, n, now, state,
                  since);
+    static oqr_t rec[QUORUM_MAX_REGIONS];   /* each region's record follows it by name */
+    memset(rec, 0, sizeof(rec));
+    for (size_t r = 0; r < n; r++)
+        for (size_t o = 0; o < oq.n; o++)
+            if (strcmp(oq.names[o], names[r]) == 0)
+                rec[r] = oq.rec[o];
+    memcpy(oq.rec, rec, sizeof(rec));
     memcpy(oq.names, names, sizeof(names));
     memcpy(oq.state, state, sizeof(state));
     memcpy(oq.since, since, sizeof(since));
     oq.n = n;
+}
+
+/* Region r's record of this combine (quorum_record) kept, logged and
+ * emitted as event quorum_decision when it differs from the last one. */
+static void record(const quorum_obs_t *obs, size_t r, uint64_t now)
+{
+    quorum_record_t rec;
+    if (!quorum_record(obs, oq.nobs, oq.k, r, oq.state[r], &oq.out, &rec))
+        return;
+    oqr_t *x = &oq.rec[r];
+    if (x->have && rec.call == QUORUM_CALL_REFUSED && memcmp(&rec, &x->rec, sizeof(rec)) == 0)
+        return;   /* the same refusal again */
+    *x = (oqr_t){.have = true, .seq = ++oq.rec_seq, .mono_ms = now, .leader = leader_may_act(), .rec = rec};
+    for (size_t i = 0; i < oq.nobs; i++) {
+        views_obs_t v;
+        memcpy(x->ids[i], oq.ids[i], sizeof(x->ids[i]));
+        x->age_ms[i] = UINT64_MAX;
+        if (views_get(i, &v) == -1)
+            continue;
+        x->age_ms[i] = v.self ? 0 : v.age_ms;   /* its own view is now by definition */
+        if (rec.left[i] == QUORUM_LEFT_SUSPECT)
+            snprintf(x->detail[i], sizeof(x->detail[i]), "%.*s", OQR_DETAIL_MAX,
+                     v.self ? observers_self_suspect_reason() : v.view ? v.view->suspect_reason : "");
+    }
+    char line[1200];
+    oqr_line(x, oq.names[r], line, sizeof(line));
+    log_msg(LOG_NOTICE, "msg=\"quorum decision: %s\" region=%s seq=%" PRIu64, line, oq.names[r], x->seq);
+    cJSON *d = oqr_json(x, now);
+    if (d)
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "age_ms");   /* the event's own time says when */
+    if (d && !cJSON_AddStringToObject(d, "region", oq.names[r])) {
+        cJSON_Delete(d);
+        d = NULL;
+    }
+    if (d)
+        feed_emit(EV_QUORUM_DECISION, d);
 }
 
 bool observers_quorum_update(void)
@@ -152,6 +223,7 @@ bool observers_quorum_update(void)
     }
     bool changed = false;
     for (size_t r = 0; r < oq.n; r++) {
+        record(obs, r, now);
         if (oq.out.state[r] == oq.state[r])
             continue;
         char used[700], down[700];
@@ -222,6 +294,12 @@ cJSON *observers_quorum_region_json(size_t r)
         cJSON_Delete(o);
         return NULL;
     }
+    cJSON *last = oq.rec[r].have ? oqr_json(&oq.rec[r], loop_now_ms()) : cJSON_CreateNull();
+    if (!last || !cJSON_AddItemToObject(o, "last_decision", last)) {   /* which views it used */
+        cJSON_Delete(last);
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -283,4 +361,11 @@ void observers_quorum_metrics(struct evbuffer *b)
                             "regiond_quorum_region_votes{region=\"%s\",vote=\"degraded\"} %u\n",
                             oq.names[r], bits(oq.out.down[r]), oq.names[r], bits(oq.out.up[r]), oq.names[r],
                             bits(oq.out.degraded[r]));
+    evbuffer_add_printf(b, "# HELP regiond_quorum_decision_view How region's last quorum decision (a call or a "
+                        "refusal) took each observer's view: use is counted, or why it was left out.\n"
+                        "# TYPE regiond_quorum_decision_view gauge\n");
+    for (size_t r = 0; r < oq.n; r++)
+        for (uint32_t i = 0; oq.rec[r].have && i < oq.rec[r].rec.n; i++)
+            evbuffer_add_printf(b, "regiond_quorum_decision_view{region=\"%s\",observer=\"%s\",use=\"%s\"} 1\n",
+                                oq.names[r], oq.rec[r].ids[i], quorum_left_str(oq.rec[r].rec.left[i]));
 }

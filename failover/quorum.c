@@ -99,3 +99,75 @@ void quorum_remap(const char (*old_names)[65], const health_state_t *old_state, 
             }
     }
 }
+
+/* ---- the record of a decision ---- */
+
+const char *quorum_left_str(quorum_left_t l)
+{
+    switch (l) {
+    case QUORUM_LEFT_NONE: return "counted";
+    case QUORUM_LEFT_NO_VIEW: return "no-view";
+    case QUORUM_LEFT_SILENT: return "silent";
+    case QUORUM_LEFT_SUSPECT: return "suspect";
+    case QUORUM_LEFT_NO_OPINION: return "no-opinion";
+    default: return "invalid";
+    }
+}
+
+const char *quorum_call_str(quorum_call_t c)
+{
+    switch (c) {
+    case QUORUM_CALL_DOWN: return "down";
+    case QUORUM_CALL_UP: return "up";
+    case QUORUM_CALL_DEGRADED: return "degraded";
+    case QUORUM_CALL_REFUSED: return "refused";
+    default: return "invalid";
+    }
+}
+
+/* Held at prev: the state a usable view would move it to (a drain when
+ * some says down and prev is not down; a restore when prev is down and
+ * some says up or degraded), or UNKNOWN when none contradicts it. */
+static health_state_t contradicted(const quorum_out_t *out, size_t r, health_state_t prev)
+{
+    if (prev != HEALTH_DOWN && out->down[r])
+        return HEALTH_DOWN;
+    if (prev == HEALTH_DOWN && (out->up[r] | out->degraded[r]))
+        return HEALTH_UP;
+    return HEALTH_UNKNOWN;
+}
+
+bool quorum_record(const quorum_obs_t *obs, size_t n, uint32_t k, size_t r, health_state_t prev,
+                   const quorum_out_t *out, quorum_record_t *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    if (!obs || !out || n < 1 || n > QUORUM_MAX_OBS || r >= QUORUM_MAX_REGIONS)
+        return false;
+    health_state_t to = out->state[r];
+    if (to == prev) {
+        if (out->why[r] == QUORUM_WHY_DECIDED)
+            return false;   /* k views agree with the state held: nothing refused */
+        rec->would = contradicted(out, r, prev);
+        if (rec->would == HEALTH_UNKNOWN)
+            return false;
+        rec->call = QUORUM_CALL_REFUSED;
+    } else {
+        rec->call = to == HEALTH_DOWN ? QUORUM_CALL_DOWN : to == HEALTH_UP ? QUORUM_CALL_UP : QUORUM_CALL_DEGRADED;
+    }
+    *rec = (quorum_record_t){.call = rec->call, .from = prev, .to = to, .would = rec->would, .why = out->why[r],
+                             .k = k, .n = (uint32_t)n};
+    uint32_t voted = out->down[r] | out->up[r] | out->degraded[r];
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b = 1u << i;
+        rec->vote[i] = obs[i].state[r];
+        if (out->silent & b)
+            rec->left[i] = obs[i].seen || obs[i].self ? QUORUM_LEFT_SILENT : QUORUM_LEFT_NO_VIEW;
+        else if (out->suspect & b)
+            rec->left[i] = QUORUM_LEFT_SUSPECT;
+        else if (!(voted & b))
+            rec->left[i] = QUORUM_LEFT_NO_OPINION;
+        else
+            rec->counted |= b;
+    }
+    return true;
+}

@@ -70,6 +70,56 @@ typedef struct {
 int quorum_combine(const quorum_obs_t *obs, size_t n, uint32_t k, size_t nregions, const health_state_t *prev,
                    quorum_out_t *out);
 
+/* ---- the record of a decision (issue 18 item 4; docs/ha.md "Which views a
+ * decision used") ----
+ * Region r's record after a combine: which observers' views were counted
+ * and which were left out and why.  A record is made when the combined
+ * state changed (a call: down is a drain, up or degraded from down a
+ * restore) or when it was held, without k views agreeing, while a usable
+ * view contradicts it (a drain or restore refused: fewer than k usable
+ * views, a split, or no side with k).  Bounded: one entry per configured observer (at most QUORUM_MAX_OBS). */
+
+typedef enum {
+    QUORUM_LEFT_NONE = 0,     /* counted: usable, and its view has a state for the region */
+    QUORUM_LEFT_NO_VIEW,      /* no view of it held (never read) */
+    QUORUM_LEFT_SILENT,       /* its view is older than the freshness bound */
+    QUORUM_LEFT_SUSPECT,      /* it marked its own view suspect */
+    QUORUM_LEFT_NO_OPINION,   /* usable, but its view says unknown for this region */
+    QUORUM_LEFT_COUNT
+} quorum_left_t;
+
+/* "counted", "no-view", "silent", "suspect", "no-opinion"; "invalid" otherwise */
+const char *quorum_left_str(quorum_left_t l);
+
+typedef enum {
+    QUORUM_CALL_DOWN = 0,     /* called down: a drain */
+    QUORUM_CALL_UP,           /* called up (a restore when from down) */
+    QUORUM_CALL_DEGRADED,     /* called degraded (a restore when from down) */
+    QUORUM_CALL_REFUSED,      /* held against a usable view: no drain or restore */
+    QUORUM_CALL_COUNT
+} quorum_call_t;
+
+/* "down", "up", "degraded", "refused"; "invalid" otherwise */
+const char *quorum_call_str(quorum_call_t c);
+
+typedef struct {
+    quorum_call_t call;
+    health_state_t from, to;            /* combined state before and after (equal when refused) */
+    health_state_t would;               /* refused: DOWN (a drain refused) or UP (a restore refused) */
+    quorum_why_t why;
+    uint32_t k, n;
+    uint32_t counted;                   /* bit i: observer i's view counted */
+    health_state_t vote[QUORUM_MAX_OBS];/* observer i's view of the region, counted or not (UNKNOWN: none) */
+    quorum_left_t left[QUORUM_MAX_OBS]; /* QUORUM_LEFT_NONE when counted */
+} quorum_record_t;
+
+/* Region r's record of the combine out (made by quorum_combine from obs, n,
+ * k and prev, the state before it): true with *rec filled (zeroed first, so
+ * two records compare with memcmp) when there is a call or a refusal to
+ * record, false when the state held and no usable view contradicts it. */
+bool quorum_record(const quorum_obs_t *obs, size_t n, uint32_t k, size_t r, health_state_t prev,
+                   const quorum_out_t *out, quorum_record_t *rec);
+
 /* Carry the combined states across a change of the region list (a reload;
  * docs/ha.md "The quorum rule"), keyed by region name, not position: region
  * r of names[0..n) takes the state and since of the old region of that name

@@ -4,7 +4,8 @@
  * suspect observer is left out; this instance's own view is fresh by
  * definition but left out when suspect; a lone observer never decides when
  * k > 1; bad input is refused; a reload's new region list keeps each
- * region's combined state by name (quorum_remap). */
+ * region's combined state by name (quorum_remap); the record of a decision
+ * (quorum_record) names the views counted and those left out with why. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -251,6 +252,78 @@ static void remap(void)
         CHECK_EQ_INT(st[r] == X && si[r] == 7, 1);
 }
 
+/* The record of region 0 after run(n, k, p). */
+static bool record(size_t n, uint32_t k, health_state_t p, quorum_record_t *rec)
+{
+    run(n, k, p);
+    return quorum_record(obs, n, k, 0, p, &out, rec);
+}
+
+static void records(void)
+{
+    quorum_record_t rec, again;
+    setup(3, (health_state_t[]){D, D, U});       /* c cut off: silent, its last view said up */
+    obs[2].fresh = false;
+    CHECK(record(3, 2, U, &rec));                /* a drain on a and b */
+    CHECK_EQ_INT(rec.call, QUORUM_CALL_DOWN);
+    CHECK_EQ_INT(rec.from, U);
+    CHECK_EQ_INT(rec.to, D);
+    CHECK_EQ_INT(rec.why, QUORUM_WHY_DECIDED);
+    CHECK_EQ_INT(rec.counted, 3u);
+    CHECK_EQ_INT(rec.left[0], QUORUM_LEFT_NONE);
+    CHECK_EQ_INT(rec.left[2], QUORUM_LEFT_SILENT);
+    CHECK_EQ_INT(rec.vote[2], U);                /* its view still shown */
+    CHECK_EQ_INT(rec.k, 2u);
+    CHECK_EQ_INT(rec.n, 3u);
+    CHECK(strcmp(quorum_left_str(rec.left[2]), "silent") == 0);
+    CHECK(strcmp(quorum_call_str(rec.call), "down") == 0);
+    CHECK(record(3, 2, U, &again));              /* the same inputs: the same bytes */
+    CHECK(memcmp(&rec, &again, sizeof(rec)) == 0);
+    CHECK(!record(3, 2, D, &rec));               /* already down, k agree: nothing to record */
+
+    setup(3, (health_state_t[]){D, D, D});       /* b suspect, c never read */
+    obs[1].suspect = true;
+    obs[2].seen = obs[2].fresh = false;
+    obs[2].state[0] = X;
+    CHECK(record(3, 2, U, &rec));                /* a lone down view: the drain refused */
+    CHECK_EQ_INT(rec.call, QUORUM_CALL_REFUSED);
+    CHECK_EQ_INT(rec.would, D);
+    CHECK_EQ_INT(rec.from, U);
+    CHECK_EQ_INT(rec.to, U);
+    CHECK_EQ_INT(rec.why, QUORUM_WHY_SHORT);
+    CHECK_EQ_INT(rec.counted, 1u);
+    CHECK_EQ_INT(rec.left[1], QUORUM_LEFT_SUSPECT);
+    CHECK_EQ_INT(rec.vote[1], D);
+    CHECK_EQ_INT(rec.left[2], QUORUM_LEFT_NO_VIEW);
+    CHECK(strcmp(quorum_call_str(rec.call), "refused") == 0);
+
+    setup(3, (health_state_t[]){U, U, U});       /* held down, one fresh view up: a restore refused */
+    obs[1].fresh = obs[2].fresh = false;
+    CHECK(record(3, 2, D, &rec));
+    CHECK_EQ_INT(rec.call, QUORUM_CALL_REFUSED);
+    CHECK_EQ_INT(rec.would, U);
+    setup(3, (health_state_t[]){U, U, U});       /* the restore itself */
+    CHECK(record(3, 2, D, &rec));
+    CHECK_EQ_INT(rec.call, QUORUM_CALL_UP);
+    CHECK_EQ_INT(rec.counted, 7u);
+
+    setup(3, (health_state_t[]){D, U, X});       /* c has no opinion: no side has 2 */
+    CHECK(record(3, 2, U, &rec));
+    CHECK_EQ_INT(rec.call, QUORUM_CALL_REFUSED);
+    CHECK_EQ_INT(rec.why, QUORUM_WHY_UNDECIDED);
+    CHECK_EQ_INT(rec.left[2], QUORUM_LEFT_NO_OPINION);
+    CHECK_EQ_INT(rec.counted, 3u);
+    setup(3, (health_state_t[]){D, U, U});       /* a lone dissenter against k agreeing: no record */
+    CHECK(!record(3, 2, U, &rec));
+    setup(3, (health_state_t[]){U, U, U});       /* held up, nobody says down: no record */
+    obs[1].fresh = obs[2].fresh = false;
+    CHECK(!record(3, 2, U, &rec));
+    CHECK(!quorum_record(obs, 0, 2, 0, U, &out, &rec));   /* bad input */
+    CHECK(!quorum_record(obs, 3, 2, QUORUM_MAX_REGIONS, U, &out, &rec));
+    CHECK(strcmp(quorum_left_str(QUORUM_LEFT_COUNT), "invalid") == 0);
+    CHECK(strcmp(quorum_call_str(QUORUM_CALL_COUNT), "invalid") == 0);
+}
+
 int main(void)
 {
     remap();
@@ -260,5 +333,6 @@ int main(void)
     degraded();
     bad_input();
     exhaustive();
+    records();
     return check_finish();
 }

@@ -11,7 +11,7 @@
     'route53_drift', 'replica_finding', 'backup_started', 'backup_available', 'backup_stuck', 'backup_failed',
     'backup_deleted', 'backup_parked', 'backup_resumed', 'pitr_enabled', 'pitr_enable_failed', 'pitr_drift',
     'drill_start', 'drill_dry_run', 'drill_end', 'lease_won', 'lease_lost', 'lease_holder', 'lease_tables',
-    'observer_silent', 'observer_suspect', 'gap'];
+    'observer_silent', 'observer_suspect', 'quorum_decision', 'gap'];
 
   const $ = (id) => document.getElementById(id);
   const NB = '\u00a0';          // no-break space: a number and its unit stay on one line
@@ -109,6 +109,13 @@
     for (const v of vs) for (const r of v.regions || []) if (r.region && !names.includes(r.region)) names.push(r.region);
     const head = el('tr', null, el('th', { text: 'region' }));
     grid.replaceChildren(head);
+    // each region's last quorum decision (a call or a refusal) and how it took each view
+    const qr = o.quorum && Array.isArray(o.quorum.regions) ? o.quorum.regions : [];
+    const lastOf = (name) => {
+      const x = qr.find((r) => r && r.region === name);
+      return x && x.last_decision && typeof x.last_decision === 'object' && Array.isArray(x.last_decision.views)
+        ? x.last_decision : null;
+    };
     notes.replaceChildren();
     for (const v of vs) {
       const st = !v.seen ? 'never' : v.fresh ? 'fresh' : 'silent';
@@ -127,18 +134,35 @@
       if (v.ignored) note('item ignored in some tables', v.ignored, 'bad');
       if (v.read_error) note('read failed', v.read_error, 'bad');
     }
+    if (o.quorum) head.append(el('th', { class: 'odec', text: 'last decision' }));
     for (const name of names) {
       const tr = el('tr', { 'data-region': name }, el('th', { text: name }));
+      const last = lastOf(name);
       for (const v of vs) {
         const r = (v.regions || []).find((x) => x.region === name);
         const state = r ? (['up', 'degraded', 'down', 'unknown'].includes(r.state) ? r.state : 'unknown') : 'none';
         const td = el('td', { 'data-observer': v.observer, 'data-state': state, text: r ? state : '—' });
         if (r && r.reason) td.title = r.reason;
         if (!v.fresh) td.classList.add('stale');
+        const u = last ? last.views.find((x) => x && x.observer === v.observer) : null;
+        if (u) {   // ✓ counted by the region's last decision, ✗ left out (why in data-used)
+          td.dataset.used = u.counted ? 'counted' : String(u.left_out || 'left-out');
+          td.classList.add(u.counted ? 'used' : 'leftout');
+        }
         tr.append(td);
       }
+      if (o.quorum) tr.append(el('td', { class: 'odec', 'data-call': last ? String(last.call) : 'none', text: decisionText(last) }));
       grid.append(tr);
     }
+  }
+
+  // "drain refused (no-quorum): counted ctl-1 down; left out ctl-2 silent, ctl-3 silent"
+  function decisionText(d) {
+    if (!d) return '—';
+    const counted = d.views.filter((x) => x && x.counted).map((x) => x.observer + ' ' + x.vote).join(', ') || 'none';
+    const left = d.views.filter((x) => x && !x.counted).map((x) => x.observer + ' ' + x.left_out).join(', ');
+    return (d.call === 'refused' ? d.would + ' refused' : 'called ' + d.call) + ' (' + d.why + ', k' + NB + d.k + ')' +
+      ': counted ' + counted + (left ? '; left out ' + left : '');
   }
 
   // The cluster lease (docs/ha.md): hidden without a cluster section.
@@ -421,6 +445,15 @@
       : 'never seen') : who + "'s view is fresh again", e.silent ? 'warn' : 'ok'];
     if (t === 'observer_suspect') return [e.suspect ? who + "'s view is suspect: " + (e.reason || '')
       : who + "'s view is no longer suspect", e.suspect ? 'warn' : 'ok'];
+    if (t === 'quorum_decision') {
+      const vs = Array.isArray(e.views) ? e.views : [];
+      const used = vs.filter((v) => v.counted).map((v) => v.observer + ' ' + v.vote).join(', ') || 'none';
+      const left = vs.filter((v) => !v.counted).map((v) => v.observer + ' ' + v.left_out).join(', ');
+      const what = e.call === 'refused' ? e.would + ' of ' + e.region + ' refused (' + e.why + ')'
+        : e.region + ' called ' + e.call + ' by quorum';
+      return [what + ': counted ' + used + (left ? '; left out ' + left : ''),
+        e.call === 'refused' ? 'warn' : e.call === 'down' ? 'bad' : 'ok'];
+    }
     if (t === 'config_error' || t === 'gap') return [kv(e, skip), 'bad'];
     if (t === 'freeze' || t.startsWith('override_')) return [kv(e, skip), 'warn'];
     return [kv(e, skip), ''];

@@ -22,8 +22,9 @@ READY_S = (2 * lease_kit.LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 10
 
 
 class Cluster:
-    def __init__(self, k=2, token_file=None):
+    def __init__(self, k=2, token_file=None, alarms=None):
         self.token_file = token_file   # the control endpoints (drills) need one
+        self.alarms = alarms           # an "alarms" section (webhooks) for every instance
         self.p1, self.p3 = free_port(), free_port()
         self.r2 = {i: free_port() for i in (1, 2, 3)}   # r2 as instance ctl-i probes it
         self.ngx = Nginx([self.p1, self.p3] + list(self.r2.values()))
@@ -41,6 +42,8 @@ class Cluster:
         cfg["controller"]["log_level"] = "info"
         if self.token_file:
             cfg["controller"]["token_file"] = self.token_file
+        if self.alarms:
+            cfg["alarms"] = self.alarms
         cfg["probe_defaults"] = {"interval_ms": PROBE_MS, "timeout_ms": 150, "rise": 2, "fall": FALL}
         cfg["route53"] = {"hosted_zone_id": self.r53.zone_id, "record_name": NAME, "record_type": "A", "ttl": 60,
                           "reconcile_s": 5}

@@ -3,6 +3,10 @@ with cluster.quorum (tests/bb/observer_kit.py) and a fourth configured observer,
 runs; ctl-3 probes r2 at a closed port (its vantage dissents).  ctl-1's page, in Debian's headless
 chromium (tests/web/drive.js, tests/web/observers_panel.js), and ctl-1's /v1/events are checked:
   - the grid shows regions x observers, ctl-1 marked as this instance, ctl-3's r2 down, the rest up;
+  - each region's row marks the views its last quorum decision counted (✓) and left out (✗, why in
+    data-used), as ctl-1's status says: r1 called up on ctl-1..3, r2's drain refused (ctl-3 alone
+    down, k 3), ctl-4 (never seen) left out "no-view"; a last cell says the decision; the
+    quorum_decision event is in the page's log;
   - an operator (aws CLI) writes ctl-4's item with markup in its suspect_reason and a region reason:
     the page shows the reason as text (no element from it, no handler ran), ctl-4 marked suspect;
     the feed says observer_suspect for ctl-4 with that reason; ctl-4's view, never rewritten, goes
@@ -95,6 +99,33 @@ def test_dashboard_observers():
               f"only ctl-1 is marked as this instance ({v['cols']})")
         check(v["cols"]["ctl-4"]["fresh"] == "never" and "—" == v["cells"]["ctl-4"]["r1"]["text"],
               f"ctl-4, never seen, has no states ({v['cols']['ctl-4']})")
+
+        # which views each region's last quorum decision used (k 3 of 4; ctl-4 never seen): r1 called up on
+        # ctl-1..3, r2's drain refused (ctl-3 alone says down); both leave ctl-4 out, "no-view"
+        used = {"ctl-1": "counted", "ctl-2": "counted", "ctl-3": "counted", "ctl-4": "no-view"}
+
+        def marked(v):
+            d = v.get("decisions", {})
+
+            def cell(o, r):
+                return v["cells"].get(o, {}).get(r, {})
+            return (all(cell(o, r).get("used") == u for o, u in used.items() for r in ("r1", "r2"))
+                    and d.get("r1", {}).get("call") == "up" and d.get("r2", {}).get("call") == "refused")
+        v = wait_panel(drv, marked, SEEN_S, "each region's last decision: ctl-1..3 counted, ctl-4 left out (no-view)")
+        st = {r["region"]: r["last_decision"] for r in c1.status()["observers"]["quorum"]["regions"]}
+        check(all({x["observer"]: x.get("left_out", "counted") for x in st[r]["views"]} == used for r in ("r1", "r2"))
+              and st["r2"]["call"] == "refused" and st["r2"]["would"] == "drain",
+              f"the page marks what ctl-1's status says ({st})")
+        c = v["cells"]
+        check('✓' in c["ctl-1"]["r2"]["mark"] and '✗' in c["ctl-4"]["r2"]["mark"]
+              and c["ctl-1"]["r2"]["text"] == "up",
+              f"counted cells marked ✓, the left-out one ✗, the state text unchanged "
+              f"({c['ctl-1']['r2']}, {c['ctl-4']['r2']})")
+        t = v["decisions"]["r2"]["text"]
+        check(t.startswith("drain refused (undecided") and "counted ctl-1 up, ctl-2 up, ctl-3 down" in t
+              and "left out ctl-4 no-view" in t, f"r2's last decision cell says the drain was refused and why ({t})")
+        v = wait_panel(drv, lambda v: any(x["type"] == "quorum_decision" and "drain of r2 refused" in x["text"]
+                                          for x in v["log"]), SEEN_S, "the quorum_decision event in the log")
 
         put_ctl4(True, peer, 1, True)   # the operator, with the aws CLI, on one table
         v = wait_panel(drv, lambda v: v["cols"].get("ctl-4", {}).get("suspect"), SEEN_S, "ctl-4 suspect")

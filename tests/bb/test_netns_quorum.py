@@ -21,8 +21,10 @@ peer's records and change log, the views' items at the DynamoDB peer (its store)
      Then one healthy observer y is cut off from r2 too: r2 is down in two fresh views, x's and y's,
      and with x counted k = 2 would drain it; it is NOT drained at the Route 53 peer for 4 s (every
      weight 100) and the leader's status shows r2 held up ("undecided": y down, the leader up, x not
-     used).  Then r2 truly fails (its namespace drops port 80): the two healthy views agree (k = 2 of
-     3) and r2 is drained at the peer, r1 and r3 still served.  This case fails with the suspect
+     used; its last quorum decision: the drain refused, x left out "suspect" with its reason).  Then
+     r2 truly fails (its namespace drops port 80): the two healthy views agree (k = 2 of 3) and r2 is
+     drained at the peer, r1 and r3 still served; status and the drain's decision record name the two
+     views counted and x's left out "suspect" with its reason.  This case fails with the suspect
      exclusion of failover/quorum.c removed (r2 drained on x's and y's votes).
   3. A follower is cut off from everything (regions and tables): its own status says its view is
      suspect; its view item at the DynamoDB peer stops changing (silent) and the others show it
@@ -224,6 +226,12 @@ def quorum(d):
 
 def qregion(d, region):
     return next((r for r in (quorum(d) or {}).get("regions", []) if r["region"] == region), None)
+
+
+def left_why(rec, obs):
+    """(left_out, detail) of observer obs in a quorum decision record."""
+    v = next((v for v in rec.get("views", []) if v.get("observer") == obs), {})
+    return v.get("left_out"), v.get("detail")
 
 
 def own_view(d):
@@ -482,6 +490,12 @@ def test_follower_cut_from_regions():
         q = qregion(lead, "r2")
         check(q is not None and q["state"] == "up" and q["down"] == [y.iid] and q["up"] == [lead.iid]
               and x.iid not in q["used"], f"the leader's status: r2 held up, {x.iid}'s down vote not counted ({q})")
+        rl = (q or {}).get("last_decision") or {}
+        check(rl.get("call") == "refused" and rl.get("would") == "drain" and rl.get("why") == "undecided"
+              and sorted(rl.get("counted", [])) == sorted([lead.iid, y.iid]) and rl.get("left_out") == [x.iid]
+              and left_why(rl, x.iid) == ("suspect", SUSPECT_REASON),
+              f"its last decision: r2's drain refused, {lead.iid} and {y.iid} counted, {x.iid} left out suspect "
+              f"with its reason ({rl})")
         s1 = seqs(x.iid)
         check(all(a is not None and b is not None and int(b) > int(a) for a, b in zip(s0, s1)),
               f"{x.iid}'s items kept changing while it abstained: fresh, not silent (seq {s0} -> {s1})")
@@ -497,6 +511,15 @@ def test_follower_cut_from_regions():
                             and sorted(q["used"]) == sorted([lead.iid, y.iid]) and q)(qregion(lead, "r2")),
                    PUBLISH_MS / 1000 + 2, f"{lead.iid}'s status: r2 down by the two usable views, {x.iid} not used",
                    show=str)
+        rl = (qregion(lead, "r2") or {}).get("last_decision") or {}
+        ds = js(lead, "/v1/decisions") or []
+        dr = [r for e in ds for r in e["regions"] if r["region"] == "r2" and r["weight"] == 0]
+        dl = ((dr[-1] if dr else {}).get("quorum") or {}).get("last_decision") or {}
+        for what, rec in (("status", rl), ("the drain's decision record", dl)):
+            check(rec.get("call") == "down" and sorted(rec.get("counted", [])) == sorted([lead.iid, y.iid])
+                  and rec.get("left_out") == [x.iid] and left_why(rec, x.iid) == ("suspect", SUSPECT_REASON),
+                  f"{what}: r2 called down on {lead.iid}'s and {y.iid}'s views, {x.iid}'s left out suspect with "
+                  f"its reason ({rec})")
         v = own_view(x)
         check(v and v.get("suspect") and v.get("suspect_reason") == SUSPECT_REASON, f"{x.iid} still abstains")
     finally:

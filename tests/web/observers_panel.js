@@ -13,11 +13,17 @@
   for (const td of p ? p.querySelectorAll('#obs-grid td[data-observer]') : []) {
     const region = td.parentElement.dataset.region;
     (cells[td.dataset.observer] = cells[td.dataset.observer] || {})[region] =
-      { state: td.dataset.state, text: td.textContent, stale: td.classList.contains('stale'), title: td.title };
+      { state: td.dataset.state, text: td.textContent, stale: td.classList.contains('stale'), title: td.title,
+        used: td.dataset.used || null, mark: getComputedStyle(td, '::after').content };
+  }
+  // each region's last quorum decision as its row's last cell shows it
+  const decisions = {};
+  for (const td of p ? p.querySelectorAll('#obs-grid tr[data-region] td.odec') : []) {
+    decisions[td.parentElement.dataset.region] = { call: td.dataset.call, text: td.textContent };
   }
   return {
     shown: !!p && !p.hidden,
-    cols, cells,
+    cols, cells, decisions,
     notes: p ? [...p.querySelectorAll('#obs-notes li')].map((li) => ({ observer: li.dataset.observer, text: li.textContent })) : [],
     text: p && !p.hidden ? p.innerText : '',
     // markup from an item: no element but ours, no handler ran
