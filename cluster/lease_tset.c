@@ -129,10 +129,30 @@ static void say(const char *old)
                 lease_st.set_fp);
 }
 
+/* A former_name with no item under it in a majority of the tables (known
+ * defect 24's refusal): a misspelling, or a rollback of a rename before any
+ * instance led under the name being left (the name itself has items: known
+ * defect 33), which takes only once former_name is removed. */
+static void say_unproven(size_t named, size_t maj)
+{
+    if (named >= maj)
+        snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
+                 "no lease item under the former name '%s' in a majority of the tables, while the name '%s' has "
+                 "items in a majority: a rollback of a rename before any instance led under '%s'? remove "
+                 "cluster.former_name, nothing under it to wait for; a misspelled cluster.former_name? correct "
+                 "it. Not taking until then",
+                 lease_st.former, lease_st.name, lease_st.former);
+    else
+        snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
+                 "no lease item under the former name '%s' in a majority of the tables: a misspelled "
+                 "cluster.former_name? not taking (a cluster that never ran under it: remove former_name)",
+                 lease_st.former);
+}
+
 bool lease_tset_round(void)
 {
     uint64_t now = loop_now_ms();
-    size_t own = 0, answered = 0;
+    size_t own = 0, answered = 0, named = 0;
     const lease_tab_t *lv = NULL, *dead = NULL;
     bool fp[CFG_MAX_LEASE_TABLES] = {false};
     char old[sizeof(lease_st.set_refusal)], how[600], id[sizeof(lease_st.tabs[0].owner)];
@@ -142,6 +162,7 @@ bool lease_tset_round(void)
         if (!t->read_ok)
             continue;
         answered += !t->former;
+        named += !t->former && t->seen.present;
         if (t->former)
             fp[i - lease_st.n] = t->seen.present;
         own += !t->former && t->seen.present && t->won;   /* our set's, and won: a split vote's marks do not count */
@@ -157,10 +178,7 @@ bool lease_tset_round(void)
     lease_st.take_need = lv || unproven ? lease_st.n + 1 : lease_set_need(lease_st.n, own);
     lease_st.set_refusal[0] = '\0';
     if (unproven && !lv) {
-        snprintf(lease_st.set_refusal, sizeof(lease_st.set_refusal),
-                 "no lease item under the former name '%s' in a majority of the tables: a misspelled "
-                 "cluster.former_name? not taking (a cluster that never ran under it: remove former_name)",
-                 lease_st.former);
+        say_unproven(named, maj);
     } else if (lv && lv->former) {
         differs(lv, how, sizeof(how));
         bool self = strcmp(lv->owner, lease_st.id) == 0;   /* our old-name items of before a reload */

@@ -20,6 +20,10 @@
 
 static bool ld_on;   /* the config has a cluster section */
 static uint64_t ld_fenced_by;   /* the guard epoch that fenced us, until explained or outgrown */
+/* A reload removed the section: the gates stay shut until a restart, and
+ * the drills act as they did at that moment (the leader's keep failing
+ * its probes and stay shown active; a follower's never acted). */
+static bool ld_removed, ld_removed_drills;
 
 /* Fenced by a guard that another instance's live term holds (it leads at
  * that epoch or higher): the lease working, not a problem to page about;
@@ -47,6 +51,8 @@ bool leader_may_act(void)
 
 bool leader_drills_act(void)
 {
+    if (ld_removed)
+        return ld_removed_drills;
     return leader_may_act() && !ctrl_replica_holds();
 }
 
@@ -66,8 +72,15 @@ void leader_configure(const cfg_t *cfg)
     if (cfg->cluster.enabled && !ld_on) {
         log_msg(LOG_NOTICE, "msg=\"cluster section added: acting only while leading\"");
         leader_pre_init(cfg);
-    } else if (!cfg->cluster.enabled && ld_on)
-        log_msg(LOG_WARNING, "msg=\"cluster section removed: nothing is sent until a restart\"");
+    } else if (cfg->cluster.enabled && ld_removed) {
+        ld_removed = false;   /* added back: the lease restarts, its drills act while it leads */
+    } else if (!cfg->cluster.enabled && ld_on && !ld_removed) {
+        /* before lease_configure stops the lease: whether its drills act now */
+        ld_removed_drills = leader_drills_act();
+        ld_removed = true;
+        log_msg(LOG_WARNING, "msg=\"cluster section removed: nothing is sent until a restart\" drills_act=%s",
+                ld_removed_drills ? "true" : "false");
+    }
 }
 
 void leader_on_lease(lease_note_t what)

@@ -19,7 +19,8 @@ void leader_pre_init(const cfg_t *cfg);
 
 /* A reload: a cluster section added gates everything as at start-up (the
  * actuator stops until this instance leads); one removed keeps the gates
- * shut (restart to run as a single controller; docs/ha.md). */
+ * shut (restart to run as a single controller; docs/ha.md), and its drills
+ * act as they did at that moment (known defect 33). */
 void leader_configure(const cfg_t *cfg);
 
 /* lease_init's notify. */
@@ -40,7 +41,7 @@ bool leader_may_act(void);
  * named in its view): no cluster, or it leads and has read the replicated
  * state of its term (a takeover resumes or ends them first).  A deposed
  * leader's local drills stop acting at once (docs/ha.md "Drills under the
- * quorum rule"). */
+ * quorum rule").  After a reload removed the section: as at the reload. */
 bool leader_drills_act(void);
 
 /* A control request on a follower: false, msg names the leader (for the

@@ -30,7 +30,7 @@
 static struct {
     bool on;
     size_t n;                                   /* regions */
-    char names[QUORUM_MAX_REGIONS][65];
+    quorum_rid_t rid[QUORUM_MAX_REGIONS];      /* name and born of each region */
     health_state_t state[QUORUM_MAX_REGIONS];   /* the latched combined state */
     uint64_t since[QUORUM_MAX_REGIONS];         /* monotonic ms it was entered */
     size_t nobs;
@@ -72,7 +72,7 @@ static void input(size_t i, quorum_obs_t *q)
     q->suspect = v.view->suspect;
     for (size_t r = 0; r < oq.n; r++)
         for (size_t j = 0; j < v.view->n; j++)
-            if (strcmp(v.view->regions[j].region, oq.names[r]) == 0)
+            if (strcmp(v.view->regions[j].region, oq.rid[r].name) == 0)
                 q->state[r] = hstate(v.view->regions[j].state);
 }
 
@@ -102,7 +102,7 @@ static size_t refused_of(char *buf, size_t len)
             continue;
         if (off < len)
             off += (size_t)snprintf(buf + off, len - off, "%s%s of %s", c ? ", " : "",
-                                    x->rec.would == HEALTH_DOWN ? "drain" : "restore", oq.names[r]);
+                                    x->rec.would == HEALTH_DOWN ? "drain" : "restore", oq.rid[r].name);
         c++;
     }
     return c;
@@ -138,32 +138,34 @@ bool observers_quorum_on(void)
 }
 
 /* The configured regions now (a reload may have removed, added or moved
- * some): each keeps its combined state by name, a new one starts unknown,
- * a removed one is forgotten (quorum_remap). */
+ * some): each keeps its combined state by name and the generation that
+ * added it, a new one (or one removed and added back) starts unknown, a
+ * removed one is forgotten (quorum_remap). */
 static void regions_update(uint64_t now)
 {
     size_t n = targets_nregions();
     n = n < QUORUM_MAX_REGIONS ? n : QUORUM_MAX_REGIONS;
     bool same = n == oq.n;
     for (size_t r = 0; same && r < n; r++)
-        same = strcmp(oq.names[r], targets_region(r)->name) == 0;
+        same = strcmp(oq.rid[r].name, targets_region(r)->name) == 0 && oq.rid[r].born == targets_region(r)->born;
     if (same)
         return;
-    static char names[QUORUM_MAX_REGIONS][65];
+    static quorum_rid_t rid[QUORUM_MAX_REGIONS];
     health_state_t state[QUORUM_MAX_REGIONS];
     uint64_t since[QUORUM_MAX_REGIONS];
-    for (size_t r = 0; r < n; r++)
-        snprintf(names[r], sizeof(names[r]), "%s", targets_region(r)->name);
-    quorum_remap((const char (*)[65])oq.names, oq.state, oq.since, oq.n, (const char (*)[65])names, n, now, state,
-                 since);
-    static oqr_t rec[QUORUM_MAX_REGIONS];   /* each region's record follows it by name */
+    for (size_t r = 0; r < n; r++) {
+        snprintf(rid[r].name, sizeof(rid[r].name), "%s", targets_region(r)->name);
+        rid[r].born = targets_region(r)->born;
+    }
+    quorum_remap(oq.rid, oq.state, oq.since, oq.n, rid, n, now, state, since);
+    static oqr_t rec[QUORUM_MAX_REGIONS];   /* each region's record follows it by name and generation */
     memset(rec, 0, sizeof(rec));
     for (size_t r = 0; r < n; r++)
         for (size_t o = 0; o < oq.n; o++)
-            if (strcmp(oq.names[o], names[r]) == 0)
+            if (strcmp(oq.rid[o].name, rid[r].name) == 0 && oq.rid[o].born == rid[r].born)
                 rec[r] = oq.rec[o];
     memcpy(oq.rec, rec, sizeof(rec));
-    memcpy(oq.names, names, sizeof(names));
+    memcpy(oq.rid, rid, sizeof(rid));
     memcpy(oq.state, state, sizeof(state));
     memcpy(oq.since, since, sizeof(since));
     oq.n = n;
@@ -192,12 +194,12 @@ static void record(const quorum_obs_t *obs, size_t r, uint64_t now)
                      v.self ? observers_self_suspect_reason() : v.view ? v.view->suspect_reason : "");
     }
     char line[1200];
-    oqr_line(x, oq.names[r], line, sizeof(line));
-    log_msg(LOG_NOTICE, "msg=\"quorum decision: %s\" region=%s seq=%" PRIu64, line, oq.names[r], x->seq);
+    oqr_line(x, oq.rid[r].name, line, sizeof(line));
+    log_msg(LOG_NOTICE, "msg=\"quorum decision: %s\" region=%s seq=%" PRIu64, line, oq.rid[r].name, x->seq);
     cJSON *d = oqr_json(x, now);
     if (d)
         cJSON_DeleteItemFromObjectCaseSensitive(d, "age_ms");   /* the event's own time says when */
-    if (d && !cJSON_AddStringToObject(d, "region", oq.names[r])) {
+    if (d && !cJSON_AddStringToObject(d, "region", oq.rid[r].name)) {
         cJSON_Delete(d);
         d = NULL;
     }
@@ -230,7 +232,7 @@ bool observers_quorum_update(void)
         names_of(oq.out.usable, used, sizeof(used));
         names_of(oq.out.down[r], down, sizeof(down));
         log_msg(LOG_NOTICE, "msg=\"quorum: region %s\" region=%s from=%s to=%s k=%" PRIu32 " used=\"%s\" down=\"%s\"",
-                health_state_str(oq.out.state[r]), oq.names[r], health_state_str(oq.state[r]),
+                health_state_str(oq.out.state[r]), oq.rid[r].name, health_state_str(oq.state[r]),
                 health_state_str(oq.out.state[r]), oq.k, used, down);
         oq.state[r] = oq.out.state[r];
         oq.since[r] = now;
@@ -315,7 +317,7 @@ cJSON *observers_quorum_json(void)
     uint64_t now = loop_now_ms();
     for (size_t r = 0; ok && r < oq.n; r++) {
         cJSON *x = observers_quorum_region_json(r);
-        ok = x && cJSON_AddStringToObject(x, "region", oq.names[r])
+        ok = x && cJSON_AddStringToObject(x, "region", oq.rid[r].name)
              && cJSON_AddNumberToObject(x, "age_ms", (double)(now - oq.since[r]));
         if (x)
             cJSON_AddItemToArray(rs, x);
@@ -351,7 +353,7 @@ void observers_quorum_metrics(struct evbuffer *b)
                         "0 down (absent: unknown).\n# TYPE regiond_quorum_region_up gauge\n");
     for (size_t r = 0; r < oq.n; r++)
         if (oq.state[r] != HEALTH_UNKNOWN)
-            evbuffer_add_printf(b, "regiond_quorum_region_up{region=\"%s\"} %d\n", oq.names[r],
+            evbuffer_add_printf(b, "regiond_quorum_region_up{region=\"%s\"} %d\n", oq.rid[r].name,
                                 oq.state[r] != HEALTH_DOWN);
     evbuffer_add_printf(b, "# HELP regiond_quorum_region_votes Usable observer views per region by state.\n"
                         "# TYPE regiond_quorum_region_votes gauge\n");
@@ -359,7 +361,7 @@ void observers_quorum_metrics(struct evbuffer *b)
         evbuffer_add_printf(b, "regiond_quorum_region_votes{region=\"%s\",vote=\"down\"} %u\n"
                             "regiond_quorum_region_votes{region=\"%s\",vote=\"up\"} %u\n"
                             "regiond_quorum_region_votes{region=\"%s\",vote=\"degraded\"} %u\n",
-                            oq.names[r], bits(oq.out.down[r]), oq.names[r], bits(oq.out.up[r]), oq.names[r],
+                            oq.rid[r].name, bits(oq.out.down[r]), oq.rid[r].name, bits(oq.out.up[r]), oq.rid[r].name,
                             bits(oq.out.degraded[r]));
     evbuffer_add_printf(b, "# HELP regiond_quorum_decision_view How region's last quorum decision (a call or a "
                         "refusal) took each observer's view: use is counted, or why it was left out.\n"
@@ -367,5 +369,5 @@ void observers_quorum_metrics(struct evbuffer *b)
     for (size_t r = 0; r < oq.n; r++)
         for (uint32_t i = 0; oq.rec[r].have && i < oq.rec[r].rec.n; i++)
             evbuffer_add_printf(b, "regiond_quorum_decision_view{region=\"%s\",observer=\"%s\",use=\"%s\"} 1\n",
-                                oq.names[r], oq.rec[r].ids[i], quorum_left_str(oq.rec[r].rec.left[i]));
+                                oq.rid[r].name, oq.rec[r].ids[i], quorum_left_str(oq.rec[r].rec.left[i]));
 }

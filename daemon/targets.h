@@ -50,6 +50,7 @@ typedef struct {
 
 typedef struct region {
     char *name;
+    uint64_t born;                             /* the config generation that added it (removed and added back: new) */
     const cfg_region_t *cfg;
     health_state_t state;
     uint64_t since_mono_ms;

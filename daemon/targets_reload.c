@@ -124,6 +124,7 @@ static region_t *tg_build_region(const cfg_region_t *rc, gen_t *g, size_t first_
             free(r);
             return NULL;
         }
+        r->born = g->number;
         r->state = HEALTH_UNKNOWN;
         r->since_mono_ms = loop_now_ms();
         r->since_wall_ms = loop_wall_ms();

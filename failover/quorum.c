@@ -84,15 +84,15 @@ int quorum_combine(const quorum_obs_t *obs, size_t n, uint32_t k, size_t nregion
     return 0;
 }
 
-void quorum_remap(const char (*old_names)[65], const health_state_t *old_state, const uint64_t *old_since,
-                  size_t old_n, const char (*names)[65], size_t n, uint64_t now, health_state_t *state,
+void quorum_remap(const quorum_rid_t *old_ids, const health_state_t *old_state, const uint64_t *old_since,
+                  size_t old_n, const quorum_rid_t *ids, size_t n, uint64_t now, health_state_t *state,
                   uint64_t *since)
 {
     for (size_t r = 0; r < n; r++) {
-        state[r] = HEALTH_UNKNOWN;   /* new here (start, reload) */
+        state[r] = HEALTH_UNKNOWN;   /* new here (start, reload, removed and added back) */
         since[r] = now;
         for (size_t o = 0; o < old_n; o++)
-            if (strcmp(old_names[o], names[r]) == 0) {
+            if (strcmp(old_ids[o].name, ids[r].name) == 0 && old_ids[o].born == ids[r].born) {
                 state[r] = old_state[o];
                 since[r] = old_since[o];
                 break;

@@ -120,14 +120,23 @@ typedef struct {
 bool quorum_record(const quorum_obs_t *obs, size_t n, uint32_t k, size_t r, health_state_t prev,
                    const quorum_out_t *out, quorum_record_t *rec);
 
+/* A configured region as the quorum keys its combined state: its name and
+ * the config generation that added it (a region removed by one reload and
+ * added back by a later one is another region, whatever came between). */
+typedef struct {
+    char name[65];
+    uint64_t born;
+} quorum_rid_t;
+
 /* Carry the combined states across a change of the region list (a reload;
- * docs/ha.md "The quorum rule"), keyed by region name, not position: region
- * r of names[0..n) takes the state and since of the old region of that name
- * (old_names[0..old_n)), or UNKNOWN and now when it is new; an old region
- * not in names is forgotten.  n and old_n at most QUORUM_MAX_REGIONS; the
- * outputs must not alias the old arrays. */
-void quorum_remap(const char (*old_names)[65], const health_state_t *old_state, const uint64_t *old_since,
-                  size_t old_n, const char (*names)[65], size_t n, uint64_t now, health_state_t *state,
+ * docs/ha.md "The quorum rule"), keyed by region name and the generation
+ * that added it, not position: region r of ids[0..n) takes the state and
+ * since of the old region with the same name and born (old_ids[0..old_n)),
+ * or UNKNOWN and now when it is new or was removed and added back since; an
+ * old region not in ids is forgotten.  n and old_n at most
+ * QUORUM_MAX_REGIONS; the outputs must not alias the old arrays. */
+void quorum_remap(const quorum_rid_t *old_ids, const health_state_t *old_state, const uint64_t *old_since,
+                  size_t old_n, const quorum_rid_t *ids, size_t n, uint64_t now, health_state_t *state,
                   uint64_t *since);
 
 #endif

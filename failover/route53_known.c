@@ -306,6 +306,15 @@ void r53_start_drift(const r53_list_t *acc)
         want[i] = -1;
     r53s.known_hold = false;
     bool saved = r53_known_load(exp, drift, &sg);
+    r53_gk_seq_t lo, hi;
+    if (saved && sg.lost_hi.epoch && !r53_guard_lost(&lo, &hi)) {
+        /* batches judged not landed before a restart (or by the last
+         * leader) may still land: kept, so the next save records them
+         * (known defect 33: the first save after a restart dropped them);
+         * cleared as ours are once a guard at or beyond the low end is live */
+        r53s.lost_lo = sg.lost_lo;
+        r53s.lost_hi = sg.lost_hi;
+    }
     bool landed = r53_check_intent(acc, want);
     /* A cluster: the guard's weights, written with every batch in the same
      * all-or-nothing change, are exact; they are the reference unless the

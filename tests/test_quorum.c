@@ -4,8 +4,10 @@
  * suspect observer is left out; this instance's own view is fresh by
  * definition but left out when suspect; a lone observer never decides when
  * k > 1; bad input is refused; a reload's new region list keeps each
- * region's combined state by name (quorum_remap); the record of a decision
- * (quorum_record) names the views counted and those left out with why. */
+ * region's combined state by name and the generation that added it, so a
+ * region removed and added back is new however many reloads came between
+ * (quorum_remap); the record of a decision (quorum_record) names the views
+ * counted and those left out with why. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -223,10 +225,11 @@ static void exhaustive(void)
 /* A reload removes a middle region, moves one, adds one, and adds a removed one back. */
 static void remap(void)
 {
-    const char old[4][65] = {"r1", "r2", "r3", "r4"};
+    const quorum_rid_t old[4] = {{"r1", 1}, {"r2", 1}, {"r3", 1}, {"r4", 1}};
     const health_state_t ost[4] = {U, D, G, D};
     const uint64_t osi[4] = {10, 20, 30, 40};
-    const char now1[4][65] = {"r4", "r1", "r5", "r3"};   /* r2 removed, r4 moved first, r5 new */
+    /* generation 2: r2 removed, r4 moved first, r5 new */
+    const quorum_rid_t now1[4] = {{"r4", 1}, {"r1", 1}, {"r5", 2}, {"r3", 1}};
     health_state_t st[4];
     uint64_t si[4];
     quorum_remap(old, ost, osi, 4, now1, 4, 99, st, si);
@@ -238,14 +241,26 @@ static void remap(void)
     CHECK_EQ_INT((int)si[2], 99);
     CHECK_EQ_INT(st[3], G);   /* r3 after a removed middle region: kept, not reset */
     CHECK_EQ_INT((int)si[3], 30);
-    /* r2 added back after the reload that removed it: unknown, not its old down */
-    const char now2[2][65] = {"r1", "r2"};
+    /* r2 added back (generation 3) after the reload that removed it: unknown, not its old down */
+    const quorum_rid_t now2[2] = {{"r1", 1}, {"r2", 3}};
     health_state_t st2[2];
     uint64_t si2[2];
     quorum_remap(now1, st, si, 4, now2, 2, 150, st2, si2);
     CHECK_EQ_INT(st2[0], U);
     CHECK_EQ_INT(st2[1], X);
     CHECK_EQ_INT((int)si2[1], 150);
+    /* known defect 33: r2 removed by one reload (generation 2) and added back
+     * by the next (generation 3) with no quorum update between them: the
+     * remap sees the list before the first and after the second; r2 is
+     * another region (born 3), not the old one (born 1) */
+    const quorum_rid_t now3[4] = {{"r1", 1}, {"r2", 3}, {"r3", 1}, {"r4", 1}};
+    quorum_remap(old, ost, osi, 4, now3, 4, 200, st, si);
+    CHECK_EQ_INT(st[0], U);
+    CHECK_EQ_INT(st[1], X);
+    CHECK_EQ_INT((int)si[1], 200);
+    CHECK_EQ_INT(st[2], G);
+    CHECK_EQ_INT(st[3], D);
+    CHECK_EQ_INT((int)si[3], 40);
     /* start: nothing before */
     quorum_remap(old, ost, osi, 0, old, 4, 7, st, si);
     for (size_t r = 0; r < 4; r++)

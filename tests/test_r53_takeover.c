@@ -15,7 +15,9 @@
  *    numbers, not their text (known defect 21), honours a release made
  *    while the batch whose guard is live was in flight (defect 20; the
  *    black-box side: tests/bb/test_ha_release_inflight.py), and a bump
- *    that cannot pass the last leader's knowledge on says so (defect 22).
+ *    that cannot pass the last leader's knowledge on says so (defect 22);
+ *  - a range of batches judged not landed (lost_seq) saved before a restart
+ *    is loaded back, so the next save keeps it (defect 33).
  * The actuator's state is set up by hand as a read would leave it; nothing
  * is sent. */
 #include <stdio.h>
@@ -351,6 +353,57 @@ static void test_lost_lands_late(void)
     CHECK(!r53_guard_lost(&lo, &hi));
 }
 
+/* Known defect 33: a batch judged not landed (7.2) recorded as lost_seq in
+ * route53-known.json; the instance restarts (nothing in memory) and its next
+ * term's judged read, before its bump lands (the guard 7.1 still live), loads
+ * the file: the range is back in memory, so the save that read makes (and
+ * every later one until a guard at or beyond it is live) still records it. */
+static void adopt_value(r53_rrset_t *g, const char *v);
+
+static void test_lost_kept_at_restart(void)
+{
+    setup();
+    build(0, 100);
+    land();                       /* guard 7.1 */
+    char g1[R53_GK_VALUE_MAX + 1];
+    snprintf(g1, sizeof(g1), "%s", r53s.guard_live.values[0]);
+    build(0, 0);
+    r53_free_created();           /* 7.2, judged not landed */
+    r53_gk_seq_t lo0, hi0, lo, hi;
+    CHECK(r53_guard_lost(&lo0, &hi0));
+    cJSON *doc = r53_known_doc();
+    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "lost_seq")));
+    CHECK_EQ_INT(state_write_json(R53_KNOWN_FILE, doc, STATE_JSON_WAIT, NULL, NULL), 0);
+    cJSON_Delete(doc);
+
+    setup();                      /* the restart: nothing in memory */
+    CHECK(!r53_guard_lost(&lo, &hi));
+    r53_rrset_t g;
+    adopt_value(&g, g1);          /* the live guard is still 7.1 */
+    r53s.epoch = 8;
+    r53s.bump_due = true;
+    r53s.known_hold = true;
+    r53_list_t acc = {0};
+    r53_rrset_t live[2];
+    r53_kit_rec(&live[0], "a", 100, "a.example.test");
+    r53_kit_rec(&live[1], "b", 50, "b.example.test");
+    acc.sets = live;
+    acc.n = 2;
+    r53_start_drift(&acc);        /* no replicated state: the file */
+    CHECK(r53_guard_lost(&lo, &hi));
+    CHECK(r53_gk_seq_cmp(lo, lo0) == 0 && r53_gk_seq_cmp(hi, hi0) == 0);
+    doc = r53_known_doc();        /* what the next save writes */
+    const cJSON *lq = cJSON_GetObjectItemCaseSensitive(doc, "lost_seq");
+    char want[48];
+    r53_gk_seq_fmt(lo0, want, sizeof(want));
+    CHECK(cJSON_IsString(lq) && strcmp(lq->valuestring, want) == 0);
+    cJSON_Delete(doc);
+    r53s.bump_due = false;
+    r53_rrset_clear(&live[0]);
+    r53_rrset_clear(&live[1]);
+    r53_rrset_clear(&g);
+}
+
 /* Defect 22: a bump of a term not judged yet passes the last leader's
  * knowledge on; when it does not fit beside the new first string (epoch
  * and holder: the holder is never left out, the next bump compares it), it
@@ -441,6 +494,7 @@ int main(void)
     test_release_in_flight();
     test_lost_lands_late();
     test_adopted_within_range();
+    test_lost_kept_at_restart();
     test_bump_drop_counted();
     route53_set_changed(NULL);
     r53_kit_stop(cfg, dir);

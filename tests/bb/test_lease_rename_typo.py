@@ -4,7 +4,15 @@ name "renamed" and former_name "regoind" (a typo).  No item exists under either 
 the check it takes every table of both after lease_ms and leads beside the old-name leader.  Judged on
 the PEER: the renamed instance writes no item at all (any key, any table) for lease_ms and three rounds,
 and the old-name leader keeps a majority; the renamed instance raises cluster-lease and its status names
-the misspelled former name."""
+the misspelled former name.
+
+A rollback of a rename before any renamed instance led (known defect 33): "regiond" leads; a second
+instance starts as a rolled-back one, name "regiond" and former_name "renamed", under which no item was
+ever written.  It cannot tell this from a misspelling, so it refuses as above, but says what to do: its
+status, its cluster-lease alarm and its log name the rollback and "remove cluster.former_name".  The
+refusal holds after the leader stops (judged on the peer: it writes no item for lease_ms and three
+rounds); once a reload removes former_name it leads (the peer's items name it)."""
+import copy
 import time
 
 from harness import check, run_tests, wait_for
@@ -52,5 +60,50 @@ def test_misspelled_former_name():
         lease_kit.stop_all(ds, peer)
 
 
+def no_writes(peer, iid, seconds, what):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        w = written_by(peer, iid)
+        if w:
+            check(False, f"{what}: {iid} writes no item ({w})")
+            raise AssertionError(f"{iid} wrote an item")
+        time.sleep(0.2)
+
+
+def test_rollback_before_renamed_led():
+    peer = lease_kit.start_peer()
+    ds = []
+    try:
+        ds.append(lease_kit.start(1, peer))
+        wait_for(lambda: lease_kit.majority_owner(lease_kit.items_fast(peer))[0] == "ctl-1",
+                 2 * LEASE_MS / 1000 + 10, "ctl-1 holding a majority of the old name's items")
+        b = lease_kit.start(2, peer, former_name="renamed")   # rolled back: name "regiond" again
+        ds.append(b)
+        m = wait_for(lambda: (lambda s: s if s and s.get("tables_mismatch") else None)(lease(b)), 10,
+                     "ctl-2's tables_mismatch")
+        text = m["tables_mismatch"]
+        check(not m["leading"] and "former name 'renamed'" in text and "rollback" in text
+              and "remove cluster.former_name" in text,
+              f"ctl-2 says a rollback before a renamed term needs former_name removed ({text!r})")
+        al = [a["summary"] for a in b.status()["alarms"]["active"] if a["key"] == "cluster-lease"]
+        check(al and "rollback" in al[0] and "remove cluster.former_name" in al[0],
+              f"ctl-2's cluster-lease alarm says the same ({al})")
+        check("remove cluster.former_name" in b.read_log(), "ctl-2's log says the same")
+
+        check(ds[0].stop() == 0, "ctl-1 stops cleanly (its items released)")
+        no_writes(peer, "ctl-2", LEASE_MS / 1000 + 3 * RENEW_MS / 1000 + 1,
+                  "with former_name still set, after the leader stopped")
+        cfg = copy.deepcopy(b.cfg)
+        del cfg["cluster"]["former_name"]
+        b.reload(cfg)
+        wait_for(lambda: lease_kit.majority_owner(lease_kit.items_fast(peer))[0] == "ctl-2",
+                 lease_kit.TAKEOVER_S + 5, "ctl-2 leading once a reload removed former_name")
+        st = lease(b)
+        check(st["leading"] and not st.get("tables_mismatch"),
+              f"ctl-2 leads, nothing refused ({st['leading']}, {st.get('tables_mismatch')!r})")
+    finally:
+        lease_kit.stop_all(ds, peer)
+
+
 if __name__ == "__main__":
-    run_tests([test_misspelled_former_name])
+    run_tests([test_misspelled_former_name, test_rollback_before_renamed_led])
