@@ -1,5 +1,6 @@
 """Route 53 safety against other writers (issue 11, defects 1-7), each with a
-second actor: an operator with the aws CLI, a second regiond on the same
+second actor: an operator (botocore in-process, the aws CLI's request:
+tests/bb/boto_kit.py), a second regiond on the same
 zone, lost answers and failed reads injected at the strict Route 53 peer, a
 kill -9 and restart.  Every invariant is checked against the PEER: its
 records and its log of accepted batches, replayed from the zone's first
@@ -9,6 +10,7 @@ import os
 import signal
 import time
 
+import boto_kit
 from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, eventually, free_port, run_tests, stop,
                      tmpdir, token_file, wait_for)
 
@@ -58,12 +60,11 @@ def wait_up(d, regions=REGIONS):
 
 
 def operator_set(peer, weights, name=NAME, rtype="A", ips=IPS, regions=REGIONS):
-    """The second actor: an operator changes weights with the aws CLI."""
+    """The second actor: an operator changes weights (botocore in-process: the aws CLI's request)."""
     ch = [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": name, "Type": rtype, "SetIdentifier": r, "Weight": w, "TTL": 60,
         "ResourceRecords": [{"Value": ips[regions.index(r)]}]}} for r, w in weights.items()]
-    peer.aws("change-resource-record-sets", "--hosted-zone-id", peer.zone_id,
-             "--change-batch", json.dumps({"Comment": "operator", "Changes": ch}))
+    boto_kit.r53_change(peer, {"Comment": "operator", "Changes": ch})
 
 
 def weights(peer, name=NAME, rtype="A"):
