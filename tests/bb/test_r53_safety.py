@@ -112,6 +112,16 @@ def check_regiond_batches(initial, peer, min_serving=1, name=NAME, what=""):
     return ours
 
 
+def reread(d, peer, timeout=15):
+    """Wait until regiond has read the group again after now: the peer answered a ListResourceRecordSets
+    that came in after this call (its monotonic clock is this one) and regiond's actuator is idle again,
+    so that read's answer was taken (a reconcile comes every reconcile_s)."""
+    t0 = time.monotonic()
+    wait_for(lambda: d.status()["failover"]["actuator"] == "idle" and any(
+        r.get("op") == "ListResourceRecordSets" and r.get("status") == 200 and r["t"] > t0
+        for r in peer.stats()["requests"]), timeout, "regiond's next read of the group (a reconcile)")
+
+
 def decisions(d):
     return json.loads(d.get("/v1/decisions")[1])
 
@@ -258,7 +268,7 @@ def test_lost_answer_and_failed_reread_is_landed():
     wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
     peer.inject(deny=2, ops=["ListResourceRecordSets"])
     wait_for(lambda: "event=route53_change_landed" in d.read_log(), 20, "the change recognised as landed")
-    time.sleep(6)   # past a reconcile
+    reread(d, peer)   # past a reconcile: the group read again
     check_eq(weights(peer), {"us-east-1": 100, "eu-west-1": 0, "ap-southeast-2": 100}, "drained once")
     check_eq(len([c for c in peer.changes() if c["comment"].startswith("regiond")]), 1, "applied exactly once")
     check("event=route53_drift" not in d.read_log(), "regiond's own change is not reported as drift")
