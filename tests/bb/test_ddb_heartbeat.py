@@ -10,6 +10,7 @@ import json
 import subprocess
 import time
 
+import boto_kit
 from harness import (REGIOND, DdbPeer, Daemon, Nginx, check, check_eq, eventually, free_port, run_tests, tmpdir,
                      wait_for)
 from test_dynamodb import ENV, pairs, replica
@@ -50,9 +51,9 @@ def app_items(peer, region, table):
 
 
 def put_items(peer, table, items):
-    """One batch-write-item with the aws CLI, in us-east-1; then wait until the peer replicated them."""
-    peer.aws("us-east-1", "batch-write-item", "--request-items",
-             json.dumps({table: [{"PutRequest": {"Item": it}} for it in items]}))
+    """One BatchWriteItem in us-east-1 (botocore, the aws CLI's request); then wait until the peer replicated them."""
+    boto_kit.ddb(peer, "us-east-1").batch_write_item(
+        RequestItems={table: [{"PutRequest": {"Item": it}} for it in items]})
     wait_for(lambda: all(len(peer.call("GET", f"/_peer/items?region={r}&table={table}")["items"]) >= len(items)
                          for r in peer.ports), 10, "application items replicated")
 

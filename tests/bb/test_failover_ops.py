@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import boto_kit
 from harness import (REGIONCTL, Daemon, check, check_eq, eventually, run_tests, stop, tmpdir, wait_for)
 from test_failover import NAME, setup, wait_all_up
 
@@ -43,11 +44,11 @@ def test_throttling_and_rate():
 def test_drift_no_blind_overwrite():
     ngx, ports, peer, cfg, d, env = setup()
     wait_all_up(d)
-    # Someone changes eu-west-1's weight with the aws CLI.
+    # Someone changes eu-west-1's weight (the aws CLI's request, botocore in-process).
     batch = {"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": NAME, "Type": "A", "SetIdentifier": "eu-west-1", "Weight": 50, "TTL": 60,
         "ResourceRecords": [{"Value": "127.0.0.12"}]}}]}
-    peer.aws("change-resource-record-sets", "--hosted-zone-id", peer.zone_id, "--change-batch", json.dumps(batch))
+    boto_kit.r53_change(peer, batch)
     peer.call("POST", "/_peer/reset-stats", {})
     ngx.down(ports[1])
     wait_for(lambda: "event=route53_drift" in d.read_log(), 15, "drift reported")

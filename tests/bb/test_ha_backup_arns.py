@@ -6,13 +6,14 @@ and its request log (each request's signing key and BackupArn):
   - leader A makes three runs; its retention deletes its own oldest nightly backup;
   - kill -9 of A; the new leader B makes one run, and its retention prunes A's older nightly
     backup (without the replicated records B knew only its own one: nothing pruned);
-  - never deleted: any weekly backup, two backups made by hand with the aws CLI (one before, one
+  - never deleted: any weekly backup, two backups made by hand (botocore, the aws CLI's request; one before, one
     after the takeover), both named with the nightly schedule's prefix, and one with another name;
   - every DeleteBackup names a nightly backup regiond made, and each backup is deleted once."""
 import json
 import re
 import time
 
+import boto_kit
 from harness import TEST_KEY, DdbPeer, Nginx, check, check_eq, free_port, run_tests, tmpdir, wait_for
 import lease_kit
 from lease_kit import TABLE, TAKEOVER_S, kill9, sample_until
@@ -43,6 +44,12 @@ def start(i, peer, ports):
     cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{p}/health"}]} for r, p in zip(REGIONS, ports)]
     d = lease_kit.instance(i, cfg, KEYS[i], dir=tmpdir("ha-arns-"))
     return d
+
+
+def hand_backup(peer, name):
+    """An operator's CreateBackup of orders in us-east-1 (botocore, the aws CLI's request): its ARN."""
+    return boto_kit.ddb(peer, "us-east-1").create_backup(TableName="orders", BackupName=name)["BackupDetails"][
+        "BackupArn"]
 
 
 def listed(peer):
@@ -93,9 +100,7 @@ def test_new_leader_prunes_old_leaders_backups():
     ds = []
     try:
         lease_kit.create_tables(peer)
-        hand = [peer.aws("us-east-1", "create-backup", "--table-name", "orders", "--backup-name", n)
-                ["BackupDetails"]["BackupArn"] for n in ("regiond-orders-nightly.20200101T000000Z",
-                                                          "before-the-upgrade")]
+        hand = [hand_backup(peer, n) for n in ("regiond-orders-nightly.20200101T000000Z", "before-the-upgrade")]
         ds = [start(i, peer, ports) for i in (1, 2, 3)]
         ls, _ = sample_until(ds, lambda ls: len(ls) == 1, FIRST_S, "exactly one leader")
         a = ls[0]
@@ -118,8 +123,7 @@ def test_new_leader_prunes_old_leaders_backups():
         rest = [d for d in ds if d is not a]
         ls, took = sample_until(rest, lambda ls: len(ls) == 1, TAKEOVER_S + 5, "a new leader")
         b = ls[0]
-        hand.append(peer.aws("us-east-1", "create-backup", "--table-name", "orders", "--backup-name",
-                             "regiond-orders-nightly.20200102T000000Z")["BackupDetails"]["BackupArn"])
+        hand.append(hand_backup(peer, "regiond-orders-nightly.20200102T000000Z"))
         run(b, 1)
         b_made = made_by(peer, b.key)
         check_eq(len(b_made), 2, f"{b.iid} made one nightly and one weekly backup")
@@ -131,7 +135,7 @@ def test_new_leader_prunes_old_leaders_backups():
                  "the nightly schedule keeps its two newest: the old leader's last and the new leader's")
         weekly = [x for x in a_made + b_made if WEEKLY.match(names.get(x, ""))]
         check_eq(len(weekly), 4, "every weekly backup stands (another schedule's: never pruned by nightly)")
-        check(all(x in names for x in hand), f"the backups made by hand with the aws CLI stand ({hand})")
+        check(all(x in names for x in hand), f"the backups made by hand stand ({hand})")
         dels = deletes(peer)
         check_eq(sorted(x for x, _ in dels), sorted(gone + [a_nightly[0]]),
                  "each DeleteBackup names a nightly backup regiond made, each deleted once")

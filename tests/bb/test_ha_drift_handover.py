@@ -15,9 +15,9 @@ drift at its term's first read against them, not against its own saved state or 
   the region is not held (no drift flag or alarm) and is drained when it fails.
 Judged on the Route 53 peer's records and change log (who signed each batch, the group before and
 after, the guard's value); the drift alarm and flags are read from the new leader's status."""
-import json
 import subprocess
 
+import boto_kit
 from harness import REGIONCTL, TEST_KEY, Daemon, check, check_eq, run_tests, wait_for
 from lease_kit import kill9, lease
 from test_ha import GUARD, IPS, KEYS, NAME, REGIONS, TOKENS, Cluster, bumped, epoch_of, one_leader, weights_of
@@ -35,12 +35,11 @@ def guard_value(recs):
 
 
 def upsert(c, region, ip, weight):
-    """The operator's change, as a person makes it: the aws CLI, one UPSERT (no guard)."""
+    """The operator's change, as a person makes it with the aws CLI, one UPSERT (no guard); sent with botocore in-process."""
     batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight, "TTL": 60,
         "ResourceRecords": [{"Value": ip}]}}]}
-    return c.r53.aws("change-resource-record-sets", "--hosted-zone-id", c.r53.zone_id,
-                     "--change-batch", json.dumps(batch))["ChangeInfo"]
+    return boto_kit.r53_change(c.r53, batch)
 
 
 def flags(d):

@@ -14,8 +14,8 @@ three nginx regions; each instance signs with its own key, so the peers' logs sa
     batch -> that is drift for B (alarm, the record left at the operator's weight at the peer), not a late
     landing of regiond's batch that B's next decision overwrites.
 Judged on the Route 53 peer's records, change and request logs and the DynamoDB peer's items."""
-import json
 
+import boto_kit
 from harness import check, check_eq, run_tests, wait_for
 import lease_kit
 from lease_kit import TAKEOVER_S, kill9, lease
@@ -44,13 +44,12 @@ def r53_requests(c, key, op):
 
 
 def upsert(c, region, weight):
-    """The operator's change, as a person makes it: the aws CLI, one UPSERT (no guard)."""
+    """The operator's change, as a person makes it with the aws CLI, one UPSERT (no guard); sent with botocore in-process."""
     ip = IPS[REGIONS.index(region)]
     batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight, "TTL": 60,
         "ResourceRecords": [{"Value": ip}]}}]}
-    return c.r53.aws("change-resource-record-sets", "--hosted-zone-id", c.r53.zone_id,
-                     "--change-batch", json.dumps(batch))["ChangeInfo"]
+    return boto_kit.r53_change(c.r53, batch)
 
 
 def stop_clean(c):

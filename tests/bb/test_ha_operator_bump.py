@@ -14,9 +14,9 @@ replicated state: bb_test_ha_state), which gives the operator a window the test 
   as the health rules require, and no batch ever leaves every record at 0.
 Judged on the Route 53 peer's change log (each batch's group before/after, keyed by access key), its
 records and get-change."""
-import json
 import time
 
+import boto_kit
 from harness import TEST_KEY, check, check_eq, run_tests, wait_for
 from lease_kit import REGIONS as LEASE_REGIONS
 from test_ha_bump_status import teardown
@@ -28,12 +28,11 @@ OP_REGION, DOWN_REGION, OP_WEIGHT = REGIONS[0], REGIONS[2], 30
 
 
 def upsert(c, region, ip, weight):
-    """The operator's change, as a person makes it: the aws CLI, one UPSERT (no guard)."""
+    """The operator's change, as a person makes it with the aws CLI, one UPSERT (no guard); sent with botocore in-process."""
     batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight, "TTL": 60,
         "ResourceRecords": [{"Value": ip}]}}]}
-    return c.r53.aws("change-resource-record-sets", "--hosted-zone-id", c.r53.zone_id,
-                     "--change-batch", json.dumps(batch))["ChangeInfo"]
+    return boto_kit.r53_change(c.r53, batch)
 
 
 def get_change(c, cid):

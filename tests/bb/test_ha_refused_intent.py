@@ -13,8 +13,8 @@ a batch that landed and an operator's change of the same weights for regiond's o
   landed batch of A's): once X is healthy again and Y fails, B's drain of Y leaves X at the
   operator's 0; no batch of B gives X weight.
 Judged on the Route 53 peer's fault counter, reject and change logs, and the DynamoDB peer's items."""
-import json
 
+import boto_kit
 from harness import TEST_KEY, check, check_eq, run_tests, wait_for
 from lease_kit import lease
 from test_ha import IPS, NAME, REGIONS, Cluster, bumped, one_leader, weights_of
@@ -26,12 +26,12 @@ SLOW_MS = 8000   # under aws.request_timeout_ms (10 s): the batch is held, then 
 
 
 def operator_sets(c, weights):
-    """The operator's change, as a person makes it: the aws CLI, one batch of UPSERTs (no guard)."""
+    """The operator's change, as a person makes it with the aws CLI, one batch of UPSERTs (no guard); sent with botocore
+    in-process."""
     batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": NAME, "Type": "A", "SetIdentifier": r, "Weight": w, "TTL": 60,
         "ResourceRecords": [{"Value": IPS[REGIONS.index(r)]}]}} for r, w in weights.items()]}
-    return c.r53.aws("change-resource-record-sets", "--hosted-zone-id", c.r53.zone_id,
-                     "--change-batch", json.dumps(batch))["ChangeInfo"]
+    return boto_kit.r53_change(c.r53, batch)
 
 
 def intent_weights(it):

@@ -12,7 +12,7 @@ called.  Every invariant is judged on the PEERS' items and logs:
   - only a leader writes the #control item (the DynamoDB peer's request log by
     signing key);
   - input the author did not choose: an operator writes the #control items by
-    hand with the aws CLI — a doc that fails control.json's checks at a high
+    hand (botocore in-process, the aws CLI's request) — a doc that fails control.json's checks at a high
     seq, then a valid-looking doc with an epoch above any term — the new leader
     alarms (cluster-state), loads neither, nothing crashes; with the high-epoch
     items in place it cannot replicate and makes no decision (alarm stays), and
@@ -24,6 +24,7 @@ called.  Every invariant is judged on the PEERS' items and logs:
 import json
 import time
 
+import boto_kit
 from harness import check, check_eq, events_ring, run_tests, wait_for
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, TABLE, TAKEOVER_S, kill9, lease
@@ -76,10 +77,11 @@ def control_writes(c, key):
 
 
 def put_by_hand(c, epoch, seq, doc):
+    """An operator's PutItem of the #control item in every table (botocore, the aws CLI's request)."""
     for r in LEASE_REGIONS:
-        c.ddb.aws(r, "put-item", "--table-name", TABLE, "--item", json.dumps(
-            {"name": {"S": ITEM}, "epoch": {"N": str(epoch)}, "seq": {"N": str(seq)}, "doc": {"S": doc},
-             "owner": {"S": "an operator"}}))
+        boto_kit.ddb(c.ddb, r).put_item(TableName=TABLE, Item={
+            "name": {"S": ITEM}, "epoch": {"N": str(epoch)}, "seq": {"N": str(seq)}, "doc": {"S": doc},
+            "owner": {"S": "an operator"}})
 
 
 def leader_after_kill(c, old):
@@ -194,7 +196,7 @@ def test_hand_written_control_item():
               "the peer's items are still the operator's (never overwritten by a lower epoch)")
         check_eq(decisions(d3), [], f"{d3.iid} makes no decision while it cannot replicate its numbers")
         for r in LEASE_REGIONS:
-            c.ddb.aws(r, "delete-item", "--table-name", TABLE, "--key", json.dumps({"name": {"S": ITEM}}))
+            boto_kit.ddb(c.ddb, r).delete_item(TableName=TABLE, Key={"name": {"S": ITEM}})
         wait_for(lambda: majority(control_items(c), lambda it: it["epoch"] == ec), WAIT_S,
                  f"{d3.iid} writes its state once the operator deleted the items")
         wait_for(lambda: active_alarm(d3, "cluster-state") is None, WAIT_S, "cluster-state resolves")

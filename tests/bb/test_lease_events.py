@@ -10,7 +10,7 @@ get-item) are the judge of every epoch an event names:
     the peer; the other follower's feed says lease_holder: the old holder,
     then the new one with its address and that epoch; a stream resumed with
     Last-Event-ID from before that event gets it again, same id;
-  - an operator overwrites one item with a higher epoch (aws CLI): the
+  - an operator overwrites one item with a higher epoch (botocore, the aws CLI's PutItem): the
     leader's feed says lease_lost with its epoch and why (the table and the
     epoch it read); the next leader's lease_won carries a higher epoch than
     the operator's, again the one the peer's items show.
@@ -18,6 +18,7 @@ At every 100 ms sample at most one instance reports leading."""
 import json
 import queue
 
+import boto_kit
 from harness import check, check_eq, run_tests, wait_for
 from lease_kit import (LEASE_MS, NAME, REGIONS, RENEW_MS, TABLE, TAKEOVER_S, items, items_fast, kill9, lease,
                        majority_owner, sample_until, start, start_peer)
@@ -164,9 +165,8 @@ def operator_epoch(rest, feeds, peer, b, won_b):
     wait_for(lambda: owned(items_fast(peer), b.iid, won_b["epoch"]) == set(REGIONS), ROUND_S + LEASE_MS / 1000,
              f"{b.iid} holding every table")
     op_epoch = won_b["epoch"] + 5
-    peer.aws(REGIONS[0], "put-item", "--table-name", TABLE, "--item",
-             json.dumps({"name": {"S": NAME}, "owner": {"S": "ops"}, "rvn": {"S": "by-hand"},
-                         "epoch": {"N": str(op_epoch)}}))
+    boto_kit.ddb(peer, REGIONS[0]).put_item(TableName=TABLE, Item={   # an operator's PutItem (the aws CLI's)
+        "name": {"S": NAME}, "owner": {"S": "ops"}, "rvn": {"S": "by-hand"}, "epoch": {"N": str(op_epoch)}})
     lost = feeds[b].wait("lease_lost", lambda e: e["epoch"] == won_b["epoch"], ROUND_S,
                          f"{b.iid}'s lease_lost for epoch {won_b['epoch']}")
     check_eq(lost["instance"], b.iid, "lease_lost names the instance")

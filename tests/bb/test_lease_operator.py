@@ -1,5 +1,6 @@
 """The majority lease with a second actor (issue 17, item 1): an operator
-deletes, overwrites and rewrites lease items with the aws CLI while a leader
+deletes, overwrites and rewrites lease items (botocore in-process, the aws CLI's
+requests: tests/bb/boto_kit.py) while a leader
 holds them.  At every 100 ms sample at most one instance reports leading.
 
 docs/ha.md promises two things here, and each is checked against the peer's
@@ -11,9 +12,9 @@ items:
 - an operator who has touched a majority: the leader learns it at its next
   round, so it stops leading within renew_ms plus one round's requests, and
   nobody else leads meanwhile."""
-import json
 import time
 
+import boto_kit
 from harness import check, run_tests
 from lease_kit import (LEASE_MS, NAME, REGIONS, RENEW_MS, TABLE, items, items_fast, lease, leaders, majority_owner,
                        sample_until, start, start_peer, watch)
@@ -63,7 +64,7 @@ def honest(ds, peer, rounds, what):
 
 
 def put(peer, region, item):
-    peer.aws(region, "put-item", "--table-name", TABLE, "--item", json.dumps(item))
+    boto_kit.ddb(peer, region).put_item(TableName=TABLE, Item=item)
 
 
 def test_operator_touches_one_table_at_a_time():
@@ -72,8 +73,7 @@ def test_operator_touches_one_table_at_a_time():
     try:
         sample_until(ds, lambda ls: len(ls) == 1, FIRST_S, "one leader")
         holds_all(ds, peer, "the leader holds every table")
-        key = json.dumps({"name": {"S": NAME}})
-        peer.aws(REGIONS[0], "delete-item", "--table-name", TABLE, "--key", key)
+        boto_kit.ddb(peer, REGIONS[0]).delete_item(TableName=TABLE, Key={"name": {"S": NAME}})
         honest(ds, peer, 5, "an operator deleted one item")
         holds_all(ds, peer, "the leader takes the deleted item again")
         put(peer, REGIONS[1], {"name": {"S": NAME}, "owner": {"S": "ops"}, "rvn": {"S": "by-hand"},

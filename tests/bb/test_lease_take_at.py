@@ -24,11 +24,11 @@ of its own (owner "operator", a random rvn and a random lease_ms from 2000 to
     epoch;
   - at every 100 ms sample at most one instance reports leading, and a
     majority of the items names ctl-2 with the epoch it reports."""
-import json
 import os
 import random
 import secrets
 
+import boto_kit
 from harness import TEST_KEY, DdbPeer, check, run_tests, wait_for
 import lease_kit
 from lease_kit import NAME, REGIONS, TABLE, items_fast, kill9, lease, sample_until, watch
@@ -78,9 +78,9 @@ def test_take_at_expiry_with_an_operator():
         a, b = ds
         kill9(a)
         op_rvn = secrets.token_hex(16)
-        peer.aws(REGIONS[2], "put-item", "--table-name", TABLE, "--item", json.dumps(
-            {"name": {"S": NAME}, "owner": {"S": "operator"}, "rvn": {"S": op_rvn}, "epoch": {"N": "1"},
-             "lease_ms": {"N": str(op_lease)}}))
+        boto_kit.ddb(peer, REGIONS[2]).put_item(TableName=TABLE, Item={   # an operator's PutItem (the aws CLI's)
+            "name": {"S": NAME}, "owner": {"S": "operator"}, "rvn": {"S": op_rvn}, "epoch": {"N": "1"},
+            "lease_ms": {"N": str(op_lease)}})
         sample_until([a, b], lambda ls: ls == [b], LEASE_S + 2 * ROUND_S + 5, "ctl-2 leads")
         eb = lease(b)["epoch"]
         # the operator's table, once free for the longer of the two leases

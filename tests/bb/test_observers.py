@@ -4,7 +4,7 @@ fourth configured observer (ctl-4) never runs.  ctl-3 probes region r2 at a clos
 vantage fails), the others at nginx.  Checked: every instance's /v1/status shows the three views,
 fresh, with ctl-3's r2 down and the others' up, and ctl-4 never seen; the items at the DynamoDB
 peer carry the same (its store, and the aws CLI for the final word); metrics show it.  Input we did
-not write ourselves: an operator (aws CLI) puts a malformed view item under ctl-4's key: every
+not write ourselves: an operator (botocore, the aws CLI's PutItem) puts a malformed view item under ctl-4's key: every
 instance refuses it, names it in alarm cluster-view, and keeps running; deleted (boto3), the alarm
 resolves.  A second actor: an operator (boto3) puts a malformed view over ctl-2's with a higher epoch
 on every table: ctl-2's next write is refused as older, it reads its epoch again and publishes
@@ -12,6 +12,7 @@ above it, and every instance takes ctl-2's view again."""
 import json
 import subprocess
 
+import boto_kit
 from harness import REGIONCTL, check, eventually, free_port, run_tests
 from observer_kit import (stop_checked, NAME, PUBLISH_MS, REGIONS, TABLE, alarms, region_state, sdk, start, start_nginx,
                           start_peer, view_item, view_items_fast, views)
@@ -99,9 +100,9 @@ def test_views():
         bad_doc = json.dumps({"v": 1, "observer": "ctl-4", "elapsed_ms": 1, "window_ms": 1, "suspect": False,
                               "regions": [{"region": "r1", "state": "sideways", "reason": "x", "age_ms": 1,
                                            "probes": 1, "failures": 0}]})
-        peer.aws(REGIONS[0], "put-item", "--table-name", TABLE, "--item", json.dumps(
-            {"name": {"S": f"{NAME}#view#ctl-4"}, "epoch": {"N": "1"}, "seq": {"N": "1"},
-             "doc": {"S": bad_doc}, "owner": {"S": "ctl-4"}}))
+        boto_kit.ddb(peer, REGIONS[0]).put_item(TableName=TABLE, Item={   # an operator's PutItem (the aws CLI's)
+            "name": {"S": f"{NAME}#view#ctl-4"}, "epoch": {"N": "1"}, "seq": {"N": "1"},
+            "doc": {"S": bad_doc}, "owner": {"S": "ctl-4"}})
 
         def named(d):
             a = alarms(d).get("cluster-view")

@@ -1,11 +1,11 @@
 """An adversarial review of the Route 53 actuator (issue 11 as merged): each
 test is an on-call engineer's bad day that broke an invariant of
-docs/safety.md before its fix.  The second actor is an operator with the
-aws CLI (or a lost answer at the strict Route 53 peer, or a kill -9); every
+docs/safety.md before its fix.  The second actor is an operator (botocore
+in-process, the aws CLI's request: tests/bb/boto_kit.py) (or a lost answer at the strict Route 53 peer, or a kill -9); every
 invariant is checked against the PEER's records and change log."""
-import json
 import time
 
+import boto_kit
 from harness import Daemon, Nginx, Route53Peer, check, check_eq, eventually, free_port, run_tests, wait_for
 from test_r53_safety import (ENV, IP6, IPS, NAME, REGIONS, alarms, changed_while_killed, check_regiond_batches,
                              config, decisions, group_up, wait_up, weights, zone)
@@ -16,20 +16,18 @@ def regiond_batches(peer):
 
 
 def upsert(peer, region, weight, rtype="A", ttl=60):
-    """The operator: one record of one region set with the aws CLI."""
+    """The operator: one record of one region set (botocore, the aws CLI's request)."""
     ips = IPS if rtype == "A" else IP6
     rr = {"Name": NAME, "Type": rtype, "SetIdentifier": region, "Weight": weight, "TTL": ttl,
           "ResourceRecords": [{"Value": ips[REGIONS.index(region)]}]}
-    peer.aws("change-resource-record-sets", "--hosted-zone-id", peer.zone_id, "--change-batch",
-             json.dumps({"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": rr}]}))
+    boto_kit.r53_change(peer, {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": rr}]})
 
 
 def delete(peer, region, weight=100, rtype="A", ttl=60):
     ips = IPS if rtype == "A" else IP6
     rr = {"Name": NAME, "Type": rtype, "SetIdentifier": region, "Weight": weight, "TTL": ttl,
           "ResourceRecords": [{"Value": ips[REGIONS.index(region)]}]}
-    peer.aws("change-resource-record-sets", "--hosted-zone-id", peer.zone_id, "--change-batch",
-             json.dumps({"Comment": "operator", "Changes": [{"Action": "DELETE", "ResourceRecordSet": rr}]}))
+    boto_kit.r53_change(peer, {"Comment": "operator", "Changes": [{"Action": "DELETE", "ResourceRecordSet": rr}]})
 
 
 def drifted(d, region):

@@ -1,5 +1,6 @@
 """Route 53 safety against other writers (issue 11, defects 1-7), each with a
-second actor: an operator with the aws CLI, a second regiond on the same
+second actor: an operator (botocore in-process, the aws CLI's request:
+tests/bb/boto_kit.py), a second regiond on the same
 zone, lost answers and failed reads injected at the strict Route 53 peer, a
 kill -9 and restart.  Every invariant is checked against the PEER: its
 records and its log of accepted batches, replayed from the zone's first
@@ -9,6 +10,7 @@ import os
 import signal
 import time
 
+import boto_kit
 from harness import (TEST_KEY, Daemon, Nginx, Route53Peer, check, check_eq, eventually, free_port, run_tests, stop,
                      tmpdir, token_file, wait_for)
 
@@ -58,12 +60,11 @@ def wait_up(d, regions=REGIONS):
 
 
 def operator_set(peer, weights, name=NAME, rtype="A", ips=IPS, regions=REGIONS):
-    """The second actor: an operator changes weights with the aws CLI."""
+    """The second actor: an operator changes weights (botocore in-process: the aws CLI's request)."""
     ch = [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": name, "Type": rtype, "SetIdentifier": r, "Weight": w, "TTL": 60,
         "ResourceRecords": [{"Value": ips[regions.index(r)]}]}} for r, w in weights.items()]
-    peer.aws("change-resource-record-sets", "--hosted-zone-id", peer.zone_id,
-             "--change-batch", json.dumps({"Comment": "operator", "Changes": ch}))
+    boto_kit.r53_change(peer, {"Comment": "operator", "Changes": ch})
 
 
 def weights(peer, name=NAME, rtype="A"):
@@ -109,6 +110,16 @@ def check_regiond_batches(initial, peer, min_serving=1, name=NAME, what=""):
                 check(sum(1 for w in ws if w > 0) >= min_serving,
                       f"{what}: after regiond's batch '{comment}' the {t} group has weights {ws}")
     return ours
+
+
+def reread(d, peer, timeout=15):
+    """Wait until regiond has read the group again after now: the peer answered a ListResourceRecordSets
+    that came in after this call (its monotonic clock is this one) and regiond's actuator is idle again,
+    so that read's answer was taken (a reconcile comes every reconcile_s)."""
+    t0 = time.monotonic()
+    wait_for(lambda: d.status()["failover"]["actuator"] == "idle" and any(
+        r.get("op") == "ListResourceRecordSets" and r.get("status") == 200 and r["t"] > t0
+        for r in peer.stats()["requests"]), timeout, "regiond's next read of the group (a reconcile)")
 
 
 def decisions(d):
@@ -257,7 +268,7 @@ def test_lost_answer_and_failed_reread_is_landed():
     wait_for(lambda: d.status()["failover"]["actuator"] == "submitting", 10, "the batch in flight")
     peer.inject(deny=2, ops=["ListResourceRecordSets"])
     wait_for(lambda: "event=route53_change_landed" in d.read_log(), 20, "the change recognised as landed")
-    time.sleep(6)   # past a reconcile
+    reread(d, peer)   # past a reconcile: the group read again
     check_eq(weights(peer), {"us-east-1": 100, "eu-west-1": 0, "ap-southeast-2": 100}, "drained once")
     check_eq(len([c for c in peer.changes() if c["comment"].startswith("regiond")]), 1, "applied exactly once")
     check("event=route53_drift" not in d.read_log(), "regiond's own change is not reported as drift")

@@ -1,6 +1,7 @@
 """The adversarial Route 53 soak (issue 11): four nginx regions, the strict
 Route 53 peer with its DNS, two regiond instances on the same zone, an
-operator with the aws CLI, injected Route 53 faults and kill -9.  At each
+operator (botocore in-process, what the aws CLI runs: tests/bb/boto_kit.py),
+injected Route 53 faults and kill -9.  At each
 step one random event (seeded); after every step the peer's own change log
 is checked:
 
@@ -32,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import boto_kit  # noqa: E402
 import harness  # noqa: E402
 from harness import (REGIONCTL, TEST_KEY, Daemon, Nginx, Route53Peer, check, free_port, tmpdir,  # noqa: E402
                      token_file, wait_for)
@@ -309,10 +311,9 @@ class Soak:
         batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
             "Name": NAME, "Type": "A", "SetIdentifier": REGIONS[i], "Weight": w, "TTL": 60,
             "ResourceRecords": [{"Value": IPS[i]}]}}]}
-        self.peer.aws("change-resource-record-sets", "--hosted-zone-id", self.peer.zone_id, "--change-batch",
-                      json.dumps(batch))
+        boto_kit.r53_change(self.peer, batch)
         self.count("operator_change")
-        return f"operator (aws CLI) sets {REGIONS[i]} to weight {w}"
+        return f"operator (botocore) sets {REGIONS[i]} to weight {w}"
 
     def ev_release(self):
         inst = self.insts[self.rng.choice("ab")]

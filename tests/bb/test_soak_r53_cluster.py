@@ -2,7 +2,8 @@
 instances leading by turns over a majority lease on three lease tables (the
 strict DynamoDB peer), one strict Route 53 peer, four nginx regions.  At each
 step one seeded random event: a region fails or recovers (every instance sees
-it); an operator sets a weight with the aws CLI (an unguarded UPSERT) or
+it); an operator sets a weight (an unguarded UPSERT; botocore in-process,
+the aws CLI's request: tests/bb/boto_kit.py) or
 releases a region on the leader (regionctl); kill -9 of an instance (the
 leader more often than not), restarted on its state 0-4 steps later; SIGSTOP
 of an instance for 0.5-2 s or 6-9 s (past the 5 s lease), SIGCONT after it.
@@ -189,7 +190,7 @@ class ClusterSoak:
         self.count("region_fail" if down else "region_recover")
         return f"region {r} {'fails' if down else 'recovers'}"
 
-    ev_operator_change = soak.Soak.ev_operator    # the aws CLI's UPSERT of one weight, as in the soak
+    ev_operator_change = soak.Soak.ev_operator    # the UPSERT of one weight (botocore), as in the soak
 
     def ev_operator(self):
         what = self.ev_operator_change()
