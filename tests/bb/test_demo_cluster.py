@@ -128,7 +128,11 @@ class Demo:
     def views(self, timeout):
         """The next `regionctl status --observers` block the demo prints: (whose status it is,
         {observer: VIEW column}, {region: [the observers' cells..., the QUORUM cell]}, the grid's observers)."""
-        who = self.expect(r"^>>> regionctl --api \S+ status --observers   \(as (\S+) reads the views\)$", timeout).group(1)
+        step = self.expect(r"^>>> ", timeout).string   # the demo's next step is that block
+        m = re.match(r"^>>> regionctl --api \S+ status --observers   \(as (\S+) reads the views\)$", step)
+        if not m:
+            raise AssertionError(f"the demo printed no observers' views where expected, but {step!r}")
+        who = m.group(1)
         heads, rows, cols = {}, {}, None
         while True:
             line = self.expect(r"", 10).string
@@ -195,7 +199,9 @@ def test_cluster_demo():
                      f"{when}: {whose}'s status shows the three observers' fresh views side by side")
             check_eq(rows.get("eu-west-1"), want, f"{when}: eu-west-1 in each view and by quorum")
 
+        d.expect(r"^>>> \S+ set the fencing guard ", SCENARIO_S)
         views("before the break", lid, ["up", "up", "up", "up"])
+        d.expect(r"^>>> \+[0-9.]+ s after the break: all three observers' views say eu-west-1 is down ", SCENARIO_S)
         views("after the break", lid, ["down", "down", "down", "down"])
         m = d.expect(r"^>>> applied by the leader (\S+): decision (\d+), change /change/(\w+):", SCENARIO_S)
         check_eq(m.group(1), lid, "the leader applies the drain")
@@ -206,6 +212,7 @@ def test_cluster_demo():
         nid, nep = m.group(1), int(m.group(2))
         check(nid in inst and nid != lid, f"another instance leads after the kill ({lid} -> {nid})")
         # the killed leader's last view still says down, marked "?" (not fresh)
+        d.expect(r"^>>> \S+'s view is silent ", SCENARIO_S)
         who, heads, rows, cols = d.views(SCENARIO_S)
         check_eq((who, sorted(cols or []), sorted(heads)), (nid, ids, ids),
                  f"after the kill: {nid}'s status shows the three observers' views side by side")
