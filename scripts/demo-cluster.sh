@@ -252,7 +252,11 @@ echo ">>> eu-west-1 heals (its nginx answers 200 again)"
 th=$(date +%s.%N)
 rm -f "$demo/down-eu-west-1"
 waiting wait-r53 90 "$r53_port" "$nep" eu-west-1 100 || fail "$nid did not restore eu-west-1 within 90 s: $out"
-echo ">>> +$(since "$th") s after healing: $nid returned it (two fresh views say up); Route 53 has $out"
+r53out=$out
+# the quorum takes this instance's own state live, its column shows its view as read back from
+# the tables: wait until both fresh views (its own as read back included) say up
+waiting wait-views 30 "$nport" eu-west-1 up 2 || fail "the two fresh views did not both say eu-west-1 is up within 30 s"
+echo ">>> +$(since "$th") s after healing: $nid returned it (two fresh views say up); Route 53 has $r53out"
 views "$nport" "$nid"
 echo ">>> cluster demo done: the three observers saw eu-west-1 fail, $lid drained it, was killed; $nid took over and returned it"
 
