@@ -2,8 +2,12 @@
 # regions on 127.0.0.41-43), the local Route 53 and the local DynamoDB; uses its
 # $bin, $port, $demo, $pids, $helper, $ipnet, $r53_port, $dns_port and ddb().
 # Three regiond instances, one per simulated region, share a majority lease over
-# three plain lease tables (one per region); the leader is killed with kill -9
-# while eu-west-1 breaks; another takes over and drains eu-west-1, then returns it.
+# three plain lease tables (one per region), and all three are observers
+# (cluster.quorum, k 2 of 3; docs/ha.md "Observers"). eu-west-1 breaks: all three
+# views say it is down and the leader drains it; the leader is killed with
+# kill -9: its view goes silent, another takes over and returns eu-west-1 when
+# it heals (two fresh views are k). `regionctl status --observers` shows the
+# three views side by side at each step.
 
 ids=(use1-a euw1-a apse2-a)
 keys=(AKIDDEMOUSE1 AKIDDEMOEUW1 AKIDDEMOAPSE2)
@@ -49,7 +53,7 @@ def r53(port):
     epoch, holder = None, None
     for r in recs:
         if r["Name"] == GUARD and r["Type"] == "TXT":
-            words = dict(w.split("=", 1) for w in r["ResourceRecords"][0]["Value"].strip('"').split() if "=" in w)
+            words = dict(w.strip('"').split("=", 1) for w in r["ResourceRecords"][0]["Value"].split() if "=" in w)
             epoch, holder = int(words.get("epoch", 0)), words.get("holder")
     return epoch, holder, {r["SetIdentifier"]: r["Weight"] for r in recs if r["Name"] == NAME and r["Type"] == "A"}
 
@@ -95,6 +99,22 @@ elif cmd == "wait-r53":             # TIMEOUT R53PORT EPOCH [SETID WEIGHT]: the 
         sys.exit(1)
     print(f"guard epoch {v[0]} (holder {v[1]}), weights "
           + ", ".join(f"{k} {x}" for k, x in sorted(v[2].items())))
+elif cmd == "wait-views":           # TIMEOUT PORT REGION STATE N: N fresh observer views (as PORT reads them) say REGION is STATE
+    def agree():
+        vs = ((get(f"http://127.0.0.1:{args[1]}/v1/status") or {}).get("observers") or {}).get("views") or []
+        n = [v["observer"] for v in vs if v.get("fresh")
+             and any(r["region"] == args[2] and r["state"] == args[3] for r in v.get("regions") or [])]
+        return n if len(n) >= int(args[4]) else None
+    v = until(float(args[0]), agree)
+    if not v:
+        sys.exit(1)
+    print(", ".join(v))
+elif cmd == "wait-silent":          # TIMEOUT PORT OBSERVER: PORT shows OBSERVER's view as silent (not fresh)
+    def silent():
+        vs = ((get(f"http://127.0.0.1:{args[1]}/v1/status") or {}).get("observers") or {}).get("views") or []
+        return any(v["observer"] == args[2] and v.get("seen") and not v.get("fresh") for v in vs)
+    if not until(float(args[0]), silent):
+        sys.exit(1)
 elif cmd == "wait-applied":         # TIMEOUT PORT: the instance's last change once visible in DNS
     def vis():
         c = (get(f"http://127.0.0.1:{args[1]}/v1/weights") or {}).get("last_change") or {}
@@ -122,6 +142,11 @@ fail() {
   echo "demo: $*" >&2
   for id in "${ids[@]}"; do echo "--- $id's log (last lines):" >&2; tail -n 15 "$demo/$id.log" >&2 || true; done
   exit 1
+}
+# views PORT ID: every observer's view side by side, as instance ID (on PORT) reads them.
+views() {
+  echo ">>> regionctl --api http://127.0.0.1:$1 status --observers   (as $2 reads the views)"
+  "$bin/regionctl" --api "http://127.0.0.1:$1" status --observers | sed 's/^/    /' || echo "    (regionctl failed)"
 }
 since() { /usr/bin/python3 -c 'import sys, time; print(f"{time.time() - float(sys.argv[1]):.1f}")' "$1"; }
 
@@ -151,7 +176,8 @@ for i in 0 1 2; do
               "lease_tables": [{"region": "us-east-1", "table": "regiond-lease"},
                                {"region": "eu-west-1", "table": "regiond-lease"},
                                {"region": "ap-southeast-2", "table": "regiond-lease"}],
-              "lease_ms": 5000, "renew_ms": 1000, "margin_ms": 1000}
+              "lease_ms": 5000, "renew_ms": 1000, "margin_ms": 1000,
+              "quorum": {"observers": ["${ids[0]}", "${ids[1]}", "${ids[2]}"], "k": 2, "publish_ms": 1000}}
 }
 CFG
   "$bin/regiond" --check-config "$demo/$id.json" >/dev/null
@@ -173,6 +199,9 @@ Three regiond instances share one majority lease over three lease tables
   other processes: nginx pid ${pids[0]}, Route 53 peer pid ${pids[1]}, DynamoDB peer pid ${pids[2]}
 Logs: $demo/<instance>.log.  Dashboards: http://127.0.0.1:${ports[0]}/ (and the other two ports).
 Only the leader calls Route 53; the others probe, decide and show status read-only.
+All three are observers (cluster.quorum, k 2 of 3): each publishes its own view of the
+regions to the lease tables every second, and the leader drains or returns a region
+only when 2 fresh views agree (regionctl --api URL status --observers shows them).
 
 TXT
 
@@ -186,31 +215,50 @@ echo ">>> $lid set the fencing guard _regiond-epoch.api.example.test to its epoc
 
 for i in 0 1 2; do if [ "${ports[$i]}" = "$lport" ]; then li=$i; fi; done
 lpid=${ipids[$li]}
-echo ">>> kill -9 $lid (pid $lpid), and eu-west-1 breaks (its nginx answers 503)"
+waiting wait-views 30 "$lport" eu-west-1 up 3 || fail "the three observers' views did not all say eu-west-1 is up within 30 s"
+views "$lport" "$lid"
+
+echo ">>> eu-west-1 breaks (its nginx answers 503)"
+tb=$(date +%s.%N)
+touch "$demo/down-eu-west-1"
+waiting wait-views 60 "$lport" eu-west-1 down 3 || fail "the three observers' views did not all say eu-west-1 is down within 60 s"
+echo ">>> +$(since "$tb") s after the break: all three observers' views say eu-west-1 is down ($out)"
+views "$lport" "$lid"
+waiting wait-r53 60 "$r53_port" "$lep" eu-west-1 0 || fail "$lid did not drain eu-west-1 within 60 s: $out"
+echo ">>> +$(since "$tb") s after the break: $lid drained eu-west-1 on the quorum rule (k 2 of 3); Route 53 has $out"
+waiting wait-applied 60 "$lport" || fail "$lid's change did not become visible in DNS within 60 s"
+echo ">>> applied by the leader $lid: $out"
+
+echo ">>> kill -9 $lid (pid $lpid), the leader"
 tk=$(date +%s.%N)
 kill -9 "$lpid"
 wait "$lpid" 2>/dev/null || true
 rest=()
 for p in "${pids[@]}"; do if [ "$p" != "$lpid" ]; then rest+=("$p"); fi; done
 pids=("${rest[@]}")
-touch "$demo/down-eu-west-1"
 others=()
 for i in 0 1 2; do if [ "$i" != "$li" ]; then others+=("${ports[$i]}"); fi; done
 waiting wait-leader 60 "${others[@]}" || fail "no other instance took over within 60 s"
 read -r nid nep nport <<<"$out"
 echo ">>> +$(since "$tk") s after the kill: $nid leads (epoch $nep, was $lep)"
 peek leases "${named[@]}"
-waiting wait-r53 60 "$r53_port" "$nep" eu-west-1 0 || fail "$nid did not drain eu-west-1 within 60 s: $out"
-echo ">>> +$(since "$tk") s after the kill: Route 53 has $out"
-waiting wait-applied 60 "$nport" || fail "$nid's change did not become visible in DNS within 60 s"
-echo ">>> applied by the new leader $nid: $out"
+waiting wait-r53 60 "$r53_port" "$nep" eu-west-1 0 || fail "$nid did not bump the guard to epoch $nep within 60 s: $out"
+echo ">>> +$(since "$tk") s after the kill: $nid bumped the guard, eu-west-1 stays drained; Route 53 has $out"
+waiting wait-silent 30 "$nport" "$lid" || fail "$nid did not show $lid's view as silent within 30 s"
+echo ">>> $lid's view is silent (its last one still says eu-west-1 is down); two fresh views are enough for k 2"
+views "$nport" "$nid"
 
 echo ">>> eu-west-1 heals (its nginx answers 200 again)"
 th=$(date +%s.%N)
 rm -f "$demo/down-eu-west-1"
 waiting wait-r53 90 "$r53_port" "$nep" eu-west-1 100 || fail "$nid did not restore eu-west-1 within 90 s: $out"
-echo ">>> +$(since "$th") s after healing: Route 53 has $out"
-echo ">>> cluster demo done: $lid led and was killed, $nid took over, drained eu-west-1 and returned it"
+r53out=$out
+# the quorum takes this instance's own state live, its column shows its view as read back from
+# the tables: wait until both fresh views (its own as read back included) say up
+waiting wait-views 30 "$nport" eu-west-1 up 2 || fail "the two fresh views did not both say eu-west-1 is up within 30 s"
+echo ">>> +$(since "$th") s after healing: $nid returned it (two fresh views say up); Route 53 has $r53out"
+views "$nport" "$nid"
+echo ">>> cluster demo done: the three observers saw eu-west-1 fail, $lid drained it, was killed; $nid took over and returned it"
 
 start=$SECONDS
 limit=${DEMO_SECONDS:-0}
@@ -218,6 +266,7 @@ while :; do
   echo "--- t=$((SECONDS - start))s"
   peek leases "${named[@]}"
   "$bin/regionctl" --api "http://127.0.0.1:$nport" weights || true
+  views "$nport" "$nid"
   if [ "$limit" -gt 0 ] && [ "$((SECONDS - start))" -ge "$limit" ]; then break; fi
   sleep "${DEMO_TICK:-5}" & helper=$!
   wait "$helper" || true

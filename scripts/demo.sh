@@ -9,9 +9,11 @@
 #   REGIOND_BUILD=D  use binaries from D, built already (tests use this)
 # bash scripts/demo.sh --cluster: three instances instead (one per simulated
 # region, ports DEMO_PORT to DEMO_PORT+2; nginx on 127.0.0.41-43) sharing a majority lease over three
-# lease tables (one per region); the leader is killed with kill -9 while
-# eu-west-1 breaks; another takes over, drains it and returns it when it heals
-# (scripts/demo-cluster.sh); DEMO_SECONDS then counts from that scenario's end.
+# lease tables (one per region), all three observers (cluster.quorum, k 2); eu-west-1
+# breaks, all three views say so and the leader drains it; the leader is killed with
+# kill -9; another takes over and returns eu-west-1 when it heals; the observers'
+# views are printed at each step (scripts/demo-cluster.sh); DEMO_SECONDS then
+# counts from that scenario's end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
