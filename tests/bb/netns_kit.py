@@ -19,16 +19,19 @@ addresses and table names never meet them.
 
 The pieces (add_namespace, add_leaf, enter, ns_fault, ns_unfault, sh, teardown) also serve a test with
 its own layout (bb_test_netns_outage)."""
+import atexit
 import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 
 import harness
-from harness import spawn, tmpdir, wait_for
+from harness import check, spawn, tmpdir, wait_for
 
 SKIP_CODE = 77
 CLONE_NEWNET = 0x40000000
@@ -159,6 +162,28 @@ def build_namespaces():
               f"  ip daddr {PEER_ADDR} tcp dport 1-65535 dnat to 127.0.0.1\n }}\n}}\n")
     enter(NS_S)
     return None
+
+
+def begin(bound_s, seen=""):
+    """A test's start: SIGTERM/SIGINT exit through atexit, teardown() at exit, the namespaces built (or
+    "SKIP: ..." and exit SKIP_CODE).  Returns test_duration, the last test: the whole run under bound_s
+    seconds (seen: what runs took, for its message)."""
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
+    signal.signal(signal.SIGINT, lambda s, f: sys.exit(128 + s))
+    atexit.register(teardown)
+    started = time.monotonic()
+    why = build_namespaces()
+    if why:
+        print(f"SKIP: network namespaces are refused here (kernel or privilege), this test did not run: {why}",
+              flush=True)
+        teardown()
+        sys.exit(SKIP_CODE)
+
+    def test_duration():
+        took = time.monotonic() - started
+        print(f"timing: whole test {took:.1f} s", flush=True)
+        check(took < bound_s, f"the test stays bounded ({took:.1f} s{'; ' + seen if seen else ''})")
+    return test_duration
 
 
 class InNs:

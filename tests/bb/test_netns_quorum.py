@@ -35,10 +35,8 @@ peer's records and change log, the views' items at the DynamoDB peer (its store)
      view), and the drain would pass with it counted: the suspect rule is judged by case 2.
 
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
-import atexit
 import json
 import signal
-import sys
 import time
 
 from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, stop, wait_for, \
@@ -378,21 +376,7 @@ def test_clean_exit():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
-    signal.signal(signal.SIGINT, lambda s, f: sys.exit(128 + s))
-    atexit.register(nk.teardown)
-    started = time.monotonic()
-    why = nk.build_namespaces()
-    if why:
-        print(f"SKIP: network namespaces are refused here (kernel or privilege), this test did not run: {why}",
-              flush=True)
-        nk.teardown()
-        sys.exit(nk.SKIP_CODE)
-
-    def test_duration():
-        took = time.monotonic() - started
-        print(f"timing: whole test {took:.1f} s", flush=True)
-        check(took < 120, f"the test stays bounded ({took:.1f} s; 48 to 72 s seen on a loaded 2-core machine)")
+    test_duration = nk.begin(120, "48 to 72 s seen on a loaded 2-core machine")
 
     def guarded(t):
         def run():
