@@ -1,5 +1,5 @@
-"""Network namespaces for the black-box tests that partition (bb_test_netns_lease, bb_test_soak_quorum; the same layout as
-bb_test_netns_quorum's, which keeps its own copy for now): three controllers, each in its OWN namespace
+"""Network namespaces for the black-box tests that partition (bb_test_netns_lease, bb_test_netns_quorum,
+bb_test_soak_quorum): three controllers, each in its OWN namespace
 (c1, c2, c3), three regions r1..r3 each a namespace with nginx on REGION_IP:80, and a "shared" namespace
 that routes between them and holds the test process and the peers.  The peers listen on the shared
 namespace's 127.0.0.1 (they refuse anything else); the controllers reach them at PEER_ADDR, which the
@@ -9,26 +9,50 @@ namespace's 127.0.0.1: NsDaemon.get enters that namespace for the call (setns) a
 
 build_namespaces() returns why when the kernel (or missing privilege) refuses `ip netns add`: the test
 then prints "SKIP: ..." and exits SKIP_CODE.  teardown() (atexit) stops every process the harness
-started, by pid, and deletes the namespaces."""
+started, by pid, and deletes the namespaces.
+
+Names: every namespace is rg{TAG}-{PID}-..., every veth r{TAG}{PID}..., the nft tables rg{TAG}peers and
+rg{TAG}cut (TAG "n" unless a test calls use_tag() before build_namespaces()).  The pid keeps two tests
+running at once (ctest -j2) apart; the tag says whose a leftover namespace is.  The veths, addresses
+(198.18.0.0/15) and nft tables exist only inside this test's own namespaces, so another test's same
+addresses and table names never meet them.
+
+The pieces (add_namespace, add_leaf, enter, ns_fault, ns_unfault, sh, teardown) also serve a test with
+its own layout (bb_test_netns_outage)."""
+import atexit
 import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 
 import harness
-from harness import spawn, tmpdir, wait_for
+from harness import check, spawn, tmpdir, wait_for
 
 SKIP_CODE = 77
 CLONE_NEWNET = 0x40000000
 PEER_ADDR = "198.18.0.1"
 PID = os.getpid()
-NS_S = f"rgn-{PID}-s"
-CTLS = {i: (f"rgn-{PID}-c{i}", f"rn{PID}c{i}", f"198.18.{10 + i}.1", f"198.18.{10 + i}.2") for i in (1, 2, 3)}
-REGS = {r: (f"rgn-{PID}-{r}", f"rn{PID}{r}", f"198.18.{20 + j}.1", f"198.18.{20 + j}.2")
-        for j, r in enumerate(["r1", "r2", "r3"], 1)}
+TAG = "n"
+
+
+def _ctls(tag):
+    return {i: (f"rg{tag}-{PID}-c{i}", f"r{tag}{PID}c{i}", f"198.18.{10 + i}.1", f"198.18.{10 + i}.2")
+            for i in (1, 2, 3)}
+
+
+def _regs(tag):
+    return {r: (f"rg{tag}-{PID}-{r}", f"r{tag}{PID}{r}", f"198.18.{20 + j}.1", f"198.18.{20 + j}.2")
+            for j, r in enumerate(["r1", "r2", "r3"], 1)}
+
+
+NS_S = f"rg{TAG}-{PID}-s"
+CTLS = _ctls(TAG)
+REGS = _regs(TAG)
 
 _made_ns, _fds = [], {}
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -72,34 +96,94 @@ def nft(ns, text):
     sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=text)
 
 
+def use_tag(tag):
+    """Name this test's namespaces, veths and nft tables with tag (1 to 3 lower-case letters; "n" is the
+    default) instead: call before build_namespaces().  CTLS and REGS change in place, so a test's
+    `from netns_kit import CTLS, REGS` sees the new names; read NS_S as netns_kit.NS_S."""
+    global TAG, NS_S
+    if _made_ns:
+        raise AssertionError("use_tag() after namespaces were made")
+    if not (1 <= len(tag) <= 3 and tag.isalpha() and tag.islower()):
+        raise AssertionError(f"use_tag({tag!r}): 1 to 3 lower-case letters (a veth name is at most 15 bytes)")
+    TAG, NS_S = tag, f"rg{tag}-{PID}-s"
+    for now, new in ((CTLS, _ctls(tag)), (REGS, _regs(tag))):
+        now.clear()
+        now.update(new)
+
+
+def add_namespace(ns):
+    """Make namespace ns (teardown() deletes it), its loopback up: None, or why `ip netns add` is refused."""
+    r = sh("ip", "netns", "add", ns, check_rc=False)
+    if r.returncode != 0:
+        return f"ip netns add {ns} failed: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
+    _made_ns.append(ns)
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+    return None
+
+
+def add_leaf(hub, ns, veth, hub_addr, addr, route=True):
+    """Make namespace ns (teardown() deletes it) joined to namespace hub by a veth pair, both ends made
+    directly in the namespaces: veth with hub_addr/24 in hub, eth0 with addr/24 in ns, loopback up;
+    with route, ns's default route is via hub_addr."""
+    sh("ip", "netns", "add", ns)
+    _made_ns.append(ns)
+    sh("ip", "link", "add", veth, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    sh("ip", "-n", hub, "addr", "add", f"{hub_addr}/24", "dev", veth)
+    sh("ip", "-n", hub, "link", "set", veth, "up")
+    sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+    sh("ip", "-n", ns, "link", "set", "eth0", "up")
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+    if route:
+        sh("ip", "-n", ns, "route", "add", "default", "via", hub_addr)
+
+
+def enter(ns):
+    """This process (and every process it starts after) into namespace ns; teardown() goes back to the
+    root namespace."""
+    if "root" not in _fds:
+        _fds["root"] = os.open("/proc/self/ns/net", os.O_RDONLY)
+    setns(nsfd(ns))
+
+
 def build_namespaces():
     """None when built, or why namespaces are refused."""
-    r = sh("ip", "netns", "add", NS_S, check_rc=False)
-    if r.returncode != 0:
-        return f"ip netns add {NS_S} failed: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
-    _made_ns.append(NS_S)
-    sh("ip", "-n", NS_S, "link", "set", "lo", "up")
+    why = add_namespace(NS_S)
+    if why:
+        return why
     sh("ip", "-n", NS_S, "addr", "add", f"{PEER_ADDR}/32", "dev", "lo")
     for ns, veth, saddr, addr in list(CTLS.values()) + list(REGS.values()):
-        sh("ip", "netns", "add", ns)
-        _made_ns.append(ns)
-        sh("ip", "link", "add", veth, "netns", NS_S, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "-n", NS_S, "addr", "add", f"{saddr}/24", "dev", veth)
-        sh("ip", "-n", NS_S, "link", "set", veth, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "route", "add", "default", "via", saddr)
+        add_leaf(NS_S, ns, veth, saddr, addr)
     for k in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.route_localnet=1"):
         sh("ip", "netns", "exec", NS_S, "sysctl", "-qw", k)
     for _, veth, _, _ in list(CTLS.values()):
         sh("ip", "netns", "exec", NS_S, "sysctl", "-qw", f"net.ipv4.conf.{veth}.route_localnet=1")
     # the controllers reach the peers (on the shared namespace's loopback) at PEER_ADDR
-    nft(NS_S, "table ip rgnpeers {\n chain pre {\n  type nat hook prerouting priority -100; policy accept;\n"
+    nft(NS_S, f"table ip rg{TAG}peers {{\n chain pre {{\n  type nat hook prerouting priority -100; policy accept;\n"
               f"  ip daddr {PEER_ADDR} tcp dport 1-65535 dnat to 127.0.0.1\n }}\n}}\n")
-    _fds["root"] = os.open("/proc/self/ns/net", os.O_RDONLY)
-    setns(nsfd(NS_S))
+    enter(NS_S)
     return None
+
+
+def begin(bound_s, seen=""):
+    """A test's start: SIGTERM/SIGINT exit through atexit, teardown() at exit, the namespaces built (or
+    "SKIP: ..." and exit SKIP_CODE).  Returns test_duration, the last test: the whole run under bound_s
+    seconds (seen: what runs took, for its message)."""
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
+    signal.signal(signal.SIGINT, lambda s, f: sys.exit(128 + s))
+    atexit.register(teardown)
+    started = time.monotonic()
+    why = build_namespaces()
+    if why:
+        print(f"SKIP: network namespaces are refused here (kernel or privilege), this test did not run: {why}",
+              flush=True)
+        teardown()
+        sys.exit(SKIP_CODE)
+
+    def test_duration():
+        took = time.monotonic() - started
+        print(f"timing: whole test {took:.1f} s", flush=True)
+        check(took < bound_s, f"the test stays bounded ({took:.1f} s{'; ' + seen if seen else ''})")
+    return test_duration
 
 
 class InNs:
@@ -179,21 +263,31 @@ def js(d, path="/v1/status"):
 
 def cut(i, rule):
     """Instance i's partition: an nft rule in its namespace's output hook (its own packets; replaces none)."""
-    nft(CTLS[i][0], "table inet rgncut {\n chain out {\n  type filter hook output priority 0; policy accept;\n"
+    nft(CTLS[i][0], f"table inet rg{TAG}cut {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n"
                     f"  {rule}\n }}\n}}\n")
 
 
 def uncut(i):
     ns = CTLS[i][0]
-    if "rgncut" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
-        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgncut")
+    if f"rg{TAG}cut" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
+        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", f"rg{TAG}cut")
+
+
+def ns_fault(ns, rule):
+    """nft rule in namespace ns's input hook (table inet rgdfault, beside any rule already there)."""
+    nft(ns, "table inet rgdfault {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+            f"  {rule}\n }}\n}}\n")
+
+
+def ns_unfault(ns):
+    """Namespace ns's rgdfault table gone, if it is there."""
+    if "rgdfault" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
+        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgdfault")
 
 
 def region_fault(r, on=True):
     """Region r fails (nft drops its port 80: probes time out) or comes back."""
-    ns = REGS[r][0]
     if on:
-        nft(ns, "table inet rgdfault {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
-                "  tcp dport 80 drop\n }\n}\n")
-    elif "rgdfault" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
-        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgdfault")
+        ns_fault(REGS[r][0], "tcp dport 80 drop")
+    else:
+        ns_unfault(REGS[r][0])

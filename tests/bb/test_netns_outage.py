@@ -23,7 +23,6 @@ The same file is the delaying proxy: `test_netns_outage.py --delay-proxy ...`.
 """
 import asyncio
 import atexit
-import ctypes
 import json
 import os
 import signal
@@ -32,8 +31,6 @@ import subprocess
 import sys
 import time
 
-SKIP_CODE = 77
-CLONE_NEWNET = 0x40000000
 NAME = "api.example.test."
 
 
@@ -109,6 +106,7 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--delay-prox
 import harness  # noqa: E402  (not needed by the proxy)
 from harness import (TEST_KEY, Daemon, Route53Peer, check, check_eq, free_port, run_tests, spawn, stop,  # noqa: E402
                      tmpdir, wait_for, weighted_zone)
+import netns_kit as nk  # noqa: E402
 
 PID = os.getpid()
 NS_C = f"rgd-{PID}-c"                      # controller: regiond, the Route 53 peer, this process
@@ -120,70 +118,21 @@ REGIONS = [
 FAULTY = REGIONS[0]
 OTHER = REGIONS[1]
 
-_made_ns = []
-_root_ns_fd = None
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def sh(*argv, input=None, check_rc=True):
-    r = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=20)
-    if check_rc and r.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r
-
-
-def setns(fd):
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"setns: {os.strerror(e)}")
-
-
-def teardown():
-    """Stop every process we started (by pid, through the harness), then
-    delete our namespaces: their veths go with them."""
-    harness._cleanup()
-    if _root_ns_fd is not None:
-        try:
-            setns(_root_ns_fd)
-        except OSError as e:
-            print(f"teardown: back to the root namespace: {e}", flush=True)
-    for ns in reversed(_made_ns):
-        r = sh("ip", "netns", "del", ns, check_rc=False)
-        if r.returncode != 0:
-            print(f"teardown: ip netns del {ns}: {r.stderr.strip()}", flush=True)
-    _made_ns.clear()
-
-
 def _on_signal(sig, _frame):
     sys.exit(128 + sig)    # runs atexit: processes stopped, namespaces deleted
 
 
 def build_namespaces():
-    """Returns None when done, or the reason namespaces are refused."""
-    global _root_ns_fd
-    r = sh("ip", "netns", "add", NS_C, check_rc=False)
-    if r.returncode != 0:
-        return f"ip netns add {NS_C} failed: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
-    _made_ns.append(NS_C)
-    sh("ip", "-n", NS_C, "link", "set", "lo", "up")
+    """Returns None when done, or the reason namespaces are refused (netns_kit's pieces; its teardown()
+    stops every process we started, by pid, and deletes the namespaces: their veths go with them)."""
+    why = nk.add_namespace(NS_C)
+    if why:
+        return why
     for _, ns, veth, caddr, raddr in REGIONS:
-        sh("ip", "netns", "add", ns)
-        _made_ns.append(ns)
-        # Both ends are created directly inside our namespaces.
-        sh("ip", "link", "add", veth, "netns", NS_C, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "-n", NS_C, "addr", "add", f"{caddr}/24", "dev", veth)
-        sh("ip", "-n", NS_C, "link", "set", veth, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{raddr}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        nk.add_leaf(NS_C, ns, veth, caddr, raddr, route=False)    # both ends made inside our namespaces
     # This process (and so every peer the harness spawns) moves into the
     # controller namespace; the root one is kept to come back for teardown.
-    _root_ns_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
-    fd = os.open(f"/run/netns/{NS_C}", os.O_RDONLY)
-    try:
-        setns(fd)
-    finally:
-        os.close(fd)
+    nk.enter(NS_C)
     return None
 
 
@@ -238,22 +187,15 @@ class Region:
             f.write(str(ms))
 
     def fault(self, rule):
-        sh("ip", "netns", "exec", self.ns, "nft", "-f", "-", input=(
-            "table inet rgdfault {\n"
-            "  chain input {\n"
-            "    type filter hook input priority 0; policy accept;\n"
-            f"    {rule}\n"
-            "  }\n"
-            "}\n"))
-        got = sh("ip", "netns", "exec", self.ns, "nft", "list", "table", "inet", "rgdfault").stdout
+        nk.ns_fault(self.ns, rule)
+        got = nk.sh("ip", "netns", "exec", self.ns, "nft", "list", "table", "inet", "rgdfault").stdout
         if "tcp dport 80" not in got:
             raise AssertionError(f"fault rule not in place: {got}")
 
     def clear(self):
         """Remove our table (if it is there) and any delay."""
         self.set_delay(0)
-        if "rgdfault" in sh("ip", "netns", "exec", self.ns, "nft", "list", "tables").stdout:
-            sh("ip", "netns", "exec", self.ns, "nft", "delete", "table", "inet", "rgdfault")
+        nk.ns_unfault(self.ns)
 
     def stop(self):
         stop(self.proxy)
@@ -463,13 +405,13 @@ def test_clean_exit():
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    atexit.register(teardown)
+    atexit.register(nk.teardown)
     started = time.monotonic()
     why = build_namespaces()
     if why:
         print(f"SKIP: network namespaces are refused here (kernel or privilege), this test did not run: {why}", flush=True)
-        teardown()
-        sys.exit(SKIP_CODE)
+        nk.teardown()
+        sys.exit(nk.SKIP_CODE)
     print(f"namespaces: {NS_C} (regiond, Route 53 peer), "
           + ", ".join(f"{ns} ({name} at {raddr})" for name, ns, _, _, raddr in REGIONS), flush=True)
 

@@ -7,7 +7,8 @@ The peers listen on the shared namespace's 127.0.0.1 (they refuse anything else)
 reach them at 198.18.0.1, which the shared namespace DNATs to 127.0.0.1 (route_localnet).  Every
 address (198.18.0.0/15) and rule exists only in namespaces this test made; nothing is added to the
 root namespace.  Each regiond's API is on its own namespace's 127.0.0.1 (a loopback listener): the
-test enters that namespace for each call (setns) and returns to the shared one.
+test enters that namespace for each call (setns) and returns to the shared one.  The layout is
+netns_kit.py's (shared with bb_test_netns_lease), under this test's own names (tag "q").
 
 Partitions are nftables rules inside a controller's namespace.  Judged at the peers: the Route 53
 peer's records and change log, the views' items at the DynamoDB peer (its store).
@@ -34,164 +35,24 @@ peer's records and change log, the views' items at the DynamoDB peer (its store)
      view), and the drain would pass with it counted: the suspect rule is judged by case 2.
 
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
-import atexit
-import ctypes
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 
-import harness
-from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, spawn, stop, tmpdir, wait_for, \
+from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, stop, wait_for, \
     weighted_zone
 import lease_kit
 from lease_kit import ENV, REGIONS as LEASE_REGIONS, TABLE
+import netns_kit as nk
+from netns_kit import CTLS, PEER_ADDR, REGS, NsDaemon, cut, js, region_fault, uncut
 
-SKIP_CODE = 77
-CLONE_NEWNET = 0x40000000
+nk.use_tag("q")     # its namespaces rgq-PID-..., veths rqPID..., nft tables rgqpeers and rgqcut
 NAME = "api.example.test."
 PUBLISH_MS, PROBE_MS = 1000, 200
 SUSPECT_REASON = "every region failing at once (3 of 3)"
 OBSERVERS = ["ctl-1", "ctl-2", "ctl-3"]
-PEER_ADDR = "198.18.0.1"
-PID = os.getpid()
-NS_S = f"rgq-{PID}-s"
-CTLS = {i: (f"rgq-{PID}-c{i}", f"rq{PID}c{i}", f"198.18.{10 + i}.1", f"198.18.{10 + i}.2") for i in (1, 2, 3)}
-REGS = {r: (f"rgq-{PID}-{r}", f"rq{PID}{r}", f"198.18.{20 + j}.1", f"198.18.{20 + j}.2")
-        for j, r in enumerate(["r1", "r2", "r3"], 1)}
 READY_S = (2 * lease_kit.LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 12
-
-_made_ns, _fds = [], {}
-_libc = ctypes.CDLL(None, use_errno=True)
 W = {}
-
-
-def sh(*argv, input=None, check_rc=True):
-    r = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=20)
-    if check_rc and r.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r
-
-
-def setns(fd):
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"setns: {os.strerror(e)}")
-
-
-def nsfd(ns):
-    if ns not in _fds:
-        _fds[ns] = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    return _fds[ns]
-
-
-def teardown():
-    harness._cleanup()
-    if "root" in _fds:
-        try:
-            setns(_fds["root"])
-        except OSError as e:
-            print(f"teardown: back to the root namespace: {e}", flush=True)
-    for fd in _fds.values():
-        os.close(fd)
-    _fds.clear()
-    for ns in reversed(_made_ns):
-        r = sh("ip", "netns", "del", ns, check_rc=False)
-        if r.returncode != 0:
-            print(f"teardown: ip netns del {ns}: {r.stderr.strip()}", flush=True)
-    _made_ns.clear()
-
-
-def nft(ns, text):
-    sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=text)
-
-
-def build_namespaces():
-    """None when built, or why namespaces are refused."""
-    r = sh("ip", "netns", "add", NS_S, check_rc=False)
-    if r.returncode != 0:
-        return f"ip netns add {NS_S} failed: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
-    _made_ns.append(NS_S)
-    sh("ip", "-n", NS_S, "link", "set", "lo", "up")
-    sh("ip", "-n", NS_S, "addr", "add", f"{PEER_ADDR}/32", "dev", "lo")
-    for ns, veth, saddr, addr in list(CTLS.values()) + list(REGS.values()):
-        sh("ip", "netns", "add", ns)
-        _made_ns.append(ns)
-        sh("ip", "link", "add", veth, "netns", NS_S, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "-n", NS_S, "addr", "add", f"{saddr}/24", "dev", veth)
-        sh("ip", "-n", NS_S, "link", "set", veth, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "route", "add", "default", "via", saddr)
-    for k in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.route_localnet=1"):
-        sh("ip", "netns", "exec", NS_S, "sysctl", "-qw", k)
-    for _, veth, _, _ in list(CTLS.values()):
-        sh("ip", "netns", "exec", NS_S, "sysctl", "-qw", f"net.ipv4.conf.{veth}.route_localnet=1")
-    # the controllers reach the peers (on the shared namespace's loopback) at PEER_ADDR
-    nft(NS_S, "table ip rgqpeers {\n chain pre {\n  type nat hook prerouting priority -100; policy accept;\n"
-              f"  ip daddr {PEER_ADDR} tcp dport 1-65535 dnat to 127.0.0.1\n }}\n}}\n")
-    _fds["root"] = os.open("/proc/self/ns/net", os.O_RDONLY)
-    setns(nsfd(NS_S))
-    return None
-
-
-class InNs:
-    """This process in namespace ns for the block, then back in the shared one."""
-
-    def __init__(self, ns):
-        self.ns = ns
-
-    def __enter__(self):
-        setns(nsfd(self.ns))
-
-    def __exit__(self, *a):
-        setns(nsfd(NS_S))
-
-
-class NsDaemon(harness.Daemon):
-    """regiond run by `ip netns exec NS` (which execs it: the pid is regiond's), API on NS's loopback."""
-
-    def __init__(self, ns, cfg, env):
-        self.ns, self.dir = ns, tmpdir("regiond-")
-        self.cfg_path = os.path.join(self.dir, "regiond.json")
-        self.write_config(cfg)
-        self.unix, self.port = None, int(cfg["controller"]["listen"].rsplit(":", 1)[1])
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = os.path.join(self.dir, "regiond.log")
-        self.log = open(self.log_path, "ab")
-        e = dict(os.environ)
-        e.update(env)
-        self.proc = spawn("regiond", ["ip", "netns", "exec", ns, harness.REGIOND, "--config", self.cfg_path],
-                          stdout=self.log, stderr=self.log, env=e)
-        wait_for(lambda: self.get("/healthz")[0] == 200 or self._died(), 15, "regiond /healthz")
-
-    def get(self, path, headers=None, method="GET"):
-        with InNs(self.ns):
-            req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
-            try:
-                with urllib.request.urlopen(req, timeout=3) as r:
-                    return r.status, r.read()
-            except urllib.error.HTTPError as e:
-                return e.code, e.read()
-            except OSError:
-                return 0, b""
-
-
-def start_nginx(r):
-    ns, _, _, addr = REGS[r]
-    d = tmpdir("netnsq-nginx-")
-    os.chmod(d, 0o755)
-    path = harness.write_nginx_conf(d, "access_log off;", f"""server {{
-        listen {addr}:80;
-        location = /health {{ return 200 "ok {r}\\n"; }}
-    }}""", connections=256)
-    return spawn(f"nginx-{r}", ["ip", "netns", "exec", ns, "nginx", "-p", d, "-c", path, "-e", f"{d}/error.log"],
-                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "nginx.out"), "w"))
 
 
 def start_instance(i, ddb, r53):
@@ -214,11 +75,6 @@ def start_instance(i, ddb, r53):
 
 
 # ---------------------------------------------------------------- reads
-def js(d, path="/v1/status"):
-    code, body = d.get(path)
-    return json.loads(body) if code == 200 else None
-
-
 def quorum(d):
     s = js(d)
     return s and s.get("observers", {}).get("quorum")
@@ -305,33 +161,12 @@ def hold(pred, seconds):
     return True
 
 
-def cut(i, rule):
-    """Instance i's partition: nft rules in its namespace's output (and input) hooks."""
-    nft(CTLS[i][0], "table inet rgqcut {\n chain out {\n  type filter hook output priority 0; policy accept;\n"
-                    f"  {rule}\n }}\n}}\n")
-
-
-def uncut(i):
-    ns = CTLS[i][0]
-    if "rgqcut" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
-        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgqcut")
-
-
-def region_fault(r, on=True):
-    ns = REGS[r][0]
-    if on:
-        nft(ns, "table inet rgdfault {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
-                "  tcp dport 80 drop\n }\n}\n")
-    elif "rgdfault" in sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout:
-        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rgdfault")
-
-
 # ---------------------------------------------------------------- tests
 def test_setup():
     W["r53"] = Route53Peer(weighted_zone(NAME, {r: (REGS[r][3], 100) for r in REGS}))
     W["ddb"] = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None)
     lease_kit.create_tables(W["ddb"])
-    W["ngx"] = [start_nginx(r) for r in REGS]
+    W["ngx"] = [nk.start_nginx(r) for r in REGS]
     W["ds"] = [start_instance(i, W["ddb"], W["r53"]) for i in (1, 2, 3)]
 
     def ready():
@@ -541,21 +376,7 @@ def test_clean_exit():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
-    signal.signal(signal.SIGINT, lambda s, f: sys.exit(128 + s))
-    atexit.register(teardown)
-    started = time.monotonic()
-    why = build_namespaces()
-    if why:
-        print(f"SKIP: network namespaces are refused here (kernel or privilege), this test did not run: {why}",
-              flush=True)
-        teardown()
-        sys.exit(SKIP_CODE)
-
-    def test_duration():
-        took = time.monotonic() - started
-        print(f"timing: whole test {took:.1f} s", flush=True)
-        check(took < 120, f"the test stays bounded ({took:.1f} s; 48 to 72 s seen on a loaded 2-core machine)")
+    test_duration = nk.begin(120, "48 to 72 s seen on a loaded 2-core machine")
 
     def guarded(t):
         def run():
