@@ -99,6 +99,12 @@ static void alarm_update(void)
 
 /* ---- reading ---- */
 
+/* The name of key's items: 0 the name's, 1 the former name's. */
+static const char *kname(int key)
+{
+    return key ? vw.former : vw.name;
+}
+
 /* Every table's item of the read r (view_pick.h). */
 static void parse_items(const replica_result_t *r, view_item_t *items, view_pick_t *p)
 {
@@ -112,7 +118,8 @@ static void parse_items(const replica_result_t *r, view_item_t *items, view_pick
 }
 
 /* The items of o ignored at this read: named in o->ignored, logged when that changes. */
-static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, const char *undecoded)
+static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, const char *undecoded,
+                         int key)
 {
     char buf[sizeof(o->ignored)];
     const char *names[CFG_MAX_LEASE_TABLES];
@@ -126,7 +133,7 @@ static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_
     o->n_ignored = p->n_bad + (undecoded[0] ? 1 : 0);
     if (strcmp(buf, o->ignored) != 0 && buf[0])
         log_msg(LOG_WARNING, "msg=\"observer view item ignored in some tables (bad; the others read)\" "
-                "item=\"%s#view#%s\" ignored=\"%s\"", vw.name, o->id, buf);
+                "item=\"%s#view#%s\" ignored=\"%s\"", kname(key), o->id, buf);
     snprintf(o->ignored, sizeof(o->ignored), "%s", buf);
 }
 
@@ -162,7 +169,24 @@ static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t
     return keep ? 0 : -1;
 }
 
-static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t *items, const view_pick_t *p)
+/* During a rename: whether key's read may give o's view, the key whose
+ * highest valid item changed last (one observer counted once: a renamed
+ * writer writes both keys with the same (epoch, seq), one not renamed yet
+ * only the former's; a key that does not change is stale). */
+static bool key_turn(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, int key)
+{
+    if (!p->n_valid)
+        return !o->have;
+    const view_item_t *top = &items[p->order[0]];
+    bool changed = !o->key_have[key] || top->epoch != o->key_epoch[key] || top->seq != o->key_seq[key];
+    o->key_have[key] = true;
+    o->key_epoch[key] = top->epoch;
+    o->key_seq[key] = top->seq;
+    return changed || !o->have;
+}
+
+static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t *items, const view_pick_t *p,
+                      int key)
 {
     if (!p->ok) {
         const char *e = r->error[0] ? r->error : "no majority of the tables answered with a valid item or none";
@@ -172,14 +196,16 @@ static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t 
     }
     vw.read_answer_ms = loop_now_ms();
     o->read_error[0] = '\0';
+    if (vw.former[0] && !key_turn(o, items, p, key))
+        return;   /* this key's item did not change: the view of the one written last kept */
     char why[256], undecoded[400];
     size_t t = 0;
     int rc = decode_items(o, items, p, &t, undecoded, sizeof(undecoded), why, sizeof(why));
-    note_ignored(o, items, p, rc == 0 ? undecoded : "");
+    note_ignored(o, items, p, rc == 0 ? undecoded : "", key);
     if (rc == -1) {   /* no valid item (nothing refused), or none decodes (the last good view kept) */
         if (p->n_valid && strcmp(o->refused, why) != 0)
             log_msg(LOG_WARNING, "msg=\"observer view item refused\" item=\"%s#view#%s\" epoch=%" PRIu64
-                    " seq=%" PRIu64 " why=\"%s\"", vw.name, o->id, items[p->order[0]].epoch,
+                    " seq=%" PRIu64 " why=\"%s\"", kname(key), o->id, items[p->order[0]].epoch,
                     items[p->order[0]].seq, why);
         snprintf(o->refused, sizeof(o->refused), "%s", p->n_valid ? why : "");
         return;
@@ -209,10 +235,10 @@ static uint32_t stuck_of(const view_item_t *items)
 }
 
 /* Our own item as read: the tables we cannot write (said when that grows). */
-static void stuck_update(const view_item_t *items)
+static void stuck_update(const view_item_t *items, int key)
 {
-    uint32_t m = stuck_of(items);
-    if (m & ~vw.stuck_mask) {
+    uint32_t m = stuck_of(items), *mask = key ? &vw.fstuck_mask : &vw.stuck_mask;
+    if (m & ~*mask) {
         char t[700] = "";
         size_t off = 0;
         for (size_t i = 0; i < vw.n_tables; i++)
@@ -220,21 +246,27 @@ static void stuck_update(const view_item_t *items)
                 off += (size_t)snprintf(t + off, sizeof(t) - off, "%s%s", off ? ", " : "", vw.labels[i]);
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours we cannot replace (not a valid "
                 "item, or at the epoch limit); it refuses our writes, the others take them: remove it\" "
-                "item=\"%s#view#%s\" tables=\"%s\"", vw.name, vw.self_id, t);
+                "item=\"%s#view#%s\" tables=\"%s\"", kname(key), vw.self_id, t);
     }
-    vw.stuck_mask = m;
+    *mask = m;
 }
 
-static void learnt(const view_item_t *items, const view_pick_t *p)
+static void learnt(const view_item_t *items, const view_pick_t *p, int key)
 {
     bool at_limit;
     uint64_t e = view_pick_learn(items, p, &at_limit);
     if (!e)
         return;   /* no majority: tried again at the next tick */
-    if (at_limit)
+    vw.learn_mask |= 1u << key;
+    vw.learn_limit |= at_limit;
+    if (e > vw.learn_max)
+        vw.learn_max = e;
+    if (vw.learn_mask != (vw.former[0] ? 3u : 1u))
+        return;   /* a rename: one above our item's epoch under both names (the same (epoch, seq) goes to both) */
+    if (vw.learn_limit)
         log_msg(LOG_ERR, "msg=\"observer view: a table holds an item of ours at the epoch limit; its table "
                 "refuses our writes, the others take them: remove it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
-    vw.epoch = e;
+    vw.epoch = vw.learn_max;
     vw.seq = 0;
     vw.incarnation = true;
     log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64, vw.name, vw.self_id,
@@ -242,8 +274,19 @@ static void learnt(const view_item_t *items, const view_pick_t *p)
     publish(true);
 }
 
-static void written(const replica_result_t *r)
+static void written(const replica_result_t *r, int key)
 {
+    /* a table that holds a newer item of ours (not one known bad): learn again */
+    if ((r->refused_mask & ~(key ? vw.fstuck_mask : vw.stuck_mask)) && r->epoch == vw.epoch) {
+        vw.incarnation = false;
+        vw.learn_mask = 0;
+        vw.learn_max = 0;
+        vw.learn_limit = false;
+        log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
+                "item=\"%s#view#%s\"", kname(key), vw.self_id);
+    }
+    if (key)
+        return;   /* counted by the name's write */
     if (r->answered * 2 > r->tables)   /* answered, whether taken or refused as older */
         vw.write_answer_ms = loop_now_ms();
     else
@@ -255,29 +298,30 @@ static void written(const replica_result_t *r)
         vw.failed++;
         snprintf(vw.write_error, sizeof(vw.write_error), "%s", r->error);
     }
-    /* a table that holds a newer item of ours (not one known bad): learn again */
-    if ((r->refused_mask & ~vw.stuck_mask) && r->epoch == vw.epoch) {
-        vw.incarnation = false;
-        log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
-                "item=\"%s#view#%s\"", vw.name, vw.self_id);
-    }
 }
 
 static void on_note(void *ctx, replica_note_t what, const replica_result_t *r)
 {
+    /* ctx: the observer (its name's item), or its fobj member (the former name's) */
+    int key = 0;
     vw_obs_t *o = ctx;
+    for (size_t i = 0; i < vw.n; i++)
+        if (ctx == (void *)&vw.obs[i].fobj) {
+            o = &vw.obs[i];
+            key = 1;
+        }
     if (what == REPLICA_NOTE_WRITTEN) {
-        written(r);
+        written(r, key);
         return;
     }
     view_item_t items[VIEW_PICK_TABLES];
     view_pick_t p;
     parse_items(r, items, &p);
     if (o->self && p.ok)
-        stuck_update(items);
+        stuck_update(items, key);
     if (o->self && !vw.incarnation)
-        learnt(items, &p);
-    took_read(o, r, items, &p);
+        learnt(items, &p, key);
+    took_read(o, r, items, &p, key);
     alarm_update();
     if (on_read)
         on_read();
@@ -321,7 +365,9 @@ static void publish(bool heartbeat)
                  "over %u bytes)", VIEW_DOC_MAX);
         return;
     }
-    if (replica_obj_put(vw.obs[vw.self].obj, doc, vw.epoch, vw.seq + 1, 0, 0) == 0) {
+    replica_obj_t *fo = vw.obs[vw.self].fobj;
+    if (replica_obj_put(vw.obs[vw.self].obj, doc, vw.epoch, vw.seq + 1, 0, 0) == 0
+        && (!fo || replica_obj_put(fo, doc, vw.epoch, vw.seq + 1, 0, 0) == 0)) {
         vw.seq++;
         vw.sent++;
         vw.states_sig = sig;
@@ -338,8 +384,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     publish(true);
-    for (size_t i = 0; i < vw.n; i++)
+    for (size_t i = 0; i < vw.n; i++) {
         replica_obj_get(vw.obs[i].obj);   /* ours too: the incarnation's read, and our item as the tables hold it */
+        if (vw.obs[i].fobj)
+            replica_obj_get(vw.obs[i].fobj);
+    }
 }
 
 static void on_poll(evutil_socket_t fd, short what, void *arg)
@@ -385,6 +434,7 @@ static int vw_start(const cfg_t *cfg)
     const cfg_quorum_t *q = &k->quorum;
     snprintf(vw.self_id, sizeof(vw.self_id), "%s", k->instance_id);
     snprintf(vw.name, sizeof(vw.name), "%s", k->name);
+    snprintf(vw.former, sizeof(vw.former), "%s", k->former_name ? k->former_name : "");
     vw.k = q->k;
     vw.publish_ms = q->publish_ms;
     vw.silent_ms = 3 * q->publish_ms;
@@ -410,6 +460,13 @@ static int vw_start(const cfg_t *cfg)
         if (!o->view || !o->obj)
             return -1;
         replica_obj_keep_items(o->obj);
+        if (vw.former[0]) {   /* a rename: the former name's item too (known defect 30) */
+            snprintf(key, sizeof(key), "%s#view#%s", vw.former, o->id);
+            o->fobj = replica_obj_new(k, key, q->publish_ms * 3 / 4, on_note, &o->fobj);
+            if (!o->fobj)
+                return -1;
+            replica_obj_keep_items(o->fobj);
+        }
     }
     vw.on = true;
     if (arm(&vw.tick, on_tick, vw.publish_ms) == -1 || arm(&vw.poll, on_poll, VW_POLL_MS) == -1)
@@ -437,6 +494,7 @@ static bool same(const cfg_cluster_t *k)
 {
     const cfg_quorum_t *q = &k->quorum;
     if (!vw.on || !k->enabled || !q->enabled || q->n_observers != vw.n || strcmp(k->name, vw.name) != 0
+        || strcmp(k->former_name ? k->former_name : "", vw.former) != 0
         || strcmp(k->instance_id, vw.self_id) != 0 || k->n_tables != replica_obj_tables(vw.obs[0].obj))
         return false;
     for (size_t i = 0; i < vw.n; i++)
@@ -456,8 +514,11 @@ void views_configure(const cfg_t *cfg)
         if (q->publish_ms != vw.publish_ms) {
             vw.publish_ms = q->publish_ms;
             vw.silent_ms = 3 * q->publish_ms;
-            for (size_t i = 0; i < vw.n; i++)
+            for (size_t i = 0; i < vw.n; i++) {
                 replica_obj_set_deadline(vw.obs[i].obj, q->publish_ms * 3 / 4);
+                if (vw.obs[i].fobj)
+                    replica_obj_set_deadline(vw.obs[i].fobj, q->publish_ms * 3 / 4);
+            }
             if (arm(&vw.tick, on_tick, vw.publish_ms) == -1)
                 log_msg(LOG_ERR, "msg=\"observer views: the heartbeat timer could not be armed\"");
         }
@@ -473,6 +534,7 @@ void views_fini(void)
     bool was_on = vw.on;
     for (size_t i = 0; i < CFG_MAX_OBSERVERS; i++) {
         replica_obj_free(vw.obs[i].obj);
+        replica_obj_free(vw.obs[i].fobj);
         free(vw.obs[i].view);
     }
     if (vw.tick)

@@ -2,6 +2,10 @@
  * every other's ("cluster.quorum", issue 18 first slice; docs/ha.md
  * "Observers").  Off without cluster.quorum: no item written or read.
  *
+ * (During a rename, cluster.former_name, the same item under the former
+ * name is written too, with the same (epoch, seq), and every observer's is
+ * read under both names: the view held, with its tables' drills, is the
+ * key's whose item changed last; known defect 30.)
  * Each observer writes one item "<cluster.name>#view#<instance id>" to the
  * lease tables through the replica machinery (cluster/replica.h: a
  * conditional PutItem on every table, counted when a majority took it; reads

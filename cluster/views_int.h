@@ -34,6 +34,13 @@ typedef struct {
     view_drill_t tdrills[CFG_MAX_LEASE_TABLES][VIEW_MAX_DRILLS];
     vw_said_t said;         /* freshness last said on the feed */
     bool said_suspect;      /* suspect last said on the feed */
+    /* a rename (cluster.former_name, known defect 30): the item under the
+     * former name too, read (and ours written) beside the name's; each
+     * key's highest valid (epoch, seq) last read: the view (and its tables'
+     * drills) held is the one of the key whose item changed last */
+    replica_obj_t *fobj;
+    bool key_have[2];
+    uint64_t key_epoch[2], key_seq[2];
 } vw_obs_t;
 
 typedef struct {
@@ -41,6 +48,10 @@ typedef struct {
     views_local_fn local;
     char self_id[65];
     char name[256];
+    char former[256];       /* cluster.former_name, "" none */
+    unsigned learn_mask;    /* our item's keys read for the incarnation (1 the name's, 2 the former's) */
+    uint64_t learn_max;     /* the epoch learnt from them (view_pick_learn), the highest */
+    bool learn_limit;       /* one of them held an item at the epoch limit */
     uint32_t k, publish_ms, silent_ms;
     vw_obs_t obs[CFG_MAX_OBSERVERS];
     size_t n, self;
@@ -50,6 +61,7 @@ typedef struct {
     char labels[CFG_MAX_LEASE_TABLES][330];   /* "region/table" */
     uint32_t stuck_mask;    /* tables whose refusal of our writes is expected (a bad item, or one at the
                              * epoch limit): no new incarnation for them */
+    uint32_t fstuck_mask;   /* the same for our item under the former name */
     bool incarnation;       /* epoch known: writes may go */
     uint64_t epoch, seq;    /* our item's incarnation and last seq queued */
     uint64_t states_sig;    /* the region states last written */

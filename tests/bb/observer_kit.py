@@ -91,10 +91,11 @@ def flat_item(it):
     return flat
 
 
-def view_items_fast(peer, region):
+def view_items_fast(peer, region, name=NAME):
     """{observer: its view item, flattened} in region's lease table, from the peer's own store (its
-    control API: a consistent Scan of that region's dynalite), for checks repeated often."""
-    out, pre = {}, f"{NAME}#view#"
+    control API: a consistent Scan of that region's dynalite), for checks repeated often; the items of
+    cluster name `name` (the lease kit's by default)."""
+    out, pre = {}, f"{name}#view#"
     for it in peer.call("GET", f"/_peer/items?region={region}&table={TABLE}")["items"]:
         n = it.get("name", {}).get("S", "")
         if n.startswith(pre):
