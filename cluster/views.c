@@ -112,7 +112,8 @@ static void parse_items(const replica_result_t *r, view_item_t *items, view_pick
 }
 
 /* The items of o ignored at this read: named in o->ignored, logged when that changes. */
-static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, const char *undecoded)
+static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, const char *undecoded,
+                         size_t n_undecoded)
 {
     char buf[sizeof(o->ignored)];
     const char *names[CFG_MAX_LEASE_TABLES];
@@ -123,7 +124,7 @@ static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_
     if (undecoded[0] && off + 8 < sizeof(buf))
         snprintf(buf + off, sizeof(buf) - off, "%s%s", off ? "; " : "", undecoded);
     o->bad_mask = p->bad_mask;
-    o->n_ignored = p->n_bad + (undecoded[0] ? 1 : 0);
+    o->n_ignored = p->n_bad + n_undecoded;   /* tables, one each (was 1 for all the undecoded) */
     if (strcmp(buf, o->ignored) != 0 && buf[0])
         log_msg(LOG_WARNING, "msg=\"observer view item ignored in some tables (bad; the others read)\" "
                 "item=\"%s#view#%s\" ignored=\"%s\"", vw.name, o->id, buf);
@@ -131,12 +132,14 @@ static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_
 }
 
 /* Decode the valid items, highest first: the first that decodes is taken
- * (into vw.scratch; *taken its table), each table's drills recorded.  -1
- * when none decodes (why: the highest's reason). */
+ * (into vw.scratch; *taken its table), each table's drills recorded; the
+ * number of tables whose doc did not decode (named in undecoded).  -1 when
+ * none decodes (why: the highest's reason). */
 static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, size_t *taken,
                         char *undecoded, size_t ulen, char *why, size_t wlen)
 {
     view_t *keep = NULL;
+    int n_undecoded = 0;
     undecoded[0] = why[0] = '\0';
     memset(o->n_tdrills, 0, sizeof(o->n_tdrills));
     for (size_t j = 0; j < p->n_valid; j++) {
@@ -145,6 +148,7 @@ static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t
         if (view_decode(items[t].doc, o->id, vw.scratch, w, sizeof(w)) == -1) {
             if (!why[0])
                 snprintf(why, wlen, "%s", w);
+            n_undecoded++;
             size_t off = strlen(undecoded);
             if (off + 8 < ulen)
                 snprintf(undecoded + off, ulen - off, "%s%s: %s", off ? "; " : "", vw.labels[t], w);
@@ -159,7 +163,7 @@ static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t
             *taken = t;
         }
     }
-    return keep ? 0 : -1;
+    return keep ? n_undecoded : -1;
 }
 
 static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t *items, const view_pick_t *p)
@@ -175,7 +179,7 @@ static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t 
     char why[256], undecoded[400];
     size_t t = 0;
     int rc = decode_items(o, items, p, &t, undecoded, sizeof(undecoded), why, sizeof(why));
-    note_ignored(o, items, p, rc == 0 ? undecoded : "");
+    note_ignored(o, items, p, rc >= 0 ? undecoded : "", rc >= 0 ? (size_t)rc : 0);
     if (rc == -1) {   /* no valid item (nothing refused), or none decodes (the last good view kept) */
         if (p->n_valid && strcmp(o->refused, why) != 0)
             log_msg(LOG_WARNING, "msg=\"observer view item refused\" item=\"%s#view#%s\" epoch=%" PRIu64
