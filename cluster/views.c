@@ -200,14 +200,13 @@ static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t 
 
 static void publish(bool heartbeat);
 
-/* Tables whose refusal of our writes is expected: a bad item of ours, or
- * one at the epoch limit (nothing can go above it). */
+/* Tables whose refusal of our writes is expected: a bad item of ours (an
+ * item at the top, (2^53, 2^53), is replaced by any write: known defect 35). */
 static uint32_t stuck_of(const view_item_t *items)
 {
     uint32_t m = 0;
     for (size_t i = 0; i < vw.n_tables; i++)
-        if (items[i].answered && (items[i].kind == VIEW_ITEM_BAD
-                                  || (items[i].kind == VIEW_ITEM_VALID && items[i].epoch >= VIEW_PICK_NUM_MAX)))
+        if (items[i].answered && items[i].kind == VIEW_ITEM_BAD)
             m |= 1u << i;
     return m;
 }
@@ -223,7 +222,7 @@ static void stuck_update(const view_item_t *items)
             if ((m & (1u << i)) && off + 8 < sizeof(t))
                 off += (size_t)snprintf(t + off, sizeof(t) - off, "%s%s", off ? ", " : "", vw.labels[i]);
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours we cannot replace (not a valid "
-                "item, or at the epoch limit); it refuses our writes, the others take them: remove it\" "
+                "item); it refuses our writes, the others take them: remove it\" "
                 "item=\"%s#view#%s\" tables=\"%s\"", vw.name, vw.self_id, t);
     }
     vw.stuck_mask = m;
@@ -232,17 +231,18 @@ static void stuck_update(const view_item_t *items)
 static void learnt(const view_item_t *items, const view_pick_t *p)
 {
     bool at_limit;
-    uint64_t e = view_pick_learn(items, p, &at_limit);
+    uint64_t seq;
+    uint64_t e = view_pick_learn(items, p, &seq, &at_limit);
     if (!e)
         return;   /* no majority: tried again at the next tick */
     if (at_limit)
-        log_msg(LOG_ERR, "msg=\"observer view: a table holds an item of ours at the epoch limit; its table "
-                "refuses our writes, the others take them: remove it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
+        log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours at epoch and seq 2^53 (the top); "
+                "our writes replace it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
     vw.epoch = e;
-    vw.seq = 0;
+    vw.seq = seq;
     vw.incarnation = true;
-    log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64, vw.name, vw.self_id,
-            vw.epoch);
+    log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64 " seq=%" PRIu64, vw.name,
+            vw.self_id, vw.epoch, vw.seq);
     publish(true);
 }
 
@@ -323,6 +323,10 @@ static void publish(bool heartbeat)
         vw.failed++;
         snprintf(vw.write_error, sizeof(vw.write_error), "the view could not be encoded (out of memory, or "
                  "over %u bytes)", VIEW_DOC_MAX);
+        return;
+    }
+    if (vw.seq >= VIEW_PICK_NUM_MAX) {   /* wrote the top (2^53, 2^53): learn again, from epoch 1 (defect 35) */
+        vw.incarnation = false;
         return;
     }
     if (replica_obj_put(vw.obs[vw.self].obj, doc, vw.epoch, vw.seq + 1, 0, 0) == 0) {
