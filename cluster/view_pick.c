@@ -89,18 +89,21 @@ void view_pick(const view_item_t *items, size_t n, view_pick_t *out)
     out->ok = n > 0 && good >= n / 2 + 1;
 }
 
-uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, bool *at_limit)
+uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_t *seq, bool *at_limit)
 {
     *at_limit = false;
+    *seq = 0;
     if (!p->ok)
         return 0;
-    for (size_t j = 0; j < p->n_valid; j++) {
-        uint64_t e = items[p->order[j]].epoch;
-        if (e >= VIEW_PICK_NUM_MAX) {
-            *at_limit = true;
-            continue;
+    for (size_t j = 0; j < p->n_valid; j++) {   /* highest (epoch, seq) first */
+        const view_item_t *it = &items[p->order[j]];
+        if (it->epoch < VIEW_PICK_NUM_MAX)
+            return it->epoch + 1;
+        if (it->seq < VIEW_PICK_NUM_MAX) {   /* at the epoch limit: go on in it, above its seq */
+            *seq = it->seq;
+            return VIEW_PICK_NUM_MAX;
         }
-        return e + 1;
+        *at_limit = true;   /* (2^53, 2^53): nothing is above it */
     }
     return 1;
 }

@@ -52,11 +52,14 @@ typedef struct {
 /* items[0..n) (n at most VIEW_PICK_TABLES) into *out. */
 void view_pick(const view_item_t *items, size_t n, view_pick_t *out);
 
-/* The epoch the observer takes from its own item's read: one above the
- * highest valid epoch below VIEW_PICK_NUM_MAX (1 when none); an item at the
- * limit cannot be gone above and is left out (its table refuses our writes;
- * *at_limit set).  0 when the read is not ok. */
-uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, bool *at_limit);
+/* The epoch the observer takes from its own item's read, and in *seq the
+ * seq its next write goes above: one above the highest valid epoch below
+ * VIEW_PICK_NUM_MAX (seq 0); when the highest is at the limit, that epoch
+ * and its seq (a write (2^53, seq + 1) replaces it).  An item at (2^53,
+ * 2^53) cannot be gone above and is left out (its table refuses our writes;
+ * *at_limit set); 1 when nothing else is valid.  0 when the read is not
+ * ok.  (docs/ha.md known defect 35.) */
+uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_t *seq, bool *at_limit);
 
 /* "table: why; ..." of the bad items (names[i] table i's label) into buf. */
 void view_pick_bad_str(const view_item_t *items, size_t n, const char *const *names, char *buf, size_t len);

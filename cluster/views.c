@@ -119,7 +119,7 @@ static void parse_items(const replica_result_t *r, view_item_t *items, view_pick
 
 /* The items of o ignored at this read: named in o->ignored, logged when that changes. */
 static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, const char *undecoded,
-                         int key)
+                         size_t n_undecoded, int key)
 {
     char buf[sizeof(o->ignored)];
     const char *names[CFG_MAX_LEASE_TABLES];
@@ -130,7 +130,7 @@ static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_
     if (undecoded[0] && off + 8 < sizeof(buf))
         snprintf(buf + off, sizeof(buf) - off, "%s%s", off ? "; " : "", undecoded);
     o->bad_mask = p->bad_mask;
-    o->n_ignored = p->n_bad + (undecoded[0] ? 1 : 0);
+    o->n_ignored = p->n_bad + n_undecoded;   /* tables, one each (was 1 for all the undecoded) */
     if (strcmp(buf, o->ignored) != 0 && buf[0])
         log_msg(LOG_WARNING, "msg=\"observer view item ignored in some tables (bad; the others read)\" "
                 "item=\"%s#view#%s\" ignored=\"%s\"", kname(key), o->id, buf);
@@ -138,12 +138,14 @@ static void note_ignored(vw_obs_t *o, const view_item_t *items, const view_pick_
 }
 
 /* Decode the valid items, highest first: the first that decodes is taken
- * (into vw.scratch; *taken its table), each table's drills recorded.  -1
- * when none decodes (why: the highest's reason). */
+ * (into vw.scratch; *taken its table), each table's drills recorded; the
+ * number of tables whose doc did not decode (named in undecoded).  -1 when
+ * none decodes (why: the highest's reason). */
 static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t *p, size_t *taken,
                         char *undecoded, size_t ulen, char *why, size_t wlen)
 {
     view_t *keep = NULL;
+    int n_undecoded = 0;
     undecoded[0] = why[0] = '\0';
     memset(o->n_tdrills, 0, sizeof(o->n_tdrills));
     for (size_t j = 0; j < p->n_valid; j++) {
@@ -152,6 +154,7 @@ static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t
         if (view_decode(items[t].doc, o->id, vw.scratch, w, sizeof(w)) == -1) {
             if (!why[0])
                 snprintf(why, wlen, "%s", w);
+            n_undecoded++;
             size_t off = strlen(undecoded);
             if (off + 8 < ulen)
                 snprintf(undecoded + off, ulen - off, "%s%s: %s", off ? "; " : "", vw.labels[t], w);
@@ -166,7 +169,7 @@ static int decode_items(vw_obs_t *o, const view_item_t *items, const view_pick_t
             *taken = t;
         }
     }
-    return keep ? 0 : -1;
+    return keep ? n_undecoded : -1;
 }
 
 /* During a rename: whether key's read may give o's view, the key whose
@@ -201,7 +204,7 @@ static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t 
     char why[256], undecoded[400];
     size_t t = 0;
     int rc = decode_items(o, items, p, &t, undecoded, sizeof(undecoded), why, sizeof(why));
-    note_ignored(o, items, p, rc == 0 ? undecoded : "", key);
+    note_ignored(o, items, p, rc >= 0 ? undecoded : "", rc >= 0 ? (size_t)rc : 0, key);
     if (rc == -1) {   /* no valid item (nothing refused), or none decodes (the last good view kept) */
         if (p->n_valid && strcmp(o->refused, why) != 0)
             log_msg(LOG_WARNING, "msg=\"observer view item refused\" item=\"%s#view#%s\" epoch=%" PRIu64
@@ -222,14 +225,13 @@ static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t 
 
 static void publish(bool heartbeat);
 
-/* Tables whose refusal of our writes is expected: a bad item of ours, or
- * one at the epoch limit (nothing can go above it). */
+/* Tables whose refusal of our writes is expected: a bad item of ours (an
+ * item at the top, (2^53, 2^53), is replaced by any write: known defect 35). */
 static uint32_t stuck_of(const view_item_t *items)
 {
     uint32_t m = 0;
     for (size_t i = 0; i < vw.n_tables; i++)
-        if (items[i].answered && (items[i].kind == VIEW_ITEM_BAD
-                                  || (items[i].kind == VIEW_ITEM_VALID && items[i].epoch >= VIEW_PICK_NUM_MAX)))
+        if (items[i].answered && items[i].kind == VIEW_ITEM_BAD)
             m |= 1u << i;
     return m;
 }
@@ -245,7 +247,7 @@ static void stuck_update(const view_item_t *items, int key)
             if ((m & (1u << i)) && off + 8 < sizeof(t))
                 off += (size_t)snprintf(t + off, sizeof(t) - off, "%s%s", off ? ", " : "", vw.labels[i]);
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours we cannot replace (not a valid "
-                "item, or at the epoch limit); it refuses our writes, the others take them: remove it\" "
+                "item); it refuses our writes, the others take them: remove it\" "
                 "item=\"%s#view#%s\" tables=\"%s\"", kname(key), vw.self_id, t);
     }
     *mask = m;
@@ -254,34 +256,44 @@ static void stuck_update(const view_item_t *items, int key)
 static void learnt(const view_item_t *items, const view_pick_t *p, int key)
 {
     bool at_limit;
-    uint64_t e = view_pick_learn(items, p, &at_limit);
+    uint64_t seq;
+    uint64_t e = view_pick_learn(items, p, &seq, &at_limit);
     if (!e)
         return;   /* no majority: tried again at the next tick */
     vw.learn_mask |= 1u << key;
     vw.learn_limit |= at_limit;
-    if (e > vw.learn_max)
+    if (e > vw.learn_max || (e == vw.learn_max && seq > vw.learn_seq)) {
         vw.learn_max = e;
+        vw.learn_seq = seq;
+    }
     if (vw.learn_mask != (vw.former[0] ? 3u : 1u))
-        return;   /* a rename: one above our item's epoch under both names (the same (epoch, seq) goes to both) */
+        return;   /* a rename: above our item under both names (the same (epoch, seq) goes to both) */
     if (vw.learn_limit)
-        log_msg(LOG_ERR, "msg=\"observer view: a table holds an item of ours at the epoch limit; its table "
-                "refuses our writes, the others take them: remove it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
+        log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours at epoch and seq 2^53 (the top); "
+                "our writes replace it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
     vw.epoch = vw.learn_max;
-    vw.seq = 0;
+    vw.seq = vw.learn_seq;
     vw.incarnation = true;
-    log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64, vw.name, vw.self_id,
-            vw.epoch);
+    log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64 " seq=%" PRIu64, vw.name,
+            vw.self_id, vw.epoch, vw.seq);
     publish(true);
+}
+
+/* Our epoch to be read again from our items (under both names in a rename). */
+static void relearn(void)
+{
+    vw.incarnation = false;
+    vw.learn_mask = 0;
+    vw.learn_max = 0;
+    vw.learn_seq = 0;
+    vw.learn_limit = false;
 }
 
 static void written(const replica_result_t *r, int key)
 {
     /* a table that holds a newer item of ours (not one known bad): learn again */
     if ((r->refused_mask & ~(key ? vw.fstuck_mask : vw.stuck_mask)) && r->epoch == vw.epoch) {
-        vw.incarnation = false;
-        vw.learn_mask = 0;
-        vw.learn_max = 0;
-        vw.learn_limit = false;
+        relearn();
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
                 "item=\"%s#view#%s\"", kname(key), vw.self_id);
     }
@@ -363,6 +375,10 @@ static void publish(bool heartbeat)
         vw.failed++;
         snprintf(vw.write_error, sizeof(vw.write_error), "the view could not be encoded (out of memory, or "
                  "over %u bytes)", VIEW_DOC_MAX);
+        return;
+    }
+    if (vw.seq >= VIEW_PICK_NUM_MAX) {   /* wrote the top (2^53, 2^53): learn again, from epoch 1 (defect 35) */
+        relearn();
         return;
     }
     replica_obj_t *fo = vw.obs[vw.self].fobj;

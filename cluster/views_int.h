@@ -51,6 +51,7 @@ typedef struct {
     char former[256];       /* cluster.former_name, "" none */
     unsigned learn_mask;    /* our item's keys read for the incarnation (1 the name's, 2 the former's) */
     uint64_t learn_max;     /* the epoch learnt from them (view_pick_learn), the highest */
+    uint64_t learn_seq;     /* the seq to go on from with learn_max (above an item at 2^53: defect 35) */
     bool learn_limit;       /* one of them held an item at the epoch limit */
     uint32_t k, publish_ms, silent_ms;
     vw_obs_t obs[CFG_MAX_OBSERVERS];

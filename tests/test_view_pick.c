@@ -1,10 +1,11 @@
 /* test_view_pick — which lease tables' items of an observer's view count
- * (cluster/view_pick.h; docs/ha.md known defects 26 and 28): an item whose
+ * (cluster/view_pick.h; docs/ha.md known defects 26, 28 and 35): an item whose
  * epoch is not a number, a huge epoch, missing members or members of the
  * wrong type is bad (named with why, never the highest); a read counts when
  * a majority of the tables answered with a valid item or none; the valid
  * items come highest (epoch, seq) first; the observer's epoch is one above
- * the highest valid one below the limit; a drill counts only when a
+ * the highest valid one below the limit, or 2^53 above the highest seq
+ * there (known defect 35: an own item at the limit after a restart); a drill counts only when a
  * majority of the tables' items name it.  Random items, and valid ones
  * mutated at random, keep every invariant; one mutated item beside two
  * valid ones never changes what the valid ones give (unless it is itself
@@ -98,11 +99,12 @@ static void test_pick(void)
     view_item_t none = {.answered = true}, silent = {0};
     view_pick_t p;
     bool lim;
+    uint64_t sq;
     /* defect 26: one bad item among three tables: the other two count, the bad one is named */
     view_item_t a[3] = {badi(), valid(5, 3), valid(5, 3)};
     view_pick(a, 3, &p);
     CHECK(p.ok && p.n_valid == 2 && p.n_bad == 1 && p.bad_mask == 1u && p.order[0] == 1);
-    CHECK_EQ_INT(view_pick_learn(a, &p, &lim), 6);
+    CHECK_EQ_INT(view_pick_learn(a, &p, &sq, &lim), 6);
     CHECK(!lim);
     char buf[200];
     const char *names[] = {"us-east-1/t", "eu-west-1/t", "ap-south-1/t"};
@@ -112,12 +114,12 @@ static void test_pick(void)
     view_item_t b[3] = {none, badi(), none};
     view_pick(b, 3, &p);
     CHECK(p.ok && p.n_valid == 0 && p.bad_mask == 2u);
-    CHECK_EQ_INT(view_pick_learn(b, &p, &lim), 1);
+    CHECK_EQ_INT(view_pick_learn(b, &p, &sq, &lim), 1);
     /* two bad, or a bad one and one not answering: no majority */
     view_item_t c[3] = {badi(), badi(), valid(1, 1)};
     view_pick(c, 3, &p);
     CHECK(!p.ok);
-    CHECK_EQ_INT(view_pick_learn(c, &p, &lim), 0);
+    CHECK_EQ_INT(view_pick_learn(c, &p, &sq, &lim), 0);
     view_item_t d[3] = {valid(1, 1), silent, badi()};
     view_pick(d, 3, &p);
     CHECK(!p.ok);
@@ -125,15 +127,53 @@ static void test_pick(void)
     view_item_t e[5] = {valid(3, 9), valid(4, 1), valid(4, 2), badi(), valid(1, 100)};
     view_pick(e, 5, &p);
     CHECK(p.ok && p.n_valid == 4 && p.order[0] == 2 && p.order[1] == 1 && p.order[2] == 0 && p.order[3] == 4);
-    /* a valid item at the limit: learnt past (left out), said */
-    view_item_t f[3] = {valid(VIEW_PICK_NUM_MAX, 1), valid(5, 2), valid(5, 2)};
+    /* a valid item at (2^53, 2^53): learnt past (left out), said */
+    view_item_t f[3] = {valid(VIEW_PICK_NUM_MAX, VIEW_PICK_NUM_MAX), valid(5, 2), valid(5, 2)};
     view_pick(f, 3, &p);
-    CHECK_EQ_INT(view_pick_learn(f, &p, &lim), 6);
-    CHECK(lim);
+    CHECK_EQ_INT(view_pick_learn(f, &p, &sq, &lim), 6);
+    CHECK(lim && sq == 0);
     /* a huge valid epoch below the limit: gone above */
     view_item_t g[3] = {valid(VIEW_PICK_NUM_MAX - 1, 1), valid(5, 2), none};
     view_pick(g, 3, &p);
-    CHECK(view_pick_learn(g, &p, &lim) == VIEW_PICK_NUM_MAX && !lim);
+    CHECK(view_pick_learn(g, &p, &sq, &lim) == VIEW_PICK_NUM_MAX && !lim);
+}
+
+/* Known defect 35: a forged valid item at 2^53 - 1 in one table; the
+ * observer learns 2^53, writes it everywhere; after a restart every own item
+ * is at epoch 2^53: it goes on in that epoch above the highest seq (the
+ * write's condition #e = :e AND #s < :s takes it), never left with no epoch
+ * a table takes. */
+static void test_learn_limit(void)
+{
+    const uint64_t M = VIEW_PICK_NUM_MAX;
+    view_item_t none = {.answered = true};
+    view_pick_t p;
+    bool lim;
+    uint64_t sq;
+    /* step 2: the forged item at 2^53 - 1 is the highest: learnt to 2^53, seq 0 */
+    view_item_t a[3] = {valid(M - 1, 7), valid(12, 40), valid(12, 40)};
+    view_pick(a, 3, &p);
+    CHECK(view_pick_learn(a, &p, &sq, &lim) == M && sq == 0 && !lim);
+    /* step 3, restarted: every own item at 2^53: go on at 2^53 above the highest seq */
+    view_item_t b[3] = {valid(M, 30), valid(M, 31), valid(M, 29)};
+    view_pick(b, 3, &p);
+    CHECK(view_pick_learn(b, &p, &sq, &lim) == M && sq == 31 && !lim);
+    /* restarted before one table took 2^53: the limit's item still wins */
+    view_item_t c[3] = {valid(M, 2), valid(M - 1, 7), none};
+    view_pick(c, 3, &p);
+    CHECK(view_pick_learn(c, &p, &sq, &lim) == M && sq == 2 && !lim);
+    /* a forged (2^53, 2^53) beside items at 2^53: left out, the next one gone on from */
+    view_item_t d[3] = {valid(M, M), valid(M, 5), valid(M, 4)};
+    view_pick(d, 3, &p);
+    CHECK(view_pick_learn(d, &p, &sq, &lim) == M && sq == 5 && lim);
+    /* (2^53, 2^53 - 1): one more write, (2^53, 2^53), is taken */
+    view_item_t e[3] = {valid(M, M - 1), valid(M, 5), none};
+    view_pick(e, 3, &p);
+    CHECK(view_pick_learn(e, &p, &sq, &lim) == M && sq == M - 1 && !lim);
+    /* every item at (2^53, 2^53): nothing above; 1, said */
+    view_item_t f[3] = {valid(M, M), valid(M, M), none};
+    view_pick(f, 3, &p);
+    CHECK(view_pick_learn(f, &p, &sq, &lim) == 1 && sq == 0 && lim);
 }
 
 static void test_drills(void)
@@ -215,11 +255,14 @@ static void check_invariants(const view_item_t *it, size_t n, const view_pick_t 
         }
     }
     bool lim;
-    uint64_t e = view_pick_learn(it, p, &lim);
-    CHECK(p->ok ? e >= 1 && e <= VIEW_PICK_NUM_MAX : e == 0);
+    uint64_t sq;
+    uint64_t e = view_pick_learn(it, p, &sq, &lim);
+    CHECK(p->ok ? e >= 1 && e <= VIEW_PICK_NUM_MAX && sq < VIEW_PICK_NUM_MAX : e == 0);
+    /* defect 35: the next write (e, sq + 1) goes above every valid item but one at (2^53, 2^53) */
     for (size_t i = 0; p->ok && i < n; i++)
-        if (it[i].answered && it[i].kind == VIEW_ITEM_VALID && it[i].epoch < VIEW_PICK_NUM_MAX)
-            CHECK(e > it[i].epoch);
+        if (it[i].answered && it[i].kind == VIEW_ITEM_VALID
+            && (it[i].epoch < VIEW_PICK_NUM_MAX || it[i].seq < VIEW_PICK_NUM_MAX))
+            CHECK(e > it[i].epoch || (e == it[i].epoch && sq + 1 > it[i].seq));
 }
 
 static void test_random(void)
@@ -249,7 +292,8 @@ static void test_random(void)
             view_item_parse(clean1, &two[2]);
             view_pick(two, 3, &p);
             bool lim;
-            uint64_t e = view_pick_learn(two, &p, &lim);
+            uint64_t sq;
+            uint64_t e = view_pick_learn(two, &p, &sq, &lim);
             CHECK(p.ok);
             if (two[0].kind != VIEW_ITEM_VALID)
                 CHECK(e == 5 && p.order[0] == 1);
@@ -266,6 +310,7 @@ int main(void)
     srand(seed ? (unsigned)strtoul(seed, NULL, 10) : 26u);
     test_parse();
     test_pick();
+    test_learn_limit();
     test_drills();
     test_random();
     return check_finish();

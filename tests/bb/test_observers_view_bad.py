@@ -10,18 +10,27 @@ actor, the test itself, writes into ONE table (us-east-1's) with the aws CLI:
       regiond_observer_view_items_ignored).
       The item deleted, the alarm resolves.
   (b) defect 28: a forged view item of the lease holder naming a fail drill on r2, at the epoch limit
-      (2^53: valid, the highest in that table, and nothing the holder can go above), kept fresh by the
-      forger: both followers read it as the holder's view (their status shows its drill), yet for 6 s
+      (2^53: valid, the highest in that table), kept above the holder's items by the forger (a seq far
+      above the holder's, every 0.2 s; since 35 the holder goes above it when refused): both followers read it as the holder's view (their status shows its drill), yet for 6 s
       no region is drained at the Route 53 peer (weights and change log read from the peer) and no
       follower's item marks r2 down: the drill is named in one table only, not a majority.
+  (c) defect 35: a forged valid item of a follower at epoch 2^53 - 1: the follower learns 2^53 and
+      writes it everywhere; restarted (kill -9, start), every own item is at the limit, yet it goes
+      on writing (epoch 2^53, its seq growing in the other tables) and every reader counts it fresh.
+  (d) defect 35 at the top: a forged item of a follower at (2^53, 2^53 - 1): it writes the top
+      (2^53, 2^53), then starts again at epoch 1 (a write replaces an item at the top), and every
+      reader counts it fresh.
+Without fix 35 the restarted follower learnt epoch 1, every table refused it, and it went silent.
 Without fix 26 the follower stops writing, goes silent for every reader and marks itself suspect;
 without fix 28 (the holder's picked view's drills taken as they are) both followers mark r2 down and
 r2 is drained."""
 import json
 import subprocess
+import signal
 import threading
 import time
 
+from harness import stop as stop_pid
 from harness import REGIONCTL, check, check_eq, run_tests, wait_for
 from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS, TABLE, leaders
 from observer_kit import sdk, view_items_fast, views
@@ -48,6 +57,11 @@ def seqs(iid):
         it = view_items_fast(C.ddb, r).get(iid) or {}
         out[r] = (int(it.get("epoch") or 0), int(it.get("seq") or 0))
     return out
+
+
+def grew(s0, s1, n):
+    """Every table's (epoch, seq) went n writes past s0's: a higher epoch, or n more of the same."""
+    return all(s1[r][0] > s0[r][0] or s1[r][1] >= s0[r][1] + n for r in GOOD_TABLES)
 
 
 def metric(d, name, iid):
@@ -106,10 +120,11 @@ def forged_holder(lead, fs):
              "doc": {"S": json.dumps(doc)}, "owner": {"S": lead.iid}})
     stop, op = threading.Event(), sdk(C.ddb)[BAD_TABLE]
 
-    def refresh():   # the forger keeps its item fresh: a new seq every 0.5 s
+    def refresh():   # the forger keeps its item above the holder's: a seq far above its, every 0.2 s
         s = 1
-        while not stop.wait(0.5):
-            s += 1
+        while not stop.wait(0.2):
+            hs = max(int((view_items_fast(C.ddb, r).get(lead.iid) or {}).get("seq") or 0) for r in GOOD_TABLES)
+            s = max(s + 1, hs + 1000000)
             op.put_item(TableName=TABLE, Item={"name": {"S": f"{CLUSTER}#view#{lead.iid}"},
                                                "epoch": {"N": str(LIMIT)}, "seq": {"N": str(s)},
                                                "doc": {"S": json.dumps(doc)}, "owner": {"S": lead.iid}})
@@ -135,13 +150,62 @@ def forged_holder(lead, fs):
         bad = hold(undrained, 6.0, interval=0.2)
         check(bad is None, f"for 6 s r2 is not drained at the Route 53 peer and no follower marks it "
                            f"(weights {C.weights()}, changes since {len(C.r53.changes()) - n0})")
-        check(read_forged(), "the followers still read the forged item at the end")
-        check("we cannot replace" in lead.read_log(), "the holder logs a table's item of its own it cannot replace")
+        wait_for(read_forged, 5, "the followers still read the forged item at the end")
     finally:
         stop.set()
         t.join(5)
     C.ddb.aws(BAD_TABLE, "delete-item", "--table-name", TABLE,
               "--key", json.dumps({"name": {"S": f"{CLUSTER}#view#{lead.iid}"}}))
+
+
+def forged_limit(f):
+    """(c): a forged valid item of a follower at 2^53 - 1; the follower restarted at the limit."""
+    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": str(LIMIT - 1)}, "seq": {"N": "1"},
+             "doc": {"S": "{}"}})
+
+    def at_limit():
+        return all(int((view_items_fast(C.ddb, r).get(f.iid) or {}).get("epoch") or 0) == LIMIT
+                   for r in LEASE_REGIONS)
+    wait_for(at_limit, 10, f"{f.iid} learnt epoch 2^53 and wrote it to every table")
+    stop_pid(f.proc, sig=signal.SIGKILL)
+    f.log.close()
+    g = C.start(f.n)
+    C.ds[C.ds.index(f)] = g
+    time.sleep(2 * SILENT_MS / 1000)   # past silent_after_ms: a silent writer would be called silent by now
+    s0 = seqs(g.iid)
+
+    def counted():
+        for d in C.ds:
+            q, v = quorum(d), views(d).get(g.iid, {})
+            if not q or g.iid not in q["usable"] or not v.get("fresh"):
+                return False
+        return True
+    bad = hold(counted, HOLD_S, interval=0.5)
+    if bad is not None:
+        print(f"     views of {g.iid}: {[views(d).get(g.iid) for d in C.ds]}")
+    check(bad is None, f"for {HOLD_S} s after its restart every reader counts {g.iid} (fresh, usable)")
+    s1 = seqs(g.iid)
+    check(at_limit() and grew(s0, s1, 3),
+          f"restarted, {g.iid} kept writing at epoch 2^53 (seq {s0} -> {s1})")
+    return g
+
+
+def forged_top(f):
+    """(d): a forged item of a follower at (2^53, 2^53 - 1): pushed to the top, it starts again below."""
+    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": str(LIMIT)}, "seq": {"N": str(LIMIT - 1)},
+             "doc": {"S": "{}"}})
+
+    def below():
+        its = [view_items_fast(C.ddb, r).get(f.iid) or {} for r in LEASE_REGIONS]
+        return all(0 < int(it.get("epoch") or 0) < LIMIT for it in its)
+    wait_for(below, 15, f"{f.iid} wrote the top, then every table's item of it is below the limit again")
+
+    def counted():
+        return all((lambda q, v: q and f.iid in q["usable"] and v.get("fresh"))(quorum(d), views(d).get(f.iid, {}))
+                   for d in C.ds)
+    s0 = seqs(f.iid)
+    bad = hold(counted, HOLD_S, interval=0.5)
+    check(bad is None and grew(s0, seqs(f.iid), 3), f"for {HOLD_S} s every reader counts {f.iid}, which keeps writing")
 
 
 def test_bad_items():
@@ -153,6 +217,8 @@ def test_bad_items():
         t0 = time.monotonic()
         malformed_item(lead, fs[0])
         forged_holder(lead, fs)
+        g = forged_limit(fs[1])
+        forged_top(g)
         check_eq(len(leaders(C.ds)), 1, "one leader throughout")
         print(f"     both phases took {time.monotonic() - t0:.1f} s")
         for d in C.ds:
