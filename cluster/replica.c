@@ -4,7 +4,6 @@
  * for meanwhile waits, a write's document replaced by a later one. */
 #include "cluster/replica.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,6 @@ struct replica_obj {
     rp_phase_t phase;
     unsigned in_flight;
     replica_result_t res;         /* the round's, as the answers come */
-    char *best_doc;               /* a read's: the doc of the highest item so far */
     bool read_wanted;
     bool keep;                    /* hand every table's item to the READ note */
     cJSON *items[CFG_MAX_LEASE_TABLES];   /* a read's items, when kept */
@@ -72,22 +70,46 @@ static void free_items(replica_obj_t *o)
     }
 }
 
+/* A read's items into r and *doc (replica_pick); the ignored ones named in
+ * r's error and in a log line. */
+static void read_pick(const replica_obj_t *o, replica_result_t *r, cJSON *const *items, char **doc)
+{
+    char labels[CFG_MAX_LEASE_TABLES][330];
+    const char *names[CFG_MAX_LEASE_TABLES];
+    char bad[400] = "";
+    for (size_t i = 0; i < o->n; i++) {
+        snprintf(labels[i], sizeof(labels[i]), "%s/%s", o->tabs[i].region, o->tabs[i].table);
+        names[i] = labels[i];
+    }
+    bool oom = replica_pick((const cJSON *const *)items, r->item_answered, names, o->n, r, doc, bad,
+                            sizeof(bad)) == -1;
+    size_t off = strlen(r->error);
+    if (oom && off + 8 < sizeof(r->error))
+        snprintf(r->error + off, sizeof(r->error) - off, "%sthe doc: out of memory", off ? "; " : "");
+    if (!bad[0])
+        return;
+    off = strlen(r->error);
+    if (off + 8 < sizeof(r->error))
+        snprintf(r->error + off, sizeof(r->error) - off, "%signored: %s", off ? "; " : "", bad);
+    log_msg(LOG_WARNING, "msg=\"replicated item not valid: ignored\" key=\"%s\" items=\"%s\" ok=%d", o->key,
+            bad, r->ok);
+}
+
 /* The round's last answer: report, then start whatever waits. */
 static void round_done(replica_obj_t *o)
 {
     rp_phase_t p = o->phase;
     replica_result_t r = o->res;
-    char *doc = o->best_doc;
+    char *doc = NULL;
     cJSON *items[CFG_MAX_LEASE_TABLES];   /* taken out: the note may start the next round */
     memcpy(items, o->items, sizeof(items));
     memset(o->items, 0, sizeof(o->items));
-    o->best_doc = NULL;
     o->phase = RP_IDLE;
     if (p == RP_READ) {
-        r.ok = r.answered >= majority(o);
+        read_pick(o, &r, items, &doc);
         r.doc = doc;
         for (size_t i = 0; i < o->n; i++)
-            r.items[i] = items[i];
+            r.items[i] = o->keep ? items[i] : NULL;
     } else {
         r.ok = r.accepted >= majority(o);
     }
@@ -116,52 +138,18 @@ static void one_done(rp_tab_t *t)
         round_done(o);
 }
 
-static bool num_attr(const cJSON *it, const char *k, uint64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, k), "N");
-    if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 19)
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v->valuestring, &end, 10);
-    if (errno || *end || v->valuestring[0] == '-')
-        return false;
-    *out = x;
-    return true;
-}
-
-/* One table's item: the highest (epoch, seq) so far is kept.  An item whose
- * epoch or seq is not a whole number counts as the highest, with no doc:
- * nobody can tell what it stands for, so it is never taken for the truth. */
+/* One table's answer: its item kept as it came, for the pick at the end
+ * of the round (replica_pick: an item that is not valid is ignored, never
+ * the highest; known defect 36). */
 static void read_one(rp_tab_t *t, const cJSON *resp)
 {
     replica_obj_t *o = t->o;
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(resp, "Item");
+    size_t i = (size_t)(t - o->tabs);
     o->res.answered++;
-    if (o->keep) {
-        size_t i = (size_t)(t - o->tabs);
-        o->items[i] = it ? cJSON_Duplicate(it, 1) : NULL;
-        o->res.item_answered[i] = !it || o->items[i];
-        if (it && !o->items[i])
-            note_error(t, "out of memory");
-    }
-    if (!cJSON_IsObject(it))
-        return;
-    uint64_t e = UINT64_MAX, s = UINT64_MAX;
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "doc"), "S");
-    if (!num_attr(it, "epoch", &e) || !num_attr(it, "seq", &s)) {
-        note_error(t, "the item's epoch or seq is not a whole number");
-        e = s = UINT64_MAX;
-        d = NULL;
-    }
-    if (o->res.found && (e < o->res.epoch || (e == o->res.epoch && s <= o->res.seq)))
-        return;
-    o->res.found = true;
-    o->res.epoch = e;
-    o->res.seq = s;
-    free(o->best_doc);
-    o->best_doc = cJSON_IsString(d) ? strdup(d->valuestring) : NULL;
-    if (cJSON_IsString(d) && !o->best_doc)
+    o->items[i] = it ? cJSON_Duplicate(it, 1) : NULL;
+    o->res.item_answered[i] = !it || o->items[i];
+    if (it && !o->items[i])
         note_error(t, "out of memory");
 }
 
@@ -325,8 +313,6 @@ static void obj_cancel(replica_obj_t *o)
     }
     o->phase = RP_IDLE;
     o->in_flight = 0;
-    free(o->best_doc);
-    o->best_doc = NULL;
     free_items(o);
 }
 

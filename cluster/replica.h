@@ -59,6 +59,7 @@ typedef struct {
     const char *doc;        /* READ: that item's doc (valid during the call; NULL when it has none) */
     char error[512];        /* why not ok; READ: also an item that is not ours to read */
     uint32_t refused_mask;  /* WRITTEN: bit i: table i refused (holds a newer or unreadable item) */
+    uint32_t bad_mask;      /* READ: bit i: table i holds an item ignored as not valid (replica_pick) */
     /* READ of an object that keeps its items (replica_obj_keep_items): table
      * i answered, and its Item as it came (NULL: none); valid during the call */
     bool item_answered[CFG_MAX_LEASE_TABLES];
@@ -94,6 +95,18 @@ int replica_read(void);
  * copy of that item's doc (NULL when it has none); each key's error kept,
  * prefixed by key.  0, or -1 out of memory (then acc is not ok). */
 int replica_merge(replica_result_t *acc, char **doc, bool first, const char *key, const replica_result_t *r);
+
+/* A read's answers into r (ok, found, epoch, seq, bad_mask) and *doc (a
+ * copy, NULL when none), by the observers' views' rule (view_pick.h; known
+ * defect 36): table i answered (answered[i]) with items[i] (NULL: none).
+ * An item whose epoch or seq is not a whole number up to 2^53 or whose doc
+ * is not a string is ignored, never the highest; the read is ok when a
+ * majority of all n tables answered with a valid item or none; the state is
+ * the highest valid (epoch, seq) whose doc is a JSON object.  The ignored
+ * items ("name: why; ...", names[i] table i's) into bad.  0, or -1 out of
+ * memory (then r is not ok: read again). */
+int replica_pick(const cJSON *const *items, const bool *answered, const char *const *names, size_t n,
+                 replica_result_t *r, char **doc, char *bad, size_t bad_len);
 
 /* ---- the same machinery for any one item key (the observers' views,
  * cluster/views.h): no lease check, the caller names (epoch, seq) ---- */

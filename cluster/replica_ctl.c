@@ -58,6 +58,7 @@ int replica_merge(replica_result_t *acc, char **doc, bool first, const char *key
         acc->accepted = r->accepted < acc->accepted ? r->accepted : acc->accepted;
         acc->refused = r->refused > acc->refused ? r->refused : acc->refused;
         acc->tables = r->tables > acc->tables ? r->tables : acc->tables;
+        acc->bad_mask |= r->bad_mask;
     }
     append_error(acc, key, r->error);
     if (!r->found || (acc->found && (r->epoch < acc->epoch || (r->epoch == acc->epoch && r->seq <= acc->seq))))

@@ -342,6 +342,9 @@ static void cr_read(const replica_result_t *r)
                 " seq=%" PRIu64 " term=%" PRIu64, r->found, r->epoch, r->seq, cr.term);
         alarm_resolve(alarm_key(ALARM_CLUSTER_STATE).s, "the replicated controller state was read");
     }
+    if (r->bad_mask)   /* known defect 36: named until an operator removes it */
+        cr_alarm("the replicated controller state was read, but an item not valid was ignored (%s): "
+                 "remove it from its lease table", r->error);
     cr.hold = false;
     route53_takeover(NULL);   /* when not taken above: the live records judged by this instance's files */
     ctrl_takeover_ready();   /* a new number block, saved and replicated, then the first decision */

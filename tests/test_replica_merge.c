@@ -2,8 +2,10 @@
  * both keys of a rename ("<name>#control" and "<former_name>#control",
  * cluster/replica.h replica_merge; docs/ha.md "Renaming the cluster", once
  * known defect 23): a read takes the higher (epoch, seq) whichever key holds
- * it, a write counts only when both keys reached a majority. */
+ * it, a write counts only when both keys reached a majority; an item that
+ * is not valid in one table is ignored (replica_pick, known defect 36). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,15 +95,96 @@ static void test_read_one_key_failed(void)
     free(doc);
 }
 
-/* An item whose epoch is not a number reads as the highest with no doc:
- * never taken for the truth, whichever key holds it. */
-static void test_read_malformed_wins_without_doc(void)
+/* One key's read over three tables (replica_pick): item texts (NULL: none;
+ * "-": no answer) into r and *doc. */
+static int pick3(const char *const *txt, replica_result_t *r, char **doc, char *bad, size_t len)
 {
-    replica_result_t a = rd(true, 3, true, 7, 4, "new");
-    replica_result_t b = rd(true, 3, true, UINT64_MAX, UINT64_MAX, NULL);
-    char *doc = NULL;
-    replica_result_t m = merged(&a, &b, &doc);
-    CHECK(m.found && m.epoch == UINT64_MAX && !doc);
+    static const char *const names[3] = {"r1/lease", "r2/lease", "r3/lease"};
+    cJSON *items[3] = {NULL, NULL, NULL};
+    bool answered[3];
+    memset(r, 0, sizeof(*r));
+    r->tables = 3;
+    for (size_t i = 0; i < 3; i++) {
+        answered[i] = !txt[i] || strcmp(txt[i], "-") != 0;
+        items[i] = answered[i] && txt[i] ? cJSON_Parse(txt[i]) : NULL;
+        r->answered += answered[i];
+    }
+    int rc = replica_pick((const cJSON *const *)items, answered, names, 3, r, doc, bad, len);
+    for (size_t i = 0; i < 3; i++)
+        cJSON_Delete(items[i]);
+    return rc;
+}
+
+#define ITEM(e, s, d) "{\"epoch\":{\"N\":\"" e "\"},\"seq\":{\"N\":\"" s "\"},\"doc\":{\"S\":\"" d "\"}}"
+#define FROZEN "{\\\"frozen\\\":true}"
+#define THAWED "{\\\"frozen\\\":false}"
+
+/* Known defect 36: an item that is not valid (an epoch that is not a
+ * number, over 19 digits, above 2^53, a doc that is not a string) in one
+ * table is ignored, never the highest: the valid newest is taken, under
+ * either key of a rename, and the item is named. */
+static void test_read_bad_item_ignored(void)
+{
+    const char *bads[] = {"{\"epoch\":{\"N\":\"x\"},\"seq\":{\"N\":\"1\"},\"doc\":{\"S\":\"{}\"}}",
+                          ITEM("123456789012345678901", "1", "{}"), ITEM("9007199254740993", "1", "{}"),
+                          "{\"epoch\":{\"N\":\"9\"},\"seq\":{\"N\":\"1\"},\"doc\":{\"N\":\"1\"}}",
+                          "{\"epoch\":{\"S\":\"9\"},\"seq\":{\"N\":\"1\"}}"};
+    for (size_t k = 0; k < sizeof(bads) / sizeof(bads[0]); k++) {
+        const char *txt[3] = {bads[k], ITEM("7", "4", FROZEN), ITEM("7", "3", THAWED)};
+        replica_result_t a, b;
+        char *da = NULL, *db = NULL, bad[400] = "";
+        CHECK_EQ_INT(pick3(txt, &a, &da, bad, sizeof(bad)), 0);
+        CHECK(a.ok && a.found && a.epoch == 7 && a.seq == 4 && a.bad_mask == 1);
+        CHECK(da && strcmp(da, "{\"frozen\":true}") == 0);
+        CHECK_CONTAINS(bad, "r1/lease: ");
+        /* the same item under the other key, the valid state older there */
+        const char *old[3] = {ITEM("6", "9", THAWED), bads[k], NULL};
+        CHECK_EQ_INT(pick3(old, &b, &db, bad, sizeof(bad)), 0);
+        CHECK(b.ok && b.found && b.epoch == 6 && b.bad_mask == 2);
+        a.doc = da;
+        b.doc = db;
+        for (int order = 0; order < 2; order++) {
+            char *doc = NULL;
+            replica_result_t m = order ? merged(&b, &a, &doc) : merged(&a, &b, &doc);
+            CHECK(m.ok && m.epoch == 7 && m.seq == 4 && m.bad_mask == 3);
+            CHECK(doc && strcmp(doc, "{\"frozen\":true}") == 0);
+            free(doc);
+        }
+        free(da);
+        free(db);
+    }
+}
+
+/* A majority of the tables with a bad item, or a bad one and one that did
+ * not answer: not ok (read again); a table with none counts. */
+static void test_read_bad_majority(void)
+{
+    replica_result_t r;
+    char *doc = NULL, bad[400] = "";
+    const char *two[3] = {ITEM("x", "1", "{}"), ITEM("7", "4", FROZEN), ITEM("99999999999999999999", "1", "{}")};
+    CHECK_EQ_INT(pick3(two, &r, &doc, bad, sizeof(bad)), 0);
+    CHECK(!r.ok && !r.found && !doc && r.bad_mask == 5);
+    const char *gone[3] = {ITEM("x", "1", "{}"), ITEM("7", "4", FROZEN), "-"};
+    CHECK_EQ_INT(pick3(gone, &r, &doc, bad, sizeof(bad)), 0);
+    CHECK(!r.ok && !doc);
+    const char *none[3] = {ITEM("x", "1", "{}"), ITEM("7", "4", FROZEN), NULL};
+    CHECK_EQ_INT(pick3(none, &r, &doc, bad, sizeof(bad)), 0);
+    CHECK(r.ok && r.found && r.epoch == 7 && doc);
+    free(doc);
+}
+
+/* A valid newest item whose doc is not a JSON object is passed over and
+ * named: the next one down is taken. */
+static void test_read_undecodable_passed_over(void)
+{
+    replica_result_t r;
+    char *doc = NULL, bad[400] = "";
+    const char *txt[3] = {ITEM("8", "1", "{half"), ITEM("7", "4", FROZEN), NULL};
+    CHECK_EQ_INT(pick3(txt, &r, &doc, bad, sizeof(bad)), 0);
+    CHECK(r.ok && r.epoch == 7 && r.seq == 4 && r.bad_mask == 1);
+    CHECK(doc && strcmp(doc, "{\"frozen\":true}") == 0);
+    CHECK_CONTAINS(bad, "r1/lease: doc is not a JSON object");
+    free(doc);
 }
 
 /* A write: ok only when both keys reached a majority; refused the most. */
@@ -131,7 +214,9 @@ int main(void)
     test_read_name_newer();
     test_read_one_or_none();
     test_read_one_key_failed();
-    test_read_malformed_wins_without_doc();
+    test_read_bad_item_ignored();
+    test_read_bad_majority();
+    test_read_undecodable_passed_over();
     test_write_both();
     return check_finish();
 }
