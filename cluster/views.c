@@ -370,15 +370,15 @@ static void publish(bool heartbeat)
     uint64_t sig = states_sig(v);
     if (!heartbeat && sig == vw.states_sig)
         return;
+    if (vw.seq >= VIEW_PICK_NUM_MAX) {   /* wrote the top (2^53, 2^53): learn again, from epoch 1 (defect 35) */
+        relearn();
+        return;
+    }
     char *doc = view_encode(v);
     if (!doc) {
         vw.failed++;
         snprintf(vw.write_error, sizeof(vw.write_error), "the view could not be encoded (out of memory, or "
                  "over %u bytes)", VIEW_DOC_MAX);
-        return;
-    }
-    if (vw.seq >= VIEW_PICK_NUM_MAX) {   /* wrote the top (2^53, 2^53): learn again, from epoch 1 (defect 35) */
-        relearn();
         return;
     }
     replica_obj_t *fo = vw.obs[vw.self].fobj;
