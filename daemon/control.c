@@ -106,6 +106,12 @@ static void ctrl_inputs(decide_region_t *in)
                                                    : reg ? reg->state : HEALTH_UNKNOWN,
                                   .configured_weight = r->enabled ? (int)r->regions[i].weight : 100,
                                   .live_weight = r->enabled ? route53_live_weight(i) : -1};
+        /* A fail drill in this instance's table keeps the region it drained down: from a lost lease
+         * until a re-won term's replicated read the drill does not fail the probes (drills act only
+         * while leading), the region comes up, and the term's first decision would restore it
+         * mid-drill (known defect 33).  The quorum's views carry their drills themselves. */
+        if (!quorum && reg && reg->drill_fail && in[i].live_weight == 0)
+            in[i].health = HEALTH_DOWN;
         if (ctl.cfg->dynamodb.enabled && ctl.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
             in[i].data_blocked = true;
             in[i].data_why = why[i];
