@@ -27,7 +27,7 @@ bool suspect_down_vouched(const suspect_region_t *regions, size_t n, size_t i)
     if (n <= 1 || i >= n)
         return true;
     for (size_t j = 0; j < n; j++)
-        if (j != i && regions[j].last_ok_ms > regions[i].fail_since_ms)
+        if (regions[j].last_ok_ms > regions[i].fail_since_ms)
             return true;
     return false;
 }

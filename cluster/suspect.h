@@ -67,12 +67,14 @@ typedef struct {
 bool suspect_step(const suspect_cfg_t *c, suspect_t *s, const suspect_in_t *in, uint64_t now);
 
 /* Whether this observer may count region i down on its own probes (known
- * defect 34, docs/ha.md "Self-partition"): only when another region's
- * probe succeeded after i's current run of failures was first seen.  An
- * observer cut off from every region sees no such probe, so its down
- * verdicts count for nothing in the time cause 1 takes to call it suspect;
- * one region failing alone is vouched for by the next good probe of any
- * other.  Always true with one region (cause 1 needs more than one). */
+ * defect 34, docs/ha.md "Self-partition"): only when a probe of any region
+ * (i's own other targets included) succeeded after i's current run of
+ * failures was first seen, at a later look.  An observer cut off from
+ * every region sees no such probe, so its down verdicts count for nothing
+ * in the time cause 1 takes to call it suspect; one region failing alone is
+ * vouched for by the next good probe of any other, a region whose targets
+ * partly fail by its own answering ones.  Always true with one region
+ * (cause 1 needs more than one). */
 bool suspect_down_vouched(const suspect_region_t *regions, size_t n, size_t i);
 
 /* Whether region r is failing at now (cause 1's test for one region). */

@@ -109,8 +109,10 @@ static void ctrl_inputs(decide_region_t *in)
         /* A fail drill in this instance's table keeps the region it drained down: from a lost lease
          * until a re-won term's replicated read the drill does not fail the probes (drills act only
          * while leading), the region comes up, and the term's first decision would restore it
-         * mid-drill (known defect 33).  The quorum's views carry their drills themselves. */
-        if (!quorum && reg && reg->drill_fail && in[i].live_weight == 0)
+         * mid-drill (known defect 33).  Not while the region is unknown (a start: down beside
+         * regions still unknown would be a fail open restoring it); the quorum's views carry
+         * their drills themselves. */
+        if (!quorum && reg && reg->drill_fail && reg->state != HEALTH_UNKNOWN && in[i].live_weight == 0)
             in[i].health = HEALTH_DOWN;
         if (ctl.cfg->dynamodb.enabled && ctl.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
             in[i].data_blocked = true;

@@ -135,9 +135,11 @@ static void look(uint64_t now, uint32_t publish_ms)
             bool g = good[i] > g0, b = bad[i] > b0;
             sr[i].last_ok_ms = g ? now : ob.sr[j].last_ok_ms;
             sr[i].last_fail_ms = b ? now : ob.sr[j].last_fail_ms;
-            /* a run of failures starts at the first look that saw one after a
-             * good probe; both in one look (order unknown): it starts now */
-            sr[i].fail_since_ms = b ? (ob.sr[j].fail_since_ms && !g ? ob.sr[j].fail_since_ms : now)
+            /* a run of failures starts at the first look that saw one; only a
+             * look with good probes and no failed one ends it (a region whose
+             * targets partly fail keeps its run, and its own later answers
+             * vouch for it: suspect_down_vouched) */
+            sr[i].fail_since_ms = b ? (ob.sr[j].fail_since_ms ? ob.sr[j].fail_since_ms : now)
                                     : g ? 0 : ob.sr[j].fail_since_ms;
         }
     }

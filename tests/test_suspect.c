@@ -161,6 +161,12 @@ static void test_down_vouched(void)
     /* a long outage of r0 (since 1000) stays vouched by answers before a later cut */
     r[0] = (suspect_region_t){ 900, 10250, 2000, 1000 };
     CHECK(suspect_down_vouched(r, 3, 0));
+    /* a region whose targets partly fail (rule "all": down) vouches for itself with its answering
+     * ones at a later look, whatever the others do (a review: seen both in every look, it never was) */
+    suspect_region_t part[2] = { { 11000, 11000, 2000, 10500 }, { 0, 11000, 2000, 10500 } };
+    CHECK(suspect_down_vouched(part, 2, 0));
+    part[0].last_ok_ms = 10500;
+    CHECK(!suspect_down_vouched(part, 2, 0));   /* its answers only at the look its run began */
     /* never a good probe anywhere: not vouched; one region: always */
     suspect_region_t z[2] = { { 0, 500, 2000, 500 }, { 0, 500, 2000, 500 } };
     CHECK(!suspect_down_vouched(z, 2, 0));

@@ -22,7 +22,8 @@ READY_S = (2 * lease_kit.LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 10
 
 
 class Cluster:
-    def __init__(self, k=2, token_file=None, alarms=None):
+    def __init__(self, k=2, token_file=None, alarms=None, r2_second=False):
+        self.r2_second = r2_second     # r2 gets a second target, r3's healthy port (a region partly failing)
         self.token_file = token_file   # the control endpoints (drills) need one
         self.alarms = alarms           # an "alarms" section (webhooks) for every instance
         self.p1, self.p3 = free_port(), free_port()
@@ -51,6 +52,8 @@ class Cluster:
         ports = {"r1": self.p1, "r2": self.r2[i], "r3": self.p3}
         cfg["regions"] = [{"name": r, "api": [{"url": f"http://127.0.0.1:{ports[r]}/health"}],
                            "route53": {"value": IPS[r], "weight": 100}} for r in REGIONS]
+        if self.r2_second:
+            cfg["regions"][REGIONS.index("r2")]["api"].append({"url": f"http://127.0.0.1:{self.p3}/health"})
         d = Daemon(cfg, env=dict(ENV, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent"))
         d.iid, d.cfg, d.n = f"ctl-{i}", cfg, i
         return d
