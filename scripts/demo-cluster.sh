@@ -144,6 +144,14 @@ fail() {
   exit 1
 }
 # views PORT ID: every observer's view side by side, as instance ID (on PORT) reads them.
+# in_bg ARGS: a command run in the background and waited for, so that a signal
+# (Ctrl-C, SIGTERM) stops the demo at once, as waiting does.
+in_bg() {
+  "$@" &
+  helper=$!
+  wait "$helper" || true
+  helper=""
+}
 views() {
   echo ">>> regionctl --api http://127.0.0.1:$1 status --observers   (as $2 reads the views)"
   "$bin/regionctl" --api "http://127.0.0.1:$1" status --observers | sed 's/^/    /' || echo "    (regionctl failed)"
@@ -264,9 +272,9 @@ start=$SECONDS
 limit=${DEMO_SECONDS:-0}
 while :; do
   echo "--- t=$((SECONDS - start))s"
-  peek leases "${named[@]}"
-  "$bin/regionctl" --api "http://127.0.0.1:$nport" weights || true
-  views "$nport" "$nid"
+  in_bg peek leases "${named[@]}"
+  in_bg "$bin/regionctl" --api "http://127.0.0.1:$nport" weights
+  in_bg views "$nport" "$nid"
   if [ "$limit" -gt 0 ] && [ "$((SECONDS - start))" -ge "$limit" ]; then break; fi
   sleep "${DEMO_TICK:-5}" & helper=$!
   wait "$helper" || true

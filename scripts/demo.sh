@@ -36,10 +36,22 @@ demo=$(mktemp -d /tmp/regiond-demo.XXXXXX)
 chmod 755 "$demo"   # nginx workers (user nobody) look for the down-* files here
 pids=()
 helper=""   # --cluster: a waiting helper (scripts/demo-cluster.sh)
+# alive PID: the process runs (a child that exited and is not yet reaped does not)
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+# Stops what the demo started: SIGTERM to each, 20 s for all of them to stop;
+# one still running then is named on stderr and killed.
 cleanup() {
   if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local end=$((SECONDS + 20)) pid
+  for pid in "${pids[@]}"; do
+    while alive "$pid" && [ "$SECONDS" -lt "$end" ]; do sleep 0.2; done
+    if alive "$pid"; then
+      echo "demo: pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) did not stop within 20 s of SIGTERM: killed" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$demo"
 }
 trap cleanup EXIT

@@ -274,6 +274,8 @@ def test_cluster_demo():
 
         rc = d.stop()
         check_eq(rc, 0, "the demo exits 0 on SIGTERM")
+        check("did not stop within" not in d.stderr(), "every process the demo started stopped on its SIGTERM "
+              f"(none named as killed: {[ln for ln in d.stderr().splitlines() if 'did not stop' in ln]})")
         pids = [i["pid"] for i in inst.values()] + others
         still = [p for p in pids if not gone(p)]
         check_eq(still, [], "every process the demo printed is stopped")
