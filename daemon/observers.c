@@ -229,7 +229,7 @@ static health_state_t vouched(const region_t *r, char *why, size_t len)
         return s;
     for (size_t i = 0; i < ob.n_seen; i++)
         if (strcmp(ob.seen[i].name, r->name) == 0 && !suspect_down_vouched(ob.sr, ob.n_seen, i)) {
-            snprintf(why, len, "down here, not counted yet: no other region answered since (%.60s)", r->reason);
+            snprintf(why, len, "down here, not counted yet: no probe answered since its failures began (%.60s)", r->reason);
             return HEALTH_UNKNOWN;
         }
     return s;

@@ -268,7 +268,7 @@ def x_abstains(lead, x, y):
     """x, cut off from every region, says it is suspect (status, alarm, its item at the peer) and the
     leader counts it suspect, not silent.  Returns x's items' seq at the peer then."""
     # known defect 34: before it is suspect, x's view never counts a region down on its own probes
-    # (cut off from every region, no other region answered since their failures began)
+    # (cut off from every region, no probe answered since their failures began)
     early, v, end = [], None, time.monotonic() + 10
     while time.monotonic() < end:
         v = own_view(x)
