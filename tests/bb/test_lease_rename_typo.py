@@ -30,6 +30,16 @@ def written_by(peer, iid):
     return out
 
 
+def no_writes(peer, iid, seconds, what):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        w = written_by(peer, iid)
+        if w:
+            check(False, f"{what}: {iid} writes no item ({w})")
+            raise AssertionError(f"{iid} wrote an item")
+        time.sleep(0.2)
+
+
 def test_misspelled_former_name():
     peer = lease_kit.start_peer()
     ds = []
@@ -38,14 +48,9 @@ def test_misspelled_former_name():
         wait_for(lambda: lease_kit.majority_owner(lease_kit.items_fast(peer))[0] == "ctl-1",
                  2 * LEASE_MS / 1000 + 10, "ctl-1 holding a majority of the old name's items")
         ds.append(lease_kit.start(2, peer, name="renamed", former_name="regoind"))
-        t0 = time.monotonic()
         # without the check it takes both names' empty items after lease_ms and a round
-        while time.monotonic() - t0 < LEASE_MS / 1000 + 3 * RENEW_MS / 1000 + 1:
-            w = written_by(peer, "ctl-2")
-            if w:
-                check(False, f"the instance with a misspelled former_name writes no item ({w})")
-                raise AssertionError("ctl-2 wrote an item")
-            time.sleep(0.2)
+        no_writes(peer, "ctl-2", LEASE_MS / 1000 + 3 * RENEW_MS / 1000 + 1,
+                  "the instance with a misspelled former_name")
         check(lease_kit.majority_owner(lease_kit.items_fast(peer))[0] == "ctl-1",
               "the old-name leader ctl-1 still holds a majority of its items")
         m = wait_for(lambda: (lambda s: s if s and s.get("tables_mismatch") else None)(lease(ds[1])), 5,
@@ -58,16 +63,6 @@ def test_misspelled_former_name():
         check(al and "regoind" in al[0], f"ctl-2 raises cluster-lease naming the former name ({al})")
     finally:
         lease_kit.stop_all(ds, peer)
-
-
-def no_writes(peer, iid, seconds, what):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        w = written_by(peer, iid)
-        if w:
-            check(False, f"{what}: {iid} writes no item ({w})")
-            raise AssertionError(f"{iid} wrote an item")
-        time.sleep(0.2)
 
 
 def test_rollback_before_renamed_led():
