@@ -74,6 +74,31 @@ class Driver:
         return stop(self.proc)
 
 
+def panel_readers(script, name):
+    """(panel, wait_panel) for a panel script of tests/web (the Observers and Lease panels): panel(drv)
+    is what the script reads off the page; wait_panel(drv, pred, timeout, what) waits until pred holds
+    of it and fails naming what with the last reading."""
+    def panel(drv):
+        a = drv.cmd(f"eval-file {script} 1280 800")
+        check(a["ok"], f"the {name} panel is read: {a.get('error')}")
+        return a["value"]
+
+    def wait_panel(drv, pred, timeout, what):
+        last = {}
+
+        def ok():
+            nonlocal last
+            last = panel(drv)
+            return pred(last)
+        try:
+            wait_for(ok, timeout, what, interval=0.3)
+        except AssertionError:
+            check(False, f"the page shows {what} within {timeout:.0f} s (last: {json.dumps(last)[:3000]})")
+            raise
+        return last
+    return panel, wait_panel
+
+
 def setup(interval=300, fall=2):
     ports = [free_port() for _ in REGIONS]
     ngx = Nginx(ports)

@@ -18,7 +18,7 @@ import time
 from harness import check, check_eq, run_tests, wait_for
 from lease_kit import (LEASE_MS, REGIONS, RENEW_MS, TAKEOVER_S, items_fast, kill9, majority_owner, sample_until,
                        start, start_peer)
-from test_dashboard import ARTIFACTS, CHROMIUM, WEB, Driver
+from test_dashboard import ARTIFACTS, CHROMIUM, WEB, Driver, panel_readers
 from test_dashboard_layout import SIZES, check_common, layout
 
 PANEL = os.path.join(WEB, "lease_panel.js")
@@ -26,25 +26,7 @@ FIRST_S = (2 * LEASE_MS + 4 * RENEW_MS) / 1000 + 5
 PAGE_S = 3 * RENEW_MS / 1000 + 2 * 2 + 5   # a few rounds and two status polls (2 s), with room
 
 
-def panel(drv):
-    a = drv.cmd(f"eval-file {PANEL} 1280 800")
-    check(a["ok"], f"the lease panel is read: {a.get('error')}")
-    return a["value"]
-
-
-def wait_panel(drv, pred, timeout, what):
-    last = {}
-
-    def ok():
-        nonlocal last
-        last = panel(drv)
-        return pred(last)
-    try:
-        wait_for(ok, timeout, what, interval=0.3)
-    except AssertionError:
-        check(False, f"the page shows {what} within {timeout:.0f} s (last: {last})")
-        raise
-    return last
+panel, wait_panel = panel_readers(PANEL, "lease")
 
 
 def peer_term(peer):

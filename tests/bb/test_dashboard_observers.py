@@ -21,7 +21,7 @@ import os
 from harness import check, check_eq, free_port, run_tests, wait_for
 from lease_kit import kill9
 from observer_kit import NAME, PUBLISH_MS, REGIONS, SILENT_MS, TABLE, sdk, start, start_nginx, start_peer
-from test_dashboard import ARTIFACTS, CHROMIUM, WEB, Driver
+from test_dashboard import ARTIFACTS, CHROMIUM, WEB, Driver, panel_readers
 from test_dashboard_layout import SIZES, check_common, layout
 from test_lease_events import Feed
 
@@ -34,25 +34,7 @@ SEEN_S = 2 * PUBLISH_MS / 1000 + 2 * 2 + 5    # a read, two status polls (2 s), 
 SILENT_S = SILENT_MS / 1000 + SEEN_S
 
 
-def panel(drv):
-    a = drv.cmd(f"eval-file {PANEL} 1280 800")
-    check(a["ok"], f"the observers panel is read: {a.get('error')}")
-    return a["value"]
-
-
-def wait_panel(drv, pred, timeout, what):
-    last = {}
-
-    def ok():
-        nonlocal last
-        last = panel(drv)
-        return pred(last)
-    try:
-        wait_for(ok, timeout, what, interval=0.3)
-    except AssertionError:
-        check(False, f"the page shows {what} within {timeout:.0f} s (last: {json.dumps(last)[:3000]})")
-        raise
-    return last
+panel, wait_panel = panel_readers(PANEL, "observers")
 
 
 def put_ctl4(op_cli, peer, seq, suspect):
