@@ -44,6 +44,7 @@ struct replica_obj {
     cJSON *items[CFG_MAX_LEASE_TABLES];   /* a read's items, when kept */
     char *wait_doc;               /* the document waiting for the next write */
     uint64_t wait_tag, wait_gen, wait_epoch, wait_seq;
+    uint32_t wait_over;           /* its tables written over a bad item (replica_obj_put_over) */
 };
 
 static void next(replica_obj_t *o);
@@ -171,6 +172,7 @@ static void on_write(void *arg, int ok, int unknown, const cJSON *resp, const ch
     if (ok) {
         t->o->res.accepted++;
         t->o->res.answered++;
+        t->o->res.accepted_mask |= 1u << (unsigned)(t - t->o->tabs);
     } else if (error && strstr(error, "ConditionalCheckFailed")) {
         t->o->res.answered++;
         t->o->res.refused++;
@@ -212,8 +214,25 @@ static cJSON *get_body(const rp_tab_t *t)
 
 /* PutItem of (epoch, seq, doc), never over a newer (epoch, seq), except
  * the top (2^53, 2^53), which nothing could go above (docs/ha.md known
- * defect 35: a forged item pushed there must not block its writer). */
-static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint64_t seq)
+ * defect 35: a forged item pushed there must not block its writer); with
+ * over, also over an item not valid by view_pick.h's rule (defect 38). */
+#define RP_COND "attribute_not_exists(#n) OR #e < :e OR (#e = :e AND #s < :s) OR (#e = :t AND #s = :t)"
+#define RP_COND_OVER RP_COND " OR NOT attribute_type(#e, :tn) OR NOT attribute_type(#s, :tn) " \
+    "OR NOT attribute_type(#d, :ts) OR #e > :t OR #s > :t"
+
+static bool put_cond(cJSON *b, const char *e, const char *s, bool over)
+{
+    cJSON *names = cJSON_AddObjectToObject(b, "ExpressionAttributeNames");
+    cJSON *vals = names ? cJSON_AddObjectToObject(b, "ExpressionAttributeValues") : NULL;
+    bool ok = vals && cJSON_AddStringToObject(names, "#n", "name") && cJSON_AddStringToObject(names, "#e", "epoch")
+              && cJSON_AddStringToObject(names, "#s", "seq") && attr(vals, ":e", "N", e) && attr(vals, ":s", "N", s)
+              && attr(vals, ":t", "N", "9007199254740992")
+              && cJSON_AddStringToObject(b, "ConditionExpression", over ? RP_COND_OVER : RP_COND);
+    return ok && (!over || (cJSON_AddStringToObject(names, "#d", "doc") && attr(vals, ":tn", "S", "N")
+                            && attr(vals, ":ts", "S", "S")));
+}
+
+static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint64_t seq, bool over)
 {
     char e[24], s[24];
     snprintf(e, sizeof(e), "%" PRIu64, epoch);
@@ -221,15 +240,7 @@ static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint6
     cJSON *b = cJSON_CreateObject();
     cJSON *it = b && cJSON_AddStringToObject(b, "TableName", t->table) ? cJSON_AddObjectToObject(b, "Item") : NULL;
     bool ok = it && attr(it, "name", "S", t->o->key) && attr(it, "epoch", "N", e) && attr(it, "seq", "N", s)
-              && attr(it, "doc", "S", doc) && attr(it, "owner", "S", t->o->id);
-    cJSON *names = ok ? cJSON_AddObjectToObject(b, "ExpressionAttributeNames") : NULL;
-    cJSON *vals = names ? cJSON_AddObjectToObject(b, "ExpressionAttributeValues") : NULL;
-    ok = vals && cJSON_AddStringToObject(names, "#n", "name") && cJSON_AddStringToObject(names, "#e", "epoch")
-         && cJSON_AddStringToObject(names, "#s", "seq") && attr(vals, ":e", "N", e) && attr(vals, ":s", "N", s)
-         && attr(vals, ":t", "N", "9007199254740992")
-         && cJSON_AddStringToObject(b, "ConditionExpression",
-                                    "attribute_not_exists(#n) OR #e < :e OR (#e = :e AND #s < :s) "
-                                    "OR (#e = :t AND #s = :t)");
+              && attr(it, "doc", "S", doc) && attr(it, "owner", "S", t->o->id) && put_cond(b, e, s, over);
     if (!ok) {
         cJSON_Delete(b);
         return NULL;
@@ -260,16 +271,19 @@ static bool rp_send(rp_tab_t *t, cJSON *b, bool read)
     return true;
 }
 
-static void start_round(replica_obj_t *o, rp_phase_t p, const char *doc, uint64_t epoch, uint64_t seq)
+static void start_round(replica_obj_t *o, rp_phase_t p, const char *doc, uint64_t epoch, uint64_t seq,
+                        uint32_t over)
 {
     memset(&o->res, 0, sizeof(o->res));
+    o->res.over_mask = p == RP_WRITE ? over : 0;
     o->res.tables = o->n;
     o->res.epoch = p == RP_WRITE ? epoch : 0;
     o->res.seq = p == RP_WRITE ? seq : 0;
     o->phase = p;
     o->in_flight = 0;
     for (size_t i = 0; i < o->n; i++)
-        rp_send(&o->tabs[i], p == RP_READ ? get_body(&o->tabs[i]) : put_body(&o->tabs[i], doc, epoch, seq),
+        rp_send(&o->tabs[i],
+                p == RP_READ ? get_body(&o->tabs[i]) : put_body(&o->tabs[i], doc, epoch, seq, over & (1u << i)),
                 p == RP_READ);
     if (o->in_flight == 0)
         round_done(o);
@@ -280,7 +294,7 @@ static void start_write(replica_obj_t *o)
     char *doc = o->wait_doc;
     uint64_t tag = o->wait_tag, gen = o->wait_gen, epoch = o->wait_epoch, seq = o->wait_seq;
     o->wait_doc = NULL;
-    start_round(o, RP_WRITE, doc, epoch, seq);
+    start_round(o, RP_WRITE, doc, epoch, seq, o->wait_over);
     o->res.tag = tag;
     o->res.gen = gen;
     free(doc);
@@ -292,7 +306,7 @@ static void next(replica_obj_t *o)
         return;
     if (o->read_wanted) {
         o->read_wanted = false;
-        start_round(o, RP_READ, NULL, 0, 0);
+        start_round(o, RP_READ, NULL, 0, 0, 0);
     } else if (o->wait_doc) {
         start_write(o);
     }
@@ -345,7 +359,8 @@ void replica_obj_free(replica_obj_t *o)
     free(o);
 }
 
-int replica_obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint64_t tag, uint64_t gen)
+static int obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint64_t tag, uint64_t gen,
+                   uint32_t over)
 {
     size_t len = strlen(doc);
     if (len > REPLICA_DOC_MAX) {
@@ -362,8 +377,19 @@ int replica_obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t 
     o->wait_gen = gen;
     o->wait_epoch = epoch;
     o->wait_seq = seq;
+    o->wait_over = over;
     next(o);
     return 0;
+}
+
+int replica_obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint64_t tag, uint64_t gen)
+{
+    return obj_put(o, doc, epoch, seq, tag, gen, 0);
+}
+
+int replica_obj_put_over(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint32_t over_mask)
+{
+    return obj_put(o, doc, epoch, seq, 0, 0, over_mask);
 }
 
 void replica_obj_get(replica_obj_t *o)

@@ -59,6 +59,8 @@ typedef struct {
     const char *doc;        /* READ: that item's doc (valid during the call; NULL when it has none) */
     char error[512];        /* why not ok; READ: also an item that is not ours to read */
     uint32_t refused_mask;  /* WRITTEN: bit i: table i refused (holds a newer or unreadable item) */
+    uint32_t accepted_mask; /* WRITTEN: bit i: table i took the write */
+    uint32_t over_mask;     /* WRITTEN: the tables written over a bad item (replica_obj_put_over) */
     uint32_t bad_mask;      /* READ: bit i: table i holds an item ignored as not valid (replica_pick) */
     /* READ of an object that keeps its items (replica_obj_keep_items): table
      * i answered, and its Item as it came (NULL: none); valid during the call */
@@ -123,6 +125,13 @@ void replica_obj_free(replica_obj_t *o);
  * is under way it waits, replacing what waited.  0; -1 too large or out of
  * memory. */
 int replica_obj_put(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint64_t tag, uint64_t gen);
+/* The same, and in the tables of over_mask (bit i: table i) also over an
+ * item that is not valid by view_pick.h's rule as far as a condition can
+ * tell: epoch or seq missing, not a number or above 2^53, or doc missing or
+ * not a string (attribute_type; one number above ours that is not whole
+ * still refuses).  For an observer's own item a read named bad (docs/ha.md
+ * known defect 38): the caller names what it replaced. */
+int replica_obj_put_over(replica_obj_t *o, const char *doc, uint64_t epoch, uint64_t seq, uint32_t over_mask);
 /* Read every table (once what is under way ended). */
 void replica_obj_get(replica_obj_t *o);
 /* Its tables: how many, whether table i is (region, table); a new deadline

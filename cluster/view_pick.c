@@ -66,11 +66,12 @@ void view_pick(const view_item_t *items, size_t n, view_pick_t *out)
 {
     memset(out, 0, sizeof(*out));
     n = n < VIEW_PICK_TABLES ? n : VIEW_PICK_TABLES;
-    size_t good = 0;
+    size_t good = 0, answered = 0;
     for (size_t i = 0; i < n; i++) {
         const view_item_t *it = &items[i];
         if (!it->answered)
             continue;
+        answered++;
         if (it->kind == VIEW_ITEM_BAD) {
             out->n_bad++;
             out->bad_mask |= 1u << i;
@@ -87,13 +88,14 @@ void view_pick(const view_item_t *items, size_t n, view_pick_t *out)
         out->order[j] = i;
     }
     out->ok = n > 0 && good >= n / 2 + 1;
+    out->learn_ok = n > 0 && answered >= n / 2 + 1;   /* a bad item counts (view_pick.h, defect 38) */
 }
 
 uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_t *seq, bool *at_limit)
 {
     *at_limit = false;
     *seq = 0;
-    if (!p->ok)
+    if (!p->learn_ok)
         return 0;
     for (size_t j = 0; j < p->n_valid; j++) {   /* highest (epoch, seq) first */
         const view_item_t *it = &items[p->order[j]];

@@ -44,6 +44,8 @@ void view_item_parse(const cJSON *item, view_item_t *out);
 
 typedef struct {
     bool ok;                   /* a majority of the tables answered with a valid item or none */
+    bool learn_ok;             /* a majority of the tables answered at all, a bad item counting: the
+                                * observer's read of its own item (view_pick_learn, known defect 38) */
     size_t n_valid, n_bad;
     size_t order[VIEW_PICK_TABLES];   /* the valid items, highest (epoch, seq) first (n_valid of them) */
     uint32_t bad_mask;         /* bit i: table i holds a bad item */
@@ -57,8 +59,26 @@ void view_pick(const view_item_t *items, size_t n, view_pick_t *out);
  * VIEW_PICK_NUM_MAX (seq 0); when the highest is at the limit, that epoch
  * and its seq (a write (2^53, seq + 1) replaces it).  An item at (2^53,
  * 2^53) cannot be gone above and is left out (its table refuses our writes;
- * *at_limit set); 1 when nothing else is valid.  0 when the read is not
- * ok.  (docs/ha.md known defect 35.) */
+ * *at_limit set); 1 when nothing else is valid.  0 when a majority of the
+ * tables did not answer (learn_ok false); a table that answered with a bad
+ * item counts as answered (docs/ha.md known defects 35 and 38).
+ *
+ * Why a bad item's table counts here, while a reader counts it as no
+ * answer: the observer is the only writer of its own item, and the learn
+ * exists only so that its next (epoch, seq) goes above every item of its
+ * own that some table still holds, which a reader would otherwise take
+ * over the new ones.  A bad item hides nothing in its table: it replaced
+ * whatever item of ours was there, and every reader ignores it, so no
+ * table that answered can hold an item of ours above what is learnt.  Only
+ * the tables that did not answer may; a majority of answers means that a
+ * write of ours that counted (a majority took it) was seen unless a bad
+ * item has since replaced it in a table that answered -- then it survives
+ * only in tables that did not answer, a minority, where our next write is
+ * refused as older and the observer learns again (views.c written()).
+ * Until then a reader whose majority includes such a table may take that
+ * older view for up to one publish; counting the bad table as no answer
+ * instead kept the observer silent for every reader for as long as the
+ * bad item and one unreachable table lasted (defect 38). */
 uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_t *seq, bool *at_limit);
 
 /* "table: why; ..." of the bad items (names[i] table i's label) into buf. */

@@ -225,34 +225,6 @@ static void took_read(vw_obs_t *o, const replica_result_t *r, const view_item_t 
 
 static void publish(bool heartbeat);
 
-/* Tables whose refusal of our writes is expected: a bad item of ours (an
- * item at the top, (2^53, 2^53), is replaced by any write: known defect 35). */
-static uint32_t stuck_of(const view_item_t *items)
-{
-    uint32_t m = 0;
-    for (size_t i = 0; i < vw.n_tables; i++)
-        if (items[i].answered && items[i].kind == VIEW_ITEM_BAD)
-            m |= 1u << i;
-    return m;
-}
-
-/* Our own item as read: the tables we cannot write (said when that grows). */
-static void stuck_update(const view_item_t *items, int key)
-{
-    uint32_t m = stuck_of(items), *mask = key ? &vw.fstuck_mask : &vw.stuck_mask;
-    if (m & ~*mask) {
-        char t[700] = "";
-        size_t off = 0;
-        for (size_t i = 0; i < vw.n_tables; i++)
-            if ((m & (1u << i)) && off + 8 < sizeof(t))
-                off += (size_t)snprintf(t + off, sizeof(t) - off, "%s%s", off ? ", " : "", vw.labels[i]);
-        log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours we cannot replace (not a valid "
-                "item); it refuses our writes, the others take them: remove it\" "
-                "item=\"%s#view#%s\" tables=\"%s\"", kname(key), vw.self_id, t);
-    }
-    *mask = m;
-}
-
 static void learnt(const view_item_t *items, const view_pick_t *p, int key)
 {
     bool at_limit;
@@ -292,6 +264,7 @@ static void relearn(void)
 static void written(const replica_result_t *r, int key)
 {
     /* a table that holds a newer item of ours (not one known bad): learn again */
+    vw_own_written(r, key);
     if ((r->refused_mask & ~(key ? vw.fstuck_mask : vw.stuck_mask)) && r->epoch == vw.epoch) {
         relearn();
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
@@ -329,8 +302,8 @@ static void on_note(void *ctx, replica_note_t what, const replica_result_t *r)
     view_item_t items[VIEW_PICK_TABLES];
     view_pick_t p;
     parse_items(r, items, &p);
-    if (o->self && p.ok)
-        stuck_update(items, key);
+    if (o->self && p.learn_ok)   /* a bad item's table answered too (defect 38) */
+        vw_own_read(items, key);
     if (o->self && !vw.incarnation)
         learnt(items, &p, key);
     took_read(o, r, items, &p, key);
@@ -382,8 +355,9 @@ static void publish(bool heartbeat)
         return;
     }
     replica_obj_t *fo = vw.obs[vw.self].fobj;
-    if (replica_obj_put(vw.obs[vw.self].obj, doc, vw.epoch, vw.seq + 1, 0, 0) == 0
-        && (!fo || replica_obj_put(fo, doc, vw.epoch, vw.seq + 1, 0, 0) == 0)) {
+    /* a table whose item of ours read bad: written over it (views_own.c, known defect 38) */
+    if (replica_obj_put_over(vw.obs[vw.self].obj, doc, vw.epoch, vw.seq + 1, vw.stuck_mask) == 0
+        && (!fo || replica_obj_put_over(fo, doc, vw.epoch, vw.seq + 1, vw.fstuck_mask) == 0)) {
         vw.seq++;
         vw.sent++;
         vw.states_sig = sig;

@@ -63,6 +63,8 @@ typedef struct {
     uint32_t stuck_mask;    /* tables whose refusal of our writes is expected (a bad item, or one at the
                              * epoch limit): no new incarnation for them */
     uint32_t fstuck_mask;   /* the same for our item under the former name */
+    char stuck_why[2][CFG_MAX_LEASE_TABLES][120];   /* each key's bad item of ours per table: why (defect 38) */
+    uint32_t unreplaced[2]; /* each key's tables that refused even the write over a bad item (said once) */
     bool incarnation;       /* epoch known: writes may go */
     uint64_t epoch, seq;    /* our item's incarnation and last seq queued */
     uint64_t states_sig;    /* the region states last written */
@@ -86,5 +88,14 @@ bool vw_fresh(const vw_obs_t *o, uint64_t now);
 /* Events observer_silent and observer_suspect for every observer whose
  * freshness or suspect flag changed since last said (views_show.c). */
 void vw_feed(uint64_t now);
+
+/* Our own item (views_own.c, known defect 38).  A read of key (0 the
+ * name's, 1 the former name's) whose answers reached a majority: the tables
+ * holding a bad item of ours (replaced by our next write), said when that
+ * grows. */
+void vw_own_read(const view_item_t *items, int key);
+/* A write of ours ended: the bad items it replaced said (what they were),
+ * and the tables that refused even that. */
+void vw_own_written(const replica_result_t *r, int key);
 
 #endif

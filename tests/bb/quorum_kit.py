@@ -35,12 +35,15 @@ class Cluster:
         self.k = k
         self.ds = [self.start(i) for i in (1, 2, 3)]
 
-    def start(self, i):
+    def start(self, i, cluster=None):
+        """Instance ctl-i started; cluster: members set in its cluster section (a rename's name and
+        former_name)."""
         eps = {f"dynamodb.{r}": self.ddb.url(r) for r in LEASE_REGIONS}
         eps["route53"] = self.r53.url
         cfg = lease_kit.config(i, self.ddb, endpoints=eps,
                                quorum={"observers": OBSERVERS, "k": self.k, "publish_ms": PUBLISH_MS})
         cfg["controller"]["log_level"] = "info"
+        cfg["cluster"].update(cluster or {})
         if self.token_file:
             cfg["controller"]["token_file"] = self.token_file
         if self.alarms:

@@ -1,7 +1,9 @@
 """One bad or forged item in one lease table (docs/ha.md known defects 26 and 28): three instances,
 each an observer (quorum_kit: k 2 of 3, the strict Route 53 peer, every region truly up).  A second
 actor, the test itself, writes into ONE table (us-east-1's) with the aws CLI:
-  (a) defect 26: a malformed view item of a follower (its epoch a string, not a number).  For 5 s
+  (a) defect 26: a malformed view item of a follower (its epoch 1000.5: a number, not a whole one, and
+      above the follower's, so its writes cannot replace it (since defect 38 a string epoch, or any
+      item a condition can tell bad, is replaced by the next write: bb_test_observers_rename_bad)).  For 5 s
       (more than silent_after_ms, the time after which "cannot reach the coordination tables" would
       make it suspect) the follower keeps writing its view in the two other tables (its seq there
       grows), is not suspect (its own status, alarm observer-suspect), and every reader still counts
@@ -41,6 +43,7 @@ GOOD_TABLES = LEASE_REGIONS[1:]
 HOLD_S = SILENT_MS / 1000 + 2         # past the 3 publishes after which a silent writer is called suspect
 LIMIT = 9007199254740992              # 2^53 (cluster/view_pick.h VIEW_PICK_NUM_MAX)
 FORGED_DRILL = 4242
+WHY = "epoch is not a whole number up to 2^53"   # (a)'s item, as view_pick names it
 
 C = None
 
@@ -74,8 +77,8 @@ def metric(d, name, iid):
 
 
 def malformed_item(lead, f):
-    """(a): a follower's item in one table with an epoch that is not a number."""
-    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"S": "not-a-number"}, "seq": {"N": "1"},
+    """(a): a follower's item in one table with an epoch that is not a whole number, above the follower's."""
+    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": "1000.5"}, "seq": {"N": "1"},
              "doc": {"S": "{}"}})
     s0 = seqs(f.iid)
 
@@ -94,11 +97,11 @@ def malformed_item(lead, f):
     check(all(s1[r] > s0[r] and (s1[r][0] > s0[r][0] or s1[r][1] >= s0[r][1] + 3) for r in GOOD_TABLES),
           f"{f.iid} kept writing its view in the other tables (seq {s0} -> {s1})")
     named = wait_for(lambda: (lambda a: a if a and f.iid in a["summary"] and BAD_TABLE in a["summary"]
-                              and "epoch is not a number" in a["summary"] else None)(
+                              and WHY in a["summary"] else None)(
         alarms(lead).get("cluster-view")), 10, "the leader names the bad item in alarm cluster-view")
     print(f"     alarm: {named['summary']}")
     ign = views(lead).get(f.iid, {}).get("ignored") or ""
-    check(BAD_TABLE in ign and "epoch is not a number" in ign, f"the leader's status names it ({ign!r})")
+    check(BAD_TABLE in ign and WHY in ign, f"the leader's status names it ({ign!r})")
     check_eq(metric(lead, "regiond_observer_view_items_ignored", f.iid), 1.0, "the leader's metric counts it")
     out = subprocess.run([REGIONCTL, "--api", lead.base, "status", "--observers"], capture_output=True, text=True,
                          timeout=15).stdout

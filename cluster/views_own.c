@@ -1,0 +1,85 @@
+/* views_own — this observer's own item as the tables hold it: a table
+ * holding a bad item of ours (not valid by view_pick.h's rule) is written
+ * over by our next write and what it held is said (docs/ha.md known defect
+ * 38).  Before, such a table refused our writes until someone deleted the
+ * item, and with one more table not answering the item under that key was
+ * in no majority: every reader of that key lost our view.
+ *
+ * Why writing over it is safe: the observer is the only writer of its own
+ * item; a bad item is ignored by every reader (it is never anyone's view),
+ * and it hides nothing we must stay above (view_pick.h, view_pick_learn).
+ * The write over it is still conditional (replica_obj_put_over): a valid
+ * item of ours that took its place meanwhile is replaced only when older,
+ * as always, so a second copy of this instance cannot be undone by it. */
+#include "cluster/views_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static const char *kname(int key)
+{
+    return key ? vw.former : vw.name;
+}
+
+static uint32_t *stuck(int key)
+{
+    return key ? &vw.fstuck_mask : &vw.stuck_mask;
+}
+
+/* "table (why), ..." of the tables of m; with whys from key's last read. */
+static void tables_str(uint32_t m, int key, bool whys, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < vw.n_tables && i < CFG_MAX_LEASE_TABLES; i++) {
+        if (!(m & (1u << i)) || off + 8 >= len)
+            continue;
+        int w = whys ? snprintf(buf + off, len - off, "%s%s (%s)", off ? ", " : "", vw.labels[i],
+                                vw.stuck_why[key][i])
+                     : snprintf(buf + off, len - off, "%s%s", off ? ", " : "", vw.labels[i]);
+        off = w < 0 ? off : (size_t)w + off >= len ? len - 1 : off + (size_t)w;
+    }
+}
+
+void vw_own_read(const view_item_t *items, int key)
+{
+    uint32_t m = 0, *mask = stuck(key);
+    for (size_t i = 0; i < vw.n_tables && i < CFG_MAX_LEASE_TABLES; i++) {
+        if (!items[i].answered || items[i].kind != VIEW_ITEM_BAD)
+            continue;
+        m |= 1u << i;
+        snprintf(vw.stuck_why[key][i], sizeof(vw.stuck_why[key][i]), "%s", items[i].why);
+    }
+    if (m & ~*mask) {
+        char t[1000];
+        tables_str(m & ~*mask, key, true, t, sizeof(t));
+        log_msg(LOG_WARNING, "msg=\"observer view: a table holds a bad item of ours (not a valid item; every reader "
+                "ignores it): our next write replaces it\" item=\"%s#view#%s\" tables=\"%s\"", kname(key),
+                vw.self_id, t);
+    }
+    *mask = m;
+    vw.unreplaced[key] &= m;   /* a table no longer bad: said again if it refuses again */
+}
+
+void vw_own_written(const replica_result_t *r, int key)
+{
+    uint32_t *mask = stuck(key), done = r->over_mask & r->accepted_mask;
+    uint32_t refused = r->over_mask & r->refused_mask & ~vw.unreplaced[key];
+    char t[1000];
+    if (done) {
+        tables_str(done, key, true, t, sizeof(t));
+        log_msg(LOG_WARNING, "msg=\"observer view: replaced a bad item of ours\" item=\"%s#view#%s\" epoch=%" PRIu64
+                " seq=%" PRIu64 " replaced=\"%s\"", kname(key), vw.self_id, r->epoch, r->seq, t);
+        *mask &= ~done;
+    }
+    if (refused) {
+        tables_str(refused, key, true, t, sizeof(t));
+        log_msg(LOG_WARNING, "msg=\"observer view: a table holds a bad item of ours we cannot replace (a number "
+                "above ours that is not whole); it refuses our writes, the others take them: remove it\" "
+                "item=\"%s#view#%s\" tables=\"%s\"", kname(key), vw.self_id, t);
+        vw.unreplaced[key] |= refused;
+    }
+}

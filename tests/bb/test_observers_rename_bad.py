@@ -1,0 +1,102 @@
+"""An observer's restart mid-rename beside a bad item of its own and a table that does not answer
+(docs/ha.md known defect 38, fixed): three instances, each an observer (quorum_kit: k 2 of 3, cluster
+"regiond").  A follower X is killed (kill -9); a second actor, the test itself (botocore), writes X's
+view item under "regiond" -- the name X will hold as its former name -- into ONE table (us-east-1's)
+with an epoch that is a string, not a number; the DynamoDB peer then answers every request to a second
+table (ap-southeast-2's) with a 500.  X is started again renamed ("renamed", former_name "regiond").
+Judged on the table contents the test reads itself (the peer's store), not on X's status:
+  - within PUBLISH_BOUND_S of its start, X's view item in both answering tables is valid under both
+    names (a whole-number epoch, its doc naming X): the bad item under the former name is replaced,
+    and X's (epoch, seq) there keeps growing;
+  - X logs what it replaced;
+  - for HOLD_S both old-name instances' quorums count X (its view fresh and usable): they read only
+    "regiond", where X's items are valid in two of the three tables;
+  - one leader throughout.
+Without the fix X's read of its own item under the former name had no majority (the bad item counted as
+no answer, the third table silent), X learnt nothing and stayed silent under both names: no item under
+"renamed", the bad one left in place."""
+import signal
+import time
+
+from harness import stop as stop_pid
+from harness import check, check_eq, eventually, run_tests
+from lease_kit import NAME as OLD, REGIONS as LEASE_REGIONS, TABLE, leaders
+from observer_kit import sdk, view_items_fast, views
+from quorum_kit import SILENT_MS, Cluster, hold, quorum, ready
+
+NEW = "renamed"
+BAD_TABLE, GOOD_TABLE, DOWN_TABLE = LEASE_REGIONS
+PUBLISH_BOUND_S = 10       # start-up, the first read of both keys, one write (publish_ms 1 s), with margin
+HOLD_S = SILENT_MS / 1000 + 1
+
+
+def pair(item, iid):
+    """(epoch, seq) of a valid item of iid (whole numbers, its doc naming it), else None."""
+    try:
+        if (item or {}).get("doc", {}).get("observer") != iid:
+            return None
+        return int(item["epoch"]), int(item["seq"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def items_of(c, iid):
+    """{(table, name): (epoch, seq) or None} of iid's items in the two answering tables."""
+    return {(t, n): pair(view_items_fast(c.ddb, t, name=n).get(iid), iid)
+            for t in (BAD_TABLE, GOOD_TABLE) for n in (OLD, NEW)}
+
+
+def test_rename_restart_bad_item():
+    c = Cluster(k=2)
+    try:
+        lead = ready(c)
+        x = next(d for d in c.ds if d is not lead)
+        stop_pid(x.proc, sig=signal.SIGKILL)
+        x.log.close()
+        sdk(c.ddb)[BAD_TABLE].put_item(TableName=TABLE, Item={
+            "name": {"S": f"{OLD}#view#{x.iid}"}, "epoch": {"S": "not-a-number"}, "seq": {"N": "1"},
+            "doc": {"S": "{}"}})
+        c.ddb.call("POST", "/_peer/inject", {"region": DOWN_TABLE, "error5xx": -1})
+        t0 = time.monotonic()
+        g = c.start(x.n, cluster={"name": NEW, "former_name": OLD})
+        c.ds[c.ds.index(x)] = g
+        last = {}
+
+        def published():
+            last.update(items_of(c, g.iid))
+            return all(v is not None for v in last.values())
+        ok = eventually(published, PUBLISH_BOUND_S, f"{g.iid}'s view item valid in both answering tables under both "
+                                                    f"names (the bad one replaced)")
+        print(f"     {g.iid}'s items (table, name) -> (epoch, seq) {time.monotonic() - t0:.1f} s after its start: "
+              f"{last}", flush=True)
+        if not ok:
+            return
+        check("replaced a bad item of ours" in g.read_log() and "epoch is not a number" in g.read_log(),
+              f"{g.iid} logs the bad item it replaced")
+        s0 = dict(last)
+
+        def counted():
+            for d in c.ds:
+                if d is g:
+                    continue
+                q, v = quorum(d), views(d).get(g.iid, {})
+                if not q or g.iid not in q["usable"] or not v.get("fresh"):
+                    return False
+            return True
+        bad = hold(counted, HOLD_S, interval=0.5)
+        if bad is not None:
+            print(f"     views of {g.iid}: {[views(d).get(g.iid) for d in c.ds if d is not g]}", flush=True)
+        check(bad is None, f"for {HOLD_S} s both old-name instances' quorums count {g.iid} (fresh, usable)")
+        s1 = items_of(c, g.iid)
+        check(all(s1[k] is not None and s0[k] is not None and s1[k] > s0[k] for k in s1),
+              f"{g.iid} kept writing under both names ({s0} -> {s1})")
+        check_eq([d.iid for d in leaders(c.ds)], [lead.iid], "one leader throughout")
+        c.ddb.call("POST", "/_peer/clear-faults", {})
+        for d in c.ds:
+            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    finally:
+        c.stop()
+
+
+if __name__ == "__main__":
+    run_tests([test_rename_restart_bad_item])
