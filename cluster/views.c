@@ -263,8 +263,8 @@ static void relearn(void)
 
 static void written(const replica_result_t *r, int key)
 {
+    vw_own_written(r, key);   /* a bad item of ours replaced, or refused even so: said */
     /* a table that holds a newer item of ours (not one known bad): learn again */
-    vw_own_written(r, key);
     if ((r->refused_mask & ~(key ? vw.fstuck_mask : vw.stuck_mask)) && r->epoch == vw.epoch) {
         relearn();
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
