@@ -127,10 +127,12 @@ static int base_weight(const decide_cfg_t *cfg, const decide_region_t *r, decide
 }
 
 /* Step 2: with no region UP or DEGRADED (and at least one DOWN), keep or
- * restore every region that has no override. */
+ * restore every region that has no override.  RESTORE only when every region
+ * is DOWN: with some still UNKNOWN (a start, before their first verdicts) it
+ * keeps, so a region drained before the start is not restored on one verdict. */
 static void step_fail_open(decide_ctx_t *c)
 {
-    bool restore = c->cfg->fail_open == DECIDE_FAIL_OPEN_RESTORE;
+    bool restore = decide_fail_open_restores(c);
 
     if (c->down + c->unknown < c->n || c->down == 0)
         return;

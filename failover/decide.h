@@ -18,7 +18,10 @@
  *  2. fail open: when no region is UP or DEGRADED and at least one is DOWN
  *     (all UNKNOWN is "no verdict yet", not an outage), nothing is drained
  *     by health: KEEP -> every region keeps its live weight (configured if
- *     unknown), RESTORE -> every region gets its configured weight;
+ *     unknown), RESTORE -> every region gets its configured weight once
+ *     every region is DOWN (with some still UNKNOWN, as at a start, it keeps
+ *     like KEEP: a region drained before the start is not restored on one
+ *     verdict);
  *     overrides still apply in both modes; alarm set.  Step 3 is skipped.
  *  3. min_healthy_regions: when fewer than that many regions would serve
  *     (weight > 0), regions that serve now (live > 0) and would be drained

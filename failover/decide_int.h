@@ -55,6 +55,13 @@ static inline size_t count_serving(const decide_ctx_t *c)
     return serving;
 }
 
+/* Step 2 restores configured weights: fail_open RESTORE and every region DOWN
+ * (none still UNKNOWN; with some unknown it keeps the live weights). */
+static inline bool decide_fail_open_restores(const decide_ctx_t *c)
+{
+    return c->cfg->fail_open == DECIDE_FAIL_OPEN_RESTORE && c->unknown == 0;
+}
+
 /* decide_defer.c — steps 5-6: defer health-driven weight increases during
  * the hold-down or while damping holds. */
 void decide_step_defer(decide_ctx_t *c, const decide_history_t *hist, uint64_t now_ms);

@@ -54,7 +54,7 @@ static const char *weight_str(int w, char *buf, size_t len)
 /* The safety parts of the reason: fail open, all-zero guard. */
 static void reason_safety(const decide_ctx_t *c, decide_line_t *l)
 {
-    bool restore = c->cfg->fail_open == DECIDE_FAIL_OPEN_RESTORE;
+    bool restore = decide_fail_open_restores(c);
 
     if (c->fail_open) {
         line_part(l);

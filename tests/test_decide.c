@@ -169,6 +169,32 @@ static void test_fail_open_restore(void)
     CHECK_EQ_INT(out.top_rule, DECIDE_RULE_FAIL_OPEN);
 }
 
+static void test_fail_open_restore_unknown(void)
+{
+    /* with a region still unknown (a start) restore keeps the live weights: a region drained before the
+     * start is not restored on one region's verdict */
+    setup();
+    cfg.fail_open = DECIDE_FAIL_OPEN_RESTORE;
+    set_live(100, 0, 100);
+    set_health(HEALTH_UNKNOWN, HEALTH_DOWN, HEALTH_UNKNOWN);
+    run(1000);
+    check_weights(100, 0, 100);
+    CHECK(!out.change && out.alarm);
+    CHECK_EQ_INT(out.top_rule, DECIDE_RULE_FAIL_OPEN);
+    CHECK(strcmp(out.reason, "no region up or degraded (1 down, 2 unknown): fail open, keeping live weights") == 0);
+    set_health(HEALTH_DOWN, HEALTH_DOWN, HEALTH_UNKNOWN);
+    set_live(0, 0, 100);
+    run(1000);
+    check_weights(0, 0, 100);
+    CHECK(!out.change);
+    /* the last verdict in, every region down: restored */
+    set_health(HEALTH_DOWN, HEALTH_DOWN, HEALTH_DOWN);
+    run(1000);
+    check_weights(100, 100, 100);
+    CHECK(out.change && out.alarm);
+    CHECK_CONTAINS(out.reason, "all 3 regions down: fail open, restoring configured weights");
+}
+
 static void test_min_healthy(void)
 {
     /* two down of three, both serving: exactly one kept, in config order */
@@ -491,6 +517,7 @@ int main(void)
     test_live_unknown();
     test_fail_open_keep();
     test_fail_open_restore();
+    test_fail_open_restore_unknown();
     test_min_healthy();
     test_override_drain();
     test_check_drain();
