@@ -63,39 +63,74 @@ static void api_ctrl_bad_body(api_wait_t *w)
     free(w);
 }
 
-/* POST /v1/overrides {"region","action":"drain"|"pin","weight","duration_s","note"} */
+/* The body an override and a drill share: a region, one of two actions,
+ * whole seconds of duration_s within a bound, an optional note.  Each
+ * request's own field is checked by its caller (own: its message, or NULL),
+ * its place in the order of checks kept: before duration_s or after it. */
+typedef struct {
+    const char *act2, *act_bad;      /* the action other than "drain"; the message when neither */
+    double max_s;
+    const char *dur_bad;
+    bool own_first;                  /* own is checked before duration_s (else after) */
+} api_body_spec_t;
+
+typedef struct {
+    const char *region, *note;       /* note "" when the body has none */
+    bool drain;                      /* else the spec's act2 */
+    uint32_t dur_s;
+} api_body_t;
+
+static bool api_str_is(const cJSON *j, const char *s)
+{
+    return cJSON_IsString(j) && strcmp(j->valuestring, s) == 0;
+}
+
+/* NULL when o is good (b filled in), else the message of the first check it fails. */
+static const char *api_body_check(const cJSON *o, const api_body_spec_t *s, const char *own, api_body_t *b)
+{
+    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
+    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
+    bool drain = api_str_is(action, "drain");
+    bool dur_off = !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > s->max_s ||
+                   dur->valuedouble != (double)(uint32_t)dur->valuedouble;
+    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
+        : !drain && !api_str_is(action, s->act2) ? s->act_bad
+        : s->own_first && own ? own
+        : dur_off ? s->dur_bad
+        : own ? own
+        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
+    if (bad)
+        return bad;
+    *b = (api_body_t){region->valuestring, note ? note->valuestring : "", drain, (uint32_t)dur->valuedouble};
+    return NULL;
+}
+
+/* POST /v1/overrides {"region","action":"drain"|"pin","weight","duration_s","note"}
+ * (a "who" in the body is ignored: the token's name says who) */
 void api_override_post(api_wait_t *w, const char *path)
 {
+    static const api_body_spec_t spec = {
+        "pin", "action: expected \"drain\" or \"pin\"", 604800,
+        "duration_s: expected whole seconds from 1 to 604800 (an override always expires)", true};
     (void)path;
     cJSON *o = api_body_json(w->req);
     if (!o) {
         api_ctrl_bad_body(w);
         return;
     }
-    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
-    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
     const cJSON *weight = cJSON_GetObjectItemCaseSensitive(o, "weight");
-    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
-    const cJSON *who = cJSON_GetObjectItemCaseSensitive(o, "who");
-    bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
-    bool pin = cJSON_IsString(action) && strcmp(action->valuestring, "pin") == 0;
-    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
-        : !drain && !pin ? "action: expected \"drain\" or \"pin\""
-        : pin && (!cJSON_IsNumber(weight) || !(weight->valuedouble >= 0 && weight->valuedouble <= 255) ||
-                  weight->valuedouble != (int)weight->valuedouble) ? "weight: expected an integer 0..255"
-        : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 604800 ||
-          dur->valuedouble != (double)(uint32_t)dur->valuedouble
-          ? "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"
-        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
-    if (bad) {
+    bool pin = api_str_is(cJSON_GetObjectItemCaseSensitive(o, "action"), "pin");
+    bool weight_off = !cJSON_IsNumber(weight) || !(weight->valuedouble >= 0 && weight->valuedouble <= 255) ||
+                      weight->valuedouble != (int)weight->valuedouble;
+    const char *own = pin && weight_off ? "weight: expected an integer 0..255" : NULL;
+    api_body_t b;
+    const char *bad = api_body_check(o, &spec, own, &b);
+    if (bad)
         api_ctrl_reply(w, CTRL_BAD, bad);
-        cJSON_Delete(o);
-        return;
-    }
-    (void)who;   /* the token's name says who, not the body */
-    ctrl_override_set(region->valuestring, drain, pin ? weight->valueint : 0, (uint32_t)dur->valuedouble,
-                      note ? note->valuestring : "", w->who, api_ctrl_done, w);
+    else
+        ctrl_override_set(b.region, b.drain, pin ? weight->valueint : 0, b.dur_s, b.note, w->who, api_ctrl_done, w);
     cJSON_Delete(o);
 }
 
@@ -238,30 +273,22 @@ static void api_drill_done(void *arg, drill_rc_t rc, uint64_t id, const char *ms
 /* POST /v1/drills {"region","action":"drain"|"fail","duration_s","dry_run","note"} */
 void api_drill_post(api_wait_t *w, const char *path)
 {
+    static const api_body_spec_t spec = {
+        "fail", "action: expected \"drain\" or \"fail\"", 86400, "duration_s: expected whole seconds from 1 to 86400",
+        false};
     (void)path;
     cJSON *o = api_body_json(w->req);
     if (!o) {
         api_ctrl_bad_body(w);
         return;
     }
-    const cJSON *region = cJSON_GetObjectItemCaseSensitive(o, "region");
-    const cJSON *action = cJSON_GetObjectItemCaseSensitive(o, "action");
-    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration_s");
     const cJSON *dry = cJSON_GetObjectItemCaseSensitive(o, "dry_run");
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(o, "note");
-    bool fail = cJSON_IsString(action) && strcmp(action->valuestring, "fail") == 0;
-    bool drain = cJSON_IsString(action) && strcmp(action->valuestring, "drain") == 0;
-    const char *bad = !cJSON_IsString(region) ? "region: expected a region name"
-        : !fail && !drain ? "action: expected \"drain\" or \"fail\""
-        : !cJSON_IsNumber(dur) || dur->valuedouble < 1 || dur->valuedouble > 86400 ||
-          dur->valuedouble != (double)(uint32_t)dur->valuedouble ? "duration_s: expected whole seconds from 1 to 86400"
-        : dry && !cJSON_IsBool(dry) ? "dry_run: expected true or false"
-        : note && !cJSON_IsString(note) ? "note: expected a string" : NULL;
+    api_body_t b;
+    const char *bad = api_body_check(o, &spec, dry && !cJSON_IsBool(dry) ? "dry_run: expected true or false" : NULL, &b);
     if (bad)
         api_ctrl_reply(w, CTRL_BAD, bad);
     else
-        drill_start(region->valuestring, fail, (uint32_t)dur->valuedouble, cJSON_IsTrue(dry),
-                    note ? note->valuestring : "", w->who, api_drill_done, w);
+        drill_start(b.region, !b.drain, b.dur_s, cJSON_IsTrue(dry), b.note, w->who, api_drill_done, w);
     cJSON_Delete(o);
 }
 

@@ -1,6 +1,7 @@
 """Strict input on the control API, against the strict Route 53 peer: a
 second Content-Length (a smuggled request behind it), Transfer-Encoding with
-Content-Length, NUL and %00 in region names, bytes that are not UTF-8 -> 400,
+Content-Length, NUL and %00 in region names, bytes that are not UTF-8, an
+override's or a drill's field of the wrong kind or range (the error names it) -> 400,
 and nothing changes in the peer.  Every reply, audit line and event stays
 strict UTF-8 JSON, and /v1/status does too after a reload whose controller.id
 is hostile (rejected, the old config keeps running)."""
@@ -63,6 +64,40 @@ def strict_json(b, what):
         check(False, f"{what}: strict UTF-8 JSON ({e}; {b[:120]!r})")
 
 
+# A body of the right JSON but a wrong field: 400 naming the first field it
+# fails, checked in the order region, action, weight (a pin's), duration_s,
+# dry_run (a drill's), note.
+OV, DR = "/v1/overrides", "/v1/drills"
+BAD_FIELDS = [
+    (OV, {"action": "drain", "duration_s": 600}, "region: expected a region name"),
+    (OV, {"region": "us-east-1", "action": "fail", "duration_s": 600}, 'action: expected "drain" or "pin"'),
+    (OV, {"region": "us-east-1", "action": "pin", "weight": 256, "duration_s": 0}, "weight: expected an integer 0..255"),
+    (OV, {"region": "us-east-1", "action": "pin", "weight": 1.5, "duration_s": 600},
+     "weight: expected an integer 0..255"),
+    (OV, {"region": "us-east-1", "action": "drain", "weight": 999, "duration_s": 604801},
+     "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"),
+    (OV, {"region": "us-east-1", "action": "drain", "duration_s": 60.5},
+     "duration_s: expected whole seconds from 1 to 604800 (an override always expires)"),
+    (OV, {"region": "us-east-1", "action": "drain", "duration_s": 600, "note": 5}, "note: expected a string"),
+    (DR, {"region": 7, "action": "drain", "duration_s": 60}, "region: expected a region name"),
+    (DR, {"region": "eu-west-1", "action": "pin", "duration_s": 60}, 'action: expected "drain" or "fail"'),
+    (DR, {"region": "eu-west-1", "action": "fail", "duration_s": 86401, "dry_run": "yes"},
+     "duration_s: expected whole seconds from 1 to 86400"),
+    (DR, {"region": "eu-west-1", "action": "fail", "duration_s": 60, "dry_run": "yes", "note": 1},
+     "dry_run: expected true or false"),
+    (DR, {"region": "eu-west-1", "action": "drain", "duration_s": 60, "dry_run": False, "note": []},
+     "note: expected a string"),
+]
+
+
+def check_bad_fields(port):
+    for path, body, want in BAD_FIELDS:
+        r = replies(raw(port, req("POST", path, json.dumps(body).encode())))
+        check(len(r) == 1 and r[0][0] == 400, f"POST {path} {body} -> 400 ({r})")
+        if r:
+            check_eq(strict_json(r[0][1], f"the 400 for {body}").get("error"), want, f"POST {path} {body} says")
+
+
 def test_hostile_requests_change_nothing():
     ngx, ports, peer, cfg, d, env = setup()
     wait_all_up(d)
@@ -96,6 +131,7 @@ def test_hostile_requests_change_nothing():
             strict_json(r[0][1], f"the 400 for {name}")
     r = replies(raw(p, req("POST", "/v1/drills", b'{"region":"eu-west-1\\u0000","action":"drain","duration_s":60}')))
     check_eq([c for c, _ in r], [400], "NUL in a drill's region -> 400")
+    check_bad_fields(p)
 
     time.sleep(1.5)
     check_eq(len(peer.changes()), 0, "the Route 53 peer saw no change from any of them")
