@@ -274,65 +274,86 @@ static bool record(size_t n, uint32_t k, health_state_t p, quorum_record_t *rec)
     return quorum_record(obs, n, k, 0, p, &out, rec);
 }
 
+/* A record case: 3 observers' views of region 0 (a is self) and what each
+ * is beside ('.' fresh, 's' silent, 'S' suspect, 'u' never read), k 2, the
+ * state held; made: a record is wanted, want its every field. */
+typedef struct {
+    const char *what, *flags;
+    health_state_t view[3], prev;
+    bool made;
+    quorum_record_t want;
+} rec_case_t;
+
+#define L_ QUORUM_LEFT_NONE
+static const rec_case_t rec_cases[] = {
+    {"c cut off: silent, its last view said up; a drain on a and b", "..s", {D, D, U}, U, true,
+     {.call = QUORUM_CALL_DOWN, .from = U, .to = D, .would = X, .why = QUORUM_WHY_DECIDED, .counted = 3, .k = 2,
+      .n = 3, .left = {L_, L_, QUORUM_LEFT_SILENT}, .vote = {D, D, U}}},
+    {"already down, k agree: nothing to record", "..s", {D, D, U}, D, false, {0}},
+    {"b suspect, c never read: a lone down view, the drain refused", ".Su", {D, D, X}, U, true,
+     {.call = QUORUM_CALL_REFUSED, .from = U, .to = U, .would = D, .why = QUORUM_WHY_SHORT, .counted = 1, .k = 2,
+      .n = 3, .left = {L_, QUORUM_LEFT_SUSPECT, QUORUM_LEFT_NO_VIEW}, .vote = {D, D, X}}},
+    {"held down, one fresh view up: a restore refused", ".ss", {U, U, U}, D, true,
+     {.call = QUORUM_CALL_REFUSED, .from = D, .to = D, .would = U, .why = QUORUM_WHY_SHORT, .counted = 1, .k = 2,
+      .n = 3, .left = {L_, QUORUM_LEFT_SILENT, QUORUM_LEFT_SILENT}, .vote = {U, U, U}}},
+    {"the restore itself", "...", {U, U, U}, D, true,
+     {.call = QUORUM_CALL_UP, .from = D, .to = U, .would = X, .why = QUORUM_WHY_DECIDED, .counted = 7, .k = 2,
+      .n = 3, .left = {L_, L_, L_}, .vote = {U, U, U}}},
+    {"c has no opinion: no side has 2", "...", {D, U, X}, U, true,
+     {.call = QUORUM_CALL_REFUSED, .from = U, .to = U, .would = D, .why = QUORUM_WHY_UNDECIDED, .counted = 3, .k = 2,
+      .n = 3, .left = {L_, L_, QUORUM_LEFT_NO_OPINION}, .vote = {D, U, X}}},
+    {"a lone dissenter against k agreeing: no record", "...", {D, U, U}, U, false, {0}},
+    {"held up, nobody says down: no record", ".ss", {U, U, U}, U, false, {0}},
+};
+#undef L_
+
+/* Set up c's observers, then the record it makes. */
+static bool record_case(const rec_case_t *c, quorum_record_t *rec)
+{
+    setup(3, c->view);
+    for (size_t i = 0; i < 3; i++) {
+        obs[i].fresh = obs[i].fresh && !strchr("su", c->flags[i]);
+        obs[i].seen = obs[i].seen && c->flags[i] != 'u';
+        obs[i].suspect = c->flags[i] == 'S';
+    }
+    return record(3, 2, c->prev, rec);
+}
+
+static void check_record(const rec_case_t *c)
+{
+    int failed = check_fail_;
+    quorum_record_t rec, again;
+    const quorum_record_t *w = &c->want;
+    CHECK_EQ_INT(record_case(c, &rec), c->made);
+    if (c->made) {
+        CHECK_EQ_INT(rec.call, w->call);
+        CHECK_EQ_INT(rec.from, w->from);
+        CHECK_EQ_INT(rec.to, w->to);
+        CHECK_EQ_INT(rec.would, w->would);
+        CHECK_EQ_INT(rec.why, w->why);
+        CHECK_EQ_INT(rec.counted, w->counted);
+        CHECK_EQ_INT(rec.k, w->k);
+        CHECK_EQ_INT(rec.n, w->n);
+        for (size_t i = 0; i < 3; i++) {
+            CHECK_EQ_INT(rec.left[i], w->left[i]);
+            CHECK_EQ_INT(rec.vote[i], w->vote[i]);
+        }
+        CHECK(record_case(c, &again));                       /* the same inputs: the same bytes */
+        CHECK(memcmp(&rec, &again, sizeof(rec)) == 0);
+    }
+    if (check_fail_ > failed)
+        fprintf(stderr, "  (record case: %s)\n", c->what);
+}
+
 static void records(void)
 {
-    quorum_record_t rec, again;
-    setup(3, (health_state_t[]){D, D, U});       /* c cut off: silent, its last view said up */
-    obs[2].fresh = false;
-    CHECK(record(3, 2, U, &rec));                /* a drain on a and b */
-    CHECK_EQ_INT(rec.call, QUORUM_CALL_DOWN);
-    CHECK_EQ_INT(rec.from, U);
-    CHECK_EQ_INT(rec.to, D);
-    CHECK_EQ_INT(rec.why, QUORUM_WHY_DECIDED);
-    CHECK_EQ_INT(rec.counted, 3u);
-    CHECK_EQ_INT(rec.left[0], QUORUM_LEFT_NONE);
-    CHECK_EQ_INT(rec.left[2], QUORUM_LEFT_SILENT);
-    CHECK_EQ_INT(rec.vote[2], U);                /* its view still shown */
-    CHECK_EQ_INT(rec.k, 2u);
-    CHECK_EQ_INT(rec.n, 3u);
-    CHECK(strcmp(quorum_left_str(rec.left[2]), "silent") == 0);
-    CHECK(strcmp(quorum_call_str(rec.call), "down") == 0);
-    CHECK(record(3, 2, U, &again));              /* the same inputs: the same bytes */
-    CHECK(memcmp(&rec, &again, sizeof(rec)) == 0);
-    CHECK(!record(3, 2, D, &rec));               /* already down, k agree: nothing to record */
-
-    setup(3, (health_state_t[]){D, D, D});       /* b suspect, c never read */
-    obs[1].suspect = true;
-    obs[2].seen = obs[2].fresh = false;
-    obs[2].state[0] = X;
-    CHECK(record(3, 2, U, &rec));                /* a lone down view: the drain refused */
-    CHECK_EQ_INT(rec.call, QUORUM_CALL_REFUSED);
-    CHECK_EQ_INT(rec.would, D);
-    CHECK_EQ_INT(rec.from, U);
-    CHECK_EQ_INT(rec.to, U);
-    CHECK_EQ_INT(rec.why, QUORUM_WHY_SHORT);
-    CHECK_EQ_INT(rec.counted, 1u);
-    CHECK_EQ_INT(rec.left[1], QUORUM_LEFT_SUSPECT);
-    CHECK_EQ_INT(rec.vote[1], D);
-    CHECK_EQ_INT(rec.left[2], QUORUM_LEFT_NO_VIEW);
-    CHECK(strcmp(quorum_call_str(rec.call), "refused") == 0);
-
-    setup(3, (health_state_t[]){U, U, U});       /* held down, one fresh view up: a restore refused */
-    obs[1].fresh = obs[2].fresh = false;
-    CHECK(record(3, 2, D, &rec));
-    CHECK_EQ_INT(rec.call, QUORUM_CALL_REFUSED);
-    CHECK_EQ_INT(rec.would, U);
-    setup(3, (health_state_t[]){U, U, U});       /* the restore itself */
-    CHECK(record(3, 2, D, &rec));
-    CHECK_EQ_INT(rec.call, QUORUM_CALL_UP);
-    CHECK_EQ_INT(rec.counted, 7u);
-
-    setup(3, (health_state_t[]){D, U, X});       /* c has no opinion: no side has 2 */
-    CHECK(record(3, 2, U, &rec));
-    CHECK_EQ_INT(rec.call, QUORUM_CALL_REFUSED);
-    CHECK_EQ_INT(rec.why, QUORUM_WHY_UNDECIDED);
-    CHECK_EQ_INT(rec.left[2], QUORUM_LEFT_NO_OPINION);
-    CHECK_EQ_INT(rec.counted, 3u);
-    setup(3, (health_state_t[]){D, U, U});       /* a lone dissenter against k agreeing: no record */
-    CHECK(!record(3, 2, U, &rec));
-    setup(3, (health_state_t[]){U, U, U});       /* held up, nobody says down: no record */
-    obs[1].fresh = obs[2].fresh = false;
-    CHECK(!record(3, 2, U, &rec));
+    quorum_record_t rec;
+    for (size_t i = 0; i < sizeof(rec_cases) / sizeof(rec_cases[0]); i++)
+        check_record(&rec_cases[i]);
+    CHECK(strcmp(quorum_left_str(QUORUM_LEFT_SILENT), "silent") == 0);
+    CHECK(strcmp(quorum_call_str(QUORUM_CALL_DOWN), "down") == 0);
+    CHECK(strcmp(quorum_call_str(QUORUM_CALL_REFUSED), "refused") == 0);
+    setup(3, (health_state_t[]){U, U, U});
     CHECK(!quorum_record(obs, 0, 2, 0, U, &out, &rec));   /* bad input */
     CHECK(!quorum_record(obs, 3, 2, QUORUM_MAX_REGIONS, U, &out, &rec));
     CHECK(strcmp(quorum_left_str(QUORUM_LEFT_COUNT), "invalid") == 0);

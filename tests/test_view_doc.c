@@ -155,6 +155,21 @@ static void bad(const char *doc, const char *what)
 
 #define TOPS(x) "{\"v\":1,\"observer\":\"ctl-1\",\"elapsed_ms\":5,\"window_ms\":5," x ",\"regions\":[]}"
 
+/* Documents each refused with an error that contains want. */
+typedef struct {
+    const char *doc, *want;
+} bad_case_t;
+
+static void bad_all(const bad_case_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int failed = check_fail_;
+        bad(c[i].doc, c[i].want);
+        if (check_fail_ > failed)
+            fprintf(stderr, "  (case %zu: %s)\n", i, c[i].doc);
+    }
+}
+
 static void test_suspect_reason(void)
 {
     /* the first slice's documents (no suspect_reason) decode, suspect or not */
@@ -164,12 +179,15 @@ static void test_suspect_reason(void)
           && b.suspect_reason[0] == '\0');
     CHECK(view_decode(TOPS("\"suspect\":true,\"suspect_reason\":\"local resource shortage\""), "ctl-1", &b, why,
                       sizeof why) == 0 && b.suspect && strcmp(b.suspect_reason, "local resource shortage") == 0);
-    bad(TOPS("\"suspect\":false,\"suspect_reason\":\"x\""), "suspect_reason: only with suspect true");
-    bad(TOPS("\"suspect\":true,\"suspect_reason\":1"), "suspect_reason: expected UTF-8 text");
-    bad(TOPS("\"suspect\":true,\"suspect_reason\":null"), "suspect_reason: expected UTF-8 text");
-    bad(TOPS("\"suspect\":true,\"suspect_reason\":\"a\\nb\""), "suspect_reason: expected UTF-8 text");
-    bad(TOPS("\"suspect\":true,\"suspect_reason\":\"\xff\""), "not UTF-8 JSON text");
-    bad(TOPS("\"suspect\":true,\"suspect_reason\":\"a\",\"suspect_reason\":\"b\""), "(each once)");
+    static const bad_case_t cases[] = {
+        {TOPS("\"suspect\":false,\"suspect_reason\":\"x\""), "suspect_reason: only with suspect true"},
+        {TOPS("\"suspect\":true,\"suspect_reason\":1"), "suspect_reason: expected UTF-8 text"},
+        {TOPS("\"suspect\":true,\"suspect_reason\":null"), "suspect_reason: expected UTF-8 text"},
+        {TOPS("\"suspect\":true,\"suspect_reason\":\"a\\nb\""), "suspect_reason: expected UTF-8 text"},
+        {TOPS("\"suspect\":true,\"suspect_reason\":\"\xff\""), "not UTF-8 JSON text"},
+        {TOPS("\"suspect\":true,\"suspect_reason\":\"a\",\"suspect_reason\":\"b\""), "(each once)"},
+    };
+    bad_all(cases, sizeof cases / sizeof cases[0]);
     char doc[VIEW_SUSPECT_REASON_MAX + 200], r[VIEW_SUSPECT_REASON_MAX + 2];
     memset(r, 'x', sizeof r - 1);
     r[sizeof r - 1] = '\0';   /* one byte over */
@@ -185,13 +203,18 @@ static void test_drills(void)
     CHECK(view_decode(TOPS("\"suspect\":false,\"drills\":[]"), "ctl-1", &b, why, sizeof why) == 0 && !b.n_drills);
     CHECK(view_decode(TOPS("\"suspect\":false,\"drills\":[{\"id\":3,\"region\":\"r2\"}]"), "ctl-1", &b, why,
                       sizeof why) == 0 && b.n_drills == 1 && b.drills[0].id == 3 && !strcmp(b.drills[0].region, "r2"));
-    bad(TOPS("\"suspect\":false,\"drills\":{}"), "drills: expected a list");
-    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":0,\"region\":\"r2\"}]"), "drills[0]: expected");
-    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1.5,\"region\":\"r2\"}]"), "drills[0]: expected");
-    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1,\"region\":\"r 2\"}]"), "drills[0]: expected");
-    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1,\"region\":\"r2\",\"x\":1}]"), "drills[0]: expected");
-    bad(TOPS("\"suspect\":false,\"drills\":[1]"), "drills[0]: expected");
-    bad(TOPS("\"suspect\":false,\"drills\":[{\"id\":1,\"region\":\"r2\"}],\"drills\":[]"), "(each once)");
+#define DRILLS(x) TOPS("\"suspect\":false,\"drills\":" x)
+    static const bad_case_t cases[] = {
+        {DRILLS("{}"), "drills: expected a list"},
+        {DRILLS("[{\"id\":0,\"region\":\"r2\"}]"), "drills[0]: expected"},
+        {DRILLS("[{\"id\":1.5,\"region\":\"r2\"}]"), "drills[0]: expected"},
+        {DRILLS("[{\"id\":1,\"region\":\"r 2\"}]"), "drills[0]: expected"},
+        {DRILLS("[{\"id\":1,\"region\":\"r2\",\"x\":1}]"), "drills[0]: expected"},
+        {DRILLS("[1]"), "drills[0]: expected"},
+        {DRILLS("[{\"id\":1,\"region\":\"r2\"}],\"drills\":[]"), "(each once)"},
+    };
+#undef DRILLS
+    bad_all(cases, sizeof cases / sizeof cases[0]);
     char doc[2048] = "{" TOP ",\"drills\":[";   /* one over the limit */
     for (int i = 0; i <= VIEW_MAX_DRILLS; i++)
         snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "%s{\"id\":%d,\"region\":\"r2\"}", i ? "," : "", i + 1);
