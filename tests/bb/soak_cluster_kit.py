@@ -22,7 +22,11 @@ the Route 53 soak's Checker (tests/bb/test_soak_r53.py), which it reuses:
     seen leading (and staying so), an operator's change; when the drain is
     due: its record serving, last written by regiond (or released since),
     another region up and serving at the peer."""
+import sys
 import time
+
+import harness
+from harness import check
 
 DRAIN_BOUND_S = 12.0     # probes (fall 2 x 200 ms) + hold-down 1 s + a new leader's state read and
                          # guard bump + a batch in flight's INSYNC and DNS check (up to 5 s), loaded host
@@ -147,3 +151,35 @@ class ClusterJudge:
                             f"{self.leader[1]}) since {now - self.leader[2]:.1f} s, last operator change "
                             f"{now - op_t:.1f} s ago: still at weight {weights[r]} at the peer "
                             f"(bound {DRAIN_BOUND_S:.0f} s)")
+
+
+def close_soak(s, steps, took, args, checks=()):
+    """A soak's closing checks: its timeline kept where an invariant broke (or with --dump), its summary, no
+    invariant broken, every step run, the soak's own checks ((ok, what) pairs, before the stop), every
+    instance exits cleanly.  s has violations, dump(), summary(steps, took) and stop() -> {id: rc}."""
+    if s.violations or args.dump:
+        s.dump()
+    s.summary(steps, took)
+    check(not s.violations, f"no invariant broken in {steps} steps (seed {args.seed}): {len(s.violations)}")
+    check(steps >= args.steps, f"all {args.steps} steps run")
+    for ok, what in checks:
+        check(ok, what)
+    rcs = s.stop()
+    check(all(rc == 0 for rc in rcs.values()), f"every instance exits cleanly ({rcs})")
+
+
+def stop_soak(s, cleanup):
+    """For a soak's finally: stop s unless close_soak did (s None), even after an exception, then cleanup()."""
+    if s is not None:
+        try:
+            s.stop()
+        except Exception as e:      # still stop the rest by pid (cleanup)
+            print(f"stop: {e!r}", flush=True)
+    cleanup()
+
+
+def exit_soak():
+    """Print the harness's counts and exit 1 when any check failed."""
+    r = harness._results
+    print(f"{r['passed']} passed, {r['failed']} failed", flush=True)
+    sys.exit(1 if r["failed"] else 0)

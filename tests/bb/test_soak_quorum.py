@@ -40,7 +40,7 @@ import lease_kit  # noqa: E402
 import netns_kit as nk  # noqa: E402
 from netns_kit import CTLS, PEER_ADDR, REGS  # noqa: E402
 import soak_quorum_kit as sk  # noqa: E402
-from soak_cluster_kit import ClusterJudge  # noqa: E402
+from soak_cluster_kit import ClusterJudge, close_soak, exit_soak, stop_soak  # noqa: E402
 
 NAME = "api.example.test."
 GUARD = "_regiond-epoch." + NAME
@@ -442,28 +442,15 @@ def main():
         steps = s.run()
         s.final_phase()
         took = time.monotonic() - t0
-        if s.violations or args.dump:
-            s.dump()
-        s.summary(steps, took)
-        check(not s.violations, f"no invariant broken in {steps} steps (seed {args.seed}): {len(s.violations)}")
-        check(steps >= args.steps, f"all {args.steps} steps run")
-        check(s.judge.counts["regiond"] > 0, f"regiond's batches landed ({s.judge.counts['regiond']})")
-        rcs = s.stop()
+        close_soak(s, steps, took, args,
+                   [(s.judge.counts["regiond"] > 0, f"regiond's batches landed ({s.judge.counts['regiond']})")])
         s = None
-        check(all(rc == 0 for rc in rcs.values()), f"every instance exits cleanly ({rcs})")
         took = time.monotonic() - started
         print(f"timing: whole soak {took:.1f} s", flush=True)
         check(took < BOUND_S, f"the soak stays bounded ({took:.1f} s < {BOUND_S:.0f} s)")
     finally:
-        if s is not None:
-            try:
-                s.stop()
-            except Exception as e:
-                print(f"stop: {e!r}", flush=True)
-        nk.teardown()
-    r = harness._results
-    print(f"{r['passed']} passed, {r['failed']} failed", flush=True)
-    sys.exit(1 if r["failed"] else 0)
+        stop_soak(s, nk.teardown)
+    exit_soak()
 
 
 if __name__ == "__main__":

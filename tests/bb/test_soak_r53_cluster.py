@@ -41,11 +41,11 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import (REGIONCTL, TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, free_port, tmpdir,  # noqa: E402
+from harness import (REGIONCTL, TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, free_port, tmpdir,  # noqa: E402
                      token_file)
 import lease_kit  # noqa: E402
 import test_soak_r53 as soak  # noqa: E402
-from soak_cluster_kit import ClusterJudge  # noqa: E402
+from soak_cluster_kit import ClusterJudge, close_soak, exit_soak, stop_soak  # noqa: E402
 from test_soak_r53 import IPS, NAME, REGIONS, WEIGHTS  # noqa: E402
 
 GUARD = "_regiond-epoch." + NAME
@@ -437,25 +437,12 @@ def main():
     try:
         s = ClusterSoak(args)
         steps, took = s.run()
-        if s.violations or args.dump:
-            s.dump()
-        s.summary(steps, took)
-        check(not s.violations, f"no invariant broken in {steps} steps (seed {args.seed}): {len(s.violations)}")
-        check(steps >= args.steps, f"all {args.steps} steps run")
-        check(len(s.judge.owners) >= 2, f"leadership moved at least once ({len(s.judge.owners)} terms)")
-        rcs = s.stop()
+        close_soak(s, steps, took, args,
+                   [(len(s.judge.owners) >= 2, f"leadership moved at least once ({len(s.judge.owners)} terms)")])
         s = None
-        check(all(rc == 0 for rc in rcs.values()), f"every instance exits cleanly ({rcs})")
     finally:
-        if s is not None:
-            try:
-                s.stop()
-            except Exception as e:
-                print(f"stop: {e!r}", flush=True)
-        harness._cleanup()
-    r = harness._results
-    print(f"{r['passed']} passed, {r['failed']} failed", flush=True)
-    sys.exit(1 if r["failed"] else 0)
+        stop_soak(s, harness._cleanup)
+    exit_soak()
 
 
 if __name__ == "__main__":
