@@ -153,6 +153,17 @@ class ClusterJudge:
                             f"(bound {DRAIN_BOUND_S:.0f} s)")
 
 
+def sample_for(soak, seconds, pause):
+    """Run what is due and take a sample of every instance, then again every pause s, for seconds."""
+    end = time.monotonic() + seconds
+    while True:
+        soak.run_due()
+        soak.sample()
+        if time.monotonic() >= end:
+            return
+        time.sleep(pause)
+
+
 def close_soak(s, steps, took, args, checks=()):
     """A soak's closing checks: its timeline kept where an invariant broke (or with --dump), its summary, no
     invariant broken, every step run, the soak's own checks ((ok, what) pairs, before the stop), every

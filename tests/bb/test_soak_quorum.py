@@ -40,7 +40,7 @@ import lease_kit  # noqa: E402
 import netns_kit as nk  # noqa: E402
 from netns_kit import CTLS, PEER_ADDR, REGS  # noqa: E402
 import soak_quorum_kit as sk  # noqa: E402
-from soak_cluster_kit import ClusterJudge, close_soak, exit_soak, stop_soak  # noqa: E402
+from soak_cluster_kit import ClusterJudge, close_soak, exit_soak, sample_for, stop_soak  # noqa: E402
 
 NAME = "api.example.test."
 GUARD = "_regiond-epoch." + NAME
@@ -281,15 +281,6 @@ class QuorumSoak:
             ans.append((m.iid, t0, time.monotonic(), st and st.get("lease")))
         self.terms.round(ans)
 
-    def sample_for(self, seconds):
-        end = time.monotonic() + seconds
-        while True:
-            self.run_due()
-            self.sample()
-            if time.monotonic() >= end:
-                return
-            time.sleep(0.15)
-
     def check_step(self):
         changes = self.r53.call("GET", f"/_peer/changes?since={self.seen_seq}")["changes"]
         for e in sorted(changes, key=lambda e: e["seq"]):
@@ -330,7 +321,7 @@ class QuorumSoak:
             what = fn(self)
             self.timeline.append({"step": self.step, "t": round(time.monotonic() - self.origin, 3), "what": what})
             v0 = len(self.violations)
-            self.sample_for(self.args.step_ms / 1000.0)
+            sample_for(self, self.args.step_ms / 1000.0, 0.15)
             n, ws = self.check_step()
             print(f"step {self.step} +{time.monotonic() - self.origin:.1f}s: {what}; {n} batch(es); weights "
                   f"{ws}; leader {self.terms.leader[:2] if self.terms.leader else None}: "

@@ -37,6 +37,7 @@ import boto_kit  # noqa: E402
 import harness  # noqa: E402
 from harness import (REGIONCTL, TEST_KEY, Daemon, Nginx, Route53Peer, check, free_port, tmpdir,  # noqa: E402
                      token_file, wait_for)
+from soak_cluster_kit import exit_soak, stop_soak  # noqa: E402
 
 NAME = "api.example.test."
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"]
@@ -469,15 +470,8 @@ def main():
         soak = None
         check(all(rc == 0 for rc in rcs.values()), f"both instances exit cleanly ({rcs})")
     finally:
-        if soak is not None:
-            try:
-                soak.stop()
-            except Exception as e:      # still stop the rest by pid (harness cleanup at exit)
-                print(f"stop: {e!r}", flush=True)
-        harness._cleanup()
-    r = harness._results
-    print(f"{r['passed']} passed, {r['failed']} failed", flush=True)
-    sys.exit(1 if r["failed"] else 0)
+        stop_soak(soak, harness._cleanup)
+    exit_soak()
 
 
 if __name__ == "__main__":

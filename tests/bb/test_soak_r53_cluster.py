@@ -45,7 +45,7 @@ from harness import (REGIONCTL, TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, f
                      token_file)
 import lease_kit  # noqa: E402
 import test_soak_r53 as soak  # noqa: E402
-from soak_cluster_kit import ClusterJudge, close_soak, exit_soak, stop_soak  # noqa: E402
+from soak_cluster_kit import ClusterJudge, close_soak, exit_soak, sample_for, stop_soak  # noqa: E402
 from test_soak_r53 import IPS, NAME, REGIONS, WEIGHTS  # noqa: E402
 
 GUARD = "_regiond-epoch." + NAME
@@ -282,15 +282,6 @@ class ClusterSoak:
                 self.drifted = {w["region"] for w in ws if w.get("drifted")}
         self.judge.round(ans)
 
-    def sample_for(self, seconds):
-        end = time.monotonic() + seconds
-        while True:
-            self.run_due()
-            self.sample()
-            if time.monotonic() >= end:
-                return
-            time.sleep(0.1)
-
     def check_step(self):
         q = f"?since={self.checker.seen_seq}"
         changes = self.r53.call("GET", "/_peer/changes" + q)["changes"]
@@ -344,7 +335,7 @@ class ClusterSoak:
             what = fn(self)
             self.timeline.append({"step": self.step, "t": time.monotonic(), "what": what})
             v0 = len(self.violations)
-            self.sample_for(self.args.step_ms / 1000.0)
+            sample_for(self, self.args.step_ms / 1000.0, 0.1)
             n = self.check_step()
             print(f"step {self.step}: {what}; {n} new batch(es) at the peer; leader "
                   f"{self.judge.leader[:2] if self.judge.leader else None}: "
