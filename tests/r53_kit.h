@@ -36,6 +36,21 @@ static inline void r53_kit_rec(r53_rrset_t *r, const char *id, long w, const cha
     r->n_values = 1;
 }
 
+/* A live listing of the group: a at wa, b at wb (as r53_kit_start's
+ * known), in acc over live; r53_kit_live_clear() frees it. */
+static inline void r53_kit_live(r53_list_t *acc, r53_rrset_t live[2], long wa, long wb)
+{
+    r53_kit_rec(&live[0], "a", wa, "a.example.test");
+    r53_kit_rec(&live[1], "b", wb, "b.example.test");
+    *acc = (r53_list_t){.sets = live, .n = 2};
+}
+
+static inline void r53_kit_live_clear(r53_rrset_t live[2])
+{
+    r53_rrset_clear(&live[0]);
+    r53_rrset_clear(&live[1]);
+}
+
 /* The config, and the loop, state module and feed on dir (a mkdtemp()
  * template, filled in): the config, or NULL with the reason printed. */
 static inline cfg_t *r53_kit_start(char *dir)

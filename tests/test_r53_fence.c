@@ -215,12 +215,9 @@ static void test_bump(void)
     CHECK_EQ_INT(changes(b, "CREATE", "<Weight>100</Weight>"), 1);
 
     /* its answer lost: a re-read that shows the group and our guard is "landed" */
-    r53_list_t acc = {0};
+    r53_list_t acc;
     r53_rrset_t live[2];
-    r53_kit_rec(&live[0], "a", 100, "a.example.test");
-    r53_kit_rec(&live[1], "b", 50, "b.example.test");
-    acc.sets = live;
-    acc.n = 2;
+    r53_kit_live(&acc, live, 100, 50);
     CHECK(!r53_live_matches_sent(&acc));   /* the guard still reads epoch 6 */
     r53_list_t gp = {0};
     r53_rrset_t g;
@@ -244,8 +241,7 @@ static void test_bump(void)
     CHECK(!r53s.bump_due);
     CHECK_EQ_INT(route53_guard_epoch(), 7);
     r53_rrset_clear(&g);
-    r53_rrset_clear(&live[0]);
-    r53_rrset_clear(&live[1]);
+    r53_kit_live_clear(live);
     free(b);
 
     /* a newer term begins while the bump of 7 is in flight: its landing

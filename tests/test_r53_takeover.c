@@ -134,12 +134,9 @@ static void test_judged_read(void)
     r53s.rep = cJSON_Parse(doc);
     CHECK(r53s.rep != NULL);
     r53s.known_hold = true;   /* as the bump's read left it */
-    r53_list_t acc = {0};
+    r53_list_t acc;
     r53_rrset_t live[2];
-    r53_kit_rec(&live[0], "a", 100, "a.example.test");
-    r53_kit_rec(&live[1], "b", 50, "b.example.test");
-    acc.sets = live;
-    acc.n = 2;
+    r53_kit_live(&acc, live, 100, 50);
     pushes = 0;
     r53s.intent_live = true;
     r53_start_drift(&acc);
@@ -148,8 +145,7 @@ static void test_judged_read(void)
     CHECK_EQ_INT(pushes, 1);   /* once, with the judged view: not half-way (the intent's clear) */
     CHECK(!doc_has_intent());
     CHECK(r53s.rep == NULL);
-    r53_rrset_clear(&live[0]);
-    r53_rrset_clear(&live[1]);
+    r53_kit_live_clear(live);
 
     /* a drift alarm whose flag is already down: a release resolves it */
     r53_report_drift(1, 50, 20, "weight changed");
@@ -197,15 +193,11 @@ static void judge(cJSON *doc, const char *intent, long wa, long wb)
     r53s.epoch = 8;
     r53s.rep = rep;
     r53s.known_hold = true;
-    r53_list_t acc = {0};
+    r53_list_t acc;
     r53_rrset_t live[2];
-    r53_kit_rec(&live[0], "a", wa, "a.example.test");
-    r53_kit_rec(&live[1], "b", wb, "b.example.test");
-    acc.sets = live;
-    acc.n = 2;
+    r53_kit_live(&acc, live, wa, wb);
     r53_start_drift(&acc);
-    r53_rrset_clear(&live[0]);
-    r53_rrset_clear(&live[1]);
+    r53_kit_live_clear(live);
 }
 
 /* Set up anew with an operator's 30 on b held as drift; guarded: a batch
@@ -396,12 +388,9 @@ static void test_lost_kept_at_restart(void)
     r53s.epoch = 8;
     r53s.bump_due = true;
     r53s.known_hold = true;
-    r53_list_t acc = {0};
+    r53_list_t acc;
     r53_rrset_t live[2];
-    r53_kit_rec(&live[0], "a", 100, "a.example.test");
-    r53_kit_rec(&live[1], "b", 50, "b.example.test");
-    acc.sets = live;
-    acc.n = 2;
+    r53_kit_live(&acc, live, 100, 50);
     r53_start_drift(&acc);        /* no replicated state: the file */
     CHECK(r53_guard_lost(&lo, &hi));
     CHECK(r53_gk_seq_cmp(lo, lo0) == 0 && r53_gk_seq_cmp(hi, hi0) == 0);
@@ -412,8 +401,7 @@ static void test_lost_kept_at_restart(void)
     CHECK(cJSON_IsString(lq) && strcmp(lq->valuestring, want) == 0);
     cJSON_Delete(doc);
     r53s.bump_due = false;
-    r53_rrset_clear(&live[0]);
-    r53_rrset_clear(&live[1]);
+    r53_kit_live_clear(live);
     r53_rrset_clear(&g);
 }
 
