@@ -4,7 +4,6 @@ through, the event stream streams, state-changing requests are refused; a
 DNS-rebinding Host forwarded by nginx is refused by regiond (only its
 controller.allowed_hosts and loopback names are served)."""
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -12,7 +11,8 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import (SRC, Daemon, Nginx, check, check_eq, free_port, make_config, run_tests, spawn, stop,
+import harness  # noqa: E402
+from harness import (SRC, Daemon, Nginx, check, check_eq, free_port, make_config, run_tests, spawn,
                      tmpdir, token_file, wait_for)
 
 
@@ -82,7 +82,7 @@ uwsgi_temp_path {px}/u; scgi_temp_path {px}/s;
     check(b"text/event-stream" in data and b"event: " in data, "the event stream streams through the proxy")
     audit = os.path.join(cfg["controller"]["state_dir"], "audit.log")
     check(not os.path.exists(audit) or "POST" not in open(audit).read(), "nothing state-changing reached regiond")
-    stop(proc, signal.SIGQUIT)
+    harness.stop_peer(proc)
     check_eq(d.stop(), 0, "clean exit")
     ngx.stop()
 

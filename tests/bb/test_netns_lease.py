@@ -34,7 +34,6 @@ it down; the actuator's own window still held Route 53); with that and the actua
 0.9-1.4 s past the bound.
 
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
-import signal
 import time
 
 import harness
@@ -332,7 +331,7 @@ def test_clean_exit():
     for d in W["ds"]:
         check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     for p in W["ngx"]:
-        harness.stop(p, signal.SIGQUIT)
+        harness.stop_peer(p)
     W["r53"].stop()
     W["ddb"].stop()
 

@@ -199,7 +199,7 @@ class Region:
 
     def stop(self):
         stop(self.proxy)
-        stop(self.nginx, signal.SIGQUIT)
+        harness.stop_peer(self.nginx)
 
 
 # ---------------------------------------------------------------- the world

@@ -40,10 +40,10 @@ peer's records and change log, the views' items at the DynamoDB peer (its store)
 
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
 import json
-import signal
 import time
 
-from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, stop, wait_for, \
+import harness  # noqa: E402
+from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, wait_for, \
     weighted_zone
 import lease_kit
 from lease_kit import ENV, REGIONS as LEASE_REGIONS, TABLE
@@ -222,7 +222,7 @@ def test_leader_cut_from_r2():
         wait_for(lambda: peer_r2(lead.iid) == "down", 3 * PUBLISH_MS / 1000 + 5,
                  f"{lead.iid}'s view item at the DynamoDB peer says r2 down")
         others = [d.iid for d in W["ds"] if d is not lead]
-        check(all(peer_r2(o) == "up" for o in others), f"the others' view items at the DynamoDB peer say r2 up")
+        check(all(peer_r2(o) == "up" for o in others), "the others' view items at the DynamoDB peer say r2 up")
         ok = hold(lambda: weights().get("r2") == 100 and drained_at("r2", n0) is None, 4.0)
         check(ok, f"r2 is not drained at the Route 53 peer while only the leader {lead.iid} is cut off from it "
                   f"(weights {weights()})")
@@ -399,7 +399,7 @@ def test_clean_exit():
     for d in W["ds"]:
         check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     for p in W["ngx"]:
-        stop(p, signal.SIGQUIT)
+        harness.stop_peer(p)
     W["r53"].stop()
     W["ddb"].stop()
 

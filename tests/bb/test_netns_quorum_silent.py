@@ -16,10 +16,10 @@ running: their views stop reaching the tables, nothing else changes.
   - x's partition is lifted: its view is fresh again, the alarm no longer names it, and with two views
     down (k = 2) r2 is drained at the Route 53 peer; y's lifted and r2 back: r2 restored at the peer.
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
-import signal
 import time
 
-from harness import check, check_eq, run_tests, stop, wait_for
+import harness  # noqa: E402
+from harness import check, check_eq, run_tests, wait_for
 import netns_kit as nk
 import test_netns_quorum as q
 from netns_kit import PEER_ADDR, cut, js, region_fault, uncut
@@ -110,7 +110,7 @@ def test_clean_exit():
     for d in W["ds"]:
         check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     for p in W["ngx"]:
-        stop(p, signal.SIGQUIT)
+        harness.stop_peer(p)
     W["r53"].stop()
     W["ddb"].stop()
 

@@ -7,7 +7,8 @@ import subprocess
 import time
 import urllib.request
 
-from harness import (Daemon, Nginx, check, check_eq, free_port, make_config, run_tests, spawn, stop,
+import harness  # noqa: E402
+from harness import (Daemon, Nginx, check, check_eq, free_port, make_config, run_tests, spawn,
                      tmpdir, wait_for, write_nginx_conf)
 
 
@@ -154,7 +155,7 @@ class StubNginx:
         return int(text.split("Active connections:")[1].split()[0]) - 1
 
     def stop(self):
-        stop(self.proc, signal.SIGQUIT)
+        harness.stop_peer(self.proc)
 
 
 def test_probe_cap():

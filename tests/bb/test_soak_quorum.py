@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import TEST_KEY, DdbPeer, Route53Peer, check, free_port, stop, wait_for, weighted_zone  # noqa: E402
+from harness import TEST_KEY, DdbPeer, Route53Peer, check, free_port, wait_for, weighted_zone  # noqa: E402
 import lease_kit  # noqa: E402
 import netns_kit as nk  # noqa: E402
 from netns_kit import CTLS, PEER_ADDR, REGS  # noqa: E402
@@ -376,7 +376,7 @@ class QuorumSoak:
         self.run_due(final=True)
         rcs = {m.iid: m.d.stop(timeout=15) for m in self.members if m.state != "killed" and m.alive()}
         for p in self.ngx:
-            stop(p, signal.SIGQUIT)
+            harness.stop_peer(p)
         self.r53.stop()
         self.ddb.stop()
         return rcs
