@@ -106,13 +106,15 @@ static void ctrl_inputs(decide_region_t *in)
                                                    : reg ? reg->state : HEALTH_UNKNOWN,
                                   .configured_weight = r->enabled ? (int)r->regions[i].weight : 100,
                                   .live_weight = r->enabled ? route53_live_weight(i) : -1};
-        /* A fail drill in this instance's table keeps the region it drained down: from a lost lease
-         * until a re-won term's replicated read the drill does not fail the probes (drills act only
-         * while leading), the region comes up, and the term's first decision would restore it
-         * mid-drill (known defect 33).  Not while the region is unknown (a start: down beside
-         * regions still unknown would be a fail open restoring it); the quorum's views carry
-         * their drills themselves. */
-        if (!quorum && reg && reg->drill_fail && reg->state != HEALTH_UNKNOWN && in[i].live_weight == 0)
+        /* A fail drill in effect here keeps the region it drained down while its probes have not
+         * failed yet: a term that resumed it at its replicated read (a takeover, or a re-won term
+         * after another instance led: known defects 33, 39) would otherwise restore it mid-drill
+         * at its first decision.  Only while this instance's drills act: a follower's or deposed
+         * leader's flag is stale, and its preview follows its probes.  Not while the region is
+         * unknown (a start: down beside regions still unknown would be a fail open restoring it);
+         * the quorum's views carry their drills themselves. */
+        if (!quorum && reg && reg->drill_fail && leader_drills_act() && reg->state != HEALTH_UNKNOWN &&
+            in[i].live_weight == 0)
             in[i].health = HEALTH_DOWN;
         if (ctl.cfg->dynamodb.enabled && ctl.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
             in[i].data_blocked = true;

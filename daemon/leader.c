@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "backup/backup.h"
 #include "core/alarm.h"
@@ -24,6 +25,11 @@ static uint64_t ld_fenced_by;   /* the guard epoch that fenced us, until explain
  * the drills act as they did at that moment (the leader's keep failing
  * its probes and stay shown active; a follower's never acted). */
 static bool ld_removed, ld_removed_drills;
+/* Known defect 39: this instance's drills keep acting from a lost lease
+ * until another instance is seen holding it (ld_superseded), through a
+ * re-won term's replicated read; false at start, until it leads. */
+static bool ld_led, ld_superseded;
+static char ld_id[65];
 
 /* Fenced by a guard that another instance's live term holds (it leads at
  * that epoch or higher): the lease working, not a problem to page about;
@@ -49,11 +55,33 @@ bool leader_may_act(void)
     return !ld_on || lease_leading();
 }
 
+/* Its drills act while it leads and has read the replicated state, and
+ * also, once it has led, while no other instance has been seen holding
+ * since (a lost lease, a re-won term before its read): the drills in its
+ * table are then still the cluster's newest (known defect 39). */
 bool leader_drills_act(void)
 {
     if (ld_removed)
         return ld_removed_drills;
-    return leader_may_act() && !ctrl_replica_holds();
+    if (leader_may_act() && !ctrl_replica_holds()) {
+        ld_led = true;
+        ld_superseded = false;
+        return true;
+    }
+    return ld_on && ld_led && !ld_superseded;
+}
+
+/* Another instance seen holding: its term owns the drills now (defect 25). */
+static void leader_drills_check(void)
+{
+    lease_holder_t h;
+    lease_holder(&h);
+    if (!ld_superseded && h.known && strcmp(h.id, ld_id) != 0) {
+        if (ld_led)
+            log_msg(LOG_NOTICE, "msg=\"another instance holds the lease: this instance's drills stop acting\" "
+                                "holder=%s epoch=%" PRIu64, h.id, h.epoch);
+        ld_superseded = true;
+    }
 }
 
 void leader_pre_init(const cfg_t *cfg)
@@ -61,6 +89,7 @@ void leader_pre_init(const cfg_t *cfg)
     if (!cfg->cluster.enabled)
         return;
     ld_on = true;
+    snprintf(ld_id, sizeof(ld_id), "%s", cfg->cluster.instance_id ? cfg->cluster.instance_id : "");
     route53_set_term(1, 0);   /* a follower until the lease says otherwise */
     route53_set_takeover_wait(true);   /* each term's first read waits for the replicated state */
     backup_set_gate(leader_may_act);
@@ -69,6 +98,10 @@ void leader_pre_init(const cfg_t *cfg)
 
 void leader_configure(const cfg_t *cfg)
 {
+    if (cfg->cluster.enabled && cfg->cluster.instance_id && strcmp(ld_id, cfg->cluster.instance_id) != 0) {
+        snprintf(ld_id, sizeof(ld_id), "%s", cfg->cluster.instance_id);
+        ld_led = false;   /* another identity: the drills act again once it leads */
+    }
     if (cfg->cluster.enabled && !ld_on) {
         log_msg(LOG_NOTICE, "msg=\"cluster section added: acting only while leading\"");
         leader_pre_init(cfg);
@@ -95,6 +128,7 @@ void leader_on_lease(lease_note_t what)
             ld_fenced_by = 0;   /* our own term: its bump resolves route53-change when it lands */
         if (lease_leading())
             route53_set_term(lease_epoch(), lease_send_until_ms());
+        (void)leader_drills_act();   /* latches "has led" once its term has read its state */
         break;
     case LEASE_NOTE_LOST:
         /* lease_epoch() is 0 by now: close the actuator's own term */
@@ -102,6 +136,7 @@ void leader_on_lease(lease_note_t what)
         break;
     case LEASE_NOTE_VIEW:
         leader_fence_check();
+        leader_drills_check();
         break;
     case LEASE_NOTE_TABLES:
         break;

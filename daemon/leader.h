@@ -39,9 +39,12 @@ bool leader_may_act(void);
 
 /* This instance's own fail drills act (fail its probes of the region, are
  * named in its view): no cluster, or it leads and has read the replicated
- * state of its term (a takeover resumes or ends them first).  A deposed
- * leader's local drills stop acting at once (docs/ha.md "Drills under the
- * quorum rule").  After a reload removed the section: as at the reload. */
+ * state of its term (a takeover resumes or ends them first), or it has led
+ * and no other instance has been seen holding the lease since (a lost
+ * lease, a re-won term before its read: known defect 39).  A deposed
+ * leader's local drills stop acting once it sees the new holder (defect
+ * 25; docs/ha.md "Drills under the quorum rule").  After a reload removed
+ * the section: as at the reload. */
 bool leader_drills_act(void);
 
 /* A control request on a follower: false, msg names the leader (for the

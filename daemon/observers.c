@@ -179,10 +179,13 @@ static void judge(uint64_t now)
 }
 
 /* Region name's drill mark (docs/ha.md "Drills under the quorum rule"): the
- * id of a fail drill in effect here (*mine true), or of one the current
- * leader's fresh view names, as its items in a majority of the lease tables
- * name it (*mine false: one forged item in one table is not enough, known
- * defect 28); 0 when none. */
+ * id of a fail drill in effect here (*mine true), or of one the leader's
+ * view names, as its items in a majority of the lease tables name it
+ * (*mine false: one forged item in one table is not enough, known defect
+ * 28); 0 when none.  The leader is the holder the lease names, else, while
+ * none holds, the last one seen; its view counts fresh or silent (a leader
+ * cut off from the tables keeps its drills until another instance holds:
+ * known defect 39). */
 static uint64_t drill_mark(const char *name, bool *mine)
 {
     uint64_t ids[VIEW_MAX_DRILLS];
@@ -195,9 +198,11 @@ static uint64_t drill_mark(const char *name, bool *mine)
     *mine = false;
     lease_holder_t h;
     lease_holder(&h);
+    if (!h.known)
+        lease_last_holder(&h);
     for (size_t i = 0; h.known && i < views_n(); i++) {
         views_obs_t v;
-        if (views_get(i, &v) == -1 || v.self || !v.fresh || !v.view || strcmp(v.id, h.id) != 0)
+        if (views_get(i, &v) == -1 || v.self || !v.view || strcmp(v.id, h.id) != 0)
             continue;
         return views_drill_agreed(i, name);   /* named by its items in a majority of the tables */
     }

@@ -4,12 +4,14 @@ region (drained at the strict Route 53 peer), then is cut off from the DynamoDB 
 DynamoDB endpoints on a closed port, Route 53 kept): alive and probing, it loses the lease; once the
 region is up in its health it is given the peer back, takes the lease at a higher
 epoch, reads its replicated state and goes on.
-  - while the lease is lost the drill does not fail its probes: the region comes up in its health
-    (the gap under test; waited for, else the test could not fail);
+  - while the lease is lost (GAP_S, 25 probe rounds, nobody else holds) the drill still fails its
+    probes: the region stays down in its health at every sample (known defect 39, fixed);
   - from the cut on, no batch at the Route 53 peer gives the drilled region a weight above 0 (the
     peer's change log), and at the end the drill is active, the region drained and down.
-Without the fix the re-won term's first decision restored the region mid-drill (a batch with weight
-100 about 1.5 s after the re-win), then the drill drained it again: a flap.
+Without defect 33's fix the re-won term's first decision restored the region mid-drill (a batch with
+weight 100 about 1.5 s after the re-win), then the drill drained it again: a flap.  Since defect 39's
+fix the drill keeps acting through the gap (the region never comes up); with that reverted the gap
+check fails (the region up in the instance's health while the lease is lost).
 (A SIGSTOP past the lease does not show the gap: on SIGCONT the instance re-takes its own expired
 items within 0.1 s, before two probe rounds.)"""
 import copy
@@ -70,9 +72,16 @@ def test_drill_across_lost_lease():
             return ls
 
         wait_for(lambda: sample().get("leading") is False, LEASE_MS / 1000 + 5, f"{a.iid} loses the lease")
-        # the gap under test: lease lost, the drill does not fail the probes, R comes up in a's health
-        wait_for(lambda: sample().get("leading") is False and seen[-1][1] == "up", GAP_S,
-                 f"{R} up in {a.iid}'s health while the lease is lost (the gap under test)")
+        # the gap under test: lease lost, nobody else holds; the drill still fails a's probes (defect 39)
+        n_lost = len(seen)
+        t_lost = time.monotonic()
+        while time.monotonic() - t_lost < GAP_S:
+            sample()
+            time.sleep(0.1)
+        gap = seen[n_lost:]
+        check(len(gap) >= 10 and all(s[2] is False for s in gap), f"{a.iid} stays without the lease for {GAP_S} s")
+        check_eq([s for s in gap if s[1] != "down"][:3], [],
+                 f"{R} down in {a.iid}'s health at every sample while the lease is lost (the drill still acts)")
         cut(a, False)
 
         def rewon():
