@@ -62,6 +62,7 @@ typedef struct {
     uint32_t accepted_mask; /* WRITTEN: bit i: table i took the write */
     uint32_t over_mask;     /* WRITTEN: the tables written over a bad item (replica_obj_put_over) */
     uint32_t bad_mask;      /* READ: bit i: table i holds an item ignored as not valid (replica_pick) */
+    uint64_t below;         /* READ: the bound its items were picked under (replica_obj_set_below) */
     /* READ of an object that keeps its items (replica_obj_keep_items): table
      * i answered, and its Item as it came (NULL: none); valid during the call */
     bool item_answered[CFG_MAX_LEASE_TABLES];
@@ -102,13 +103,15 @@ int replica_merge(replica_result_t *acc, char **doc, bool first, const char *key
  * copy, NULL when none), by the observers' views' rule (view_pick.h; known
  * defect 36): table i answered (answered[i]) with items[i] (NULL: none).
  * An item whose epoch or seq is not a whole number up to 2^53 or whose doc
- * is not a string is ignored, never the highest; the read is ok when a
- * majority of all n tables answered with a valid item or none; the state is
- * the highest valid (epoch, seq) whose doc is a JSON object.  The ignored
- * items ("name: why; ...", names[i] table i's) into bad.  0, or -1 out of
- * memory (then r is not ok: read again). */
+ * is not a string, or (below not 0) whose epoch is not below `below` (the
+ * reader's term: not an earlier leader's; known defect 37) is ignored,
+ * never the highest; the read is ok when a majority of all n tables
+ * answered, an ignored item's table included (replica_pick.c says why that
+ * is safe); the state is the highest valid (epoch, seq) whose doc is a JSON
+ * object.  The ignored items ("name: why; ...", names[i] table i's) into
+ * bad.  0, or -1 out of memory (then r is not ok: read again). */
 int replica_pick(const cJSON *const *items, const bool *answered, const char *const *names, size_t n,
-                 replica_result_t *r, char **doc, char *bad, size_t bad_len);
+                 uint64_t below, replica_result_t *r, char **doc, char *bad, size_t bad_len);
 
 /* ---- the same machinery for any one item key (the observers' views,
  * cluster/views.h): no lease check, the caller names (epoch, seq) ---- */
@@ -142,6 +145,14 @@ void replica_obj_set_deadline(replica_obj_t *o, uint32_t ms);
 /* Hand every table's item to the READ note as it came (the views pick
  * from them themselves: cluster/view_pick.h). */
 void replica_obj_keep_items(replica_obj_t *o);
+/* The reads that start from now ignore items whose epoch is not below
+ * `below` (0: none; replica_pick).  With overwrite, every item a read
+ * ignored is remembered per table, and the writes after it may replace it
+ * as long as the table still holds it unchanged (its epoch, seq, owner and
+ * doc as read, or missing as read): an item no earlier leader wrote does
+ * not keep refusing our writes (known defect 37); the next read forgets
+ * them. */
+void replica_obj_set_below(replica_obj_t *o, uint64_t below, bool overwrite);
 /* Nothing under way or waiting. */
 bool replica_obj_idle(const replica_obj_t *o);
 /* Whether o is item key on the lease tables of k, as k->instance_id. */

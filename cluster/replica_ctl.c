@@ -143,7 +143,8 @@ static void ctl_start(ctl_phase_t p, char *doc, uint64_t tag, uint64_t gen)
     rp.pending = rp.n;
     rp.starting = true;
     for (size_t i = 0; i < rp.n; i++) {
-        if (p == CTL_READ) {
+        if (p == CTL_READ) {   /* an item at or above the term is no earlier leader's: ignored, written over */
+            replica_obj_set_below(rp.objs[i], lease_leading() ? lease_epoch() : 0, lease_leading());
             replica_obj_get(rp.objs[i]);
         } else if (replica_obj_put(rp.objs[i], doc, epoch, seq, tag, gen) == -1) {
             replica_result_t f = {.tables = replica_obj_tables(rp.objs[i]), .epoch = epoch, .seq = seq,

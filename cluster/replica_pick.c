@@ -1,8 +1,24 @@
 /* replica_pick — which of a read's items is the replicated state
- * (replica.h replica_pick): the rule of the observers' views
- * (cluster/view_pick.h), known defect 36. */
+ * (replica.h replica_pick): the items by the rule of the observers' views
+ * (cluster/view_pick.h), known defect 36, and an item at or above the
+ * reader's term ignored like a bad one (known defect 37).
+ *
+ * The read is ok when a majority of the tables answered, whatever their
+ * items (known defect 37; defect 36's rule asked for a majority of valid
+ * items or none).  Why that is safe: the read asks for the newest state an
+ * earlier leader wrote, and a write counted only once a majority took it,
+ * so any majority of answers holds a table that took it.  regiond itself
+ * never writes a bad item, nor one at or above a later term (each term's
+ * epoch is above every earlier one's), and its conditional writes only
+ * ever replace an item by a newer one: a table holding such an item was
+ * written by someone else, who could have hidden a newer valid item there
+ * only by overwriting it -- and who could as well have deleted it, and a
+ * table answering "none" always counted.  So counting that table as having
+ * answered gives a forger nothing it did not have; not counting it let one
+ * bad item plus one table down stop every decision. */
 #include "cluster/replica.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,20 +41,35 @@ static bool decodes(const char *doc)
     return ok;
 }
 
+/* A valid item at or above below (0: no bound) made bad, with why. */
+static void bound(view_item_t *it, uint64_t below)
+{
+    if (!below || it->kind != VIEW_ITEM_VALID || it->epoch < below)
+        return;
+    it->kind = VIEW_ITEM_BAD;
+    it->doc = NULL;
+    snprintf(it->why, sizeof(it->why), "epoch %" PRIu64 " is not below this term's %" PRIu64, it->epoch, below);
+}
+
 int replica_pick(const cJSON *const *items, const bool *answered, const char *const *names, size_t n,
-                 replica_result_t *r, char **doc, char *bad, size_t bad_len)
+                 uint64_t below, replica_result_t *r, char **doc, char *bad, size_t bad_len)
 {
     view_item_t it[VIEW_PICK_TABLES];
     view_pick_t p;
+    size_t got = 0;
     memset(it, 0, sizeof(it));
     n = n < VIEW_PICK_TABLES ? n : VIEW_PICK_TABLES;
     for (size_t i = 0; i < n; i++) {
-        if (answered[i])
-            view_item_parse(items[i], &it[i]);
+        if (!answered[i])
+            continue;
+        view_item_parse(items[i], &it[i]);
+        bound(&it[i], below);
+        got++;
     }
     view_pick(it, n, &p);
     if (bad_len)
         view_pick_bad_str(it, n, names, bad, bad_len);
+    p.ok = n > 0 && got >= n / 2 + 1;   /* a bad item's table answered too (see the top) */
     r->ok = p.ok;
     r->found = false;
     r->epoch = r->seq = 0;

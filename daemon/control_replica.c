@@ -13,8 +13,11 @@
  *    change.  A document newer than the one this instance last wrote or
  *    loaded is checked like control.json (ctrl_check_doc) and taken (overrides,
  *    freeze, decision numbers above its reservation); one that fails its
- *    checks, or claims an epoch not below this term's, is not used:
- *    cluster-state, and the instance goes on from its own state.
+ *    checks is not used: cluster-state, and the instance goes on from its
+ *    own state.  An item at or above this term's epoch is no earlier
+ *    leader's: the read itself ignores it and takes the newest valid item
+ *    below (replica_pick, known defect 37), named in cluster-state like a
+ *    bad item, and this term's writes replace it while it is unchanged.
  *  - Held answers: an operator change accepted while leading (its term) is
  *    answered once a write of that term put it on a majority; else 503
  *    (CTRL_UNCONFIRMED, applied here): its term ended before its save or
@@ -319,6 +322,10 @@ static void cr_read(const replica_result_t *r)
 {
     if (!cr.hold || !lease_leading() || lease_epoch() != cr.term)
         return;   /* a read of an earlier term */
+    if (r->below != cr.term) {   /* started in an earlier term: its items were bounded by that one's epoch */
+        replica_read();
+        return;
+    }
     if (!r->ok) {
         cr_alarm("the replicated controller state cannot be read (%zu of %zu lease tables answered: %s): "
                  "this leader makes no decision until it can", r->answered, r->tables, r->error);
@@ -344,7 +351,8 @@ static void cr_read(const replica_result_t *r)
     }
     if (r->bad_mask)   /* known defect 36: named until an operator removes it */
         cr_alarm("the replicated controller state was read, but an item not valid was ignored (%s): "
-                 "remove it from its lease table", r->error);
+                 "no leader wrote it; this leader's next write replaces it while it is unchanged; "
+                 "find who can write the lease tables", r->error);
     cr.hold = false;
     route53_takeover(NULL);   /* when not taken above: the live records judged by this instance's files */
     ctrl_takeover_ready();   /* a new number block, saved and replicated, then the first decision */
