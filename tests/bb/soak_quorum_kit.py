@@ -16,7 +16,7 @@ SIGSTOP lands after it).
 Checked for every batch of an instance that landed at the peer:
   * it leaves some record of the group serving (never all at 0);
   * every record it sets from a weight above 0 to 0 is a justified drain;
-  * every record whose last writer was the operator (the aws CLI, its own key) it changes only by a
+  * every record whose last writer was the operator (botocore as the aws CLI, its own key) it changes only by a
     justified drain;
   * it does not land more than lease_ms + LEASE_SLACK_S after its signer was cut off from the
     coordination tables (or from everything) and stayed so: that signer could not have renewed.

@@ -102,13 +102,16 @@ def test_faults():
     wait_for(lambda: replica(d, "eu-west-1")["table_status"] == "ACTIVE", 10, "described")
     peer.call("POST", "/_peer/reset-stats", {})
     peer.call("POST", "/_peer/inject", {"region": "eu-west-1", "ops": ["DescribeTable"], "throttle": 2, "limit": 1})
-    time.sleep(4)
-    st = peer.call("GET", "/_peer/stats")
-    seq = [r["status"] for r in st["requests"] if r.get("region") == "eu-west-1" and r.get("op") == "DescribeTable"]
-    while seq and seq[0] == 200:   # sent before the faults were set (two tables are described per tick)
-        seq = seq[1:]
+
+    def answers():   # eu-west-1's DescribeTable answers since the faults were set, once there are four
+        st = peer.call("GET", "/_peer/stats")
+        seq = [r["status"] for r in st["requests"] if r.get("region") == "eu-west-1" and r.get("op") == "DescribeTable"]
+        while seq and seq[0] == 200:   # sent before the faults were set (two tables are described per tick)
+            seq = seq[1:]
+        return seq if len(seq) >= 4 else None
+    seq = wait_for(answers, 15, "four DescribeTable answers in eu-west-1 since the faults were set")
     check(seq[:4] == [400, 400, 400, 200], f"throttling and LimitExceeded retried, then success ({seq[:6]})")
-    check_eq(replica(d, "eu-west-1")["finding"], "", "no finding after the retries succeeded")
+    eventually(lambda: replica(d, "eu-west-1")["finding"] == "", 5, "no finding after the retries succeeded")
 
     cases = [({"error5xx": 1000}, "InternalServerError"), ({"garbage": 1000}, "invalid JSON in the answer"),
              ({"huge": 1000}, "answer larger than 8 MiB"), ({"truncated": 1000}, "DescribeTable failed")]

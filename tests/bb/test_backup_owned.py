@@ -8,6 +8,7 @@ while CreateBackup is in flight (found by name at start-up); a backup removed
 while CREATING ends the run as failed with an alarm and the next run happens
 on schedule; impossible cron expressions are refused by --check-config and on
 reload; PITR is turned on with no pitr section in the config."""
+import calendar
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import time
 
+import boto_kit
 from harness import (REGIOND, REGIONCTL, DdbPeer, Daemon, Nginx, check, check_eq, eventually, free_port, run_tests,
                      stop, wait_for)
 from test_dynamodb import ENV, REGIONS, config
@@ -179,7 +181,13 @@ def test_kill_during_create_backup():
     ngx.stop()
 
 
+_removed = {}   # test_backup_removed_while_waiting's daemon and peers, for test_backup_removed_next_run
+
+
 def test_backup_removed_while_waiting():
+    """A backup removed while CREATING: the run ends failed, with an alarm.  Its next run (the next wall-clock
+    minute, "* * * * *") is awaited by test_backup_removed_next_run, run last: the other tests run while
+    that minute comes (it was awaited here, about 30 s on average)."""
     ngx, peer, cfg, d = one_schedule("minutely", "* * * * *", backup_ms=600000,   # stays CREATING
                                      saved={"jobs": {"minutely@us-east-1": {"last_run_s": int(time.time()) - 120}}})
     j = wait_for(lambda: (lambda j: j if j["phase"] == "waiting" and j["last_arn"] else None)(jobs(d)["minutely"]),
@@ -193,9 +201,24 @@ def test_backup_removed_while_waiting():
     a = [x for x in d.status()["alarms"]["active"] if x["key"] == "minutely@us-east-1"]
     check(a and a[0]["severity"] == "critical", "a critical alarm for the schedule")
     check("event=backup_failed" in d.read_log(), "a backup_failed event")
+    _removed.update(ngx=ngx, peer=peer, d=d, first=first, t_fail=time.time())
+
+
+def test_backup_removed_next_run():
+    """The second half of test_backup_removed_while_waiting: its schedule's next run happened on time (the
+    next minute after the failure, whenever this test starts) and completed; the alarm resolved."""
+    if not _removed:
+        check(False, "test_backup_removed_while_waiting got to its failed run")
+        return
+    ngx, peer, d, first, t_fail = (_removed[k] for k in ("ngx", "peer", "d", "first", "t_fail"))
     eventually(lambda: (lambda j: j if j["last_arn"] not in ("", first) and j["phase"] == "idle"
                         and j["last_result"].startswith("AVAILABLE") else None)(jobs(d)["minutely"]), 75,
-               "the next run happened on schedule (next minute) and completed", show=lambda j: j["last_name"])
+               "the next run happened and completed", show=lambda j: j["last_name"])
+    # On schedule: a run named (TEMPLATE, UTC seconds) within 75 s of the failure, the next minute's.
+    names = [b["BackupName"] for b in listed(peer) if b["BackupName"].startswith("regiond-orders-minutely.")]
+    at = [calendar.timegm(time.strptime(n.rsplit(".", 1)[1], "%Y%m%dT%H%M%SZ")) for n in names]
+    check(any(t_fail - 1 < t <= t_fail + 75 for t in at), f"the next run happened on schedule, the next minute "
+          f"after the failure ({names}, failure at {time.strftime('%H:%M:%S', time.gmtime(t_fail))} UTC)")
     eventually(lambda: not [x for x in d.status()["alarms"]["active"] if x["key"] == "minutely@us-east-1"], 5,
                "the alarm resolved when a backup became AVAILABLE again")
     check_eq(d.stop(), 0, "clean exit")
@@ -227,10 +250,12 @@ def test_impossible_cron_and_default_pitr():
           "the reload error names the field")
     check_eq(jobs(d)["nightly"]["cron"], "0 3 * * *", "the old schedule keeps running")
     # Issue 15 item 10: PITR checked and kept on whenever dynamodb is configured.
+    # Polled with botocore in-process (boto_kit: the aws CLI's DescribeContinuousBackups without its start-up,
+    # a second or more a poll on a loaded machine).
     for r in REGIONS:
-        eventually(lambda: peer.aws(r, "describe-continuous-backups", "--table-name", "orders")[
+        eventually(lambda: boto_kit.ddb(peer, r).describe_continuous_backups(TableName="orders")[
             "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED",
-            20, f"aws CLI: PITR on in {r} with no pitr section in the config")
+            20, f"botocore: PITR on in {r} with no pitr section in the config")
     wait_for(lambda: all(p["status"] == "ENABLED" for p in d.status()["dynamodb"]["pitr"]), 10,
              "regiond's status shows PITR on")
     check("event=pitr_enabled" in d.read_log(), "an event says regiond turned PITR on")
@@ -240,5 +265,5 @@ def test_impossible_cron_and_default_pitr():
 
 
 if __name__ == "__main__":
-    run_tests([test_impossible_cron_and_default_pitr, test_create_backup_answer_lost, test_kill_during_create_backup,
-               test_two_schedules_each_keeps_its_own, test_backup_removed_while_waiting])
+    run_tests([test_backup_removed_while_waiting, test_impossible_cron_and_default_pitr, test_create_backup_answer_lost,
+               test_kill_during_create_backup, test_two_schedules_each_keeps_its_own, test_backup_removed_next_run])

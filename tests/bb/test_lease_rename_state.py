@@ -3,7 +3,7 @@ once known defect 23): three instances on the same three plain lease tables of t
 the strict Route 53 peer and nginx, each signing with its own key, as in test_lease_rename.
 
 test_renamed_leader_dies_old_name_follower_leads:
-  "regiond" leads; the operator (a second actor: the aws CLI, its own key) sets one region's weight by
+  "regiond" leads; the operator (a second actor: botocore in-process, the aws CLI's request) sets one region's weight by
   hand, which the leader flags as drift and holds; both followers are restarted renamed ("renamed",
   former_name "regiond"), the leader is stopped and a renamed one takes over (holding the drift); the
   first instance comes back on the OLD name (a follower).  On the renamed leader: a freeze, the release of
@@ -23,7 +23,6 @@ test_freeze_survives_a_rollback:
   is frozen with the note, and its "regiond#control" items of its term hold the freeze.  Before the fix
   it found the old name's "#control" of before the rename and never read the new one.
 Judged throughout by test_lease_rename's Judge: at most one instance leads by the peer's items."""
-import json
 import subprocess
 import time
 
@@ -42,17 +41,22 @@ WAIT_S = 20
 
 
 def upsert(c, region, ip, weight):
-    """The operator's change, as a person makes it: the aws CLI, one UPSERT (no guard)."""
+    """The operator's change, as a person makes it: one UPSERT (no guard), botocore in-process (boto_kit: the aws
+    CLI's request without its start-up)."""
     batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
         "Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight, "TTL": 60,
         "ResourceRecords": [{"Value": ip}]}}]}
-    return c.r53.aws("change-resource-record-sets", "--hosted-zone-id", c.r53.zone_id,
-                     "--change-batch", json.dumps(batch))["ChangeInfo"]
+    return boto_kit.r53_change(c.r53, batch)
 
 
-def peer_weights(c):
-    """The weights as the operator reads them from the Route 53 peer (aws CLI)."""
-    out = c.r53.aws("list-resource-record-sets", "--hosted-zone-id", c.r53.zone_id)
+def peer_weights(c, cli=True):
+    """The weights as the operator reads them from the Route 53 peer: the aws CLI, or (cli False, for a
+    repeated read) botocore in-process, the same ListResourceRecordSets without the CLI's start-up."""
+    if cli:
+        out = c.r53.aws("list-resource-record-sets", "--hosted-zone-id", c.r53.zone_id)
+    else:
+        out = boto_kit.client(c.r53.url, "us-east-1", "route53").list_resource_record_sets(
+            HostedZoneId=c.r53.zone_id)
     return {r["SetIdentifier"]: r["Weight"] for r in out["ResourceRecordSets"]
             if r["Name"] == NAME and r["Type"] == "A" and "SetIdentifier" in r}
 
@@ -149,11 +153,11 @@ def test_renamed_leader_dies_old_name_follower_leads():
                        f"{lead.iid}'s guard bump"), f"{lead.iid} bumped the guard")
         check_eq(peer_weights(c), {X: OP_WEIGHT, Y: 100, Z: 100}, "the Route 53 peer: no change yet")
         wait_for(lambda: ctl(lead, "unfreeze")[0] == 0, WAIT_S, f"regionctl unfreeze on {lead.iid}")
-        eventually(lambda: peer_weights(c) == {X: 100, Y: 0, Z: 100}, WAIT_S,
+        eventually(lambda: peer_weights(c, cli=False) == {X: 100, Y: 0, Z: 100}, WAIT_S,
                    f"the Route 53 peer: {X} restored to 100 (the release holds) and {Y} drained (the override "
-                   f"kept) by {lead.iid}", show=lambda _: peer_weights(c))
-        print(f"info {lead.iid}'s flags (drifted, live): {flags(lead)}; the peer's weights: {peer_weights(c)}",
-              flush=True)
+                   f"kept) by {lead.iid}", show=lambda _: peer_weights(c, cli=False))
+        check_eq(peer_weights(c), {X: 100, Y: 0, Z: 100}, "the aws CLI reads the same weights")
+        print(f"info {lead.iid}'s flags (drifted, live): {flags(lead)}", flush=True)
         late = c.batches()[n_bat:]
         check(all(b["key"] == lead.key for b in late),
               f"every batch since the kill is {lead.iid}'s ({[b['key'] for b in late]})")

@@ -1,6 +1,7 @@
 """One bad or forged item in one lease table (docs/ha.md known defects 26 and 28): three instances,
 each an observer (quorum_kit: k 2 of 3, the strict Route 53 peer, every region truly up).  A second
-actor, the test itself, writes into ONE table (us-east-1's) with the aws CLI:
+actor, the test itself, writes into ONE table (us-east-1's) with botocore in-process (boto_kit: the aws CLI's
+request without its start-up; the judges are the peers and the instances' own answers):
   (a) defect 26: a malformed view item of a follower (its epoch 1000.5: a number, not a whole one, and
       above the follower's, so its writes cannot replace it (since defect 38 a string epoch, or any
       item a condition can tell bad, is replaced by the next write: bb_test_observers_rename_bad)).  For 5 s
@@ -32,10 +33,11 @@ import signal
 import threading
 import time
 
+import boto_kit
 from harness import stop as stop_pid
 from harness import REGIONCTL, check, check_eq, run_tests, wait_for
 from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS, TABLE, leaders
-from observer_kit import sdk, view_items_fast, views
+from observer_kit import view_items_fast, views
 from quorum_kit import SILENT_MS, Cluster, alarms, hold, quorum, ready
 
 BAD_TABLE = LEASE_REGIONS[0]          # the one table the second actor writes
@@ -48,8 +50,12 @@ WHY = "epoch is not a whole number up to 2^53"   # (a)'s item, as view_pick name
 C = None
 
 
-def put_cli(item):
-    C.ddb.aws(BAD_TABLE, "put-item", "--table-name", TABLE, "--item", json.dumps(item))
+def put_item(item):
+    boto_kit.ddb(C.ddb, BAD_TABLE).put_item(TableName=TABLE, Item=item)
+
+
+def delete_item(iid):
+    boto_kit.ddb(C.ddb, BAD_TABLE).delete_item(TableName=TABLE, Key={"name": {"S": f"{CLUSTER}#view#{iid}"}})
 
 
 def seqs(iid):
@@ -78,7 +84,7 @@ def metric(d, name, iid):
 
 def malformed_item(lead, f):
     """(a): a follower's item in one table with an epoch that is not a whole number, above the follower's."""
-    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": "1000.5"}, "seq": {"N": "1"},
+    put_item({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": "1000.5"}, "seq": {"N": "1"},
              "doc": {"S": "{}"}})
     s0 = seqs(f.iid)
 
@@ -109,8 +115,7 @@ def malformed_item(lead, f):
     check(f"item ignored in: {BAD_TABLE}/" in row, f"regionctl status --observers names it ({row!r})")
     check("observer view item ignored" in lead.read_log() and f.iid in lead.read_log(), "the leader logs it")
     check("we cannot replace" in f.read_log(), f"{f.iid} logs the item of its own it cannot replace")
-    C.ddb.aws(BAD_TABLE, "delete-item", "--table-name", TABLE,
-              "--key", json.dumps({"name": {"S": f"{CLUSTER}#view#{f.iid}"}}))
+    delete_item(f.iid)
     wait_for(lambda: "cluster-view" not in alarms(lead), 10, "the item deleted: alarm cluster-view resolves")
 
 
@@ -119,9 +124,9 @@ def forged_holder(lead, fs):
     real = view_items_fast(C.ddb, GOOD_TABLES[0])[lead.iid]["doc"]
     doc = dict(real, drills=[{"id": FORGED_DRILL, "region": "r2"}])
     n0 = len(C.r53.changes())
-    put_cli({"name": {"S": f"{CLUSTER}#view#{lead.iid}"}, "epoch": {"N": str(LIMIT)}, "seq": {"N": "1"},
+    put_item({"name": {"S": f"{CLUSTER}#view#{lead.iid}"}, "epoch": {"N": str(LIMIT)}, "seq": {"N": "1"},
              "doc": {"S": json.dumps(doc)}, "owner": {"S": lead.iid}})
-    stop, op = threading.Event(), sdk(C.ddb)[BAD_TABLE]
+    stop, op = threading.Event(), boto_kit.ddb(C.ddb, BAD_TABLE)
 
     def refresh():   # the forger keeps its item above the holder's: a seq far above its, every 0.2 s
         s = 1
@@ -157,13 +162,12 @@ def forged_holder(lead, fs):
     finally:
         stop.set()
         t.join(5)
-    C.ddb.aws(BAD_TABLE, "delete-item", "--table-name", TABLE,
-              "--key", json.dumps({"name": {"S": f"{CLUSTER}#view#{lead.iid}"}}))
+    delete_item(lead.iid)
 
 
 def forged_limit(f):
     """(c): a forged valid item of a follower at 2^53 - 1; the follower restarted at the limit."""
-    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": str(LIMIT - 1)}, "seq": {"N": "1"},
+    put_item({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": str(LIMIT - 1)}, "seq": {"N": "1"},
              "doc": {"S": "{}"}})
 
     def at_limit():
@@ -195,7 +199,7 @@ def forged_limit(f):
 
 def forged_top(f):
     """(d): a forged item of a follower at (2^53, 2^53 - 1): pushed to the top, it starts again below."""
-    put_cli({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": str(LIMIT)}, "seq": {"N": str(LIMIT - 1)},
+    put_item({"name": {"S": f"{CLUSTER}#view#{f.iid}"}, "epoch": {"N": str(LIMIT)}, "seq": {"N": str(LIMIT - 1)},
              "doc": {"S": "{}"}})
 
     def below():

@@ -10,7 +10,7 @@ weighted record per region.  At each step one seeded random event:
   * a region truly fails (its namespace drops port 80, for every instance) or is restored;
   * kill -9 of an instance (restarted on its state 1-3 steps later) or SIGSTOP for 0.5-2 s or 6-8 s
     (past the 5 s lease), SIGCONT after it;
-  * an operator sets one weight with the aws CLI (its own key; never 0).
+  * an operator sets one weight (botocore in-process, as the aws CLI; its own key; never 0).
 Judged on the PEERS after every step, against what the test knows it did (soak_quorum_kit.py): no
 batch leaves every record at 0; a drain only when k observers neither cut off from the region nor
 suspect could see it fail; no operator weight overwritten except by such a drain; no batch of an
@@ -28,12 +28,13 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import boto_kit  # noqa: E402
 import harness  # noqa: E402
 from harness import TEST_KEY, DdbPeer, Route53Peer, check, free_port, wait_for, weighted_zone  # noqa: E402
 import lease_kit  # noqa: E402
@@ -211,35 +212,36 @@ class QuorumSoak:
         return f"SIGSTOP {m.iid} for {secs:.1f} s"
 
     def ev_operator(self):
-        """The aws CLI's UPSERT of one weight, run in the background (its start-up takes seconds on a
-        loaded host): it lands whenever it lands, and is judged from the peer's change log."""
+        """The operator's UPSERT of one weight (botocore in-process, tests/bb/boto_kit.py: the aws CLI's
+        request without its start-up of seconds on a loaded host), in a thread: it lands whenever it
+        lands, and is judged from the peer's change log."""
         self.reap_operator(wait=True)
         r, w = self.rng.choice(REGIONS), self.rng.choice(OP_WEIGHTS)
         batch = {"Comment": "operator", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
             "Name": NAME, "Type": "A", "SetIdentifier": r, "Weight": w, "TTL": 60,
             "ResourceRecords": [{"Value": REGS[r][3]}]}}]}
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=TEST_KEY["access_key"], AWS_SECRET_ACCESS_KEY=TEST_KEY["secret_key"],
-                   AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
-                   AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="")
-        env.pop("AWS_SESSION_TOKEN", None)
-        self.op = (harness.spawn("aws", ["/usr/bin/aws", "--endpoint-url", self.r53.url, "--region", "us-east-1",
-                                         "--output", "json", "route53", "change-resource-record-sets",
-                                         "--hosted-zone-id", self.r53.zone_id, "--change-batch", json.dumps(batch)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env), r, w)
+        err = []
+
+        def call():
+            try:
+                boto_kit.r53_change(self.r53, batch)
+            except Exception as e:      # judged in reap_operator
+                err.append(repr(e))
+        t = threading.Thread(target=call, daemon=True)
+        t.start()
+        self.op = (t, err, r, w)
         self.count("operator")
-        return f"operator (aws CLI, in the background) sets {r} to weight {w}"
+        return f"operator (botocore, in the background) sets {r} to weight {w}"
 
     def reap_operator(self, wait=False):
-        if self.op is None or (not wait and self.op[0].poll() is None):
+        if self.op is None or (not wait and self.op[0].is_alive()):
             return
-        p, r, w = self.op
+        t, err, r, w = self.op
         self.op = None
-        try:
-            err = p.communicate(timeout=60)[1]
-        finally:
-            harness.forget(p)
-        if p.returncode != 0:
-            self.bad(f"the operator's aws CLI call (set {r} to {w}) failed ({p.returncode}): {err.strip()[:300]}")
+        t.join(60)
+        if t.is_alive() or err:
+            self.bad(f"the operator's call (set {r} to {w}) failed: "
+                     f"{err[0][:300] if err else 'no answer in 60 s'}")
 
     def ev_idle(self):
         self.count("idle")
