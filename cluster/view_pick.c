@@ -110,6 +110,14 @@ uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_
     return 1;
 }
 
+uint64_t view_pick_above_saved(uint64_t e, uint64_t *seq, uint64_t saved)
+{
+    if (!e || saved < e || saved >= VIEW_PICK_NUM_MAX)
+        return e;
+    *seq = 0;
+    return saved + 1;
+}
+
 void view_pick_bad_str(const view_item_t *items, size_t n, const char *const *names, char *buf, size_t len)
 {
     size_t off = 0;

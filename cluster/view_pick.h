@@ -80,6 +80,12 @@ void view_pick(const view_item_t *items, size_t n, view_pick_t *out);
  * instead kept the observer silent for every reader for as long as the
  * bad item and one unreachable table lasted (defect 38). */
 uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_t *seq, bool *at_limit);
+/* The epoch to write under, from view_pick_learn's e (0: none) and *seq
+ * and the last epoch this instance saved (0: none): above saved (seq 0)
+ * when e is not, so a restart never writes an epoch it wrote before even
+ * when the tables that held its last items did not answer (a bad item
+ * replaced one of them); e as it is at the epoch limit. */
+uint64_t view_pick_above_saved(uint64_t e, uint64_t *seq, uint64_t saved);
 
 /* "table: why; ..." of the bad items (names[i] table i's label) into buf. */
 void view_pick_bad_str(const view_item_t *items, size_t n, const char *const *names, char *buf, size_t len);

@@ -243,11 +243,12 @@ static void learnt(const view_item_t *items, const view_pick_t *p, int key)
     if (vw.learn_limit)
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds an item of ours at epoch and seq 2^53 (the top); "
                 "our writes replace it\" item=\"%s#view#%s\"", vw.name, vw.self_id);
-    vw.epoch = vw.learn_max;
     vw.seq = vw.learn_seq;
+    vw.epoch = view_pick_above_saved(vw.learn_max, &vw.seq, vw.saved_epoch);   /* never one written before */
     vw.incarnation = true;
-    log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64 " seq=%" PRIu64, vw.name,
-            vw.self_id, vw.epoch, vw.seq);
+    log_msg(LOG_INFO, "msg=\"observer view: publishing\" item=\"%s#view#%s\" epoch=%" PRIu64 " seq=%" PRIu64
+            " saved_epoch=%" PRIu64, vw.name, vw.self_id, vw.epoch, vw.seq, vw.saved_epoch);
+    vw_own_save_epoch();   /* queued before our first write under it */
     publish(true);
 }
 
@@ -430,6 +431,8 @@ static int vw_start(const cfg_t *cfg)
     vw.silent_ms = 3 * q->publish_ms;
     vw.n = q->n_observers;
     vw.start_ms = loop_now_ms();
+    uint64_t saved = vw_own_load_epoch();   /* a reload: what it saved may not have landed yet */
+    vw.saved_epoch = saved > vw.saved_epoch ? saved : vw.saved_epoch;
     vw.n_tables = k->n_tables < CFG_MAX_LEASE_TABLES ? k->n_tables : CFG_MAX_LEASE_TABLES;
     for (size_t i = 0; i < vw.n_tables; i++)
         snprintf(vw.labels[i], sizeof(vw.labels[i]), "%.64s/%.255s", k->tables[i].region, k->tables[i].table);
@@ -467,8 +470,10 @@ static int vw_start(const cfg_t *cfg)
 
 int views_init(const cfg_t *cfg, views_local_fn local)
 {
+    uint64_t saved = vw.saved_epoch;   /* a reload keeps it (views_own.c) */
     views_fini();
     vw.local = local;
+    vw.saved_epoch = saved;
     if (!cfg->cluster.enabled || !cfg->cluster.quorum.enabled)
         return 0;
     if (vw_start(cfg) == -1) {

@@ -65,6 +65,7 @@ typedef struct {
     uint32_t fstuck_mask;   /* the same for our item under the former name */
     char stuck_why[2][CFG_MAX_LEASE_TABLES][120];   /* each key's bad item of ours per table: why (defect 38) */
     uint32_t unreplaced[2]; /* each key's tables that refused even the write over a bad item (said once) */
+    uint64_t saved_epoch;   /* the highest epoch of ours saved in state_dir (views_own.c): learnt above */
     bool incarnation;       /* epoch known: writes may go */
     uint64_t epoch, seq;    /* our item's incarnation and last seq queued */
     uint64_t states_sig;    /* the region states last written */
@@ -97,5 +98,14 @@ void vw_own_read(const view_item_t *items, int key);
 /* A write of ours ended: the bad items it replaced said (what they were),
  * and the tables that refused even that. */
 void vw_own_written(const replica_result_t *r, int key);
+/* The epoch this instance last wrote under, as saved in state_dir
+ * (VW_EPOCH_FILE): 0 when none (a file that does not read is logged and
+ * rewritten by the next save). */
+#define VW_EPOCH_FILE "view-epoch.json"
+uint64_t vw_own_load_epoch(void);
+/* Save vw.epoch before our first write under it, when above the saved one
+ * (written atomically by the state writer; a failure raises its
+ * "state-write" alarm, the writes go on). */
+void vw_own_save_epoch(void);
 
 #endif

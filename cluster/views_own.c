@@ -10,14 +10,22 @@
  * and it hides nothing we must stay above (view_pick.h, view_pick_learn).
  * The write over it is still conditional (replica_obj_put_over): a valid
  * item of ours that took its place meanwhile is replaced only when older,
- * as always, so a second copy of this instance cannot be undone by it. */
+ * as always, so a second copy of this instance cannot be undone by it.
+ *
+ * The epoch we write under is saved in state_dir, and a restart learns
+ * above it: a bad item may have replaced our last items in a table that
+ * answers while the other table holding them does not answer, and the
+ * tables alone would then give an epoch we wrote before (its low seqs
+ * below the old items a reader may still see; review of defect 38). */
 #include "cluster/views_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/state.h"
 
 static const char *kname(int key)
 {
@@ -82,4 +90,35 @@ void vw_own_written(const replica_result_t *r, int key)
                 "item=\"%s#view#%s\" tables=\"%s\"", kname(key), vw.self_id, t);
         vw.unreplaced[key] |= refused;
     }
+}
+
+uint64_t vw_own_load_epoch(void)
+{
+    size_t len;
+    char *buf = state_dir() ? state_read(VW_EPOCH_FILE, &len) : NULL;
+    if (!buf)
+        return 0;   /* none yet, or unreadable: the tables alone (logged below when it parses not) */
+    cJSON *doc = cJSON_Parse(buf);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "epoch");
+    uint64_t v = state_int_in(e, 1, (double)VIEW_PICK_NUM_MAX) ? (uint64_t)e->valuedouble : 0;
+    if (!v)
+        log_msg(LOG_WARNING, "msg=\"observer view: the saved epoch does not read (no epoch 1..2^53); learning from "
+                "the tables alone, saved again\" file=\"%s/%s\"", state_dir(), VW_EPOCH_FILE);
+    cJSON_Delete(doc);
+    free(buf);
+    return v;
+}
+
+void vw_own_save_epoch(void)
+{
+    if (vw.epoch <= vw.saved_epoch || !state_dir())
+        return;
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "{\"epoch\": %" PRIu64 "}\n", vw.epoch);
+    if (state_write_async(VW_EPOCH_FILE, buf, (size_t)n) == -1) {
+        log_msg(LOG_ERR, "msg=\"observer view: the epoch could not be saved (out of memory); a restart learns "
+                "it from the tables alone\" epoch=%" PRIu64, vw.epoch);
+        return;
+    }
+    vw.saved_epoch = vw.epoch;
 }

@@ -58,7 +58,7 @@ static void usage(FILE *f)
             "          SIGTERM/SIGINT stop within 5 s (transfers cancelled, state flushed).\n"
             "systemd:  Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); the regiond.service unit.\n"
             "files:    the config (docs/config.md); controller.state_dir holds event-id, control.json,\n"
-            "          route53-change.json, backups.json, drills.json, audit.log.\n"
+            "          route53-change.json, backups.json, drills.json, view-epoch.json, audit.log.\n"
             "env:      AWS_* credentials as the AWS SDKs read them; CREDENTIALS_DIRECTORY (systemd\n"
             "          LoadCredential=) for secrets the config names; JOURNAL_STREAM (naming stderr: journal fields).\n"
             "exit:     0 clean stop or good config; 1 config or start-up error; 2 usage error.\n"

@@ -211,6 +211,31 @@ static void test_learn_bad_answered(void)
     CHECK(view_pick_learn(top, &p, &sq, &lim) == VIEW_PICK_NUM_MAX && sq == 9 && !lim);
 }
 
+/* The review's case: (4, 20) reached tables A and B, C holds (3, 50); A's
+ * item made bad, B silent at a restart: the tables say 4, the saved epoch 4
+ * says 5 (a reader reaching B must never see our new items below (4, 20)). */
+static void test_learn_above_saved(void)
+{
+    view_item_t silent = {0};
+    view_pick_t p;
+    bool lim;
+    uint64_t sq;
+    view_item_t r[3] = {badi(), silent, valid(3, 50)};
+    view_pick(r, 3, &p);
+    uint64_t e = view_pick_learn(r, &p, &sq, &lim);
+    CHECK(e == 4 && sq == 0);
+    CHECK(view_pick_above_saved(e, &sq, 4) == 5 && sq == 0);
+    /* the tables above what was saved (a lost save): theirs */
+    sq = 3;
+    CHECK(view_pick_above_saved(9, &sq, 4) == 9 && sq == 3);
+    CHECK(view_pick_above_saved(9, &sq, 0) == 9 && sq == 3);
+    /* no majority: still nothing; the epoch limit keeps its seq */
+    CHECK(view_pick_above_saved(0, &sq, 4) == 0);
+    sq = 9;
+    CHECK(view_pick_above_saved(VIEW_PICK_NUM_MAX, &sq, VIEW_PICK_NUM_MAX) == VIEW_PICK_NUM_MAX && sq == 9);
+    CHECK(view_pick_above_saved(5, &sq, VIEW_PICK_NUM_MAX - 1) == VIEW_PICK_NUM_MAX && sq == 0);
+}
+
 static void test_drills(void)
 {
     size_t n[3] = {0};
@@ -349,6 +374,7 @@ int main(void)
     test_pick();
     test_learn_limit();
     test_learn_bad_answered();
+    test_learn_above_saved();
     test_drills();
     test_random();
     return check_finish();

@@ -35,14 +35,16 @@ class Cluster:
         self.k = k
         self.ds = [self.start(i) for i in (1, 2, 3)]
 
-    def start(self, i, cluster=None):
+    def start(self, i, cluster=None, state_dir=None):
         """Instance ctl-i started; cluster: members set in its cluster section (a rename's name and
-        former_name)."""
+        former_name); state_dir: an earlier run's (a restart that keeps its state), else a new one."""
         eps = {f"dynamodb.{r}": self.ddb.url(r) for r in LEASE_REGIONS}
         eps["route53"] = self.r53.url
         cfg = lease_kit.config(i, self.ddb, endpoints=eps,
                                quorum={"observers": OBSERVERS, "k": self.k, "publish_ms": PUBLISH_MS})
         cfg["controller"]["log_level"] = "info"
+        if state_dir:
+            cfg["controller"]["state_dir"] = state_dir
         cfg["cluster"].update(cluster or {})
         if self.token_file:
             cfg["controller"]["token_file"] = self.token_file

@@ -15,13 +15,14 @@ Judged on the table contents the test reads itself (the peer's store), not on X'
 Without the fix X's read of its own item under the former name had no majority (the bad item counted as
 no answer, the third table silent), X learnt nothing and stayed silent under both names: no item under
 "renamed", the bad one left in place."""
+import json
 import signal
 import time
 
 from harness import stop as stop_pid
 from harness import check, check_eq, eventually, run_tests
 from lease_kit import NAME as OLD, REGIONS as LEASE_REGIONS, TABLE, leaders
-from observer_kit import sdk, view_items_fast, views
+from observer_kit import sdk, views
 from quorum_kit import SILENT_MS, Cluster, hold, quorum, ready
 
 NEW = "renamed"
@@ -30,20 +31,30 @@ PUBLISH_BOUND_S = 10       # start-up, the first read of both keys, one write (p
 HOLD_S = SILENT_MS / 1000 + 1
 
 
+def raw_item(c, table, name, iid):
+    """iid's view item under cluster name `name` in table, as the peer's store holds it (typed), or None."""
+    key = f"{name}#view#{iid}"
+    for it in c.ddb.call("GET", f"/_peer/items?region={table}&table={TABLE}")["items"]:
+        if it.get("name", {}).get("S") == key:
+            return it
+    return None
+
+
 def pair(item, iid):
-    """(epoch, seq) of a valid item of iid (whole numbers, its doc naming it), else None."""
+    """(epoch, seq) of a valid item of iid (epoch and seq of DynamoDB type N, whole numbers; its doc a
+    string naming it), else None."""
     try:
-        if (item or {}).get("doc", {}).get("observer") != iid:
+        e, s = item["epoch"]["N"], item["seq"]["N"]
+        if not (e.isdigit() and s.isdigit()) or json.loads(item["doc"]["S"]).get("observer") != iid:
             return None
-        return int(item["epoch"]), int(item["seq"])
+        return int(e), int(s)
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
 
 
-def items_of(c, iid):
-    """{(table, name): (epoch, seq) or None} of iid's items in the two answering tables."""
-    return {(t, n): pair(view_items_fast(c.ddb, t, name=n).get(iid), iid)
-            for t in (BAD_TABLE, GOOD_TABLE) for n in (OLD, NEW)}
+def items_of(c, iid, tables=(BAD_TABLE, GOOD_TABLE), names=(OLD, NEW)):
+    """{(table, name): (epoch, seq) or None} of iid's items (by default in the two answering tables)."""
+    return {(t, n): pair(raw_item(c, t, n, iid), iid) for t in tables for n in names}
 
 
 def test_rename_restart_bad_item():
@@ -98,5 +109,56 @@ def test_rename_restart_bad_item():
         c.stop()
 
 
+def test_restart_above_saved_epoch():
+    """The review of defect 38's fix: X's last epoch E reached tables A and B; A's item is then made bad (a
+    string epoch), C holds no item of X's incarnation (here: none at all), and B does not answer when X
+    starts again (the same state_dir).  The tables that answer say nothing above E-1 (or nothing), so
+    from them alone X would write under E again from seq 1 -- below the (E, s) that B still holds and a
+    reader reaching B would take as X's fresh view.  X saved E in its state_dir: it writes under E + 1."""
+    c = Cluster(k=2)
+    try:
+        lead = ready(c)
+        x = next(d for d in c.ds if d is not lead)
+        every = (BAD_TABLE, GOOD_TABLE, DOWN_TABLE)
+        held = {}
+
+        def written():
+            held.update(items_of(c, x.iid, every, (OLD,)))
+            return len({v and v[0] for v in held.values()}) == 1 and all(held.values())
+        if not eventually(written, PUBLISH_BOUND_S, f"{x.iid}'s item valid at one epoch in all three tables"):
+            return
+        stop_pid(x.proc, sig=signal.SIGKILL)
+        x.log.close()
+        before = items_of(c, x.iid, every, (OLD,))
+        e = before[(DOWN_TABLE, OLD)][0]
+        boto = sdk(c.ddb)
+        boto[BAD_TABLE].put_item(TableName=TABLE, Item={
+            "name": {"S": f"{OLD}#view#{x.iid}"}, "epoch": {"S": "not-a-number"}, "seq": {"N": "1"},
+            "doc": {"S": "{}"}})
+        boto[GOOD_TABLE].delete_item(TableName=TABLE, Key={"name": {"S": f"{OLD}#view#{x.iid}"}})
+        c.ddb.call("POST", "/_peer/inject", {"region": DOWN_TABLE, "error5xx": -1})
+        print(f"     {x.iid} killed at {before}; its item made bad in {BAD_TABLE}, removed from {GOOD_TABLE}, "
+              f"{DOWN_TABLE} answers 500", flush=True)
+        g = c.start(x.n, state_dir=x.cfg["controller"]["state_dir"])
+        c.ds[c.ds.index(x)] = g
+        after = {}
+
+        def published():
+            after.update(items_of(c, g.iid, (BAD_TABLE, GOOD_TABLE), (OLD,)))
+            return all(after.values())
+        ok = eventually(published, PUBLISH_BOUND_S, f"{g.iid} writes again to the two answering tables")
+        print(f"     {g.iid}'s items after its restart: {after}", flush=True)
+        if ok:
+            check(all(v[0] > e for v in after.values()),
+                  f"{g.iid} writes above its saved epoch {e} (never an epoch it wrote before)")
+        check_eq(pair(raw_item(c, DOWN_TABLE, OLD, g.iid), g.iid), before[(DOWN_TABLE, OLD)],
+                 f"{DOWN_TABLE} still holds {g.iid}'s old item (what a reader reaching it sees)")
+        c.ddb.call("POST", "/_peer/clear-faults", {})
+        for d in c.ds:
+            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_rename_restart_bad_item])
+    run_tests([test_rename_restart_bad_item, test_restart_above_saved_epoch])
