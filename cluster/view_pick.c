@@ -2,6 +2,7 @@
 #include "cluster/view_pick.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* attr's "N" as a whole number up to VIEW_PICK_NUM_MAX; false with why. */
@@ -34,6 +35,29 @@ static bool whole(const cJSON *item, const char *name, uint64_t *out, char *why,
     return true;
 }
 
+/* attr's "N" as a number up to VIEW_PICK_NUM_MAX (whole or not) in *x. */
+static bool number(const cJSON *item, const char *name, double *x, bool *whole_digits)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, name), "N");
+    if (!cJSON_IsString(v) || !v->valuestring || !v->valuestring[0])
+        return false;
+    char *end;
+    *x = strtod(v->valuestring, &end);
+    *whole_digits = strspn(v->valuestring, "0123456789") == strlen(v->valuestring);
+    return *end == '\0' && *x <= (double)VIEW_PICK_NUM_MAX;
+}
+
+/* A bad item the write's condition compares as numbers, that can be above
+ * ours (an epoch of 1 or more; ours is): view_item_t.unwhole. */
+static bool unwhole(const cJSON *item)
+{
+    bool we, ws;
+    double e, s;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "doc"), "S");
+    return cJSON_IsString(d) && number(item, "epoch", &e, &we) && number(item, "seq", &s, &ws) && (!we || !ws)
+           && e >= 1;
+}
+
 void view_item_parse(const cJSON *item, view_item_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -46,8 +70,10 @@ void view_item_parse(const cJSON *item, view_item_t *out)
         return;
     }
     if (!whole(item, "epoch", &out->epoch, out->why, sizeof(out->why))
-        || !whole(item, "seq", &out->seq, out->why, sizeof(out->why)))
+        || !whole(item, "seq", &out->seq, out->why, sizeof(out->why))) {
+        out->unwhole = unwhole(item);
         return;
+    }
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "doc"), "S");
     if (!cJSON_IsString(d) || !d->valuestring) {
         snprintf(out->why, sizeof(out->why), "doc is not a string");

@@ -37,6 +37,9 @@ typedef struct {
     uint64_t epoch, seq;       /* VALID only */
     const char *doc;           /* VALID only: points into the item */
     char why[120];             /* BAD only: what was wrong */
+    bool unwhole;              /* BAD only: epoch and seq numbers (type N) up to 2^53 and doc a string, one
+                                * number not whole (4.5): the only bad item a write's condition compares,
+                                * so our write over it is refused when it is above ours (replica.h) */
 } view_item_t;
 
 /* Table i's answer: item NULL when the table held none. */
@@ -76,7 +79,9 @@ void view_pick(const view_item_t *items, size_t n, view_pick_t *out);
  * only in tables that did not answer, a minority, where our next write is
  * refused as older and the observer learns again (views.c written()).
  * Until then a reader whose majority includes such a table may take that
- * older view for up to one publish; counting the bad table as no answer
+ * older view; the observer's new items are above it all the same, as its
+ * epoch is learnt above the one it saved (view_pick_above_saved, known
+ * defect 38's review).  Counting the bad table as no answer
  * instead kept the observer silent for every reader for as long as the
  * bad item and one unreachable table lasted (defect 38). */
 uint64_t view_pick_learn(const view_item_t *items, const view_pick_t *p, uint64_t *seq, bool *at_limit);

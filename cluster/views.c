@@ -264,9 +264,11 @@ static void relearn(void)
 
 static void written(const replica_result_t *r, int key)
 {
-    vw_own_written(r, key);   /* a bad item of ours replaced, or refused even so: said */
-    /* a table that holds a newer item of ours (not one known bad): learn again */
-    if ((r->refused_mask & ~(key ? vw.fstuck_mask : vw.stuck_mask)) && r->epoch == vw.epoch) {
+    /* a bad item of ours replaced, or refused even so: said */
+    uint32_t expected = vw_own_written(r, key);
+    /* a table that holds a newer item of ours (also where the write went over a bad item that is
+     * gone since, unless that item could refuse it): learn again */
+    if ((r->refused_mask & ~expected) && r->epoch == vw.epoch) {
         relearn();
         log_msg(LOG_WARNING, "msg=\"observer view: a table holds a newer item; reading our epoch again\" "
                 "item=\"%s#view#%s\"", kname(key), vw.self_id);

@@ -60,11 +60,12 @@ typedef struct {
     uint64_t start_ms;
     size_t n_tables;
     char labels[CFG_MAX_LEASE_TABLES][330];   /* "region/table" */
-    uint32_t stuck_mask;    /* tables whose refusal of our writes is expected (a bad item, or one at the
-                             * epoch limit): no new incarnation for them */
+    uint32_t stuck_mask;    /* tables holding a bad item of ours as last read (kept while a table does not
+                             * answer): our writes go over it (views_own.c) */
     uint32_t fstuck_mask;   /* the same for our item under the former name */
     char stuck_why[2][CFG_MAX_LEASE_TABLES][120];   /* each key's bad item of ours per table: why (defect 38) */
     uint32_t unreplaced[2]; /* each key's tables that refused even the write over a bad item (said once) */
+    uint32_t unwhole[2];    /* each key's tables whose bad item of ours can refuse that write (view_item_t) */
     uint64_t saved_epoch;   /* the highest epoch of ours saved in state_dir (views_own.c): learnt above */
     bool incarnation;       /* epoch known: writes may go */
     uint64_t epoch, seq;    /* our item's incarnation and last seq queued */
@@ -96,8 +97,11 @@ void vw_feed(uint64_t now);
  * grows. */
 void vw_own_read(const view_item_t *items, int key);
 /* A write of ours ended: the bad items it replaced said (what they were),
- * and the tables that refused even that. */
-void vw_own_written(const replica_result_t *r, int key);
+ * and the tables that refused even that.  The tables whose refusal is no
+ * sign of a newer item of ours (no re-learn for them): a bad item read
+ * after the write was queued (the next one goes over it), or one the write
+ * over it cannot replace (view_item_t.unwhole). */
+uint32_t vw_own_written(const replica_result_t *r, int key);
 /* The epoch this instance last wrote under, as saved in state_dir
  * (VW_EPOCH_FILE): 0 when none (a file that does not read is logged and
  * rewritten by the next save). */

@@ -54,11 +54,13 @@ static void tables_str(uint32_t m, int key, bool whys, char *buf, size_t len)
 
 void vw_own_read(const view_item_t *items, int key)
 {
-    uint32_t m = 0, *mask = stuck(key);
+    uint32_t m = 0, answered = 0, uw = 0, *mask = stuck(key);
     for (size_t i = 0; i < vw.n_tables && i < CFG_MAX_LEASE_TABLES; i++) {
+        answered |= items[i].answered ? 1u << i : 0;
         if (!items[i].answered || items[i].kind != VIEW_ITEM_BAD)
             continue;
         m |= 1u << i;
+        uw |= items[i].unwhole ? 1u << i : 0;
         snprintf(vw.stuck_why[key][i], sizeof(vw.stuck_why[key][i]), "%s", items[i].why);
     }
     if (m & ~*mask) {
@@ -68,14 +70,17 @@ void vw_own_read(const view_item_t *items, int key)
                 "ignores it): our next write replaces it\" item=\"%s#view#%s\" tables=\"%s\"", kname(key),
                 vw.self_id, t);
     }
-    *mask = m;
-    vw.unreplaced[key] &= m;   /* a table no longer bad: said again if it refuses again */
+    /* a table that did not answer keeps what was known of it */
+    *mask = m | (*mask & ~answered);
+    vw.unwhole[key] = uw | (vw.unwhole[key] & ~answered);
+    vw.unreplaced[key] &= m | ~answered;   /* a table no longer bad: said again if it refuses again */
 }
 
-void vw_own_written(const replica_result_t *r, int key)
+uint32_t vw_own_written(const replica_result_t *r, int key)
 {
     uint32_t *mask = stuck(key), done = r->over_mask & r->accepted_mask;
-    uint32_t refused = r->over_mask & r->refused_mask & ~vw.unreplaced[key];
+    uint32_t kept = r->over_mask & vw.unwhole[key];   /* the write over it cannot replace it */
+    uint32_t refused = r->refused_mask & kept & ~vw.unreplaced[key];
     char t[1000];
     if (done) {
         tables_str(done, key, true, t, sizeof(t));
@@ -90,6 +95,7 @@ void vw_own_written(const replica_result_t *r, int key)
                 "item=\"%s#view#%s\" tables=\"%s\"", kname(key), vw.self_id, t);
         vw.unreplaced[key] |= refused;
     }
+    return kept | (*mask & ~r->over_mask);
 }
 
 uint64_t vw_own_load_epoch(void)

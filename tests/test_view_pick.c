@@ -95,6 +95,31 @@ static view_item_t badi(void)
     return b;
 }
 
+/* defect 38's review: only a bad item the write's condition compares as
+ * numbers (not whole, up to 2^53, epoch 1 or more) can refuse the write over it */
+static void test_unwhole(void)
+{
+    static const struct { const char *e, *s, *d; bool unwhole; } c[] = {
+        {"{\"N\":\"4.5\"}", "{\"N\":\"1\"}", "{\"S\":\"{}\"}", true},
+        {"{\"N\":\"4\"}", "{\"N\":\"2.5\"}", "{\"S\":\"{}\"}", true},
+        {"{\"N\":\"-3\"}", "{\"N\":\"1\"}", "{\"S\":\"{}\"}", false},       /* never above ours */
+        {"{\"N\":\"0.5\"}", "{\"N\":\"1\"}", "{\"S\":\"{}\"}", false},
+        {"{\"S\":\"4\"}", "{\"N\":\"1\"}", "{\"S\":\"{}\"}", false},        /* not a number: replaced */
+        {"{\"N\":\"4.5\"}", "{\"S\":\"1\"}", "{\"S\":\"{}\"}", false},
+        {"{\"N\":\"4.5\"}", "{\"N\":\"1\"}", "{\"N\":\"1\"}", false},        /* doc not a string */
+        {"{\"N\":\"9007199254740993.5\"}", "{\"N\":\"1\"}", "{\"S\":\"{}\"}", false},   /* above 2^53 */
+        {"{\"N\":\"90071992547409930\"}", "{\"N\":\"1\"}", "{\"S\":\"{}\"}", false},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        view_item_t it = parse(c[i].e, c[i].s, c[i].d);
+        CHECK(it.kind == VIEW_ITEM_BAD);
+        if (it.unwhole != c[i].unwhole)
+            fprintf(stderr, "case %zu: unwhole %d\n", i, it.unwhole);
+        CHECK(it.unwhole == c[i].unwhole);
+    }
+    CHECK(!parse("{\"N\":\"5\"}", "{\"N\":\"7\"}", "{\"S\":\"{}\"}").unwhole);
+}
+
 static void test_pick(void)
 {
     view_item_t none = {.answered = true}, silent = {0};
@@ -372,6 +397,7 @@ int main(void)
     srand(seed ? (unsigned)strtoul(seed, NULL, 10) : 26u);
     test_parse();
     test_pick();
+    test_unwhole();
     test_learn_limit();
     test_learn_bad_answered();
     test_learn_above_saved();

@@ -12,6 +12,11 @@ Judged on the table contents the test reads itself (the peer's store), not on X'
   - for HOLD_S both old-name instances' quorums count X (its view fresh and usable): they read only
     "regiond", where X's items are valid in two of the three tables;
   - one leader throughout.
+Two more cases (the review of that fix): test_restart_above_saved_epoch -- X's item made bad in one
+table, removed from a second, the third failing: X restarted with its state_dir writes above the epoch it
+saved (from the tables alone it took that epoch again, below the failing table's old item); and in it
+newer_valid_survives -- a valid newer item of X's where a bad item was is never written over by X's write
+over the bad item, and X goes above it.
 Without the fix X's read of its own item under the former name had no majority (the bad item counted as
 no answer, the third table silent), X learnt nothing and stayed silent under both names: no item under
 "renamed", the bad one left in place."""
@@ -29,6 +34,7 @@ NEW = "renamed"
 BAD_TABLE, GOOD_TABLE, DOWN_TABLE = LEASE_REGIONS
 PUBLISH_BOUND_S = 10       # start-up, the first read of both keys, one write (publish_ms 1 s), with margin
 HOLD_S = SILENT_MS / 1000 + 1
+NEWER_HOLD_S = 2.5         # two or three of the observer's writes over the table (publish_ms 1 s)
 
 
 def raw_item(c, table, name, iid):
@@ -109,6 +115,57 @@ def test_rename_restart_bad_item():
         c.stop()
 
 
+def newer_valid_survives(c, g, boto):
+    """The write over a bad item refuses a newer VALID item of ours (a second copy of this instance, or a
+    forger), and g then learns above it.  In GOOD_TABLE, g's writes of its item fail (500) while the test
+    puts a bad item there (UpdateItem, not faulted): g reads it and logs it; then g's reads of that item
+    fail while the test turns it into a valid (E + 5, 1) and g's writes go through again: g's next writes
+    go over the table (it holds a bad item as far as g knows, and did not answer since).  Judged on the
+    peer's store: that item is never replaced by a lower one; no "cannot replace" line (the refusal is
+    not a non-whole number above ours: g reads its epoch again instead); once the table answers, g
+    writes above E + 5 in all three tables."""
+    key, t = f"{OLD}#view#{g.iid}", GOOD_TABLE
+    every = (BAD_TABLE, GOOD_TABLE, DOWN_TABLE)
+    now = {}
+
+    def settled():
+        now.update(items_of(c, g.iid, every, (OLD,)))
+        return all(now.values()) and len({v[0] for v in now.values()}) == 1
+    if not eventually(settled, PUBLISH_BOUND_S, f"{g.iid}'s item valid at one epoch in all three tables"):
+        return
+    e = now[(t, OLD)][0]
+    upd = boto[t].update_item
+    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["PutItem"], "items": [key], "error5xx": -1})
+    upd(TableName=TABLE, Key={"name": {"S": key}}, UpdateExpression="SET epoch = :e",
+        ExpressionAttributeValues={":e": {"S": "not-a-number"}})
+    said = f"{t}/{TABLE} (epoch is not a number)"
+    if not eventually(lambda: said in g.read_log(), PUBLISH_BOUND_S, f"{g.iid} logs the bad item in {t}"):
+        return
+    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["GetItem"], "items": [key], "deny": -1})
+    doc = raw_item(c, BAD_TABLE, OLD, g.iid)["doc"]
+    upd(TableName=TABLE, Key={"name": {"S": key}}, UpdateExpression="SET epoch = :e, seq = :s, doc = :d",
+        ExpressionAttributeValues={":e": {"N": str(e + 5)}, ":s": {"N": "1"}, ":d": doc})
+    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["PutItem"], "items": [key], "error5xx": 0})
+    seen = set()
+
+    def lower():
+        v = pair(raw_item(c, t, OLD, g.iid), g.iid)
+        seen.add(v)
+        return v is not None and v < (e + 5, 1)
+    bad = hold(lambda: not lower(), NEWER_HOLD_S, interval=0.05)
+    check(bad is None, f"{t}'s valid ({e + 5}, 1) is never replaced by a lower item of {g.iid} while {g.iid} "
+                       f"writes over it for {NEWER_HOLD_S} s (seen: {sorted(x for x in seen if x)})")
+    check("we cannot replace" not in g.read_log(), f"{g.iid} does not call the newer valid item one it cannot "
+                                                   f"replace (a number that is not whole)")
+    c.ddb.call("POST", "/_peer/clear-faults", {})
+
+    def above():
+        now.update(items_of(c, g.iid, every, (OLD,)))
+        return all(v and v[0] > e + 5 for v in now.values()) and len({v[0] for v in now.values()}) == 1
+    eventually(above, PUBLISH_BOUND_S, f"{g.iid} writes above {e + 5} in all three tables once {t} answers")
+    print(f"     {g.iid}'s items then: {now}", flush=True)
+
+
 def test_restart_above_saved_epoch():
     """The review of defect 38's fix: X's last epoch E reached tables A and B; A's item is then made bad (a
     string epoch), C holds no item of X's incarnation (here: none at all), and B does not answer when X
@@ -154,6 +211,8 @@ def test_restart_above_saved_epoch():
         check_eq(pair(raw_item(c, DOWN_TABLE, OLD, g.iid), g.iid), before[(DOWN_TABLE, OLD)],
                  f"{DOWN_TABLE} still holds {g.iid}'s old item (what a reader reaching it sees)")
         c.ddb.call("POST", "/_peer/clear-faults", {})
+        if ok:
+            newer_valid_survives(c, g, boto)
         for d in c.ds:
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
     finally:
