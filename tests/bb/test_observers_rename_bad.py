@@ -16,7 +16,8 @@ Two more cases (the review of that fix): test_restart_above_saved_epoch -- X's i
 table, removed from a second, the third failing: X restarted with its state_dir writes above the epoch it
 saved (from the tables alone it took that epoch again, below the failing table's old item); and in it
 newer_valid_survives -- a valid newer item of X's where a bad item was is never written over by X's write
-over the bad item, and X goes above it.
+over the bad item, and X goes above it; bad_kept_unanswered -- a bad item X read, then that table failing
+X's reads: X's next write still goes over it and replaces it.
 Without the fix X's read of its own item under the former name had no majority (the bad item counted as
 no answer, the third table silent), X learnt nothing and stayed silent under both names: no item under
 "renamed", the bad one left in place."""
@@ -115,6 +116,50 @@ def test_rename_restart_bad_item():
         c.stop()
 
 
+def settled(c, g):
+    """(epoch, seq) of g's item once valid at one epoch in all three tables, per table; None if not."""
+    now = {}
+
+    def same():
+        now.update(items_of(c, g.iid, (BAD_TABLE, GOOD_TABLE, DOWN_TABLE), (OLD,)))
+        return all(now.values()) and len({v[0] for v in now.values()}) == 1
+    return now if eventually(same, PUBLISH_BOUND_S, f"{g.iid}'s item valid at one epoch in all three tables") \
+        else None
+
+
+def bad_then_silent(c, g, boto):
+    """In GOOD_TABLE g's writes of its item fail (500) while the test makes the item bad (UpdateItem, not
+    faulted); once g logs it, g's reads of it fail (AccessDenied) for NEWER_HOLD_S, then its writes go
+    through again: g's write goes over the bad item although the table's last reads did not answer (it
+    keeps the table's mark).  True once g logged the bad item (the caller goes on), else None."""
+    key, t = f"{OLD}#view#{g.iid}", GOOD_TABLE
+    said = f"{t}/{TABLE} (epoch is not a number)"
+    n0 = g.read_log().count(said)
+    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["PutItem"], "items": [key], "error5xx": -1})
+    boto[t].update_item(TableName=TABLE, Key={"name": {"S": key}}, UpdateExpression="SET epoch = :e",
+                        ExpressionAttributeValues={":e": {"S": "not-a-number"}})
+    if not eventually(lambda: g.read_log().count(said) > n0, PUBLISH_BOUND_S, f"{g.iid} logs the bad item in {t}"):
+        return None
+    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["GetItem"], "items": [key], "deny": -1})
+    return True
+
+
+def bad_kept_unanswered(c, g, boto):
+    """bad_then_silent, then g's writes go through: the bad item is replaced by g's next write while the
+    table still fails g's reads (judged on the peer's store)."""
+    if not settled(c, g) or not bad_then_silent(c, g, boto):
+        return
+    t, n0 = GOOD_TABLE, g.read_log().count("replaced a bad item of ours")
+    time.sleep(NEWER_HOLD_S)   # reads without that table
+    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["PutItem"], "items": [f"{OLD}#view#{g.iid}"],
+                                         "error5xx": 0})
+    eventually(lambda: pair(raw_item(c, t, OLD, g.iid), g.iid), PUBLISH_BOUND_S,
+               f"{g.iid} replaces the bad item in {t} while {t} does not answer its reads")
+    eventually(lambda: g.read_log().count("replaced a bad item of ours") > n0, 3,   # logged once the write ended
+               f"{g.iid} logs the bad item it replaced")
+    c.ddb.call("POST", "/_peer/clear-faults", {})
+
+
 def newer_valid_survives(c, g, boto):
     """The write over a bad item refuses a newer VALID item of ours (a second copy of this instance, or a
     forger), and g then learns above it.  In GOOD_TABLE, g's writes of its item fail (500) while the test
@@ -126,22 +171,13 @@ def newer_valid_survives(c, g, boto):
     writes above E + 5 in all three tables."""
     key, t = f"{OLD}#view#{g.iid}", GOOD_TABLE
     every = (BAD_TABLE, GOOD_TABLE, DOWN_TABLE)
-    now = {}
-
-    def settled():
-        now.update(items_of(c, g.iid, every, (OLD,)))
-        return all(now.values()) and len({v[0] for v in now.values()}) == 1
-    if not eventually(settled, PUBLISH_BOUND_S, f"{g.iid}'s item valid at one epoch in all three tables"):
+    now = settled(c, g)
+    if not now:
         return
     e = now[(t, OLD)][0]
     upd = boto[t].update_item
-    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["PutItem"], "items": [key], "error5xx": -1})
-    upd(TableName=TABLE, Key={"name": {"S": key}}, UpdateExpression="SET epoch = :e",
-        ExpressionAttributeValues={":e": {"S": "not-a-number"}})
-    said = f"{t}/{TABLE} (epoch is not a number)"
-    if not eventually(lambda: said in g.read_log(), PUBLISH_BOUND_S, f"{g.iid} logs the bad item in {t}"):
+    if not bad_then_silent(c, g, boto):
         return
-    c.ddb.call("POST", "/_peer/inject", {"region": t, "ops": ["GetItem"], "items": [key], "deny": -1})
     doc = raw_item(c, BAD_TABLE, OLD, g.iid)["doc"]
     upd(TableName=TABLE, Key={"name": {"S": key}}, UpdateExpression="SET epoch = :e, seq = :s, doc = :d",
         ExpressionAttributeValues={":e": {"N": str(e + 5)}, ":s": {"N": "1"}, ":d": doc})
@@ -212,6 +248,7 @@ def test_restart_above_saved_epoch():
                  f"{DOWN_TABLE} still holds {g.iid}'s old item (what a reader reaching it sees)")
         c.ddb.call("POST", "/_peer/clear-faults", {})
         if ok:
+            bad_kept_unanswered(c, g, boto)
             newer_valid_survives(c, g, boto)
         for d in c.ds:
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
