@@ -19,6 +19,7 @@
  * below the old items a reader may still see; review of defect 38). */
 #include "cluster/views_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,9 +102,16 @@ uint32_t vw_own_written(const replica_result_t *r, int key)
 uint64_t vw_own_load_epoch(void)
 {
     size_t len;
-    char *buf = state_dir() ? state_read(VW_EPOCH_FILE, &len) : NULL;
-    if (!buf)
-        return 0;   /* none yet, or unreadable: the tables alone (logged below when it parses not) */
+    if (!state_dir())
+        return 0;
+    char *buf = state_read(VW_EPOCH_FILE, &len);
+    if (!buf) {   /* none yet, or unreadable: the tables alone */
+        if (errno != ENOENT)
+            log_msg(LOG_WARNING, "msg=\"observer view: the saved epoch cannot be read; learning from the tables "
+                    "alone, saved again\" file=\"%s/%s\" error=\"%s\"", state_dir(), VW_EPOCH_FILE,
+                    state_read_error(errno));
+        return 0;
+    }
     cJSON *doc = cJSON_Parse(buf);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "epoch");
     uint64_t v = state_int_in(e, 1, (double)VIEW_PICK_NUM_MAX) ? (uint64_t)e->valuedouble : 0;
