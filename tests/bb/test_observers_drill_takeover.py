@@ -1,15 +1,17 @@
 """A fail drill survives a takeover under the quorum rule (docs/ha.md "Drills under the quorum rule",
 *The leader dies mid-drill*): three instances, each an observer (quorum_kit, k 2 of 3).  Leader L starts
-a long fail drill on r2 (drained at the Route 53 peer), then L is killed (SIGKILL).  A survivor takes the
-lease, resumes the drill at its replicated read and decides; the other views say r2 up (their probes are
-real) until they read the new leader's view naming the drill again.
-  - a survivor leads at a higher epoch;
+a long fail drill on r2 (drained at the Route 53 peer), then L is killed (SIGKILL): (a) left dead,
+(b) restarted at once on its own directory (its views name no drill: its drills act only once it has
+led since it started).  A survivor takes the lease, resumes the drill at its replicated read and
+decides; the other views say r2 up (their probes are real) until they read its view naming the drill.
+  - an instance leads at a higher epoch;
   - from the kill until the test stops the drill, no batch at the Route 53 peer gives r2 a weight
-    above 0 (the peer's change log), and r2 is still at 0 there WATCH_S after the takeover;
-  - the drill is stopped on the new leader (regionctl's API): r2 is restored at the peer.
-Without the fix the new leader's first decisions after its read counted its own view (the drill's mark)
-against the other survivor's (up, its mark dropped when the new holder's view named no drill) and the
-quorum state from before the read (up): r2 was restored mid-drill."""
+    above 0 (the peer's change log), and r2 is still at 0 there WATCH_S after the drill resumed;
+  - the drill is stopped on the new leader (the API regionctl uses): r2 is restored at the peer.
+Without the fix (33's special case only without the quorum rule) (b) failed: the new leader's first
+decisions counted the restarted instance's view and the other survivor's (both r2 up) and restored r2
+mid-drill; (a) passed without it (the survivor's mark drops only after the new leader's read, and a
+split keeps the state), kept as the takeover case an operator expects to hold."""
 import json
 import time
 
