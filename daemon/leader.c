@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "daemon/control_replica.h"
+#include "daemon/targets.h"
 #include "failover/route53.h"
 
 static bool ld_on;   /* the config has a cluster section */
@@ -81,6 +82,7 @@ static void leader_drills_check(void)
             log_msg(LOG_NOTICE, "msg=\"another instance holds the lease: this instance's drills stop acting\" "
                                 "holder=%s epoch=%" PRIu64, h.id, h.epoch);
         ld_superseded = true;
+        targets_drill_forget();   /* its regions judged on real probes again */
     }
 }
 
@@ -154,6 +156,11 @@ void leader_fenced(uint64_t guard_epoch)
     lease_step_down("route53 guard shows a newer epoch, or ours held by another instance");
     route53_set_term(route53_epoch(), loop_now_ms());   /* also when the lease had already lost */
     ld_fenced_by = guard_epoch;
+    if (ld_led && !ld_superseded) {   /* a newer term exists: it owns the drills (as on seeing its holder) */
+        log_msg(LOG_NOTICE, "msg=\"fenced by a newer term: this instance's drills stop acting\"");
+        ld_superseded = true;
+        targets_drill_forget();
+    }
     leader_fence_check();   /* the holder may be known already */
 }
 

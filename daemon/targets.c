@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/loop.h"
 #include "daemon/control.h"
 
@@ -168,11 +169,36 @@ void targets_on_ddb(const ddb_note_t *note)
         ctrl_data_changed();
 }
 
+/* The drill's simulated failures no longer count: UNKNOWN until real probes
+ * decide (else a region restored meanwhile by another leader would be judged
+ * down, and drained, on failures that were never its own). */
+static void tg_drill_forget(region_t *r)
+{
+    if (!r->drill_hit)
+        return;
+    r->drill_hit = false;
+    for (size_t k = 0; k < r->n_targets; k++)
+        health_target_forget(&r->targets[k]->health, "fail drill no longer acting: waiting for real probes",
+                             loop_now_ms(), loop_wall_ms());
+    tg_region_eval(r);
+    log_msg(LOG_NOTICE, "msg=\"fail drill no longer acting: the region's health is unknown until real probes "
+                        "decide\" region=%s", r->name);
+}
+
 void targets_set_drill_fail(size_t i, bool on)
 {
     region_t *r = targets_region(i);
-    if (r)
-        r->drill_fail = on;
+    if (!r)
+        return;
+    r->drill_fail = on;
+    if (!on)
+        tg_drill_forget(r);
+}
+
+void targets_drill_forget(void)
+{
+    for (size_t i = 0; i < tg_nregions; i++)
+        tg_drill_forget(tg_regions[i]);
 }
 
 int targets_region_index(const char *name)

@@ -61,6 +61,7 @@ typedef struct region {
     hist_prom_t latency;                       /* cumulative, for /metrics */
     int data_sev;                              /* replica finding: 0 none, 1 degraded, 2 down */
     bool drill_fail;                           /* a "fail" drill: every probe round counts as failed */
+    bool drill_hit;                            /* its health holds failures the drill simulated */
     char data_finding[320];
     uint64_t outcomes[PROBE_OUTCOME_COUNT];    /* probe results by outcome */
 } region_t;
@@ -143,6 +144,13 @@ void targets_on_ddb(const ddb_note_t *note);
 /* A "fail" drill on region i: its probe rounds count as failed (reason
  * "drill: simulated outage") until cleared, through the real health path. */
 void targets_set_drill_fail(size_t i, bool on);
+
+/* The fail drills here stopped acting (another instance holds, or this one
+ * was fenced): every region whose health holds simulated failures is put
+ * back to UNKNOWN, to be judged on real probes again (its drill_fail stays:
+ * the local record, acting again should this instance lead it again).
+ * Clearing drill_fail does the same for its region. */
+void targets_drill_forget(void);
 
 /* Index of the region named `name`, or -1. */
 int targets_region_index(const char *name);

@@ -109,8 +109,12 @@ static void tg_round_finish(target_t *t)
      * controller's shortage, never the region's.  Count it, show it, raise
      * the controller's alarm, and leave health as it was. */
     bool local = w->outcome == PROBE_INTERNAL;
-    /* a simulated outage: the real answer is replaced (a deposed leader's own drill no longer) */
+    /* A simulated outage: the real answer is replaced while this instance's
+     * drills act (also from a lost lease until another instance is seen
+     * holding: known defect 39); drill_hit marks its health as holding them,
+     * forgotten once the drill stops acting (targets_drill_forget). */
     if (t->region->drill_fail && leader_drills_act()) {
+        t->region->drill_hit = true;
         local = false;
         w->outcome = PROBE_INTERNAL;
         snprintf(w->reason, sizeof(w->reason), "drill: simulated outage");

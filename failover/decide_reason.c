@@ -62,8 +62,13 @@ static void reason_safety(const decide_ctx_t *c, decide_line_t *l)
             line_add(l, "all %zu region%s down", c->n, plural(c->n));
         else
             line_add(l, "no region up or degraded (%zu down, %zu unknown)", c->down, c->unknown);
-        line_add(l, ": fail open, %s", restore ? "restoring configured weights"
-                                              : "keeping live weights");
+        if (restore)
+            line_add(l, ": fail open, restoring configured weights");
+        else if (c->cfg->fail_open == DECIDE_FAIL_OPEN_RESTORE)   /* blocked until every verdict is in */
+            line_add(l, ": fail open, keeping live weights (restore waits: %zu region%s unknown)", c->unknown,
+                     plural(c->unknown));
+        else
+            line_add(l, ": fail open, keeping live weights");
     }
     if (c->all_zero && c->held > 0 && c->all_zero_configured) {
         line_part(l);

@@ -47,6 +47,15 @@ void health_target_init(health_target_t *t, uint32_t rise, uint32_t fall,
     ewma_init(&t->ewma, HEALTH_EWMA_ALPHA);
 }
 
+void health_target_forget(health_target_t *t, const char *why, uint64_t now_mono_ms, int64_t now_wall_ms)
+{
+    t->state = HEALTH_UNKNOWN;
+    t->good_run = t->fail_run = t->ok_run = t->slow_run = 0;
+    t->since_mono_ms = now_mono_ms;
+    t->since_wall_ms = now_wall_ms;
+    snprintf(t->reason, sizeof(t->reason), "%s", why && why[0] ? why : "no probe yet");
+}
+
 void health_target_set_params(health_target_t *t, uint32_t rise, uint32_t fall)
 {
     t->rise = at_least_1(rise);

@@ -62,6 +62,11 @@ typedef struct {
 void health_target_init(health_target_t *t, uint32_t rise, uint32_t fall,
                         uint64_t window_ms, uint64_t now_mono_ms, int64_t now_wall_ms);
 
+/* Back to UNKNOWN with no runs (reason why, or "no probe yet"): the results
+ * so far no longer count for the state (a fail drill's simulated failures
+ * once it stops acting); counters, window and EWMA are kept. */
+void health_target_forget(health_target_t *t, const char *why, uint64_t now_mono_ms, int64_t now_wall_ms);
+
 /* Change rise/fall (config reload) keeping state, runs and history. */
 void health_target_set_params(health_target_t *t, uint32_t rise, uint32_t fall);
 

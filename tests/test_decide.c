@@ -181,12 +181,14 @@ static void test_fail_open_restore_unknown(void)
     check_weights(100, 0, 100);
     CHECK(!out.change && out.alarm);
     CHECK_EQ_INT(out.top_rule, DECIDE_RULE_FAIL_OPEN);
-    CHECK(strcmp(out.reason, "no region up or degraded (1 down, 2 unknown): fail open, keeping live weights") == 0);
+    CHECK(strcmp(out.reason, "no region up or degraded (1 down, 2 unknown): fail open, keeping live weights "
+                              "(restore waits: 2 regions unknown)") == 0);
     set_health(HEALTH_DOWN, HEALTH_DOWN, HEALTH_UNKNOWN);
     set_live(0, 0, 100);
     run(1000);
     check_weights(0, 0, 100);
     CHECK(!out.change);
+    CHECK_CONTAINS(out.reason, "keeping live weights (restore waits: 1 region unknown)");
     /* the last verdict in, every region down: restored */
     set_health(HEALTH_DOWN, HEALTH_DOWN, HEALTH_DOWN);
     run(1000);

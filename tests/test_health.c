@@ -231,6 +231,29 @@ static void test_params(void)
 
 }
 
+/* forget: a drill's simulated failures stop counting; the next results decide
+ * from UNKNOWN (fall failures down, rise good up), totals are kept */
+static void test_forget(void)
+{
+    health_target_t t;
+
+    target_in(&t, HEALTH_DOWN);
+    uint64_t probes = t.probes, failures = t.failures;
+    health_target_forget(&t, "drill ended: waiting for real probes", mono + 5, wall + 5);
+    CHECK(t.state == HEALTH_UNKNOWN && t.fail_run == 0 && t.good_run == 0);
+    CHECK(t.since_mono_ms == mono + 5 && t.since_wall_ms == wall + 5);
+    CHECK(strcmp(t.reason, "drill ended: waiting for real probes") == 0);
+    CHECK(t.probes == probes && t.failures == failures);
+    CHECK(feed(&t, HEALTH_RES_OK, "ok", 1) == 0 && t.state == HEALTH_UNKNOWN);
+    CHECK(feed(&t, HEALTH_RES_OK, "ok", 1) == 1 && t.state == HEALTH_UP);   /* rise 2, not 2 + a DOWN's */
+    /* one failure after forget is not DOWN: the old run of 3 is gone */
+    target_in(&t, HEALTH_DOWN);
+    health_target_forget(&t, NULL, mono, wall);
+    CHECK(strcmp(t.reason, "no probe yet") == 0);
+    CHECK(feed(&t, HEALTH_RES_FAIL, "x", -1) == 0 && t.state == HEALTH_UNKNOWN);
+    CHECK(feed_n(&t, 2, HEALTH_RES_FAIL, "x") == 1 && t.state == HEALTH_DOWN);
+}
+
 static void test_counters_latency(void)
 {
     health_target_t t;
@@ -382,6 +405,7 @@ int main(void)
     test_up_down();
     test_slow();
     test_params();
+    test_forget();
     test_counters_latency();
     test_reason_text();
     test_region_all();

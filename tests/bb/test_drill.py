@@ -84,6 +84,10 @@ def test_drills():
     check_eq(t["reason"], "drill: simulated outage", "probes count as failed during a fail drill")
     wait_for(lambda: peer.weights(NAME)["us-east-1"] == 0, 10, "the simulated outage drains the region")
     wait_for(lambda: peer.weights(NAME)["us-east-1"] == 100, 25, "and its end restores it")
+    # its end puts the region back to unknown: the simulated failures no longer count (review F1 of 39)
+    forgot = [ln for ln in d.read_log().splitlines()
+              if "fail drill no longer acting" in ln and "region=us-east-1" in ln]
+    check_eq(len(forgot), 1, "the fail drill's end puts us-east-1's health back to unknown (logged once)")
     check(len(peer.changes()) >= n + 2, "drain and restore went out as real batches")
     off = offsets(report(d, fid))
     check(off["outage detected (region down)"] is not None and off["batch submitted"] is not None
