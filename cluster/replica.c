@@ -45,6 +45,8 @@ struct replica_obj {
     uint64_t below;               /* a read ignores items at or above it (0: none) */
     bool overwrite;               /* remember the ignored items: writes may replace them */
     cJSON *ignored[CFG_MAX_LEASE_TABLES];   /* the last read's ignored item, per table */
+    bool ign_valid[CFG_MAX_LEASE_TABLES];   /* ...valid, at or above the term (replica_pick's above_mask) */
+    bool landed;                  /* this term's guard bump landed (replica_obj_set_landed) */
     char *wait_doc;               /* the document waiting for the next write */
     uint64_t wait_tag, wait_gen, wait_epoch, wait_seq;
     uint32_t wait_over;           /* its tables written over a bad item (replica_obj_put_over) */
@@ -79,17 +81,20 @@ static void forget_ignored(replica_obj_t *o)
     for (size_t i = 0; i < CFG_MAX_LEASE_TABLES; i++) {
         cJSON_Delete(o->ignored[i]);
         o->ignored[i] = NULL;
+        o->ign_valid[i] = false;
     }
 }
 
 /* The items a read ignored, kept for the writes after it (replica_obj_set_below):
  * none kept when a copy fails (its table then refuses our writes, as before). */
-static void keep_ignored(replica_obj_t *o, uint32_t bad_mask, cJSON *const *items)
+static void keep_ignored(replica_obj_t *o, uint32_t bad_mask, uint32_t above_mask, cJSON *const *items)
 {
     forget_ignored(o);
     for (size_t i = 0; o->overwrite && i < o->n; i++)
-        if ((bad_mask >> i & 1u) && items[i])
+        if ((bad_mask >> i & 1u) && items[i]) {
             o->ignored[i] = cJSON_Duplicate(items[i], 1);
+            o->ign_valid[i] = above_mask >> i & 1u;
+        }
 }
 
 /* A read's items into r and *doc (replica_pick); the ignored ones named in
@@ -106,7 +111,7 @@ static void read_pick(replica_obj_t *o, replica_result_t *r, cJSON *const *items
     bool oom = replica_pick((const cJSON *const *)items, r->item_answered, names, o->n, o->below, r, doc, bad,
                             sizeof(bad)) == -1;
     r->below = o->below;
-    keep_ignored(o, r->bad_mask, items);
+    keep_ignored(o, r->bad_mask, r->above_mask, items);
     size_t off = strlen(r->error);
     if (oom && off + 8 < sizeof(r->error))
         snprintf(r->error + off, sizeof(r->error) - off, "%sthe doc: out of memory", off ? "; " : "");
@@ -241,76 +246,7 @@ static cJSON *get_body(const rp_tab_t *t)
     return b;
 }
 
-/* The clause "the table still holds item unchanged" (its epoch, seq, owner
- * and doc as read: each equal, or missing as it was) into cond, its names
- * and values into names and vals: 1; 0 (nothing added, cond "") when an
- * attribute is not a plain string or number or larger than our doc can be;
- * -1 out of memory. */
-static int same_item(const cJSON *item, cJSON *names, cJSON *vals, char *cond, size_t len)
-{
-    static const char *const attrs[4] = {"epoch", "seq", "owner", "doc"};
-    char c[200];
-    size_t off = 0;
-    cond[0] = '\0';
-    for (size_t k = 0; k < 4; k++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, attrs[k]);
-        const cJSON *v = a ? a->child : NULL;
-        if (a && (!cJSON_IsObject(a) || !v || v->next || !cJSON_IsString(v) || !v->string
-                  || (strcmp(v->string, "S") != 0 && strcmp(v->string, "N") != 0)
-                  || strlen(v->valuestring) > REPLICA_DOC_MAX))
-            return 0;
-        int w = a ? snprintf(c + off, sizeof(c) - off, "%s#i%zu = :i%zu", k ? " AND " : "", k, k)
-                  : snprintf(c + off, sizeof(c) - off, "%sattribute_not_exists(#i%zu)", k ? " AND " : "", k);
-        if (w < 0 || (size_t)w >= sizeof(c) - off)
-            return 0;
-        off += (size_t)w;
-    }
-    if (off >= len)
-        return 0;
-    for (size_t k = 0; k < 4; k++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, attrs[k]);
-        char nm[8];
-        snprintf(nm, sizeof(nm), "#i%zu", k);
-        if (!cJSON_AddStringToObject(names, nm, attrs[k]))
-            return -1;
-        nm[0] = ':';
-        cJSON *v = a ? cJSON_Duplicate(a, 1) : NULL;
-        if (a && (!v || !cJSON_AddItemToObject(vals, nm, v))) {
-            cJSON_Delete(v);
-            return -1;
-        }
-    }
-    memcpy(cond, c, off + 1);
-    return 1;
-}
-
-/* PutItem of (epoch, seq, doc), never over a newer (epoch, seq), except
- * the top (2^53, 2^53), which nothing could go above (docs/ha.md known
- * defect 35: a forged item pushed there must not block its writer); with
- * over, also over an item not valid by view_pick.h's rule (defect 38); and
- * over ign, the item the last read ignored in this table, while it is
- * still there unchanged (known defect 37: a forged item at or above the
- * term). */
-#define RP_COND "attribute_not_exists(#n) OR #e < :e OR (#e = :e AND #s < :s) OR (#e = :t AND #s = :t)"
-#define RP_COND_OVER RP_COND " OR NOT attribute_type(#e, :tn) OR NOT attribute_type(#s, :tn) " \
-    "OR NOT attribute_type(#d, :ts) OR #e > :t OR #s > :t"
-
-static bool put_cond(cJSON *b, const char *e, const char *s, bool over, const cJSON *ign)
-{
-    char same[200] = "", cond[600];
-    cJSON *names = cJSON_AddObjectToObject(b, "ExpressionAttributeNames");
-    cJSON *vals = names ? cJSON_AddObjectToObject(b, "ExpressionAttributeValues") : NULL;
-    bool ok = vals && cJSON_AddStringToObject(names, "#n", "name") && cJSON_AddStringToObject(names, "#e", "epoch")
-              && cJSON_AddStringToObject(names, "#s", "seq") && attr(vals, ":e", "N", e) && attr(vals, ":s", "N", s)
-              && attr(vals, ":t", "N", "9007199254740992")
-              && (!ign || same_item(ign, names, vals, same, sizeof(same)) != -1);
-    snprintf(cond, sizeof(cond), "%s%s%s%s", over ? RP_COND_OVER : RP_COND, same[0] ? " OR (" : "", same,
-             same[0] ? ")" : "");
-    ok = ok && cJSON_AddStringToObject(b, "ConditionExpression", cond);
-    return ok && (!over || (cJSON_AddStringToObject(names, "#d", "doc") && attr(vals, ":tn", "S", "N")
-                            && attr(vals, ":ts", "S", "S")));
-}
-
+/* PutItem of (epoch, seq, doc) on its condition (replica_put_cond). */
 static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint64_t seq, bool over)
 {
     char e[24], s[24];
@@ -320,7 +256,8 @@ static cJSON *put_body(const rp_tab_t *t, const char *doc, uint64_t epoch, uint6
     cJSON *it = b && cJSON_AddStringToObject(b, "TableName", t->table) ? cJSON_AddObjectToObject(b, "Item") : NULL;
     bool ok = it && attr(it, "name", "S", t->o->key) && attr(it, "epoch", "N", e) && attr(it, "seq", "N", s)
               && attr(it, "doc", "S", doc) && attr(it, "owner", "S", t->o->id)
-              && put_cond(b, e, s, over, t->o->ignored[t - t->o->tabs]);
+              && replica_put_cond(b, e, s, over, t->o->ignored[t - t->o->tabs], t->o->ign_valid[t - t->o->tabs],
+                                  t->o->landed);
     if (!ok) {
         cJSON_Delete(b);
         return NULL;
@@ -498,6 +435,11 @@ void replica_obj_set_below(replica_obj_t *o, uint64_t below, bool overwrite)
 {
     o->below = below;
     o->overwrite = overwrite;
+}
+
+void replica_obj_set_landed(replica_obj_t *o, bool landed)
+{
+    o->landed = landed;
 }
 
 void replica_obj_keep_items(replica_obj_t *o)

@@ -63,6 +63,7 @@ typedef struct {
     uint32_t over_mask;     /* WRITTEN: the tables written over a bad item (replica_obj_put_over) */
     uint32_t bad_mask;      /* READ: bit i: table i holds an item ignored as not valid (replica_pick) */
     uint64_t below;         /* READ: the bound its items were picked under (replica_obj_set_below) */
+    uint32_t above_mask;    /* READ: of bad_mask, the valid items ignored as at or above `below` */
     /* READ of an object that keeps its items (replica_obj_keep_items): table
      * i answered, and its Item as it came (NULL: none); valid during the call */
     bool item_answered[CFG_MAX_LEASE_TABLES];
@@ -153,6 +154,26 @@ void replica_obj_keep_items(replica_obj_t *o);
  * not keep refusing our writes (known defect 37); the next read forgets
  * them. */
 void replica_obj_set_below(replica_obj_t *o, uint64_t below, bool overwrite);
+/* The writes that start from now may replace an ignored VALID item (at or
+ * above the term) only with landed: this term's Route 53 guard bump has
+ * landed (known defect 37, the reviewer's F1: a term can start below an
+ * earlier leader's epoch when the lease items were lost; its bump is
+ * then fenced and it never writes over that leader's state).  A bad item
+ * is replaced either way. */
+void replica_obj_set_landed(replica_obj_t *o, bool landed);
+/* The #control writes ask fn(epoch) whether their term's guard bump has
+ * landed (NULL: never; a valid item at or above the term is then never
+ * written over). */
+void replica_set_landed_fn(bool (*fn)(uint64_t epoch));
+/* The condition of a PutItem of (e, s) into b (known defects 35, 37, 38):
+ * never over a newer (epoch, seq) but the top (2^53, 2^53); with over, also
+ * over an item not valid by view_pick.h's rule; and over ign (the item the
+ * last read ignored in this table; NULL: none) while the table still holds
+ * it: its epoch and seq (numbers) exactly, any other attribute by type
+ * and a string's size -- unless ign_valid (a valid item at or above the
+ * term) and not landed (replica_obj_set_landed).  false: out of memory. */
+bool replica_put_cond(cJSON *b, const char *e, const char *s, bool over, const cJSON *ign, bool ign_valid,
+                      bool landed);
 /* Nothing under way or waiting. */
 bool replica_obj_idle(const replica_obj_t *o);
 /* Whether o is item key on the lease tables of k, as k->instance_id. */

@@ -36,7 +36,13 @@ static struct {
     bool read_wanted;
     char *wait_doc;               /* the document waiting for the next write */
     uint64_t wait_tag, wait_gen;
+    bool (*landed)(uint64_t epoch);   /* replica_set_landed_fn */
 } rp;
+
+void replica_set_landed_fn(bool (*fn)(uint64_t epoch))
+{
+    rp.landed = fn;
+}
 
 static void append_error(replica_result_t *acc, const char *key, const char *error)
 {
@@ -143,10 +149,13 @@ static void ctl_start(ctl_phase_t p, char *doc, uint64_t tag, uint64_t gen)
     rp.pending = rp.n;
     rp.starting = true;
     for (size_t i = 0; i < rp.n; i++) {
-        if (p == CTL_READ) {   /* an item at or above the term is no earlier leader's: ignored, written over */
+        if (p == CTL_READ) {   /* an item at or above the term: ignored, written over (replica_obj_set_landed) */
             replica_obj_set_below(rp.objs[i], lease_leading() ? lease_epoch() : 0, lease_leading());
             replica_obj_get(rp.objs[i]);
-        } else if (replica_obj_put(rp.objs[i], doc, epoch, seq, tag, gen) == -1) {
+            continue;
+        }
+        replica_obj_set_landed(rp.objs[i], rp.landed && rp.landed(epoch));
+        if (replica_obj_put(rp.objs[i], doc, epoch, seq, tag, gen) == -1) {
             replica_result_t f = {.tables = replica_obj_tables(rp.objs[i]), .epoch = epoch, .seq = seq,
                                   .tag = tag, .gen = gen};
             snprintf(f.error, sizeof(f.error), "out of memory");

@@ -17,7 +17,8 @@
  *    own state.  An item at or above this term's epoch is no earlier
  *    leader's: the read itself ignores it and takes the newest valid item
  *    below (replica_pick, known defect 37), named in cluster-state like a
- *    bad item, and this term's writes replace it while it is unchanged.
+ *    bad item, and this term's writes replace it while it is unchanged
+ *    (a valid one only once this term's guard bump landed: route53_bumped).
  *  - Held answers: an operator change accepted while leading (its term) is
  *    answered once a write of that term put it on a majority; else 503
  *    (CTRL_UNCONFIRMED, applied here): its term ended before its save or
@@ -351,7 +352,7 @@ static void cr_read(const replica_result_t *r)
     }
     if (r->bad_mask)   /* known defect 36: named until an operator removes it */
         cr_alarm("the replicated controller state was read, but an item not valid was ignored (%s): "
-                 "no leader wrote it; this leader's next write replaces it while it is unchanged; "
+                 "this leader's writes replace it while it is unchanged (a valid one after the guard bump); "
                  "find who can write the lease tables", r->error);
     cr.hold = false;
     route53_takeover(NULL);   /* when not taken above: the live records judged by this instance's files */
@@ -465,6 +466,7 @@ int ctrl_replica_init(const cfg_t *cfg)
     cr.hold_ms = cfg->cluster.lease_ms;
     backup_set_changed(ctrl_replica_push);   /* a schedule's new record reaches the next leader */
     route53_set_changed(ctrl_replica_push);   /* a batch's intent too, before the batch is sent */
+    replica_set_landed_fn(route53_bumped);   /* a valid item above the term: written over after the bump */
     return 0;
 }
 

@@ -14,6 +14,12 @@
 uint64_t route53_epoch(void) { return r53s.epoch; }
 uint64_t route53_guard_epoch(void) { return r53s.guard_epoch; }
 
+bool route53_bumped(uint64_t epoch)
+{
+    return epoch && r53s.epoch == epoch && !r53s.bump_due && !r53s.fenced && r53s.have_guard && !r53s.guard_bad
+           && r53s.guard_epoch == epoch;
+}
+
 /* The lease's send window closed before a call: stop the flow where it is.
  * A request already sent is not cancelled (its answer is handled); the
  * intent of a batch whose outcome is unknown stays on disk.  Not idle
