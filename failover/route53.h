@@ -138,8 +138,9 @@ int route53_guard_name(const char *record_name, char *out, size_t len);
 uint64_t route53_epoch(void);
 uint64_t route53_guard_epoch(void);
 /* This term (epoch) bumped the guard and is not fenced: no term above it
- * had moved the guard (known defect 37: the proof a #control item at or
- * above the term is no real leader's). */
+ * had moved the guard (known defect 37: taken as the proof a #control
+ * item at or above the term is no real leader's; not a proof against a
+ * leader whose own bump had not landed yet: docs/ha.md, after 37). */
 bool route53_bumped(uint64_t epoch);
 void route53_configure(const cfg_t *cfg);
 void route53_fini(void);
