@@ -1,0 +1,28 @@
+/* view_mark — whether a drill's mark in another observer's view counts for
+ * the leader reading it (docs/ha.md known defect 39, its follow-up).  An
+ * observer marks region r down for a fail drill (daemon/observers.c
+ * marked()) with the reason "drill N: failed by drill[ (the leader's)]"; the
+ * view document carries no drill id per region, so the id is parsed from
+ * that reason (the same text in every build that marks, so older documents
+ * read the same; a reason of any other form is no mark and counts as it
+ * stands).  A leader whose drills act counts such a down vote only while
+ * drill N on r is among its own acting fail drills: a follower still
+ * marking from the leader's cached view after the leader's replicated read
+ * ended the drill would otherwise keep a healthy r down past settle. */
+#ifndef REGIOND_CLUSTER_VIEW_MARK_H
+#define REGIOND_CLUSTER_VIEW_MARK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/view_doc.h"
+
+/* N from a reason "drill N: failed by drill..." (N 1..2^52), else 0. */
+uint64_t view_mark_drill(const char *reason);
+
+/* Region r's state as counted by a leader whose acting fail drills are
+ * acting[0..n): a down mark naming a drill not among them on r's region is
+ * no opinion (VIEW_UNKNOWN); anything else is r->state. */
+view_state_t view_mark_counted(const view_region_t *r, const view_drill_t *acting, size_t n);
+
+#endif

@@ -1,0 +1,67 @@
+/* test_view_mark — a drill's mark in another observer's view as a leader
+ * counts it (cluster/view_mark.h; docs/ha.md known defect 39, its
+ * follow-up): the reason daemon/observers.c writes for a mark parses to
+ * its drill id (its own and the leader's form), other reasons to none; a
+ * down mark naming drill N counts only when N on that region is among the
+ * leader's acting fail drills, else it is no opinion (unknown); a state
+ * that is not a mark, or not down, counts as it stands. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster/view_mark.h"
+#include "tests/check.h"
+
+static view_region_t reg(const char *name, view_state_t st, const char *reason)
+{
+    view_region_t r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.region, sizeof(r.region), "%s", name);
+    r.state = st;
+    view_set_reason(&r, reason);
+    return r;
+}
+
+static void test_parse(void)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "drill %" PRIu64 ": failed by drill%s", (uint64_t)7, " (the leader's)");
+    CHECK(view_mark_drill(buf) == 7);   /* the text observers.c marked() writes */
+    CHECK(view_mark_drill("drill 12: failed by drill") == 12);
+    CHECK(view_mark_drill("drill 4503599627370496: failed by drill") == 4503599627370496ULL);
+    CHECK(view_mark_drill("drill 4503599627370497: failed by drill") == 0);
+    CHECK(view_mark_drill("drill 99999999999999999999: failed by drill") == 0);
+    CHECK(view_mark_drill("drill 0: failed by drill") == 0);
+    CHECK(view_mark_drill("drill : failed by drill") == 0);
+    CHECK(view_mark_drill("drill 3: probes failing") == 0);
+    CHECK(view_mark_drill("3 of 3 probes failed") == 0);
+    CHECK(view_mark_drill("") == 0);
+    CHECK(view_mark_drill(NULL) == 0);
+}
+
+static void test_counted(void)
+{
+    view_drill_t act[2] = { { .id = 5, .region = "r2" }, { .id = 9, .region = "r3" } };
+    view_region_t m = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's)");
+    CHECK_EQ_INT(view_mark_counted(&m, act, 2), VIEW_DOWN);        /* drill 5 on r2 acts: a down vote */
+    CHECK_EQ_INT(view_mark_counted(&m, act, 0), VIEW_UNKNOWN);     /* the leader acts no drill: stale mark */
+    CHECK_EQ_INT(view_mark_counted(&m, act + 1, 1), VIEW_UNKNOWN); /* only drill 9 acts */
+    view_region_t o = reg("r2", VIEW_DOWN, "drill 9: failed by drill (the leader's)");
+    CHECK_EQ_INT(view_mark_counted(&o, act, 2), VIEW_UNKNOWN);     /* drill 9 acts, but on r3 */
+    view_region_t own = reg("r3", VIEW_DOWN, "drill 9: failed by drill");
+    CHECK_EQ_INT(view_mark_counted(&own, act, 2), VIEW_DOWN);
+    CHECK_EQ_INT(view_mark_counted(&own, act, 1), VIEW_UNKNOWN);
+    view_region_t real = reg("r2", VIEW_DOWN, "3 of 3 probes failed");
+    CHECK_EQ_INT(view_mark_counted(&real, act, 0), VIEW_DOWN);     /* real probes count as ever */
+    view_region_t up = reg("r2", VIEW_UP, "drill 8: failed by drill");
+    CHECK_EQ_INT(view_mark_counted(&up, act, 0), VIEW_UP);
+    view_region_t deg = reg("r2", VIEW_DEGRADED, "");
+    CHECK_EQ_INT(view_mark_counted(&deg, NULL, 0), VIEW_DEGRADED);
+}
+
+int main(void)
+{
+    test_parse();
+    test_counted();
+    return check_finish();
+}
