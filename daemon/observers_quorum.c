@@ -268,6 +268,18 @@ bool observers_quorum_update(void)
     return changed;
 }
 
+void observers_quorum_forget(const char *name)
+{
+    for (size_t r = 0; oq.on && r < oq.n; r++) {
+        if (strcmp(oq.rid[r].name, name) != 0 || oq.state[r] != HEALTH_DOWN)
+            continue;
+        oq.state[r] = HEALTH_UNKNOWN;   /* the engine keeps the live weight until k views decide */
+        oq.since[r] = loop_now_ms();
+        log_msg(LOG_NOTICE, "msg=\"quorum: a fail drill stopped acting here: region unknown until k views "
+                            "decide\" region=%s", name);
+    }
+}
+
 health_state_t observers_quorum_state(size_t r, uint64_t *since)
 {
     if (!oq.on || r >= oq.n) {

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "daemon/control.h"
+#include "daemon/observers.h"
 
 region_t **tg_regions;
 size_t tg_nregions, tg_ntargets;
@@ -183,6 +184,7 @@ static void tg_drill_forget(region_t *r)
     tg_region_eval(r);
     log_msg(LOG_NOTICE, "msg=\"fail drill no longer acting: the region's health is unknown until real probes "
                         "decide\" region=%s", r->name);
+    observers_quorum_forget(r->name);   /* and its quorum state, latched down by the drill */
 }
 
 void targets_set_drill_fail(size_t i, bool on)
