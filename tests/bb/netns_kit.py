@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 
 import harness
-from harness import check, spawn, tmpdir, wait_for
+from harness import check, check_eq, spawn, tmpdir, wait_for
 
 SKIP_CODE = 77
 CLONE_NEWNET = 0x40000000
@@ -291,3 +291,26 @@ def region_fault(r, on=True):
         ns_fault(REGS[r][0], "tcp dport 80 drop")
     else:
         ns_unfault(REGS[r][0])
+
+
+def stop_all(W):
+    """The closing step of a namespace test: every instance in W["ds"] stops
+    cleanly (exit 0, by its pid), then the nginx regions, the Route 53 peer
+    and the DynamoDB peer."""
+    for d in W["ds"]:
+        check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    for p in W["ngx"]:
+        harness.stop_peer(p)
+    W["r53"].stop()
+    W["ddb"].stop()
+
+
+def guarded(W, t, need="ds", why="set-up failed"):
+    """Step t, failing at once (not waiting out its bounds) when an earlier
+    step did not leave W[need]."""
+    def run():
+        if need not in W:
+            raise AssertionError(why if need == "ds" else f"an earlier step failed ({need} missing)")
+        t()
+    run.__name__ = t.__name__
+    return run

@@ -36,7 +36,6 @@ it down; the actuator's own window still held Route 53); with that and the actua
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
 import time
 
-import harness
 from harness import DdbPeer, Route53Peer, TEST_KEY, check, check_eq, free_port, run_tests, wait_for, weighted_zone
 import lease_kit
 from lease_kit import REGIONS as LEASE_REGIONS, items_fast
@@ -328,23 +327,10 @@ def test_c_heal():
 
 
 def test_clean_exit():
-    for d in W["ds"]:
-        check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
-    for p in W["ngx"]:
-        harness.stop_peer(p)
-    W["r53"].stop()
-    W["ddb"].stop()
+    nk.stop_all(W)
 
 
 if __name__ == "__main__":
     test_duration = nk.begin(90)
-
-    def guarded(t, need):
-        def run():
-            if need not in W:
-                raise AssertionError(f"an earlier step failed ({need} missing)")
-            t()
-        run.__name__ = t.__name__
-        return run
-    run_tests([test_setup, guarded(test_a_one_table_cut, "lead"), guarded(test_b_two_tables_cut, "lead"),
-               guarded(test_c_heal, "new"), guarded(test_clean_exit, "ds"), test_duration])
+    run_tests([test_setup, nk.guarded(W, test_a_one_table_cut, "lead"), nk.guarded(W, test_b_two_tables_cut, "lead"),
+               nk.guarded(W, test_c_heal, "new"), nk.guarded(W, test_clean_exit, "ds"), test_duration])

@@ -42,7 +42,6 @@ If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." 
 import json
 import time
 
-import harness  # noqa: E402
 from harness import DdbPeer, Route53Peer, check, check_eq, eventually, free_port, run_tests, wait_for, \
     weighted_zone
 import lease_kit
@@ -396,24 +395,11 @@ def test_follower_cut_from_regions():
 
 
 def test_clean_exit():
-    for d in W["ds"]:
-        check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
-    for p in W["ngx"]:
-        harness.stop_peer(p)
-    W["r53"].stop()
-    W["ddb"].stop()
+    nk.stop_all(W)
 
 
 if __name__ == "__main__":
     test_duration = nk.begin(120, "48 to 72 s seen on a loaded 2-core machine before case 0, 38 s with it")
-
-    def guarded(t):
-        def run():
-            if "ds" not in W:
-                raise AssertionError("set-up failed")
-            t()
-        run.__name__ = t.__name__
-        return run
-    run_tests([test_setup] + [guarded(t) for t in (test_all_see_r2_fail, test_leader_cut_from_r2, test_follower_cut_from_regions,
+    run_tests([test_setup] + [nk.guarded(W, t) for t in (test_all_see_r2_fail, test_leader_cut_from_r2, test_follower_cut_from_regions,
                                                   test_follower_cut_from_everything,
                                                   test_clean_exit)] + [test_duration])

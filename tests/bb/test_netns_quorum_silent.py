@@ -18,7 +18,6 @@ running: their views stop reaching the tables, nothing else changes.
 If the kernel (or missing privilege) refuses `ip netns add`, prints "SKIP: ..." and exits 77."""
 import time
 
-import harness  # noqa: E402
 from harness import check, check_eq, run_tests, wait_for
 import netns_kit as nk
 import test_netns_quorum as q
@@ -107,22 +106,9 @@ def test_two_partitioned():
 
 
 def test_clean_exit():
-    for d in W["ds"]:
-        check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
-    for p in W["ngx"]:
-        harness.stop_peer(p)
-    W["r53"].stop()
-    W["ddb"].stop()
+    nk.stop_all(W)
 
 
 if __name__ == "__main__":
     test_duration = nk.begin(90, "24 to 30 s seen on a loaded 2-core machine")
-
-    def guarded(t):
-        def run():
-            if "ds" not in W:
-                raise AssertionError("set-up failed")
-            t()
-        run.__name__ = t.__name__
-        return run
-    run_tests([q.test_setup, guarded(test_two_partitioned), guarded(test_clean_exit), test_duration])
+    run_tests([q.test_setup, nk.guarded(W, test_two_partitioned), nk.guarded(W, test_clean_exit), test_duration])
