@@ -9,6 +9,7 @@ import time
 from harness import DdbPeer, Daemon, Nginx, Route53Peer, TEST_KEY, free_port, wait_for, weighted_zone
 import lease_kit
 from lease_kit import ENV, REGIONS as LEASE_REGIONS, leaders, stop_all
+from observer_kit import views
 
 NAME = "api.example.test."
 REGIONS = ["r1", "r2", "r3"]
@@ -131,6 +132,22 @@ def hold(pred, seconds, interval=0.1):
             return v if v is not None else False
         time.sleep(interval)
     return None
+
+
+def hold_counted(readers, iid, seconds):
+    """For `seconds`, every reader's quorum counts observer iid usable and
+    its view of iid is fresh: None, or False at the first sample where one
+    does not (the readers' views of iid then printed)."""
+    def counted():
+        for d in readers:
+            q, v = quorum(d), views(d).get(iid, {})
+            if not q or iid not in q["usable"] or not v.get("fresh"):
+                return False
+        return True
+    bad = hold(counted, seconds, interval=0.5)
+    if bad is not None:
+        print(f"     views of {iid}: {[views(d).get(iid) for d in readers]}", flush=True)
+    return bad
 
 
 __all__ = ["Cluster", "TEST_KEY"]

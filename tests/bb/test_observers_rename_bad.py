@@ -28,8 +28,8 @@ import time
 from harness import stop as stop_pid
 from harness import check, check_eq, eventually, run_tests
 from lease_kit import NAME as OLD, REGIONS as LEASE_REGIONS, TABLE, leaders
-from observer_kit import sdk, views
-from quorum_kit import SILENT_MS, Cluster, hold, quorum, ready
+from observer_kit import sdk
+from quorum_kit import SILENT_MS, Cluster, hold, hold_counted, ready
 
 NEW = "renamed"
 BAD_TABLE, GOOD_TABLE, DOWN_TABLE = LEASE_REGIONS
@@ -93,17 +93,7 @@ def test_rename_restart_bad_item():
               f"{g.iid} logs the bad item it replaced")
         s0 = dict(last)
 
-        def counted():
-            for d in c.ds:
-                if d is g:
-                    continue
-                q, v = quorum(d), views(d).get(g.iid, {})
-                if not q or g.iid not in q["usable"] or not v.get("fresh"):
-                    return False
-            return True
-        bad = hold(counted, HOLD_S, interval=0.5)
-        if bad is not None:
-            print(f"     views of {g.iid}: {[views(d).get(g.iid) for d in c.ds if d is not g]}", flush=True)
+        bad = hold_counted([d for d in c.ds if d is not g], g.iid, HOLD_S)
         check(bad is None, f"for {HOLD_S} s both old-name instances' quorums count {g.iid} (fresh, usable)")
         s1 = items_of(c, g.iid)
         check(all(s1[k] is not None and s0[k] is not None and s1[k] > s0[k] for k in s1),

@@ -38,7 +38,7 @@ from harness import stop as stop_pid
 from harness import REGIONCTL, check, check_eq, run_tests, wait_for
 from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS, TABLE, leaders
 from observer_kit import view_items_fast, views
-from quorum_kit import SILENT_MS, Cluster, alarms, hold, quorum, ready
+from quorum_kit import SILENT_MS, Cluster, alarms, hold, hold_counted, quorum, ready
 
 BAD_TABLE = LEASE_REGIONS[0]          # the one table the second actor writes
 GOOD_TABLES = LEASE_REGIONS[1:]
@@ -181,15 +181,7 @@ def forged_limit(f):
     time.sleep(2 * SILENT_MS / 1000)   # past silent_after_ms: a silent writer would be called silent by now
     s0 = seqs(g.iid)
 
-    def counted():
-        for d in C.ds:
-            q, v = quorum(d), views(d).get(g.iid, {})
-            if not q or g.iid not in q["usable"] or not v.get("fresh"):
-                return False
-        return True
-    bad = hold(counted, HOLD_S, interval=0.5)
-    if bad is not None:
-        print(f"     views of {g.iid}: {[views(d).get(g.iid) for d in C.ds]}")
+    bad = hold_counted(C.ds, g.iid, HOLD_S)
     check(bad is None, f"for {HOLD_S} s after its restart every reader counts {g.iid} (fresh, usable)")
     s1 = seqs(g.iid)
     check(at_limit() and grew(s0, s1, 3),
