@@ -19,14 +19,13 @@ and the leader is killed (kill -9).  The next leader reads {forged, its predeces
 Before the fix the forged item was picked as the newest, refused by the leader ("epoch not below this
 term's"), and the leader went on from its own saved state: not frozen, no override.  (With the item
 ignored but its table not counted the read had no majority and the leader held: no decision.)"""
-import subprocess
 import time
 
 import boto_kit
 
-from harness import REGIONCTL, TEST_KEY, check, check_eq, eventually, run_tests, wait_for
+from harness import TEST_KEY, check, check_eq, eventually, run_tests, wait_for
 from lease_kit import LEASE_MS, REGIONS as LEASE_REGIONS, RENEW_MS, TABLE, kill9
-from test_lease_rename import FIRST_S, NAME, OLD, REGIONS, TOKENS, Cluster, Judge, epoch_of, freeze, majority_held
+from test_lease_rename import ctl, FIRST_S, NAME, OLD, REGIONS, Cluster, Judge, epoch_of, freeze, majority_held
 
 X, Y, Z = REGIONS            # Y: drained by an override; Z: taken down after the takeover
 FORGED, GOOD, DOWN = LEASE_REGIONS   # the forged item's table, the one that keeps the state, the unreachable one
@@ -34,12 +33,6 @@ NOTE = "frozen before the forgery"
 HIGH = "9000000000000000"
 TAKE_S = LEASE_MS / 1000 + 3 * RENEW_MS / 1000 + 8
 WAIT_S = 20
-
-
-def ctl(d, *args):
-    r = subprocess.run([REGIONCTL, "--api", d.base, "--token-file", TOKENS, *args], capture_output=True,
-                       text=True, timeout=15)
-    return r.returncode, (r.stdout + r.stderr).strip()
 
 
 def state(d):

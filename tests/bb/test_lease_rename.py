@@ -25,9 +25,10 @@ state holds no freeze."""
 import json
 import time
 import urllib.error
+import subprocess
 import urllib.request
 
-from harness import (TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, eventually, free_port,
+from harness import (REGIONCTL, TEST_KEY, Daemon, DdbPeer, Nginx, Route53Peer, check, check_eq, eventually, free_port,
                      run_tests, token_file, wait_for, weighted_zone)
 import lease_kit
 from lease_kit import LEASE_MS, RENEW_MS, REGIONS as LEASE_REGIONS, TABLE, kill9, lease, stop_all
@@ -168,6 +169,13 @@ def alarm(d):
         return [a["summary"] for a in d.status()["alarms"]["active"] if a["key"] == "cluster-lease"]
     except (OSError, KeyError, AssertionError):
         return []
+
+
+def ctl(d, *args):
+    """regionctl against d with the ops token: (exit code, its output)."""
+    r = subprocess.run([REGIONCTL, "--api", d.base, "--token-file", TOKENS, *args], capture_output=True,
+                       text=True, timeout=15)
+    return r.returncode, (r.stdout + r.stderr).strip()
 
 
 def freeze(d, note):

@@ -23,14 +23,13 @@ test_freeze_survives_a_rollback:
   is frozen with the note, and its "regiond#control" items of its term hold the freeze.  Before the fix
   it found the old name's "#control" of before the rename and never read the new one.
 Judged throughout by test_lease_rename's Judge: at most one instance leads by the peer's items."""
-import subprocess
 import time
 
 import boto_kit
 
-from harness import REGIONCTL, TEST_KEY, check, check_eq, eventually, run_tests, wait_for
+from harness import TEST_KEY, check, check_eq, eventually, run_tests, wait_for
 from lease_kit import LEASE_MS, REGIONS as LEASE_REGIONS, RENEW_MS, TABLE, kill9
-from test_lease_rename import (FIRST_S, IPS, NAME, NEW, OLD, REGIONS, ROUND_S, TOKENS, Cluster, Judge, epoch_of,
+from test_lease_rename import (ctl, FIRST_S, IPS, NAME, NEW, OLD, REGIONS, ROUND_S, Cluster, Judge, epoch_of,
                                freeze, majority_held)
 
 X, Y, Z = REGIONS           # X: drifted by the operator, released later; Y: drained by an override
@@ -63,12 +62,6 @@ def peer_weights(c, cli=True):
 
 def flags(d):
     return {x["region"]: (x["drifted"], x["live"]) for x in d.status()["failover"]["weights"]}
-
-
-def ctl(d, *args):
-    r = subprocess.run([REGIONCTL, "--api", d.base, "--token-file", TOKENS, *args], capture_output=True,
-                       text=True, timeout=15)
-    return r.returncode, (r.stdout + r.stderr).strip()
 
 
 def frozen(d):
