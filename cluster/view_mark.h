@@ -8,21 +8,40 @@
  * stands).  A leader whose drills act counts such a down vote only while
  * drill N on r is among its own acting fail drills: a follower still
  * marking from the leader's cached view after the leader's replicated read
- * ended the drill would otherwise keep a healthy r down past settle. */
+ * ended the drill would otherwise keep a healthy r down past settle.
+ * Known defect 41: a follower marking from the leader's view appends its
+ * own probes' state ("drill N: failed by drill (the leader's); own probes:
+ * down"; a prefix older builds parse the same, within VIEW_REASON_MAX), and
+ * a leader discounting the mark counts that state instead (an older
+ * build's mark, without it, stays no opinion). */
 #ifndef REGIOND_CLUSTER_VIEW_MARK_H
 #define REGIOND_CLUSTER_VIEW_MARK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cluster/view_doc.h"
 
+/* What a follower's mark appends before its own probes' state. */
+#define VIEW_MARK_OWN "; own probes: "
+
 /* N from a reason "drill N: failed by drill..." (N 1..2^52), else 0. */
 uint64_t view_mark_drill(const char *reason);
 
+/* The own probes' state a mark's reason ends with ("drill N: failed by
+ * drill[ (the leader's)]; own probes: up|degraded|down|unknown", nothing
+ * after it) into *own and true; false for any other reason. */
+bool view_mark_own(const char *reason, view_state_t *own);
+
+/* Whether r is a down mark naming a drill not among acting[0..n) on r's
+ * region (a leader with those acting fail drills discounts it). */
+bool view_mark_stale(const view_region_t *r, const view_drill_t *acting, size_t n);
+
 /* Region r's state as counted by a leader whose acting fail drills are
- * acting[0..n): a down mark naming a drill not among them on r's region is
- * no opinion (VIEW_UNKNOWN); anything else is r->state. */
+ * acting[0..n): a stale mark (view_mark_stale) counts as the own probes'
+ * state it names (view_mark_own), or as no opinion (VIEW_UNKNOWN) when it
+ * names none; anything else is r->state. */
 view_state_t view_mark_counted(const view_region_t *r, const view_drill_t *acting, size_t n);
 
 #endif

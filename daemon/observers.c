@@ -7,6 +7,7 @@
 
 #include "cluster/lease.h"
 #include "cluster/suspect.h"
+#include "cluster/view_mark.h"
 #include "cluster/views.h"
 #include "core/alarm.h"
 #include "core/log.h"
@@ -209,35 +210,45 @@ static uint64_t drill_mark(const char *name, bool *mine)
     return 0;
 }
 
-/* A drill's mark on region r's state in this instance's view: the leader's
- * drill marks it down at once; this instance's own drill fails its probes
- * (targets_round.c), so its view follows them (down after the fall rounds)
- * and only the reason names the drill.  The reason into why when marked. */
-static health_state_t marked(const region_t *r, char *why, size_t len)
-{
-    bool mine;
-    uint64_t id = drill_mark(r->name, &mine);
-    if (!id || (mine && r->state != HEALTH_DOWN))
-        return r->state;
-    snprintf(why, len, "drill %" PRIu64 ": failed by drill%s", id, mine ? "" : " (the leader's)");
-    return HEALTH_DOWN;
-}
-
 /* A down verdict of this instance's own probes counts only when another
  * region answered since its failures began (known defect 34): otherwise it
- * is shown unknown, with the reason, until that or the suspect verdict. */
-static health_state_t vouched(const region_t *r, char *why, size_t len)
+ * is shown unknown, with the reason in why, until that or the suspect verdict. */
+static health_state_t probed(const region_t *r, char *why, size_t len)
 {
-    why[0] = '\0';
-    health_state_t s = marked(r, why, len);
-    if (s != HEALTH_DOWN || why[0] || ob.sus.suspect)   /* a drill's mark; a suspect view counts for nothing */
-        return s;
+    if (r->state != HEALTH_DOWN || ob.sus.suspect)   /* a suspect view counts for nothing */
+        return r->state;
     for (size_t i = 0; i < ob.n_seen; i++)
         if (strcmp(ob.seen[i].name, r->name) == 0 && !suspect_down_vouched(ob.sr, ob.n_seen, i)) {
             snprintf(why, len, "down here, not counted yet: no probe answered since its failures began (%.60s)", r->reason);
             return HEALTH_UNKNOWN;
         }
-    return s;
+    return r->state;
+}
+
+/* A drill's mark on region r's state in this instance's view: the leader's
+ * drill marks it down at once, the reason naming this instance's own
+ * probes' state (known defect 41: a leader that no longer runs the drill
+ * counts that instead); this instance's own drill fails its probes
+ * (targets_round.c), so its view follows them (down after the fall rounds)
+ * and only the reason names the drill.  The reason into why when marked. */
+static health_state_t vouched(const region_t *r, char *why, size_t len)
+{
+    why[0] = '\0';
+    bool mine;
+    uint64_t id = drill_mark(r->name, &mine);
+    if (id && mine && r->state == HEALTH_DOWN) {
+        snprintf(why, len, "drill %" PRIu64 ": failed by drill", id);
+        return HEALTH_DOWN;
+    }
+    char own[160] = "";
+    health_state_t s = probed(r, own, sizeof(own));
+    if (!id || mine) {
+        snprintf(why, len, "%s", own);
+        return s;
+    }
+    snprintf(why, len, "drill %" PRIu64 ": failed by drill (the leader's)" VIEW_MARK_OWN "%s", id,
+             view_state_str(vstate(s)));
+    return HEALTH_DOWN;
 }
 
 health_state_t observers_own_state(size_t r)

@@ -4,7 +4,10 @@
  * its drill id (its own and the leader's form), other reasons to none; a
  * down mark naming drill N counts only when N on that region is among the
  * leader's acting fail drills, else it is no opinion (unknown); a state
- * that is not a mark, or not down, counts as it stands. */
+ * that is not a mark, or not down, counts as it stands.  Known defect 41:
+ * a follower's mark names its own probes' state after the drill ("; own
+ * probes: down"), which older builds parse as the same mark and a leader
+ * discounting the mark counts instead of no opinion. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,9 +62,76 @@ static void test_counted(void)
     CHECK_EQ_INT(view_mark_counted(&deg, NULL, 0), VIEW_DEGRADED);
 }
 
+static void test_own(void)
+{
+    view_state_t s = VIEW_STATE_N;
+    CHECK(view_mark_own("drill 5: failed by drill (the leader's); own probes: down", &s) && s == VIEW_DOWN);
+    CHECK(view_mark_own("drill 5: failed by drill (the leader's); own probes: up", &s) && s == VIEW_UP);
+    CHECK(view_mark_own("drill 5: failed by drill (the leader's); own probes: degraded", &s) && s == VIEW_DEGRADED);
+    CHECK(view_mark_own("drill 5: failed by drill; own probes: unknown", &s) && s == VIEW_UNKNOWN);
+    /* older builds read the same drill from the longer reason */
+    CHECK(view_mark_drill("drill 5: failed by drill (the leader's); own probes: down") == 5);
+    static const char *const bad[] = {
+        "drill 5: failed by drill (the leader's)",                  /* an older build's mark */
+        "drill 5: failed by drill (the leader's); own probes: ",
+        "drill 5: failed by drill (the leader's); own probes: dow",
+        "drill 5: failed by drill (the leader's); own probes: downx",
+        "drill 5: failed by drill (the leader's); own probes: down ",
+        "drill 5: failed by drill (the leader's); own probes: DOWN",
+        "drill 5: failed by drill (the leader's); own probes: invalid",
+        "drill 5: failed by drill (the leader's) own probes: down",
+        "drill 5: failed by drill (the leader's)x; own probes: down",
+        "drill 0: failed by drill (the leader's); own probes: down",
+        "drill x: failed by drill; own probes: down",
+        "3 of 3 probes failed; own probes: down",
+        "",
+        NULL,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        s = VIEW_STATE_N;
+        CHECK(!view_mark_own(bad[i], &s) && s == VIEW_STATE_N);
+    }
+    /* the longest mark fits a view's reason whole */
+    char buf[VIEW_REASON_MAX + 64];
+    int n = snprintf(buf, sizeof(buf), "drill %" PRIu64 ": failed by drill (the leader's)" VIEW_MARK_OWN "degraded",
+                     (uint64_t)4503599627370496ULL);
+    CHECK(n > 0 && n <= VIEW_REASON_MAX);
+    view_region_t r = reg("r2", VIEW_DOWN, buf);
+    CHECK(strcmp(r.reason, buf) == 0 && view_mark_own(r.reason, &s) && s == VIEW_DEGRADED);
+}
+
+/* A discounted mark counts as the follower's own probes' state (defect 41). */
+static void test_fallback(void)
+{
+    view_drill_t act[1] = { { .id = 9, .region = "r3" } };
+    view_region_t d = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's); own probes: down");
+    CHECK(view_mark_stale(&d, act, 1));
+    CHECK_EQ_INT(view_mark_counted(&d, act, 1), VIEW_DOWN);       /* R really down there: a down vote */
+    CHECK_EQ_INT(view_mark_counted(&d, NULL, 0), VIEW_DOWN);
+    view_region_t u = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's); own probes: up");
+    CHECK_EQ_INT(view_mark_counted(&u, act, 1), VIEW_UP);         /* an up vote, not a stale down */
+    view_region_t g = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's); own probes: degraded");
+    CHECK_EQ_INT(view_mark_counted(&g, act, 1), VIEW_DEGRADED);
+    view_region_t k = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's); own probes: unknown");
+    CHECK_EQ_INT(view_mark_counted(&k, act, 1), VIEW_UNKNOWN);
+    view_region_t old = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's)");
+    CHECK(view_mark_stale(&old, act, 1));
+    CHECK_EQ_INT(view_mark_counted(&old, act, 1), VIEW_UNKNOWN);  /* an older build's mark: no opinion */
+    view_region_t bad = reg("r2", VIEW_DOWN, "drill 5: failed by drill (the leader's); own probes: up!");
+    CHECK_EQ_INT(view_mark_counted(&bad, act, 1), VIEW_UNKNOWN);  /* malformed: no opinion */
+    /* a mark of a drill acting here counts down whatever the own probes say */
+    view_drill_t here[1] = { { .id = 5, .region = "r2" } };
+    CHECK(!view_mark_stale(&u, here, 1));
+    CHECK_EQ_INT(view_mark_counted(&u, here, 1), VIEW_DOWN);
+    view_region_t real = reg("r2", VIEW_DOWN, "3 of 3 probes failed");
+    CHECK(!view_mark_stale(&real, act, 1));
+}
+
 int main(void)
 {
     test_parse();
     test_counted();
+    test_own();
+    test_fallback();
     return check_finish();
 }
