@@ -78,7 +78,8 @@ void alarm_fini(void);
     X(ALARM_CLUSTER_STATE, "cluster-state")                             \
     X(ALARM_CLUSTER_VIEW, "cluster-view")                               \
     X(ALARM_OBSERVER_SUSPECT, "observer-suspect")                     \
-    X(ALARM_CLUSTER_QUORUM, "cluster-quorum")
+    X(ALARM_CLUSTER_QUORUM, "cluster-quorum")                           \
+    X(ALARM_CLUSTER_MARK_STALE, "cluster-mark-stale")
 
 typedef enum {
 #define ALARM_KIND_ENUM(e, key) e,

@@ -10,7 +10,9 @@
  * start: nothing has been read yet) and any drain or restore it refused.
  * Each region's last call or refusal is kept with the views it counted and
  * those it left out (observers_record.h), shown in status and emitted as
- * event quorum_decision when it changes. */
+ * event quorum_decision when it changes.  Alarm "cluster-mark-stale"
+ * while a usable view's drill mark has been discounted (a drill not acting
+ * here, cluster/view_mark.h) for over 3 publish_ms (known defect 41). */
 #include "daemon/observers.h"
 
 #include <inttypes.h>
@@ -42,6 +44,12 @@ static struct {
     bool alarm_on;
     oqr_t rec[QUORUM_MAX_REGIONS];              /* each region's last call or refusal */
     uint64_t rec_seq;
+    struct {
+        uint64_t drill, since;                  /* the discounted mark's drill; monotonic ms first seen */
+        view_state_t counted;                   /* as what it counts */
+        bool seen;                              /* in this combine's inputs */
+    } stale[QUORUM_MAX_OBS][QUORUM_MAX_REGIONS];
+    bool stale_on;
 } oq;
 
 static health_state_t hstate(view_state_t s)
@@ -75,6 +83,16 @@ static size_t acting_drills(view_drill_t *act)
     return n;
 }
 
+/* Observer i's usable view discounts a mark of drill id on region r (counted as c). */
+static void stale_seen(size_t i, size_t r, uint64_t id, view_state_t c)
+{
+    if (oq.stale[i][r].drill != id || !oq.stale[i][r].since)
+        oq.stale[i][r].since = loop_now_ms();
+    oq.stale[i][r].drill = id;
+    oq.stale[i][r].counted = c;
+    oq.stale[i][r].seen = true;
+}
+
 /* Observer i's input: this instance from its own regions, the others from their views. */
 static void input(size_t i, quorum_obs_t *q)
 {
@@ -97,9 +115,13 @@ static void input(size_t i, quorum_obs_t *q)
     size_t na = acting_drills(act);
     for (size_t r = 0; r < oq.n; r++)
         for (size_t j = 0; j < v.view->n; j++)
-            if (strcmp(v.view->regions[j].region, oq.rid[r].name) == 0)
-                q->state[r] = hstate(na == SIZE_MAX ? v.view->regions[j].state
-                                                    : view_mark_counted(&v.view->regions[j], act, na));
+            if (strcmp(v.view->regions[j].region, oq.rid[r].name) == 0) {
+                const view_region_t *g = &v.view->regions[j];
+                view_state_t c = na == SIZE_MAX ? g->state : view_mark_counted(g, act, na);
+                q->state[r] = hstate(c);
+                if (v.fresh && !v.view->suspect && na != SIZE_MAX && view_mark_stale(g, act, na))
+                    stale_seen(i, r, view_mark_drill(g->reason), c);
+            }
 }
 
 static size_t names_of(uint32_t mask, char *buf, size_t len)
@@ -158,6 +180,47 @@ static void alarm_update(uint64_t now)
     oq.alarm_on = true;
 }
 
+/* Alarm cluster-mark-stale while a usable view's mark has been discounted
+ * for over 3 publish_ms: that observer's vote on the region is its own
+ * probes' state named in the mark, or no opinion from an older build
+ * (docs/ha.md known defect 41). */
+static void stale_alarm(uint64_t now)
+{
+    alarm_key_t key = alarm_key(ALARM_CLUSTER_MARK_STALE);
+    uint64_t after = 3 * (uint64_t)views_publish_ms();
+    char list[1500];
+    size_t off = 0, c = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < oq.nobs && i < QUORUM_MAX_OBS; i++)
+        for (size_t r = 0; r < oq.n; r++) {
+            if (!oq.stale[i][r].seen) {
+                oq.stale[i][r].since = 0;
+                continue;
+            }
+            if (now - oq.stale[i][r].since <= after)
+                continue;
+            if (off < sizeof(list))
+                off += (size_t)snprintf(list + off, sizeof(list) - off, "%sobserver %s region %s drill %" PRIu64
+                                        " (counted %s)", c ? ", " : "", oq.ids[i], oq.rid[r].name,
+                                        oq.stale[i][r].drill, view_state_str(oq.stale[i][r].counted));
+            c++;
+        }
+    if (!c) {
+        if (oq.stale_on)
+            alarm_resolve(key.s, "no discounted drill mark left");
+        oq.stale_on = false;
+        return;
+    }
+    char msg[1800];
+    snprintf(msg, sizeof(msg), "%zu drill mark(s) of drills not acting here discounted for over 3 publish_ms "
+             "(the marking observers still read them from the holder's view: is its view write failing?): %s", c,
+             list);
+    alarm_raise(key.s, "warning", msg, NULL);
+    if (!oq.stale_on)
+        log_msg(LOG_WARNING, "msg=\"%s\"", msg);
+    oq.stale_on = true;
+}
+
 bool observers_quorum_on(void)
 {
     return views_n() > 0;
@@ -194,6 +257,7 @@ static void regions_update(uint64_t now)
     memcpy(oq.rid, rid, sizeof(rid));
     memcpy(oq.state, state, sizeof(state));
     memcpy(oq.since, since, sizeof(since));
+    memset(oq.stale, 0, sizeof(oq.stale));   /* indexed by region: seen anew */
     oq.n = n;
 }
 
@@ -243,8 +307,12 @@ bool observers_quorum_update(void)
     oq.k = views_k();
     regions_update(now);
     quorum_obs_t obs[QUORUM_MAX_OBS];
+    for (size_t i = 0; i < QUORUM_MAX_OBS; i++)
+        for (size_t r = 0; r < QUORUM_MAX_REGIONS; r++)
+            oq.stale[i][r].seen = false;
     for (size_t i = 0; i < oq.nobs; i++)
         input(i, &obs[i]);
+    stale_alarm(now);
     if (quorum_combine(obs, oq.nobs, oq.k, oq.n, oq.state, &oq.out) == -1) {
         log_msg(LOG_ERR, "msg=\"quorum rule refused its inputs\" observers=%zu k=%" PRIu32, oq.nobs, oq.k);
         return false;
@@ -292,10 +360,12 @@ health_state_t observers_quorum_state(size_t r, uint64_t *since)
 
 void observers_quorum_reset(void)
 {
-    bool was = oq.alarm_on;
+    bool was = oq.alarm_on, stale = oq.stale_on;
     memset(&oq, 0, sizeof(oq));
     if (was)
         alarm_resolve(alarm_key(ALARM_CLUSTER_QUORUM).s, "observer views are off");
+    if (stale)
+        alarm_resolve(alarm_key(ALARM_CLUSTER_MARK_STALE).s, "observer views are off");
 }
 
 /* ---- shown ---- */
