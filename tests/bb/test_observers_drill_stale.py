@@ -1,0 +1,76 @@
+"""A follower's stale drill mark, discounted by the leader, counts as the follower's own probes
+(docs/ha.md known defect 41): three instances, each an observer, k = 2 (quorum_kit: every region truly
+up for everyone). A fail drill on r2 drains it; the leader's view item writes are then denied at the
+DynamoDB peer (PutItem/UpdateItem of its "#view#" item: its lease still renews) and the drill stopped:
+the followers keep marking r2 down from the leader's last view, each mark naming its own probes' state
+("; own probes: up"), and the leader counts them as up votes, so r2 is restored at the Route 53 peer
+(without the fix only the leader's own vote says up: held); alarm cluster-mark-stale on the leader
+names both followers, r2 and the drill; the faults cleared, the marks go and the alarm resolves."""
+import json
+import urllib.request
+
+from harness import check, check_eq, run_tests, token_file, wait_for
+from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS
+from observer_kit import view_items_fast
+from quorum_kit import PUBLISH_MS, Cluster, alarms, ready
+
+TOKENS, TOKS = token_file()
+DRAIN_S = 15
+
+
+def post(d, path, body=None, method="POST"):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(d.base + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {TOKS['ops']}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def r2_of(item):
+    doc = (item or {}).get("doc") or {}
+    return next((r for r in doc.get("regions", []) if r["region"] == "r2"), None) or {}
+
+
+def test_stale_mark_counts_own_probes():
+    C = Cluster(k=2, token_file=TOKENS)
+    try:
+        lead = ready(C)
+        others = [d for d in C.ds if d is not lead]
+        n0 = len(C.r53.changes())
+        code, body = post(lead, "/v1/drills", {"region": "r2", "action": "fail", "duration_s": 120, "note": "d41"})
+        check_eq(code, 201, f"the leader starts a fail drill on r2 ({body})")
+        did = int(body["id"])
+        wait_for(lambda: C.drained_at("r2", n0), DRAIN_S, "r2 drained at the Route 53 peer by the fail drill")
+        want = f"drill {did}: failed by drill (the leader's); own probes: up"
+        wait_for(lambda: all(r2_of(view_items_fast(C.ddb, LEASE_REGIONS[0]).get(d.iid)).get("reason") == want
+                             for d in others), 5, f"each follower's mark reads {want!r}")
+        for r in LEASE_REGIONS:
+            C.ddb.call("POST", "/_peer/inject", {"region": r, "ops": ["PutItem", "UpdateItem"], "deny": -1,
+                                                 "items": [f"{CLUSTER}#view#{lead.iid}"]})
+        code, body = post(lead, f"/v1/drills/{did}", method="DELETE")
+        check_eq(code, 200, f"drill {did} stopped while the leader's view cannot be written ({body})")
+        a = wait_for(lambda: alarms(lead).get("cluster-mark-stale"), 3 * PUBLISH_MS / 1000 + 8,
+                     "alarm cluster-mark-stale on the leader")
+        for d in others:
+            check(f"observer {d.iid} region r2 drill {did}" in a["summary"],
+                  f"the alarm names {d.iid}, r2 and drill {did} ({a['summary']})")
+        its = view_items_fast(C.ddb, LEASE_REGIONS[0])
+        check(all(r2_of(its.get(d.iid)).get("reason") == want for d in others),
+              "the followers still mark r2 down from the leader's last view")
+        wait_for(lambda: C.weights().get("r2") == 100, DRAIN_S,
+                 "r2 restored: the leader counts the followers' own probes (up), not no opinion")
+        C.ddb.call("POST", "/_peer/clear-faults", {})
+        wait_for(lambda: "cluster-mark-stale" not in alarms(lead), DRAIN_S,
+                 "the alarm resolves once the leader's view is written again")
+        for d in C.ds:
+            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    finally:
+        C.stop()
+
+
+if __name__ == "__main__":
+    run_tests([test_stale_mark_counts_own_probes])
