@@ -35,24 +35,38 @@ def r2_of(item):
     return next((r for r in doc.get("regions", []) if r["region"] == "r2"), None) or {}
 
 
+def mark(did, own):
+    """A follower's mark of r2 from the leader's view of drill did, naming its own probes' state."""
+    return f"drill {did}: failed by drill (the leader's); own probes: {own}"
+
+
+def stale_marks(C):
+    """A fail drill on r2 drained at the Route 53 peer, the followers marking it; the leader's view item
+    writes then denied at the DynamoDB peer in every table and the drill stopped: the followers keep the
+    mark.  Returns (leader, followers, drill id)."""
+    lead = ready(C)
+    others = [d for d in C.ds if d is not lead]
+    n0 = len(C.r53.changes())
+    code, body = post(lead, "/v1/drills", {"region": "r2", "action": "fail", "duration_s": 120, "note": "d41"})
+    check_eq(code, 201, f"the leader starts a fail drill on r2 ({body})")
+    did = int(body["id"])
+    wait_for(lambda: C.drained_at("r2", n0), DRAIN_S, "r2 drained at the Route 53 peer by the fail drill")
+    want = mark(did, "up")
+    wait_for(lambda: all(r2_of(view_items_fast(C.ddb, LEASE_REGIONS[0]).get(d.iid)).get("reason") == want
+                         for d in others), 5, f"each follower's mark reads {want!r}")
+    for r in LEASE_REGIONS:
+        C.ddb.call("POST", "/_peer/inject", {"region": r, "ops": ["PutItem", "UpdateItem"], "deny": -1,
+                                             "items": [f"{CLUSTER}#view#{lead.iid}"]})
+    code, body = post(lead, f"/v1/drills/{did}", method="DELETE")
+    check_eq(code, 200, f"drill {did} stopped while the leader's view cannot be written ({body})")
+    return lead, others, did
+
+
 def test_stale_mark_counts_own_probes():
     C = Cluster(k=2, token_file=TOKENS)
     try:
-        lead = ready(C)
-        others = [d for d in C.ds if d is not lead]
-        n0 = len(C.r53.changes())
-        code, body = post(lead, "/v1/drills", {"region": "r2", "action": "fail", "duration_s": 120, "note": "d41"})
-        check_eq(code, 201, f"the leader starts a fail drill on r2 ({body})")
-        did = int(body["id"])
-        wait_for(lambda: C.drained_at("r2", n0), DRAIN_S, "r2 drained at the Route 53 peer by the fail drill")
-        want = f"drill {did}: failed by drill (the leader's); own probes: up"
-        wait_for(lambda: all(r2_of(view_items_fast(C.ddb, LEASE_REGIONS[0]).get(d.iid)).get("reason") == want
-                             for d in others), 5, f"each follower's mark reads {want!r}")
-        for r in LEASE_REGIONS:
-            C.ddb.call("POST", "/_peer/inject", {"region": r, "ops": ["PutItem", "UpdateItem"], "deny": -1,
-                                                 "items": [f"{CLUSTER}#view#{lead.iid}"]})
-        code, body = post(lead, f"/v1/drills/{did}", method="DELETE")
-        check_eq(code, 200, f"drill {did} stopped while the leader's view cannot be written ({body})")
+        lead, others, did = stale_marks(C)
+        want = mark(did, "up")
         a = wait_for(lambda: alarms(lead).get("cluster-mark-stale"), 3 * PUBLISH_MS / 1000 + 8,
                      "alarm cluster-mark-stale on the leader")
         for d in others:
