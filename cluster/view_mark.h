@@ -1,7 +1,7 @@
 /* view_mark — whether a drill's mark in another observer's view counts for
  * the leader reading it (docs/ha.md known defect 39, its follow-up).  An
  * observer marks region r down for a fail drill (daemon/observers.c
- * marked()) with the reason "drill N: failed by drill[ (the leader's)]"; the
+ * vouched(), drill_mark()) with the reason "drill N: failed by drill[ (the leader's)]"; the
  * view document carries no drill id per region, so the id is parsed from
  * that reason (the same text in every build that marks, so older documents
  * read the same; a reason of any other form is no mark and counts as it

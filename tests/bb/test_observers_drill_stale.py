@@ -67,8 +67,12 @@ def test_stale_mark_counts_own_probes():
     try:
         lead, others, did = stale_marks(C)
         want = mark(did, "up")
-        a = wait_for(lambda: alarms(lead).get("cluster-mark-stale"), 3 * PUBLISH_MS / 1000 + 8,
-                     "alarm cluster-mark-stale on the leader")
+        names = [f"observer {d.iid} region r2 drill {did}" for d in others]
+
+        def named():   # each follower's entry has its own start: the alarm rises with the first
+            a = alarms(lead).get("cluster-mark-stale")
+            return a if a and all(n in a["summary"] for n in names) else None
+        a = wait_for(named, 3 * PUBLISH_MS / 1000 + 8, "alarm cluster-mark-stale on the leader naming both followers")
         for d in others:
             check(f"observer {d.iid} region r2 drill {did}" in a["summary"],
                   f"the alarm names {d.iid}, r2 and drill {did} ({a['summary']})")
