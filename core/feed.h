@@ -67,7 +67,7 @@ int feed_init(uint32_t capacity, char *err, size_t errlen);
     X(EV_LEASE_TABLES, "lease_tables", "reachable tables majority unreachable[]")                   \
     X(EV_OBSERVER_SILENT, "observer_silent", "observer self silent seen age_ms silent_after_ms")     \
     X(EV_OBSERVER_SUSPECT, "observer_suspect", "observer self suspect reason")                      \
-    X(EV_QUORUM_DECISION, "quorum_decision", "region seq call from to would why k n leader counted[] left_out[] views[]") \
+    X(EV_QUORUM_DECISION, "quorum_decision", "region seq call from to would why drill reason k n leader counted[] left_out[] views[]") \
     X(EV_GAP, "gap", "lost_after resumed_at (only on a stream, never in the ring)")
 #define R53_CHANGE_FIELDS "decision change_id status submit_ms insync_after_ms visible_after_ms dns error weights not_sent_drifted[]"
 #define BACKUP_FIELDS "schedule table region name arn detail"

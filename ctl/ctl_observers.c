@@ -111,11 +111,18 @@ static void print_grid(const cJSON *vs, const cJSON *q)
 
 /* One region's last quorum decision: "r2: called down (decided, k 2 of 3)
  * 4s ago: counted ctl-1 down, ctl-2 down; left out ctl-3 silent (up, view
- * 6s old)". */
+ * 6s old)", or "r2: forgotten (down to unknown) 1s ago: drill 7 stopped
+ * acting here: …". */
 static void print_decision(const char *region, const cJSON *d)
 {
     char age[32];
     ctl_fmt_age(num(d, "age_ms", 0) / 1000.0, age, sizeof(age));
+    if (strcmp(ctl_str(d, "call"), "forgotten") == 0) {   /* no view taken: the drill's reset */
+        printf("%s: forgotten (%s to %s) %s ago%s: %s\n", region, ctl_str(d, "from"), ctl_str(d, "to"), age,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "leader")) ? "" : " (not leading then)",
+               ctl_str(d, "reason"));
+        return;
+    }
     bool refused = strcmp(ctl_str(d, "call"), "refused") == 0;
     printf("%s: %s%s (%s, k %.0f of %.0f) %s ago%s:", region, refused ? ctl_str(d, "would") : "called ",
            refused ? " REFUSED" : ctl_str(d, "call"), ctl_str(d, "why"), num(d, "k", 0), num(d, "n", 0), age,

@@ -55,6 +55,11 @@ void drill_replica_take(const cJSON *o, uint64_t epoch);
  * leader_drills_act() is false (a deposed leader's drills do not act). */
 size_t drill_fail_active(uint64_t *ids, char (*regions)[65], size_t max);
 
+/* This instance's fail drill on region (active, not a dry run; acting or
+ * not, ending included: what stops acting as it ends, or as another term
+ * takes over), or 0 when none. */
+uint64_t drill_fail_id(const char *region);
+
 cJSON *drill_list_json(void);                 /* every drill, newest first, without timelines */
 cJSON *drill_report_json(uint64_t id);        /* one drill with its timeline and milestones; NULL if none */
 

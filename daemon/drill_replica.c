@@ -208,3 +208,13 @@ size_t drill_fail_active(uint64_t *ids, char (*regions)[65], size_t max)
     }
     return n;
 }
+
+uint64_t drill_fail_id(const char *region)
+{
+    for (size_t i = 0; i < DR.n; i++) {
+        const drill_t *d = &DR.d[i];
+        if (d->state == DR_ACTIVE && d->fail && !d->dry_run && strcmp(d->region, region) == 0)
+            return d->id;
+    }
+    return 0;
+}

@@ -42,12 +42,17 @@ bool observers_quorum_update(void);
  * entered; UNKNOWN and 0 when off. */
 health_state_t observers_quorum_state(size_t r, uint64_t *since);
 
-/* A fail drill on region name stopped acting here (targets.c, with its
- * simulated failures): a combined DOWN latched while it acted becomes
- * UNKNOWN (live weight kept) until k views decide again; with the stale
- * marks not counted (view_mark.h) a held DOWN would otherwise drain a
- * region another leader restored meanwhile (known defect 39, follow-up). */
-void observers_quorum_forget(const char *name);
+/* Fail drill `drill` (0: not known) on region name stopped acting here
+ * (targets.c, with its simulated failures): a combined DOWN latched while
+ * it acted becomes UNKNOWN (live weight kept) until k views decide again;
+ * with the stale marks not counted (view_mark.h) a held DOWN would
+ * otherwise drain a region another leader restored meanwhile (known defect
+ * 39, follow-up).  Recorded as the region's last decision, call
+ * "forgotten" with the drill and a reason, logged and emitted as event
+ * quorum_decision; its since is now: a health change for settle_ms, as the
+ * region's own reset to unknown is.  Nothing for a region not latched
+ * down, or with the quorum off. */
+void observers_quorum_forget(const char *name, uint64_t drill);
 /* Forget the combined states and resolve the alarm (views off). */
 void observers_quorum_reset(void);
 /* {"state", "why", "used", "down", "up", "degraded"} of region r (ids),

@@ -10,7 +10,9 @@
  * start: nothing has been read yet) and any drain or restore it refused.
  * Each region's last call or refusal is kept with the views it counted and
  * those it left out (observers_record.h), shown in status and emitted as
- * event quorum_decision when it changes.  Alarm "cluster-mark-stale"
+ * event quorum_decision when it changes; so is a latched down a fail drill
+ * leaves behind when it stops acting here, forgotten (call "forgotten").
+ * Alarm "cluster-mark-stale"
  * while a usable view's drill mark has been discounted (a drill not acting
  * here, cluster/view_mark.h) for over 3 publish_ms (known defect 41). */
 #include "daemon/observers.h"
@@ -261,6 +263,24 @@ static void regions_update(uint64_t now)
     oq.n = n;
 }
 
+/* Region r's new record logged and emitted as event quorum_decision. */
+static void emit(size_t r, uint64_t now)
+{
+    const oqr_t *x = &oq.rec[r];
+    char line[1200];
+    oqr_line(x, oq.rid[r].name, line, sizeof(line));
+    log_msg(LOG_NOTICE, "msg=\"quorum decision: %s\" region=%s seq=%" PRIu64, line, oq.rid[r].name, x->seq);
+    cJSON *d = oqr_json(x, now);
+    if (d)
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "age_ms");   /* the event's own time says when */
+    if (d && !cJSON_AddStringToObject(d, "region", oq.rid[r].name)) {
+        cJSON_Delete(d);
+        d = NULL;
+    }
+    if (d)
+        feed_emit(EV_QUORUM_DECISION, d);
+}
+
 /* Region r's record of this combine (quorum_record) kept, logged and
  * emitted as event quorum_decision when it differs from the last one. */
 static void record(const quorum_obs_t *obs, size_t r, uint64_t now)
@@ -283,18 +303,7 @@ static void record(const quorum_obs_t *obs, size_t r, uint64_t now)
             snprintf(x->detail[i], sizeof(x->detail[i]), "%.*s", OQR_DETAIL_MAX,
                      v.self ? observers_self_suspect_reason() : v.view ? v.view->suspect_reason : "");
     }
-    char line[1200];
-    oqr_line(x, oq.rid[r].name, line, sizeof(line));
-    log_msg(LOG_NOTICE, "msg=\"quorum decision: %s\" region=%s seq=%" PRIu64, line, oq.rid[r].name, x->seq);
-    cJSON *d = oqr_json(x, now);
-    if (d)
-        cJSON_DeleteItemFromObjectCaseSensitive(d, "age_ms");   /* the event's own time says when */
-    if (d && !cJSON_AddStringToObject(d, "region", oq.rid[r].name)) {
-        cJSON_Delete(d);
-        d = NULL;
-    }
-    if (d)
-        feed_emit(EV_QUORUM_DECISION, d);
+    emit(r, now);
 }
 
 bool observers_quorum_update(void)
@@ -336,15 +345,36 @@ bool observers_quorum_update(void)
     return changed;
 }
 
-void observers_quorum_forget(const char *name)
+/* Region r's latched down forgotten (observers_quorum_forget): its record,
+ * call "forgotten", no view taken (the views' ids kept for a later
+ * comparison), logged and emitted like a decision. */
+static void forgotten(size_t r, uint64_t drill, uint64_t now)
 {
+    oqr_t *x = &oq.rec[r];
+    *x = (oqr_t){.have = true, .seq = ++oq.rec_seq, .mono_ms = now, .leader = leader_may_act(), .drill = drill};
+    x->rec = (quorum_record_t){.call = QUORUM_CALL_FORGOTTEN, .from = HEALTH_DOWN, .to = HEALTH_UNKNOWN,
+                               .would = HEALTH_UNKNOWN, .k = oq.k, .n = (uint32_t)oq.nobs};
+    for (size_t i = 0; i < oq.nobs; i++) {
+        memcpy(x->ids[i], oq.ids[i], sizeof(x->ids[i]));
+        x->age_ms[i] = UINT64_MAX;
+    }
+    char d[48] = "a fail drill";
+    if (drill)
+        snprintf(d, sizeof(d), "drill %" PRIu64, drill);
+    snprintf(x->reason, sizeof(x->reason), "%s stopped acting here: combined state forgotten, back to unknown "
+             "until k views decide", d);
+    emit(r, now);
+}
+
+void observers_quorum_forget(const char *name, uint64_t drill)
+{
+    uint64_t now = loop_now_ms();
     for (size_t r = 0; oq.on && r < oq.n; r++) {
         if (strcmp(oq.rid[r].name, name) != 0 || oq.state[r] != HEALTH_DOWN)
             continue;
         oq.state[r] = HEALTH_UNKNOWN;   /* the engine keeps the live weight until k views decide */
-        oq.since[r] = loop_now_ms();
-        log_msg(LOG_NOTICE, "msg=\"quorum: a fail drill stopped acting here: region unknown until k views "
-                            "decide\" region=%s", name);
+        oq.since[r] = now;   /* a health change for settle_ms, as the region's own reset (health_target_forget) */
+        forgotten(r, drill, now);
     }
 }
 
@@ -475,7 +505,7 @@ void observers_quorum_metrics(struct evbuffer *b)
                         "refusal) took each observer's view: use is counted, or why it was left out.\n"
                         "# TYPE regiond_quorum_decision_view gauge\n");
     for (size_t r = 0; r < oq.n; r++)
-        for (uint32_t i = 0; oq.rec[r].have && i < oq.rec[r].rec.n; i++)
+        for (uint32_t i = 0; oq.rec[r].have && i < oqr_views(&oq.rec[r]); i++)
             evbuffer_add_printf(b, "regiond_quorum_decision_view{region=\"%s\",observer=\"%s\",use=\"%s\"} 1\n",
                                 oq.rid[r].name, oq.rec[r].ids[i], quorum_left_str(oq.rec[r].rec.left[i]));
 }

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "daemon/control.h"
+#include "daemon/drill.h"
 #include "daemon/observers.h"
 
 region_t **tg_regions;
@@ -178,13 +179,16 @@ static void tg_drill_forget(region_t *r)
     if (!r->drill_hit)
         return;
     r->drill_hit = false;
+    /* First its quorum state, latched down by the drill: the evaluation the
+     * region's reset below starts then decides from unknown, and the reset
+     * is recorded whatever that evaluation's combine makes of the views. */
+    observers_quorum_forget(r->name, drill_fail_id(r->name));
     for (size_t k = 0; k < r->n_targets; k++)
         health_target_forget(&r->targets[k]->health, "fail drill no longer acting: waiting for real probes",
                              loop_now_ms(), loop_wall_ms());
     tg_region_eval(r);
     log_msg(LOG_NOTICE, "msg=\"fail drill no longer acting: the region's health is unknown until real probes "
                         "decide\" region=%s", r->name);
-    observers_quorum_forget(r->name);   /* and its quorum state, latched down by the drill */
 }
 
 void targets_set_drill_fail(size_t i, bool on)

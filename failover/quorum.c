@@ -121,6 +121,7 @@ const char *quorum_call_str(quorum_call_t c)
     case QUORUM_CALL_UP: return "up";
     case QUORUM_CALL_DEGRADED: return "degraded";
     case QUORUM_CALL_REFUSED: return "refused";
+    case QUORUM_CALL_FORGOTTEN: return "forgotten";
     default: return "invalid";
     }
 }

@@ -353,6 +353,7 @@ static void records(void)
     CHECK(strcmp(quorum_left_str(QUORUM_LEFT_SILENT), "silent") == 0);
     CHECK(strcmp(quorum_call_str(QUORUM_CALL_DOWN), "down") == 0);
     CHECK(strcmp(quorum_call_str(QUORUM_CALL_REFUSED), "refused") == 0);
+    CHECK(strcmp(quorum_call_str(QUORUM_CALL_FORGOTTEN), "forgotten") == 0);
     setup(3, (health_state_t[]){U, U, U});
     CHECK(!quorum_record(obs, 0, 2, 0, U, &out, &rec));   /* bad input */
     CHECK(!quorum_record(obs, 3, 2, QUORUM_MAX_REGIONS, U, &out, &rec));

@@ -446,6 +446,7 @@
     if (t === 'observer_suspect') return [e.suspect ? who + "'s view is suspect: " + (e.reason || '')
       : who + "'s view is no longer suspect", e.suspect ? 'warn' : 'ok'];
     if (t === 'quorum_decision') {
+      if (e.call === 'forgotten') return [e.region + ' forgotten (' + e.from + ' to ' + e.to + '): ' + (e.reason || ''), 'warn'];
       const vs = Array.isArray(e.views) ? e.views : [];
       const used = vs.filter((v) => v.counted).map((v) => v.observer + ' ' + v.vote).join(', ') || 'none';
       const left = vs.filter((v) => !v.counted).map((v) => v.observer + ' ' + v.left_out).join(', ');
