@@ -4,16 +4,20 @@ Judged at the Route 53 peer (records, change log) and at the DynamoDB peer (each
   (a) k = 2: a fail drill on r2 started on the leader drains r2 at the Route 53 peer; meanwhile every
       observer's item marks r2 down with the drill's reason ("drill N: failed by drill"), the leader's
       item names the drill; the drill's report shows detection, decision and the batch; stopped, r2 is
-      restored and every item returns to its probes (r2 up, no drill reason, no drill named);
+      restored and every item returns to its probes (r2 up, no drill reason, no drill named); the
+      leader's latched combined down of r2 is forgotten at the stop: one quorum_decision event (the SSE
+      ring) with call "forgotten", down to unknown, naming the drill in its reason, also in the drill's
+      timeline (observers_quorum_forget);
   (b) one follower killed (SIGKILL), a second fail drill on r2: drained again with k = 2 of the two left;
   (c) k = 3, one follower killed, a fail drill on r2: NOT drained (held 3 s past the alarm), alarm cluster-quorum names the
       killed observer.
 Without the marks (only the leader's own probes fail) (a) and (b) drain nothing."""
 import json
+import re
 import subprocess
 import urllib.request
 
-from harness import REGIONCTL, check, check_eq, run_tests, token_file, wait_for
+from harness import REGIONCTL, check, check_eq, events_ring, run_tests, token_file, wait_for
 from lease_kit import REGIONS as LEASE_REGIONS, kill9
 from observer_kit import view_items_fast
 from quorum_kit import PUBLISH_MS, SILENT_MS, Cluster, alarms, hold, ready
@@ -68,6 +72,29 @@ def stop_drill(lead, did):
     check_eq(code, 200, f"drill {did} stopped ({body})")
 
 
+def forgotten(d):
+    """The quorum_decision events in d's ring (SSE) that forget a latched down, oldest first."""
+    evs = [json.loads(m.group(1)) for m in re.finditer(r"event: quorum_decision\ndata: ([^\n]*)\n",
+                                                        events_ring(d.port))]
+    return [e for e in evs if e.get("call") == "forgotten"]
+
+
+def check_forgotten(lead, did, before):
+    """After drill did's stop: exactly one more forgotten record, r2's, for did, in the ring and the timeline."""
+    evs = wait_for(lambda: (lambda f: f if len(f) > before else None)(forgotten(lead)), 5,
+                   f"a quorum_decision event forgets r2's latched down after drill {did} stopped")
+    new = evs[before:]
+    check_eq(len(new), 1, f"exactly one forgotten record for drill {did} ({new})")
+    e = new[0]
+    check(e.get("region") == "r2" and e.get("from") == "down" and e.get("to") == "unknown"
+          and e.get("drill") == did and e.get("leader") is True and e.get("views") == []
+          and e.get("reason", "").startswith(f"drill {did} stopped acting here: combined state forgotten, back "
+                                             "to unknown"), f"r2 forgotten: down to unknown, drill {did} ({e})")
+    tl = json.loads(lead.get(f"/v1/drills/{did}")[1]).get("timeline", [])
+    check(any(x.get("type") == "quorum_decision" and '"call":"forgotten"' in x.get("text", "") for x in tl),
+          f"drill {did}'s timeline shows the forgotten record")
+
+
 def test_drill_k2():
     global C
     C = Cluster(k=2, token_file=TOKENS)
@@ -106,7 +133,9 @@ def test_drill_k2():
               and ms["outage detected (region down)"] <= ms["batch submitted"],
               f"the drill's report shows detection, decision, then the batch ({ms})")
 
+        f0 = len(forgotten(lead))
         stop_drill(lead, did)
+        check_forgotten(lead, did, f0)
         wait_for(lambda: C.weights().get("r2") == 100, DRAIN_S, "r2 restored at the Route 53 peer after the drill")
         back = wait_for(lambda: (lambda its: its if all(
             (r2_of(its.get(d.iid)) or {}).get("state") == "up"
@@ -121,7 +150,9 @@ def test_drill_k2():
         wait_for(lambda: C.drained_at("r2", n1), DRAIN_S + SILENT_MS / 1000,
                  "r2 drained with one observer killed: k = 2 of the two left")
         check(marked([lead.iid, others[0].iid], did2), "both live observers' items mark r2 down by the drill")
+        f1 = len(forgotten(lead))
         stop_drill(lead, did2)
+        check_forgotten(lead, did2, f1)
         wait_for(lambda: C.weights().get("r2") == 100, DRAIN_S, "r2 restored after the second drill")
         for d in (lead, others[0]):
             check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
