@@ -346,18 +346,14 @@ bool observers_quorum_update(void)
 }
 
 /* Region r's latched down forgotten (observers_quorum_forget): its record,
- * call "forgotten", no view taken (the views' ids kept for a later
- * comparison), logged and emitted like a decision. */
+ * call "forgotten" with the drill and a reason, no view taken (none shown),
+ * logged and emitted like a decision. */
 static void forgotten(size_t r, uint64_t drill, uint64_t now)
 {
     oqr_t *x = &oq.rec[r];
     *x = (oqr_t){.have = true, .seq = ++oq.rec_seq, .mono_ms = now, .leader = leader_may_act(), .drill = drill};
     x->rec = (quorum_record_t){.call = QUORUM_CALL_FORGOTTEN, .from = HEALTH_DOWN, .to = HEALTH_UNKNOWN,
                                .would = HEALTH_UNKNOWN, .k = oq.k, .n = (uint32_t)oq.nobs};
-    for (size_t i = 0; i < oq.nobs; i++) {
-        memcpy(x->ids[i], oq.ids[i], sizeof(x->ids[i]));
-        x->age_ms[i] = UINT64_MAX;
-    }
     char d[48] = "a fail drill";
     if (drill)
         snprintf(d, sizeof(d), "drill %" PRIu64, drill);

@@ -82,11 +82,11 @@ static int arr(const cJSON *o, const char *k)
     return cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
 }
 
+/* Region r's combined state (its since into *since unless NULL). */
 static health_state_t state(size_t r, uint64_t *since)
 {
     uint64_t s;
-    health_state_t st = observers_quorum_state(r, since ? since : &s);
-    return st;
+    return observers_quorum_state(r, since ? since : &s);
 }
 
 /* r1 and r2 latched down by the combine, r3 up: three calls recorded. */
