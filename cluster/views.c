@@ -433,7 +433,7 @@ static int vw_start(const cfg_t *cfg)
     vw.silent_ms = 3 * q->publish_ms;
     vw.n = q->n_observers;
     vw.start_ms = loop_now_ms();
-    uint64_t saved = vw_own_load_epoch();   /* a reload: what it saved may not have landed yet */
+    uint64_t saved = vw_own_start_epoch();   /* as read at start: a reload keeps the higher one in memory */
     vw.saved_epoch = saved > vw.saved_epoch ? saved : vw.saved_epoch;
     vw.n_tables = k->n_tables < CFG_MAX_LEASE_TABLES ? k->n_tables : CFG_MAX_LEASE_TABLES;
     for (size_t i = 0; i < vw.n_tables; i++)
@@ -470,7 +470,10 @@ static int vw_start(const cfg_t *cfg)
     return 0;
 }
 
-int views_init(const cfg_t *cfg, views_local_fn local)
+/* Start over with cfg (at start, or a reload that changed the observers,
+ * the name, the tables or the instance): nothing read from disk here, it
+ * runs on the loop. */
+static int vw_init(const cfg_t *cfg, views_local_fn local)
 {
     uint64_t saved = vw.saved_epoch;   /* a reload keeps it (views_own.c) */
     views_fini();
@@ -485,6 +488,12 @@ int views_init(const cfg_t *cfg, views_local_fn local)
         return -1;
     }
     return 0;
+}
+
+int views_init(const cfg_t *cfg, views_local_fn local)
+{
+    vw_own_load_epoch();   /* start only, before the loop runs: the one read of the saved epoch */
+    return vw_init(cfg, local);
 }
 
 static bool same(const cfg_cluster_t *k)
@@ -522,7 +531,7 @@ void views_configure(const cfg_t *cfg)
         return;
     }
     views_local_fn local = vw.local;
-    if (views_init(cfg, local) == -1)
+    if (vw_init(cfg, local) == -1)
         log_msg(LOG_ERR, "msg=\"observer views: off after the reload (out of memory)\"");
 }
 

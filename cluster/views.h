@@ -44,7 +44,9 @@
  * 0, or -1 when it cannot be built (nothing is written). */
 typedef int (*views_local_fn)(view_t *out, bool heartbeat);
 
-/* Start (a no-op without cluster.quorum).  0, or -1 out of memory. */
+/* Start (a no-op without cluster.quorum), before the loop runs: reads the
+ * epoch saved in state_dir (views_own.c), the one blocking read; a reload
+ * never reads it again.  0, or -1 out of memory. */
 int views_init(const cfg_t *cfg, views_local_fn local);
 /* A reload: the same observers, name, tables and instance keep their state;
  * other settings start over. */

@@ -103,10 +103,14 @@ void vw_own_read(const view_item_t *items, int key);
  * over it cannot replace (view_item_t.unwhole). */
 uint32_t vw_own_written(const replica_result_t *r, int key);
 /* The epoch this instance last wrote under, as saved in state_dir
- * (VW_EPOCH_FILE): 0 when none (a file that does not read is logged and
- * rewritten by the next save). */
+ * (VW_EPOCH_FILE), read once, at start before the loop runs (views_init;
+ * a blocking read): never again, a reload keeps vw.saved_epoch, which only
+ * grows.  vw_own_start_epoch(): what that read gave, 0 when none; a file
+ * that did not read is logged at the first call (when the views first
+ * start, as if read then) and rewritten by the next save. */
 #define VW_EPOCH_FILE "view-epoch.json"
-uint64_t vw_own_load_epoch(void);
+void vw_own_load_epoch(void);
+uint64_t vw_own_start_epoch(void);
 /* Save vw.epoch before our first write under it, when above the saved one
  * (written atomically by the state writer; a failure raises its
  * "state-write" alarm, the writes go on). */
