@@ -14,8 +14,9 @@
  *
  * The epoch we write under is saved in state_dir, and a restart learns
  * above it (read once, at start before the loop runs; a reload keeps the
- * highest one in memory and never reads the file again): a bad item may have replaced our last items in a table that
- * answers while the other table holding them does not answer, and the
+ * highest one in memory and never reads the file again): a bad item may
+ * have replaced our last items in a table that answers while the other
+ * table holding them does not answer, and the
  * tables alone would then give an epoch we wrote before (its low seqs
  * below the old items a reader may still see; review of defect 38). */
 #include "cluster/views_int.h"
@@ -102,9 +103,10 @@ uint32_t vw_own_written(const replica_result_t *r, int key)
 
 /* The saved epoch as read at start (outside vw: survives views_init), and
  * the warning that read gave, said when the views first start. */
+#define OWN_MALFORMED (-1)
 static struct {
     uint64_t epoch;
-    char warn[600];   /* "" none, or said */
+    int warn;   /* 0 none (or said), OWN_MALFORMED, else the read's errno */
 } own_start;
 
 void vw_own_load_epoch(void)
@@ -115,28 +117,27 @@ void vw_own_load_epoch(void)
         return;
     char *buf = state_read(VW_EPOCH_FILE, &len);
     if (!buf) {   /* none yet, or unreadable: the tables alone */
-        if (errno != ENOENT)
-            snprintf(own_start.warn, sizeof(own_start.warn), "msg=\"observer view: the saved epoch cannot be read; "
-                     "learning from the tables alone, saved again\" file=\"%s/%s\" error=\"%s\"", state_dir(),
-                     VW_EPOCH_FILE, state_read_error(errno));
+        own_start.warn = errno != ENOENT ? errno : 0;
         return;
     }
     cJSON *doc = cJSON_Parse(buf);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "epoch");
     own_start.epoch = state_int_in(e, 1, (double)VIEW_PICK_NUM_MAX) ? (uint64_t)e->valuedouble : 0;
-    if (!own_start.epoch)
-        snprintf(own_start.warn, sizeof(own_start.warn), "msg=\"observer view: the saved epoch does not read (no "
-                 "epoch 1..2^53); learning from the tables alone, saved again\" file=\"%s/%s\"", state_dir(),
-                 VW_EPOCH_FILE);
+    own_start.warn = own_start.epoch ? 0 : OWN_MALFORMED;
     cJSON_Delete(doc);
     free(buf);
 }
 
 uint64_t vw_own_start_epoch(void)
 {
-    if (own_start.warn[0])
-        log_msg(LOG_WARNING, "%s", own_start.warn);
-    own_start.warn[0] = '\0';
+    if (own_start.warn == OWN_MALFORMED)
+        log_msg(LOG_WARNING, "msg=\"observer view: the saved epoch does not read (no epoch 1..2^53); learning from "
+                "the tables alone, saved again\" file=\"%s/%s\"", state_dir(), VW_EPOCH_FILE);
+    else if (own_start.warn)
+        log_msg(LOG_WARNING, "msg=\"observer view: the saved epoch cannot be read; learning from the tables "
+                "alone, saved again\" file=\"%s/%s\" error=\"%s\"", state_dir(), VW_EPOCH_FILE,
+                state_read_error(own_start.warn));
+    own_start.warn = 0;
     return own_start.epoch;
 }
 

@@ -12,14 +12,16 @@ Judged on the DynamoDB peer's store and X's log:
   - the test tears the file again and restarts X (the same state_dir): the start reads it and logs the
     existing warning ("the saved epoch does not read"), X learns from the tables alone and writes above
     what it wrote, and the file is saved again.
+test_quorum_added_by_reload: X restarted without cluster.quorum over a state_dir saying it wrote up to epoch
+E + 50, then reloaded with it: it writes above E + 50 (the start's read kept for the views' later start).
 Before the fix the reload read the torn file and logged "the saved epoch does not read" at the reload."""
 import copy
 import json
 import os
 import time
 
-from harness import check, check_eq, eventually, run_tests, wait_for
-from lease_kit import NAME as OLD, REGIONS as TABLES, leaders
+from harness import Daemon, check, check_eq, eventually, run_tests, wait_for
+from lease_kit import ENV, NAME as OLD, REGIONS as TABLES, leaders
 from observer_kit import view_items_fast
 from quorum_kit import Cluster, hold, ready
 
@@ -134,5 +136,46 @@ def test_reload_keeps_saved_epoch():
         c.stop()
 
 
+def test_quorum_added_by_reload():
+    """The start's read serves a later reload that adds cluster.quorum: X restarted without it, its state_dir
+    holding a saved epoch E + 50 above its items' E (an earlier run of X's, restored), logs nothing about it
+    at start (no views); reloaded with cluster.quorum, it writes above E + 50 (never an epoch that file says
+    it wrote) and logs nothing about the saved epoch."""
+    c = Cluster(k=2)
+    try:
+        lead = ready(c)
+        x = next(d for d in c.ds if d is not lead)
+        sd = x.cfg["controller"]["state_dir"]
+        e = settled(c, x.iid, (OLD,))
+        if not e:
+            return
+        check_eq(x.stop(), 0, f"{x.iid} stops cleanly")
+        with open(os.path.join(sd, EPOCH_FILE), "w") as f:
+            f.write(json.dumps({"epoch": e + 50}))
+        cfg = copy.deepcopy(x.cfg)
+        del cfg["cluster"]["quorum"]
+        g = Daemon(cfg, env=dict(ENV, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent"))
+        g.iid, g.cfg, g.n = x.iid, cfg, x.n
+        c.ds[c.ds.index(x)] = g
+        check_eq([ln for ln in g.read_log().splitlines() if WARN in ln], [],
+                 f"{g.iid} started without cluster.quorum logs nothing about the saved epoch")
+        gen = g.status()["config"]["generation"]
+        g.reload(x.cfg)
+        wait_for(lambda: g.status()["config"]["generation"] == gen + 1, 10, f"{g.iid} taking cluster.quorum")
+        now = {}
+
+        def above():
+            now.update(pairs(c, g.iid, (OLD,)))
+            return all(v and v[0] > e + 50 for v in now.values())
+        eventually(above, PUBLISH_BOUND_S, f"{g.iid} writes above its saved epoch {e + 50} in all three tables once "
+                                           f"cluster.quorum is added", show=lambda _: now)
+        check_eq([ln for ln in g.read_log().splitlines() if WARN in ln], [],
+                 f"{g.iid} logs nothing about the saved epoch (it reads)")
+        for d in c.ds:
+            check_eq(d.stop(), 0, f"{d.iid} stops cleanly")
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
-    run_tests([test_reload_keeps_saved_epoch])
+    run_tests([test_reload_keeps_saved_epoch, test_quorum_added_by_reload])
