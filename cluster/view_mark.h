@@ -44,4 +44,42 @@ bool view_mark_stale(const view_region_t *r, const view_drill_t *acting, size_t 
  * names none; anything else is r->state. */
 view_state_t view_mark_counted(const view_region_t *r, const view_drill_t *acting, size_t n);
 
+/* One observer's discounted mark on one region as a leader's alarm
+ * cluster-mark-stale keeps it (daemon/observers_quorum.c): whether one is
+ * kept, the drill it names, as what it counts, when it was first and last
+ * seen discounted (monotonic ms).  Owned by its caller; zeroed: none. */
+typedef struct {
+    bool kept;
+    uint64_t drill, since_ms, last_ms;
+    view_state_t counted;
+} view_mark_age_t;
+
+/* a saw drill's mark, counted as counted, discounted at now: a mark of
+ * another drill (or none kept) starts its age at now. */
+void view_mark_age_saw(view_mark_age_t *a, uint64_t drill, view_state_t counted, uint64_t now);
+
+/* Whether a was seen discounted for over after_ms (first to last sight),
+ * at now.  A mark missed in some combines (its view silent for a read,
+ * suspect for a blip) keeps its age, and counts, until unseen for
+ * hold_ms; then a is forgotten (zeroed) and false. */
+bool view_mark_age_over(view_mark_age_t *a, uint64_t now, uint64_t after_ms, uint64_t hold_ms);
+
+/* A signature of what in this instance's view v is written at once when
+ * it changes (cluster/views.c; other changes wait for the heartbeat):
+ * which regions in which state, the suspect verdict and its reason, the
+ * fail drills acting, and the own probes' state a mark names (known defect
+ * 41: while a follower marks, its state is down whatever its probes say). */
+uint64_t view_mark_sig(const view_t *v);
+
+/* Room kept at a list's end for view_mark_list_end's " … and N more". */
+#define VIEW_MARK_LIST_TAIL 32
+
+/* item appended to the list in buf[len] (", " between items) when it fits
+ * whole with VIEW_MARK_LIST_TAIL bytes left; else counted in *more.  buf
+ * starts as "" and len is over VIEW_MARK_LIST_TAIL. */
+void view_mark_list_add(char *buf, size_t len, size_t *more, const char *item);
+
+/* " … and N more" appended to the list in buf[len] when more is N > 0. */
+void view_mark_list_end(char *buf, size_t len, size_t more);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/view_mark.h"
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -315,22 +316,6 @@ static void on_note(void *ctx, replica_note_t what, const replica_result_t *r)
         on_read();
 }
 
-/* A signature of the region states (which regions, in which state). */
-static uint64_t states_sig(const view_t *v)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < v->n; i++) {
-        for (const char *p = v->regions[i].region; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ (0x100u + v->regions[i].state)) * 1099511628211ull;
-    }
-    for (const char *p = v->suspect_reason; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    for (size_t i = 0; i < v->n_drills; i++)   /* a fail drill starting or ending: written at once */
-        h = (h ^ (0x200u + v->drills[i].id)) * 1099511628211ull;
-    return (h ^ v->suspect) * 1099511628211ull;
-}
-
 static void publish(bool heartbeat)
 {
     view_t *v = vw.scratch;
@@ -343,7 +328,7 @@ static void publish(bool heartbeat)
         return;   /* judged all the same (cut off from the start is suspect too); nothing to write yet */
     snprintf(v->observer, sizeof(v->observer), "%s", vw.self_id);
     v->elapsed_ms = loop_now_ms() - vw.start_ms;
-    uint64_t sig = states_sig(v);
+    uint64_t sig = view_mark_sig(v);   /* what changed is written at once */
     if (!heartbeat && sig == vw.states_sig)
         return;
     if (vw.seq >= VIEW_PICK_NUM_MAX) {   /* wrote the top (2^53, 2^53): learn again, from epoch 1 (defect 35) */

@@ -46,11 +46,8 @@ static struct {
     bool alarm_on;
     oqr_t rec[QUORUM_MAX_REGIONS];              /* each region's last call or refusal */
     uint64_t rec_seq;
-    struct {
-        uint64_t drill, since;                  /* the discounted mark's drill; monotonic ms first seen */
-        view_state_t counted;                   /* as what it counts */
-        bool seen;                              /* in this combine's inputs */
-    } stale[QUORUM_MAX_OBS][QUORUM_MAX_REGIONS];
+    view_mark_age_t stale[QUORUM_MAX_OBS][QUORUM_MAX_REGIONS];   /* each view's discounted mark per region */
+    char stale_ids[QUORUM_MAX_OBS][65];         /* whose row stale[i] is */
     bool stale_on;
 } oq;
 
@@ -88,11 +85,11 @@ static size_t acting_drills(view_drill_t *act)
 /* Observer i's usable view discounts a mark of drill id on region r (counted as c). */
 static void stale_seen(size_t i, size_t r, uint64_t id, view_state_t c)
 {
-    if (oq.stale[i][r].drill != id || !oq.stale[i][r].since)
-        oq.stale[i][r].since = loop_now_ms();
-    oq.stale[i][r].drill = id;
-    oq.stale[i][r].counted = c;
-    oq.stale[i][r].seen = true;
+    if (strcmp(oq.stale_ids[i], oq.ids[i]) != 0) {   /* another observer in row i since a reload */
+        memset(oq.stale[i], 0, sizeof(oq.stale[i]));
+        memcpy(oq.stale_ids[i], oq.ids[i], sizeof(oq.stale_ids[i]));
+    }
+    view_mark_age_saw(&oq.stale[i][r], id, c, loop_now_ms());
 }
 
 /* Observer i's input: this instance from its own regions, the others from their views. */
@@ -182,42 +179,53 @@ static void alarm_update(uint64_t now)
     oq.alarm_on = true;
 }
 
+#define STALE_HOLD_PUBLISHES 2   /* a mark missed this long is gone, as observer-suspect's hold */
+
+static void stale_resolve(const char *why)
+{
+    if (oq.stale_on)
+        alarm_resolve(alarm_key(ALARM_CLUSTER_MARK_STALE).s, why);
+    oq.stale_on = false;
+}
+
 /* Alarm cluster-mark-stale while a usable view's mark has been discounted
  * for over 3 publish_ms: that observer's vote on the region is its own
  * probes' state named in the mark, or no opinion from an older build
- * (docs/ha.md known defect 41). */
+ * (docs/ha.md known defect 41).  A mark missed in some combines keeps its
+ * age and the alarm until unseen for 2 publish_ms (view_mark_age_over);
+ * resolved at once when this instance's drills no longer act (marks count
+ * as they stand then). */
 static void stale_alarm(uint64_t now)
 {
-    alarm_key_t key = alarm_key(ALARM_CLUSTER_MARK_STALE);
-    uint64_t after = 3 * (uint64_t)views_publish_ms();
-    char list[1500];
-    size_t off = 0, c = 0;
+    if (!leader_drills_act()) {
+        memset(oq.stale, 0, sizeof(oq.stale));
+        stale_resolve("this instance no longer leads: drill marks count as they stand, none is discounted");
+        return;
+    }
+    uint64_t pub = views_publish_ms(), after = 3 * pub, hold = STALE_HOLD_PUBLISHES * pub;
+    char list[1500], item[300];
+    size_t c = 0, more = 0;
     list[0] = '\0';
     for (size_t i = 0; i < oq.nobs && i < QUORUM_MAX_OBS; i++)
         for (size_t r = 0; r < oq.n; r++) {
-            if (!oq.stale[i][r].seen) {
-                oq.stale[i][r].since = 0;
+            view_mark_age_t *a = &oq.stale[i][r];
+            if (!view_mark_age_over(a, now, after, hold))
                 continue;
-            }
-            if (now - oq.stale[i][r].since <= after)
-                continue;
-            if (off < sizeof(list))
-                off += (size_t)snprintf(list + off, sizeof(list) - off, "%sobserver %s region %s drill %" PRIu64
-                                        " (counted %s)", c ? ", " : "", oq.ids[i], oq.rid[r].name,
-                                        oq.stale[i][r].drill, view_state_str(oq.stale[i][r].counted));
+            snprintf(item, sizeof(item), "observer %s region %s drill %" PRIu64 " (counted %s)", oq.stale_ids[i],
+                     oq.rid[r].name, a->drill, view_state_str(a->counted));
+            view_mark_list_add(list, sizeof(list), &more, item);
             c++;
         }
     if (!c) {
-        if (oq.stale_on)
-            alarm_resolve(key.s, "no discounted drill mark left");
-        oq.stale_on = false;
+        stale_resolve("no drill mark discounted here for over 3 publish_ms (any left unseen for 2 publish_ms)");
         return;
     }
+    view_mark_list_end(list, sizeof(list), more);
     char msg[1800];
     snprintf(msg, sizeof(msg), "%zu drill mark(s) of drills not acting here discounted for over 3 publish_ms "
              "(the marking observers still read them from the holder's view: is its view write failing?): %s", c,
              list);
-    alarm_raise(key.s, "warning", msg, NULL);
+    alarm_raise(alarm_key(ALARM_CLUSTER_MARK_STALE).s, "warning", msg, NULL);
     if (!oq.stale_on)
         log_msg(LOG_WARNING, "msg=\"%s\"", msg);
     oq.stale_on = true;
@@ -226,6 +234,19 @@ static void stale_alarm(uint64_t now)
 bool observers_quorum_on(void)
 {
     return views_n() > 0;
+}
+
+/* Each kept discounted mark follows its region by name and generation. */
+static void stale_remap(const quorum_rid_t *rid, size_t n)
+{
+    static view_mark_age_t st[QUORUM_MAX_OBS][QUORUM_MAX_REGIONS];
+    memset(st, 0, sizeof(st));
+    for (size_t r = 0; r < n; r++)
+        for (size_t o = 0; o < oq.n; o++)
+            if (strcmp(oq.rid[o].name, rid[r].name) == 0 && oq.rid[o].born == rid[r].born)
+                for (size_t i = 0; i < QUORUM_MAX_OBS; i++)
+                    st[i][r] = oq.stale[i][o];
+    memcpy(oq.stale, st, sizeof(st));
 }
 
 /* The configured regions now (a reload may have removed, added or moved
@@ -256,10 +277,10 @@ static void regions_update(uint64_t now)
             if (strcmp(oq.rid[o].name, rid[r].name) == 0 && oq.rid[o].born == rid[r].born)
                 rec[r] = oq.rec[o];
     memcpy(oq.rec, rec, sizeof(rec));
+    stale_remap(rid, n);   /* before oq.rid is the new list */
     memcpy(oq.rid, rid, sizeof(rid));
     memcpy(oq.state, state, sizeof(state));
     memcpy(oq.since, since, sizeof(since));
-    memset(oq.stale, 0, sizeof(oq.stale));   /* indexed by region: seen anew */
     oq.n = n;
 }
 
@@ -316,9 +337,6 @@ bool observers_quorum_update(void)
     oq.k = views_k();
     regions_update(now);
     quorum_obs_t obs[QUORUM_MAX_OBS];
-    for (size_t i = 0; i < QUORUM_MAX_OBS; i++)
-        for (size_t r = 0; r < QUORUM_MAX_REGIONS; r++)
-            oq.stale[i][r].seen = false;
     for (size_t i = 0; i < oq.nobs; i++)
         input(i, &obs[i]);
     stale_alarm(now);

@@ -7,7 +7,11 @@
  * that is not a mark, or not down, counts as it stands.  Known defect 41:
  * a follower's mark names its own probes' state after the drill ("; own
  * probes: down"), which older builds parse as the same mark and a leader
- * discounting the mark counts instead of no opinion. */
+ * discounting the mark counts instead of no opinion.  The leader's alarm
+ * cluster-mark-stale keeps a discounted mark's age across a combine that
+ * missed it (no flapping) until unseen for the hold, and cuts its list at
+ * an entry with "... and N more"; a follower's own probes going down under
+ * a mark change the signature that writes its view at once. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,8 +131,112 @@ static void test_fallback(void)
     CHECK(!view_mark_stale(&real, act, 1));
 }
 
+/* A mark's age survives a missed combine; the alarm holds 2 publish_ms
+ * after the mark is really gone (publish 1000 ms: over 3000, hold 2000). */
+static void test_age(void)
+{
+    view_mark_age_t a = { 0 };
+    CHECK(!view_mark_age_over(&a, 500, 3000, 2000));                 /* nothing kept */
+    view_mark_age_saw(&a, 5, VIEW_UP, 1000);
+    CHECK(!view_mark_age_over(&a, 1000, 3000, 2000));
+    view_mark_age_saw(&a, 5, VIEW_UP, 3500);
+    CHECK(!view_mark_age_over(&a, 3500, 3000, 2000));
+    view_mark_age_saw(&a, 5, VIEW_UP, 4001);
+    CHECK(view_mark_age_over(&a, 4001, 3000, 2000));                  /* over 3 publish_ms */
+    CHECK(view_mark_age_over(&a, 4500, 3000, 2000));                  /* one read missed: still raised */
+    view_mark_age_saw(&a, 5, VIEW_DOWN, 5000);
+    CHECK(a.since_ms == 1000 && a.counted == VIEW_DOWN);              /* its start kept, not reset */
+    CHECK(view_mark_age_over(&a, 5000, 3000, 2000));
+    CHECK(view_mark_age_over(&a, 6999, 3000, 2000));                  /* gone, held 2 publish_ms */
+    CHECK(!view_mark_age_over(&a, 7000, 3000, 2000) && !a.kept);      /* really gone: forgotten */
+    view_mark_age_saw(&a, 5, VIEW_UP, 7500);
+    CHECK(a.since_ms == 7500 && !view_mark_age_over(&a, 10000, 3000, 2000));   /* back: a new age */
+    view_mark_age_saw(&a, 6, VIEW_UP, 10000);
+    CHECK(a.since_ms == 10000 && a.drill == 6);                       /* another drill: a new age */
+    /* a drill's normal end: marks seen for 1200 ms, then gone; kept 2000 ms more, never over 3000 */
+    view_mark_age_t e = { 0 };
+    for (uint64_t t = 20000; t <= 21200; t += 250)
+        view_mark_age_saw(&e, 7, VIEW_UP, t);
+    for (uint64_t t = 21200; t <= 24000; t += 250)
+        CHECK(!view_mark_age_over(&e, t, 3000, 2000));
+    CHECK(!e.kept);
+    view_mark_age_t z = { 0 };
+    view_mark_age_saw(&z, 5, VIEW_UP, 0);                             /* at monotonic 0 it is kept too */
+    view_mark_age_saw(&z, 5, VIEW_UP, 3001);
+    CHECK(z.kept && view_mark_age_over(&z, 3001, 3000, 2000));
+}
+
+/* The alarm's list is cut at an entry, the rest counted. */
+static void test_list(void)
+{
+    char buf[100], item[40];
+    size_t more = 0, shown = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < 9; i++) {
+        snprintf(item, sizeof(item), "observer o%d region r%d", i, i);   /* 20 bytes each */
+        size_t m = more;
+        view_mark_list_add(buf, sizeof(buf), &more, item);
+        shown += more == m;
+    }
+    view_mark_list_end(buf, sizeof(buf), more);
+    CHECK_EQ_INT((int)shown, 3);                                      /* 3 * 20 + 2 * 2 + 32 < 100 */
+    CHECK_EQ_INT((int)more, 6);
+    CHECK(strcmp(buf, "observer o0 region r0, observer o1 region r1, observer o2 region r2 \u2026 and 6 more") == 0);
+    char one[64] = "";
+    more = 0;
+    view_mark_list_add(one, sizeof(one), &more, "a");
+    view_mark_list_add(one, sizeof(one), &more, "b");
+    view_mark_list_end(one, sizeof(one), more);
+    CHECK(strcmp(one, "a, b") == 0 && more == 0);                     /* all shown: no tail */
+    char big[200];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    char small[64] = "";
+    more = 0;
+    view_mark_list_add(small, sizeof(small), &more, big);
+    view_mark_list_add(small, sizeof(small), &more, "a");             /* order holds: counted, not shown */
+    view_mark_list_end(small, sizeof(small), more);
+    CHECK(strcmp(small, " \u2026 and 2 more") == 0);
+}
+
+static view_t *view_of(const char *reason)
+{
+    static view_t v[2];
+    static int k;
+    view_t *x = &v[k++ % 2];
+    memset(x, 0, sizeof(*x));
+    x->n = 2;
+    x->regions[0] = reg("r1", VIEW_UP, "");
+    x->regions[1] = reg("r2", VIEW_DOWN, reason);
+    return x;
+}
+
+/* A follower's own probes under a mark are in the signature (defect 41's
+ * drain lag): their going down is written at once; other reasons are not. */
+static void test_sig(void)
+{
+    uint64_t up = view_mark_sig(view_of("drill 5: failed by drill (the leader's); own probes: up"));
+    uint64_t down = view_mark_sig(view_of("drill 5: failed by drill (the leader's); own probes: down"));
+    CHECK(up != down);
+    CHECK(up == view_mark_sig(view_of("drill 5: failed by drill (the leader's); own probes: up")));
+    CHECK(view_mark_sig(view_of("3 of 3 probes failed")) == view_mark_sig(view_of("2 of 3 probes failed")));
+    view_t *a = view_of("x"), b = *a;
+    b.regions[1].state = VIEW_UP;
+    CHECK(view_mark_sig(a) != view_mark_sig(&b));                     /* states, as ever */
+    b = *a;
+    b.n_drills = 1;
+    b.drills[0].id = 5;
+    CHECK(view_mark_sig(a) != view_mark_sig(&b));
+    b = *a;
+    b.suspect = true;
+    CHECK(view_mark_sig(a) != view_mark_sig(&b));
+}
+
 int main(void)
 {
+    test_age();
+    test_list();
+    test_sig();
     test_parse();
     test_counted();
     test_own();
