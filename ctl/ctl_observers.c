@@ -73,6 +73,34 @@ static void quorum_cell(const cJSON *q, const char *region, char *cell, size_t l
         }
 }
 
+static bool listed(const cJSON *a, const char *id)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a)
+        if (cJSON_IsString(x) && strcmp(x->valuestring, id) == 0)
+            return true;
+    return false;
+}
+
+/* What this instance's quorum rule (q) counts a drill-marked view of
+ * observer id on region as when it is not the mark's down, or NULL: a
+ * usable view the leader does not count down has its mark discounted (a
+ * drill not acting here) and counts as its own probes' state (known
+ * defect 41), or as no opinion ("unknown"). */
+static const char *counted_as(const cJSON *q, const char *id, const char *region)
+{
+    const cJSON *r;
+    if (!listed(cJSON_GetObjectItemCaseSensitive(q, "usable"), id))
+        return NULL;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(q, "regions")) {
+        if (strcmp(ctl_str(r, "region"), region) != 0 || listed(cJSON_GetObjectItemCaseSensitive(r, "down"), id))
+            continue;
+        return listed(cJSON_GetObjectItemCaseSensitive(r, "up"), id) ? "up"
+             : listed(cJSON_GetObjectItemCaseSensitive(r, "degraded"), id) ? "degraded" : "unknown";
+    }
+    return NULL;
+}
+
 /* Regions in rows, observers in columns (every region any view names), and
  * the quorum rule's combined state. */
 static void print_grid(const cJSON *vs, const cJSON *q)
@@ -98,8 +126,9 @@ static void print_grid(const cJSON *vs, const cJSON *q)
         cJSON_ArrayForEach(v, vs) {
             bool drill;
             const char *s = state_of(v, regions[i], &drill);
-            char cell[32];
-            snprintf(cell, sizeof(cell), "%s%s%s", s, drill ? "(drill)" : "",
+            const char *c = drill ? counted_as(q, ctl_str(v, "observer"), regions[i]) : NULL;
+            char cell[48];   /* one word: scripts split the grid on blanks */
+            snprintf(cell, sizeof(cell), "%s%s%s%s%s", s, drill ? "(drill)" : "", c ? "/counted:" : "", c ? c : "",
                      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "fresh")) || strcmp(s, "-") == 0 ? "" : "?");
             printf(" %-12s", cell);
         }
@@ -202,7 +231,8 @@ int ctl_observers(const char *api, int json)
         print_grid(vs, q);
         print_decisions(q);
         printf("\n(\"?\": the observer's last view, which is not fresh; \"(drill)\": the state comes from a fail "
-               "drill in effect, not from its probes)\n");
+               "drill in effect, not from its probes; \"/counted:up\": this instance discounts that mark, its drill not "
+               "acting here, and counts the observer's own probes' state instead, or no opinion: unknown)\n");
     }
     cJSON_Delete(root);
     return 0;

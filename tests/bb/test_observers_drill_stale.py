@@ -5,11 +5,13 @@ DynamoDB peer (PutItem/UpdateItem of its "#view#" item: its lease still renews) 
 the followers keep marking r2 down from the leader's last view, each mark naming its own probes' state
 ("; own probes: up"), and the leader counts them as up votes, so r2 is restored at the Route 53 peer
 (without the fix only the leader's own vote says up: held); alarm cluster-mark-stale on the leader
-names both followers, r2 and the drill; the faults cleared, the marks go and the alarm resolves."""
+names both followers, r2 and the drill; `regionctl status --observers` on the leader shows each
+follower's r2 as down(drill)/counted:up; the faults cleared, the marks go and the alarm resolves."""
 import json
+import subprocess
 import urllib.request
 
-from harness import check, check_eq, run_tests, token_file, wait_for
+from harness import REGIONCTL, check, check_eq, run_tests, token_file, wait_for
 from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS
 from observer_kit import view_items_fast
 from quorum_kit import PUBLISH_MS, Cluster, alarms, ready
@@ -81,6 +83,11 @@ def test_stale_mark_counts_own_probes():
               "the followers still mark r2 down from the leader's last view")
         wait_for(lambda: C.weights().get("r2") == 100, DRAIN_S,
                  "r2 restored: the leader counts the followers' own probes (up), not no opinion")
+        out = subprocess.run([REGIONCTL, "--api", lead.base, "status", "--observers"], capture_output=True,
+                             text=True, timeout=15).stdout
+        row = next((ln.split() for ln in out.splitlines() if ln.startswith("r2 ")), [])
+        check(row.count("down(drill)/counted:up") == 2 and row[-1] == "up",
+              f"regionctl status --observers on the leader shows both followers' marks counted up ({row})")
         C.ddb.call("POST", "/_peer/clear-faults", {})
         wait_for(lambda: "cluster-mark-stale" not in alarms(lead), DRAIN_S,
                  "the alarm resolves once the leader's view is written again")
