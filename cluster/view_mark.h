@@ -13,7 +13,9 @@
  * own probes' state ("drill N: failed by drill (the leader's); own probes:
  * down"; a prefix older builds parse the same, within VIEW_REASON_MAX), and
  * a leader discounting the mark counts that state instead (an older
- * build's mark, without it, stays no opinion). */
+ * build's mark, without it, stays no opinion).  Also here: the age a
+ * leader's alarm cluster-mark-stale keeps per discounted mark, its list
+ * text, and the signature of a view whose change is written at once. */
 #ifndef REGIOND_CLUSTER_VIEW_MARK_H
 #define REGIOND_CLUSTER_VIEW_MARK_H
 

@@ -14,7 +14,8 @@
  * leaves behind when it stops acting here, forgotten (call "forgotten").
  * Alarm "cluster-mark-stale"
  * while a usable view's drill mark has been discounted (a drill not acting
- * here, cluster/view_mark.h) for over 3 publish_ms (known defect 41). */
+ * here, cluster/view_mark.h) for over 3 publish_ms, resolved 2 publish_ms
+ * after the last such mark goes (known defect 41). */
 #include "daemon/observers.h"
 
 #include <inttypes.h>
