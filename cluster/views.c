@@ -460,7 +460,9 @@ static int vw_start(const cfg_t *cfg)
  * runs on the loop. */
 static int vw_init(const cfg_t *cfg, views_local_fn local)
 {
-    uint64_t saved = vw.saved_epoch;   /* a reload keeps it (views_own.c) */
+    /* A reload keeps the highest epoch saved or taken (views_own.c): one
+     * taken but not saved (the save's queueing failed) was maybe written. */
+    uint64_t saved = vw.epoch > vw.saved_epoch ? vw.epoch : vw.saved_epoch;
     views_fini();
     vw.local = local;
     vw.saved_epoch = saved;
@@ -470,6 +472,7 @@ static int vw_init(const cfg_t *cfg, views_local_fn local)
         log_msg(LOG_ERR, "msg=\"observer views: out of memory at start\"");
         views_fini();
         vw.local = local;
+        vw.saved_epoch = saved;   /* the next reload learns above it all the same */
         return -1;
     }
     return 0;

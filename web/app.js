@@ -159,6 +159,7 @@
   // "drain refused (no-quorum): counted ctl-1 down; left out ctl-2 silent, ctl-3 silent"
   function decisionText(d) {
     if (!d) return '—';
+    if (d.call === 'forgotten') return 'forgotten (' + d.from + ' to ' + d.to + '): ' + (d.reason || '');
     const counted = d.views.filter((x) => x && x.counted).map((x) => x.observer + ' ' + x.vote).join(', ') || 'none';
     const left = d.views.filter((x) => x && !x.counted).map((x) => x.observer + ' ' + x.left_out).join(', ');
     return (d.call === 'refused' ? d.would + ' refused' : 'called ' + d.call) + ' (' + d.why + ', k' + NB + d.k + ')' +
