@@ -7,34 +7,18 @@ the followers keep marking r2 down from the leader's last view, each mark naming
 (without the fix only the leader's own vote says up: held); alarm cluster-mark-stale on the leader
 names both followers, r2 and the drill; `regionctl status --observers` on the leader shows each
 follower's r2 as down(drill)/counted:up; the faults cleared, the marks go and the alarm resolves."""
-import json
 import subprocess
-import urllib.request
 
-from harness import REGIONCTL, check, check_eq, run_tests, token_file, wait_for
+from harness import REGIONCTL, check, check_eq, run_tests, wait_for
 from lease_kit import NAME as CLUSTER, REGIONS as LEASE_REGIONS
 from observer_kit import view_items_fast
 from quorum_kit import PUBLISH_MS, Cluster, alarms, ready
-
-TOKENS, TOKS = token_file()
-DRAIN_S = 15
-
-
-def post(d, path, body=None, method="POST"):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(d.base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {TOKS['ops']}"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+from test_observers_drill import DRAIN_S, TOKENS, post, r2_of as drill_r2_of
 
 
 def r2_of(item):
-    doc = (item or {}).get("doc") or {}
-    return next((r for r in doc.get("regions", []) if r["region"] == "r2"), None) or {}
+    """r2 in an observer's view item, {} when none."""
+    return drill_r2_of(item) or {}
 
 
 def mark(did, own):
