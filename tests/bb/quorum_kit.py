@@ -4,9 +4,10 @@ one weighted record per region, and nginx serving the regions.  Region r2 has ON
 (ctl-i probes r2 at its own port), so a test fails r2 for one instance only by marking that port down
 (nginx answers 503 there): the other instances still see r2 up.  Every drain is judged at the Route 53
 peer (its records and its change log), never from regiond's own status."""
+import copy
 import time
 
-from harness import DdbPeer, Daemon, Nginx, Route53Peer, TEST_KEY, free_port, wait_for, weighted_zone
+from harness import DdbPeer, Daemon, Nginx, Route53Peer, TEST_KEY, check, free_port, wait_for, weighted_zone
 import lease_kit
 from lease_kit import ENV, REGIONS as LEASE_REGIONS, leaders, stop_all
 from observer_kit import views
@@ -151,3 +152,14 @@ def hold_counted(readers, iid, seconds):
 
 
 __all__ = ["Cluster", "TEST_KEY"]
+
+
+def rename_reload(d, new, former):
+    """Reload d with cluster.name new and former_name former, and wait until it has taken it."""
+    cfg = copy.deepcopy(d.cfg)
+    cfg["cluster"].update(name=new, former_name=former)
+    gen = d.status()["config"]["generation"]
+    d.reload(cfg)
+    wait_for(lambda: d.status()["config"]["generation"] == gen + 1, 10, f"{d.iid} taking the rename")
+    check(d.status()["config"]["last_error"] is None, f"{d.iid}: the rename reload is taken")
+    d.cfg = cfg

@@ -23,7 +23,7 @@ import time
 from harness import Daemon, check, check_eq, eventually, run_tests, wait_for
 from lease_kit import ENV, NAME as OLD, REGIONS as TABLES, leaders
 from observer_kit import view_items_fast
-from quorum_kit import Cluster, hold, ready
+from quorum_kit import Cluster, hold, ready, rename_reload
 
 NEW = "renamed"
 EPOCH_FILE = "view-epoch.json"
@@ -76,30 +76,24 @@ def settled(c, iid, names):
                       show=lambda e: f"epoch {e}")
 
 
-def reload_renamed(x):
-    cfg = copy.deepcopy(x.cfg)
-    cfg["cluster"].update(name=NEW, former_name=OLD)
-    gen = x.status()["config"]["generation"]
-    x.reload(cfg)
-    wait_for(lambda: x.status()["config"]["generation"] == gen + 1, 10, f"{x.iid} taking the rename")
-    check(x.status()["config"]["last_error"] is None, f"{x.iid}: the rename reload is taken")
-    x.cfg = cfg
+def settled_follower(c):
+    """The leader, a follower X, X's state_dir and the epoch X's items settled at (None if they did not)."""
+    lead = ready(c)
+    x = next(d for d in c.ds if d is not lead)
+    return lead, x, x.cfg["controller"]["state_dir"], settled(c, x.iid, (OLD,))
 
 
 def test_reload_keeps_saved_epoch():
     c = Cluster(k=2)
     try:
-        lead = ready(c)
-        x = next(d for d in c.ds if d is not lead)
-        sd = x.cfg["controller"]["state_dir"]
-        e = settled(c, x.iid, (OLD,))
+        lead, x, sd, e = settled_follower(c)
         if not e:
             return
         eventually(lambda: saved(sd) == e, 3, f"{x.iid} saved its epoch {e}")
         before = max(v for v in pairs(c, x.iid, (OLD,)).values() if v)
         tear(sd)
         n0 = len(x.read_log())
-        reload_renamed(x)
+        rename_reload(x, NEW, OLD)
         seen = set()
 
         def not_below():
@@ -149,10 +143,7 @@ def test_quorum_added_by_reload():
     it wrote) and logs nothing about the saved epoch."""
     c = Cluster(k=2)
     try:
-        lead = ready(c)
-        x = next(d for d in c.ds if d is not lead)
-        sd = x.cfg["controller"]["state_dir"]
-        e = settled(c, x.iid, (OLD,))
+        lead, x, sd, e = settled_follower(c)
         if not e:
             return
         check_eq(x.stop(), 0, f"{x.iid} stops cleanly")

@@ -10,13 +10,12 @@ still counts three views.  Judged on the peers:
   - r2 truly fails (down for every instance): drained at the Route 53 peer, by the old-name leader.
 Without the fix the renamed followers write only "renamed#view#..." items, the leader's views of them
 go silent, it has one usable view of k = 2, and r2 is not drained."""
-import copy
 import time
 
 from harness import check, check_eq, eventually, run_tests, wait_for
 from lease_kit import REGIONS as LEASE_REGIONS, leaders
 from observer_kit import view_items_fast
-from quorum_kit import SILENT_MS, Cluster, quorum, ready
+from quorum_kit import SILENT_MS, Cluster, quorum, ready, rename_reload
 
 DRAIN_S = 15
 NEW = "renamed"
@@ -33,13 +32,7 @@ def test_rename_mid_quorum():
         old = lead.cfg["cluster"].get("name", "regiond")   # the default name
         followers = [d for d in C.ds if d is not lead]
         for d in followers:
-            cfg = copy.deepcopy(d.cfg)
-            cfg["cluster"].update(name=NEW, former_name=old)
-            gen = d.status()["config"]["generation"]
-            d.reload(cfg)
-            wait_for(lambda: d.status()["config"]["generation"] == gen + 1, 10, f"{d.iid} taking the rename")
-            check(d.status()["config"]["last_error"] is None, f"{d.iid}: the rename reload is taken")
-            d.cfg = cfg
+            rename_reload(d, NEW, old)
         time.sleep(3 * SILENT_MS / 1000)   # the old-name items of the renamed go silent unless still written
         check_eq([x.iid for x in leaders(C.ds)], [lead.iid], "the old-name leader still leads")
 
