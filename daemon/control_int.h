@@ -78,7 +78,8 @@ typedef struct {
     uint64_t fail_backoff_ms;
 } ctrl_state_t;
 
-/* The controller's state: one, owned by control.c; control_view.c reads it. */
+/* The controller's state: one, owned by control.c; control_view.c reads
+ * it, control_ops.c applies the operator's changes to it. */
 extern ctrl_state_t ctl;
 
 /* True while a health-driven drain waits decision.settle_ms
@@ -116,9 +117,17 @@ void ctrl_ops_drop(void);
 /* control.c: apply op to ctl (to build its snapshot, and once durable). */
 void ctrl_op_effect(const ctrl_op_t *op);
 
-/* control.c: op's snapshot is durable: apply it, announce it, decide
+/* control_ops.c: op's snapshot is durable: apply it, announce it, decide
  * again, call op->done. */
 void ctrl_op_finish(const ctrl_op_t *op);
+
+/* control.c: the engine's settings from decision.*; every region's input
+ * to the engine as it is now (health, live weight, override, data gate);
+ * one evaluation (decide, record, apply), why naming its trigger.  Used by
+ * the operator's actions (control_ops.c) too. */
+void ctrl_cfg(decide_cfg_t *d);
+void ctrl_inputs(decide_region_t *in);
+void ctrl_evaluate(const char *why);
 
 /* control.c: decide again (numbers became available). */
 void ctrl_reevaluate(const char *why);
