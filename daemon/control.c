@@ -105,18 +105,6 @@ void ctrl_inputs(decide_region_t *in)
                                                    : reg ? reg->state : HEALTH_UNKNOWN,
                                   .configured_weight = r->enabled ? (int)r->regions[i].weight : 100,
                                   .live_weight = r->enabled ? route53_live_weight(i) : -1};
-        /* A fail drill in effect here keeps the region it drained down while its probes have not
-         * failed yet: a term that resumed it at its replicated read (a takeover, a restart, or a
-         * re-won term after another instance led: known defects 33, 39) would otherwise restore it
-         * mid-drill at its first decision.  With the quorum rule too: the other views return to
-         * their probes until they read this leader's view naming the drill again (after a
-         * restarted leader's views named none, k of them may say the region up).  Only while this
-         * instance's drills act: a follower's or deposed leader's flag is stale, and its preview
-         * follows its probes.  Not while the region is unknown (a start: down beside regions
-         * still unknown would be a fail open restoring it).  Its end clears the flag. */
-        if (reg && reg->drill_fail && leader_drills_act() && reg->state != HEALTH_UNKNOWN &&
-            in[i].live_weight == 0)
-            in[i].health = HEALTH_DOWN;
         if (ctl.cfg->dynamodb.enabled && ctl.cfg->dynamodb.gate == 0 && !ddb_gate_ok(i, why[i], sizeof(why[i]))) {
             in[i].data_blocked = true;
             in[i].data_why = why[i];

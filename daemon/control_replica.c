@@ -356,6 +356,7 @@ static void cr_read(const replica_result_t *r)
                  "find who can write the lease tables", r->error);
     cr.hold = false;
     route53_takeover(NULL);   /* when not taken above: the live records judged by this instance's files */
+    drill_resume_acting();   /* its fail drills' regions down before the first decision (known defect 33) */
     ctrl_takeover_ready();   /* a new number block, saved and replicated, then the first decision */
 }
 

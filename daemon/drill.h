@@ -49,6 +49,15 @@ cJSON *drill_replica_json(void);
 int drill_replica_check(const cJSON *o, char *why, size_t len);
 void drill_replica_take(const cJSON *o, uint64_t epoch);
 
+/* This instance's drills act again with health that has not seen them: a
+ * term's replicated read is done (control_replica.c: the drills it resumed
+ * or kept, before the term's first decision), or a restart loaded them
+ * (drill_init).  The region of each fail drill in effect takes the drill's
+ * simulated failures at once (targets_drill_resume): a decision never sees
+ * it up mid-drill while its probes have yet to fail (known defect 33).
+ * Nothing while leader_drills_act() is false. */
+void drill_resume_acting(void);
+
 /* The drills of kind fail in effect here (active, not a dry run, started
  * and not ending): up to max of them, their ids and regions (what this
  * instance's observer view names, daemon/observers.c); none while

@@ -218,3 +218,15 @@ uint64_t drill_fail_id(const char *region)
     }
     return 0;
 }
+
+void drill_resume_acting(void)
+{
+    uint64_t ids[DR_MAX];
+    char regions[DR_MAX][65];
+    size_t n = drill_fail_active(ids, regions, DR_MAX);   /* none while this instance's drills do not act */
+    for (size_t i = 0; i < n; i++) {
+        int ri = targets_region_index(regions[i]);
+        if (ri >= 0)
+            targets_drill_resume((size_t)ri);
+    }
+}

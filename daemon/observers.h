@@ -53,6 +53,18 @@ health_state_t observers_quorum_state(size_t r, uint64_t *since);
  * region's own reset to unknown is.  Nothing for a region not latched
  * down, or with the quorum off. */
 void observers_quorum_forget(const char *name, uint64_t drill);
+
+/* The inverse: a fail drill on region name resumed acting here with its
+ * simulated failures at once (targets_drill_resume: a term's replicated
+ * read, a restart).  This instance's own view names it down at once; the
+ * other views cannot say so before they have read that view (up to 3
+ * publish_ms: ours written within 250 ms, their read, their write, our
+ * read), so for that long their up or degraded for the region counts as no
+ * opinion, and a combined UP or DEGRADED becomes UNKNOWN (live weight kept):
+ * the term's first decisions neither restore the drilled region on views
+ * that have not seen the drill yet (known defect 33 under the quorum rule)
+ * nor drain it on fewer than k views.  A forget ends it. */
+void observers_quorum_resume(const char *name);
 /* Forget the combined states and resolve the alarm (views off). */
 void observers_quorum_reset(void);
 /* {"state", "why", "used", "down", "up", "degraded"} of region r (ids),

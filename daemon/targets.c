@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/feed.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "daemon/control.h"
 #include "daemon/drill.h"
+#include "daemon/leader.h"
 #include "daemon/observers.h"
 
 region_t **tg_regions;
@@ -199,6 +201,33 @@ void targets_set_drill_fail(size_t i, bool on)
     r->drill_fail = on;
     if (!on)
         tg_drill_forget(r);
+}
+
+void targets_drill_resume(size_t i)
+{
+    region_t *r = targets_region(i);
+    if (!r || !r->drill_fail || !leader_drills_act())
+        return;
+    r->drill_hit = true;
+    for (size_t k = 0; k < r->n_targets; k++) {
+        target_t *t = r->targets[k];
+        health_state_t old;
+        if (!health_target_fail(&t->health, "drill: simulated outage", loop_now_ms(), loop_wall_ms(), &old))
+            continue;
+        cJSON *d = cJSON_CreateObject();
+        if (d) {
+            cJSON_AddStringToObject(d, "region", r->name);
+            cJSON_AddStringToObject(d, "target", t->api->name);
+            cJSON_AddStringToObject(d, "from", health_state_str(old));
+            cJSON_AddStringToObject(d, "to", health_state_str(t->health.state));
+            cJSON_AddStringToObject(d, "reason", t->health.reason);
+        }
+        feed_emit(EV_TARGET_STATE, d);
+    }
+    log_msg(LOG_NOTICE, "msg=\"fail drill resumed: the region's targets take its simulated failures at once\" "
+                        "region=%s", r->name);
+    observers_quorum_resume(r->name);   /* before the region's change asks for a decision */
+    tg_region_eval(r);
 }
 
 void targets_drill_forget(void)

@@ -145,6 +145,15 @@ void targets_on_ddb(const ddb_note_t *note);
  * "drill: simulated outage") until cleared, through the real health path. */
 void targets_set_drill_fail(size_t i, bool on);
 
+/* A fail drill on region i that this instance resumed (a term's replicated
+ * read, a restart) while its drills act: each target takes the drill's
+ * simulated failures at once (health_target_fail, reason "drill: simulated
+ * outage"), so the region is down through the normal health path from the
+ * term's first decision on instead of after the fall rounds (known defect
+ * 33); drill_hit is set, so targets_drill_forget undoes it.  Nothing when
+ * the region has no fail drill or this instance's drills do not act. */
+void targets_drill_resume(size_t i);
+
 /* The fail drills here stopped acting (another instance holds, or this one
  * was fenced): every region whose health holds simulated failures is put
  * back to UNKNOWN, to be judged on real probes again (its drill_fail stays:

@@ -56,6 +56,26 @@ void health_target_forget(health_target_t *t, const char *why, uint64_t now_mono
     snprintf(t->reason, sizeof(t->reason), "%s", why && why[0] ? why : "no probe yet");
 }
 
+int health_target_fail(health_target_t *t, const char *why, uint64_t now_mono_ms, int64_t now_wall_ms,
+                       health_state_t *old)
+{
+    health_state_t prev = t->state;
+    const char *w = why && why[0] ? why : health_result_str(HEALTH_RES_FAIL);
+    if (t->fail_run < t->fall)
+        t->fail_run = t->fall;
+    t->good_run = t->ok_run = t->slow_run = 0;
+    t->state = HEALTH_DOWN;
+    snprintf(t->reason, sizeof(t->reason), "%s", w);
+    snprintf(t->last_failure, sizeof(t->last_failure), "%s", w);
+    if (old)
+        *old = prev;
+    if (prev == HEALTH_DOWN)
+        return 0;
+    t->since_mono_ms = now_mono_ms;
+    t->since_wall_ms = now_wall_ms;
+    return 1;
+}
+
 void health_target_set_params(health_target_t *t, uint32_t rise, uint32_t fall)
 {
     t->rise = at_least_1(rise);

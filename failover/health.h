@@ -67,6 +67,15 @@ void health_target_init(health_target_t *t, uint32_t rise, uint32_t fall,
  * once it stops acting); counters, window and EWMA are kept. */
 void health_target_forget(health_target_t *t, const char *why, uint64_t now_mono_ms, int64_t now_wall_ms);
 
+/* The inverse: DOWN at once, as after `fall` failures each with reason
+ * why (a fail drill resumed by a new term or a restart: the failures the
+ * drill would simulate, put in without waiting for the fall rounds);
+ * last_failure why, the good runs cleared; counters, window and EWMA kept
+ * (no probe ran).  1 when the state changed (old state in *old if
+ * non-NULL), else 0. */
+int health_target_fail(health_target_t *t, const char *why, uint64_t now_mono_ms, int64_t now_wall_ms,
+                       health_state_t *old);
+
 /* Change rise/fall (config reload) keeping state, runs and history. */
 void health_target_set_params(health_target_t *t, uint32_t rise, uint32_t fall);
 

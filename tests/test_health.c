@@ -254,6 +254,43 @@ static void test_forget(void)
     CHECK(feed_n(&t, 2, HEALTH_RES_FAIL, "x") == 1 && t.state == HEALTH_DOWN);
 }
 
+/* fail: a resumed fail drill's simulated failures at once (the inverse of
+ * forget): DOWN from any state as after fall failures, reason and
+ * last_failure the drill's, good runs gone (rise good results to come up),
+ * totals, window and EWMA kept */
+static void test_fail(void)
+{
+    health_target_t t;
+    health_state_t old = HEALTH_DOWN;
+
+    target_in(&t, HEALTH_UP);
+    uint64_t probes = t.probes, failures = t.failures;
+    double ewma = t.ewma.value;
+    CHECK(health_target_fail(&t, "drill: simulated outage", mono + 7, wall + 7, &old) == 1);
+    CHECK(old == HEALTH_UP && t.state == HEALTH_DOWN);
+    CHECK(t.fail_run == t.fall && t.good_run == 0 && t.ok_run == 0 && t.slow_run == 0);
+    CHECK(t.since_mono_ms == mono + 7 && t.since_wall_ms == wall + 7);
+    CHECK(strcmp(t.reason, "drill: simulated outage") == 0);
+    CHECK(strcmp(t.last_failure, "drill: simulated outage") == 0);
+    CHECK(t.probes == probes && t.failures == failures && t.ewma.value == ewma);
+    /* rise 2 good results bring it up, as from any DOWN */
+    CHECK(feed(&t, HEALTH_RES_OK, "ok", 1) == 0 && t.state == HEALTH_DOWN);
+    CHECK(feed(&t, HEALTH_RES_OK, "ok", 1) == 1 && t.state == HEALTH_UP);
+    /* from UNKNOWN (a start, or a forget), and once down already: no change, since kept */
+    health_target_init(&t, 2, 3, 60000, mono, wall);
+    CHECK(health_target_fail(&t, NULL, mono + 1, wall + 1, NULL) == 1 && t.state == HEALTH_DOWN);
+    CHECK(strcmp(t.reason, "fail") == 0);
+    CHECK(health_target_fail(&t, "drill: simulated outage", mono + 9, wall + 9, &old) == 0);
+    CHECK(old == HEALTH_DOWN && t.since_mono_ms == mono + 1);
+    /* a degraded target: down, and the next failure keeps it down */
+    target_in(&t, HEALTH_DEGRADED);
+    CHECK(health_target_fail(&t, "x", mono, wall, &old) == 1 && old == HEALTH_DEGRADED);
+    CHECK(feed(&t, HEALTH_RES_FAIL, "x", -1) == 0 && t.state == HEALTH_DOWN);
+    /* forget undoes it */
+    health_target_forget(&t, NULL, mono, wall);
+    CHECK(t.state == HEALTH_UNKNOWN && t.fail_run == 0);
+}
+
 static void test_counters_latency(void)
 {
     health_target_t t;
@@ -406,6 +443,7 @@ int main(void)
     test_slow();
     test_params();
     test_forget();
+    test_fail();
     test_counters_latency();
     test_reason_text();
     test_region_all();
