@@ -11,7 +11,10 @@ decides; the other views say r2 up (their probes are real) until they read its v
 Without the fix (33's special case only without the quorum rule) (b) failed: the new leader's first
 decisions counted the restarted instance's view and the other survivor's (both r2 up) and restored r2
 mid-drill; (a) passed without it (the survivor's mark drops only after the new leader's read, and a
-split keeps the state), kept as the takeover case an operator expects to hold."""
+split keeps the state), kept as the takeover case an operator expects to hold.  Since the special case
+moved into the drill (docs/ha.md "33's special case moved into the drill": the resume puts the drill's
+simulated failures into health at once, and observers_quorum_resume makes the other views no opinion
+for 3 publish_ms) (b) failed with that step reverted, and with the health step alone."""
 import json
 import time
 
