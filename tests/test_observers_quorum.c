@@ -5,7 +5,10 @@
  * emitted once as event quorum_decision; a region not latched down, another
  * region, an unknown name and the quorum off are left alone; the region's
  * since is the forget's time (a health change for settle_ms, like the
- * region's own reset); the next combine decides again from unknown.
+ * region's own reset); the next combine decides again from unknown.  And
+ * observers_quorum_resume (known defect 33): a resumed fail drill's region
+ * latched up becomes unknown, and for 3 publish_ms another view's up is no
+ * opinion (test_resume, with a second observer).
  *
  * The seam: the real daemon/observers_quorum.c (from regiond_core) with its
  * neighbours replaced at link time (-Wl,--wrap, tests/CMakeLists.txt): one
@@ -26,14 +29,16 @@
 /* ---- the neighbours ---- */
 
 static size_t nobs = 1;
+static uint32_t k_obs = 1, publish_ms = 1000;
 static health_state_t own[3];
+static view_t other;   /* observer 1 (test_resume): another instance's view */
 static region_t regs[3] = {{.name = "r1", .born = 1}, {.name = "r2", .born = 1}, {.name = "r3", .born = 1}};
 
 size_t __wrap_views_n(void) { return nobs; }
-uint32_t __wrap_views_k(void) { return 1; }
+uint32_t __wrap_views_k(void) { return k_obs; }
 uint64_t __wrap_views_started_ms(void) { return loop_now_ms(); }
 uint64_t __wrap_views_silent_ms(void) { return 3000; }
-uint32_t __wrap_views_publish_ms(void) { return 1000; }
+uint32_t __wrap_views_publish_ms(void) { return publish_ms; }
 bool __wrap_observers_self_suspect(void) { return false; }
 const char *__wrap_observers_self_suspect_reason(void) { return ""; }
 health_state_t __wrap_observers_own_state(size_t r) { return r < 3 ? own[r] : HEALTH_UNKNOWN; }
@@ -46,6 +51,10 @@ int __wrap_views_get(size_t i, views_obs_t *out)
 {
     if (i >= nobs)
         return -1;
+    if (i == 1) {
+        *out = (views_obs_t){.id = "ctl-2", .seen = true, .fresh = true, .age_ms = 0, .view = &other};
+        return 0;
+    }
     *out = (views_obs_t){.id = "ctl-1", .self = true, .seen = true, .fresh = true, .age_ms = 0, .view = NULL};
     return 0;
 }
@@ -177,11 +186,77 @@ static void test_off(void)
     CHECK_EQ_INT(n_events, 0);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* observers_quorum_resume (known defect 33 under the quorum rule): two
+ * observers, k 2.  A fail drill resumed on r1 turns its latched UP into
+ * UNKNOWN (the live weight kept); for 3 publish_ms the other view's up is
+ * no opinion, so its own down and that up decide nothing (held unknown),
+ * while the same views after that time decide; a latched DOWN stays; a
+ * forget ends the time at once. */
+static void test_resume(void)
+{
+    observers_quorum_reset();
+    nobs = 2;
+    k_obs = 2;
+    publish_ms = 20;
+    other.n = 3;
+    for (size_t r = 0; r < 3; r++) {
+        snprintf(other.regions[r].region, sizeof(other.regions[r].region), "r%zu", r + 1);
+        other.regions[r].state = VIEW_UP;
+    }
+    own[0] = own[1] = HEALTH_UP;
+    own[2] = HEALTH_DOWN;
+    other.regions[2].state = VIEW_DOWN;
+    observers_quorum_update();
+    CHECK(state(0, NULL) == HEALTH_UP && state(1, NULL) == HEALTH_UP && state(2, NULL) == HEALTH_DOWN);
+
+    uint64_t since, t0 = loop_now_ms();
+    observers_quorum_resume("r1");
+    observers_quorum_resume("r3");   /* latched down: stays */
+    observers_quorum_resume("r9");   /* no such region */
+    CHECK(state(0, &since) == HEALTH_UNKNOWN && since >= t0);
+    CHECK(state(1, NULL) == HEALTH_UP && state(2, NULL) == HEALTH_DOWN);
+
+    own[0] = HEALTH_DOWN;   /* its own view names the drill at once; the other's still says up */
+    observers_quorum_update();
+    CHECK(state(0, NULL) == HEALTH_UNKNOWN);
+    own[0] = HEALTH_UP;     /* both up, the other's not counted yet: still nothing decided */
+    observers_quorum_update();
+    CHECK(state(0, NULL) == HEALTH_UNKNOWN);
+    own[1] = HEALTH_DOWN;   /* r2, not resumed: the other's up counts (one down, one up: held up) */
+    observers_quorum_update();
+    CHECK(state(1, NULL) == HEALTH_UP);
+
+    sleep_ms(3 * 20 + 30);  /* 3 publish_ms over: the other's up counts again */
+    observers_quorum_update();
+    CHECK(state(0, NULL) == HEALTH_UP);
+
+    own[0] = HEALTH_DOWN;   /* a forget ends the time at once */
+    other.regions[0].state = VIEW_DOWN;
+    observers_quorum_update();
+    CHECK(state(0, NULL) == HEALTH_DOWN);
+    own[0] = HEALTH_UP;
+    other.regions[0].state = VIEW_UP;
+    observers_quorum_resume("r1");
+    observers_quorum_forget("r1", 7);
+    observers_quorum_update();
+    CHECK(state(0, NULL) == HEALTH_UP);
+    nobs = 1;
+    k_obs = 1;
+    publish_ms = 1000;
+}
+
 int main(void)
 {
     test_forget();
     test_decides_again();
     test_off();
+    test_resume();
     cJSON_Delete(last);
     return check_finish();
 }
