@@ -10,7 +10,7 @@ import time
 from harness import DdbPeer, Daemon, Nginx, Route53Peer, TEST_KEY, check, free_port, wait_for, weighted_zone
 import lease_kit
 from lease_kit import ENV, REGIONS as LEASE_REGIONS, leaders, stop_all
-from observer_kit import views
+from observer_kit import KEYS, views
 
 NAME = "api.example.test."
 REGIONS = ["r1", "r2", "r3"]
@@ -24,15 +24,17 @@ READY_S = (2 * lease_kit.LEASE_MS + 4 * lease_kit.RENEW_MS) / 1000 + 10
 
 
 class Cluster:
-    def __init__(self, k=2, token_file=None, alarms=None, r2_second=False):
+    def __init__(self, k=2, token_file=None, alarms=None, r2_second=False, keys=False):
         self.r2_second = r2_second     # r2 gets a second target, r3's healthy port (a region partly failing)
         self.token_file = token_file   # the control endpoints (drills) need one
         self.alarms = alarms           # an "alarms" section (webhooks) for every instance
         self.p1, self.p3 = free_port(), free_port()
         self.r2 = {i: free_port() for i in (1, 2, 3)}   # r2 as instance ctl-i probes it
         self.ngx = Nginx([self.p1, self.p3] + list(self.r2.values()))
-        self.r53 = Route53Peer(weighted_zone(NAME, {r: (IPS[r], 100) for r in REGIONS}))
-        self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None)
+        self.keys = keys   # each instance signs with its own key (observer_kit.KEYS): faults for one only
+        creds = [TEST_KEY] + (list(KEYS.values()) if keys else [])
+        self.r53 = Route53Peer(weighted_zone(NAME, {r: (IPS[r], 100) for r in REGIONS}), creds=creds)
+        self.ddb = DdbPeer(LEASE_REGIONS, table=None, heartbeat_table=None, creds=creds)
         lease_kit.create_tables(self.ddb)
         self.k = k
         self.ds = [self.start(i) for i in (1, 2, 3)]
@@ -61,8 +63,10 @@ class Cluster:
                            "route53": {"value": IPS[r], "weight": 100}} for r in REGIONS]
         if self.r2_second:
             cfg["regions"][REGIONS.index("r2")]["api"].append({"url": f"http://127.0.0.1:{self.p3}/health"})
-        d = Daemon(cfg, env=dict(ENV, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent"))
-        d.iid, d.cfg, d.n = f"ctl-{i}", cfg, i
+        key = KEYS[i] if self.keys else TEST_KEY
+        d = Daemon(cfg, env=dict(ENV, AWS_ACCESS_KEY_ID=key["access_key"], AWS_SECRET_ACCESS_KEY=key["secret_key"],
+                                 AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent"))
+        d.iid, d.cfg, d.n, d.key = f"ctl-{i}", cfg, i, key["access_key"]
         return d
 
     def weights(self):
