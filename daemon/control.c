@@ -132,6 +132,8 @@ const char *ctrl_apply_state(const decide_out_t *o)
         return "dry-run";
     if (ctl.frozen || state_safe_mode())
         return "frozen";
+    if (!leader_may_act())
+        return "follower";   /* not this instance's to send: the lease holder decides and applies */
     return "apply";
 }
 

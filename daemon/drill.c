@@ -391,7 +391,6 @@ int drill_init(void)
         return -1;
     dr_load();
     feed_set_listener(dr_on_event);
-    drill_resume_acting();   /* a restart: its fail drills' regions down at once (in the timeline) */
     dr_on_tick(-1, 0, NULL);
     return 0;
 }

@@ -51,8 +51,9 @@ void drill_replica_take(const cJSON *o, uint64_t epoch);
 
 /* This instance's drills act again with health that has not seen them: a
  * term's replicated read is done (control_replica.c: the drills it resumed
- * or kept, before the term's first decision), or a restart loaded them
- * (drill_init).  The region of each fail drill in effect takes the drill's
+ * or kept, before the term's first decision).  Not at a restart: every
+ * region is unknown then, and an unknown region keeps its live weight
+ * while its probes fail by the drill from their first round.  The region of each fail drill in effect takes the drill's
  * simulated failures at once (targets_drill_resume): a decision never sees
  * it up mid-drill while its probes have yet to fail (known defect 33).
  * Nothing while leader_drills_act() is false. */

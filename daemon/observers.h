@@ -56,14 +56,15 @@ void observers_quorum_forget(const char *name, uint64_t drill);
 
 /* The inverse: a fail drill on region name resumed acting here with its
  * simulated failures at once (targets_drill_resume: a term's replicated
- * read, a restart).  This instance's own view names it down at once; the
- * other views cannot say so before they have read that view (up to 3
- * publish_ms: ours written within 250 ms, their read, their write, our
- * read), so for that long their up or degraded for the region counts as no
- * opinion, and a combined UP or DEGRADED becomes UNKNOWN (live weight kept):
- * the term's first decisions neither restore the drilled region on views
- * that have not seen the drill yet (known defect 33 under the quorum rule)
- * nor drain it on fewer than k views.  A forget ends it. */
+ * read).  This instance's own view names it down at once; the other views
+ * cannot say so before they have read that view, and while a fail drill
+ * acts here their up or degraded for its region counts as no opinion (their
+ * down, the drill's mark, counts), with no time limit: views that never
+ * read ours (its writes refused, say) never restore it mid-drill.  Here a
+ * combined UP or DEGRADED becomes UNKNOWN (live weight kept): the term's
+ * first decisions neither restore the drilled region (known defect 33 under
+ * the quorum rule) nor drain it on fewer than k views.  When the drill
+ * stops acting, its forget and the views' own states decide. */
 void observers_quorum_resume(const char *name);
 /* Forget the combined states and resolve the alarm (views off). */
 void observers_quorum_reset(void);

@@ -50,7 +50,6 @@ static struct {
     view_mark_age_t stale[QUORUM_MAX_OBS][QUORUM_MAX_REGIONS];   /* each view's discounted mark per region */
     char stale_ids[QUORUM_MAX_OBS][65];         /* whose row stale[i] is */
     bool stale_on;
-    uint64_t resumed_until[QUORUM_MAX_REGIONS]; /* monotonic ms: other views' up is no opinion before */
 } oq;
 
 static health_state_t hstate(view_state_t s)
@@ -82,6 +81,21 @@ static size_t acting_drills(view_drill_t *act)
         act[i].region[sizeof(act[i].region) - 1] = '\0';
     }
     return n;
+}
+
+/* Whether a fail drill acting here (act, na as acting_drills gave) is on
+ * region r: another view's up or degraded vote on r is then no opinion.
+ * It says only that the view has not read ours naming the drill (a term
+ * that resumed the drill at its read, known defect 33), or cannot; its
+ * down vote counts.  A normal drill drains once k views mark it, as
+ * before; a resumed one keeps its drained weight (unknown) until then, and
+ * nothing restores the region before the drill stops acting here. */
+static bool drilled(const view_drill_t *act, size_t na, size_t r)
+{
+    for (size_t j = 0; na != SIZE_MAX && j < na; j++)
+        if (strcmp(act[j].region, oq.rid[r].name) == 0)
+            return true;
+    return false;
 }
 
 /* Observer i's usable view discounts a mark of drill id on region r (counted as c). */
@@ -120,8 +134,8 @@ static void input(size_t i, quorum_obs_t *q)
                 const view_region_t *g = &v.view->regions[j];
                 view_state_t c = na == SIZE_MAX ? g->state : view_mark_counted(g, act, na);
                 q->state[r] = hstate(c);
-                if (q->state[r] != HEALTH_DOWN && loop_now_ms() < oq.resumed_until[r])
-                    q->state[r] = HEALTH_UNKNOWN;   /* not yet read our view naming the resumed drill */
+                if (q->state[r] != HEALTH_DOWN && drilled(act, na, r))
+                    q->state[r] = HEALTH_UNKNOWN;   /* has not read our view naming the drill, or cannot */
                 if (v.fresh && !v.view->suspect && na != SIZE_MAX && view_mark_stale(g, act, na))
                     stale_seen(i, r, view_mark_drill(g->reason), c);
             }
@@ -285,7 +299,6 @@ static void regions_update(uint64_t now)
     memcpy(oq.rid, rid, sizeof(rid));
     memcpy(oq.state, state, sizeof(state));
     memcpy(oq.since, since, sizeof(since));
-    memset(oq.resumed_until, 0, sizeof(oq.resumed_until));   /* a resume's 3 publish_ms end at a remap */
     oq.n = n;
 }
 
@@ -389,8 +402,6 @@ void observers_quorum_forget(const char *name, uint64_t drill)
 {
     uint64_t now = loop_now_ms();
     for (size_t r = 0; oq.on && r < oq.n; r++) {
-        if (strcmp(oq.rid[r].name, name) == 0)
-            oq.resumed_until[r] = 0;
         if (strcmp(oq.rid[r].name, name) != 0 || oq.state[r] != HEALTH_DOWN)
             continue;
         oq.state[r] = HEALTH_UNKNOWN;   /* the engine keeps the live weight until k views decide */
@@ -404,7 +415,6 @@ void observers_quorum_resume(const char *name)
     for (size_t r = 0; oq.on && r < oq.n; r++) {
         if (strcmp(oq.rid[r].name, name) != 0)
             continue;
-        oq.resumed_until[r] = loop_now_ms() + 3u * (uint64_t)views_publish_ms();
         if (oq.state[r] != HEALTH_UP && oq.state[r] != HEALTH_DEGRADED)
             continue;
         oq.state[r] = HEALTH_UNKNOWN;   /* the engine keeps the live weight until k views decide */

@@ -208,6 +208,15 @@ void targets_drill_resume(size_t i)
     region_t *r = targets_region(i);
     if (!r || !r->drill_fail || !leader_drills_act())
         return;
+    observers_quorum_resume(r->name);   /* before the region's change asks for a decision */
+    if (r->state == HEALTH_UNKNOWN) {
+        /* No verdict yet (a cold start's first term): its probes fail by the drill from their first
+         * round, and an unknown region keeps its live weight meanwhile; down now, beside regions
+         * still unknown, would be a fail open (an alarm at every restart mid-drill). */
+        log_msg(LOG_INFO, "msg=\"fail drill resumed on a region without a verdict yet: its probes fail by the "
+                          "drill from their first round\" region=%s", r->name);
+        return;
+    }
     r->drill_hit = true;
     for (size_t k = 0; k < r->n_targets; k++) {
         target_t *t = r->targets[k];
@@ -226,7 +235,6 @@ void targets_drill_resume(size_t i)
     }
     log_msg(LOG_NOTICE, "msg=\"fail drill resumed: the region's targets take its simulated failures at once\" "
                         "region=%s", r->name);
-    observers_quorum_resume(r->name);   /* before the region's change asks for a decision */
     tg_region_eval(r);
 }
 

@@ -146,7 +146,10 @@ void targets_on_ddb(const ddb_note_t *note);
 void targets_set_drill_fail(size_t i, bool on);
 
 /* A fail drill on region i that this instance resumed (a term's replicated
- * read, a restart) while its drills act: each target takes the drill's
+ * read) while its drills act: the quorum's combined state of it is set
+ * aside (observers_quorum_resume) and, unless the region has no verdict yet
+ * (a cold start: unknown keeps its live weight; down beside regions still
+ * unknown would be a fail open), each target takes the drill's
  * simulated failures at once (health_target_fail, reason "drill: simulated
  * outage"), so the region is down through the normal health path from the
  * term's first decision on instead of after the fall rounds (known defect

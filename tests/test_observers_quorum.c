@@ -7,8 +7,8 @@
  * since is the forget's time (a health change for settle_ms, like the
  * region's own reset); the next combine decides again from unknown.  And
  * observers_quorum_resume (known defect 33): a resumed fail drill's region
- * latched up becomes unknown, and for 3 publish_ms another view's up is no
- * opinion (test_resume, with a second observer).
+ * latched up becomes unknown, and while a fail drill acts here on a region
+ * another view's up is no opinion (test_resume, with a second observer).
  *
  * The seam: the real daemon/observers_quorum.c (from regiond_core) with its
  * neighbours replaced at link time (-Wl,--wrap, tests/CMakeLists.txt): one
@@ -31,7 +31,7 @@
 static size_t nobs = 1;
 static uint32_t k_obs = 1, publish_ms = 1000;
 static health_state_t own[3];
-static view_t other;   /* observer 1 (test_resume): another instance's view */
+static view_t other;   /* observers 1 and 2 (test_resume): the other instances' view */
 static region_t regs[3] = {{.name = "r1", .born = 1}, {.name = "r2", .born = 1}, {.name = "r3", .born = 1}};
 
 size_t __wrap_views_n(void) { return nobs; }
@@ -47,12 +47,23 @@ bool __wrap_leader_drills_act(void) { return true; }
 size_t __wrap_targets_nregions(void) { return 3; }
 region_t *__wrap_targets_region(size_t i) { return i < 3 ? &regs[i] : NULL; }
 
+static const char *acting;   /* the region of the one fail drill acting here (id 7), NULL when none */
+size_t __wrap_drill_fail_active(uint64_t *ids, char (*regions)[65], size_t max)
+{
+    if (!acting || !max)
+        return 0;
+    ids[0] = 7;
+    snprintf(regions[0], 65, "%s", acting);
+    return 1;
+}
+
 int __wrap_views_get(size_t i, views_obs_t *out)
 {
     if (i >= nobs)
         return -1;
-    if (i == 1) {
-        *out = (views_obs_t){.id = "ctl-2", .seen = true, .fresh = true, .age_ms = 0, .view = &other};
+    if (i >= 1) {   /* ctl-2 and ctl-3 (test_resume) publish the same view */
+        *out = (views_obs_t){.id = i == 1 ? "ctl-2" : "ctl-3", .seen = true, .fresh = true, .age_ms = 0,
+                             .view = &other};
         return 0;
     }
     *out = (views_obs_t){.id = "ctl-1", .self = true, .seen = true, .fresh = true, .age_ms = 0, .view = NULL};
@@ -192,18 +203,18 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* observers_quorum_resume (known defect 33 under the quorum rule): two
- * observers, k 2.  A fail drill resumed on r1 turns its latched UP into
- * UNKNOWN (the live weight kept); for 3 publish_ms the other view's up is
- * no opinion, so its own down and that up decide nothing (held unknown),
- * while the same views after that time decide; a latched DOWN stays; a
- * forget ends the time at once. */
+/* observers_quorum_resume (known defect 33 under the quorum rule): three
+ * observers, k 2 (the two others publish the same view).  A fail drill resumed on r1 turns its latched UP into
+ * UNKNOWN (the live weight kept); while the drill acts here the other
+ * view's up on r1 is no opinion, however long (it has not read our view
+ * naming the drill, or cannot), so nothing restores r1; the other's down
+ * (its mark) counts; r2, not drilled, counts the other's up; once the drill
+ * stops acting (the forget) the other's up counts again. */
 static void test_resume(void)
 {
     observers_quorum_reset();
-    nobs = 2;
+    nobs = 3;
     k_obs = 2;
-    publish_ms = 20;
     other.n = 3;
     for (size_t r = 0; r < 3; r++) {
         snprintf(other.regions[r].region, sizeof(other.regions[r].region), "r%zu", r + 1);
@@ -215,6 +226,7 @@ static void test_resume(void)
     observers_quorum_update();
     CHECK(state(0, NULL) == HEALTH_UP && state(1, NULL) == HEALTH_UP && state(2, NULL) == HEALTH_DOWN);
 
+    acting = "r1";
     uint64_t since, t0 = loop_now_ms();
     observers_quorum_resume("r1");
     observers_quorum_resume("r3");   /* latched down: stays */
@@ -222,33 +234,29 @@ static void test_resume(void)
     CHECK(state(0, &since) == HEALTH_UNKNOWN && since >= t0);
     CHECK(state(1, NULL) == HEALTH_UP && state(2, NULL) == HEALTH_DOWN);
 
-    own[0] = HEALTH_DOWN;   /* its own view names the drill at once; the other's still says up */
+    own[0] = HEALTH_DOWN;   /* its own view names the drill at once; the others' still say up (k of them) */
     observers_quorum_update();
     CHECK(state(0, NULL) == HEALTH_UNKNOWN);
-    own[0] = HEALTH_UP;     /* both up, the other's not counted yet: still nothing decided */
+    sleep_ms(100);          /* no time limit: still not counted while the drill acts */
     observers_quorum_update();
     CHECK(state(0, NULL) == HEALTH_UNKNOWN);
-    own[1] = HEALTH_DOWN;   /* r2, not resumed: the other's up counts (one down, one up: held up) */
+    own[1] = HEALTH_DOWN;   /* r2, not drilled: the others' up counts (two up, k 2: up) */
     observers_quorum_update();
     CHECK(state(1, NULL) == HEALTH_UP);
 
-    sleep_ms(3 * 20 + 30);  /* 3 publish_ms over: the other's up counts again */
-    observers_quorum_update();
-    CHECK(state(0, NULL) == HEALTH_UP);
-
-    own[0] = HEALTH_DOWN;   /* a forget ends the time at once */
-    other.regions[0].state = VIEW_DOWN;
+    other.regions[0].state = VIEW_DOWN;   /* the other has read the drill: its mark counts */
     observers_quorum_update();
     CHECK(state(0, NULL) == HEALTH_DOWN);
+
+    acting = NULL;          /* the drill stops acting here: forgotten, the other's up counts again */
     own[0] = HEALTH_UP;
     other.regions[0].state = VIEW_UP;
-    observers_quorum_resume("r1");
     observers_quorum_forget("r1", 7);
+    CHECK(state(0, NULL) == HEALTH_UNKNOWN);
     observers_quorum_update();
     CHECK(state(0, NULL) == HEALTH_UP);
     nobs = 1;
     k_obs = 1;
-    publish_ms = 1000;
 }
 
 int main(void)
