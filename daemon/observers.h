@@ -61,11 +61,12 @@ void observers_quorum_forget(const char *name, uint64_t drill);
  * acts here their up or degraded for its region counts as no opinion (their
  * down, the drill's mark, counts), with no time limit: views that never
  * read ours (its writes refused, say) never restore it mid-drill.  Here a
- * combined UP or DEGRADED becomes UNKNOWN (live weight kept): the term's
+ * combined UP or DEGRADED becomes UNKNOWN (live weight kept; recorded and
+ * emitted as the forget's is, call "forgotten", from up or degraded): the term's
  * first decisions neither restore the drilled region (known defect 33 under
  * the quorum rule) nor drain it on fewer than k views.  When the drill
  * stops acting, its forget and the views' own states decide. */
-void observers_quorum_resume(const char *name);
+void observers_quorum_resume(const char *name, uint64_t drill);
 /* Forget the combined states and resolve the alarm (views off). */
 void observers_quorum_reset(void);
 /* {"state", "why", "used", "down", "up", "degraded"} of region r (ids),

@@ -381,20 +381,21 @@ bool observers_quorum_update(void)
     return changed;
 }
 
-/* Region r's latched down forgotten (observers_quorum_forget): its record,
- * call "forgotten" with the drill and a reason, no view taken (none shown),
- * logged and emitted like a decision. */
-static void forgotten(size_t r, uint64_t drill, uint64_t now)
+/* Region r's latched state set aside outside the rule (from, to unknown):
+ * its record, call "forgotten" with the drill and a reason (what of the
+ * drill: "stopped acting here" for a forget, "resumed acting here" for a
+ * resume), no view taken (none shown), logged and emitted like a decision. */
+static void forgotten(size_t r, health_state_t from, uint64_t drill, const char *what, uint64_t now)
 {
     oqr_t *x = &oq.rec[r];
     *x = (oqr_t){.have = true, .seq = ++oq.rec_seq, .mono_ms = now, .leader = leader_may_act(), .drill = drill};
-    x->rec = (quorum_record_t){.call = QUORUM_CALL_FORGOTTEN, .from = HEALTH_DOWN, .to = HEALTH_UNKNOWN,
+    x->rec = (quorum_record_t){.call = QUORUM_CALL_FORGOTTEN, .from = from, .to = HEALTH_UNKNOWN,
                                .would = HEALTH_UNKNOWN, .k = oq.k, .n = (uint32_t)oq.nobs};
     char d[48] = "a fail drill";
     if (drill)
         snprintf(d, sizeof(d), "drill %" PRIu64, drill);
-    snprintf(x->reason, sizeof(x->reason), "%s stopped acting here: combined state forgotten, back to unknown "
-             "until k views decide", d);
+    snprintf(x->reason, sizeof(x->reason), "%s %s: combined state forgotten, back to unknown until k views decide",
+             d, what);
     emit(r, now);
 }
 
@@ -406,21 +407,20 @@ void observers_quorum_forget(const char *name, uint64_t drill)
             continue;
         oq.state[r] = HEALTH_UNKNOWN;   /* the engine keeps the live weight until k views decide */
         oq.since[r] = now;   /* a health change for settle_ms, as the region's own reset (health_target_forget) */
-        forgotten(r, drill, now);
+        forgotten(r, HEALTH_DOWN, drill, "stopped acting here", now);
     }
 }
 
-void observers_quorum_resume(const char *name)
+void observers_quorum_resume(const char *name, uint64_t drill)
 {
+    uint64_t now = loop_now_ms();
     for (size_t r = 0; oq.on && r < oq.n; r++) {
-        if (strcmp(oq.rid[r].name, name) != 0)
+        if (strcmp(oq.rid[r].name, name) != 0 || (oq.state[r] != HEALTH_UP && oq.state[r] != HEALTH_DEGRADED))
             continue;
-        if (oq.state[r] != HEALTH_UP && oq.state[r] != HEALTH_DEGRADED)
-            continue;
+        health_state_t from = oq.state[r];
         oq.state[r] = HEALTH_UNKNOWN;   /* the engine keeps the live weight until k views decide */
-        oq.since[r] = loop_now_ms();
-        log_msg(LOG_NOTICE, "msg=\"quorum: a fail drill resumed acting here: region unknown until k views "
-                            "decide\" region=%s", name);
+        oq.since[r] = now;
+        forgotten(r, from, drill, "resumed acting here (the others' up is no opinion while it acts)", now);
     }
 }
 

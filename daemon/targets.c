@@ -208,7 +208,7 @@ void targets_drill_resume(size_t i)
     region_t *r = targets_region(i);
     if (!r || !r->drill_fail || !leader_drills_act())
         return;
-    observers_quorum_resume(r->name);   /* before the region's change asks for a decision */
+    observers_quorum_resume(r->name, drill_fail_id(r->name));   /* before the region's change asks for a decision */
     if (r->state == HEALTH_UNKNOWN) {
         /* No verdict yet (a cold start's first term): its probes fail by the drill from their first
          * round, and an unknown region keeps its live weight meanwhile; down now, beside regions

@@ -96,8 +96,9 @@ typedef enum {
     QUORUM_CALL_UP,           /* called up (a restore when from down) */
     QUORUM_CALL_DEGRADED,     /* called degraded (a restore when from down) */
     QUORUM_CALL_REFUSED,      /* held against a usable view: no drain or restore */
-    QUORUM_CALL_FORGOTTEN,    /* a latched down dropped to unknown outside the rule, no view counted (a fail
-                                 drill stopped acting here: daemon/observers_quorum.c); never quorum_record's */
+    QUORUM_CALL_FORGOTTEN,    /* a latched state dropped to unknown outside the rule, no view counted (a fail
+                                 drill stopped or resumed acting here: daemon/observers_quorum.c); never
+                                 quorum_record's */
     QUORUM_CALL_COUNT
 } quorum_call_t;
 

@@ -7,7 +7,7 @@
  * since is the forget's time (a health change for settle_ms, like the
  * region's own reset); the next combine decides again from unknown.  And
  * observers_quorum_resume (known defect 33): a resumed fail drill's region
- * latched up becomes unknown, and while a fail drill acts here on a region
+ * latched up becomes unknown (recorded and emitted as a forget), and while a fail drill acts here on a region
  * another view's up is no opinion (test_resume, with a second observer).
  *
  * The seam: the real daemon/observers_quorum.c (from regiond_core) with its
@@ -228,9 +228,17 @@ static void test_resume(void)
 
     acting = "r1";
     uint64_t since, t0 = loop_now_ms();
-    observers_quorum_resume("r1");
-    observers_quorum_resume("r3");   /* latched down: stays */
-    observers_quorum_resume("r9");   /* no such region */
+    n_events = 0;
+    observers_quorum_resume("r1", 7);
+    CHECK_EQ_INT(n_events, 1);       /* recorded and emitted as a forget is */
+    CHECK(last_type == EV_QUORUM_DECISION);
+    CHECK_CONTAINS(str(last, "call"), "forgotten");
+    CHECK(strcmp(str(last, "from"), "up") == 0 && strcmp(str(last, "to"), "unknown") == 0);
+    CHECK_EQ_INT(num(last, "drill"), 7);
+    CHECK_CONTAINS(str(last, "reason"), "drill 7 resumed acting here");
+    observers_quorum_resume("r3", 7);   /* latched down: stays */
+    observers_quorum_resume("r9", 7);   /* no such region */
+    CHECK_EQ_INT(n_events, 1);
     CHECK(state(0, &since) == HEALTH_UNKNOWN && since >= t0);
     CHECK(state(1, NULL) == HEALTH_UP && state(2, NULL) == HEALTH_DOWN);
 
