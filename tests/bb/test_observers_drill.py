@@ -68,6 +68,20 @@ def start_drill(lead):
     return int(body["id"]), n0
 
 
+def drill_marked(lead, note, duration_s=DRILL_S):
+    """A fail drill on r2 started on lead (C's leader), drained at the Route 53 peer and marked by every
+    other observer: (the followers, the drill's id, the peer's change count before it)."""
+    others = [d for d in C.ds if d is not lead]
+    n0 = len(C.r53.changes())
+    code, body = post(lead, "/v1/drills", {"region": "r2", "action": "fail", "duration_s": duration_s,
+                                           "note": note})
+    check_eq(code, 201, f"leader {lead.iid} starts a fail drill on r2 ({body})")
+    did = int(body["id"])
+    wait_for(lambda: C.drained_at("r2", n0), DRAIN_S, "r2 drained at the Route 53 peer by the fail drill")
+    wait_for(lambda: marked([d.iid for d in others], did), 10, "both followers mark r2 down by the drill")
+    return others, did, n0
+
+
 def stop_drill(lead, did):
     code, body = post(lead, f"/v1/drills/{did}", method="DELETE")
     check_eq(code, 200, f"drill {did} stopped ({body})")

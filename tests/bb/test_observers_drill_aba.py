@@ -27,7 +27,7 @@ import time
 from harness import REGIONCTL, check, check_eq, run_tests, wait_for
 from lease_kit import NAME as CLUSTER, TAKEOVER_S, leaders
 from quorum_kit import PUBLISH_MS, Cluster, alarms, own_state, qregion, ready
-from test_observers_drill import DRAIN_S, post, r2_of
+from test_observers_drill import DRAIN_S, r2_of
 from test_observers_drill_gap import lease
 import test_observers_drill as od
 
@@ -100,15 +100,8 @@ def aba(forget):
     C = od.C = Cluster(k=2, token_file=TOKENS, keys=True)
     try:
         a = ready(C)
-        others = [d for d in C.ds if d is not a]
         e0 = lease(a)["epoch"]
-        n0 = len(C.r53.changes())
-        code, body = post(a, "/v1/drills", {"region": "r2", "action": "fail", "duration_s": DRILL_S,
-                                            "note": "A-B-A drill"})
-        check_eq(code, 201, f"leader {a.iid} starts a fail drill on r2 ({body})")
-        did = int(body["id"])
-        wait_for(lambda: C.drained_at("r2", n0), DRAIN_S, "r2 drained at the Route 53 peer by the fail drill")
-        wait_for(lambda: od.marked([d.iid for d in others], did), 10, "both followers mark r2 down by the drill")
+        others, did, n0 = od.drill_marked(a, "A-B-A drill", DRILL_S)
 
         t0 = time.monotonic()
         if not forget:

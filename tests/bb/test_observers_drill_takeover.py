@@ -43,15 +43,8 @@ def drill_survives(restarted):
     C = od.C = Cluster(k=2, token_file=TOKENS)
     try:
         lead = ready(C)
-        others = [d for d in C.ds if d is not lead]
         e0 = lease(lead)["epoch"]
-        n0 = len(C.r53.changes())
-        code, body = post(lead, "/v1/drills", {"region": "r2", "action": "fail", "duration_s": DRILL_S,
-                                               "note": "quorum takeover drill"})
-        check_eq(code, 201, f"the leader starts a fail drill on r2 ({body})")
-        did = int(body["id"])
-        wait_for(lambda: C.drained_at("r2", n0), DRAIN_S, "r2 drained at the Route 53 peer by the fail drill")
-        wait_for(lambda: od.marked([d.iid for d in others], did), 10, "both followers mark r2 down by the drill")
+        others, did, n0 = od.drill_marked(lead, "quorum takeover drill", DRILL_S)
         time.sleep(1.5)   # the replicated drill state written (a drain's batch lands before its record)
         n1 = len(C.r53.changes())
 
