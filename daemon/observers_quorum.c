@@ -50,6 +50,8 @@ static struct {
     view_mark_age_t stale[QUORUM_MAX_OBS][QUORUM_MAX_REGIONS];   /* each view's discounted mark per region */
     char stale_ids[QUORUM_MAX_OBS][65];         /* whose row stale[i] is */
     bool stale_on;
+    uint32_t aside[QUORUM_MAX_REGIONS];         /* bit i: observer i's up or degraded set aside (drilled) */
+    health_state_t aside_vote[QUORUM_MAX_REGIONS][QUORUM_MAX_OBS];   /* what it said */
 } oq;
 
 static health_state_t hstate(view_state_t s)
@@ -113,6 +115,8 @@ static void input(size_t i, quorum_obs_t *q)
 {
     views_obs_t v;
     memset(q, 0, sizeof(*q));
+    for (size_t r = 0; r < oq.n; r++)
+        oq.aside[r] &= ~(1u << i);
     if (views_get(i, &v) == -1)
         return;
     snprintf(oq.ids[i], sizeof(oq.ids[i]), "%s", v.id);
@@ -134,8 +138,11 @@ static void input(size_t i, quorum_obs_t *q)
                 const view_region_t *g = &v.view->regions[j];
                 view_state_t c = na == SIZE_MAX ? g->state : view_mark_counted(g, act, na);
                 q->state[r] = hstate(c);
-                if (q->state[r] != HEALTH_DOWN && drilled(act, na, r))
+                if (q->state[r] != HEALTH_DOWN && q->state[r] != HEALTH_UNKNOWN && drilled(act, na, r)) {
+                    oq.aside[r] |= 1u << i;   /* shown as it said, left out "drilled" (record) */
+                    oq.aside_vote[r][i] = q->state[r];
                     q->state[r] = HEALTH_UNKNOWN;   /* has not read our view naming the drill, or cannot */
+                }
                 if (v.fresh && !v.view->suspect && na != SIZE_MAX && view_mark_stale(g, act, na))
                     stale_seen(i, r, view_mark_drill(g->reason), c);
             }
@@ -327,6 +334,11 @@ static void record(const quorum_obs_t *obs, size_t r, uint64_t now)
     quorum_record_t rec;
     if (!quorum_record(obs, oq.nobs, oq.k, r, oq.state[r], &oq.out, &rec))
         return;
+    for (size_t i = 0; i < oq.nobs; i++)
+        if ((oq.aside[r] & (1u << i)) && rec.left[i] == QUORUM_LEFT_NO_OPINION) {
+            rec.left[i] = QUORUM_LEFT_DRILLED;   /* its own state shown, not the unknown it counted as */
+            rec.vote[i] = oq.aside_vote[r][i];
+        }
     oqr_t *x = &oq.rec[r];
     if (x->have && rec.call == QUORUM_CALL_REFUSED && memcmp(&rec, &x->rec, sizeof(rec)) == 0)
         return;   /* the same refusal again */

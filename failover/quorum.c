@@ -110,6 +110,7 @@ const char *quorum_left_str(quorum_left_t l)
     case QUORUM_LEFT_SILENT: return "silent";
     case QUORUM_LEFT_SUSPECT: return "suspect";
     case QUORUM_LEFT_NO_OPINION: return "no-opinion";
+    case QUORUM_LEFT_DRILLED: return "drilled";
     default: return "invalid";
     }
 }

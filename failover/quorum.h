@@ -85,10 +85,12 @@ typedef enum {
     QUORUM_LEFT_SILENT,       /* its view is older than the freshness bound */
     QUORUM_LEFT_SUSPECT,      /* it marked its own view suspect */
     QUORUM_LEFT_NO_OPINION,   /* usable, but its view says unknown for this region */
+    QUORUM_LEFT_DRILLED,      /* usable, its view's up or degraded set aside: a fail drill acts on the region
+                                 here (daemon/observers_quorum.c; never quorum_record's) */
     QUORUM_LEFT_COUNT
 } quorum_left_t;
 
-/* "counted", "no-view", "silent", "suspect", "no-opinion"; "invalid" otherwise */
+/* "counted", "no-view", "silent", "suspect", "no-opinion", "drilled"; "invalid" otherwise */
 const char *quorum_left_str(quorum_left_t l);
 
 typedef enum {

@@ -31,7 +31,8 @@
 static size_t nobs = 1;
 static uint32_t k_obs = 1, publish_ms = 1000;
 static health_state_t own[3];
-static view_t other;   /* observers 1 and 2 (test_resume): the other instances' view */
+static view_t other;   /* observers 1 and 2 (test_resume): the other instances' view, */
+static view_t *third = &other;   /* observer 2's: the same, or its own copy */
 static region_t regs[3] = {{.name = "r1", .born = 1}, {.name = "r2", .born = 1}, {.name = "r3", .born = 1}};
 
 size_t __wrap_views_n(void) { return nobs; }
@@ -63,7 +64,7 @@ int __wrap_views_get(size_t i, views_obs_t *out)
         return -1;
     if (i >= 1) {   /* ctl-2 and ctl-3 (test_resume) publish the same view */
         *out = (views_obs_t){.id = i == 1 ? "ctl-2" : "ctl-3", .seen = true, .fresh = true, .age_ms = 0,
-                             .view = &other};
+                             .view = i == 1 ? &other : third};
         return 0;
     }
     *out = (views_obs_t){.id = "ctl-1", .self = true, .seen = true, .fresh = true, .age_ms = 0, .view = NULL};
@@ -252,9 +253,22 @@ static void test_resume(void)
     observers_quorum_update();
     CHECK(state(1, NULL) == HEALTH_UP);
 
-    other.regions[0].state = VIEW_DOWN;   /* the other has read the drill: its mark counts */
+    static view_t ctl3;   /* ctl-2 has read the drill (its mark counts), ctl-3 not yet: still up */
+    ctl3 = other;
+    third = &ctl3;
+    other.regions[0].state = VIEW_DOWN;
     observers_quorum_update();
-    CHECK(state(0, NULL) == HEALTH_DOWN);
+    CHECK(state(0, NULL) == HEALTH_DOWN);   /* k 2: this instance and ctl-2 */
+    cJSON *st = observers_quorum_region_json(0);   /* the decision shows ctl-3's up, left out "drilled" */
+    const cJSON *vs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "last_decision"),
+                                                       "views");
+    const cJSON *v3 = cJSON_GetArrayItem(vs, 2);
+    CHECK_CONTAINS(str(v3, "observer"), "ctl-3");
+    CHECK_CONTAINS(str(v3, "vote"), "up");
+    CHECK_CONTAINS(str(v3, "left_out"), "drilled");
+    CHECK_CONTAINS(str(cJSON_GetArrayItem(vs, 1), "vote"), "down");
+    cJSON_Delete(st);
+    third = &other;
 
     acting = NULL;          /* the drill stops acting here: forgotten, the other's up counts again */
     own[0] = HEALTH_UP;

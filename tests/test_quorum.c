@@ -357,6 +357,7 @@ static void records(void)
     setup(3, (health_state_t[]){U, U, U});
     CHECK(!quorum_record(obs, 0, 2, 0, U, &out, &rec));   /* bad input */
     CHECK(!quorum_record(obs, 3, 2, QUORUM_MAX_REGIONS, U, &out, &rec));
+    CHECK(strcmp(quorum_left_str(QUORUM_LEFT_DRILLED), "drilled") == 0);
     CHECK(strcmp(quorum_left_str(QUORUM_LEFT_COUNT), "invalid") == 0);
     CHECK(strcmp(quorum_call_str(QUORUM_CALL_COUNT), "invalid") == 0);
 }
