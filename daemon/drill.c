@@ -15,6 +15,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/state.h"
+#include "cluster/view_doc.h"
+#include "daemon/observers.h"
 #include "daemon/targets.h"
 
 static const char *const dr_state_names[DR_NSTATES] = {"active", "done", "stopped", "dry-run"};
@@ -244,8 +246,19 @@ static void dr_on_written(void *arg, int rc, const char *err)
     dr_answer(d, DRILL_OK, msg);
 }
 
+/* Under cluster.quorum a view names at most VIEW_MAX_DRILLS fail drills
+ * (older builds refuse a view naming more): a fail drill beyond them would
+ * be neither marked by the others nor held through a takeover. */
+static bool dr_fail_cap(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < DR.n; i++)
+        n += DR.d[i].state == DR_ACTIVE && DR.d[i].fail && !DR.d[i].dry_run;
+    return observers_quorum_on() && n >= VIEW_MAX_DRILLS;
+}
+
 /* Checks before anything is written: NULL, or why not (rc set). */
-static const char *dr_refuse(const char *region, drill_rc_t *rc, char *why, size_t whylen)
+static const char *dr_refuse(const char *region, bool fail, bool dry_run, drill_rc_t *rc, char *why, size_t whylen)
 {
     static char msg[800];
     if (targets_region_index(region) < 0) {
@@ -259,6 +272,11 @@ static const char *dr_refuse(const char *region, drill_rc_t *rc, char *why, size
             snprintf(msg, sizeof(msg), "drill %" PRIu64 " is already running on %s", DR.d[i].id, region);
             return msg;
         }
+    if (fail && !dry_run && dr_fail_cap()) {
+        snprintf(msg, sizeof(msg), "at most %d fail drills at a time with cluster.quorum (an observer's view names "
+                 "at most %d): stop one first", VIEW_MAX_DRILLS, VIEW_MAX_DRILLS);
+        return msg;
+    }
     /* Safety rules first, for both kinds: a failed region is drained too. */
     if (ctrl_preview_drain(region, why, whylen) == CTRL_REFUSED) {
         snprintf(msg, sizeof(msg), "%s", why);
@@ -283,7 +301,7 @@ void drill_start(const char *region, bool fail, uint32_t duration_s, bool dry_ru
 {
     char why[600], msg[800];
     drill_rc_t rc;
-    const char *bad = dr_refuse(region, &rc, why, sizeof(why));
+    const char *bad = dr_refuse(region, fail, dry_run, &rc, why, sizeof(why));
     if (bad) {
         done(arg, rc, 0, bad);
         return;
