@@ -6,26 +6,12 @@ starts fail drills on r1..r8 (201 each), a 9th on r9 is refused (409, the reason
 nothing is in effect on r9; a dry run on r9 (a preview) is taken; once one fail drill is stopped, the
 9th starts."""
 import json
-import urllib.error
-import urllib.request
 
-from harness import Daemon, Nginx, check, check_eq, free_port, run_tests, token_file, wait_for
+from harness import Daemon, Nginx, check, check_eq, free_port, run_tests, wait_for
 from lease_kit import ENV, config, leaders, start_peer
+from test_observers_drill import TOKENS, post   # post() sends that module's ops token
 
-TOKENS, TOKS = token_file()
 REGIONS = [f"r{i}" for i in range(1, 11)]
-
-
-def post(d, path, body=None, method="POST"):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(d.base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {TOKS['ops']}"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 def drill(d, region, **kw):
