@@ -247,8 +247,10 @@ static void dr_on_written(void *arg, int rc, const char *err)
 }
 
 /* Under cluster.quorum a view names at most VIEW_MAX_DRILLS fail drills
- * (older builds refuse a view naming more): a fail drill beyond them would
- * be neither marked by the others nor held through a takeover. */
+ * (every build refuses a view naming more): a fail drill beyond them would
+ * be neither marked by the others nor held through a takeover.  Checked at
+ * a start only (docs/ha.md: a reload adding the quorum rule or a takeover
+ * can still bring more). */
 static bool dr_fail_cap(void)
 {
     size_t n = 0;

@@ -335,9 +335,10 @@ static void record(const quorum_obs_t *obs, size_t r, uint64_t now)
     if (!quorum_record(obs, oq.nobs, oq.k, r, oq.state[r], &oq.out, &rec))
         return;
     for (size_t i = 0; i < oq.nobs; i++)
-        if ((oq.aside[r] & (1u << i)) && rec.left[i] == QUORUM_LEFT_NO_OPINION) {
-            rec.left[i] = QUORUM_LEFT_DRILLED;   /* its own state shown, not the unknown it counted as */
-            rec.vote[i] = oq.aside_vote[r][i];
+        if (oq.aside[r] & (1u << i)) {
+            rec.vote[i] = oq.aside_vote[r][i];   /* its own state shown, not the unknown it counted as */
+            if (rec.left[i] == QUORUM_LEFT_NO_OPINION)
+                rec.left[i] = QUORUM_LEFT_DRILLED;   /* silent or suspect stay so */
         }
     oqr_t *x = &oq.rec[r];
     if (x->have && rec.call == QUORUM_CALL_REFUSED && memcmp(&rec, &x->rec, sizeof(rec)) == 0)
